@@ -1,0 +1,23 @@
+"""Data layer: reading, validation, gene identifiers, splits (``vc.data``)."""
+
+from ._conventions import (
+    COMBO_SEP,
+    CONTROL,
+    PERTURBATION_KEY,
+    PERTURBATION_TYPE_KEY,
+    join_perturbation,
+    split_perturbation,
+)
+
+# --- readers and validation (io section) ---
+
+# --- gene identifiers and preprocessing helpers (genes section) ---
+
+__all__ = [
+    "COMBO_SEP",
+    "CONTROL",
+    "PERTURBATION_KEY",
+    "PERTURBATION_TYPE_KEY",
+    "join_perturbation",
+    "split_perturbation",
+]

@@ -1,0 +1,6 @@
+"""Task-level tools: AnnData in, AnnData / DataFrame out (``vc.tl``).
+
+Each function is implemented in the namespace that owns its logic and re-exported here.
+"""
+
+__all__: list[str] = []
