@@ -11,7 +11,9 @@ from ._conventions import (
 
 # --- readers and validation (io section) ---
 
-# --- gene identifiers and preprocessing helpers (genes section) ---
+# --- gene identifiers and perturbation-label helpers (genes section) ---
+
+# --- splits (splits section) ---
 
 __all__ = [
     "COMBO_SEP",
