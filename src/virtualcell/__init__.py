@@ -33,7 +33,6 @@ _SUBMODULES = (
     "sim",
     "knowledge",
     "grn",
-    "agent",
     "bench",
     "pl",
 )
