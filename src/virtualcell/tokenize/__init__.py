@@ -1,0 +1,26 @@
+"""Tokenizers: turn cells into model inputs (``vc.tokenize``).
+
+One protocol (:class:`Tokenizer`): ``fit`` on a corpus where needed, ``encode`` AnnData or
+a sparse matrix in batches into :class:`TokenizedCells`, ``decode`` where meaningful,
+``save``/``load`` of a versioned JSON file, and ``coverage`` of the gene vocabulary.
+"""
+
+from ._base import (
+    SPECIAL_TOKENS,
+    CoverageReport,
+    CoverageWarning,
+    GeneVocab,
+    TokenizedCells,
+    Tokenizer,
+    load_tokenizer,
+)
+
+__all__ = [
+    "SPECIAL_TOKENS",
+    "CoverageReport",
+    "CoverageWarning",
+    "GeneVocab",
+    "TokenizedCells",
+    "Tokenizer",
+    "load_tokenizer",
+]
