@@ -20,6 +20,9 @@ __all__ = ["app", "main"]
 #: Modules whose ``register(app)`` adds commands, in the order shown by ``--help``.
 _COMMAND_MODULES = (
     # one line per namespace with commands, e.g. "virtualcell.data._cli",
+    "virtualcell.data._cli",
+    "virtualcell.bench._cli",
+    "virtualcell.grn._cli",
 )
 
 app = typer.Typer(

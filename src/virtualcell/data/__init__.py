@@ -10,16 +10,44 @@ from ._conventions import (
 )
 
 # --- readers and validation (io section) ---
+from ._beeline import read_beeline, read_network
+from ._dream4 import read_dream4
+from ._io import detect_format, read, read_h5ad, read_loom, read_zarr
+from ._tables import detect_orientation, read_table
+from ._tenx import read_10x, read_10x_h5, read_10x_mtx
+from ._validate import Problem, ValidationReport, validate
 
 # --- gene identifiers and perturbation-label helpers (genes section) ---
+from ._genes import GeneMappingReport, gene_table, harmonize_genes
+from ._perturbation import standardize_perturbations
 
 # --- splits (splits section) ---
 
 __all__ = [
+    "Problem",
+    "ValidationReport",
+    "detect_format",
+    "detect_orientation",
+    "read",
+    "read_10x",
+    "read_10x_h5",
+    "read_10x_mtx",
+    "read_beeline",
+    "read_dream4",
+    "read_h5ad",
+    "read_loom",
+    "read_network",
+    "read_table",
+    "read_zarr",
+    "validate",
     "COMBO_SEP",
     "CONTROL",
     "PERTURBATION_KEY",
     "PERTURBATION_TYPE_KEY",
     "join_perturbation",
     "split_perturbation",
+    "GeneMappingReport",
+    "gene_table",
+    "harmonize_genes",
+    "standardize_perturbations",
 ]

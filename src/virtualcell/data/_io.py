@@ -1,0 +1,272 @@
+"""One entry point, :func:`read`, for every input a user may hold.
+
+``read(source)`` accepts a file, a folder or a registry dataset name, detects the format
+(from the extension, the folder contents or the file's first bytes; ``format=`` forces
+it) and returns AnnData (cells x genes) with ``uns["vc"]["source"]`` recording where it
+came from: ``{"path": ..., "format": ...}`` or ``{"name": ..., "format": "registry"}``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from .._errors import DataFormatError, DatasetNotAvailableError, VirtualCellError
+from ._errors_io import HDF5_SIGNATURE, check_hdf5, reading
+from ._tables import Orientation, read_table
+from ._tenx import find_10x_mtx, read_10x_h5, read_10x_mtx
+
+__all__ = [
+    "Format",
+    "detect_format",
+    "read",
+    "read_h5ad",
+    "read_loom",
+    "read_zarr",
+]
+
+Format = Literal[
+    "h5ad", "10x_mtx", "10x_h5", "loom", "zarr", "table", "csv", "tsv", "beeline", "dream4"
+]
+_FORMATS = (
+    "h5ad", "10x_mtx", "10x_h5", "loom", "zarr", "table", "csv", "tsv", "beeline", "dream4"
+)  # fmt: skip
+
+_TABLE_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt")
+_KNOWN_EXTENSIONS = (
+    ".h5ad", ".h5", ".hdf5", ".loom", ".zarr", ".mtx", ".gz", ".zip", *_TABLE_EXTENSIONS
+)  # fmt: skip
+
+
+def _set_source(adata: Any, **source: Any) -> Any:
+    uns_vc = adata.uns.get("vc")
+    uns_vc = dict(uns_vc) if isinstance(uns_vc, dict) else {}
+    uns_vc["source"] = {k: v for k, v in source.items() if v is not None}
+    adata.uns["vc"] = uns_vc
+    return adata
+
+
+def read_h5ad(path: str | Path):
+    """Read an ``.h5ad`` file; a truncated or corrupt file raises :class:`DataFormatError`."""
+    import anndata as ad
+
+    path = Path(path)
+    check_hdf5(path, "h5ad")
+    with reading(path, "h5ad"):
+        adata = ad.read_h5ad(path)
+    return _set_source(adata, path=str(path), format="h5ad")
+
+
+def read_loom(path: str | Path):
+    """Read a ``.loom`` file (needs the optional ``loompy`` package)."""
+    import anndata as ad
+
+    path = Path(path)
+    try:
+        import loompy  # noqa: F401
+    except ImportError as exc:
+        raise VirtualCellError(
+            "reading .loom files needs the optional package loompy: pip install 'virtualcell[io]'"
+        ) from exc
+    check_hdf5(path, "loom")
+    with reading(path, "loom"):
+        adata = ad.read_loom(path, sparse=True)
+    return _set_source(adata, path=str(path), format="loom")
+
+
+def read_zarr(path: str | Path):
+    """Read an AnnData ``.zarr`` store (needs the optional ``zarr`` package)."""
+    import anndata as ad
+
+    path = Path(path)
+    try:
+        import zarr  # noqa: F401
+    except ImportError as exc:
+        raise VirtualCellError(
+            "reading .zarr stores needs the optional package zarr: pip install 'virtualcell[io]'"
+        ) from exc
+    with reading(path, "zarr"):
+        adata = ad.read_zarr(path)
+    return _set_source(adata, path=str(path), format="zarr")
+
+
+def _is_dream4_folder(folder: Path) -> bool:
+    names = [p.name.lower() for p in folder.iterdir() if p.is_file()]
+    return any(n.endswith(("_knockouts.tsv", "_wildtype.tsv", "_knockdowns.tsv")) for n in names)
+
+
+def _sniff_file(path: Path) -> str | None:
+    with reading(path, "a data file"), open(path, "rb") as fh:
+        head = fh.read(8)
+    if head == HDF5_SIGNATURE:
+        import h5py
+
+        with reading(path, "an HDF5 file"), h5py.File(path, "r") as f:
+            if "matrix" in f or ("obs" not in f and "X" not in f and "row_attrs" not in f):
+                return "10x_h5"
+            return "loom" if "row_attrs" in f else "h5ad"
+    if head[:2] == b"\x1f\x8b":
+        return "table"
+    return None
+
+
+def detect_format(path: str | Path) -> str:
+    """Name of the reader for ``path``: one of the :data:`Format` values.
+
+    Folders: a ``matrix.mtx[.gz]`` inside -> ``10x_mtx``; ``ExpressionData.csv`` ->
+    ``beeline``; ``*_knockouts.tsv`` / ``*_wildtype.tsv`` -> ``dream4``; a zarr group
+    (``.zgroup`` / ``zarr.json``) or a ``.zarr`` name -> ``zarr``. Files: by extension
+    (``.h5ad``, ``.h5``, ``.loom``, ``.csv[.gz]``, ``.tsv[.gz]``, ``.txt[.gz]``, ``.mtx``),
+    else by their first bytes (HDF5 layout, gzip).
+    """
+    path = Path(path)
+    if path.is_dir():
+        if path.suffix.lower() == ".zarr" or (path / ".zgroup").exists():
+            return "zarr"
+        if (path / "zarr.json").exists():
+            return "zarr"
+        if find_10x_mtx(path) is not None:
+            return "10x_mtx"
+        if (path / "ExpressionData.csv").exists():
+            return "beeline"
+        if _is_dream4_folder(path):
+            return "dream4"
+        listing = ", ".join(sorted(p.name for p in path.iterdir())[:10]) or "(empty)"
+        raise DataFormatError(
+            f"cannot tell the format of folder {path}: expected a 10x folder (matrix.mtx), a "
+            f"BEELINE folder (ExpressionData.csv), a DREAM4 folder (*_knockouts.tsv) or a "
+            f".zarr store; it holds: {listing}"
+        )
+    name = path.name.lower()
+    stem = name.removesuffix(".gz")
+    if name.endswith(".h5ad"):
+        return "h5ad"
+    if name.endswith(".loom"):
+        return "loom"
+    if name.endswith((".zarr", ".zarr.zip")):
+        return "zarr"
+    if stem.endswith(".mtx"):
+        return "10x_mtx"
+    if stem.endswith(".csv"):
+        return "csv"
+    if stem.endswith((".tsv", ".tab")):
+        return "tsv"
+    if stem.endswith(".txt"):
+        return "table"
+    if name.endswith((".h5", ".hdf5")):
+        if path.stat().st_size >= 8:
+            sniffed = _sniff_file(path)
+            if sniffed is not None:
+                return sniffed
+        return "10x_h5"
+    sniffed = _sniff_file(path)
+    if sniffed is None:
+        raise DataFormatError(
+            f"cannot tell the format of {path}: unknown extension and contents; pass "
+            f"format= one of {', '.join(_FORMATS)}"
+        )
+    return sniffed
+
+
+def _looks_like_path(source: str) -> bool:
+    return (
+        "/" in source
+        or "\\" in source
+        or source.startswith((".", "~"))
+        or source.lower().endswith(_KNOWN_EXTENSIONS)
+    )
+
+
+def _read_registry(name: str):
+    try:
+        from .. import datasets
+    except ImportError as exc:  # pragma: no cover - the package ships it
+        raise DatasetNotAvailableError(f"no dataset registry available to load {name!r}") from exc
+    load = getattr(datasets, "load", None)
+    names_fn = getattr(datasets, "names", None)
+    known = list(names_fn()) if callable(names_fn) else []
+    if load is None or (known and name not in known):
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        listing = f" Registered datasets: {', '.join(sorted(known))}." if known else ""
+        raise DatasetNotAvailableError(
+            f"{name!r} is neither an existing file or folder nor a registered dataset.{hint}"
+            f"{listing}"
+        )
+    adata = load(name)
+    source = dict(adata.uns.get("vc", {}).get("source", {}) or {})
+    source.update(name=name, format="registry")
+    return _set_source(adata, **source)
+
+
+def read(
+    source: str | Path,
+    *,
+    format: Format | None = None,
+    orientation: Orientation = "auto",
+    **kwargs: Any,
+):
+    """Read any supported input into AnnData (cells x genes).
+
+    Parameters
+    ----------
+    source
+        A file, a folder, or the name of a registered dataset (``vc.datasets.names()``),
+        e.g. ``"pbmc68k_reduced"``. A string that is not an existing path and does not
+        look like one (no ``/``, no known extension) is looked up in the registry.
+    format
+        Force a reader instead of detecting it: ``"h5ad"``, ``"10x_mtx"``, ``"10x_h5"``,
+        ``"loom"``, ``"zarr"``, ``"table"`` / ``"csv"`` / ``"tsv"``, ``"beeline"``,
+        ``"dream4"``.
+    orientation
+        For tables only: ``"auto"`` (detected, see :func:`~virtualcell.data.read_table`),
+        ``"cells_x_genes"`` or ``"genes_x_cells"``.
+    **kwargs
+        Passed to the specific reader (e.g. ``network=`` for BEELINE, ``experiments=`` for
+        DREAM4, ``make_unique=`` for 10x).
+
+    Returns
+    -------
+    AnnData
+        With ``uns["vc"]["source"]`` = ``{"path": ..., "format": ...}`` (or ``"name"``).
+
+    Raises
+    ------
+    DataFormatError
+        Unknown, corrupt or truncated input; the message names the file and what failed.
+    DatasetNotAvailableError
+        Neither a path nor a registered dataset (close names are suggested).
+    """
+    if format is not None and format not in _FORMATS:
+        raise DataFormatError(f"unknown format {format!r}; use one of {', '.join(_FORMATS)}")
+    path = Path(source).expanduser()
+    if not path.exists():
+        if isinstance(source, str) and not _looks_like_path(source):
+            return _read_registry(source)
+        raise DataFormatError(f"no such file or folder: {path}")
+    fmt = format or detect_format(path)
+    if fmt == "h5ad":
+        adata = read_h5ad(path)
+    elif fmt == "10x_mtx":
+        adata = read_10x_mtx(path, **kwargs)
+    elif fmt == "10x_h5":
+        adata = read_10x_h5(path, **kwargs)
+    elif fmt == "loom":
+        adata = read_loom(path)
+    elif fmt == "zarr":
+        adata = read_zarr(path)
+    elif fmt in ("table", "csv", "tsv"):
+        sep = {"csv": ",", "tsv": "\t"}.get(fmt)
+        adata = read_table(path, orientation=orientation, sep=kwargs.pop("sep", sep), **kwargs)
+    elif fmt == "beeline":
+        from ._beeline import read_beeline
+
+        adata = read_beeline(path, **kwargs)
+    else:
+        from ._dream4 import read_dream4
+
+        adata = read_dream4(path, **kwargs)
+    source_info = dict(adata.uns["vc"]["source"])
+    source_info.update(path=str(path), format=fmt)
+    return _set_source(adata, **source_info)
