@@ -21,8 +21,6 @@ __all__ = ["app", "main"]
 _COMMAND_MODULES = (
     # one line per namespace with commands, e.g. "virtualcell.data._cli",
     "virtualcell.data._cli",
-    "virtualcell.bench._cli",
-    "virtualcell.grn._cli",
 )
 
 app = typer.Typer(
