@@ -1,0 +1,225 @@
+"""Shared plumbing of GRN inference: input coercion, the method registry, edge tables.
+
+Every method is a function ``fn(data: GRNInput, *, n_jobs, seed, **kw) -> Scores``
+registered under a name with :func:`register_method`. :func:`virtualcell.grn.infer`
+turns the score matrix into the public edge table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import DataFormatError, ValidationError
+
+__all__ = [
+    "GRNInput",
+    "Scores",
+    "edge_table",
+    "get_method",
+    "list_methods",
+    "prepare",
+    "register_method",
+]
+
+
+@dataclass
+class GRNInput:
+    """What a method sees: a dense cells x genes matrix plus context.
+
+    Attributes
+    ----------
+    X
+        ``float64`` array, cells x genes.
+    genes
+        Gene names (columns of ``X``).
+    regulators
+        Column indices of the candidate regulators (sorted, unique).
+    obs
+        Per-cell annotations (``PseudoTime*``, ``perturbation``, ``experiment`` ...); may
+        be empty.
+    """
+
+    X: np.ndarray
+    genes: list[str]
+    regulators: np.ndarray
+    obs: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def n_genes(self) -> int:
+        return self.X.shape[1]
+
+    def subset_cells(self, rows: np.ndarray) -> GRNInput:
+        """The same input restricted to some cells (for subsampling)."""
+        return GRNInput(self.X[rows], self.genes, self.regulators, self.obs.iloc[rows])
+
+
+@dataclass
+class Scores:
+    """A method's output: ``score[i, j]`` for regulator ``regulators[i]`` -> gene ``j``.
+
+    ``sign`` (same shape, values -1/0/+1) is optional. Higher score = more confident.
+    """
+
+    score: np.ndarray
+    sign: np.ndarray | None = None
+
+
+MethodFn = Callable[..., Scores]
+_REGISTRY: dict[str, tuple[MethodFn, str]] = {}
+
+
+def register_method(name: str, description: str = "") -> Callable[[MethodFn], MethodFn]:
+    """Decorator adding a method to the registry used by :func:`virtualcell.grn.infer`.
+
+    Parameters
+    ----------
+    name
+        Registry name (lower case, used by ``vcell grn --method``).
+    description
+        One line shown by :func:`list_methods` / ``vcell grn --list-methods``.
+    """
+
+    def wrap(fn: MethodFn) -> MethodFn:
+        _REGISTRY[name] = (fn, description or (fn.__doc__ or "").strip().splitlines()[0])
+        return fn
+
+    return wrap
+
+
+def _load_builtin_methods() -> None:
+    # importing the modules runs their @register_method decorators
+    from . import (  # noqa: F401
+        _correlation,
+        _ensemble,
+        _information,
+        _perturbation,
+        _pseudotime,
+        _trees,
+    )
+
+
+def list_methods(*, describe: bool = False) -> list[str] | dict[str, str]:
+    """Names of the registered GRN inference methods.
+
+    Parameters
+    ----------
+    describe
+        Return ``{name: one-line description}`` instead of a sorted list of names.
+    """
+    _load_builtin_methods()
+    if describe:
+        return {k: _REGISTRY[k][1] for k in sorted(_REGISTRY)}
+    return sorted(_REGISTRY)
+
+
+def get_method(name: str) -> MethodFn:
+    """The function registered as ``name``; :class:`ValidationError` if unknown."""
+    _load_builtin_methods()
+    key = str(name).lower()
+    if key not in _REGISTRY:
+        raise ValidationError(
+            f"unknown GRN method {name!r}; available: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[key][0]
+
+
+def _dense(X: Any) -> np.ndarray:
+    if hasattr(X, "toarray"):
+        X = X.toarray()
+    return np.asarray(X, dtype=np.float64)
+
+
+def prepare(
+    data: Any,
+    *,
+    genes: Sequence[str] | None = None,
+    regulators: Iterable[str] | None = None,
+    layer: str | None = None,
+) -> GRNInput:
+    """Coerce an AnnData, DataFrame (cells x genes) or array into a :class:`GRNInput`.
+
+    The input is never modified (the matrix is copied).
+    """
+    obs = pd.DataFrame()
+    if hasattr(data, "var_names") and hasattr(data, "obs"):  # AnnData
+        if layer is not None:
+            if layer not in data.layers:
+                raise ValidationError(f"layer {layer!r} not in adata.layers {list(data.layers)}")
+            X = _dense(data.layers[layer])
+        else:
+            X = _dense(data.X)
+        names = [str(g) for g in data.var_names]
+        obs = data.obs.copy()
+    elif isinstance(data, pd.DataFrame):
+        X = _dense(data.to_numpy())
+        names = [str(g) for g in data.columns]
+        obs = pd.DataFrame(index=data.index)
+    else:
+        try:
+            X = _dense(data)
+        except (TypeError, ValueError) as err:
+            raise DataFormatError(f"cannot read expression matrix of type {type(data)}") from err
+        names = None
+    if X.ndim != 2:
+        raise DataFormatError(f"expression must be 2-D (cells x genes), got shape {X.shape}")
+    if genes is not None:
+        if len(genes) != X.shape[1]:
+            raise ValidationError(f"{len(genes)} gene names for {X.shape[1]} columns")
+        names = [str(g) for g in genes]
+    if names is None:
+        names = [f"G{i}" for i in range(X.shape[1])]
+    if len(set(names)) != len(names):
+        dup = pd.Index(names)[pd.Index(names).duplicated()].unique()[:5].tolist()
+        raise ValidationError(f"duplicate gene names: {dup}")
+    if X.shape[1] < 2 or X.shape[0] < 3:
+        raise ValidationError(f"need >= 3 cells and >= 2 genes, got shape {X.shape}")
+    bad = ~np.isfinite(X).all(axis=0)
+    if bad.any():
+        raise DataFormatError(
+            f"non-finite values in genes {[names[i] for i in np.flatnonzero(bad)[:5]]}"
+        )
+    if regulators is None:
+        reg_idx = np.arange(X.shape[1])
+    else:
+        wanted = [str(r) for r in regulators]
+        pos = {g: i for i, g in enumerate(names)}
+        reg_idx = np.array(sorted({pos[r] for r in wanted if r in pos}), dtype=int)
+        if reg_idx.size == 0:
+            raise ValidationError(
+                f"none of the {len(wanted)} regulators (e.g. {wanted[:5]}) is among the genes"
+            )
+    return GRNInput(X=X, genes=names, regulators=reg_idx, obs=obs)
+
+
+def edge_table(
+    data: GRNInput, scores: Scores, *, max_edges: int | None = None, min_score: float | None = None
+) -> pd.DataFrame:
+    """Long edge table ``regulator, target, score[, sign]`` sorted by score (descending),
+    ties broken by regulator then target name; self-loops and NaN scores dropped."""
+    S = np.asarray(scores.score, dtype=np.float64)
+    n_reg, n_genes = len(data.regulators), data.n_genes
+    if S.shape != (n_reg, n_genes):
+        raise ValueError(f"method returned scores of shape {S.shape}, expected {(n_reg, n_genes)}")
+    ri, ti = np.meshgrid(np.arange(n_reg), np.arange(n_genes), indexing="ij")
+    ri, ti = ri.ravel(), ti.ravel()
+    reg_col = data.regulators[ri]
+    keep = (reg_col != ti) & np.isfinite(S.ravel())
+    if min_score is not None:
+        keep &= S.ravel() >= min_score
+    genes = np.asarray(data.genes, dtype=object)
+    out = pd.DataFrame(
+        {"regulator": genes[reg_col[keep]], "target": genes[ti[keep]], "score": S.ravel()[keep]}
+    )
+    if scores.sign is not None:
+        out["sign"] = np.sign(np.asarray(scores.sign).ravel()[keep]).astype(np.int8)
+    # stable order: score desc, then original (regulator, target) order
+    order = np.lexsort((np.arange(len(out)), -out["score"].to_numpy()))
+    out = out.iloc[order].reset_index(drop=True)
+    if max_edges is not None:
+        out = out.iloc[: int(max_edges)].reset_index(drop=True)
+    return out

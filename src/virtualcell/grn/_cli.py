@@ -1,0 +1,85 @@
+"""``vcell grn``: infer a network and, with a truth, score it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+
+def grn_command(
+    data: str | None = typer.Argument(
+        None, help="BEELINE folder, DREAM4 network folder, SERGIO folder, .h5ad or registry name."
+    ),
+    method: str = typer.Option(
+        "genie3", "--method", "-m", help="Inference method (see --list-methods)."
+    ),
+    truth: Path | None = typer.Option(
+        None, "--truth", help="Ground truth: BEELINE refNetwork.csv or DREAM4 gold-standard tsv."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write edges to .csv/.tsv/.parquet."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    regulators: Path | None = typer.Option(
+        None,
+        "--regulators",
+        help="File of candidate regulators (one per line or first csv column).",
+    ),
+    n_jobs: int = typer.Option(1, "--n-jobs", "-j", help="Worker processes."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    list_methods: bool = typer.Option(False, "--list-methods", help="List method names and exit."),
+) -> None:
+    """Infer a gene regulatory network; print its scores when a truth is known."""
+    from .._errors import ValidationError
+    from ._base import list_methods as _list
+    from ._evaluate import evaluate
+    from ._infer import infer
+    from ._io import load_dataset, read_regulators, write_edges
+
+    if list_methods:
+        described = _list(describe=True)
+        if as_json:
+            typer.echo(json.dumps(sorted(described)))
+        else:
+            for name, text in described.items():
+                typer.echo(f"{name:20s} {text}")
+        return
+    if data is None:
+        raise ValidationError("give DATA (a BEELINE/DREAM4 folder, .h5ad or registry name)")
+    if out is not None and out.suffix.lower() not in {".csv", ".tsv", ".parquet"}:
+        raise ValidationError(f"--out must end in .csv, .tsv or .parquet, got {out.name!r}")
+    adata = load_dataset(data)
+    regs = read_regulators(regulators) if regulators is not None else None
+    edges = infer(adata, method=method, regulators=regs, n_jobs=n_jobs, seed=seed)
+    if out is not None:
+        write_edges(edges, out)
+    true_net, source = None, None
+    if truth is not None:
+        from ..data import read_network
+
+        true_net, source = read_network(truth), str(truth)
+    elif "true_network" in getattr(adata, "uns", {}):
+        true_net, source = adata.uns["true_network"], "uns['true_network'] of DATA"
+        if not as_json:
+            typer.echo(f"no --truth given: scoring against {source}", err=True)
+    result: dict = {"method": method, "data": str(data), "n_edges": len(edges)}
+    if out is not None:
+        result["out"] = str(out)
+    if true_net is not None:
+        result["truth"] = source
+        result.update(evaluate(edges, true_net, genes=list(adata.var_names), regulators=regs))
+    if as_json:
+        typer.echo(json.dumps(result, default=float))
+        return
+    for key, value in result.items():
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        typer.echo(f"{key:18s} {text}")
+    if true_net is None:
+        typer.echo(edges.head(10).to_string(index=False))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``grn`` command to the ``vcell`` app."""
+    app.command("grn")(grn_command)

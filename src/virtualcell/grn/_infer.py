@@ -1,0 +1,62 @@
+"""The single entry point of GRN inference: :func:`infer`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from ._base import edge_table, get_method, prepare
+
+__all__ = ["infer"]
+
+
+def infer(
+    data: Any,
+    *,
+    method: str = "genie3",
+    regulators: Iterable[str] | None = None,
+    genes: Sequence[str] | None = None,
+    layer: str | None = None,
+    n_jobs: int = 1,
+    seed: int = 0,
+    max_edges: int | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Infer a gene regulatory network from expression data.
+
+    Parameters
+    ----------
+    data
+        AnnData (cells x genes; ``obs`` may hold ``PseudoTime*`` columns or
+        ``perturbation`` labels used by the pseudotime- and perturbation-aware methods),
+        a cells x genes DataFrame, or an array (then ``genes`` names the columns).
+    method
+        A name from :func:`list_methods`.
+    regulators
+        Restrict candidate regulators (e.g. transcription factors); names not among the
+        genes are ignored. ``None``: every gene may regulate every other gene.
+    genes
+        Column names when ``data`` is an array.
+    layer
+        AnnData layer to use instead of ``X``.
+    n_jobs
+        Worker processes for methods that loop over targets (tree ensembles).
+    seed
+        Random seed; the same seed gives the same table.
+    max_edges
+        Keep only the top edges.
+    **kwargs
+        Method options (see each method's docstring, e.g. ``n_estimators``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``regulator, target, score`` (and ``sign`` in {-1, 0, 1} when the method
+        gives one), sorted by decreasing score, without self-loops.
+    """
+    fn = get_method(method)
+    prepared = prepare(data, genes=genes, regulators=regulators, layer=layer)
+    scores = fn(prepared, n_jobs=n_jobs, seed=seed, **kwargs)
+    return edge_table(prepared, scores, max_edges=max_edges)
