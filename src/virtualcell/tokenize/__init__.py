@@ -14,12 +14,22 @@ from ._base import (
     Tokenizer,
     load_tokenizer,
 )
+from ._bin import BinTokenizer
+from ._continuous import ContinuousTokenizer
+from ._gene_text import GeneTextTokenizer
+from ._rank import RankTokenizer
+from ._sentence import SentenceTokenizer
 
 __all__ = [
     "SPECIAL_TOKENS",
+    "BinTokenizer",
+    "ContinuousTokenizer",
     "CoverageReport",
     "CoverageWarning",
+    "GeneTextTokenizer",
     "GeneVocab",
+    "RankTokenizer",
+    "SentenceTokenizer",
     "TokenizedCells",
     "Tokenizer",
     "load_tokenizer",
