@@ -370,7 +370,9 @@ class Tokenizer:
         ``min_coverage_warn`` and raise :class:`ValidationError` below
         ``min_coverage_error``.
         """
-        vocab = self._require_fitted()
+        if self.vocab is None:
+            raise ValidationError(f"{type(self).__name__} has no vocabulary yet: call .fit()")
+        vocab = self.vocab
         genes = [str(g) for g in genes]
         ids = vocab.lookup(genes)
         gene_ok = ids >= vocab.n_special
@@ -432,6 +434,8 @@ class Tokenizer:
             raise DataFormatError(f"unknown tokenizer kind {kind!r}")
         if cls is not Tokenizer and not issubclass(target, cls):
             raise DataFormatError(f"file holds a {target.__name__}, not a {cls.__name__}")
+        if target.from_dict.__func__ is not Tokenizer.from_dict.__func__:  # type: ignore[attr-defined]
+            return target.from_dict(d)
         obj = target._from_params(dict(d.get("params", {})))
         if d.get("vocab") is not None:
             obj.vocab = GeneVocab.from_dict(d["vocab"])
