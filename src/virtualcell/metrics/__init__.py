@@ -1,0 +1,77 @@
+"""Metrics (``vc.metrics``): every standard virtual-cell metric, defined once.
+
+Each function takes ``(truth, prediction_or_score, ...)`` in scikit-learn order and has
+its exact definition in its docstring and in ``docs/metrics.md``. Groups:
+
+* classification — :func:`accuracy`, :func:`precision`, :func:`recall`, :func:`macro_f1`;
+* clustering — :func:`nmi`, :func:`ari`, :func:`asw`, :func:`avg_bio`,
+  :func:`leiden_nmi_ari`;
+* regression — :func:`mse`, :func:`rmse`, :func:`pearson`, :func:`spearman`;
+* perturbation — :func:`control_mean` (the one control rule), :func:`pearson_delta`,
+  :func:`mse_top_de`, :func:`l2_top_expressed`, :func:`de_recall`, :func:`de_fdp`,
+  :func:`direction_agreement`, :func:`score_perturbation`;
+* network — :func:`auroc`, :func:`auprc`, :func:`auprc_ratio`, :func:`epr`,
+  :func:`early_precision`, :func:`signed_accuracy`, hub enrichment scores.
+"""
+
+from ._classification import accuracy, macro_f1, precision, recall
+from ._clustering import DEFAULT_RESOLUTIONS, ari, asw, avg_bio, leiden_nmi_ari, nmi
+from ._edges import edge_scores
+from ._enrichment import (
+    centrality_enrichment,
+    hub_enrichment,
+    regulator_hub_enrichment,
+    target_hub_enrichment,
+)
+from ._network import auprc, auprc_ratio, auroc, early_precision, epr, signed_accuracy
+from ._perturbation import (
+    control_mean,
+    de_fdp,
+    de_recall,
+    direction_agreement,
+    l2_top_expressed,
+    mean_profiles,
+    mse_top_de,
+    pearson_delta,
+    top_changed_genes,
+)
+from ._regression import mse, pearson, rmse, spearman
+from ._score import score_perturbation
+
+__all__ = [
+    "DEFAULT_RESOLUTIONS",
+    "accuracy",
+    "ari",
+    "asw",
+    "auprc",
+    "auprc_ratio",
+    "auroc",
+    "avg_bio",
+    "centrality_enrichment",
+    "control_mean",
+    "de_fdp",
+    "de_recall",
+    "direction_agreement",
+    "early_precision",
+    "edge_scores",
+    "epr",
+    "hub_enrichment",
+    "l2_top_expressed",
+    "leiden_nmi_ari",
+    "macro_f1",
+    "mean_profiles",
+    "mse",
+    "mse_top_de",
+    "nmi",
+    "pearson",
+    "pearson_delta",
+    "precision",
+    "recall",
+    "regulator_hub_enrichment",
+    "rmse",
+    "score_perturbation",
+    "signed_accuracy",
+    "spearman",
+    "target_hub_enrichment",
+    "top_changed_genes",
+]

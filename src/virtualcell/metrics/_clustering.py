@@ -1,0 +1,260 @@
+"""Clustering metrics: NMI, ARI, ASW, scIB-style AvgBIO and a Leiden helper.
+
+Label metrics take ``(truth, clusters)``; embedding metrics take ``(labels, embedding)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from .._errors import ValidationError
+from ._checks import as_float_array, check_finite, encode_labels, paired_labels
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+__all__ = ["DEFAULT_RESOLUTIONS", "ari", "asw", "avg_bio", "leiden_nmi_ari", "nmi"]
+
+#: Leiden resolutions searched by :func:`leiden_nmi_ari` (0.1, 0.2, ..., 2.0, as in scIB).
+DEFAULT_RESOLUTIONS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 21))
+
+
+def _contingency(truth: Sequence[Any], clusters: Sequence[Any]) -> np.ndarray:
+    t, c = paired_labels(truth, clusters, ("truth", "clusters"))
+    _, (ti,) = encode_labels(t)
+    _, (ci,) = encode_labels(c)
+    table = np.zeros((ti.max() + 1, ci.max() + 1))
+    np.add.at(table, (ti, ci), 1.0)
+    return table
+
+
+def _entropy(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def nmi(truth: Sequence[Any], clusters: Sequence[Any]) -> float:
+    """Normalised mutual information with arithmetic-mean normalisation.
+
+    ``NMI = I(T; C) / ((H(T) + H(C)) / 2)`` with natural-log entropies of the label
+    frequencies. Two labelings that each have one class score 1; when only one of them
+    is constant the score is 0. Symmetric, in [0, 1].
+    """
+    table = _contingency(truth, clusters)
+    n = table.sum()
+    h_t, h_c = _entropy(table.sum(1)), _entropy(table.sum(0))
+    if h_t == 0.0 and h_c == 0.0:
+        return 1.0
+    pij = table / n
+    outer = np.outer(table.sum(1), table.sum(0)) / n**2
+    nz = pij > 0
+    mi = float((pij[nz] * np.log(pij[nz] / outer[nz])).sum())
+    return float(max(0.0, mi / ((h_t + h_c) / 2)))
+
+
+def ari(truth: Sequence[Any], clusters: Sequence[Any]) -> float:
+    """Adjusted Rand index (Hubert & Arabie 1985).
+
+    With ``n_ij`` the contingency table, ``a_i``/``b_j`` its row/column sums and
+    ``C(x) = x (x-1) / 2``::
+
+        index = sum_ij C(n_ij);  expected = sum_i C(a_i) sum_j C(b_j) / C(n)
+        ARI = (index - expected) / ((sum_i C(a_i) + sum_j C(b_j)) / 2 - expected)
+
+    1 for identical partitions, about 0 for random ones, can be negative. When the
+    denominator is 0 (both partitions trivial and identical) the score is 1.
+    """
+    table = _contingency(truth, clusters)
+    n = table.sum()
+
+    def comb2(x: np.ndarray | float) -> np.ndarray | float:
+        return x * (x - 1) / 2
+
+    index = float(comb2(table).sum())
+    sum_a = float(comb2(table.sum(1)).sum())
+    sum_b = float(comb2(table.sum(0)).sum())
+    expected = sum_a * sum_b / comb2(n) if n > 1 else 0.0
+    denom = (sum_a + sum_b) / 2 - expected
+    if denom == 0:
+        return 1.0
+    return float((index - expected) / denom)
+
+
+def asw(
+    labels: Sequence[Any],
+    embedding: Any,
+    *,
+    metric: Literal["euclidean", "cosine"] = "euclidean",
+    rescale: bool = True,
+) -> float:
+    """Average silhouette width of an embedding with respect to labels (ASW_label).
+
+    For cell ``i`` with label ``L``: ``a_i`` = mean distance to the other cells of ``L``,
+    ``b_i`` = smallest mean distance to the cells of another label, and
+    ``s_i = (b_i - a_i) / max(a_i, b_i)`` (``s_i = 0`` for a label with one cell).
+    ASW is the mean of ``s_i`` over all cells, in [-1, 1]. With ``rescale=True`` (the
+    scIB convention used by AvgBIO) the result is ``(ASW + 1) / 2``, in [0, 1].
+
+    Parameters
+    ----------
+    labels
+        One label per row of ``embedding``; at least 2 and at most ``n - 1`` labels.
+    embedding
+        ``(n_cells, n_dims)`` array.
+    metric
+        Distance between cells.
+    rescale
+        Return ``(ASW + 1) / 2`` instead of ASW.
+    """
+    from sklearn.metrics import silhouette_score
+
+    lab, _ = paired_labels(labels, labels, ("labels", "labels"))
+    x = as_float_array(embedding, "embedding")
+    if x.ndim != 2 or x.shape[0] != len(lab):
+        raise ValidationError(
+            f"embedding must have shape (n_cells={len(lab)}, n_dims), got {x.shape}"
+        )
+    check_finite(x, "embedding")
+    _, (codes,) = encode_labels(lab)
+    n_labels = int(codes.max()) + 1
+    if not 2 <= n_labels <= len(lab) - 1:
+        raise ValidationError(
+            f"asw needs between 2 and n_cells - 1 distinct labels, got {n_labels} "
+            f"for {len(lab)} cells"
+        )
+    score = float(silhouette_score(x, codes, metric=metric))
+    return (score + 1) / 2 if rescale else score
+
+
+def _embedding_of(adata_or_embedding: Any, use_rep: str | None) -> np.ndarray:
+    try:
+        from anndata import AnnData
+    except ImportError:  # pragma: no cover
+        AnnData = ()  # type: ignore[assignment]
+    if isinstance(adata_or_embedding, AnnData):
+        adata = adata_or_embedding
+        if use_rep is None:
+            x = adata.X
+        elif use_rep in adata.obsm:
+            x = adata.obsm[use_rep]
+        else:
+            raise ValidationError(
+                f"use_rep {use_rep!r} not in adata.obsm (have {sorted(adata.obsm.keys())})"
+            )
+    else:
+        x = adata_or_embedding
+    arr = as_float_array(x, "embedding")
+    if arr.ndim != 2:
+        raise ValidationError(f"embedding must be 2-D (cells x dims), got shape {arr.shape}")
+    check_finite(arr, "embedding")
+    return arr
+
+
+def _labels_of(adata_or_embedding: Any, labels: Any) -> np.ndarray:
+    if isinstance(labels, str):
+        obs = getattr(adata_or_embedding, "obs", None)
+        if obs is None or labels not in obs:
+            raise ValidationError(f"labels key {labels!r} not found in adata.obs")
+        labels = obs[labels]
+    lab, _ = paired_labels(labels, labels, ("labels", "labels"))
+    return lab
+
+
+def leiden_nmi_ari(
+    adata_or_embedding: AnnData | np.ndarray,
+    labels: Sequence[Any] | str,
+    *,
+    use_rep: str | None = None,
+    resolutions: Sequence[float] = DEFAULT_RESOLUTIONS,
+    n_neighbors: int = 15,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Cluster an embedding with Leiden and score the clusters against labels.
+
+    scIB convention: a k-nearest-neighbour graph (``scanpy.pp.neighbors``, euclidean,
+    ``n_neighbors``) is built on the embedding, Leiden (``flavor="igraph"``, 2
+    iterations, undirected, ``random_state=seed``) is run at every resolution in
+    ``resolutions``, and the resolution with the highest NMI against ``labels`` is kept
+    (first one on ties). NMI and ARI are reported at that resolution.
+
+    Parameters
+    ----------
+    adata_or_embedding
+        An AnnData (``.X`` or ``.obsm[use_rep]`` is used; it is not modified) or a
+        ``(n_cells, n_dims)`` array.
+    labels
+        True labels, or the name of an ``obs`` column when an AnnData is given.
+    use_rep
+        ``obsm`` key of the embedding (default ``.X``).
+    resolutions
+        Leiden resolutions searched.
+    n_neighbors
+        Neighbours of the kNN graph.
+    seed
+        Random state of the neighbour search and Leiden.
+
+    Returns
+    -------
+    dict with ``nmi``, ``ari``, ``resolution`` and ``n_clusters``.
+    """
+    import anndata as ad
+    import scanpy as sc
+
+    x = _embedding_of(adata_or_embedding, use_rep)
+    lab = _labels_of(adata_or_embedding, labels)
+    if len(lab) != x.shape[0]:
+        raise ValidationError(f"{len(lab)} labels for an embedding of {x.shape[0]} cells")
+    if len(resolutions) == 0:
+        raise ValidationError("resolutions is empty")
+    work = ad.AnnData(np.zeros((x.shape[0], 0), dtype=np.float32))
+    work.obsm["X_emb"] = x
+    sc.pp.neighbors(
+        work, n_neighbors=min(n_neighbors, x.shape[0] - 1), use_rep="X_emb", random_state=seed
+    )
+    best: dict[str, float] | None = None
+    for res in resolutions:
+        sc.tl.leiden(
+            work,
+            resolution=float(res),
+            key_added="_leiden",
+            flavor="igraph",
+            n_iterations=2,
+            directed=False,
+            random_state=seed,
+        )
+        clusters = work.obs["_leiden"].to_numpy()
+        score = nmi(lab, clusters)
+        if best is None or score > best["nmi"]:
+            best = {
+                "nmi": score,
+                "ari": ari(lab, clusters),
+                "resolution": float(res),
+                "n_clusters": float(len(np.unique(clusters))),
+            }
+    assert best is not None
+    return best
+
+
+def avg_bio(
+    labels: Sequence[Any] | str,
+    embedding: Any,
+    *,
+    use_rep: str | None = None,
+    resolutions: Sequence[float] = DEFAULT_RESOLUTIONS,
+    n_neighbors: int = 15,
+    seed: int = 0,
+) -> float:
+    """scIB-style AvgBIO: ``(NMI + ARI + ASW_label) / 3``.
+
+    NMI and ARI compare the labels with the Leiden clusters of the best resolution
+    (:func:`leiden_nmi_ari`); ASW_label is :func:`asw` rescaled to [0, 1]. ``embedding``
+    may be an AnnData (then ``labels`` may be an ``obs`` key and ``use_rep`` names the
+    ``obsm`` entry) or an array.
+    """
+    lab = _labels_of(embedding, labels)
+    x = _embedding_of(embedding, use_rep)
+    clus = leiden_nmi_ari(x, lab, resolutions=resolutions, n_neighbors=n_neighbors, seed=seed)
+    return float((clus["nmi"] + clus["ari"] + asw(lab, x, rescale=True)) / 3)

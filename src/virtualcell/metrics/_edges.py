@@ -1,0 +1,216 @@
+"""Candidate-edge universe shared by the network metrics.
+
+A network metric compares a truth (the set of true directed edges) with scores over a
+*universe* of candidate edges:
+
+* ``regulators`` x ``genes`` ordered pairs (``regulators`` defaults to all genes, i.e.
+  the BEELINE universe of all ordered pairs of distinct genes; a TF list gives the
+  TF-restricted universe of TF -> gene pairs);
+* self-loops ``(g, g)`` are excluded unless ``self_loops=True``; true self-loops are then
+  dropped from the truth and predicted ones ignored;
+* a true edge naming a gene outside ``genes`` is an error (genes named); one whose
+  regulator is outside ``regulators`` is an error unless ``outside="drop"``;
+* predicted edges outside the universe are ignored; universe edges absent from the
+  score table are *unlisted*: they rank below every listed edge, tied with each other.
+
+Inputs are either edge tables (truth ``regulator, target`` [+ ``label`` 0/1 kept where 1],
+scores ``regulator, target, score``; the aliases ``Gene1/Gene2``, ``source/target`` and
+``TF/target`` are accepted) with ``genes=``, square matrices (regulators in rows, targets
+in columns), or 1-D arrays that already enumerate a universe (truth 0/1, scores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .._errors import ValidationError
+from ._checks import as_float_array, check_finite
+
+__all__ = ["EdgeScores", "edge_scores", "normalise_edge_table"]
+
+_ALIASES = {
+    "gene1": "regulator",
+    "gene2": "target",
+    "source": "regulator",
+    "tf": "regulator",
+    "regulator": "regulator",
+    "target": "target",
+}
+
+
+@dataclass(frozen=True)
+class EdgeScores:
+    """Truth and scores over one candidate universe (flat arrays, one entry per pair)."""
+
+    truth: np.ndarray  #: bool, true edge
+    score: np.ndarray  #: float, NaN where unlisted
+    regulator: np.ndarray | None  #: gene index of the regulator (None for 1-D input)
+    target: np.ndarray | None  #: gene index of the target
+    genes: list[str] | None
+    regulators: list[str] | None
+
+    @property
+    def listed(self) -> np.ndarray:
+        return ~np.isnan(self.score)
+
+    def ranking_score(self) -> np.ndarray:
+        """Scores with unlisted edges tied below every listed one."""
+        listed = self.listed
+        low = self.score[listed].min() - 1.0 if listed.any() else 0.0
+        return np.where(listed, self.score, low)
+
+    @property
+    def density(self) -> float:
+        return float(self.truth.mean())
+
+
+def normalise_edge_table(table: pd.DataFrame, name: str, *, need_score: bool) -> pd.DataFrame:
+    """Rename alias columns to ``regulator``/``target`` and check the required ones."""
+    if not isinstance(table, pd.DataFrame):
+        raise ValidationError(f"{name} must be a DataFrame")
+    rename = {c: _ALIASES[str(c).lower()] for c in table.columns if str(c).lower() in _ALIASES}
+    out = table.rename(columns=rename)
+    needed = ["regulator", "target"] + (["score"] if need_score else [])
+    lacking = [c for c in needed if c not in out.columns]
+    if lacking:
+        raise ValidationError(
+            f"{name} lacks column(s) {lacking}; has {list(table.columns)} "
+            "(expected regulator, target[, score])"
+        )
+    out = out.copy()
+    out["regulator"] = out["regulator"].astype(str)
+    out["target"] = out["target"].astype(str)
+    return out
+
+
+def _from_tables(
+    truth: pd.DataFrame,
+    scores: pd.DataFrame,
+    genes: Sequence[str] | None,
+    regulators: Sequence[str] | None,
+    self_loops: bool,
+    outside: Literal["raise", "drop"],
+) -> EdgeScores:
+    if genes is None:
+        raise ValidationError("edge tables need genes= (the gene list defining the universe)")
+    gene_list = [str(g) for g in genes]
+    gene_index = pd.Index(gene_list)
+    if gene_index.has_duplicates:
+        raise ValidationError(
+            f"duplicate genes: {gene_index[gene_index.duplicated()][:10].tolist()}"
+        )
+    reg_list = gene_list if regulators is None else [str(r) for r in regulators]
+    unknown_regs = sorted(set(reg_list) - set(gene_list))
+    if unknown_regs:
+        raise ValidationError(f"regulators not in genes: {unknown_regs[:10]}")
+    reg_index = pd.Index(list(dict.fromkeys(reg_list)))
+    t = normalise_edge_table(truth, "truth", need_score=False)
+    if "label" in t.columns:
+        t = t[t["label"].astype(float) != 0]
+    unknown = sorted((set(t["regulator"]) | set(t["target"])) - set(gene_list))
+    if unknown:
+        raise ValidationError(
+            f"truth edges name {len(unknown)} gene(s) not in genes: {unknown[:10]}"
+        )
+    if not self_loops:
+        t = t[t["regulator"] != t["target"]]
+    not_reg = sorted(set(t["regulator"]) - set(reg_index))
+    if not_reg and outside == "raise":
+        raise ValidationError(
+            f"truth edges start at {len(not_reg)} gene(s) outside regulators: {not_reg[:10]} "
+            "(pass outside='drop' to ignore them)"
+        )
+    t = t[t["regulator"].isin(reg_index)]
+    n_r, n_g = len(reg_index), len(gene_index)
+    truth_m = np.zeros((n_r, n_g), dtype=bool)
+    truth_m[reg_index.get_indexer(t["regulator"]), gene_index.get_indexer(t["target"])] = True
+    s = normalise_edge_table(scores, "scores", need_score=True)
+    score_values = as_float_array(s["score"], "scores['score']")
+    check_finite(score_values, "scores['score']")
+    ri, gi = reg_index.get_indexer(s["regulator"]), gene_index.get_indexer(s["target"])
+    keep = (ri >= 0) & (gi >= 0)
+    ri, gi, score_values = ri[keep], gi[keep], score_values[keep]
+    flat = ri * n_g + gi
+    if len(np.unique(flat)) != len(flat):
+        dup = s[keep][pd.Series(flat).duplicated().to_numpy()][["regulator", "target"]]
+        raise ValidationError(f"scores list some edges twice: {dup.head(5).values.tolist()}")
+    score_m = np.full((n_r, n_g), np.nan)
+    score_m[ri, gi] = score_values
+    reg_to_gene = gene_index.get_indexer(reg_index)
+    rr, gg = np.meshgrid(np.arange(n_r), np.arange(n_g), indexing="ij")
+    mask = np.ones((n_r, n_g), dtype=bool) if self_loops else reg_to_gene[rr] != gg
+    return EdgeScores(
+        truth=truth_m[mask],
+        score=score_m[mask],
+        regulator=reg_to_gene[rr[mask]],
+        target=gg[mask],
+        genes=gene_list,
+        regulators=list(reg_index),
+    )
+
+
+def _from_arrays(
+    truth: Any,
+    scores: Any,
+    genes: Sequence[str] | None,
+    regulators: Sequence[str] | None,
+    self_loops: bool,
+) -> EdgeScores:
+    t = as_float_array(truth, "truth")
+    s = as_float_array(scores, "scores")
+    if t.shape != s.shape:
+        raise ValidationError(f"truth and scores differ in shape: {t.shape} vs {s.shape}")
+    check_finite(t, "truth")
+    check_finite(s, "scores")
+    if not np.isin(t, (0, 1)).all():
+        raise ValidationError("truth must hold only 0/1 (or False/True)")
+    if t.ndim == 1:
+        return EdgeScores(t.astype(bool), s, None, None, None, None)
+    if t.ndim != 2 or t.shape[0] != t.shape[1]:
+        raise ValidationError(f"matrices must be square (genes x genes), got {t.shape}")
+    n = t.shape[0]
+    gene_list = [str(g) for g in genes] if genes is not None else [str(i) for i in range(n)]
+    if len(gene_list) != n:
+        raise ValidationError(f"{len(gene_list)} genes for {n} x {n} matrices")
+    rows = np.arange(n)
+    if regulators is not None:
+        lookup = {g: i for i, g in enumerate(gene_list)}
+        unknown = [r for r in regulators if str(r) not in lookup]
+        if unknown:
+            raise ValidationError(f"regulators not in genes: {unknown[:10]}")
+        rows = np.array(sorted({lookup[str(r)] for r in regulators}), dtype=int)
+        off = np.setdiff1d(np.arange(n), rows)
+        if t[off].any():
+            raise ValidationError("truth has edges from genes outside regulators")
+    rr, gg = np.meshgrid(rows, np.arange(n), indexing="ij")
+    mask = np.ones(rr.shape, dtype=bool) if self_loops else rr != gg
+    return EdgeScores(
+        truth=t[rr, gg][mask].astype(bool),
+        score=s[rr, gg][mask],
+        regulator=rr[mask],
+        target=gg[mask],
+        genes=gene_list,
+        regulators=[gene_list[i] for i in rows],
+    )
+
+
+def edge_scores(
+    truth: Any,
+    scores: Any,
+    *,
+    genes: Sequence[str] | None = None,
+    regulators: Sequence[str] | None = None,
+    self_loops: bool = False,
+    outside: Literal["raise", "drop"] = "raise",
+) -> EdgeScores:
+    """Align truth and scores over the candidate universe (see the module docstring)."""
+    if isinstance(truth, pd.DataFrame) or isinstance(scores, pd.DataFrame):
+        if not (isinstance(truth, pd.DataFrame) and isinstance(scores, pd.DataFrame)):
+            raise ValidationError("truth and scores must both be edge tables, or both arrays")
+        return _from_tables(truth, scores, genes, regulators, self_loops, outside)
+    return _from_arrays(truth, scores, genes, regulators, self_loops)

@@ -1,0 +1,275 @@
+"""Perturbation-response metrics and the one rule for control cells.
+
+Control rule (used by every metric here and by :func:`score_perturbation`)
+--------------------------------------------------------------------------
+The control profile of a perturbation is :func:`control_mean`: the per-gene arithmetic
+mean, in the space being scored (``.X`` or ``layer``, no further transformation), over
+the cells whose ``obs["perturbation"]`` is ``"control"``. When ``groupby`` is given
+(e.g. ``"cell_type"`` or ``"batch"``), only the control cells of the same group value
+as the perturbed cells are averaged, and each (perturbation, group) is scored on its own.
+A group without control cells is an error. The vector metrics below take this control
+profile as their ``control`` argument.
+
+Profiles (``true``, ``pred``, ``control``) are 1-D vectors over the same genes, in the same
+order: mean expression of the perturbed cells, mean of the predicted cells, control mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .._errors import ValidationError
+from ..data._conventions import CONTROL, PERTURBATION_KEY
+from ._checks import as_float_array, check_finite, check_same_shape
+from ._regression import mse, pearson
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+__all__ = [
+    "control_mean",
+    "de_fdp",
+    "de_recall",
+    "direction_agreement",
+    "l2_top_expressed",
+    "mean_profiles",
+    "mse_top_de",
+    "pearson_delta",
+    "top_changed_genes",
+]
+
+ALL_GROUP = "all"
+
+
+def _profiles(true: Any, pred: Any, control: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t = as_float_array(true, "true")
+    p = as_float_array(pred, "pred")
+    c = as_float_array(control, "control")
+    check_same_shape(t, p, ("true", "pred"))
+    if t.ndim != 1:
+        raise ValidationError(f"profiles must be 1-D gene vectors, got shape {t.shape}")
+    check_same_shape(t, c, ("true", "control"))
+    for arr, name in ((t, "true"), (p, "pred"), (c, "control")):
+        check_finite(arr, name)
+    return t, p, c
+
+
+def _gene_index(de_genes: Any, n: int, genes: Sequence[str] | None) -> np.ndarray:
+    arr = np.asarray(de_genes)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise ValidationError(f"boolean de_genes must have length {n}, got {arr.shape}")
+        return np.flatnonzero(arr)
+    if arr.size and np.issubdtype(arr.dtype, np.integer):
+        if arr.min() < 0 or arr.max() >= n:
+            raise ValidationError(f"de_genes indices out of range [0, {n})")
+        return arr.astype(int)
+    if genes is None:
+        raise ValidationError("de_genes given as names: pass genes= (the gene order)")
+    lookup = {g: i for i, g in enumerate(genes)}
+    missing = [g for g in arr.tolist() if g not in lookup]
+    if missing:
+        raise ValidationError(f"de_genes not among the genes: {missing[:10]}")
+    return np.array([lookup[g] for g in arr.tolist()], dtype=int)
+
+
+def top_changed_genes(profile: Any, control: Any, *, k: int = 20) -> np.ndarray:
+    """Indices of the ``k`` genes with the largest ``|profile - control|``.
+
+    Ties are broken by gene order (stable sort); ``k`` larger than the number of genes
+    gives all genes. This is the default DE-gene set of the metrics below.
+    """
+    d = np.abs(as_float_array(profile, "profile") - as_float_array(control, "control"))
+    if k < 1:
+        raise ValidationError(f"k must be >= 1, got {k}")
+    return np.argsort(-d, kind="stable")[:k]
+
+
+def pearson_delta(true_pert: Any, pred_pert: Any, control: Any) -> float | np.ndarray:
+    """Pearson correlation of predicted and true change from control.
+
+    ``pearson(true_pert - control, pred_pert - control)`` over all genes. 2-D inputs
+    (perturbations x genes, with a 1-D or matching 2-D control) give one value per row.
+    NaN when either change is constant (e.g. a prediction equal to the control).
+    """
+    t = as_float_array(true_pert, "true_pert")
+    p = as_float_array(pred_pert, "pred_pert")
+    c = as_float_array(control, "control")
+    check_same_shape(t, p, ("true_pert", "pred_pert"))
+    if c.shape != t.shape and c.shape != t.shape[-1:]:
+        raise ValidationError(f"control shape {c.shape} does not match profiles {t.shape}")
+    return pearson(t - c, p - c, axis=None if t.ndim == 1 else 1)
+
+
+def mse_top_de(
+    true: Any,
+    pred: Any,
+    control: Any,
+    *,
+    de_genes: Any = None,
+    k: int = 20,
+    genes: Sequence[str] | None = None,
+) -> float:
+    """Mean squared error of ``pred`` vs ``true`` over the DE genes.
+
+    DE genes are ``de_genes`` (names with ``genes=``, indices, or a boolean mask) or, when
+    not given, the ``k`` genes with the largest absolute true change ``|true - control|``
+    (:func:`top_changed_genes`).
+    """
+    t, p, c = _profiles(true, pred, control)
+    idx = top_changed_genes(t, c, k=k) if de_genes is None else _gene_index(de_genes, len(t), genes)
+    if len(idx) == 0:
+        raise ValidationError("no DE genes to score")
+    return float(mse(t[idx], p[idx]))
+
+
+def l2_top_expressed(true: Any, pred: Any, control: Any, *, k: int = 1000) -> float:
+    """Euclidean distance ``||pred - true||_2`` over the top-``k`` expressed genes.
+
+    The genes are the ``k`` with the highest control mean (ties by gene order; all genes
+    when ``k`` exceeds their number), so the gene set is the same for every perturbation
+    and does not depend on the prediction.
+    """
+    t, p, c = _profiles(true, pred, control)
+    if k < 1:
+        raise ValidationError(f"k must be >= 1, got {k}")
+    idx = np.argsort(-c, kind="stable")[:k]
+    return float(np.sqrt(((p[idx] - t[idx]) ** 2).sum()))
+
+
+def direction_agreement(
+    true: Any,
+    pred: Any,
+    control: Any,
+    *,
+    de_genes: Any = None,
+    k: int | None = 20,
+    genes: Sequence[str] | None = None,
+) -> float:
+    """Fraction of genes whose predicted change has the sign of the true change.
+
+    ``mean(sign(pred - control) == sign(true - control))`` over the DE genes
+    (``de_genes``, or the top-``k`` by ``|true - control|``; ``k=None`` uses all genes).
+    A gene with no change on both sides agrees (sign 0 == 0).
+    """
+    t, p, c = _profiles(true, pred, control)
+    if de_genes is not None:
+        idx = _gene_index(de_genes, len(t), genes)
+    elif k is None:
+        idx = np.arange(len(t))
+    else:
+        idx = top_changed_genes(t, c, k=k)
+    if len(idx) == 0:
+        raise ValidationError("no genes to score")
+    return float(np.mean(np.sign(p[idx] - c[idx]) == np.sign(t[idx] - c[idx])))
+
+
+def _as_set(x: Collection[Any], name: str) -> set[Any]:
+    if isinstance(x, str):
+        raise ValidationError(f"{name} must be a collection of genes, not a string")
+    return set(x)
+
+
+def de_recall(true_de: Collection[Any], pred_de: Collection[Any]) -> float:
+    """Share of true DE genes that are predicted DE: ``|T ∩ P| / |T|`` (NaN if T empty)."""
+    t, p = _as_set(true_de, "true_de"), _as_set(pred_de, "pred_de")
+    return float(len(t & p) / len(t)) if t else float("nan")
+
+
+def de_fdp(true_de: Collection[Any], pred_de: Collection[Any]) -> float:
+    """False discovery proportion ``|P \\ T| / |P|``; 0 when nothing is predicted."""
+    t, p = _as_set(true_de, "true_de"), _as_set(pred_de, "pred_de")
+    return float(len(p - t) / len(p)) if p else 0.0
+
+
+def _matrix(adata: AnnData, layer: str | None) -> Any:
+    if layer is None:
+        return adata.X
+    if layer not in adata.layers:
+        raise ValidationError(f"layer {layer!r} not in adata.layers ({list(adata.layers)})")
+    return adata.layers[layer]
+
+
+def _mean_rows(x: Any, mask: np.ndarray) -> np.ndarray:
+    sub = x[np.flatnonzero(mask)]
+    if sparse.issparse(sub):
+        return np.asarray(sub.mean(axis=0), dtype=np.float64).ravel()
+    return np.asarray(sub, dtype=np.float64).mean(axis=0)
+
+
+def _obs_column(adata: AnnData, key: str) -> np.ndarray:
+    if key not in adata.obs:
+        raise ValidationError(f"adata.obs has no column {key!r}")
+    return adata.obs[key].astype(str).to_numpy()
+
+
+def control_mean(
+    adata: AnnData,
+    *,
+    groupby: str | None = None,
+    perturbation_key: str = PERTURBATION_KEY,
+    layer: str | None = None,
+) -> pd.DataFrame:
+    """Mean control profile (the one control rule of :mod:`vc.metrics`).
+
+    Parameters
+    ----------
+    adata
+        Cells x genes with ``obs[perturbation_key]``; not modified.
+    groupby
+        Optional ``obs`` column (cell type, batch): one control mean per group value.
+    perturbation_key
+        Column holding ``"control"`` / ``"GENE"`` / ``"A+B"`` labels.
+    layer
+        Layer to average (default ``.X``).
+
+    Returns
+    -------
+    DataFrame groups x genes (a single row ``"all"`` when ``groupby`` is None).
+    """
+    labels = _obs_column(adata, perturbation_key)
+    is_ctrl = labels == CONTROL
+    if not is_ctrl.any():
+        raise ValidationError(f"no {CONTROL!r} cells in adata.obs[{perturbation_key!r}]")
+    x = _matrix(adata, layer)
+    genes = adata.var_names.astype(str)
+    if groupby is None:
+        return pd.DataFrame([_mean_rows(x, is_ctrl)], index=[ALL_GROUP], columns=genes)
+    groups = _obs_column(adata, groupby)
+    values = sorted(set(groups))
+    lacking = [g for g in values if not (is_ctrl & (groups == g)).any()]
+    if lacking:
+        raise ValidationError(f"no control cells for {groupby} = {lacking[:10]}")
+    rows = [_mean_rows(x, is_ctrl & (groups == g)) for g in values]
+    return pd.DataFrame(rows, index=values, columns=genes)
+
+
+def mean_profiles(
+    adata: AnnData,
+    *,
+    groupby: str | None = None,
+    perturbation_key: str = PERTURBATION_KEY,
+    layer: str | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Mean profile and cell count of every (perturbation, group), controls included.
+
+    Returns a DataFrame indexed by ``(perturbation, group)`` (group ``"all"`` when
+    ``groupby`` is None) with genes as columns, and the matching cell counts.
+    """
+    labels = _obs_column(adata, perturbation_key)
+    groups = _obs_column(adata, groupby) if groupby else np.full(len(labels), ALL_GROUP)
+    x = _matrix(adata, layer)
+    keys = pd.MultiIndex.from_arrays([labels, groups], names=["perturbation", "group"])
+    uniq = keys.unique().sort_values()
+    rows, counts = [], []
+    for key in uniq:
+        mask = (labels == key[0]) & (groups == key[1])
+        rows.append(_mean_rows(x, mask))
+        counts.append(int(mask.sum()))
+    genes = adata.var_names.astype(str)
+    return pd.DataFrame(rows, index=uniq, columns=genes), pd.Series(counts, index=uniq)
