@@ -1,0 +1,214 @@
+"""``CellEncoder``: a bidirectional transformer over gene tokens (Geneformer / scGPT / scFoundation style).
+
+A cell arrives as a tokenized sequence (:class:`virtualcell.tokenize.TokenizedCells`):
+gene-token ids, optional per-token values and a padding mask. Each token's input vector is
+
+    gene_embedding(id) + value_embedding(value or rank position)
+
+followed by ``n_layers`` pre-norm transformer blocks (full, bidirectional attention that
+ignores padding keys). The cell embedding is the hidden state of the first token
+(``pooling="cls"``; the tokenizer puts ``<cls>`` there) or the mean over real tokens
+(``pooling="mean"``). Two optional heads serve pretraining:
+
+* ``mlm``: masked gene-token prediction (logits over the vocabulary at masked positions);
+* ``mae``: masked value regression (one scalar per masked position).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from ._layers import Transformer, ValueEmbedding, init_weights
+
+__all__ = ["CellEncoder", "CellEncoderConfig"]
+
+
+@dataclass(frozen=True)
+class CellEncoderConfig:
+    """Architecture of a :class:`CellEncoder` (saved as JSON inside every checkpoint).
+
+    Attributes
+    ----------
+    vocab_size
+        Number of gene tokens including the special tokens (``len(vocab)``).
+    d_model, n_layers, n_heads, d_ff
+        Width, depth, attention heads and MLP width (``d_ff=0`` means ``4 * d_model``).
+    max_len
+        Longest token sequence (including ``<cls>``) the model accepts.
+    value_mode
+        How per-token values enter: ``rank`` (position in the rank-ordered sequence), ``bin``
+        (integer expression bin), ``continuous`` (MLP of the value) or ``none``.
+    n_bins
+        Number of expression bins (``value_mode="bin"`` only).
+    pooling
+        ``cls`` (hidden state of the first token) or ``mean`` (mean over real tokens).
+    heads
+        Pretraining heads to build: any of ``mlm`` and ``mae``.
+    dropout
+        Dropout in attention and residual branches (0 keeps training bit-reproducible
+        without touching the global RNG).
+    gradient_checkpointing
+        Recompute block activations in the backward pass (less memory, ~30% more compute).
+    pad_id
+        Id of ``<pad>`` (only used to zero the padding embedding).
+    """
+
+    vocab_size: int
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 0
+    max_len: int = 256
+    value_mode: Literal["rank", "bin", "continuous", "none"] = "rank"
+    n_bins: int = 51
+    pooling: Literal["cls", "mean"] = "cls"
+    heads: tuple[str, ...] = ("mlm",)
+    dropout: float = 0.0
+    gradient_checkpointing: bool = False
+    pad_id: int = 0
+
+    @property
+    def ff_width(self) -> int:
+        return self.d_ff or 4 * self.d_model
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["heads"] = list(self.heads)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CellEncoderConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown CellEncoderConfig fields: {unknown}")
+        data = dict(data)
+        if "heads" in data:
+            data["heads"] = tuple(data["heads"])
+        return cls(**data)
+
+
+class CellEncoder(nn.Module):
+    """Bidirectional transformer encoder of tokenized cells.
+
+    Parameters
+    ----------
+    config
+        The architecture (:class:`CellEncoderConfig`).
+    seed
+        Seed of the private generator the weights are initialised from (the weights do
+        not depend on the global torch RNG).
+    """
+
+    kind = "encoder"
+
+    def __init__(self, config: CellEncoderConfig, *, seed: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.gene_embedding = nn.Embedding(config.vocab_size, d, padding_idx=config.pad_id)
+        self.value_embedding = ValueEmbedding(
+            config.value_mode, d, max_len=config.max_len, n_bins=config.n_bins
+        )
+        self.encoder = Transformer(
+            config.n_layers,
+            d,
+            config.n_heads,
+            config.ff_width,
+            config.dropout,
+            causal=False,
+            gradient_checkpointing=config.gradient_checkpointing,
+        )
+        unknown = set(config.heads) - {"mlm", "mae"}
+        if unknown:
+            raise ValueError(f"unknown heads {sorted(unknown)}; choose from 'mlm', 'mae'")
+        self.heads = nn.ModuleDict()
+        if "mlm" in config.heads:
+            self.heads["mlm"] = nn.Sequential(
+                nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, config.vocab_size)
+            )
+        if "mae" in config.heads:
+            self.heads["mae"] = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        init_weights(self, seed)
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        values: torch.Tensor | None,
+        attention_mask: torch.Tensor,
+        value_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Hidden states ``(batch, length, d_model)``; padding keys are never attended to."""
+        if input_ids.shape[1] > self.config.max_len:
+            raise ValueError(
+                f"sequence length {input_ids.shape[1]} exceeds max_len={self.config.max_len}"
+            )
+        x = self.gene_embedding(input_ids)
+        v = self.value_embedding(input_ids, values, value_mask)
+        if v is not None:
+            x = x + v
+        return self.encoder(x, attention_mask.bool())
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Cell embedding ``(batch, d_model)`` from hidden states (CLS token or masked mean)."""
+        if self.config.pooling == "cls":
+            return hidden[:, 0]
+        m = attention_mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        value_mask: torch.Tensor | None = None,
+        target_mask: torch.Tensor | None = None,
+        heads: tuple[str, ...] = (),
+    ) -> dict[str, torch.Tensor]:
+        """Run the encoder and the requested heads.
+
+        Parameters
+        ----------
+        input_ids, values, attention_mask
+            The tokenized batch (``attention_mask`` True = real token).
+        value_mask
+            True where the value input is hidden from the model (MAE pretraining).
+        target_mask
+            Positions the heads are applied to (flattened in row-major order); all real
+            tokens when omitted.
+        heads
+            Which of ``mlm`` / ``mae`` to compute.
+
+        Returns
+        -------
+        ``{"hidden", "embedding", <head>: ...}``: ``mlm`` logits ``(n_targets, vocab)`` and
+        ``mae`` predictions ``(n_targets,)``.
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
+        hidden = self.encode(input_ids, values, attention_mask, value_mask)
+        out = {"hidden": hidden, "embedding": self.pool(hidden, attention_mask)}
+        if heads:
+            sel = hidden[target_mask if target_mask is not None else attention_mask.bool()]
+            for name in heads:
+                if name not in self.heads:
+                    raise ValueError(
+                        f"this CellEncoder has no {name!r} head (heads={list(self.heads)})"
+                    )
+                pred = self.heads[name](sel)
+                out[name] = pred.squeeze(-1) if name == "mae" else pred
+        return out
+
+    @torch.no_grad()
+    def embed(
+        self, input_ids: torch.Tensor, values: torch.Tensor | None, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Cell embeddings ``(batch, d_model)`` without gradients."""
+        hidden = self.encode(input_ids, values, attention_mask)
+        return self.pool(hidden, attention_mask)
