@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import typer
 
 __all__ = ["register"]
+
+
+class _ValidationFailed(click.ClickException):
+    """Exit with code 1 after the report was printed (prints nothing more itself).
+
+    ``typer.Exit(1)`` would be swallowed by ``cli.main`` (click returns the code instead
+    of raising it in non-standalone mode); a ClickException reaches ``main`` as an exit
+    code in both modes.
+    """
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:  # the report is already printed
+        return None
+
 
 data_app = typer.Typer(
     name="data",
@@ -67,7 +83,7 @@ def validate_command(
         if report.summary:
             typer.echo(f"  summary: {report.describe()}")
     if not report.ok:
-        raise typer.Exit(1)
+        raise _ValidationFailed("validation failed")
 
 
 @data_app.command("info")

@@ -12,6 +12,8 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
 from .._errors import DataFormatError, DatasetNotAvailableError, VirtualCellError
 from ._errors_io import HDF5_SIGNATURE, check_hdf5, reading
 from ._tables import Orientation, read_table
@@ -72,6 +74,11 @@ def read_loom(path: str | Path):
     check_hdf5(path, "loom")
     with reading(path, "loom"):
         adata = ad.read_loom(path, sparse=True)
+    # loom files written by anndata name their axes 'obs_names' / 'var_names' instead of
+    # the loom convention 'CellID' / 'Gene'
+    for frame, key in ((adata.obs, "obs_names"), (adata.var, "var_names")):
+        if key in frame.columns:
+            frame.index = pd.Index(frame.pop(key).astype(str), name=None)
     return _set_source(adata, path=str(path), format="loom")
 
 

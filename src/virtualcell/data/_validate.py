@@ -136,10 +136,12 @@ def _open(source: str | Path) -> tuple[Any, str, list[Problem]]:
     import anndata as ad
 
     from ._errors_io import check_hdf5, reading
-    from ._io import read
+    from ._io import _looks_like_path, read
 
     text = str(source)
     path = Path(source).expanduser()
+    if not path.exists() and (isinstance(source, Path) or _looks_like_path(text)):
+        raise DataFormatError(f"no such file or folder: {path}")
     try:
         if path.is_file() and path.suffix.lower() == ".h5ad":
             check_hdf5(path, "h5ad")
