@@ -18,6 +18,8 @@ from ._tenx import read_10x, read_10x_h5, read_10x_mtx
 from ._validate import Problem, ValidationReport, validate
 
 # --- gene identifiers and perturbation-label helpers (genes section) ---
+from ._genes import GeneMappingReport, gene_table, harmonize_genes
+from ._perturbation import standardize_perturbations
 
 # --- splits (splits section) ---
 
@@ -44,4 +46,8 @@ __all__ = [
     "PERTURBATION_TYPE_KEY",
     "join_perturbation",
     "split_perturbation",
+    "GeneMappingReport",
+    "gene_table",
+    "harmonize_genes",
+    "standardize_perturbations",
 ]

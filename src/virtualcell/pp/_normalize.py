@@ -1,0 +1,188 @@
+"""Normalisation, log transform, highly variable genes and the standard chain."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import anndata as ad
+import numpy as np
+
+from .._errors import ValidationError, VirtualCellError
+from ._qc import qc
+from ._record import (
+    check_finite_nonnegative,
+    has_step,
+    is_integer_valued,
+    keep_counts,
+    looks_logged,
+    record_step,
+)
+
+__all__ = ["highly_variable", "log1p", "normalize", "standard"]
+
+
+def normalize(adata: ad.AnnData, *, target_sum: float = 1e4) -> dict:
+    """Scale each cell to ``target_sum`` total counts (``sc.pp.normalize_total``), in place.
+
+    Integer-valued ``X`` is copied to ``layers["counts"]`` first.
+
+    Returns
+    -------
+    dict
+        The step record appended to ``uns["vc"]["preprocessing"]``.
+
+    Raises
+    ------
+    ValidationError
+        Negative / non-finite values, data already log-transformed, or
+        ``target_sum <= 0``.
+    """
+    import scanpy as sc
+
+    if not target_sum > 0:
+        raise ValidationError(f"normalize: target_sum must be > 0, got {target_sum}")
+    check_finite_nonnegative(adata, what="normalize")
+    if looks_logged(adata):
+        raise ValidationError(
+            "normalize: X is already log-transformed (recorded log1p step, uns['log1p'], or "
+            "non-integer values <= 13.8); normalise the raw counts (layers['counts']) instead"
+        )
+    before = adata.shape
+    counts_kept = keep_counts(adata)
+    if not np.issubdtype(adata.X.dtype, np.floating):
+        adata.X = adata.X.astype(np.float32)
+    sc.pp.normalize_total(adata, target_sum=target_sum)
+    return record_step(
+        adata, "normalize", {"target_sum": float(target_sum), "counts_layer": counts_kept}, before
+    )
+
+
+def log1p(adata: ad.AnnData) -> dict:
+    """Natural ``log(1 + x)`` of ``X`` (``sc.pp.log1p``), in place.
+
+    Returns
+    -------
+    dict
+        The step record appended to ``uns["vc"]["preprocessing"]``.
+
+    Raises
+    ------
+    ValidationError
+        Negative / non-finite values, or data that is already logged (a recorded
+        ``log1p`` step, scanpy's ``uns['log1p']``, or non-integer values whose maximum
+        is at most ``log1p(1e6)``).
+    """
+    import scanpy as sc
+
+    check_finite_nonnegative(adata, what="log1p")
+    if looks_logged(adata):
+        raise ValidationError(
+            "log1p: X is already log-transformed (recorded log1p step, uns['log1p'], or "
+            "non-integer values <= 13.8); refusing to log it twice"
+        )
+    before = adata.shape
+    counts_kept = keep_counts(adata)
+    if not np.issubdtype(adata.X.dtype, np.floating):
+        adata.X = adata.X.astype(np.float32)
+    sc.pp.log1p(adata)
+    return record_step(adata, "log1p", {"base": "e", "counts_layer": counts_kept}, before)
+
+
+def highly_variable(
+    adata: ad.AnnData,
+    *,
+    n_top_genes: int = 2000,
+    flavor: Literal["seurat", "cell_ranger", "seurat_v3"] = "seurat",
+    batch_key: str | None = None,
+    subset: bool = False,
+) -> dict:
+    """Flag highly variable genes in ``var["highly_variable"]`` (``sc.pp.highly_variable_genes``).
+
+    ``seurat`` and ``cell_ranger`` need log-transformed ``X``; ``seurat_v3`` needs counts
+    and reads ``layers["counts"]`` (or integer-valued ``X``). ``n_top_genes`` larger than
+    the number of genes is reduced to it. ``subset=True`` keeps only those genes.
+
+    Returns
+    -------
+    dict
+        The step record appended to ``uns["vc"]["preprocessing"]``.
+
+    Raises
+    ------
+    ValidationError
+        The data do not suit the flavor, or ``batch_key`` is not an obs column.
+    """
+    import scanpy as sc
+
+    if flavor not in {"seurat", "cell_ranger", "seurat_v3"}:
+        raise ValidationError(f"highly_variable: unknown flavor {flavor!r}")
+    if batch_key is not None and batch_key not in adata.obs.columns:
+        raise ValidationError(f"highly_variable: obs has no column {batch_key!r}")
+    n_top = int(min(n_top_genes, adata.n_vars))
+    layer = None
+    if flavor == "seurat_v3":
+        import importlib.util
+
+        if importlib.util.find_spec("skmisc") is None:
+            raise VirtualCellError(
+                "highly_variable: flavor 'seurat_v3' needs the scikit-misc package "
+                "(`pip install scikit-misc`); or use flavor='seurat' on log-normalised data"
+            )
+        if "counts" in adata.layers:
+            layer = "counts"
+        elif not is_integer_valued(adata.X):
+            raise ValidationError(
+                "highly_variable: flavor 'seurat_v3' needs raw counts (layers['counts'] or "
+                "integer X)"
+            )
+    elif not looks_logged(adata):
+        raise ValidationError(
+            f"highly_variable: flavor {flavor!r} expects log-transformed data; run "
+            "vc.pp.normalize and vc.pp.log1p first, or use flavor='seurat_v3' on counts"
+        )
+    before = adata.shape
+    sc.pp.highly_variable_genes(
+        adata, n_top_genes=n_top, flavor=flavor, batch_key=batch_key, layer=layer, subset=subset
+    )
+    params = {
+        "n_top_genes": n_top,
+        "flavor": flavor,
+        "batch_key": batch_key,
+        "subset": subset,
+        "layer": layer,
+        "n_highly_variable": int(adata.var["highly_variable"].sum()),
+    }
+    return record_step(adata, "highly_variable", params, before)
+
+
+def standard(
+    adata: ad.AnnData,
+    *,
+    min_genes: int = 200,
+    min_cells: int = 3,
+    max_pct_mito: float | None = 20.0,
+    target_sum: float = 1e4,
+    n_top_genes: int = 2000,
+    flavor: Literal["seurat", "cell_ranger", "seurat_v3"] = "seurat",
+    subset: bool = False,
+) -> list[dict]:
+    """The usual chain, in place: :func:`qc`, :func:`normalize`, :func:`log1p`,
+    :func:`highly_variable`.
+
+    Returns
+    -------
+    list of dict
+        The four step records.
+
+    Raises
+    ------
+    ValidationError
+        As the individual steps (e.g. data already logged).
+    """
+    if has_step(adata, "log1p") or looks_logged(adata):
+        raise ValidationError("standard: X is already log-transformed; start from raw counts")
+    steps = [qc(adata, min_genes=min_genes, min_cells=min_cells, max_pct_mito=max_pct_mito)]
+    steps.append(normalize(adata, target_sum=target_sum))
+    steps.append(log1p(adata))
+    steps.append(highly_variable(adata, n_top_genes=n_top_genes, flavor=flavor, subset=subset))
+    return steps

@@ -1,0 +1,89 @@
+"""Perturbation-label normalisation on small AnnData in each published style."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from virtualcell._errors import ValidationError
+from virtualcell.data import standardize_perturbations
+
+
+def _adata(labels: list) -> ad.AnnData:
+    obs = pd.DataFrame({"condition": labels}, index=[f"c{i}" for i in range(len(labels))])
+    return ad.AnnData(X=np.zeros((len(labels), 2), dtype=np.float32), obs=obs)
+
+
+def _out(adata: ad.AnnData, **kwargs) -> list:
+    res = standardize_perturbations(adata, column="condition", **kwargs)
+    return [None if pd.isna(v) else v for v in res.obs["perturbation"].tolist()]
+
+
+def test_gears_style():
+    labels = ["ctrl", "KLF1+ctrl", "ctrl+CEBPE", "KLF1+CEBPE", "CEBPE+KLF1"]
+    assert _out(_adata(labels)) == ["control", "KLF1", "CEBPE", "CEBPE+KLF1", "CEBPE+KLF1"]
+
+
+def test_scperturb_style_underscore_combos():
+    labels = ["control", "AHR", "AHR_KLF1", "KLF1_AHR", "HLA-A"]
+    assert _out(_adata(labels)) == ["control", "AHR", "AHR+KLF1", "AHR+KLF1", "HLA-A"]
+
+
+def test_guide_names_adamson_and_replogle():
+    labels = [
+        "ATF6_pDS269",  # Adamson plasmid ids
+        "SPI1_pBA581",
+        "62(mod)_pBA581",  # Adamson non-targeting guide: number + plasmid -> control
+        "5_AAAS_P1P2_ENSG00000094914",  # Replogle gene_transcript
+        "non-targeting_00012",
+        "PAX6_sg2",
+    ]
+    out = _out(_adata(labels))
+    assert out == ["ATF6", "SPI1", "control", "AAAS", "control", "PAX6"]
+
+
+def test_explicit_separator_and_comma_lists():
+    assert _out(_adata(["A,B", "B", "NT"])) == ["A+B", "B", "control"]
+    # with '+' given explicitly, '_' stays part of the token
+    assert _out(_adata(["X_Y", "ctrl"]), separator_in="+") == ["X_Y", "control"]
+
+
+def test_control_values_case_insensitive_and_custom():
+    assert _out(
+        _adata(["Non-Targeting", "CONTROL", "GFP"]),
+        control_values=("control", "non-targeting", "gfp"),
+    ) == [
+        "control",
+        "control",
+        "control",
+    ]
+
+
+def test_unmapped_labels_reported_and_input_untouched():
+    adata = _adata(["A", None, "", "ctrl"])
+    before = adata.obs["condition"].copy()
+    res = standardize_perturbations(adata, column="condition")
+    assert res is not adata
+    pd.testing.assert_series_equal(adata.obs["condition"], before)
+    assert "perturbation" not in adata.obs
+    report = res.uns["vc"]["perturbation_labels"]
+    assert report["n_unmapped_cells"] == 2
+    assert report["n_control_cells"] == 1
+    assert report["mapping"]["A"] == "A"
+    assert res.obs["perturbation"].isna().sum() == 2
+
+
+def test_inplace_keeps_original_column():
+    adata = _adata(["ctrl", "A+B"])
+    adata.obs["perturbation"] = adata.obs["condition"]
+    out = standardize_perturbations(adata, column="perturbation", inplace=True)
+    assert out is adata
+    assert adata.obs["perturbation"].tolist() == ["control", "A+B"]
+    assert adata.obs["perturbation_original"].tolist() == ["ctrl", "A+B"]
+
+
+def test_missing_column_is_clear():
+    with pytest.raises(ValidationError, match="no perturbation column 'nope'"):
+        standardize_perturbations(_adata(["A"]), column="nope")
