@@ -22,6 +22,8 @@ from ._genes import GeneMappingReport, gene_table, harmonize_genes
 from ._perturbation import standardize_perturbations
 
 # --- splits (splits section) ---
+# isort: split
+from . import splits
 
 __all__ = [
     "Problem",
@@ -50,4 +52,5 @@ __all__ = [
     "gene_table",
     "harmonize_genes",
     "standardize_perturbations",
+    "splits",
 ]
