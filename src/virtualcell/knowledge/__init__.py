@@ -1,0 +1,50 @@
+"""Gene knowledge base, grounded retrieval, claim verification, gene text embeddings and
+gene-set enrichment (``vc.knowledge``).
+
+Build a local store once (``vcell kb build`` or :func:`build`), then open it::
+
+    import virtualcell as vc
+    vc.knowledge.build()                      # offline sources from installed packages
+    kb = vc.knowledge.open()
+    kb.gene("TP53").go.head()
+    kb.search("insulin secretion", k=5)       # passages with citations
+    kb.verify("KLF1 regulates erythroid differentiation").label
+    vc.knowledge.enrich(["INS", "GCG", "SST"], gene_sets="KEGG_2021_Human")
+"""
+
+from ._bm25 import BM25
+from ._dense import embedder_available
+from ._enrich import bh_fdr, enrich
+from ._genept import gene_text_embeddings
+from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase
+from ._kb import open_kb as open
+from ._passages import KINDS, Passage
+from ._store import FORMAT_VERSION, KBStats, build, default_path
+from ._verify import Verdict
+
+__all__ = [
+    "BM25",
+    "FORMAT_VERSION",
+    "KINDS",
+    "PROPAGATE_RELATIONS",
+    "GeneRecord",
+    "KBStats",
+    "KnowledgeBase",
+    "Passage",
+    "Verdict",
+    "bh_fdr",
+    "build",
+    "default_path",
+    "embedder_available",
+    "enrich",
+    "gene_text_embeddings",
+    "open",
+    "verify",
+]
+
+
+def verify(claim: str, *, path=None, n_terms: int = 3, mode="hybrid") -> Verdict:
+    """Verify a claim against the default (or ``path``) store; see
+    :meth:`KnowledgeBase.verify`."""
+    with open(path) as kb:
+        return kb.verify(claim, n_terms=n_terms, mode=mode)
