@@ -6,8 +6,9 @@ Checksums
 same file). For the large public files it could not be computed on the machine that wrote
 this table, so it is ``None``: the first download is trusted, its sha256 is printed and
 stored in ``<cache>/datasets/lock.json``, and every later use is checked against that
-recorded value. ``size_bytes`` is exact where known; ``approx_size`` is a human hint
-(taken from the publisher's listing where available) and is never enforced.
+recorded value. ``size_bytes`` is exact where known (measured); ``approx_size`` is a
+human hint: "(reported)" marks sizes quoted by third-party listings, "unknown" where no
+source was at hand. It is never enforced.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ ENTRIES: tuple[DatasetEntry, ...] = (
         "control / GENE / GENE_A+GENE_B.",
         citation="Norman et al. 2019, Science 365:786; " + _SCPERTURB_CITE,
         files=(_scperturb("NormanWeissman2019_filtered.h5ad"),),
-        approx_size="~0.7 GB",
+        approx_size="unknown",
         options={"perturbation_type": "overexpression", "column": "perturbation"},
     ),
     DatasetEntry(
@@ -175,7 +176,7 @@ ENTRIES: tuple[DatasetEntry, ...] = (
         "(the 10X010 experiment used by GEARS); raw counts.",
         citation="Adamson et al. 2016, Cell 167:1867; " + _SCPERTURB_CITE,
         files=(_scperturb("AdamsonWeissman2016_GSM2406681_10X010.h5ad"),),
-        approx_size="~0.47 GB",
+        approx_size="~471 MB (reported)",
         options={"perturbation_type": "knockdown", "column": "perturbation"},
     ),
     DatasetEntry(
@@ -186,7 +187,7 @@ ENTRIES: tuple[DatasetEntry, ...] = (
         description="K562 cells, CRISPRi knockdown of ~2,000 common essential genes; raw counts.",
         citation="Replogle et al. 2022, Cell 185:2559; " + _SCPERTURB_CITE,
         files=(_scperturb("ReplogleWeissman2022_K562_essential.h5ad"),),
-        approx_size="~1.5-3.5 GB",
+        approx_size="1.5-3.5 GB (reported)",
         options={"perturbation_type": "knockdown", "column": "perturbation"},
     ),
     DatasetEntry(
@@ -197,7 +198,7 @@ ENTRIES: tuple[DatasetEntry, ...] = (
         description="RPE1 cells, CRISPRi knockdown of ~2,000 common essential genes; raw counts.",
         citation="Replogle et al. 2022, Cell 185:2559; " + _SCPERTURB_CITE,
         files=(_scperturb("ReplogleWeissman2022_rpe1.h5ad"),),
-        approx_size="~2.8 GB",
+        approx_size="~2.8 GB (reported)",
         options={"perturbation_type": "knockdown", "column": "perturbation"},
     ),
     DatasetEntry(
@@ -220,7 +221,7 @@ ENTRIES: tuple[DatasetEntry, ...] = (
                 filename="E-MTAB-5061.sdrf.txt",
             ),
         ),
-        approx_size="~0.1 GB",
+        approx_size="unknown",
         options={"member": "pancreas_refseq_rpkms_counts_3514sc.txt"},
     ),
     DatasetEntry(
@@ -244,7 +245,7 @@ ENTRIES: tuple[DatasetEntry, ...] = (
                 filename="68k_pbmc_barcodes_annotation.tsv",
             ),
         ),
-        approx_size="~0.12 GB",
+        approx_size="unknown",
         shape=(68579, 32738),
     ),
     DatasetEntry(
@@ -262,7 +263,7 @@ ENTRIES: tuple[DatasetEntry, ...] = (
                 filename="TS_Blood.h5ad.zip",
             ),
         ),
-        approx_size="~1.2 GB (zip)",
+        approx_size="1.17 GB zip (reported)",
         options={"member": "TS_Blood.h5ad"},
     ),
 )
