@@ -21,6 +21,7 @@ __all__ = ["app", "main"]
 _COMMAND_MODULES = (
     # one line per namespace with commands, e.g. "virtualcell.data._cli",
     "virtualcell.data._cli",
+    "virtualcell.knowledge._cli",
     "virtualcell.datasets._cli",
     "virtualcell.sim._cli",
 )
