@@ -168,7 +168,8 @@ def check_matrix(scan: _Scan, obs_names: pd.Index, var_names: pd.Index, expect_c
         why = (
             "counts were requested"
             if expect_counts
-            else f"{100 * whole_share:.1f}% of its non-zero values are whole numbers"
+            else f"{scan.whole_nonzero:,} of its {scan.nonzero_finite:,} non-zero values are "
+            "whole numbers (it looks like counts)"
         )
         problems.append(Problem("non_integer_counts", (
             f"X has {_plural(n_frac, 'non-integer value')} although {why}: "
@@ -187,6 +188,8 @@ def check_matrix(scan: _Scan, obs_names: pd.Index, var_names: pd.Index, expect_c
             f"{len(names):,} of {n_vars:,} genes are zero in every cell: {_first(names)}"),
             severity="warning", count=len(names)))  # fmt: skip
     nnz = int(scan.cell["nz"].sum())
+    if nnz < n_obs * n_vars:  # implicit zeros of a sparse matrix count in the range
+        scan.min, scan.max = min(scan.min, 0.0), max(scan.max, 0.0)
     summary.update(
         nnz=nnz,
         sparsity=1.0 - nnz / (n_obs * n_vars) if n_obs * n_vars else 0.0,
@@ -242,7 +245,7 @@ def check_perturbations(obs: pd.DataFrame) -> list[Problem]:
     empty = text.isna() | (text == "")
     if empty.any():
         problems.append(Problem("empty_perturbation_label", (
-            f"obs['{PERTURBATION_KEY}'] is empty or missing for {int(empty.sum()):,} cells: "
+            f"obs['{PERTURBATION_KEY}'] is empty or missing for {_plural(int(empty.sum()), 'cell')}: "
             f"{_first(obs.index[empty.to_numpy()])}"), count=int(empty.sum())))  # fmt: skip
     values = pd.Series(text[~empty].unique(), dtype=str)
     bad, unsorted = [], []
