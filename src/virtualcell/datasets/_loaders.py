@@ -201,8 +201,14 @@ def read_segerstolpe(table_path: Path, sdrf_path: Path | None) -> ad.AnnData:
     adata = ad.AnnData(X=counts, obs=obs, var=var)
     adata.var_names_make_unique()
     if sdrf_path is not None:
-        meta = pd.read_csv(sdrf_path, sep="\t", dtype=str).drop_duplicates("Source Name")
-        meta = meta.set_index("Source Name")
+        meta = pd.read_csv(sdrf_path, sep="\t", dtype=str)
+        cells_set = set(adata.obs_names)
+        # the column naming the cells: "Source Name" normally, else the best overlap
+        overlap = {c: meta[c].isin(cells_set).sum() for c in meta.columns}
+        key = "Source Name" if overlap.get("Source Name", 0) else max(overlap, key=overlap.get)
+        if overlap[key] == 0:
+            raise DataFormatError(f"{sdrf_path}: no column matches the cell names of {table_path}")
+        meta = meta.drop_duplicates(key).set_index(key)
         wanted = {
             "cell_type": "Characteristics[cell type]",
             "donor": "Characteristics[individual]",
