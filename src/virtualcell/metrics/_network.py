@@ -167,18 +167,14 @@ _SIGNS = {"+": 1, "-": -1, "activation": 1, "repression": -1, "activator": 1, "r
 
 
 def _signs(values: Any, name: str) -> np.ndarray:
-    out = []
-    for v in np.asarray(values, dtype=object).ravel():
-        if isinstance(v, str):
-            if v.strip().lower() not in _SIGNS:
-                raise ValidationError(f"{name}: unknown sign {v!r} (use +/-, +1/-1)")
-            out.append(_SIGNS[v.strip().lower()])
-        else:
-            fv = float(v)
-            if np.isnan(fv):
-                raise ValidationError(f"{name} contains NaN")
-            out.append(int(np.sign(fv)))
-    return np.array(out, dtype=int)
+    series = pd.Series(np.asarray(values, dtype=object).ravel())
+    numeric = pd.to_numeric(series, errors="coerce")
+    text = series.astype(str).str.strip().str.lower().map(_SIGNS)
+    out = np.sign(numeric).fillna(text)
+    if out.isna().any():
+        bad = series[out.isna()].unique()[:5].tolist()
+        raise ValidationError(f"{name}: unknown sign value(s) {bad} (use +/-, +1/-1)")
+    return out.to_numpy(dtype=int)
 
 
 def signed_accuracy(
