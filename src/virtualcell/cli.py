@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "virtualcell.knowledge._cli",
     "virtualcell.datasets._cli",
     "virtualcell.sim._cli",
+    "virtualcell.models._cli",
 )
 
 app = typer.Typer(

@@ -3,4 +3,6 @@
 Each function is implemented in the namespace that owns its logic and re-exported here.
 """
 
-__all__: list[str] = []
+__all__: list[str] = ["embed"]
+
+from ..models import embed  # noqa: E402
