@@ -21,8 +21,10 @@ __all__ = ["app", "main"]
 _COMMAND_MODULES = (
     # one line per namespace with commands, e.g. "virtualcell.data._cli",
     "virtualcell.data._cli",
-    "virtualcell.knowledge._cli",
     "virtualcell.datasets._cli",
+    "virtualcell.knowledge._cli",
+    "virtualcell.bench._cli",
+    "virtualcell.grn._cli",
     "virtualcell.sim._cli",
     "virtualcell.models._cli",
 )
@@ -63,7 +65,8 @@ for _name in _COMMAND_MODULES:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vcell`` console script; returns the exit code."""
     try:
-        app(args=argv, prog_name="vcell", standalone_mode=False)
+        # without standalone mode click returns the code of ``typer.Exit(n)``
+        code = app(args=argv, prog_name="vcell", standalone_mode=False)
     except VirtualCellError as err:
         typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
         return 2
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
