@@ -1,0 +1,140 @@
+"""Every method recovers planted edges; signs, determinism, input validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import virtualcell as vc
+from virtualcell._errors import DataFormatError, ValidationError
+
+FAST_KW = {
+    "genie3": {"n_estimators": 30},
+    "genie3_et": {"n_estimators": 30},
+    "grnboost2": {"max_rounds": 60},
+    "ensemble": {"methods": ("pidc", "pearson", "partial_correlation")},
+}
+STEADY = [
+    "pearson",
+    "spearman",
+    "partial_correlation",
+    "mutual_information",
+    "pidc",
+    "genie3",
+    "genie3_et",
+    "grnboost2",
+    "ensemble",
+]
+
+
+def _shuffled(edges: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    out = edges.copy()
+    out["score"] = np.random.default_rng(seed).permutation(out["score"].to_numpy())
+    return out
+
+
+def test_list_methods_has_all():
+    names = vc.grn.list_methods()
+    for m in [*STEADY, "pseudotime", "perturbation"]:
+        assert m in names
+    assert set(vc.grn.list_methods(describe=True)) == set(names)
+
+
+@pytest.mark.parametrize("method", STEADY)
+def test_recovers_planted_edges(method, linear_net):
+    X, truth, _ = linear_net
+    edges = vc.grn.infer(X, method=method, seed=0, **FAST_KW.get(method, {}))
+    genes = list(X.columns)
+    n = len(genes)
+    assert len(edges) == n * (n - 1)
+    assert (edges["regulator"] != edges["target"]).all()
+    assert edges["score"].is_monotonic_decreasing
+    res = vc.grn.evaluate(edges, truth, genes=genes)
+    tr = truth[["regulator", "target"]]
+    rand = np.mean(
+        [vc.metrics.auprc_ratio(tr, _shuffled(edges, s), genes=genes) for s in range(20)]
+    )
+    # undirected methods can reach at most half the precision of a directed truth
+    assert res["auprc_ratio"] > 1.6, res
+    assert res["auprc_ratio"] > 1.3 * rand
+    assert res["auroc"] > 0.65
+
+
+def test_partial_correlation_beats_marginal(linear_net):
+    X, truth, _ = linear_net
+    genes = list(X.columns)
+    pc = vc.grn.evaluate(vc.grn.infer(X, method="partial_correlation"), truth, genes=genes)
+    pe = vc.grn.evaluate(vc.grn.infer(X, method="pearson"), truth, genes=genes)
+    assert pc["auprc"] > pe["auprc"]
+
+
+def test_correlation_signs():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=500)
+    X = pd.DataFrame(
+        {"a": a, "up": a + 0.3 * rng.normal(size=500), "down": -a + 0.3 * rng.normal(size=500)}
+    )
+    truth = pd.DataFrame({"regulator": ["a", "a"], "target": ["up", "down"], "sign": [1, -1]})
+    for method in ("pearson", "spearman", "partial_correlation", "genie3_et"):
+        edges = vc.grn.infer(X, method=method, **FAST_KW.get(method, {}))
+        signs = edges.set_index(["regulator", "target"])["sign"]
+        assert signs[("a", "up")] == 1 and signs[("a", "down")] == -1
+        assert vc.grn.evaluate(edges, truth, genes=list(X.columns))["signed_accuracy"] == 1.0
+    ref = np.corrcoef(X.to_numpy().T)[0, 1]
+    e = vc.grn.infer(X, method="pearson").set_index(["regulator", "target"])
+    assert e.loc[("a", "up"), "score"] == pytest.approx(abs(ref), abs=1e-12)
+
+
+def test_regulator_restriction(linear_net):
+    X, _, _ = linear_net
+    edges = vc.grn.infer(X, method="pearson", regulators=["g0", "g1", "not_a_gene"])
+    assert set(edges["regulator"]) == {"g0", "g1"}
+    assert len(edges) == 2 * (X.shape[1] - 1)
+    with pytest.raises(ValidationError, match="regulators"):
+        vc.grn.infer(X, method="pearson", regulators=["nope"])
+
+
+@pytest.mark.parametrize("method", ["genie3", "grnboost2", "pidc"])
+def test_deterministic_with_seed(method, linear_net):
+    X, _, _ = linear_net
+    kw = FAST_KW.get(method, {})
+    a = vc.grn.infer(X, method=method, seed=3, **kw)
+    b = vc.grn.infer(X, method=method, seed=3, **kw)
+    pd.testing.assert_frame_equal(a, b)
+    if method == "genie3":
+        d = vc.grn.infer(X, method=method, seed=4, **kw)
+        assert not np.allclose(a["score"].to_numpy(), d["score"].to_numpy())
+
+
+def test_processes_give_same_result(linear_net):
+    X, _, _ = linear_net
+    X = X.iloc[:80, :6]
+    a = vc.grn.infer(X, method="genie3_et", seed=1, n_estimators=10)
+    b = vc.grn.infer(X, method="genie3_et", seed=1, n_estimators=10, n_jobs=2)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_input_validation_and_no_mutation(linear_net):
+    X, _, _ = linear_net
+    before = X.copy()
+    vc.grn.infer(X, method="pearson")
+    pd.testing.assert_frame_equal(X, before)
+    bad = X.copy()
+    bad.iloc[0, 2] = np.nan
+    with pytest.raises(DataFormatError, match="g2"):
+        vc.grn.infer(bad, method="pearson")
+    with pytest.raises(ValidationError, match="unknown GRN method"):
+        vc.grn.infer(X, method="nope")
+    with pytest.raises(ValidationError, match="PseudoTime"):
+        vc.grn.infer(X, method="pseudotime")
+    with pytest.raises(ValidationError, match="perturbation"):
+        vc.grn.infer(X, method="perturbation")
+
+
+def test_array_input_and_max_edges():
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    e = vc.grn.infer(X, method="pearson", max_edges=5)
+    assert len(e) == 5 and set(e["regulator"]) <= {"G0", "G1", "G2", "G3"}
+    e2 = vc.grn.infer(X, method="pearson", genes=["a", "b", "c", "d"])
+    assert set(e2["regulator"]) == {"a", "b", "c", "d"}
