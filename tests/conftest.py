@@ -20,6 +20,7 @@ _DEFAULT_SHARED = _REPO.parent / "shared" / "data"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", help="run tests marked slow")
+    parser.addoption("--runnetwork", action="store_true", help="run tests marked network")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,12 +31,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    gates = {
+        "slow": (config.getoption("--runslow"), "slow: run with --runslow"),
+        "network": (config.getoption("--runnetwork"), "needs internet: run with --runnetwork"),
+    }
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        for marker, (enabled, reason) in gates.items():
+            if marker in item.keywords and not enabled:
+                item.add_marker(pytest.mark.skip(reason=reason))
+        if "gpu" in item.keywords:
+            import torch
+
+            if not torch.cuda.is_available():
+                item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
 
 
 @pytest.fixture(autouse=True)
