@@ -3,6 +3,7 @@
 Each function is implemented in the namespace that owns its logic and re-exported here.
 """
 
-__all__: list[str] = ["embed"]
+__all__: list[str] = ["embed", "enrich"]
 
 from ..models import embed  # noqa: E402
+from ..knowledge import enrich  # noqa: E402
