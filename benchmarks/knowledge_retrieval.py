@@ -42,10 +42,10 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-import numpy as np
-import pandas as pd
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
-import virtualcell as vc
+import virtualcell as vc  # noqa: E402
 
 
 def questions(kb, n: int, seed: int) -> pd.DataFrame:
