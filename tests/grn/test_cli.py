@@ -7,14 +7,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from grn_synthetic import linear_gaussian
 
 from virtualcell.cli import main
 
 
 @pytest.fixture
-def beeline_folder(tmp_path):
-    X, truth, _ = linear_gaussian(n_genes=8, n_cells=150, seed=2)
+def beeline_folder(tmp_path, make_linear_net):
+    X, truth, _ = make_linear_net(n_genes=8, n_cells=150, seed=2)
     folder = tmp_path / "TINY_150_0"
     folder.mkdir()
     cells = [f"E{i}" for i in range(len(X))]

@@ -81,12 +81,14 @@ def mutual_information_matrix(
     n, g = codes.shape
     mi = np.zeros((g, g))
     block = max(1, int(2e7 // max(1, g * b * b)))
-    onehot = np.zeros((n, g * b), dtype=np.float64)
+    # float32 counts are exact up to 2**24 cells and halve memory / time of the products
+    onehot = np.zeros((n, g * b), dtype=np.float32 if n < 2**24 else np.float64)
     onehot[np.repeat(np.arange(n), g), (np.arange(g) * b + codes).ravel()] = 1.0
-    p = onehot.sum(axis=0).reshape(g, b) / n
+    p = onehot.sum(axis=0, dtype=np.float64).reshape(g, b) / n
     for start in range(0, g, block):
         stop = min(g, start + block)
-        pj = (onehot[:, start * b : stop * b].T @ onehot).reshape(stop - start, b, g, b) / n
+        counts = onehot[:, start * b : stop * b].T @ onehot
+        pj = counts.astype(np.float64).reshape(stop - start, b, g, b) / n
         outer = p[start:stop, :, None, None] * p[None, None, :, :]
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(pj > 0, pj * np.log(pj / outer), 0.0)
