@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 BASELINES = ("pearson", "spearman", "partial_correlation", "genie3", "grnboost2", "pidc")
-OURS = ("perturbation", "pidc_leadlag", "pseudotime", "ensemble")
+OURS = ("perturbation", "pidc_leadlag", "pseudotime", "ensemble", "prior")
 TREE_KW = {
     "genie3": {"n_estimators": 100},
     "genie3_et": {"n_estimators": 100},
@@ -69,6 +69,10 @@ def applicable(method: str, adata) -> bool:
 
     if method in ("pseudotime", "pidc_leadlag"):
         return bool(pseudotime_columns(adata.obs))
+    if method == "prior":  # needs a built knowledge store (`vcell knowledge build`)
+        import virtualcell as vc
+
+        return vc.knowledge.default_path().is_file()
     if method == "perturbation":
         return "perturbation" in adata.obs and (adata.obs["perturbation"] != "control").any()
     return True

@@ -138,3 +138,21 @@ def test_array_input_and_max_edges():
     assert len(e) == 5 and set(e["regulator"]) <= {"G0", "G1", "G2", "G3"}
     e2 = vc.grn.infer(X, method="pearson", genes=["a", "b", "c", "d"])
     assert set(e2["regulator"]) == {"a", "b", "c", "d"}
+
+
+def test_knowledge_prior_blending(linear_net):
+    X, truth, _ = linear_net
+    genes = list(X.columns)
+    known = truth.head(5).copy()  # half of the true edges "known", lower-case-insensitive
+    known["regulator"] = known["regulator"].str.upper()
+    base = vc.grn.infer(X, method="pearson")
+    blended = vc.grn.infer(X, method="prior", base="pearson", prior=known, weight=0.5)
+    top5 = set(zip(blended["regulator"].head(5), blended["target"].head(5), strict=True))
+    assert top5 == set(zip(truth["regulator"].head(5), truth["target"].head(5), strict=True))
+    s = blended.set_index(["regulator", "target"])["sign"]
+    for r, t, sg in truth.head(5).itertuples(index=False):
+        assert s[(r, t)] == sg
+    b = vc.grn.evaluate(base, truth, genes=genes)["auprc"]
+    assert vc.grn.evaluate(blended, truth, genes=genes)["auprc"] > b
+    with pytest.raises(ValidationError, match="knowledge"):
+        vc.grn.infer(X, method="prior", base="pearson")  # no store built in the test cache

@@ -98,6 +98,7 @@ def _load_builtin_methods() -> None:
         _ensemble,
         _information,
         _perturbation,
+        _prior,
         _pseudotime,
         _trees,
     )

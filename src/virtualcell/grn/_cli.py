@@ -75,7 +75,7 @@ def grn_command(
         return
     for key, value in result.items():
         text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        typer.echo(f"{key:18s} {text}")
+        typer.echo(f"{key:22s} {text}")
     if true_net is None:
         typer.echo(edges.head(10).to_string(index=False))
 
