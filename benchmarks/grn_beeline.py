@@ -26,7 +26,16 @@ from pathlib import Path
 
 import pandas as pd
 
-BASELINES = ("pearson", "spearman", "partial_correlation", "genie3", "grnboost2", "pidc")
+BASELINES = (
+    "pearson",
+    "spearman",
+    "partial_correlation",
+    "mutual_information",
+    "genie3",
+    "genie3_et",
+    "grnboost2",
+    "pidc",
+)
 OURS = ("perturbation", "pidc_leadlag", "pseudotime", "ensemble", "prior")
 TREE_KW = {
     "genie3": {"n_estimators": 100},
@@ -80,7 +89,6 @@ def applicable(method: str, adata) -> bool:
 
 def main() -> None:
     import virtualcell as vc
-    from virtualcell.grn._plot import markdown_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="reference data root (has grn/)")
@@ -88,7 +96,13 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(vc.grn.list_methods()))
     ap.add_argument("--families", default=None, help="comma list, default all")
     ap.add_argument("--n-jobs", type=int, default=1)
+    ap.add_argument(
+        "--summarise-only", action="store_true", help="re-read OUT/beeline_runs.csv, no runs"
+    )
     args = ap.parse_args()
+    if args.summarise_only:
+        summarise(pd.read_csv(args.out / "beeline_runs.csv"), args.out)
+        return
     vc.settings.verbosity = 0
     root = (args.data / "grn") if args.data else vc.settings.reference_data("grn")
     if root is None or not root.is_dir():
@@ -132,6 +146,14 @@ def main() -> None:
             )
     runs = pd.DataFrame(rows)
     runs.to_csv(args.out / "beeline_runs.csv", index=False)
+    summarise(runs, args.out)
+
+
+def summarise(runs: pd.DataFrame, out: Path) -> None:
+    """Family medians, heatmaps and the goal check from the per-run table."""
+    import virtualcell as vc
+    from virtualcell.grn._plot import markdown_table
+
     ratio = runs.pivot_table(
         index="method", columns="family", values="auprc_ratio", aggfunc="median"
     )
@@ -141,10 +163,10 @@ def main() -> None:
         ratio["dream4"] = d4.groupby("method")["auprc_ratio"].median()
         epr["dream4"] = d4.groupby("method")["epr"].median()
     secs = runs.groupby("method")["seconds"].sum().rename("total_seconds")
-    ratio.to_csv(args.out / "beeline_auprc_ratio.csv")
-    epr.to_csv(args.out / "beeline_epr.csv")
-    vc.grn.plot_summary_heatmap(ratio, args.out / "beeline_auprc_ratio.png")
-    vc.grn.plot_summary_heatmap(epr, args.out / "beeline_epr.png", title="median EPR")
+    ratio.to_csv(out / "beeline_auprc_ratio.csv")
+    epr.to_csv(out / "beeline_epr.csv")
+    vc.grn.plot_summary_heatmap(ratio, out / "beeline_auprc_ratio.png")
+    vc.grn.plot_summary_heatmap(epr, out / "beeline_epr.png", title="median EPR")
     print("\n## median AUPRC ratio (random = 1)\n")
     print(markdown_table(ratio))
     print("\n## median EPR (random = 1)\n")
@@ -168,7 +190,7 @@ def main() -> None:
             }
         )
     goal_df = pd.DataFrame(goal)
-    goal_df.to_csv(args.out / "beeline_goal.csv", index=False)
+    goal_df.to_csv(out / "beeline_goal.csv", index=False)
     print(markdown_table(goal_df, index=False))
 
 
