@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
+from . import _fast
 from ._base import GeneVocab, TokenizedCells, Tokenizer, as_csr, check_chunk_values, iter_chunks
 from ._kernels import (
     OutputBuffer,
@@ -151,12 +152,40 @@ class RankTokenizer(Tokenizer):
         med = np.full(X.shape[1], np.inf, dtype=np.float32)
         m = self.gene_medians[col_ids[ok] - vocab.n_special]
         med[ok] = np.where(np.isnan(m) | (m <= 0), np.inf, m)
-        t = token_bits(len(vocab))
-        table = column_token_table(col_ids, t)
         off = int(self.add_cls)
         out = OutputBuffer(X.shape[0], self.max_len + off, values=True)
+        kdt = _fast.kernel_dtype(X.data.dtype)
+        if kdt is not None and _fast.available():
+            list(iter_chunks(0, batch_size))  # validates batch_size
+            bad = _fast.rank_encode(
+                X.indptr, X.indices, X.data.astype(kdt, copy=False), med, col_ids,
+                self.max_len, vocab.cls_id if off else -1, out.ids, out.vals, out.mask,
+            )  # fmt: skip
+            if bad >= 0:  # same error as the numpy path: first bad chunk
+                s = bad - bad % batch_size
+                e = min(s + batch_size, X.shape[0])
+                check_chunk_values(X.data[X.indptr[s] : X.indptr[e]], s, cell_ids)
+        else:
+            self._encode_numpy(X, cell_ids, med, col_ids, out, batch_size)
+        ids, vals, mask = out.finish(padding)
+        return TokenizedCells(input_ids=ids, values=vals, attention_mask=mask, cell_ids=cell_ids)
+
+    def _encode_numpy(
+        self,
+        X: Any,
+        cell_ids: np.ndarray,
+        med: np.ndarray,
+        col_ids: np.ndarray,
+        out: OutputBuffer,
+        batch_size: int,
+    ) -> None:
+        """Pure-numpy encoder (padded row blocks of uint64 keys, ``np.sort``)."""
+        assert self.vocab is not None and out.vals is not None
+        t = token_bits(len(self.vocab))
+        table = column_token_table(col_ids, t)
+        off = int(self.add_cls)
         if off:
-            out.ids[:, 0] = vocab.cls_id
+            out.ids[:, 0] = self.vocab.cls_id
             out.mask[:, 0] = True
         thresh = np.uint64(0xFFFFFFFF) << np.uint64(t)
         tmask = np.uint64((1 << t) - 1)
@@ -179,8 +208,6 @@ class RankTokenizer(Tokenizer):
             np.bitwise_and(top, tmask, out=ids.view(np.uint64))
             np.multiply(ids, mask, out=ids)
             np.multiply(mask, positions[:kk], out=out.vals[s:e, off : off + kk])
-        ids, vals, mask = out.finish(padding)
-        return TokenizedCells(input_ids=ids, values=vals, attention_mask=mask, cell_ids=cell_ids)
 
     def decode(self, tokens: TokenizedCells | np.ndarray) -> list[list[str]]:
         """Gene symbols of each cell, in rank order (special tokens and padding removed)."""

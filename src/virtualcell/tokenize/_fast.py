@@ -1,0 +1,190 @@
+"""Optional numba kernels: one pass per row, radix-sorted in place, written straight out.
+
+The numpy kernels of :mod:`._kernels` sort a padded ``rows x widest-row`` block of 64-bit
+keys with ``np.sort`` (a comparison sort). The kernels here produce bit-identical output
+with, per row (rows in parallel with ``numba.prange``):
+
+1. one pass over the row's non-zeros that computes the score, drops genes outside the
+   vocabulary and zero scores, and packs ``(~float32_bits(score) << 32) | token`` into a
+   uint64 (same order as the numpy key: score descending, then token ascending);
+2. a least-significant-digit radix sort (8-bit digits, all histograms from one pass,
+   digits that are equal across the row skipped). Tokens are only sorted on when the
+   column -> token map is not increasing; otherwise the stable sort of the score digits
+   keeps the column (= token) order of ties for free;
+3. the first ``max_len`` entries written directly into the preallocated outputs (only the
+   valid prefix is touched, padding stays as allocated).
+
+numba is imported lazily (first encode), compiled once per process and argument types
+(``cache=False``). Set the environment variable ``VIRTUALCELL_NUMBA=0`` (or
+:data:`ENABLED` to False) to force the pure-numpy path.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ENABLED", "available", "rank_encode"]
+
+#: Use the numba kernels when numba can be imported (module-level switch, for tests).
+ENABLED: bool = os.environ.get("VIRTUALCELL_NUMBA", "1").strip().lower() not in {"0", "false", "no"}
+
+_KERNELS: dict[str, Any] = {}
+_ROWS_PER_TASK = 64
+
+
+def available() -> bool:
+    """True when the numba kernels are enabled and numba imports."""
+    if not ENABLED:
+        return False
+    if "rank" not in _KERNELS:
+        try:
+            _build()
+        except ImportError:
+            return False
+    return True
+
+
+def kernel_dtype(dtype: np.dtype) -> np.dtype | None:
+    """Dtype the data must be cast to so that ``data / float32`` rounds as numpy does.
+
+    numpy computes ``d / m`` (``m`` float32) in ``result_type(d, float32)``; the kernel
+    takes float32 or float64 data and divides in that precision. None: not supported
+    (callers fall back to numpy).
+    """
+    res = np.result_type(dtype, np.float32)
+    if res == np.float32:
+        return np.dtype(np.float32)
+    if res == np.float64:
+        return np.dtype(np.float64)
+    return None
+
+
+def _build() -> None:
+    import numba
+    from numba import njit, prange
+
+    u64, u32 = np.uint64, np.uint32
+    m32 = np.uint64(0xFFFFFFFF)
+    del numba
+
+    @njit(cache=False, nogil=True)
+    def _lsd(src, dst, m, shift, hist):
+        """Stable LSD radix sort of ``src[:m]`` by the 32-bit field ``x >> shift``: 8-bit
+        digits, all four histograms from one pass, digits equal across the row skipped.
+        Returns the number of passes made (odd: the result is in ``dst``)."""
+        hist[:, :] = 0
+        for i in range(m):
+            f = (src[i] >> shift) & m32
+            hist[0, f & u64(0xFF)] += 1
+            hist[1, (f >> u64(8)) & u64(0xFF)] += 1
+            hist[2, (f >> u64(16)) & u64(0xFF)] += 1
+            hist[3, f >> u64(24)] += 1
+        f0 = (src[0] >> shift) & m32
+        npass = 0
+        for d in range(4):
+            sh = shift + u64(8 * d)
+            if hist[d, (f0 >> u64(8 * d)) & u64(0xFF)] == m:
+                continue  # every entry has this digit
+            npass += 1
+            acc = 0
+            for b in range(256):
+                c = hist[d, b]
+                hist[d, b] = acc
+                acc += c
+            for i in range(m):
+                x = src[i]
+                b = (x >> sh) & u64(0xFF)
+                dst[hist[d, b]] = x
+                hist[d, b] += 1
+            src, dst = dst, src
+        return npass
+
+    @njit(parallel=True, cache=False, nogil=True)
+    def _rank(indptr, indices, data, med, tok, sort_tok, max_len, cls_id, ids, vals, mask, bad):
+        n = indptr.shape[0] - 1
+        off = 1 if cls_id >= 0 else 0
+        ntask = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+        for task in prange(ntask):
+            r0 = task * _ROWS_PER_TASK
+            r1 = min(n, r0 + _ROWS_PER_TASK)
+            w = 1
+            for r in range(r0, r1):
+                w = max(w, indptr[r + 1] - indptr[r])
+            a = np.empty(w, dtype=np.uint64)
+            tmp = np.empty(w, dtype=np.uint64)
+            hist = np.empty((4, 256), dtype=np.int64)
+            sc = np.empty(1, dtype=np.float32)
+            scu = sc.view(np.uint32)
+            for r in range(r0, r1):
+                lo, hi = indptr[r], indptr[r + 1]
+                if off:
+                    ids[r, 0] = cls_id
+                    mask[r, 0] = True
+                nbad = 0
+                for j in range(lo, hi):  # negative, NaN or inf (branch-free, vectorised)
+                    v = data[j]
+                    nbad += (v < 0) | (v - v != 0)
+                if nbad:
+                    bad[r] = 1
+                m = 0
+                for j in range(lo, hi):
+                    c = indices[j]
+                    t = tok[c]
+                    if t < 0:
+                        continue
+                    sc[0] = data[j] / med[c]
+                    k = ~scu[0]
+                    if k == u32(0xFFFFFFFF):
+                        continue  # zero score: dropped
+                    a[m] = (u64(k) << u64(32)) | u64(t)
+                    m += 1
+                if m == 0:
+                    continue
+                flips = 0
+                if sort_tok:  # else the input (column) order is the token order
+                    flips = _lsd(a, tmp, m, u64(0), hist)
+                src, dst = (tmp, a) if flips % 2 else (a, tmp)
+                flips += _lsd(src, dst, m, u64(32), hist)
+                res = tmp if flips % 2 else a
+                kk = min(m, max_len)
+                for i in range(kk):
+                    ids[r, off + i] = np.int64(res[i] & m32)
+                    vals[r, off + i] = np.float32(i + 1)
+                    mask[r, off + i] = True
+
+    _KERNELS["rank"] = _rank
+
+
+def rank_encode(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    med: np.ndarray,
+    tok: np.ndarray,
+    max_len: int,
+    cls_id: int,
+    ids: np.ndarray,
+    vals: np.ndarray,
+    mask: np.ndarray,
+) -> int:
+    """Rank-encode a whole CSR matrix into ``ids``/``vals``/``mask`` (zero-initialised).
+
+    ``med`` float32 per column (``inf`` drops the gene), ``tok`` int64 per column (-1:
+    not in the vocabulary), ``cls_id`` < 0 for no ``<cls>`` column. Returns the first row
+    with a negative or non-finite value, or -1.
+    """
+    if not available():  # pragma: no cover - guarded by callers
+        raise RuntimeError("numba kernels unavailable")
+    present = tok[tok >= 0]
+    sort_tok = bool(present.size > 1 and np.any(np.diff(present) <= 0))
+    tok32 = tok.astype(np.int32)
+    bad = np.zeros(indptr.shape[0] - 1, dtype=np.uint8)
+    _KERNELS["rank"](
+        indptr, indices, data, med, tok32, sort_tok, int(max_len), int(cls_id),
+        ids, vals, mask, bad,
+    )  # fmt: skip
+    hits = np.flatnonzero(bad)
+    return int(hits[0]) if hits.size else -1
