@@ -114,7 +114,7 @@ def main() -> None:
     )
     out = RESULTS / "pbmc_encoder"
     t0 = time.perf_counter()
-    model, result = pretrain(
+    _model, result = pretrain(
         corpus_path,  # streamed from the backed file
         tokenizer=make_tokenizer("rank", max_len=args.max_len),
         objective="mlm",
