@@ -103,6 +103,9 @@ def claims(kb, n: int, seed: int) -> pd.DataFrame:
         "WHERE t.namespace = 'BP'"
     )
     ann = ann[~ann["qualifier"].fillna("").str.contains("NOT")]
+    # claims must name genes the gene table knows (the parser resolves symbols through it)
+    known = set(kb._q("SELECT symbol FROM genes")["symbol"])
+    ann = ann[ann["gene"].isin(known)]
     size = ann.groupby("go_id")["gene"].nunique()
     ok_terms = sorted(size[(size >= 5) & (size <= 200)].index)
     names = kb._terms["name"]

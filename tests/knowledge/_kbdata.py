@@ -74,6 +74,7 @@ ANNOTATIONS = [
     ("BAX", "581", "GO:0006915", "IDA", ""),
     ("MDM2", "4193", "GO:0006915", "IMP", "NOT"),
     ("HBB", "3043", "GO:0030218", "TAS", ""),
+    ("NEWSYM1", "999999", "GO:0005634", "IEA", ""),  # a symbol the gene table lacks
 ]
 # symbol, entrez, name, type, ensembl, aliases
 GENES = [

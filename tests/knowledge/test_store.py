@@ -69,6 +69,10 @@ def test_gene_record_and_aliases(tiny_kb):
     assert tiny_kb.resolve("EKLF") == "KLF1" and tiny_kb.resolve("nosuchgene") is None
     with pytest.raises(ValidationError, match="NOSUCH"):
         tiny_kb.gene("NOSUCH")
+    # annotated under a symbol missing from the gene table: annotations still reachable
+    assert tiny_kb.go_annotations("NEWSYM1")["go_id"].tolist() == ["GO:0005634"]
+    with pytest.raises(ValidationError, match="NEWSYM1"):
+        tiny_kb.gene("NEWSYM1")
 
 
 def test_propagation(tiny_kb):

@@ -137,13 +137,20 @@ class KnowledgeBase:
 
     def _need_gene(self, name: str) -> str:
         sym = self.resolve(name)
+        if (
+            sym is None
+            and self._q("SELECT 1 FROM annotations WHERE gene = ? LIMIT 1", (name,)).shape[0]
+        ):
+            return name  # annotated under a symbol the gene table does not list (newer names)
         if sym is None:
             raise ValidationError(f"gene {name!r} is not in the knowledge base (symbol or alias)")
         return sym
 
     def gene(self, symbol: str) -> GeneRecord:
         """Everything the store holds on one gene (symbol or alias)."""
-        sym = self._need_gene(symbol)
+        sym = self.resolve(symbol)
+        if sym is None:
+            raise ValidationError(f"gene {symbol!r} is not in the gene table (symbol or alias)")
         row = self._q("SELECT * FROM genes WHERE symbol = ?", (sym,)).iloc[0].fillna("")
         is_tf = bool(self._q("SELECT 1 FROM tfs WHERE symbol = ?", (sym,)).shape[0])
         return GeneRecord(
