@@ -92,3 +92,34 @@ def test_kernel_dtype_follows_numpy_promotion():
     assert _fast.kernel_dtype(np.dtype(np.int16)) == np.float32
     assert _fast.kernel_dtype(np.dtype(np.int32)) == np.float64
     assert _fast.kernel_dtype(np.dtype(np.float64)) == np.float64
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_topk_users_fast_matches_numpy(trial, monkeypatch):
+    """SentenceTokenizer and GeneTextTokenizer rank through the same kernel."""
+    import pandas as pd
+
+    from virtualcell.tokenize import GeneTextTokenizer, SentenceTokenizer
+
+    rng = np.random.default_rng(10 + trial)
+    n, g = int(rng.integers(2, 30)), int(rng.integers(2, 80))
+    X = _matrix(rng, n, g)
+    genes = [f"g{i}" for i in range(g)]
+    vocab = list(rng.permutation(genes)) if trial % 2 else genes
+    emb = pd.DataFrame(rng.normal(size=(g, 3)), index=vocab)
+    k = int(rng.integers(2, 30))
+    toks = [
+        SentenceTokenizer(max_len=k).fit(X, genes=genes),
+        GeneTextTokenizer(emb, weighting="rank", max_len=k),
+        GeneTextTokenizer(emb, weighting="expression", max_len=k),
+    ]
+    for tk in toks:
+        r = _both(tk, X, genes, monkeypatch, batch_size=4)
+        if r.texts is not None:
+            monkeypatch.setattr(_fast, "ENABLED", False)
+            assert tk.encode(X, genes=genes).texts == r.texts
+        if "embedding" in r.extra:
+            monkeypatch.setattr(_fast, "ENABLED", False)
+            np.testing.assert_array_equal(
+                tk.encode(X, genes=genes).extra["embedding"], r.extra["embedding"]
+            )

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ENABLED", "available", "rank_encode"]
+__all__ = ["ENABLED", "available", "rank_encode", "topk_sorted"]
 
 #: Use the numba kernels when numba can be imported (module-level switch, for tests).
 ENABLED: bool = os.environ.get("VIRTUALCELL_NUMBA", "1").strip().lower() not in {"0", "false", "no"}
@@ -102,60 +102,115 @@ def _build() -> None:
             src, dst = dst, src
         return npass
 
-    @njit(parallel=True, cache=False, nogil=True)
-    def _rank(indptr, indices, data, med, tok, sort_tok, max_len, cls_id, ids, vals, mask, bad):
-        n = indptr.shape[0] - 1
+    @njit(cache=False, nogil=True)
+    def _rank_rows(
+        r0, r1, indptr, indices, data, dbits, dlim, med, tok, sort_tok, max_len, cls_id, ids, vals,
+        mask, bad,
+    ):  # fmt: skip
+        """Rows ``r0:r1`` (a plain function: better code than inside the prange body)."""
         off = 1 if cls_id >= 0 else 0
+        w = 1
+        for r in range(r0, r1):
+            w = max(w, indptr[r + 1] - indptr[r])
+        a = np.empty(w, dtype=np.uint64)
+        tmp = np.empty(w, dtype=np.uint64)
+        hist = np.empty((4, 256), dtype=np.int64)
+        sc = np.empty(1, dtype=np.float32)
+        scu = sc.view(np.uint32)
+        for r in range(r0, r1):
+            lo, hi = indptr[r], indptr[r + 1]
+            if off:
+                ids[r, 0] = cls_id
+                mask[r, 0] = True
+            m = 0
+            for j in range(lo, hi):
+                if dbits[j] >= dlim:  # sign or all-ones exponent: check exactly (rare)
+                    v = data[j]
+                    if not (v >= 0) or v == np.inf:
+                        bad[r] = 1
+                c = indices[j]
+                t = tok[c]
+                if t < 0:
+                    continue
+                sc[0] = data[j] / med[c]
+                k = ~scu[0]
+                if k == u32(0xFFFFFFFF):
+                    continue  # zero score: dropped
+                a[m] = (u64(k) << u64(32)) | u64(t)
+                m += 1
+            if m == 0:
+                continue
+            flips = 0
+            if sort_tok:  # else the input (column) order is the token order
+                flips = _lsd(a, tmp, m, u64(0), hist)
+            src, dst = (tmp, a) if flips % 2 else (a, tmp)
+            flips += _lsd(src, dst, m, u64(32), hist)
+            res = tmp if flips % 2 else a
+            kk = min(m, max_len)
+            for i in range(kk):  # three simple loops (vectorised) beat one fused loop
+                ids[r, off + i] = np.int64(res[i] & m32)
+            for i in range(kk):
+                vals[r, off + i] = np.float32(i + 1)
+            mask[r, off : off + kk] = True
+
+    @njit(parallel=True, cache=False, nogil=True)
+    def _rank(
+        indptr, indices, data, dbits, dlim, med, tok, sort_tok, max_len, cls_id, ids, vals, mask,
+        bad,
+    ):  # fmt: skip
+        n = indptr.shape[0] - 1
         ntask = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
         for task in prange(ntask):
-            r0 = task * _ROWS_PER_TASK
-            r1 = min(n, r0 + _ROWS_PER_TASK)
-            w = 1
-            for r in range(r0, r1):
-                w = max(w, indptr[r + 1] - indptr[r])
-            a = np.empty(w, dtype=np.uint64)
-            tmp = np.empty(w, dtype=np.uint64)
-            hist = np.empty((4, 256), dtype=np.int64)
-            sc = np.empty(1, dtype=np.float32)
-            scu = sc.view(np.uint32)
-            for r in range(r0, r1):
-                lo, hi = indptr[r], indptr[r + 1]
-                if off:
-                    ids[r, 0] = cls_id
-                    mask[r, 0] = True
-                nbad = 0
-                for j in range(lo, hi):  # negative, NaN or inf (branch-free, vectorised)
-                    v = data[j]
-                    nbad += (v < 0) | (v - v != 0)
-                if nbad:
-                    bad[r] = 1
-                m = 0
-                for j in range(lo, hi):
-                    c = indices[j]
-                    t = tok[c]
-                    if t < 0:
-                        continue
-                    sc[0] = data[j] / med[c]
-                    k = ~scu[0]
-                    if k == u32(0xFFFFFFFF):
-                        continue  # zero score: dropped
-                    a[m] = (u64(k) << u64(32)) | u64(t)
-                    m += 1
-                if m == 0:
-                    continue
-                flips = 0
-                if sort_tok:  # else the input (column) order is the token order
-                    flips = _lsd(a, tmp, m, u64(0), hist)
-                src, dst = (tmp, a) if flips % 2 else (a, tmp)
-                flips += _lsd(src, dst, m, u64(32), hist)
-                res = tmp if flips % 2 else a
-                kk = min(m, max_len)
-                for i in range(kk):
-                    ids[r, off + i] = np.int64(res[i] & m32)
-                    vals[r, off + i] = np.float32(i + 1)
-                    mask[r, off + i] = True
+            _rank_rows(
+                task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK), indptr, indices, data,
+                dbits, dlim, med, tok, sort_tok, max_len, cls_id, ids, vals, mask, bad,
+            )  # fmt: skip
+
+    @njit(cache=False, nogil=True)
+    def _topk_rows(r0, r1, indptr, indices, sbits, tok, sort_tok, k, tokens, scores, valid):
+        base = indptr[0]
+        w = 1
+        for r in range(r0, r1):
+            w = max(w, indptr[r + 1] - indptr[r])
+        a = np.empty(w, dtype=np.uint64)
+        tmp = np.empty(w, dtype=np.uint64)
+        hist = np.empty((4, 256), dtype=np.int64)
+        for r in range(r0, r1):
+            m = 0
+            for j in range(indptr[r] - base, indptr[r + 1] - base):
+                t = tok[indices[j]]
+                kb = ~sbits[j]
+                if t < 0 or kb == u32(0xFFFFFFFF):
+                    continue  # not in the vocabulary, or a zero score
+                a[m] = (u64(kb) << u64(32)) | u64(t)
+                m += 1
+            if m == 0:
+                continue
+            flips = 0
+            if sort_tok:
+                flips = _lsd(a, tmp, m, u64(0), hist)
+            src, dst = (tmp, a) if flips % 2 else (a, tmp)
+            flips += _lsd(src, dst, m, u64(32), hist)
+            res = tmp if flips % 2 else a
+            kk = min(m, k)
+            for i in range(kk):
+                tokens[r, i] = np.int64(res[i] & m32)
+            for i in range(kk):
+                scores[r, i] = u32(~(res[i] >> u64(32))) & u32(0x7FFFFFFF)
+            valid[r, :kk] = True
+
+    @njit(parallel=True, cache=False, nogil=True)
+    def _topk(indptr, indices, sbits, tok, sort_tok, k, tokens, scores, valid):
+        n = indptr.shape[0] - 1
+        ntask = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+        for task in prange(ntask):
+            _topk_rows(
+                task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK), indptr, indices,
+                sbits, tok, sort_tok, k, tokens, scores, valid,
+            )  # fmt: skip
 
     _KERNELS["rank"] = _rank
+    _KERNELS["topk"] = _topk
 
 
 def rank_encode(
@@ -178,13 +233,48 @@ def rank_encode(
     """
     if not available():  # pragma: no cover - guarded by callers
         raise RuntimeError("numba kernels unavailable")
-    present = tok[tok >= 0]
-    sort_tok = bool(present.size > 1 and np.any(np.diff(present) <= 0))
+    sort_tok = _sort_tok(tok)
     tok32 = tok.astype(np.int32)
     bad = np.zeros(indptr.shape[0] - 1, dtype=np.uint8)
+    # integer view of the data: values >= dlim are negative (or -0.0), inf or NaN
+    if data.dtype == np.float32:
+        dbits, dlim = data.view(np.uint32), np.uint32(0x7F800000)
+    else:
+        dbits, dlim = data.view(np.uint64), np.uint64(0x7FF0000000000000)
     _KERNELS["rank"](
-        indptr, indices, data, med, tok32, sort_tok, int(max_len), int(cls_id),
+        indptr, indices, data, dbits, dlim, med, tok32, sort_tok, int(max_len), int(cls_id),
         ids, vals, mask, bad,
     )  # fmt: skip
     hits = np.flatnonzero(bad)
     return int(hits[0]) if hits.size else -1
+
+
+def _sort_tok(tok: np.ndarray) -> bool:
+    """True unless the column -> token map is strictly increasing over mapped columns."""
+    present = tok[tok >= 0]
+    return bool(present.size > 1 and np.any(np.diff(present) <= 0))
+
+
+def topk_sorted(
+    indptr: np.ndarray, indices: np.ndarray, score: np.ndarray, tok: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top ``k`` entries of each CSR row by score descending, ties by token ascending.
+
+    ``indptr`` may start at any offset; ``score`` float32 (non-negative) per non-zero;
+    ``tok`` int64 per column (-1: dropped). Zero scores are dropped. Returns ``tokens``
+    int64, ``scores`` float32 and ``valid`` bool, each ``(n_rows, min(k, widest row))``
+    (at least one column), zero / False at padding: the same as
+    :func:`._kernels.topk_rows` with ``order="score"``.
+    """
+    n = indptr.shape[0] - 1
+    widest = int((indptr[1:] - indptr[:-1]).max()) if n else 0
+    w = min(int(k), max(widest, 1))
+    tokens = np.zeros((n, w), dtype=np.int64)
+    scores = np.zeros((n, w), dtype=np.float32)
+    valid = np.zeros((n, w), dtype=bool)
+    sbits = np.ascontiguousarray(score, dtype=np.float32).view(np.uint32)
+    _KERNELS["topk"](
+        indptr, indices, sbits, tok.astype(np.int32), _sort_tok(tok), w, tokens,
+        scores.view(np.uint32), valid,
+    )  # fmt: skip
+    return tokens, scores, valid

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _fast
+
 __all__ = [
     "OutputBuffer",
     "TopK",
@@ -158,7 +160,14 @@ def topk_rows(
     order
         ``"score"`` (descending score, ties by token) or ``"token"`` (the same top-``k``
         set, re-ordered by token id).
+
+    With numba, ``order="score"`` without ``keep_zeros`` runs the per-row radix-sort
+    kernel of :mod:`._fast` (identical output).
     """
+    if order == "score" and not keep_zeros and _fast.available():
+        tok = col_table.astype(np.int64)  # all-ones (not in the vocabulary) becomes -1
+        tokens, scores, valid = _fast.topk_sorted(indptr, indices, score, tok, k)
+        return TopK(tokens=tokens, scores=scores, valid=valid, n_valid=valid.sum(axis=1))
     block = sorted_row_keys(indptr, indices, score, col_table, t, ws, keep_zeros=keep_zeros)
     pad = np.uint64(0xFFFFFFFFFFFFFFFF)
     top = block[:, : min(k, block.shape[1])]
