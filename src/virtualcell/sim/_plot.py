@@ -145,9 +145,10 @@ def plot_umap(
     seed: int = 0,
     path: str | Path | None = None,
 ) -> Figure:
-    """UMAP of the cells (scanpy: normalise, log1p, PCA, neighbours, UMAP on a copy),
-    coloured by ``color``; beyond ``max_categories`` the largest conditions are kept and
-    the rest shown as ``other``. The input is not modified."""
+    """UMAP of the cells (on a copy: scanpy normalise, log1p, PCA; umap-learn UMAP),
+    coloured by ``color``; beyond ``max_categories`` categories, control and the
+    conditions with the largest true effects (``varm["true_effects"]``; else the largest
+    groups) are kept and the rest shown as ``other``. The input is not modified."""
     import matplotlib.pyplot as plt
     import scanpy as sc
 
@@ -158,17 +159,28 @@ def plot_umap(
     sc.pp.normalize_total(work)
     sc.pp.log1p(work)
     sc.pp.pca(work, n_comps=min(30, work.n_vars - 1, work.n_obs - 1), random_state=seed)
-    sc.pp.neighbors(work, random_state=seed)
-    sc.tl.umap(work, random_state=seed)
+    # umap-learn directly: scanpy's neighbours fail on large inputs with recent scipy
+    # (csr_array has no getnnz)
+    from umap import UMAP
+
+    n_neighbors = min(15, work.n_obs - 1)
+    work.obsm["X_umap"] = UMAP(n_neighbors=n_neighbors, random_state=seed).fit_transform(
+        work.obsm["X_pca"]
+    )
     lab = work.obs[color].astype(str)
     keep = list(lab.value_counts().index[:max_categories])
+    if color == PERTURBATION_KEY and "true_effects" in adata.varm:
+        # the conditions with the largest true effects (where separation is visible)
+        size = np.linalg.norm(np.asarray(adata.varm["true_effects"], dtype=float), axis=0)
+        cols = np.asarray(adata.varm["true_effects"].columns)
+        keep = [CONTROL, *cols[np.argsort(size)[::-1][: max_categories - 1]]]
     if CONTROL in set(lab) and CONTROL not in keep:
         keep = [CONTROL, *keep[:-1]]
     lab = lab.where(lab.isin(keep), "other")
     fig, ax = plt.subplots(figsize=(7, 6))
     xy = work.obsm["X_umap"]
     cmap = plt.get_cmap("tab20")
-    cats = [c for c in keep if c in set(lab)] + (["other"] if (lab == "other").any() else [])
+    cats = (["other"] if (lab == "other").any() else []) + [c for c in keep if c in set(lab)]
     for i, c in enumerate(cats):
         sel = (lab == c).to_numpy()
         colour = "lightgrey" if c == "other" else "black" if c == CONTROL else cmap(i % 20)
