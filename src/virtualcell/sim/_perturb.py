@@ -150,8 +150,13 @@ def _sample_pairs(pool, n, children, frac_converging, rng) -> list[tuple[str, st
     # regulators' contributions at a promoter, so a shared leaf target stays additive)
     desc = _descendants(children)
     hubs = {g for g, c in children.items() if c}
-    direct = [p for p in all_pairs if desc[p[0]] & desc[p[1]] & hubs]
-    second = [p for p in all_pairs if p not in set(direct) and desc[p[0]] & desc[p[1]]]
+    direct, second = [], []
+    for p in all_pairs:
+        shared = desc[p[0]] & desc[p[1]]
+        if shared & hubs:
+            direct.append(p)
+        elif shared:
+            second.append(p)
     n_conv = round(n * frac_converging)
     chosen: list[tuple[str, str]] = []
     for group in (direct, second):
@@ -159,7 +164,8 @@ def _sample_pairs(pool, n, children, frac_converging, rng) -> list[tuple[str, st
         if take > 0:
             pick = rng.choice(len(group), size=take, replace=False)
             chosen += [group[i] for i in sorted(pick)]
-    rest = [p for p in all_pairs if p not in set(chosen)]
+    taken = set(chosen)
+    rest = [p for p in all_pairs if p not in taken]
     pick = rng.choice(len(rest), size=n - len(chosen), replace=False)
     chosen += [rest[i] for i in sorted(pick)]
     return chosen

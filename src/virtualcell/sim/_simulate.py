@@ -49,7 +49,7 @@ def simulate_perturbseq(
     n_steps: int = 300,
     technical_noise: TechnicalNoise | None = None,
     keep_true_expression: bool = True,
-    chunk_size: int = 20_000,
+    chunk_size: int | None = None,
     seed: int = 0,
     **grn_kwargs,
 ) -> ad.AnnData:
@@ -83,6 +83,10 @@ def simulate_perturbseq(
         :class:`TechnicalNoise` parameters (default ``TechnicalNoise()``).
     keep_true_expression
         Store the noise-free expression in ``layers["true_expression"]``.
+    chunk_size
+        Cells simulated together (default: about a million gene or edge values per chunk,
+        which keeps the arrays in cache; the result depends on it only through the order
+        of random draws).
     seed
         Seeds everything (network, design, cells, noise): same seed, same output.
 
@@ -149,6 +153,8 @@ def simulate_perturbseq(
     cell_cond = np.repeat(np.arange(n_cond), sizes)
     cell_ct = np.concatenate([np.arange(n) % n_ct for n in sizes])
     n_cells = len(cell_cond)
+    if chunk_size is None:
+        chunk_size = int(np.clip(1_000_000 // max(grn.n_genes, len(grn.edges)), 256, 20_000))
     true = np.empty((n_cells, grn.n_genes), dtype=np.float32)
     starts = range(0, n_cells, chunk_size)
     for lo in progress(starts, total=len(starts), description="simulating cells"):
@@ -221,6 +227,7 @@ def simulate_perturbseq(
         "noise_s": float(noise_s),
         "dt": float(dt),
         "n_steps": int(n_steps),
+        "chunk_size": int(chunk_size),
         "technical_noise": technical_noise.to_dict(),
         "grn": {k: v for k, v in grn.meta.items() if v is not None},
         "seed": int(seed),
