@@ -3,7 +3,7 @@
 Writes two sparse count files, ``n`` cells and ``10 n`` cells (same genes and density),
 then, each in a fresh subprocess, trains a tiny CellEncoder for one full epoch streaming
 from the file (``CellSource`` reads ``chunk_size`` rows at a time) and reports the peak
-resident memory (``ru_maxrss``). For reference it also reports the peak of simply
+resident memory (``VmHWM``). For reference it also reports the peak of simply
 loading the larger file into memory with ``anndata.read_h5ad``.
 
 Usage::
@@ -30,12 +30,14 @@ import numpy as np
 from virtualcell import settings
 settings.verbosity = 0
 path, mode = sys.argv[1], sys.argv[2]
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # peak resident set of this process image (VmHWM; ru_maxrss would include the parent's pre-exec RSS)
+    status = open("/proc/self/status").read()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
 import torch, anndata as ad
 from virtualcell.models import CellEncoder, CellEncoderConfig
 from virtualcell.tokenize import RankTokenizer
 from virtualcell.train import CellBatches, CellSource, MaskedTokenObjective, TrainConfig, train
-after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after_import = hwm() * 1024
 t = time.perf_counter()
 if mode == "load":
     a = ad.read_h5ad(path)
@@ -50,7 +52,7 @@ else:
     train(net, data, MaskedTokenObjective(), TrainConfig(max_steps=steps, batch_size=256, chunk_size=2048, warmup_steps=1))
     n = src.n_obs
 print(json.dumps({"cells": n, "steps": steps, "seconds": time.perf_counter() - t,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_mb": hwm(),
                   "after_import_mb": after_import / 1024}))
 """
 

@@ -26,12 +26,9 @@ def make_cells(n_cells: int = 120, n_genes: int = 40, seed: int = 0, groups: int
 
 
 def rank_tokenizer_cls():
-    import virtualcell.tokenize as tk
+    from virtualcell.tokenize import RankTokenizer
 
-    cls = getattr(tk, "RankTokenizer", None)
-    if cls is None:  # pragma: no cover - before the tokenizer package exported it
-        from virtualcell.tokenize._rank import RankTokenizer as cls
-    return cls
+    return RankTokenizer
 
 
 @pytest.fixture

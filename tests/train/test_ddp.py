@@ -34,10 +34,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         rng = np.random.default_rng(0)
         cells = ad.AnnData(sp.csr_matrix(rng.poisson(2.0, (64, 30)).astype(np.float32)))
         cells.var_names = [f"G{i}" for i in range(30)]
-        cls = getattr(tk, "RankTokenizer", None)
-        if cls is None:  # pragma: no cover
-            from virtualcell.tokenize._rank import RankTokenizer as cls
-        tok = cls(max_len=16).fit(cells)
+        tok = tk.RankTokenizer(max_len=16).fit(cells)
         net = CellEncoder(
             CellEncoderConfig(
                 vocab_size=len(tok.vocab), d_model=8, n_layers=1, n_heads=2, max_len=24
