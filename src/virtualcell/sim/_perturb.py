@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -82,6 +82,7 @@ def sample_conditions(
     doubles: int | Sequence[Sequence[str]],
     frac_converging: float = 0.5,
     rng: np.random.Generator,
+    pair_score: Callable[[list[tuple[str, str]]], np.ndarray] | None = None,
 ) -> tuple[list[tuple[str]], list[tuple[str, str]]]:
     """Choose single and double perturbations.
 
@@ -89,7 +90,10 @@ def sample_conditions(
     then other genes. ``doubles`` as a number picks pairs among the singles: a fraction
     ``frac_converging`` whose genes converge on a shared downstream gene that is itself a
     regulator (or, failing that, any shared downstream gene) — where non-additive
-    interactions arise — and the rest uniformly at random.
+    interactions arise — and the rest uniformly at random. With ``pair_score`` (a
+    function giving each candidate pair a non-negative non-additivity score, e.g. from
+    the deterministic model) the converging pairs are drawn with probability
+    proportional to ``score + 1% of the largest score`` among up to 2,000 candidates.
     Every gene of a sampled double is also perturbed alone, so the additive prediction is
     always available.
     """
@@ -107,7 +111,9 @@ def sample_conditions(
         if unknown:
             raise ValidationError(f"singles name genes not in the network: {unknown[:5]}")
     if isinstance(doubles, int | np.integer):
-        pairs = _sample_pairs(single_genes, int(doubles), children, frac_converging, rng)
+        pairs = _sample_pairs(
+            single_genes, int(doubles), children, frac_converging, rng, pair_score
+        )
     else:
         pairs = []
         for combo in doubles:
@@ -136,7 +142,7 @@ def _descendants(children: dict[str, set[str]]) -> dict[str, set[str]]:
     return out
 
 
-def _sample_pairs(pool, n, children, frac_converging, rng) -> list[tuple[str, str]]:
+def _sample_pairs(pool, n, children, frac_converging, rng, pair_score) -> list[tuple[str, str]]:
     if n == 0:
         return []
     all_pairs = [(a, b) for i, a in enumerate(pool) for b in pool[i + 1 :]]
@@ -159,6 +165,16 @@ def _sample_pairs(pool, n, children, frac_converging, rng) -> list[tuple[str, st
             second.append(p)
     n_conv = round(n * frac_converging)
     chosen: list[tuple[str, str]] = []
+    if pair_score is not None and n_conv > 0 and direct + second:
+        cand = direct + second
+        if len(cand) > 2000:
+            cand = [cand[i] for i in sorted(rng.choice(len(cand), size=2000, replace=False))]
+        score = np.nan_to_num(np.asarray(pair_score(cand), dtype=float)).clip(min=0)
+        p = score + 0.01 * score.max() if score.max() > 0 else np.ones(len(cand))
+        take = min(n_conv, len(cand))
+        pick = rng.choice(len(cand), size=take, replace=False, p=p / p.sum())
+        chosen = [cand[i] for i in sorted(pick)]
+        direct = second = []
     for group in (direct, second):
         take = min(n_conv - len(chosen), len(group))
         if take > 0:
