@@ -57,6 +57,23 @@ def test_rank_fast_matches_numpy(trial, monkeypatch):
     _both(tk, X.astype(np.int16), genes, monkeypatch)  # int16 / float32 divides in float32
 
 
+@pytest.mark.parametrize("wide", [False, True])
+def test_rank_fast_long_rows(wide, monkeypatch):
+    """Rows of ~1000 genes take the 9-bit radix path (narrow key range) or the 8-bit one."""
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 30, size=(4, 2500)).astype(np.float32)
+    X[rng.random(X.shape) < 0.6] = 0
+    Y = X.copy()
+    if wide:
+        Y[:, :5] = 1e9  # scores (keys) more than 2**27 apart
+    X, Y = sp.csr_matrix(X), sp.csr_matrix(Y)
+    genes = [f"g{i}" for i in range(2500)]
+    for vocab in (genes, list(rng.permutation(genes))):
+        tk = RankTokenizer(vocab, max_len=800).fit(X, genes=genes)
+        r = _both(tk, Y, genes, monkeypatch)
+        assert r.attention_mask[:, 1:].sum(axis=1).min() == 800  # truncated
+
+
 def test_rank_fast_hand_computed_ties_and_batches(monkeypatch):
     # equal scores: ties by token id whatever the column order
     X = sp.csr_matrix(np.array([[1, 1, 1, 0, 2], [3, 0, 3, 3, 0]], dtype=np.float32))
