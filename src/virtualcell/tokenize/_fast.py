@@ -1,27 +1,30 @@
 """Optional numba kernels: one pass per row, radix-sorted in place, written straight out.
 
 The numpy kernels of :mod:`._kernels` sort a padded ``rows x widest-row`` block of 64-bit
-keys with ``np.sort`` (a comparison sort). The kernels here produce bit-identical output
-with, per row (rows in parallel with ``numba.prange``):
+keys with ``np.sort`` (a comparison sort). The kernels here give bit-identical output with,
+for each row (blocks of rows run on ``numba.get_num_threads()`` threads, GIL released):
 
-1. one pass over the row's non-zeros that computes the score, drops genes outside the
-   vocabulary and zero scores, and packs ``(~float32_bits(score) << 32) | token`` into a
-   uint64 (same order as the numpy key: score descending, then token ascending);
-2. a least-significant-digit radix sort (8-bit digits, all histograms from one pass,
-   digits that are equal across the row skipped). Tokens are only sorted on when the
-   column -> token map is not increasing; otherwise the stable sort of the score digits
-   keeps the column (= token) order of ties for free;
-3. the first ``max_len`` entries written directly into the preallocated outputs (only the
-   valid prefix is touched, padding stays as allocated).
+1. one pass over the row's non-zeros that checks the values (negative / NaN / inf),
+   computes the score, drops genes outside the vocabulary and zero scores, and packs
+   ``(~float32_bits(score) << 32) | token`` into a uint64 (the order of the numpy key:
+   score descending, then token ascending);
+2. a stable least-significant-digit radix sort on the score half: four 8-bit digits, or
+   three 9-bit digits for long rows whose keys lie within ``2**27`` of each other; all
+   histograms come from one pass and digits equal across the row are skipped. Tokens are
+   sorted first only when the column -> token map is not increasing; otherwise the stable
+   sort keeps the column (= token) order of ties for free;
+3. the first ``max_len`` entries written directly into the preallocated, zeroed outputs
+   (only the valid prefix is touched).
 
-numba is imported lazily (first encode), compiled once per process and argument types
-(``cache=False``). Set the environment variable ``VIRTUALCELL_NUMBA=0`` (or
-:data:`ENABLED` to False) to force the pure-numpy path.
+numba is imported lazily (first encode) and each kernel compiles once per process and
+argument types (``cache=False``; about 1-3 s). Set the environment variable
+``VIRTUALCELL_NUMBA=0`` (or :data:`ENABLED` to False) to force the pure-numpy path.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -32,7 +35,8 @@ __all__ = ["ENABLED", "available", "rank_encode", "topk_sorted"]
 ENABLED: bool = os.environ.get("VIRTUALCELL_NUMBA", "1").strip().lower() not in {"0", "false", "no"}
 
 _KERNELS: dict[str, Any] = {}
-_ROWS_PER_TASK = 64
+_MIN_ROWS = 64  # smallest block of rows handed to a thread
+_POOL: dict[int, ThreadPoolExecutor] = {}
 
 
 def available() -> bool:
@@ -64,7 +68,7 @@ def kernel_dtype(dtype: np.dtype) -> np.dtype | None:
 
 def _build() -> None:
     import numba
-    from numba import njit, prange
+    from numba import njit
 
     u64, u32 = np.uint64, np.uint32
     m32 = np.uint64(0xFFFFFFFF)
@@ -136,7 +140,7 @@ def _build() -> None:
         r0, r1, indptr, indices, data, dbits, dlim, med, tok, sort_tok, max_len, cls_id, ids, vals,
         mask, bad,
     ):  # fmt: skip
-        """Rows ``r0:r1`` (a plain function: better code than inside the prange body)."""
+        """Rank-encode rows ``r0:r1`` (see the module docs)."""
         off = 1 if cls_id >= 0 else 0
         w = 1
         for r in range(r0, r1):
@@ -191,19 +195,6 @@ def _build() -> None:
                 vals[r, off + i] = np.float32(i + 1)
             mask[r, off : off + kk] = True
 
-    @njit(parallel=True, cache=False, nogil=True)
-    def _rank(
-        indptr, indices, data, dbits, dlim, med, tok, sort_tok, max_len, cls_id, ids, vals, mask,
-        bad,
-    ):  # fmt: skip
-        n = indptr.shape[0] - 1
-        ntask = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
-        for task in prange(ntask):
-            _rank_rows(
-                task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK), indptr, indices, data,
-                dbits, dlim, med, tok, sort_tok, max_len, cls_id, ids, vals, mask, bad,
-            )  # fmt: skip
-
     @njit(cache=False, nogil=True)
     def _topk_rows(r0, r1, indptr, indices, sbits, tok, sort_tok, k, tokens, scores, valid):
         base = indptr[0]
@@ -237,18 +228,8 @@ def _build() -> None:
                 scores[r, i] = u32(~(res[i] >> u64(32))) & u32(0x7FFFFFFF)
             valid[r, :kk] = True
 
-    @njit(parallel=True, cache=False, nogil=True)
-    def _topk(indptr, indices, sbits, tok, sort_tok, k, tokens, scores, valid):
-        n = indptr.shape[0] - 1
-        ntask = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
-        for task in prange(ntask):
-            _topk_rows(
-                task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK), indptr, indices,
-                sbits, tok, sort_tok, k, tokens, scores, valid,
-            )  # fmt: skip
-
-    _KERNELS["rank"] = _rank
-    _KERNELS["topk"] = _topk
+    _KERNELS["rank"] = _rank_rows
+    _KERNELS["topk"] = _topk_rows
 
 
 def rank_encode(
@@ -279,12 +260,33 @@ def rank_encode(
         dbits, dlim = data.view(np.uint32), np.uint32(0x7F800000)
     else:
         dbits, dlim = data.view(np.uint64), np.uint64(0x7FF0000000000000)
-    _KERNELS["rank"](
+    _run_rows(
+        _KERNELS["rank"],
+        indptr.shape[0] - 1,
         indptr, indices, data, dbits, dlim, med, tok32, sort_tok, int(max_len), int(cls_id),
         ids, vals, mask, bad,
     )  # fmt: skip
     hits = np.flatnonzero(bad)
     return int(hits[0]) if hits.size else -1
+
+
+def _run_rows(fn: Any, n: int, *args: Any) -> None:
+    """Call ``fn(r0, r1, *args)`` over blocks of rows ``0..n`` on ``numba.get_num_threads()``
+    threads (the kernels release the GIL). Blocks are handed out dynamically (about 8 per
+    thread), so a thread slowed down by other processes does not hold the others up."""
+    import numba
+
+    nt = max(1, int(numba.get_num_threads()))
+    if nt == 1 or n < 2 * _MIN_ROWS:
+        fn(0, n, *args)
+        return
+    pool = _POOL.get(nt)
+    if pool is None:
+        pool = _POOL[nt] = ThreadPoolExecutor(nt, thread_name_prefix="vc-tokenize")
+    step = max(_MIN_ROWS, -(-n // (8 * nt)))
+    futures = [pool.submit(fn, s, min(n, s + step), *args) for s in range(0, n, step)]
+    for f in futures:
+        f.result()
 
 
 def _sort_tok(tok: np.ndarray) -> bool:
@@ -311,7 +313,9 @@ def topk_sorted(
     scores = np.zeros((n, w), dtype=np.float32)
     valid = np.zeros((n, w), dtype=bool)
     sbits = np.ascontiguousarray(score, dtype=np.float32).view(np.uint32)
-    _KERNELS["topk"](
+    _run_rows(
+        _KERNELS["topk"],
+        n,
         indptr, indices, sbits, tok.astype(np.int32), _sort_tok(tok), w, tokens,
         scores.view(np.uint32), valid,
     )  # fmt: skip
