@@ -142,8 +142,15 @@ class CellEncoder(nn.Module):
         values: torch.Tensor | None,
         attention_mask: torch.Tensor,
         value_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Hidden states ``(batch, length, d_model)``; padding keys are never attended to."""
+        *,
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Hidden states ``(batch, length, d_model)``; padding keys are never attended to.
+
+        With ``return_attention=True`` returns ``(hidden, maps)``, ``maps`` holding each
+        layer's attention weights ``(batch, heads, query, key)`` (computed with an explicit
+        softmax instead of the fused kernel; numerically equal up to float rounding).
+        """
         if input_ids.shape[1] > self.config.max_len:
             raise ValueError(
                 f"sequence length {input_ids.shape[1]} exceeds max_len={self.config.max_len}"
@@ -152,7 +159,7 @@ class CellEncoder(nn.Module):
         v = self.value_embedding(input_ids, values, value_mask)
         if v is not None:
             x = x + v
-        return self.encoder(x, attention_mask.bool())
+        return self.encoder(x, attention_mask.bool(), return_attention)
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Cell embedding ``(batch, d_model)`` from hidden states (CLS token or masked mean)."""

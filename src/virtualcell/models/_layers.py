@@ -33,7 +33,20 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        key_mask: torch.Tensor | None,
+        causal: bool,
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Attend; with ``return_attention=True`` also return the attention weights.
+
+        The weights path computes ``softmax(q k^T / sqrt(head_dim))`` explicitly (same
+        masking, no dropout applied to the returned weights) and returns
+        ``(output, weights)`` with weights ``(batch, heads, query, key)``; the default
+        path is the fused SDPA kernel and returns the output only.
+        """
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.n_heads, d // self.n_heads).unbind(2)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (b, heads, n, head_dim)
@@ -44,6 +57,8 @@ class SelfAttention(nn.Module):
             if causal:
                 mask = mask & torch.ones(n, n, dtype=torch.bool, device=x.device).tril()
                 causal = False
+        if return_attention:
+            return self._explicit(q, k, v, mask, causal)
         y = F.scaled_dot_product_attention(
             q,
             k,
@@ -53,6 +68,26 @@ class SelfAttention(nn.Module):
             is_causal=causal,
         )
         return self.out(y.transpose(1, 2).reshape(b, n, d))
+
+    def _explicit(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None,
+        causal: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        b, h, n, hd = q.shape
+        logits = (q @ k.transpose(-2, -1)) / (hd**0.5)
+        if causal:
+            mask = torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
+        if mask is not None:
+            logits = logits.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(logits.float(), dim=-1).to(q.dtype)
+        weights = torch.nan_to_num(weights)  # a query with no allowed key: all-zero row
+        drop = F.dropout(weights, p=self.dropout, training=self.training)
+        y = (drop @ v).transpose(1, 2).reshape(b, n, h * hd)
+        return self.out(y), weights
 
 
 class Block(nn.Module):
@@ -66,7 +101,17 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        key_mask: torch.Tensor | None,
+        causal: bool,
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if return_attention:
+            a, weights = self.attn(self.norm1(x), key_mask, causal, True)
+            x = x + self.drop(a)
+            return x + self.drop(self.mlp(self.norm2(x))), weights
         x = x + self.drop(self.attn(self.norm1(x), key_mask, causal))
         return x + self.drop(self.mlp(self.norm2(x)))
 
@@ -91,7 +136,17 @@ class Transformer(nn.Module):
         self.causal = causal
         self.gradient_checkpointing = gradient_checkpointing
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, key_mask: torch.Tensor | None, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Hidden states; with ``return_attention=True`` also the list of each layer's
+        attention weights ``(batch, heads, query, key)`` (explicit softmax path)."""
+        if return_attention:
+            maps = []
+            for block in self.blocks:
+                x, weights = block(x, key_mask, self.causal, True)
+                maps.append(weights)
+            return self.norm(x), maps
         for block in self.blocks:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(block, x, key_mask, self.causal, use_reentrant=False)
