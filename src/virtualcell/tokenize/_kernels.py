@@ -15,6 +15,7 @@ so the output of a cell never depends on the other cells of the chunk.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,6 +199,33 @@ def row_totals(indptr: np.ndarray, data: np.ndarray) -> np.ndarray:
     return csum[base[1:]] - csum[base[:-1]]
 
 
+try:  # numpy >= 2
+    from numpy._core.multiarray import _set_madvise_hugepage
+except ImportError:  # pragma: no cover - numpy 1.x
+    try:
+        from numpy.core.multiarray import _set_madvise_hugepage
+    except ImportError:
+        _set_madvise_hugepage = None
+_THP_LOCK = threading.Lock()
+
+
+def zeros_small_pages(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """``np.zeros`` without transparent huge pages.
+
+    Padded outputs are mostly padding that is never written; the OS maps those pages
+    lazily. numpy asks for 2 MiB huge pages on big arrays, and then the first write
+    anywhere in 2 MiB zeroes all of it: measured 2-4x more system time per encode.
+    """
+    if _set_madvise_hugepage is None:  # pragma: no cover
+        return np.zeros(shape, dtype=dtype)
+    with _THP_LOCK:
+        prev = _set_madvise_hugepage(False)
+        try:
+            return np.zeros(shape, dtype=dtype)
+        finally:
+            _set_madvise_hugepage(prev)
+
+
 class OutputBuffer:
     """Padded output arrays ``ids`` (int64), ``vals`` (float32 or None), ``mask`` (bool).
 
@@ -206,9 +234,9 @@ class OutputBuffer:
     """
 
     def __init__(self, n: int, width: int, *, values: bool) -> None:
-        self.ids = np.zeros((n, width), dtype=np.int64)
-        self.vals = np.zeros((n, width), dtype=np.float32) if values else None
-        self.mask = np.zeros((n, width), dtype=bool)
+        self.ids = zeros_small_pages((n, width), np.int64)
+        self.vals = zeros_small_pages((n, width), np.float32) if values else None
+        self.mask = zeros_small_pages((n, width), np.bool_)
         self.longest = 0
 
     def put(
