@@ -97,6 +97,7 @@ def _load_builtin_methods() -> None:
         _correlation,
         _ensemble,
         _information,
+        _oracle,
         _perturbation,
         _prior,
         _pseudotime,
