@@ -113,10 +113,7 @@ def evaluate(
     out["density"] = len(kept) / n_cand
     out.update(n_true_edges=len(kept), n_candidates=n_cand, n_truth_dropped=int((~keep).sum()))
     for name in ("regulator_hub_enrichment", "target_hub_enrichment", "centrality_enrichment"):
-        try:
-            value = float(getattr(metrics, name)(kept[t_cols], pr, **kw))
-        except Exception:  # undefined for this network (e.g. disconnected graph)
-            value = float("nan")
+        value = float(getattr(metrics, name)(kept[t_cols], pr, **kw))
         out[name.replace("_hub", "")] = None if np.isnan(value) else value
     out["signed_accuracy"] = None
     if "sign" in kept.columns and "sign" in pr.columns and (kept["sign"] != 0).any():

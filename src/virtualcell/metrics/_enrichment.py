@@ -7,11 +7,16 @@ Definition (one for all three)
    number of true edges by default, edges tied with the k-th score included).
 2. Each gene gets a centrality in the true and in the predicted network: out-degree
    (``regulator``), in-degree (``target``) or the eigenvector centrality of the
-   undirected network (``eigenvector``: ``networkx.eigenvector_centrality``, power
-   iteration on ``A + I`` from a uniform start, so on a disconnected network the
-   components of the largest eigenvalue dominate and the others tend to 0; a directed
-   acyclic GRN has no meaningful directed eigenvector centrality; values below 1e-6 of
-   the maximum count as 0).
+   undirected, unweighted network (``eigenvector``; a directed acyclic GRN has no
+   meaningful directed eigenvector centrality). It is defined per connected component
+   ``C`` (networkx ``connected_components``): the Perron eigenvector ``v_C`` of the
+   component's adjacency matrix (largest eigenvalue ``lambda_C``, unique for a connected
+   graph), scaled to unit Euclidean norm and weighted by ``lambda_C / lambda_max``
+   (``lambda_max`` the largest over all components). On a connected network this is
+   ``networkx.eigenvector_centrality`` exactly; on a disconnected one every component
+   keeps its own hubs, down-weighted by its spectral radius, instead of the power
+   iteration's start-dependent (and possibly non-converging) mixture. Isolated genes get
+   0; values below 1e-6 of the maximum count as 0.
 3. The hubs of a network are its ``n_hubs`` most central candidate genes (default
    ``ceil(10 %)`` of the candidates), ties broken by gene order, and only genes with a
    centrality above 0. Candidates are the regulators for ``regulator`` and all genes
@@ -58,13 +63,34 @@ def _centrality(e: EdgeScores, mask: np.ndarray, kind: HubKind) -> np.ndarray:
     graph.add_edges_from(zip(reg.tolist(), tgt.tolist(), strict=True))
     if graph.number_of_edges() == 0:
         return np.zeros(n)
-    try:
-        cent = nx.eigenvector_centrality(graph, max_iter=10_000, tol=1e-10)
-    except nx.PowerIterationFailedConvergence:
-        raise ValidationError("eigenvector centrality did not converge") from None
-    values = np.abs(np.array([cent[i] for i in range(n)]))
+    values = np.zeros(n)
+    radius = np.zeros(n)
+    for comp in nx.connected_components(graph):
+        nodes = sorted(comp)
+        if len(nodes) < 2:
+            continue  # isolated gene: centrality 0
+        lam, vec = _perron(nx.to_scipy_sparse_array(graph, nodelist=nodes, format="csr"))
+        values[nodes] = vec
+        radius[nodes] = lam
+    values *= radius / radius.max()
     values[values < 1e-6 * values.max()] = 0.0
     return values
+
+
+def _perron(adj: Any) -> tuple[float, np.ndarray]:
+    """Largest eigenvalue and its unit-norm non-negative eigenvector of a connected
+    component's symmetric adjacency matrix."""
+    if adj.shape[0] <= 512:
+        lam, vecs = np.linalg.eigh(adj.toarray().astype(float))
+        lam_max, vec = float(lam[-1]), vecs[:, -1]
+    else:
+        from scipy.sparse.linalg import eigsh
+
+        start = np.ones(adj.shape[0])
+        lam, vecs = eigsh(adj.astype(float), k=1, which="LA", v0=start, tol=1e-12)
+        lam_max, vec = float(lam[0]), vecs[:, 0]
+    vec = np.abs(vec)  # Perron vector: one sign throughout
+    return lam_max, vec / np.linalg.norm(vec)
 
 
 def _hubs(values: np.ndarray, candidates: np.ndarray, n_hubs: int) -> set[int]:
