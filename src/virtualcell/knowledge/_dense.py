@@ -63,7 +63,7 @@ def _model(max_seq_length: int):
 def embed(
     texts: Sequence[str],
     *,
-    batch_size: int = 128,
+    batch_size: int = 256,
     max_seq_length: int = 128,
     description: str = "embedding",
 ) -> np.ndarray:

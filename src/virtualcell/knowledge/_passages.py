@@ -61,7 +61,10 @@ def build_passages(con: sqlite3.Connection, max_terms: int = 60) -> pd.DataFrame
     """All passages as a table: ``id, kind, key, title, text, dense_text``.
 
     ``text`` (lexical index) holds everything searchable; ``dense_text`` (embedded) is the
-    shorter natural-language part (long lists of gene symbols add noise to embeddings)."""
+    short title: gene symbol + name, GO term name, gene-set name. Titles keep embedding the
+    whole human KB affordable on a CPU (~90k short texts) and long lists of gene symbols
+    would only add noise; definitions, descriptions and GO term lists of genes are
+    searched lexically (and GenePT gene embeddings use them, see ``_genept``)."""
     genes = pd.read_sql_query("SELECT * FROM genes", con).fillna("")
     terms = pd.read_sql_query("SELECT * FROM go_terms", con).fillna("")
     ann = pd.read_sql_query("SELECT DISTINCT gene, go_id FROM annotations", con)
@@ -88,7 +91,7 @@ def build_passages(con: sqlite3.Connection, max_terms: int = 60) -> pd.DataFrame
             "key": genes["symbol"],
             "title": genes["symbol"] + ": " + genes["name"],
             "text": head + desc + go_part,
-            "dense_text": genes["symbol"] + " (" + genes["name"] + ")" + desc + go_part,
+            "dense_text": genes["symbol"] + ": " + genes["name"],
             "annotated": go_txt != "",
         }
     )
@@ -103,7 +106,7 @@ def build_passages(con: sqlite3.Connection, max_terms: int = 60) -> pd.DataFrame
             # the name twice: a cheap field boost, so exact name matches rank above terms
             # that only mention the words in their definitions
             "text": terms["name"] + ". " + terms["name"] + " (" + ns + ")" + definition,
-            "dense_text": terms["name"] + definition,
+            "dense_text": terms["name"],
             "annotated": True,
         }
     )

@@ -22,7 +22,7 @@ from ._passages import KINDS, build_passages
 
 __all__ = ["SearchIndex", "rrf"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 RRF_C = 60
 Mode = Literal["hybrid", "lexical", "dense"]
 
