@@ -182,9 +182,17 @@ def _sample_fast(grn, net, basal, mult, add, rng, noise_s, dtype) -> np.ndarray:
     levels = grn.levels().to_numpy()
     x = np.zeros(basal.shape, dtype=dtype)
     s2 = float(noise_s) ** 2
+    tgt = grn.edges["target"].map(grn.index()).to_numpy()
     for lev in range(int(levels.max()) + 1):
         genes = np.flatnonzero(levels == lev)
-        prod = (mult * net.production(x, basal) + add)[genes]
+        prod = basal[genes] + net.const[genes]
+        sel = np.flatnonzero(np.isin(tgt, genes))
+        if sel.size:  # only the edges into this level
+            xr = x[net.reg[sel]]
+            xn = xr * xr if net.square else xr ** net.hill_n[sel]
+            hill = xn / (net.h_n[sel] + xn)
+            prod = prod + np.asarray(net.wt[genes][:, sel] @ hill)
+        prod = mult[genes] * prod + add[genes]
         mean = prod / net.decay[genes]
         if s2 == 0:
             x[genes] = mean
