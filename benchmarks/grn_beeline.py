@@ -16,6 +16,9 @@ goal check (best virtualcell method vs best of correlation / GENIE3 / GRNBoost2 
 PIDC per family). Run::
 
     python benchmarks/grn_beeline.py --out results/grn
+    # only some methods / families, merged into the existing per-run table:
+    python benchmarks/grn_beeline.py --out results/grn --merge \\
+        --methods attention,in_silico_deletion --families curated,synthetic,dream4_10
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ BASELINES = (
     "grnboost2",
     "pidc",
 )
-OURS = ("perturbation", "pidc_leadlag", "pseudotime", "ensemble", "prior")
+#: Oracle-derived methods (a tiny CellEncoder pretrained on each data set's own cells).
+ORACLE = ("attention", "in_silico_deletion")
+OURS = ("perturbation", "pidc_leadlag", "pseudotime", "ensemble", "prior", *ORACLE)
 TREE_KW = {
     "genie3": {"n_estimators": 100},
     "genie3_et": {"n_estimators": 100},
@@ -99,6 +104,11 @@ def main() -> None:
     ap.add_argument(
         "--summarise-only", action="store_true", help="re-read OUT/beeline_runs.csv, no runs"
     )
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="update OUT/beeline_runs.csv: replace only the (dataset, method) rows run now",
+    )
     args = ap.parse_args()
     if args.summarise_only:
         summarise(pd.read_csv(args.out / "beeline_runs.csv"), args.out)
@@ -145,7 +155,13 @@ def main() -> None:
                 flush=True,
             )
     runs = pd.DataFrame(rows)
-    runs.to_csv(args.out / "beeline_runs.csv", index=False)
+    old_path = args.out / "beeline_runs.csv"
+    if args.merge and old_path.is_file() and not runs.empty:
+        old = pd.read_csv(old_path)
+        done = set(zip(runs["dataset"], runs["method"], strict=True))
+        stale = [(d, m) in done for d, m in zip(old["dataset"], old["method"], strict=True)]
+        runs = pd.concat([old[~pd.Series(stale, index=old.index)], runs], ignore_index=True)
+    runs.to_csv(old_path, index=False)
     summarise(runs, args.out)
 
 
