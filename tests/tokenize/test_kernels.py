@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -140,3 +143,32 @@ def test_topk_users_fast_matches_numpy(trial, monkeypatch):
             np.testing.assert_array_equal(
                 tk.encode(X, genes=genes).extra["embedding"], r.extra["embedding"]
             )
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_rank_fast_in_forked_child():
+    """A forked worker (e.g. a DataLoader) must not reuse the parent's dead thread pool."""
+    X = sp.csr_matrix(np.tile(np.arange(1, 9, dtype=np.float32), (300, 1)))
+    genes = list("ABCDEFGH")
+    tk = RankTokenizer(max_len=3).fit(X, genes=genes)
+    want = tk.encode(X, genes=genes).input_ids  # starts the pool in the parent
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: encode, report, exit without running pytest teardown
+        try:
+            ok = np.array_equal(tk.encode(X, genes=genes).input_ids, want)
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("encode hung in a forked child")
+    assert os.read(r, 1) == b"1"

@@ -36,7 +36,7 @@ ENABLED: bool = os.environ.get("VIRTUALCELL_NUMBA", "1").strip().lower() not in 
 
 _KERNELS: dict[str, Any] = {}
 _MIN_ROWS = 64  # smallest block of rows handed to a thread
-_POOL: dict[int, ThreadPoolExecutor] = {}
+_POOL: dict[tuple[int, int], ThreadPoolExecutor] = {}  # (pid, threads): fork-safe
 
 
 def available() -> bool:
@@ -280,9 +280,10 @@ def _run_rows(fn: Any, n: int, *args: Any) -> None:
     if nt == 1 or n < 2 * _MIN_ROWS:
         fn(0, n, *args)
         return
-    pool = _POOL.get(nt)
+    key = (os.getpid(), nt)  # a forked child (e.g. a DataLoader worker) gets its own pool
+    pool = _POOL.get(key)
     if pool is None:
-        pool = _POOL[nt] = ThreadPoolExecutor(nt, thread_name_prefix="vc-tokenize")
+        pool = _POOL[key] = ThreadPoolExecutor(nt, thread_name_prefix="vc-tokenize")
     step = max(_MIN_ROWS, -(-n // (8 * nt)))
     futures = [pool.submit(fn, s, min(n, s + step), *args) for s in range(0, n, step)]
     for f in futures:
