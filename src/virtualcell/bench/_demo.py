@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .._version import __version__
 
@@ -21,11 +22,13 @@ __all__ = ["DemoResult", "demo"]
 
 @dataclass
 class DemoContext:
-    """What every stage receives: the output folder and shared settings."""
+    """What every stage receives: the output folder, shared settings, and data that one
+    stage makes for the next (``sim``: the simulated Perturb-seq)."""
 
     out: Path
     seed: int = 0
     log: Callable[[str], None] = print
+    sim: Any = None
 
 
 @dataclass
