@@ -5,6 +5,8 @@
 * Downloads are forbidden (``VIRTUALCELL_OFFLINE=1``) and the cache is a temporary folder,
   so no test touches the network or the user's cache.
 * ``--runslow`` enables tests marked ``slow``.
+* ``cells`` / ``rank_tok`` (and their factories): tiny synthetic cells and a fitted rank
+  tokenizer, shared by the model and training tests.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import anndata as ad
+import numpy as np
 import pytest
+import scipy.sparse as sp
 
 _REPO = Path(__file__).resolve().parents[1]
 _DEFAULT_SHARED = _REPO.parent / "shared" / "data"
@@ -67,3 +72,46 @@ def shared_data() -> Path:
     if settings.data_dir is None or not settings.data_dir.is_dir():
         pytest.skip("reference data (VIRTUALCELL_DATA / ../shared/data) not available")
     return settings.data_dir
+
+
+def make_cells(n_cells: int = 120, n_genes: int = 40, seed: int = 0, groups: int = 2) -> ad.AnnData:
+    """Counts with ``groups`` cell types, each over-expressing its own block of genes."""
+    rng = np.random.default_rng(seed)
+    label = np.arange(n_cells) % groups
+    rate = rng.gamma(2.0, 1.0, size=(1, n_genes)).repeat(n_cells, 0)
+    block = n_genes // (2 * groups)
+    for g in range(groups):
+        rate[label == g, g * block : (g + 1) * block] *= 8.0
+    X = sp.csr_matrix(rng.poisson(rate).astype(np.float32))
+    adata = ad.AnnData(X)
+    adata.var_names = [f"G{i}" for i in range(n_genes)]
+    adata.obs_names = [f"c{i}" for i in range(n_cells)]
+    adata.obs["cell_type"] = [f"type{g}" for g in label]
+    adata.obs["score"] = (label * 2.0 + rng.normal(0, 0.1, n_cells)).astype(np.float32)
+    return adata
+
+
+def rank_tokenizer_cls():
+    from virtualcell.tokenize import RankTokenizer
+
+    return RankTokenizer
+
+
+@pytest.fixture
+def cells() -> ad.AnnData:
+    return make_cells()
+
+
+@pytest.fixture
+def rank_tok(cells):
+    return rank_tokenizer_cls()(max_len=24).fit(cells)
+
+
+@pytest.fixture
+def cell_factory():
+    return make_cells
+
+
+@pytest.fixture
+def tokenizer_factory():
+    return rank_tokenizer_cls()
