@@ -352,6 +352,27 @@ class Tokenizer:
             )
         return self.vocab
 
+    def _read_corpus(
+        self, data: Any, genes: Sequence[str] | None, layer: str | None
+    ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """``fit`` input: ``(X, gene names, cell ids)``, all values checked finite, >= 0."""
+        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
+        check_chunk_values(X.data, 0, cell_ids)
+        return X, gnames, cell_ids
+
+    def _read_input(
+        self, data: Any, genes: Sequence[str] | None, layer: str | None
+    ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+        """``encode`` input: ``(X, gene names, cell ids, token id per column)``.
+
+        Needs a fitted tokenizer and checks the vocabulary coverage; columns that are not
+        vocabulary genes get token id -1 (see :func:`gene_columns`).
+        """
+        vocab = self._require_fitted()
+        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
+        self.coverage(gnames, check=True)
+        return X, gnames, cell_ids, gene_columns(vocab, gnames)
+
     # ---- public protocol
     def config(self) -> dict[str, Any]:
         """JSON-serialisable description (kind, class, parameters, vocabulary size)."""
@@ -524,6 +545,35 @@ def as_csr(
     if cell_ids is None:
         cell_ids = np.asarray([str(i) for i in range(n_cells)], dtype=object)
     return X, genes_arr, cell_ids
+
+
+def gene_columns(vocab: GeneVocab, genes: Iterable[str]) -> np.ndarray:
+    """Token id of each input column; -1 where it is no vocabulary gene (absent, or
+    named like a special token)."""
+    col_ids = vocab.lookup(genes)
+    col_ids[col_ids < vocab.n_special] = -1
+    return col_ids
+
+
+def token_columns(col_ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Inverse of :func:`gene_columns`: input column of each token id, -1 if none."""
+    t2c = np.full(vocab_size, -1, dtype=np.int64)
+    ok = col_ids >= 0
+    t2c[col_ids[ok]] = np.flatnonzero(ok)
+    return t2c
+
+
+def expressed_genes(
+    X: sp.csr_matrix, min_cells: int, *, counts: np.ndarray | None = None
+) -> np.ndarray:
+    """Mask of the corpus genes expressed (> 0) in >= ``min_cells`` cells (``counts``:
+    expressing cells per column, computed from ``X`` when None); raises if there is none."""
+    if counts is None:
+        counts = np.bincount(X.indices[X.data > 0], minlength=X.shape[1])
+    keep = counts >= min_cells
+    if not keep.any():
+        raise ValidationError(f"no gene is expressed in >= {min_cells} cells of the corpus")
+    return keep
 
 
 def check_chunk_values(data: np.ndarray, start_row: int, cell_ids: np.ndarray) -> None:

@@ -8,8 +8,22 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
-from ._base import GeneVocab, TokenizedCells, Tokenizer, as_csr, check_chunk_values, iter_chunks
-from ._kernels import OutputBuffer, Workspace, column_token_table, row_totals, token_bits
+from ._base import (
+    GeneVocab,
+    TokenizedCells,
+    Tokenizer,
+    check_chunk_values,
+    expressed_genes,
+    iter_chunks,
+)
+from ._kernels import (
+    OutputBuffer,
+    Workspace,
+    column_token_table,
+    log_normalized,
+    row_totals,
+    token_bits,
+)
 from ._select import chunk_keys, decode_keys
 
 __all__ = ["BinTokenizer"]
@@ -119,14 +133,9 @@ class BinTokenizer(Tokenizer):
         self, data: Any, *, genes: Sequence[str] | None = None, layer: str | None = None
     ) -> BinTokenizer:
         """Fit the vocabulary (if none), HVGs (``gene_subset="hvg"``) and ``max_value``."""
-        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
-        check_chunk_values(X.data, 0, cell_ids)
+        X, gnames, _ = self._read_corpus(data, genes, layer)
         if self.vocab is None:
-            counts = np.bincount(X.indices[X.data > 0], minlength=X.shape[1])
-            keep = counts >= self.min_cells
-            if not keep.any():
-                raise ValidationError(f"no gene is expressed in >= {self.min_cells} cells")
-            self.vocab = GeneVocab(gnames[keep])
+            self.vocab = GeneVocab(gnames[expressed_genes(X, self.min_cells)])
         else:
             self.coverage(gnames, check=True)
         Y = _log_norm(X, self.target_sum)
@@ -155,10 +164,7 @@ class BinTokenizer(Tokenizer):
     ) -> TokenizedCells:
         """Encode cells into gene tokens with bin values (see the class docs)."""
         vocab = self._require_fitted()
-        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
-        self.coverage(gnames, check=True)
-        col_ids = vocab.lookup(gnames)
-        col_ids[col_ids < vocab.n_special] = -1
+        X, gnames, cell_ids, col_ids = self._read_input(data, genes, layer)
         t = token_bits(len(vocab))
         table = column_token_table(col_ids, t)
         panel_cols = panel_table = None
@@ -190,10 +196,7 @@ class BinTokenizer(Tokenizer):
             else:
                 assert edges is not None
                 totals = row_totals(X.indptr[s : e + 1], X.data[a:b])
-                scale = np.divide(
-                    self.target_sum, totals, out=np.zeros_like(totals), where=totals > 0
-                )
-                v = np.log1p(raw * scale[:, None])
+                v = log_normalized(raw, totals, self.target_sum)
                 bins = np.clip(np.searchsorted(edges, v, side="right"), 1, self.n_bins - 1)
                 bins = bins.astype(np.float32)
             bins[raw <= 0] = 0.0

@@ -10,11 +10,20 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
-from ._base import GeneVocab, TokenizedCells, Tokenizer, as_csr, check_chunk_values, iter_chunks
+from ._base import (
+    GeneVocab,
+    TokenizedCells,
+    Tokenizer,
+    check_chunk_values,
+    expressed_genes,
+    iter_chunks,
+    token_columns,
+)
 from ._kernels import (
     OutputBuffer,
     Workspace,
     column_token_table,
+    log_normalized,
     row_totals,
     splitmix64,
     token_bits,
@@ -116,12 +125,8 @@ class ContinuousTokenizer(Tokenizer):
         self, data: Any, *, genes: Sequence[str] | None = None, layer: str | None = None
     ) -> ContinuousTokenizer:
         """Build the vocabulary from the corpus genes expressed in >= ``min_cells`` cells."""
-        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
-        check_chunk_values(X.data, 0, cell_ids)
-        counts = np.bincount(X.indices[X.data > 0], minlength=X.shape[1])
-        keep = counts >= self.min_cells
-        if not keep.any():
-            raise ValidationError(f"no gene is expressed in >= {self.min_cells} cells")
+        X, gnames, _ = self._read_corpus(data, genes, layer)
+        keep = expressed_genes(X, self.min_cells)
         self.vocab = GeneVocab(
             gnames[keep], extra_special=TOTAL_TOKENS if self.total_tokens else ()
         )
@@ -161,10 +166,7 @@ class ContinuousTokenizer(Tokenizer):
     ) -> TokenizedCells:
         """Encode cells into gene ids with continuous values (see the class docs)."""
         vocab = self._require_fitted()
-        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
-        self.coverage(gnames, check=True)
-        col_ids = vocab.lookup(gnames)
-        col_ids[col_ids < vocab.n_special] = -1
+        X, gnames, cell_ids, col_ids = self._read_input(data, genes, layer)
         t = token_bits(len(vocab))
         table = column_token_table(col_ids, t)
         panel_cols = panel_table = None
@@ -184,6 +186,7 @@ class ContinuousTokenizer(Tokenizer):
                 self.seed
             )
             gene_hash = splitmix64(pd.util.hash_array(gnames.astype(object)))
+        tok_to_col = token_columns(col_ids, len(vocab)) if thin else None
         src_total = np.zeros(n)
         tgt_total = np.zeros(n)
         ws = Workspace()
@@ -205,15 +208,12 @@ class ContinuousTokenizer(Tokenizer):
             tot = row_totals(X.indptr[s : e + 1], X.data[a:b])
             tgt_total[s:e] = tot
             if thin:
-                assert cell_hash is not None and gene_hash is not None
+                assert cell_hash is not None and gene_hash is not None and tok_to_col is not None
                 sub = X[s:e].copy()
                 sub.data = self._thin(sub, cell_hash[s:e], gene_hash)
                 src = row_totals(sub.indptr, sub.data)
                 # thinned value at each selected position: look it up via the column index
                 cols = np.full(tokens.shape, -1, np.int64)
-                tok_to_col = np.full(len(vocab), -1, np.int64)
-                okc = col_ids >= 0
-                tok_to_col[col_ids[okc]] = np.flatnonzero(okc)
                 cols[valid] = tok_to_col[tokens[valid]]
                 dense_vals = np.zeros(tokens.shape, np.float32)
                 r_idx = np.nonzero(valid)[0]
@@ -241,5 +241,4 @@ class ContinuousTokenizer(Tokenizer):
         return TokenizedCells(ids, vals, mask, cell_ids, extra=extra)
 
     def _lognorm(self, x: np.ndarray, totals: np.ndarray) -> np.ndarray:
-        scale = np.divide(self.target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-        return np.log1p(x * scale[:, None]).astype(np.float32)
+        return log_normalized(x, totals, self.target_sum).astype(np.float32)

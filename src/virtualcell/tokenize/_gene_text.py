@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
-from ._base import GeneVocab, TokenizedCells, Tokenizer, as_csr, check_chunk_values, iter_chunks
+from ._base import GeneVocab, TokenizedCells, Tokenizer, check_chunk_values, iter_chunks
 from ._kernels import Workspace, column_token_table, normalized_data, token_bits, topk_rows
 
 __all__ = ["GeneTextTokenizer"]
@@ -99,12 +99,9 @@ class GeneTextTokenizer(Tokenizer):
         return self
 
     def _weights(self, data: Any, genes: Sequence[str] | None, layer: str | None, batch_size: int):
-        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
-        self.coverage(gnames, check=True)
+        X, _, cell_ids, col_ids = self._read_input(data, genes, layer)
         vocab = self.vocab
         assert vocab is not None
-        col_ids = vocab.lookup(gnames)
-        col_ids[col_ids < vocab.n_special] = -1
         ok = col_ids >= 0
         if self.weighting == "expression":
             check_chunk_values(X.data, 0, cell_ids)

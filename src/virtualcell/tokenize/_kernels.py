@@ -264,11 +264,20 @@ class OutputBuffer:
         return self.ids[:, :w].copy(), vals, self.mask[:, :w].copy()
 
 
+def row_scale(totals: np.ndarray, target_sum: float) -> np.ndarray:
+    """``target_sum / totals`` per row, 0 for rows with no counts."""
+    return np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+
+
+def log_normalized(x: np.ndarray, totals: np.ndarray, target_sum: float) -> np.ndarray:
+    """``log1p(x / total * target_sum)`` of a ``(rows, width)`` block, row totals given."""
+    return np.log1p(x * row_scale(totals, target_sum)[:, None])
+
+
 def normalized_data(indptr: np.ndarray, data: np.ndarray, target_sum: float) -> np.ndarray:
     """Non-zeros of a CSR chunk scaled to ``target_sum`` per row (float32)."""
     totals = row_totals(indptr, data)
-    scale = np.zeros_like(totals)
-    np.divide(target_sum, totals, out=scale, where=totals > 0)
+    scale = row_scale(totals, target_sum)
     lengths = np.diff(indptr)
     return (data * np.repeat(scale, lengths)).astype(np.float32)
 

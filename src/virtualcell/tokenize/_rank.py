@@ -7,9 +7,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._errors import ValidationError
 from . import _fast
-from ._base import GeneVocab, TokenizedCells, Tokenizer, as_csr, check_chunk_values, iter_chunks
+from ._base import (
+    GeneVocab,
+    TokenizedCells,
+    Tokenizer,
+    check_chunk_values,
+    expressed_genes,
+    iter_chunks,
+)
 from ._kernels import (
     OutputBuffer,
     Workspace,
@@ -106,16 +112,11 @@ class RankTokenizer(Tokenizer):
 
         Returns ``self``. Uses one exact sort over all non-zeros of the corpus.
         """
-        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
-        check_chunk_values(X.data, 0, cell_ids)
+        X, gnames, _ = self._read_corpus(data, genes, layer)
         norm = normalized_data(X.indptr, X.data, self.target_sum)
         med, counts = nonzero_column_medians(X.indices, norm, X.shape[1])
         if self.vocab is None:
-            keep = counts >= self.min_cells
-            if not keep.any():
-                raise ValidationError(
-                    f"no gene is expressed in >= {self.min_cells} cells of the corpus"
-                )
+            keep = expressed_genes(X, self.min_cells, counts=counts)
             self.vocab = GeneVocab(gnames[keep])
             self.gene_medians = med[keep]
         else:
@@ -144,11 +145,8 @@ class RankTokenizer(Tokenizer):
         """
         vocab = self._require_fitted()
         assert self.gene_medians is not None
-        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
-        self.coverage(gnames, check=True)
-        col_ids = vocab.lookup(gnames)
-        ok = col_ids >= vocab.n_special
-        col_ids[~ok] = -1
+        X, _, cell_ids, col_ids = self._read_input(data, genes, layer)
+        ok = col_ids >= 0
         med = np.full(X.shape[1], np.inf, dtype=np.float32)
         m = self.gene_medians[col_ids[ok] - vocab.n_special]
         med[ok] = np.where(np.isnan(m) | (m <= 0), np.inf, m)

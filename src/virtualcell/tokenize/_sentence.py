@@ -8,7 +8,16 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
-from ._base import GeneVocab, TokenizedCells, Tokenizer, as_csr, check_chunk_values, iter_chunks
+from ._base import (
+    GeneVocab,
+    TokenizedCells,
+    Tokenizer,
+    check_chunk_values,
+    expressed_genes,
+    gene_columns,
+    iter_chunks,
+    token_columns,
+)
 from ._kernels import (
     OutputBuffer,
     Workspace,
@@ -73,22 +82,20 @@ class SentenceTokenizer(Tokenizer):
         self, data: Any, *, genes: Sequence[str] | None = None, layer: str | None = None
     ) -> SentenceTokenizer:
         """Vocabulary (if none) and the log-expression vs log10-rank line."""
-        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
-        check_chunk_values(X.data, 0, cell_ids)
+        X, gnames, cell_ids = self._read_corpus(data, genes, layer)
         if self.vocab is None:
-            counts = np.bincount(X.indices[X.data > 0], minlength=X.shape[1])
-            keep = counts >= self.min_cells
-            if not keep.any():
-                raise ValidationError(f"no gene is expressed in >= {self.min_cells} cells")
+            keep = expressed_genes(X, self.min_cells)
             bad = [g for g in gnames[keep] if " " in g or not g]
             if bad:
                 raise ValidationError(f"gene names must not be empty or contain spaces: {bad[:5]}")
             self.vocab = GeneVocab(gnames[keep])
-        res = self._encode(X, gnames, cell_ids, batch_size=512, padding="longest", texts=False)
+        vocab = self._require_fitted()
+        col_ids = gene_columns(vocab, gnames)
+        res = self._encode(X, col_ids, cell_ids, batch_size=512, padding="longest", texts=False)
         norm = normalized_data(X.indptr, X.data, self.target_sum)
         Xn = X.copy()
         Xn.data = np.log1p(norm)
-        tok_to_col = self._tok_to_col(gnames)
+        tok_to_col = token_columns(col_ids, len(vocab))
         ranks, ys = [], []
         m = res.attention_mask
         rows, pos = np.nonzero(m)
@@ -107,14 +114,6 @@ class SentenceTokenizer(Tokenizer):
     def is_fitted(self) -> bool:
         return self.vocab is not None
 
-    def _tok_to_col(self, gnames: np.ndarray) -> np.ndarray:
-        vocab = self._require_fitted()
-        col_ids = vocab.lookup(gnames)
-        t2c = np.full(len(vocab), -1, dtype=np.int64)
-        ok = col_ids >= vocab.n_special
-        t2c[col_ids[ok]] = np.flatnonzero(ok)
-        return t2c
-
     def encode(
         self,
         data: Any,
@@ -125,17 +124,15 @@ class SentenceTokenizer(Tokenizer):
         padding: Literal["max_length", "longest"] = "max_length",
     ) -> TokenizedCells:
         """Cell sentences (``texts``) plus token ids and ranks."""
-        X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
-        self.coverage(gnames, check=True)
-        return self._encode(X, gnames, cell_ids, batch_size=batch_size, padding=padding)
+        X, _, cell_ids, col_ids = self._read_input(data, genes, layer)
+        return self._encode(X, col_ids, cell_ids, batch_size=batch_size, padding=padding)
 
     def _encode(
-        self, X: Any, gnames: np.ndarray, cell_ids: np.ndarray, *, batch_size: int,
+        self, X: Any, col_ids: np.ndarray, cell_ids: np.ndarray, *, batch_size: int,
         padding: str, texts: bool = True,
     ) -> TokenizedCells:  # fmt: skip
+        """Encode ``X`` whose columns have token ids ``col_ids`` (-1: not in the vocab)."""
         vocab = self._require_fitted()
-        col_ids = vocab.lookup(gnames)
-        col_ids[col_ids < vocab.n_special] = -1
         t = token_bits(len(vocab))
         table = column_token_table(col_ids, t)
         out = OutputBuffer(X.shape[0], self.max_len, values=True)
