@@ -5,18 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 import anndata as ad
-import numpy as np
 
 from .._errors import ValidationError, VirtualCellError
 from ._qc import qc
-from ._record import (
-    check_finite_nonnegative,
-    has_step,
-    is_integer_valued,
-    keep_counts,
-    looks_logged,
-    record_step,
-)
+from ._record import has_step, is_integer_valued, looks_logged, record_step, start_counts_step
 
 __all__ = ["highly_variable", "log1p", "normalize", "standard"]
 
@@ -41,16 +33,9 @@ def normalize(adata: ad.AnnData, *, target_sum: float = 1e4) -> dict:
 
     if not target_sum > 0:
         raise ValidationError(f"normalize: target_sum must be > 0, got {target_sum}")
-    check_finite_nonnegative(adata, what="normalize")
-    if looks_logged(adata):
-        raise ValidationError(
-            "normalize: X is already log-transformed (recorded log1p step, uns['log1p'], or "
-            "non-integer values <= 13.8); normalise the raw counts (layers['counts']) instead"
-        )
-    before = adata.shape
-    counts_kept = keep_counts(adata)
-    if not np.issubdtype(adata.X.dtype, np.floating):
-        adata.X = adata.X.astype(np.float32)
+    before, counts_kept = start_counts_step(
+        adata, "normalize", if_logged="normalise the raw counts (layers['counts']) instead"
+    )
     sc.pp.normalize_total(adata, target_sum=target_sum)
     return record_step(
         adata, "normalize", {"target_sum": float(target_sum), "counts_layer": counts_kept}, before
@@ -74,16 +59,7 @@ def log1p(adata: ad.AnnData) -> dict:
     """
     import scanpy as sc
 
-    check_finite_nonnegative(adata, what="log1p")
-    if looks_logged(adata):
-        raise ValidationError(
-            "log1p: X is already log-transformed (recorded log1p step, uns['log1p'], or "
-            "non-integer values <= 13.8); refusing to log it twice"
-        )
-    before = adata.shape
-    counts_kept = keep_counts(adata)
-    if not np.issubdtype(adata.X.dtype, np.floating):
-        adata.X = adata.X.astype(np.float32)
+    before, counts_kept = start_counts_step(adata, "log1p", if_logged="refusing to log it twice")
     sc.pp.log1p(adata)
     return record_step(adata, "log1p", {"base": "e", "counts_layer": counts_kept}, before)
 

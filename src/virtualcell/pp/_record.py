@@ -107,6 +107,28 @@ def looks_logged(adata: ad.AnnData) -> bool:
     return float(values.max()) <= float(np.log1p(1e6))
 
 
+def start_counts_step(
+    adata: ad.AnnData, what: str, *, if_logged: str
+) -> tuple[tuple[int, int], bool]:
+    """Common start of a step that needs un-logged counts (``normalize``, ``log1p``).
+
+    Refuses NaN/inf, negative or already log-transformed ``X`` (``if_logged`` ends that
+    message), keeps integer ``X`` in ``layers["counts"]`` and makes ``X`` floating point.
+    Returns the shape before the step and whether counts are kept.
+    """
+    check_finite_nonnegative(adata, what=what)
+    if looks_logged(adata):
+        raise ValidationError(
+            f"{what}: X is already log-transformed (recorded log1p step, uns['log1p'], or "
+            f"non-integer values <= 13.8); {if_logged}"
+        )
+    before = adata.shape
+    counts_kept = keep_counts(adata)
+    if not np.issubdtype(adata.X.dtype, np.floating):
+        adata.X = adata.X.astype(np.float32)
+    return before, counts_kept
+
+
 def keep_counts(adata: ad.AnnData) -> bool:
     """Copy integer-valued ``X`` to ``layers["counts"]`` once; True if counts are kept."""
     if "counts" in adata.layers:
