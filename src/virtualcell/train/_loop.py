@@ -283,6 +283,12 @@ def train(
     stream = _stream(data, position)
     result = TrainResult(steps=step, history=history, resumed_from=resumed_from)
     bar = _Bar(config.max_steps, step, enabled=info.is_main and settings.verbosity > 0)
+
+    def checkpoint(folder: Path) -> None:
+        """Save the current step (reads ``step`` and ``position`` when called)."""
+        _save(folder, step, network, optimizer, generator, position, history, config, info,
+              checkpoint_extra or {})  # fmt: skip
+
     t0 = time.perf_counter()
     try:
         while step < config.max_steps:
@@ -317,33 +323,11 @@ def train(
             result.wall_time_s = time.perf_counter() - t0
             bar.update(step, metrics_sum.get("loss", float("nan")), result.cells_per_s)
             if out is not None and config.checkpoint_every and step % config.checkpoint_every == 0:
-                _save(
-                    out,
-                    step,
-                    network,
-                    optimizer,
-                    generator,
-                    position,
-                    history,
-                    config,
-                    info,
-                    checkpoint_extra or {},
-                )
+                checkpoint(out)
             if callback is not None:
                 callback(step, record)
         if out is not None and (not config.checkpoint_every or step % config.checkpoint_every):
-            _save(
-                out,
-                step,
-                network,
-                optimizer,
-                generator,
-                position,
-                history,
-                config,
-                info,
-                checkpoint_extra or {},
-            )
+            checkpoint(out)
     finally:
         bar.close()
         result.wall_time_s = time.perf_counter() - t0
