@@ -8,23 +8,9 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
-from ._base import (
-    GeneVocab,
-    TokenizedCells,
-    Tokenizer,
-    check_chunk_values,
-    expressed_genes,
-    iter_chunks,
-)
-from ._kernels import (
-    OutputBuffer,
-    Workspace,
-    column_token_table,
-    log_normalized,
-    row_totals,
-    token_bits,
-)
-from ._select import chunk_keys, decode_keys
+from ._base import GeneVocab, TokenizedCells, Tokenizer, expressed_genes
+from ._kernels import OutputBuffer, column_token_table, log_normalized, token_bits
+from ._select import chunk_totals, selected_chunks
 
 __all__ = ["BinTokenizer"]
 
@@ -181,22 +167,16 @@ class BinTokenizer(Tokenizer):
         if off:
             out.ids[:, 0], out.mask[:, 0] = vocab.cls_id, True
         edges = self.bin_edges
-        ws = Workspace()
-        for s, e in iter_chunks(X.shape[0], batch_size):
-            a, b = X.indptr[s], X.indptr[e]
-            check_chunk_values(X.data[a:b], s, cell_ids)
-            keys = chunk_keys(
-                X, s, e, score=None, col_table=table, panel_cols=panel_cols,
-                panel_table=panel_table, t=t, ws=ws,
-            )  # fmt: skip
-            kk = min(self.max_len, keys.block.shape[1])
-            tokens, raw, valid = decode_keys(keys, kk)
+        chunks = selected_chunks(
+            X, cell_ids, col_table=table, panel_cols=panel_cols, panel_table=panel_table, t=t,
+            max_len=self.max_len, batch_size=batch_size,
+        )  # fmt: skip
+        for s, e, keys, tokens, raw, valid in chunks:
             if self.binning == "quantile":
-                bins = self._quantile_bins(keys)[:, :kk]
+                bins = self._quantile_bins(keys)[:, : tokens.shape[1]]
             else:
                 assert edges is not None
-                totals = row_totals(X.indptr[s : e + 1], X.data[a:b])
-                v = log_normalized(raw, totals, self.target_sum)
+                v = log_normalized(raw, chunk_totals(X, s, e), self.target_sum)
                 bins = np.clip(np.searchsorted(edges, v, side="right"), 1, self.n_bins - 1)
                 bins = bins.astype(np.float32)
             bins[raw <= 0] = 0.0

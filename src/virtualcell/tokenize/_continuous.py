@@ -14,14 +14,11 @@ from ._base import (
     GeneVocab,
     TokenizedCells,
     Tokenizer,
-    check_chunk_values,
     expressed_genes,
-    iter_chunks,
     token_columns,
 )
 from ._kernels import (
     OutputBuffer,
-    Workspace,
     column_token_table,
     log_normalized,
     row_totals,
@@ -29,7 +26,7 @@ from ._kernels import (
     token_bits,
     uniform_from_hash,
 )
-from ._select import chunk_keys, decode_keys
+from ._select import chunk_totals, selected_chunks
 
 __all__ = ["ContinuousTokenizer"]
 
@@ -189,23 +186,19 @@ class ContinuousTokenizer(Tokenizer):
         tok_to_col = token_columns(col_ids, len(vocab)) if thin else None
         src_total = np.zeros(n)
         tgt_total = np.zeros(n)
-        ws = Workspace()
-        for s, e in iter_chunks(n, batch_size):
-            a, b = X.indptr[s], X.indptr[e]
-            check_chunk_values(X.data[a:b], s, cell_ids)
-            keys = chunk_keys(
-                X, s, e, score=None, col_table=table, panel_cols=panel_cols,
-                panel_table=panel_table, t=t, ws=ws,
-            )  # fmt: skip
-            kk = min(self.max_len, keys.block.shape[1])
-            tokens, raw, valid = decode_keys(keys, kk)
+        chunks = selected_chunks(
+            X, cell_ids, col_table=table, panel_cols=panel_cols, panel_table=panel_table, t=t,
+            max_len=self.max_len, batch_size=batch_size,
+        )  # fmt: skip
+        for s, e, _, tokens, raw, valid in chunks:
+            kk = tokens.shape[1]
             order = np.argsort(
                 np.where(valid, tokens, np.iinfo(np.int64).max), axis=1, kind="stable"
             )
             tokens = np.take_along_axis(tokens, order, 1)
             raw = np.take_along_axis(raw, order, 1)
             valid = np.take_along_axis(valid, order, 1)
-            tot = row_totals(X.indptr[s : e + 1], X.data[a:b])
+            tot = chunk_totals(X, s, e)
             tgt_total[s:e] = tot
             if thin:
                 assert cell_hash is not None and gene_hash is not None and tok_to_col is not None

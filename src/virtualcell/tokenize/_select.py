@@ -4,12 +4,15 @@ key block of the candidate genes of each cell, either its expressed vocabulary g
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import Workspace, dense_as_csr_parts, sorted_row_keys
+from ._base import check_chunk_values, iter_chunks
+from ._kernels import Workspace, dense_as_csr_parts, row_totals, sorted_row_keys
 
-__all__ = ["ChunkKeys", "chunk_keys", "decode_keys"]
+__all__ = ["ChunkKeys", "chunk_keys", "chunk_totals", "decode_keys", "selected_chunks"]
 
 _S31 = np.uint64(0x7FFFFFFF)
 
@@ -73,3 +76,33 @@ def decode_keys(keys: ChunkKeys, k: int) -> tuple[np.ndarray, np.ndarray, np.nda
     tokens[~valid] = 0
     scores[~valid] = 0.0
     return tokens, scores, valid
+
+
+def selected_chunks(
+    X: sp.csr_matrix,
+    cell_ids: np.ndarray,
+    *,
+    col_table: np.ndarray,
+    panel_cols: np.ndarray | None,
+    panel_table: np.ndarray | None,
+    t: int,
+    max_len: int,
+    batch_size: int,
+) -> Iterator[tuple[int, int, ChunkKeys, np.ndarray, np.ndarray, np.ndarray]]:
+    """Rows of ``X`` chunk by chunk, values checked: ``(start, stop, keys, tokens, raw,
+    valid)``, the last three for the first ``min(max_len, candidates)`` keys per row
+    (:func:`decode_keys`); candidates as in :func:`chunk_keys` (score = raw value)."""
+    ws = Workspace()
+    for s, e in iter_chunks(X.shape[0], batch_size):
+        check_chunk_values(X.data[X.indptr[s] : X.indptr[e]], s, cell_ids)
+        keys = chunk_keys(
+            X, s, e, score=None, col_table=col_table, panel_cols=panel_cols,
+            panel_table=panel_table, t=t, ws=ws,
+        )  # fmt: skip
+        tokens, raw, valid = decode_keys(keys, min(max_len, keys.block.shape[1]))
+        yield s, e, keys, tokens, raw, valid
+
+
+def chunk_totals(X: sp.csr_matrix, s: int, e: int) -> np.ndarray:
+    """Total of each row ``s:e`` of ``X`` (float64)."""
+    return row_totals(X.indptr[s : e + 1], X.data[X.indptr[s] : X.indptr[e]])
