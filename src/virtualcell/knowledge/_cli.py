@@ -53,7 +53,9 @@ def build_cmd(
 def search_cmd(
     query: str = typer.Argument(..., help="Free-text query."),
     k: int = typer.Option(10, "-k", help="Number of hits."),
-    mode: str = typer.Option("hybrid", "--mode", help="hybrid, lexical or dense."),
+    mode: str = typer.Option(
+        "lexical", "--mode", help="lexical (BM25, default), hybrid (BM25 + dense) or dense."
+    ),
     kind: list[str] = typer.Option(None, "--kind", help="gene, go_term, gene_set (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     store: Path = _STORE,
@@ -108,7 +110,9 @@ def gene_cmd(
 @kb_app.command("verify")
 def verify_cmd(
     claim: str = typer.Argument(..., help='E.g. "KLF1 regulates erythroid differentiation".'),
-    mode: str = typer.Option("hybrid", "--mode", help="Term matching: hybrid, lexical, dense."),
+    mode: str = typer.Option(
+        "lexical", "--mode", help="Term matching: lexical (default), hybrid, dense."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     store: Path = _STORE,
 ) -> None:

@@ -309,7 +309,7 @@ class KnowledgeBase:
         k: int = 10,
         *,
         kinds: tuple[str, ...] | list[str] = KINDS,
-        mode: Mode = "hybrid",
+        mode: Mode = "lexical",
     ) -> list[Passage]:
         """Ranked passages (genes, GO terms, gene sets) for a free-text query.
 
@@ -374,7 +374,7 @@ class KnowledgeBase:
                 cites.append(f"{a['go_id']} {a['name']}{ev} ({a['source']})")
         return cites
 
-    def verify(self, claim: str, *, n_terms: int = 3, mode: Mode = "hybrid"):
+    def verify(self, claim: str, *, n_terms: int = 3, mode: Mode = "lexical"):
         """Label a claim about genes ``"supported"`` / ``"contradicted"`` / ``"unknown"``.
 
         Parameters

@@ -103,7 +103,7 @@ class SearchIndex:
             self._names = (df["id"].to_numpy(), BM25().fit(names), exact)
         return self._names
 
-    def match_terms(self, phrase: str, n: int, mode: Mode = "hybrid") -> list[str]:
+    def match_terms(self, phrase: str, n: int, mode: Mode = "lexical") -> list[str]:
         """GO IDs whose *names* best match a phrase: an exact name first, then RRF of BM25
         over names and (unless lexical) dense similarity of name + definition."""
         ids, bm, exact = self.term_names
@@ -162,7 +162,7 @@ class SearchIndex:
         return rows[top].tolist()
 
     def search(
-        self, query: str, *, k: int = 10, kinds: tuple[str, ...] = KINDS, mode: Mode = "hybrid"
+        self, query: str, *, k: int = 10, kinds: tuple[str, ...] = KINDS, mode: Mode = "lexical"
     ) -> list[tuple[int, float, dict[str, int]]]:
         """Top ``k`` passages as (row, fused score, ranks per retriever)."""
         if not query or not query.strip():

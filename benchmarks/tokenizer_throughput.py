@@ -1,6 +1,6 @@
 """Tokenizer throughput and peak memory on synthetic sparse counts.
 
-Usage: python benchmarks/tokenizers.py [--cells 100000] [--genes 20000] [--density 0.05]
+Usage: python benchmarks/tokenizer_throughput.py [--cells 100000] [--genes 20000] [--density 0.05]
                                        [--repeats 3] [--only rank,sentence]
 
 Prints cells/s, ns per non-zero and peak traced memory (tracemalloc, numpy allocations)
