@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-def verify(claim: str, *, path=None, n_terms: int = 3, mode="lexical") -> Verdict:
+def verify(claim: str, *, path=None, n_terms: int = 3, mode="hybrid") -> Verdict:
     """Verify a claim against the default (or ``path``) store; see
     :meth:`KnowledgeBase.verify`."""
     with open(path) as kb:

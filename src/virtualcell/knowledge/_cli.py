@@ -111,7 +111,7 @@ def gene_cmd(
 def verify_cmd(
     claim: str = typer.Argument(..., help='E.g. "KLF1 regulates erythroid differentiation".'),
     mode: str = typer.Option(
-        "lexical", "--mode", help="Term matching: lexical (default), hybrid, dense."
+        "hybrid", "--mode", help="Term matching: hybrid (default), lexical, dense."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     store: Path = _STORE,

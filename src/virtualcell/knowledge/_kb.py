@@ -374,7 +374,7 @@ class KnowledgeBase:
                 cites.append(f"{a['go_id']} {a['name']}{ev} ({a['source']})")
         return cites
 
-    def verify(self, claim: str, *, n_terms: int = 3, mode: Mode = "lexical"):
+    def verify(self, claim: str, *, n_terms: int = 3, mode: Mode = "hybrid"):
         """Label a claim about genes ``"supported"`` / ``"contradicted"`` / ``"unknown"``.
 
         Parameters

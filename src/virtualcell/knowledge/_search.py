@@ -103,7 +103,7 @@ class SearchIndex:
             self._names = (df["id"].to_numpy(), BM25().fit(names), exact)
         return self._names
 
-    def match_terms(self, phrase: str, n: int, mode: Mode = "lexical") -> list[str]:
+    def match_terms(self, phrase: str, n: int, mode: Mode = "hybrid") -> list[str]:
         """GO IDs whose *names* best match a phrase: an exact name first, then RRF of BM25
         over names and (unless lexical) dense similarity of name + definition."""
         ids, bm, exact = self.term_names

@@ -157,7 +157,7 @@ def _mode(mode: str) -> str:
     return "lexical" if mode == "hybrid" and not embedder_available() else mode
 
 
-def verify_claim(kb, claim: str, *, n_terms: int = 3, mode: str = "lexical") -> Verdict:
+def verify_claim(kb, claim: str, *, n_terms: int = 3, mode: str = "hybrid") -> Verdict:
     """Label a claim about genes as supported / contradicted / unknown, with evidence."""
     if not claim or not claim.strip():
         raise ValidationError("empty claim")
