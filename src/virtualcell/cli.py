@@ -19,14 +19,13 @@ __all__ = ["app", "main"]
 
 #: Modules whose ``register(app)`` adds commands, in the order shown by ``--help``.
 _COMMAND_MODULES = (
-    # one line per namespace with commands, e.g. "virtualcell.data._cli",
+    "virtualcell.bench._cli",  # demo: the main job
     "virtualcell.data._cli",
     "virtualcell.datasets._cli",
-    "virtualcell.knowledge._cli",
-    "virtualcell.bench._cli",
-    "virtualcell.grn._cli",
-    "virtualcell.sim._cli",
     "virtualcell.models._cli",
+    "virtualcell.sim._cli",
+    "virtualcell.grn._cli",
+    "virtualcell.knowledge._cli",
 )
 
 app = typer.Typer(

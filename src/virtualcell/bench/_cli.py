@@ -18,8 +18,12 @@ def register(app: typer.Typer) -> None:
         ),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
     ) -> None:
-        """Run the main job on the bundled data: load, validate, preprocess, embed,
-        score against baselines; writes report.md, results.json and plots."""
+        """Run the main job on the bundled data (report.md, results.json, plots).
+
+        Stages: data (load, validate, map genes, preprocess, cluster), represent
+        (pretrained CellEncoder vs PCA), simulate (Perturb-seq with a known GRN),
+        grn (network inference scored against the truth).
+        """
         from . import demo
 
         result = demo(out, stages=tuple(stage) if stage else None, seed=seed, log=typer.echo)
