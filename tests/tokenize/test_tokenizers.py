@@ -153,6 +153,16 @@ def test_bad_values_raise_and_input_untouched():
     np.testing.assert_array_equal(bad, before)
 
 
+def test_duplicated_input_gene_names_are_an_error():
+    """Two columns named A would put token A twice into one cell (fit and encode alike)."""
+    tk = RankTokenizer().fit(X3, genes=G5)
+    dup = ["A", "A", "C", "B", "B"]
+    with pytest.raises(ValidationError, match=r"2 gene name\(s\).*\['A', 'B'\]"):
+        tk.encode(X3, genes=dup)
+    with pytest.raises(ValidationError, match="var_names_make_unique"):
+        RankTokenizer().fit(X3, genes=dup)
+
+
 @pytest.mark.parametrize("i", range(7))
 def test_save_load_roundtrip(tmp_path, i):
     X, genes = _random_counts()

@@ -542,6 +542,14 @@ def as_csr(
         raise ValidationError(
             f"genes= has {genes_arr.shape[0]} names but the matrix has {n_genes} columns"
         )
+    uniq, counts = np.unique(genes_arr.astype(str), return_counts=True)
+    if (counts > 1).any():
+        dups = [str(g) for g in uniq[counts > 1]]
+        raise ValidationError(
+            f"{len(dups)} gene name(s) name more than one column, e.g. {dups[:5]}; each gene "
+            "would be tokenized twice: make them unique (adata.var_names_make_unique()) or "
+            "sum the duplicated columns first"
+        )
     if cell_ids is None:
         cell_ids = np.asarray([str(i) for i in range(n_cells)], dtype=object)
     return X, genes_arr, cell_ids
