@@ -132,6 +132,17 @@ def test_input_validation_and_no_mutation(linear_net):
         vc.grn.infer(X, method="perturbation")
 
 
+def test_unknown_method_option_names_the_option(linear_net):
+    X, _, _ = linear_net
+    with pytest.raises(ValidationError, match=r"'pearson' has no option\(s\) \['tfs'\].*none"):
+        vc.grn.infer(X, method="pearson", tfs=["g0"])
+    # wrappers forwarding **kw are checked against the function they forward to
+    with pytest.raises(ValidationError, match=r"\['n_tree'\].*'n_estimators'"):
+        vc.grn.infer(X, method="genie3", n_tree=5)
+    with pytest.raises(ValidationError, match=r"\['rounds'\].*'max_rounds'"):
+        vc.grn.infer(X, method="grnboost2", rounds=5)
+
+
 def test_array_input_and_max_edges():
     X = np.random.default_rng(0).normal(size=(50, 4))
     e = vc.grn.infer(X, method="pearson", max_edges=5)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pandas as pd
 
+from .._errors import ValidationError
 from ._base import edge_table, get_method, prepare
 
 __all__ = ["infer"]
@@ -57,6 +59,26 @@ def infer(
         gives one), sorted by decreasing score, without self-loops.
     """
     fn = get_method(method)
+    _check_options(method, fn, kwargs)
     prepared = prepare(data, genes=genes, regulators=regulators, layer=layer)
     scores = fn(prepared, n_jobs=n_jobs, seed=seed, **kwargs)
     return edge_table(prepared, scores, max_edges=max_edges)
+
+
+def _check_options(method: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """Raise :class:`ValidationError` naming the options ``method`` does not take (a
+    method that forwards ``**kw`` names the function it forwards to as ``options_of``)."""
+    target = getattr(fn, "options_of", fn)
+    params = inspect.signature(target).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return  # accepts anything: nothing to check
+    known = [
+        name
+        for name, p in params.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("n_jobs", "seed")
+    ]
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        raise ValidationError(
+            f"GRN method {method!r} has no option(s) {unknown}; its options are {known or 'none'}"
+        )

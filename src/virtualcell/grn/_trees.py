@@ -228,3 +228,9 @@ def grnboost2(data: GRNInput, *, n_jobs: int = 1, seed: int = 0, **kw) -> Scores
     ``feature_fraction`` (e.g. 0.5) ranks edges markedly better than the GRNBoost2-like
     0.1 (see docs/grn.md)."""
     return _with_sign(data, grnboost2_scores(data, n_jobs=n_jobs, seed=seed, **kw))
+
+
+# infer() checks the options given to these wrappers against the functions they forward to
+genie3.options_of = genie3_scores  # type: ignore[attr-defined]
+genie3_et.options_of = genie3_scores  # type: ignore[attr-defined]
+grnboost2.options_of = grnboost2_scores  # type: ignore[attr-defined]
