@@ -101,4 +101,7 @@ def test_cli_real_beeline_folder(shared_data, capsys):
     assert res["n_true_edges"] == 15
     # recorded value for Pearson on VSC (BEELINE universe, average precision)
     assert res["auprc_ratio"] == pytest.approx(2.23, abs=0.01)
-    assert res["epr"] >= 0
+    # EPR = early precision / edge density of the truth in the candidate universe
+    assert res["density"] == pytest.approx(15 / 56)
+    assert res["epr"] == pytest.approx(res["early_precision"] / res["density"])
+    assert res["epr"] == pytest.approx(1.63, abs=0.01)
