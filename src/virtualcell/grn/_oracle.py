@@ -72,7 +72,7 @@ def _self_trained(data: GRNInput, seed: int, model_config: Any, train_config: An
     import torch
 
     from ..models._encoder import CellEncoder, CellEncoderConfig
-    from ..tokenize._base import GeneVocab
+    from ..tokenize import GeneVocab
     from ..train._loop import TrainConfig, train
     from ..train._objectives import MaskedValueObjective
 

@@ -5,20 +5,13 @@ a sparse matrix in batches into :class:`TokenizedCells`, ``decode`` where meanin
 ``save``/``load`` of a versioned JSON file, and ``coverage`` of the gene vocabulary.
 """
 
-from ._base import (
-    SPECIAL_TOKENS,
-    CoverageReport,
-    CoverageWarning,
-    GeneVocab,
-    TokenizedCells,
-    Tokenizer,
-    load_tokenizer,
-)
+from ._base import CoverageReport, CoverageWarning, TokenizedCells, Tokenizer, load_tokenizer
 from ._bin import BinTokenizer
 from ._continuous import ContinuousTokenizer
 from ._gene_text import GeneTextTokenizer
 from ._rank import RankTokenizer
 from ._sentence import SentenceTokenizer
+from ._vocab import SPECIAL_TOKENS, GeneVocab
 
 __all__ = [
     "SPECIAL_TOKENS",

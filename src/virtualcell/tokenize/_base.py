@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -18,6 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import DataFormatError, ValidationError
+from ._input import as_csr, check_chunk_values, gene_columns
+from ._vocab import FORMAT_VERSION, SPECIAL_TOKENS, GeneVocab
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -30,12 +32,6 @@ __all__ = [
     "load_tokenizer",
 ]
 
-#: Special tokens, always the first ids of every vocabulary, in this order.
-SPECIAL_TOKENS: tuple[str, ...] = ("<pad>", "<cls>", "<mask>", "<eos>", "<unk>")
-
-#: Version of the on-disk JSON format of vocabularies and tokenizers.
-FORMAT_VERSION = 1
-
 TokenizerKind = Literal["rank", "bin", "continuous", "sentence", "gene_text"]
 
 
@@ -44,147 +40,6 @@ class CoverageWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- vocabulary
-class GeneVocab:
-    """Ordered map gene symbol -> token id, special tokens first.
-
-    Ids ``0..4`` are ``<pad>, <cls>, <mask>, <eos>, <unk>``; optional extra special tokens
-    (e.g. total-count tokens of :class:`ContinuousTokenizer`) follow; genes come after, in
-    the given order.
-
-    Parameters
-    ----------
-    genes
-        Gene symbols, unique, none equal to a special token.
-    extra_special
-        Additional special tokens placed right after the five standard ones.
-    """
-
-    def __init__(self, genes: Iterable[str], *, extra_special: Sequence[str] = ()) -> None:
-        genes = [str(g) for g in genes]
-        specials = list(SPECIAL_TOKENS) + [str(t) for t in extra_special]
-        if len(set(specials)) != len(specials):
-            raise ValidationError(f"duplicate special tokens: {specials}")
-        seen: dict[str, int] = {}
-        dups: list[str] = []
-        for g in genes:
-            if g in seen:
-                dups.append(g)
-            seen[g] = 1
-        if dups:
-            raise ValidationError(
-                f"{len(dups)} duplicated gene symbols in the vocabulary, e.g. {dups[:5]}; "
-                "make var_names unique first (e.g. adata.var_names_make_unique())"
-            )
-        clash = sorted(set(genes) & set(specials))
-        if clash:
-            raise ValidationError(f"gene symbols equal to special tokens: {clash}")
-        self._special = tuple(specials)
-        self._genes = tuple(genes)
-        self._tokens = self._special + self._genes
-        self._index = {t: i for i, t in enumerate(self._tokens)}
-
-    # special ids (fixed)
-    pad_id: ClassVar[int] = 0
-    cls_id: ClassVar[int] = 1
-    mask_id: ClassVar[int] = 2
-    eos_id: ClassVar[int] = 3
-    unk_id: ClassVar[int] = 4
-
-    @property
-    def genes(self) -> list[str]:
-        """Gene symbols in id order (without special tokens)."""
-        return list(self._genes)
-
-    @property
-    def special_tokens(self) -> list[str]:
-        """All special tokens in id order."""
-        return list(self._special)
-
-    @property
-    def tokens(self) -> list[str]:
-        """All tokens (special then genes) in id order."""
-        return list(self._tokens)
-
-    @property
-    def n_special(self) -> int:
-        """Number of special tokens; the first gene has this id."""
-        return len(self._special)
-
-    def __len__(self) -> int:
-        return len(self._tokens)
-
-    def __contains__(self, token: object) -> bool:
-        return token in self._index
-
-    def __getitem__(self, token: str) -> int:
-        try:
-            return self._index[token]
-        except KeyError:
-            raise KeyError(f"{token!r} is not in the vocabulary") from None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._tokens)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, GeneVocab) and self._tokens == other._tokens
-
-    def __hash__(self) -> int:
-        return hash(self._tokens)
-
-    def __repr__(self) -> str:
-        return f"GeneVocab(n_genes={len(self._genes)}, n_special={len(self._special)})"
-
-    def get(self, token: str, default: int | None = None) -> int:
-        """Id of ``token``, or ``default`` (``unk_id`` when None) if absent."""
-        return self._index.get(token, self.unk_id if default is None else default)
-
-    def lookup(self, genes: Iterable[str], *, missing: int = -1) -> np.ndarray:
-        """Vectorised id lookup; absent genes get ``missing`` (default -1). int64 array."""
-        idx = self._index
-        return np.fromiter((idx.get(str(g), missing) for g in genes), dtype=np.int64)
-
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        """Token strings of ``ids``."""
-        toks = self._tokens
-        return [toks[int(i)] for i in ids]
-
-    # ---- serialisation
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict (with ``format_version``)."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "special_tokens": list(self._special),
-            "genes": list(self._genes),
-        }
-
-    def to_json(self) -> str:
-        """JSON string of :meth:`to_dict`."""
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GeneVocab:
-        """Inverse of :meth:`to_dict`; checks the format version and special tokens."""
-        version = d.get("format_version")
-        if version != FORMAT_VERSION:
-            raise DataFormatError(
-                f"unsupported vocabulary format_version {version!r} (expected {FORMAT_VERSION})"
-            )
-        specials = list(d["special_tokens"])
-        if tuple(specials[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
-            raise DataFormatError(f"vocabulary special tokens {specials[:5]} != {SPECIAL_TOKENS}")
-        return cls(d["genes"], extra_special=specials[len(SPECIAL_TOKENS) :])
-
-    @classmethod
-    def from_json(cls, s: str | Mapping[str, Any]) -> GeneVocab:
-        """Build from a JSON string (or an already parsed dict)."""
-        if isinstance(s, str):
-            try:
-                s = json.loads(s)
-            except json.JSONDecodeError as e:
-                raise DataFormatError(f"vocabulary is not valid JSON: {e}") from None
-        return cls.from_dict(s)  # type: ignore[arg-type]
-
-
 # --------------------------------------------------------------------------- outputs
 @dataclass(frozen=True)
 class TokenizedCells:
@@ -488,120 +343,3 @@ class Tokenizer:
 def load_tokenizer(path: str | Path) -> Tokenizer:
     """Load any tokenizer saved with ``save`` (dispatches on its ``kind``)."""
     return Tokenizer.load(path)
-
-
-# --------------------------------------------------------------------------- input handling
-def as_csr(
-    data: Any, *, genes: Sequence[str] | None = None, layer: str | None = None
-) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """Return ``(X as CSR, gene names, cell ids)`` from AnnData or a matrix.
-
-    Dense input is converted to CSR (zeros dropped); the input object is never modified.
-    """
-    cell_ids: np.ndarray | None = None
-    if hasattr(data, "obs_names") and hasattr(data, "var_names"):
-        if layer is not None:
-            if layer not in data.layers:
-                raise ValidationError(
-                    f"layer {layer!r} not in adata.layers ({list(data.layers.keys())})"
-                )
-            X = data.layers[layer]
-        else:
-            X = data.X
-        if X is None:
-            raise ValidationError("adata.X is None; pass layer=")
-        if genes is None:
-            genes = list(data.var_names)
-        cell_ids = np.asarray(data.obs_names, dtype=object)
-    else:
-        if layer is not None:
-            raise ValidationError("layer= is only valid with AnnData input")
-        X = data
-    if hasattr(X, "to_memory"):  # backed / lazy arrays
-        X = X.to_memory()
-    if sp.issparse(X):
-        X = X.tocsr() if not isinstance(X, sp.csr_matrix | sp.csr_array) else X
-        X = sp.csr_matrix(X)
-    else:
-        try:
-            arr = np.asarray(X)
-        except Exception as e:  # pragma: no cover - exotic inputs
-            raise DataFormatError(f"cannot read expression matrix of type {type(X)}: {e}") from e
-        if arr.ndim != 2 or arr.dtype.kind not in "biuf":
-            raise DataFormatError(
-                f"expression matrix must be 2-D numeric, got shape {arr.shape} dtype {arr.dtype}"
-            )
-        X = sp.csr_matrix(arr)
-    if not X.has_sorted_indices:
-        X = X.sorted_indices()
-    n_cells, n_genes = X.shape
-    if genes is None:
-        raise ValidationError("genes= is required with a plain matrix (one name per column)")
-    genes_arr = np.asarray([str(g) for g in genes], dtype=object)
-    if genes_arr.shape[0] != n_genes:
-        raise ValidationError(
-            f"genes= has {genes_arr.shape[0]} names but the matrix has {n_genes} columns"
-        )
-    uniq, counts = np.unique(genes_arr.astype(str), return_counts=True)
-    if (counts > 1).any():
-        dups = [str(g) for g in uniq[counts > 1]]
-        raise ValidationError(
-            f"{len(dups)} gene name(s) name more than one column, e.g. {dups[:5]}; each gene "
-            "would be tokenized twice: make them unique (adata.var_names_make_unique()) or "
-            "sum the duplicated columns first"
-        )
-    if cell_ids is None:
-        cell_ids = np.asarray([str(i) for i in range(n_cells)], dtype=object)
-    return X, genes_arr, cell_ids
-
-
-def gene_columns(vocab: GeneVocab, genes: Iterable[str]) -> np.ndarray:
-    """Token id of each input column; -1 where it is no vocabulary gene (absent, or
-    named like a special token)."""
-    col_ids = vocab.lookup(genes)
-    col_ids[col_ids < vocab.n_special] = -1
-    return col_ids
-
-
-def token_columns(col_ids: np.ndarray, vocab_size: int) -> np.ndarray:
-    """Inverse of :func:`gene_columns`: input column of each token id, -1 if none."""
-    t2c = np.full(vocab_size, -1, dtype=np.int64)
-    ok = col_ids >= 0
-    t2c[col_ids[ok]] = np.flatnonzero(ok)
-    return t2c
-
-
-def expressed_genes(
-    X: sp.csr_matrix, min_cells: int, *, counts: np.ndarray | None = None
-) -> np.ndarray:
-    """Mask of the corpus genes expressed (> 0) in >= ``min_cells`` cells (``counts``:
-    expressing cells per column, computed from ``X`` when None); raises if there is none."""
-    if counts is None:
-        counts = np.bincount(X.indices[X.data > 0], minlength=X.shape[1])
-    keep = counts >= min_cells
-    if not keep.any():
-        raise ValidationError(f"no gene is expressed in >= {min_cells} cells of the corpus")
-    return keep
-
-
-def check_chunk_values(data: np.ndarray, start_row: int, cell_ids: np.ndarray) -> None:
-    """Raise :class:`ValidationError` if a chunk's non-zeros are negative or not finite."""
-    if data.size == 0:
-        return
-    lo = data.min()
-    hi = data.max()
-    if not (lo >= 0) or not np.isfinite(hi):
-        bad = "negative" if lo < 0 else "NaN or infinite"
-        raise ValidationError(
-            f"expression values must be finite and >= 0; found {bad} values in cells "
-            f"starting at row {start_row} ({cell_ids[start_row]!r}); tokenizers expect "
-            "raw counts or non-negative normalised expression"
-        )
-
-
-def iter_chunks(n_rows: int, batch_size: int) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` row ranges of at most ``batch_size`` rows."""
-    if batch_size < 1:
-        raise ValidationError(f"batch_size must be >= 1, got {batch_size}")
-    for s in range(0, n_rows, batch_size):
-        yield s, min(s + batch_size, n_rows)

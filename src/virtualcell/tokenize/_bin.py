@@ -8,9 +8,11 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
-from ._base import GeneVocab, TokenizedCells, Tokenizer, expressed_genes
+from ._base import TokenizedCells, Tokenizer
+from ._input import expressed_genes
 from ._kernels import OutputBuffer, column_token_table, log_normalized, token_bits
 from ._select import chunk_totals, selected_chunks
+from ._vocab import GeneVocab
 
 __all__ = ["BinTokenizer"]
 

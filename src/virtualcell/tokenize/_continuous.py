@@ -10,13 +10,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
-from ._base import (
-    GeneVocab,
-    TokenizedCells,
-    Tokenizer,
-    expressed_genes,
-    token_columns,
-)
+from ._base import TokenizedCells, Tokenizer
+from ._input import expressed_genes, token_columns
 from ._kernels import (
     OutputBuffer,
     column_token_table,
@@ -27,6 +22,7 @@ from ._kernels import (
     uniform_from_hash,
 )
 from ._select import chunk_totals, selected_chunks
+from ._vocab import GeneVocab
 
 __all__ = ["ContinuousTokenizer"]
 

@@ -10,8 +10,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
-from ._base import GeneVocab, TokenizedCells, Tokenizer, check_chunk_values, iter_chunks
+from ._base import TokenizedCells, Tokenizer
+from ._input import check_chunk_values, iter_chunks
 from ._kernels import Workspace, column_token_table, normalized_data, token_bits, topk_rows
+from ._vocab import GeneVocab
 
 __all__ = ["GeneTextTokenizer"]
 

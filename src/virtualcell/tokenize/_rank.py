@@ -8,14 +8,8 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _fast
-from ._base import (
-    GeneVocab,
-    TokenizedCells,
-    Tokenizer,
-    check_chunk_values,
-    expressed_genes,
-    iter_chunks,
-)
+from ._base import TokenizedCells, Tokenizer
+from ._input import check_chunk_values, expressed_genes, iter_chunks
 from ._kernels import (
     OutputBuffer,
     Workspace,
@@ -25,6 +19,7 @@ from ._kernels import (
     sorted_row_keys,
     token_bits,
 )
+from ._vocab import GeneVocab
 
 __all__ = ["RankTokenizer"]
 

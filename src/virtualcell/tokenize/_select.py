@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import scipy.sparse as sp
 
-from ._base import check_chunk_values, iter_chunks
+from ._input import check_chunk_values, iter_chunks
 from ._kernels import Workspace, dense_as_csr_parts, row_totals, sorted_row_keys
 
 __all__ = ["ChunkKeys", "chunk_keys", "chunk_totals", "decode_keys", "selected_chunks"]

@@ -8,16 +8,8 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
-from ._base import (
-    GeneVocab,
-    TokenizedCells,
-    Tokenizer,
-    check_chunk_values,
-    expressed_genes,
-    gene_columns,
-    iter_chunks,
-    token_columns,
-)
+from ._base import TokenizedCells, Tokenizer
+from ._input import check_chunk_values, expressed_genes, gene_columns, iter_chunks, token_columns
 from ._kernels import (
     OutputBuffer,
     Workspace,
@@ -26,6 +18,7 @@ from ._kernels import (
     token_bits,
     topk_rows,
 )
+from ._vocab import GeneVocab
 
 __all__ = ["SentenceTokenizer"]
 
