@@ -29,6 +29,7 @@ __all__ = [
     "VOCAB_NAME",
     "WEIGHTS_NAME",
     "check_state_dict",
+    "config_fields",
     "read_config",
     "read_tensors",
     "sha256_file",
@@ -39,6 +40,17 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 VOCAB_NAME = "vocab.json"
+
+
+def config_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` after checking every key is a field of the dataclass ``cls``;
+    raises ``ValueError`` naming the unknown keys (used by the configs' ``from_dict``)."""
+    import dataclasses
+
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {unknown}")
+    return dict(data)
 
 
 def sha256_file(path: Path) -> str:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ._checkpoint import config_fields
 from ._layers import Transformer, ValueEmbedding, init_weights
 
 __all__ = ["CellEncoder", "CellEncoderConfig"]
@@ -83,11 +84,7 @@ class CellEncoderConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CellEncoderConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown CellEncoderConfig fields: {unknown}")
-        data = dict(data)
+        data = config_fields(cls, data)
         if "heads" in data:
             data["heads"] = tuple(data["heads"])
         return cls(**data)

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._checkpoint import config_fields
 from ._layers import Transformer, init_weights
 
 __all__ = ["CellGPT", "CellGPTConfig"]
@@ -65,11 +66,7 @@ class CellGPTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CellGPTConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown CellGPTConfig fields: {unknown}")
-        return cls(**data)
+        return cls(**config_fields(cls, data))
 
 
 class CellGPT(nn.Module):

@@ -115,8 +115,7 @@ class RankTokenizer(Tokenizer):
             self.vocab = GeneVocab(gnames[keep])
             self.gene_medians = med[keep]
         else:
-            rep = self.coverage(gnames, check=True)
-            del rep
+            self.coverage(gnames, check=True)
             col_ids = self.vocab.lookup(gnames)
             medians = np.full(len(self.vocab.genes), np.nan)
             ok = col_ids >= 0
