@@ -13,7 +13,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._errors import VirtualCellError
+from ._errors import (
+    ChecksumError,
+    DataFormatError,
+    DatasetNotAvailableError,
+    ValidationError,
+    VirtualCellError,
+)
 from ._settings import Settings, settings
 from ._version import __version__
 
@@ -37,7 +43,17 @@ _SUBMODULES = (
     "pl",
 )
 
-__all__ = ["Settings", "VirtualCellError", "__version__", "settings", *_SUBMODULES]
+__all__ = [
+    "ChecksumError",
+    "DataFormatError",
+    "DatasetNotAvailableError",
+    "Settings",
+    "ValidationError",
+    "VirtualCellError",
+    "__version__",
+    "settings",
+    *_SUBMODULES,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,9 +7,9 @@ CLI can print one clear line instead of a traceback, and callers can catch one t
 from __future__ import annotations
 
 __all__ = [
+    "ChecksumError",
     "DataFormatError",
     "DatasetNotAvailableError",
-    "ChecksumError",
     "ValidationError",
     "VirtualCellError",
 ]

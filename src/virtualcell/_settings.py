@@ -51,6 +51,8 @@ class Settings:
         Forbid network downloads (``VIRTUALCELL_OFFLINE``).
     verbosity
         0 = quiet, 1 = progress bars and summaries, 2 = debug.
+    progress_interval_s
+        When stderr is not a terminal, seconds between plain progress lines.
     """
 
     data_dir: Path | None = field(default_factory=lambda: _env_path("VIRTUALCELL_DATA"))
@@ -59,6 +61,7 @@ class Settings:
     )
     offline: bool = field(default_factory=lambda: _env_flag("VIRTUALCELL_OFFLINE"))
     verbosity: int = 1
+    progress_interval_s: float = 10.0
 
     def reference_data(self, *parts: str) -> Path | None:
         """Path below the reference-data folder, or ``None`` when it is not configured

@@ -49,6 +49,9 @@ def _root(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    debug: bool = typer.Option(
+        False, "--debug", help="Print full tracebacks of errors (for bug reports)."
+    ),
 ) -> None:
     """virtualcell command line."""
     if quiet:
@@ -61,26 +64,89 @@ for _name in _COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+def _usage_error_types() -> tuple[type[BaseException], ...]:
+    """The exception classes click/typer raise for usage errors (typer >= 0.20 bundles
+    its own click, whose errors are not ``click.ClickException``)."""
+    types: list[type[BaseException]] = []
+    try:
+        from typer.exceptions import TyperException
+
+        types.append(TyperException)
+    except ImportError:  # pragma: no cover - older typer
+        pass
+    try:
+        import click
+
+        types.append(click.ClickException)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+def _report_bug(exc: BaseException) -> str:
+    """Save the traceback of an unexpected error; return where it went."""
+    import datetime
+    import traceback
+
+    from ._settings import settings
+    from ._utils import write_text
+
+    text = "".join(traceback.format_exception(exc))
+    folder = settings.cache_dir / "crash-reports"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = folder / f"vcell-{stamp}.txt"
+        write_text(path, f"vcell {__version__}\nargv: {sys.argv}\n\n{text}")
+        return str(path)
+    except OSError:  # pragma: no cover - unwritable cache
+        return "(could not save the traceback; rerun with --debug)"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``vcell`` console script; returns the exit code."""
+    """Entry point of the ``vcell`` console script; returns the exit code.
+
+    One error path for every command: usage errors (unknown command or option, bad
+    value) print one line and exit 2; errors raised on purpose by the library
+    (:class:`~virtualcell.VirtualCellError`) print ``error: ...`` and exit 2; an
+    interrupt exits 130; anything else is a bug: one line naming the saved traceback and
+    exit 1 (``--debug`` shows the traceback instead).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    usage_errors = _usage_error_types()
     try:
         # without standalone mode click returns the code of ``typer.Exit(n)``
-        code = app(args=argv, prog_name="vcell", standalone_mode=False)
+        code = app(args=args, prog_name="vcell", standalone_mode=False)
     except VirtualCellError as err:
-        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+        if debug:
+            raise
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except usage_errors as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:  # pragma: no cover
+            typer.echo(f"Error: {exc}", err=True)
+        return int(getattr(exc, "exit_code", 2) or 2)
+    except Exception as exc:
+        if debug:
+            raise
+        where = _report_bug(exc)
+        typer.secho(
+            f"internal error: {type(exc).__name__}: {exc} (this is a bug in virtualcell; "
+            f"the traceback is in {where}; rerun with --debug to print it)",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        return 1
     return code if isinstance(code, int) else 0
 
 

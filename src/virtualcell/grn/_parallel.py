@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._progress import progress
+from .._utils import progress
 
 __all__ = ["map_targets"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import DatasetNotAvailableError
-from .._progress import progress
+from .._utils import progress
 
 __all__ = ["EMBED_DIM", "MODEL_NAME", "embed", "embedder_available", "model_path"]
 

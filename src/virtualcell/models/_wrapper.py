@@ -152,7 +152,7 @@ class CellModel:
     ) -> np.ndarray:
         import torch
 
-        from .._progress import progress
+        from .._utils import progress
 
         net = self.network
         device = torch.device(device) if device is not None else next(net.parameters()).device

@@ -11,7 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
-from .._progress import progress
+from .._utils import progress
 from .._version import __version__
 from ..data._conventions import (
     CONTROL,

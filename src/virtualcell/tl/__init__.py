@@ -6,4 +6,4 @@ Each function is implemented in the namespace that owns its logic and re-exporte
 __all__: list[str] = ["embed", "enrich"]
 
 from ..knowledge import enrich
-from ..models import embed  # noqa: E402
+from ..models import embed

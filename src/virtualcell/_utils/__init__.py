@@ -1,0 +1,39 @@
+"""Shared plumbing, one helper per concern (private; used by every layer).
+
+- :mod:`._atomic` — the atomic writer (temp file in the same folder, fsync, rename).
+- :mod:`._hashing` — sha256 of files and bytes.
+- :mod:`._progress` — progress bars on terminals, periodic log lines otherwise (stderr).
+- :mod:`._registry` — the typed ``name -> callable`` table every namespace uses.
+- :mod:`._table` — the markdown table writer.
+"""
+
+from ._atomic import (
+    TEMP_MARKER,
+    atomic_path,
+    atomic_write,
+    clean_stale_temps,
+    write_json,
+    write_text,
+)
+from ._hashing import sha256_bytes, sha256_file
+from ._progress import Progress, log, progress
+from ._registry import Entry, Registry
+from ._table import format_value, markdown_table
+
+__all__ = [
+    "TEMP_MARKER",
+    "Entry",
+    "Progress",
+    "Registry",
+    "atomic_path",
+    "atomic_write",
+    "clean_stale_temps",
+    "format_value",
+    "log",
+    "markdown_table",
+    "progress",
+    "sha256_bytes",
+    "sha256_file",
+    "write_json",
+    "write_text",
+]
