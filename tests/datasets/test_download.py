@@ -191,3 +191,36 @@ def test_lock_file_is_valid_json(server):
     fetch(f"{base}/a.bin", hashlib.sha256(b"abc").hexdigest(), filename="a.bin")
     json.loads((cache_folder() / "lock.json").read_text())
     assert Path(cache_folder() / "a.bin").read_bytes() == b"abc"
+
+
+def test_extract_member_is_atomic_and_cleans_leftovers(tmp_path):
+    """A folder member of a tar or zip archive lands whole; a killed extraction's temp
+    sibling (dead PID) is removed by the next run."""
+    import tarfile
+    import zipfile
+
+    from virtualcell._utils import TEMP_MARKER
+    from virtualcell.datasets._download import cache_folder
+    from virtualcell.datasets._loaders import extract_member
+
+    src = tmp_path / "src" / "pkg-1.0" / "data" / "store"
+    src.mkdir(parents=True)
+    (src / "a.txt").write_text("A")
+    (src / "b.txt").write_text("B")
+    tar_path = tmp_path / "pkg.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tf:
+        tf.add(tmp_path / "src" / "pkg-1.0", arcname="pkg-1.0")
+    zip_path = tmp_path / "pkg.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.write(src / "a.txt", "data/store/a.txt")
+        zf.write(src / "b.txt", "data/store/b.txt")
+    for archive in (tar_path, zip_path):
+        folder = cache_folder() / "extracted" / archive.name / "data"
+        folder.mkdir(parents=True)
+        stale = folder / f".store{TEMP_MARKER}999999999-dead-x"
+        stale.mkdir()
+        out = extract_member(archive, "data/store", dataset="toy")
+        assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt"]
+        assert (out / "a.txt").read_text() == "A"
+        assert sorted(p.name for p in folder.iterdir()) == ["store"]  # leftovers gone
+        assert extract_member(archive, "data/store", dataset="toy") == out  # cached

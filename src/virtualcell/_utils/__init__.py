@@ -2,6 +2,7 @@
 
 - :mod:`._atomic` — the atomic writer (temp file in the same folder, fsync, rename).
 - :mod:`._hashing` — sha256 of files and bytes.
+- :mod:`._output` — ``--json`` machine output alone on stdout (:func:`emit_json`).
 - :mod:`._progress` — progress bars on terminals, periodic log lines otherwise (stderr).
 - :mod:`._registry` — the typed ``name -> callable`` table every namespace uses.
 - :mod:`._table` — the markdown table writer.
@@ -12,10 +13,12 @@ from ._atomic import (
     atomic_path,
     atomic_write,
     clean_stale_temps,
+    replace_file,
     write_json,
     write_text,
 )
 from ._hashing import sha256_bytes, sha256_file
+from ._output import emit_json, machine_output
 from ._progress import Progress, log, progress
 from ._registry import Entry, Registry
 from ._table import format_value, markdown_table
@@ -28,10 +31,13 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "clean_stale_temps",
+    "emit_json",
     "format_value",
     "log",
+    "machine_output",
     "markdown_table",
     "progress",
+    "replace_file",
     "sha256_bytes",
     "sha256_file",
     "write_json",

@@ -31,7 +31,7 @@ def stage_data(ctx) -> dict:
 
     import virtualcell as vc
 
-    adata = vc.data.read("wu2020")
+    adata = vc.datasets.read("wu2020")
     ctx.log(f"loaded wu2020: {adata.n_obs} cells x {adata.n_vars} genes")
     report = vc.data.validate(adata, expect_counts=True)
     report.raise_if_failed()

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from ._conventions import COMBO_SEP, CONTROL, PERTURBATION_KEY
+from ._layers import counts_rule
 
 __all__ = [
     "Problem",
@@ -155,7 +156,7 @@ def check_matrix(scan: _Scan, obs_names: pd.Index, var_names: pd.Index, expect_c
                 f"and {_where(var_names, scan.gene[key], 'gene')}"), count=total))  # fmt: skip
     integer_dtype = np.issubdtype(dtype, np.integer) or dtype.kind == "b"
     whole_share = scan.whole_nonzero / scan.nonzero_finite if scan.nonzero_finite else 1.0
-    looks_like_counts = integer_dtype or (scan.nonzero_finite > 0 and whole_share >= 0.95)
+    looks_like_counts = counts_rule(whole_share, scan.nonzero_finite, integer_dtype=integer_dtype)
     counts_expected = bool(expect_counts) if expect_counts is not None else looks_like_counts
     n_neg, n_frac = int(scan.cell["neg"].sum()), int(scan.cell["frac"].sum())
     if n_neg and counts_expected:

@@ -14,9 +14,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from .._errors import DataFormatError, VirtualCellError
 
-__all__ = ["HDF5_SIGNATURE", "check_gzip", "check_hdf5", "describe_exception", "reading"]
+__all__ = [
+    "HDF5_SIGNATURE",
+    "check_gzip",
+    "check_hdf5",
+    "describe_exception",
+    "numeric_values",
+    "reading",
+]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _TRUNCATED = re.compile(r"truncated file: eof = (\d+).*stored_eof = (\d+)")
@@ -55,7 +65,11 @@ def reading(path: Path | str, what: str) -> Iterator[None]:
 
 
 def check_hdf5(path: Path, what: str) -> None:
-    """Raise :class:`DataFormatError` unless ``path`` starts like an HDF5 file."""
+    """Raise :class:`DataFormatError` unless ``path`` is a regular file that starts like
+    an HDF5 file."""
+    from ._paths import check_input_path, check_regular_file
+
+    check_regular_file(check_input_path(path), folder_ok=False)
     with reading(path, what):
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -74,3 +88,40 @@ def check_gzip(path: Path, what: str) -> None:
         with gzip.open(path, "rb") as fh:
             while fh.read(1 << 22):
                 pass
+
+
+def numeric_values(
+    df: pd.DataFrame,
+    path: Path | str,
+    *,
+    dtype: np.dtype | str = "float64",
+    columns: list[str] | None = None,
+    first_line: int = 2,
+    what: str = "a numeric table",
+) -> np.ndarray:
+    """``df`` as a numeric array, or :class:`DataFormatError` naming the file, the line,
+    the row label (when the rows have labels) and the column of the first non-numeric
+    cell (``abc``, a decimal comma ``0,878`` ...).
+
+    ``columns`` are the column names to report (default ``df.columns``); ``first_line``
+    is the file line of the first data row (2 after a one-line header).
+    """
+    try:
+        return df.to_numpy(dtype=dtype)
+    except (ValueError, TypeError):
+        pass
+    names = list(df.columns) if columns is None else list(columns)
+    labelled = not isinstance(df.index, pd.RangeIndex)
+    for position, column in enumerate(df.columns):
+        series = df[column]
+        values = pd.to_numeric(series, errors="coerce")
+        bad = values.isna() & series.notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            row = f", row {df.index[i]!r}" if labelled else ""
+            raise DataFormatError(
+                f"cannot read {path} as {what}: non-numeric value {series.iloc[i]!r} at line "
+                f"{first_line + i}{row}, column {names[position]!r} "
+                f"({int(bad.sum())} such values in that column)"
+            )
+    return df.apply(pd.to_numeric).to_numpy(dtype=dtype)

@@ -214,6 +214,23 @@ class GeneMappingReport:
             }
         )
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready summary: counts, coverage, rule counts, renamed, ambiguous,
+        collisions and the unmapped inputs."""
+        return {
+            "species": self.species,
+            "to": self.to,
+            "n_input": self.n_input,
+            "n_mapped": self.n_mapped,
+            "n_unmapped": self.n_unmapped,
+            "coverage": self.coverage,
+            "rules": {str(k): int(v) for k, v in self.rule_counts().items()},
+            "renamed": self.renamed,
+            "ambiguous": self.ambiguous,
+            "collisions": self.collisions,
+            "unmapped": self.unmapped,
+        }
+
     def summary(self, *, max_list: int = 10) -> str:
         """Human-readable coverage report."""
 

@@ -31,7 +31,9 @@ def load_dataset(data: str | Path) -> Any:
         if any(path.glob("*_knockouts.tsv")) or any(path.glob("*_wildtype.tsv")):
             return vcdata.read_dream4(path, experiments=DREAM4_INFERENCE_EXPERIMENTS)
     if hasattr(vcdata, "read"):
-        return vcdata.read(str(data))
+        from ..datasets import read
+
+        return read(str(data))
     if path.is_file() and path.suffix == ".h5ad":
         import anndata as ad
 

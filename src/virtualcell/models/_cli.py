@@ -11,11 +11,12 @@ __all__ = ["register"]
 
 
 def _open(data: str) -> Any:
-    """A streamable path (.h5ad / .zarr) is passed through; anything else goes to vc.data.read."""
+    """A streamable path (.h5ad / .zarr) is passed through; anything else (another file,
+    a registry name) goes to vc.datasets.read."""
     p = Path(data)
     if p.exists() and (p.suffix in (".h5ad", ".zarr")):
         return p
-    from ..data import read
+    from ..datasets import read
 
     return read(data)
 

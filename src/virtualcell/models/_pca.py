@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import DataFormatError, ValidationError
+from ..data import looks_like_counts
 from . import _checkpoint as ckpt
 
 __all__ = ["PCAConfig", "PCAEncoder", "scvi_embed"]
@@ -37,12 +38,6 @@ class PCAConfig:
 
 def _dense(X: Any) -> np.ndarray:
     return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
-
-
-def _looks_like_counts(X: Any) -> bool:
-    data = X.data if sp.issparse(X) else np.asarray(X).ravel()
-    data = data[:100_000]
-    return bool(data.size) and bool(np.all(data == np.round(data))) and float(data.max()) > 20
 
 
 class PCAEncoder:
@@ -79,7 +74,7 @@ class PCAEncoder:
 
         X, genes = _matrix(adata, layer)
         mode = self.config.normalize
-        self.normalize = _looks_like_counts(X) if mode == "auto" else mode == "yes"
+        self.normalize = looks_like_counts(X) if mode == "auto" else mode == "yes"
         Xn = self._prepare(X)
         tmp = ad.AnnData(sp.csr_matrix(Xn, dtype=np.float32))
         tmp.var_names = [str(g) for g in genes]
