@@ -4,7 +4,7 @@ A command declares its options with these factories instead of bare ``typer.Opti
 a bad value then stops the command before any work starts, with click's usage error
 (``Error: Invalid value for '--genes': ...``, exit 2, no traceback; see ``cli.main``):
 
-- numbers: :func:`positive_int` (>= 1), :func:`non_negative_int` (>= 0),
+- numbers: :func:`int_range`, :func:`positive_int` (>= 1), :func:`non_negative_int` (>= 0),
   :func:`positive_float` (> 0), :func:`probability` (0..1), :func:`seed_option` (>= 0);
 - files: :func:`data_argument` (an existing path or a registry dataset name),
   :func:`input_path` (an existing regular file / folder; FIFOs and devices are refused
@@ -38,6 +38,7 @@ __all__ = [
     "data_argument",
     "format_option",
     "input_path",
+    "int_range",
     "json_option",
     "layer_option",
     "non_negative_int",
@@ -68,14 +69,25 @@ def _bound(check: Callable[[float], bool], rule: str) -> Callable[[Any], Any]:
     return callback
 
 
+def int_range(
+    default: Any, *decls: str, help: str, low: int, high: int | None = None, **kw: Any
+) -> Any:
+    """An ``int`` option within ``[low, high]``."""
+    rule = f">= {low}" if high is None else f"in [{low}, {high}]"
+    return typer.Option(
+        default, *decls, help=help,
+        callback=_bound(lambda v: v >= low and (high is None or v <= high), rule), **kw,
+    )  # fmt: skip
+
+
 def positive_int(default: Any, *decls: str, help: str, **kw: Any) -> Any:
     """An ``int`` option that must be >= 1."""
-    return typer.Option(default, *decls, help=help, callback=_bound(lambda v: v >= 1, ">= 1"), **kw)
+    return int_range(default, *decls, help=help, low=1, **kw)
 
 
 def non_negative_int(default: Any, *decls: str, help: str, **kw: Any) -> Any:
     """An ``int`` option that must be >= 0."""
-    return typer.Option(default, *decls, help=help, callback=_bound(lambda v: v >= 0, ">= 0"), **kw)
+    return int_range(default, *decls, help=help, low=0, **kw)
 
 
 def positive_float(default: Any, *decls: str, help: str, **kw: Any) -> Any:

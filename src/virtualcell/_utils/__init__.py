@@ -1,6 +1,7 @@
 """Shared plumbing, one helper per concern (private; used by every layer).
 
 - :mod:`._atomic` — the atomic writer (temp file in the same folder, fsync, rename).
+- :mod:`._checks` — the one argument-range check (:func:`check_number`).
 - :mod:`._hashing` — sha256 of files and bytes.
 - :mod:`._output` — ``--json`` machine output alone on stdout (:func:`emit_json`).
 - :mod:`._progress` — progress bars on terminals, periodic log lines otherwise (stderr).
@@ -17,6 +18,7 @@ from ._atomic import (
     write_json,
     write_text,
 )
+from ._checks import check_number
 from ._hashing import sha256_bytes, sha256_file
 from ._output import emit_json, machine_output
 from ._progress import Progress, log, progress
@@ -30,6 +32,7 @@ __all__ = [
     "Registry",
     "atomic_path",
     "atomic_write",
+    "check_number",
     "clean_stale_temps",
     "emit_json",
     "format_value",

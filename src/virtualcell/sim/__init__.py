@@ -7,22 +7,22 @@ The kinetic model is SERGIO's (Dibaeinia & Sinha 2020), implemented in vectorise
     grn = vc.sim.sample_grn(100, n_cell_types=3, seed=0)
     adata = vc.sim.simulate_perturbseq(grn, cells_per_condition=100, singles=30, doubles=20)
     vc.sim.nonadditivity(adata)
+    vc.pl.perturbation_heatmap(adata, path="heatmap.png")   # figures live in vc.pl
 """
 
 from ._grn import GRN, sample_grn
 from ._noise import TechnicalNoise, add_technical_noise
-from ._plot import plot_heatmap, plot_network, plot_umap
 from ._simulate import simulate_perturbseq
 from ._truth import nonadditivity, true_effects
+from ._views import condition_shifts, embed_umap
 
 __all__ = [
     "GRN",
     "TechnicalNoise",
     "add_technical_noise",
+    "condition_shifts",
+    "embed_umap",
     "nonadditivity",
-    "plot_heatmap",
-    "plot_network",
-    "plot_umap",
     "sample_grn",
     "simulate_perturbseq",
     "true_effects",

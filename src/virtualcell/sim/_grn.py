@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from .._utils import check_number
 
 __all__ = ["GRN", "sample_grn"]
 
@@ -281,8 +282,16 @@ def sample_grn(
     -------
     GRN
     """
-    if n_genes < 2:
-        raise ValidationError(f"n_genes must be >= 2, got {n_genes}")
+    check_number("n_genes", n_genes, low=2, integer=True)
+    check_number("n_cell_types", n_cell_types, low=1, integer=True)
+    check_number("hill_n", hill_n, low=0, low_open=True)
+    check_number("decay", decay, low=0, low_open=True)
+    check_number("seed", seed, low=0, integer=True)
+    check_number("attachment_power", attachment_power)
+    for label, (lo, hi) in (("weight_range", weight_range), ("basal_low", basal_low),
+                            ("basal_high", basal_high)):  # fmt: skip
+        check_number(f"{label}[0]", lo, low=0)
+        check_number(f"{label}[1]", hi, low=lo)
     if n_master_regulators is None:
         n_master_regulators = max(2, round(0.1 * n_genes))
     if not 1 <= n_master_regulators < n_genes:
