@@ -66,7 +66,10 @@ def test_from_edges_validation():
     with pytest.raises(ValidationError, match="cycle"):
         vc.sim.GRN.from_edges(pd.DataFrame({"regulator": ["A", "B"], "target": ["B", "A"]}))
     with pytest.raises(ValidationError, match="column"):
-        vc.sim.GRN.from_edges(pd.DataFrame({"source": ["A"], "target": ["B"]}))
+        vc.sim.GRN.from_edges(pd.DataFrame({"regulator": ["A"], "tgt": ["B"]}))
+    # the one edge-table format: source/target is the same as regulator/target
+    grn = vc.sim.GRN.from_edges(pd.DataFrame({"source": ["A"], "target": ["B"]}))
+    assert grn.edges[["regulator", "target"]].values.tolist() == [["A", "B"]]
     with pytest.raises(ValidationError, match="sign"):
         vc.sim.GRN.from_edges(pd.DataFrame({"Gene1": ["A"], "Gene2": ["B"], "Type": ["?"]}))
     grn = vc.sim.GRN.from_edges(pd.DataFrame({"Gene1": ["A"], "Gene2": ["B"], "Type": ["-"]}))

@@ -17,7 +17,8 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from .._errors import ValidationError
-from ._edges import EdgeScores, edge_scores, normalise_edge_table
+from ..data._edges import normalize_edge_table, parse_signs
+from ._edges import EdgeScores, edge_scores
 
 __all__ = ["auprc", "auprc_ratio", "auroc", "early_precision", "epr", "signed_accuracy"]
 
@@ -163,18 +164,8 @@ def epr(
     return early_precision(truth, scores, k=k, **kw) / e.density
 
 
-_SIGNS = {"+": 1, "-": -1, "activation": 1, "repression": -1, "activator": 1, "repressor": -1}
-
-
 def _signs(values: Any, name: str) -> np.ndarray:
-    series = pd.Series(np.asarray(values, dtype=object).ravel())
-    numeric = pd.to_numeric(series, errors="coerce")
-    text = series.astype(str).str.strip().str.lower().map(_SIGNS)
-    out = np.sign(numeric).fillna(text)
-    if out.isna().any():
-        bad = series[out.isna()].unique()[:5].tolist()
-        raise ValidationError(f"{name}: unknown sign value(s) {bad} (use +/-, +1/-1)")
-    return out.to_numpy(dtype=int)
+    return parse_signs(values, what=name).astype(int)
 
 
 def signed_accuracy(
@@ -187,13 +178,19 @@ def signed_accuracy(
     sign (activation +1 / repression -1) equals the true sign.
 
     ``truth`` / ``prediction`` are either 1-D sign arrays over the same candidate edges
-    (0 = no edge), or edge tables with a ``sign_column`` (``+``/``-``, ``+1``/``-1``,
-    ``activation``/``repression``; for the prediction the sign of ``score`` is used when
+    (0 = no edge), or edge tables with a ``sign_column`` (the sign words of
+    :mod:`virtualcell.data._edges`: ``+``/``-``, ``+1``/``-1``, ``activation``/
+    ``repression`` ...; for the prediction the sign of ``score`` is used when
     ``sign_column`` is absent). NaN when no true edge is predicted with a sign.
     """
     if isinstance(truth, pd.DataFrame):
-        t = normalise_edge_table(truth, "truth", need_score=False)
-        p = normalise_edge_table(prediction, "prediction", need_score=sign_column not in prediction)
+        t = normalize_edge_table(truth, what="truth")
+        p = normalize_edge_table(prediction, what="prediction")
+        if sign_column not in p.columns and "score" not in p.columns:
+            raise ValidationError(
+                f"prediction has neither a {sign_column!r} nor a 'score' column: "
+                f"{list(prediction.columns)}"
+            )
         if sign_column not in t.columns:
             raise ValidationError(f"truth lacks the sign column {sign_column!r}")
         t_sign = pd.Series(_signs(t[sign_column], "truth"), index=[t["regulator"], t["target"]])

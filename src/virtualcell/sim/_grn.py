@@ -15,6 +15,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import check_number
+from ..data._edges import normalize_edge_table
 
 __all__ = ["GRN", "sample_grn"]
 
@@ -152,15 +153,7 @@ class GRN:
             Cyclic networks have no topological order; by default they are refused.
         """
         rng = np.random.default_rng(seed)
-        df = edges.rename(columns={"Gene1": "regulator", "Gene2": "target", "Type": "sign"})
-        missing = {"regulator", "target"} - set(df.columns)
-        if missing:
-            raise ValidationError(
-                f"edge table lacks column(s) {sorted(missing)}; has {list(edges.columns)}"
-            )
-        df = df.copy()
-        df["regulator"] = df["regulator"].astype(str)
-        df["target"] = df["target"].astype(str)
+        df = normalize_edge_table(edges, what="edge table")
         self_loops = df[df["regulator"] == df["target"]]
         if len(self_loops):
             raise ValidationError(
@@ -177,11 +170,14 @@ class GRN:
         else:
             w = rng.uniform(*weight_range, size=n)
         if "sign" in df.columns:
-            sign = df["sign"].map(_parse_sign).to_numpy(dtype=float)
-            bad = np.isnan(sign)
+            sign = np.sign(pd.to_numeric(df["sign"]).to_numpy(dtype=float))
+            bad = sign == 0
             if bad.any():
-                vals = sorted(set(df.loc[bad, "sign"].astype(str)))[:5]
-                raise ValidationError(f"column 'sign' has unrecognised values {vals}")
+                shown = [f"{r}->{t}" for r, t in zip(df["regulator"][bad], df["target"][bad], strict=True)]
+                raise ValidationError(
+                    f"column 'sign' must be + or - for every simulated edge; {int(bad.sum())} "
+                    f"unsigned: {shown[:5]}"
+                )
         else:
             sign = np.where(w < 0, -1.0, 1.0)
         df["sign"] = sign.astype(np.int64)
@@ -235,15 +231,6 @@ class GRN:
             filled = grn.edges["half_response"].to_numpy(dtype=float)
             grn.edges["half_response"] = np.where(np.isnan(filled), h, filled)
         return grn
-
-
-def _parse_sign(value: object) -> float:
-    s = str(value).strip().lower()
-    if s in {"+", "+1", "1", "1.0", "activation", "activator", "act", "a"}:
-        return 1.0
-    if s in {"-", "-1", "-1.0", "repression", "repressor", "rep", "inhibition", "r"}:
-        return -1.0
-    return float("nan")
 
 
 def sample_grn(
