@@ -64,8 +64,8 @@ def main() -> None:
     args = ap.parse_args()
 
     import virtualcell as vc
+    from virtualcell._utils import markdown_table
     from virtualcell.grn._base import Scores, edge_table, get_method, prepare
-    from virtualcell.grn._plot import markdown_table
     from virtualcell.grn._trees import genie3_scores, grnboost2_scores
 
     vc.settings.verbosity = 0
@@ -125,7 +125,7 @@ def main() -> None:
         f"{args.genes} genes x {args.cells} cells, {len(regs or genes)} candidate regulators, "
         f"n_jobs={args.n_jobs}"
     )
-    print(markdown_table(table, index=False, floatfmt="{:.1f}"))
+    print(markdown_table(table, digits=1))
 
 
 if __name__ == "__main__":

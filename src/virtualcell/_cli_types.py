@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "FormatName",
     "OrientationName",
+    "choice_list",
     "data_argument",
     "format_option",
     "input_path",
@@ -114,6 +115,21 @@ def seed_option(default: int = 0, *decls: str, help: str | None = None) -> Any:
     )
 
 
+def choice_list(*decls: str, choices: Sequence[str], help: str) -> Any:
+    """A repeatable option whose every value is one of ``choices`` (typer has no
+    ``list[Literal[...]]``)."""
+
+    def callback(values: list[str] | None) -> list[str] | None:
+        bad = [v for v in values or [] if v not in choices]
+        if bad:
+            raise typer.BadParameter(
+                f"{', '.join(map(repr, bad))} not one of {', '.join(map(repr, choices))}"
+            )
+        return values
+
+    return typer.Option(None, *decls, help=f"{help} ({', '.join(choices)})", callback=callback)
+
+
 def json_option(help: str = "Print the result as JSON on stdout (logs stay on stderr).") -> Any:
     """``--json``: machine output alone on stdout (print it with ``emit_json``)."""
     return typer.Option(False, "--json", help=help)
@@ -132,12 +148,12 @@ def _not_regular(path: Path) -> str | None:
     return f"{path} is {what}, not a data file"
 
 
-def _check_input(value: Any, *, file_okay: bool, dir_okay: bool) -> Any:
+def _check_input(value: Any, *, file_okay: bool, dir_okay: bool, hint: str = "") -> Any:
     if value is None:
         return value
     path = Path(value).expanduser()
     if not path.exists():
-        raise typer.BadParameter(f"{path} does not exist")
+        raise typer.BadParameter(f"{path} does not exist{hint}")
     problem = _not_regular(path)
     if problem:
         raise typer.BadParameter(problem)
@@ -149,12 +165,20 @@ def _check_input(value: Any, *, file_okay: bool, dir_okay: bool) -> Any:
 
 
 def input_path(
-    default: Any, *decls: str, help: str, file_okay: bool = True, dir_okay: bool = True
+    default: Any,
+    *decls: str,
+    help: str,
+    file_okay: bool = True,
+    dir_okay: bool = True,
+    missing_hint: str = "",
 ) -> Any:
-    """An option naming an existing regular file or folder (no FIFOs, sockets, devices)."""
+    """An option naming an existing regular file or folder (no FIFOs, sockets, devices);
+    ``missing_hint`` is appended to the message for a path that does not exist."""
     return typer.Option(
         default, *decls, help=help,
-        callback=lambda v: _check_input(v, file_okay=file_okay, dir_okay=dir_okay),
+        callback=lambda v: _check_input(
+            v, file_okay=file_okay, dir_okay=dir_okay, hint=missing_hint
+        ),
     )  # fmt: skip
 
 

@@ -41,7 +41,7 @@ def stage_data(ctx) -> dict:
     sc.pp.pca(adata, n_comps=30, mask_var="highly_variable", random_state=ctx.seed)
     sc.pp.neighbors(adata, n_neighbors=15, random_state=ctx.seed)
     sc.tl.umap(adata, random_state=ctx.seed)
-    scores = vc.metrics.leiden_nmi_ari(adata, "cluster_orig", use_rep="X_pca", seed=ctx.seed)
+    scores = vc.metrics.leiden_nmi_ari("cluster_orig", adata, use_rep="X_pca", seed=ctx.seed)
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     axes[0].hist(np.asarray(adata.obs["n_genes_by_counts"]), bins=30, color="#4477aa")
@@ -119,7 +119,7 @@ def stage_represent(ctx) -> dict:
     plt.close(fig)
 
     def score(embedding):
-        res = vc.metrics.leiden_nmi_ari(embedding, labels, seed=ctx.seed)
+        res = vc.metrics.leiden_nmi_ari(labels, embedding, seed=ctx.seed)
         avg = vc.metrics.avg_bio(labels, embedding, seed=ctx.seed)
         return {"nmi": res["nmi"], "ari": res["ari"], "avg_bio": avg}
 

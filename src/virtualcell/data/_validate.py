@@ -164,7 +164,7 @@ def _open(source: str | Path, **read_options: Any) -> tuple[Any, str, list[Probl
 
 
 def validate(
-    adata_or_path: AnnData | str | Path,
+    data: AnnData | str | Path,
     *,
     expect_counts: bool | None = None,
     vocabulary: Iterable[str] | None = None,
@@ -178,7 +178,7 @@ def validate(
 
     Parameters
     ----------
-    adata_or_path
+    data
         An AnnData, or a path given to :func:`~virtualcell.data.read` (``.h5ad`` files
         are opened read-only in backed mode and scanned in chunks). A file that cannot
         be read gives an ``unreadable`` error in the report; a missing path, a non-regular
@@ -205,16 +205,16 @@ def validate(
     """
     source = None
     opened = None
-    if isinstance(adata_or_path, str | os.PathLike):
-        opened, source, problems = _open(adata_or_path, format=format, orientation=orientation)
+    if isinstance(data, str | os.PathLike):
+        opened, source, problems = _open(data, format=format, orientation=orientation)
         if opened is None:
             return ValidationReport(ok=False, problems=problems, source=source)
-    elif not all(hasattr(adata_or_path, a) for a in ("X", "obs_names", "var_names", "layers")):
+    elif not all(hasattr(data, a) for a in ("X", "obs_names", "var_names", "layers")):
         raise ValidationError(
             "validate() takes an AnnData or a path to a data file, got "
-            f"{type(adata_or_path).__name__} {adata_or_path!r:.60}"
+            f"{type(data).__name__} {data!r:.60}"
         )
-    adata = opened if opened is not None else adata_or_path
+    adata = opened if opened is not None else data
     try:
         return _validate(
             adata, source, expect_counts, vocabulary, min_vocab_fraction, layer, strict

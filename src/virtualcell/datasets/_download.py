@@ -113,8 +113,8 @@ def _mirror_candidates(filename: str) -> list[Path]:
 
 def fetch(
     source: DatasetEntry | str,
-    sha256: str | None = None,
     *,
+    sha256: str | None = None,
     filename: str | None = None,
     name: str | None = None,
 ) -> Path:

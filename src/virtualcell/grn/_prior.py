@@ -22,11 +22,11 @@ __all__ = ["knowledge_prior_edges"]
 
 def knowledge_prior_edges(genes: list[str], *, path=None) -> pd.DataFrame:
     """TF -> target edges among ``genes`` from the built knowledge store
-    (``vc.knowledge.open``): columns ``regulator, target, sign``."""
+    (``vc.knowledge.load``): columns ``regulator, target, sign``."""
     from .. import knowledge
 
     try:
-        kb = knowledge.open(path)
+        kb = knowledge.load(path)
     except Exception as err:  # store missing or unreadable
         raise ValidationError(
             "no knowledge store to draw a prior from: build it with `vcell knowledge build` "

@@ -16,7 +16,7 @@ from ._passages import KINDS, Passage
 from ._search import Mode, SearchIndex
 from ._store import default_path, read_meta
 
-__all__ = ["PROPAGATE_RELATIONS", "GeneRecord", "KnowledgeBase", "open_kb"]
+__all__ = ["PROPAGATE_RELATIONS", "GeneRecord", "KnowledgeBase", "load"]
 
 #: Relations over which annotations are propagated to ancestors (GO's true-path rule).
 PROPAGATE_RELATIONS = ("is_a", "part_of")
@@ -54,8 +54,10 @@ class GeneRecord:
         }
 
 
-def open_kb(path: str | Path | None = None) -> KnowledgeBase:
-    """Open a built knowledge store (default: ``settings.cache_dir/kb/knowledge.sqlite``)."""
+def load(path: str | Path | None = None) -> KnowledgeBase:
+    """Open a built knowledge store read-only (default:
+    ``settings.cache_dir/kb/knowledge.sqlite``); use it as a context manager or call
+    ``close()``."""
     return KnowledgeBase(path)
 
 
@@ -373,6 +375,13 @@ class KnowledgeBase:
                 ev = f" [{a['evidence']}]" if a["evidence"] else ""
                 cites.append(f"{a['go_id']} {a['name']}{ev} ({a['source']})")
         return cites
+
+    def build_dense_index(self) -> None:
+        """Build (or load) the dense embedding index of every passage kind now, instead
+        of on the first ``hybrid`` / ``dense`` search or verification; it is cached beside
+        the store (see ``docs/knowledge.md`` for the measured cost)."""
+        for kind in KINDS:
+            self._index.dense(kind)
 
     def verify(self, claim: str, *, n_terms: int = 3, mode: Mode = "hybrid"):
         """Label a claim about genes ``"supported"`` / ``"contradicted"`` / ``"unknown"``.

@@ -153,6 +153,16 @@ def _embedding_of(adata_or_embedding: Any, use_rep: str | None) -> np.ndarray:
     return arr
 
 
+def _check_order(name: str, labels: Any, embedding: Any) -> None:
+    """Refuse the data-first order (labels and embedding swapped) with a clear message."""
+    swapped = hasattr(labels, "obs") or (isinstance(labels, np.ndarray) and labels.ndim == 2)
+    if swapped and (isinstance(embedding, str) or np.ndim(embedding) == 1):
+        raise ValidationError(
+            f"{name} takes the truth first: {name}(labels, embedding, ...) (labels may be an "
+            "obs column name when embedding is an AnnData)"
+        )
+
+
 def _labels_of(adata_or_embedding: Any, labels: Any) -> np.ndarray:
     if isinstance(labels, str):
         obs = getattr(adata_or_embedding, "obs", None)
@@ -164,8 +174,8 @@ def _labels_of(adata_or_embedding: Any, labels: Any) -> np.ndarray:
 
 
 def leiden_nmi_ari(
-    adata_or_embedding: AnnData | np.ndarray,
     labels: Sequence[Any] | str,
+    embedding: AnnData | np.ndarray,
     *,
     use_rep: str | None = None,
     resolutions: Sequence[float] = DEFAULT_RESOLUTIONS,
@@ -182,11 +192,12 @@ def leiden_nmi_ari(
 
     Parameters
     ----------
-    adata_or_embedding
+    labels
+        True labels (the truth comes first, as in every metric), or the name of an
+        ``obs`` column when ``embedding`` is an AnnData.
+    embedding
         An AnnData (``.X`` or ``.obsm[use_rep]`` is used; it is not modified) or a
         ``(n_cells, n_dims)`` array.
-    labels
-        True labels, or the name of an ``obs`` column when an AnnData is given.
     use_rep
         ``obsm`` key of the embedding (default ``.X``).
     resolutions
@@ -203,8 +214,9 @@ def leiden_nmi_ari(
     import anndata as ad
     import scanpy as sc
 
-    x = _embedding_of(adata_or_embedding, use_rep)
-    lab = _labels_of(adata_or_embedding, labels)
+    _check_order("leiden_nmi_ari", labels, embedding)
+    x = _embedding_of(embedding, use_rep)
+    lab = _labels_of(embedding, labels)
     if len(lab) != x.shape[0]:
         raise ValidationError(f"{len(lab)} labels for an embedding of {x.shape[0]} cells")
     if len(resolutions) == 0:
@@ -254,7 +266,8 @@ def avg_bio(
     may be an AnnData (then ``labels`` may be an ``obs`` key and ``use_rep`` names the
     ``obsm`` entry) or an array.
     """
+    _check_order("avg_bio", labels, embedding)
     lab = _labels_of(embedding, labels)
     x = _embedding_of(embedding, use_rep)
-    clus = leiden_nmi_ari(x, lab, resolutions=resolutions, n_neighbors=n_neighbors, seed=seed)
+    clus = leiden_nmi_ari(lab, x, resolutions=resolutions, n_neighbors=n_neighbors, seed=seed)
     return float((clus["nmi"] + clus["ari"] + asw(lab, x, rescale=True)) / 3)

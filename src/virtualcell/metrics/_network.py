@@ -150,8 +150,8 @@ def early_precision(
 def epr(
     truth: Any,
     scores: Any,
-    k: int | None = None,
     *,
+    k: int | None = None,
     genes: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,
     self_loops: bool = False,

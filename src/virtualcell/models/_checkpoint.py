@@ -15,13 +15,13 @@ that the tensors match the shapes the config implies; any problem is a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from .._errors import DataFormatError
+from .._utils import sha256_file
 
 __all__ = [
     "CONFIG_NAME",
@@ -51,15 +51,6 @@ def config_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown {cls.__name__} fields: {unknown}")
     return dict(data)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file (streamed in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_folder(
