@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "COUNTS_WHOLE_FRACTION",
     "RAW",
+    "Matrix",
     "check_expression",
     "is_integer_valued",
     "layer_alternatives",
@@ -39,6 +40,9 @@ __all__ = [
     "select_matrix",
     "whole_fraction",
 ]
+
+#: An expression matrix: dense or sparse (``X``, a layer, ``.raw.X``).
+Matrix = np.ndarray | sparse.spmatrix | sparse.sparray
 
 #: ``layer=`` value that selects ``adata.raw.X``.
 RAW = "raw"
@@ -55,7 +59,7 @@ def _stored_values(X: Any, sample: int) -> np.ndarray:
     return np.asarray(X)[:sample].ravel()
 
 
-def whole_fraction(X: Any, *, sample: int = _SAMPLE) -> tuple[float, int]:
+def whole_fraction(X: Matrix, *, sample: int = _SAMPLE) -> tuple[float, int]:
     """``(share of whole numbers, count)`` among the non-zero finite values of the first
     ``sample`` stored values of ``X``."""
     values = _stored_values(X, sample)
@@ -73,7 +77,7 @@ def counts_rule(whole_share: float, n_nonzero: int, *, integer_dtype: bool) -> b
     return bool(integer_dtype or (n_nonzero > 0 and whole_share >= COUNTS_WHOLE_FRACTION))
 
 
-def looks_like_counts(X: Any, *, sample: int = _SAMPLE) -> bool:
+def looks_like_counts(X: Matrix, *, sample: int = _SAMPLE) -> bool:
     """Whether ``X`` looks like raw counts (module documentation: the counts rule)."""
     dtype = np.dtype(getattr(X, "dtype", np.float64))
     integer_dtype = dtype.kind in "biu"
@@ -81,7 +85,7 @@ def looks_like_counts(X: Any, *, sample: int = _SAMPLE) -> bool:
     return counts_rule(share, n, integer_dtype=integer_dtype)
 
 
-def is_integer_valued(X: Any, *, sample: int = _SAMPLE) -> bool:
+def is_integer_valued(X: Matrix, *, sample: int = _SAMPLE) -> bool:
     """True when every one of the first ``sample`` stored values is a whole number."""
     values = _stored_values(X, sample)
     if values.size == 0 or values.dtype.kind in "biu":

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._errors import ValidationError
-from ._checks import as_float_array, check_finite, encode_labels, paired_labels
+from ._checks import Labels, as_float_array, check_finite, encode_labels, paired_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -22,7 +23,7 @@ __all__ = ["DEFAULT_RESOLUTIONS", "ari", "asw", "avg_bio", "leiden_nmi_ari", "nm
 DEFAULT_RESOLUTIONS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 21))
 
 
-def _contingency(truth: Sequence[Any], clusters: Sequence[Any]) -> np.ndarray:
+def _contingency(truth: Labels, clusters: Labels) -> np.ndarray:
     t, c = paired_labels(truth, clusters, ("truth", "clusters"))
     _, (ti,) = encode_labels(t)
     _, (ci,) = encode_labels(c)
@@ -36,7 +37,7 @@ def _entropy(counts: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def nmi(truth: Sequence[Any], clusters: Sequence[Any]) -> float:
+def nmi(truth: Labels, clusters: Labels) -> float:
     """Normalised mutual information with arithmetic-mean normalisation.
 
     ``NMI = I(T; C) / ((H(T) + H(C)) / 2)`` with natural-log entropies of the label
@@ -55,7 +56,7 @@ def nmi(truth: Sequence[Any], clusters: Sequence[Any]) -> float:
     return float(max(0.0, mi / ((h_t + h_c) / 2)))
 
 
-def ari(truth: Sequence[Any], clusters: Sequence[Any]) -> float:
+def ari(truth: Labels, clusters: Labels) -> float:
     """Adjusted Rand index (Hubert & Arabie 1985).
 
     With ``n_ij`` the contingency table, ``a_i``/``b_j`` its row/column sums and
@@ -84,8 +85,8 @@ def ari(truth: Sequence[Any], clusters: Sequence[Any]) -> float:
 
 
 def asw(
-    labels: Sequence[Any],
-    embedding: Any,
+    labels: Labels,
+    embedding: ArrayLike,
     *,
     metric: Literal["euclidean", "cosine"] = "euclidean",
     rescale: bool = True,
@@ -174,8 +175,8 @@ def _labels_of(adata_or_embedding: Any, labels: Any) -> np.ndarray:
 
 
 def leiden_nmi_ari(
-    labels: Sequence[Any] | str,
-    embedding: AnnData | np.ndarray,
+    labels: Labels | str,
+    embedding: AnnData | ArrayLike,
     *,
     use_rep: str | None = None,
     resolutions: Sequence[float] = DEFAULT_RESOLUTIONS,
@@ -251,8 +252,8 @@ def leiden_nmi_ari(
 
 
 def avg_bio(
-    labels: Sequence[Any] | str,
-    embedding: Any,
+    labels: Labels | str,
+    embedding: AnnData | ArrayLike,
     *,
     use_rep: str | None = None,
     resolutions: Sequence[float] = DEFAULT_RESOLUTIONS,

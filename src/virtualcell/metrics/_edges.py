@@ -31,9 +31,10 @@ import pandas as pd
 
 from .._errors import ValidationError
 from ..data._edges import normalize_edge_table
-from ._checks import as_float_array, check_finite
+from ._checks import EdgeInput, as_float_array, check_finite
 
 __all__ = ["EdgeScores", "edge_scores"]
+
 
 @dataclass(frozen=True)
 class EdgeScores:
@@ -173,8 +174,8 @@ def _from_arrays(
 
 
 def edge_scores(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     genes: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,

@@ -18,12 +18,13 @@ from scipy.stats import rankdata
 
 from .._errors import ValidationError
 from ..data._edges import normalize_edge_table, parse_signs
+from ._checks import EdgeInput
 from ._edges import EdgeScores, edge_scores
 
 __all__ = ["auprc", "auprc_ratio", "auroc", "early_precision", "epr", "signed_accuracy"]
 
 
-def _aligned(truth: Any, scores: Any, kw: dict[str, Any]) -> EdgeScores:
+def _aligned(truth: EdgeInput, scores: EdgeInput, kw: dict[str, Any]) -> EdgeScores:
     edges = edge_scores(truth, scores, **kw)
     n_true = int(edges.truth.sum())
     if n_true == 0 or n_true == len(edges.truth):
@@ -35,8 +36,8 @@ def _aligned(truth: Any, scores: Any, kw: dict[str, Any]) -> EdgeScores:
 
 
 def auroc(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     genes: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,
@@ -73,8 +74,8 @@ def _pr_points(e: EdgeScores) -> tuple[np.ndarray, np.ndarray]:
 
 
 def auprc(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     genes: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,
@@ -100,8 +101,8 @@ def auprc(
 
 
 def auprc_ratio(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     genes: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,
@@ -131,8 +132,8 @@ def _top_set(e: EdgeScores, k: int | None) -> np.ndarray:
 
 
 def early_precision(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     k: int | None = None,
     genes: Sequence[str] | None = None,
@@ -148,8 +149,8 @@ def early_precision(
 
 
 def epr(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     k: int | None = None,
     genes: Sequence[str] | None = None,
@@ -169,8 +170,8 @@ def _signs(values: Any, name: str) -> np.ndarray:
 
 
 def signed_accuracy(
-    truth: Any,
-    prediction: Any,
+    truth: EdgeInput,
+    prediction: EdgeInput,
     *,
     sign_column: str = "sign",
 ) -> float:

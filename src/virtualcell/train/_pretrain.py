@@ -22,20 +22,12 @@ _VALUE_MODE = {"rank": "rank", "bin": "bin", "continuous": "continuous", "senten
 
 def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Any:
     """An unfitted tokenizer of ``kind`` (rank, bin, continuous, sentence) from vc.tokenize."""
-    from .. import tokenize
+    from ..tokenize import TOKENIZERS
 
-    names = {
-        "rank": "RankTokenizer",
-        "bin": "BinTokenizer",
-        "continuous": "ContinuousTokenizer",
-        "sentence": "SentenceTokenizer",
-    }
+    names = TOKENIZERS.names(tag="pretrain")
     if kind not in names:
-        raise ValidationError(f"unknown tokenizer {kind!r}; choose from {sorted(names)}")
-    cls = getattr(tokenize, names[kind], None)
-    if cls is None:
-        raise ValidationError(f"vc.tokenize.{names[kind]} is not available in this version")
-    return cls(max_len=max_len, **kwargs)
+        raise ValidationError(f"unknown tokenizer {kind!r}; choose from {names}")
+    return TOKENIZERS.get(kind)(max_len=max_len, **kwargs)
 
 
 def default_model_config(
