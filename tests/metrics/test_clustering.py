@@ -9,6 +9,8 @@ from sklearn import metrics as skm
 import virtualcell as vc
 from virtualcell._errors import ValidationError
 
+pytestmark = pytest.mark.usefixtures("warm_jit")
+
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_nmi_ari_against_sklearn(seed):

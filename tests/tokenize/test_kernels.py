@@ -12,6 +12,8 @@ import scipy.sparse as sp
 from virtualcell._errors import ValidationError
 from virtualcell.tokenize import RankTokenizer, _fast
 
+pytestmark = pytest.mark.usefixtures("warm_jit")
+
 pytest.importorskip("numba")
 
 FIELDS = ("input_ids", "values", "attention_mask")
