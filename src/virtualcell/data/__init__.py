@@ -11,6 +11,7 @@ from ._conventions import (
     split_perturbation,
 )
 from ._dream4 import read_dream4
+from ._edges import EDGE_COLUMNS, normalize_edge_table, parse_signs, true_network
 
 # --- gene identifiers and perturbation-label helpers (genes section) ---
 from ._genes import GeneMappingReport, gene_table, harmonize_genes
@@ -34,6 +35,7 @@ from . import splits
 __all__ = [
     "COMBO_SEP",
     "CONTROL",
+    "EDGE_COLUMNS",
     "FORMATS",
     "PERTURBATION_KEY",
     "PERTURBATION_TYPE_KEY",
@@ -49,6 +51,8 @@ __all__ = [
     "is_integer_valued",
     "join_perturbation",
     "looks_like_counts",
+    "normalize_edge_table",
+    "parse_signs",
     "read",
     "read_10x",
     "read_10x_h5",
@@ -64,5 +68,6 @@ __all__ = [
     "split_perturbation",
     "splits",
     "standardize_perturbations",
+    "true_network",
     "validate",
 ]

@@ -135,7 +135,18 @@ def _pseudotime(path: Path, cells: pd.Index) -> pd.DataFrame:
             table.index = cells
         else:
             raise DataFormatError(f"{path}: none of its cell names match ExpressionData.csv")
-    return table.reindex(cells).apply(pd.to_numeric, errors="coerce")
+    table = table.reindex(cells)
+    text = table.astype(str).apply(lambda c: c.str.strip().str.lower())
+    empty = table.isna() | text.isin(["", "nan", "na"])
+    values = table.apply(pd.to_numeric, errors="coerce")
+    bad = values.isna() & ~empty
+    if bad.to_numpy().any():
+        row, col = (int(i) for i in np.argwhere(bad.to_numpy())[0])
+        raise DataFormatError(
+            f"{path}: non-numeric pseudotime {table.iat[row, col]!r} for cell "
+            f"{table.index[row]!r}, column {table.columns[col]!r}"
+        )
+    return values
 
 
 def read_beeline(folder: str | Path, *, network: str = "refNetwork.csv"):

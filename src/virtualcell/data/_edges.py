@@ -32,12 +32,15 @@ Sign words (case-insensitive): ``+``, ``+1``, ``activation``, ``activator``, ``a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError, VirtualCellError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
 
 __all__ = [
     "COLUMN_ALIASES",
@@ -47,6 +50,7 @@ __all__ = [
     "canonical_column",
     "normalize_edge_table",
     "parse_signs",
+    "true_network",
 ]
 
 #: Columns every edge table has.
@@ -164,3 +168,33 @@ def normalize_edge_table(
             )
         out["score"] = score.astype(float)
     return out
+
+
+def true_network(adata: AnnData) -> pd.DataFrame:
+    """The ground-truth edge table a reader stored in ``adata.uns["true_network"]``.
+
+    Raises
+    ------
+    ValidationError
+        There is none; the message names the source and the file that would hold it
+        (BEELINE ``refNetwork.csv`` and the variants present, the DREAM4 gold standard,
+        a simulation's network), so "scored nothing" never passes silently.
+    """
+    net = adata.uns.get("true_network") if hasattr(adata, "uns") else None
+    if isinstance(net, pd.DataFrame):
+        return normalize_edge_table(net, what="uns['true_network']")
+    source = adata.uns.get("vc", {}).get("source", {}) if hasattr(adata, "uns") else {}
+    where = source.get("path") or source.get("name") or "the data"
+    fmt = source.get("format")
+    if fmt == "beeline":
+        others = adata.uns.get("beeline", {}).get("networks_available", [])
+        more = f"; networks in the folder: {', '.join(others)} (pass network=)" if others else ""
+        hint = f"it has no refNetwork.csv{more}"
+    elif fmt == "dream4":
+        hint = (
+            "no gold standard (*_goldstandard.tsv) was found beside it, in gold/ folders "
+            "above it or under VIRTUALCELL_DATA/grn/dream4/gold"
+        )
+    else:
+        hint = "uns['true_network'] is missing (read a BEELINE / DREAM4 folder or a simulation)"
+    raise ValidationError(f"{where}: no ground-truth network to score against: {hint}")

@@ -14,7 +14,8 @@ When counts are expected, negative values (``negative_counts``) and non-whole va
 Problem codes
 -------------
 Errors: ``unreadable``, ``no_data``, ``non_numeric``, ``nan``, ``inf``,
-``negative_counts``, ``non_integer_counts``, ``empty_cells``, ``duplicate_genes``,
+``negative_counts``, ``non_integer_counts``, ``implausible_counts`` (a count above
+2**31 - 1, e.g. 1e30), ``empty_cells``, ``duplicate_genes``,
 ``duplicate_cells``, ``low_vocabulary_overlap``, ``empty_perturbation_label``,
 ``malformed_perturbation_label``.
 Warnings: ``empty_genes`` (all-zero genes are common after subsetting),
