@@ -212,10 +212,10 @@ def leiden_nmi_ari(
     -------
     dict with ``nmi``, ``ari``, ``resolution`` and ``n_clusters``.
     """
+    _check_order("leiden_nmi_ari", labels, embedding)
     import anndata as ad
     import scanpy as sc
 
-    _check_order("leiden_nmi_ari", labels, embedding)
     x = _embedding_of(embedding, use_rep)
     lab = _labels_of(embedding, labels)
     if len(lab) != x.shape[0]:
