@@ -23,6 +23,7 @@ __all__ = [
     "HDF5_SIGNATURE",
     "check_gzip",
     "check_hdf5",
+    "check_hdf5_metadata",
     "describe_exception",
     "numeric_values",
     "reading",
@@ -80,6 +81,75 @@ def check_hdf5(path: Path, what: str) -> None:
             f"cannot read {path} as {what}: not an HDF5 file (it does not start with the "
             "HDF5 signature; wrong format or damaged header)"
         )
+    check_hdf5_metadata(path, what)
+
+
+# Walks every group, dataset and attribute of an HDF5 file (metadata only, no data).
+_METADATA_WALK = """
+import sys, h5py
+def visit(name, obj):
+    for key in obj.attrs.keys():
+        obj.attrs[key]
+with h5py.File(sys.argv[1], "r") as f:
+    for key in f.attrs.keys():
+        f.attrs[key]
+    f.visititems(visit)
+"""
+
+
+def check_hdf5_metadata(path: Path | str, what: str) -> None:
+    """Refuse an HDF5 file whose metadata the HDF5 library cannot read in bounded time.
+
+    A few corrupted bytes in an HDF5 object header can make the C library loop forever
+    (or crash) while reading an attribute, which no Python-level timeout can interrupt.
+    The metadata (every group, dataset and attribute; never the data) is therefore
+    walked once in a child process first, with ``settings.hdf5_check_timeout_s``
+    (default 30 s; about 0.5 s in practice, most of it the child's start; ``0`` turns
+    the check off). A timeout or a crash is a :class:`DataFormatError`; any ordinary
+    error is left to the reader, whose message is more precise.
+    """
+    import subprocess
+    import sys
+
+    from .._settings import settings
+
+    limit = float(settings.hdf5_check_timeout_s)
+    if limit <= 0:
+        return
+    try:
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return  # the reader reports it
+    if key in _METADATA_OK:
+        return
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _METADATA_WALK, str(path)],
+            capture_output=True,
+            timeout=limit,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DataFormatError(
+            f"cannot read {path} as {what}: its HDF5 metadata is corrupt (reading it did "
+            f"not finish in {limit:g} s)"
+        ) from None
+    except OSError:  # pragma: no cover - cannot start a child: read in-process
+        return
+    if done.returncode < 0:
+        raise DataFormatError(
+            f"cannot read {path} as {what}: reading its HDF5 metadata crashed "
+            f"(signal {-done.returncode}); the file is corrupt"
+        )
+    if done.returncode == 0:
+        if len(_METADATA_OK) > 256:
+            _METADATA_OK.clear()
+        _METADATA_OK.add(key)
+
+
+#: Files (path, size, mtime) whose metadata walk finished cleanly in this process.
+_METADATA_OK: set[tuple[str, int, int]] = set()
 
 
 def check_gzip(path: Path, what: str) -> None:
