@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
+
+from .._utils import emit_json
 
 __all__ = ["register"]
 
@@ -41,7 +42,7 @@ def grn_command(
     if list_methods:
         described = _list(describe=True)
         if as_json:
-            typer.echo(json.dumps(sorted(described)))
+            emit_json(sorted(described))
         else:
             for name, text in described.items():
                 typer.echo(f"{name:20s} {text}")
@@ -71,7 +72,7 @@ def grn_command(
         result["truth"] = source
         result.update(evaluate(edges, true_net, genes=list(adata.var_names), regulators=regs))
     if as_json:
-        typer.echo(json.dumps(result, default=float))
+        emit_json(result)
         return
     for key, value in result.items():
         text = f"{value:.4f}" if isinstance(value, float) else str(value)
