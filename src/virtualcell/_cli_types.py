@@ -29,6 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
+from .data._io import Format
+from .data._tables import Orientation
+
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
@@ -52,12 +55,10 @@ __all__ = [
     "seed_option",
 ]
 
-#: ``--format`` choices: the readers of :func:`virtualcell.data.read`.
-FormatName = Literal[
-    "h5ad", "10x_mtx", "10x_h5", "loom", "zarr", "table", "csv", "tsv", "beeline", "dream4"
-]
-#: ``--orientation`` choices for tables.
-OrientationName = Literal["auto", "cells_x_genes", "genes_x_cells"]
+#: ``--format`` choices: the readers of :func:`virtualcell.data.read` (its ``Format``).
+FormatName = Format
+#: ``--orientation`` choices for tables (``read_table``'s ``Orientation``).
+OrientationName = Orientation
 
 
 # ------------------------------------------------------------------------------- numbers

@@ -188,7 +188,7 @@ def test_unreachable_server_gives_clear_error(server):
 def test_lock_file_is_valid_json(server):
     handler, base = server
     handler.files["/a.bin"] = b"abc"
-    fetch(f"{base}/a.bin", hashlib.sha256(b"abc").hexdigest(), filename="a.bin")
+    fetch(f"{base}/a.bin", sha256=hashlib.sha256(b"abc").hexdigest(), filename="a.bin")
     json.loads((cache_folder() / "lock.json").read_text())
     assert Path(cache_folder() / "a.bin").read_bytes() == b"abc"
 

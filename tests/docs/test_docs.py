@@ -60,6 +60,7 @@ SKIP_PREFIXES = ("make ",)
 
 #: VIRTUALCELL_DOCS_FAST=1: (page, text, replacement); each text must occur in the page.
 FAST_SUBSTITUTIONS = [
+    ("README.md", 'use_rep="X_vc"))', 'use_rep="X_vc", resolutions=(1.0,)))'),
     ("README.md", "TrainConfig(max_steps=50, batch_size=16)", "TrainConfig(max_steps=3, batch_size=16)"),
     ("README.md", "simulate_perturbseq(100, singles=20, doubles=10, seed=0)",
      "simulate_perturbseq(20, cells_per_condition=20, singles=5, doubles=3, seed=0)"),
@@ -119,9 +120,9 @@ def _commands(body: str) -> list[str]:
 
 
 @pytest.fixture
-def workdir(tmp_path, shared_data, monkeypatch):
+def workdir(tmp_path, shared_data, monkeypatch, warm_jit):
     """A checkout-like folder: ``../shared/data`` beside it, tiny knowledge sources in
-    ``kb-src`` (used by the FAST substitutions), a private cache."""
+    ``kb-src`` (used by the FAST substitutions), a private cache; numba/scanpy JIT warm."""
     import importlib.util
 
     work = tmp_path / "checkout"

@@ -11,7 +11,7 @@ Registry dataset *names* are resolved one layer up, by :func:`virtualcell.datase
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pandas as pd
 
@@ -36,9 +36,7 @@ Format = Literal[
     "h5ad", "10x_mtx", "10x_h5", "loom", "zarr", "table", "csv", "tsv", "beeline", "dream4"
 ]
 #: Every reader name :func:`read` accepts as ``format=`` (the values of :data:`Format`).
-FORMATS: tuple[str, ...] = (
-    "h5ad", "10x_mtx", "10x_h5", "loom", "zarr", "table", "csv", "tsv", "beeline", "dream4"
-)  # fmt: skip
+FORMATS: tuple[str, ...] = get_args(Format)
 
 
 def set_source(adata: Any, **source: Any) -> Any:

@@ -83,8 +83,8 @@ def fetch_command(name: str = _NAME, as_json: bool = json_option()) -> None:
 
 def genes_command(
     source: str = data_argument(),
-    key: str | None = typer.Option(
-        None, "--key", help="var column holding the identifiers (default: var_names)."
+    gene_key: str | None = typer.Option(
+        None, "--gene-key", "--key", help="var column holding the identifiers (default: var_names)."
     ),
     to: Literal["symbol", "ensembl", "entrez"] = typer.Option(
         "symbol", "--to", help="Target identifier."
@@ -100,7 +100,7 @@ def genes_command(
     from ..data import harmonize_genes
 
     adata = read_data(source, format=format, orientation=orientation)
-    report = harmonize_genes(adata, key=key, to=to)
+    report = harmonize_genes(adata, gene_key=gene_key, to=to)
     if as_json:
         emit_json(report.to_dict())
         return

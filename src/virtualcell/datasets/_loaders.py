@@ -166,7 +166,7 @@ def _scperturb(entry: DatasetEntry) -> ad.AnnData:
         )
     if "perturbation_type" in adata.obs and PERTURBATION_TYPE_KEY == "perturbation_type":
         adata.obs["perturbation_type_original"] = adata.obs["perturbation_type"]
-    adata = standardize_perturbations(adata, column=column, inplace=True)
+    adata = standardize_perturbations(adata, perturbation_key=column, inplace=True)
     kind = entry.options.get("perturbation_type", "knockout")
     is_control = adata.obs[PERTURBATION_KEY].astype(str) == CONTROL
     adata.obs[PERTURBATION_TYPE_KEY] = pd.Categorical(np.where(is_control, CONTROL, kind))
