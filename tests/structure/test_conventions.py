@@ -54,28 +54,6 @@ def test_namespace_exports_exist_and_are_documented(namespace):
             assert inspect.getdoc(obj), f"vc.{namespace}.{name} has no docstring"
 
 
-def _public_functions():
-    for namespace in NAMESPACES:
-        module = importlib.import_module(f"virtualcell.{namespace}")
-        for name in getattr(module, "__all__", []):
-            obj = getattr(module, name)
-            if inspect.isfunction(obj):
-                params = list(inspect.signature(obj).parameters)
-                if params and params[0] == "adata":
-                    yield f"{namespace}.{name}", obj
-
-
-@pytest.mark.parametrize(("qualname", "func"), list(_public_functions()))
-def test_adata_first_functions_take_keyword_only_options(qualname, func):
-    params = list(inspect.signature(func).parameters.values())
-    positional = [
-        p.name
-        for p in params[1:]
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty
-    ]
-    assert not positional, f"{qualname}: options {positional} should be keyword-only"
-
-
 #: Exported functions that break a rule below, with their owner; each is an
 #: xfail(strict=True) case and must be removed from here once fixed.
 KNOWN_EXCEPTIONS: dict[str, str] = {
