@@ -17,6 +17,21 @@ kb_app = typer.Typer(
 )
 
 Mode = Literal["hybrid", "lexical", "dense"]
+
+
+def _default(method, name: str):
+    """A default of the library method (read, not retyped)."""
+    import inspect
+
+    return inspect.signature(method).parameters[name].default
+
+
+def _kb_method(name: str):
+    from ._kb import KnowledgeBase
+
+    return getattr(KnowledgeBase, name)
+
+
 Kind = Literal["gene", "go_term", "gene_set"]
 
 _STORE = input_path(
@@ -79,9 +94,11 @@ def build_cmd(
 @kb_app.command("search")
 def search_cmd(
     query: str = typer.Argument(..., help="Free-text query."),
-    k: int = positive_int(10, "-k", help="Number of hits."),
+    k: int = positive_int(_default(_kb_method("search"), "k"), "-k", help="Number of hits."),
     mode: Mode = typer.Option(
-        "lexical", "--mode", help="lexical (BM25, default), hybrid (BM25 + dense) or dense."
+        _default(_kb_method("search"), "mode"),
+        "--mode",
+        help="lexical (BM25, default), hybrid (BM25 + dense) or dense.",
     ),
     kind: list[str] | None = choice_list(
         "--kind", choices=get_args(Kind), help="Passage kind (repeatable)"
@@ -142,7 +159,7 @@ def gene_cmd(
 def verify_cmd(
     claim: str = typer.Argument(..., help='E.g. "KLF1 regulates erythroid differentiation".'),
     mode: Mode = typer.Option(
-        "hybrid",
+        _default(_kb_method("verify"), "mode"),
         "--mode",
         help="Term matching: hybrid (default; builds the dense index on first use, minutes "
         "on a CPU), lexical (no index to build) or dense.",
