@@ -117,8 +117,12 @@ def test_lisi_matches_scib_metrics(mixed):
     ours = lisi(bat, x, n_neighbors=30)
     ref = np.asarray(scib.lisi_knn(nr, bat))
     np.testing.assert_allclose(ours, ref, rtol=1e-4)
-    assert ilisi(bat, x, n_neighbors=30) == pytest.approx(float(scib.ilisi_knn(nr, bat)), rel=1e-4, abs=1e-4)
-    assert clisi(lab, x, n_neighbors=30) == pytest.approx(float(scib.clisi_knn(nr, lab)), rel=1e-4, abs=1e-4)
+    assert ilisi(bat, x, n_neighbors=30) == pytest.approx(
+        float(scib.ilisi_knn(nr, bat)), rel=1e-4, abs=1e-4
+    )
+    assert clisi(lab, x, n_neighbors=30) == pytest.approx(
+        float(scib.clisi_knn(nr, lab)), rel=1e-4, abs=1e-4
+    )
 
 
 @pytest.mark.parametrize("mixed", [True, False])
