@@ -263,6 +263,7 @@ def annotate(
 
     query.obs[LABEL_KEY] = pd.Categorical(pred, categories=classes)
     query.obs[CONFIDENCE_KEY] = conf.astype(np.float32)
+    query.obs[f"{CONFIDENCE_KEY}_raw"] = raw_conf.astype(np.float32)
     query.obs[UNKNOWN_KEY] = unknown_score.astype(np.float32)
     query.obs[UNKNOWN_FLAG_KEY] = unknown
 

@@ -178,12 +178,21 @@ class L1LogRegAnnotator(Annotator):
         from sklearn.multiclass import OneVsRestClassifier
 
         base = LogisticRegression(
-            penalty="l1", C=self.C, solver="liblinear", max_iter=1000, random_state=self.seed
+            C=self.C, solver="liblinear", max_iter=1000, random_state=self.seed, **_l1_penalty()
         )
         self._clf = OneVsRestClassifier(base).fit(x, y)
 
     def _scores(self, x: np.ndarray) -> np.ndarray:
         return _full_log_proba(self._clf, x, len(self.classes_))
+
+
+def _l1_penalty() -> dict[str, Any]:
+    """The L1 option of ``LogisticRegression`` (``l1_ratio=1`` from scikit-learn 1.8,
+    ``penalty="l1"`` before)."""
+    import sklearn
+
+    major, minor = (int(v) for v in sklearn.__version__.split(".")[:2])
+    return {"l1_ratio": 1.0} if (major, minor) >= (1, 8) else {"penalty": "l1"}
 
 
 class _ScalerSource:
