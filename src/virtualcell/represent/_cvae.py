@@ -8,7 +8,9 @@ over the first half of training. Because the decoder is told the batch, the late
 does not need to carry it: the integrated embedding is ``mu``.
 
 Weights and sampling come from a private seeded generator (``torch.random.fork_rng``), so
-runs are reproducible and the caller's random state is untouched.
+runs are reproducible and the caller's random state is untouched. The network is small:
+it trains on one torch thread (restored afterwards), which on a busy CPU was ~80x faster
+than two contending threads.
 """
 
 from __future__ import annotations
@@ -26,21 +28,32 @@ class CVAEConfig:
 
     n_latent: int = 16
     hidden: int = 128
-    epochs: int = 60
+    epochs: int = 100
     batch_size: int = 128
     lr: float = 1e-3
-    beta: float = 0.5
+    beta: float = 1.0
     seed: int = 0
 
 
 def fit_cvae(x: np.ndarray, batches: np.ndarray, config: CVAEConfig | None = None) -> np.ndarray:
     """Train on ``x`` (cells x features) with integer ``batches``; return the latent means."""
     import torch
-    from torch import nn
 
     cfg = config or CVAEConfig()
-    n, g = x.shape
     n_b = int(batches.max()) + 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(x, batches, n_b, cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(x: np.ndarray, batches: np.ndarray, n_b: int, cfg: CVAEConfig) -> np.ndarray:
+    import torch
+    from torch import nn
+
+    n, g = x.shape
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
         enc = nn.Sequential(

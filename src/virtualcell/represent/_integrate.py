@@ -41,9 +41,19 @@ def _center(adata: Any, x: np.ndarray, batches: np.ndarray, **_: Any) -> np.ndar
 
 
 def _harmony(
-    adata: Any, x: np.ndarray, batches: np.ndarray, *, seed: int = 0, theta: float = 2.0, **_: Any
+    adata: Any,
+    x: np.ndarray,
+    batches: np.ndarray,
+    *,
+    seed: int = 0,
+    theta: float = 2.0,
+    sigma: float = 0.1,
+    lamb: float | None = None,
+    nclust: int | None = None,
+    **_: Any,
 ) -> np.ndarray:
-    """Harmony (harmonypy) on the embedding."""
+    """Harmony (harmonypy) on the embedding; ``theta``, ``sigma``, ``lamb``, ``nclust``
+    are harmonypy's options (its defaults)."""
     try:
         import harmonypy
     except ImportError:
@@ -51,7 +61,13 @@ def _harmony(
             "harmony integration needs harmonypy: pip install 'virtualcell[represent]'"
         ) from None
     meta = pd.DataFrame({"batch": batches.astype(str)})
-    kw: dict[str, Any] = {"theta": theta, "random_state": seed}
+    kw: dict[str, Any] = {
+        "theta": theta,
+        "sigma": sigma,
+        "lamb": lamb,
+        "nclust": nclust,
+        "random_state": seed,
+    }
     import inspect
 
     if "verbose" in inspect.signature(harmonypy.run_harmony).parameters:
