@@ -203,6 +203,8 @@ def annotate(
         split_info = {**split.to_dict(), "query_fraction": float(query_fraction)}
     elif query_fraction is not None:
         raise ValidationError("query_fraction splits the reference: do not also give a query")
+    elif getattr(query, "is_view", False):
+        query = query.copy()
     y_ref = labels_of(reference, label_key)
     b_ref, b_query = _batches(reference, batch_key), _batches(query, batch_key)
     opts = dict(method_options or {})
