@@ -15,7 +15,7 @@ def tiny_model(typed_cells, tmp_path):
     from virtualcell.train import TrainConfig, pretrain
 
     tok = vc.tokenize.RankTokenizer(max_len=24).fit(typed_cells)
-    model, _ = pretrain(
+    pretrain(
         typed_cells,
         tokenizer=tok,
         objective="mlm",
