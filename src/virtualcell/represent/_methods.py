@@ -208,9 +208,12 @@ class CellTypistAnnotator(Annotator):
     reference — logistic regression on log1p(CP10k) expression, all genes, with
     CellTypist's own scaling; scores are its class probabilities (log).
 
-    CellTypist <= 1.7.1 cannot use its default solver with scikit-learn >= 1.8 (it passes
-    the removed ``multi_class``); then its SGD logistic regression (``use_SGD=True``,
-    seeded) is used and ``self.mode`` says so."""
+    CellTypist <= 1.7.1 cannot train its default classifier with scikit-learn >= 1.8 (it
+    passes the removed ``multi_class="ovr"``); then the same model is rebuilt here step by
+    step as ``celltypist.train`` does — genes expressed in the reference, ``StandardScaler``
+    (with mean), values above 10 clipped, L2 logistic regression (``C = 1``, lbfgs, 1 000
+    iterations) one-vs-rest — and wrapped in a ``celltypist.models.Model`` so that
+    ``celltypist.annotate`` predicts with it; ``self.mode`` says which path ran."""
 
     def __init__(self, *, seed: int = 0, max_iter: int | None = None, **_: Any) -> None:
         self.seed, self.max_iter = int(seed), max_iter
@@ -241,14 +244,11 @@ class CellTypistAnnotator(Annotator):
                 self._model = celltypist.train(data, labels=y, **kw)
                 self.mode = "logistic regression"
             except TypeError as err:
-                # celltypist <= 1.7.1 passes `multi_class`, removed in scikit-learn 1.8:
-                # fall back to its SGD logistic regression (seeded)
+                # celltypist <= 1.7.1 passes `multi_class`, removed in scikit-learn 1.8
                 if "multi_class" not in str(err):
                     raise
-                self._model = celltypist.train(
-                    data, labels=y, use_SGD=True, random_state=self.seed, **kw
-                )
-                self.mode = "SGD logistic regression"
+                self._model = _celltypist_ovr(data, y, max_iter=self.max_iter or 1000)
+                self.mode = "logistic regression (one-vs-rest, rebuilt for scikit-learn >= 1.8)"
         return self
 
     def logits(self, adata: Any, *, layer: str | None = None, batches: Any = None) -> np.ndarray:
@@ -268,6 +268,32 @@ class CellTypistAnnotator(Annotator):
         out = np.where(np.isfinite(out), out, 0.0) + _EPS
         out /= out.sum(1, keepdims=True)
         return np.log(np.clip(out, _EPS, None))
+
+
+def _celltypist_ovr(data: Any, labels: np.ndarray, *, max_iter: int) -> Any:
+    """CellTypist's default training recipe with a one-vs-rest logistic regression that
+    current scikit-learn accepts (see :class:`CellTypistAnnotator`)."""
+    import scipy.sparse as sp
+    from celltypist.models import Model
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    X = data.X.toarray() if sp.issparse(data.X) else np.asarray(data.X)
+    genes = np.asarray(data.var_names)
+    keep = X.sum(0) != 0
+    scaler = StandardScaler(with_mean=True)
+    Z = scaler.fit_transform(X[:, keep])
+    Z[Z > 10] = 10
+    ovr = OneVsRestClassifier(LogisticRegression(C=1.0, solver="lbfgs", max_iter=max_iter))
+    ovr.fit(Z, labels)
+    clf = LogisticRegression()
+    clf.coef_ = np.vstack([e.coef_ for e in ovr.estimators_])
+    clf.intercept_ = np.concatenate([e.intercept_ for e in ovr.estimators_])
+    clf.classes_ = ovr.classes_
+    clf.features = genes[keep]
+    clf.n_features_in_ = int(keep.sum())
+    return Model(clf, scaler, {"details": "celltypist recipe, one-vs-rest LR", "date": ""})
 
 
 def _celltypist_input(adata: Any, layer: str | None) -> Any:
