@@ -73,7 +73,7 @@ def main() -> None:
     p.add_argument("--datasets", nargs="+", default=["pbmc68k", "wu2020", "sim"])
     p.add_argument(
         "--methods",
-        nargs="+",
+        nargs="*",
         default=["knn", "centroid", "linear_probe", "l1_logreg", "celltypist"],
     )
     p.add_argument("--model", default=None, help="pretrained checkpoint for the oracle methods")
