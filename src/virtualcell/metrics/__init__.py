@@ -38,9 +38,9 @@ from ._integration import (
     isolated_labels,
     kbet,
     knn,
-    leiden_clusterings,
     lisi,
 )
+from ._leiden import leiden_clusterings
 from ._network import auprc, auprc_ratio, auroc, early_precision, epr, signed_accuracy
 from ._perturbation import (
     control_mean,

@@ -19,6 +19,7 @@ import numpy as np
 from .._errors import ValidationError
 from ._checks import as_float_array, check_finite, encode_labels, paired_labels
 from ._clustering import DEFAULT_RESOLUTIONS, ari, asw, nmi
+from ._leiden import leiden_clusterings
 
 __all__ = [
     "batch_asw",
@@ -30,7 +31,6 @@ __all__ = [
     "isolated_labels",
     "kbet",
     "knn",
-    "leiden_clusterings",
     "lisi",
 ]
 
@@ -149,6 +149,20 @@ def lisi(
     return 1.0 / _simpson(dist, idx, codes, perp)
 
 
+def _median_lisi(
+    values: Sequence[Any], embedding: Any, name: str, n_neighbors: int, perplexity: float | None
+) -> tuple[float, int]:
+    """Median LISI of ``values`` and their number of distinct values (at least 2)."""
+    codes = _codes(values, name)
+    n_values = int(codes.max()) + 1
+    if n_values < 2:
+        raise ValidationError(
+            f"{'ilisi' if name == 'batches' else 'clisi'} needs at least 2 {name}"
+        )
+    lis = lisi(codes, embedding, n_neighbors=n_neighbors, perplexity=perplexity)
+    return float(np.nanmedian(lis)), n_values
+
+
 def ilisi(
     batches: Sequence[Any],
     embedding: Any,
@@ -162,13 +176,7 @@ def ilisi(
     With ``scale`` (scIB): ``(median - 1) / (n_batches - 1)`` in [0, 1], 1 = batches fully
     mixed. Needs at least 2 batches.
     """
-    codes = _codes(batches, "batches")
-    n_batches = int(codes.max()) + 1
-    if n_batches < 2:
-        raise ValidationError("ilisi needs at least 2 batches")
-    value = float(
-        np.nanmedian(lisi(codes, embedding, n_neighbors=n_neighbors, perplexity=perplexity))
-    )
+    value, n_batches = _median_lisi(batches, embedding, "batches", n_neighbors, perplexity)
     return (value - 1) / (n_batches - 1) if scale else value
 
 
@@ -185,13 +193,7 @@ def clisi(
     With ``scale`` (scIB): ``(n_labels - median) / (n_labels - 1)`` in [0, 1], 1 = every
     neighbourhood holds one cell type. Needs at least 2 labels.
     """
-    codes = _codes(labels, "labels")
-    n_labels = int(codes.max()) + 1
-    if n_labels < 2:
-        raise ValidationError("clisi needs at least 2 labels")
-    value = float(
-        np.nanmedian(lisi(codes, embedding, n_neighbors=n_neighbors, perplexity=perplexity))
-    )
+    value, n_labels = _median_lisi(labels, embedding, "labels", n_neighbors, perplexity)
     return (n_labels - value) / (n_labels - 1) if scale else value
 
 
@@ -320,48 +322,6 @@ def graph_connectivity(labels: Sequence[Any], embedding: Any, *, n_neighbors: in
         _, comp = connected_components(g[mask][:, mask], directed=False)
         out.append(np.bincount(comp).max() / len(mask))
     return float(np.mean(out))
-
-
-def leiden_clusterings(
-    embedding: Any,
-    *,
-    resolutions: Sequence[float] = DEFAULT_RESOLUTIONS,
-    n_neighbors: int = 15,
-    seed: int = 0,
-) -> dict[float, np.ndarray]:
-    """Leiden clusters of an embedding at every resolution (the scIB sweep).
-
-    One scanpy kNN graph (``scanpy.pp.neighbors``, euclidean) and ``scanpy.tl.leiden``
-    (``flavor="igraph"``, 2 iterations, undirected, ``random_state=seed``) per resolution,
-    as :func:`~virtualcell.metrics.leiden_nmi_ari`. Returns ``{resolution: labels}``.
-    """
-    import anndata as ad
-    import scanpy as sc
-
-    x = as_float_array(embedding, "embedding")
-    if x.ndim != 2 or x.shape[0] < 3:
-        raise ValidationError(f"embedding must be 2-D with >= 3 cells, got shape {x.shape}")
-    check_finite(x, "embedding")
-    if len(resolutions) == 0:
-        raise ValidationError("resolutions is empty")
-    work = ad.AnnData(np.zeros((x.shape[0], 0), dtype=np.float32))
-    work.obsm["X_emb"] = x
-    sc.pp.neighbors(
-        work, n_neighbors=min(n_neighbors, x.shape[0] - 1), use_rep="X_emb", random_state=seed
-    )
-    out = {}
-    for res in resolutions:
-        sc.tl.leiden(
-            work,
-            resolution=float(res),
-            key_added="_leiden",
-            flavor="igraph",
-            n_iterations=2,
-            directed=False,
-            random_state=seed,
-        )
-        out[float(res)] = work.obs["_leiden"].astype(str).to_numpy()
-    return out
 
 
 def isolated_labels(labels: Sequence[Any], *, batches: Sequence[Any]) -> list[Any]:
