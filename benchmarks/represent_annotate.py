@@ -27,32 +27,10 @@ import warnings
 from pathlib import Path
 
 import anndata as ad
-import numpy as np
 import pandas as pd
-import scipy.sparse as sp
+from _represent_data import pbmc68k, wu2020
 
 warnings.filterwarnings("ignore")
-
-
-def pbmc68k() -> ad.AnnData:
-    import virtualcell as vc
-
-    p = vc.datasets.pbmc68k_reduced()
-    X = sp.csr_matrix(p.raw.X, dtype=np.float32)
-    X.data = np.expm1(X.data)
-    out = ad.AnnData(X, obs=p.obs[["bulk_labels"]].copy())
-    out.var_names = list(p.raw.var_names)
-    return out
-
-
-def wu2020() -> ad.AnnData:
-    import virtualcell as vc
-
-    w = vc.datasets.wu2020()
-    out = ad.AnnData(sp.csr_matrix(w.X, dtype=np.float32), obs=w.obs[["cluster_orig", "patient"]])
-    out.var_names = [str(g) for g in w.var_names]
-    out.var_names_make_unique()
-    return out
 
 
 def sim(seed: int) -> tuple[ad.AnnData, ad.AnnData]:

@@ -30,7 +30,7 @@ def main() -> None:
 
     import scanpy as sc
     import torch
-    from represent_annotate import pbmc68k
+    from _represent_data import pbmc68k
 
     torch.set_num_threads(1)
     import virtualcell as vc

@@ -40,7 +40,8 @@ def main() -> None:
 
     import scanpy as sc
     import torch
-    from represent_pretrain import pbmc68k, score, standardize_pca, wu2020
+    from _represent_data import pbmc68k, wu2020
+    from represent_pretrain import score, standardize_pca
 
     torch.set_num_threads(args.threads)
     from virtualcell.models import CellEncoder, CellModel, PCAConfig, PCAEncoder
