@@ -73,6 +73,7 @@ def main() -> None:
     if args.model:
         variants += [
             ("knn[oracle]", "knn", {"embedding": "oracle", "model": args.model}),
+            ("centroid[oracle]", "centroid", {"embedding": "oracle", "model": args.model}),
             ("linear_probe[oracle]", "linear_probe", {"embedding": "oracle", "model": args.model}),
             (
                 "finetune[oracle]",
