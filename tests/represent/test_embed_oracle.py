@@ -80,3 +80,5 @@ def test_unknown_source_and_options(typed_cells):
         vc.represent.embed(typed_cells, source="nope")
     with pytest.raises(ValidationError, match="model="):
         vc.represent.embed(typed_cells, source="oracle")
+    with pytest.raises(ValidationError, match="n_compz"):
+        vc.represent.embed(typed_cells, source="pca", n_compz=3)

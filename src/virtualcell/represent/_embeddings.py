@@ -259,7 +259,11 @@ def embed(
     cls = get_embedding(source)
     if model is not None:
         options["model"] = model
-    src = cls(**options).fit(reference if reference is not None else adata, layer=layer)
+    try:
+        src = cls(**options)
+    except TypeError as err:
+        raise ValidationError(f"embedding source {source!r}: {err}") from None
+    src.fit(reference if reference is not None else adata, layer=layer)
     z = np.asarray(src.transform(adata, layer=layer), dtype=np.float32)
     adata.obsm[key_added] = z
     return z
