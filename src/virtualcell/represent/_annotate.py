@@ -238,23 +238,23 @@ def annotate(
     annotator.fit(fit_ref, y_ref[~hold], layer=layer, batches=sub(b_ref, ~hold))
     classes = np.asarray(annotator.classes_)
 
-    q_logits = annotator.logits(query, layer=layer, batches=b_query)
-    q_space = annotator.space(query, layer=layer, batches=b_query)
+    q_logits, q_space = annotator.predict(query, layer=layer, batches=b_query)
     calibrator = Calibrator(calibration)
     novelty = NoveltyScorer(quantile=unknown_quantile)
-    fit_space = annotator.space(fit_ref, layer=layer, batches=sub(b_ref, ~hold))
+    fit_space = getattr(annotator, "fit_space_", None)
+    if fit_space is None:
+        fit_space = annotator.space(fit_ref, layer=layer, batches=sub(b_ref, ~hold))
     if hold.any():
         cal = reference[hold].copy()
-        cal_logits = annotator.logits(cal, layer=layer, batches=sub(b_ref, hold))
+        cal_logits, cal_space = annotator.predict(cal, layer=layer, batches=sub(b_ref, hold))
         pos = {c: i for i, c in enumerate(classes)}
         y_cal = np.array([pos.get(v, -1) for v in y_ref[hold]])
         seen = y_cal >= 0
         calibrator.fit(cal_logits[seen], y_cal[seen])
-        cal_space = annotator.space(cal, layer=layer, batches=sub(b_ref, hold))
         novelty.fit(fit_space, cal_space, calibrator.confidence(cal_logits))
     else:
-        ref_conf = calibrator.confidence(annotator.logits(fit_ref, layer=layer, batches=b_ref))
-        novelty.fit(fit_space, fit_space, ref_conf, same=True)
+        ref_logits = annotator.logits(fit_ref, layer=layer, batches=b_ref)
+        novelty.fit(fit_space, fit_space, calibrator.confidence(ref_logits), same=True)
 
     probs = calibrator.probabilities(q_logits)
     pred = classes[probs.argmax(1)]

@@ -6,6 +6,7 @@ Every method has the same small interface (:class:`Annotator`)::
     m.classes_                       # the class names, in the column order of the scores
     m.logits(query)                  # (n_query, n_classes) log-probabilities / scores
     m.space(query)                   # the representation distances are measured in
+    m.predict(query)                 # (logits, space) with one pass over the cells
 
 ``logits`` are turned into probabilities with a softmax (after calibration) by
 :func:`~virtualcell.represent.annotate`; ``space`` is used for the "distance to the
@@ -81,11 +82,20 @@ class Annotator:
     ) -> Annotator:
         self._fit_source(adata, layer)
         self.classes_, y = _encode(labels)
-        self._fit_classifier(self.space(adata, layer=layer, batches=batches), y)
+        #: the representation of the cells the method was fitted on
+        self.fit_space_ = self.space(adata, layer=layer, batches=batches)
+        self._fit_classifier(self.fit_space_, y)
         return self
 
     def logits(self, adata: Any, *, layer: str | None = None, batches: Any = None) -> np.ndarray:
-        return self._scores(self.space(adata, layer=layer, batches=batches))
+        return self.predict(adata, layer=layer, batches=batches)[0]
+
+    def predict(
+        self, adata: Any, *, layer: str | None = None, batches: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(logits, space)`` of ``adata``, embedding the cells once."""
+        z = self.space(adata, layer=layer, batches=batches)
+        return self._scores(z), z
 
     def _fit_classifier(self, x: np.ndarray, y: np.ndarray) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -251,6 +261,11 @@ class CellTypistAnnotator(Annotator):
                 self.mode = "logistic regression (one-vs-rest, rebuilt for scikit-learn >= 1.8)"
         return self
 
+    def predict(
+        self, adata: Any, *, layer: str | None = None, batches: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self.logits(adata, layer=layer), self.space(adata, layer=layer, batches=batches)
+
     def logits(self, adata: Any, *, layer: str | None = None, batches: Any = None) -> np.ndarray:
         import contextlib
         import io
@@ -364,13 +379,22 @@ class FineTuneAnnotator(Annotator):
     def space(self, adata: Any, *, layer: str | None = None, batches: Any = None) -> np.ndarray:
         return np.asarray(self.tuned.embed(adata, layer=layer), dtype=np.float32)
 
+    def predict(
+        self, adata: Any, *, layer: str | None = None, batches: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        z = self.space(adata, layer=layer)
+        return self._head(z), z
+
     def logits(self, adata: Any, *, layer: str | None = None, batches: Any = None) -> np.ndarray:
+        return self._head(self.space(adata, layer=layer))
+
+    def _head(self, z: np.ndarray) -> np.ndarray:
         import torch
 
-        emb = torch.as_tensor(self.space(adata, layer=layer))
         head = self.tuned.network.head
         with torch.no_grad():
-            out = head(emb.to(next(head.parameters()).device)).float().cpu().numpy()
+            emb = torch.as_tensor(z).to(next(head.parameters()).device)
+            out = head(emb).float().cpu().numpy()
         return out[:, self._perm]
 
 
