@@ -38,13 +38,18 @@ def _obs(adata: Any, key: str) -> pd.Series:
     return adata.obs[key]
 
 
-def _scatter(ax: Axes, xy: np.ndarray, values: pd.Series, title: str) -> None:
-    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
+def _is_categorical(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object
+
+
+def _scatter(
+    ax: Axes, xy: np.ndarray, values: pd.Series, title: str, palette: dict[str, Any]
+) -> None:
+    if _is_categorical(values):
         cats = sorted(pd.unique(values.astype(str)))
-        cmap = _colors(len(cats))
-        for i, c in enumerate(cats):
+        for c in cats:
             m = (values.astype(str) == c).to_numpy()
-            ax.scatter(xy[m, 0], xy[m, 1], s=4, color=cmap[i], label=c, linewidths=0)
+            ax.scatter(xy[m, 0], xy[m, 1], s=4, color=palette[c], label=c, linewidths=0)
         ax.legend(fontsize=5, markerscale=2, loc="best", frameon=False, ncol=1 + len(cats) // 12)
     else:
         sc = ax.scatter(
@@ -73,7 +78,8 @@ def annotation_embedding(
 ) -> Figure:
     """Scatter of a 2-D embedding (``obsm[basis]``, e.g. a UMAP) coloured by ``obs``
     columns: true labels, predictions (``vc_label``), confidence, unknown score. One panel
-    per column (``ax`` only with a single column)."""
+    per column (``ax`` only with a single column); a category has the same colour in
+    every panel."""
     if basis not in adata.obsm:
         raise ValidationError(
             f"obsm has no {basis!r}: compute it first (e.g. scanpy.tl.umap) or pass basis="
@@ -87,8 +93,12 @@ def annotation_embedding(
     else:
         fig = new_figure(figsize=(4.2 * len(cols), 3.8))
         axes = [fig.add_subplot(1, len(cols), i + 1) for i in range(len(cols))]
+    values = {c: _obs(adata, c) for c in cols}
+    # one colour per category across panels, so a label and its prediction match
+    cats = sorted({str(v) for s in values.values() if _is_categorical(s) for v in pd.unique(s)})
+    palette = dict(zip(cats, _colors(len(cats)), strict=True))
     for a, c in zip(axes, cols, strict=True):
-        _scatter(a, xy, _obs(adata, c), c)
+        _scatter(a, xy, values[c], c, palette)
     return finish(fig, path)
 
 
