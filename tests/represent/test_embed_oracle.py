@@ -68,7 +68,7 @@ def test_finetune_method(typed_cells, tiny_model):
         method="finetune",
         model=tiny_model,
         query_fraction=0.3,
-        method_options={"max_steps": 30, "batch_size": 16, "lr": 3e-3},
+        method_options={"max_steps": 20, "batch_size": 16, "lr": 3e-3},
     )
     assert res.info["method"] == "finetune"
     assert res.probabilities.shape == (72, 4)
