@@ -56,6 +56,12 @@ def main() -> None:
     )
     p.add_argument("--model", default=None, help="pretrained checkpoint for the oracle methods")
     p.add_argument("--finetune-steps", type=int, default=150)
+    p.add_argument(
+        "--oracle-methods",
+        nargs="+",
+        default=["knn", "centroid", "linear_probe", "finetune"],
+        help="which oracle variants run with --model",
+    )
     p.add_argument("--novel", action="store_true", help="held-out-type evaluation")
     p.add_argument("--novel-methods", nargs="+", default=["knn", "l1_logreg"])
     p.add_argument("--threads", type=int, default=1)
@@ -71,7 +77,7 @@ def main() -> None:
     label = {"pbmc68k": "bulk_labels", "wu2020": "cluster_orig", "sim": "cell_type"}
     variants: list[tuple[str, str, dict]] = [(m, m, {}) for m in args.methods]
     if args.model:
-        variants += [
+        oracle = [
             ("knn[oracle]", "knn", {"embedding": "oracle", "model": args.model}),
             ("centroid[oracle]", "centroid", {"embedding": "oracle", "model": args.model}),
             ("linear_probe[oracle]", "linear_probe", {"embedding": "oracle", "model": args.model}),
@@ -81,6 +87,7 @@ def main() -> None:
                 {"model": args.model, "method_options": {"max_steps": args.finetune_steps}},
             ),
         ]
+        variants += [v for v in oracle if v[1] in args.oracle_methods]
     rows = []
     t0 = time.perf_counter()
     for ds in args.datasets:
