@@ -36,6 +36,7 @@ _COMMAND_MODULES = (
     "virtualcell.models._cli",
     "virtualcell.sim._cli",
     "virtualcell.grn._cli",
+    "virtualcell.represent._cli",
     "virtualcell.knowledge._cli",
 )
 

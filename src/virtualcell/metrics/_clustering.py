@@ -13,14 +13,12 @@ from numpy.typing import ArrayLike
 
 from .._errors import ValidationError
 from ._checks import Labels, as_float_array, check_finite, encode_labels, paired_labels
+from ._leiden import DEFAULT_RESOLUTIONS, leiden_clusterings
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
 __all__ = ["DEFAULT_RESOLUTIONS", "ari", "asw", "avg_bio", "leiden_nmi_ari", "nmi"]
-
-#: Leiden resolutions searched by :func:`leiden_nmi_ari` (0.1, 0.2, ..., 2.0, as in scIB).
-DEFAULT_RESOLUTIONS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 21))
 
 
 def _contingency(truth: Labels, clusters: Labels) -> np.ndarray:
@@ -213,8 +211,6 @@ def leiden_nmi_ari(
     dict with ``nmi``, ``ari``, ``resolution`` and ``n_clusters``.
     """
     _check_order("leiden_nmi_ari", labels, embedding)
-    import anndata as ad
-    import scanpy as sc
 
     x = _embedding_of(embedding, use_rep)
     lab = _labels_of(embedding, labels)
@@ -222,23 +218,9 @@ def leiden_nmi_ari(
         raise ValidationError(f"{len(lab)} labels for an embedding of {x.shape[0]} cells")
     if len(resolutions) == 0:
         raise ValidationError("resolutions is empty")
-    work = ad.AnnData(np.zeros((x.shape[0], 0), dtype=np.float32))
-    work.obsm["X_emb"] = x
-    sc.pp.neighbors(
-        work, n_neighbors=min(n_neighbors, x.shape[0] - 1), use_rep="X_emb", random_state=seed
-    )
+    clusterings = leiden_clusterings(x, resolutions=resolutions, n_neighbors=n_neighbors, seed=seed)
     best: dict[str, float] | None = None
-    for res in resolutions:
-        sc.tl.leiden(
-            work,
-            resolution=float(res),
-            key_added="_leiden",
-            flavor="igraph",
-            n_iterations=2,
-            directed=False,
-            random_state=seed,
-        )
-        clusters = work.obs["_leiden"].to_numpy()
+    for res, clusters in clusterings.items():
         score = nmi(lab, clusters)
         if best is None or score > best["nmi"]:
             best = {

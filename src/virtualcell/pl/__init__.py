@@ -8,5 +8,22 @@ given ``path=``. Modules by topic: ``_sim`` (simulations).
 
 from ..grn import plot_summary_heatmap as grn_heatmap
 from ._sim import network, perturbation_heatmap, umap
+from ._represent import (
+    annotation_embedding,
+    confusion_matrix,
+    integration_scores,
+    per_class_f1,
+    reliability_diagram,
+)
 
-__all__ = ["grn_heatmap", "network", "perturbation_heatmap", "umap"]
+__all__ = [
+    "annotation_embedding",
+    "confusion_matrix",
+    "grn_heatmap",
+    "integration_scores",
+    "network",
+    "per_class_f1",
+    "perturbation_heatmap",
+    "reliability_diagram",
+    "umap",
+]

@@ -8,8 +8,10 @@ The kinetic model is SERGIO's (Dibaeinia & Sinha 2020), implemented in vectorise
     adata = vc.sim.simulate_perturbseq(grn, cells_per_condition=100, singles=30, doubles=20)
     vc.sim.nonadditivity(adata)
     vc.pl.perturbation_heatmap(adata, path="heatmap.png")   # figures live in vc.pl
+    batches = vc.sim.simulate_batches(200, n_cell_types=5, n_batches=3, seed=0)  # + batch effects
 """
 
+from ._batch import simulate_batches
 from ._grn import GRN, sample_grn
 from ._noise import TechnicalNoise, add_technical_noise
 from ._simulate import simulate_perturbseq
@@ -24,6 +26,7 @@ __all__ = [
     "embed_umap",
     "nonadditivity",
     "sample_grn",
+    "simulate_batches",
     "simulate_perturbseq",
     "true_effects",
 ]

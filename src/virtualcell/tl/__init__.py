@@ -3,7 +3,8 @@
 Each function is implemented in the namespace that owns its logic and re-exported here.
 """
 
-__all__: list[str] = ["embed", "enrich"]
+__all__: list[str] = ["annotate", "cluster", "embed", "enrich", "integrate"]
 
 from ..knowledge import enrich
 from ..models import embed
+from ..represent import annotate, cluster, integrate
