@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "virtualcell.models._cli",
     "virtualcell.sim._cli",
     "virtualcell.grn._cli",
+    "virtualcell.perturb._cli",
     "virtualcell.knowledge._cli",
 )
 

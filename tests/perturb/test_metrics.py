@@ -161,7 +161,9 @@ def _pair(n_genes=6, seed=0):
         x = np.log1p(rng.poisson(np.expm1(1.2 + shift).clip(0.05), size=(n, n_genes)))
         rows.append(x)
         labels += [p] * n
-    real = ad.AnnData(np.vstack(rows), obs=pd.DataFrame({"target": labels}), var=pd.DataFrame(index=genes))
+    real = ad.AnnData(
+        np.vstack(rows), obs=pd.DataFrame({"target": labels}), var=pd.DataFrame(index=genes)
+    )
     real.obs_names = [f"c{i}" for i in range(real.n_obs)]
     pred = real.copy()
     pred.X = real.X + rng.normal(scale=0.3, size=real.shape).clip(-0.2, None)
@@ -210,10 +212,12 @@ def test_de_test_and_overlap_match_pdex_and_cell_eval():
     comp = initialize_de_comparison(real=res["real"], pred=res["pred"])
     ref_overlap = comp.compute_overlap(k=None, metric="overlap", fdr_threshold=0.05)
     for pert, value in ref_overlap.items():
-        mask = lambda a: (a.obs["target"] == pert).to_numpy()  # noqa: E731
-        ctrl = lambda a: (a.obs["target"] == "control").to_numpy()  # noqa: E731
-        t = de_genes(de_test(real.X[mask(real)], real.X[ctrl(real)], genes=list(real.var_names)))
-        p = de_genes(de_test(pred.X[mask(pred)], pred.X[ctrl(pred)], genes=list(pred.var_names)))
+        lists = []
+        for a in (real, pred):
+            mask = (a.obs["target"] == pert).to_numpy()
+            ctrl = (a.obs["target"] == "control").to_numpy()
+            lists.append(de_genes(de_test(a.X[mask], a.X[ctrl], genes=list(a.var_names))))
+        t, p = lists
         assert de_overlap(t, p) == pytest.approx(value)
 
 

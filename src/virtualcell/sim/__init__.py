@@ -12,11 +12,13 @@ The kinetic model is SERGIO's (Dibaeinia & Sinha 2020), implemented in vectorise
 from ._grn import GRN, sample_grn
 from ._noise import TechnicalNoise, add_technical_noise
 from ._plot import plot_heatmap, plot_network, plot_umap
+from ._presets import PRESETS, simulate_preset
 from ._simulate import simulate_perturbseq
 from ._truth import nonadditivity, true_effects
 
 __all__ = [
     "GRN",
+    "PRESETS",
     "TechnicalNoise",
     "add_technical_noise",
     "nonadditivity",
@@ -25,5 +27,6 @@ __all__ = [
     "plot_umap",
     "sample_grn",
     "simulate_perturbseq",
+    "simulate_preset",
     "true_effects",
 ]

@@ -3,7 +3,8 @@
 Each function is implemented in the namespace that owns its logic and re-exported here.
 """
 
-__all__: list[str] = ["embed", "enrich"]
+__all__: list[str] = ["embed", "enrich", "predict_perturbation"]
 
 from ..knowledge import enrich
 from ..models import embed
+from ..perturb import predict_perturbation
