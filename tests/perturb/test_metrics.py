@@ -188,6 +188,7 @@ def test_discrimination_score_matches_cell_eval():
     np.testing.assert_allclose(ours, [ref[q] for q in perts])
 
 
+@pytest.mark.slow  # pdex compiles its numba kernels on first use (~20 s)
 @pytest.mark.skipif(not HAS_CELL_EVAL, reason="cell-eval not installed")
 def test_de_test_and_overlap_match_pdex_and_cell_eval():
     import polars as pl

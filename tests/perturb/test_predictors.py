@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import dream4_like, linear_cells
 
 import virtualcell as vc
+from conftest import dream4_like, linear_cells
 from virtualcell import ValidationError
 from virtualcell.perturb import METHODS, make_predictor, prepare_training
 
@@ -106,7 +106,11 @@ def test_feature_methods_with_given_features(cells):
     genes = list(cells.var_names)
     feats = pd.DataFrame(rng.normal(size=(len(genes) - 1, 4)), index=genes[:-1])
     for name in ("genept_ridge", "go_ridge", "go_forest"):
-        model = make_predictor(name, features=feats, n_estimators=10) if name == "go_forest" else make_predictor(name, features=feats)
+        model = (
+            make_predictor(name, features=feats, n_estimators=10)
+            if name == "go_forest"
+            else make_predictor(name, features=feats)
+        )
         model.fit(cells)
         pred = model.predict(["g8"])  # never perturbed, has features
         assert not pred.obs["fallback"].iloc[0]

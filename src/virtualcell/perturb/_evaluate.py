@@ -309,7 +309,6 @@ def evaluate(
     and ``per_perturbation`` (a DataFrame, not in the JSON).
     """
     t0 = time.perf_counter()
-    prepared = load_task(data, task=task, seed=seed, test_fraction=test_fraction)  # type: ignore[arg-type]
     names = list(METHODS.names()) if methods is None else [str(m).strip().lower() for m in methods]
     for name in names:
         METHODS.entry(name)  # unknown names raise here, listing the valid ones
@@ -318,6 +317,7 @@ def evaluate(
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ValidationError(f"options given for methods not evaluated: {unknown}")
+    prepared = load_task(data, task=task, seed=seed, test_fraction=test_fraction)  # type: ignore[arg-type]
     truth: _Truth | None = None
     results, tables = [], []
     conds = prepared.conditions

@@ -5,10 +5,10 @@ a matplotlib ``Figure`` and save it when given ``path=``.
 """
 
 from ..grn import plot_summary_heatmap as grn_heatmap
-from ._perturb import interaction_confusion, perturbation_bars, perturbation_scatter
 from ..sim import plot_heatmap as perturbation_heatmap
 from ..sim import plot_network as network
 from ..sim import plot_umap as umap
+from ._perturb import interaction_confusion, perturbation_bars, perturbation_scatter
 
 __all__ = [
     "grn_heatmap",

@@ -49,12 +49,13 @@ def perturbation_scatter(
     label
         The perturbation, for the title.
     """
-    t = np.asarray(true, dtype=float) - np.asarray(control, dtype=float)
-    p = np.asarray(predicted, dtype=float) - np.asarray(control, dtype=float)
-    if t.shape != p.shape or t.ndim != 1:
+    t, p, c = (np.asarray(v, dtype=float) for v in (true, predicted, control))
+    if not (t.shape == p.shape == c.shape) or t.ndim != 1:
         raise ValidationError(
-            f"true, predicted and control must be gene vectors of one length, got {t.shape} and {p.shape}"
+            "true, predicted and control must be gene vectors of one length, "
+            f"got shapes {t.shape}, {p.shape}, {c.shape}"
         )
+    t, p = t - c, p - c
     fig, ax = new_axes(ax, figsize=(4.5, 4.5))
     ax.scatter(t, p, s=10, alpha=0.7, color="#3b6ea8", linewidths=0)
     lim = float(np.nanmax(np.abs(np.r_[t, p, 1e-12]))) * 1.05
