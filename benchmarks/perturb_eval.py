@@ -83,7 +83,7 @@ def _table(reports: list[dict], subgroup: str | None = None, stratum: str | None
             v = v[np.isfinite(v)]
             row[m] = f"{v.mean():.3f} ± {v.std():.3f}" if v.size else "n/a"
         if "n" in by[name]:
-            row["n"] = int(np.sum(by[name]["n"]) / max(1, len(reports)))
+            row["n (all runs)"] = int(np.sum(by[name]["n"]))
         t = by[name].get("fit_seconds", []) + by[name].get("predict_seconds", [])
         if subgroup is None and t:
             fit = np.mean(by[name].get("fit_seconds", [0]))
@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/perturb_eval"))
     parser.add_argument("--skip-dream4", action="store_true")
     parser.add_argument("--skip-sim", action="store_true")
+    parser.add_argument("--figures", type=Path, default=None, help="folder for the docs figures")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     methods = args.methods.split(",") if args.methods else None
@@ -132,6 +133,8 @@ def main() -> None:
             for task in ("doubles", "unseen_singles"):
                 rep = _run(path, task, s, args.out, methods, f"sim_{args.sim_genes}g")
                 groups.setdefault(("sim", task), []).append(rep)
+    if args.figures is not None:
+        _figures(args, groups)
     for (source, task), reps in groups.items():
         print(f"\n## {source} {task}: {len(reps)} runs\n")
         print(_table(reps))
@@ -142,6 +145,35 @@ def main() -> None:
                 for stratum in ("additive", "moderate", "strong"):
                     print(f"\n#### {sub}, true interaction {stratum}\n")
                     print(_table(reps, sub, stratum))
+
+
+def _figures(args, groups) -> None:
+    """Figures of docs/perturb.md from this run's reports."""
+    import virtualcell as vc
+
+    args.figures.mkdir(parents=True, exist_ok=True)
+    sim = groups.get(("sim", "doubles"), [])
+    if sim:
+        subs = ["combo_seen2", "combo_seen1", "combo_seen0", "unseen_single"]
+        for metric in ("pearson_delta", "l2"):
+            vc.pl.perturbation_bars(sim, metric=metric, subgroups=subs,
+                                    path=args.figures / f"perturb_sim_{metric}.png")  # fmt: skip
+        net = next(r for r in sim[0]["results"] if r["method"] == "network")
+        vc.pl.interaction_confusion(net["interaction"], path=args.figures / "perturb_sim_modes.png")
+    d4 = groups.get(("dream4", "doubles"), [])
+    if d4:
+        vc.pl.perturbation_bars(d4, metric="l2", subgroups=["combo_seen2"],
+                                path=args.figures / "perturb_dream4_l2.png")  # fmt: skip
+        folder = args.dream4 / "DREAM4_InSilico_Size100" / "insilico_size100_1"
+        task = vc.perturb.load_task(folder, task="doubles", seed=0)
+        model = vc.perturb.make_predictor("network", perturbation_type="knockout").fit(task.train)
+        cond = task.conditions[0]
+        truth = task.truth[task.truth.obs["perturbation"] == cond].X[0]
+        ctrl = task.truth[task.truth.obs["perturbation"] == "control"].X[0]
+        pred = model.predict([cond]).X[0]
+        vc.pl.perturbation_scatter(truth, pred, ctrl, genes=list(task.truth.var_names),
+                                   label=f"DREAM4 100/1 {cond} (network)",
+                                   path=args.figures / "perturb_dream4_scatter.png")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ Prediction
 ----------
 A condition clamps its genes (to their level in the training profile where they were
 perturbed alone, else to the median knock ratio of the training perturbations times their
-control level) and iterates ``x <- (x + f(x)) / 2`` to a fixed point ``F(P)`` (per group,
+control level) and iterates ``x <- f(x)`` from the control state (after 60 sweeps without
+settling, as a cyclic network may, ``x <- (x + f(x)) / 2``) to a fixed point ``F(P)`` (per group,
 averaged with the control's group proportions). The prediction keeps what was observed and
 adds what the network implies::
 
@@ -127,10 +128,18 @@ class _Fit:
     resid_sd: np.ndarray  # genes: robust spread of fit residuals (link space -> expression)
     n_edges: int
 
+    def __post_init__(self) -> None:
+        # only regulators need their basis evaluated: keep their columns of the weights
+        cols = np.unique(self.weights.indices // _N_BASIS)
+        self._regs = cols
+        keep = (cols[:, None] * _N_BASIS + np.arange(_N_BASIS)[None, :]).ravel()
+        self._w = self.weights[:, keep].tocsr()
+
     def respond(self, x: np.ndarray, group: np.ndarray) -> np.ndarray:
         """``f(x)`` for states ``x`` (states x genes) of groups ``group``."""
-        phi = _basis(x / self.scale).reshape(x.shape[0], -1)  # states x (genes*B)
-        y = (self.weights @ phi.T).T + self.intercept[:, group].T
+        regs = self._regs
+        phi = _basis(x[:, regs] / self.scale[regs]).reshape(x.shape[0], -1)  # states x (R*B)
+        y = (self._w @ phi.T).T + self.intercept[:, group].T
         if self.link == "log":
             y = np.exp(np.minimum(y, 50.0)) - self.eps
         return np.maximum(y, 0.0)
@@ -339,7 +348,7 @@ class NetworkModel(Predictor):
     # ------------------------------------------------------------------ fitting
     def _fit_network(self, rows: _Rows, regs, signs, *, link: str, ridge: float) -> _Fit:
         x = rows.x
-        n_genes = x.shape[1]
+        n_rows, n_genes = x.shape
         n_groups = len(self.group_names_)
         scale = np.maximum(np.percentile(x, 90, axis=0), 1e-3 * (x.max() + 1e-12))
         eps = 0.05 * scale
@@ -350,8 +359,13 @@ class NetworkModel(Predictor):
         resid_sd = np.zeros(n_genes)
         has = np.zeros(n_genes, dtype=bool)
         n_edges = 0
+        perturbed_rows: dict[int, list[int]] = {}
+        for r, p in enumerate(rows.perturbed):
+            for a in p:
+                perturbed_rows.setdefault(a, []).append(r)
         for j in range(n_genes):
-            use = np.array([j not in p for p in rows.perturbed])
+            use = np.ones(n_rows, dtype=bool)
+            use[perturbed_rows.get(j, [])] = False
             g = rows.group[use]
             y = y_all[use, j]
             means = _group_mean(y, g, n_groups)
@@ -359,7 +373,9 @@ class NetworkModel(Predictor):
             if not len(regs[j]) or use.sum() < 3:
                 resid_sd[j] = self._spread(y - means[g])
                 continue
-            feats = (phi[use][:, regs[j], :] * signs[j][None, :, None]).reshape(use.sum(), -1)
+            rows_j = np.flatnonzero(use)
+            feats = phi[rows_j[:, None], regs[j][None, :], :] * signs[j][None, :, None]
+            feats = feats.reshape(len(rows_j), -1)
             fm = _group_mean_matrix(feats, g, n_groups)
             fc = feats - fm[g]
             yc = y - means[g]
@@ -426,10 +442,13 @@ class NetworkModel(Predictor):
                     value[s, a] = clamps.get((a, g), ratio * start[g, a])
         free = ~mask & fit.has_model[None, :]
         x = np.where(mask, value, states)
+        # plain sweeps reach the fixed point of an acyclic network in depth + 1 steps; if
+        # they have not settled (cycles), continue with damped steps
+        plain = min(max_iter, 60)
         for it in range(max_iter):
             new = np.where(free, fit.respond(x, group), x)
             step = new - x
-            x = x + (0.5 if it else 1.0) * step
+            x = x + (1.0 if it < plain else 0.5) * step
             if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(x))):
                 break
         return x.reshape(len(conds), n_groups, -1)
@@ -624,8 +643,9 @@ def _group_mean(y: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
 
 
 def _group_mean_matrix(f: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((n, f.shape[1]))
-    np.add.at(out, g, f)
+    onehot = np.zeros((len(g), n))
+    onehot[np.arange(len(g)), g] = 1.0
+    out = onehot.T @ f
     c = np.bincount(g, minlength=n)[:, None]
     overall = f.mean(axis=0, keepdims=True)
     return np.where(c > 0, out / np.maximum(c, 1), overall)

@@ -75,7 +75,8 @@ def perturbation_scatter(
         r = np.corrcoef(t, p)[0, 1] if np.std(t) > 0 and np.std(p) > 0 else np.nan
     ax.set_xlabel("true change from control")
     ax.set_ylabel("predicted change from control")
-    ax.set_title(f"{label}  (Pearson-delta {r:.2f})" if label else f"Pearson-delta {r:.2f}")
+    title = f"Pearson-delta {r:.2f}"
+    ax.set_title(f"{label}\n{title}" if label else title, fontsize=10)
     return finish(fig, path)
 
 
@@ -127,7 +128,7 @@ def perturbation_bars(
                 values[k, i, j] = np.nan if v is None else float(v)
     mean = np.nanmean(values, axis=0)
     lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
-    fig, ax = new_axes(ax, figsize=(max(5.0, 0.55 * len(names) * len(subs) + 2), 3.8))
+    fig, ax = new_axes(ax, figsize=(min(12.0, 3.0 + 0.22 * len(names) * len(subs)), 3.8))
     width = 0.8 / len(names)
     cmap = _palette(len(names))
     for j, name in enumerate(names):
@@ -140,7 +141,7 @@ def perturbation_bars(
     ax.set_xticks(np.arange(len(subs)))
     ax.set_xticklabels(subs)
     ax.set_ylabel(metric)
-    ax.legend(fontsize=7, ncol=2, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(f"{metric} by test subgroup (hatched: baselines)")
     return finish(fig, path)
 
