@@ -201,3 +201,14 @@ def test_plots(evaluated, tmp_path):
     assert "A+B" in fig.axes[0].get_title()
     with pytest.raises(ValidationError):
         vc.pl.perturbation_scatter(t, t[:5], c)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_network_beats_additive_on_dream4_100_doubles(shared_data):
+    report = vc.perturb.evaluate(
+        _dream4(shared_data, k=1, size=100), task="doubles", seed=0, methods=["network"]
+    )
+    res = {r["method"]: r for r in report["results"]}
+    assert res["network"]["l2"] < res["additive"]["l2"]
+    assert res["network"]["pearson_delta"] > res["additive"]["pearson_delta"]

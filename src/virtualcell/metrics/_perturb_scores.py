@@ -32,7 +32,7 @@ from .._errors import ValidationError
 from ..data._conventions import split_perturbation
 from ._checks import as_float_array, check_finite, check_same_shape
 from ._perturbation import top_changed_genes
-from ._regression import pearson
+from ._regression import _out, _pair, pearson
 
 __all__ = ["centroid_accuracy", "discrimination_score", "mae", "pearson_delta_top_de"]
 
@@ -52,16 +52,8 @@ def _matrices(true: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def mae(truth: Any, prediction: Any, *, axis: Literal[0, 1] | None = None) -> float | np.ndarray:
     """Mean absolute error ``mean(|prediction - truth|)`` (``axis`` as in :func:`mse`)."""
-    t = as_float_array(truth, "truth")
-    p = as_float_array(prediction, "prediction")
-    check_same_shape(t, p, ("truth", "prediction"))
-    check_finite(t, "truth")
-    check_finite(p, "prediction")
-    if axis is None:
-        return float(np.mean(np.abs(p - t)))
-    if t.ndim != 2 or axis not in (0, 1):
-        raise ValidationError(f"axis={axis!r} needs 2-D inputs and axis 0 or 1")
-    return np.mean(np.abs(p - t), axis=axis)
+    t, p, red = _pair(truth, prediction, axis)
+    return _out(np.mean(np.abs(p - t), axis=red), axis)
 
 
 def pearson_delta_top_de(
