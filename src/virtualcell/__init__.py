@@ -40,6 +40,7 @@ _SUBMODULES = (
     "knowledge",
     "grn",
     "represent",
+    "perturb",
     "bench",
     "pl",
 )

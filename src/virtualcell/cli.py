@@ -37,6 +37,7 @@ _COMMAND_MODULES = (
     "virtualcell.sim._cli",
     "virtualcell.grn._cli",
     "virtualcell.represent._cli",
+    "virtualcell.perturb._cli",
     "virtualcell.knowledge._cli",
 )
 

@@ -14,6 +14,10 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
 * integration (scIB) — :func:`batch_asw`, :func:`ilisi`, :func:`clisi`, :func:`lisi`,
   :func:`kbet`, :func:`graph_connectivity`, :func:`isolated_label_f1`,
   :func:`integration_scores`;
+* perturbation prediction (VCC / Systema / Norman) — :func:`de_test` (Wilcoxon + BH),
+  :func:`de_genes`, :func:`de_overlap`, :func:`discrimination_score`,
+  :func:`centroid_accuracy`, :func:`pearson_delta_top_de`, :func:`mae`,
+  :func:`baseline_normalized`, :func:`interaction_fit`, :func:`interaction_mode`;
 * network — :func:`auroc`, :func:`auprc`, :func:`auprc_ratio`, :func:`epr`,
   :func:`early_precision`, :func:`signed_accuracy`, hub enrichment scores.
 """
@@ -55,6 +59,13 @@ from ._perturbation import (
 )
 from ._regression import mse, pearson, rmse, spearman
 from ._score import score_perturbation
+
+# isort: split
+# perturbation-prediction scores (VCC / cell-eval, Systema, Norman GI modes)
+from ._interaction import INTERACTION_MODES, interaction_fit, interaction_mode, mode_of_magnitude
+from ._normalize import baseline_normalized
+from ._perturb_de import DE_COLUMNS, bh_adjust, de_genes, de_overlap, de_test, mann_whitney_u
+from ._perturb_scores import centroid_accuracy, discrimination_score, mae, pearson_delta_top_de
 
 __all__ = [
     "DEFAULT_RESOLUTIONS",
@@ -105,4 +116,22 @@ __all__ = [
     "spearman",
     "target_hub_enrichment",
     "top_changed_genes",
+]
+
+__all__ += [
+    "DE_COLUMNS",
+    "INTERACTION_MODES",
+    "baseline_normalized",
+    "bh_adjust",
+    "centroid_accuracy",
+    "de_genes",
+    "de_overlap",
+    "de_test",
+    "discrimination_score",
+    "interaction_fit",
+    "interaction_mode",
+    "mae",
+    "mann_whitney_u",
+    "mode_of_magnitude",
+    "pearson_delta_top_de",
 ]

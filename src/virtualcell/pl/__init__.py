@@ -7,7 +7,7 @@ given ``path=``. Modules by topic: ``_sim`` (simulations).
 """
 
 from ..grn import plot_summary_heatmap as grn_heatmap
-from ._sim import network, perturbation_heatmap, umap
+from ._perturb import interaction_confusion, perturbation_bars, perturbation_scatter
 from ._represent import (
     annotation_embedding,
     confusion_matrix,
@@ -15,15 +15,19 @@ from ._represent import (
     per_class_f1,
     reliability_diagram,
 )
+from ._sim import network, perturbation_heatmap, umap
 
 __all__ = [
     "annotation_embedding",
     "confusion_matrix",
     "grn_heatmap",
     "integration_scores",
+    "interaction_confusion",
     "network",
     "per_class_f1",
+    "perturbation_bars",
     "perturbation_heatmap",
+    "perturbation_scatter",
     "reliability_diagram",
     "umap",
 ]

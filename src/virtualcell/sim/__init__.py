@@ -14,12 +14,14 @@ The kinetic model is SERGIO's (Dibaeinia & Sinha 2020), implemented in vectorise
 from ._batch import simulate_batches
 from ._grn import GRN, sample_grn
 from ._noise import TechnicalNoise, add_technical_noise
+from ._presets import PRESETS, simulate_preset
 from ._simulate import simulate_perturbseq
 from ._truth import nonadditivity, true_effects
 from ._views import condition_shifts, embed_umap
 
 __all__ = [
     "GRN",
+    "PRESETS",
     "TechnicalNoise",
     "add_technical_noise",
     "condition_shifts",
@@ -28,5 +30,6 @@ __all__ = [
     "sample_grn",
     "simulate_batches",
     "simulate_perturbseq",
+    "simulate_preset",
     "true_effects",
 ]
