@@ -39,6 +39,7 @@ _SUBMODULES = (
     "sim",
     "knowledge",
     "grn",
+    "agent",
     "bench",
     "pl",
 )

@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "virtualcell.sim._cli",
     "virtualcell.grn._cli",
     "virtualcell.knowledge._cli",
+    "virtualcell.agent._cli",
 )
 
 app = typer.Typer(
