@@ -192,3 +192,16 @@ def test_repeated_call_is_not_rerun(kb, tmp_path):
     call = '{"tool": "tf_targets", "args": {"tf": "TP53"}}'
     ans = _agent(kb, ["plan", call, call, '{"answer": "ok"}'], tmp_path).run("q")
     assert ans.n_valid_calls == 1 and ans.calls[1]["observation"].startswith("already done: r1")
+
+
+def test_gene_presence_in_a_result_does_not_support_a_process_claim(kb, tmp_path):
+    replies = [
+        "plan",
+        '{"tool": "tf_targets", "args": {"tf": "KLF1"}}',
+        '{"answer": "KLF1 is involved in insulin secretion. KLF1 regulates HBB."}',
+    ]
+    ans = _agent(kb, replies, tmp_path).run("q")
+    assert [(c.sentence, c.action) for c in ans.claims] == [
+        ("KLF1 is involved in insulin secretion.", "removed"),
+        ("KLF1 regulates HBB.", "kept"),
+    ]

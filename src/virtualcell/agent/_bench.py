@@ -366,6 +366,7 @@ def run_benchmark(
             }
         )
         log(f"[{i}/{len(tasks)}] {task.id}: {'ok' if ok else 'fail'} ({ans.seconds:.1f} s)")
+        write_json(folder / f"rows-{backend}.json", rows)  # progress survives an interrupted run
         if baselines:
             bws = Workspace(folder / "runs" / "baselines" / task.id)
             preload(bws, task)

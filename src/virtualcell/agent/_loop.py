@@ -230,7 +230,13 @@ class Agent:
 
     # -- LLM ---------------------------------------------------------------------------------
     def _chat(
-        self, messages: list[dict[str, str]], *, max_tokens: int, prefill: str, json_object: bool
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        prefill: str,
+        json_object: bool,
+        stop: tuple[str, ...] = (),
     ) -> str:
         self.log.add("prompt", messages=messages, prefill=prefill)
         kwargs: dict[str, Any] = {
@@ -239,6 +245,7 @@ class Agent:
             "seed": self.options["seed"],
             "prefill": prefill,
             "json_object": json_object,
+            "stop": stop,
         }
         reply = self.backend.chat(messages, **kwargs)
         self._llm_calls += 1
@@ -289,7 +296,9 @@ class Agent:
         plan = ""
         if opts["plan"]:
             messages.append({"role": "user", "content": PLAN.format(question=question)})
-            plan = self._chat(messages, max_tokens=80, prefill="", json_object=False).strip()
+            plan = self._chat(
+                messages, max_tokens=48, prefill="", json_object=False, stop=("\n\n", "\n4")
+            ).strip()
             messages += [
                 {"role": "assistant", "content": plan},
                 {"role": "user", "content": ACT},
@@ -306,7 +315,7 @@ class Agent:
             if budget:
                 stopped = budget
                 break
-            text = self._chat(messages, max_tokens=200, prefill=self._prefill(), json_object=True)
+            text = self._chat(messages, max_tokens=160, prefill=self._prefill(), json_object=True)
             last_text = text
             action = parse_action(text)
             if action.kind == "answer":

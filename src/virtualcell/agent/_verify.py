@@ -10,8 +10,11 @@ order:
    else ``unsupported``.
 2. **Knowledge base**: ``kb.verify(claim)`` -> ``supported`` (cites its evidence: GO ids
    with evidence codes, TRRUST / OmniPath with PMIDs) or ``contradicted``.
-3. **Workspace**: every gene the claim names occurs in one stored tool result (and so do
-   the numbers it quotes) -> ``supported`` (cites the result handle and the call).
+3. **Workspace**: every gene the claim names occurs in one stored tool result (its table
+   or its call), and so do the numbers it quotes and its content words (words of 4+
+   letters other than common relational words such as "changes", "targets", "most":
+   a process named in the claim must be in the result) -> ``supported`` (cites the
+   result handle and the call).
 4. Otherwise ``unsupported``.
 
 Contradicted and unsupported claims are removed from the answer (``on_unsupported=
@@ -32,6 +35,19 @@ __all__ = ["ClaimCheck", "split_sentences", "verify_answer"]
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\.]*[A-Za-z0-9]|[A-Za-z0-9]")
 _GO = re.compile(r"GO:\d{7}")
+#: Relational and common words a data claim may use without the result containing them.
+_RELATIONAL = frozenset(
+    """about above activate activates activated active after also among annotated answer
+    based because been below between both cell cells change changed changes changing
+    cluster clusters common data does down each edge edges effect effects enriched expresses
+    expressed expression from gene genes given handle have having highest into involved
+    known knockout knockouts largest least level levels lower lowest main many more most
+    none only other perturbation perturbations perturbed process regulate regulated
+    regulates regulating regulation represses repressed result results same shows since
+    some strongest such supported target targets than that their them then there these
+    they this those through types under upregulated downregulated using value values very
+    were what when where which while with within would""".split()
+)
 _QUOTED = re.compile(r"'[^']{3,}'|\"[^\"]{3,}\"|‘[^’]{3,}’|“[^”]{3,}”")
 _NUM = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 _NOT_GENES = frozenset(
@@ -132,18 +148,35 @@ def _go_check(kb: Any, ids: list[str], genes: list[str]) -> tuple[str, list[str]
     return "supported", cites, "GO annotation"
 
 
+def _content_words(sentence: str, genes: list[str]) -> list[str]:
+    gene_set = {g.lower() for g in genes}
+    words = re.findall(r"[A-Za-z][A-Za-z\-]{3,}", _GO.sub(" ", sentence))
+    return [
+        w.lower()
+        for w in words
+        if w.lower() not in _RELATIONAL and w.lower() not in gene_set and not w.isupper()
+    ]
+
+
 def _workspace_check(
-    ws: Workspace, genes: list[str], numbers: list[str], texts: dict[str, str], ids: list[str] = ()
+    ws: Workspace,
+    genes: list[str],
+    numbers: list[str],
+    texts: dict[str, str],
+    ids: list[str] = (),
+    content: list[str] = (),
 ) -> tuple[str, list[str]] | None:
     if not genes and not ids:
         return None
     for handle, res in ws.results.items():
         text = texts[handle]
+        lower = text.lower()
         words = set(_TOKEN.findall(text)) | set(_GO.findall(text))
         if (
             all(g in words for g in genes)
             and all(i in words for i in ids)
             and all(_number_in(n, text) for n in numbers)
+            and all(w in lower for w in content)
         ):
             args = ", ".join(f"{k}={v!r}" for k, v in res.arguments.items())
             return handle, [f"workspace {handle} = {res.tool}({args}) [sha256 {res.digest}]"]
@@ -232,7 +265,13 @@ def _check(sentence, ids, genes, kb, ws, texts, mode) -> ClaimCheck:
         label, cites, reason = _go_check(kb, ids, kb_genes)
         if label == "supported":
             return ClaimCheck(sentence, label, "kb", cites, genes, reason=reason)
-        found = _workspace_check(ws, genes, _numbers(sentence), texts, ids) if ws else None
+        found = (
+            _workspace_check(
+                ws, genes, _numbers(sentence), texts, ids, _content_words(sentence, genes)
+            )
+            if ws
+            else None
+        )
         if found is not None:
             return ClaimCheck(
                 sentence,
@@ -251,7 +290,9 @@ def _check(sentence, ids, genes, kb, ws, texts, mode) -> ClaimCheck:
                 cites.append(f"{e.text} [{' | '.join(e.citations[:3])}]")
             return ClaimCheck(sentence, v.label, "kb", cites, genes, reason=v.reason)
     if ws is not None and ws.results:
-        found = _workspace_check(ws, genes, _numbers(sentence), texts)
+        found = _workspace_check(
+            ws, genes, _numbers(sentence), texts, (), _content_words(sentence, genes)
+        )
         if found is not None:
             handle, cites = found
             return ClaimCheck(
