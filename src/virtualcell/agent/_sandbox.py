@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from .._errors import ValidationError
+from .._utils import write_text
 
 __all__ = ["network_isolation", "run_python"]
 
@@ -100,7 +101,7 @@ def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512) -> d
     folder = Path(tempfile.mkdtemp(prefix="vc-sandbox-"))
     isolated = network_isolation()
     try:
-        (folder / "main.py").write_text(code, encoding="utf-8")
+        write_text(folder / "main.py", code)
         cmd = [sys.executable, "-I", "-c", _GUARD]
         if isolated:
             cmd = [shutil.which("unshare") or "unshare", "-rn", *cmd]
