@@ -69,6 +69,14 @@ def _gene_column(adata: ad.AnnData, gene: str) -> int:
     raise ValidationError(f"gene {gene!r} is not in the data (genes e.g. {names[:5]})")
 
 
+def _labels(adata: ad.AnnData, key: str) -> np.ndarray:
+    if key not in adata.obs:
+        raise ValidationError(
+            f"the data has no obs column {key!r} (columns: {list(adata.obs.columns)})"
+        )
+    return adata.obs[key].astype(str).to_numpy()
+
+
 def _welch(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean(a) - mean(b), Welch z) along axis 0."""
     d = a.mean(axis=0) - b.mean(axis=0)
@@ -127,11 +135,9 @@ def perturbation_effects(
     pandas.DataFrame
         ``perturbation, delta, z, n_cells`` sorted by decreasing ``|delta|``.
     """
-    if perturbation_key not in adata.obs:
-        raise ValidationError(f"the data has no obs column {perturbation_key!r}")
     j = _gene_column(adata, gene)
     x = _normalized(adata, layer)[:, j]
-    labels = adata.obs[perturbation_key].astype(str).to_numpy()
+    labels = _labels(adata, perturbation_key)
     ctrl = x[labels == CONTROL]
     if len(ctrl) < 2:
         raise ValidationError(f"fewer than 2 {CONTROL!r} cells in obs[{perturbation_key!r}]")
@@ -168,13 +174,9 @@ def expression_by_group(
     pandas.DataFrame
         ``group, mean, fraction_expressing, n_cells`` sorted by decreasing mean.
     """
-    if groupby not in adata.obs:
-        raise ValidationError(
-            f"the data has no obs column {groupby!r} (columns: {list(adata.obs.columns)})"
-        )
+    groups = _labels(adata, groupby)
     j = _gene_column(adata, gene)
     x = _normalized(adata, layer)[:, j]
-    groups = adata.obs[groupby].astype(str).to_numpy()
     rows = [
         (
             g,
@@ -278,13 +280,11 @@ def knockout_support(
         ``edge, regulator, target, delta, z, supported``; edges whose regulator was never
         perturbed get ``supported = False`` and ``z = NaN``; sorted by decreasing ``|z|``.
     """
-    if perturbation_key not in adata.obs:
-        raise ValidationError(f"the data has no obs column {perturbation_key!r}")
     pairs = _edge_pairs(edges)
     if not pairs:
         raise ValidationError("no candidate edges given")
     X = _normalized(adata, layer)
-    labels = adata.obs[perturbation_key].astype(str).to_numpy()
+    labels = _labels(adata, perturbation_key)
     ctrl = X[labels == CONTROL]
     rows = []
     for a, b in pairs:

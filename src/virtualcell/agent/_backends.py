@@ -155,21 +155,9 @@ class _JSONStop:
         if any(s in text for s in self.stop):
             return True
         if self.json_object and "{" in text:
-            depth, in_str, esc = 0, False, False
-            for ch in text[text.index("{") :]:
-                if in_str:
-                    esc = (ch == "\\") and not esc
-                    if ch == '"' and not esc:
-                        in_str = False
-                    continue
-                if ch == '"':
-                    in_str = True
-                elif ch == "{":
-                    depth += 1
-                elif ch == "}":
-                    depth -= 1
-                    if depth == 0:
-                        return True
+            from ._parse import object_end
+
+            return object_end(text, text.index("{"))[0] is not None
         return False
 
 

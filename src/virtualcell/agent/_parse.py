@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Action", "parse_action"]
+__all__ = ["Action", "object_end", "parse_action"]
 
 
 @dataclass
@@ -31,10 +31,9 @@ class Action:
     repaired: bool = False
 
 
-def _first_object(text: str) -> str | None:
-    start = text.find("{")
-    if start < 0:
-        return None
+def object_end(text: str, start: int = 0) -> tuple[int | None, int, bool]:
+    """Scan the ``{...}`` object opening at ``text[start]``: ``(index of its closing
+    brace or None, depth still open, inside a string)`` (quotes and escapes respected)."""
     depth, in_str, esc = 0, False, False
     for i in range(start, len(text)):
         ch = text[i]
@@ -53,12 +52,19 @@ def _first_object(text: str) -> str | None:
         elif ch == "}":
             depth -= 1
             if depth == 0:
-                return text[start : i + 1]
+                return i, 0, False
+    return None, depth, in_str
+
+
+def _first_object(text: str) -> str | None:
+    start = text.find("{")
+    if start < 0:
+        return None
+    end, depth, in_str = object_end(text, start)
+    if end is not None:
+        return text[start : end + 1]
     # unbalanced: close what is open
-    tail = text[start:]
-    if in_str:
-        tail += '"'
-    return tail + "}" * max(depth, 0)
+    return text[start:] + ('"' if in_str else "") + "}" * max(depth, 0)
 
 
 def _loads(obj: str) -> tuple[Any, bool]:

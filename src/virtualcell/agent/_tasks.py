@@ -434,7 +434,6 @@ def _write(adata, folder: Path, name: str) -> str:
 
 
 def _data_tasks(kb, rng, counts: dict[str, int], folder: Path, seed: int) -> list[Task]:
-    from .. import sim
 
     out: list[Task] = []
     folder.mkdir(parents=True, exist_ok=True)
@@ -526,19 +525,7 @@ def _data_tasks(kb, rng, counts: dict[str, int], folder: Path, seed: int) -> lis
     # cell-type counts
     for j in range(counts.get("data_celltypes", 0)):
         k = int(rng.integers(2, 5))
-        a = sim.simulate_perturbseq(
-            40,
-            n_cell_types=k,
-            cells_per_condition=20,
-            n_control_cells=300,
-            singles=1,
-            doubles=0,
-            seed=seed * 100 + j,
-            n_master_regulators=8,
-            basal_low=(0.05, 0.2),
-            basal_high=(3.0, 5.0),
-        )
-        a = a[a.obs["perturbation"] == "control"].copy()
+        a = _sim_controls(k, 300, seed * 100 + j, basal_low=(0.05, 0.2), basal_high=(3.0, 5.0))
         clean = _strip_truth(a)
         del clean.obs["cell_type"]
         f = _write(clean, folder, f"celltypes_{j}")
@@ -556,17 +543,7 @@ def _data_tasks(kb, rng, counts: dict[str, int], folder: Path, seed: int) -> lis
     for j in range(counts.get("data_marker", 0) * 3):
         if made >= counts.get("data_marker", 0):
             break
-        a = sim.simulate_perturbseq(
-            40,
-            n_cell_types=3,
-            cells_per_condition=20,
-            n_control_cells=240,
-            singles=1,
-            doubles=0,
-            seed=seed * 1000 + j,
-            n_master_regulators=8,
-        )
-        a = a[a.obs["perturbation"] == "control"].copy()
+        a = _sim_controls(3, 240, seed * 1000 + j)
         clusters = {f"type_{c}": f"c{c + 1}" for c in range(3)}
         a.obs["cluster"] = [clusters.get(v, v) for v in a.obs["cell_type"].astype(str)]
         means = (
@@ -597,6 +574,24 @@ def _data_tasks(kb, rng, counts: dict[str, int], folder: Path, seed: int) -> lis
         )
         made += 1
     return out
+
+
+def _sim_controls(n_types: int, n_cells: int, seed: int, **grn_kwargs: Any):
+    """Unperturbed simulated cells of ``n_types`` cell types (40 genes, 8 master regulators)."""
+    from .. import sim
+
+    a = sim.simulate_perturbseq(
+        40,
+        n_cell_types=n_types,
+        cells_per_condition=20,
+        n_control_cells=n_cells,
+        singles=1,
+        doubles=0,
+        seed=seed,
+        n_master_regulators=8,
+        **grn_kwargs,
+    )
+    return a[a.obs["perturbation"] == "control"].copy()
 
 
 def _descendants(tn: pd.DataFrame, root: str) -> set[str]:
