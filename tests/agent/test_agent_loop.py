@@ -205,3 +205,20 @@ def test_gene_presence_in_a_result_does_not_support_a_process_claim(kb, tmp_path
         ("KLF1 is involved in insulin secretion.", "removed"),
         ("KLF1 regulates HBB.", "kept"),
     ]
+
+
+def test_vcell_agent_replay(kb, agent_kb_path, tmp_path, capsys):
+    from virtualcell.cli import main
+
+    replies = [
+        "plan",
+        '{"tool": "tf_targets", "args": {"tf": "KLF1"}}',
+        '{"answer": "KLF1 regulates HBB."}',
+    ]
+    _agent(kb, replies, tmp_path).run("q")
+    assert (
+        main(["agent", "replay", str(tmp_path / "log.jsonl"), "--kb", str(agent_kb_path), "--json"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["calls"] == 1 and out["answer"] == "KLF1 regulates HBB [1]."

@@ -167,9 +167,15 @@ def replay_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Re-run a logged agent run without the LLM and compare every result."""
+    from ..knowledge import open as open_store
     from ._provenance import replay
 
-    report = replay(log, kb=None if kb is None else __import__("virtualcell").knowledge.open(kb))
+    store = open_store(kb) if kb is not None else None
+    try:
+        report = replay(log, kb=store)
+    finally:
+        if store is not None:
+            store.close()
     if as_json:
         _echo_json(report.to_dict())
     else:
