@@ -222,3 +222,27 @@ def test_vcell_agent_replay(kb, agent_kb_path, tmp_path, capsys):
     )
     out = json.loads(capsys.readouterr().out)
     assert out["ok"] and out["calls"] == 1 and out["answer"] == "KLF1 regulates HBB [1]."
+
+
+def test_without_a_store_knowledge_tools_are_listed_and_say_how_to_build_one(tmp_path, monkeypatch):
+    from virtualcell import settings
+
+    monkeypatch.setattr(settings, "data_dir", None)  # no reference data to build from
+    assert vc.agent.open_kb() is None
+    tb = vc.agent.Toolbox(Workspace(tmp_path))
+    assert "kb_search" in tb.names()
+    res = tb.call("kb_search", {"query": "insulin"})
+    assert res.observation == (
+        "error: kb_search: no knowledge store is open; build one with `vcell kb build` (or pass --kb PATH)"
+    )
+
+
+def test_default_store_is_built_from_reference_data(shared_data):
+    from virtualcell.knowledge import default_path
+
+    assert not default_path().exists()
+    store = vc.agent.open_kb()
+    try:
+        assert default_path().exists() and store.counts["tf_targets"] > 9000
+    finally:
+        store.close()

@@ -90,14 +90,24 @@ __all__ = [
 LOCAL_MAX_TOOLS = 5
 
 
-def open_kb(kb: Any = None) -> Any:
+def open_kb(kb: Any = None, *, build: bool = True) -> Any:
     """An opened knowledge base: ``kb`` itself if already open, a store path, or the
-    default store (``None``); ``None`` when no default store has been built."""
+    default store (``None``). When the default store has not been built and the reference
+    knowledge folder (``VIRTUALCELL_DATA/knowledge``) exists, it is built first (seconds)
+    with ``build=True``; otherwise ``None`` (the knowledge tools then answer with how to
+    build one)."""
+    from .._settings import settings
+    from .._utils import log
     from ..knowledge import KnowledgeBase, default_path
+    from ..knowledge import build as build_store
 
     if kb is None:
         if not default_path().exists():
-            return None
+            source = settings.reference_data("knowledge")
+            if not build or source is None:
+                return None
+            log(f"building the knowledge store from {source} (once) ...")
+            build_store(source, default_path(), include_defaults=False)
         return KnowledgeBase()
     if isinstance(kb, KnowledgeBase):
         return kb

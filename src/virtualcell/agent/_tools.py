@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import ValidationError, VirtualCellError
+from .._errors import DatasetNotAvailableError, ValidationError, VirtualCellError
 from .._utils import Entry, Registry
 from ._schema import HANDLE, PATH, formats, function_schema, validate_arguments
 from ._workspace import Result, Workspace
@@ -45,8 +45,6 @@ class ToolSpec:
         Parameters left at their defaults and not shown to the model.
     paths
         Parameters that are file paths even when typed ``str`` (confined to the workspace).
-    needs
-        Context keys that must be present for the tool to be offered (e.g. ``"kb"``).
     defaults
         ``{parameter: context key}``: defaults taken from the context (e.g. the store's
         GO gene-set library for ``enrich``); shown in the schema, overridable.
@@ -59,7 +57,6 @@ class ToolSpec:
     bind: Mapping[str, str] = field(default_factory=dict)
     hide: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
-    needs: tuple[str, ...] = ()
     defaults: Mapping[str, str] = field(default_factory=dict)
     enabled: bool = True
 
@@ -71,7 +68,6 @@ def spec(
     bind: Mapping[str, str] | None = None,
     hide: Iterable[str] = (),
     paths: Iterable[str] = (),
-    needs: Iterable[str] = (),
     defaults: Mapping[str, str] | None = None,
     enabled: bool = True,
 ) -> Entry[ToolSpec]:
@@ -83,12 +79,16 @@ def spec(
         bind,
         tuple(hide),
         tuple(paths),
-        tuple(needs) or tuple(dict.fromkeys(bind.values())),
         dict(defaults or {}),
         enabled,
     )
     summary, _ = function_schema(function, skip=("self", *bind, *s.hide))
     return Entry(name, s, summary, False, ("code",) if not enabled else ())
+
+
+#: Stands in for a knowledge store that is not open (the tool is listed, a call says why
+#: it cannot run).
+_NO_STORE = object()
 
 
 def _builtins() -> list[Entry[ToolSpec]]:
@@ -223,10 +223,6 @@ class Toolbox:
             if not s.enabled and not allow_code:
                 self.disabled[entry.name] = "code execution is off (enable it explicitly)"
                 continue
-            missing = [k for k in s.needs if k not in context]
-            if missing:
-                self.disabled[entry.name] = f"needs {', '.join(missing)}"
-                continue
             description, schema = function_schema(s.function, skip=("self", *s.bind, *s.hide))
             for p in s.paths:
                 if p in schema["properties"]:
@@ -234,7 +230,7 @@ class Toolbox:
             for p, k in s.defaults.items():
                 if p in schema["properties"] and context.get(k):
                     schema["properties"][p] = {**schema["properties"][p], "default": context[k]}
-            bound = {p: context[k] for p, k in s.bind.items()}
+            bound = {p: context.get(k, _NO_STORE) for p, k in s.bind.items()}
             bound.update({p: context[k] for p, k in s.defaults.items() if context.get(k)})
             self.tools[entry.name] = Tool(entry.name, description, schema, s, bound)
 
@@ -288,6 +284,11 @@ class Toolbox:
         shown = dict(arguments or {}) if isinstance(arguments, dict) else {"_": arguments}
         try:
             tool, resolved = self.prepare(name, arguments)
+            if any(v is _NO_STORE for v in tool.bound.values()):
+                raise DatasetNotAvailableError(
+                    f"{tool.name}: no knowledge store is open; build one with `vcell kb build` "
+                    "(or pass --kb PATH)"
+                )
             value = tool.spec.function(**{**tool.bound, **resolved})
         except VirtualCellError as err:
             return self._error(name, shown, err, t0)
