@@ -246,3 +246,23 @@ def test_default_store_is_built_from_reference_data(shared_data):
         assert default_path().exists() and store.counts["tf_targets"] > 9000
     finally:
         store.close()
+
+
+def test_transcript_from_log(kb, tmp_path):
+    replies = [
+        "1. tf_targets",
+        "not json",
+        '{"tool": "tf_targets", "args": {"tf": "KLF1"}}',
+        '{"answer": "KLF1 activates HBB. KLF1 activates INS."}',
+    ]
+    _agent(kb, replies, tmp_path).run("Which genes does KLF1 regulate?")
+    text = vc.agent.transcript_from_log(tmp_path / "log.jsonl").splitlines()
+    assert text[0].startswith("QUESTION: Which genes does KLF1 regulate?  [backend: scripted]")
+    assert text[1] == "PLAN: 1. tf_targets" and text[2] == "MODEL: not json"
+    assert text[3].startswith("  CALL (none) -> error: no JSON object")
+    i = text.index("DRAFT: KLF1 activates HBB. KLF1 activates INS.")
+    assert (
+        text[i + 2]
+        == "VERIFY [unsupported, removed] KLF1 activates INS. (no knowledge-base or workspace evidence)"
+    )
+    assert text[i + 3] == "ANSWER: KLF1 activates HBB [1]."

@@ -39,7 +39,7 @@ from ._backends import (
 )
 from ._loop import Agent, Answer
 from ._parse import Action, parse_action
-from ._provenance import ProvenanceLog, ReplayReport, read_log, replay
+from ._provenance import ProvenanceLog, ReplayReport, read_log, replay, transcript_from_log
 from ._sandbox import run_python
 from ._schema import function_schema, parse_numpydoc, validate_arguments
 from ._tools import Tool, Toolbox, ToolCall, ToolSpec, spec, tools
@@ -82,6 +82,7 @@ __all__ = [
     "spec",
     "summarize",
     "tools",
+    "transcript_from_log",
     "validate_arguments",
     "verify_answer",
 ]

@@ -39,6 +39,7 @@ from .._errors import ValidationError
 from .._utils import log, markdown_table, write_json, write_text
 from ._backends import ScriptedBackend, get_backend
 from ._loop import Agent
+from ._provenance import transcript_from_log
 from ._tasks import FAMILIES, Task, check, make_tasks
 from ._tools import Toolbox
 from ._workspace import Workspace
@@ -350,6 +351,9 @@ def run_benchmark(
         )
         ans = agent.run(task.question)
         ok = check(task, ans.answer)
+        write_text(
+            ws.root / "transcript.txt", transcript_from_log(ws.root / "provenance.jsonl") + "\n"
+        )
         rows.append(
             {
                 "task": task.id,

@@ -33,7 +33,7 @@ from typing import Any
 from .._errors import DataFormatError
 from .._utils import write_text
 
-__all__ = ["ProvenanceLog", "ReplayReport", "read_log", "replay"]
+__all__ = ["ProvenanceLog", "ReplayReport", "read_log", "replay", "transcript_from_log"]
 
 
 class ProvenanceLog:
@@ -164,3 +164,47 @@ def replay(
     return ReplayReport(
         not mismatches, answer.answer, final.get("answer", ""), len(new), mismatches
     )
+
+
+def transcript_from_log(path: str | Path) -> str:
+    """A readable account of a logged run: question, plan, every model reply with the call
+    it made and the observation, the claim checks, the answer with citations, totals."""
+    records = read_log(path)
+    start = records[0]
+    lines = [f"QUESTION: {start['question']}  [backend: {start.get('backend')}]"]
+    replies = [r for r in records if r["event"] == "reply"]
+    plan_first = bool(start.get("options", {}).get("plan", True))
+    tokens = [0, 0]
+    for r in replies:
+        tokens[0] += int(r.get("prompt_tokens", 0))
+        tokens[1] += int(r.get("completion_tokens", 0))
+    n_reply = 0
+    checks: list[str] = []
+    for r in records[1:]:
+        if r["event"] == "reply":
+            n_reply += 1
+            text = " ".join(str(r["text"]).split())[:300]
+            if n_reply == 1 and plan_first:
+                lines.append(f"PLAN: {text or '-'}")
+            else:
+                lines.append(f"MODEL: {text}")
+        elif r["event"] == "call":
+            shown = json.dumps(r.get("arguments")) if r.get("tool") else ""
+            obs = " ".join(str(r.get("observation", "")).split())[:300]
+            lines.append(f"  CALL {r.get('tool') or '(none)'}{shown and ' ' + shown} -> {obs}")
+        elif r["event"] == "verify":
+            for c in r["claims"]:
+                if c["label"] != "not_a_claim":
+                    checks.append(
+                        f"VERIFY [{c['label']}, {c['action']}] {c['sentence']} ({c['reason']})"
+                    )
+        elif r["event"] == "answer":
+            lines += [f"DRAFT: {r.get('draft', '')}", *checks]
+            lines.append(f"ANSWER: {r['answer']}")
+            for i, cite in enumerate(r.get("citations", []), 1):
+                lines.append(f"  [{i}] {cite}")
+            lines.append(
+                f"({len(replies)} LLM calls, {tokens[0]}+{tokens[1]} tokens, {r['t']:.1f} s, "
+                f"stopped: {r.get('stopped')})"
+            )
+    return "\n".join(lines)
