@@ -180,10 +180,13 @@ def transcript_from_log(path: str | Path) -> str:
         tokens[1] += int(r.get("completion_tokens", 0))
     n_reply = 0
     checks: list[str] = []
+    prefill = ""
     for r in records[1:]:
-        if r["event"] == "reply":
+        if r["event"] == "prompt":
+            prefill = str(r.get("prefill") or "")
+        elif r["event"] == "reply":
             n_reply += 1
-            text = " ".join(str(r["text"]).split())[:300]
+            text = " ".join((prefill + str(r["text"])).split())[:300]
             if n_reply == 1 and plan_first:
                 lines.append(f"PLAN: {text or '-'}")
             else:
