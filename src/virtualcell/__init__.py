@@ -41,6 +41,7 @@ _SUBMODULES = (
     "grn",
     "represent",
     "perturb",
+    "agent",
     "bench",
     "pl",
 )

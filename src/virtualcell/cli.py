@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "virtualcell.represent._cli",
     "virtualcell.perturb._cli",
     "virtualcell.knowledge._cli",
+    "virtualcell.agent._cli",
 )
 
 app = typer.Typer(
