@@ -36,7 +36,7 @@ def planted():
 
 
 def test_registered():
-    names = vc.grn.list_methods()
+    names = vc.grn.METHODS.names()
     assert "attention" in names and "in_silico_deletion" in names
 
 

@@ -16,6 +16,7 @@ from ._dream4 import read_dream4
 from ._genes import GeneMappingReport, gene_table, harmonize_genes
 from ._io import detect_format, read, read_h5ad, read_loom, read_zarr
 from ._perturbation import standardize_perturbations
+from ._stream import CellSource
 from ._tables import detect_orientation, read_table
 from ._tenx import read_10x, read_10x_h5, read_10x_mtx
 from ._validate import Problem, ValidationReport, validate
@@ -29,6 +30,7 @@ __all__ = [
     "CONTROL",
     "PERTURBATION_KEY",
     "PERTURBATION_TYPE_KEY",
+    "CellSource",
     "GeneMappingReport",
     "Problem",
     "ValidationReport",

@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 
 from .._errors import ValidationError
-from ._base import edge_table, get_method, prepare
+from ._base import edge_table, prepare
+from ._methods import METHODS
 
 __all__ = ["infer"]
 
@@ -35,7 +36,7 @@ def infer(
         ``perturbation`` labels used by the pseudotime- and perturbation-aware methods),
         a cells x genes DataFrame, or an array (then ``genes`` names the columns).
     method
-        A name from :func:`list_methods`.
+        A name from :data:`METHODS` (``vc.grn.METHODS.names()``).
     regulators
         Restrict candidate regulators (e.g. transcription factors); names not among the
         genes are ignored. ``None``: every gene may regulate every other gene.
@@ -58,8 +59,12 @@ def infer(
         Columns ``regulator, target, score`` (and ``sign`` in {-1, 0, 1} when the method
         gives one), sorted by decreasing score, without self-loops.
     """
-    fn = get_method(method)
+    fn = METHODS.get(method)
     _check_options(method, fn, kwargs)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValidationError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
     prepared = prepare(data, genes=genes, regulators=regulators, layer=layer)
     scores = fn(prepared, n_jobs=n_jobs, seed=seed, **kwargs)
     return edge_table(prepared, scores, max_edges=max_edges)
@@ -75,7 +80,7 @@ def _check_options(method: str, fn: Callable[..., Any], kwargs: dict[str, Any]) 
     known = [
         name
         for name, p in params.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("n_jobs", "seed")
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("n_jobs", "seed", "resolve")
     ]
     unknown = sorted(set(kwargs) - set(known))
     if unknown:

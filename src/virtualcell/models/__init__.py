@@ -5,9 +5,14 @@ and the AnnData-aware :class:`CellModel` wrapper (tokenizer + network, checkpoin
 
 * :class:`CellEncoder` — bidirectional transformer, MLM / MAE pretraining heads;
 * :class:`CellGPT` — causal transformer, next-token prediction, ``generate``;
+* :class:`CellPredictor` — a pretrained base network plus a prediction head;
 * :class:`PCAEncoder` — PCA on highly variable genes (baseline), ``scvi_embed`` (optional).
 
-Names are loaded lazily so that importing ``vc.models`` (or ``vc.tl``) does not import torch.
+:data:`ARCHITECTURES` lists the networks a checkpoint folder may hold. Training
+(:func:`virtualcell.train.pretrain`, :func:`virtualcell.train.finetune`) lives one layer
+up, in :mod:`virtualcell.train`; the AnnData-in entry point is :func:`virtualcell.tl.embed`.
+
+Names are loaded lazily so that importing ``vc.models`` does not import torch.
 """
 
 from __future__ import annotations
@@ -16,18 +21,19 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "ARCHITECTURES": "._architectures",
     "CellEncoder": "._encoder",
     "CellEncoderConfig": "._encoder",
     "CellGPT": "._gpt",
     "CellGPTConfig": "._gpt",
     "CellModel": "._wrapper",
-    "CellPredictor": "._finetune",
-    "CellPredictorConfig": "._finetune",
+    "CellPredictor": "._predictor",
+    "CellPredictorConfig": "._predictor",
+    "DEVICE_CHOICES": "._device",
+    "MAX_PARAMETERS": "._config",
     "PCAConfig": "._pca",
     "PCAEncoder": "._pca",
-    "build_network": "._wrapper",
-    "embed": "._embed",
-    "finetune": "._finetune",
+    "build_network": "._architectures",
     "load": "._wrapper",
     "scvi_embed": "._pca",
 }

@@ -168,14 +168,17 @@ class PCAEncoder:
 
 
 def _matrix(adata: Any, layer: str | None) -> tuple[Any, np.ndarray]:
-    if layer == "raw":
-        if adata.raw is None:
-            raise ValidationError("layer='raw' but adata.raw is None")
-        return adata.raw.X, np.asarray(adata.raw.var_names)
-    X = adata.layers[layer] if layer is not None else adata.X
-    if hasattr(X, "to_memory"):
-        X = X.to_memory()
-    return X, np.asarray(adata.var_names)
+    """The whole matrix chosen by ``layer`` (``"raw"`` = ``adata.raw``) in memory, and
+    its gene names (the layer rule of :class:`virtualcell.data.CellSource`)."""
+    from ..data import CellSource
+
+    with CellSource.open(adata, layer=layer) as source:
+        X = source.matrix
+        if hasattr(X, "to_memory"):
+            X = X.to_memory()
+        elif not (sp.issparse(X) or isinstance(X, np.ndarray)):
+            X = X[...]  # an h5py / zarr array of a backed file
+        return X, source.var_names
 
 
 def scvi_embed(

@@ -4,9 +4,9 @@ Each function is implemented beside the logic it draws and re-exported here; all
 a matplotlib ``Figure`` and save it when given ``path=``.
 """
 
-from ..grn import plot_summary_heatmap as grn_heatmap
 from ..sim import plot_heatmap as perturbation_heatmap
 from ..sim import plot_network as network
 from ..sim import plot_umap as umap
+from ._grn import grn_heatmap
 
 __all__ = ["grn_heatmap", "network", "perturbation_heatmap", "umap"]
