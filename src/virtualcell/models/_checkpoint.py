@@ -246,12 +246,50 @@ def read_vocab(folder: str | Path) -> Any:
         for key, value in (("genes", genes), ("special_tokens", special)):
             if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
                 raise DataFormatError(f"{path}: vocab.{key} must be a list of strings")
+    _check_params(path, doc)
     try:
         return Tokenizer.from_dict(doc)
     except DataFormatError as e:
         raise DataFormatError(f"{path}: {e}") from None
     except (TypeError, ValueError, KeyError, AttributeError) as e:
         raise DataFormatError(f"{path}: invalid tokenizer ({type(e).__name__}: {e})") from None
+
+
+def _check_params(path: Path, doc: dict[str, Any]) -> None:
+    """Each tokenizer parameter must have the JSON type of its constructor default."""
+    import inspect
+
+    from .. import tokenize
+
+    cls = getattr(tokenize, str(doc.get("class", "")), None)
+    if not (isinstance(cls, type) and issubclass(cls, tokenize.Tokenizer)):
+        return  # the kind decides; Tokenizer.from_dict reports an unknown one
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    for name, value in doc["params"].items():
+        if name not in defaults:
+            raise DataFormatError(
+                f"{path}: params.{name} is not a {cls.__name__} parameter; "
+                f"known: {sorted(defaults)}"
+            )
+        default = defaults[name]
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true/false"
+        elif isinstance(default, int | float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            kind = "a number"
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), "a string"
+        else:
+            ok, kind = True, ""
+        if not ok:
+            raise DataFormatError(
+                f"{path}: params.{name} must be {kind} (default {default!r}), "
+                f"got {json.dumps(value)[:60]}"
+            )
 
 
 def read_tensors(folder: str | Path) -> dict[str, Any]:

@@ -74,7 +74,9 @@ def _opt(config: TrainConfig, name: str, flag: str, help: str = "") -> Any:
 
 
 def pretrain_command(
-    data: str = typer.Argument(..., help="Cells: .h5ad / .zarr path (streamed) or a registry name."),
+    data: str = typer.Argument(
+        ..., help="Cells: .h5ad / .zarr path (streamed) or a registry name."
+    ),
     tokenizer: TOKENIZER_KINDS = typer.Option("rank", "--tokenizer", help="Tokenizer kind."),
     objective: PRETRAIN_OBJECTIVES = typer.Option(
         "mlm", "--objective", help="mlm / mae: CellEncoder; ntp: CellGPT."
@@ -128,7 +130,9 @@ def pretrain_command(
         grad_accum=grad_accum,
         lr=lr,
         seed=seed,
-        warmup_steps=warmup_steps if warmup_steps is not None else min(100, max(1, max_steps // 10)),
+        warmup_steps=warmup_steps
+        if warmup_steps is not None
+        else min(100, max(1, max_steps // 10)),
         checkpoint_every=checkpoint_every,
         checkpoint_minutes=checkpoint_minutes,
         device=device_name,

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["FINETUNE_CONFIG", "finetune"]
 
 
-
 def finetune(
     adata: AnnData | str | Path,
     model: CellModel | str | Path,
@@ -107,7 +106,13 @@ def finetune(
             "base": {"architecture": model.architecture, "model": base_cfg},
         }
         if out_dir is not None:
-            prepare_run(out_dir, run_description(tc, run), resume=resume, is_main=info.is_main)
+            prepare_run(
+                out_dir,
+                run_description(tc, run),
+                resume=resume,
+                is_main=info.is_main,
+                announce=False,
+            )
         net = CellPredictor(cfg, seed=tc.seed)
         base_state = {
             k: v for k, v in model.network.state_dict().items() if not k.startswith("heads.")

@@ -163,7 +163,13 @@ def pretrain(
             "n_genes": len(source.var_names),
         }
         if out_dir is not None:
-            prepare_run(out_dir, run_description(tc, run), resume=resume, is_main=info.is_main)
+            prepare_run(
+                out_dir,
+                run_description(tc, run),
+                resume=resume,
+                is_main=info.is_main,
+                announce=False,
+            )
         if not tokenizer.is_fitted:
             n_fit = min(fit_cells, source.n_obs)
             tokenizer.fit(source.read(0, n_fit), genes=source.var_names)

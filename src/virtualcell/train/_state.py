@@ -176,6 +176,7 @@ def prepare_run(
     *,
     resume: bool | None,
     is_main: bool = True,
+    announce: bool = True,
 ) -> Path | None:
     """Check ``out_dir`` before training writes there; return the checkpoint to resume.
 
@@ -191,6 +192,9 @@ def prepare_run(
         resume); ``False``: delete the saved run's checkpoints and model, start over.
     is_main
         Only the main process deletes anything.
+    announce
+        Log the settings a forced resume changes (an early check before training passes
+        False; the training loop's own call says it).
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -242,6 +246,6 @@ def prepare_run(
             f"--out {out} holds a run with other settings ({shown}); pass --resume to continue "
             "it with the new settings, --overwrite to start over, or choose another folder"
         )
-    if changed:
+    if changed and announce and is_main:
         log(f"resuming {out} with changed settings: {'; '.join(changed)}")
     return latest
