@@ -58,7 +58,9 @@ def test_edge_table_and_determinism(method, planted):
     )
     # evaluate scores this ranking exactly: average precision over the 20 candidate edges
     res = vc.grn.evaluate(a, truth, genes=list(X.columns))
-    hits = [(r, t) in {("g0", "g1"), ("g0", "g2")} for r, t in zip(a.regulator, a.target)]
+    hits = [
+        (r, t) in {("g0", "g1"), ("g0", "g2")} for r, t in zip(a.regulator, a.target, strict=True)
+    ]
     ranks = np.flatnonzero(hits) + 1  # 1-based positions of the two true edges (no ties here)
     assert a["score"].is_unique
     expected = np.mean([(k + 1) / rank for k, rank in enumerate(ranks)])
