@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import DataFormatError, ValidationError
-from ._errors_io import check_hdf5
+from ._errors_io import check_hdf5, reading
 
 __all__ = ["CellSource"]
 
@@ -127,7 +127,7 @@ class CellSource:
             if not path.is_file():
                 raise DataFormatError(f"{path}: not a regular file")
             check_hdf5(path, "h5ad")
-        try:
+        with reading(path, "zarr" if is_zarr else "h5ad"):
             if is_zarr:
                 import zarr
 
@@ -136,8 +136,6 @@ class CellSource:
                 import h5py
 
                 handle = h5py.File(path, "r")
-        except Exception as e:
-            raise DataFormatError(f"{path}: cannot be opened as h5ad/zarr ({e})") from None
         try:
             others = (("raw",) if "raw" in handle else ()) + tuple(
                 handle["layers"].keys() if "layers" in handle else ()

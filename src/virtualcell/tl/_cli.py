@@ -35,7 +35,7 @@ def embed_command(
     ),
 ) -> None:
     """Embed cells with a checkpoint and write an AnnData with the embedding in .obsm."""
-    from .._utils import atomic_path
+    from .._utils import atomic_path, clean_stale_temps
     from ..data import read
     from ._embed import embed
 
@@ -43,6 +43,7 @@ def embed_command(
     emb = embed(
         adata, model, key_added=key_added, batch_size=batch_size, layer=layer, device=device_name
     )
+    clean_stale_temps(out.parent if str(out.parent) else ".")  # leftovers of a killed run
     with atomic_path(out) as part:
         if out.suffix.lower() == ".zarr":
             adata.write_zarr(part)
