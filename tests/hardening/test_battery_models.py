@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anndata as ad
 import numpy as np
 import pytest
 
@@ -243,12 +242,9 @@ def inputs(tmp_path_factory) -> dict[str, Any]:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from conftest import make_cells
-
-    from virtualcell import settings
     from virtualcell.models import CellEncoder, CellEncoderConfig, CellModel
     from virtualcell.tokenize import RankTokenizer
 
-    settings.verbosity = 0
     root = tmp_path_factory.mktemp("battery-inputs")
     cells = make_cells(48, 20)
     cells.write_h5ad(root / "cells.h5ad")
