@@ -13,8 +13,7 @@ without importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._utils._lazy import lazy_exports
 
 _EXPORTS = {
     "FINETUNE_CONFIG": "._config",
@@ -44,13 +43,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'virtualcell.train' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
