@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
 from ._base import edge_table, prepare
 from ._methods import METHODS
 
+if TYPE_CHECKING:
+    from anndata import AnnData
+
 __all__ = ["infer"]
 
 
 def infer(
-    data: Any,
+    data: AnnData | pd.DataFrame | np.ndarray,
     *,
     method: str = "genie3",
     regulators: Iterable[str] | None = None,

@@ -13,14 +13,19 @@ the hidden genes only, where the model must infer a value from the other genes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .._errors import ValidationError
 from ._base import GRNInput, Scores
+
+if TYPE_CHECKING:
+    from ..models import CellModel
+    from ..train import TrainConfig
 
 __all__: list[str] = []
 
@@ -205,9 +210,9 @@ def attention(
     *,
     n_jobs: int = 1,
     seed: int = 0,
-    model: Any = None,
-    model_config: dict[str, Any] | None = None,
-    train_config: Any = None,
+    model: CellModel | str | Path | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    train_config: TrainConfig | Mapping[str, Any] | None = None,
     layers: Literal["mean", "last", "rollout"] = "mean",
     masked_queries: bool = True,
     n_groups: int = 4,
@@ -270,9 +275,9 @@ def in_silico_deletion(
     *,
     n_jobs: int = 1,
     seed: int = 0,
-    model: Any = None,
-    model_config: dict[str, Any] | None = None,
-    train_config: Any = None,
+    model: CellModel | str | Path | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    train_config: TrainConfig | Mapping[str, Any] | None = None,
     knockout: Literal["zero", "remove"] = "zero",
     n_groups: int = 4,
     n_cells: int | None = 500,

@@ -9,10 +9,13 @@ this table; it imports them (lazily, on first use).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ValidationError
 from .._utils import Entry, Registry
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["ARCHITECTURES", "architecture_of", "build_network"]
 
@@ -37,7 +40,7 @@ def _builtins() -> list[Entry[Any]]:
 ARCHITECTURES: Registry[Any] = Registry("model architecture", builtins=_builtins)
 
 
-def build_network(architecture: str, config: Mapping[str, Any], *, seed: int = 0) -> Any:
+def build_network(architecture: str, config: Mapping[str, Any], *, seed: int = 0) -> nn.Module:
     """Build the network named ``architecture`` from its config dict.
 
     The config is validated (types, ranges, size cap) before any weight is allocated;
@@ -47,7 +50,7 @@ def build_network(architecture: str, config: Mapping[str, Any], *, seed: int = 0
     return cls(cls.config_class.from_dict(config), seed=seed)
 
 
-def architecture_of(network: Any) -> str:
+def architecture_of(network: nn.Module) -> str:
     """The table name of ``network``'s class."""
     for entry in ARCHITECTURES.entries():
         if isinstance(network, entry.obj):

@@ -30,10 +30,13 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import DataFormatError
 from .._utils import atomic_path, clean_stale_temps, sha256_file, write_json
+
+if TYPE_CHECKING:
+    from ..tokenize import Tokenizer
 
 __all__ = [
     "CONFIG_NAME",
@@ -137,7 +140,7 @@ def write_folder(
     config: dict[str, Any],
     tensors: dict[str, Any],
     *,
-    tokenizer: Any | None = None,
+    tokenizer: Tokenizer | None = None,
 ) -> Path:
     """Write a checkpoint folder; ``config`` gets ``format_version`` and file checksums.
 
@@ -230,7 +233,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return config
 
 
-def read_vocab(folder: str | Path) -> Any:
+def read_vocab(folder: str | Path) -> Tokenizer:
     """The tokenizer saved in ``folder/vocab.json`` (schema-checked, then loaded)."""
     from ..tokenize import Tokenizer
 

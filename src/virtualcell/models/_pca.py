@@ -12,13 +12,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._errors import DataFormatError, ValidationError
 from . import _checkpoint as ckpt
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 __all__ = ["PCAConfig", "PCAEncoder", "scvi_embed"]
 
@@ -71,7 +74,7 @@ class PCAEncoder:
             X.data = np.log1p(X.data)
         return X
 
-    def fit(self, adata: Any, *, layer: str | None = None) -> PCAEncoder:
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> PCAEncoder:
         """Select HVGs, fit the scaling and the PCA on ``adata`` (in memory)."""
         import anndata as ad
         import scanpy as sc

@@ -215,6 +215,11 @@ def prepare_run(
             f"--out {out} holds files that are not part of a virtualcell run ({shown}); "
             "choose a new or empty folder"
         )
+    for name in RUN_ENTRIES:
+        entry, want_dir = out / name, name == CHECKPOINTS
+        if entry.exists() and (entry.is_dir() != want_dir or entry.is_symlink()):
+            kind = "a folder" if want_dir else "a file"
+            raise ValidationError(f"--out {out}: {name} should be {kind}; choose another folder")
     latest = latest_checkpoint(out)
     if resume is False:
         if is_main:
