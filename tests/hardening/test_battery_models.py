@@ -235,13 +235,21 @@ def _digest(folder: Path) -> dict[str, str]:
     return out
 
 
+def _root_conftest():
+    """tests/conftest.py as a module (its name ``conftest`` is shared by sub-folders)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_vc_tests_root_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict[str, Any]:
     """The battery's input files, built once (tiny)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from conftest import make_cells
+    make_cells = _root_conftest().make_cells
     from virtualcell.models import CellEncoder, CellEncoderConfig, CellModel
     from virtualcell.tokenize import RankTokenizer
 
