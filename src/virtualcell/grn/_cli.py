@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
 import typer
 
 from ..train._cli_values import output_file
+from ._infer import infer
+
+_DEFAULT = {k: p.default for k, p in inspect.signature(infer).parameters.items()}
 
 __all__ = ["register"]
 
@@ -28,7 +32,11 @@ def grn_command(
         None, help="BEELINE folder, DREAM4 network folder, SERGIO folder, .h5ad or registry name."
     ),
     method: str = typer.Option(
-        "genie3", "--method", "-m", help="Inference method (see --list-methods).", callback=_method
+        _DEFAULT["method"],
+        "--method",
+        "-m",
+        help="Inference method (see --list-methods).",
+        callback=_method,
     ),
     truth: Path | None = typer.Option(
         None, "--truth", help="Ground truth: BEELINE refNetwork.csv or DREAM4 gold-standard tsv."
@@ -46,8 +54,10 @@ def grn_command(
         "--regulators",
         help="File of candidate regulators (one per line or first csv column).",
     ),
-    n_jobs: int = typer.Option(1, "--n-jobs", "-j", min=1, help="Worker processes."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
+    n_jobs: int = typer.Option(
+        _DEFAULT["n_jobs"], "--n-jobs", "-j", min=1, help="Worker processes."
+    ),
+    seed: int = typer.Option(_DEFAULT["seed"], "--seed", min=0, help="Random seed."),
     layer: str | None = typer.Option(
         None,
         "--layer",
@@ -58,7 +68,6 @@ def grn_command(
     """Infer a gene regulatory network; print its scores when a truth is known."""
     from .._errors import ValidationError
     from ._evaluate import evaluate
-    from ._infer import infer
     from ._io import load_dataset, read_regulators, write_edges
     from ._methods import METHODS
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import typer
 
 from ..train._cli_values import device, existing_folder, output_file
+from ._embed import embed
+
+_DEFAULT = {k: p.default for k, p in inspect.signature(embed).parameters.items()}
 
 __all__ = ["register"]
 
@@ -23,8 +27,12 @@ def embed_command(
         help="Output AnnData with .obsm[KEY]: .h5ad or .zarr (written atomically).",
         callback=output_file(*EMBED_SUFFIXES),
     ),
-    key_added: str = typer.Option("X_vc", "--key-added", "--key", help="obsm key to write."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Cells per forward pass."),
+    key_added: str = typer.Option(
+        _DEFAULT["key_added"], "--key-added", "--key", help="obsm key to write."
+    ),
+    batch_size: int = typer.Option(
+        _DEFAULT["batch_size"], "--batch-size", min=1, help="Cells per forward pass."
+    ),
     layer: str | None = typer.Option(
         None,
         "--layer",
@@ -37,7 +45,6 @@ def embed_command(
     """Embed cells with a checkpoint and write an AnnData with the embedding in .obsm."""
     from .._utils import atomic_path, clean_stale_temps
     from ..data import read
-    from ._embed import embed
 
     adata = read(data)
     emb = embed(
