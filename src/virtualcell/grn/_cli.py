@@ -16,6 +16,17 @@ _DEFAULT = {k: p.default for k, p in inspect.signature(infer).parameters.items()
 __all__ = ["register"]
 
 
+def _n_jobs(value: int) -> int:
+    """Callback: a number of workers (>= 1, or negative as in joblib)."""
+    from .._errors import ValidationError
+    from ._infer import check_n_jobs
+
+    try:
+        return check_n_jobs(value)
+    except ValidationError as err:
+        raise typer.BadParameter(str(err)) from None
+
+
 def _method(name: str) -> str:
     """Callback: a name of ``vc.grn.METHODS`` (the error lists them all)."""
     from .._errors import ValidationError
@@ -55,7 +66,11 @@ def grn_command(
         help="File of candidate regulators (one per line or first csv column).",
     ),
     n_jobs: int = typer.Option(
-        _DEFAULT["n_jobs"], "--n-jobs", "-j", min=1, help="Worker processes."
+        _DEFAULT["n_jobs"],
+        "--n-jobs",
+        "-j",
+        help="Worker processes (-1: all CPUs).",
+        callback=_n_jobs,
     ),
     seed: int = typer.Option(_DEFAULT["seed"], "--seed", min=0, help="Random seed."),
     layer: str | None = typer.Option(

@@ -49,7 +49,8 @@ def infer(
     layer
         AnnData layer to use instead of ``X``.
     n_jobs
-        Worker processes for methods that loop over targets (tree ensembles).
+        Worker processes for methods that loop over targets (tree ensembles); negative
+        as in joblib (-1 = all CPUs).
     seed
         Random seed; the same seed gives the same table.
     max_edges
@@ -65,13 +66,22 @@ def infer(
     """
     fn = METHODS.get(method)
     _check_options(method, fn, kwargs)
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ValidationError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    check_n_jobs(n_jobs)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
     prepared = prepare(data, genes=genes, regulators=regulators, layer=layer)
     scores = fn(prepared, n_jobs=n_jobs, seed=seed, **kwargs)
     return edge_table(prepared, scores, max_edges=max_edges)
+
+
+def check_n_jobs(n_jobs: object) -> int:
+    """``n_jobs`` as joblib reads it: workers (>= 1) or, negative, all CPUs but
+    ``-n_jobs - 1`` (-1 = all); 0 and non-integers are refused."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ValidationError(
+            f"n_jobs must be a number of workers (>= 1, or -1 for all CPUs), got {n_jobs!r}"
+        )
+    return n_jobs
 
 
 def _check_options(method: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
