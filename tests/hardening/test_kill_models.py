@@ -91,23 +91,10 @@ def one_thread(monkeypatch, tmp_path):
     torch.set_num_threads(before)
 
 
-def _root_conftest():
-    """tests/conftest.py as a module (its name ``conftest`` is shared by sub-folders)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_vc_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def cells_file(tmp_path_factory) -> Path:
-    make_cells = _root_conftest().make_cells
-
-    path = tmp_path_factory.mktemp("kill") / "cells.h5ad"
-    make_cells(1500, 30).write_h5ad(path)
+@pytest.fixture
+def cells_file(tmp_path, cell_factory) -> Path:
+    path = tmp_path / "cells.h5ad"
+    cell_factory(1500, 30).write_h5ad(path)
     return path
 
 

@@ -173,7 +173,10 @@ CONFIG_ATTACKS = {
 }
 
 VOCAB_ATTACKS = {
-    "unknown_key": (lambda c, f: c.__setitem__("evil", 1), r"vocab\.json: unknown key\(s\) \['evil'\]"),
+    "unknown_key": (
+        lambda c, f: c.__setitem__("evil", 1),
+        r"vocab\.json: unknown key\(s\) \['evil'\]",
+    ),
     "unknown_param": (
         lambda c, f: c["params"].__setitem__("evil", 1),
         r"params\.evil is not a RankTokenizer parameter",

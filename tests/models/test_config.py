@@ -30,7 +30,10 @@ from virtualcell.train import TrainConfig
         ({"dropout": 1.0}, r"dropout must be >= 0 and < 1"),
         ({"value_mode": "log"}, r"value_mode must be one of 'rank', 'bin'"),
         ({"heads": ("mlm", "xyz")}, r"unknown head\(s\) \['xyz'\]"),
-        ({"d_model": 2**36}, r"about 2\.31e\+23 parameters, above the limit of 2e\+09 \(d_model=68719476736"),
+        (
+            {"d_model": 2**36},
+            r"about 2\.31e\+23 parameters, above the limit of 2e\+09 \(d_model=68719476736",
+        ),
         ({"value_mode": "bin", "n_bins": 1}, r"n_bins must be >= 2"),
     ],
 )

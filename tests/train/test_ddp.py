@@ -96,7 +96,9 @@ def test_two_gloo_processes_end_identical(tmp_path):
     # each rank saw its own half of every global batch (4 steps x 8 cells)
     assert (tmp_path / "rank0.cells").read_text() == "32"
     # the checkpointed run (stopped at 3, resumed from 2) ends where the plain run ended
-    assert (tmp_path / "rank0.resumed").read_text() == (tmp_path / "rank1.resumed").read_text() == "2"
+    assert (
+        (tmp_path / "rank0.resumed").read_text() == (tmp_path / "rank1.resumed").read_text() == "2"
+    )
     assert sorted(p.name for p in (tmp_path / "run/checkpoints/step-00000004").iterdir()) == [
         "model.safetensors", "optimizer.safetensors", "rng-rank0.safetensors",
         "rng-rank1.safetensors", "state.json",

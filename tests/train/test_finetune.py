@@ -102,7 +102,9 @@ def test_finetune_learns_labels(cells, rank_tok, task, tmp_path):
     before = {k: v.clone() for k, v in base.network.state_dict().items()}
     label = "cell_type" if task == "classification" else "score"
     tc = FINETUNE_CONFIG.replace(max_steps=40, batch_size=16, lr=3e-3, warmup_steps=4)
-    tuned = finetune(cells, base, label_key=label, task=task, train_config=tc, out_dir=tmp_path / "ft")
+    tuned = finetune(
+        cells, base, label_key=label, task=task, train_config=tc, out_dir=tmp_path / "ft"
+    )
     pred = CellModel.from_pretrained(tmp_path / "ft").predict(cells)
     np.testing.assert_array_equal(pred, tuned.predict(cells))
     if task == "classification":

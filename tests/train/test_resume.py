@@ -26,7 +26,9 @@ def _run(tok, cells, out, *, steps=6, seed=0, resume=None, callback=None, **conf
     tc = TrainConfig(
         max_steps=steps, batch_size=16, chunk_size=32, lr=3e-3, warmup_steps=1, seed=seed, **config
     )
-    res = train(net, data, MaskedTokenObjective(), tc, out_dir=out, resume=resume, callback=callback)
+    res = train(
+        net, data, MaskedTokenObjective(), tc, out_dir=out, resume=resume, callback=callback
+    )
     return net, res
 
 
@@ -89,7 +91,9 @@ def test_changed_settings_are_refused_listing_them(cells, rank_tok, tmp_path):
 
 def test_max_steps_below_the_checkpoint_is_a_clear_error(cells, rank_tok, tmp_path):
     _run(rank_tok, cells, tmp_path, steps=4)
-    with pytest.raises(vc.ValidationError, match=r"at step 4, past max_steps=2; give max_steps > 4"):
+    with pytest.raises(
+        vc.ValidationError, match=r"at step 4, past max_steps=2; give max_steps > 4"
+    ):
         _run(rank_tok, cells, tmp_path, steps=2, resume=True)
 
 

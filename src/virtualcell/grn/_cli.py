@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..train._cli_values import output_file
+from ..train._cli_values import checked, output_file
 from ._infer import infer
 
 _DEFAULT = {k: p.default for k, p in inspect.signature(infer).parameters.items()}
@@ -16,26 +16,16 @@ _DEFAULT = {k: p.default for k, p in inspect.signature(infer).parameters.items()
 __all__ = ["register"]
 
 
-def _n_jobs(value: int) -> int:
-    """Callback: a number of workers (>= 1, or negative as in joblib)."""
-    from .._errors import ValidationError
-    from ._infer import check_n_jobs
-
-    try:
-        return check_n_jobs(value)
-    except ValidationError as err:
-        raise typer.BadParameter(str(err)) from None
-
-
-def _method(name: str) -> str:
-    """Callback: a name of ``vc.grn.METHODS`` (the error lists them all)."""
-    from .._errors import ValidationError
+def _check_method(name: str) -> str:
     from ._methods import METHODS
 
-    try:
-        return METHODS.entry(name).name
-    except ValidationError as err:
-        raise typer.BadParameter(str(err)) from None
+    return METHODS.entry(name).name
+
+
+def _check_n_jobs(value: int) -> int:
+    from ._infer import check_n_jobs
+
+    return check_n_jobs(value)
 
 
 def grn_command(
@@ -47,7 +37,7 @@ def grn_command(
         "--method",
         "-m",
         help="Inference method (see --list-methods).",
-        callback=_method,
+        callback=checked(_check_method),
     ),
     truth: Path | None = typer.Option(
         None, "--truth", help="Ground truth: BEELINE refNetwork.csv or DREAM4 gold-standard tsv."
@@ -70,7 +60,7 @@ def grn_command(
         "--n-jobs",
         "-j",
         help="Worker processes (-1: all CPUs).",
-        callback=_n_jobs,
+        callback=checked(_check_n_jobs),
     ),
     seed: int = typer.Option(_DEFAULT["seed"], "--seed", min=0, help="Random seed."),
     layer: str | None = typer.Option(

@@ -17,34 +17,49 @@ import typer
 
 from .._errors import ValidationError
 
-__all__ = ["config_field", "device", "existing_folder", "output_file", "output_folder"]
+__all__ = [
+    "checked",
+    "config_field",
+    "device",
+    "existing_folder",
+    "output_file",
+    "output_folder",
+]
+
+
+def checked(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Callback from a library check: ``check(value)`` returns the value to use or raises
+    :class:`~virtualcell.ValidationError`, which becomes a usage error of the option."""
+
+    def callback(value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            return check(value)
+        except ValidationError as err:
+            raise typer.BadParameter(str(err)) from None
+
+    return callback
 
 
 def config_field(config_cls: type, name: str) -> Callable[[Any], Any]:
     """Callback: the value must be valid for ``config_cls``'s field ``name``."""
 
     def check(value: Any) -> Any:
-        if value is None:
-            return value
-        try:
-            config_cls(**{name: value})
-        except ValidationError as err:
-            raise typer.BadParameter(str(err)) from None
+        config_cls(**{name: value})
         return value
 
-    return check
+    return checked(check)
 
 
-def device(value: str | None) -> str | None:
-    """Callback: a device this machine has (``auto``, ``cpu``, ``cuda[:N]``, ``mps``)."""
-    if value is None:
-        return value
+def _check_device(value: str) -> str:
     from ..models._device import check_device
 
-    try:
-        return check_device(value)
-    except ValidationError as err:
-        raise typer.BadParameter(str(err)) from None
+    return check_device(value)
+
+
+#: Callback: a device this machine has (``auto``, ``cpu``, ``cuda[:N]``, ``mps``).
+device = checked(_check_device)
 
 
 def _parent(path: Path) -> Path:
