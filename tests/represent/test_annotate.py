@@ -47,7 +47,7 @@ def test_calibration_choices_change_confidence_not_labels(typed_cells):
     out = {}
     for cal in ("none", "temperature", "isotonic"):
         out[cal] = annotate(
-            ref, qry.copy(), label_key="cell_type", method="centroid", calibration=cal, seed=1
+            ref, query=qry.copy(), label_key="cell_type", method="centroid", calibration=cal, seed=1
         )
     assert np.array_equal(out["none"].labels, out["temperature"].labels)
     assert out["none"].info["n_calibration"] == 0
