@@ -17,9 +17,8 @@ import pandas as pd
 from .._errors import ValidationError
 from ._base import finish, new_axes, new_figure
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
-  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
