@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 
 def make_typed(n_cells: int = 240, n_genes: int = 48, groups: int = 4, seed: int = 0) -> ad.AnnData:
-    """Counts: type ``g`` over-expresses genes ``G{6g}`` .. ``G{6g+5}`` eightfold."""
+    """Counts: type ``g`` over-expresses genes ``GN{6g}`` .. ``GN{6g+5}`` (gene-like names) eightfold."""
     rng = np.random.default_rng(seed)
     label = np.arange(n_cells) % groups
     rate = rng.gamma(2.0, 1.0, size=(1, n_genes)).repeat(n_cells, 0)
@@ -16,7 +16,7 @@ def make_typed(n_cells: int = 240, n_genes: int = 48, groups: int = 4, seed: int
     for g in range(groups):
         rate[label == g, g * block : (g + 1) * block] *= 8.0
     a = ad.AnnData(sp.csr_matrix(rng.poisson(rate).astype(np.float32)))
-    a.var_names = [f"G{i}" for i in range(n_genes)]
+    a.var_names = [f"GN{i}" for i in range(n_genes)]
     a.obs_names = [f"c{i}" for i in range(n_cells)]
     a.obs["cell_type"] = [f"type{g}" for g in label]
     return a

@@ -39,7 +39,7 @@ def test_saved_bridge_reloads_and_answers_the_same(bridge, typed_cells_text):
 def test_search_finds_cells_of_the_described_genes(bridge, typed_cells_text):
     model, _ = bridge
     a = typed_cells_text.copy()
-    hits = vc.text.search(a, model, query="a cell with high expression of G6, G7, G8, G9", k=10)
+    hits = vc.text.search(a, model, query="a cell with high expression of GN6, GN7, GN8, GN9", k=10)
     assert list(hits["rank"]) == list(range(1, 11))
     types = a.obs.loc[hits.index, "cell_type"]
     assert (types == "type1").mean() >= 0.8
@@ -65,7 +65,7 @@ def test_train_bridge_refuses_bad_options(typed_cells_text):
         )
 
 
-TEXTS = {f"type{g}": f"cells expressing G{6 * g}, G{6 * g + 1}, G{6 * g + 2}" for g in range(4)}
+TEXTS = {f"type{g}": f"cells expressing GN{6 * g}, GN{6 * g + 1}, GN{6 * g + 2}" for g in range(4)}
 
 
 def test_evaluate_protocol_and_json(typed_cells_text):

@@ -9,9 +9,10 @@ so they can describe types held out of training:
 2. the matched Cell Ontology term (:func:`~virtualcell.knowledge.match_cell_types`,
    accepted matches only): its label, up to ``n_synonyms`` synonyms and
    ``"<label>: <definition>"``;
-3. the genes the label and those ontology texts name (:func:`gene_mentions`; in the
-   definition only words with a sign, ``CD16-negative``) as ``"cells expressing G1, G2"``
-   (positive mentions) and ``"cells not expressing G3"``.
+3. the genes the label, those ontology texts and the user's extra texts name
+   (:func:`gene_mentions`; in the ontology definition only words with a sign,
+   ``CD16-negative``) as ``"cells expressing G1, G2"`` (positive mentions) and ``"cells
+   not expressing G3"``.
 
 **Marker texts** (:func:`marker_texts`, training only: they need the type's cells) — the
 ``n_markers`` genes with the largest Welch t statistic of log expression, type vs all
@@ -207,8 +208,10 @@ def label_texts(
             syns = [str(s) for s in table.at[term, "synonyms"]][:n_synonyms]
             desc = str(table.at[term, "description"])
             onto = [name, *syns] + ([f"{name}: {desc}"] if desc else [])
+        add = extra.get(label, [])
+        add = [add] if isinstance(add, str) else list(add)
         named: dict[str, int] = {}
-        for t in own + onto:
+        for t in own + onto + [str(a) for a in add]:
             prose = t.startswith(f"{onto[0]}: ") if onto else False
             for g, s in gene_mentions(t, genes=genes, kb=kb, signed_only=prose).items():
                 named.setdefault(g, s)
@@ -219,8 +222,6 @@ def label_texts(
             sentences.append("cells expressing " + ", ".join(pos))
         if neg:
             sentences.append("cells not expressing " + ", ".join(neg))
-        add = extra.get(label, [])
-        add = [add] if isinstance(add, str) else list(add)
         texts[label] = list(dict.fromkeys(own + onto + sentences + [str(a) for a in add]))
         markers[label] = named
     return LabelTexts(texts=texts, terms=terms, markers=markers)
