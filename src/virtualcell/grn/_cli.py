@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from .._utils import emit_json
 from .._cli_types import checked, output_path, registry_option
+from .._utils import emit_json
 from ._infer import infer
 
 _DEFAULT = {k: p.default for k, p in inspect.signature(infer).parameters.items()}

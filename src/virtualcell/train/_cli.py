@@ -158,7 +158,7 @@ def finetune_command(
     model: Path = input_path(
         ..., "--model", help="Pretrained checkpoint folder.", file_okay=False,
         what="a checkpoint folder",
-    ),  # fmt: skip
+    ),
     label: str = typer.Option(..., "--label-key", "--label", help="obs column to predict."),
     out: Path = output_path(
         ..., "--out", help="Folder for the fine-tuned checkpoint.", kind="folder"
