@@ -72,6 +72,30 @@ class ClusterDescription:
     cell_types: pd.DataFrame = field(default_factory=pd.DataFrame)
     citations: list[str] = field(default_factory=list)
 
+    def brief(self, *, limit: int = 700) -> str:
+        """A compact form (for an agent's context): the group, marker genes, processes and
+        cell-type candidates, each with its citation number, then the citations' ids."""
+
+        def cite(prefix: str) -> str:
+            hits = [i for i, c in enumerate(self.citations, 1) if c.startswith(prefix)]
+            return f" [{hits[0]}]" if hits else ""
+
+        parts = [f"group {self.group!r} ({self.n_cells} cells)"]
+        if len(self.markers):
+            parts.append("markers [1]: " + ", ".join(map(str, self.markers["gene"].head(8))))
+        if len(self.processes):
+            parts.append("processes: " + "; ".join(
+                f"{r.term}{cite(r.go_id + ':')}" for r in self.processes.itertuples()
+            ))  # fmt: skip
+        if len(self.cell_types):
+            parts.append("closest cell types: " + "; ".join(
+                f"{r.name} ({r.score:.2f}){cite(r.term_id + ':') if r.term_id else ''}"
+                for r in self.cell_types.itertuples()
+            ))  # fmt: skip
+        refs = "; ".join(f"[{i}] {c.split(' (')[0][:48]}" for i, c in enumerate(self.citations, 1))
+        text = ". ".join(parts) + f". Citations: {refs}"
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: text, citations and the three tables as records."""
         return {
