@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import needs_embedder
 
 import virtualcell as vc
+from conftest import needs_embedder
 from virtualcell._errors import ValidationError
 
 pytestmark = [pytest.mark.usefixtures("warm_jit"), needs_embedder]
@@ -59,7 +59,7 @@ def test_annotate_refuses_bad_input(bridge, typed_cells_text):
 def test_train_bridge_refuses_bad_options(typed_cells_text):
     with pytest.raises(ValidationError, match="label_key 'nope'"):
         vc.text.train_bridge(typed_cells_text, label_key="nope", ontology=False)
-    with pytest.raises(ValidationError, match="CellTextConfig.embed_dim"):
+    with pytest.raises(ValidationError, match=r"CellTextConfig\.embed_dim"):
         vc.text.train_bridge(
             typed_cells_text, label_key="cell_type", model_config={"embed_dim": 0}, ontology=False
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,7 +33,7 @@ ONTOLOGY = pd.DataFrame(
 class FakeKB:
     """resolve() of a knowledge base: aliases to official symbols."""
 
-    ALIASES = {"CD56": "NCAM1", "CD3": "CD3E", "CD45": "PTPRC"}
+    ALIASES: ClassVar[dict[str, str]] = {"CD56": "NCAM1", "CD3": "CD3E", "CD45": "PTPRC"}
 
     def resolve(self, name: str) -> str | None:
         return self.ALIASES.get(name.upper(), name.upper() if name.isupper() else None)
@@ -43,7 +45,9 @@ def test_normalize_label():
 
 
 def test_match_exact_names_words_and_joined_words():
-    m = match_cell_types(["CD14-positive Monocyte", "4.6a-Treg", "T Reg", "NK Cell"], ontology=ONTOLOGY)
+    m = match_cell_types(
+        ["CD14-positive Monocyte", "4.6a-Treg", "T Reg", "NK Cell"], ontology=ONTOLOGY
+    )
     assert list(m["term_id"]) == ["CL:1", "CL:2", "CL:2", "CL:3"]
     assert m["accepted"].all() and (m["score"] == 1.0).all()
     with pytest.raises(ValidationError, match="one string"):

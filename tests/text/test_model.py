@@ -12,14 +12,14 @@ import torch.nn.functional as F
 import virtualcell as vc
 from virtualcell._errors import DataFormatError, ValidationError
 from virtualcell.models import CellText, CellTextConfig, CellTextModel
-from virtualcell.train import ContrastiveObjective, OBJECTIVES
+from virtualcell.train import OBJECTIVES, ContrastiveObjective
 
 
 def test_config_validation_and_registry():
     cfg = CellTextConfig(cell_dim=10, embed_dim=8, hidden=16)
     assert CellTextConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.n_parameters() == sum(p.numel() for p in CellText(cfg).parameters())
-    with pytest.raises(ValidationError, match="CellTextConfig.embed_dim"):
+    with pytest.raises(ValidationError, match=r"CellTextConfig\.embed_dim"):
         CellTextConfig(cell_dim=10, embed_dim=0)
     with pytest.raises(ValidationError, match="temperature"):
         CellTextConfig(cell_dim=10, temperature=0.0)
@@ -113,7 +113,7 @@ def test_load_refuses_a_replaced_cell_encoder(tmp_path, bridge_parts, cell_facto
 
 
 def test_wrapper_checks(bridge_parts):
-    adata, model = bridge_parts
+    _adata, model = bridge_parts
     with pytest.raises(ValidationError, match="CellText"):
         CellTextModel(torch.nn.Linear(2, 2), model.cell_encoder)
     with pytest.raises(ValidationError, match="cell_encoder"):

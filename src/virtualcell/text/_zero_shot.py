@@ -113,10 +113,9 @@ class GenePTMethod:
 
     def fit(self, adata: AnnData, *, layer: str | None = None, kb: Any = None,
             **_: Any) -> GenePTMethod:  # fmt: skip
+        from .._errors import DatasetNotAvailableError
         from ..knowledge import gene_text_embeddings
         from ..represent._features import HVGScaler
-
-        from .._errors import DatasetNotAvailableError
 
         if kb is None:
             raise DatasetNotAvailableError("the genept baseline needs a knowledge store (kb)")
