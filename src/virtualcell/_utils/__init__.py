@@ -1,6 +1,7 @@
 """Shared plumbing, one helper per concern (private; used by every layer).
 
 - :mod:`._atomic` — the atomic writer (temp file in the same folder, fsync, rename).
+- :mod:`._engine` — the parallel map (local processes, or a Dask cluster).
 - :mod:`._hashing` — sha256 of files and bytes.
 - :mod:`._progress` — progress bars on terminals, periodic log lines otherwise (stderr).
 - :mod:`._registry` — the typed ``name -> callable`` table every namespace uses.
@@ -15,6 +16,15 @@ from ._atomic import (
     write_json,
     write_text,
 )
+from ._engine import (
+    available_cpus,
+    current_dask,
+    dask_client,
+    imap_tasks,
+    map_tasks,
+    n_workers,
+    use_dask,
+)
 from ._hashing import sha256_bytes, sha256_file
 from ._progress import Progress, log, progress
 from ._registry import Entry, Registry
@@ -27,13 +37,20 @@ __all__ = [
     "Registry",
     "atomic_path",
     "atomic_write",
+    "available_cpus",
     "clean_stale_temps",
+    "current_dask",
+    "dask_client",
     "format_value",
+    "imap_tasks",
     "log",
+    "map_tasks",
     "markdown_table",
+    "n_workers",
     "progress",
     "sha256_bytes",
     "sha256_file",
+    "use_dask",
     "write_json",
     "write_text",
 ]

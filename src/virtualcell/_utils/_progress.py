@@ -152,9 +152,7 @@ class Progress:
         if not self._enabled:
             return
         if self._rich is not None:
-            self._rich.update(
-                self._task, completed=self.completed, extra=_fmt_fields(self.fields)
-            )
+            self._rich.update(self._task, completed=self.completed, extra=_fmt_fields(self.fields))
             return
         now = time.monotonic()
         if now - self._last_line >= settings.progress_interval_s:
@@ -179,8 +177,8 @@ class Progress:
         if self.total is not None and rate > 0:
             eta = f", ~{(self.total - self.completed) / rate:.0f} s left"
         extra = _fmt_fields(self.fields)
-        return (
-            f"{self.description}: {count} in {elapsed:.0f} s{eta}" + (f"  {extra}" if extra else "")
+        return f"{self.description}: {count} in {elapsed:.0f} s{eta}" + (
+            f"  {extra}" if extra else ""
         )
 
     def close(self) -> None:

@@ -8,5 +8,15 @@ from ..grn import plot_summary_heatmap as grn_heatmap
 from ..sim import plot_heatmap as perturbation_heatmap
 from ..sim import plot_network as network
 from ..sim import plot_umap as umap
+from ._bench import bench_figures, bench_heatmap, bench_leaderboard, bench_runtime
 
-__all__ = ["grn_heatmap", "network", "perturbation_heatmap", "umap"]
+__all__ = [
+    "bench_figures",
+    "bench_heatmap",
+    "bench_leaderboard",
+    "bench_runtime",
+    "grn_heatmap",
+    "network",
+    "perturbation_heatmap",
+    "umap",
+]
