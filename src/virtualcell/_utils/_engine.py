@@ -102,7 +102,11 @@ def _need_distributed() -> Any:
 
 @contextlib.contextmanager
 def dask_client(
-    address: str | Any, *, n_workers: int | None = None, threads_per_worker: int = 1
+    address: str | Any,
+    *,
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    timeout_s: float = 15.0,
 ) -> Iterator[Any]:
     """A ``distributed.Client`` for ``address``; closed (with its cluster) on exit.
 
@@ -117,6 +121,8 @@ def dask_client(
     threads_per_worker
         Threads per local worker (1: tasks are single-threaded, parallelism comes from
         processes, as with the local pool).
+    timeout_s
+        How long to try to reach a scheduler before giving up.
     """
     distributed = _need_distributed()
     if isinstance(address, distributed.Client):
@@ -146,7 +152,7 @@ def dask_client(
             cluster.close()
         return
     try:
-        client = distributed.Client(address, timeout="20s")
+        client = distributed.Client(address, timeout=f"{timeout_s}s")
     except OSError as err:
         from .._errors import ValidationError
 
