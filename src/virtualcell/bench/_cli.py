@@ -52,6 +52,9 @@ def register(app: typer.Typer) -> None:
         fresh: bool = typer.Option(
             False, "--fresh", help="Recompute cells already finished in OUT."
         ),
+        trace_memory: bool = typer.Option(
+            False, "--trace-memory", help="Also record Python allocations (slows cells)."
+        ),
         list_tasks: bool = typer.Option(False, "--list", help="List tasks, datasets and methods."),
     ) -> None:
         """Run the benchmark: every task, its methods beside their baselines, over seeds.

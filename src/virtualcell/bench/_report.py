@@ -138,9 +138,7 @@ def _task_section(table: pd.DataFrame, task: Task, manifest: dict[str, Any]) -> 
         "excluded": tinfo.get("excluded", []),
         "skipped": [s for s in manifest["skipped"] if s["task"] == task.name],
         "not_applicable": [s for s in manifest["not_applicable"] if s["task"] == task.name],
-        "failures": failures[["dataset", "split", "method", "seed", "error"]].to_dict(
-            orient="records"
-        ),
+        "failures": _group_failures(failures),
         "n_results": len(ok),
         "min_p": min_wilcoxon_p(n_pairs) if n_pairs else None,
         "n_pairs": n_pairs,
@@ -149,6 +147,19 @@ def _task_section(table: pd.DataFrame, task: Task, manifest: dict[str, Any]) -> 
         else False,
         "not_in_preset": tinfo.get("not_in_preset", []),
     }
+
+
+def _group_failures(failures: pd.DataFrame) -> list[dict[str, Any]]:
+    """Failed cells grouped by method and error: ``method, error, n, where`` (up to 4
+    cells named)."""
+    out = []
+    for (method, error), grp in failures.groupby(["method", "error"], sort=True):
+        where = [f"{r.dataset}/{r.split}/s{r.seed}" for r in grp.itertuples()]
+        more = f" and {len(where) - 4} more" if len(where) > 4 else ""
+        out.append(
+            {"method": method, "error": error, "n": len(grp), "where": ", ".join(where[:4]) + more}
+        )
+    return out
 
 
 def _png_b64(fig: Any) -> str:

@@ -59,12 +59,12 @@ def min_wilcoxon_p(n: int) -> float:
 
 def paired_test(diff: np.ndarray) -> tuple[float, int]:
     """Two-sided Wilcoxon signed-rank p-value of paired differences and the number of
-    non-zero pairs (``p = 1`` when every difference is zero)."""
+    non-zero pairs (``p = 1`` with fewer than two non-zero differences)."""
     d = np.asarray(diff, dtype=float)
     d = d[np.isfinite(d)]
     nz = int((d != 0).sum())
-    if nz == 0:
-        return 1.0, 0
+    if nz < 2:  # one sign flip of one pair: p = 1 exactly
+        return 1.0, nz
     from scipy.stats import PermutationMethod, wilcoxon
 
     d = d[d != 0]

@@ -181,6 +181,34 @@ def _boost_chunk(
     return out
 
 
+def _boost_params(
+    n_cells: int,
+    n_regulators: int,
+    *,
+    learning_rate: float,
+    max_depth: int,
+    feature_fraction: float,
+    subsample: float,
+    min_leaf: int,
+) -> dict:
+    """lightgbm parameters of :func:`grnboost2_scores`."""
+    return {
+        "objective": "regression",
+        "learning_rate": learning_rate,
+        "max_depth": max_depth,
+        "num_leaves": 2**max_depth,
+        "min_data_in_leaf": int(max(2, min(min_leaf, n_cells // 20))),
+        "feature_fraction": feature_fraction if n_regulators > 20 else 1.0,
+        "bagging_fraction": subsample,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "num_threads": 1,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbose": -1,
+    }
+
+
 def grnboost2_scores(
     data: GRNInput,
     *,
@@ -204,21 +232,15 @@ def grnboost2_scores(
     local processes. Each worker bins the regulator matrix once and reuses it for all
     the targets it fits."""
     n = data.X.shape[0]
-    params = {
-        "objective": "regression",
-        "learning_rate": learning_rate,
-        "max_depth": max_depth,
-        "num_leaves": 2**max_depth,
-        "min_data_in_leaf": int(max(2, min(min_leaf, n // 20))),
-        "feature_fraction": feature_fraction if len(data.regulators) > 20 else 1.0,
-        "bagging_fraction": subsample,
-        "bagging_freq": 1,
-        "lambda_l2": 1.0,
-        "num_threads": 1,
-        "deterministic": True,
-        "force_row_wise": True,
-        "verbose": -1,
-    }
+    params = _boost_params(
+        n,
+        len(data.regulators),
+        learning_rate=learning_rate,
+        max_depth=max_depth,
+        feature_fraction=feature_fraction,
+        subsample=subsample,
+        min_leaf=min_leaf,
+    )
     tg = np.arange(data.n_genes) if targets is None else np.asarray(targets)
     imp = map_targets(
         _boost_chunk,

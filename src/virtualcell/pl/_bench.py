@@ -99,7 +99,10 @@ def bench_heatmap(
     if not higher_is_better:
         scaled = 1 - scaled
     fig, ax = new_axes(ax, figsize=(1.1 * wide.shape[1] + 3.0, 0.32 * wide.shape[0] + 1.6))
-    ax.imshow(np.nan_to_num(scaled, nan=0.0), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#e6e8ec")  # no result: grey
+    ax.imshow(np.ma.masked_invalid(scaled), aspect="auto", cmap=cmap, vmin=0, vmax=1)
     ax.set_xticks(range(wide.shape[1]), list(wide.columns), rotation=35, ha="right", fontsize=7)
     ax.set_yticks(range(wide.shape[0]), list(wide.index), fontsize=7)
     for i in range(vals.shape[0]):
@@ -143,7 +146,13 @@ def bench_runtime(
             xytext=(3, 2),
             textcoords="offset points",
         )
+    from matplotlib.ticker import NullFormatter
+
     ax.set_xscale("log")
+    lo, hi = per["runtime"].clip(lower=1e-3).min(), per["runtime"].clip(lower=1e-3).max()
+    centre = np.sqrt(lo * hi)
+    ax.set_xlim(min(lo / 1.5, centre / 4), max(hi * 1.5, centre * 4))  # at least a decade
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("wall time per cell (s, log scale)")
     ax.set_ylabel(metric)
     ax.set_title(f"{task}: {metric} against runtime", fontsize=10)
