@@ -10,6 +10,7 @@ where it stopped and a rerun of a finished one recomputes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib
 import os
@@ -257,8 +258,25 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
 
 
-def _run_cell(cell: Cell, *, context: RunContext, trace_memory: bool = False) -> dict[str, Any]:
-    """Run one cell in this process; never raises (a failure is a record)."""
+def _run_cell(
+    cell: Cell,
+    *,
+    context: RunContext,
+    trace_memory: bool = False,
+    settings_state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one cell in this process (with the parent's ``settings``); never raises."""
+    saved = dataclasses.asdict(settings)
+    try:
+        for key, value in (settings_state or {}).items():
+            setattr(settings, key, value)
+        return _run_cell_here(cell, context=context, trace_memory=trace_memory)
+    finally:
+        for key, value in saved.items():
+            setattr(settings, key, value)
+
+
+def _run_cell_here(cell: Cell, *, context: RunContext, trace_memory: bool) -> dict[str, Any]:
     record: dict[str, Any] = {
         "key": cell.key,
         "cell": cell.identity(),
@@ -479,7 +497,11 @@ def run(
     for index, rec in imap_tasks(
         _run_cell,
         pending,
-        shared={"context": context, "trace_memory": trace_memory},
+        shared={
+            "context": context,
+            "trace_memory": trace_memory,
+            "settings_state": dataclasses.asdict(settings),  # workers see the same settings
+        },
         n_jobs=n_jobs,
         dask=dask,
         description="bench cells",
