@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -37,6 +37,8 @@ from ._task import Method, RunContext, Task, UserData, missing_requirements, pac
 from ._tasks import TASKS
 
 __all__ = ["BenchResult", "Plan", "plan", "run"]
+
+PresetName = Literal["quick", "demo", "full"]
 
 #: Packages whose versions go into the manifest.
 _PACKAGES = (
@@ -127,7 +129,7 @@ def _check_user_flags(tasks: list[Task], user: UserData | None) -> None:
 
 
 def plan(
-    preset: str = "quick",
+    preset: PresetName = "quick",
     *,
     tasks: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
@@ -378,7 +380,7 @@ def _environment() -> dict[str, str | None]:
 
 # -- the run -------------------------------------------------------------------------------
 def run(
-    preset: str = "quick",
+    preset: PresetName = "quick",
     *,
     out: str | Path = "results/bench",
     tasks: Sequence[str] | None = None,
