@@ -240,18 +240,22 @@ class Task:
         return next((m for m in self.metrics if m.name == name), None)
 
 
+#: Import name -> distribution name, where they differ.
+_DISTRIBUTIONS = {"sklearn": "scikit-learn", "scvi": "scvi-tools", "cell_eval": "cell-eval"}
+
+
 def missing_requirements(modules: tuple[str, ...]) -> str | None:
     """``None`` when every module is importable, else a reason naming the missing ones."""
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if not missing:
         return None
-    return f"not installed: {', '.join(missing)} (pip install {' '.join(missing)})"
+    dists = " ".join(_DISTRIBUTIONS.get(m, m) for m in missing)
+    return f"not installed: {', '.join(missing)} (pip install {dists})"
 
 
 def package_version(module: str) -> str | None:
     """Installed version of the distribution that provides ``module`` (best effort)."""
-    names = {"sklearn": "scikit-learn", "scvi": "scvi-tools", "cell_eval": "cell-eval"}
     try:
-        return importlib.metadata.version(names.get(module, module))
+        return importlib.metadata.version(_DISTRIBUTIONS.get(module, module))
     except importlib.metadata.PackageNotFoundError:
         return None
