@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ._task import Dataset, Method, Metric, RunContext, Task, UserData
+from ._task import Dataset, Method, Metric, RunContext, Task, UserData, data_facts
 
 __all__ = ["GRN_TASK"]
 
@@ -398,11 +398,6 @@ def run(
     return [{"metric": m.name, "value": float(scores[m.name])} for m in METRICS]
 
 
-def describe(data: GRNData) -> dict[str, Any]:
-    """Facts of a dataset for the report."""
-    return dict(data.facts)
-
-
 GRN_TASK = Task(
     name="grn",
     version="1",
@@ -412,6 +407,6 @@ GRN_TASK = Task(
     methods=methods,
     run=run,
     applicable=applicable,
-    describe=describe,
+    describe=data_facts,
     user_flags=("truth", "regulators", "layer"),
 )

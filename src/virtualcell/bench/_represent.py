@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import ValidationError
-from ._task import Dataset, Method, Metric, RunContext, Task, UserData
+from ._task import Dataset, Method, Metric, RunContext, Task, UserData, data_facts
 
 __all__ = ["REPRESENT_TASK"]
 
@@ -278,11 +278,6 @@ def run(
     return [{"metric": m.name, "value": float(values[m.name])} for m in METRICS]
 
 
-def describe(data: Cells) -> dict[str, Any]:
-    """Facts of a dataset for the report."""
-    return dict(data.facts)
-
-
 REPRESENT_TASK = Task(
     name="represent",
     version="1",
@@ -292,7 +287,7 @@ REPRESENT_TASK = Task(
     methods=methods,
     run=run,
     applicable=applicable,
-    describe=describe,
+    describe=data_facts,
     user_flags=("label_key", "layer"),
     required_flags=("label_key",),
 )

@@ -35,6 +35,7 @@ __all__ = [
     "RunContext",
     "Task",
     "UserData",
+    "data_facts",
     "missing_requirements",
 ]
 
@@ -259,3 +260,9 @@ def package_version(module: str) -> str | None:
         return importlib.metadata.version(_DISTRIBUTIONS.get(module, module))
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def data_facts(data: Any) -> dict[str, Any]:
+    """``data.facts`` as a dict: the ``describe`` of adapters whose loaders return an
+    object with a ``facts`` attribute."""
+    return dict(getattr(data, "facts", None) or {})
