@@ -59,6 +59,9 @@ class Cells:
     label_key: str
     counts: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
+    #: ``PCAConfig.normalize`` for this data: ``"yes"`` for linear-scale values that are
+    #: not counts, ``"no"`` for log-normalised ones, ``"auto"`` to detect counts.
+    pca_normalize: str = "auto"
 
 
 def load_sim_types(seed: int = 5) -> Cells:
@@ -100,7 +103,7 @@ def load_pbmc68k() -> Cells:
         "labels": f"bulk_labels ({n_types})",
         "values": "expm1 of scanpy's .raw (normalised, not counts)",
     }
-    return Cells(adata, "bulk_labels", False, facts)
+    return Cells(adata, "bulk_labels", False, facts, pca_normalize="yes")
 
 
 def load_wu2020() -> Cells:
@@ -123,7 +126,7 @@ def load_wu2020() -> Cells:
         "highly variable genes": int(adata.var["highly_variable"].sum()),
         "labels": f"cluster_orig ({adata.obs['cluster_orig'].nunique()})",
     }
-    return Cells(adata, "cluster_orig", False, facts)
+    return Cells(adata, "cluster_orig", False, facts, pca_normalize="no")
 
 
 def load_user(path: str, label_key: str, layer: str | None) -> Cells:
@@ -217,11 +220,8 @@ def _embed(data: Cells, method: str, seed: int, context: RunContext) -> np.ndarr
     if method == "pca":
         from ..models import PCAConfig, PCAEncoder
 
-        return (
-            PCAEncoder(PCAConfig(n_hvg=2000, n_comps=50, seed=seed))
-            .fit(data.adata)
-            .embed(data.adata)
-        )
+        config = PCAConfig(n_hvg=2000, n_comps=50, normalize=data.pca_normalize, seed=seed)
+        return PCAEncoder(config).fit(data.adata).embed(data.adata)
     if method == "scvi":
         from ..models import scvi_embed
 
