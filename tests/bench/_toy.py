@@ -3,8 +3,8 @@
 Methods: ``mean`` and ``zero`` (baselines), ``good`` (always 0.1 above ``mean``),
 ``noisy`` (``mean`` plus seeded noise), ``broken`` (raises), ``picky`` (not applicable
 on split ``b``). The metric ``score`` of ``mean`` on dataset ``d`` split ``s`` with seed
-``k`` is ``base[d] + 0.01 * k`` (``base`` = 0.5 for ``d1``, 0.6 for ``d2``); ``error``
-is ``1 - score``. Environment variable ``VC_TOY_SLEEP`` makes every cell sleep that many
+``k`` is ``base[d] + 0.01 * k`` (+ 0.02 on split ``b``; ``base`` = 0.5, 0.6, 0.4, 0.55
+for ``d1`` .. ``d4``); ``error`` is ``1 - score``. Environment variable ``VC_TOY_SLEEP`` makes every cell sleep that many
 seconds (the resume test kills a run in the middle).
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from virtualcell.bench import Dataset, Method, Metric, Task
 
-BASE = {"d1": 0.5, "d2": 0.6}
+BASE = {"d1": 0.5, "d2": 0.6, "d3": 0.4, "d4": 0.55}
 
 
 def load(name: str) -> dict:
@@ -29,8 +29,10 @@ def datasets(preset, user):
     if user is not None:
         return [Dataset("user", functools.partial(load, "d1"), "user", "user")]
     return [
-        Dataset("d1", functools.partial(load, "d1"), "toy one", "simulated", splits=("a", "b")),
-        Dataset("d2", functools.partial(load, "d2"), "toy two", "simulated", splits=("a", "b")),
+        *(
+            Dataset(d, functools.partial(load, d), f"toy {d}", "simulated", splits=("a", "b"))
+            for d in BASE
+        ),
         Dataset("gone", functools.partial(load, "d1"), "missing", unavailable="not here"),
     ]
 

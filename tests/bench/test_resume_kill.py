@@ -62,7 +62,7 @@ def test_sigkill_then_rerun_recomputes_nothing_finished(tmp_path):
     proc.wait(30)
     assert proc.returncode == -signal.SIGKILL
     before = _finished(out)
-    assert 6 <= len(before) < 32, len(before)  # killed in the middle
+    assert 6 <= len(before) < 64, len(before)  # killed in the middle
     assert not (out / "results.parquet").exists()
     # the rerun says how many it reused, and rewrites none of them
     again = _run(script, out, sleep="0")

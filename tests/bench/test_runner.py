@@ -23,10 +23,10 @@ def test_grid_table_and_files(toy, tmp_path):
     res = vc.bench.run("quick", out=tmp_path, tasks=["toy"], n_jobs=1)
     t = res.table
     assert list(t.columns) == RESULT_COLUMNS
-    # 2 datasets x 2 splits x {mean, zero, good, broken, picky} x 2 seeds = 40 cells;
+    # 4 datasets x 2 splits x {mean, zero, good, broken, picky} x 2 seeds = 80 cells;
     # noisy is demo/full only, needs_pkg cannot import, the unavailable dataset is skipped
     assert res.manifest["cells"] == {
-        "total": 40, "reused": 0, "computed": 40, "failed": 8, "not_applicable": 4,
+        "total": 80, "reused": 0, "computed": 80, "failed": 16, "not_applicable": 8,
     }  # fmt: skip
     ok = t[t["status"] == "ok"]
     assert set(ok["method"]) == {"mean", "zero", "good", "picky"}
@@ -58,19 +58,19 @@ def test_rerun_reuses_everything_and_retries_failures(toy, tmp_path, capsys):
     first = vc.bench.run("quick", out=tmp_path, tasks=["toy"], n_jobs=1, report=False)
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("*.json")}
     again = vc.bench.run("quick", out=tmp_path, tasks=["toy"], n_jobs=1, report=False)
-    # finished (ok and n/a) cells are reused; the 8 failed ones are tried again
-    assert again.reused == 32 and again.computed == 8
+    # finished (ok and n/a) cells are reused; the 16 failed ones are tried again
+    assert again.reused == 64 and again.computed == 16
     pd.testing.assert_frame_equal(_values(first.table), _values(again.table))
     ok_files = [p for p, t in stamps.items() if '"status": "failed"' not in p.read_text()]
-    assert len(ok_files) == 32
+    assert len(ok_files) == 64
     assert all(p.stat().st_mtime_ns == stamps[p] for p in ok_files)  # never rewritten
     # a changed option (here: a different seed set) only adds cells
     more = vc.bench.run("quick", out=tmp_path, tasks=["toy"], seeds=[0, 1, 2], n_jobs=1,
                         report=False)  # fmt: skip
-    assert more.reused == 32 and more.computed == 8 + 20
+    assert more.reused == 64 and more.computed == 16 + 40
     fresh = vc.bench.run("quick", out=tmp_path, tasks=["toy"], n_jobs=1, resume=False,
                          report=False)  # fmt: skip
-    assert fresh.reused == 0 and fresh.computed == 40
+    assert fresh.reused == 0 and fresh.computed == 80
 
 
 def test_baselines_cannot_be_switched_off_silently(toy, tmp_path):
@@ -134,17 +134,21 @@ def test_leaderboard_numbers_by_hand(toy, tmp_path):
     board, info = vc.bench.leaderboard(res.table, toy.TOY)
     assert info["reference"] == "mean"  # best baseline on the primary metric
     b = board.set_index("method")
-    # seed k: mean over (d1, d2) x (a, b) of base + 0.01k + 0.01 (b adds 0.02) = 0.56 + 0.01k
-    assert b.loc["mean", "score_mean"] == pytest.approx(0.565)
-    assert b.loc["mean", "score_sd"] == pytest.approx(np.std([0.56, 0.57], ddof=1))
-    # good is 0.1 above mean everywhere: share of the headroom above mean gained
-    heads = [(0.1) / (1 - v) for v in (0.505, 0.525, 0.605, 0.625)]  # seed-means per cell
-    assert b.loc["good", "score_norm"] == pytest.approx(np.mean(heads))
+    # seed k: mean over 4 datasets x 2 splits of base + 0.01k (+ 0.02 on b) = 0.5225 + 0.01k
+    assert b.loc["mean", "score_mean"] == pytest.approx(0.5275)
+    assert b.loc["mean", "score_sd"] == pytest.approx(np.std([0.5225, 0.5325], ddof=1))
+    # good is 0.1 above mean everywhere: share of the headroom above mean gained, per
+    # (dataset, split) from the seed means base + 0.005 (+ 0.02), then averaged
+    means = [base + 0.005 + extra for base in toy.BASE.values() for extra in (0.0, 0.02)]
+    assert b.loc["good", "score_norm"] == pytest.approx(np.mean([0.1 / (1 - v) for v in means]))
     assert b.loc["good", "error_norm"] == pytest.approx(
-        np.mean([1 - (0.9 - v) / (1 - v) for v in (0.505, 0.525, 0.605, 0.625)])
+        np.mean([1 - (0.9 - v) / (1 - v) for v in means])
     )
-    # 8 pairs all better: exact two-sided Wilcoxon p = 2 / 2**8, Holm over 3 methods
+    # one pair per (dataset, split): 8 pairs, all better -> exact two-sided p = 2 / 2**8;
+    # Holm over zero, good and picky (picky: 4 pairs, p = 2 / 2**4)
     assert b.loc["good", "pairs"] == 8 and b.loc["good", "p"] == pytest.approx(2 / 256)
+    assert b.loc["good", "p_holm"] == pytest.approx(3 * 2 / 256)
+    assert b.loc["picky", "p"] == pytest.approx(2 / 16) and b.loc["picky", "mark"] == ""
     assert b.loc["good", "mark"] == "▲" and b.loc["zero", "mark"] == "▼"
-    assert b.loc["picky", "coverage"] == "2/4" and bool(b.loc["picky", "partial"])
+    assert b.loc["picky", "coverage"] == "4/8" and bool(b.loc["picky", "partial"])
     assert list(board["method"])[:2] == ["good", "picky"]  # sorted by normalised score

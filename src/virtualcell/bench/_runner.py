@@ -540,6 +540,7 @@ def run(
         "seeds": list(the_plan.seeds),
         "started_at": started_at,
         "wall_s": round(time.perf_counter() - started, 2),
+        "cell_time_s": round(sum(float(r.get("runtime_s") or 0.0) for _, r in ordered), 2),
         "backend": {
             "n_jobs": n_jobs,
             "workers": workers,

@@ -13,7 +13,8 @@ scores and paired significance tests (definitions in ``docs/bench.md``).
   higher-is-better, unbounded: ``v / b - 1`` (relative gain);
   lower-is-better: ``1 - v / b`` (relative error reduction, cell-eval's rule).
 * **paired test**: each method against the reference baseline on the primary metric,
-  pairs = (dataset, split, seed) cells both have; two-sided Wilcoxon signed-rank test
+  one pair per (dataset, split) group both have, each the mean over seeds (Demšar 2006:
+  seeds of one dataset are not independent replicates); two-sided Wilcoxon signed-rank test
   (zero differences dropped; exact, by enumerating every sign flip, up to 16 non-zero
   pairs, normal approximation above), Holm-adjusted over the methods of the task. ``▲`` / ``▼``: adjusted p < 0.05 and the method better / worse.
 """
@@ -145,8 +146,10 @@ def leaderboard(table: pd.DataFrame, task: Task) -> tuple[pd.DataFrame, dict[str
         overall = prim[prim["method"].isin(baselines)].groupby("method")["value"].mean()
         ref = overall.idxmax() if primary.higher_is_better else overall.idxmin()
         info["reference"] = ref
+        # one pair per (dataset, split): the mean over seeds (Demsar 2006; seeds of one
+        # dataset are not independent replicates, and deterministic methods repeat)
         wide = prim.pivot_table(
-            index=["dataset", "split", "seed"], columns="method", values="value", aggfunc="mean"
+            index=["dataset", "split"], columns="method", values="value", aggfunc="mean"
         )
         pvals: dict[str, float] = {}
         for m in rows:
