@@ -40,7 +40,10 @@ def _num(v: Any, digits: int = 3) -> str:
 def _pm(mean: Any, sd: Any) -> str:
     if sd is None or (isinstance(sd, float) and math.isnan(sd)):
         return _num(mean)
-    return f"{_num(mean)} ± {_num(sd)}"
+    m = _num(mean)
+    # the sd with the mean's decimals (a tiny sd shows as 0.000, not in e-notation)
+    decimals = len(m.split(".")[1]) if "." in m and "e" not in m else 3
+    return f"{m} ± {float(sd):.{decimals}f}"
 
 
 def _int(v: Any) -> int | str:

@@ -56,7 +56,8 @@ def bench_leaderboard(
 ) -> Figure:
     """Horizontal bars of ``metric`` per method (mean over seeds of the dataset-averaged
     score, error bar = sd over seeds), best on top; baselines grey (``reference`` dark),
-    peers orange, virtualcell methods blue."""
+    peers orange, virtualcell methods blue; ``†`` marks a method with results on only
+    some of the (dataset, split) groups (its mean is over those)."""
     sub = _rows(table, task, metric)
     per_seed = sub.groupby(["method", "seed"])["value"].mean()
     agg = per_seed.groupby("method").agg(["mean", "std"]).fillna({"std": 0.0})
@@ -64,11 +65,15 @@ def bench_leaderboard(
     flags = sub.groupby("method")[["baseline", "peer"]].first()
     fig, ax = new_axes(ax, figsize=(7.0, 0.35 * len(agg) + 1.4))
     colours = [_COLOURS[_kind(flags, m, reference)] for m in agg.index]
+    groups = sub.groupby("method")[["dataset", "split"]].apply(lambda g: len(g.drop_duplicates()))
+    partial = groups < sub[["dataset", "split"]].drop_duplicates().shape[0]
+    labels = [f"{m} †" if partial.get(m, False) else str(m) for m in agg.index]
     y = np.arange(len(agg))
     ax.barh(y, agg["mean"], xerr=agg["std"], color=colours, capsize=2, height=0.7)
-    ax.set_yticks(y, list(agg.index), fontsize=8)
+    ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")
-    ax.set_title(f"{task}: {metric}, mean ± sd over seeds", fontsize=10)
+    note = "; † only on some dataset/split groups" if partial.any() else ""
+    ax.set_title(f"{task}: {metric}, mean ± sd over seeds{note}", fontsize=9)
     from matplotlib.patches import Patch
 
     used = dict.fromkeys(_kind(flags, m, reference) for m in agg.index)
