@@ -15,8 +15,10 @@ same call, ``grnboost2_scores(data, ...)`` over all (or ``--targets``) targets:
 
 Besides wall time it records the CPU seconds of this process and all its descendants
 (the workers) during the call, read with psutil before and after: CPU seconds per target
-do not depend much on how busy a shared machine is, wall time does. The 1-minute load
-average before each run is printed with it. Every backend's scores are checked equal to
+do not depend much on how busy a shared machine is, wall time does; ``cores used`` =
+CPU s / wall s shows how much of the machine the run actually got (under ``nice`` on a
+busy machine, only its idle time). The 1-minute load average before each run is printed
+with it. Every backend's scores are checked equal to
 the first backend's. Run::
 
     nice python benchmarks/grn_scale_engine.py --targets 0 --backends processes,dask-1,dask-2,old-2
@@ -148,6 +150,7 @@ def main() -> None:
             "extrapolated": done < args.genes,
             "cpu s": round(cpu, 1),
             "cpu ms / target": round(1000 * cpu / done, 1),
+            "cores used": round(cpu / wall, 2),
             "cluster start s": round(start_s, 1) if start_s else None,
             "load (1 min)": round(load, 1),
         }
