@@ -75,3 +75,19 @@ def test_figures_follow_the_plot_contract(toy_run, tmp_path):
     assert len(heat.axes[0].get_xticklabels()) == 8  # d1/a, d1/b, ..., d4/b
     with pytest.raises(vc.ValidationError, match="no 'nope' results"):
         vc.pl.bench_runtime(t, task="toy", metric="nope")
+
+
+def test_report_is_rewritten_from_a_finished_run(toy, tmp_path, capsys):
+    from virtualcell.cli import main
+
+    out = tmp_path / "plain"
+    vc.bench.run("quick", out=out, tasks=["toy"], n_jobs=1)  # no figures
+    before = (out / "report.html").read_text()
+    assert "data:image/png" not in before and "Leaderboard" in before
+    assert main(["bench", "--out", str(out), "--report-only"]) == 0
+    after = (out / "report.html").read_text()
+    assert after.count("data:image/png;base64,") == 3
+    table = before.split("<h3>Leaderboard</h3>")[1].split("</table>")[0]
+    assert table in after  # the same leaderboard, now with the figures
+    with pytest.raises(vc.ValidationError, match="no benchmark results"):
+        vc.bench.report(tmp_path / "nothing")

@@ -17,7 +17,7 @@ for the adapter contract a new task implements.
 """
 
 from ._presets import PRESETS, Preset
-from ._runner import BenchResult, Plan, plan, run
+from ._runner import BenchResult, Plan, plan, report, run
 from ._stats import breakdown, leaderboard
 from ._store import RESULT_COLUMNS, read_results
 from ._task import Dataset, Method, Metric, RunContext, Task, UserData
@@ -40,5 +40,6 @@ __all__ = [
     "leaderboard",
     "plan",
     "read_results",
+    "report",
     "run",
 ]

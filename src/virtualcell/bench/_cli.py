@@ -56,6 +56,9 @@ def register(app: typer.Typer) -> None:
             False, "--trace-memory", help="Also record Python allocations (slows cells)."
         ),
         list_tasks: bool = typer.Option(False, "--list", help="List tasks, datasets and methods."),
+        report_only: bool = typer.Option(
+            False, "--report-only", help="Only write the report of the run in OUT again."
+        ),
     ) -> None:
         """Run the benchmark: every task, its methods beside their baselines, over seeds.
 
@@ -66,6 +69,13 @@ def register(app: typer.Typer) -> None:
 
         if list_tasks:
             _print_listing(preset)
+            return
+        if report_only:
+            from .. import pl
+            from . import report
+
+            html, _ = report(out, figures=pl.bench_figures)
+            typer.echo(f"report: {html}", err=True)
             return
         seed_list = None
         if seeds:

@@ -36,7 +36,7 @@ from ._store import Cell, Store, tidy, write_table
 from ._task import Method, RunContext, Task, UserData, missing_requirements, package_version
 from ._tasks import TASKS
 
-__all__ = ["BenchResult", "Plan", "plan", "run"]
+__all__ = ["BenchResult", "Plan", "plan", "report", "run"]
 
 PresetName = Literal["quick", "demo", "full"]
 
@@ -584,3 +584,45 @@ def run(
         f"({failed} failed, {n_na} not applicable); results in {out}"
     )
     return result
+
+
+def report(
+    out: str | Path,
+    *,
+    figures: Callable[[pd.DataFrame, Sequence[Task]], Mapping[str, Any]] | None = None,
+) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` again from a finished run's
+    ``results.parquet`` and ``manifest.json`` in ``out`` (nothing is computed); e.g. to
+    add the figures (``figures=vc.pl.bench_figures``) to a run made without them.
+
+    Returns
+    -------
+    (report.html, report.md)
+    """
+    import json
+
+    from ._report import write_report
+    from ._store import read_results
+
+    out = Path(out)
+    table = read_results(out)
+    path = out / "manifest.json"
+    if not path.is_file():
+        raise ValidationError(f"no manifest.json in {out}: not a finished benchmark run")
+    manifest = json.loads(path.read_text())
+    missing = [name for name in manifest["tasks"] if name not in TASKS]
+    if missing:
+        raise ValidationError(f"task(s) {missing} of {out} are not registered here")
+    tasks = [TASKS.get(name) for name in manifest["tasks"]]
+    cells = manifest["cells"]
+    result = BenchResult(
+        out=out,
+        table=table,
+        manifest=manifest,
+        reused=cells["reused"],
+        computed=cells["computed"],
+        failed=cells["failed"],
+        not_applicable=cells["not_applicable"],
+    )
+    figs = figures(table, tasks) if figures is not None else {}
+    return write_report(result, tasks, figures=figs)
