@@ -58,19 +58,27 @@ def test_report_renders_in_headless_chromium(toy_run, tmp_path):
         Path(os.environ["VC_REPORT_SCREENSHOT"]).write_bytes(page.screenshot)
 
 
-def test_figures_follow_the_plot_contract(toy_run, tmp_path):
+def test_figures_follow_the_plot_contract(toy_run, toy, tmp_path):
+    import numpy as np
     from matplotlib.figure import Figure
 
     t = toy_run.table
-    fig = vc.pl.bench_leaderboard(t, task="toy", metric="score", reference="mean",
+    fig = vc.pl.bench_leaderboard(t, task="toy", metric="score", reference="mean", scale="raw",
                                   path=tmp_path / "lb.png")  # fmt: skip
     assert isinstance(fig, Figure) and (tmp_path / "lb.png").stat().st_size > 5000
     ax = fig.axes[0]
     labels = [tick.get_text() for tick in ax.get_yticklabels()]
-    assert labels[-1] == "good"  # best on top
-    assert set(labels) == {"mean", "good", "picky †"}  # † = only on split a
-    heights = {lab: p.get_width() for lab, p in zip(labels, ax.patches, strict=False)}
-    assert heights["good"] == pytest.approx(0.6275)
+    assert labels[-1] == "good" and set(labels) == {"mean", "good", "picky"}  # best on top
+    widths = {lab: p.get_width() for lab, p in zip(labels, ax.patches, strict=False)}
+    assert widths["good"] == pytest.approx(0.6275)
+    # normalised (the report's): % of the headroom above the best baseline per group
+    fig = vc.pl.bench_leaderboard(t, task="toy", metric="score", bound=1.0, reference="mean")
+    ax = fig.axes[0]
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    widths = {lab: p.get_width() for lab, p in zip(labels, ax.patches, strict=False)}
+    means = [b + 0.005 + e for b in toy.BASE.values() for e in (0.0, 0.02)]
+    assert widths["good"] == pytest.approx(100 * np.mean([0.1 / (1 - v) for v in means]))
+    assert widths["mean"] == pytest.approx(0.0)
     heat = vc.pl.bench_heatmap(t, task="toy", metric="score")
     assert len(heat.axes[0].get_xticklabels()) == 8  # d1/a, d1/b, ..., d4/b
     with pytest.raises(vc.ValidationError, match="no 'nope' results"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -50,36 +50,64 @@ def bench_leaderboard(
     task: str,
     metric: str,
     higher_is_better: bool = True,
+    bound: float | None = None,
     reference: str | None = None,
+    scale: Literal["normalised", "raw"] = "normalised",
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
-    """Horizontal bars of ``metric`` per method (mean over seeds of the dataset-averaged
-    score, error bar = sd over seeds), best on top; baselines grey (``reference`` dark),
-    peers orange, virtualcell methods blue; ``†`` marks a method with results on only
-    some of the (dataset, split) groups (its mean is over those)."""
+    """Horizontal bars of ``metric`` per method, best on top, error bar = sd over seeds;
+    baselines grey (``reference`` dark), peers orange, virtualcell methods blue.
+
+    ``scale="normalised"`` (the report's): the score against the best baseline of each
+    (dataset, split) group, averaged over the groups the method has (the leaderboard's
+    sort key, comparable between methods that cover different groups; definition in
+    ``docs/bench.md``; ``bound`` = the metric's best value, ``None`` if unbounded).
+    ``"raw"``: the metric averaged over datasets and splits per seed."""
+    from ..bench._stats import normalised
+    from ..bench._task import Metric
+
     sub = _rows(table, task, metric)
+    flags = sub.groupby("method")[["baseline", "peer"]].first()
+    if scale == "normalised":
+        spec = Metric(metric, higher_is_better, bound)
+        means = sub.groupby(["method", "dataset", "split"])["value"].mean().reset_index()
+        base = means[means["method"].map(flags["baseline"]).astype(bool)]
+        if base.empty:
+            raise ValidationError(f"no baseline results for task {task!r} to normalise against")
+        pick = base.groupby(["dataset", "split"])["value"]
+        best = (pick.max() if higher_is_better else pick.min()).rename("base").reset_index()
+        sub = sub.merge(best, on=["dataset", "split"], how="inner")
+        sub = sub.assign(
+            value=[normalised(v, b, spec) for v, b in zip(sub["value"], sub["base"], strict=True)]
+        )
     per_seed = sub.groupby(["method", "seed"])["value"].mean()
     agg = per_seed.groupby("method").agg(["mean", "std"]).fillna({"std": 0.0})
-    agg = agg.sort_values("mean", ascending=higher_is_better)
-    flags = sub.groupby("method")[["baseline", "peer"]].first()
+    agg = agg.sort_values("mean", ascending=scale == "normalised" or higher_is_better)
     fig, ax = new_axes(ax, figsize=(7.0, 0.35 * len(agg) + 1.4))
     colours = [_COLOURS[_kind(flags, m, reference)] for m in agg.index]
-    groups = sub.groupby("method")[["dataset", "split"]].apply(lambda g: len(g.drop_duplicates()))
-    partial = groups < sub[["dataset", "split"]].drop_duplicates().shape[0]
-    labels = [f"{m} †" if partial.get(m, False) else str(m) for m in agg.index]
     y = np.arange(len(agg))
-    ax.barh(y, agg["mean"], xerr=agg["std"], color=colours, capsize=2, height=0.7)
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")
-    note = "; † only on some dataset/split groups" if partial.any() else ""
-    ax.set_title(f"{task}: {metric}, mean ± sd over seeds{note}", fontsize=9)
+    factor = 100.0 if scale == "normalised" else 1.0
+    ax.barh(y, factor * agg["mean"], xerr=factor * agg["std"], color=colours, capsize=2,
+            height=0.7)  # fmt: skip
+    ax.set_yticks(y, [str(m) for m in agg.index], fontsize=8)
+    if scale == "normalised":
+        ax.axvline(0, color="black", lw=0.8)
+        how = (
+            "relative error reduction" if not higher_is_better
+            else "share of the headroom gained" if bound is not None else "relative gain"
+        )  # fmt: skip
+        ax.set_xlabel(f"{metric} vs the best baseline per dataset x split (%, {how})")
+        ax.set_title(f"{task}: {metric}, normalised to the best baseline, mean ± sd over seeds",
+                     fontsize=9)  # fmt: skip
+    else:
+        ax.set_xlabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")
+        ax.set_title(f"{task}: {metric}, mean ± sd over seeds", fontsize=9)
     from matplotlib.patches import Patch
 
     used = dict.fromkeys(_kind(flags, m, reference) for m in agg.index)
-    ax.legend(
-        handles=[Patch(color=_COLOURS[k], label=k) for k in used], fontsize=7, loc="lower right"
-    )
+    ax.legend(handles=[Patch(color=_COLOURS[k], label=k) for k in used], fontsize=7,
+              loc="best")  # fmt: skip
     return finish(fig, path)
 
 
@@ -182,7 +210,12 @@ def bench_figures(table: pd.DataFrame, tasks: Sequence[Any]) -> dict[str, Figure
         ref = info["reference"]
         hib = prim.higher_is_better
         out[f"{task.name}_leaderboard"] = bench_leaderboard(
-            table, task=task.name, metric=prim.name, higher_is_better=hib, reference=ref
+            table,
+            task=task.name,
+            metric=prim.name,
+            higher_is_better=hib,
+            bound=prim.bound,
+            reference=ref,
         )
         out[f"{task.name}_heatmap"] = bench_heatmap(
             table, task=task.name, metric=prim.name, higher_is_better=hib
