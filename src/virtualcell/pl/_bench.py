@@ -145,7 +145,7 @@ def bench_heatmap(
                 ax.text(
                     j, i, f"{vals[i, j]:.2f}", ha="center", va="center", fontsize=6, color=colour
                 )
-    ax.set_title(f"{task}: {metric} per dataset / split (colour scaled per column)", fontsize=10)
+    ax.set_title(f"{task}: {metric} per dataset / split\n(colour scaled per column)", fontsize=9)
     return finish(fig, path)
 
 
