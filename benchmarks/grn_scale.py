@@ -67,8 +67,9 @@ def main() -> None:
     args = ap.parse_args()
 
     import virtualcell as vc
-    from virtualcell.grn._base import Scores, edge_table, get_method, prepare
-    from virtualcell.grn._plot import markdown_table
+    from virtualcell._utils import markdown_table
+    from virtualcell.grn import METHODS
+    from virtualcell.grn._base import Scores, edge_table, prepare
     from virtualcell.grn._trees import genie3_scores, grnboost2_scores
 
     vc.settings.verbosity = 0
@@ -96,7 +97,7 @@ def main() -> None:
                 n_estimators=args.n_estimators,
             )
         else:
-            S = get_method(method)(data, n_jobs=args.n_jobs, seed=0).score
+            S = METHODS.get(method)(data, n_jobs=args.n_jobs, seed=0).score
         wall = time.perf_counter() - t0
         done = n_sub if tree else args.genes
         full = wall * args.genes / done
@@ -128,7 +129,7 @@ def main() -> None:
         f"{args.genes} genes x {args.cells} cells, {len(regs or genes)} candidate regulators, "
         f"n_jobs={args.n_jobs}"
     )
-    print(markdown_table(table, index=False, floatfmt="{:.1f}"))
+    print(markdown_table(table, digits=1))
 
 
 if __name__ == "__main__":

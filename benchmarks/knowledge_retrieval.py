@@ -179,11 +179,11 @@ def main() -> None:
     args = ap.parse_args()
     out = args.out or vc.knowledge.default_path()
     if not (args.reuse and Path(out).exists()):
-        stats = vc.knowledge.build(args.source, out)
+        stats = vc.knowledge.build(args.source, out=out)
         print(f"build: {stats.seconds:.1f} s, {stats.bytes / 1e6:.1f} MB; counts {stats.counts}")
         for note in stats.notes:
             print("note:", note)
-    kb = vc.knowledge.open(out)
+    kb = vc.knowledge.load(out)
     modes = args.modes.split(",")
     if not vc.knowledge.embedder_available():
         modes = ["lexical"]

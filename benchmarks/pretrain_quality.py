@@ -76,7 +76,7 @@ def build_corpus(n_sim: int, seed: int) -> tuple[ad.AnnData, ad.AnnData, dict]:
 def evaluate(emb: np.ndarray, labels: np.ndarray) -> dict:
     from virtualcell.metrics import avg_bio, leiden_nmi_ari
 
-    res = leiden_nmi_ari(emb, labels, seed=0)
+    res = leiden_nmi_ari(labels, emb, seed=0)
     return {"nmi": res["nmi"], "ari": res["ari"], "avg_bio": avg_bio(labels, emb, seed=0)}
 
 

@@ -37,7 +37,7 @@ def main() -> None:
     adata = sc.datasets.pbmc68k_reduced()
     raw = adata.raw.to_adata()
     labels = adata.obs["bulk_labels"].astype(str).to_numpy()
-    with vc.knowledge.open(args.kb) as kb:
+    with vc.knowledge.load(args.kb) as kb:
         emb = vc.knowledge.gene_text_embeddings(list(raw.var_names), kb=kb)
     print(f"gene text embeddings: {emb.shape[0]} of {raw.n_vars} genes found in the KB")
     rng = np.random.default_rng(args.seed)
@@ -53,7 +53,7 @@ def main() -> None:
         reps[f"random gene vectors ({weighting} weighted)"] = tok_r.embed(raw)
     rows = []
     for name, x in reps.items():
-        r = vc.metrics.leiden_nmi_ari(np.asarray(x, dtype=np.float32), labels, seed=args.seed)
+        r = vc.metrics.leiden_nmi_ari(labels, np.asarray(x, dtype=np.float32), seed=args.seed)
         rows.append({"embedding": name, "dims": x.shape[1], **r})
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 

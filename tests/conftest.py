@@ -7,6 +7,9 @@
 * ``--runslow`` enables tests marked ``slow``.
 * ``cells`` / ``rank_tok`` (and their factories): tiny synthetic cells and a fitted rank
   tokenizer, shared by the model and training tests.
+* ``warm_jit`` (session): compiles the numba tokenizer kernels and scanpy's numba code
+  (neighbours, Leiden) once per run, so that ``--durations`` shows each test's own work;
+  test modules that need them say ``pytestmark = pytest.mark.usefixtures("warm_jit")``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,29 @@ def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     data = os.environ.get("VIRTUALCELL_DATA")
     monkeypatch.setattr(settings, "data_dir", Path(data) if data else None)
     yield
+
+
+@pytest.fixture(scope="session")
+def warm_jit() -> None:
+    """Compile the numba kernels (rank / top-k encode, float32 and float64) and scanpy's
+    neighbour graph + Leiden once on tiny data."""
+    import warnings
+
+    import scanpy as sc
+
+    from virtualcell.tokenize import RankTokenizer, SentenceTokenizer
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.poisson(2.0, size=(80, 12)).astype(np.float32))
+    genes = [f"g{i}" for i in range(12)]
+    for data in (X, X.astype(np.float64)):
+        RankTokenizer(max_len=4).fit(data, genes=genes).encode(data, genes=genes)
+        SentenceTokenizer(max_len=4).fit(data, genes=genes).encode(data, genes=genes)
+    adata = ad.AnnData(rng.normal(size=(60, 4)).astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.pp.neighbors(adata, n_neighbors=5, use_rep="X")
+        sc.tl.leiden(adata, flavor="igraph", n_iterations=2, directed=False)
 
 
 @pytest.fixture

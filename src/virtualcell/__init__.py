@@ -24,7 +24,7 @@ from ._settings import Settings, settings
 from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import data, datasets, pp, tl
+    from . import data, datasets, pp, tl  # noqa: F401
 
 #: Sub-namespaces, loaded on first attribute access.
 _SUBMODULES = (
@@ -39,6 +39,9 @@ _SUBMODULES = (
     "sim",
     "knowledge",
     "grn",
+    "represent",
+    "perturb",
+    "agent",
     "bench",
     "pl",
 )

@@ -53,6 +53,10 @@ class Settings:
         0 = quiet, 1 = progress bars and summaries, 2 = debug.
     progress_interval_s
         When stderr is not a terminal, seconds between plain progress lines.
+    hdf5_check_timeout_s
+        Seconds allowed for walking an HDF5 file's metadata in a child process before it
+        is read (a corrupt object header can make the HDF5 library loop forever); ``0``
+        skips the check.
     """
 
     data_dir: Path | None = field(default_factory=lambda: _env_path("VIRTUALCELL_DATA"))
@@ -62,6 +66,7 @@ class Settings:
     offline: bool = field(default_factory=lambda: _env_flag("VIRTUALCELL_OFFLINE"))
     verbosity: int = 1
     progress_interval_s: float = 10.0
+    hdf5_check_timeout_s: float = 30.0
 
     def reference_data(self, *parts: str) -> Path | None:
         """Path below the reference-data folder, or ``None`` when it is not configured

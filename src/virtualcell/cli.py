@@ -1,8 +1,19 @@
 """The ``vcell`` command line: thin, it parses arguments and calls the library.
 
-Each namespace that offers commands has a private ``_cli.py`` module with a
-``register(app)`` function; this file only lists those modules. Errors raised on purpose
-(:class:`~virtualcell.VirtualCellError`) are printed as one clear line and exit non-zero.
+One style for every command:
+
+- each namespace that offers commands has a private ``_cli.py`` module with a
+  ``register(app)`` function (a sub-app per namespace, or a top-level command for the
+  main verbs); this file lists those modules once, in ``--help`` order;
+- options are declared with the parse-time checked types of
+  :mod:`virtualcell._cli_types` (ranges, choices, input and output paths), so a bad
+  value stops the command before any work starts;
+- one exit path (:func:`main`): usage errors exit 2 with click's one-line ``Error:``;
+  errors raised on purpose (:class:`~virtualcell.VirtualCellError`) print
+  ``error: ...`` and exit 2; an interrupt exits 130; anything else is a bug (exit 1,
+  traceback saved); bare ``vcell`` (or a bare command group) prints its help, exit 0;
+- ``--json`` output goes alone on stdout: :func:`main` reserves stdout for
+  :func:`virtualcell._utils.emit_json` and sends every other write to stderr.
 """
 
 from __future__ import annotations
@@ -22,10 +33,14 @@ _COMMAND_MODULES = (
     "virtualcell.bench._cli",  # bench: the main job
     "virtualcell.data._cli",
     "virtualcell.datasets._cli",
-    "virtualcell.models._cli",
+    "virtualcell.train._cli",
+    "virtualcell.tl._cli",
     "virtualcell.sim._cli",
     "virtualcell.grn._cli",
+    "virtualcell.represent._cli",
+    "virtualcell.perturb._cli",
     "virtualcell.knowledge._cli",
+    "virtualcell.agent._cli",
 )
 
 app = typer.Typer(
@@ -62,6 +77,18 @@ def _root(
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name).register(app)
+
+
+def _no_args_help_type() -> tuple[type[BaseException], ...]:
+    """The error click raises after printing a group's help for a bare invocation."""
+    try:
+        from typer._click.exceptions import NoArgsIsHelpError
+    except ImportError:  # pragma: no cover - other typer/click layouts
+        try:
+            from click.exceptions import NoArgsIsHelpError  # type: ignore[no-redef]
+        except ImportError:
+            return ()
+    return (NoArgsIsHelpError,)
 
 
 def _usage_error_types() -> tuple[type[BaseException], ...]:
@@ -110,14 +137,27 @@ def main(argv: list[str] | None = None) -> int:
     value) print one line and exit 2; errors raised on purpose by the library
     (:class:`~virtualcell.VirtualCellError`) print ``error: ...`` and exit 2; an
     interrupt exits 130; anything else is a bug: one line naming the saved traceback and
-    exit 1 (``--debug`` shows the traceback instead).
+    exit 1 (``--debug`` shows the traceback instead). Bare ``vcell`` prints the help and
+    exits 0. With ``--json`` only the JSON result reaches stdout.
     """
+    import contextlib
+
+    from ._utils import machine_output
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     usage_errors = _usage_error_types()
+    bare_help = _no_args_help_type()
+    machine = machine_output() if "--json" in args else contextlib.nullcontext()
     try:
-        # without standalone mode click returns the code of ``typer.Exit(n)``
-        code = app(args=args, prog_name="vcell", standalone_mode=False)
+        with machine:
+            # without standalone mode click returns the code of ``typer.Exit(n)``
+            code = app(args=args, prog_name="vcell", standalone_mode=False)
+    except bare_help as exc:  # bare ``vcell`` / ``vcell data``: help was asked for
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        return 0
     except VirtualCellError as err:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)

@@ -119,7 +119,8 @@ def test_json_output(tmp_path, capsys):
 
 def test_unknown_name_exits_two(capsys):
     code, lines = _run(capsys, "validate", "no_such_dataset_xyz")
-    assert code == 2 and "no_such_dataset_xyz" in lines[0]
+    error = [line for line in lines if line.startswith("Error:")]
+    assert code == 2 and len(error) == 1 and "'no_such_dataset_xyz' is neither" in error[0]
 
 
 def test_info(tmp_path, capsys):
@@ -142,4 +143,6 @@ def test_validate_reference_folders(shared_data, capsys):
 
 def test_missing_path_exits_two(tmp_path, capsys):
     code, lines = _run(capsys, "validate", str(tmp_path / "absent.h5ad"))
-    assert code == 2 and "no such file or folder" in lines[0]
+    error = [line for line in lines if line.startswith("Error:")]
+    assert code == 2 and len(error) == 1 and "absent.h5ad does not exist" in error[0]
+    assert not any("Traceback" in line for line in lines)

@@ -90,7 +90,7 @@ def test_not_inplace_leaves_anndata_untouched_and_key_column():
         X=np.ones((1, 2), dtype=np.float32),
         var=pd.DataFrame({"gene_ids": ["GeneID:7157", "GeneID:672"]}, index=["a", "b"]),
     )
-    report = harmonize_genes(adata, key="gene_ids")
+    report = harmonize_genes(adata, gene_key="gene_ids")
     assert report.mapped == ["TP53", "BRCA1"]
     assert adata.var_names.tolist() == ["a", "b"]
 
@@ -101,7 +101,7 @@ def test_errors_are_clear():
     with pytest.raises(ValidationError, match="inplace"):
         harmonize_genes(["TP53"], inplace=True)
     with pytest.raises(ValidationError, match="no column"):
-        harmonize_genes(ad.AnnData(np.ones((1, 1))), key="gene_ids")
+        harmonize_genes(ad.AnnData(np.ones((1, 1))), gene_key="gene_ids")
 
 
 def test_coverage_on_wu2020():

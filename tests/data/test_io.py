@@ -188,16 +188,22 @@ def test_table_keeps_duplicate_gene_names(tmp_path):
 def test_table_non_numeric_value_is_named(tmp_path):
     path = tmp_path / "expr.csv"
     path.write_text(",c1,c2\nGATA1,1,2\nTAL1,x3,4\n")
-    with pytest.raises(DataFormatError, match=r"'x3' in column 'c1', row 'TAL1'"):
-        read(path)
+    with pytest.raises(DataFormatError, match=r"'x3' at line 3, row 'TAL1', column 'c1'"):
+        read(path, orientation="genes_x_cells")
 
 
-def test_table_ambiguous_orientation_warns(tmp_path):
+def test_table_ambiguous_orientation_is_an_error(tmp_path):
+    """A genes x cells table whose cells look like ``TcellA`` is never read transposed
+    silently: undecided orientation is an error until it is stated."""
     path = tmp_path / "expr.csv"
-    path.write_text(",alpha,beta\ngamma,1,2\ndelta,3,4\n")
-    with pytest.warns(UserWarning, match="orientation="):
-        adata = read(path)
-    assert adata.uns["vc"]["source"]["orientation_rule"] == "default"
+    path.write_text(",TcellA,BcellB,NKcellC\nGATA1,1,2,0\nKLF1,3,4,1\n")
+    before = path.read_bytes()
+    with pytest.raises(DataFormatError, match=r"orientation='cells_x_genes' or 'genes_x_cells'"):
+        read(path)
+    adata = read(path, orientation="genes_x_cells")
+    assert list(adata.obs_names) == ["TcellA", "BcellB", "NKcellC"]
+    assert adata.uns["vc"]["source"]["orientation_rule"] == "stated"
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize(
@@ -215,21 +221,28 @@ def test_detect_orientation_rules(rows, cols, expected):
 
 
 def test_registry_name_uses_datasets_load(monkeypatch):
-    import virtualcell.datasets as datasets
+    from virtualcell.datasets import _read
 
-    monkeypatch.setattr(datasets, "names", lambda: ["toy_set"], raising=False)
-    monkeypatch.setattr(datasets, "load", lambda name: _adata(), raising=False)
-    adata = read("toy_set")
+    monkeypatch.setattr(_read, "names", lambda: ["toy_set"])
+    monkeypatch.setattr(_read, "load", lambda name: _adata())
+    adata = vc.datasets.read("toy_set")
     _assert_counts(adata)
     assert adata.uns["vc"]["source"] == {"name": "toy_set", "format": "registry"}
 
 
-def test_unknown_name_suggests_close_names(monkeypatch):
-    import virtualcell.datasets as datasets
+def test_data_read_takes_paths_only_and_points_to_datasets_read():
+    """The data layer never imports the registry: a name is an error naming the reader
+    one layer up."""
+    with pytest.raises(DatasetNotAvailableError, match=r"vc.datasets.read\('wu2020'\)"):
+        read("wu2020")
 
-    monkeypatch.setattr(datasets, "names", lambda: ["pbmc68k_reduced", "wu2020"], raising=False)
+
+def test_unknown_name_suggests_close_names(monkeypatch):
+    from virtualcell.datasets import _read
+
+    monkeypatch.setattr(_read, "names", lambda: ["pbmc68k_reduced", "wu2020"])
     with pytest.raises(DatasetNotAvailableError, match="Did you mean: pbmc68k_reduced"):
-        read("pbmc68k_reducd")
+        vc.datasets.read("pbmc68k_reducd")
 
 
 def test_missing_path_is_a_format_error(tmp_path):

@@ -17,7 +17,7 @@ def _adata(labels: list) -> ad.AnnData:
 
 
 def _out(adata: ad.AnnData, **kwargs) -> list:
-    res = standardize_perturbations(adata, column="condition", **kwargs)
+    res = standardize_perturbations(adata, perturbation_key="condition", **kwargs)
     return [None if pd.isna(v) else v for v in res.obs["perturbation"].tolist()]
 
 
@@ -64,7 +64,7 @@ def test_control_values_case_insensitive_and_custom():
 def test_unmapped_labels_reported_and_input_untouched():
     adata = _adata(["A", None, "", "ctrl"])
     before = adata.obs["condition"].copy()
-    res = standardize_perturbations(adata, column="condition")
+    res = standardize_perturbations(adata, perturbation_key="condition")
     assert res is not adata
     pd.testing.assert_series_equal(adata.obs["condition"], before)
     assert "perturbation" not in adata.obs
@@ -78,7 +78,7 @@ def test_unmapped_labels_reported_and_input_untouched():
 def test_inplace_keeps_original_column():
     adata = _adata(["ctrl", "A+B"])
     adata.obs["perturbation"] = adata.obs["condition"]
-    out = standardize_perturbations(adata, column="perturbation", inplace=True)
+    out = standardize_perturbations(adata, perturbation_key="perturbation", inplace=True)
     assert out is adata
     assert adata.obs["perturbation"].tolist() == ["control", "A+B"]
     assert adata.obs["perturbation_original"].tolist() == ["ctrl", "A+B"]
@@ -86,4 +86,4 @@ def test_inplace_keeps_original_column():
 
 def test_missing_column_is_clear():
     with pytest.raises(ValidationError, match="no perturbation column 'nope'"):
-        standardize_perturbations(_adata(["A"]), column="nope")
+        standardize_perturbations(_adata(["A"]), perturbation_key="nope")

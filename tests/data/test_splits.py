@@ -56,7 +56,7 @@ def test_random_split_counts_and_determinism():
 
 def test_stratified_split_keeps_proportions():
     a = _cells()
-    s = sp.stratified_split(a, key="cell_type", fractions=(0.5, 0.0, 0.5), seed=0)
+    s = sp.stratified_split(a, label_key="cell_type", fractions=(0.5, 0.0, 0.5), seed=0)
     table = pd.crosstab(a.obs["cell_type"], a.obs["split"])
     for ct, row in table.iterrows():
         n = int((a.obs["cell_type"] == ct).sum())
@@ -66,14 +66,14 @@ def test_stratified_split_keeps_proportions():
 
 def test_heldout_split():
     a = _cells()
-    s = sp.heldout_split(a, key="cell_type", test_values=["NK"], val_values=["Mono"])
+    s = sp.heldout_split(a, label_key="cell_type", test_values=["NK"], val_values=["Mono"])
     assert set(a.obs.loc[a.obs["split"] == "test", "cell_type"]) == {"NK"}
     assert s.conditions == {"train": ["B", "T"], "val": ["Mono"], "test": ["NK"]}
     sp.check_no_leakage(s, a)
-    b = sp.heldout_split(a, key="batch", test_values="b2", key_added=None)
+    b = sp.heldout_split(a, label_key="batch", test_values="b2", key_added=None)
     assert b.conditions["test"] == ["b2"]
     with pytest.raises(ValidationError, match=r"not found in obs\['cell_type'\]: \['DC'\]"):
-        sp.heldout_split(a, key="cell_type", test_values=["DC"])
+        sp.heldout_split(a, label_key="cell_type", test_values=["DC"])
 
 
 @pytest.mark.parametrize("unseen", ["condition", "gene"])

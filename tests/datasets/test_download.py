@@ -84,14 +84,14 @@ def server(monkeypatch):
 def test_download_success_is_verified_and_recorded(server):
     handler, base = server
     handler.files["/data.bin"] = PAYLOAD
-    path = fetch(f"{base}/data.bin?download=1", SHA, filename="data.bin")
+    path = fetch(f"{base}/data.bin?download=1", sha256=SHA, filename="data.bin")
     assert path == cache_folder() / "data.bin"
     assert path.read_bytes() == PAYLOAD
     assert not (cache_folder() / "data.bin.part").exists()
     assert read_lock()["data.bin"]["sha256"] == SHA
     # second call: served from the cache, no new request
     n = len(handler.requests)
-    assert fetch(f"{base}/data.bin", SHA, filename="data.bin") == path
+    assert fetch(f"{base}/data.bin", sha256=SHA, filename="data.bin") == path
     assert len(handler.requests) == n
 
 
@@ -99,7 +99,7 @@ def test_checksum_mismatch_deletes_partial_and_raises(server):
     handler, base = server
     handler.files["/bad.bin"] = PAYLOAD
     with pytest.raises(ChecksumError, match="does not match its sha256"):
-        fetch(f"{base}/bad.bin", "0" * 64, filename="bad.bin")
+        fetch(f"{base}/bad.bin", sha256="0" * 64, filename="bad.bin")
     assert not (cache_folder() / "bad.bin").exists()
     assert not (cache_folder() / "bad.bin.part").exists()
 
@@ -110,7 +110,7 @@ def test_resume_partial_download_with_range(server):
     part = cache_folder() / "big.bin.part"
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(PAYLOAD[:300_000])
-    path = fetch(f"{base}/big.bin", SHA, filename="big.bin")
+    path = fetch(f"{base}/big.bin", sha256=SHA, filename="big.bin")
     assert path.read_bytes() == PAYLOAD
     assert handler.requests[-1]["range"] == "bytes=300000-"
 
@@ -122,7 +122,7 @@ def test_server_ignoring_range_restarts_cleanly(server):
     part = cache_folder() / "big.bin.part"
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(b"garbage" * 1000)
-    assert fetch(f"{base}/big.bin", SHA, filename="big.bin").read_bytes() == PAYLOAD
+    assert fetch(f"{base}/big.bin", sha256=SHA, filename="big.bin").read_bytes() == PAYLOAD
 
 
 def test_interrupted_download_leaves_no_final_file_then_resumes(server):
@@ -130,24 +130,24 @@ def test_interrupted_download_leaves_no_final_file_then_resumes(server):
     handler.files["/cut.bin"] = PAYLOAD
     handler.cut_after = 200_000
     with pytest.raises(DatasetNotAvailableError, match="resum"):
-        fetch(f"{base}/cut.bin", SHA, filename="cut.bin")
+        fetch(f"{base}/cut.bin", sha256=SHA, filename="cut.bin")
     assert not (cache_folder() / "cut.bin").exists()
     part = cache_folder() / "cut.bin.part"
     assert part.exists() and part.stat().st_size == 200_000
     handler.cut_after = None
-    assert fetch(f"{base}/cut.bin", SHA, filename="cut.bin").read_bytes() == PAYLOAD
+    assert fetch(f"{base}/cut.bin", sha256=SHA, filename="cut.bin").read_bytes() == PAYLOAD
     assert handler.requests[-1]["range"] == "bytes=200000-"
 
 
 def test_unknown_checksum_recorded_on_first_download_then_enforced(server):
     handler, base = server
     handler.files["/tofu.bin"] = PAYLOAD
-    path = fetch(f"{base}/tofu.bin", None, filename="tofu.bin")
+    path = fetch(f"{base}/tofu.bin", sha256=None, filename="tofu.bin")
     record = read_lock()["tofu.bin"]
     assert record["sha256"] == SHA and record["sha256_source"] == "first download"
     path.write_bytes(b"tampered")
     with pytest.raises(ChecksumError, match="cached file"):
-        fetch(f"{base}/tofu.bin", None, filename="tofu.bin")
+        fetch(f"{base}/tofu.bin", sha256=None, filename="tofu.bin")
 
 
 def test_mirror_is_checked_first(server, tmp_path, monkeypatch):
@@ -156,12 +156,12 @@ def test_mirror_is_checked_first(server, tmp_path, monkeypatch):
     (mirror / "datasets").mkdir(parents=True)
     (mirror / "datasets" / "m.bin").write_bytes(PAYLOAD)
     monkeypatch.setattr(settings, "data_dir", mirror)
-    path = fetch(f"{base}/m.bin", SHA, filename="m.bin")
+    path = fetch(f"{base}/m.bin", sha256=SHA, filename="m.bin")
     assert path == mirror / "datasets" / "m.bin"
     assert handler.requests == []
     (mirror / "datasets" / "m.bin").write_bytes(b"corrupt")
     with pytest.raises(ChecksumError, match="mirror"):
-        fetch(f"{base}/m.bin", SHA, filename="m.bin")
+        fetch(f"{base}/m.bin", sha256=SHA, filename="m.bin")
 
 
 def test_offline_error_names_dataset_url_file_and_places(monkeypatch, tmp_path):
@@ -181,13 +181,46 @@ def test_offline_error_names_dataset_url_file_and_places(monkeypatch, tmp_path):
 def test_unreachable_server_gives_clear_error(server):
     _handler, base = server
     with pytest.raises(DatasetNotAvailableError, match="could not download"):
-        fetch(f"{base}/missing.bin", SHA, filename="missing.bin")
+        fetch(f"{base}/missing.bin", sha256=SHA, filename="missing.bin")
     assert not (cache_folder() / "missing.bin").exists()
 
 
 def test_lock_file_is_valid_json(server):
     handler, base = server
     handler.files["/a.bin"] = b"abc"
-    fetch(f"{base}/a.bin", hashlib.sha256(b"abc").hexdigest(), filename="a.bin")
+    fetch(f"{base}/a.bin", sha256=hashlib.sha256(b"abc").hexdigest(), filename="a.bin")
     json.loads((cache_folder() / "lock.json").read_text())
     assert Path(cache_folder() / "a.bin").read_bytes() == b"abc"
+
+
+def test_extract_member_is_atomic_and_cleans_leftovers(tmp_path):
+    """A folder member of a tar or zip archive lands whole; a killed extraction's temp
+    sibling (dead PID) is removed by the next run."""
+    import tarfile
+    import zipfile
+
+    from virtualcell._utils import TEMP_MARKER
+    from virtualcell.datasets._download import cache_folder
+    from virtualcell.datasets._loaders import extract_member
+
+    src = tmp_path / "src" / "pkg-1.0" / "data" / "store"
+    src.mkdir(parents=True)
+    (src / "a.txt").write_text("A")
+    (src / "b.txt").write_text("B")
+    tar_path = tmp_path / "pkg.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tf:
+        tf.add(tmp_path / "src" / "pkg-1.0", arcname="pkg-1.0")
+    zip_path = tmp_path / "pkg.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.write(src / "a.txt", "data/store/a.txt")
+        zf.write(src / "b.txt", "data/store/b.txt")
+    for archive in (tar_path, zip_path):
+        folder = cache_folder() / "extracted" / archive.name / "data"
+        folder.mkdir(parents=True)
+        stale = folder / f".store{TEMP_MARKER}999999999-dead-x"
+        stale.mkdir()
+        out = extract_member(archive, "data/store", dataset="toy")
+        assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt"]
+        assert (out / "a.txt").read_text() == "A"
+        assert sorted(p.name for p in folder.iterdir()) == ["store"]  # leftovers gone
+        assert extract_member(archive, "data/store", dataset="toy") == out  # cached

@@ -18,13 +18,13 @@ def tiny_kb_path(tiny_sources: Path, tmp_path_factory: pytest.TempPathFactory) -
     from virtualcell.knowledge import build
 
     out = tmp_path_factory.mktemp("kb") / "knowledge.sqlite"
-    build(tiny_sources, out, include_defaults=False)
+    build(tiny_sources, out=out, include_defaults=False)
     return out
 
 
 @pytest.fixture
 def tiny_kb(tiny_kb_path: Path):
-    from virtualcell.knowledge import open as kb_open
+    from virtualcell.knowledge import load as kb_open
 
     kb = kb_open(tiny_kb_path)
     yield kb

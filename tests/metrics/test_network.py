@@ -52,8 +52,8 @@ def test_epr_hand_computed_with_ties():
     assert vc.metrics.early_precision(TRUTH, SCORES, genes=GENES) == pytest.approx(2 / 3)
     assert vc.metrics.epr(TRUTH, SCORES, genes=GENES) == pytest.approx((2 / 3) / 0.25)
     # k = 2: the k-th score 0.8 is tied -> all three edges at >= 0.8 kept
-    assert vc.metrics.epr(TRUTH, SCORES, 2, genes=GENES) == pytest.approx((2 / 3) / 0.25)
-    assert vc.metrics.epr(TRUTH, SCORES, 1, genes=GENES) == pytest.approx(1 / 0.25)
+    assert vc.metrics.epr(TRUTH, SCORES, k=2, genes=GENES) == pytest.approx((2 / 3) / 0.25)
+    assert vc.metrics.epr(TRUTH, SCORES, k=1, genes=GENES) == pytest.approx(1 / 0.25)
     # more k than listed edges: all 5 listed edges, 2 true
     assert vc.metrics.early_precision(TRUTH, SCORES, k=10, genes=GENES) == pytest.approx(2 / 5)
 

@@ -2,9 +2,17 @@
 
 * every namespace listed in ``virtualcell._SUBMODULES`` that exists imports, defines
   ``__all__``, and every name in ``__all__`` exists and is documented;
-* public functions whose first parameter is ``adata`` take every other option
-  keyword-only (scanpy convention);
+* scanpy's rule over every exported function: at most 3 positional parameters, and
+  every option (a parameter with a default) after the first is keyword-only;
+* the data comes first, named and typed consistently: a parameter named ``adata`` is
+  annotated ``AnnData``, and a first parameter annotated only ``AnnData`` is ``adata``;
+* metrics take the truth first: a metric comparing two things (second parameter
+  ``prediction``, ``pred``, ``scores``, ``clusters``, ``embedding`` ...) names its first
+  parameter after the truth (``truth``, ``true``, ``labels`` ...);
 * importing ``virtualcell`` does not import torch or other heavy optional dependencies.
+
+Known exceptions still being fixed by their owners are listed in ``KNOWN_EXCEPTIONS``
+(each an ``xfail(strict=True)`` case that must be removed once fixed).
 """
 
 from __future__ import annotations
@@ -46,26 +54,91 @@ def test_namespace_exports_exist_and_are_documented(namespace):
             assert inspect.getdoc(obj), f"vc.{namespace}.{name} has no docstring"
 
 
-def _public_functions():
+#: Exported functions that break a rule below, with their owner; each is an
+#: xfail(strict=True) case and must be removed from here once fixed.
+KNOWN_EXCEPTIONS: dict[str, str] = {
+    "train.train": "models: network, data, objective, config are 4 positional parameters",
+    "models.scvi_embed": "models: adata is annotated Any",
+}
+_TRUTH_NAMES = {"truth", "true", "true_de", "true_pert", "labels", "batches", "adata"}
+_PREDICTION_NAMES = {
+    "prediction", "pred", "scores", "clusters", "embedding", "pred_de", "pred_pert",
+}  # fmt: skip
+
+
+def _every_export():
     for namespace in NAMESPACES:
         module = importlib.import_module(f"virtualcell.{namespace}")
         for name in getattr(module, "__all__", []):
             obj = getattr(module, name)
             if inspect.isfunction(obj):
-                params = list(inspect.signature(obj).parameters)
-                if params and params[0] == "adata":
-                    yield f"{namespace}.{name}", obj
+                yield f"{namespace}.{name}", obj
 
 
-@pytest.mark.parametrize(("qualname", "func"), list(_public_functions()))
-def test_adata_first_functions_take_keyword_only_options(qualname, func):
+def _problems(qualname: str, func) -> list[str]:
     params = list(inspect.signature(func).parameters.values())
-    positional = [
-        p.name
-        for p in params[1:]
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty
-    ]
-    assert not positional, f"{qualname}: options {positional} should be keyword-only"
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    problems = []
+    if len(positional) > 3:
+        problems.append(f"{len(positional)} positional parameters (at most 3)")
+    options = [p.name for p in positional[1:] if p.default is not p.empty]
+    if options:
+        problems.append(f"options {options} should be keyword-only")
+    for p in params:
+        note = str(p.annotation)
+        if p.name == "adata" and "AnnData" not in note:
+            problems.append(f"'adata' is annotated {note!r}, not AnnData")
+    if params:
+        first = params[0]
+        if str(first.annotation).strip("'\"").split(".")[-1] == "AnnData" and first.name != "adata":
+            problems.append(f"first parameter {first.name!r} is an AnnData: name it 'adata'")
+    if qualname.startswith("metrics.") and len(positional) >= 2:
+        if positional[1].name in _PREDICTION_NAMES and positional[0].name not in _TRUTH_NAMES:
+            problems.append(
+                f"compares {positional[1].name!r} but its first parameter "
+                f"{positional[0].name!r} is not the truth"
+            )
+    return problems
+
+
+_EXPORTS = dict(_every_export())
+
+
+@pytest.mark.parametrize(
+    "qualname",
+    [
+        pytest.param(q, marks=pytest.mark.xfail(strict=True, reason=KNOWN_EXCEPTIONS[q]))
+        if q in KNOWN_EXCEPTIONS
+        else q
+        for q in sorted(_EXPORTS)
+    ],
+)
+def test_every_export_follows_the_signature_rules(qualname):
+    problems = _problems(qualname, _EXPORTS[qualname])
+    assert not problems, f"{qualname}: " + "; ".join(problems)
+
+
+def test_known_exceptions_are_exports():
+    missing = sorted(set(KNOWN_EXCEPTIONS) - set(_EXPORTS))
+    assert not missing, f"KNOWN_EXCEPTIONS names functions that are not exported: {missing}"
+
+
+def test_rule_checker_flags_what_it_should():
+    def bad(a, b, c, d, *, e=1): ...
+
+    def option(x, y=2): ...
+
+    def first(data: AnnData, *, k: int = 1): ...  # noqa: F821
+
+    def named(adata: int): ...
+
+    def metric(prediction, scores): ...
+
+    assert "4 positional" in _problems("x.bad", bad)[0]
+    assert "keyword-only" in _problems("x.option", option)[0]
+    assert "name it 'adata'" in _problems("x.first", first)[0]
+    assert "not AnnData" in _problems("x.named", named)[0]
+    assert "not the truth" in " ".join(_problems("metrics.metric", metric))
 
 
 def test_import_is_light():

@@ -12,16 +12,39 @@ import scipy.sparse as sp
 from virtualcell._errors import ValidationError
 from virtualcell.tokenize import RankTokenizer, _fast
 
+pytestmark = pytest.mark.usefixtures("warm_jit")
+
 pytest.importorskip("numba")
 
 FIELDS = ("input_ids", "values", "attention_mask")
 
 
+def _spy(monkeypatch) -> dict[str, int]:
+    """Count calls of the numba entry points (so a test knows which path ran)."""
+    calls = {"rank_encode": 0, "topk_sorted": 0}
+    for name in calls:
+        real = getattr(_fast, name)
+
+        def wrapped(*args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(_fast, name, wrapped)
+    return calls
+
+
 def _both(tk, X, genes, monkeypatch, **kw):
+    """Encode with the numba kernels and with numpy; identical outputs, and the numba
+    path really ran for every dtype it supports (no silent fallback)."""
+    calls = _spy(monkeypatch)
     monkeypatch.setattr(_fast, "ENABLED", True)
     fast = tk.encode(X, genes=genes, **kw)
+    ran = sum(calls.values())
+    if _fast.kernel_dtype(np.dtype(X.dtype)) is not None:
+        assert ran > 0, f"numba kernel not used for {X.dtype}"
     monkeypatch.setattr(_fast, "ENABLED", False)
     slow = tk.encode(X, genes=genes, **kw)
+    assert sum(calls.values()) == ran, "numba kernel used although disabled"
     monkeypatch.setattr(_fast, "ENABLED", True)
     for f in FIELDS:
         np.testing.assert_array_equal(getattr(fast, f), getattr(slow, f), err_msg=f)

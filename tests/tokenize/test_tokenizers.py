@@ -20,6 +20,8 @@ from virtualcell.tokenize import (
     Tokenizer,
 )
 
+pytestmark = pytest.mark.usefixtures("warm_jit")
+
 X3 = np.array([[4, 0, 2, 2, 0], [0, 1, 0, 3, 6], [5, 5, 0, 0, 1]], dtype=np.float32)
 G5 = list("ABCDE")
 

@@ -1,8 +1,10 @@
 """Shared plumbing, one helper per concern (private; used by every layer).
 
 - :mod:`._atomic` — the atomic writer (temp file in the same folder, fsync, rename).
+- :mod:`._checks` — the one argument-range check (:func:`check_number`).
 - :mod:`._engine` — the parallel map (local processes, or a Dask cluster).
 - :mod:`._hashing` — sha256 of files and bytes.
+- :mod:`._output` — ``--json`` machine output alone on stdout (:func:`emit_json`).
 - :mod:`._progress` — progress bars on terminals, periodic log lines otherwise (stderr).
 - :mod:`._registry` — the typed ``name -> callable`` table every namespace uses.
 - :mod:`._table` — the markdown table writer.
@@ -13,9 +15,11 @@ from ._atomic import (
     atomic_path,
     atomic_write,
     clean_stale_temps,
+    replace_file,
     write_json,
     write_text,
 )
+from ._checks import check_number
 from ._engine import (
     available_cpus,
     current_dask,
@@ -26,6 +30,7 @@ from ._engine import (
     use_dask,
 )
 from ._hashing import sha256_bytes, sha256_file
+from ._output import emit_json, machine_output
 from ._progress import Progress, log, progress
 from ._registry import Entry, Registry
 from ._table import format_value, markdown_table
@@ -38,16 +43,20 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "available_cpus",
+    "check_number",
     "clean_stale_temps",
     "current_dask",
     "dask_client",
+    "emit_json",
     "format_value",
     "imap_tasks",
     "log",
+    "machine_output",
     "map_tasks",
     "markdown_table",
     "n_workers",
     "progress",
+    "replace_file",
     "sha256_bytes",
     "sha256_file",
     "use_dask",

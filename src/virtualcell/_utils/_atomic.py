@@ -23,6 +23,7 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "clean_stale_temps",
+    "replace_file",
     "write_json",
     "write_text",
 ]
@@ -95,19 +96,28 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"nothing was written to {tmp}")
-        _fsync_path(tmp)
-        if target.is_dir() and tmp.is_dir():
-            # directories cannot be replaced atomically over a non-empty one: swap
-            old = _temp_sibling(target)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            _remove(old)
-        else:
-            os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        # directories cannot be replaced atomically over a non-empty one: replace_file swaps
+        replace_file(tmp, target)
     except BaseException:
         _remove(tmp)
         raise
+
+
+def replace_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Move a finished file (or folder) ``src`` over ``dst`` durably: fsync, rename in the
+    same folder, fsync the folder. For writers that must keep a stable temporary name
+    (a resumable download's ``.part`` file); everything else uses :func:`atomic_path`."""
+    source, target = Path(src), Path(dst)
+    _fsync_path(source)
+    if target.is_dir() and source.is_dir():
+        old = _temp_sibling(target)
+        os.replace(target, old)
+        os.replace(source, target)
+        _remove(old)
+    else:
+        os.replace(source, target)
+    _fsync_dir(target.parent)
+    return target
 
 
 @contextlib.contextmanager

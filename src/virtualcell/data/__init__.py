@@ -11,11 +11,20 @@ from ._conventions import (
     split_perturbation,
 )
 from ._dream4 import read_dream4
+from ._edges import EDGE_COLUMNS, normalize_edge_table, parse_signs, true_network
 
 # --- gene identifiers and perturbation-label helpers (genes section) ---
 from ._genes import GeneMappingReport, gene_table, harmonize_genes
-from ._io import detect_format, read, read_h5ad, read_loom, read_zarr
+from ._io import FORMATS, detect_format, read, read_h5ad, read_loom, read_zarr
+from ._layers import (
+    RAW,
+    check_expression,
+    is_integer_valued,
+    looks_like_counts,
+    select_matrix,
+)
 from ._perturbation import standardize_perturbations
+from ._stream import CellSource
 from ._tables import detect_orientation, read_table
 from ._tenx import read_10x, read_10x_h5, read_10x_mtx
 from ._validate import Problem, ValidationReport, validate
@@ -27,16 +36,25 @@ from . import splits
 __all__ = [
     "COMBO_SEP",
     "CONTROL",
+    "EDGE_COLUMNS",
+    "FORMATS",
     "PERTURBATION_KEY",
     "PERTURBATION_TYPE_KEY",
+    "RAW",
+    "CellSource",
     "GeneMappingReport",
     "Problem",
     "ValidationReport",
+    "check_expression",
     "detect_format",
     "detect_orientation",
     "gene_table",
     "harmonize_genes",
+    "is_integer_valued",
     "join_perturbation",
+    "looks_like_counts",
+    "normalize_edge_table",
+    "parse_signs",
     "read",
     "read_10x",
     "read_10x_h5",
@@ -48,8 +66,10 @@ __all__ = [
     "read_network",
     "read_table",
     "read_zarr",
+    "select_matrix",
     "split_perturbation",
     "splits",
     "standardize_perturbations",
+    "true_network",
     "validate",
 ]

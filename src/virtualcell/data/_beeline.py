@@ -6,11 +6,11 @@ lineage) and ``refNetwork.csv`` (``Gene1,Gene2[,Type]``; real data sets also shi
 STRING-thresholded variants ``refNetwork-string-{400,700,900}.csv`` with a
 ``combined_score`` column).
 
-Edge tables (``uns["true_network"]``, :func:`read_network`) always have the columns
-
-``regulator`` (str), ``target`` (str), ``sign`` (int8: +1 activation, -1 repression,
-0 unknown / unsigned), plus ``score`` (float) when the source has a score column and
-``label`` (int8, 1 edge / 0 non-edge) when candidate non-edges are kept.
+Edge tables (``uns["true_network"]``, :func:`read_network`) are in the one edge-table
+format (:mod:`virtualcell.data._edges`): ``regulator`` (str), ``target`` (str), ``sign``
+(int8: +1 activation, -1 repression, 0 unknown / unsigned), plus ``score`` (float) when
+the source has a score column and ``label`` (int8, 1 edge / 0 non-edge) when candidate
+non-edges are kept.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DataFormatError
+from ._edges import EDGE_COLUMNS, canonical_column, parse_signs
 from ._errors_io import reading
 
 __all__ = ["EDGE_COLUMNS", "read_beeline", "read_network"]
 
-EDGE_COLUMNS = ("regulator", "target", "sign")
-_SIGNS = {"+": 1, "-": -1, "activation": 1, "repression": -1, "1": 1, "-1": -1}
 
 
 def _edge_frame(
@@ -52,15 +51,7 @@ def _edge_frame(
 
 
 def _parse_sign(values: pd.Series, path: Path) -> np.ndarray:
-    text = values.astype(str).str.strip().str.lower()
-    signs = text.map(_SIGNS)
-    unknown = signs.isna() & ~text.isin(["", "nan", "none", "?", "0", "unknown"])
-    if unknown.any():
-        raise DataFormatError(
-            f"{path}: unknown edge type {values[unknown].iloc[0]!r} in the Type column "
-            "(expected '+' or '-')"
-        )
-    return signs.fillna(0).to_numpy(dtype=np.int8)
+    return parse_signs(values, what=f"{path}: Type column", error=DataFormatError)
 
 
 def read_network(path: str | Path, *, include_negatives: bool = False) -> pd.DataFrame:
@@ -95,7 +86,7 @@ def read_network(path: str | Path, *, include_negatives: bool = False) -> pd.Dat
             first = fh.readline()
         sep = "\t" if "\t" in first else ","
         cells = [c.strip().strip('"').lower() for c in first.rstrip("\r\n").split(sep)]
-        has_header = bool(cells) and cells[0] in {"gene1", "regulator", "source", "tf", "from"}
+        has_header = bool(cells) and canonical_column(cells[0]) == "regulator"
         table = pd.read_csv(
             path, sep=sep, header=0 if has_header else None, dtype=str, keep_default_na=False
         )
@@ -106,7 +97,8 @@ def read_network(path: str | Path, *, include_negatives: bool = False) -> pd.Dat
     regulator, target = table.iloc[:, 0], table.iloc[:, 1]
     if has_header:
         columns = {c.lower(): c for c in table.columns}
-        sign = _parse_sign(table[columns["type"]], path) if "type" in columns else None
+        sign_col = next((c for c in table.columns if canonical_column(c) == "sign"), None)
+        sign = _parse_sign(table[sign_col], path) if sign_col is not None else None
         score_col = next(
             (columns[c] for c in ("combined_score", "score", "weight") if c in columns), None
         )
@@ -143,7 +135,18 @@ def _pseudotime(path: Path, cells: pd.Index) -> pd.DataFrame:
             table.index = cells
         else:
             raise DataFormatError(f"{path}: none of its cell names match ExpressionData.csv")
-    return table.reindex(cells).apply(pd.to_numeric, errors="coerce")
+    table = table.reindex(cells)
+    text = table.astype(str).apply(lambda c: c.str.strip().str.lower())
+    empty = table.isna() | text.isin(["", "nan", "na"])
+    values = table.apply(pd.to_numeric, errors="coerce")
+    bad = values.isna() & ~empty
+    if bad.to_numpy().any():
+        row, col = (int(i) for i in np.argwhere(bad.to_numpy())[0])
+        raise DataFormatError(
+            f"{path}: non-numeric pseudotime {table.iat[row, col]!r} for cell "
+            f"{table.index[row]!r}, column {table.columns[col]!r}"
+        )
+    return values
 
 
 def read_beeline(folder: str | Path, *, network: str = "refNetwork.csv"):

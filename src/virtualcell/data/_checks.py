@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from ._conventions import COMBO_SEP, CONTROL, PERTURBATION_KEY
+from ._layers import counts_rule
 
 __all__ = [
     "Problem",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 Severity = Literal["error", "warning"]
+#: Largest plausible count: counts are stored as int32 (2**31 - 1); a larger value in a
+#: count matrix is corruption (an overflow, a unit mix-up, 1e30 written by a bug).
+MAX_COUNT = 2**31 - 1
 _SHOW = 5
 _CHUNK_ELEMENTS = 4_000_000
 
@@ -75,7 +79,7 @@ def _first(names: pd.Index | list[str], n: int = _SHOW) -> str:
 class _Scan:
     """Per-cell and per-gene tallies accumulated over chunks."""
 
-    KEYS = ("nan", "inf", "neg", "frac", "nz")
+    KEYS = ("nan", "inf", "neg", "frac", "nz", "huge")
 
     def __init__(self, n_obs: int, n_vars: int) -> None:
         self.cell = {k: np.zeros(n_obs, np.int64) for k in self.KEYS}
@@ -86,6 +90,12 @@ class _Scan:
 
     def _masks(self, values: np.ndarray) -> dict[str, np.ndarray]:
         masks: dict[str, np.ndarray] = {"nz": values != 0, "neg": values < 0}
+        with np.errstate(invalid="ignore"):
+            masks["huge"] = (
+                np.isfinite(values) & (values > MAX_COUNT)
+                if values.dtype.kind == "f"
+                else values > MAX_COUNT
+            )
         if np.issubdtype(values.dtype, np.floating):
             masks["nan"] = np.isnan(values)
             masks["inf"] = np.isinf(values)
@@ -155,7 +165,7 @@ def check_matrix(scan: _Scan, obs_names: pd.Index, var_names: pd.Index, expect_c
                 f"and {_where(var_names, scan.gene[key], 'gene')}"), count=total))  # fmt: skip
     integer_dtype = np.issubdtype(dtype, np.integer) or dtype.kind == "b"
     whole_share = scan.whole_nonzero / scan.nonzero_finite if scan.nonzero_finite else 1.0
-    looks_like_counts = integer_dtype or (scan.nonzero_finite > 0 and whole_share >= 0.95)
+    looks_like_counts = counts_rule(whole_share, scan.nonzero_finite, integer_dtype=integer_dtype)
     counts_expected = bool(expect_counts) if expect_counts is not None else looks_like_counts
     n_neg, n_frac = int(scan.cell["neg"].sum()), int(scan.cell["frac"].sum())
     if n_neg and counts_expected:
@@ -175,6 +185,12 @@ def check_matrix(scan: _Scan, obs_names: pd.Index, var_names: pd.Index, expect_c
             f"X has {_plural(n_frac, 'non-integer value')} although {why}: "
             f"{_where(obs_names, scan.cell['frac'], 'cell')}; "
             f"{_where(var_names, scan.gene['frac'], 'gene')}"), count=n_frac))  # fmt: skip
+    n_huge = int(scan.cell["huge"].sum())
+    if n_huge and counts_expected:
+        problems.append(Problem("implausible_counts", (
+            f"X has {_plural(n_huge, 'value')} above {MAX_COUNT:,} (max {scan.max:.3g}), "
+            f"impossible as counts: {_where(obs_names, scan.cell['huge'], 'cell')}; "
+            f"{_where(var_names, scan.gene['huge'], 'gene')}"), count=n_huge))  # fmt: skip
     empty_cells = scan.cell["nz"] == 0
     if empty_cells.any():
         names = obs_names[empty_cells]

@@ -33,7 +33,7 @@ import pandas as pd
 from .._errors import DataFormatError
 from ._beeline import read_network
 from ._conventions import CONTROL, join_perturbation
-from ._errors_io import reading
+from ._errors_io import numeric_values, reading
 
 __all__ = ["DREAM4_EXPERIMENTS", "Experiment", "find_dream4_gold", "read_dream4"]
 
@@ -110,7 +110,26 @@ def _check_genes(table: pd.DataFrame, genes: list[str], path: Path) -> np.ndarra
     columns = [c for c in table.columns if c != "Time"]
     if columns != genes:
         raise DataFormatError(f"{path}: gene columns {columns[:5]}... differ from {genes[:5]}...")
-    return table[genes].to_numpy(dtype=np.float64)
+    return numeric_values(table[genes], path, dtype="float64", what="a DREAM4 table")
+
+
+def _read_pairs(path: Path, n_genes: int) -> np.ndarray:
+    """The 1-based gene index pairs of a dual-knockout index file, checked: whole numbers
+    within ``1..n_genes`` (the error names the line and column)."""
+    with reading(path, "a DREAM4 dual-knockout index file"):
+        table = pd.read_csv(path, sep="\t", header=0, dtype=str, keep_default_na=False)
+    table.columns = [str(c).strip().strip('"') for c in table.columns]
+    if table.shape[1] != 2:
+        raise DataFormatError(f"{path}: expected 2 columns (G_i, G_j), found {table.shape[1]}")
+    values = numeric_values(table, path, what="a DREAM4 dual-knockout index file")
+    bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 1) | (values > n_genes)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise DataFormatError(
+            f"{path}: gene index {table.iat[row, col]!r} at line {row + 2}, column "
+            f"{table.columns[col]!r} is outside 1..{n_genes} (the network has {n_genes} genes)"
+        )
+    return values.astype(int)
 
 
 def read_dream4(
@@ -230,6 +249,7 @@ def read_dream4(
     if "dual_knockout" in wanted:
         index_file = _find(folder, "_dualknockouts_indexes.tsv")
         profile_file = find_dream4_gold(folder, "dual_knockouts")
+        pairs = _read_pairs(index_file, n_genes) if index_file is not None else None
         if index_file is not None and profile_file is None:
             warnings.warn(
                 f"{folder.name}: dual-knockout pairs listed but their noise-free profiles "
@@ -238,17 +258,17 @@ def read_dream4(
                 stacklevel=2,
             )
         elif index_file is not None and profile_file is not None:
-            with reading(index_file, "a DREAM4 dual-knockout index file"):
-                pairs = pd.read_csv(index_file, sep="\t", header=0).to_numpy(dtype=int)
+            assert pairs is not None
             with reading(profile_file, "DREAM4 dual-knockout profiles"):
-                values = pd.read_csv(profile_file, sep="\t", header=None).to_numpy(dtype=float)
+                table = pd.read_csv(profile_file, sep="\t", header=None)
+            values = numeric_values(
+                table, profile_file, first_line=1, what="DREAM4 dual-knockout profiles"
+            )
             if values.shape != (len(pairs), n_genes):
                 raise DataFormatError(
                     f"{profile_file}: shape {values.shape} does not match {len(pairs)} pairs "
                     f"in {index_file.name} x {n_genes} genes"
                 )
-            if pairs.min() < 1 or pairs.max() > n_genes:
-                raise DataFormatError(f"{index_file}: gene index outside 1..{n_genes}")
             perts = [join_perturbation(genes[i - 1] for i in pair) for pair in pairs]
             n = len(perts)
             add(values, "dual_knockout", perts, ["knockout"] * n,

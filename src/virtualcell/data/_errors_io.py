@@ -14,9 +14,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from .._errors import DataFormatError, VirtualCellError
 
-__all__ = ["HDF5_SIGNATURE", "check_gzip", "check_hdf5", "describe_exception", "reading"]
+__all__ = [
+    "HDF5_SIGNATURE",
+    "check_gzip",
+    "check_hdf5",
+    "check_hdf5_metadata",
+    "describe_exception",
+    "numeric_values",
+    "reading",
+]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _TRUNCATED = re.compile(r"truncated file: eof = (\d+).*stored_eof = (\d+)")
@@ -55,7 +66,11 @@ def reading(path: Path | str, what: str) -> Iterator[None]:
 
 
 def check_hdf5(path: Path, what: str) -> None:
-    """Raise :class:`DataFormatError` unless ``path`` starts like an HDF5 file."""
+    """Raise :class:`DataFormatError` unless ``path`` is a regular file that starts like
+    an HDF5 file."""
+    from ._paths import check_input_path, check_regular_file
+
+    check_regular_file(check_input_path(path), folder_ok=False)
     with reading(path, what):
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -66,6 +81,75 @@ def check_hdf5(path: Path, what: str) -> None:
             f"cannot read {path} as {what}: not an HDF5 file (it does not start with the "
             "HDF5 signature; wrong format or damaged header)"
         )
+    check_hdf5_metadata(path, what)
+
+
+# Walks every group, dataset and attribute of an HDF5 file (metadata only, no data).
+_METADATA_WALK = """
+import sys, h5py
+def visit(name, obj):
+    for key in obj.attrs.keys():
+        obj.attrs[key]
+with h5py.File(sys.argv[1], "r") as f:
+    for key in f.attrs.keys():
+        f.attrs[key]
+    f.visititems(visit)
+"""
+
+
+def check_hdf5_metadata(path: Path | str, what: str) -> None:
+    """Refuse an HDF5 file whose metadata the HDF5 library cannot read in bounded time.
+
+    A few corrupted bytes in an HDF5 object header can make the C library loop forever
+    (or crash) while reading an attribute, which no Python-level timeout can interrupt.
+    The metadata (every group, dataset and attribute; never the data) is therefore
+    walked once in a child process first, with ``settings.hdf5_check_timeout_s``
+    (default 30 s; about 0.5 s in practice, most of it the child's start; ``0`` turns
+    the check off). A timeout or a crash is a :class:`DataFormatError`; any ordinary
+    error is left to the reader, whose message is more precise.
+    """
+    import subprocess
+    import sys
+
+    from .._settings import settings
+
+    limit = float(settings.hdf5_check_timeout_s)
+    if limit <= 0:
+        return
+    try:
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return  # the reader reports it
+    if key in _METADATA_OK:
+        return
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _METADATA_WALK, str(path)],
+            capture_output=True,
+            timeout=limit,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DataFormatError(
+            f"cannot read {path} as {what}: its HDF5 metadata is corrupt (reading it did "
+            f"not finish in {limit:g} s)"
+        ) from None
+    except OSError:  # pragma: no cover - cannot start a child: read in-process
+        return
+    if done.returncode < 0:
+        raise DataFormatError(
+            f"cannot read {path} as {what}: reading its HDF5 metadata crashed "
+            f"(signal {-done.returncode}); the file is corrupt"
+        )
+    if done.returncode == 0:
+        if len(_METADATA_OK) > 256:
+            _METADATA_OK.clear()
+        _METADATA_OK.add(key)
+
+
+#: Files (path, size, mtime) whose metadata walk finished cleanly in this process.
+_METADATA_OK: set[tuple[str, int, int]] = set()
 
 
 def check_gzip(path: Path, what: str) -> None:
@@ -74,3 +158,40 @@ def check_gzip(path: Path, what: str) -> None:
         with gzip.open(path, "rb") as fh:
             while fh.read(1 << 22):
                 pass
+
+
+def numeric_values(
+    df: pd.DataFrame,
+    path: Path | str,
+    *,
+    dtype: np.dtype | str = "float64",
+    columns: list[str] | None = None,
+    first_line: int = 2,
+    what: str = "a numeric table",
+) -> np.ndarray:
+    """``df`` as a numeric array, or :class:`DataFormatError` naming the file, the line,
+    the row label (when the rows have labels) and the column of the first non-numeric
+    cell (``abc``, a decimal comma ``0,878`` ...).
+
+    ``columns`` are the column names to report (default ``df.columns``); ``first_line``
+    is the file line of the first data row (2 after a one-line header).
+    """
+    try:
+        return df.to_numpy(dtype=dtype)
+    except (ValueError, TypeError):
+        pass
+    names = list(df.columns) if columns is None else list(columns)
+    labelled = not isinstance(df.index, pd.RangeIndex)
+    for position, column in enumerate(df.columns):
+        series = df[column]
+        values = pd.to_numeric(series, errors="coerce")
+        bad = values.isna() & series.notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            row = f", row {df.index[i]!r}" if labelled else ""
+            raise DataFormatError(
+                f"cannot read {path} as {what}: non-numeric value {series.iloc[i]!r} at line "
+                f"{first_line + i}{row}, column {names[position]!r} "
+                f"({int(bad.sum())} such values in that column)"
+            )
+    return df.apply(pd.to_numeric).to_numpy(dtype=dtype)

@@ -214,6 +214,23 @@ class GeneMappingReport:
             }
         )
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready summary: counts, coverage, rule counts, renamed, ambiguous,
+        collisions and the unmapped inputs."""
+        return {
+            "species": self.species,
+            "to": self.to,
+            "n_input": self.n_input,
+            "n_mapped": self.n_mapped,
+            "n_unmapped": self.n_unmapped,
+            "coverage": self.coverage,
+            "rules": {str(k): int(v) for k, v in self.rule_counts().items()},
+            "renamed": self.renamed,
+            "ambiguous": self.ambiguous,
+            "collisions": self.collisions,
+            "unmapped": self.unmapped,
+        }
+
     def summary(self, *, max_list: int = 10) -> str:
         """Human-readable coverage report."""
 
@@ -252,7 +269,7 @@ def harmonize_genes(
     *,
     species: Literal["human"] = "human",
     to: Literal["symbol", "ensembl", "entrez"] = "symbol",
-    key: str | None = None,
+    gene_key: str | None = None,
     inplace: bool = False,
 ) -> GeneMappingReport:
     """Map gene identifiers (symbols, aliases, Ensembl, Entrez) to current identifiers.
@@ -260,12 +277,12 @@ def harmonize_genes(
     Parameters
     ----------
     genes
-        AnnData (its ``var_names``, or ``var[key]``) or a list of identifiers.
+        AnnData (its ``var_names``, or ``var[gene_key]``) or a list of identifiers.
     species
         Only ``"human"`` is supported so far.
     to
         Target: current HGNC ``symbol``, ``ensembl`` gene ID or ``entrez`` ID.
-    key
+    gene_key
         For AnnData: a ``var`` column to read the identifiers from instead of
         ``var_names`` (e.g. ``"gene_ids"``).
     inplace
@@ -281,16 +298,19 @@ def harmonize_genes(
     Raises
     ------
     ValidationError
-        Unsupported species or target, missing ``key`` column, or ``inplace`` with a list.
+        Unsupported species or target, missing ``gene_key`` column, or ``inplace`` with a
+        list.
     """
     if to not in {"symbol", "ensembl", "entrez"}:
         raise ValidationError(f"to={to!r}: choose 'symbol', 'ensembl' or 'entrez'")
     idx = _index(species)
     is_adata = isinstance(genes, ad.AnnData)
     if is_adata:
-        if key is not None and key not in genes.var.columns:
-            raise ValidationError(f"var has no column {key!r}; columns: {list(genes.var.columns)}")
-        inputs = [str(g) for g in (genes.var[key] if key else genes.var_names)]
+        if gene_key is not None and gene_key not in genes.var.columns:
+            raise ValidationError(
+                f"var has no column {gene_key!r}; columns: {list(genes.var.columns)}"
+            )
+        inputs = [str(g) for g in (genes.var[gene_key] if gene_key else genes.var_names)]
     else:
         if inplace:
             raise ValidationError("inplace=True needs an AnnData, not a list of identifiers")
@@ -352,7 +372,7 @@ def harmonize_genes(
         adata.uns.setdefault(UNS_KEY, {})["gene_mapping"] = {
             "species": species,
             "to": to,
-            "key": key or "var_names",
+            "key": gene_key or "var_names",
             "n_input": report.n_input,
             "n_mapped": report.n_mapped,
             "n_unmapped": report.n_unmapped,

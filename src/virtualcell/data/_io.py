@@ -1,27 +1,31 @@
-"""One entry point, :func:`read`, for every input a user may hold.
+"""One entry point, :func:`read`, for every file or folder a user may hold.
 
-``read(source)`` accepts a file, a folder or a registry dataset name, detects the format
-(from the extension, the folder contents or the file's first bytes; ``format=`` forces
-it) and returns AnnData (cells x genes) with ``uns["vc"]["source"]`` recording where it
-came from: ``{"path": ..., "format": ...}`` or ``{"name": ..., "format": "registry"}``.
+``read(path)`` detects the format (from the extension, the folder contents or the file's
+first bytes; ``format=`` forces it) and returns AnnData (cells x genes) with
+``uns["vc"]["source"]`` recording where it came from: ``{"path": ..., "format": ...}``.
+
+Registry dataset *names* are resolved one layer up, by :func:`virtualcell.datasets.read`
+(a path goes on to this function): the data layer never imports the dataset registry.
 """
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pandas as pd
 
-from .._errors import DataFormatError, DatasetNotAvailableError, VirtualCellError
+from .._errors import DataFormatError, VirtualCellError
 from ._errors_io import HDF5_SIGNATURE, check_hdf5, reading
+from ._paths import check_input_path, looks_like_path
 from ._tables import Orientation, read_table
 from ._tenx import find_10x_mtx, read_10x_h5, read_10x_mtx
 
 __all__ = [
+    "FORMATS",
     "Format",
     "detect_format",
+    "looks_like_path",
     "read",
     "read_h5ad",
     "read_loom",
@@ -31,17 +35,12 @@ __all__ = [
 Format = Literal[
     "h5ad", "10x_mtx", "10x_h5", "loom", "zarr", "table", "csv", "tsv", "beeline", "dream4"
 ]
-_FORMATS = (
-    "h5ad", "10x_mtx", "10x_h5", "loom", "zarr", "table", "csv", "tsv", "beeline", "dream4"
-)  # fmt: skip
-
-_TABLE_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt")
-_KNOWN_EXTENSIONS = (
-    ".h5ad", ".h5", ".hdf5", ".loom", ".zarr", ".mtx", ".gz", ".zip", *_TABLE_EXTENSIONS
-)  # fmt: skip
+#: Every reader name :func:`read` accepts as ``format=`` (the values of :data:`Format`).
+FORMATS: tuple[str, ...] = get_args(Format)
 
 
-def _set_source(adata: Any, **source: Any) -> Any:
+def set_source(adata: Any, **source: Any) -> Any:
+    """Record ``uns["vc"]["source"]`` (``None`` values dropped) and return ``adata``."""
     uns_vc = adata.uns.get("vc")
     uns_vc = dict(uns_vc) if isinstance(uns_vc, dict) else {}
     uns_vc["source"] = {k: v for k, v in source.items() if v is not None}
@@ -57,7 +56,7 @@ def read_h5ad(path: str | Path):
     check_hdf5(path, "h5ad")
     with reading(path, "h5ad"):
         adata = ad.read_h5ad(path)
-    return _set_source(adata, path=str(path), format="h5ad")
+    return set_source(adata, path=str(path), format="h5ad")
 
 
 def read_loom(path: str | Path):
@@ -79,14 +78,14 @@ def read_loom(path: str | Path):
     for frame, key in ((adata.obs, "obs_names"), (adata.var, "var_names")):
         if key in frame.columns:
             frame.index = pd.Index(frame.pop(key).astype(str), name=None)
-    return _set_source(adata, path=str(path), format="loom")
+    return set_source(adata, path=str(path), format="loom")
 
 
 def read_zarr(path: str | Path):
     """Read an AnnData ``.zarr`` store (needs the optional ``zarr`` package)."""
     import anndata as ad
 
-    path = Path(path)
+    path = check_input_path(path)
     try:
         import zarr  # noqa: F401
     except ImportError as exc:
@@ -95,7 +94,7 @@ def read_zarr(path: str | Path):
         ) from exc
     with reading(path, "zarr"):
         adata = ad.read_zarr(path)
-    return _set_source(adata, path=str(path), format="zarr")
+    return set_source(adata, path=str(path), format="zarr")
 
 
 def _is_dream4_folder(folder: Path) -> bool:
@@ -127,7 +126,7 @@ def detect_format(path: str | Path) -> str:
     (``.h5ad``, ``.h5``, ``.loom``, ``.csv[.gz]``, ``.tsv[.gz]``, ``.txt[.gz]``, ``.mtx``),
     else by their first bytes (HDF5 layout, gzip).
     """
-    path = Path(path)
+    path = check_input_path(path)
     if path.is_dir():
         if path.suffix.lower() == ".zarr" or (path / ".zgroup").exists():
             return "zarr"
@@ -171,40 +170,9 @@ def detect_format(path: str | Path) -> str:
     if sniffed is None:
         raise DataFormatError(
             f"cannot tell the format of {path}: unknown extension and contents; pass "
-            f"format= one of {', '.join(_FORMATS)}"
+            f"format= one of {', '.join(FORMATS)}"
         )
     return sniffed
-
-
-def _looks_like_path(source: str) -> bool:
-    return (
-        "/" in source
-        or "\\" in source
-        or source.startswith((".", "~"))
-        or source.lower().endswith(_KNOWN_EXTENSIONS)
-    )
-
-
-def _read_registry(name: str):
-    try:
-        from .. import datasets
-    except ImportError as exc:  # pragma: no cover - the package ships it
-        raise DatasetNotAvailableError(f"no dataset registry available to load {name!r}") from exc
-    load = getattr(datasets, "load", None)
-    names_fn = getattr(datasets, "names", None)
-    known = list(names_fn()) if callable(names_fn) else []
-    if load is None or (known and name not in known):
-        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        listing = f" Registered datasets: {', '.join(sorted(known))}." if known else ""
-        raise DatasetNotAvailableError(
-            f"{name!r} is neither an existing file or folder nor a registered dataset.{hint}"
-            f"{listing}"
-        )
-    adata = load(name)
-    source = dict(adata.uns.get("vc", {}).get("source", {}) or {})
-    source.update(name=name, format="registry")
-    return _set_source(adata, **source)
 
 
 def read(
@@ -219,9 +187,8 @@ def read(
     Parameters
     ----------
     source
-        A file, a folder, or the name of a registered dataset (``vc.datasets.names()``),
-        e.g. ``"pbmc68k_reduced"``. A string that is not an existing path and does not
-        look like one (no ``/``, no known extension) is looked up in the registry.
+        A file or a folder. Registry dataset names (``"pbmc68k_reduced"``) are read with
+        :func:`virtualcell.datasets.read`, which accepts both.
     format
         Force a reader instead of detecting it: ``"h5ad"``, ``"10x_mtx"``, ``"10x_h5"``,
         ``"loom"``, ``"zarr"``, ``"table"`` / ``"csv"`` / ``"tsv"``, ``"beeline"``,
@@ -241,17 +208,15 @@ def read(
     Raises
     ------
     DataFormatError
-        Unknown, corrupt or truncated input; the message names the file and what failed.
+        Unknown, corrupt, truncated or non-regular input (a FIFO, a device); the message
+        names the file and what failed.
     DatasetNotAvailableError
-        Neither a path nor a registered dataset (close names are suggested).
+        ``source`` is no existing path and looks like a dataset name (the message points
+        to :func:`virtualcell.datasets.read`).
     """
-    if format is not None and format not in _FORMATS:
-        raise DataFormatError(f"unknown format {format!r}; use one of {', '.join(_FORMATS)}")
-    path = Path(source).expanduser()
-    if not path.exists():
-        if isinstance(source, str) and not _looks_like_path(source):
-            return _read_registry(source)
-        raise DataFormatError(f"no such file or folder: {path}")
+    if format is not None and format not in FORMATS:
+        raise DataFormatError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+    path = check_input_path(source)
     fmt = format or detect_format(path)
     if fmt == "h5ad":
         adata = read_h5ad(path)
@@ -276,4 +241,4 @@ def read(
         adata = read_dream4(path, **kwargs)
     source_info = dict(adata.uns["vc"]["source"])
     source_info.update(path=str(path), format=fmt)
-    return _set_source(adata, **source_info)
+    return set_source(adata, **source_info)

@@ -86,7 +86,7 @@ def _normalise_label(
 def standardize_perturbations(
     adata: ad.AnnData,
     *,
-    column: str = PERTURBATION_KEY,
+    perturbation_key: str = PERTURBATION_KEY,
     control_values: Sequence[str] = DEFAULT_CONTROL_VALUES,
     separator_in: str | None = None,
     guide_suffixes: Sequence[str] = DEFAULT_GUIDE_SUFFIXES,
@@ -99,8 +99,8 @@ def standardize_perturbations(
     ----------
     adata
         Cells with a perturbation label column in ``.obs``.
-    column
-        Column holding the published labels.
+    perturbation_key
+        ``obs`` column holding the published labels.
     control_values
         Labels (and tokens) meaning "no perturbation"; compared case-insensitively.
     separator_in
@@ -110,8 +110,8 @@ def standardize_perturbations(
         Regular expressions (full-token, case-sensitive match) of guide / transcript
         tokens to drop.
     key_added
-        Output column (default ``"perturbation"``). When it equals ``column`` the
-        original labels are kept in ``obs[column + "_original"]``.
+        Output column (default ``"perturbation"``). When it equals ``perturbation_key``
+        the original labels are kept in ``obs[perturbation_key + "_original"]``.
     inplace
         Modify ``adata`` instead of a copy.
 
@@ -126,15 +126,15 @@ def standardize_perturbations(
     Raises
     ------
     ValidationError
-        ``column`` is missing from ``adata.obs``.
+        ``perturbation_key`` is missing from ``adata.obs``.
     """
-    if column not in adata.obs.columns:
+    if perturbation_key not in adata.obs.columns:
         raise ValidationError(
-            f"obs has no perturbation column {column!r}; available columns: "
+            f"obs has no perturbation column {perturbation_key!r}; available columns: "
             f"{', '.join(map(str, adata.obs.columns[:30]))}"
         )
     out = adata if inplace else adata.copy()
-    raw = out.obs[column]
+    raw = out.obs[perturbation_key]
     distinct = pd.unique(raw.astype(object))
     texts = [str(x) for x in distinct if isinstance(x, str)]
     sep = separator_in if separator_in is not None else _detect_separator(texts)
@@ -143,11 +143,11 @@ def standardize_perturbations(
     mapping = {x: _normalise_label(x, controls=controls, guides=guides, sep=sep) for x in distinct}
     unmapped = sorted(str(k) for k, v in mapping.items() if v is None)
     values = raw.astype(object).map(lambda x: mapping.get(x))
-    if key_added == column:
-        out.obs[f"{column}_original"] = raw.copy()
+    if key_added == perturbation_key:
+        out.obs[f"{perturbation_key}_original"] = raw.copy()
     out.obs[key_added] = pd.Categorical(values.to_numpy())
     report = {
-        "column": column,
+        "column": perturbation_key,
         "key_added": key_added,
         "separator": sep if sep is not None else "",
         "n_labels": len(distinct),

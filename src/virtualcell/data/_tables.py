@@ -14,14 +14,16 @@ wins and is recorded in ``uns["vc"]["source"]["orientation_rule"]``:
    removed (``cell_1``, ``cell_2`` -> ``cell``; ``E12_3_045`` -> ``E``) while gene names do
    not; the axis where >= 80 % of labels share the most common stem, when the other axis
    has < 50 %, is the cell axis.
-5. ``default``: undecided; the table is taken as cells x genes (AnnData's own layout) and a
-   warning asks for an explicit ``orientation=``.
+5. ``default``: undecided. :func:`read_table` then refuses to guess: it raises
+   :class:`~virtualcell.DataFormatError` asking for ``orientation=`` (CLI:
+   ``--orientation cells_x_genes|genes_x_cells``), because a transposed read would be
+   silently wrong (a genes x cells table whose cells are named ``TcellA``, ``BcellB``
+   has no pattern the rules can see).
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -30,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DataFormatError
-from ._errors_io import reading
+from ._errors_io import numeric_values, reading
 
 __all__ = ["Orientation", "detect_orientation", "read_table"]
 
@@ -101,6 +103,11 @@ def detect_orientation(
     return "cells_x_genes", "default"
 
 
+def _first_labels(labels: pd.Index, n: int = 3) -> str:
+    shown = ", ".join(str(v) for v in labels[:n])
+    return shown + (", ..." if len(labels) > n else "")
+
+
 def _guess_sep(path: Path) -> str:
     name = path.name.lower().removesuffix(".gz")
     if name.endswith(".csv"):
@@ -130,27 +137,6 @@ def _read_header(path: Path, sep: str) -> list[str]:
     return [field.strip() for field in next(csv.reader([line], delimiter=sep))]
 
 
-def _to_numeric(
-    df: pd.DataFrame, path: Path, dtype: np.dtype, header: list[str] | None = None
-) -> np.ndarray:
-    try:
-        return df.to_numpy(dtype=dtype)
-    except (ValueError, TypeError):
-        pass
-    for column in df.columns:
-        values = pd.to_numeric(df[column], errors="coerce")
-        bad = values.isna() & df[column].notna()
-        if bad.any():
-            row = df.index[np.flatnonzero(bad.to_numpy())[0]]
-            value = df[column][bad].iloc[0]
-            name = header[column] if header is not None else column
-            raise DataFormatError(
-                f"cannot read {path} as a numeric table: non-numeric value {value!r} in "
-                f"column {name!r}, row {row!r} ({int(bad.sum())} such values in that column)"
-            )
-    return df.apply(pd.to_numeric).to_numpy(dtype=dtype)
-
-
 def read_table(
     path: str | Path,
     *,
@@ -171,7 +157,8 @@ def read_table(
     orientation
         ``"cells_x_genes"`` (rows are cells), ``"genes_x_cells"`` (rows are genes, as in
         BEELINE's ``ExpressionData.csv``), or ``"auto"`` to detect it from the labels
-        (rules in :func:`detect_orientation`).
+        (rules in :func:`detect_orientation`); when no rule decides, ``"auto"`` is an
+        error asking for the orientation.
     sep
         Field separator; default from the extension (``,`` for csv, tab for tsv), else
         sniffed from the first line.
@@ -186,7 +173,9 @@ def read_table(
     """
     import anndata as ad
 
-    path = Path(path)
+    from ._paths import check_input_path, check_regular_file
+
+    path = check_regular_file(check_input_path(path), folder_ok=False)
     if orientation not in ("auto", "cells_x_genes", "genes_x_cells"):
         raise DataFormatError(
             f"orientation must be 'auto', 'cells_x_genes' or 'genes_x_cells', not {orientation!r}"
@@ -212,18 +201,17 @@ def read_table(
         df.index.name = None
         header = header[1:]
     df.columns = pd.RangeIndex(len(header))
-    values = _to_numeric(df, path, np.dtype(dtype), header)
+    values = numeric_values(df, path, dtype=np.dtype(dtype), columns=header)
     row_labels = df.index.astype(str)
     col_labels = pd.Index(header, dtype=str)
     if orientation == "auto":
         chosen, rule = detect_orientation(row_labels, col_labels)
         if rule == "default":
-            warnings.warn(
-                f"could not tell whether {path.name} is cells x genes or genes x cells from "
-                "its labels; assuming cells x genes. Pass orientation='genes_x_cells' or "
-                "'cells_x_genes' to state it.",
-                UserWarning,
-                stacklevel=2,
+            raise DataFormatError(
+                f"cannot tell whether {path} is cells x genes or genes x cells from its "
+                f"labels (rows {_first_labels(row_labels)}; columns "
+                f"{_first_labels(col_labels)}); state it with orientation='cells_x_genes' "
+                "or 'genes_x_cells' (vcell: --orientation)"
             )
     else:
         chosen, rule = orientation, "stated"

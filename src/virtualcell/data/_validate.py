@@ -14,7 +14,8 @@ When counts are expected, negative values (``negative_counts``) and non-whole va
 Problem codes
 -------------
 Errors: ``unreadable``, ``no_data``, ``non_numeric``, ``nan``, ``inf``,
-``negative_counts``, ``non_integer_counts``, ``empty_cells``, ``duplicate_genes``,
+``negative_counts``, ``non_integer_counts``, ``implausible_counts`` (a count above
+2**31 - 1, e.g. 1e30), ``empty_cells``, ``duplicate_genes``,
 ``duplicate_cells``, ``low_vocabulary_overlap``, ``empty_perturbation_label``,
 ``malformed_perturbation_label``.
 Warnings: ``empty_genes`` (all-zero genes are common after subsetting),
@@ -26,9 +27,11 @@ not a problem; the summary's ``min`` shows them.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +46,16 @@ from ._checks import (
     scan_matrix,
 )
 
-__all__ = ["Problem", "ValidationReport", "validate"]
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+    from ._io import Format
+    from ._tables import Orientation
+
+__all__ = ["DEFAULT_MIN_VOCAB_FRACTION", "Problem", "ValidationReport", "validate"]
+
+#: Default smallest share of the genes that must be in a given vocabulary.
+DEFAULT_MIN_VOCAB_FRACTION = 0.5
 
 
 @dataclass
@@ -131,44 +143,48 @@ def _describe_summary(s: dict[str, Any]) -> str:
     return text
 
 
-def _open(source: str | Path) -> tuple[Any, str, list[Problem]]:
-    """AnnData for a path / name (``.h5ad`` opened read-only, backed), or the reading problem."""
+def _open(source: str | Path, **read_options: Any) -> tuple[Any, str, list[Problem]]:
+    """AnnData for a path (``.h5ad`` opened read-only, backed), or the reading problem."""
     import anndata as ad
 
     from ._errors_io import check_hdf5, reading
-    from ._io import _looks_like_path, read
+    from ._io import read
+    from ._paths import check_input_path
 
     text = str(source)
-    path = Path(source).expanduser()
-    if not path.exists() and (isinstance(source, Path) or _looks_like_path(text)):
-        raise DataFormatError(f"no such file or folder: {path}")
+    path = check_input_path(source)  # missing, a dataset name, a FIFO: raised, not reported
     try:
-        if path.is_file() and path.suffix.lower() == ".h5ad":
+        fmt = read_options.get("format")
+        if path.is_file() and fmt in (None, "h5ad") and path.suffix.lower() == ".h5ad":
             check_hdf5(path, "h5ad")
             with reading(path, "h5ad"):
                 return ad.read_h5ad(path, backed="r"), text, []
-        return read(source), text, []
+        return read(path, **read_options), text, []
     except DataFormatError as err:
         return None, text, [Problem("unreadable", str(err), count=1)]
 
 
 def validate(
-    adata_or_path: Any,
+    data: AnnData | str | Path,
     *,
     expect_counts: bool | None = None,
-    vocabulary: Any = None,
-    min_vocab_fraction: float = 0.5,
+    vocabulary: Iterable[str] | None = None,
+    min_vocab_fraction: float = DEFAULT_MIN_VOCAB_FRACTION,
     layer: str | None = None,
     strict: bool = False,
+    format: Format | None = None,
+    orientation: Orientation = "auto",
 ) -> ValidationReport:
     """Check an expression matrix and report every problem precisely.
 
     Parameters
     ----------
-    adata_or_path
-        An AnnData, or a path / registry name given to :func:`~virtualcell.data.read`
-        (``.h5ad`` files are opened read-only in backed mode and scanned in chunks). A file
-        that cannot be read gives an ``unreadable`` error in the report.
+    data
+        An AnnData, or a path given to :func:`~virtualcell.data.read` (``.h5ad`` files
+        are opened read-only in backed mode and scanned in chunks). A file that cannot
+        be read gives an ``unreadable`` error in the report; a missing path, a non-regular
+        file or an object of another type raises. Registry datasets:
+        ``validate(vc.datasets.read(name))``.
     expect_counts
         ``True``: ``X`` must hold non-negative whole numbers; ``False``: no count checks;
         ``None``: count checks apply when ``X`` looks like counts (module documentation).
@@ -180,6 +196,8 @@ def validate(
         Check ``adata.layers[layer]`` instead of ``X``.
     strict
         Treat warnings as errors.
+    format, orientation
+        Reader options for a path (see :func:`~virtualcell.data.read`).
 
     Returns
     -------
@@ -188,11 +206,16 @@ def validate(
     """
     source = None
     opened = None
-    if isinstance(adata_or_path, str | Path):
-        opened, source, problems = _open(adata_or_path)
+    if isinstance(data, str | os.PathLike):
+        opened, source, problems = _open(data, format=format, orientation=orientation)
         if opened is None:
             return ValidationReport(ok=False, problems=problems, source=source)
-    adata = opened if opened is not None else adata_or_path
+    elif not all(hasattr(data, a) for a in ("X", "obs_names", "var_names", "layers")):
+        raise ValidationError(
+            "validate() takes an AnnData or a path to a data file, got "
+            f"{type(data).__name__} {data!r:.60}"
+        )
+    adata = opened if opened is not None else data
     try:
         return _validate(
             adata, source, expect_counts, vocabulary, min_vocab_fraction, layer, strict
@@ -202,19 +225,40 @@ def validate(
             opened.file.close()
 
 
+def _with_layer_hint(problems: list[Problem], adata: Any, layer: str | None) -> list[Problem]:
+    """Count problems name the layer / ``.raw`` that holds usable values, if any."""
+    codes = {"negative_counts", "non_integer_counts"}
+    if not any(p.code in codes for p in problems):
+        return problems
+    from ._layers import layer_alternatives
+
+    try:
+        others = layer_alternatives(adata, need="counts", exclude=layer)
+    except Exception:  # a backed file: layers that cannot be read give no hint
+        others = []
+    if not others:
+        return problems
+    hint = f"; use layer={others[0]!r} instead (vcell: --layer {others[0]})"
+    return [
+        Problem(p.code, p.message + hint, p.severity, p.count) if p.code in codes else p
+        for p in problems
+    ]
+
+
 def _validate(adata: Any, source: str | None, expect_counts: bool | None, vocabulary: Any,
               min_vocab_fraction: float, layer: str | None, strict: bool) -> ValidationReport:  # fmt: skip
+    from ._layers import select_matrix
+
     problems: list[Problem] = []
-    obs_names, var_names = pd.Index(adata.obs_names), pd.Index(adata.var_names)
+    X, var_names = select_matrix(adata, layer=layer)  # layer="raw": adata.raw.X
+    obs_names = pd.Index(adata.obs_names)
+    n_vars = len(var_names)
     summary: dict[str, Any] = {
-        "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars), "layer": layer or "X",
+        "n_cells": int(adata.n_obs), "n_genes": int(n_vars), "layer": layer or "X",
     }  # fmt: skip
-    if layer is not None and layer not in adata.layers:
-        raise ValidationError(f"no layer {layer!r}; layers are {list(adata.layers)}")
-    X = adata.layers[layer] if layer is not None else adata.X
-    if X is None or adata.n_obs == 0 or adata.n_vars == 0:
+    if X is None or adata.n_obs == 0 or n_vars == 0:
         problems.append(Problem("no_data", (
-            f"the matrix is empty or missing ({adata.n_obs} cells x {adata.n_vars} genes)")))  # fmt: skip
+            f"the matrix is empty or missing ({adata.n_obs} cells x {n_vars} genes)")))  # fmt: skip
     else:
         dtype = np.dtype(X.dtype)
         summary["dtype"] = str(dtype)
@@ -222,7 +266,7 @@ def _validate(adata: Any, source: str | None, expect_counts: bool | None, vocabu
             problems.append(Problem("non_numeric", f"X has non-numeric dtype {dtype}"))
         else:
             try:
-                scan = scan_matrix(X, adata.n_obs, adata.n_vars)
+                scan = scan_matrix(X, adata.n_obs, n_vars)
             except Exception as exc:  # a backed file that breaks part-way through
                 from ._errors_io import describe_exception
 
@@ -230,6 +274,7 @@ def _validate(adata: Any, source: str | None, expect_counts: bool | None, vocabu
                     f"reading the matrix failed part-way: {describe_exception(exc)}")))  # fmt: skip
             else:
                 problems += check_matrix(scan, obs_names, var_names, expect_counts, dtype, summary)
+    problems = _with_layer_hint(problems, adata, layer)
     problems += check_names(var_names, "gene")
     problems += check_names(obs_names, "cell")
     if vocabulary is not None:

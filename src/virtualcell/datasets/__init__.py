@@ -1,7 +1,9 @@
 """Dataset registry: bundled, mirrored and downloadable datasets (``vc.datasets``).
 
 ``names()`` lists the registry, ``info(name)`` describes an entry, ``load(name)`` returns
-AnnData; each dataset also has its own function (``vc.datasets.norman2019()``). Files are
+AnnData; each dataset also has its own function (``vc.datasets.norman2019()``).
+``read(source)`` takes a path *or* a registry name (the data layer's
+:func:`virtualcell.data.read` takes paths only). Files are
 looked up in the ``VIRTUALCELL_DATA`` mirror, then the cache, then downloaded with a
 sha256 check (see :func:`fetch`).
 """
@@ -21,6 +23,7 @@ from ._api import (
 )
 from ._download import cache_folder, fetch, sha256sum
 from ._entries import DatasetEntry, RemoteFile
+from ._read import read
 from ._registry import info, load, names, table
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "names",
     "norman2019",
     "pbmc68k_reduced",
+    "read",
     "replogle2022_k562_essential",
     "replogle2022_rpe1",
     "segerstolpe2016",

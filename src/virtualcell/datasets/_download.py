@@ -17,10 +17,8 @@ later uses are checked against that recorded value ("trust on first use").
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import json
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +28,7 @@ from typing import IO, TYPE_CHECKING
 
 from .._errors import ChecksumError, DatasetNotAvailableError
 from .._settings import settings
+from .._utils import Progress, log, replace_file, sha256_file, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._entries import DatasetEntry
@@ -66,18 +65,11 @@ def _write_lock(filename: str, record: dict) -> None:
     lock[filename] = record
     path = _lock_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(lock, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_json(path, dict(sorted(lock.items())))
 
 
-def sha256sum(path: Path) -> str:
-    """Hex sha256 of a file (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+#: Hex sha256 of a file: the shared :func:`virtualcell._utils.sha256_file`.
+sha256sum = sha256_file
 
 
 def _expected_sha(filename: str, sha256: str | None) -> str | None:
@@ -97,7 +89,7 @@ def _verified(path: Path, filename: str, expected: str | None, where: str) -> Pa
     if memo.get("size") == stat.st_size and memo.get("mtime_ns") == stat.st_mtime_ns:
         if memo.get("sha256") == expected:
             return path
-    actual = sha256sum(path)
+    actual = sha256_file(path)
     if actual != expected:
         raise ChecksumError(
             f"{where} file {path} does not match its sha256 (expected {expected}, "
@@ -121,8 +113,8 @@ def _mirror_candidates(filename: str) -> list[Path]:
 
 def fetch(
     source: DatasetEntry | str,
-    sha256: str | None = None,
     *,
+    sha256: str | None = None,
     filename: str | None = None,
     name: str | None = None,
 ) -> Path:
@@ -238,16 +230,16 @@ def _download(
             f"download of dataset {label!r} from {url} stopped at {size} of {total} bytes; "
             f"the partial file {part} is kept and the next attempt resumes it"
         )
-    actual = sha256sum(part)
+    actual = sha256_file(part)
     if expected is not None and actual != expected:
         part.unlink(missing_ok=True)
         raise ChecksumError(
             f"download of dataset {label!r} from {url} does not match its sha256 "
             f"(expected {expected}, got {actual}); the bad file was deleted"
         )
-    os.replace(part, target)
-    if not sha256_registered and expected is None and settings.verbosity > 0:
-        print(f"{target.name}: no published sha256; recorded sha256={actual} in {_lock_path()}")
+    replace_file(part, target)
+    if not sha256_registered and expected is None:
+        log(f"{target.name}: no published sha256; recorded sha256={actual} in {_lock_path()}")
     _write_lock(
         target.name,
         {
@@ -263,31 +255,10 @@ def _download(
 def _stream(
     response, handle: IO[bytes], *, total: int | None, done: int, label: str
 ) -> Iterator[int]:
-    """Copy the response body to ``handle`` chunk by chunk with a rich progress bar."""
-    if settings.verbosity <= 0:
+    """Copy the response body to ``handle`` chunk by chunk, reporting progress in bytes
+    (a bar on a terminal, periodic lines otherwise; always on stderr)."""
+    with Progress(total, description=f"downloading {label}", completed=done, unit="bytes") as bar:
         while block := response.read(_CHUNK):
             handle.write(block)
-            yield len(block)
-        return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task(f"downloading {label}", total=total, completed=done)
-        while block := response.read(_CHUNK):
-            handle.write(block)
-            bar.advance(task, len(block))
+            bar.advance(len(block))
             yield len(block)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DataFormatError
+from .._utils import atomic_path, clean_stale_temps
 from ..data._conventions import CONTROL, PERTURBATION_KEY, PERTURBATION_TYPE_KEY, UNS_KEY
 from ._bundled import find_in_package_tree, package_file
 from ._download import cache_folder, fetch
@@ -39,49 +40,55 @@ def _record_source(adata: ad.AnnData, entry: DatasetEntry, paths: list[Path]) ->
 def extract_member(archive: Path, member: str, *, dataset: str) -> Path:
     """Extract ``member`` (a file or folder) of a tar/zip archive into the cache, once.
 
-    Extraction goes to a temporary folder first and is moved into place with
-    :func:`os.replace`, so an interrupted extraction never leaves a half-written result.
+    Extraction goes to a temporary sibling first and is renamed into place by the atomic
+    writer, so an interrupted extraction never leaves a half-written result (and its
+    leftovers are removed by the next run).
     """
     out_root = cache_folder() / "extracted" / archive.name
     target = out_root / member
     if target.exists():
         return target
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_root, prefix=".extract-"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(target.parent)
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                names = [n for n in zf.namelist() if n == member or n.startswith(member + "/")]
-                if not names:
-                    raise DataFormatError(f"{archive} has no member {member!r} ({dataset})")
-                for name in names:
-                    zf.extract(name, tmp)
-            produced = tmp / member
-        else:
-            with tarfile.open(archive) as tf:
-                names = [
-                    m
-                    for m in tf.getmembers()
-                    if m.name.split("/", 1)[-1] == member
-                    or m.name.split("/", 1)[-1].startswith(member + "/")
-                    or m.name == member
-                    or m.name.startswith(member + "/")
-                ]
-                if not names:
-                    raise DataFormatError(f"{archive} has no member {member!r} ({dataset})")
-                tf.extractall(tmp, members=names, filter="data")
-                first = names[0].name
-                prefix = first[: first.index(member)] if member in first else ""
-            produced = tmp / prefix / member
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(produced, target)
+        with atomic_path(target) as part:
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=part.name + "-"))
+            try:
+                os.replace(_extract(archive, member, staging, dataset=dataset), part)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         raise DataFormatError(
             f"archive {archive} of dataset {dataset!r} is corrupt: {exc}"
         ) from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _extract(archive: Path, member: str, folder: Path, *, dataset: str) -> Path:
+    """Extract ``member`` of ``archive`` below ``folder``; return where it landed."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            names = [n for n in zf.namelist() if n == member or n.startswith(member + "/")]
+            if not names:
+                raise DataFormatError(f"{archive} has no member {member!r} ({dataset})")
+            for name in names:
+                zf.extract(name, folder)
+        return folder / member
+    with tarfile.open(archive) as tf:
+        members = [
+            m
+            for m in tf.getmembers()
+            if m.name.split("/", 1)[-1] == member
+            or m.name.split("/", 1)[-1].startswith(member + "/")
+            or m.name == member
+            or m.name.startswith(member + "/")
+        ]
+        if not members:
+            raise DataFormatError(f"{archive} has no member {member!r} ({dataset})")
+        tf.extractall(folder, members=members, filter="data")
+        first = members[0].name
+        prefix = first[: first.index(member)] if member in first else ""
+    return folder / prefix / member
 
 
 # --------------------------------------------------------------------------- bundled
@@ -159,7 +166,7 @@ def _scperturb(entry: DatasetEntry) -> ad.AnnData:
         )
     if "perturbation_type" in adata.obs and PERTURBATION_TYPE_KEY == "perturbation_type":
         adata.obs["perturbation_type_original"] = adata.obs["perturbation_type"]
-    adata = standardize_perturbations(adata, column=column, inplace=True)
+    adata = standardize_perturbations(adata, perturbation_key=column, inplace=True)
     kind = entry.options.get("perturbation_type", "knockout")
     is_control = adata.obs[PERTURBATION_KEY].astype(str) == CONTROL
     adata.obs[PERTURBATION_TYPE_KEY] = pd.Categorical(np.where(is_control, CONTROL, kind))

@@ -23,22 +23,14 @@ __all__ = ["evaluate", "jaccard_top_k", "normalize_edges", "stability"]
 
 
 def normalize_edges(edges: pd.DataFrame, *, what: str = "edge table") -> pd.DataFrame:
-    """Edge table with columns ``regulator, target[, score][, sign]`` (accepts the BEELINE
-    ``Gene1, Gene2, Type`` layout and drops rows with ``label == 0``)."""
-    if not isinstance(edges, pd.DataFrame):
-        raise ValidationError(f"{what} must be a pandas DataFrame, got {type(edges).__name__}")
-    df = edges.copy()
-    rename = {"Gene1": "regulator", "Gene2": "target", "Type": "sign", "EdgeWeight": "score"}
-    df = df.rename(columns={k: v for k, v in rename.items() if k in df.columns})
-    missing = [c for c in ("regulator", "target") if c not in df.columns]
-    if missing:
-        raise ValidationError(f"{what} lacks column(s) {missing}; has {list(df.columns)}")
+    """Edge table with columns ``regulator, target[, score][, sign]`` in the one edge-table
+    format (:mod:`virtualcell.data._edges`: ``Gene1, Gene2, Type`` and the other aliases
+    accepted), without the rows with ``label == 0``."""
+    from ..data._edges import normalize_edge_table
+
+    df = normalize_edge_table(edges, what=what)
     if "label" in df.columns:
         df = df[df["label"].astype(int) == 1]
-    if "sign" in df.columns and df["sign"].dtype == object:
-        df["sign"] = df["sign"].map({"+": 1, "-": -1}).fillna(0)
-    df["regulator"] = df["regulator"].astype(str)
-    df["target"] = df["target"].astype(str)
     return df.reset_index(drop=True)
 
 

@@ -1,11 +1,11 @@
 """Gene knowledge base, grounded retrieval, claim verification, gene text embeddings and
 gene-set enrichment (``vc.knowledge``).
 
-Build a local store once (``vcell kb build`` or :func:`build`), then open it::
+Build a local store once (``vcell kb build`` or :func:`build`), then load it::
 
     import virtualcell as vc
     vc.knowledge.build()                      # offline sources from installed packages
-    kb = vc.knowledge.open()
+    kb = vc.knowledge.load()
     kb.gene("TP53").go.head()
     kb.search("insulin secretion", k=5)       # passages with citations
     kb.verify("KLF1 regulates erythroid differentiation").label
@@ -16,8 +16,7 @@ from ._bm25 import BM25
 from ._dense import embedder_available
 from ._enrich import bh_fdr, enrich
 from ._genept import gene_text_embeddings
-from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase
-from ._kb import open_kb as open
+from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase, load
 from ._passages import KINDS, Passage
 from ._store import FORMAT_VERSION, KBStats, build, default_path
 from ._verify import Verdict
@@ -38,7 +37,7 @@ __all__ = [
     "embedder_available",
     "enrich",
     "gene_text_embeddings",
-    "open",
+    "load",
     "verify",
 ]
 
@@ -46,5 +45,11 @@ __all__ = [
 def verify(claim: str, *, path=None, n_terms: int = 3, mode="hybrid") -> Verdict:
     """Verify a claim against the default (or ``path``) store; see
     :meth:`KnowledgeBase.verify`."""
-    with open(path) as kb:
+    with load(path) as kb:
         return kb.verify(claim, n_terms=n_terms, mode=mode)
+
+
+def __getattr__(name: str):
+    if name == "open":  # renamed: it shadowed the builtin
+        raise AttributeError("vc.knowledge.open was renamed to vc.knowledge.load")
+    raise AttributeError(f"module 'virtualcell.knowledge' has no attribute {name!r}")

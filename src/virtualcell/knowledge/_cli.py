@@ -2,40 +2,82 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Literal, get_args
 
 import typer
 
+from .._cli_types import choice_list, input_path, json_option, output_path, positive_int
+
 __all__ = ["register"]
 
-kb_app = typer.Typer(help="Gene knowledge base: build, search, gene records, claim checks.")
+kb_app = typer.Typer(
+    help="Gene knowledge base: build, search, gene records, claim checks.",
+    no_args_is_help=True,
+)
 
-_STORE = typer.Option(None, "--kb", help="Knowledge store file (default: the cache).")
+Mode = Literal["hybrid", "lexical", "dense"]
 
 
-def _echo_json(obj) -> None:
-    typer.echo(json.dumps(obj, indent=2, default=str))
+def _default(method, name: str):
+    """A default of the library method (read, not retyped)."""
+    import inspect
+
+    return inspect.signature(method).parameters[name].default
+
+
+def _kb_method(name: str):
+    from ._kb import KnowledgeBase
+
+    return getattr(KnowledgeBase, name)
+
+
+Kind = Literal["gene", "go_term", "gene_set"]
+
+_STORE = input_path(
+    None,
+    "--kb",
+    help="Knowledge store file (default: the cache).",
+    missing_hint="; build one with `vcell kb build --out FILE`",
+)
 
 
 @kb_app.command("build")
 def build_cmd(
-    source: Path = typer.Option(
-        None, "--source", help="Folder of knowledge files (GO extract, gene_info, GMT, ...)."
+    source: Path | None = input_path(
+        None,
+        "--source",
+        help="Folder of knowledge files (GO extract, gene_info, GMT, ...).",
+        file_okay=False,
     ),
-    out: Path = typer.Option(None, "--out", help="Output store file (default: the cache)."),
+    out: Path | None = output_path(
+        None, "--out", help="Output store file (default: the cache).", suffixes=(".sqlite",)
+    ),
     no_defaults: bool = typer.Option(
         False, "--no-defaults", help="Do not add sources from installed packages."
     ),
+    dense: bool = typer.Option(
+        False,
+        "--dense",
+        help="Also build the dense (embedding) index now instead of on first use "
+        "(minutes on a CPU; needs the [text] extra).",
+    ),
+    as_json: bool = json_option("Print the build summary as JSON on stdout."),
 ) -> None:
     """Build the knowledge store from installed packages and/or --source DIR."""
-    from rich.console import Console
-
+    from .._utils import emit_json, log
     from ._store import build
 
-    console = Console(stderr=True)
-    with console.status("building knowledge base (reading sources) ..."):
-        stats = build(source, out, include_defaults=not no_defaults)
+    log("building the knowledge base (reading sources) ...")
+    stats = build(source, out=out, include_defaults=not no_defaults)
+    if dense:
+        from ._kb import load
+
+        with load(stats.path) as kb:
+            kb.build_dense_index()
+    if as_json:
+        emit_json(stats.to_dict())
+        return
     typer.echo(f"knowledge base: {stats.path}")
     typer.echo(
         f"built in {stats.seconds:.1f} s, {stats.bytes / 1e6:.1f} MB, format v{stats.format_version}"
@@ -52,22 +94,27 @@ def build_cmd(
 @kb_app.command("search")
 def search_cmd(
     query: str = typer.Argument(..., help="Free-text query."),
-    k: int = typer.Option(10, "-k", help="Number of hits."),
-    mode: str = typer.Option(
-        "lexical", "--mode", help="lexical (BM25, default), hybrid (BM25 + dense) or dense."
+    k: int = positive_int(_default(_kb_method("search"), "k"), "-k", help="Number of hits."),
+    mode: Mode = typer.Option(
+        _default(_kb_method("search"), "mode"),
+        "--mode",
+        help="lexical (BM25, default), hybrid (BM25 + dense) or dense.",
     ),
-    kind: list[str] = typer.Option(None, "--kind", help="gene, go_term, gene_set (repeatable)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    store: Path = _STORE,
+    kind: list[str] | None = choice_list(
+        "--kind", choices=get_args(Kind), help="Passage kind (repeatable)"
+    ),
+    as_json: bool = json_option(),
+    store: Path | None = _STORE,
 ) -> None:
     """Ranked passages (genes, GO terms, gene sets) with citations."""
+    from .._utils import emit_json
     from ._kb import KnowledgeBase
     from ._passages import KINDS
 
     with KnowledgeBase(store) as kb:
         hits = kb.search(query, k=k, kinds=tuple(kind) if kind else KINDS, mode=mode)
     if as_json:
-        _echo_json([h.to_dict() for h in hits])
+        emit_json([h.to_dict() for h in hits])
         return
     for i, h in enumerate(hits, 1):
         typer.secho(f"{i:>2}. [{h.kind}] {h.title}", bold=True)
@@ -78,17 +125,18 @@ def search_cmd(
 @kb_app.command("gene")
 def gene_cmd(
     symbol: str = typer.Argument(..., help="Gene symbol or alias."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    store: Path = _STORE,
+    as_json: bool = json_option(),
+    store: Path | None = _STORE,
 ) -> None:
     """A gene's record: IDs, description, GO annotations, TF edges."""
+    from .._utils import emit_json
     from ._kb import KnowledgeBase
 
     with KnowledgeBase(store) as kb:
         g = kb.gene(symbol)
         src = kb.source_of("genes")
     if as_json:
-        _echo_json(g.to_dict())
+        emit_json(g.to_dict())
         return
     typer.secho(f"{g.symbol}: {g.name}", bold=True)
     typer.echo(
@@ -110,19 +158,23 @@ def gene_cmd(
 @kb_app.command("verify")
 def verify_cmd(
     claim: str = typer.Argument(..., help='E.g. "KLF1 regulates erythroid differentiation".'),
-    mode: str = typer.Option(
-        "hybrid", "--mode", help="Term matching: hybrid (default), lexical, dense."
+    mode: Mode = typer.Option(
+        _default(_kb_method("verify"), "mode"),
+        "--mode",
+        help="Term matching: hybrid (default; builds the dense index on first use, minutes "
+        "on a CPU), lexical (no index to build) or dense.",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    store: Path = _STORE,
+    as_json: bool = json_option(),
+    store: Path | None = _STORE,
 ) -> None:
     """Label a claim supported / contradicted / unknown, with cited evidence."""
+    from .._utils import emit_json
     from ._kb import KnowledgeBase
 
     with KnowledgeBase(store) as kb:
         v = kb.verify(claim, mode=mode)
     if as_json:
-        _echo_json(v.to_dict())
+        emit_json(v.to_dict())
         return
     color = {"supported": "green", "contradicted": "red"}.get(v.label, "yellow")
     typer.secho(f"{v.label} (score {v.score:.2f}): {v.reason}", fg=color, bold=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import DatasetNotAvailableError
-from .._utils import progress
+from .._utils import log, progress
 
 __all__ = ["EMBED_DIM", "MODEL_NAME", "embed", "embedder_available", "model_path"]
 
@@ -53,9 +54,12 @@ def _model(max_seq_length: int):
         )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    t0 = time.perf_counter()
+    log(f"loading the sentence embedder {MODEL_NAME} (first use in this process) ...")
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(path), device="cpu")
+    log(f"sentence embedder loaded in {time.perf_counter() - t0:.1f} s")
     model.max_seq_length = max_seq_length
     return model
 

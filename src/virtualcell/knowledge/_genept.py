@@ -86,6 +86,7 @@ def gene_text_embeddings(
     """
     from ._dense import MODEL_NAME, embed
     from ._kb import KnowledgeBase
+    from ._search import write_cache
 
     own = not isinstance(kb, KnowledgeBase)
     kb = KnowledgeBase(kb) if own else kb
@@ -112,12 +113,7 @@ def gene_text_embeddings(
                 columns=[f"e{i}" for i in range(emb.shape[1])],
             )
             cache = pd.concat([cache, new]) if len(cache) else new
-            try:
-                tmp = path.with_name(f".{path.name}.tmp")
-                cache.to_parquet(tmp)
-                tmp.replace(path)
-            except OSError:
-                pass
+            write_cache(path, cache.to_parquet)  # a read-only folder keeps it in memory
         out = cache.loc[[official[n] for n in names]].astype(np.float32)
         out.index = pd.Index(names, name="gene")
         out.attrs.update({"version": GENEPT_VERSION, "model": MODEL_NAME})

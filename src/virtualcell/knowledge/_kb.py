@@ -16,7 +16,7 @@ from ._passages import KINDS, Passage
 from ._search import Mode, SearchIndex
 from ._store import default_path, read_meta
 
-__all__ = ["PROPAGATE_RELATIONS", "GeneRecord", "KnowledgeBase", "open_kb"]
+__all__ = ["PROPAGATE_RELATIONS", "GeneRecord", "KnowledgeBase", "load"]
 
 #: Relations over which annotations are propagated to ancestors (GO's true-path rule).
 PROPAGATE_RELATIONS = ("is_a", "part_of")
@@ -54,8 +54,10 @@ class GeneRecord:
         }
 
 
-def open_kb(path: str | Path | None = None) -> KnowledgeBase:
-    """Open a built knowledge store (default: ``settings.cache_dir/kb/knowledge.sqlite``)."""
+def load(path: str | Path | None = None) -> KnowledgeBase:
+    """Open a built knowledge store read-only (default:
+    ``settings.cache_dir/kb/knowledge.sqlite``); use it as a context manager or call
+    ``close()``."""
     return KnowledgeBase(path)
 
 
@@ -147,7 +149,13 @@ class KnowledgeBase:
         return sym
 
     def gene(self, symbol: str) -> GeneRecord:
-        """Everything the store holds on one gene (symbol or alias)."""
+        """Everything the store holds on one gene (symbol or alias).
+
+        Parameters
+        ----------
+        symbol
+            Gene symbol or alias (case-insensitive), e.g. ``"TP53"``.
+        """
         sym = self.resolve(symbol)
         if sym is None:
             raise ValidationError(f"gene {symbol!r} is not in the gene table (symbol or alias)")
@@ -169,6 +177,13 @@ class KnowledgeBase:
 
     # -- GO -----------------------------------------------------------------------------
     def go_term(self, go_id: str) -> dict:
+        """One GO term: ``id, name, namespace, definition``.
+
+        Parameters
+        ----------
+        go_id
+            GO identifier, e.g. ``"GO:0030218"``.
+        """
         df = self._q("SELECT * FROM go_terms WHERE id = ?", (go_id,))
         if df.empty:
             raise ValidationError(f"GO term {go_id!r} is not in the knowledge base")
@@ -210,7 +225,15 @@ class KnowledgeBase:
     def go_annotations(self, gene: str, *, propagate: bool = False) -> pd.DataFrame:
         """GO annotations of a gene: ``go_id, name, namespace, evidence, qualifier, source,
         via``. With ``propagate=True`` ancestors (over is_a / part_of) are added, ``via``
-        naming the directly annotated term they were inherited from (empty when direct)."""
+        naming the directly annotated term they were inherited from (empty when direct).
+
+        Parameters
+        ----------
+        gene
+            Gene symbol or alias.
+        propagate
+            Add the ancestors of the annotated terms (GO's true-path rule).
+        """
         sym = self._need_gene(gene)
         direct = self._q(
             "SELECT a.go_id, t.name, t.namespace, a.evidence, a.qualifier, a.source "
@@ -251,7 +274,15 @@ class KnowledgeBase:
 
     def genes_for_term(self, go_id: str, *, propagate: bool = True) -> list[str]:
         """Genes annotated to ``go_id`` (and, with ``propagate``, to any descendant),
-        excluding NOT-qualified annotations; sorted."""
+        excluding NOT-qualified annotations; sorted.
+
+        Parameters
+        ----------
+        go_id
+            GO identifier, e.g. ``"GO:0030218"``.
+        propagate
+            Include genes annotated to descendant terms.
+        """
         ids = [go_id, *(self.descendants(go_id) if propagate else ())]
         out: set[str] = set()
         for i in range(0, len(ids), 900):
@@ -265,7 +296,13 @@ class KnowledgeBase:
 
     # -- regulation and gene sets -------------------------------------------------------
     def targets(self, tf: str) -> pd.DataFrame:
-        """TF -> target edges of ``tf``: ``target, sign, source, pmids``."""
+        """TF -> target edges of ``tf``: ``target, sign, source, pmids``.
+
+        Parameters
+        ----------
+        tf
+            Transcription factor symbol or alias.
+        """
         sym = self.resolve(tf) or tf
         return self._q(
             "SELECT target, sign, source, pmids FROM tf_targets WHERE tf = ? ORDER BY target, source",
@@ -273,7 +310,13 @@ class KnowledgeBase:
         )
 
     def regulators(self, gene: str) -> pd.DataFrame:
-        """Edges into ``gene``: ``tf, sign, source, pmids``."""
+        """Edges into ``gene``: ``tf, sign, source, pmids``.
+
+        Parameters
+        ----------
+        gene
+            Target gene symbol or alias.
+        """
         sym = self.resolve(gene) or gene
         return self._q(
             "SELECT tf, sign, source, pmids FROM tf_targets WHERE target = ? ORDER BY tf, source",
@@ -373,6 +416,13 @@ class KnowledgeBase:
                 ev = f" [{a['evidence']}]" if a["evidence"] else ""
                 cites.append(f"{a['go_id']} {a['name']}{ev} ({a['source']})")
         return cites
+
+    def build_dense_index(self) -> None:
+        """Build (or load) the dense embedding index of every passage kind now, instead
+        of on the first ``hybrid`` / ``dense`` search or verification; it is cached beside
+        the store (see ``docs/knowledge.md`` for the measured cost)."""
+        for kind in KINDS:
+            self._index.dense(kind)
 
     def verify(self, claim: str, *, n_terms: int = 3, mode: Mode = "hybrid"):
         """Label a claim about genes ``"supported"`` / ``"contradicted"`` / ``"unknown"``.

@@ -8,7 +8,8 @@ with the cache format version and a fingerprint of the build, and are rebuilt wh
 
 from __future__ import annotations
 
-import hashlib
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -16,14 +17,17 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from .._utils import atomic_path, clean_stale_temps, log, sha256_bytes
 from ._bm25 import BM25
 from ._dense import embed
 from ._passages import KINDS, build_passages
 
-__all__ = ["SearchIndex", "rrf"]
+__all__ = ["SearchIndex", "rrf", "write_cache"]
 
 CACHE_VERSION = 2
 RRF_C = 60
+#: Measured cost of the first-use dense index (docs/knowledge.md, "Dense index").
+DENSE_COST = "about 150 passages per CPU-second: ~5 CPU-minutes for the 43,558 GO terms"
 Mode = Literal["hybrid", "lexical", "dense"]
 
 
@@ -42,7 +46,7 @@ class SearchIndex:
     def __init__(self, kb) -> None:
         self.kb = kb
         stamp = f"{kb.meta.get('built_at')}|{kb.path.stat().st_size}"
-        self.fingerprint = hashlib.sha1(stamp.encode()).hexdigest()[:10]
+        self.fingerprint = sha256_bytes(stamp)[:10]
         self._passages: pd.DataFrame | None = None
         self._bm25: BM25 | None = None
         self._dense: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -60,7 +64,7 @@ class SearchIndex:
                 self._passages = pd.read_parquet(path)
             else:
                 self._passages = build_passages(self.kb._con)
-                _atomic(path, lambda t: self._passages.to_parquet(t, index=False))
+                write_cache(path, lambda t: self._passages.to_parquet(t, index=False))
         return self._passages
 
     @property
@@ -71,7 +75,7 @@ class SearchIndex:
                 self._bm25 = BM25.load(path)
             else:
                 self._bm25 = BM25().fit(self.passages["text"].tolist())
-                _atomic(path, lambda t: self._bm25.save(t), suffix=".npz")
+                write_cache(path, lambda t: self._bm25.save(t))
         return self._bm25
 
     def dense(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,8 +89,18 @@ class SearchIndex:
                 emb = np.load(path)
             else:
                 texts = p["dense_text"].to_numpy()[rows].tolist()
+                log(
+                    f"building the dense index of {len(texts):,} {kind} passages (first use "
+                    f"only; cached as {path.name}; {DENSE_COST}; "
+                    "`vcell kb build --dense` builds it up front, --mode lexical needs none)"
+                )
+                t0 = time.perf_counter()
                 emb = embed(texts, description=f"embedding {kind} passages").astype(np.float16)
-                _atomic(path, lambda t: np.save(t, emb), suffix=".npy")
+                saved = write_cache(path, lambda t: np.save(t, emb))
+                log(
+                    f"dense index of {kind} passages built in {time.perf_counter() - t0:.0f} s"
+                    + ("" if saved else " (store folder read-only: kept in memory only)")
+                )
             if emb.shape[0] != len(rows):
                 raise ValidationError(f"dense cache {path} does not match the store; delete it")
             self._dense[kind] = (rows, emb)
@@ -193,11 +207,13 @@ def _topn(scores: np.ndarray, n: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-def _atomic(path: Path, write, suffix: str = "") -> None:
-    """Write via a temporary name then rename (a crash never leaves a half cache)."""
-    tmp = path.with_name(f".{path.name}.tmp{suffix}")
+def write_cache(path: Path, write: Callable[[Path], object]) -> bool:
+    """Write a cache file with the atomic writer (a crash never leaves a half cache);
+    ``False`` when the store's folder is read-only (the index then lives in memory)."""
     try:
-        write(tmp)
-        tmp.replace(path)
-    except OSError:  # read-only store folder: keep the in-memory index only
-        tmp.unlink(missing_ok=True)
+        clean_stale_temps(path.parent)
+        with atomic_path(path) as tmp:
+            write(tmp)
+    except OSError:
+        return False
+    return True

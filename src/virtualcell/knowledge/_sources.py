@@ -3,7 +3,6 @@ collect them into canonical tables with provenance (version, path, sha256)."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import re
@@ -13,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._errors import DataFormatError
+from .._utils import sha256_file
 from . import _readers as R
 
 __all__ = ["SourceBundle", "collect", "registry_files"]
@@ -21,14 +21,6 @@ __all__ = ["SourceBundle", "collect", "registry_files"]
 _R_SITE_LIBS = ("/usr/lib/R/site-library", "/usr/local/lib/R/site-library")
 _SKIP_ENRICHR = {"config.json", "example_gene_set.txt"}
 _UNION = ("tfs", "tf_targets", "gene_sets")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _pkg_dir(name: str) -> Path | None:
@@ -98,7 +90,7 @@ class SourceBundle:
                 "role": role,
                 "version": version,
                 "path": str(path),
-                "sha256": sha256(path),
+                "sha256": sha256_file(path),
                 "bytes": path.stat().st_size,
                 "tables": tables,
                 "note": note,

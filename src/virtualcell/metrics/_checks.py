@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import sparse
 
 from .._errors import ValidationError
+
+#: One label per cell / sample (class names, cluster ids, perturbation names).
+Labels = Sequence[Hashable] | np.ndarray | pd.Series
+#: Network-metric input: an edge table (``regulator, target[, score]``) or an array that
+#: enumerates the candidate edges (1-D) or a genes x genes matrix (2-D).
+EdgeInput = pd.DataFrame | ArrayLike
+#: Gene subsets of the perturbation metrics: gene names (with ``genes=``) or positions.
+GeneSubset = Sequence[str] | Sequence[int] | np.ndarray
 
 __all__ = [
     "as_float_array",

@@ -8,20 +8,20 @@ never occurs has recall 0 (scikit-learn's ``zero_division=0``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Hashable, Sequence
+from typing import Literal
 
 import numpy as np
 
 from .._errors import ValidationError
-from ._checks import encode_labels, paired_labels
+from ._checks import Labels, encode_labels, paired_labels
 
 __all__ = ["accuracy", "macro_f1", "precision", "recall"]
 
 Average = Literal["macro", "micro", "weighted"]
 
 
-def accuracy(truth: Sequence[Any], prediction: Sequence[Any]) -> float:
+def accuracy(truth: Labels, prediction: Labels) -> float:
     """Fraction of items whose predicted label equals the true label.
 
     ``accuracy = (1/n) * sum_i [truth_i == prediction_i]``.
@@ -31,7 +31,7 @@ def accuracy(truth: Sequence[Any], prediction: Sequence[Any]) -> float:
 
 
 def _counts(
-    truth: Sequence[Any], prediction: Sequence[Any], labels: Sequence[Any] | None
+    truth: Labels, prediction: Labels, labels: Sequence[Hashable] | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-class true positives, predicted counts and true counts."""
     t, p = paired_labels(truth, prediction, ("truth", "prediction"))
@@ -67,11 +67,11 @@ def _average(per_class: np.ndarray, n_true: np.ndarray, average: Average) -> flo
 
 
 def precision(
-    truth: Sequence[Any],
-    prediction: Sequence[Any],
+    truth: Labels,
+    prediction: Labels,
     *,
     average: Average = "macro",
-    labels: Sequence[Any] | None = None,
+    labels: Sequence[Hashable] | None = None,
 ) -> float:
     """Precision ``TP_c / (TP_c + FP_c)`` per class ``c``, averaged.
 
@@ -93,11 +93,11 @@ def precision(
 
 
 def recall(
-    truth: Sequence[Any],
-    prediction: Sequence[Any],
+    truth: Labels,
+    prediction: Labels,
     *,
     average: Average = "macro",
-    labels: Sequence[Any] | None = None,
+    labels: Sequence[Hashable] | None = None,
 ) -> float:
     """Recall ``TP_c / (TP_c + FN_c)`` per class ``c``, averaged (see :func:`precision`)."""
     tp, _, n_true = _counts(truth, prediction, labels)
@@ -107,7 +107,7 @@ def recall(
 
 
 def macro_f1(
-    truth: Sequence[Any], prediction: Sequence[Any], *, labels: Sequence[Any] | None = None
+    truth: Labels, prediction: Labels, *, labels: Sequence[Hashable] | None = None
 ) -> float:
     """Unweighted mean over classes of ``F1_c = 2 TP_c / (2 TP_c + FP_c + FN_c)``.
 

@@ -9,20 +9,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._errors import ValidationError
-from ._checks import as_float_array, check_finite, encode_labels, paired_labels
+from ._checks import Labels, as_float_array, check_finite, encode_labels, paired_labels
+from ._leiden import DEFAULT_RESOLUTIONS, leiden_clusterings
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
 __all__ = ["DEFAULT_RESOLUTIONS", "ari", "asw", "avg_bio", "leiden_nmi_ari", "nmi"]
 
-#: Leiden resolutions searched by :func:`leiden_nmi_ari` (0.1, 0.2, ..., 2.0, as in scIB).
-DEFAULT_RESOLUTIONS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 21))
 
-
-def _contingency(truth: Sequence[Any], clusters: Sequence[Any]) -> np.ndarray:
+def _contingency(truth: Labels, clusters: Labels) -> np.ndarray:
     t, c = paired_labels(truth, clusters, ("truth", "clusters"))
     _, (ti,) = encode_labels(t)
     _, (ci,) = encode_labels(c)
@@ -36,7 +35,7 @@ def _entropy(counts: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def nmi(truth: Sequence[Any], clusters: Sequence[Any]) -> float:
+def nmi(truth: Labels, clusters: Labels) -> float:
     """Normalised mutual information with arithmetic-mean normalisation.
 
     ``NMI = I(T; C) / ((H(T) + H(C)) / 2)`` with natural-log entropies of the label
@@ -55,7 +54,7 @@ def nmi(truth: Sequence[Any], clusters: Sequence[Any]) -> float:
     return float(max(0.0, mi / ((h_t + h_c) / 2)))
 
 
-def ari(truth: Sequence[Any], clusters: Sequence[Any]) -> float:
+def ari(truth: Labels, clusters: Labels) -> float:
     """Adjusted Rand index (Hubert & Arabie 1985).
 
     With ``n_ij`` the contingency table, ``a_i``/``b_j`` its row/column sums and
@@ -84,8 +83,8 @@ def ari(truth: Sequence[Any], clusters: Sequence[Any]) -> float:
 
 
 def asw(
-    labels: Sequence[Any],
-    embedding: Any,
+    labels: Labels,
+    embedding: ArrayLike,
     *,
     metric: Literal["euclidean", "cosine"] = "euclidean",
     rescale: bool = True,
@@ -153,6 +152,16 @@ def _embedding_of(adata_or_embedding: Any, use_rep: str | None) -> np.ndarray:
     return arr
 
 
+def _check_order(name: str, labels: Any, embedding: Any) -> None:
+    """Refuse the data-first order (labels and embedding swapped) with a clear message."""
+    swapped = hasattr(labels, "obs") or (isinstance(labels, np.ndarray) and labels.ndim == 2)
+    if swapped and (isinstance(embedding, str) or np.ndim(embedding) == 1):
+        raise ValidationError(
+            f"{name} takes the truth first: {name}(labels, embedding, ...) (labels may be an "
+            "obs column name when embedding is an AnnData)"
+        )
+
+
 def _labels_of(adata_or_embedding: Any, labels: Any) -> np.ndarray:
     if isinstance(labels, str):
         obs = getattr(adata_or_embedding, "obs", None)
@@ -164,8 +173,8 @@ def _labels_of(adata_or_embedding: Any, labels: Any) -> np.ndarray:
 
 
 def leiden_nmi_ari(
-    adata_or_embedding: AnnData | np.ndarray,
-    labels: Sequence[Any] | str,
+    labels: Labels | str,
+    embedding: AnnData | ArrayLike,
     *,
     use_rep: str | None = None,
     resolutions: Sequence[float] = DEFAULT_RESOLUTIONS,
@@ -182,11 +191,12 @@ def leiden_nmi_ari(
 
     Parameters
     ----------
-    adata_or_embedding
+    labels
+        True labels (the truth comes first, as in every metric), or the name of an
+        ``obs`` column when ``embedding`` is an AnnData.
+    embedding
         An AnnData (``.X`` or ``.obsm[use_rep]`` is used; it is not modified) or a
         ``(n_cells, n_dims)`` array.
-    labels
-        True labels, or the name of an ``obs`` column when an AnnData is given.
     use_rep
         ``obsm`` key of the embedding (default ``.X``).
     resolutions
@@ -200,32 +210,17 @@ def leiden_nmi_ari(
     -------
     dict with ``nmi``, ``ari``, ``resolution`` and ``n_clusters``.
     """
-    import anndata as ad
-    import scanpy as sc
+    _check_order("leiden_nmi_ari", labels, embedding)
 
-    x = _embedding_of(adata_or_embedding, use_rep)
-    lab = _labels_of(adata_or_embedding, labels)
+    x = _embedding_of(embedding, use_rep)
+    lab = _labels_of(embedding, labels)
     if len(lab) != x.shape[0]:
         raise ValidationError(f"{len(lab)} labels for an embedding of {x.shape[0]} cells")
     if len(resolutions) == 0:
         raise ValidationError("resolutions is empty")
-    work = ad.AnnData(np.zeros((x.shape[0], 0), dtype=np.float32))
-    work.obsm["X_emb"] = x
-    sc.pp.neighbors(
-        work, n_neighbors=min(n_neighbors, x.shape[0] - 1), use_rep="X_emb", random_state=seed
-    )
+    clusterings = leiden_clusterings(x, resolutions=resolutions, n_neighbors=n_neighbors, seed=seed)
     best: dict[str, float] | None = None
-    for res in resolutions:
-        sc.tl.leiden(
-            work,
-            resolution=float(res),
-            key_added="_leiden",
-            flavor="igraph",
-            n_iterations=2,
-            directed=False,
-            random_state=seed,
-        )
-        clusters = work.obs["_leiden"].to_numpy()
+    for res, clusters in clusterings.items():
         score = nmi(lab, clusters)
         if best is None or score > best["nmi"]:
             best = {
@@ -239,8 +234,8 @@ def leiden_nmi_ari(
 
 
 def avg_bio(
-    labels: Sequence[Any] | str,
-    embedding: Any,
+    labels: Labels | str,
+    embedding: AnnData | ArrayLike,
     *,
     use_rep: str | None = None,
     resolutions: Sequence[float] = DEFAULT_RESOLUTIONS,
@@ -254,7 +249,8 @@ def avg_bio(
     may be an AnnData (then ``labels`` may be an ``obs`` key and ``use_rep`` names the
     ``obsm`` entry) or an array.
     """
+    _check_order("avg_bio", labels, embedding)
     lab = _labels_of(embedding, labels)
     x = _embedding_of(embedding, use_rep)
-    clus = leiden_nmi_ari(x, lab, resolutions=resolutions, n_neighbors=n_neighbors, seed=seed)
+    clus = leiden_nmi_ari(lab, x, resolutions=resolutions, n_neighbors=n_neighbors, seed=seed)
     return float((clus["nmi"] + clus["ari"] + asw(lab, x, rescale=True)) / 3)

@@ -14,8 +14,9 @@ A network metric compares a truth (the set of true directed edges) with scores o
   score table are *unlisted*: they rank below every listed edge, tied with each other.
 
 Inputs are either edge tables (truth ``regulator, target`` [+ ``label`` 0/1 kept where 1],
-scores ``regulator, target, score``; the aliases ``Gene1/Gene2``, ``source/target`` and
-``TF/target`` are accepted) with ``genes=``, square matrices (regulators in rows, targets
+scores ``regulator, target, score``; column aliases as in the one edge-table format,
+:mod:`virtualcell.data._edges`: ``Gene1/Gene2``, ``source/target``, ``TF/target`` ...)
+with ``genes=``, square matrices (regulators in rows, targets
 in columns), or 1-D arrays that already enumerate a universe (truth 0/1, scores).
 """
 
@@ -29,18 +30,10 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ._checks import as_float_array, check_finite
+from ..data._edges import normalize_edge_table
+from ._checks import EdgeInput, as_float_array, check_finite
 
-__all__ = ["EdgeScores", "edge_scores", "normalise_edge_table"]
-
-_ALIASES = {
-    "gene1": "regulator",
-    "gene2": "target",
-    "source": "regulator",
-    "tf": "regulator",
-    "regulator": "regulator",
-    "target": "target",
-}
+__all__ = ["EdgeScores", "edge_scores"]
 
 
 @dataclass(frozen=True)
@@ -69,25 +62,6 @@ class EdgeScores:
         return float(self.truth.mean())
 
 
-def normalise_edge_table(table: pd.DataFrame, name: str, *, need_score: bool) -> pd.DataFrame:
-    """Rename alias columns to ``regulator``/``target`` and check the required ones."""
-    if not isinstance(table, pd.DataFrame):
-        raise ValidationError(f"{name} must be a DataFrame")
-    rename = {c: _ALIASES[str(c).lower()] for c in table.columns if str(c).lower() in _ALIASES}
-    out = table.rename(columns=rename)
-    needed = ["regulator", "target"] + (["score"] if need_score else [])
-    lacking = [c for c in needed if c not in out.columns]
-    if lacking:
-        raise ValidationError(
-            f"{name} lacks column(s) {lacking}; has {list(table.columns)} "
-            "(expected regulator, target[, score])"
-        )
-    out = out.copy()
-    out["regulator"] = out["regulator"].astype(str)
-    out["target"] = out["target"].astype(str)
-    return out
-
-
 def _from_tables(
     truth: pd.DataFrame,
     scores: pd.DataFrame,
@@ -109,7 +83,7 @@ def _from_tables(
     if unknown_regs:
         raise ValidationError(f"regulators not in genes: {unknown_regs[:10]}")
     reg_index = pd.Index(list(dict.fromkeys(reg_list)))
-    t = normalise_edge_table(truth, "truth", need_score=False)
+    t = normalize_edge_table(truth, what="truth")
     if "label" in t.columns:
         t = t[t["label"].astype(float) != 0]
     unknown = sorted((set(t["regulator"]) | set(t["target"])) - set(gene_list))
@@ -129,7 +103,7 @@ def _from_tables(
     n_r, n_g = len(reg_index), len(gene_index)
     truth_m = np.zeros((n_r, n_g), dtype=bool)
     truth_m[reg_index.get_indexer(t["regulator"]), gene_index.get_indexer(t["target"])] = True
-    s = normalise_edge_table(scores, "scores", need_score=True)
+    s = normalize_edge_table(scores, what="scores", need_score=True)
     score_values = as_float_array(s["score"], "scores['score']")
     check_finite(score_values, "scores['score']")
     ri, gi = reg_index.get_indexer(s["regulator"]), gene_index.get_indexer(s["target"])
@@ -200,8 +174,8 @@ def _from_arrays(
 
 
 def edge_scores(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     genes: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,

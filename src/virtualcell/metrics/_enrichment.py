@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
+from ._checks import EdgeInput
 from ._edges import EdgeScores
 from ._network import _aligned, _kw, _top_set
 
@@ -99,8 +100,8 @@ def _hubs(values: np.ndarray, candidates: np.ndarray, n_hubs: int) -> set[int]:
 
 
 def hub_enrichment(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     kind: HubKind,
     k: int | None = None,
@@ -137,17 +138,17 @@ def hub_enrichment(
     return len(h_true & h_pred) / (len(h_true) * len(h_pred) / n_cand)
 
 
-def regulator_hub_enrichment(truth: Any, scores: Any, **kwargs: Any) -> float:
+def regulator_hub_enrichment(truth: EdgeInput, scores: EdgeInput, **kwargs: Any) -> float:
     """:func:`hub_enrichment` with ``kind="regulator"`` (hubs by out-degree)."""
     return hub_enrichment(truth, scores, kind="regulator", **kwargs)
 
 
-def target_hub_enrichment(truth: Any, scores: Any, **kwargs: Any) -> float:
+def target_hub_enrichment(truth: EdgeInput, scores: EdgeInput, **kwargs: Any) -> float:
     """:func:`hub_enrichment` with ``kind="target"`` (hubs by in-degree)."""
     return hub_enrichment(truth, scores, kind="target", **kwargs)
 
 
-def centrality_enrichment(truth: Any, scores: Any, **kwargs: Any) -> float:
+def centrality_enrichment(truth: EdgeInput, scores: EdgeInput, **kwargs: Any) -> float:
     """:func:`hub_enrichment` with ``kind="eigenvector"`` (undirected eigenvector
     centrality, networkx)."""
     return hub_enrichment(truth, scores, kind="eigenvector", **kwargs)

@@ -17,12 +17,14 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from .._errors import ValidationError
-from ._edges import EdgeScores, edge_scores, normalise_edge_table
+from ..data._edges import normalize_edge_table, parse_signs
+from ._checks import EdgeInput
+from ._edges import EdgeScores, edge_scores
 
 __all__ = ["auprc", "auprc_ratio", "auroc", "early_precision", "epr", "signed_accuracy"]
 
 
-def _aligned(truth: Any, scores: Any, kw: dict[str, Any]) -> EdgeScores:
+def _aligned(truth: EdgeInput, scores: EdgeInput, kw: dict[str, Any]) -> EdgeScores:
     edges = edge_scores(truth, scores, **kw)
     n_true = int(edges.truth.sum())
     if n_true == 0 or n_true == len(edges.truth):
@@ -34,8 +36,8 @@ def _aligned(truth: Any, scores: Any, kw: dict[str, Any]) -> EdgeScores:
 
 
 def auroc(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     genes: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,
@@ -72,8 +74,8 @@ def _pr_points(e: EdgeScores) -> tuple[np.ndarray, np.ndarray]:
 
 
 def auprc(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     genes: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,
@@ -99,8 +101,8 @@ def auprc(
 
 
 def auprc_ratio(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     genes: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,
@@ -130,8 +132,8 @@ def _top_set(e: EdgeScores, k: int | None) -> np.ndarray:
 
 
 def early_precision(
-    truth: Any,
-    scores: Any,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
     k: int | None = None,
     genes: Sequence[str] | None = None,
@@ -147,10 +149,10 @@ def early_precision(
 
 
 def epr(
-    truth: Any,
-    scores: Any,
-    k: int | None = None,
+    truth: EdgeInput,
+    scores: EdgeInput,
     *,
+    k: int | None = None,
     genes: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,
     self_loops: bool = False,
@@ -163,23 +165,13 @@ def epr(
     return early_precision(truth, scores, k=k, **kw) / e.density
 
 
-_SIGNS = {"+": 1, "-": -1, "activation": 1, "repression": -1, "activator": 1, "repressor": -1}
-
-
 def _signs(values: Any, name: str) -> np.ndarray:
-    series = pd.Series(np.asarray(values, dtype=object).ravel())
-    numeric = pd.to_numeric(series, errors="coerce")
-    text = series.astype(str).str.strip().str.lower().map(_SIGNS)
-    out = np.sign(numeric).fillna(text)
-    if out.isna().any():
-        bad = series[out.isna()].unique()[:5].tolist()
-        raise ValidationError(f"{name}: unknown sign value(s) {bad} (use +/-, +1/-1)")
-    return out.to_numpy(dtype=int)
+    return parse_signs(values, what=name).astype(int)
 
 
 def signed_accuracy(
-    truth: Any,
-    prediction: Any,
+    truth: EdgeInput,
+    prediction: EdgeInput,
     *,
     sign_column: str = "sign",
 ) -> float:
@@ -187,13 +179,19 @@ def signed_accuracy(
     sign (activation +1 / repression -1) equals the true sign.
 
     ``truth`` / ``prediction`` are either 1-D sign arrays over the same candidate edges
-    (0 = no edge), or edge tables with a ``sign_column`` (``+``/``-``, ``+1``/``-1``,
-    ``activation``/``repression``; for the prediction the sign of ``score`` is used when
+    (0 = no edge), or edge tables with a ``sign_column`` (the sign words of
+    :mod:`virtualcell.data._edges`: ``+``/``-``, ``+1``/``-1``, ``activation``/
+    ``repression`` ...; for the prediction the sign of ``score`` is used when
     ``sign_column`` is absent). NaN when no true edge is predicted with a sign.
     """
     if isinstance(truth, pd.DataFrame):
-        t = normalise_edge_table(truth, "truth", need_score=False)
-        p = normalise_edge_table(prediction, "prediction", need_score=sign_column not in prediction)
+        t = normalize_edge_table(truth, what="truth")
+        p = normalize_edge_table(prediction, what="prediction")
+        if sign_column not in p.columns and "score" not in p.columns:
+            raise ValidationError(
+                f"prediction has neither a {sign_column!r} nor a 'score' column: "
+                f"{list(prediction.columns)}"
+            )
         if sign_column not in t.columns:
             raise ValidationError(f"truth lacks the sign column {sign_column!r}")
         t_sign = pd.Series(_signs(t[sign_column], "truth"), index=[t["regulator"], t["target"]])

@@ -16,16 +16,17 @@ order: mean expression of the perturbed cells, mean of the predicted cells, cont
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import sparse
 
 from .._errors import ValidationError
 from ..data._conventions import CONTROL, PERTURBATION_KEY
-from ._checks import as_float_array, check_finite, check_same_shape
+from ._checks import GeneSubset, as_float_array, check_finite, check_same_shape
 from ._regression import mse, pearson
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,7 +79,7 @@ def _gene_index(de_genes: Any, n: int, genes: Sequence[str] | None) -> np.ndarra
     return np.array([lookup[g] for g in arr.tolist()], dtype=int)
 
 
-def top_changed_genes(profile: Any, control: Any, *, k: int = 20) -> np.ndarray:
+def top_changed_genes(profile: ArrayLike, control: ArrayLike, *, k: int = 20) -> np.ndarray:
     """Indices of the ``k`` genes with the largest ``|profile - control|``.
 
     Ties are broken by gene order (stable sort); ``k`` larger than the number of genes
@@ -90,7 +91,9 @@ def top_changed_genes(profile: Any, control: Any, *, k: int = 20) -> np.ndarray:
     return np.argsort(-d, kind="stable")[:k]
 
 
-def pearson_delta(true_pert: Any, pred_pert: Any, control: Any) -> float | np.ndarray:
+def pearson_delta(
+    true_pert: ArrayLike, pred_pert: ArrayLike, control: ArrayLike
+) -> float | np.ndarray:
     """Pearson correlation of predicted and true change from control.
 
     ``pearson(true_pert - control, pred_pert - control)`` over all genes. 2-D inputs
@@ -107,11 +110,11 @@ def pearson_delta(true_pert: Any, pred_pert: Any, control: Any) -> float | np.nd
 
 
 def mse_top_de(
-    true: Any,
-    pred: Any,
-    control: Any,
+    true: ArrayLike,
+    pred: ArrayLike,
+    control: ArrayLike,
     *,
-    de_genes: Any = None,
+    de_genes: GeneSubset | None = None,
     k: int = 20,
     genes: Sequence[str] | None = None,
 ) -> float:
@@ -128,7 +131,9 @@ def mse_top_de(
     return float(mse(t[idx], p[idx]))
 
 
-def l2_top_expressed(true: Any, pred: Any, control: Any, *, k: int = 1000) -> float:
+def l2_top_expressed(
+    true: ArrayLike, pred: ArrayLike, control: ArrayLike, *, k: int = 1000
+) -> float:
     """Euclidean distance ``||pred - true||_2`` over the top-``k`` expressed genes.
 
     The genes are the ``k`` with the highest control mean (ties by gene order; all genes
@@ -143,11 +148,11 @@ def l2_top_expressed(true: Any, pred: Any, control: Any, *, k: int = 1000) -> fl
 
 
 def direction_agreement(
-    true: Any,
-    pred: Any,
-    control: Any,
+    true: ArrayLike,
+    pred: ArrayLike,
+    control: ArrayLike,
     *,
-    de_genes: Any = None,
+    de_genes: GeneSubset | None = None,
     k: int | None = 20,
     genes: Sequence[str] | None = None,
 ) -> float:
@@ -175,13 +180,13 @@ def _as_set(x: Collection[Any], name: str) -> set[Any]:
     return set(x)
 
 
-def de_recall(true_de: Collection[Any], pred_de: Collection[Any]) -> float:
+def de_recall(true_de: Collection[Hashable], pred_de: Collection[Hashable]) -> float:
     """Share of true DE genes that are predicted DE: ``|T ∩ P| / |T|`` (NaN if T empty)."""
     t, p = _as_set(true_de, "true_de"), _as_set(pred_de, "pred_de")
     return float(len(t & p) / len(t)) if t else float("nan")
 
 
-def de_fdp(true_de: Collection[Any], pred_de: Collection[Any]) -> float:
+def de_fdp(true_de: Collection[Hashable], pred_de: Collection[Hashable]) -> float:
     """False discovery proportion ``|P \\ T| / |P|``; 0 when nothing is predicted."""
     t, p = _as_set(true_de, "true_de"), _as_set(pred_de, "pred_de")
     return float(len(p - t) / len(p)) if p else 0.0

@@ -15,9 +15,10 @@ undefined: it is returned as NaN and a ``RuntimeWarning`` says how many were con
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
 from .._errors import ValidationError
@@ -28,7 +29,9 @@ __all__ = ["mse", "pearson", "rmse", "spearman"]
 Axis = Literal[0, 1] | None
 
 
-def _pair(truth: Any, prediction: Any, axis: Axis) -> tuple[np.ndarray, np.ndarray, int]:
+def _pair(
+    truth: ArrayLike, prediction: ArrayLike, axis: Axis
+) -> tuple[np.ndarray, np.ndarray, int]:
     t = as_float_array(truth, "truth")
     p = as_float_array(prediction, "prediction")
     check_same_shape(t, p, ("truth", "prediction"))
@@ -52,13 +55,13 @@ def _out(values: np.ndarray, axis: Axis) -> float | np.ndarray:
     return float(values[0]) if axis is None else values
 
 
-def mse(truth: Any, prediction: Any, *, axis: Axis = None) -> float | np.ndarray:
+def mse(truth: ArrayLike, prediction: ArrayLike, *, axis: Axis = None) -> float | np.ndarray:
     """Mean squared error ``mean((prediction - truth) ** 2)``."""
     t, p, red = _pair(truth, prediction, axis)
     return _out(np.mean((p - t) ** 2, axis=red), axis)
 
 
-def rmse(truth: Any, prediction: Any, *, axis: Axis = None) -> float | np.ndarray:
+def rmse(truth: ArrayLike, prediction: ArrayLike, *, axis: Axis = None) -> float | np.ndarray:
     """Root mean squared error ``sqrt(mse)``."""
     t, p, red = _pair(truth, prediction, axis)
     return _out(np.sqrt(np.mean((p - t) ** 2, axis=red)), axis)
@@ -89,13 +92,13 @@ def _corr(t: np.ndarray, p: np.ndarray, red: int) -> np.ndarray:
     return out
 
 
-def pearson(truth: Any, prediction: Any, *, axis: Axis = None) -> float | np.ndarray:
+def pearson(truth: ArrayLike, prediction: ArrayLike, *, axis: Axis = None) -> float | np.ndarray:
     """Pearson correlation ``cov(t, p) / (sd(t) sd(p))``; NaN for a constant vector."""
     t, p, red = _pair(truth, prediction, axis)
     return _out(_corr(t, p, red), axis)
 
 
-def spearman(truth: Any, prediction: Any, *, axis: Axis = None) -> float | np.ndarray:
+def spearman(truth: ArrayLike, prediction: ArrayLike, *, axis: Axis = None) -> float | np.ndarray:
     """Spearman correlation: Pearson correlation of the ranks (ties get their average
     rank); NaN for a constant vector."""
     t, p, red = _pair(truth, prediction, axis)

@@ -12,13 +12,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._errors import DataFormatError, ValidationError
+from ..data import looks_like_counts
 from . import _checkpoint as ckpt
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 __all__ = ["PCAConfig", "PCAEncoder", "scvi_embed"]
 
@@ -37,12 +41,6 @@ class PCAConfig:
 
 def _dense(X: Any) -> np.ndarray:
     return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
-
-
-def _looks_like_counts(X: Any) -> bool:
-    data = X.data if sp.issparse(X) else np.asarray(X).ravel()
-    data = data[:100_000]
-    return bool(data.size) and bool(np.all(data == np.round(data))) and float(data.max()) > 20
 
 
 class PCAEncoder:
@@ -71,7 +69,7 @@ class PCAEncoder:
             X.data = np.log1p(X.data)
         return X
 
-    def fit(self, adata: Any, *, layer: str | None = None) -> PCAEncoder:
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> PCAEncoder:
         """Select HVGs, fit the scaling and the PCA on ``adata`` (in memory)."""
         import anndata as ad
         import scanpy as sc
@@ -79,7 +77,7 @@ class PCAEncoder:
 
         X, genes = _matrix(adata, layer)
         mode = self.config.normalize
-        self.normalize = _looks_like_counts(X) if mode == "auto" else mode == "yes"
+        self.normalize = looks_like_counts(X) if mode == "auto" else mode == "yes"
         Xn = self._prepare(X)
         tmp = ad.AnnData(sp.csr_matrix(Xn, dtype=np.float32))
         tmp.var_names = [str(g) for g in genes]
@@ -168,14 +166,17 @@ class PCAEncoder:
 
 
 def _matrix(adata: Any, layer: str | None) -> tuple[Any, np.ndarray]:
-    if layer == "raw":
-        if adata.raw is None:
-            raise ValidationError("layer='raw' but adata.raw is None")
-        return adata.raw.X, np.asarray(adata.raw.var_names)
-    X = adata.layers[layer] if layer is not None else adata.X
-    if hasattr(X, "to_memory"):
-        X = X.to_memory()
-    return X, np.asarray(adata.var_names)
+    """The whole matrix chosen by ``layer`` (``"raw"`` = ``adata.raw``) in memory, and
+    its gene names (the layer rule of :class:`virtualcell.data.CellSource`)."""
+    from ..data import CellSource
+
+    with CellSource.open(adata, layer=layer) as source:
+        X = source.matrix
+        if hasattr(X, "to_memory"):
+            X = X.to_memory()
+        elif not (sp.issparse(X) or isinstance(X, np.ndarray)):
+            X = X[...]  # an h5py / zarr array of a backed file
+        return X, source.var_names
 
 
 def scvi_embed(

@@ -15,6 +15,7 @@ from scipy import sparse
 
 from .._errors import ValidationError
 from ..data._conventions import UNS_KEY
+from ..data._layers import is_integer_valued
 
 __all__ = ["history"]
 
@@ -85,15 +86,6 @@ def check_finite_nonnegative(adata: ad.AnnData, *, what: str) -> None:
             f"{what}: X has negative values (min {minimum:.3g}); this step needs "
             "non-negative counts or normalised counts, not scaled / centred data"
         )
-
-
-def is_integer_valued(x) -> bool:
-    """True when every stored value of ``x`` is a whole number (raw counts)."""
-    values = _values(x)
-    if values.size == 0:
-        return True
-    sample = values[:1_000_000]
-    return bool(np.all(np.mod(sample, 1) == 0))
 
 
 def looks_logged(adata: ad.AnnData) -> bool:

@@ -1,41 +1,85 @@
-"""``vcell sim``: simulate a Perturb-seq dataset with a known network."""
+"""``vcell sim``: simulate a Perturb-seq dataset with a known network.
+
+Every option is checked before the simulation starts (:mod:`virtualcell._cli_types`);
+defaults are those of :func:`~virtualcell.sim.simulate_perturbseq` and
+:func:`~virtualcell.sim.sample_grn`. The ``.h5ad`` is written atomically (a temporary
+sibling renamed into place), so a killed run leaves the previous file or none, and the
+leftovers of a killed run are removed by the next one.
+"""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any, Literal
 
 import typer
+
+from .._cli_types import (
+    int_range,
+    json_option,
+    non_negative_int,
+    output_path,
+    positive_float,
+    positive_int,
+    seed_option,
+)
 
 __all__ = ["register"]
 
 
+def _defaults() -> dict[str, Any]:
+    """Defaults of the library functions (read, not retyped)."""
+    from ._grn import sample_grn
+    from ._simulate import simulate_perturbseq
+
+    out: dict[str, Any] = {}
+    for fn in (sample_grn, simulate_perturbseq):
+        for name, p in inspect.signature(fn).parameters.items():
+            if p.default is not p.empty:
+                out.setdefault(name, p.default)
+    out["genes"] = inspect.signature(simulate_perturbseq).parameters["grn"].default
+    return out
+
+
+_D = _defaults()
+
+
 def sim(
-    out: Path = typer.Option(..., "--out", "-o", help="Output .h5ad file."),
-    genes: int = typer.Option(100, "--genes", help="Genes in the sampled network."),
-    cell_types: int = typer.Option(3, "--cell-types", help="Cell types."),
-    cells_per_condition: int = typer.Option(
-        100, "--cells-per-condition", help="Cells per perturbed condition (over cell types)."
+    out: Path = output_path(..., "--out", "-o", help="Output .h5ad file.", suffixes=(".h5ad",)),
+    genes: int = int_range(_D["genes"], "--genes", help="Genes in the sampled network.", low=2),
+    cell_types: int = positive_int(_D["n_cell_types"], "--cell-types", help="Cell types."),
+    cells_per_condition: int = positive_int(
+        _D["cells_per_condition"],
+        "--cells-per-condition",
+        help="Cells per perturbed condition (over cell types).",
     ),
-    singles: int = typer.Option(20, "--singles", help="Single-gene perturbations."),
-    doubles: int = typer.Option(10, "--doubles", help="Two-gene perturbations."),
-    perturbation_type: str = typer.Option(
-        "knockout", "--perturbation-type", help="knockout, knockdown or overexpression."
+    singles: int = non_negative_int(_D["singles"], "--singles", help="Single-gene perturbations."),
+    doubles: int = non_negative_int(_D["doubles"], "--doubles", help="Two-gene perturbations."),
+    perturbation_type: Literal["knockout", "knockdown", "overexpression"] = typer.Option(
+        _D["perturbation_type"], "--perturbation-type", help="How a perturbation acts."
     ),
-    method: str = typer.Option("cle", "--method", help="cle (Langevin) or fast."),
-    hill_n: float = typer.Option(2.0, "--hill-n", help="Hill coefficient of every edge."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same file)."),
-    plots: Path | None = typer.Option(None, "--plots", help="Folder for network/heatmap/UMAP."),
+    method: Literal["cle", "fast"] = typer.Option(
+        _D["method"], "--method", help="cle (Langevin integration) or fast (one-pass sampling)."
+    ),
+    hill_n: float = positive_float(
+        _D["hill_n"], "--hill-n", help="Hill coefficient of every edge (> 0)."
+    ),
+    seed: int = seed_option(),
+    plots: Path | None = output_path(
+        None, "--plots", help="Folder for network/heatmap/UMAP figures.", kind="folder"
+    ),
+    as_json: bool = json_option("Print the summary as JSON on stdout."),
 ) -> None:
     """Simulate single-cell Perturb-seq data from a random GRN (SERGIO kinetics)."""
     import time
 
-    from .._errors import ValidationError
     from .._settings import settings
+    from .._utils import atomic_path, clean_stale_temps, emit_json
     from ._simulate import simulate_perturbseq
     from ._truth import nonadditivity
 
-    if out.suffix != ".h5ad":
-        raise ValidationError(f"--out must end in .h5ad, got {out}")
+    clean_stale_temps(out.parent)
     t0 = time.perf_counter()
     adata = simulate_perturbseq(
         genes,
@@ -43,34 +87,54 @@ def sim(
         cells_per_condition=cells_per_condition,
         singles=singles,
         doubles=doubles,
-        perturbation_type=perturbation_type,  # type: ignore[arg-type]
-        method=method,  # type: ignore[arg-type]
+        perturbation_type=perturbation_type,
+        method=method,
         seed=seed,
         hill_n=hill_n,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    adata.write_h5ad(out)
+    with atomic_path(out) as part:
+        adata.write_h5ad(part)
     seconds = time.perf_counter() - t0
     na = nonadditivity(adata)
     if plots is not None:
-        from ._plot import plot_heatmap, plot_network, plot_umap
+        from ..pl import network, perturbation_heatmap, umap
+        from ._views import embed_umap
 
-        plot_network(adata, path=plots / "network.png")
-        plot_heatmap(adata, path=plots / "heatmap.png")
-        plot_umap(adata, path=plots / "umap.png")
+        plots.mkdir(exist_ok=True)
+        network(adata, path=plots / "network.png")
+        perturbation_heatmap(adata, path=plots / "heatmap.png")
+        embed_umap(adata, seed=seed)
+        umap(adata, path=plots / "umap.png")
+    p = adata.uns["vc"]["sim"]
+    per_double = na.groupby("perturbation")["nonadditive"].any() if len(na) else None
+    summary = {
+        "out": str(out),
+        "n_cells": int(adata.n_obs),
+        "n_genes": int(adata.n_vars),
+        "n_edges": len(adata.uns["true_network"]),
+        "n_singles": int(p["n_singles"]),
+        "n_doubles": int(p["n_combinations"]),
+        "perturbation_type": perturbation_type,
+        "seconds": round(seconds, 3),
+        "nonadditive_fraction": None if per_double is None else float(per_double.mean()),
+        "classes": {}
+        if not len(na)
+        else {str(k): int(v) for k, v in na["class"].value_counts().items()},
+        "plots": None if plots is None else str(plots),
+    }
+    if as_json:
+        emit_json(summary)
+        return
     if settings.verbosity > 0:
-        p = adata.uns["vc"]["sim"]
         typer.echo(
             f"wrote {out}: {adata.n_obs} cells x {adata.n_vars} genes, "
-            f"{len(adata.uns['true_network'])} edges, {p['n_singles']} singles, "
+            f"{summary['n_edges']} edges, {p['n_singles']} singles, "
             f"{p['n_combinations']} doubles, {perturbation_type}, {seconds:.1f} s"
         )
-        if len(na):
-            per_double = na.groupby("perturbation")["nonadditive"].any()
-            counts = na["class"].value_counts().to_dict()
+        if per_double is not None:
             typer.echo(
                 f"non-additive doubles (> {3:g} noise SE in some gene and cell type): "
-                f"{per_double.mean():.0%}; classes per (double, cell type): {counts}"
+                f"{per_double.mean():.0%}; classes per (double, cell type): {summary['classes']}"
             )
         if plots is not None:
             typer.echo(f"plots in {plots}")

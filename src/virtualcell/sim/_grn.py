@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from .._utils import check_number
+from ..data._edges import normalize_edge_table
 
 __all__ = ["GRN", "sample_grn"]
 
@@ -151,15 +153,7 @@ class GRN:
             Cyclic networks have no topological order; by default they are refused.
         """
         rng = np.random.default_rng(seed)
-        df = edges.rename(columns={"Gene1": "regulator", "Gene2": "target", "Type": "sign"})
-        missing = {"regulator", "target"} - set(df.columns)
-        if missing:
-            raise ValidationError(
-                f"edge table lacks column(s) {sorted(missing)}; has {list(edges.columns)}"
-            )
-        df = df.copy()
-        df["regulator"] = df["regulator"].astype(str)
-        df["target"] = df["target"].astype(str)
+        df = normalize_edge_table(edges, what="edge table")
         self_loops = df[df["regulator"] == df["target"]]
         if len(self_loops):
             raise ValidationError(
@@ -176,11 +170,14 @@ class GRN:
         else:
             w = rng.uniform(*weight_range, size=n)
         if "sign" in df.columns:
-            sign = df["sign"].map(_parse_sign).to_numpy(dtype=float)
-            bad = np.isnan(sign)
+            sign = np.sign(pd.to_numeric(df["sign"]).to_numpy(dtype=float))
+            bad = sign == 0
             if bad.any():
-                vals = sorted(set(df.loc[bad, "sign"].astype(str)))[:5]
-                raise ValidationError(f"column 'sign' has unrecognised values {vals}")
+                shown = [f"{r}->{t}" for r, t in zip(df["regulator"][bad], df["target"][bad], strict=True)]
+                raise ValidationError(
+                    f"column 'sign' must be + or - for every simulated edge; {int(bad.sum())} "
+                    f"unsigned: {shown[:5]}"
+                )
         else:
             sign = np.where(w < 0, -1.0, 1.0)
         df["sign"] = sign.astype(np.int64)
@@ -236,15 +233,6 @@ class GRN:
         return grn
 
 
-def _parse_sign(value: object) -> float:
-    s = str(value).strip().lower()
-    if s in {"+", "+1", "1", "1.0", "activation", "activator", "act", "a"}:
-        return 1.0
-    if s in {"-", "-1", "-1.0", "repression", "repressor", "rep", "inhibition", "r"}:
-        return -1.0
-    return float("nan")
-
-
 def sample_grn(
     n_genes: int,
     *,
@@ -281,8 +269,16 @@ def sample_grn(
     -------
     GRN
     """
-    if n_genes < 2:
-        raise ValidationError(f"n_genes must be >= 2, got {n_genes}")
+    check_number("n_genes", n_genes, low=2, integer=True)
+    check_number("n_cell_types", n_cell_types, low=1, integer=True)
+    check_number("hill_n", hill_n, low=0, low_open=True)
+    check_number("decay", decay, low=0, low_open=True)
+    check_number("seed", seed, low=0, integer=True)
+    check_number("attachment_power", attachment_power)
+    for label, (lo, hi) in (("weight_range", weight_range), ("basal_low", basal_low),
+                            ("basal_high", basal_high)):  # fmt: skip
+        check_number(f"{label}[0]", lo, low=0)
+        check_number(f"{label}[1]", hi, low=lo)
     if n_master_regulators is None:
         n_master_regulators = max(2, round(0.1 * n_genes))
     if not 1 <= n_master_regulators < n_genes:

@@ -24,6 +24,7 @@ the edge -> target sum is one sparse product.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -145,6 +146,7 @@ def simulate_cells(
     dt: float = 0.05,
     n_steps: int = 300,
     dtype: type = np.float32,
+    on_step: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Sample one steady-state expression vector per cell.
 
@@ -154,7 +156,8 @@ def simulate_cells(
     samples genes level by level in topological order, each from a gamma distribution with
     the CLE's linear-noise mean ``P'/lambda`` and variance ``s^2 P'/lambda`` given the
     cell's sampled regulator levels (an approximation: it ignores the time averaging of
-    regulator fluctuations). Returns ``genes x cells`` (``dtype``).
+    regulator fluctuations). Returns ``genes x cells`` (``dtype``). ``on_step`` is called
+    after every CLE step (progress reports; it draws no random numbers).
     """
     net = _Network(grn, dtype=dtype)
     basal = basal.astype(dtype, copy=False)
@@ -175,6 +178,8 @@ def simulate_cells(
         noise *= np.sqrt(prod + decay)
         x += dt_ * (prod - decay) + (s * sdt) * noise
         np.maximum(x, 0, out=x)
+        if on_step is not None:
+            on_step()
     return x
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
-from .._utils import progress
+from .._utils import Progress, check_number
 from .._version import __version__
 from ..data._conventions import (
     CONTROL,
@@ -119,8 +119,20 @@ def simulate_perturbseq(
     import anndata as ad
 
     t0 = time.perf_counter()
-    if cells_per_condition < 1:
-        raise ValidationError(f"cells_per_condition must be >= 1, got {cells_per_condition}")
+    check_number("cells_per_condition", cells_per_condition, low=1, integer=True)
+    if n_control_cells is not None:
+        check_number("n_control_cells", n_control_cells, low=1, integer=True)
+    if chunk_size is not None:
+        check_number("chunk_size", chunk_size, low=1, integer=True)
+    check_number("seed", seed, low=0, integer=True)
+    check_number("knockdown_factor", knockdown_factor, low=0, high=1)
+    check_number("overexpression_factor", overexpression_factor, low=0)
+    check_number("frac_converging", frac_converging, low=0, high=1)
+    check_number("noise_s", noise_s, low=0)
+    check_number("dt", dt, low=0, low_open=True)
+    check_number("n_steps", n_steps, low=0, integer=True)
+    if method not in ("cle", "fast"):
+        raise ValidationError(f"method must be 'cle' or 'fast', got {method!r}")
     if technical_noise is None:
         technical_noise = TechnicalNoise()
     if isinstance(grn, int | np.integer):
@@ -178,22 +190,29 @@ def simulate_perturbseq(
         chunk_size = int(np.clip(1_000_000 // max(grn.n_genes, len(grn.edges)), 256, 20_000))
     true = np.empty((n_cells, grn.n_genes), dtype=np.float32)
     starts = range(0, n_cells, chunk_size)
-    for lo in progress(starts, total=len(starts), description="simulating cells"):
-        sl = slice(lo, min(lo + chunk_size, n_cells))
-        c, t = cell_cond[sl], cell_ct[sl]
-        x = simulate_cells(
-            grn,
-            basal=basal_ct[:, t],
-            mult=mult[:, c],
-            add=add[:, c],
-            x0=steady[:, c, t],
-            rng=rng,
-            method=method,
-            noise_s=noise_s,
-            dt=dt,
-            n_steps=n_steps,
-        )
-        true[sl] = x.T
+    # progress in cell-steps: one unit per cell per CLE step (per cell for "fast")
+    steps = n_steps if method == "cle" else 1
+    with Progress(n_cells * steps, description=f"simulating {n_cells:,} cells") as bar:
+        for lo in starts:
+            sl = slice(lo, min(lo + chunk_size, n_cells))
+            c, t = cell_cond[sl], cell_ct[sl]
+            width = sl.stop - sl.start
+            x = simulate_cells(
+                grn,
+                basal=basal_ct[:, t],
+                mult=mult[:, c],
+                add=add[:, c],
+                x0=steady[:, c, t],
+                rng=rng,
+                method=method,
+                noise_s=noise_s,
+                dt=dt,
+                n_steps=n_steps,
+                on_step=(lambda w=width: bar.advance(w)) if method == "cle" else None,
+            )
+            if method != "cle":
+                bar.advance(width)
+            true[sl] = x.T
     t_kin = time.perf_counter() - t0
     counts, tech = add_technical_noise(true, technical_noise, rng)
 

@@ -18,7 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import DataFormatError, ValidationError
-from ._input import as_csr, check_chunk_values, gene_columns
+from .._utils import write_text
+from ._input import CellsInput, as_csr, check_chunk_values, gene_columns
 from ._vocab import FORMAT_VERSION, SPECIAL_TOKENS, GeneVocab
 
 __all__ = [
@@ -146,16 +147,10 @@ class Tokenizer:
 
     Subclasses set ``kind`` and implement ``fit`` (if needed), ``_encode_csr``,
     ``_params`` (constructor arguments) and ``_state`` / ``_set_state`` (fitted
-    statistics, JSON-serialisable).
+    statistics, JSON-serialisable); they are listed in ``vc.tokenize.TOKENIZERS``.
     """
 
     kind: ClassVar[str] = ""
-    _registry: ClassVar[dict[str, type[Tokenizer]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.kind:
-            Tokenizer._registry[cls.kind] = cls
 
     def __init__(
         self,
@@ -208,7 +203,7 @@ class Tokenizer:
         return self.vocab
 
     def _read_corpus(
-        self, data: Any, genes: Sequence[str] | None, layer: str | None
+        self, data: CellsInput, genes: Sequence[str] | None, layer: str | None
     ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
         """``fit`` input: ``(X, gene names, cell ids)``, all values checked finite, >= 0."""
         X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
@@ -216,7 +211,7 @@ class Tokenizer:
         return X, gnames, cell_ids
 
     def _read_input(
-        self, data: Any, genes: Sequence[str] | None, layer: str | None
+        self, data: CellsInput, genes: Sequence[str] | None, layer: str | None
     ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
         """``encode`` input: ``(X, gene names, cell ids, token id per column)``.
 
@@ -289,12 +284,7 @@ class Tokenizer:
 
     def save(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` as JSON to ``path`` (atomically); returns the path."""
-        path = Path(path)
-        text = json.dumps(self.to_dict())
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        return path
+        return write_text(path, json.dumps(self.to_dict()))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Tokenizer:
@@ -304,10 +294,14 @@ class Tokenizer:
                 f"unsupported tokenizer format_version {d.get('format_version')!r} "
                 f"(expected {FORMAT_VERSION})"
             )
+        from ._registry import TOKENIZERS
+
         kind = d.get("kind")
-        target = Tokenizer._registry.get(str(kind))
-        if target is None:
-            raise DataFormatError(f"unknown tokenizer kind {kind!r}")
+        if str(kind) not in TOKENIZERS:
+            raise DataFormatError(
+                f"unknown tokenizer kind {kind!r}; known: {', '.join(TOKENIZERS.names())}"
+            )
+        target = TOKENIZERS.get(str(kind))
         if cls is not Tokenizer and not issubclass(target, cls):
             raise DataFormatError(f"file holds a {target.__name__}, not a {cls.__name__}")
         if target.from_dict.__func__ is not Tokenizer.from_dict.__func__:  # type: ignore[attr-defined]

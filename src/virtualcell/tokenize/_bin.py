@@ -9,7 +9,7 @@ import numpy as np
 
 from .._errors import ValidationError
 from ._base import TokenizedCells, Tokenizer
-from ._input import expressed_genes
+from ._input import CellsInput, expressed_genes
 from ._kernels import OutputBuffer, column_token_table, log_normalized, token_bits
 from ._select import chunk_totals, selected_chunks
 from ._vocab import GeneVocab
@@ -118,7 +118,7 @@ class BinTokenizer(Tokenizer):
         return np.linspace(0.0, self.max_value, self.n_bins)
 
     def fit(
-        self, data: Any, *, genes: Sequence[str] | None = None, layer: str | None = None
+        self, data: CellsInput, *, genes: Sequence[str] | None = None, layer: str | None = None
     ) -> BinTokenizer:
         """Fit the vocabulary (if none), HVGs (``gene_subset="hvg"``) and ``max_value``."""
         X, gnames, _ = self._read_corpus(data, genes, layer)
@@ -143,7 +143,7 @@ class BinTokenizer(Tokenizer):
 
     def encode(
         self,
-        data: Any,
+        data: CellsInput,
         *,
         genes: Sequence[str] | None = None,
         layer: str | None = None,

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from .._errors import ValidationError
 from ._base import TokenizedCells, Tokenizer
-from ._input import expressed_genes, token_columns
+from ._input import CellsInput, expressed_genes, token_columns
 from ._kernels import (
     OutputBuffer,
     column_token_table,
@@ -115,7 +115,7 @@ class ContinuousTokenizer(Tokenizer):
         return cls(**params)
 
     def fit(
-        self, data: Any, *, genes: Sequence[str] | None = None, layer: str | None = None
+        self, data: CellsInput, *, genes: Sequence[str] | None = None, layer: str | None = None
     ) -> ContinuousTokenizer:
         """Build the vocabulary from the corpus genes expressed in >= ``min_cells`` cells."""
         X, gnames, _ = self._read_corpus(data, genes, layer)
@@ -150,7 +150,7 @@ class ContinuousTokenizer(Tokenizer):
 
     def encode(
         self,
-        data: Any,
+        data: CellsInput,
         *,
         genes: Sequence[str] | None = None,
         layer: str | None = None,

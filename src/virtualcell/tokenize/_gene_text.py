@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from .._errors import ValidationError
 from ._base import TokenizedCells, Tokenizer
-from ._input import check_chunk_values, iter_chunks
+from ._input import CellsInput, check_chunk_values, iter_chunks
 from ._kernels import Workspace, column_token_table, normalized_data, token_bits, topk_rows
 from ._vocab import GeneVocab
 
@@ -96,11 +96,13 @@ class GeneTextTokenizer(Tokenizer):
         )
         return cls(df, **d["params"])
 
-    def fit(self, data: Any = None, **_: Any) -> GeneTextTokenizer:
+    def fit(self, data: CellsInput | None = None, **_: Any) -> GeneTextTokenizer:
         """No-op (the embedding table is the vocabulary); returns ``self``."""
         return self
 
-    def _weights(self, data: Any, genes: Sequence[str] | None, layer: str | None, batch_size: int):
+    def _weights(
+        self, data: CellsInput, genes: Sequence[str] | None, layer: str | None, batch_size: int
+    ):
         X, _, cell_ids, col_ids = self._read_input(data, genes, layer)
         vocab = self.vocab
         assert vocab is not None
@@ -133,7 +135,7 @@ class GeneTextTokenizer(Tokenizer):
 
     def embed(
         self,
-        data: Any,
+        data: CellsInput,
         *,
         genes: Sequence[str] | None = None,
         layer: str | None = None,
@@ -152,7 +154,7 @@ class GeneTextTokenizer(Tokenizer):
 
     def encode(
         self,
-        data: Any,
+        data: CellsInput,
         *,
         genes: Sequence[str] | None = None,
         layer: str | None = None,

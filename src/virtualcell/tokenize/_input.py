@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,7 +11,15 @@ import scipy.sparse as sp
 from .._errors import DataFormatError, ValidationError
 from ._vocab import GeneVocab
 
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+#: What a tokenizer reads: an AnnData (``X``, a layer or ``.raw``) or a cells x genes
+#: matrix (dense or sparse; then ``genes=`` names the columns).
+CellsInput = Union["AnnData", sp.spmatrix, sp.sparray, np.ndarray]
+
 __all__ = [
+    "CellsInput",
     "as_csr",
     "check_chunk_values",
     "expressed_genes",
@@ -22,26 +30,23 @@ __all__ = [
 
 
 def as_csr(
-    data: Any, *, genes: Sequence[str] | None = None, layer: str | None = None
+    data: CellsInput, *, genes: Sequence[str] | None = None, layer: str | None = None
 ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """Return ``(X as CSR, gene names, cell ids)`` from AnnData or a matrix.
 
-    Dense input is converted to CSR (zeros dropped); the input object is never modified.
+    ``layer`` selects ``adata.layers[layer]`` (``"raw"``: ``adata.raw.X`` with its own
+    genes), as everywhere (:func:`virtualcell.data.select_matrix`). Dense input is
+    converted to CSR (zeros dropped); the input object is never modified.
     """
     cell_ids: np.ndarray | None = None
     if hasattr(data, "obs_names") and hasattr(data, "var_names"):
-        if layer is not None:
-            if layer not in data.layers:
-                raise ValidationError(
-                    f"layer {layer!r} not in adata.layers ({list(data.layers.keys())})"
-                )
-            X = data.layers[layer]
-        else:
-            X = data.X
+        from ..data import select_matrix
+
+        X, var_names = select_matrix(data, layer=layer)  # layer="raw": adata.raw.X
         if X is None:
             raise ValidationError("adata.X is None; pass layer=")
         if genes is None:
-            genes = list(data.var_names)
+            genes = list(var_names)
         cell_ids = np.asarray(data.obs_names, dtype=object)
     else:
         if layer is not None:

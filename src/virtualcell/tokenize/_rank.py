@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _fast
 from ._base import TokenizedCells, Tokenizer
-from ._input import check_chunk_values, expressed_genes, iter_chunks
+from ._input import CellsInput, check_chunk_values, expressed_genes, iter_chunks
 from ._kernels import (
     OutputBuffer,
     Workspace,
@@ -101,7 +101,7 @@ class RankTokenizer(Tokenizer):
         return self.vocab is not None and self.gene_medians is not None
 
     def fit(
-        self, data: Any, *, genes: Sequence[str] | None = None, layer: str | None = None
+        self, data: CellsInput, *, genes: Sequence[str] | None = None, layer: str | None = None
     ) -> RankTokenizer:
         """Compute the per-gene non-zero medians on a corpus (raw counts expected).
 
@@ -125,7 +125,7 @@ class RankTokenizer(Tokenizer):
 
     def encode(
         self,
-        data: Any,
+        data: CellsInput,
         *,
         genes: Sequence[str] | None = None,
         layer: str | None = None,

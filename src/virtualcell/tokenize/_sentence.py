@@ -9,7 +9,14 @@ import numpy as np
 
 from .._errors import ValidationError
 from ._base import TokenizedCells, Tokenizer
-from ._input import check_chunk_values, expressed_genes, gene_columns, iter_chunks, token_columns
+from ._input import (
+    CellsInput,
+    check_chunk_values,
+    expressed_genes,
+    gene_columns,
+    iter_chunks,
+    token_columns,
+)
 from ._kernels import (
     OutputBuffer,
     Workspace,
@@ -72,7 +79,7 @@ class SentenceTokenizer(Tokenizer):
         self.fit_r = state.get("fit_r")
 
     def fit(
-        self, data: Any, *, genes: Sequence[str] | None = None, layer: str | None = None
+        self, data: CellsInput, *, genes: Sequence[str] | None = None, layer: str | None = None
     ) -> SentenceTokenizer:
         """Vocabulary (if none) and the log-expression vs log10-rank line."""
         X, gnames, cell_ids = self._read_corpus(data, genes, layer)
@@ -109,7 +116,7 @@ class SentenceTokenizer(Tokenizer):
 
     def encode(
         self,
-        data: Any,
+        data: CellsInput,
         *,
         genes: Sequence[str] | None = None,
         layer: str | None = None,

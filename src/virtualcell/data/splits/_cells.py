@@ -60,19 +60,19 @@ def random_split(
 def stratified_split(
     adata: AnnData,
     *,
-    key: str,
+    label_key: str,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     key_added: str | None = "split",
 ) -> Split:
-    """Random split within each value of ``obs[key]`` (e.g. cell type).
+    """Random split within each value of ``obs[label_key]`` (e.g. cell type).
 
     Each stratum (in sorted order, one generator seeded with ``seed``) is split like
     :func:`random_split`, so every part keeps the label proportions up to rounding. A
     stratum of few cells may have no val/test cells (rounding).
     """
     fr = check_fractions(fractions)
-    labels = obs_labels(adata, key)
+    labels = obs_labels(adata, label_key)
     rng = rng_for(seed)
     out = np.empty(adata.n_obs, dtype=object)
     values = labels.to_numpy()
@@ -84,7 +84,7 @@ def stratified_split(
         assignment,
         "stratified",
         seed,
-        key=key,
+        key=label_key,
         labels=labels,
         conditions=conditions_of(assignment, labels),
         params={"fractions": list(fr)},
@@ -95,17 +95,17 @@ def stratified_split(
 def heldout_split(
     adata: AnnData,
     *,
-    key: str = "cell_type",
+    label_key: str = "cell_type",
     test_values: Sequence[str],
     val_values: Sequence[str] = (),
     key_added: str | None = "split",
 ) -> Split:
-    """Hold out whole groups: cells whose ``obs[key]`` is in ``test_values`` (e.g. a cell
+    """Hold out whole groups: cells whose ``obs[label_key]`` is in ``test_values`` (e.g. a cell
     type or a batch) form the test part, ``val_values`` the val part, the rest train.
 
     Every named value must occur in the data, and test and val values must differ.
     """
-    labels = obs_labels(adata, key)
+    labels = obs_labels(adata, label_key)
     test = [str(v) for v in ([test_values] if isinstance(test_values, str) else test_values)]
     val = [str(v) for v in ([val_values] if isinstance(val_values, str) else val_values)]
     if not test:
@@ -113,7 +113,7 @@ def heldout_split(
     present = set(labels)
     unknown = sorted(set(test + val) - present)
     if unknown:
-        raise ValidationError(f"values not found in obs[{key!r}]: {unknown[:10]}")
+        raise ValidationError(f"values not found in obs[{label_key!r}]: {unknown[:10]}")
     both = sorted(set(test) & set(val))
     if both:
         raise ValidationError(f"values both in test and val: {both}")
@@ -123,7 +123,7 @@ def heldout_split(
         assignment,
         "heldout",
         None,
-        key=key,
+        key=label_key,
         labels=labels,
         conditions=conditions_of(assignment, labels),
         params={"test_values": sorted(set(test)), "val_values": sorted(set(val))},

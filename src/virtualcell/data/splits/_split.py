@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..._errors import DataFormatError, ValidationError
+from ..._utils import write_text
 from ..._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -165,18 +164,11 @@ class Split:
         )
 
     def save(self, path: str | Path) -> Path:
-        """Write the split as versioned JSON (atomically: a temporary file is renamed)."""
+        """Write the split as versioned JSON with the atomic writer (a temporary sibling
+        renamed into place)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.to_dict(), handle)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_text(path, json.dumps(self.to_dict()))
 
     @classmethod
     def load(cls, path: str | Path) -> Split:

@@ -1,0 +1,297 @@
+"""Shared option types of the ``vcell`` commands: every value is checked at parse time.
+
+A command declares its options with these factories instead of bare ``typer.Option``;
+a bad value then stops the command before any work starts, with click's usage error
+(``Error: Invalid value for '--genes': ...``, exit 2, no traceback; see ``cli.main``):
+
+- numbers: :func:`int_range`, :func:`positive_int` (>= 1), :func:`non_negative_int` (>= 0),
+  :func:`positive_float` (> 0), :func:`probability` (0..1), :func:`seed_option` (>= 0);
+- files: :func:`data_argument` (an existing path or a registry dataset name),
+  :func:`input_path` (an existing regular file / folder; FIFOs and devices are refused
+  without opening them), :func:`output_path` (its folder exists, its suffix is one the
+  command can write, and it is not an existing folder when a file is expected);
+- reader options shared by every command that reads data: :func:`format_option`,
+  :func:`orientation_option`, :func:`layer_option`, and :func:`read_data`, which reads
+  the argument with them; :func:`json_option` for ``--json`` (print with
+  :func:`virtualcell._utils.emit_json`).
+
+Choice options use ``Literal[...]`` annotations (typer turns them into real choices).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import typer
+
+from .data._io import Format
+from .data._tables import Orientation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+__all__ = [
+    "FormatName",
+    "OrientationName",
+    "choice_list",
+    "data_argument",
+    "format_option",
+    "input_path",
+    "int_range",
+    "json_option",
+    "layer_option",
+    "non_negative_int",
+    "orientation_option",
+    "output_path",
+    "positive_float",
+    "positive_int",
+    "probability",
+    "read_data",
+    "seed_option",
+]
+
+#: ``--format`` choices: the readers of :func:`virtualcell.data.read` (its ``Format``).
+FormatName = Format
+#: ``--orientation`` choices for tables (``read_table``'s ``Orientation``).
+OrientationName = Orientation
+
+
+# ------------------------------------------------------------------------------- numbers
+def _bound(check: Callable[[float], bool], rule: str) -> Callable[[Any], Any]:
+    def callback(value: Any) -> Any:
+        if value is not None and not check(value):
+            raise typer.BadParameter(f"{value} is not {rule}")
+        return value
+
+    return callback
+
+
+def int_range(
+    default: Any, *decls: str, help: str, low: int, high: int | None = None, **kw: Any
+) -> Any:
+    """An ``int`` option within ``[low, high]``."""
+    rule = f">= {low}" if high is None else f"in [{low}, {high}]"
+    return typer.Option(
+        default, *decls, help=help,
+        callback=_bound(lambda v: v >= low and (high is None or v <= high), rule), **kw,
+    )  # fmt: skip
+
+
+def positive_int(default: Any, *decls: str, help: str, **kw: Any) -> Any:
+    """An ``int`` option that must be >= 1."""
+    return int_range(default, *decls, help=help, low=1, **kw)
+
+
+def non_negative_int(default: Any, *decls: str, help: str, **kw: Any) -> Any:
+    """An ``int`` option that must be >= 0."""
+    return int_range(default, *decls, help=help, low=0, **kw)
+
+
+def positive_float(default: Any, *decls: str, help: str, **kw: Any) -> Any:
+    """A finite ``float`` option that must be > 0."""
+    import math
+
+    return typer.Option(
+        default, *decls, help=help,
+        callback=_bound(lambda v: math.isfinite(v) and v > 0, "a finite number > 0"), **kw,
+    )  # fmt: skip
+
+
+def probability(default: Any, *decls: str, help: str, **kw: Any) -> Any:
+    """A ``float`` option in [0, 1]."""
+    return typer.Option(
+        default, *decls, help=help, callback=_bound(lambda v: 0 <= v <= 1, "in [0, 1]"), **kw
+    )
+
+
+def seed_option(default: int = 0, *decls: str, help: str | None = None) -> Any:
+    """``--seed``: an ``int`` >= 0 (numpy's generators refuse negative seeds)."""
+    return non_negative_int(
+        default, *(decls or ("--seed",)), help=help or "Random seed (>= 0; same seed, same result)."
+    )
+
+
+def choice_list(*decls: str, choices: Sequence[str], help: str) -> Any:
+    """A repeatable option whose every value is one of ``choices`` (typer has no
+    ``list[Literal[...]]``)."""
+
+    def callback(values: list[str] | None) -> list[str] | None:
+        bad = [v for v in values or [] if v not in choices]
+        if bad:
+            raise typer.BadParameter(
+                f"{', '.join(map(repr, bad))} not one of {', '.join(map(repr, choices))}"
+            )
+        return values
+
+    return typer.Option(None, *decls, help=f"{help} ({', '.join(choices)})", callback=callback)
+
+
+def json_option(help: str = "Print the result as JSON on stdout (logs stay on stderr).") -> Any:
+    """``--json``: machine output alone on stdout (print it with ``emit_json``)."""
+    return typer.Option(False, "--json", help=help)
+
+
+# --------------------------------------------------------------------------------- paths
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` cannot be read as data (``None`` when it can), without opening it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"{path} cannot be opened ({exc.strerror or exc})"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    what = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file"
+    return f"{path} is {what}, not a data file"
+
+
+def _check_input(value: Any, *, file_okay: bool, dir_okay: bool, hint: str = "") -> Any:
+    if value is None:
+        return value
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise typer.BadParameter(f"{path} does not exist{hint}")
+    problem = _not_regular(path)
+    if problem:
+        raise typer.BadParameter(problem)
+    if path.is_dir() and not dir_okay:
+        raise typer.BadParameter(f"{path} is a folder; a file is expected")
+    if path.is_file() and not file_okay:
+        raise typer.BadParameter(f"{path} is a file; a folder is expected")
+    return value
+
+
+def input_path(
+    default: Any,
+    *decls: str,
+    help: str,
+    file_okay: bool = True,
+    dir_okay: bool = True,
+    missing_hint: str = "",
+) -> Any:
+    """An option naming an existing regular file or folder (no FIFOs, sockets, devices);
+    ``missing_hint`` is appended to the message for a path that does not exist."""
+    return typer.Option(
+        default, *decls, help=help,
+        callback=lambda v: _check_input(
+            v, file_okay=file_okay, dir_okay=dir_okay, hint=missing_hint
+        ),
+    )  # fmt: skip
+
+
+def _check_output(
+    value: Any, *, suffixes: Sequence[str] | None, kind: Literal["file", "folder"]
+) -> Any:
+    if value is None:
+        return value
+    path = Path(value).expanduser()
+    parent = path.parent
+    if not parent.is_dir():
+        raise typer.BadParameter(f"folder {parent} does not exist (create it first)")
+    if kind == "file":
+        if path.is_dir():
+            raise typer.BadParameter(f"{path} is a folder; give a file name")
+        if suffixes is not None and "".join(path.suffixes[-1:]).lower() not in suffixes:
+            got = path.suffix or "no suffix"
+            raise typer.BadParameter(
+                f"cannot write {path.name!r}: its suffix ({got}) must be one of "
+                f"{', '.join(suffixes)} (the suffix decides the format)"
+            )
+    elif path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} is a file; give a folder")
+    return value
+
+
+def output_path(
+    default: Any,
+    *decls: str,
+    help: str,
+    suffixes: Sequence[str] | None = None,
+    kind: Literal["file", "folder"] = "file",
+) -> Any:
+    """An output option: its parent folder exists, a file's suffix is one of
+    ``suffixes`` (the suffix decides the format), a file is not an existing folder and a
+    folder is not an existing file."""
+    allowed = tuple(s.lower() for s in suffixes) if suffixes is not None else None
+    return typer.Option(
+        default, *decls, help=help,
+        callback=lambda v: _check_output(v, suffixes=allowed, kind=kind),
+    )  # fmt: skip
+
+
+def _check_source(value: str | None) -> str | None:
+    if value is None:
+        return value
+    path = Path(value).expanduser()
+    if path.exists() or path.is_symlink():
+        problem = _not_regular(path)
+        if problem:
+            raise typer.BadParameter(problem)
+        return value
+    from .data._paths import looks_like_path
+    from .datasets import names
+
+    if looks_like_path(value):
+        raise typer.BadParameter(f"{path} does not exist")
+    known = names()
+    if value not in known:
+        close = difflib.get_close_matches(value, known, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise typer.BadParameter(
+            f"{value!r} is neither an existing file or folder nor a registry dataset.{hint} "
+            "(`vcell datasets list` shows the registry)"
+        )
+    return value
+
+
+def data_argument(help: str = "A file, a folder or a registry dataset name.") -> Any:
+    """The data argument of a command: an existing path or a registry dataset name."""
+    return typer.Argument(
+        ..., help=help, callback=_check_source, show_default=False, metavar="DATA"
+    )
+
+
+# ------------------------------------------------------------------------ reader options
+def format_option() -> Any:
+    """``--format``: force a reader instead of detecting it."""
+    return typer.Option(
+        None, "--format", help="Reader to use instead of detecting it from the file.",
+        show_default=False,
+    )  # fmt: skip
+
+
+def orientation_option() -> Any:
+    """``--orientation``: how a text table is laid out (``auto`` refuses to guess)."""
+    return typer.Option(
+        "auto",
+        "--orientation",
+        help="Tables only: cells_x_genes or genes_x_cells (auto: detect from the labels; "
+        "an undecidable table is an error until this is given).",
+    )
+
+
+def layer_option(help: str | None = None) -> Any:
+    """``--layer``: use ``adata.layers[NAME]`` (``raw``: ``adata.raw.X``) instead of ``X``."""
+    return typer.Option(
+        None,
+        "--layer",
+        help=help or "Use this layer instead of X (raw: adata.raw.X).",
+        show_default=False,
+    )
+
+
+def read_data(
+    source: str,
+    *,
+    format: FormatName | None = None,
+    orientation: OrientationName = "auto",
+    **kwargs: Any,
+) -> AnnData:
+    """Read a command's data argument (a path or a registry name) with its reader options."""
+    from .datasets import read
+
+    return read(source, format=format, orientation=orientation, **kwargs)

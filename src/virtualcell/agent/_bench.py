@@ -1,0 +1,497 @@
+"""The agent benchmark runner: tasks (:mod:`._tasks`) x backend, plus non-LLM baselines.
+
+Per task the agent gets a fresh workspace (the task's data preloaded as ``data``), the
+same knowledge base and the same budgets; the checker reads the *verified* answer.
+
+Systems reported:
+
+``scripted`` (backend)
+    An **expert plan**, not a model: a hand-written policy per family that calls the right
+    tools and writes the answer from their results. It bounds what the tools, the loop
+    and the verifier allow (tool errors and verifier removals still count against it).
+``local`` / ``openai`` (backends)
+    The LLM plans, calls tools and answers. The loopback test server is scripted and
+    does not count as a real model.
+``keyword_router`` (baseline)
+    No LLM and no loop: regular expressions on the question pick one tool and the first
+    row of its result is the answer (one call; so it cannot solve multi-step tasks).
+``top_enrichment`` (baseline, naming families)
+    The top term of hypergeometric enrichment against the store's GO library.
+``majority`` (baseline, claims and cell-type counts)
+    The most frequent true answer of the family in this task set (an optimistic prior).
+
+Metrics per system and family: success rate; valid-tool-call rate (calls that validated
+and ran / non-answer replies); mean steps (tool-call turns); mean tokens (prompt +
+completion); mean wall seconds per task.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .._errors import ValidationError
+from .._utils import log, markdown_table, write_json, write_text
+from ._backends import ScriptedBackend, get_backend
+from ._loop import Agent
+from ._provenance import transcript_from_log
+from ._tasks import FAMILIES, Task, check, make_tasks
+from ._tools import Toolbox
+from ._workspace import Workspace
+
+__all__ = ["expert_replies", "keyword_router", "run_benchmark", "select_tasks"]
+
+
+# -- expert plan (the scripted upper bound) ----------------------------------------------------
+def _results(ws: Workspace, tool: str):
+    return [r for r in ws.results.values() if r.tool == tool]
+
+
+def _call(tool: str, **args: Any) -> str:
+    return json.dumps({"tool": tool, "args": args})
+
+
+def _answer(text: str) -> str:
+    return json.dumps({"answer": text})
+
+
+def _top_term(df) -> str:
+    return str(df.iloc[0]["term"]) if len(df) else ""
+
+
+def _expert_step(task: Task, ws: Workspace, messages) -> str:
+    last = str(messages[-1]["content"]) if messages else ""
+    if last.startswith("Question:"):
+        return "1. call the tool for this question\n2. read its result\n3. answer with citations"
+    fam, q = task.family, task.question
+    if fam == "qa_process":
+        gene = re.search(r"the gene (\S+) is", q).group(1)
+        r = _results(ws, "go_annotations")
+        if not r:
+            return _call("go_annotations", gene=gene)
+        df = r[-1].value
+        bp = df[(df["namespace"] == "BP") & (df["via"] == "")]
+        row = (bp if len(bp) else df).iloc[0]
+        return _answer(f"{gene} is involved in {row['name']} ({row['go_id']}).")
+    if fam == "qa_targets":
+        tf = re.search(r"transcription factor (\S+?)\.?$", q).group(1)
+        r = _results(ws, "tf_targets")
+        if not r:
+            return _call("tf_targets", tf=tf)
+        df = r[-1].value
+        return _answer(
+            f"{tf} regulates {df.iloc[0]['target']}." if len(df) else f"No target of {tf} is known."
+        )
+    if fam in ("naming_go", "naming_hallmark"):
+        genes = [g.strip() for g in q.split(":", 1)[1].rstrip("?").split(",")]
+        r = _results(ws, "enrich")
+        if not r:
+            return _call("enrich", genes=genes)
+        return _answer(f"The genes share the process {_top_term(r[-1].value)}.")
+    if fam == "claims":
+        claim = re.search(r"'(.+)'", q).group(1)
+        r = _results(ws, "verify_claim")
+        if not r:
+            return _call("verify_claim", claim=claim)
+        return _answer(f"Verdict: {r[-1].value.label}.")
+    if fam == "data_perturbation":
+        gene = re.search(r"expression of (\S+) the most", q).group(1)
+        r = _results(ws, "perturbation_effects")
+        if not r:
+            return _call("perturbation_effects", adata="data", gene=gene)
+        top = r[-1].value.iloc[0]
+        return _answer(f"{top['perturbation']} changes {gene} the most (z = {top['z']:.2f}).")
+    if fam == "data_celltypes":
+        r = _results(ws, "count_cell_types")
+        if not r:
+            return _call("count_cell_types", adata="data")
+        return _answer(f"The data holds {r[-1].value['n_clusters']} cell types.")
+    if fam == "data_marker":
+        gene = re.search(r"expresses (\S+) the most", q).group(1)
+        r = _results(ws, "expression_by_group")
+        if not r:
+            return _call("expression_by_group", adata="data", gene=gene, groupby="cluster")
+        return _answer(f"Cluster {r[-1].value.iloc[0]['group']} expresses {gene} the most.")
+    if fam == "data_edges":
+        edges = task.truth["candidates"]
+        r = _results(ws, "knockout_support")
+        if not r:
+            return _call("knockout_support", adata="data", edges=edges)
+        df = r[-1].value
+        sup = df.loc[df["supported"], "edge"].tolist()
+        return _answer(
+            "Supported by the knockouts: " + ", ".join(sup) + "."
+            if sup
+            else "None of the edges is supported."
+        )
+    if fam == "multistep":
+        gene = re.search(r"changes (\S+) the", q).group(1)
+        pe, tt, en = (_results(ws, t) for t in ("perturbation_effects", "tf_targets", "enrich"))
+        if not pe:
+            return _call("perturbation_effects", adata="data", gene=gene)
+        top = str(pe[-1].value.iloc[0]["perturbation"])
+        if not tt:
+            return _call("tf_targets", tf=top)
+        targets = sorted(set(tt[-1].value["target"]))
+        if not en:
+            return _call("enrich", genes=targets)
+        return _answer(
+            f"{top} changes {gene} the most. Known targets of {top}: {', '.join(targets[:8])}. "
+            f"Enriched process: {_top_term(en[-1].value)}."
+        )
+    raise ValidationError(f"no expert plan for family {fam!r}")
+
+
+def expert_replies(task: Task, ws: Workspace, n: int = 12) -> list:
+    """Scripted replies that follow the expert plan of ``task`` (functions of the
+    workspace, so the answer is written from the actual tool results)."""
+    return [lambda messages, t=task, w=ws: _expert_step(t, w, messages)] * n
+
+
+# -- baselines -------------------------------------------------------------------------------
+_STOP = {"GO", "TF", "KB", "DNA", "RNA", "I", "A"}
+
+
+def _genes_in_question(q: str) -> list[str]:
+    return [
+        t
+        for t in re.findall(r"\b[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]\b", q)
+        if (t.isupper() or re.search(r"\d", t)) and t not in _STOP and not t.isdigit()
+    ]
+
+
+def keyword_router(question: str, toolbox: Toolbox) -> tuple[str, int]:
+    """The keyword-router baseline: ``(answer, tool calls made)``."""
+    q, ql = question, question.lower()
+
+    def first(tool: str, **args: Any):
+        res = toolbox.call(tool, args)
+        return res.result.value if res.ok else None
+
+    genes = _genes_in_question(q)
+    quoted = re.search(r"'(.+)'", q)
+    if quoted and "supported" in ql:
+        v = first("verify_claim", claim=quoted.group(1))
+        return (f"Verdict: {v.label}." if v is not None else ""), 1
+    if "how many" in ql and "cell type" in ql:
+        v = first("count_cell_types", adata="data")
+        return (str(v["n_clusters"]) if v else ""), 1
+    if "cluster" in ql and "express" in ql and genes:
+        v = first("expression_by_group", adata="data", gene=genes[-1], groupby="cluster")
+        return (str(v.iloc[0]["group"]) if v is not None and len(v) else ""), 1
+    edges = re.findall(r"[A-Za-z0-9_.\-]+->[A-Za-z0-9_.\-]+", q)
+    if edges:
+        v = first("knockout_support", adata="data", edges=edges)
+        return (", ".join(v.loc[v["supported"], "edge"]) if v is not None else ""), 1
+    if "perturbation" in ql and genes:
+        v = first("perturbation_effects", adata="data", gene=genes[0])
+        return (str(v.iloc[0]["perturbation"]) if v is not None and len(v) else ""), 1
+    if "target" in ql and genes:
+        v = first("tf_targets", tf=genes[-1])
+        return (str(v.iloc[0]["target"]) if v is not None and len(v) else ""), 1
+    if len(genes) >= 3:
+        v = first("enrich", genes=genes)
+        return (_top_term(v) if v is not None else ""), 1
+    if "process" in ql and genes:
+        v = first("go_annotations", gene=genes[-1])
+        if v is not None and len(v):
+            bp = v[v["namespace"] == "BP"]
+            row = (bp if len(bp) else v).iloc[0]
+            return f"{row['name']} ({row['go_id']})", 1
+        return "", 1
+    hits = first("kb_search", query=q, k=1)
+    return (hits[0].title if hits else ""), 1
+
+
+def _majority(tasks: list[Task]) -> dict[str, str]:
+    out = {}
+    for fam in ("claims", "data_celltypes"):
+        vals = [
+            t.truth["label"] if fam == "claims" else t.truth["answer"]
+            for t in tasks
+            if t.family == fam
+        ]
+        if vals:
+            out[fam] = Counter(vals).most_common(1)[0][0]
+    return out
+
+
+# -- runner ----------------------------------------------------------------------------------
+def select_tasks(tasks: list[Task], n: int | None) -> list[Task]:
+    """The first ``n`` tasks taken round-robin over families (all when ``n`` is None)."""
+    if n is None or n >= len(tasks):
+        return list(tasks)
+    by: dict[str, list[Task]] = {}
+    for t in tasks:
+        by.setdefault(t.family, []).append(t)
+    out: list[Task] = []
+    while len(out) < n:
+        for fam in FAMILIES:
+            if by.get(fam) and len(out) < n:
+                out.append(by[fam].pop(0))
+    return out
+
+
+def _nanmean(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    return float(sum(xs) / len(xs)) if xs else None
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(rows)
+    acts = sum(r["n_actions"] for r in rows)
+    return {
+        "n": n,
+        "success_rate": sum(r["success"] for r in rows) / n if n else None,
+        "valid_call_rate": sum(r["n_valid_calls"] for r in rows) / acts if acts else None,
+        "mean_steps": _nanmean([r["n_actions"] for r in rows]),
+        "mean_tokens": _nanmean([r["tokens"] for r in rows]),
+        "mean_seconds": _nanmean([r["seconds"] for r in rows]),
+    }
+
+
+def run_benchmark(
+    backend: str = "scripted",
+    *,
+    n_tasks: int | None = None,
+    seed: int = 0,
+    kb: Any = None,
+    folder: str | Path | None = None,
+    baselines: bool = True,
+    max_steps: int = 6,
+    counts: dict[str, int] | None = None,
+    **backend_options: Any,
+) -> dict[str, Any]:
+    """Run the agent benchmark for one backend and the non-LLM baselines.
+
+    Parameters
+    ----------
+    backend
+        ``"scripted"`` (expert plan), ``"local"`` or ``"openai"``.
+    n_tasks
+        Run only this many tasks (round-robin over families; see :func:`select_tasks`).
+    seed
+        Seed of the task generation (and of decoding).
+    kb
+        Knowledge store path or opened store (default: the built default store).
+    folder
+        Output folder (tasks, data, per-task logs, ``results.json``, ``results.md``);
+        default ``settings.cache_dir/agent/bench/seed-S``.
+    baselines
+        Also run the keyword router, top-enrichment and majority baselines.
+    max_steps
+        Tool-call turns per task.
+    counts
+        Tasks per family (default: :data:`~virtualcell.agent._tasks.DEFAULT_COUNTS`).
+    **backend_options
+        Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
+
+    Returns
+    -------
+    dict
+        ``backend, tasks, success_rate, by_family, baselines, baselines_by_family,
+        valid_call_rate, mean_steps, mean_tokens, wall_s, load_s, tokens_per_s, seed, note``.
+    """
+    from .._settings import settings
+    from ..data import read_h5ad
+    from . import open_kb
+
+    store = open_kb(kb)
+    if store is None:
+        raise ValidationError(
+            "the agent benchmark needs a knowledge store: build one with `vcell kb build` "
+            "(or pass --kb PATH)"
+        )
+    folder = (
+        Path(folder) if folder else Path(settings.cache_dir) / "agent" / "bench" / f"seed-{seed}"
+    )
+    t_start = time.perf_counter()
+    tasks = select_tasks(
+        make_tasks(store, folder=folder / "tasks", seed=seed, counts=counts), n_tasks
+    )
+    llm = None
+    load_s = None
+    if backend != "scripted":
+        llm = get_backend(backend, **backend_options)
+        if hasattr(llm, "load"):
+            llm.load()
+            load_s = llm.load_seconds
+    rows: list[dict[str, Any]] = []
+    base_rows: dict[str, list[dict[str, Any]]] = {
+        "keyword_router": [],
+        "top_enrichment": [],
+        "majority": [],
+    }
+    majority = _majority(tasks)
+    data_cache: dict[str, Any] = {}
+
+    def preload(ws: Workspace, task: Task) -> None:
+        if task.data:
+            if task.data not in data_cache:
+                data_cache[task.data] = read_h5ad(task.data)
+            ws.put(data_cache[task.data].copy(), name="data")
+
+    for i, task in enumerate(tasks, 1):
+        ws = Workspace(folder / "runs" / backend / task.id)
+        preload(ws, task)
+        engine = ScriptedBackend(expert_replies(task, ws)) if llm is None else llm
+        agent = Agent(
+            engine,
+            kb=store,
+            workspace=ws,
+            max_steps=max_steps,
+            max_tools=5 if backend == "local" else None,
+            seed=seed,
+            log_path=ws.root / "provenance.jsonl",
+        )
+        ans = agent.run(task.question)
+        ok = check(task, ans.answer)
+        write_text(
+            ws.root / "transcript.txt", transcript_from_log(ws.root / "provenance.jsonl") + "\n"
+        )
+        rows.append(
+            {
+                "task": task.id,
+                "family": task.family,
+                "success": bool(ok),
+                "n_actions": ans.n_actions,
+                "n_valid_calls": ans.n_valid_calls,
+                "tokens": ans.prompt_tokens + ans.completion_tokens,
+                "completion_tokens": ans.completion_tokens,
+                "seconds": ans.seconds,
+                "stopped": ans.stopped,
+                "answer": ans.answer,
+                "removed_claims": len(ans.removed),
+            }
+        )
+        log(f"[{i}/{len(tasks)}] {task.id}: {'ok' if ok else 'fail'} ({ans.seconds:.1f} s)")
+        write_json(folder / f"rows-{backend}.json", rows)  # progress survives an interrupted run
+        if baselines:
+            bws = Workspace(folder / "runs" / "baselines" / task.id)
+            preload(bws, task)
+            tb = Toolbox(bws, kb=store)
+            t0 = time.perf_counter()
+            text, n_calls = keyword_router(task.question, tb)
+            base_rows["keyword_router"].append(
+                _base_row(task, text, n_calls, time.perf_counter() - t0)
+            )
+            if task.family.startswith("naming"):
+                t0 = time.perf_counter()
+                genes = [g.strip() for g in task.question.split(":", 1)[1].rstrip("?").split(",")]
+                res = tb.call("enrich", {"genes": genes})
+                text = _top_term(res.result.value) if res.ok else ""
+                base_rows["top_enrichment"].append(
+                    _base_row(task, text, 1, time.perf_counter() - t0)
+                )
+            if task.family in majority:
+                guess = majority[task.family]
+                text = f"Verdict: {guess}." if task.family == "claims" else str(guess)
+                base_rows["majority"].append(_base_row(task, text, 0, 0.0))
+    wall = time.perf_counter() - t_start
+    by_family = {}
+    for fam in FAMILIES:
+        fr = [r for r in rows if r["family"] == fam]
+        if fr:
+            by_family[fam] = _summary(fr)
+    total = _summary(rows)
+    base_summary = {k: _summary(v)["success_rate"] for k, v in base_rows.items() if v}
+    base_by_family = {
+        k: {
+            fam: _summary([r for r in v if r["family"] == fam])["success_rate"]
+            for fam in FAMILIES
+            if any(r["family"] == fam for r in v)
+        }
+        for k, v in base_rows.items()
+        if v
+    }
+    tps = None
+    if llm is not None and getattr(llm, "tokens_per_second", None):
+        tps = llm.tokens_per_second
+    out = {
+        "backend": backend,
+        "tasks": len(rows),
+        "success_rate": total["success_rate"],
+        "by_family": by_family,
+        "baselines": base_summary,
+        "baselines_by_family": base_by_family,
+        "valid_call_rate": total["valid_call_rate"],
+        "mean_steps": total["mean_steps"],
+        "mean_tokens": total["mean_tokens"],
+        "wall_s": round(wall, 2),
+        "load_s": round(load_s, 2) if load_s is not None else None,
+        "tokens_per_s": round(tps, 2) if tps else None,
+        "seed": seed,
+        "kb": str(store.path),
+        "note": (
+            "scripted = expert plan (an upper bound, not a model)"
+            if backend == "scripted"
+            else f"{backend} backend; tasks run in order on this machine"
+        ),
+    }
+    write_json(
+        folder / f"results-{backend}.json", {**out, "rows": rows, "baseline_rows": base_rows}
+    )
+    write_text(folder / f"results-{backend}.md", results_table(out))
+    out["folder"] = str(folder)
+    if store is not kb:
+        store.close()
+    return out
+
+
+def _base_row(task: Task, text: str, n_calls: int, seconds: float) -> dict[str, Any]:
+    return {
+        "task": task.id,
+        "family": task.family,
+        "success": bool(check(task, text)),
+        "n_actions": n_calls,
+        "n_valid_calls": n_calls,
+        "tokens": 0,
+        "seconds": seconds,
+        "answer": text,
+    }
+
+
+def results_table(result: dict[str, Any]) -> str:
+    """Markdown table: success rate per family for the backend and each baseline."""
+    rows = []
+    for fam, s in result["by_family"].items():
+        row = {
+            "family": fam,
+            "n": s["n"],
+            result["backend"]: s["success_rate"],
+            "valid calls": s["valid_call_rate"],
+            "steps": s["mean_steps"],
+            "tokens": s["mean_tokens"],
+            "s/task": s["mean_seconds"],
+        }
+        for b, fams in result.get("baselines_by_family", {}).items():
+            row[b] = fams.get(fam)
+        rows.append(row)
+    total = {
+        "family": "all",
+        "n": result["tasks"],
+        result["backend"]: result["success_rate"],
+        "valid calls": result["valid_call_rate"],
+        "steps": result["mean_steps"],
+        "tokens": result["mean_tokens"],
+        "s/task": (result["wall_s"] / result["tasks"]) if result["tasks"] else None,
+    }
+    for b, v in result.get("baselines", {}).items():
+        total[b] = v
+    rows.append(total)
+    cols = [
+        "family",
+        "n",
+        result["backend"],
+        *result.get("baselines", {}),
+        "valid calls",
+        "steps",
+        "tokens",
+        "s/task",
+    ]
+    return markdown_table(rows, columns=cols)

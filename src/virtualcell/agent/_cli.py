@@ -1,0 +1,221 @@
+"""``vcell ask``, ``vcell agent ...`` and ``vcell mcp``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+agent_app = typer.Typer(help="LLM agent: benchmark, tool list, replay of a logged run.")
+
+_KB = typer.Option(
+    None, "--kb", help="Knowledge store file (default: the built store in the cache)."
+)
+
+
+def _echo_json(obj) -> None:
+    from .._utils import emit_json
+
+    emit_json(obj)
+
+
+def _backend_options(base_url: str | None, model: str | None) -> dict:
+    opts = {}
+    if base_url:
+        opts["base_url"] = base_url
+    if model:
+        opts["model"] = model
+    return opts
+
+
+def ask_cmd(
+    question: str = typer.Argument(..., help="The question."),
+    data: Path = typer.Option(None, "--data", help="Data file available to the tools as 'data'."),
+    backend: str = typer.Option(
+        "local", "--backend", help="local (default, offline), openai or scripted."
+    ),
+    kb: Path = _KB,
+    workspace: Path = typer.Option(
+        None, "--workspace", help="Workspace folder (default: a new one in the cache)."
+    ),
+    max_steps: int = typer.Option(6, "--max-steps", min=1, help="Tool-call turns."),
+    flag: bool = typer.Option(
+        False,
+        "--flag-unsupported",
+        help="Keep unsupported claims, marked, instead of removing them.",
+    ),
+    allow_code: bool = typer.Option(
+        False, "--allow-code", help="Offer the sandboxed Python tool (off by default)."
+    ),
+    base_url: str = typer.Option(None, "--base-url", help="openai backend: server URL."),
+    model: str = typer.Option(None, "--model", help="openai backend: model name."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+) -> None:
+    """Answer a question with the agent: answer, citations, provenance log."""
+    from . import ask, get_backend
+
+    llm = (
+        get_backend(backend, **_backend_options(base_url, model))
+        if backend != "scripted"
+        else backend
+    )
+    ans = ask(
+        question,
+        data=data,
+        backend=llm,
+        kb=kb,
+        workspace=workspace,
+        on_unsupported="flag" if flag else "remove",
+        max_steps=max_steps,
+        allow_code=allow_code,
+    )
+    if as_json:
+        _echo_json(ans.to_dict())
+        return
+    typer.echo(ans.answer)
+    if ans.citations:
+        typer.echo("citations:")
+        for i, c in enumerate(ans.citations, 1):
+            typer.echo(f"  [{i}] {c}")
+    removed = ans.removed
+    if removed:
+        typer.echo("removed (unsupported):")
+        for c in removed:
+            typer.echo(f"  - {c.sentence} ({c.label}: {c.reason})")
+    typer.echo(
+        f"provenance log: {ans.log_path}  ({ans.llm_calls} LLM calls, "
+        f"{ans.prompt_tokens}+{ans.completion_tokens} tokens, {ans.seconds:.1f} s)"
+    )
+
+
+@agent_app.command("bench")
+def bench_cmd(
+    backend: str = typer.Option(
+        "scripted", "--backend", help="scripted (expert plan), local or openai."
+    ),
+    tasks: int = typer.Option(
+        None, "--tasks", min=1, help="Run only N tasks (round-robin over families)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of task generation and decoding."),
+    kb: Path = _KB,
+    out: Path = typer.Option(None, "--out", help="Output folder (default: in the cache)."),
+    no_baselines: bool = typer.Option(False, "--no-baselines", help="Skip the non-LLM baselines."),
+    base_url: str = typer.Option(None, "--base-url", help="openai backend: server URL."),
+    model: str = typer.Option(None, "--model", help="openai backend: model name."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run the agent benchmark (>= 80 tasks with programmatic checkers)."""
+    from ._bench import results_table, run_benchmark
+
+    result = run_benchmark(
+        backend,
+        n_tasks=tasks,
+        seed=seed,
+        kb=kb,
+        folder=out,
+        baselines=not no_baselines,
+        **_backend_options(base_url, model),
+    )
+    if as_json:
+        _echo_json(result)
+        return
+    typer.echo(results_table(result))
+    extra = []
+    if result.get("load_s") is not None:
+        extra.append(f"model load {result['load_s']:.1f} s")
+    if result.get("tokens_per_s"):
+        extra.append(f"{result['tokens_per_s']:.1f} generated tokens/s")
+    typer.echo(
+        f"{result['note']}; wall {result['wall_s']:.1f} s"
+        + (f"; {', '.join(extra)}" if extra else "")
+    )
+    typer.echo(f"results: {result['folder']}")
+
+
+@agent_app.command("tools")
+def tools_cmd(
+    kb: Path = _KB,
+    allow_code: bool = typer.Option(
+        False, "--allow-code", help="Include the sandboxed Python tool."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print names, descriptions and JSON schemas."
+    ),
+) -> None:
+    """List the agent's tools (derived from the public API)."""
+    from . import Toolbox, open_kb
+
+    store = open_kb(kb)
+    tb = Toolbox(kb=store, allow_code=allow_code)
+    if as_json:
+        _echo_json(tb.describe())
+    else:
+        for name in tb.names():
+            t = tb.get(name)
+            typer.echo(f"{t.signature()}\n    {t.description}")
+        for name, why in sorted(tb.disabled.items()):
+            typer.echo(f"(not offered: {name}: {why})", err=True)
+    if store is not None:
+        store.close()
+
+
+@agent_app.command("replay")
+def replay_cmd(
+    log: Path = typer.Argument(..., help="A provenance log (provenance.jsonl)."),
+    kb: Path = _KB,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Re-run a logged agent run without the LLM and compare every result."""
+    from ..knowledge import load as open_store
+    from ._provenance import replay
+
+    store = open_store(kb) if kb is not None else None
+    try:
+        report = replay(log, kb=store)
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        typer.echo(f"replay {'identical' if report.ok else 'DIFFERS'}: {report.calls} calls")
+        for m in report.mismatches:
+            typer.echo(f"  - {m}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def mcp_cmd(
+    http: int = typer.Option(
+        None,
+        "--http",
+        min=1,
+        max=65535,
+        help="Serve streamable HTTP on 127.0.0.1:PORT (default: stdio).",
+    ),
+    kb: Path = _KB,
+    workspace: Path = typer.Option(
+        None, "--workspace", help="Folder the tools may read/write (default: a new temporary one)."
+    ),
+    allow_code: bool = typer.Option(
+        False, "--allow-code", help="Offer the sandboxed Python tool (off by default)."
+    ),
+) -> None:
+    """Serve the agent tools over MCP (stdio, or HTTP on 127.0.0.1)."""
+    from . import Toolbox, Workspace, open_kb
+    from ._mcp import serve
+
+    store = open_kb(kb)
+    tb = Toolbox(Workspace(workspace), kb=store, allow_code=allow_code)
+    if http is not None:
+        typer.echo(f"MCP server on http://127.0.0.1:{http}/mcp ({len(tb)} tools)", err=True)
+    serve(tb, http_port=http)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``vcell ask``, ``vcell agent ...`` and ``vcell mcp``."""
+    app.command("ask")(ask_cmd)
+    app.command("mcp")(mcp_cmd)
+    app.add_typer(agent_app, name="agent")

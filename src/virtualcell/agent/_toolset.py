@@ -1,0 +1,70 @@
+"""The built-in agent tools: one line per public function (read by the :data:`tools`
+registry). Add a tool by adding a line; its schema comes from the function itself.
+
+When the perturbation and representation tasks land, their public entry points become
+tools the same way, e.g. ``spec("predict_perturbation", perturb.predict)``.
+"""
+
+from __future__ import annotations
+
+from ._tools import spec
+
+__all__ = ["builtin_tools"]
+
+_KB = {"self": "kb"}
+
+
+def builtin_tools() -> list:
+    from .. import grn, sim
+    from ..data import read as read_data
+    from ..knowledge import KnowledgeBase, enrich
+    from . import _analysis as an
+    from ._sandbox import run_python
+
+    return [
+        # knowledge base (bound to the opened store)
+        spec("kb_search", KnowledgeBase.search, bind=_KB),
+        spec("gene_info", KnowledgeBase.gene, bind=_KB),
+        spec("go_annotations", KnowledgeBase.go_annotations, bind=_KB),
+        spec("go_term", KnowledgeBase.go_term, bind=_KB),
+        spec("genes_for_term", KnowledgeBase.genes_for_term, bind=_KB),
+        spec("tf_targets", KnowledgeBase.targets, bind=_KB),
+        spec("tf_regulators", KnowledgeBase.regulators, bind=_KB),
+        spec("verify_claim", KnowledgeBase.verify, bind=_KB),
+        spec(
+            "enrich",
+            enrich,
+            bind={"kb": "kb_path"},
+            defaults={"gene_sets": "go_library"},
+            hide=("n_perm", "seed", "method"),
+        ),
+        # data in the workspace
+        spec("read_data", read_data, paths=("source",)),
+        spec("describe_data", an.describe_data),
+        spec("perturbation_effects", an.perturbation_effects),
+        spec("expression_by_group", an.expression_by_group),
+        spec("count_cell_types", an.count_cell_types),
+        spec("knockout_support", an.knockout_support),
+        # simulation and gene regulation
+        spec(
+            "simulate_perturbseq",
+            sim.simulate_perturbseq,
+            hide=(
+                "technical_noise",
+                "chunk_size",
+                "method",
+                "dt",
+                "n_steps",
+                "noise_s",
+                "keep_true_expression",
+                "score_pairs",
+                "frac_converging",
+                "knockdown_factor",
+                "overexpression_factor",
+            ),
+        ),
+        spec("infer_grn", grn.infer, hide=("genes",)),
+        spec("evaluate_grn", grn.evaluate),
+        # code: off unless enabled; runs in a separate, sandboxed process
+        spec("run_python", run_python, enabled=False),
+    ]

@@ -1,0 +1,176 @@
+"""Perturbation scores that compare many perturbations at once, and DE-restricted errors.
+
+``true`` and ``pred`` below are perturbations x genes matrices of mean profiles (row ``i``
+of both is the same perturbation); ``control`` is the control mean profile (see the
+control rule in :mod:`virtualcell.metrics._perturbation`).
+
+* :func:`discrimination_score` — the Virtual Cell Challenge's perturbation
+  discrimination score (cell-eval ``discrimination_score_l1``): for perturbation ``i``,
+  the distances ``d_q = dist(pred_i - control, true_q - control)`` to every true
+  perturbation ``q`` are sorted (ascending, stable); ``r_i`` is the 0-based position of
+  ``q = i``; the score is ``1 - r_i / N`` (1 = the true perturbation is the closest,
+  ``1/N`` = it is the farthest). By default the perturbation's own target gene(s) are left
+  out of the distance.
+* :func:`centroid_accuracy` — Systema's centroid accuracy (Viñas Torné et al. 2025): the
+  share of the other ``N - 1`` true profiles that are farther (Euclidean) from
+  ``pred_i`` than ``true_i`` is. Euclidean distances do not change when every profile is
+  shifted by the same reference, so this equals Systema's score on perturbation-specific
+  effects (relative to the perturbed centroid).
+* :func:`pearson_delta_top_de` — Pearson correlation of predicted and true change from
+  control over the top-``k`` DE genes.
+* :func:`mae` — mean absolute error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from .._errors import ValidationError
+from ..data._conventions import split_perturbation
+from ._checks import as_float_array, check_finite, check_same_shape
+from ._perturbation import top_changed_genes
+from ._regression import _out, _pair, pearson
+
+__all__ = ["centroid_accuracy", "discrimination_score", "mae", "pearson_delta_top_de"]
+
+
+def _matrices(true: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    t = as_float_array(true, "true")
+    p = as_float_array(pred, "pred")
+    check_same_shape(t, p, ("true", "pred"))
+    if t.ndim != 2:
+        raise ValidationError(f"true and pred must be perturbations x genes, got shape {t.shape}")
+    if t.shape[0] < 2:
+        raise ValidationError("ranking scores need at least 2 perturbations")
+    check_finite(t, "true")
+    check_finite(p, "pred")
+    return t, p
+
+
+def mae(truth: Any, prediction: Any, *, axis: Literal[0, 1] | None = None) -> float | np.ndarray:
+    """Mean absolute error ``mean(|prediction - truth|)`` (``axis`` as in :func:`mse`)."""
+    t, p, red = _pair(truth, prediction, axis)
+    return _out(np.mean(np.abs(p - t), axis=red), axis)
+
+
+def pearson_delta_top_de(
+    true: Any,
+    pred: Any,
+    control: Any,
+    *,
+    de_genes: Any = None,
+    k: int = 20,
+) -> float:
+    """Pearson correlation of ``pred - control`` and ``true - control`` over DE genes.
+
+    The genes are ``de_genes`` (indices or a boolean mask) or, by default, the ``k`` genes
+    with the largest ``|true - control|`` (:func:`top_changed_genes`, ties by gene order).
+    NaN when either change is constant over those genes.
+    """
+    t = as_float_array(true, "true")
+    p = as_float_array(pred, "pred")
+    c = as_float_array(control, "control")
+    check_same_shape(t, p, ("true", "pred"))
+    check_same_shape(t, c, ("true", "control"))
+    if t.ndim != 1:
+        raise ValidationError(f"profiles must be 1-D gene vectors, got shape {t.shape}")
+    if de_genes is None:
+        idx = top_changed_genes(t, c, k=k)
+    else:
+        arr = np.asarray(de_genes)
+        idx = np.flatnonzero(arr) if arr.dtype == bool else arr.astype(int)
+    if len(idx) < 2:
+        raise ValidationError("pearson_delta_top_de needs at least 2 DE genes")
+    return float(pearson(t[idx] - c[idx], p[idx] - c[idx]))
+
+
+def _target_masks(
+    labels: Sequence[str] | None, genes: Sequence[str] | None, n: int, g: int, exclude: bool
+) -> list[np.ndarray]:
+    keep_all = np.ones(g, dtype=bool)
+    if not exclude or labels is None or genes is None:
+        return [keep_all] * n
+    if len(labels) != n:
+        raise ValidationError(f"{len(labels)} labels for {n} perturbations")
+    if len(genes) != g:
+        raise ValidationError(f"{len(genes)} gene names for {g} genes")
+    names = np.asarray([str(x) for x in genes])
+    return [~np.isin(names, split_perturbation(str(lab))) for lab in labels]
+
+
+def discrimination_score(
+    true: Any,
+    pred: Any,
+    *,
+    control: Any = None,
+    labels: Sequence[str] | None = None,
+    genes: Sequence[str] | None = None,
+    metric: Literal["l1", "l2", "cosine"] = "l1",
+    exclude_target: bool = True,
+) -> np.ndarray:
+    """Perturbation discrimination score of every perturbation (VCC / cell-eval).
+
+    Parameters
+    ----------
+    true, pred
+        Perturbations x genes mean profiles, rows in the same order.
+    control
+        Control mean profile; the distances are between changes from it (it cancels out
+        of ``l1``/``l2`` and is required for ``cosine``).
+    labels, genes
+        Perturbation labels (``A``, ``A+B``) and gene names; with ``exclude_target`` the
+        perturbed gene(s) of each row are left out of its distances.
+    metric
+        ``l1`` (Manhattan, the VCC score), ``l2`` or ``cosine`` distance.
+
+    Returns
+    -------
+    ``1 - r_i / N`` per perturbation (see the module docstring), in ``[1/N, 1]``.
+    """
+    t, p = _matrices(true, pred)
+    n, g = t.shape
+    if control is not None:
+        c = as_float_array(control, "control")
+        if c.shape != (g,):
+            raise ValidationError(f"control must have {g} genes, got shape {c.shape}")
+        t, p = t - c, p - c
+    elif metric == "cosine":
+        raise ValidationError("the cosine discrimination score needs control=")
+    if metric not in ("l1", "l2", "cosine"):
+        raise ValidationError(f"metric must be 'l1', 'l2' or 'cosine', got {metric!r}")
+    masks = _target_masks(labels, genes, n, g, exclude_target)
+    out = np.empty(n)
+    for i in range(n):
+        m = masks[i]
+        diff = t[:, m] - p[i, m][None, :]
+        if metric == "l1":
+            d = np.abs(diff).sum(axis=1)
+        elif metric == "l2":
+            d = np.sqrt((diff**2).sum(axis=1))
+        else:
+            a, b = t[:, m], p[i, m]
+            den = np.linalg.norm(a, axis=1) * np.linalg.norm(b)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                d = 1.0 - np.where(den > 0, a @ b / den, 0.0)
+        rank = int(np.flatnonzero(np.argsort(d, kind="stable") == i)[0])
+        out[i] = 1.0 - rank / n
+    return out
+
+
+def centroid_accuracy(true: Any, pred: Any) -> np.ndarray:
+    """Systema's centroid accuracy of every perturbation.
+
+    For row ``i``: ``#{q != i : ||pred_i - true_q|| > ||pred_i - true_i||} / (N - 1)``
+    (Euclidean). 1 when the prediction is closer to its own true profile than to every
+    other perturbation's, 0 when it is the farthest.
+    """
+    t, p = _matrices(true, pred)
+    n = t.shape[0]
+    from scipy.spatial.distance import cdist
+
+    d = cdist(p, t, metric="euclidean")  # pred x true
+    own = np.diag(d)
+    return (d > own[:, None]).sum(axis=1) / (n - 1)

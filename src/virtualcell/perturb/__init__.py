@@ -1,0 +1,87 @@
+"""Perturbation response prediction: single, combinatorial and unseen-gene perturbations.
+
+One contract for every method (:class:`Predictor`: ``fit(adata_train)`` then
+``predict(["KLF1", "CEBPE+KLF1"])`` -> AnnData of predicted mean profiles), a registry of
+methods with the baselines every evaluation reports (:data:`METHODS`), and the evaluation
+driver (:func:`evaluate`) on leak-checked splits of DREAM4, simulated or real Perturb-seq
+data::
+
+    import virtualcell as vc
+    model = vc.perturb.make_predictor("network").fit(train)
+    pred = model.predict(["G001+G017"])
+    report = vc.perturb.evaluate("path/to/insilico_size100_1", task="doubles", seed=0)
+
+See ``docs/perturb.md`` for every definition and the measured results.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._base import Predictor
+from ._data import SPACE_INPUT, SPACE_LOG, TrainingData, prepare_training
+from ._evaluate import METRIC_BEST, evaluate
+from ._methods import METHODS, make_predictor
+from ._norman import read_norman_gi
+from ._tasks import TASKS, Task, load_task
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+__all__ = [
+    "METHODS",
+    "METRIC_BEST",
+    "SPACE_INPUT",
+    "SPACE_LOG",
+    "TASKS",
+    "Predictor",
+    "Task",
+    "TrainingData",
+    "evaluate",
+    "list_methods",
+    "load_task",
+    "make_predictor",
+    "predict_perturbation",
+    "prepare_training",
+    "read_norman_gi",
+]
+
+
+def list_methods(*, baseline: bool | None = None) -> list[str]:
+    """Names of the registered predictors (``baseline=True``: only the baselines)."""
+    return METHODS.names(baseline=baseline)
+
+
+def predict_perturbation(
+    adata: AnnData,
+    *,
+    perturbations,
+    method: str = "network",
+    perturbation_type: str | None = "auto",
+    on_unsupported: str = "raise",
+    **options,
+):
+    """Fit ``method`` on ``adata`` and predict ``perturbations`` (the task entry point).
+
+    Parameters
+    ----------
+    adata
+        Training cells (or profiles) with ``obs["perturbation"]`` (``control``, ``A``,
+        ``A+B``); counts or non-negative expression. Not modified.
+    perturbations
+        Conditions to predict, e.g. ``["KLF1", "CEBPE+KLF1"]``.
+    method
+        A name of :data:`METHODS` (:func:`list_methods`).
+    perturbation_type
+        Which perturbed rows to learn (``"auto"``: the most frequent type).
+    on_unsupported
+        ``raise`` (default) or ``flag`` (see :meth:`Predictor.predict`).
+    **options
+        Options of the method.
+
+    Returns
+    -------
+    AnnData of predicted mean profiles (see :meth:`Predictor.predict`).
+    """
+    model = make_predictor(method, perturbation_type=perturbation_type, **options)
+    return model.fit(adata).predict(perturbations, on_unsupported=on_unsupported)

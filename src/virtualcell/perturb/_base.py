@@ -1,0 +1,265 @@
+"""The predictor contract: ``fit(adata_train)`` then ``predict(perturbations) -> AnnData``.
+
+Every method of :data:`~virtualcell.perturb.METHODS` is a :class:`Predictor` subclass that
+implements ``_fit`` (learn from a :class:`~virtualcell.perturb._data.TrainingData`) and
+``_predict_one`` (one condition -> a mean profile). The base class does the rest, the
+same way for all:
+
+* labels are parsed in the package grammar (``control``, ``A``, ``A+B``);
+* predictions are clipped at 0 (expression is non-negative) and returned as an AnnData of
+  pseudobulk means with the training genes;
+* genes never perturbed in training are listed in ``obs["unseen_genes"]``;
+* a condition a method cannot represent (e.g. a gene without features) raises
+  :class:`~virtualcell.ValidationError` naming the genes, or — with
+  ``on_unsupported="flag"`` — is predicted as the training mean with
+  ``obs["fallback"] = True``;
+* :meth:`Predictor.sample` draws per-cell samples (counts when counts came in).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from .._errors import ValidationError
+from .._version import __version__
+from ..data._conventions import PERTURBATION_KEY, UNS_KEY, split_perturbation
+from ._data import TARGET_SUM, TrainingData, parse_conditions, prepare_training
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+__all__ = ["Predictor", "Unsupported"]
+
+
+class Unsupported(Exception):
+    """Raised by ``_predict_one`` when a method cannot represent some genes."""
+
+    def __init__(self, genes: Iterable[str], reason: str) -> None:
+        self.genes = sorted(set(genes))
+        self.reason = reason
+        super().__init__(f"{reason}: {', '.join(self.genes[:10])}")
+
+
+class Predictor:
+    """Base class of perturbation-response predictors.
+
+    Parameters
+    ----------
+    perturbation_type
+        Which perturbed rows are the conditions to learn (``"auto"``: the most frequent
+        type; see :mod:`virtualcell.perturb._data`).
+    groupby
+        ``obs`` column whose groups (cell types) methods may model separately;
+        ``"auto"`` uses ``cell_type`` when present.
+    seed
+        Random seed of everything the method draws.
+    """
+
+    #: Registry name (set by subclasses).
+    name: ClassVar[str] = "predictor"
+    #: Whether the method can predict genes never perturbed in training from features;
+    #: methods that only recombine observed profiles say False.
+    uses_features: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        perturbation_type: str | None = "auto",
+        groupby: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.perturbation_type = perturbation_type
+        self.groupby = groupby
+        self.seed = int(seed)
+        self.data_: TrainingData | None = None
+        self.fit_seconds_: float | None = None
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.data_ is not None else "not fitted"
+        return f"{type(self).__name__}({self.name!r}, {state})"
+
+    # ------------------------------------------------------------------ public
+    def fit(self, adata: AnnData, *, perturbation_key: str = PERTURBATION_KEY) -> Predictor:
+        """Learn from training cells (or profiles) with ``obs[perturbation_key]``.
+
+        Returns the predictor itself.
+        """
+        t0 = time.perf_counter()
+        self.data_ = prepare_training(
+            adata,
+            perturbation_key=perturbation_key,
+            perturbation_type=self.perturbation_type,
+            groupby=self.groupby,
+            seed=self.seed,
+        )
+        self._fit(self.data_, adata)
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def predict(
+        self,
+        perturbations: Iterable[str] | str,
+        *,
+        on_unsupported: Literal["raise", "flag"] = "raise",
+    ) -> AnnData:
+        """Predicted mean profile of each condition.
+
+        Parameters
+        ----------
+        perturbations
+            Labels such as ``"KLF1"``, ``"CEBPE+KLF1"`` (``"control"`` gives the control).
+        on_unsupported
+            ``raise``: a :class:`~virtualcell.ValidationError` names the genes the method
+            cannot represent; ``flag``: predict the training mean for those conditions
+            and set ``obs["fallback"]``.
+
+        Returns
+        -------
+        AnnData, conditions x genes, in the training expression space
+        (``uns["vc"]["perturb"]["space"]``): ``X`` (float64, >= 0); ``obs`` columns
+        ``perturbation``, ``n_genes`` (genes in the condition), ``unseen_genes``
+        (comma-joined genes never perturbed in training, ``""`` if none), ``fallback``.
+        """
+        import anndata as ad
+
+        data = self._require_fit()
+        labels = parse_conditions(perturbations)
+        idx = data.gene_index
+        seen = data.seen_genes
+        out = np.empty((len(labels), len(data.genes)))
+        fallback = np.zeros(len(labels), dtype=bool)
+        unseen_col = []
+        for i, label in enumerate(labels):
+            genes = split_perturbation(label)
+            unseen_col.append(",".join(g for g in genes if g not in seen))
+            if not genes:
+                out[i] = data.control
+                continue
+            try:
+                out[i] = self._predict_one(genes)
+            except Unsupported as err:
+                if on_unsupported == "raise":
+                    raise ValidationError(
+                        f"method {self.name!r} cannot predict {label!r}: {err}"
+                    ) from None
+                out[i] = data.train_mean()
+                fallback[i] = True
+        unknown = sorted({g for lab in labels for g in split_perturbation(lab)} - set(idx))
+        obs = pd.DataFrame(
+            {
+                PERTURBATION_KEY: labels,
+                "n_genes": [len(split_perturbation(lab)) for lab in labels],
+                "unseen_genes": unseen_col,
+                "fallback": fallback,
+            },
+            index=pd.Index([f"{lab}" for lab in labels], dtype=str),
+        )
+        obs.index = _unique(obs.index)
+        result = ad.AnnData(
+            X=np.clip(np.nan_to_num(out), 0.0, None),
+            obs=obs,
+            var=pd.DataFrame(index=pd.Index(data.genes, dtype=str)),
+        )
+        result.uns[UNS_KEY] = {
+            "perturb": {
+                "method": self.name,
+                "space": data.space,
+                "counts_input": data.counts,
+                "perturbation_type": data.perturbation_type or "",
+                "unmeasured_genes": unknown,
+                "version": __version__,
+            }
+        }
+        return result
+
+    def sample(self, predicted: AnnData, *, n_cells: int = 100, seed: int = 0) -> AnnData:
+        """Per-cell samples of predicted conditions.
+
+        Each sampled cell is a random training control cell shifted by the predicted
+        change of its condition (``cell + prediction - control mean`` in the expression
+        space, clipped at 0). When counts came in, the shifted cell is turned back into
+        counts with that control cell's total (``expm1(value) * total / 1e4``), rounded
+        stochastically (floor plus a Bernoulli draw of the remainder), so the result is
+        integer counts with the predicted mean.
+
+        Returns
+        -------
+        AnnData with ``n_cells`` cells per condition of ``predicted``, ``obs`` columns
+        ``perturbation`` and ``sampled_from`` (the control cell index).
+        """
+        import anndata as ad
+        from scipy import sparse
+
+        data = self._require_fit()
+        if n_cells < 1:
+            raise ValidationError(f"n_cells must be >= 1, got {n_cells}")
+        if list(map(str, predicted.var_names)) != data.genes:
+            raise ValidationError("predicted genes differ from the training genes")
+        cells = data.control_cells
+        assert cells is not None
+        rng = np.random.default_rng(seed)
+        pred = np.asarray(predicted.X, dtype=np.float64)
+        blocks, labels, source = [], [], []
+        for i, label in enumerate(predicted.obs[PERTURBATION_KEY].astype(str)):
+            pick = rng.integers(0, len(cells), size=n_cells)
+            shifted = np.clip(cells[pick] + (pred[i] - data.control)[None, :], 0.0, None)
+            if data.counts:
+                lib = data.control_library[pick][:, None]
+                expected = np.expm1(shifted) * lib / TARGET_SUM
+                base = np.floor(expected)
+                shifted = base + (rng.random(expected.shape) < expected - base)
+            blocks.append(shifted.astype(np.float32))
+            labels += [label] * n_cells
+            source.append(pick)
+        x = np.vstack(blocks)
+        obs = pd.DataFrame(
+            {PERTURBATION_KEY: labels, "sampled_from": np.concatenate(source)},
+            index=[f"cell{i}" for i in range(x.shape[0])],
+        )
+        out = ad.AnnData(
+            X=sparse.csr_matrix(x) if data.counts else x,
+            obs=obs,
+            var=pd.DataFrame(index=pd.Index(data.genes, dtype=str)),
+        )
+        out.uns[UNS_KEY] = {"perturb": {"method": self.name, "sampled": True,
+                                        "counts": data.counts, "space": data.space}}  # fmt: skip
+        return out
+
+    # ------------------------------------------------------------------ for subclasses
+    def _require_fit(self) -> TrainingData:
+        if self.data_ is None:
+            raise ValidationError(f"predictor {self.name!r} is not fitted: call fit(adata) first")
+        return self.data_
+
+    def _fit(self, data: TrainingData, adata: AnnData) -> None:
+        """Learn from ``data`` (and the raw ``adata`` for cell-level methods)."""
+
+    def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
+        """Mean profile (expression space) of the condition perturbing ``genes``."""
+        raise NotImplementedError
+
+    def _single_effects(self, genes: tuple[str, ...]) -> list[np.ndarray | None]:
+        """Observed change from control of each gene perturbed alone (None if unseen)."""
+        data = self._require_fit()
+        out = []
+        for g in genes:
+            s = data.single(g)
+            out.append(None if s is None else s - data.control)
+        return out
+
+
+def _unique(index: pd.Index) -> pd.Index:
+    if index.is_unique:
+        return index
+    seen: dict[str, int] = {}
+    names = []
+    for name in index:
+        k = seen.get(name, 0)
+        names.append(name if k == 0 else f"{name}-{k}")
+        seen[name] = k + 1
+    return pd.Index(names)

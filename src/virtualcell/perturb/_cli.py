@@ -1,0 +1,136 @@
+"""``vcell perturb``: list predictors, evaluate them next to the baselines, predict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .._utils import emit_json
+
+__all__ = ["register"]
+
+app = typer.Typer(
+    name="perturb",
+    help="Perturbation response prediction: list methods, evaluate, predict.",
+    no_args_is_help=False,
+    invoke_without_command=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def perturb_root(
+    ctx: typer.Context,
+    list_methods: bool = typer.Option(
+        False, "--list-methods", help="Print the method names, one per line, and exit."
+    ),
+) -> None:
+    """Perturbation response prediction (see `vcell perturb evaluate --help`)."""
+    if list_methods:
+        from ._methods import METHODS
+
+        for name in METHODS.names():
+            typer.echo(name)
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help(), err=True)
+        raise typer.Exit(2)
+
+
+def _split_names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    return names or None
+
+
+@app.command("evaluate")
+def evaluate_command(
+    data: str = typer.Argument(
+        ..., help="DREAM4 network folder, .h5ad with obs['perturbation'], or registry name."
+    ),
+    task: str = typer.Option("doubles", "--task", help="doubles or unseen_singles."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split and the methods."),
+    methods: str | None = typer.Option(
+        None, "--methods", help="Comma-separated methods (the baselines are always added)."
+    ),
+    test_fraction: float = typer.Option(0.25, "--test-fraction", help="Share of held-out genes."),
+    groupby: str = typer.Option(
+        "auto",
+        "--groupby",
+        help="Group column for group-aware methods ('auto': cell_type; 'none').",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Folder for results.json, split.json, per_perturbation.csv."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Fit every method on the training part and score it on the test part."""
+    from .._errors import ValidationError
+    from .._utils import markdown_table
+    from ._evaluate import evaluate, to_jsonable
+    from ._tasks import TASKS
+
+    if task not in TASKS:
+        raise ValidationError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    report = evaluate(
+        data,
+        task=task,
+        seed=seed,
+        methods=_split_names(methods),
+        groupby=None if groupby.lower() == "none" else groupby,
+        test_fraction=test_fraction,
+        out=out,
+    )
+    report.pop("per_perturbation", None)
+    if as_json:
+        emit_json(to_jsonable(report))
+        return
+    keys = ("pearson_delta", "l2", "mse_top20_de", "pds", "centroid_accuracy", "de_overlap")
+    rows = []
+    for r in report["results"]:
+        row = {"method": r["method"], "baseline": "yes" if r["baseline"] else ""}
+        for k in keys:
+            row[k] = r.get(k, float("nan"))
+        row["error"] = r.get("error", "")
+        rows.append(row)
+    typer.echo(
+        f"{report['dataset']}  task={report['task']}  seed={report['seed']}  "
+        f"test conditions={report['n_test']}  subgroups={report['subgroups']}"
+    )
+    typer.echo(markdown_table(rows))
+
+
+@app.command("predict")
+def predict_command(
+    data: str = typer.Argument(..., help="Training data: DREAM4 folder, .h5ad or registry name."),
+    perturbations: str = typer.Option(
+        ..., "--perturbations", "-p", help="Comma-separated conditions, e.g. KLF1,CEBPE+KLF1."
+    ),
+    method: str = typer.Option("network", "--method", "-m", help="Method (see --list-methods)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .h5ad of predicted mean profiles."),
+) -> None:
+    """Fit one method on DATA and write its predictions."""
+    from .._errors import ValidationError
+    from .._utils import atomic_path
+    from . import predict_perturbation
+    from ._tasks import read_data
+
+    if out.suffix != ".h5ad":
+        raise ValidationError(f"--out must end in .h5ad, got {out.name!r}")
+    adata, _, dream4 = read_data(data)
+    if dream4:  # time series are not steady states (as in the evaluation tasks)
+        adata = adata[(adata.obs["experiment"].astype(str) != "timeseries").to_numpy()].copy()
+    conds = _split_names(perturbations)
+    if not conds:
+        raise ValidationError("--perturbations is empty")
+    pred = predict_perturbation(adata, perturbations=conds, method=method)
+    with atomic_path(out) as tmp:
+        pred.write_h5ad(tmp)
+    typer.echo(f"wrote {pred.n_obs} predicted profiles to {out}", err=True)
+
+
+def register(root: typer.Typer) -> None:
+    """Add the ``perturb`` command group to the ``vcell`` app."""
+    root.add_typer(app, name="perturb")

@@ -1,0 +1,377 @@
+"""What a perturbation predictor learns from: pseudobulk profiles in one expression space.
+
+Rules (the same for every predictor, documented in ``docs/perturb.md``):
+
+* **Expression space.** Integer counts (non-negative integers in ``X``) are scored as
+  ``log1p(counts / total * 1e4)`` per cell (:data:`SPACE_LOG`); anything else is used as
+  given (:data:`SPACE_INPUT`, e.g. DREAM4's normalised levels or data already
+  log-normalised). Pseudobulk = mean over cells in that space.
+* **Rows.** ``obs["perturbation"]`` in the package grammar (``control``, ``A``, ``A+B``;
+  other spellings are canonicalised by :func:`canonical`). *Control* rows are
+  ``control`` rows whose ``obs["perturbation_type"]`` (when the column exists) is
+  ``control`` or missing. *Primary* rows are perturbed rows of the predictor's
+  perturbation type (``"auto"``: the most frequent non-control type; ties by the order
+  knockout, knockdown, overexpression, then name). Everything else (other perturbation
+  types, observational experiments such as DREAM4's multifactorial) is *auxiliary*:
+  only methods that model the network use it.
+* **Groups.** With ``groupby`` (e.g. ``cell_type``) pseudobulks are also kept per
+  (condition, group); predictions are still whole-condition means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .._errors import ValidationError
+from ..data._conventions import (
+    CONTROL,
+    PERTURBATION_KEY,
+    PERTURBATION_TYPE_KEY,
+    join_perturbation,
+    split_perturbation,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+__all__ = [
+    "SPACE_INPUT",
+    "SPACE_LOG",
+    "TARGET_SUM",
+    "TrainingData",
+    "canonical",
+    "expression_matrix",
+    "is_counts",
+    "prepare_training",
+    "row_roles",
+]
+
+SPACE_LOG = "log1p_cp10k"
+SPACE_INPUT = "input"
+#: Counts are scaled to this total per cell before ``log1p``.
+TARGET_SUM = 1e4
+_TYPE_ORDER = ("knockout", "knockdown", "overexpression")
+_NO_TYPE = {"control", "", "nan", "none"}
+
+
+def canonical(label: object) -> str:
+    """The canonical label of a condition (``B+A`` -> ``A+B``; ``ctrl`` stays as given)."""
+    return join_perturbation(split_perturbation(str(label)))
+
+
+def is_counts(x: Any, *, sample: int = 20_000) -> bool:
+    """True when the values of ``x`` (dense or sparse) are non-negative integers."""
+    values = x.data if sparse.issparse(x) else np.asarray(x).ravel()
+    if values.size == 0:
+        return False
+    values = np.asarray(values[:sample], dtype=np.float64)
+    return bool(np.all(values >= 0) and np.all(np.mod(values, 1) == 0) and values.max() > 1)
+
+
+def expression_matrix(adata: AnnData, *, counts: bool | None = None) -> tuple[Any, bool]:
+    """``(matrix, counts)``: ``X`` in the scoring space (CSR float32 for counts, dense
+    float64 otherwise) and whether counts came in."""
+    x = adata.X
+    if x is None:
+        raise ValidationError("adata.X is empty")
+    if counts is None:
+        counts = is_counts(x)
+    if counts:
+        m = sparse.csr_matrix(x, dtype=np.float32)
+        totals = np.asarray(m.sum(axis=1)).ravel()
+        if np.any(totals <= 0):
+            bad = adata.obs_names[totals <= 0][:5].tolist()
+            raise ValidationError(f"cells without counts (total 0), e.g. {bad}")
+        m = sparse.diags((TARGET_SUM / totals).astype(np.float32)) @ m
+        m.data = np.log1p(m.data)
+        return m.tocsr(), True
+    m = x.toarray() if sparse.issparse(x) else np.asarray(x)
+    m = np.asarray(m, dtype=np.float64)
+    if not np.all(np.isfinite(m)):
+        raise ValidationError("adata.X holds NaN or infinite values")
+    if np.any(m < 0):
+        raise ValidationError(
+            "adata.X has negative values: give counts or non-negative expression "
+            "(e.g. log-normalised), not centred or scaled data"
+        )
+    return m, False
+
+
+def row_roles(
+    adata: AnnData,
+    *,
+    perturbation_key: str = PERTURBATION_KEY,
+    perturbation_type: str | None = "auto",
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """``(labels, role, type)`` per row: canonical labels, ``"control"``, ``"primary"``
+    or ``"auxiliary"`` (module docstring), and the primary perturbation type used."""
+    if perturbation_key not in adata.obs:
+        raise ValidationError(
+            f"adata.obs has no {perturbation_key!r} column ('control', 'GENE', 'A+B' labels)"
+        )
+    raw = adata.obs[perturbation_key]
+    if raw.isna().any():
+        bad = adata.obs_names[raw.isna().to_numpy()][:5].tolist()
+        raise ValidationError(f"obs[{perturbation_key!r}] has missing labels, e.g. cells {bad}")
+    uniq = {v: canonical(v) for v in pd.unique(raw.astype(str))}
+    labels = raw.astype(str).map(uniq).to_numpy(dtype=object)
+    is_ctrl = labels == CONTROL
+    if PERTURBATION_TYPE_KEY in adata.obs:
+        types = adata.obs[PERTURBATION_TYPE_KEY].astype(str).str.lower().to_numpy()
+    else:
+        types = np.full(len(labels), "", dtype=object)
+    role = np.full(len(labels), "auxiliary", dtype=object)
+    role[is_ctrl & np.isin(types, list(_NO_TYPE))] = "control"
+    pert_types = types[~is_ctrl]
+    chosen: str | None = None
+    if perturbation_type == "auto":
+        counts = pd.Series(pert_types).value_counts()
+        if len(counts):
+            best = counts.max()
+            tied = sorted(counts[counts == best].index)
+            ranked = [t for t in _TYPE_ORDER if t in tied] + [
+                t for t in tied if t not in _TYPE_ORDER
+            ]
+            chosen = ranked[0]
+    elif perturbation_type is not None:
+        chosen = str(perturbation_type).lower()
+        if chosen not in set(pert_types):
+            raise ValidationError(
+                f"no perturbed rows of type {perturbation_type!r}; types present: "
+                f"{sorted(set(pert_types))}"
+            )
+    primary = ~is_ctrl if chosen is None else (~is_ctrl & (types == chosen))
+    role[primary] = "primary"
+    if not (role == "control").any():
+        raise ValidationError(f"no control rows ({CONTROL!r} in obs[{perturbation_key!r}])")
+    if not primary.any():
+        raise ValidationError("no perturbed rows to learn from")
+    return labels, role, (chosen if chosen not in ("", None) else None)
+
+
+def _dense_rows(m: Any) -> np.ndarray:
+    return np.asarray(m.toarray() if sparse.issparse(m) else m, dtype=np.float64)
+
+
+def _group_means(
+    x: Any, codes: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, variance (ddof=1, NaN for one row) and size of the rows of ``x`` per code."""
+    n = x.shape[0]
+    ind = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_groups, n))
+    size = np.asarray(ind.sum(axis=1)).ravel()
+    s1 = _dense_rows(ind @ x)
+    sq = x.multiply(x) if sparse.issparse(x) else x * x
+    s2 = _dense_rows(ind @ sq)
+    mean = s1 / np.maximum(size, 1)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = (s2 - size[:, None] * mean**2) / (size - 1)[:, None]
+    var = np.where(size[:, None] > 1, np.maximum(var, 0.0), np.nan)
+    return mean, var, size
+
+
+@dataclass
+class TrainingData:
+    """Pseudobulk summary of a training set (what predictors fit on).
+
+    Attributes
+    ----------
+    genes
+        Measured genes (``var_names``), the columns of every profile.
+    counts
+        Counts came in (then the space is :data:`SPACE_LOG`).
+    space
+        :data:`SPACE_LOG` or :data:`SPACE_INPUT`.
+    perturbation_type
+        The primary perturbation type (``None`` when the data have no type column).
+    control
+        Control pseudobulk (genes).
+    control_sem
+        Standard error of the control mean per gene (NaN with one control row).
+    profiles
+        Primary conditions x genes pseudobulks (index: canonical labels).
+    sem
+        Standard errors of ``profiles`` (NaN where a condition has one row).
+    n_cells
+        Rows per primary condition.
+    auxiliary
+        Auxiliary rows' pseudobulks, index ``(label, type)``.
+    groupby, group_profiles, group_sizes
+        With ``groupby``: pseudobulks per (label, group) of control, primary and
+        auxiliary rows (index ``(label, type, group)``) and their row counts.
+    control_cells, control_library
+        Up to 1,000 control rows (space values) and, for counts, their total counts: the
+        cells that :meth:`Predictor.sample` shifts.
+    """
+
+    genes: list[str]
+    counts: bool
+    space: str
+    perturbation_type: str | None
+    control: np.ndarray
+    control_sem: np.ndarray
+    profiles: pd.DataFrame
+    sem: pd.DataFrame
+    n_cells: pd.Series
+    auxiliary: pd.DataFrame
+    groupby: str | None = None
+    group_profiles: pd.DataFrame | None = None
+    group_sizes: pd.Series | None = None
+    group_sem: pd.DataFrame | None = None
+    control_cells: np.ndarray | None = None
+    control_library: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def gene_index(self) -> dict[str, int]:
+        return {g: i for i, g in enumerate(self.genes)}
+
+    @property
+    def seen_singles(self) -> set[str]:
+        """Genes perturbed alone in the training conditions."""
+        return {c for c in self.profiles.index if len(split_perturbation(c)) == 1}
+
+    @property
+    def seen_genes(self) -> set[str]:
+        """Genes perturbed in any training condition (alone or in a combination)."""
+        return {g for c in self.profiles.index for g in split_perturbation(c)}
+
+    def single(self, gene: str) -> np.ndarray | None:
+        """The training profile of ``gene`` perturbed alone, or None."""
+        return self.profiles.loc[gene].to_numpy() if gene in self.profiles.index else None
+
+    def train_mean(self) -> np.ndarray:
+        """Mean of the primary training profiles (each condition weighs the same)."""
+        return self.profiles.to_numpy().mean(axis=0)
+
+
+def _auto_groupby(adata: AnnData, labels: np.ndarray, role: np.ndarray) -> str | None:
+    col = "cell_type"
+    if col not in adata.obs:
+        return None
+    values = adata.obs[col].astype(str).to_numpy()
+    groups = set(values)
+    if not 2 <= len(groups) <= 50:
+        return None
+    ctrl = role == "control"
+    if any((values[ctrl] == g).sum() < 3 for g in groups):
+        return None
+    return col
+
+
+def prepare_training(
+    adata: AnnData,
+    *,
+    perturbation_key: str = PERTURBATION_KEY,
+    perturbation_type: str | None = "auto",
+    groupby: str | None = None,
+    keep_control_cells: int = 1000,
+    seed: int = 0,
+) -> TrainingData:
+    """Summarise ``adata`` into :class:`TrainingData` (module docstring).
+
+    ``groupby="auto"`` uses ``obs["cell_type"]`` when it has 2-50 values and every value
+    has at least 3 control rows.
+    """
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValidationError(f"empty training data: {adata.n_obs} rows x {adata.n_vars} genes")
+    genes = [str(g) for g in adata.var_names]
+    if len(set(genes)) != len(genes):
+        dup = pd.Index(genes)[pd.Index(genes).duplicated()][:5].tolist()
+        raise ValidationError(f"duplicated gene names in var_names: {dup}")
+    labels, role, ptype = row_roles(
+        adata, perturbation_key=perturbation_key, perturbation_type=perturbation_type
+    )
+    x, counts = expression_matrix(adata)
+    if groupby == "auto":
+        groupby = _auto_groupby(adata, labels, role)
+    elif groupby is not None and groupby not in adata.obs:
+        raise ValidationError(f"groupby column {groupby!r} not in adata.obs")
+    types = (
+        adata.obs[PERTURBATION_TYPE_KEY].astype(str).to_numpy()
+        if PERTURBATION_TYPE_KEY in adata.obs
+        else np.full(len(labels), "", dtype=object)
+    )
+    # whole-condition pseudobulks
+    key = np.where(role == "auxiliary", labels + "\t" + types.astype(str), labels)
+    key = np.where(role == "control", CONTROL, key)
+    uniq, codes = np.unique(key.astype(str), return_inverse=True)
+    mean, var, size = _group_means(x, codes, len(uniq))
+    sem = np.sqrt(var / np.maximum(size, 1)[:, None])
+    idx = {k: i for i, k in enumerate(uniq)}
+    primary = sorted({lab for lab, r in zip(labels, role, strict=True) if r == "primary"})
+    aux_keys = sorted(k for k in uniq if "\t" in k)
+    rows = [idx[k] for k in primary]
+    profiles = pd.DataFrame(mean[rows], index=pd.Index(primary, name="perturbation"), columns=genes)
+    sem_df = pd.DataFrame(sem[rows], index=profiles.index, columns=genes)
+    aux_index = pd.MultiIndex.from_tuples(
+        [tuple(k.split("\t")) for k in aux_keys], names=["perturbation", "type"]
+    )
+    auxiliary = pd.DataFrame(
+        mean[[idx[k] for k in aux_keys]] if aux_keys else np.zeros((0, len(genes))),
+        index=aux_index,
+        columns=genes,
+    )
+    ci = idx[CONTROL]
+    data = TrainingData(
+        genes=genes,
+        counts=counts,
+        space=SPACE_LOG if counts else SPACE_INPUT,
+        perturbation_type=ptype,
+        control=mean[ci],
+        control_sem=sem[ci],
+        profiles=profiles,
+        sem=sem_df,
+        n_cells=pd.Series(size[rows].astype(int), index=profiles.index),
+        auxiliary=auxiliary,
+    )
+    if groupby is not None:
+        g = adata.obs[groupby].astype(str).to_numpy()
+        gkey = np.char.add(np.char.add(key.astype(str), "\n"), g.astype(str))
+        guniq, gcodes = np.unique(gkey, return_inverse=True)
+        gmean, gvar, gsize = _group_means(x, gcodes, len(guniq))
+        tuples = []
+        for k in guniq:
+            cond, grp = k.split("\n")
+            lab, typ = cond.split("\t") if "\t" in cond else (cond, "")
+            tuples.append((lab, typ, grp))
+        index = pd.MultiIndex.from_tuples(tuples, names=["perturbation", "type", "group"])
+        data.groupby = groupby
+        data.group_profiles = pd.DataFrame(gmean, index=index, columns=genes)
+        data.group_sizes = pd.Series(gsize.astype(int), index=index)
+        data.group_sem = pd.DataFrame(
+            np.sqrt(gvar / np.maximum(gsize, 1)[:, None]), index=index, columns=genes
+        )
+    ctrl_rows = np.flatnonzero(role == "control")
+    rng = np.random.default_rng(seed)
+    if len(ctrl_rows) > keep_control_cells:
+        ctrl_rows = np.sort(rng.choice(ctrl_rows, size=keep_control_cells, replace=False))
+    cc = x[ctrl_rows]
+    data.control_cells = np.asarray(cc.toarray() if sparse.issparse(cc) else cc, dtype=np.float32)
+    if counts:
+        raw = adata.X[ctrl_rows]
+        data.control_library = np.asarray(raw.sum(axis=1)).ravel().astype(np.float64)
+    data.meta = {
+        "n_rows": int(adata.n_obs),
+        "n_control": int((role == "control").sum()),
+        "n_primary": int((role == "primary").sum()),
+        "n_auxiliary": int((role == "auxiliary").sum()),
+    }
+    return data
+
+
+def parse_conditions(perturbations: Iterable[str] | str) -> list[str]:
+    """Canonical labels of the conditions to predict (a string is one condition)."""
+    items: Sequence[str] = (
+        [perturbations] if isinstance(perturbations, str) else list(perturbations)
+    )
+    if not items:
+        raise ValidationError("no perturbations to predict")
+    out = [canonical(p) for p in items]
+    return out

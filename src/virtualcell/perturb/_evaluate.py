@@ -1,0 +1,404 @@
+"""Score every method next to the baselines on one task (``vc.perturb.evaluate``).
+
+For each method: fit on the task's training rows, predict every test condition (genes a
+method cannot represent fall back to the training mean and are counted in
+``n_fallback``), and score against the truth in the training expression space (the
+control profile = mean of the control rows, ``vc.metrics`` control rule). Per condition:
+
+==========================  ====================================================================
+``pearson_delta``           Pearson of predicted vs true change from control, all genes
+``pearson_delta_top20_de``  the same over the 20 genes with the largest true change
+``mse``, ``mae``            over all genes
+``mse_top20_de``            MSE over the 20 genes with the largest true change
+``l2``                      Euclidean distance over the 1,000 genes with the highest control mean
+``direction_agreement``     sign agreement of the change over the top-20 true DE genes
+``de_overlap``              VCC DE score: Wilcoxon + BH DE genes of the true cells and of cells
+                            sampled from the prediction (``Predictor.sample``), ranked overlap
+``de_recall``, ``de_fdp``   recall and false discovery proportion of those DE sets
+==========================  ====================================================================
+
+Across conditions: ``pds`` (perturbation discrimination score, L1, target genes left out)
+and ``centroid_accuracy`` (Systema), both among the test conditions. DE metrics need at
+least 3 cells per condition and 3 control cells (NaN otherwise, e.g. DREAM4). Means are
+taken over conditions (NaN ignored), overall, per test subgroup and per interaction
+stratum; for doubles also the interaction-mode accuracy
+(:func:`vc.metrics.interaction_mode`, the truth and the prediction both fitted on the
+*observed* single profiles). ``normalized`` holds cell-eval's baseline-normalised score of
+every metric against the task's reference baseline (``additive`` for doubles, ``train_mean``
+for unseen singles).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import ValidationError, VirtualCellError
+from .._utils import clean_stale_temps, log, write_json
+from .._version import __version__
+from ..data._conventions import split_perturbation
+from ._data import expression_matrix, row_roles
+from ._methods import METHODS, make_predictor
+from ._tasks import Task, load_task
+
+__all__ = ["METRIC_BEST", "evaluate", "score_predictions"]
+
+#: Direction of every reported metric (cell-eval's normalisation rule needs it).
+METRIC_BEST = {
+    "pearson_delta": "one",
+    "pearson_delta_top20_de": "one",
+    "mse": "zero",
+    "mae": "zero",
+    "mse_top20_de": "zero",
+    "l2": "zero",
+    "direction_agreement": "one",
+    "de_overlap": "one",
+    "de_recall": "one",
+    "de_fdp": "zero",
+    "pds": "one",
+    "centroid_accuracy": "one",
+}
+_MIN_CELLS = 3
+
+
+class _Truth:
+    """Pseudobulk truth, control and (optionally) cells of every test condition."""
+
+    def __init__(self, task: Task, counts: bool) -> None:
+        truth = task.truth
+        labels, role, _ = row_roles(truth, perturbation_type=task.perturbation_type)
+        x, _ = expression_matrix(truth, counts=counts)
+        self.genes = [str(g) for g in truth.var_names]
+        self.conditions = task.conditions
+        ctrl = np.flatnonzero(role == "control")
+        self.control = _mean(x, ctrl)
+        self.profiles = np.vstack([_mean(x, np.flatnonzero(labels == c)) for c in self.conditions])
+        self.n_cells = np.array([(labels == c).sum() for c in self.conditions])
+        self.cells_ok = len(ctrl) >= _MIN_CELLS and bool((self.n_cells >= _MIN_CELLS).all())
+        self.x, self.labels, self.ctrl_rows = x, labels, ctrl
+        self.counts = counts
+        self._true_de: dict[str, list[str]] = {}
+
+    def cells(self, cond: str) -> Any:
+        return self.x[np.flatnonzero(self.labels == cond)]
+
+    def true_de(self, cond: str) -> list[str]:
+        from ..metrics import de_genes, de_test
+
+        if cond not in self._true_de:
+            table = de_test(self.cells(cond), self.x[self.ctrl_rows], genes=self.genes)
+            self._true_de[cond] = de_genes(table)
+        return self._true_de[cond]
+
+
+def _mean(x: Any, rows: np.ndarray) -> np.ndarray:
+    sub = x[rows]
+    return np.asarray(sub.mean(axis=0), dtype=np.float64).ravel()
+
+
+def score_predictions(
+    truth: _Truth, predicted: np.ndarray, *, predictor: Any = None, seed: int = 0
+) -> pd.DataFrame:
+    """Per-condition metrics of ``predicted`` (conditions x genes, rows in
+    ``truth.conditions`` order); see the module docstring."""
+    import warnings
+
+    from ..metrics import (
+        centroid_accuracy,
+        de_fdp,
+        de_genes,
+        de_overlap,
+        de_recall,
+        de_test,
+        direction_agreement,
+        discrimination_score,
+        l2_top_expressed,
+        mae,
+        mse,
+        mse_top_de,
+        pearson_delta,
+        pearson_delta_top_de,
+        top_changed_genes,
+    )
+
+    t, p, c = truth.profiles, predicted, truth.control
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for i, cond in enumerate(truth.conditions):
+            de = top_changed_genes(t[i], c, k=20)
+            rows.append(
+                {
+                    "perturbation": cond,
+                    "pearson_delta": float(pearson_delta(t[i], p[i], c)),
+                    "pearson_delta_top20_de": pearson_delta_top_de(t[i], p[i], c, de_genes=de),
+                    "mse": float(mse(t[i], p[i])),
+                    "mae": float(mae(t[i], p[i])),
+                    "mse_top20_de": mse_top_de(t[i], p[i], c, de_genes=de),
+                    "l2": l2_top_expressed(t[i], p[i], c, k=1000),
+                    "direction_agreement": direction_agreement(t[i], p[i], c, de_genes=de),
+                }
+            )
+    table = pd.DataFrame(rows)
+    if len(truth.conditions) >= 2:
+        table["pds"] = discrimination_score(
+            t, p, control=c, labels=truth.conditions, genes=truth.genes, metric="l1"
+        )
+        table["centroid_accuracy"] = centroid_accuracy(t, p)
+    else:
+        table["pds"] = np.nan
+        table["centroid_accuracy"] = np.nan
+    table["de_overlap"] = table["de_recall"] = table["de_fdp"] = np.nan
+    if truth.cells_ok and predictor is not None:
+        import anndata as ad
+
+        sample_in = ad.AnnData(
+            X=p, obs=pd.DataFrame({"perturbation": truth.conditions}, index=truth.conditions),
+            var=pd.DataFrame(index=truth.genes),
+        )  # fmt: skip
+        cells = predictor.sample(sample_in, n_cells=int(truth.n_cells.max()), seed=seed)
+        px, _ = expression_matrix(cells, counts=truth.counts)
+        plab = cells.obs["perturbation"].astype(str).to_numpy()
+        ctrl_cells = truth.x[truth.ctrl_rows]
+        for i, cond in enumerate(truth.conditions):
+            sel = np.flatnonzero(plab == cond)[: truth.n_cells[i]]
+            pred_de = de_genes(de_test(px[sel], ctrl_cells, genes=truth.genes))
+            true_de = truth.true_de(cond)
+            table.loc[i, "de_overlap"] = de_overlap(true_de, pred_de)
+            table.loc[i, "de_recall"] = de_recall(true_de, pred_de)
+            table.loc[i, "de_fdp"] = de_fdp(true_de, pred_de)
+    return table
+
+
+def _interaction(task: Task, truth: _Truth, predicted: np.ndarray) -> dict[str, Any] | None:
+    """Interaction-mode accuracy over doubles whose singles are observed (anywhere)."""
+    from ..metrics import INTERACTION_MODES, interaction_mode
+
+    if task.singles is None:
+        return None
+    labels, role, _ = row_roles(task.singles, perturbation_type=task.perturbation_type)
+    x, _ = expression_matrix(task.singles, counts=truth.counts)
+    single = {
+        lab: _mean(x, np.flatnonzero(labels == lab)) for lab in set(labels[role == "primary"])
+    }
+    gidx = {g: i for i, g in enumerate(truth.genes)}
+    true_modes, pred_modes, conds = [], [], []
+    for i, cond in enumerate(truth.conditions):
+        genes = split_perturbation(cond)
+        if len(genes) < 2 or not all(g in single for g in genes):
+            continue
+        ex = [gidx[g] for g in genes if g in gidx]
+        singles = [single[g] for g in genes]
+        true_modes.append(
+            interaction_mode(truth.profiles[i], singles, control=truth.control, exclude=ex)
+        )
+        pred_modes.append(
+            interaction_mode(predicted[i], singles, control=truth.control, exclude=ex)
+        )
+        conds.append(cond)
+    if not conds:
+        return None
+    modes = list(INTERACTION_MODES)
+    confusion = pd.crosstab(
+        pd.Categorical(true_modes, categories=modes), pd.Categorical(pred_modes, categories=modes),
+        dropna=False,
+    )  # fmt: skip
+    return {
+        "n": len(conds),
+        "accuracy": float(np.mean(np.array(true_modes) == np.array(pred_modes))),
+        "modes": modes,
+        "confusion": confusion.to_numpy().tolist(),  # rows = truth, columns = prediction
+        "truth": dict(zip(conds, true_modes, strict=True)),
+        "predicted": dict(zip(conds, pred_modes, strict=True)),
+    }
+
+
+def _summaries(table: pd.DataFrame, task: Task) -> dict[str, Any]:
+    metrics = [m for m in METRIC_BEST if m in table]
+    out: dict[str, Any] = {m: _nanmean(table[m]) for m in metrics}
+    by_sub = {}
+    for name, conds in task.subgroups.items():
+        sub = table[table["perturbation"].isin(conds)]
+        by_sub[name] = {"n": len(sub), **{m: _nanmean(sub[m]) for m in metrics}}
+    out["by_subgroup"] = by_sub
+    if task.strata:
+        by_stratum: dict[str, Any] = {}
+        for name, conds in task.subgroups.items():
+            sub = table[table["perturbation"].isin(conds)]
+            strata = sub["perturbation"].map(task.strata)
+            for stratum in ("additive", "moderate", "strong"):
+                part = sub[(strata == stratum).to_numpy()]
+                if len(part):
+                    by_stratum.setdefault(name, {})[stratum] = {
+                        "n": len(part), **{m: _nanmean(part[m]) for m in metrics}
+                    }  # fmt: skip
+        out["by_stratum"] = by_stratum
+    return out
+
+
+def _nanmean(values: Any) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    return float(arr.mean()) if arr.size else float("nan")
+
+
+def _normalize(results: list[dict[str, Any]], reference: str) -> None:
+    from ..metrics import baseline_normalized
+
+    ref = next((r for r in results if r["method"] == reference and "error" not in r), None)
+    for r in results:
+        if ref is None or "error" in r:
+            continue
+        r["normalized"] = {
+            "reference": reference,
+            **{
+                m: baseline_normalized(r[m], ref[m], best=best)
+                for m, best in METRIC_BEST.items()
+                if m in r and m in ref
+            },
+        }
+
+
+def evaluate(
+    data: Any,
+    *,
+    task: str = "doubles",
+    seed: int = 0,
+    methods: Sequence[str] | None = None,
+    method_options: dict[str, dict[str, Any]] | None = None,
+    groupby: str | None = "auto",
+    test_fraction: float = 0.25,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate perturbation predictors on ``task`` next to every baseline.
+
+    Parameters
+    ----------
+    data
+        DREAM4 network folder, ``.h5ad`` with ``obs["perturbation"]``, registry name or
+        AnnData (see :func:`load_task`).
+    task
+        ``doubles`` or ``unseen_singles``.
+    seed
+        Seed of the split and of every method.
+    methods
+        Method names (default: all of :data:`METHODS`); the baselines are always added.
+    method_options
+        ``{method: {option: value}}`` passed to the predictors.
+    groupby
+        Group column for methods that model groups (``"auto"``: ``cell_type``).
+    test_fraction
+        Share of genes held out (random splits).
+    out
+        Folder for ``results.json``, ``split.json`` and ``per_perturbation.csv``
+        (written atomically).
+
+    Returns
+    -------
+    dict: ``dataset``, ``task``, ``seed``, ``perturbation_type``, ``n_test``,
+    ``subgroups`` (name -> number of conditions), ``leakage`` (check counts), ``results``
+    (one dict per method: ``method``, ``baseline``, every metric of :data:`METRIC_BEST`,
+    ``by_subgroup``, ``by_stratum`` (simulated data), ``interaction`` (doubles),
+    ``normalized``, ``n_fallback``, ``fit_seconds``, ``predict_seconds``; or ``error``),
+    and ``per_perturbation`` (a DataFrame, not in the JSON).
+    """
+    t0 = time.perf_counter()
+    names = list(METHODS.names()) if methods is None else [str(m).strip().lower() for m in methods]
+    for name in names:
+        METHODS.entry(name)  # unknown names raise here, listing the valid ones
+    names = list(dict.fromkeys([*METHODS.names(baseline=True), *names]))
+    options = {k.lower(): dict(v) for k, v in (method_options or {}).items()}
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise ValidationError(f"options given for methods not evaluated: {unknown}")
+    prepared = load_task(data, task=task, seed=seed, test_fraction=test_fraction)  # type: ignore[arg-type]
+    truth: _Truth | None = None
+    results, tables = [], []
+    conds = prepared.conditions
+    for name in names:
+        entry = METHODS.entry(name)
+        opts = {
+            "perturbation_type": prepared.perturbation_type,
+            "seed": seed,
+            **options.get(name, {}),
+        }
+        if name == "network" and "groupby" not in opts:
+            opts["groupby"] = groupby
+        record: dict[str, Any] = {"method": name, "baseline": entry.baseline}
+        try:
+            predictor = make_predictor(name, **opts)
+            tf = time.perf_counter()
+            predictor.fit(prepared.train)
+            record["fit_seconds"] = round(time.perf_counter() - tf, 3)
+            tp = time.perf_counter()
+            pred = predictor.predict(conds, on_unsupported="flag")
+            record["predict_seconds"] = round(time.perf_counter() - tp, 3)
+        except (VirtualCellError, ImportError, MemoryError) as err:
+            record["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
+            log(f"perturb evaluate: {name} failed: {record['error']}")
+            results.append(record)
+            continue
+        if truth is None:
+            truth = _Truth(prepared, predictor.data_.counts)
+        values = np.asarray(pred.X, dtype=np.float64)
+        table = score_predictions(truth, values, predictor=predictor, seed=seed)
+        table.insert(0, "method", name)
+        table["fallback"] = pred.obs["fallback"].to_numpy()
+        tables.append(table)
+        record.update(_summaries(table, prepared))
+        record["n_fallback"] = int(pred.obs["fallback"].sum())
+        if prepared.task == "doubles":
+            record["interaction"] = _interaction(prepared, truth, values)
+        if hasattr(predictor, "summary"):
+            record["model"] = predictor.summary()
+        results.append(record)
+        log(
+            f"perturb evaluate: {name} pearson_delta={record['pearson_delta']:.3f} l2={record['l2']:.3f}"
+        )
+    _normalize(results, prepared.reference)
+    per = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    report = {
+        "dataset": prepared.dataset,
+        "task": prepared.task,
+        "seed": int(seed),
+        "perturbation_type": prepared.perturbation_type,
+        "n_test": len(conds),
+        "subgroups": {k: len(v) for k, v in prepared.subgroups.items()},
+        "reference": prepared.reference,
+        "leakage": prepared.leakage,
+        "version": __version__,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "results": results,
+    }
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(folder)
+        prepared.split.save(folder / "split.json")
+        write_json(folder / "results.json", to_jsonable(report))
+        from .._utils import atomic_path
+
+        with atomic_path(folder / "per_perturbation.csv") as tmp:
+            per.to_csv(tmp, index=False)
+        report["out"] = str(folder)
+    report["per_perturbation"] = per
+    return report
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Recursively replace NaN / infinity by None and numpy scalars by Python numbers."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items() if not isinstance(v, pd.DataFrame)}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -1,0 +1,62 @@
+"""The table of built-in perturbation predictors (one place; :data:`METHODS`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .._utils import Entry, Registry
+
+__all__ = ["METHODS", "make_predictor"]
+
+
+def _builtins() -> Iterator[Entry[Any]]:
+    from ._baselines import Additive, LinearModel, MatchingMean, NoChange, TrainMean
+    from ._features import FeatureForest, FeatureRidge, GenePTRidge
+    from ._network import NetworkModel
+    from ._oracle import OracleHead, OracleISP
+
+    baselines = (NoChange, TrainMean, MatchingMean, Additive, LinearModel, GenePTRidge,
+                 FeatureRidge, FeatureForest)  # fmt: skip
+    for cls in baselines:
+        tags = ("unseen_genes",) if cls.uses_features else ()
+        yield Entry(cls.name, cls, _doc(cls), baseline=True, tags=("baseline", *tags))
+    yield Entry(
+        NetworkModel.name, NetworkModel, _doc(NetworkModel), tags=("mechanistic", "unseen_genes")
+    )
+    for cls in (OracleISP, OracleHead):
+        yield Entry(cls.name, cls, _doc(cls), tags=("oracle", "unseen_genes", "torch"))
+
+
+def _doc(cls: type) -> str:
+    return (cls.__doc__ or "").strip().splitlines()[0]
+
+
+#: Perturbation predictors by name (``Predictor`` subclasses); baselines have ``baseline=True``.
+METHODS: Registry[Any] = Registry("perturbation predictor", _builtins)
+
+
+def make_predictor(name: str, **options: Any) -> Any:
+    """A new, unfitted predictor ``name`` of :data:`METHODS` with ``options``.
+
+    Unknown options raise :class:`~virtualcell.ValidationError` naming them.
+    """
+    import inspect
+
+    from .._errors import ValidationError
+
+    cls = METHODS.get(name)
+    allowed: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            allowed |= {
+                p.name
+                for p in inspect.signature(klass.__init__).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY
+            }
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValidationError(
+            f"method {name!r} has no option(s) {unknown}; its options are {sorted(allowed)}"
+        )
+    return cls(**options)

@@ -1,0 +1,268 @@
+"""Evaluation tasks: which rows train, which conditions are tested, on leak-checked splits.
+
+``load_task(data, task=..., seed=...)`` accepts a DREAM4 network folder, an ``.h5ad`` (or
+any file ``vc.data.read`` reads) with ``obs["perturbation"]``, a registry name
+(``vc.datasets``) or an AnnData.
+
+DREAM4 (one steady-state profile per condition; time series are not steady states and are
+left out):
+
+* ``doubles`` — train on wild type, every single knockout and knockdown and, where
+  present, the multifactorial (observational) profiles; test on every dual knockout (the
+  noise-free gold profiles). Split: ``vc.data.splits.simulation_split`` with no held-out
+  genes and no training doubles, so all doubles are ``combo_seen2``.
+* ``unseen_singles`` — dual knockouts left out; ``perturbation_split(unseen="gene",
+  test_fraction=0.25, seed=seed)``: a quarter of the genes are held out with all their
+  knockouts and knockdowns; their knockouts are scored.
+
+Cells (Perturb-seq, the simulator, Norman / Adamson / Replogle):
+
+* ``doubles`` — ``simulation_split(seed=seed, test_gene_fraction=0.25,
+  val_gene_fraction=0, combo_seen2_train_fraction=0.75, val_combo_fraction=0)`` (GEARS):
+  test subgroups ``combo_seen2/1/0`` and ``unseen_single``;
+* ``unseen_singles`` — combinations left out; ``perturbation_split(unseen="gene",
+  test_fraction=0.25, val_fraction=0, seed=seed)`` over the single perturbations.
+
+Every split is checked with ``vc.data.splits.check_no_leakage`` before use. For simulated
+data (``uns["true_effects"]``) each double also gets its true interaction strength
+(``vc.sim.nonadditivity``): ``additive`` when no gene departs from the sum of the singles by
+more than 3 noise standard errors in any cell type, else ``moderate`` (relative departure
+``|r| / |sum| < 0.3``, largest over cell types) or ``strong``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from .._errors import DataFormatError, ValidationError
+from ..data._conventions import CONTROL, PERTURBATION_KEY, split_perturbation
+from ._data import canonical, row_roles
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+    from ..data.splits import Split
+
+__all__ = ["TASKS", "Task", "load_task", "read_data"]
+
+Task_ = Literal["doubles", "unseen_singles"]
+#: The evaluation tasks.
+TASKS: tuple[str, ...] = ("doubles", "unseen_singles")
+_STRONG = 0.3
+
+
+@dataclass
+class Task:
+    """A prepared evaluation: training rows, truth rows, split and test subgroups.
+
+    Attributes
+    ----------
+    dataset, task, seed
+        What was asked for.
+    train
+        Training rows (input space, not modified).
+    truth
+        Control rows and the scored test rows (primary perturbation type only).
+    split
+        The :class:`~virtualcell.data.splits.Split` (saved with the results).
+    subgroups
+        Name -> test conditions (``combo_seen2`` ... / ``unseen_single``).
+    perturbation_type
+        The primary perturbation type the predictors learn and are scored on.
+    strata
+        Double -> true interaction strength (simulated data), else empty.
+    reference
+        The baseline of the baseline-normalised scores (``additive`` for doubles,
+        ``train_mean`` for unseen singles).
+    leakage
+        The counts returned by ``check_no_leakage``.
+    """
+
+    dataset: str
+    task: str
+    seed: int
+    train: AnnData
+    truth: AnnData
+    split: Split
+    subgroups: dict[str, list[str]]
+    perturbation_type: str | None
+    strata: dict[str, str] = field(default_factory=dict)
+    reference: str = "train_mean"
+    leakage: dict[str, int] = field(default_factory=dict)
+    singles: AnnData | None = None
+
+    @property
+    def conditions(self) -> list[str]:
+        """All scored test conditions (sorted)."""
+        return sorted({c for v in self.subgroups.values() for c in v})
+
+
+def _is_dream4(path: Path) -> bool:
+    return path.is_dir() and (any(path.glob("*_knockouts.tsv")) or any(path.glob("*_wildtype.tsv")))
+
+
+def read_data(data: Any) -> tuple[AnnData, str, bool]:
+    """``(adata, name, is_dream4)`` for an AnnData, DREAM4 folder, file or registry name."""
+    import anndata as ad
+
+    if isinstance(data, ad.AnnData):
+        return data, str(data.uns.get("vc", {}).get("source", {}).get("path", "adata")), False
+    text = str(data)
+    path = Path(text).expanduser()
+    if _is_dream4(path):
+        from ..data import read_dream4
+
+        return read_dream4(path), path.name, True
+    if path.exists():
+        from ..data import read
+
+        return read(str(path)), path.name, False
+    from ..datasets import load, names
+
+    if text in names():
+        return load(text), text, False
+    raise DataFormatError(
+        f"cannot read {text!r}: not a DREAM4 network folder, an existing file or a registry "
+        f"dataset ({', '.join(names())})"
+    )
+
+
+def load_task(
+    data: Any,
+    *,
+    task: Task_ = "doubles",
+    seed: int = 0,
+    test_fraction: float = 0.25,
+    perturbation_type: str | None = "auto",
+) -> Task:
+    """Prepare the evaluation ``task`` on ``data`` (module docstring)."""
+    if task not in TASKS:
+        raise ValidationError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    adata, name, dream4 = read_data(data)
+    if PERTURBATION_KEY not in adata.obs:
+        raise ValidationError(f"{name}: obs has no {PERTURBATION_KEY!r} column")
+    adata = adata.copy()
+    adata.obs[PERTURBATION_KEY] = adata.obs[PERTURBATION_KEY].astype(str).map(canonical)
+    if dream4:
+        return _dream4_task(adata, name, task, seed, test_fraction)
+    return _cells_task(adata, name, task, seed, test_fraction, perturbation_type)
+
+
+def _check(split: Split, adata: AnnData) -> dict[str, int]:
+    from ..data.splits import check_no_leakage
+
+    return check_no_leakage(split, adata)
+
+
+def _truth(adata: AnnData, conds: list[str], ptype: str | None) -> AnnData:
+    labels, role, _ = row_roles(adata, perturbation_type=ptype)
+    keep = (role == "control") | (np.isin(labels, conds) & (role == "primary"))
+    return adata[keep].copy()
+
+
+def _dream4_task(adata: AnnData, name: str, task: str, seed: int, test_fraction: float) -> Task:
+    from ..data.splits import perturbation_split, simulation_split
+
+    exp = adata.obs["experiment"].astype(str)
+    adata = adata[(exp != "timeseries").to_numpy()].copy()
+    exp = adata.obs["experiment"].astype(str)
+    if task == "doubles":
+        if not (exp == "dual_knockout").any():
+            raise ValidationError(
+                f"{name}: no dual-knockout profiles (the noise-free gold file was not found)"
+            )
+        split = simulation_split(
+            adata, seed=seed, test_gene_fraction=0.0, val_gene_fraction=0.0,
+            combo_seen2_train_fraction=0.0, val_combo_fraction=0.0, key_added=None,
+        )  # fmt: skip
+        reference = "additive"
+    else:
+        adata = adata[(exp != "dual_knockout").to_numpy()].copy()
+        split = perturbation_split(
+            adata, test_fraction=test_fraction, val_fraction=0.0, seed=seed, unseen="gene",
+            key_added=None,
+        )  # fmt: skip
+        reference = "train_mean"
+    leakage = _check(split, adata)
+    train = adata[split.mask("train")].copy()
+    test_labels = sorted(set(split.conditions["test"]) - {CONTROL})
+    subgroups = (
+        {"combo_seen2": test_labels} if task == "doubles" else {"unseen_single": test_labels}
+    )
+    truth = _truth(adata, test_labels, "knockout")
+    return Task(name, task, seed, train, truth, split, subgroups, "knockout",
+                reference=reference, leakage=leakage, singles=_singles(adata, "knockout"))  # fmt: skip
+
+
+def _cells_task(
+    adata: AnnData, name: str, task: str, seed: int, test_fraction: float, ptype: str | None
+) -> Task:
+    from ..data.splits import perturbation_split, simulation_split
+
+    labels, role, chosen = row_roles(adata, perturbation_type=ptype)
+    # rows of other perturbation types (and observational rows) stay in training only
+    size = np.array([len(split_perturbation(lab)) for lab in labels])
+    if task == "doubles":
+        if not (size[role == "primary"] == 2).any():
+            raise ValidationError(f"{name}: no double perturbations for the doubles task")
+        big = size > 2
+        if big.any():
+            adata, labels, role = adata[~big].copy(), labels[~big], role[~big]
+        split = simulation_split(
+            adata, seed=seed, test_gene_fraction=test_fraction, val_gene_fraction=0.0,
+            combo_seen2_train_fraction=0.75, val_combo_fraction=0.0, key_added=None,
+        )  # fmt: skip
+        subgroups = {k: v for k, v in split.subgroups.items() if v and not k.startswith("val_")}
+        reference = "additive"
+    else:
+        keep = size <= 1
+        adata = adata[keep].copy()
+        split = perturbation_split(
+            adata, test_fraction=test_fraction, val_fraction=0.0, seed=seed, unseen="gene",
+            key_added=None,
+        )  # fmt: skip
+        subgroups = {"unseen_single": sorted(set(split.conditions["test"]) - {CONTROL})}
+        reference = "train_mean"
+    leakage = _check(split, adata)
+    train = adata[split.mask("train")].copy()
+    labels, role, _ = row_roles(adata, perturbation_type=chosen)
+    primary = set(labels[role == "primary"])
+    subgroups = {k: sorted(c for c in v if c in primary) for k, v in subgroups.items()}
+    subgroups = {k: v for k, v in subgroups.items() if v}
+    if not subgroups:
+        raise ValidationError(f"{name}: the split left no test perturbation to score")
+    conds = sorted({c for v in subgroups.values() for c in v})
+    truth = _truth(adata, conds, chosen)
+    strata = _strata(adata) if task == "doubles" else {}
+    return Task(name, task, seed, train, truth, split, subgroups, chosen, strata=strata,
+                reference=reference, leakage=leakage, singles=_singles(adata, chosen))  # fmt: skip
+
+
+def _singles(adata: AnnData, ptype: str | None) -> AnnData:
+    """Control and single-perturbation rows of the whole data (for interaction modes)."""
+    labels, role, _ = row_roles(adata, perturbation_type=ptype)
+    single = np.array([len(split_perturbation(lab)) == 1 for lab in labels])
+    return adata[(role == "control") | ((role == "primary") & single)].copy()
+
+
+def _strata(adata: AnnData) -> dict[str, str]:
+    te = adata.uns.get("true_effects")
+    if not isinstance(te, dict) or "values" not in te:
+        return {}
+    from ..sim import nonadditivity
+
+    table = nonadditivity(adata)
+    if table.empty:
+        return {}
+    agg = table.groupby("perturbation").agg(nonadd=("nonadditive", "any"), score=("score", "max"))
+    out = {}
+    for cond, row in agg.iterrows():
+        if not row["nonadd"]:
+            out[canonical(cond)] = "additive"
+        else:
+            out[canonical(cond)] = "strong" if row["score"] >= _STRONG else "moderate"
+    return out

@@ -1,0 +1,222 @@
+"""``vcell annotate``, ``vcell integrate``, ``vcell cluster``: the representation tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .._utils import emit_json
+
+__all__ = ["register"]
+
+
+def _read(source: str) -> Any:
+    from .._cli_types import read_data
+
+    return read_data(source)
+
+
+def _write(adata: Any, out: Path) -> None:
+    from .._errors import ValidationError
+    from .._utils import atomic_path
+
+    if out.suffix.lower() != ".h5ad":
+        raise ValidationError(f"--out must end in .h5ad, got {out.name!r}")
+    with atomic_path(out) as tmp:
+        adata.write_h5ad(tmp)
+
+
+def _print(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(result)
+        return
+    for key, value in result.items():
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        typer.echo(f"{key:22s} {text}")
+
+
+def _list(described: dict[str, str], baselines: set[str], as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            [{"name": k, "baseline": k in baselines, "description": v} for k, v in described.items()]
+        )
+        return
+    for name, text in described.items():
+        mark = " [baseline]" if name in baselines else ""
+        typer.echo(f"{name:14s} {text}{mark}")
+
+
+def annotate_command(
+    reference: str | None = typer.Argument(
+        None, help="Labelled reference (.h5ad, registry name ...)."
+    ),
+    query: str | None = typer.Argument(
+        None, help="Cells to annotate; may be the REFERENCE file with --query-fraction."
+    ),
+    label_key: str | None = typer.Option(
+        None, "--label-key", help="obs column of reference labels."
+    ),
+    method: str = typer.Option("knn", "--method", "-m", help="Annotation method (--list-methods)."),
+    embedding: str = typer.Option(
+        "pca", "--embedding", help="Embedding of knn/centroid/linear_probe."
+    ),
+    model: Path | None = typer.Option(
+        None, "--model", help="Pretrained checkpoint (oracle, finetune)."
+    ),
+    batch_key: str | None = typer.Option(None, "--batch-key", help="obs column of batches."),
+    layer: str | None = typer.Option(None, "--layer", help="Expression layer ('raw' = adata.raw)."),
+    calibration: str = typer.Option(
+        "temperature", "--calibration", help="temperature, isotonic or none."
+    ),
+    query_fraction: float | None = typer.Option(
+        None,
+        "--query-fraction",
+        help="Split REFERENCE (stratified, seeded) into reference and query.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Annotated query (.h5ad)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    list_methods: bool = typer.Option(False, "--list-methods", help="List methods and exit."),
+) -> None:
+    """Annotate cells from a labelled reference: vc_label, vc_confidence, vc_unknown_score."""
+    from .._errors import ValidationError
+    from ._annotate import annotate
+    from ._registry import ANNOTATION_METHODS
+    from ._registry import list_methods as _methods
+
+    if list_methods:
+        _list(_methods(), set(ANNOTATION_METHODS.names(baseline=True)), as_json)
+        return
+    if reference is None or label_key is None:
+        raise ValidationError("give REFERENCE and --label-key (or --list-methods)")
+    if query is None and query_fraction is None:
+        raise ValidationError("give QUERY, or --query-fraction to split REFERENCE")
+    if out is not None and out.suffix.lower() != ".h5ad":
+        raise ValidationError(f"--out must end in .h5ad, got {out.name!r}")
+    if query_fraction is not None:
+        if query is not None and Path(query).resolve() != Path(reference).resolve():
+            raise ValidationError("--query-fraction splits REFERENCE: QUERY must be the same file")
+        ref, qry = _read(reference), None
+    else:
+        ref, qry = _read(reference), _read(query)  # type: ignore[arg-type]
+    res = annotate(
+        ref,
+        query=qry,
+        label_key=label_key,
+        method=method,
+        embedding=embedding,
+        model=model,
+        batch_key=batch_key,
+        layer=layer,
+        calibration=calibration,  # type: ignore[arg-type]
+        query_fraction=query_fraction,
+        seed=seed,
+    )
+    if out is not None:
+        _write(res.query, out)
+    result: dict[str, Any] = {"method": res.info["method"]}
+    for key in ("accuracy", "macro_f1", "ece", "ece_raw"):
+        if key in res.metrics:
+            result[key] = res.metrics[key]
+    result["n_query"] = int(res.query.n_obs)
+    result["n_flagged_unknown"] = int(res.unknown.sum())
+    if out is not None:
+        result["out"] = str(out)
+    _print(result, as_json)
+
+
+def integrate_command(
+    data: str = typer.Argument(..., help="Cells of several batches (.h5ad, registry name ...)."),
+    batch_key: str = typer.Option(..., "--batch-key", help="obs column of batches."),
+    method: str = typer.Option(
+        "harmony", "--method", "-m", help="none, center, harmony, cvae, scvi."
+    ),
+    label_key: str | None = typer.Option(
+        None, "--label-key", help="Cell-type labels to score with."
+    ),
+    layer: str | None = typer.Option(None, "--layer", help="Expression layer ('raw' = adata.raw)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output .h5ad (obsm X_vc_<method>)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Batch-correct an embedding and print the scIB metrics before and after."""
+    from ._integrate import INTEGRATION_METHODS, integrate, score_integration
+
+    INTEGRATION_METHODS.entry(method)
+    adata = _read(data)
+    integrate(
+        adata, batch_key=batch_key, method="none", layer=layer, seed=seed, key_added="X_vc_pca"
+    )
+    key = f"X_vc_{method}"
+    if method != "none":
+        integrate(adata, batch_key=batch_key, method=method, layer=layer, seed=seed)
+    table = score_integration(
+        adata, label_key=label_key, batch_key=batch_key, keys=["X_vc_pca", key], seed=seed
+    )
+    if out is not None:
+        _write(adata, out)
+    result = {
+        "method": method,
+        "before": {k: float(v) for k, v in table.loc["X_vc_pca"].items()},
+        "after": {k: float(v) for k, v in table.loc[key].items()},
+    }
+    if out is not None:
+        result["out"] = str(out)
+    if as_json:
+        emit_json(result)
+        return
+    typer.echo(f"{'metric':20s} {'before':>8s} {'after':>8s}")
+    for k in result["before"]:
+        typer.echo(f"{k:20s} {result['before'][k]:8.4f} {result['after'][k]:8.4f}")
+
+
+def cluster_command(
+    data: str = typer.Argument(..., help="Cells (.h5ad, registry name ...)."),
+    use_rep: str | None = typer.Option(
+        None, "--use-rep", help="obsm embedding (default: PCA on HVGs)."
+    ),
+    resolutions: str | None = typer.Option(
+        None, "--resolutions", help="Comma-separated Leiden resolutions (default 0.1..2.0)."
+    ),
+    label_key: str | None = typer.Option(None, "--label-key", help="Known labels to score with."),
+    layer: str | None = typer.Option(None, "--layer", help="Expression layer ('raw' = adata.raw)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output .h5ad (obs vc_cluster)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Leiden clustering with a resolution sweep (best NMI with labels, else silhouette)."""
+    from .._errors import ValidationError
+    from ._cluster import cluster
+
+    res = None
+    if resolutions is not None:
+        try:
+            res = [float(r) for r in resolutions.split(",") if r.strip()]
+        except ValueError:
+            raise ValidationError(f"--resolutions must be numbers, got {resolutions!r}") from None
+    adata = _read(data)
+    table = cluster(
+        adata, use_rep=use_rep, resolutions=res, label_key=label_key, layer=layer, seed=seed
+    )
+    if out is not None:
+        _write(adata, out)
+    best = table[table["chosen"]].iloc[0]
+    result = {
+        k: (float(v) if k != "n_clusters" else int(v)) for k, v in best.items() if k != "chosen"
+    }
+    result["sweep"] = table.drop(columns="chosen").to_dict(orient="records")
+    if out is not None:
+        result["out"] = str(out)
+    if as_json:
+        emit_json(result)
+        return
+    typer.echo(table.to_string(index=False))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``annotate``, ``integrate`` and ``cluster`` to the ``vcell`` app."""
+    app.command("annotate")(annotate_command)
+    app.command("integrate")(integrate_command)
+    app.command("cluster")(cluster_command)

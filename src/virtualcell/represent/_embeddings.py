@@ -1,0 +1,272 @@
+"""Embedding sources: every way to turn cells into vectors, behind one interface.
+
+A source is fitted on a reference (or on the cells themselves) and embeds any AnnData::
+
+    src = get_embedding("pca")().fit(reference)
+    z = src.transform(query)
+
+Built-in sources (the table is in ``_registry.py``):
+
+* ``pca`` (baseline) — log-normalise, 2 000 HVGs, z-score, PCA (50 components), fitted on
+  the reference (:class:`~virtualcell.models.PCAEncoder`);
+* ``oracle`` — a pretrained or fine-tuned checkpoint (``CellEncoder``, ``CellGPT``,
+  ``CellPredictor``; ``model=`` a folder or a loaded model); ``post="pca"`` z-scores the
+  embedding dimensions and keeps 50 principal components fitted on the reference;
+* ``genept`` — GenePT: expression-weighted mean of gene text embeddings
+  (``gene_embeddings=`` a genes x dims table, default the knowledge base's
+  :func:`~virtualcell.knowledge.gene_text_embeddings`);
+* ``sentence`` — a cell sentence (top-``top_k`` gene names) embedded as text by the
+  offline all-MiniLM-L6-v2 model (extra ``text``);
+* ``scvi`` — scVI latent space (optional peer ``scvi-tools``; transductive: trained on
+  the cells it embeds).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from .._errors import ValidationError
+from ._features import expression, log_expression
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+__all__ = [
+    "GenePTSource",
+    "OracleSource",
+    "PCASource",
+    "ScVISource",
+    "SentenceSource",
+    "embed",
+]
+
+
+def _log_adata(adata: AnnData, layer: str | None) -> Any:
+    import anndata as ad
+
+    X, genes = expression(adata, layer)
+    out = ad.AnnData(log_expression(X))
+    out.var_names = list(genes)
+    out.var_names_make_unique()
+    return out
+
+
+class PCASource:
+    """PCA on highly variable genes of log-normalised expression (the baseline)."""
+
+    def __init__(self, *, n_hvg: int = 2000, n_comps: int = 50, seed: int = 0) -> None:
+        self.n_hvg, self.n_comps, self.seed = int(n_hvg), int(n_comps), int(seed)
+        self.encoder: Any = None
+
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> PCASource:
+        from ..models import PCAConfig, PCAEncoder
+
+        cfg = PCAConfig(n_hvg=self.n_hvg, n_comps=self.n_comps, normalize="no", seed=self.seed)
+        self.encoder = PCAEncoder(cfg).fit(_log_adata(adata, layer))
+        return self
+
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
+        if self.encoder is None:
+            raise ValidationError("the pca embedding is not fitted")
+        return self.encoder.embed(_log_adata(adata, layer))
+
+
+def _post_pca(n_comps: int):
+    from sklearn.decomposition import PCA
+
+    class _Post:
+        def fit(self, z: np.ndarray) -> _Post:
+            self.mean, self.sd = z.mean(0), z.std(0)
+            self.sd[~(self.sd > 0)] = 1.0
+            k = min(n_comps, z.shape[1], z.shape[0] - 1)
+            self.pca = PCA(n_components=k, svd_solver="full", random_state=0).fit(self._z(z))
+            return self
+
+        def _z(self, z: np.ndarray) -> np.ndarray:
+            return (z - self.mean) / self.sd
+
+        def __call__(self, z: np.ndarray) -> np.ndarray:
+            return self.pca.transform(self._z(z)).astype(np.float32)
+
+    return _Post()
+
+
+class OracleSource:
+    """Embeddings of a pretrained / fine-tuned model (checkpoint folder or loaded model).
+
+    Parameters
+    ----------
+    model
+        A :class:`~virtualcell.models.CellModel` or a checkpoint folder.
+    post
+        ``none``: the model's pooled embedding as is; ``pca``: z-score each dimension and
+        project on 50 principal components, both fitted on the reference.
+    batch_size
+        Cells per forward pass.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Any = None,
+        post: Literal["none", "pca"] = "none",
+        batch_size: int = 64,
+        **_: Any,
+    ) -> None:
+        if model is None:
+            raise ValidationError(
+                "the oracle embedding needs model= (a pretrained checkpoint folder, "
+                "e.g. from `vcell pretrain`)"
+            )
+        if post not in ("none", "pca"):
+            raise ValidationError(f"post must be 'none' or 'pca', got {post!r}")
+        if isinstance(model, str | Path):
+            from ..models import load
+
+            model = load(model)
+        self.model, self.post, self.batch_size = model, post, int(batch_size)
+        self._post: Any = None
+
+    def _raw(self, adata: AnnData, layer: str | None) -> np.ndarray:
+        return np.asarray(
+            self.model.embed(adata, batch_size=self.batch_size, layer=layer), dtype=np.float32
+        )
+
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> OracleSource:
+        if self.post == "pca":
+            self._post = _post_pca(50).fit(self._raw(adata, layer))
+        return self
+
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
+        z = self._raw(adata, layer)
+        return self._post(z) if self._post is not None else z
+
+
+class GenePTSource:
+    """GenePT-w cell embeddings: expression-weighted mean of gene text embeddings."""
+
+    def __init__(
+        self,
+        *,
+        gene_embeddings: Any = None,
+        weighting: Literal["expression", "rank"] = "expression",
+        **_: Any,
+    ) -> None:
+        self.table, self.weighting = gene_embeddings, weighting
+        self.tokenizer: Any = None
+
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> GenePTSource:
+        from ..tokenize import GeneTextTokenizer
+
+        table = self.table
+        if table is None:
+            from ..knowledge import gene_text_embeddings
+
+            _, genes = expression(adata, layer)
+            table = gene_text_embeddings(list(genes))
+        self.tokenizer = GeneTextTokenizer(
+            table, weighting=self.weighting, min_coverage_warn=0.0, min_coverage_error=0.0
+        )
+        return self
+
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
+        if self.tokenizer is None:
+            raise ValidationError("the genept embedding is not fitted")
+        X, genes = expression(adata, layer)
+        return self.tokenizer.embed(X, genes=list(genes))
+
+
+class SentenceSource:
+    """Cell sentences (top-``top_k`` expressed gene names) embedded as text."""
+
+    def __init__(self, *, top_k: int = 64, **_: Any) -> None:
+        self.top_k = int(top_k)
+        self.tokenizer: Any = None
+
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> SentenceSource:
+        from ..tokenize import SentenceTokenizer
+
+        X, genes = expression(adata, layer)
+        self.tokenizer = SentenceTokenizer(
+            max_len=self.top_k, min_coverage_warn=0.0, min_coverage_error=0.0
+        ).fit(X, genes=list(genes))
+        return self
+
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
+        from ..knowledge._dense import embed as embed_texts
+
+        if self.tokenizer is None:
+            raise ValidationError("the sentence embedding is not fitted")
+        X, genes = expression(adata, layer)
+        texts = self.tokenizer.encode(X, genes=list(genes)).texts
+        return embed_texts(list(texts), description="cell sentences")
+
+
+class ScVISource:
+    """scVI latent space (optional peer; trained on the cells it embeds)."""
+
+    def __init__(self, *, n_latent: int = 10, max_epochs: int = 100, seed: int = 0, **_: Any):
+        self.n_latent, self.max_epochs, self.seed = int(n_latent), int(max_epochs), int(seed)
+
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> ScVISource:
+        return self
+
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
+        from ..models import scvi_embed
+
+        return scvi_embed(
+            adata, n_latent=self.n_latent, max_epochs=self.max_epochs, layer=layer, seed=self.seed
+        )
+
+
+def embed(
+    adata: AnnData,
+    *,
+    source: str = "pca",
+    model: Any = None,
+    reference: Any = None,
+    layer: str | None = None,
+    key_added: str = "X_vc",
+    **options: Any,
+) -> np.ndarray:
+    """Embed the cells of ``adata`` with any registered source (:func:`list_embeddings`).
+
+    Parameters
+    ----------
+    adata
+        Cells to embed (counts or log-normalised expression; not scaled data).
+    source
+        Embedding source name: ``pca``, ``oracle``, ``genept``, ``sentence``, ``scvi``.
+    model
+        Checkpoint folder or loaded model (``oracle``).
+    reference
+        AnnData the source is fitted on (HVGs, PCA, post-processing); default ``adata``.
+    layer
+        Expression layer (``"raw"`` = ``adata.raw``).
+    key_added
+        ``obsm`` key written.
+    **options
+        Source options (e.g. ``n_comps`` for ``pca``, ``post`` for ``oracle``,
+        ``gene_embeddings`` for ``genept``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_obs, dim)`` float32, also written to ``adata.obsm[key_added]``.
+    """
+    from ._registry import get_embedding
+
+    cls = get_embedding(source)
+    if model is not None:
+        options["model"] = model
+    try:
+        src = cls(**options)
+    except TypeError as err:
+        raise ValidationError(f"embedding source {source!r}: {err}") from None
+    src.fit(reference if reference is not None else adata, layer=layer)
+    z = np.asarray(src.transform(adata, layer=layer), dtype=np.float32)
+    adata.obsm[key_added] = z
+    return z

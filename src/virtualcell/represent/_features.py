@@ -1,0 +1,154 @@
+"""Expression features shared by the annotation methods and embedding sources.
+
+``log_expression`` gives the log-normalised expression every gene-level method uses:
+
+* integer values (raw counts) or non-integer values above ``log1p(1e6)`` (linear,
+  normalised expression): ``log1p(x / total * 1e4)``;
+* otherwise (non-integer values <= ``log1p(1e6)``, the ``vc.pp`` rule): taken as already
+  log-normalised and used as they are.
+
+Negative values (scaled / centred data, e.g. ``pbmc68k_reduced.X``) are refused: use the
+raw expression (``layer="raw"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._errors import ValidationError
+
+__all__ = [
+    "HVGScaler",
+    "align_genes",
+    "expression",
+    "labels_of",
+    "log_expression",
+    "standardize_by_batch",
+]
+
+_LOG_MAX = float(np.log1p(1e6))
+
+
+def expression(adata: Any, layer: str | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``(X as CSR float32, gene names)`` of ``X``, a layer, or ``adata.raw`` (``"raw"``)."""
+    if layer == "raw":
+        if adata.raw is None:
+            raise ValidationError("layer='raw' but adata.raw is None")
+        X, genes = adata.raw.X, adata.raw.var_names
+    elif layer is not None:
+        if layer not in adata.layers:
+            raise ValidationError(f"layer {layer!r} not in adata.layers {list(adata.layers)}")
+        X, genes = adata.layers[layer], adata.var_names
+    else:
+        X, genes = adata.X, adata.var_names
+    if hasattr(X, "to_memory"):
+        X = X.to_memory()
+    X = sp.csr_matrix(X, dtype=np.float32)
+    data = X.data
+    if data.size and not np.isfinite(data).all():
+        raise ValidationError("expression has NaN or infinite values")
+    if data.size and data.min() < 0:
+        raise ValidationError(
+            f"expression has negative values (min {data.min():.3g}): scaled or centred data; "
+            "pass counts or log-normalised values (e.g. layer='raw')"
+        )
+    return X, np.asarray([str(g) for g in genes], dtype=object)
+
+
+def log_expression(X: sp.csr_matrix) -> sp.csr_matrix:
+    """Log-normalised expression (see the module docstring for the rule)."""
+    from ..pp._record import is_integer_valued
+
+    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    if X.nnz == 0:
+        return X
+    if is_integer_valued(X) or float(X.data.max()) > _LOG_MAX:
+        totals = np.asarray(X.sum(1)).ravel()
+        scale = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
+        X = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ X)
+        X.data = np.log1p(X.data)
+    return X
+
+
+def align_genes(X: sp.csr_matrix, genes: np.ndarray, target: Sequence[str]) -> sp.csr_matrix:
+    """Columns of ``X`` reordered to ``target`` genes (absent genes are zero columns)."""
+    pos = {g: i for i, g in enumerate(genes)}
+    src = np.array([pos.get(g, -1) for g in target])
+    found = src >= 0
+    if found.mean() < 0.5:
+        missing = [g for g, f in zip(target, found, strict=True) if not f][:5]
+        raise ValidationError(
+            f"only {int(found.sum())}/{len(target)} reference genes are in the data "
+            f"(e.g. missing {missing}); are the gene names of the same kind?"
+        )
+    out = sp.lil_matrix((X.shape[0], len(target)), dtype=np.float32)
+    out[:, np.flatnonzero(found)] = X[:, src[found]]
+    return sp.csr_matrix(out)
+
+
+class HVGScaler:
+    """Log-normalise, keep the ``n_hvg`` most variable genes (scanpy, flavour ``seurat``)
+    of the data it is fitted on, and z-score them (clipped at 10) — the features of the
+    L1-logistic-regression baseline."""
+
+    def __init__(self, n_hvg: int = 2000, *, scale: bool = True) -> None:
+        self.n_hvg, self.scale = int(n_hvg), bool(scale)
+        self.genes: np.ndarray | None = None
+
+    def fit(self, adata: Any, *, layer: str | None = None) -> HVGScaler:
+        import anndata as ad
+        import scanpy as sc
+
+        X, genes = expression(adata, layer)
+        L = log_expression(X)
+        tmp = ad.AnnData(L)
+        tmp.var_names = list(genes)
+        tmp.var_names_make_unique()
+        sc.pp.highly_variable_genes(tmp, n_top_genes=min(self.n_hvg, L.shape[1]), flavor="seurat")
+        keep = np.asarray(tmp.var["highly_variable"])
+        self.genes = genes[keep]
+        dense = L[:, keep].toarray()
+        self.mean = dense.mean(0)
+        self.std = dense.std(0, ddof=1) if dense.shape[0] > 1 else np.ones(dense.shape[1])
+        self.std[~(self.std > 0)] = 1.0
+        return self
+
+    def transform(self, adata: Any, *, layer: str | None = None) -> np.ndarray:
+        if self.genes is None:
+            raise ValidationError("HVGScaler is not fitted")
+        X, genes = expression(adata, layer)
+        dense = align_genes(log_expression(X), genes, self.genes).toarray()
+        if not self.scale:
+            return dense
+        return np.clip((dense - self.mean) / self.std, -10, 10).astype(np.float32)
+
+
+def labels_of(adata: Any, key: str) -> np.ndarray:
+    """``adata.obs[key]`` as strings; a missing column or missing values are errors."""
+    if key not in adata.obs:
+        raise ValidationError(
+            f"label_key {key!r} not in obs columns {list(adata.obs.columns)[:20]}"
+        )
+    col = adata.obs[key]
+    if col.isna().any():
+        bad = adata.obs_names[np.asarray(col.isna())][:5].tolist()
+        raise ValidationError(f"obs[{key!r}] has missing values, e.g. cells {bad}")
+    return col.astype(str).to_numpy()
+
+
+def standardize_by_batch(x: np.ndarray, batches: Sequence[Any]) -> np.ndarray:
+    """Centre and scale every column within each batch (mean 0, sd 1; sd 0 -> 1)."""
+    x = np.asarray(x, dtype=np.float64).copy()
+    b = pd.Series(np.asarray(batches).astype(str))
+    for _, idx in b.groupby(b).groups.items():
+        rows = np.asarray(idx)
+        sub = x[rows]
+        sd = sub.std(0)
+        sd[~(sd > 0)] = 1.0
+        x[rows] = (sub - sub.mean(0)) / sd
+    return x.astype(np.float32)

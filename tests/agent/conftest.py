@@ -1,0 +1,126 @@
+"""Fixtures of the agent tests: the tiny knowledge base of tests/knowledge plus a small
+GO-style gene-set library (Enrichr naming), built once per session; a loopback
+OpenAI-compatible server with scripted replies."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+_KBDATA = Path(__file__).resolve().parents[1] / "knowledge" / "_kbdata.py"
+
+
+def _kbdata():
+    spec = importlib.util.spec_from_file_location("_agent_kbdata", _KBDATA)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+GO_LIBRARY = {
+    "erythrocyte differentiation (GO:0030218)": ["KLF1", "GATA1", "HBB"],
+    "insulin secretion (GO:0030073)": ["INS", "GCG"],
+    "apoptotic process (GO:0006915)": ["TP53", "BAX", "CDKN1A", "MDM2"],
+}
+
+
+@pytest.fixture(scope="session")
+def agent_kb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from virtualcell.knowledge import build
+
+    root = _kbdata().write_sources(tmp_path_factory.mktemp("agent-kb-src"))
+    (root / "gene_sets" / "GO_Biological_Process_test.gmt").write_text(
+        "".join(f"{k}\t\t" + "\t".join(v) + "\n" for k, v in GO_LIBRARY.items())
+    )
+    out = tmp_path_factory.mktemp("agent-kb") / "knowledge.sqlite"
+    build(root, out=out, include_defaults=False)
+    return out
+
+
+@pytest.fixture
+def kb(agent_kb_path):
+    from virtualcell.knowledge import load as kb_open
+
+    store = kb_open(agent_kb_path)
+    yield store
+    store.close()
+
+
+class ScriptedChatServer:
+    """An OpenAI-compatible ``/v1/chat/completions`` endpoint on 127.0.0.1 that replies
+    with the given texts in order and records every request body."""
+
+    def __init__(self, replies: list[str]):
+        self.replies = list(replies)
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(
+                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+                )
+                i = len(outer.requests) - 1
+                text = outer.replies[i] if i < len(outer.replies) else '{"answer": "done"}'
+                payload = {
+                    "id": f"chatcmpl-{i}",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body.get("model", "test"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text},
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": 11 * (i + 1),
+                        "completion_tokens": 7,
+                        "total_tokens": 11 * (i + 1) + 7,
+                    },
+                }
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def chat_server():
+    servers = []
+
+    def start(replies):
+        s = ScriptedChatServer(replies).__enter__()
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.__exit__()

@@ -1,0 +1,183 @@
+"""The agent benchmark: task generation from owned ground truth, checkers, runner, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from virtualcell.agent._bench import keyword_router, run_benchmark, select_tasks
+from virtualcell.agent._tasks import DEFAULT_COUNTS, FAMILIES, Task, check, make_tasks
+
+SMALL = {
+    "qa_process": 2,
+    "qa_targets": 1,
+    "naming_go": 2,
+    "naming_hallmark": 1,
+    "claims": 3,
+    "data_perturbation": 1,
+    "data_celltypes": 1,
+    "data_marker": 1,
+    "data_edges": 1,
+    "multistep": 1,
+}
+
+
+def test_default_task_set_is_large_enough():
+    assert sum(DEFAULT_COUNTS.values()) >= 80 and set(DEFAULT_COUNTS) == set(FAMILIES)
+
+
+@pytest.mark.parametrize(
+    ("family", "truth", "good", "bad"),
+    [
+        (
+            "qa_process",
+            {"go_ids": ["GO:0030218"], "names": ["erythrocyte differentiation"]},
+            "KLF1 is involved in erythrocyte differentiation.",
+            "KLF1 is involved in insulin secretion.",
+        ),
+        ("qa_targets", {"targets": ["HBB"]}, "KLF1 regulates HBB.", "KLF1 regulates HBBP1."),
+        (
+            "naming_go",
+            {"go_ids": ["GO:0030218"], "names": ["x"]},
+            "It is GO:0030218.",
+            "It is GO:0030219.",
+        ),
+        ("naming_hallmark", {"keywords": ["hypoxia"]}, "response to hypoxia", "glycolysis"),
+        (
+            "claims",
+            {"label": "contradicted"},
+            "Verdict: contradicted (not supported).",
+            "supported, not contradicted",
+        ),
+        (
+            "data_perturbation",
+            {"answer": "G2", "perturbations": ["G1", "G2", "G12"]},
+            "G2 changes G5 most",
+            "G12 or G2",
+        ),
+        ("data_celltypes", {"answer": 3}, "There are three cell types.", "2 or 3"),
+        (
+            "data_marker",
+            {"answer": "c2", "clusters": ["c1", "c2", "c3"]},
+            "Cluster c2.",
+            "c1 then c2",
+        ),
+        (
+            "data_edges",
+            {"candidates": ["A->B", "A->C", "A->D"], "supported": ["A->B", "A->C"]},
+            "A->B and A -> C",
+            "A->B, A->D",
+        ),
+        (
+            "multistep",
+            {"perturbation": "TP53", "go_ids": ["GO:0006915"], "names": ["apoptotic process"]},
+            "TP53 changes it; enriched: apoptotic process",
+            "MDM2 changes it; apoptotic process",
+        ),
+    ],
+)
+def test_checkers(family, truth, good, bad):
+    t = Task("t", family, "q", truth)
+    assert check(t, good) and not check(t, bad) and not check(t, "")
+
+
+def test_tasks_generated_from_owned_truth(kb, tmp_path):
+    tasks = make_tasks(kb, folder=tmp_path, seed=0, counts=SMALL)
+    again = make_tasks(kb, folder=tmp_path / "again", seed=0, counts=SMALL)
+    assert [t.to_dict() for t in tasks] == [
+        {
+            **t.to_dict(),
+            "data": t.data.replace(str(tmp_path / "again"), str(tmp_path)) if t.data else None,
+        }
+        for t in again
+    ]
+    fams = {t.family for t in tasks}
+    assert {"qa_process", "qa_targets", "claims", "data_perturbation", "data_celltypes"} <= fams
+    assert "naming_hallmark" not in fams  # the tiny store has no Hallmark library
+    by_claim = {t.truth["claim"]: t.truth["label"] for t in tasks if t.family == "claims"}
+    for claim, label in by_claim.items():  # labels by construction agree with the verifier here
+        assert kb.verify(claim, mode="lexical").label == label, claim
+    targets = next(t for t in tasks if t.family == "qa_targets")
+    tf = targets.question.rstrip(".").split()[-1]
+    assert set(targets.truth["targets"]) == set(kb.targets(tf)["target"]) - {tf}
+    data = [t for t in tasks if t.data]
+    assert data and all((tmp_path / "data").exists() for _ in data)
+    import anndata as ad
+
+    a = ad.read_h5ad(next(t.data for t in tasks if t.family == "data_celltypes"))
+    assert (
+        "cell_type" not in a.obs
+        and "true_network" not in a.uns
+        and "true_expression" not in a.layers
+    )
+    assert json.loads((tmp_path / "tasks.json").read_text())[0]["id"] == tasks[0].id
+
+
+def test_select_tasks_round_robin():
+    tasks = [Task(f"{f}-{i}", f, "q", {}) for f in FAMILIES for i in range(3)]
+    picked = select_tasks(tasks, 12)
+    assert [t.family for t in picked[:10]] == list(FAMILIES) and len(picked) == 12
+
+
+def test_run_benchmark_scripted_and_baselines(kb, tmp_path):
+    counts = {**SMALL, "data_celltypes": 0}  # k-means over k is the slow part; tested above
+    res = run_benchmark("scripted", kb=kb, folder=tmp_path, seed=0, counts=counts)
+    assert res["backend"] == "scripted" and res["tasks"] == sum(
+        r["n"] for r in res["by_family"].values()
+    )
+    assert set(res["baselines"]) == {"keyword_router", "top_enrichment", "majority"}
+    assert 0.5 <= res["success_rate"] <= 1.0 and res["valid_call_rate"] == 1.0
+    assert res["by_family"]["qa_targets"]["success_rate"] == 1.0
+    assert res["by_family"]["claims"]["success_rate"] == 1.0
+    assert (
+        res["baselines_by_family"]["keyword_router"].get("multistep", 0.0) == 0.0
+    )  # one call only
+    rows = json.loads((tmp_path / "results-scripted.json").read_text())["rows"]
+    assert len(rows) == res["tasks"] and (tmp_path / "results-scripted.md").read_text().startswith(
+        "| family"
+    )
+    logs = list((tmp_path / "runs" / "scripted").glob("*/provenance.jsonl"))
+    assert len(logs) == res["tasks"]
+
+
+def test_keyword_router_answers_claims(kb):
+    from virtualcell.agent import Toolbox
+
+    text, n = keyword_router(
+        "Is the claim 'TP53 activates CDKN1A' supported, contradicted or unknown?", Toolbox(kb=kb)
+    )
+    assert text == "Verdict: supported." and n == 1
+
+
+def test_cli_bench_json(agent_kb_path, tmp_path, monkeypatch):
+    import virtualcell.agent._tasks as tasks_mod
+    from virtualcell.cli import main
+
+    monkeypatch.setattr(tasks_mod, "DEFAULT_COUNTS", {"qa_targets": 1, "claims": 3})
+    import io
+    from contextlib import redirect_stdout
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main(
+            [
+                "agent",
+                "bench",
+                "--backend",
+                "scripted",
+                "--tasks",
+                "3",
+                "--seed",
+                "1",
+                "--kb",
+                str(agent_kb_path),
+                "--out",
+                str(tmp_path),
+                "--json",
+            ]
+        )
+    assert code == 0
+    out = json.loads(buf.getvalue())
+    assert {"backend", "tasks", "success_rate", "by_family", "baselines"} <= set(out)
+    assert out["backend"] == "scripted" and out["tasks"] == 3 and out["seed"] == 1

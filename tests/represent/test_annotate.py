@@ -1,0 +1,135 @@
+"""annotate: methods, calibration, unknown score, splits, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import virtualcell as vc
+from virtualcell import ValidationError
+from virtualcell.represent import annotate, list_methods
+
+
+@pytest.mark.parametrize("method", ["knn", "centroid", "linear_probe", "l1_logreg"])
+def test_methods_label_separable_types(typed_cells, method):
+    res = annotate(typed_cells, label_key="cell_type", method=method, query_fraction=0.3, seed=0)
+    q = res.query
+    assert {"vc_label", "vc_confidence", "vc_unknown_score", "vc_unknown"} <= set(q.obs)
+    assert res.metrics["accuracy"] >= 0.9 and res.metrics["macro_f1"] >= 0.9
+    assert np.allclose(res.probabilities.sum(1), 1.0)
+    assert ((res.confidence >= 0) & (res.confidence <= 1)).all()
+    assert ((res.unknown_score >= 0) & (res.unknown_score <= 1)).all()
+    # the query is the held-out 30 %, stratified: every type present
+    assert q.n_obs == 72 and q.obs["cell_type"].nunique() == 4
+    split = q.uns["vc"]["annotate"]["split"]
+    assert split["query_fraction"] == 0.3 and split["method"] == "stratified"
+    # reproducible
+    again = annotate(typed_cells, label_key="cell_type", method=method, query_fraction=0.3, seed=0)
+    assert np.array_equal(res.labels, again.labels)
+    assert np.allclose(res.unknown_score, again.unknown_score)
+
+
+def test_celltypist_baseline(typed_cells):
+    pytest.importorskip("celltypist")
+    res = annotate(typed_cells, label_key="cell_type", method="celltypist", query_fraction=0.3)
+    assert res.metrics["accuracy"] >= 0.8
+
+
+def test_methods_listing_marks_baselines():
+    assert set(list_methods(baseline=True)) == {"l1_logreg", "celltypist"}
+    assert {"knn", "centroid", "linear_probe", "finetune"} <= set(list_methods())
+
+
+def test_calibration_choices_change_confidence_not_labels(typed_cells):
+    ref, qry, _ = vc.represent.split_reference(
+        typed_cells, label_key="cell_type", query_fraction=0.3, seed=1
+    )
+    out = {}
+    for cal in ("none", "temperature", "isotonic"):
+        out[cal] = annotate(
+            ref, query=qry.copy(), label_key="cell_type", method="centroid", calibration=cal, seed=1
+        )
+    assert np.array_equal(out["none"].labels, out["temperature"].labels)
+    assert out["none"].info["n_calibration"] == 0
+    assert out["temperature"].info["n_calibration"] > 0
+    t = out["temperature"].info["calibration"]["temperature"]
+    assert t != 1.0
+    # raw confidence is the uncalibrated softmax; "none" reports it as is
+    assert np.allclose(out["none"].confidence, out["none"].raw_confidence)
+    assert "ece" in out["isotonic"].metrics and "ece_raw" in out["isotonic"].metrics
+
+
+def test_unknown_score_finds_a_type_missing_from_the_reference(typed_cells):
+    ref = typed_cells[typed_cells.obs["cell_type"] != "type3"].copy()
+    res = annotate(ref, query=typed_cells.copy(), label_key="cell_type", method="knn", seed=0)
+    novel = (typed_cells.obs["cell_type"] == "type3").to_numpy()
+    assert vc.metrics.auroc(novel.astype(int), res.unknown_score) > 0.9
+    assert res.metrics["n_unseen"] == novel.sum()
+    # the threshold is the 95th percentile of held-out reference scores: few false alarms
+    assert res.unknown[~novel].mean() < 0.1 < 0.3 < res.unknown[novel].mean()
+
+
+def test_evaluate_novel_table(typed_cells):
+    table = vc.represent.evaluate_novel(
+        typed_cells, label_key="cell_type", method="centroid", query_fraction=0.3
+    )
+    assert sorted(table["held_out"]) == ["type0", "type1", "type2", "type3"]
+    assert (table["auroc"] > 0.8).all()
+    assert {"auroc_confidence", "auroc_distance", "known_accuracy"} <= set(table.columns)
+
+
+def test_evaluate_annotation_and_summary(typed_cells):
+    from virtualcell.represent._evaluate import summarize
+
+    table = vc.represent.evaluate_annotation(
+        typed_cells, label_key="cell_type", methods=["knn", "l1_logreg"], seeds=[0, 1]
+    )
+    assert len(table) == 4 and set(table["baseline"]) == {True, False}
+    s = summarize(table)
+    assert list(s.index) == ["knn", "l1_logreg"] and (s["n"] == 2).all()
+    assert s.loc["knn", "accuracy_mean"] == pytest.approx(
+        table[table.method == "knn"]["accuracy"].mean()
+    )
+
+
+def test_batch_key_standardizes_features(typed_cells):
+    res = annotate(
+        typed_cells,
+        label_key="cell_type",
+        method="linear_probe",
+        query_fraction=0.3,
+        batch_key="batch",
+        seed=0,
+    )
+    assert res.info["batch_key"] == "batch" and res.metrics["accuracy"] >= 0.9
+
+
+def test_bad_input_is_named(typed_cells):
+    with pytest.raises(ValidationError, match="label_key 'nope'"):
+        annotate(typed_cells, label_key="nope", query_fraction=0.3)
+    with pytest.raises(ValidationError, match="unknown annotation method"):
+        annotate(typed_cells, label_key="cell_type", method="knnn", query_fraction=0.3)
+    with pytest.raises(ValidationError, match="query_fraction"):
+        annotate(typed_cells, label_key="cell_type", query_fraction=1.5)
+    with pytest.raises(ValidationError, match="batch_key"):
+        annotate(typed_cells, label_key="cell_type", query_fraction=0.3, batch_key="plate")
+    with pytest.raises(ValidationError, match="model="):
+        annotate(typed_cells, label_key="cell_type", method="finetune", query_fraction=0.3)
+    scaled = typed_cells.copy()
+    scaled.X = scaled.X.toarray() - 1.0
+    with pytest.raises(ValidationError, match="negative"):
+        annotate(scaled, label_key="cell_type", query_fraction=0.3)
+
+
+@pytest.mark.shared_data
+def test_pbmc68k_reduced_raw_layer():
+    """Real cells: the bundled pbmc68k_reduced (log-normalised .raw)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pbmc = vc.datasets.pbmc68k_reduced()
+    res = annotate(
+        pbmc, label_key="bulk_labels", method="l1_logreg", layer="raw", query_fraction=0.3, seed=0
+    )
+    assert res.metrics["accuracy"] > 0.7

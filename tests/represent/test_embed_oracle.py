@@ -1,0 +1,84 @@
+"""Embedding sources and the oracle methods (tiny pretrained model built here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import virtualcell as vc
+from virtualcell import ValidationError
+
+
+@pytest.fixture
+def tiny_model(typed_cells, tmp_path):
+    from virtualcell.train import TrainConfig, pretrain
+
+    tok = vc.tokenize.RankTokenizer(max_len=24).fit(typed_cells)
+    pretrain(
+        typed_cells,
+        tokenizer=tok,
+        objective="mlm",
+        model_config={"d_model": 16, "n_layers": 1, "n_heads": 2, "pooling": "mean"},
+        train_config=TrainConfig(max_steps=4, batch_size=16, warmup_steps=1),
+        out_dir=tmp_path / "tiny",
+    )
+    return tmp_path / "tiny"
+
+
+def test_pca_source_fit_on_reference(typed_cells):
+    ref = typed_cells[:160].copy()
+    z = vc.represent.embed(typed_cells, source="pca", reference=ref, n_comps=5)
+    assert z.shape == (240, 5) and "X_vc" in typed_cells.obsm
+    # fitted on the reference only: embedding the reference alone gives the same rows
+    z_ref = vc.represent.embed(ref, source="pca", n_comps=5, key_added="X_ref")
+    assert np.allclose(z[:160], z_ref, atol=1e-4)
+
+
+def test_genept_source_with_a_given_table(typed_cells):
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(48, 8)), index=typed_cells.var_names)
+    z = vc.represent.embed(typed_cells, source="genept", gene_embeddings=table)
+    assert z.shape == (240, 8)
+    assert np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)
+
+
+def test_oracle_source_and_methods(typed_cells, tiny_model):
+    z = vc.represent.embed(typed_cells, source="oracle", model=tiny_model)
+    assert z.shape == (240, 16)
+    zp = vc.represent.embed(
+        typed_cells, source="oracle", model=tiny_model, post="pca", key_added="X_post"
+    )
+    assert zp.shape[0] == 240 and np.isfinite(zp).all()
+    res = vc.represent.annotate(
+        typed_cells,
+        label_key="cell_type",
+        method="knn",
+        embedding="oracle",
+        model=tiny_model,
+        query_fraction=0.3,
+    )
+    assert res.info["embedding"] == "oracle" and "accuracy" in res.metrics
+
+
+def test_finetune_method(typed_cells, tiny_model):
+    res = vc.represent.annotate(
+        typed_cells,
+        label_key="cell_type",
+        method="finetune",
+        model=tiny_model,
+        query_fraction=0.3,
+        method_options={"max_steps": 20, "batch_size": 16, "lr": 3e-3},
+    )
+    assert res.info["method"] == "finetune"
+    assert res.probabilities.shape == (72, 4)
+    assert res.metrics["accuracy"] > 0.5  # 4 balanced types: chance is 0.25
+
+
+def test_unknown_source_and_options(typed_cells):
+    with pytest.raises(ValidationError, match="unknown embedding source"):
+        vc.represent.embed(typed_cells, source="nope")
+    with pytest.raises(ValidationError, match="model="):
+        vc.represent.embed(typed_cells, source="oracle")
+    with pytest.raises(ValidationError, match="n_compz"):
+        vc.represent.embed(typed_cells, source="pca", n_compz=3)
