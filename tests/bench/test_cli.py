@@ -46,7 +46,7 @@ def test_listing_and_errors(capsys):
     assert main(["bench", "--list", "--preset", "demo"]) == 0
     out = capsys.readouterr().out
     assert "grn: Gene regulatory network inference" in out
-    assert "  baseline genie3 " in out and "  peer arboreto_grnboost2 " in out
+    assert "  baseline pearson " in out and "  peer arboreto_grnboost2 " in out
     assert "  dataset pbmc68k_reduced [bundled" in out
     assert main(["bench", "--preset", "fast"]) == 2
     assert (

@@ -34,8 +34,9 @@ def test_grn_cell_is_infer_plus_evaluate(sim20):
 
 def test_grn_methods_and_applicability(sim20):
     methods = {m.name: m for m in _grn.methods()}
-    assert set(vc.grn.list_methods()) <= set(methods)
-    assert {n for n, m in methods.items() if m.baseline} == set(_grn.BASELINES)
+    assert set(vc.grn.METHODS.names()) <= set(methods)
+    assert {n for n, m in methods.items() if m.baseline} == set(vc.grn.METHODS.names(baseline=True))
+    assert {"pearson", "spearman"} <= {n for n, m in methods.items() if m.baseline}
     assert methods["arboreto_grnboost2"].peer and methods["arboreto_grnboost2"].requires
     assert methods["genie3"].options_for("quick") == {"n_estimators": 20}
     assert _grn.applicable(sim20, "observational", "perturbation").startswith("needs perturbed")

@@ -31,18 +31,6 @@ from ._task import Dataset, Method, Metric, RunContext, Task, UserData, data_fac
 
 __all__ = ["GRN_TASK"]
 
-#: The simple reference methods (always run).
-BASELINES = (
-    "pearson",
-    "spearman",
-    "partial_correlation",
-    "mutual_information",
-    "pidc",
-    "genie3",
-    "genie3_et",
-    "grnboost2",
-)
-
 #: Per-method options by preset (``"*"``: all presets).
 _OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
     "genie3": {"quick": {"n_estimators": 20}, "demo": {"n_estimators": 50}},
@@ -290,11 +278,13 @@ def _knowledge_store() -> str | None:
 
 
 def methods() -> list[Method]:
-    """Every registered ``vc.grn`` method (baselines flagged) plus the arboreto peer."""
+    """Every method of ``vc.grn.METHODS`` (baselines as that table flags them) plus the
+    arboreto peer."""
     from .. import grn
 
     out = []
-    for name, desc in grn.list_methods(describe=True).items():
+    for entry in grn.METHODS.entries():
+        name, desc = entry.name, entry.description
         requires: tuple[str, ...] = ("lightgbm",) if name in ("grnboost2", "prior") else ()
         if name == "ensemble":
             requires = ("lightgbm",)
@@ -306,7 +296,7 @@ def methods() -> list[Method]:
         out.append(
             Method(
                 name,
-                baseline=name in BASELINES,
+                baseline=entry.baseline,
                 requires=requires,
                 probe=_knowledge_store if name == "prior" else None,
                 presets=presets,

@@ -108,9 +108,9 @@ def load_pbmc68k() -> Cells:
 
 def load_wu2020() -> Cells:
     """wu2020 T cells: validated, gene IDs mapped, QC + normalisation (``vc.pp.standard``)."""
-    from .. import data, pp
+    from .. import data, datasets, pp
 
-    adata = data.read("wu2020")
+    adata = datasets.read("wu2020")
     report = data.validate(adata, expect_counts=True)
     report.raise_if_failed()
     mapping = data.harmonize_genes(adata)
@@ -131,9 +131,9 @@ def load_wu2020() -> Cells:
 
 def load_user(path: str, label_key: str, layer: str | None) -> Cells:
     """The user's cells (``--data``) with labels in ``obs[label_key]``."""
-    from .. import data
+    from .. import datasets
 
-    adata = data.read(path)
+    adata = datasets.read(path)
     if label_key not in adata.obs:
         raise ValidationError(
             f"--label-key {label_key!r} is not a column of {path} (obs: {list(adata.obs)[:10]})"
@@ -271,9 +271,9 @@ def run(
 
     emb = np.asarray(_embed(data, method, seed, context), dtype=np.float64)
     labels = data.adata.obs[data.label_key].to_numpy()
-    clus = metrics.leiden_nmi_ari(emb, labels, seed=seed)
-    asw = metrics.asw(labels, emb, rescale=True)
-    avg = metrics.avg_bio(labels, emb, seed=seed)
+    clus = metrics.leiden_nmi_ari(labels=labels, embedding=emb, seed=seed)
+    asw = metrics.asw(labels=labels, embedding=emb, rescale=True)
+    avg = metrics.avg_bio(labels=labels, embedding=emb, seed=seed)
     values = {"avg_bio": avg, "nmi": clus["nmi"], "ari": clus["ari"], "asw": asw}
     return [{"metric": m.name, "value": float(values[m.name])} for m in METRICS]
 
