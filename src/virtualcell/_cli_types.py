@@ -6,10 +6,17 @@ a bad value then stops the command before any work starts, with click's usage er
 
 - numbers: :func:`int_range`, :func:`positive_int` (>= 1), :func:`non_negative_int` (>= 0),
   :func:`positive_float` (> 0), :func:`probability` (0..1), :func:`seed_option` (>= 0);
+- names from a registry: :func:`registry_option` (one name) and :func:`registry_list`
+  (comma-separated names); the message names the closest matches and every valid name;
+- library checks: :func:`checked` turns a function that raises
+  :class:`~virtualcell.ValidationError` into an option check (:func:`config_field`: a
+  config dataclass's own rule for one field; :func:`device_option`: a device this
+  machine has);
 - files: :func:`data_argument` (an existing path or a registry dataset name),
   :func:`input_path` (an existing regular file / folder; FIFOs and devices are refused
-  without opening them), :func:`output_path` (its folder exists, its suffix is one the
-  command can write, and it is not an existing folder when a file is expected);
+  without opening them), :func:`output_path` (its folder exists and is writable, its
+  suffix is one the command can write, and it is not an existing folder when a file is
+  expected);
 - reader options shared by every command that reads data: :func:`format_option`,
   :func:`orientation_option`, :func:`layer_option`, and :func:`read_data`, which reads
   the argument with them; :func:`json_option` for ``--json`` (print with
@@ -29,17 +36,23 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
+from ._errors import ValidationError
 from .data._io import Format
 from .data._tables import Orientation
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
+    from ._utils import Registry
+
 __all__ = [
     "FormatName",
     "OrientationName",
+    "checked",
     "choice_list",
+    "config_field",
     "data_argument",
+    "device_option",
     "format_option",
     "input_path",
     "int_range",
@@ -52,6 +65,8 @@ __all__ = [
     "positive_int",
     "probability",
     "read_data",
+    "registry_list",
+    "registry_option",
     "seed_option",
 ]
 
@@ -131,6 +146,75 @@ def choice_list(*decls: str, choices: Sequence[str], help: str) -> Any:
     return typer.Option(None, *decls, help=f"{help} ({', '.join(choices)})", callback=callback)
 
 
+# ----------------------------------------------------------------------- library checks
+def checked(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Callback from a library check: ``check(value)`` returns the value to use or raises
+    :class:`~virtualcell.ValidationError`, which becomes a usage error of the option (the
+    library and the command line then share one rule and one message)."""
+
+    def callback(value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            return check(value)
+        except ValidationError as err:
+            raise typer.BadParameter(str(err)) from None
+
+    return callback
+
+
+def config_field(config_cls: type, name: str) -> Callable[[Any], Any]:
+    """Callback: the value must be valid for ``config_cls``'s field ``name`` (checked by
+    constructing the config with that one value)."""
+
+    def check(value: Any) -> Any:
+        config_cls(**{name: value})
+        return value
+
+    return checked(check)
+
+
+def _check_device(value: str) -> str:
+    from .models._device import check_device
+
+    return check_device(value)
+
+
+def device_option(default: str | None, help: str = "auto, cpu, cuda, cuda:N or mps.") -> Any:
+    """``--device``: a device this machine has (``auto``, ``cpu``, ``cuda[:N]``, ``mps``)."""
+    return typer.Option(default, "--device", help=help, callback=checked(_check_device))
+
+
+def registry_option(
+    default: Any, *decls: str, registry: Callable[[], Registry[Any]], help: str, **kw: Any
+) -> Any:
+    """An option naming one entry of ``registry()`` (called at parse time, so the table
+    is imported lazily); an unknown name is refused with the closest matches and every
+    valid name (:meth:`~virtualcell._utils.Registry.entry`)."""
+    return typer.Option(
+        default, *decls, help=help, callback=checked(lambda v: registry().entry(v).name), **kw
+    )
+
+
+def _split_names(registry: Callable[[], Registry[Any]]) -> Callable[[Any], Any]:
+    def check(text: str) -> list[str] | None:
+        names = [t.strip() for t in str(text).split(",") if t.strip()]
+        if not names:
+            raise ValidationError("give at least one name (comma-separated)")
+        table = registry()
+        return [table.entry(n).name for n in names]
+
+    return checked(check)
+
+
+def registry_list(
+    default: Any, *decls: str, registry: Callable[[], Registry[Any]], help: str
+) -> Any:
+    """A comma-separated list of names of ``registry()`` (``a,b``), returned as a
+    ``list[str]``; each name is checked like :func:`registry_option`."""
+    return typer.Option(default, *decls, help=help, callback=_split_names(registry))
+
+
 def json_option(help: str = "Print the result as JSON on stdout (logs stay on stderr).") -> Any:
     """``--json``: machine output alone on stdout (print it with ``emit_json``)."""
     return typer.Option(False, "--json", help=help)
@@ -149,7 +233,9 @@ def _not_regular(path: Path) -> str | None:
     return f"{path} is {what}, not a data file"
 
 
-def _check_input(value: Any, *, file_okay: bool, dir_okay: bool, hint: str = "") -> Any:
+def _check_input(
+    value: Any, *, file_okay: bool, dir_okay: bool, hint: str = "", what: str = ""
+) -> Any:
     if value is None:
         return value
     path = Path(value).expanduser()
@@ -159,9 +245,9 @@ def _check_input(value: Any, *, file_okay: bool, dir_okay: bool, hint: str = "")
     if problem:
         raise typer.BadParameter(problem)
     if path.is_dir() and not dir_okay:
-        raise typer.BadParameter(f"{path} is a folder; a file is expected")
+        raise typer.BadParameter(f"{path} is a folder, not {what or 'a file'}")
     if path.is_file() and not file_okay:
-        raise typer.BadParameter(f"{path} is a file; a folder is expected")
+        raise typer.BadParameter(f"{path} is a file, not {what or 'a folder'}")
     return value
 
 
@@ -172,15 +258,21 @@ def input_path(
     file_okay: bool = True,
     dir_okay: bool = True,
     missing_hint: str = "",
+    what: str = "",
 ) -> Any:
     """An option naming an existing regular file or folder (no FIFOs, sockets, devices);
-    ``missing_hint`` is appended to the message for a path that does not exist."""
+    ``missing_hint`` is appended to the message for a path that does not exist, ``what``
+    names the expected kind (``"a checkpoint folder"``) when the other kind is given."""
     return typer.Option(
         default, *decls, help=help,
         callback=lambda v: _check_input(
-            v, file_okay=file_okay, dir_okay=dir_okay, hint=missing_hint
+            v, file_okay=file_okay, dir_okay=dir_okay, hint=missing_hint, what=what
         ),
     )  # fmt: skip
+
+
+#: Output formats that are folders on disk (an existing one is replaced, not refused).
+FOLDER_FORMATS = (".zarr",)
 
 
 def _check_output(
@@ -192,15 +284,18 @@ def _check_output(
     parent = path.parent
     if not parent.is_dir():
         raise typer.BadParameter(f"folder {parent} does not exist (create it first)")
+    if not os.access(parent, os.W_OK):
+        raise typer.BadParameter(f"folder {parent} is not writable")
     if kind == "file":
-        if path.is_dir():
-            raise typer.BadParameter(f"{path} is a folder; give a file name")
-        if suffixes is not None and "".join(path.suffixes[-1:]).lower() not in suffixes:
+        suffix = path.suffix.lower()
+        if suffixes is not None and suffix not in suffixes:
             got = path.suffix or "no suffix"
             raise typer.BadParameter(
                 f"cannot write {path.name!r}: its suffix ({got}) must be one of "
-                f"{', '.join(suffixes)} (the suffix decides the format)"
+                f"{', '.join(suffixes)} (the format follows the suffix)"
             )
+        if path.is_dir() and suffix not in FOLDER_FORMATS:
+            raise typer.BadParameter(f"{path} is a folder; give a file name")
     elif path.exists() and not path.is_dir():
         raise typer.BadParameter(f"{path} is a file; give a folder")
     return value
@@ -213,9 +308,10 @@ def output_path(
     suffixes: Sequence[str] | None = None,
     kind: Literal["file", "folder"] = "file",
 ) -> Any:
-    """An output option: its parent folder exists, a file's suffix is one of
-    ``suffixes`` (the suffix decides the format), a file is not an existing folder and a
-    folder is not an existing file."""
+    """An output option: its parent folder exists and is writable, a file's suffix is one
+    of ``suffixes`` (the suffix decides the format), a file is not an existing folder
+    (except folder formats such as ``.zarr``) and a folder is not an existing file; a
+    folder is created by the command."""
     allowed = tuple(s.lower() for s in suffixes) if suffixes is not None else None
     return typer.Option(
         default, *decls, help=help,

@@ -56,6 +56,49 @@ def _beeline(folder: Path) -> str:
     return str(b)
 
 
+def _typed(folder: Path) -> str:
+    """60 cells of 3 types in 2 batches (counts), labels in obs['cell_type']."""
+    rng = np.random.default_rng(0)
+    types = np.repeat(["T", "B", "NK"], 20)
+    mean = rng.gamma(2.0, 1.0, size=(3, 30))
+    X = np.vstack([rng.poisson(mean[i] * 4, size=(20, 30)) for i in range(3)]).astype(np.float32)
+    adata = ad.AnnData(X)
+    adata.obs_names = [f"c{i}" for i in range(60)]
+    adata.var_names = [f"G{j}" for j in range(30)]
+    adata.obs["cell_type"] = types
+    adata.obs["batch"] = np.tile(["b1", "b2"], 30)
+    path = folder / "typed.h5ad"
+    adata.write_h5ad(path)
+    return str(path)
+
+
+def _perturbed(folder: Path) -> str:
+    from virtualcell.sim import simulate_perturbseq
+
+    path = folder / "pert.h5ad"
+    simulate_perturbseq(12, n_cell_types=1, cells_per_condition=8, singles=8, doubles=0,
+                        method="fast", seed=0).write_h5ad(path)  # fmt: skip
+    return str(path)
+
+
+_REPLIES = ["plan: look up KLF1's targets", '{"tool": "tf_targets", "args": {"tf": "KLF1"}}',
+            '{"answer": "KLF1 regulates HBB."}']  # fmt: skip
+
+
+def _replies(folder: Path) -> str:
+    path = folder / "replies.json"
+    path.write_text(json.dumps(_REPLIES))
+    return str(path)
+
+
+def _agent_log(folder: Path, kb: str) -> str:
+    from virtualcell.agent import ask, get_backend
+
+    ans = ask("Which genes does KLF1 regulate?", backend=get_backend("scripted", replies=_REPLIES),
+              kb=kb, workspace=folder / "ws")  # fmt: skip
+    return str(ans.log_path)
+
+
 @pytest.fixture(scope="module")
 def kb_store(tmp_path_factory) -> str:
     import importlib.util
@@ -100,6 +143,30 @@ CASES = {
     "kb verify": (lambda t, kb: ["kb", "verify", "TP53 represses MDM2", "--kb", kb,
                                  "--mode", "lexical", "--json"],
                   lambda d: d["label"] in ("supported", "contradicted", "unknown")),
+    "annotate": (lambda t, kb: ["annotate", _typed(t), "--label-key", "cell_type", "--method",
+                                "centroid", "--query-fraction", "0.3", "--json"],
+                 lambda d: isinstance(d, dict) and d),
+    "cluster": (lambda t, kb: ["cluster", _typed(t), "--resolutions", "0.5,1.0", "--label-key",
+                               "cell_type", "--json"],
+                lambda d: isinstance(d, dict) and d),
+    "integrate": (lambda t, kb: ["integrate", _typed(t), "--batch-key", "batch", "--method",
+                                 "center", "--label-key", "cell_type", "--json"],
+                  lambda d: d["method"] == "center"),
+    "perturb evaluate": (lambda t, kb: ["perturb", "evaluate", _perturbed(t), "--task",
+                                        "unseen_singles", "--json"],
+                         lambda d: d["task"] == "unseen_singles" and d["results"]),
+    "ask": (lambda t, kb: ["ask", "Which genes does KLF1 regulate?", "--backend", "scripted",
+                           "--replies", _replies(t), "--kb", kb, "--workspace", str(t / "ws"),
+                           "--json"],
+            lambda d: "HBB" in d["answer"] and d["citations"]),
+    "agent tools": (lambda t, kb: ["agent", "tools", "--json"],
+                    lambda d: len(d) >= 10),
+    "agent bench": (lambda t, kb: ["agent", "bench", "--backend", "scripted", "--tasks", "2",
+                                   "--kb", kb, "--out", str(t / "ab"), "--no-baselines",
+                                   "--json"],
+                    lambda d: d["tasks"] == 2),
+    "agent replay": (lambda t, kb: ["agent", "replay", _agent_log(t, kb), "--kb", kb, "--json"],
+                     lambda d: "ok" in d),
 }  # fmt: skip
 
 

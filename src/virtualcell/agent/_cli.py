@@ -6,12 +6,18 @@ from pathlib import Path
 
 import typer
 
+from .._cli_types import input_path, registry_option
+
 __all__ = ["register"]
 
 agent_app = typer.Typer(help="LLM agent: benchmark, tool list, replay of a logged run.")
 
-_KB = typer.Option(
-    None, "--kb", help="Knowledge store file (default: the built store in the cache)."
+_KB = input_path(
+    None,
+    "--kb",
+    help="Knowledge store file (default: the built store in the cache).",
+    dir_okay=False,
+    missing_hint=" (build one with: vcell kb build)",
 )
 
 
@@ -19,6 +25,33 @@ def _echo_json(obj) -> None:
     from .._utils import emit_json
 
     emit_json(obj)
+
+
+def _backends():
+    from ._backends import backends
+
+    return backends
+
+
+def _backend_option(default: str, help: str):
+    return registry_option(default, "--backend", registry=_backends, help=help)
+
+
+def _read_replies(path: Path | None) -> list[str]:
+    """The replies of ``--replies FILE`` (a JSON list of strings)."""
+    import json
+
+    from .._errors import ValidationError
+
+    if path is None:
+        raise ValidationError("--backend scripted needs --replies FILE (a JSON list of strings)")
+    try:
+        replies = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ValidationError(f"--replies {path}: not a JSON file ({err})") from None
+    if not isinstance(replies, list) or not all(isinstance(r, str) for r in replies):
+        raise ValidationError(f"--replies {path}: expected a JSON list of strings")
+    return replies
 
 
 def _backend_options(base_url: str | None, model: str | None) -> dict:
@@ -32,9 +65,13 @@ def _backend_options(base_url: str | None, model: str | None) -> dict:
 
 def ask_cmd(
     question: str = typer.Argument(..., help="The question."),
-    data: Path = typer.Option(None, "--data", help="Data file available to the tools as 'data'."),
-    backend: str = typer.Option(
-        "local", "--backend", help="local (default, offline), openai or scripted."
+    data: Path = input_path(None, "--data", help="Data file available to the tools as 'data'."),
+    backend: str = _backend_option("local", "local (default, offline), openai or scripted."),
+    replies: Path = input_path(
+        None,
+        "--replies",
+        help="scripted backend: a JSON list of reply strings to replay (reproducible runs).",
+        dir_okay=False,
     ),
     kb: Path = _KB,
     workspace: Path = typer.Option(
@@ -56,11 +93,10 @@ def ask_cmd(
     """Answer a question with the agent: answer, citations, provenance log."""
     from . import ask, get_backend
 
-    llm = (
-        get_backend(backend, **_backend_options(base_url, model))
-        if backend != "scripted"
-        else backend
-    )
+    if backend == "scripted":
+        llm = get_backend("scripted", replies=_read_replies(replies))
+    else:
+        llm = get_backend(backend, **_backend_options(base_url, model))
     ans = ask(
         question,
         data=data,
@@ -92,9 +128,7 @@ def ask_cmd(
 
 @agent_app.command("bench")
 def bench_cmd(
-    backend: str = typer.Option(
-        "scripted", "--backend", help="scripted (expert plan), local or openai."
-    ),
+    backend: str = _backend_option("scripted", "scripted (expert plan), local or openai."),
     tasks: int = typer.Option(
         None, "--tasks", min=1, help="Run only N tasks (round-robin over families)."
     ),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
+from .._cli_types import checked, output_path, registry_option
 from .._utils import emit_json
-from ..train._cli_values import checked, output_file
 from ._infer import infer
 
 _DEFAULT = {k: p.default for k, p in inspect.signature(infer).parameters.items()}
@@ -16,10 +16,10 @@ _DEFAULT = {k: p.default for k, p in inspect.signature(infer).parameters.items()
 __all__ = ["register"]
 
 
-def _check_method(name: str) -> str:
+def _methods():
     from ._methods import METHODS
 
-    return METHODS.entry(name).name
+    return METHODS
 
 
 def _check_n_jobs(value: int) -> int:
@@ -32,22 +32,22 @@ def grn_command(
     data: str | None = typer.Argument(
         None, help="BEELINE folder, DREAM4 network folder, SERGIO folder, .h5ad or registry name."
     ),
-    method: str = typer.Option(
+    method: str = registry_option(
         _DEFAULT["method"],
         "--method",
         "-m",
+        registry=_methods,
         help="Inference method (see --list-methods).",
-        callback=checked(_check_method),
     ),
     truth: Path | None = typer.Option(
         None, "--truth", help="Ground truth: BEELINE refNetwork.csv or DREAM4 gold-standard tsv."
     ),
-    out: Path | None = typer.Option(
+    out: Path | None = output_path(
         None,
         "--out",
         "-o",
         help="Write edges to .csv/.tsv/.parquet (format from the suffix).",
-        callback=output_file(".csv", ".tsv", ".parquet"),
+        suffixes=(".csv", ".tsv", ".parquet"),
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     regulators: Path | None = typer.Option(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..train._cli_values import device, existing_folder, output_file
+from .._cli_types import device_option, input_path, output_path
 from ._embed import embed
 
 _DEFAULT = {k: p.default for k, p in inspect.signature(embed).parameters.items()}
@@ -20,12 +20,14 @@ EMBED_SUFFIXES = (".h5ad", ".zarr")
 
 def embed_command(
     data: str = typer.Argument(..., help="Cells: a file or a registry name."),
-    model: Path = typer.Option(..., "--model", help="Checkpoint folder.", callback=existing_folder),
-    out: Path = typer.Option(
+    model: Path = input_path(
+        ..., "--model", help="Checkpoint folder.", file_okay=False, what="a checkpoint folder"
+    ),
+    out: Path = output_path(
         ...,
         "--out",
         help="Output AnnData with .obsm[KEY]: .h5ad or .zarr (written atomically).",
-        callback=output_file(*EMBED_SUFFIXES),
+        suffixes=EMBED_SUFFIXES,
     ),
     key_added: str = typer.Option(
         _DEFAULT["key_added"], "--key-added", "--key", help="obsm key to write."
@@ -38,9 +40,7 @@ def embed_command(
         "--layer",
         help="Matrix to read: 'raw' = adata.raw.X, a name = adata.layers[name]; default X.",
     ),
-    device_name: str | None = typer.Option(
-        None, "--device", help="auto, cpu, cuda, cuda:N or mps (default: cpu).", callback=device
-    ),
+    device_name: str | None = device_option(None, "auto, cpu, cuda, cuda:N or mps (default: cpu)."),
 ) -> None:
     """Embed cells with a checkpoint and write an AnnData with the embedding in .obsm."""
     from .._utils import atomic_path, clean_stale_temps

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import typer
 
-from ._cli_values import config_field, device, existing_folder, output_folder
+from .._cli_types import config_field, device_option, input_path, output_path
 from ._config import FINETUNE_CONFIG, TrainConfig
 
 __all__ = ["FINETUNE_TASKS", "PRETRAIN_OBJECTIVES", "TOKENIZER_KINDS", "register"]
@@ -81,7 +81,7 @@ def pretrain_command(
     objective: PRETRAIN_OBJECTIVES = typer.Option(
         "mlm", "--objective", help="mlm / mae: CellEncoder; ntp: CellGPT."
     ),
-    out: Path = typer.Option(..., "--out", help="Run folder to write.", callback=output_folder),
+    out: Path = output_path(..., "--out", help="Run folder to write.", kind="folder"),
     max_steps: int = _opt(_DEFAULT, "max_steps", "--max-steps"),
     seed: int = _opt(_DEFAULT, "seed", "--seed"),
     batch_size: int = _opt(_DEFAULT, "batch_size", "--batch-size"),
@@ -109,9 +109,7 @@ def pretrain_command(
         "--checkpoint-minutes",
         "Also checkpoint every M minutes (0: off).",
     ),
-    device_name: str = typer.Option(
-        _DEFAULT.device, "--device", help="auto, cpu, cuda, cuda:N or mps.", callback=device
-    ),
+    device_name: str = device_option(_DEFAULT.device),
     resume: bool = typer.Option(False, "--resume", help=_RESUME_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
 ) -> None:
@@ -157,12 +155,13 @@ def pretrain_command(
 
 def finetune_command(
     data: str = typer.Argument(..., help="Labelled cells: a file or a registry name."),
-    model: Path = typer.Option(
-        ..., "--model", help="Pretrained checkpoint folder.", callback=existing_folder
+    model: Path = input_path(
+        ..., "--model", help="Pretrained checkpoint folder.", file_okay=False,
+        what="a checkpoint folder",
     ),
     label: str = typer.Option(..., "--label-key", "--label", help="obs column to predict."),
-    out: Path = typer.Option(
-        ..., "--out", help="Folder for the fine-tuned checkpoint.", callback=output_folder
+    out: Path = output_path(
+        ..., "--out", help="Folder for the fine-tuned checkpoint.", kind="folder"
     ),
     task: FINETUNE_TASKS = typer.Option("classification", "--task"),
     max_steps: int = _opt(_FINETUNE, "max_steps", "--max-steps"),
@@ -170,9 +169,7 @@ def finetune_command(
     lr: float = _opt(_FINETUNE, "lr", "--lr"),
     seed: int = _opt(_FINETUNE, "seed", "--seed"),
     layer: str | None = typer.Option(None, "--layer", help=_LAYER_HELP),
-    device_name: str = typer.Option(
-        _FINETUNE.device, "--device", help="auto, cpu, cuda, cuda:N or mps.", callback=device
-    ),
+    device_name: str = device_option(_FINETUNE.device),
     resume: bool = typer.Option(False, "--resume", help=_RESUME_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
 ) -> None:
