@@ -7,7 +7,10 @@ state under random per-cell basal rates, then log1p. Candidate regulators = the 
 
 Tree methods are slow per target, so by default they run on ``--targets`` randomly
 chosen targets and the time is extrapolated linearly to all genes (printed as such);
-pass ``--targets 0`` to run every target. Run::
+pass ``--targets 0`` to run every target. (Before the shared engine, each chunk of
+targets binned the regulator matrix again, so small subsets overstated grnboost2's
+per-target cost ~3x: the former "~20 min" figure. ``grn_scale_engine.py`` measures
+grnboost2 on every target and every backend.) Run::
 
     python benchmarks/grn_scale.py --genes 2000 --cells 10000 --n-jobs 2 --targets 100
 """

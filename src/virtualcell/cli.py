@@ -30,7 +30,7 @@ __all__ = ["app", "main"]
 
 #: Modules whose ``register(app)`` adds commands, in the order shown by ``--help``.
 _COMMAND_MODULES = (
-    "virtualcell.bench._cli",  # demo: the main job
+    "virtualcell.bench._cli",  # bench: the main job
     "virtualcell.data._cli",
     "virtualcell.datasets._cli",
     "virtualcell.train._cli",

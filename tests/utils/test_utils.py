@@ -58,8 +58,12 @@ def test_atomic_path_nothing_written_is_an_error(tmp_path):
 
 def test_clean_stale_temps_removes_dead_writers_only(tmp_path):
     # a process that has exited: its PID is free
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead = int(proc.stdout)
     stale = tmp_path / f".x.h5ad{TEMP_MARKER}{dead}-abcd.h5ad"
     live = tmp_path / f".y.h5ad{TEMP_MARKER}{os.getpid()}-abcd.h5ad"
@@ -104,7 +108,10 @@ def test_registry_lookup_errors_and_filters():
 
         from virtualcell._utils import Entry
 
-        return [Entry("mean", mean, "Mean baseline.", True), Entry("fancy", fancy, "", False, ("deep",))]
+        return [
+            Entry("mean", mean, "Mean baseline.", True),
+            Entry("fancy", fancy, "", False, ("deep",)),
+        ]
 
     reg = Registry("predictor", builtins)
     assert calls == []  # lazy
@@ -153,6 +160,11 @@ def test_markdown_table_formats_and_escapes():
 
 
 def test_errors_exported_at_top_level():
-    for name in ("VirtualCellError", "ValidationError", "DataFormatError", "ChecksumError",
-                 "DatasetNotAvailableError"):
+    for name in (
+        "VirtualCellError",
+        "ValidationError",
+        "DataFormatError",
+        "ChecksumError",
+        "DatasetNotAvailableError",
+    ):
         assert issubclass(getattr(vc, name), vc.VirtualCellError)

@@ -2,6 +2,7 @@
 
 - :mod:`._atomic` — the atomic writer (temp file in the same folder, fsync, rename).
 - :mod:`._checks` — the one argument-range check (:func:`check_number`).
+- :mod:`._engine` — the parallel map (local processes, or a Dask cluster).
 - :mod:`._hashing` — sha256 of files and bytes.
 - :mod:`._output` — ``--json`` machine output alone on stdout (:func:`emit_json`).
 - :mod:`._progress` — progress bars on terminals, periodic log lines otherwise (stderr).
@@ -19,6 +20,15 @@ from ._atomic import (
     write_text,
 )
 from ._checks import check_number
+from ._engine import (
+    available_cpus,
+    current_dask,
+    dask_client,
+    imap_tasks,
+    map_tasks,
+    n_workers,
+    use_dask,
+)
 from ._hashing import sha256_bytes, sha256_file
 from ._output import emit_json, machine_output
 from ._progress import Progress, log, progress
@@ -32,17 +42,24 @@ __all__ = [
     "Registry",
     "atomic_path",
     "atomic_write",
+    "available_cpus",
     "check_number",
     "clean_stale_temps",
+    "current_dask",
+    "dask_client",
     "emit_json",
     "format_value",
+    "imap_tasks",
     "log",
     "machine_output",
+    "map_tasks",
     "markdown_table",
+    "n_workers",
     "progress",
     "replace_file",
     "sha256_bytes",
     "sha256_file",
+    "use_dask",
     "write_json",
     "write_text",
 ]

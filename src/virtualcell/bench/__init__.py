@@ -1,10 +1,45 @@
-"""Benchmarks and the main end-to-end job (``vc.bench``).
+"""The unified benchmark and main job (``vc.bench``, CLI ``vcell bench``).
 
-:func:`demo` runs the main job of the README's first command on the bundled data:
-each stage (data, representation, ...) writes a section of a report, a JSON of the
-numbers it measured and its plots into one output folder.
+A registry of tasks x datasets x methods x splits x metrics (:data:`TASKS`, one
+:class:`Task` adapter per task), a runner that executes the grid with seeds on local
+processes or a Dask cluster, measures each cell's wall time and peak memory, stores every
+finished cell at once (an interrupted run resumes; a rerun recomputes nothing), and writes
+a tidy ``results.parquet`` / ``results.csv`` and a self-contained ``report.html`` +
+``report.md`` with a leaderboard per task, each method beside its baselines::
+
+    import virtualcell as vc
+    res = vc.bench.run("quick", out="results/quick", figures=vc.pl.bench_figures)
+    res.table.head()          # task, dataset, split, method, seed, metric, value, ...
+
+Presets: ``quick`` (seconds, the tests), ``demo`` (data shipped with the install; the
+main job of ``make demo``), ``full`` (every reachable dataset). See ``docs/bench.md``
+for the adapter contract a new task implements.
 """
 
-from ._demo import DemoResult, demo
+from ._presets import PRESETS, Preset
+from ._runner import BenchResult, Plan, plan, report, run
+from ._stats import breakdown, leaderboard
+from ._store import RESULT_COLUMNS, read_results
+from ._task import Dataset, Method, Metric, RunContext, Task, UserData
+from ._tasks import TASKS
 
-__all__ = ["DemoResult", "demo"]
+__all__ = [
+    "PRESETS",
+    "RESULT_COLUMNS",
+    "TASKS",
+    "BenchResult",
+    "Dataset",
+    "Method",
+    "Metric",
+    "Plan",
+    "Preset",
+    "RunContext",
+    "Task",
+    "UserData",
+    "breakdown",
+    "leaderboard",
+    "plan",
+    "read_results",
+    "report",
+    "run",
+]

@@ -1,4 +1,4 @@
-"""``vcell demo``: the main end-to-end job on the bundled data."""
+"""``vcell bench``: the unified benchmark and main job."""
 
 from __future__ import annotations
 
@@ -7,29 +7,129 @@ from pathlib import Path
 import typer
 
 
+def _split_list(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    out = [v.strip() for item in values for v in item.split(",") if v.strip()]
+    return out or None
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``demo`` command."""
+    """Add the ``bench`` command."""
 
-    @app.command("demo")
-    def demo_cmd(
-        out: Path = typer.Option(Path("results/demo"), "--out", "-o", help="Output folder."),
-        stage: list[str] = typer.Option(
-            None, "--stage", "-s", help="Run only these stages (repeatable)."
+    @app.command("bench")
+    def bench_cmd(
+        preset: str = typer.Option(
+            "demo", "--preset", "-p", help="quick (seconds), demo (bundled data), full (all data)."
         ),
-        seed: int = typer.Option(0, "--seed", help="Random seed."),
+        out: Path = typer.Option(Path("results/bench"), "--out", "-o", help="Output folder."),
+        task: list[str] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)."),
+        method: list[str] = typer.Option(
+            None, "--method", "-m", help="Only these methods (baselines always run)."
+        ),
+        exclude: list[str] = typer.Option(
+            None, "--exclude", help="Leave out methods (an excluded baseline is reported)."
+        ),
+        dataset: list[str] = typer.Option(None, "--dataset", help="Only these datasets."),
+        seeds: str = typer.Option(
+            None, "--seeds", help="Comma-separated seeds (default: preset's)."
+        ),
+        data: Path = typer.Option(None, "--data", help="Your own dataset (with --task)."),
+        label_key: str = typer.Option(None, "--label-key", help="obs column with cell labels."),
+        batch_key: str = typer.Option(None, "--batch-key", help="obs column with batches."),
+        truth: Path = typer.Option(None, "--truth", help="True network for GRN user data."),
+        regulators: Path = typer.Option(None, "--regulators", help="Candidate regulators file."),
+        layer: str = typer.Option(None, "--layer", help="Expression layer of the user data."),
+        n_jobs: int = typer.Option(
+            -1, "--n-jobs", "-j", help="Local worker processes (-1: all CPUs)."
+        ),
+        dask: str = typer.Option(
+            None, "--dask", help="Run on Dask: a scheduler address, or 'local' for a LocalCluster."
+        ),
+        device: str = typer.Option(
+            "cpu", "--device", help="Torch device: cpu, cuda, cuda:N, auto."
+        ),
+        fresh: bool = typer.Option(
+            False, "--fresh", help="Recompute cells already finished in OUT."
+        ),
+        trace_memory: bool = typer.Option(
+            False, "--trace-memory", help="Also record Python allocations (slows cells)."
+        ),
+        list_tasks: bool = typer.Option(False, "--list", help="List tasks, datasets and methods."),
+        report_only: bool = typer.Option(
+            False, "--report-only", help="Only write the report of the run in OUT again."
+        ),
     ) -> None:
-        """Run the main job on the bundled data (report.md, results.json, plots).
+        """Run the benchmark: every task, its methods beside their baselines, over seeds.
 
-        Stages: data (load, validate, map genes, preprocess, cluster), represent
-        (pretrained CellEncoder vs PCA), simulate (Perturb-seq with a known GRN),
-        grn (network inference scored against the truth).
+        Writes OUT/results.parquet, results.csv, report.html, report.md, manifest.json;
+        re-running on the same OUT reuses every finished cell (it says how many).
         """
-        from . import demo
+        from . import run
 
-        result = demo(out, stages=tuple(stage) if stage else None, seed=seed, log=typer.echo)
-        typer.echo(result.report.read_text())
-        typer.echo(f"report: {result.report}")
-        if not result.ok:
-            failed = [k for k, v in result.stages.items() if v["status"] != "ok"]
-            typer.secho(f"failed stages: {', '.join(failed)}", fg=typer.colors.RED, err=True)
+        if list_tasks:
+            _print_listing(preset)
+            return
+        if report_only:
+            from .. import pl
+            from . import report
+
+            html, _ = report(out, figures=pl.bench_figures)
+            typer.echo(f"report: {html}", err=True)
+            return
+        seed_list = None
+        if seeds:
+            try:
+                seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+            except ValueError:
+                from .._errors import ValidationError
+
+                raise ValidationError(
+                    f"--seeds must be comma-separated integers, got {seeds!r}"
+                ) from None
+        user_options = {
+            "label_key": label_key,
+            "batch_key": batch_key,
+            "truth": str(truth) if truth else None,
+            "regulators": str(regulators) if regulators else None,
+            "layer": layer,
+        }
+        from .. import pl
+
+        result = run(
+            preset,
+            out=out,
+            tasks=_split_list(task),
+            methods=_split_list(method),
+            exclude=_split_list(exclude) or (),
+            datasets=_split_list(dataset),
+            seeds=seed_list,
+            data=data,
+            user_options={k: v for k, v in user_options.items() if v is not None},
+            n_jobs=n_jobs,
+            dask=dask,
+            device=device,
+            resume=not fresh,
+            trace_memory=trace_memory,
+            figures=pl.bench_figures,
+        )
+        typer.echo(f"reused {result.reused} finished results, computed {result.computed}", err=True)
+        typer.echo(f"report: {result.report_html}", err=True)
+        typer.echo(f"markdown: {result.report_md}", err=True)
+        if result.failed:
+            typer.secho(f"{result.failed} cell(s) failed (see the report)", err=True, fg="red")
             raise typer.Exit(1)
+
+
+def _print_listing(preset: str) -> None:
+    from . import TASKS
+
+    for entry in TASKS.entries():
+        task = entry.obj
+        typer.echo(f"{task.name}: {task.description}")
+        for d in task.datasets(preset, None):
+            state = f" (unavailable: {d.unavailable})" if d.unavailable else ""
+            typer.echo(f"  dataset {d.name} [{d.source}; presets {','.join(d.presets)}]{state}")
+        for m in task.methods():
+            kind = "baseline" if m.baseline else ("peer" if m.peer else "method")
+            typer.echo(f"  {kind} {m.name} [presets {','.join(m.presets)}]")

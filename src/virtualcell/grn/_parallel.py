@@ -1,13 +1,15 @@
-"""Run a per-target function over chunks of targets, in worker processes via joblib.
+"""Run a per-target function over chunks of targets through the package's one engine
+(:mod:`virtualcell._utils._engine`): in this process, on local worker processes
+(``n_jobs``), or on a Dask cluster (``dask=`` address / ``"local"`` / a client, or a
+cluster made the default with ``virtualcell._utils.use_dask``)::
 
-The joblib backend is not fixed here, so a user can send the work to a cluster::
+    from virtualcell._utils import use_dask
 
-    import joblib
-    from dask.distributed import Client   # or: from ray.util.joblib import register_ray
+    with use_dask("tcp://scheduler:8786"):          # or "local"
+        edges = vc.grn.infer(adata, method="grnboost2")
 
-    client = Client("scheduler-address:8786")
-    with joblib.parallel_config(backend="dask"):
-        edges = vc.grn.infer(adata, method="grnboost2", n_jobs=-1)
+The expression matrix and other shared inputs travel to each worker once (memory-mapped
+locally, scattered on Dask); each task is a chunk of target indices.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._utils import progress
+from .._utils import map_tasks, n_workers
 
 __all__ = ["map_targets"]
 
@@ -29,23 +31,19 @@ def map_targets(
     n_jobs: int = 1,
     chunk_size: int | None = None,
     description: str = "targets",
+    dask: str | Any | None = None,
     **shared: Any,
 ) -> np.ndarray:
     """``fn(chunk, **shared) -> (len(chunk), k)`` over chunks of ``targets``; rows stacked
-    in the order of ``targets``. Results do not depend on ``n_jobs`` or chunking as long
-    as ``fn`` seeds per target."""
+    in the order of ``targets``. Results do not depend on ``n_jobs``, ``dask`` or chunking
+    as long as ``fn`` seeds per target.
+
+    The default chunk size gives each worker about 8 chunks (load balance and steady
+    progress; per-chunk set-up is small because workers cache what all chunks share)."""
     targets = np.asarray(targets)
     if chunk_size is None:
-        workers = max(1, n_jobs if n_jobs > 0 else 4)
-        chunk_size = max(1, int(np.ceil(len(targets) / (4 * workers))))
+        n_chunks = 8 * n_workers(n_jobs=n_jobs, dask=dask)
+        chunk_size = max(1, int(np.ceil(len(targets) / n_chunks)))
     chunks = [targets[i : i + chunk_size] for i in range(0, len(targets), chunk_size)]
-    if n_jobs == 1 or len(chunks) == 1:
-        it = progress(chunks, total=len(chunks), description=description)
-        parts = [fn(c, **shared) for c in it]
-    else:
-        from joblib import Parallel, delayed
-
-        runner = Parallel(n_jobs=n_jobs, prefer="processes", return_as="generator")
-        jobs = runner(delayed(fn)(c, **shared) for c in chunks)
-        parts = list(progress(jobs, total=len(chunks), description=description))
+    parts = map_tasks(fn, chunks, shared=shared, n_jobs=n_jobs, dask=dask, description=description)
     return np.vstack(parts) if parts else np.zeros((0, 0))

@@ -9,7 +9,8 @@ importance of ``r`` in the model predicting ``t`` from all candidate regulators 
 
 from __future__ import annotations
 
-from typing import Literal
+import secrets
+from typing import Any, Literal
 
 import numpy as np
 
@@ -72,9 +73,11 @@ def genie3_scores(
     min_samples_leaf: int = 1,
     max_samples: float | None = None,
     targets: np.ndarray | None = None,
+    dask: str | Any | None = None,
 ) -> np.ndarray:
     """Importance matrix (regulators x targets) of GENIE3; ``targets`` restricts the
-    columns that are computed (others stay 0; used by the scale benchmark)."""
+    columns that are computed (others stay 0; used by the scale benchmark); ``dask`` as
+    in :func:`grnboost2_scores`."""
     X = _standardize(data.X)
     tg = np.arange(data.n_genes) if targets is None else np.asarray(targets)
     imp = map_targets(
@@ -90,10 +93,49 @@ def genie3_scores(
         min_samples_leaf=min_samples_leaf,
         max_samples=max_samples,
         seed=seed,
+        dask=dask,
     )
     S = np.zeros((len(data.regulators), data.n_genes))
     S[:, tg] = imp.T
     return S
+
+
+#: Per-process cache of the binned regulator matrix of the current grnboost2 call
+#: ``{key: (valid_mask, train_dataset, valid_dataset)}``: every chunk a worker runs shares
+#: it, so binning costs once per worker, not once per chunk. One entry at a time.
+_BINNED: dict[str, tuple] = {}
+
+
+def _binned(
+    key: str,
+    X: np.ndarray,
+    regulators: np.ndarray,
+    params: dict,
+    valid_fraction: float,
+    use_valid: bool,
+    seed: int,
+) -> tuple:
+    if key in _BINNED:
+        return _BINNED[key]
+    import lightgbm as lgb
+
+    _BINNED.clear()
+    n = X.shape[0]
+    rng = np.random.default_rng(seed)
+    valid = rng.random(n) < valid_fraction if use_valid else np.zeros(n, dtype=bool)
+    ds_params = {"max_bin": params.get("max_bin", 63), "feature_pre_filter": False, "verbose": -1}
+    R = np.ascontiguousarray(X[:, regulators])
+    # one binned dataset (regulator columns); only the label changes per target
+    train = lgb.Dataset(R[~valid], label=X[~valid, 0], params=ds_params, free_raw_data=False)
+    train.construct()
+    dvalid = None
+    if use_valid:
+        dvalid = lgb.Dataset(
+            R[valid], label=X[valid, 0], reference=train, params=ds_params, free_raw_data=False
+        )
+        dvalid.construct()
+    _BINNED[key] = (valid, train, dvalid)
+    return _BINNED[key]
 
 
 def _boost_chunk(
@@ -106,27 +148,16 @@ def _boost_chunk(
     early_stopping: int,
     valid_fraction: float,
     seed: int,
+    cache_key: str = "",
 ) -> np.ndarray:
     import lightgbm as lgb
 
-    n = X.shape[0]
-    rng = np.random.default_rng(seed)
-    use_valid = n >= 50 and early_stopping > 0
-    valid = rng.random(n) < valid_fraction if use_valid else np.zeros(n, dtype=bool)
-    ds_params = {"max_bin": params.get("max_bin", 63), "feature_pre_filter": False, "verbose": -1}
-    R = X[:, regulators]
-    # one binned dataset (regulator columns) per worker chunk; only the label changes
-    train = lgb.Dataset(R[~valid], label=X[~valid, 0], params=ds_params, free_raw_data=False)
-    train.construct()
-    dvalid = None
-    if use_valid:
-        dvalid = lgb.Dataset(
-            R[valid], label=X[valid, 0], reference=train, params=ds_params, free_raw_data=False
-        )
-        dvalid.construct()
+    use_valid = X.shape[0] >= 50 and early_stopping > 0
+    key = cache_key or "uncached"
+    valid, train, dvalid = _binned(key, X, regulators, params, valid_fraction, use_valid, seed)
     out = np.zeros((len(targets), len(regulators)))
     for row, t in enumerate(targets):
-        y = X[:, t]
+        y = np.asarray(X[:, t])
         contri = (regulators != t).astype(float)  # the target never explains itself
         if y.std() == 0 or not contri.any():
             continue
@@ -145,7 +176,37 @@ def _boost_chunk(
         total = gain.sum()
         if total > 0:
             out[row] = gain / total
+    if not cache_key:
+        _BINNED.clear()
     return out
+
+
+def _boost_params(
+    n_cells: int,
+    n_regulators: int,
+    *,
+    learning_rate: float,
+    max_depth: int,
+    feature_fraction: float,
+    subsample: float,
+    min_leaf: int,
+) -> dict:
+    """lightgbm parameters of :func:`grnboost2_scores`."""
+    return {
+        "objective": "regression",
+        "learning_rate": learning_rate,
+        "max_depth": max_depth,
+        "num_leaves": 2**max_depth,
+        "min_data_in_leaf": int(max(2, min(min_leaf, n_cells // 20))),
+        "feature_fraction": feature_fraction if n_regulators > 20 else 1.0,
+        "bagging_fraction": subsample,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "num_threads": 1,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbose": -1,
+    }
 
 
 def grnboost2_scores(
@@ -162,24 +223,24 @@ def grnboost2_scores(
     valid_fraction: float = 0.1,
     min_leaf: int = 20,
     targets: np.ndarray | None = None,
+    dask: str | Any | None = None,
 ) -> np.ndarray:
-    """Gain-importance matrix (regulators x targets) of the GRNBoost2-style method."""
+    """Gain-importance matrix (regulators x targets) of the GRNBoost2-style method.
+
+    ``dask``: run the targets on a Dask cluster (scheduler address, ``"local"`` or a
+    ``distributed.Client``; see :mod:`virtualcell._utils._engine`) instead of ``n_jobs``
+    local processes. Each worker bins the regulator matrix once and reuses it for all
+    the targets it fits."""
     n = data.X.shape[0]
-    params = {
-        "objective": "regression",
-        "learning_rate": learning_rate,
-        "max_depth": max_depth,
-        "num_leaves": 2**max_depth,
-        "min_data_in_leaf": int(max(2, min(min_leaf, n // 20))),
-        "feature_fraction": feature_fraction if len(data.regulators) > 20 else 1.0,
-        "bagging_fraction": subsample,
-        "bagging_freq": 1,
-        "lambda_l2": 1.0,
-        "num_threads": 1,
-        "deterministic": True,
-        "force_row_wise": True,
-        "verbose": -1,
-    }
+    params = _boost_params(
+        n,
+        len(data.regulators),
+        learning_rate=learning_rate,
+        max_depth=max_depth,
+        feature_fraction=feature_fraction,
+        subsample=subsample,
+        min_leaf=min_leaf,
+    )
     tg = np.arange(data.n_genes) if targets is None else np.asarray(targets)
     imp = map_targets(
         _boost_chunk,
@@ -193,7 +254,10 @@ def grnboost2_scores(
         early_stopping=early_stopping,
         valid_fraction=valid_fraction,
         seed=seed,
+        cache_key=secrets.token_hex(8),
+        dask=dask,
     )
+    _BINNED.clear()  # the serial path binned in this process
     S = np.zeros((len(data.regulators), data.n_genes))
     S[:, tg] = imp.T
     return S

@@ -3,9 +3,10 @@
 Every function has the form ``f(obj, *, ax=None, path=None, ...) -> Figure``
 (:mod:`virtualcell.pl._base`): it draws what the task functions computed, into ``ax``
 or a new figure (no pyplot state, no backend switch), and saves it atomically when
-given ``path=``. Modules by topic: ``_sim``, ``_grn``, ``_perturb``, ``_represent``.
+given ``path=``. Modules by topic: ``_sim``, ``_grn``, ``_perturb``, ``_represent``, ``_bench``.
 """
 
+from ._bench import bench_figures, bench_heatmap, bench_leaderboard, bench_runtime
 from ._grn import grn_heatmap
 from ._perturb import interaction_confusion, perturbation_bars, perturbation_scatter
 from ._represent import (
@@ -19,6 +20,10 @@ from ._sim import network, perturbation_heatmap, umap
 
 __all__ = [
     "annotation_embedding",
+    "bench_figures",
+    "bench_heatmap",
+    "bench_leaderboard",
+    "bench_runtime",
     "confusion_matrix",
     "grn_heatmap",
     "integration_scores",

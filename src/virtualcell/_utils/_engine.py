@@ -1,0 +1,306 @@
+"""The one parallel-execution engine: map a function over tasks, locally or on Dask.
+
+Every loop that fans out over independent tasks (the GRN tree methods' targets, the
+benchmark grid) goes through :func:`map_tasks` / :func:`imap_tasks`. Where the work runs
+is chosen by two options that every caller passes through unchanged:
+
+``n_jobs``
+    Local worker processes (``1``: in this process, no pool; ``-1``: one per CPU the
+    process may use). The local pool is joblib's reusable ``loky`` executor: workers
+    survive between calls, large numpy arrays in ``shared`` reach them as read-only
+    memory maps instead of one pickled copy per task, and BLAS threads in each worker
+    are limited so that ``n_jobs`` workers do not oversubscribe the machine.
+``dask``
+    A Dask cluster instead of local processes (arboreto's design for GRNBoost2): a
+    scheduler address (``"tcp://host:8786"``), ``"local"`` for a ``LocalCluster`` of
+    ``n_jobs`` single-threaded worker processes started for the call and closed after
+    it, or a ``distributed.Client``. ``shared`` objects are scattered to every worker
+    once (broadcast), tasks are submitted one per item, results stream back as they
+    finish. :func:`use_dask` makes a cluster the default for a block of code, so that
+    calls deep inside a library (``vc.grn.infer``) use it without new arguments.
+
+Tasks are ``fn(item, **shared)``; ``fn`` must be importable (a module-level function) so
+that worker processes can unpickle it. Results are the same whichever backend runs them
+as long as ``fn`` seeds itself from its item, never from global state. Progress goes to
+stderr through :func:`~virtualcell._utils.Progress`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from ._progress import Progress
+
+__all__ = [
+    "available_cpus",
+    "current_dask",
+    "dask_client",
+    "imap_tasks",
+    "map_tasks",
+    "n_workers",
+    "use_dask",
+]
+
+R = TypeVar("R")
+
+#: The cluster made the default by :func:`use_dask` (a ``distributed.Client``) or None.
+_DEFAULT_CLIENT: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "virtualcell_dask_client", default=None
+)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (affinity-aware), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def current_dask() -> Any:
+    """The client made the default by :func:`use_dask`, or ``None``."""
+    return _DEFAULT_CLIENT.get()
+
+
+def n_workers(*, n_jobs: int = 1, dask: str | Any | None = None) -> int:
+    """How many tasks run at once with these options (a connected Dask client: its
+    current number of workers; ``"local"``: ``n_jobs`` or the CPU count)."""
+    client = dask if dask is not None else _DEFAULT_CLIENT.get()
+    if client is None:
+        return _workers(n_jobs)
+    if isinstance(client, str):
+        return _workers(n_jobs) if n_jobs not in (None, 1) else available_cpus()
+    try:
+        return max(1, len(client.scheduler_info()["workers"]))
+    except Exception:  # pragma: no cover - a client that cannot answer
+        return 1
+
+
+def _workers(n_jobs: int) -> int:
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    if n_jobs < 0:
+        return max(1, available_cpus() + 1 + n_jobs)
+    return int(n_jobs)
+
+
+def _need_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as err:  # pragma: no cover - dask is a dependency
+        from .._errors import ValidationError
+
+        raise ValidationError(
+            "running on Dask needs the 'distributed' package: pip install 'dask[distributed]'"
+        ) from err
+    return distributed
+
+
+@contextlib.contextmanager
+def dask_client(
+    address: str | Any,
+    *,
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    timeout_s: float = 15.0,
+) -> Iterator[Any]:
+    """A ``distributed.Client`` for ``address``; closed (with its cluster) on exit.
+
+    Parameters
+    ----------
+    address
+        ``"local"`` starts a ``LocalCluster`` of ``n_workers`` processes (default: one per
+        available CPU) bound to 127.0.0.1 without a dashboard; any other string is a
+        scheduler address; a ``Client`` is used as is (and not closed).
+    n_workers
+        Workers of a local cluster.
+    threads_per_worker
+        Threads per local worker (1: tasks are single-threaded, parallelism comes from
+        processes, as with the local pool).
+    timeout_s
+        How long to try to reach a scheduler before giving up.
+    """
+    distributed = _need_distributed()
+    if isinstance(address, distributed.Client):
+        yield address
+        return
+    if not isinstance(address, str) or not address.strip():
+        from .._errors import ValidationError
+
+        raise ValidationError(f"dask must be 'local' or a scheduler address, got {address!r}")
+    address = address.strip()
+    if address == "local":
+        import logging
+
+        cluster = distributed.LocalCluster(
+            n_workers=n_workers or available_cpus(),
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        client = distributed.Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+        return
+    try:
+        client = distributed.Client(address, timeout=f"{timeout_s}s")
+    except OSError as err:
+        from .._errors import ValidationError
+
+        raise ValidationError(f"cannot reach the Dask scheduler at {address}: {err}") from err
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def use_dask(
+    address: str | Any, *, n_workers: int | None = None, threads_per_worker: int = 1
+) -> Iterator[Any]:
+    """Make a Dask cluster the default of :func:`map_tasks` inside the ``with`` block.
+
+    Examples
+    --------
+    >>> from virtualcell._utils import use_dask          # doctest: +SKIP
+    >>> with use_dask("local", n_workers=2):             # doctest: +SKIP
+    ...     edges = vc.grn.infer(adata, method="grnboost2")
+    """
+    with dask_client(address, n_workers=n_workers, threads_per_worker=threads_per_worker) as c:
+        token = _DEFAULT_CLIENT.set(c)
+        try:
+            yield c
+        finally:
+            _DEFAULT_CLIENT.reset(token)
+
+
+def _indexed(index: int, fn: Callable[..., R], item: Any, shared: Mapping[str, Any]):
+    return index, fn(item, **shared)
+
+
+def imap_tasks(
+    fn: Callable[..., R],
+    items: Sequence[Any] | Iterable[Any],
+    *,
+    shared: Mapping[str, Any] | None = None,
+    n_jobs: int = 1,
+    dask: str | Any | None = None,
+    description: str | None = "tasks",
+) -> Iterator[tuple[int, R]]:
+    """Yield ``(index, fn(items[index], **shared))`` as tasks finish (any order).
+
+    Parameters
+    ----------
+    fn
+        A module-level function ``fn(item, **shared)``.
+    items
+        One task per item.
+    shared
+        Keyword arguments common to every task (large arrays are sent once per worker).
+    n_jobs
+        Local worker processes (see the module docstring); also the size of a
+        ``dask="local"`` cluster.
+    dask
+        ``None`` (the :func:`use_dask` default if any, else local processes),
+        ``"local"``, a scheduler address, or a ``distributed.Client``.
+    description
+        Progress label on stderr (``None``: no progress report).
+
+    Notes
+    -----
+    An exception in a task is raised here (remaining tasks are cancelled).
+    """
+    items = list(items)
+    shared = dict(shared or {})
+    client = dask if dask is not None else _DEFAULT_CLIENT.get()
+    bar = Progress(len(items), description=description) if description else None
+    if bar is not None:
+        bar.start()
+    try:
+        if client is not None:
+            gen = _imap_dask(fn, items, shared, client, n_jobs)
+        elif _workers(n_jobs) == 1 or len(items) <= 1:
+            gen = (_indexed(i, fn, item, shared) for i, item in enumerate(items))
+        else:
+            gen = _imap_local(fn, items, shared, _workers(n_jobs))
+        for pair in gen:
+            if bar is not None:
+                bar.advance()
+            yield pair
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def map_tasks(
+    fn: Callable[..., R],
+    items: Sequence[Any] | Iterable[Any],
+    *,
+    shared: Mapping[str, Any] | None = None,
+    n_jobs: int = 1,
+    dask: str | Any | None = None,
+    description: str | None = "tasks",
+) -> list[R]:
+    """``[fn(item, **shared) for item in items]``, run by :func:`imap_tasks` (same options);
+    results in the order of ``items``."""
+    items = list(items)
+    out: list[Any] = [None] * len(items)
+    for index, result in imap_tasks(
+        fn, items, shared=shared, n_jobs=n_jobs, dask=dask, description=description
+    ):
+        out[index] = result
+    return out
+
+
+def _imap_local(
+    fn: Callable[..., R], items: list[Any], shared: dict[str, Any], workers: int
+) -> Iterator[tuple[int, R]]:
+    from joblib import Parallel, delayed
+
+    runner = Parallel(
+        n_jobs=min(workers, len(items)), backend="loky", return_as="generator_unordered"
+    )
+    yield from runner(delayed(_indexed)(i, fn, item, shared) for i, item in enumerate(items))
+
+
+def _imap_dask(
+    fn: Callable[..., R], items: list[Any], shared: dict[str, Any], client: Any, n_jobs: int
+) -> Iterator[tuple[int, R]]:
+    distributed = _need_distributed()
+    if isinstance(client, distributed.Client):
+        yield from _submit_all(fn, items, shared, client)
+        return
+    n_workers = _workers(n_jobs) if n_jobs not in (None, 1) else None
+    with dask_client(client, n_workers=n_workers) as c:
+        yield from _submit_all(fn, items, shared, c)
+
+
+def _submit_all(
+    fn: Callable[..., R], items: list[Any], shared: dict[str, Any], client: Any
+) -> Iterator[tuple[int, R]]:
+    distributed = _need_distributed()
+    # each shared object travels to every worker once; tasks refer to it by key
+    # (scattered inside a list: a bare dict or list would be scattered element-wise)
+    scattered = {
+        key: client.scatter([value], broadcast=True, hash=False)[0] for key, value in shared.items()
+    }
+    futures = [
+        client.submit(_indexed, i, fn, item, scattered, pure=False) for i, item in enumerate(items)
+    ]
+    try:
+        for future in distributed.as_completed(futures):
+            yield future.result()
+    finally:
+        client.cancel(futures)
+        for value in scattered.values():
+            with contextlib.suppress(Exception):
+                client.cancel(value)

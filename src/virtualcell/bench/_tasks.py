@@ -1,0 +1,28 @@
+"""The table of benchmark tasks: every task adapter the benchmark runs, in one place.
+
+To add a task (perturbation, annotation, the agent benchmark, experiment design ...),
+write its adapter (a :class:`~virtualcell.bench.Task`; see ``docs/bench.md`` and the two
+adapters below) and add one line to :func:`_builtin`. Users add their own at run time
+with ``vc.bench.TASKS.add(name, task)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .._utils import Entry, Registry
+from ._task import Task
+
+__all__ = ["TASKS"]
+
+
+def _builtin() -> Iterator[Entry[Task]]:
+    from ._grn import GRN_TASK
+    from ._represent import REPRESENT_TASK
+
+    for task in (GRN_TASK, REPRESENT_TASK):
+        yield Entry(task.name, task, task.description)
+
+
+#: ``name -> Task``: the tasks of the benchmark.
+TASKS: Registry[Task] = Registry("benchmark task", builtins=_builtin)
