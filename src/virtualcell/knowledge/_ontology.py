@@ -68,14 +68,12 @@ def _signed_markers(text: str) -> set[tuple[str, str]]:
 
 def cell_ontology_path() -> Path | None:
     """The newest ``CL-ontology-*.json.zst`` of the installed wheel, or ``None``."""
-    try:
-        spec = importlib.util.find_spec(_PACKAGE)
-    except (ImportError, ValueError):
+    from ._sources import _pkg_dir
+
+    package = _pkg_dir(_PACKAGE)
+    if package is None:
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
-    files = sorted(folder.glob("CL-ontology-*.json.zst"))
+    files = sorted((package / "data").glob("CL-ontology-*.json.zst"))
     return files[-1] if files else None
 
 

@@ -36,6 +36,7 @@ from .._errors import ValidationError
 from .._utils import log
 from ..train._config import TrainConfig
 from ._labels import LabelTexts, cell_sentences, label_texts, marker_genes, marker_texts
+from ._training import resolve_train_config, training_record
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -218,11 +219,7 @@ def train_bridge(
     from ..represent._features import HVGScaler, expression, labels_of, log_expression
     from ..train import OBJECTIVES, train
 
-    tc = BRIDGE_TRAIN_CONFIG if train_config is None else train_config
-    if not isinstance(tc, TrainConfig):
-        raise ValidationError(f"train_config must be a TrainConfig, got {type(tc).__name__}")
-    if tc.seed != seed:
-        tc = tc.replace(seed=seed)
+    tc = resolve_train_config(train_config, BRIDGE_TRAIN_CONFIG, seed)
     for name, value, low in (("n_markers", n_markers, 1), ("texts_per_cell", texts_per_cell, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValidationError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -280,14 +277,7 @@ def train_bridge(
         network, batches, OBJECTIVES.get("contrastive")(), tc, out_dir=out_dir, resume=resume,
         run=run,
     )  # fmt: skip
-    losses = [h["loss"] for h in result.history if "loss" in h]
-    training = {
-        **run,
-        "train_config": tc.to_dict(),
-        "steps": result.steps,
-        "wall_time_s": round(result.wall_time_s, 3),
-        "final_loss": float(np.mean(losses[-10:])) if losses else None,
-    }
+    training = training_record(run, tc, result)
     extra = {"label_key": label_key, "labels": classes, "label_texts": lt.texts}
     model = CellTextModel(network, encoder, training=training, extra=extra)
     if out_dir is not None:

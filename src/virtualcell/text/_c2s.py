@@ -33,6 +33,7 @@ import pandas as pd
 from .._errors import ValidationError
 from .._utils import log
 from ..train._config import TrainConfig
+from ._training import resolve_train_config, training_record
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -139,11 +140,7 @@ def train_c2s(
     from ..tokenize import GeneVocab, SentenceTokenizer
     from ..train import NextTokenObjective, TensorBatches, train
 
-    tc = C2S_TRAIN_CONFIG if train_config is None else train_config
-    if not isinstance(tc, TrainConfig):
-        raise ValidationError(f"train_config must be a TrainConfig, got {type(tc).__name__}")
-    if tc.seed != seed:
-        tc = tc.replace(seed=seed)
+    tc = resolve_train_config(train_config, C2S_TRAIN_CONFIG, seed)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 2:
         raise ValidationError(f"top_k must be an integer >= 2, got {top_k!r}")
     y = labels_of(adata, label_key)
@@ -188,14 +185,7 @@ def train_c2s(
     }
     log(f"train_c2s: {adata.n_obs} cells, {len(labels)} types, {len(vocab_genes)} genes")
     result = train(network, data, NextTokenObjective(), tc, out_dir=out_dir, resume=resume, run=run)
-    losses = [h["loss"] for h in result.history if "loss" in h]
-    training = {
-        **run,
-        "train_config": tc.to_dict(),
-        "steps": result.steps,
-        "wall_time_s": round(result.wall_time_s, 3),
-        "final_loss": float(np.mean(losses[-10:])) if losses else None,
-    }
+    training = training_record(run, tc, result)
     extra = {"task": "c2s", "label_key": label_key, "labels": labels, "top_k": top_k}
     model = CellModel(network, tok, training=training, extra=extra)
     if out_dir is not None:

@@ -78,6 +78,15 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
             )
 
 
+def _show_trained(model: Any, out: Path, as_json: bool) -> None:
+    t = model.training
+    _show(
+        {"out": str(out), "labels": len(model.extra["labels"]), "steps": t["steps"],
+         "final_loss": t["final_loss"], "wall_time_s": t["wall_time_s"]},
+        as_json,
+    )  # fmt: skip
+
+
 @text_app.command("train")
 def train_command(
     data: str = data_argument(),
@@ -99,12 +108,7 @@ def train_command(
         ontology=_ontology(no_ontology), train_config=_train_config(steps, BRIDGE_TRAIN_CONFIG),
         out_dir=out, seed=seed,
     )  # fmt: skip
-    t = model.training
-    _show(
-        {"out": str(out), "labels": len(model.extra["labels"]), "steps": t["steps"],
-         "final_loss": t["final_loss"], "wall_time_s": t["wall_time_s"]},
-        as_json,
-    )  # fmt: skip
+    _show_trained(model, out, as_json)
 
 
 @text_app.command("eval")
@@ -263,12 +267,7 @@ def c2s_train_command(
         adata, label_key=label_key, layer=layer, top_k=top_k, out_dir=out, seed=seed,
         train_config=_train_config(steps, C2S_TRAIN_CONFIG),
     )  # fmt: skip
-    t = model.training
-    _show(
-        {"out": str(out), "labels": len(model.extra["labels"]), "steps": t["steps"],
-         "final_loss": t["final_loss"], "wall_time_s": t["wall_time_s"]},
-        as_json,
-    )  # fmt: skip
+    _show_trained(model, out, as_json)
 
 
 @text_app.command("c2s-eval")
