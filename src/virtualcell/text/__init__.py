@@ -11,7 +11,9 @@
   against the marker-score and GenePT baselines;
 * :func:`train_c2s` / :func:`predict_c2s` / :func:`generate` / :func:`evaluate_c2s` —
   Cell2Sentence-style CellGPT with a cell-type prefix: the type as text, cells of a
-  requested type.
+  requested type;
+* :func:`finetune_llm` / :func:`llm_type_scores` — the optional path: LoRA adapters on a
+  causal LLM (the local SmolLM2 by default) trained on cell texts.
 """
 
 from ._bridge import (
@@ -43,6 +45,7 @@ from ._labels import (
     marker_genes,
     marker_texts,
 )
+from ._llm import LLMFineTune, add_lora, cell_texts, finetune_llm, llm_type_scores, save_lora
 
 __all__ = [
     "BRIDGE_TRAIN_CONFIG",
@@ -50,23 +53,29 @@ __all__ = [
     "ZERO_SHOT_METHODS",
     "C2SEvaluation",
     "ClusterDescription",
+    "LLMFineTune",
     "LabelTexts",
     "PairBatches",
     "TextAnnotation",
     "TextEvaluation",
+    "add_lora",
     "annotate",
     "cell_sentences",
+    "cell_texts",
     "describe",
     "evaluate",
     "evaluate_c2s",
+    "finetune_llm",
     "gene_mentions",
     "generate",
     "label_embeddings",
     "label_texts",
+    "llm_type_scores",
     "log_likelihoods",
     "marker_genes",
     "marker_texts",
     "predict_c2s",
+    "save_lora",
     "search",
     "split_types",
     "train_bridge",
