@@ -49,6 +49,17 @@ _SLOW = ("attention", "in_silico_deletion", "ensemble")
 #: Methods that train a torch model (get ``context.device``).
 _TORCH = ("attention", "in_silico_deletion")
 
+#: The simulated Perturb-seq of the quick and demo presets (``vc.sim.simulate_perturbseq``
+#: arguments; the perturbation adapter uses the same data).
+SIM_QUICK: dict[str, Any] = dict(
+    n_genes=20, seed=3, n_cell_types=1, cells_per_condition=30, singles=10, doubles=4,
+    n_steps=150,
+)  # fmt: skip
+SIM_DEMO: dict[str, Any] = dict(
+    n_genes=100, seed=0, n_cell_types=2, cells_per_condition=20, n_control_cells=300,
+    singles=30, doubles=30,
+)  # fmt: skip
+
 METRICS = (
     Metric("auprc_ratio", True, None, "AUPRC / edge density (1 = random ranking)"),
     Metric("epr", True, None, "early precision ratio: precision in the top-k / density"),
@@ -80,8 +91,9 @@ def _log_normalise(adata: Any) -> Any:
     return out
 
 
-def load_simulation(n_genes: int, *, seed: int, **kwargs: Any) -> GRNData:
-    """A ``vc.sim`` Perturb-seq with its true network (log-normalised expression)."""
+def simulate(n_genes: int, *, seed: int, **kwargs: Any) -> tuple[Any, pd.DataFrame, dict[str, Any]]:
+    """A ``vc.sim`` Perturb-seq (counts), its true network and its data-card facts (shared
+    by the GRN and perturbation adapters)."""
     from .. import sim
 
     adata = sim.simulate_perturbseq(n_genes, seed=seed, **kwargs)
@@ -96,6 +108,12 @@ def load_simulation(n_genes: int, *, seed: int, **kwargs: Any) -> GRNData:
     }
     if na is not None:
         facts["non-additive doubles (per cell type)"] = round(float(na["nonadditive"].mean()), 3)
+    return adata, truth, facts
+
+
+def load_simulation(n_genes: int, *, seed: int, **kwargs: Any) -> GRNData:
+    """A ``vc.sim`` Perturb-seq with its true network (log-normalised expression)."""
+    adata, truth, facts = simulate(n_genes, seed=seed, **kwargs)
     return GRNData(_log_normalise(adata), truth, None, facts)
 
 
@@ -213,16 +231,7 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
     out = [
         Dataset(
             "sim_grn_20",
-            functools.partial(
-                load_simulation,
-                20,
-                seed=3,
-                n_cell_types=1,
-                cells_per_condition=30,
-                singles=10,
-                doubles=4,
-                n_steps=150,
-            ),
+            functools.partial(load_simulation, **SIM_QUICK),
             "vc.sim Perturb-seq: 20 genes, 1 cell type, 10 singles, 4 doubles",
             "simulated",
             splits=sim_splits,
@@ -230,16 +239,7 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
         ),
         Dataset(
             "sim_perturbseq_100",
-            functools.partial(
-                load_simulation,
-                100,
-                seed=0,
-                n_cell_types=2,
-                cells_per_condition=20,
-                n_control_cells=300,
-                singles=30,
-                doubles=30,
-            ),
+            functools.partial(load_simulation, **SIM_DEMO),
             "vc.sim Perturb-seq: 100 genes, 2 cell types, 300 control cells, 30 single and "
             "30 double knockouts (20 cells each)",
             "simulated",
