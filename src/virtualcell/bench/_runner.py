@@ -491,6 +491,7 @@ def run(
         preset=the_plan.preset,
         device=device,
         threads=max(1, available_cpus() // max(1, min(workers, len(pending) or 1))),
+        scratch=str((out / "scratch").resolve()),
     )
     load_start = _load_average()
     failed = 0
