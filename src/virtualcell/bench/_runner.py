@@ -495,8 +495,10 @@ def run(
     )
     load_start = _load_average()
     failed = 0
-    # cells of one dataset next to each other: workers reuse the loaded data
-    pending.sort(key=lambda c: (c.task.name, c.dataset.name, c.seed, c.split, c.method.name))
+    # cells of one dataset next to each other (workers reuse the loaded data), seeds
+    # innermost (workers running side by side take different seeds, so work a task
+    # shares per seed, such as the agent task's answers, is not waited for twice)
+    pending.sort(key=lambda c: (c.task.name, c.dataset.name, c.split, c.method.name, c.seed))
     for index, rec in imap_tasks(
         _run_cell,
         pending,
