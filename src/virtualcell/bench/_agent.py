@@ -39,7 +39,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._task import Dataset, Method, Metric, RunContext, Task, UserData, data_facts
+from ..agent._tasks import FAMILIES
+from ._task import (
+    Dataset,
+    Method,
+    Metric,
+    RunContext,
+    Task,
+    UserData,
+    data_facts,
+    reference_missing,
+)
 
 __all__ = ["AGENT_TASK"]
 
@@ -50,16 +60,7 @@ METRICS = (
 
 #: Families of tasks the store built from the installed packages can generate (no GO DAG
 #: and no Hallmark library: no naming task).
-INSTALLED_FAMILIES = (
-    "qa_process",
-    "qa_targets",
-    "claims",
-    "data_perturbation",
-    "data_celltypes",
-    "data_marker",
-    "data_edges",
-    "multistep",
-)
+INSTALLED_FAMILIES = tuple(f for f in FAMILIES if not f.startswith("naming"))
 #: Tasks per family by dataset (``data_celltypes`` runs k-means + silhouette over several
 #: k: seconds to tens of seconds per task on a loaded machine, so one task).
 _QUICK = {f: 1 for f in INSTALLED_FAMILIES}
@@ -97,8 +98,7 @@ def load_tasks(name: str, source: str | None, counts: dict[str, int]) -> AgentTa
 
 def datasets(preset: str, user: UserData | None) -> list[Dataset]:
     """Task sets of ``preset`` (the agent task takes no user data)."""
-    from .._settings import settings
-    from ..agent._tasks import DEFAULT_COUNTS, FAMILIES
+    from ..agent._tasks import DEFAULT_COUNTS
 
     if user is not None:
         return []
@@ -120,7 +120,6 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
             presets=("demo", "full"),
         ),
     ]
-    root = settings.reference_data("knowledge")
     out.append(
         Dataset(
             "agent_kb_reference",
@@ -129,9 +128,7 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
             "reference",
             splits=FAMILIES,
             presets=("full",),
-            unavailable=None
-            if root is not None
-            else "reference data not found (set VIRTUALCELL_DATA)",
+            unavailable=reference_missing("knowledge", "."),
         )
     )
     return out

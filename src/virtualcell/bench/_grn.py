@@ -27,7 +27,17 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ._task import Dataset, Method, Metric, RunContext, Task, UserData, data_facts
+from ._task import (
+    Dataset,
+    Method,
+    Metric,
+    RunContext,
+    Task,
+    UserData,
+    data_facts,
+    knowledge_store_missing,
+    reference_missing,
+)
 
 __all__ = ["GRN_TASK"]
 
@@ -219,7 +229,6 @@ def _reference_sets() -> list[tuple[str, str, str, str | None, str]]:
 
 def datasets(preset: str, user: UserData | None) -> list[Dataset]:
     """Datasets of ``preset`` (or only the user's)."""
-    from .._settings import settings
 
     if user is not None:
         o = user.options
@@ -247,13 +256,7 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
             presets=("demo", "full"),
         ),
     ]
-    root = settings.reference_data("grn")
     for name, kind, folder, gold, desc in _reference_sets():
-        missing = None
-        if root is None:
-            missing = "reference data not found (set VIRTUALCELL_DATA)"
-        elif not (root / folder).exists():
-            missing = f"not in the reference data: grn/{folder}"
         out.append(
             Dataset(
                 name,
@@ -262,21 +265,13 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
                 "reference",
                 splits=("all",),
                 presets=("full",),
-                unavailable=missing,
+                unavailable=reference_missing("grn", folder),
             )
         )
     return out
 
 
 # -- methods -------------------------------------------------------------------------------
-def _knowledge_store() -> str | None:
-    from .. import knowledge
-
-    if knowledge.default_path().is_file():
-        return None
-    return "needs a built knowledge store (vcell kb build)"
-
-
 def methods() -> list[Method]:
     """Every method of ``vc.grn.METHODS`` (baselines as that table flags them) plus the
     arboreto peer."""
@@ -298,7 +293,7 @@ def methods() -> list[Method]:
                 name,
                 baseline=entry.baseline,
                 requires=requires,
-                probe=_knowledge_store if name == "prior" else None,
+                probe=knowledge_store_missing if name == "prior" else None,
                 presets=presets,
                 options=_OPTIONS.get(name, {}),
                 description=desc,

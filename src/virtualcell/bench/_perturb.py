@@ -41,7 +41,17 @@ from typing import Any
 import numpy as np
 
 from ._grn import SIM_DEMO, SIM_QUICK, simulate
-from ._task import Dataset, Method, Metric, RunContext, Task, UserData, data_facts
+from ._task import (
+    Dataset,
+    Method,
+    Metric,
+    RunContext,
+    Task,
+    UserData,
+    data_facts,
+    knowledge_store_missing,
+    reference_missing,
+)
 
 __all__ = ["PERTURB_TASK"]
 
@@ -110,7 +120,6 @@ def _sim_description(kw: dict[str, Any]) -> str:
 def datasets(preset: str, user: UserData | None) -> list[Dataset]:
     """Datasets of ``preset`` (or only the user's)."""
     from .. import perturb
-    from .._settings import settings
 
     splits = tuple(perturb.TASKS)
     if user is not None:
@@ -138,15 +147,9 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
             presets=("demo", "full"),
         ),
     ]
-    root = settings.reference_data("grn")
     for size, nets in ((10, range(1, 6)), (100, range(1, 4))):
         for k in nets:
             folder = f"dream4/DREAM4_InSilico_Size{size}/insilico_size{size}_{k}"
-            missing = None
-            if root is None:
-                missing = "reference data not found (set VIRTUALCELL_DATA)"
-            elif not (root / folder).is_dir():
-                missing = f"not in the reference data: grn/{folder}"
             out.append(
                 Dataset(
                     f"dream4_{size}_{k}",
@@ -155,18 +158,10 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
                     "reference",
                     splits=splits,
                     presets=("full",),
-                    unavailable=missing,
+                    unavailable=reference_missing("grn", folder),
                 )
             )
     return out
-
-
-def _knowledge_store() -> str | None:
-    from .. import knowledge
-
-    if knowledge.default_path().is_file():
-        return None
-    return "needs a built knowledge store (vcell kb build)"
 
 
 def methods() -> list[Method]:
@@ -180,7 +175,7 @@ def methods() -> list[Method]:
             Method(
                 name,
                 baseline=entry.baseline,
-                probe=_knowledge_store if name in _KNOWLEDGE else None,
+                probe=knowledge_store_missing if name in _KNOWLEDGE else None,
                 presets=("full",) if name in _SLOW else ("quick", "demo", "full"),
                 description=entry.description,
             )
