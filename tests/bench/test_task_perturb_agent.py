@@ -120,3 +120,13 @@ def test_both_tasks_are_registered():
     assert {"grn", "represent", "perturb", "agent"} <= set(TASKS.names())
     assert TASKS.get("perturb").primary.name == "pearson_delta"
     assert TASKS.get("agent").primary.name == "success_rate"
+
+
+def test_fresh_run_removes_the_shared_scratch(toy, tmp_path):
+    stale = tmp_path / "scratch" / "agent" / "old.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    vc.bench.run("quick", out=tmp_path, tasks=["toy"], n_jobs=1, report=False)
+    assert stale.exists()  # a resumed run keeps what cells shared
+    vc.bench.run("quick", out=tmp_path, tasks=["toy"], n_jobs=1, report=False, resume=False)
+    assert not stale.exists()

@@ -221,7 +221,12 @@ def _answers(
     from ..agent._bench import run_benchmark
 
     backend = "scripted" if system == "expert_plan" else system
-    tag = hashlib.sha256(json.dumps(data.counts, sort_keys=True).encode()).hexdigest()[:10]
+    from .._version import __version__
+
+    # the cache is keyed on what makes the answers: the task counts and the package version
+    # (``--fresh`` removes the run's scratch folder altogether)
+    recipe = {"counts": data.counts, "source": data.source, "virtualcell": __version__}
+    tag = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     run_dir = folder / f"seed-{seed}-{tag}"
     result = run_dir / f"results-{backend}.json"
     with _locked(run_dir.with_suffix(f".{backend}.lock")):
@@ -239,6 +244,12 @@ def _answers(
         return json.loads(result.read_text())
 
 
+@functools.cache
+def _process_scratch() -> Path:
+    """A scratch folder for calls without ``context.scratch`` (one per process)."""
+    return Path(tempfile.mkdtemp(prefix="vc-bench-agent-"))
+
+
 def run(
     data: AgentTasks,
     *,
@@ -251,7 +262,7 @@ def run(
     """Success rate (and valid-call rate) of ``method`` on the family ``split``."""
     from .._errors import ValidationError
 
-    base = Path(context.scratch) if context.scratch else Path(tempfile.gettempdir())
+    base = Path(context.scratch) if context.scratch else _process_scratch()
     folder = base / "agent" / data.name
     system = method if method in _SYSTEMS else "expert_plan"
     res = _answers(data, system=system, seed=seed, folder=folder, threads=context.threads)

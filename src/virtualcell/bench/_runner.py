@@ -15,6 +15,7 @@ import datetime
 import importlib
 import os
 import platform
+import shutil
 import sys
 import time
 import traceback
@@ -470,6 +471,8 @@ def run(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(out)
+    if not resume:  # what cells shared in an earlier run (context.scratch) goes too
+        shutil.rmtree(out / "scratch", ignore_errors=True)
     store = Store(out)
     records: dict[str, tuple[Cell, dict[str, Any]]] = {}
     pending: list[Cell] = []
