@@ -34,7 +34,9 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="only check; write nothing")
     parser.add_argument("--out", default=str(ROOT / "docs" / "hardening.md"))
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
+    # tests/ is not a package (an installed distribution may own the name "tests"):
+    # import tests/hardening as the package "hardening"
+    sys.path.insert(0, str(ROOT / "tests"))
     os.environ.setdefault("VIRTUALCELL_OFFLINE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,13 +46,13 @@ def main() -> int:
         settings.cache_dir = Path(tmp) / "cache"
         settings.offline = True
         settings.verbosity = 0
-        from tests.hardening._battery import render_markdown, run_case
+        from hardening._battery import render_markdown, run_case
 
         sections, n_cases, n_failed, tracebacks = [], 0, 0, 0
         t0 = time.perf_counter()
         for module_path in sorted((ROOT / "tests" / "hardening").glob("cases_*.py")):
             area = module_path.stem.removeprefix("cases_")
-            module = importlib.import_module(f"tests.hardening.{module_path.stem}")
+            module = importlib.import_module(f"hardening.{module_path.stem}")
             results = [run_case(case, Path(tmp) / area / case.id) for case in module.CASES]
             n_cases += len(results)
             n_failed += sum(not r.passed for r in results)

@@ -13,7 +13,7 @@ a bad value then stops the command before any work starts, with click's usage er
   config dataclass's own rule for one field; :func:`device_option`: a device this
   machine has);
 - files: :func:`data_argument` (an existing path or a registry dataset name),
-  :func:`input_path` (an existing regular file / folder; FIFOs and devices are refused
+  :func:`input_path` and :func:`input_argument` (an existing regular file / folder; FIFOs and devices are refused
   without opening them), :func:`output_path` (its folder exists and is writable, its
   suffix is one the command can write, and it is not an existing folder when a file is
   expected);
@@ -54,6 +54,7 @@ __all__ = [
     "data_argument",
     "device_option",
     "format_option",
+    "input_argument",
     "input_path",
     "int_range",
     "json_option",
@@ -268,6 +269,17 @@ def input_path(
         callback=lambda v: _check_input(
             v, file_okay=file_okay, dir_okay=dir_okay, hint=missing_hint, what=what
         ),
+    )  # fmt: skip
+
+
+def input_argument(
+    default: Any, *, help: str, file_okay: bool = True, dir_okay: bool = True, what: str = ""
+) -> Any:
+    """An argument naming an existing regular file or folder (the checks of
+    :func:`input_path`)."""
+    return typer.Argument(
+        default, help=help,
+        callback=lambda v: _check_input(v, file_okay=file_okay, dir_okay=dir_okay, what=what),
     )  # fmt: skip
 
 

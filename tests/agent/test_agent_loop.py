@@ -266,3 +266,16 @@ def test_transcript_from_log(kb, tmp_path):
         == "VERIFY [unsupported, removed] KLF1 activates INS. (no knowledge-base or workspace evidence)"
     )
     assert text[i + 3] == "ANSWER: KLF1 activates HBB [1]."
+
+
+def test_a_verify_claim_result_that_echoes_the_claim_is_not_evidence(kb, tmp_path):
+    """verify_claim's output names the claim's genes and words ("no X->Y edge"); the
+    verifier must not count that echo as workspace support."""
+    replies = [
+        "1. verify the claim",
+        '{"tool": "verify_claim", "args": {"claim": "KLF1 activates INS"}}',
+        '{"answer": "KLF1 activates INS."}',
+    ]
+    ans = _agent(kb, replies, tmp_path).run("Does KLF1 activate INS?")
+    assert [(c.sentence, c.action) for c in ans.claims] == [("KLF1 activates INS.", "removed")]
+    assert "INS" not in ans.answer

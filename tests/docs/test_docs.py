@@ -16,6 +16,7 @@ docs. ``VIRTUALCELL_DOCS_FAST=0`` runs everything exactly as written (minutes).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -31,11 +32,14 @@ _FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```", re.M | re.S)
 #: Pages whose examples run. Every page of docs/ is listed here or in PENDING_PAGES.
 CHECKED_PAGES = (
     "README.md",
+    "docs/agent.md",
     "docs/architecture.md",
     "docs/bench.md",
     "docs/data.md",
     "docs/grn.md",
     "docs/models.md",
+    "docs/perturb.md",
+    "docs/represent.md",
     "docs/train.md",
     "docs/datasets.md",
     "docs/hardening.md",
@@ -48,11 +52,7 @@ CHECKED_PAGES = (
     "docs/tokenize.md",
 )
 #: Pages whose examples are not runnable yet -> owner (remove once they run).
-PENDING_PAGES = {
-    "docs/agent.md": "lead (agent merge)",
-    "docs/perturb.md": "lead (perturb merge)",
-    "docs/represent.md": "lead (represent merge)",
-}
+PENDING_PAGES: dict[str, str] = {}
 #: README commands that need an interface another branch adds -> owner. Each runs as an
 #: xfail(strict=True) case: delete the entry once the command works.
 PENDING_COMMANDS: dict[str, str] = {}
@@ -93,7 +93,31 @@ FAST_SUBSTITUTIONS = [
     ("docs/knowledge.md", 'vcell kb verify "TP53 activates CDKN1A" --json',
      'vcell kb verify "TP53 activates CDKN1A" --json --mode lexical'),
     ("docs/tokenize.md", "RankTokenizer(max_len=2048)", "RankTokenizer(max_len=64)"),
+    # the agent pages: a scripted reply file instead of the local LLM (which takes minutes
+    # on a loaded CPU; tests/agent/test_agent_backends.py runs it with --runslow)
+    ("docs/agent.md", "--source ../shared/data/knowledge --out kb.sqlite",
+     "--source kb-src --no-defaults --out kb.sqlite"),
+    ("docs/agent.md", "transcription factor KLF1.\" --kb kb.sqlite",
+     "transcription factor KLF1.\" --kb kb.sqlite --backend scripted --replies replies.json"),
+    ("docs/agent.md", "--data perturb.h5ad --kb kb.sqlite --json",
+     "--data perturb.h5ad --kb kb.sqlite --json --backend scripted --replies replies.json"),
+    ("docs/agent.md", "--backend scripted --seed 0 --kb kb.sqlite --json",
+     "--backend scripted --seed 0 --kb kb.sqlite --json --tasks 3 --no-baselines"),
+    ("README.md", "vcell kb build --source ../shared/data/knowledge\n",
+     "vcell kb build --source kb-src --no-defaults\n"),
+    ("README.md", "the transcription factor KLF1.\"\n",
+     "the transcription factor KLF1.\" --backend scripted --replies replies.json\n"),
+    ("README.md", "vcell agent bench --backend scripted --seed 0 --json",
+     "vcell agent bench --backend scripted --seed 0 --json --tasks 3 --no-baselines"),
+    ("README.md", "vcell mcp                               #", "vcell mcp < /dev/null  #"),
 ]  # fmt: skip
+
+#: Replies of the scripted backend in the FAST runs of `vcell ask`.
+SCRIPTED_REPLIES = [
+    "plan: look up the transcription factor's targets",
+    '{"tool": "tf_targets", "args": {"tf": "KLF1"}}',
+    '{"answer": "KLF1 regulates HBB."}',
+]
 
 
 def _page_text(page: str) -> str:
@@ -141,6 +165,7 @@ def workdir(tmp_path, shared_data, monkeypatch, warm_jit):
     kbdata = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kbdata)
     kbdata.write_sources(work / "kb-src")
+    (work / "replies.json").write_text(json.dumps(SCRIPTED_REPLIES))
     monkeypatch.chdir(work)
     return work
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .._cli_types import input_path, registry_option
+from .._cli_types import input_argument, input_path, registry_option
 
 __all__ = ["register"]
 
@@ -197,7 +197,9 @@ def tools_cmd(
 
 @agent_app.command("replay")
 def replay_cmd(
-    log: Path = typer.Argument(..., help="A provenance log (provenance.jsonl)."),
+    log: Path = input_argument(
+        ..., help="A provenance log (provenance.jsonl).", dir_okay=False, what="a log file"
+    ),
     kb: Path = _KB,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:

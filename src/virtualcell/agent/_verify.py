@@ -158,6 +158,12 @@ def _content_words(sentence: str, genes: list[str]) -> list[str]:
     ]
 
 
+#: Tools whose results judge or search text rather than compute from data: their output
+#: echoes the claim's genes and words ("no TP53->CDKN1A edge in the store"), so it never
+#: counts as workspace evidence (the knowledge base is checked directly instead).
+NOT_EVIDENCE = frozenset({"verify_claim"})
+
+
 def _workspace_check(
     ws: Workspace,
     genes: list[str],
@@ -169,6 +175,8 @@ def _workspace_check(
     if not genes and not ids:
         return None
     for handle, res in ws.results.items():
+        if res.tool in NOT_EVIDENCE:
+            continue
         text = texts[handle]
         lower = text.lower()
         words = set(_TOKEN.findall(text)) | set(_GO.findall(text))

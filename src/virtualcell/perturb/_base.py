@@ -131,6 +131,18 @@ class Predictor:
         labels = parse_conditions(perturbations)
         idx = data.gene_index
         seen = data.seen_genes
+        if on_unsupported == "raise" and not self.uses_features:
+            # a gene neither measured nor perturbed in training (often a typo): a method
+            # without gene features would silently predict "no effect" for it
+            strangers = sorted(
+                {g for lab in labels for g in split_perturbation(lab)} - set(idx) - set(seen)
+            )
+            if strangers:
+                raise ValidationError(
+                    f"method {self.name!r} knows nothing of {', '.join(strangers[:10])}: "
+                    "neither measured nor perturbed in training (check the spelling, or use "
+                    "a method with gene features, e.g. go_ridge)"
+                )
         out = np.empty((len(labels), len(data.genes)))
         fallback = np.zeros(len(labels), dtype=bool)
         unseen_col = []
