@@ -27,7 +27,17 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ._task import Dataset, Method, Metric, RunContext, Task, UserData, data_facts
+from ._task import (
+    Dataset,
+    Method,
+    Metric,
+    RunContext,
+    Task,
+    UserData,
+    data_facts,
+    knowledge_store_missing,
+    reference_missing,
+)
 
 __all__ = ["GRN_TASK"]
 
@@ -48,6 +58,17 @@ _OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
 _SLOW = ("attention", "in_silico_deletion", "ensemble")
 #: Methods that train a torch model (get ``context.device``).
 _TORCH = ("attention", "in_silico_deletion")
+
+#: The simulated Perturb-seq of the quick and demo presets (``vc.sim.simulate_perturbseq``
+#: arguments; the perturbation adapter uses the same data).
+SIM_QUICK: dict[str, Any] = dict(
+    n_genes=20, seed=3, n_cell_types=1, cells_per_condition=30, singles=10, doubles=4,
+    n_steps=150,
+)  # fmt: skip
+SIM_DEMO: dict[str, Any] = dict(
+    n_genes=100, seed=0, n_cell_types=2, cells_per_condition=20, n_control_cells=300,
+    singles=30, doubles=30,
+)  # fmt: skip
 
 METRICS = (
     Metric("auprc_ratio", True, None, "AUPRC / edge density (1 = random ranking)"),
@@ -80,8 +101,9 @@ def _log_normalise(adata: Any) -> Any:
     return out
 
 
-def load_simulation(n_genes: int, *, seed: int, **kwargs: Any) -> GRNData:
-    """A ``vc.sim`` Perturb-seq with its true network (log-normalised expression)."""
+def simulate(n_genes: int, *, seed: int, **kwargs: Any) -> tuple[Any, pd.DataFrame, dict[str, Any]]:
+    """A ``vc.sim`` Perturb-seq (counts), its true network and its data-card facts (shared
+    by the GRN and perturbation adapters)."""
     from .. import sim
 
     adata = sim.simulate_perturbseq(n_genes, seed=seed, **kwargs)
@@ -96,6 +118,12 @@ def load_simulation(n_genes: int, *, seed: int, **kwargs: Any) -> GRNData:
     }
     if na is not None:
         facts["non-additive doubles (per cell type)"] = round(float(na["nonadditive"].mean()), 3)
+    return adata, truth, facts
+
+
+def load_simulation(n_genes: int, *, seed: int, **kwargs: Any) -> GRNData:
+    """A ``vc.sim`` Perturb-seq with its true network (log-normalised expression)."""
+    adata, truth, facts = simulate(n_genes, seed=seed, **kwargs)
     return GRNData(_log_normalise(adata), truth, None, facts)
 
 
@@ -201,7 +229,6 @@ def _reference_sets() -> list[tuple[str, str, str, str | None, str]]:
 
 def datasets(preset: str, user: UserData | None) -> list[Dataset]:
     """Datasets of ``preset`` (or only the user's)."""
-    from .._settings import settings
 
     if user is not None:
         o = user.options
@@ -213,16 +240,7 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
     out = [
         Dataset(
             "sim_grn_20",
-            functools.partial(
-                load_simulation,
-                20,
-                seed=3,
-                n_cell_types=1,
-                cells_per_condition=30,
-                singles=10,
-                doubles=4,
-                n_steps=150,
-            ),
+            functools.partial(load_simulation, **SIM_QUICK),
             "vc.sim Perturb-seq: 20 genes, 1 cell type, 10 singles, 4 doubles",
             "simulated",
             splits=sim_splits,
@@ -230,16 +248,7 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
         ),
         Dataset(
             "sim_perturbseq_100",
-            functools.partial(
-                load_simulation,
-                100,
-                seed=0,
-                n_cell_types=2,
-                cells_per_condition=20,
-                n_control_cells=300,
-                singles=30,
-                doubles=30,
-            ),
+            functools.partial(load_simulation, **SIM_DEMO),
             "vc.sim Perturb-seq: 100 genes, 2 cell types, 300 control cells, 30 single and "
             "30 double knockouts (20 cells each)",
             "simulated",
@@ -247,13 +256,7 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
             presets=("demo", "full"),
         ),
     ]
-    root = settings.reference_data("grn")
     for name, kind, folder, gold, desc in _reference_sets():
-        missing = None
-        if root is None:
-            missing = "reference data not found (set VIRTUALCELL_DATA)"
-        elif not (root / folder).exists():
-            missing = f"not in the reference data: grn/{folder}"
         out.append(
             Dataset(
                 name,
@@ -262,21 +265,13 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
                 "reference",
                 splits=("all",),
                 presets=("full",),
-                unavailable=missing,
+                unavailable=reference_missing("grn", folder),
             )
         )
     return out
 
 
 # -- methods -------------------------------------------------------------------------------
-def _knowledge_store() -> str | None:
-    from .. import knowledge
-
-    if knowledge.default_path().is_file():
-        return None
-    return "needs a built knowledge store (vcell kb build)"
-
-
 def methods() -> list[Method]:
     """Every method of ``vc.grn.METHODS`` (baselines as that table flags them) plus the
     arboreto peer."""
@@ -298,7 +293,7 @@ def methods() -> list[Method]:
                 name,
                 baseline=entry.baseline,
                 requires=requires,
-                probe=_knowledge_store if name == "prior" else None,
+                probe=knowledge_store_missing if name == "prior" else None,
                 presets=presets,
                 options=_OPTIONS.get(name, {}),
                 description=desc,

@@ -15,6 +15,7 @@ import datetime
 import importlib
 import os
 import platform
+import shutil
 import sys
 import time
 import traceback
@@ -470,6 +471,8 @@ def run(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(out)
+    if not resume:  # what cells shared in an earlier run (context.scratch) goes too
+        shutil.rmtree(out / "scratch", ignore_errors=True)
     store = Store(out)
     records: dict[str, tuple[Cell, dict[str, Any]]] = {}
     pending: list[Cell] = []
@@ -491,11 +494,14 @@ def run(
         preset=the_plan.preset,
         device=device,
         threads=max(1, available_cpus() // max(1, min(workers, len(pending) or 1))),
+        scratch=str((out / "scratch").resolve()),
     )
     load_start = _load_average()
     failed = 0
-    # cells of one dataset next to each other: workers reuse the loaded data
-    pending.sort(key=lambda c: (c.task.name, c.dataset.name, c.seed, c.split, c.method.name))
+    # cells of one dataset next to each other (workers reuse the loaded data), seeds
+    # innermost (workers running side by side take different seeds, so work a task
+    # shares per seed, such as the agent task's answers, is not waited for twice)
+    pending.sort(key=lambda c: (c.task.name, c.dataset.name, c.split, c.method.name, c.seed))
     for index, rec in imap_tasks(
         _run_cell,
         pending,

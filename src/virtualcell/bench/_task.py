@@ -36,7 +36,9 @@ __all__ = [
     "Task",
     "UserData",
     "data_facts",
+    "knowledge_store_missing",
     "missing_requirements",
+    "reference_missing",
 ]
 
 #: The presets of ``vcell bench --preset``, smallest first.
@@ -266,3 +268,26 @@ def data_facts(data: Any) -> dict[str, Any]:
     """``data.facts`` as a dict: the ``describe`` of adapters whose loaders return an
     object with a ``facts`` attribute."""
     return dict(getattr(data, "facts", None) or {})
+
+
+def reference_missing(area: str, folder: str) -> str | None:
+    """Why ``area/folder`` of the reference data (``VIRTUALCELL_DATA``) cannot be used, or
+    ``None`` when it is there (a :attr:`Dataset.unavailable` reason)."""
+    from .._settings import settings
+
+    root = settings.reference_data(area)
+    if root is None:
+        return "reference data not found (set VIRTUALCELL_DATA)"
+    if not (root / folder).exists():
+        return f"not in the reference data: {area}/{folder}"
+    return None
+
+
+def knowledge_store_missing() -> str | None:
+    """A :attr:`Method.probe`: why a method that reads the default knowledge store cannot
+    run (``None``: the store is built)."""
+    from .. import knowledge
+
+    if knowledge.default_path().is_file():
+        return None
+    return "needs a built knowledge store (vcell kb build)"

@@ -17,10 +17,12 @@ __all__ = ["TASKS"]
 
 
 def _builtin() -> Iterator[Entry[Task]]:
+    from ._agent import AGENT_TASK
     from ._grn import GRN_TASK
+    from ._perturb import PERTURB_TASK
     from ._represent import REPRESENT_TASK
 
-    for task in (GRN_TASK, REPRESENT_TASK):
+    for task in (GRN_TASK, REPRESENT_TASK, PERTURB_TASK, AGENT_TASK):
         yield Entry(task.name, task, task.description)
 
 
