@@ -41,6 +41,7 @@ _SUBMODULES = (
     "grn",
     "represent",
     "perturb",
+    "text",
     "agent",
     "bench",
     "pl",

@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "virtualcell.sim._cli",
     "virtualcell.grn._cli",
     "virtualcell.represent._cli",
+    "virtualcell.text._cli",
     "virtualcell.perturb._cli",
     "virtualcell.knowledge._cli",
     "virtualcell.agent._cli",

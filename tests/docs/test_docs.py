@@ -50,6 +50,7 @@ CHECKED_PAGES = (
     "docs/sim.md",
     "docs/splits.md",
     "docs/tokenize.md",
+    "docs/text.md",
 )
 #: Pages whose examples are not runnable yet -> owner (remove once they run).
 PENDING_PAGES: dict[str, str] = {}
@@ -93,6 +94,9 @@ FAST_SUBSTITUTIONS = [
     ("docs/knowledge.md", 'vcell kb verify "TP53 activates CDKN1A" --json',
      'vcell kb verify "TP53 activates CDKN1A" --json --mode lexical'),
     ("docs/tokenize.md", "RankTokenizer(max_len=2048)", "RankTokenizer(max_len=64)"),
+    ("docs/text.md", "BRIDGE_TRAIN_CONFIG.replace(max_steps=300)",
+     "BRIDGE_TRAIN_CONFIG.replace(max_steps=5)"),
+    ("docs/text.md", "--seed 0 --steps 300 --no-kb --json", "--seed 0 --steps 5 --no-kb --no-ontology --json"),
     # the agent pages: a scripted reply file instead of the local LLM (which takes minutes
     # on a loaded CPU; tests/agent/test_agent_backends.py runs it with --runslow)
     ("docs/agent.md", "--source ../shared/data/knowledge --out kb.sqlite",

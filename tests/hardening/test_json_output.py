@@ -99,6 +99,44 @@ def _agent_log(folder: Path, kb: str) -> str:
     return str(ans.log_path)
 
 
+def _text_typed(folder: Path) -> str:
+    """80 count cells x 24 genes (gene-like names GN0..GN23), 4 types each over-expressing
+    its own 6 genes, labels in obs['cell_type']."""
+    rng = np.random.default_rng(0)
+    label = np.arange(80) % 4
+    rate = np.full((80, 24), 2.0)
+    for g in range(4):
+        rate[label == g, 6 * g : 6 * g + 6] *= 8
+    adata = ad.AnnData(rng.poisson(rate).astype(np.float32))
+    adata.obs_names = [f"c{i}" for i in range(80)]
+    adata.var_names = [f"GN{j}" for j in range(24)]
+    adata.obs["cell_type"] = [f"type{g}" for g in label]
+    path = folder / "text.h5ad"
+    adata.write_h5ad(path)
+    return str(path)
+
+
+def _bridge(folder: Path) -> tuple[str, str]:
+    """(data, a cell-text model folder trained for 5 steps on it)."""
+    from virtualcell.text import BRIDGE_TRAIN_CONFIG, train_bridge
+
+    data = _text_typed(folder)
+    train_bridge(ad.read_h5ad(data), label_key="cell_type", ontology=False, n_comps=4,
+                 model_config={"embed_dim": 8, "hidden": 8}, out_dir=folder / "bridge",
+                 train_config=BRIDGE_TRAIN_CONFIG.replace(max_steps=5, warmup_steps=1))  # fmt: skip
+    return data, str(folder / "bridge")
+
+
+def _c2s(folder: Path) -> str:
+    """A C2S model folder trained for 3 steps on the text data."""
+    from virtualcell.text import C2S_TRAIN_CONFIG, train_c2s
+
+    train_c2s(ad.read_h5ad(_text_typed(folder)), label_key="cell_type", top_k=6,
+              model_config={"d_model": 16, "n_layers": 1, "n_heads": 2}, out_dir=folder / "c2s",
+              train_config=C2S_TRAIN_CONFIG.replace(max_steps=3, warmup_steps=1))  # fmt: skip
+    return str(folder / "c2s")
+
+
 @pytest.fixture(scope="module")
 def kb_store(tmp_path_factory) -> str:
     import importlib.util
@@ -167,6 +205,38 @@ CASES = {
                     lambda d: d["tasks"] == 2),
     "agent replay": (lambda t, kb: ["agent", "replay", _agent_log(t, kb), "--kb", kb, "--json"],
                      lambda d: "ok" in d),
+    "text train": (lambda t, kb: ["text", "train", _text_typed(t), "--label-key", "cell_type",
+                                  "--out", str(t / "tm"), "--steps", "5", "--kb", kb,
+                                  "--no-ontology", "--json"],
+                   lambda d: d["labels"] == 4 and d["steps"] == 5),
+    "text eval": (lambda t, kb: ["text", "eval", _text_typed(t), "--label-key", "cell_type",
+                                 "--holdout-types", "2", "--seed", "0", "--steps", "5",
+                                 "--no-kb", "--no-ontology", "--json"],
+                  lambda d: 0 <= d["zero_shot_macro_f1"] <= 1
+                  and 0 <= d["recall_at_5_cell_to_text"] <= 1
+                  and 0 <= d["baselines"]["marker_score"]["zero_shot_macro_f1"] <= 1),
+    "text annotate": (lambda t, kb: ["text", "annotate", *_bridge(t)[:1], "--model",
+                                     str(t / "bridge"), "--no-ontology", "--json"],
+                      lambda d: d["n_cells"] == 80 and sum(d["counts"].values()) == 80),
+    "text search": (lambda t, kb: ["text", "search", *_bridge(t)[:1], "--model",
+                                   str(t / "bridge"), "--query", "cells expressing GN0",
+                                   "-k", "3", "--json"],
+                    lambda d: len(d) == 3 and d[0]["rank"] == 1),
+    "text describe": (lambda t, kb: ["text", "describe", _text_typed(t), "--groupby",
+                                     "cell_type", "--group", "type1", "--kb", kb,
+                                     "--no-ontology", "--json"],
+                      lambda d: d["group"] == "type1" and d["text"] and d["citations"]),
+    "text c2s-train": (lambda t, kb: ["text", "c2s-train", _text_typed(t), "--label-key",
+                                      "cell_type", "--out", str(t / "c2"), "--top-k", "6",
+                                      "--steps", "3", "--json"],
+                       lambda d: d["labels"] == 4 and d["steps"] == 3),
+    "text c2s-eval": (lambda t, kb: ["text", "c2s-eval", _text_typed(t), "--label-key",
+                                     "cell_type", "--top-k", "6", "--steps", "3", "--json"],
+                      lambda d: {r["method"] for r in d["prediction"]} == {"c2s", "l1_logreg"}),
+    "text generate": (lambda t, kb: ["text", "generate", "--model", _c2s(t), "--cell-type",
+                                     "type1", "--n-cells", "4", "--out", str(t / "g.h5ad"),
+                                     "--json"],
+                      lambda d: d["n_cells"] == 4),
 }  # fmt: skip
 
 

@@ -103,7 +103,7 @@ def test_size_cap_is_checked_before_allocation(monkeypatch):
 
 
 def test_architecture_table():
-    assert ARCHITECTURES.names() == ["cell_encoder", "cell_gpt", "cell_predictor"]
+    assert ARCHITECTURES.names() == ["cell_encoder", "cell_gpt", "cell_predictor", "cell_text"]
     assert ARCHITECTURES.get("cell_gpt") is CellGPT
     with pytest.raises(vc.ValidationError, match=r"unknown model architecture 'resnet'"):
         build_network("resnet", {})

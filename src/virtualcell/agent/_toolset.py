@@ -15,7 +15,7 @@ _KB = {"self": "kb"}
 
 
 def builtin_tools() -> list:
-    from .. import grn, sim
+    from .. import grn, sim, text
     from ..data import read as read_data
     from ..knowledge import KnowledgeBase, enrich
     from . import _analysis as an
@@ -45,6 +45,13 @@ def builtin_tools() -> list:
         spec("expression_by_group", an.expression_by_group),
         spec("count_cell_types", an.count_cell_types),
         spec("knockout_support", an.knockout_support),
+        # a cluster in words, with citations (markers + knowledge base + Cell Ontology)
+        spec(
+            "describe_cluster",
+            text.describe,
+            bind={"kb": "kb"},
+            hide=("model", "labels", "ontology", "n_types"),
+        ),
         # simulation and gene regulation
         spec(
             "simulate_perturbseq",

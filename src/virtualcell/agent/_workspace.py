@@ -170,6 +170,8 @@ def _summarize(value: Any, rows: int) -> str:
         return f"series of {len(value)}:\n" + value.head(rows).to_csv(float_format="%.4g").strip()
     if isinstance(value, np.ndarray):
         return f"array {value.shape} {value.dtype}: {np.array2string(value.ravel()[:rows], precision=4)}"
+    if callable(getattr(value, "brief", None)):  # results with their own compact form
+        return str(value.brief())
     if hasattr(value, "to_dict") and hasattr(value, "label") and hasattr(value, "evidence"):
         ev = "; ".join(f"{e.text} [{' | '.join(e.citations[:2])}]" for e in value.evidence[:3])
         return f"verdict: {value.label} ({value.reason}); evidence: {ev or '-'}"

@@ -10,6 +10,7 @@ Build a local store once (``vcell kb build`` or :func:`build`), then load it::
     kb.search("insulin secretion", k=5)       # passages with citations
     kb.verify("KLF1 regulates erythroid differentiation").label
     vc.knowledge.enrich(["INS", "GCG", "SST"], gene_sets="KEGG_2021_Human")
+    vc.knowledge.cell_ontology()              # the Cell Ontology (cellxgene-ontology-guide)
 """
 
 from ._bm25 import BM25
@@ -17,6 +18,12 @@ from ._dense import embedder_available
 from ._enrich import bh_fdr, enrich
 from ._genept import gene_text_embeddings
 from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase, load
+from ._ontology import (
+    cell_ontology,
+    match_cell_types,
+    normalize_label,
+    ontology_available,
+)
 from ._passages import KINDS, Passage
 from ._store import FORMAT_VERSION, KBStats, build, default_path
 from ._verify import Verdict
@@ -33,11 +40,15 @@ __all__ = [
     "Verdict",
     "bh_fdr",
     "build",
+    "cell_ontology",
     "default_path",
     "embedder_available",
     "enrich",
     "gene_text_embeddings",
     "load",
+    "match_cell_types",
+    "normalize_label",
+    "ontology_available",
     "verify",
 ]
 

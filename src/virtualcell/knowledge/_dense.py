@@ -14,7 +14,15 @@ import numpy as np
 from .._errors import DatasetNotAvailableError
 from .._utils import log, progress
 
-__all__ = ["EMBED_DIM", "MODEL_NAME", "embed", "embedder_available", "model_path"]
+__all__ = [
+    "EMBED_DIM",
+    "MODEL_NAME",
+    "embed",
+    "embed_cached",
+    "embedder_available",
+    "model_path",
+    "text_cache_path",
+]
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 EMBED_DIM = 384
@@ -91,3 +99,77 @@ def embed(
             convert_to_numpy=True,
         )
     return out
+
+
+#: Version of the on-disk text-embedding cache (:func:`embed_cached`).
+TEXT_CACHE_VERSION = 1
+_memory: dict[str, np.ndarray] = {}
+
+
+def _text_key(text: str) -> str:
+    from .._utils import sha256_bytes
+
+    return sha256_bytes(text.encode("utf-8"))[:32]
+
+
+def text_cache_path() -> Path:
+    """File of the text-embedding cache: ``settings.cache_dir / "text" /
+    "all-MiniLM-L6-v2-v1.npz"`` (keys = sha256 prefixes of the texts, float32 rows)."""
+    from .._settings import settings
+
+    return Path(settings.cache_dir) / "text" / f"{MODEL_NAME}-v{TEXT_CACHE_VERSION}.npz"
+
+
+def _read_text_cache(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys, vecs = z["keys"], z["vectors"]
+    except (OSError, ValueError, KeyError):
+        log(f"ignoring an unreadable text-embedding cache {path}")
+        return {}
+    if vecs.ndim != 2 or vecs.shape[1] != EMBED_DIM or len(keys) != len(vecs):
+        return {}
+    return {str(k): v for k, v in zip(keys, vecs, strict=True)}
+
+
+def embed_cached(
+    texts: Sequence[str], *, batch_size: int = 256, description: str = "embedding"
+) -> np.ndarray:
+    """:func:`embed` with a cache: texts embedded before (in this process or, through the
+    versioned cache file :func:`text_cache_path`, in an earlier one) are not embedded
+    again. The cache file is rewritten atomically when new texts were embedded; a
+    read-only cache folder keeps them in memory only."""
+    from ._search import write_cache
+
+    texts = [str(t) for t in texts]
+    keys = [_text_key(t) for t in texts]
+    missing = [k for k in dict.fromkeys(keys) if k not in _memory]
+    path = text_cache_path()
+    if missing:
+        _memory.update(_read_text_cache(path))
+        need = {k: t for k, t in zip(keys, texts, strict=True) if k not in _memory}
+        if need:
+            vecs = embed(list(need.values()), batch_size=batch_size, description=description)
+            _memory.update(zip(need, vecs, strict=True))
+            disk = _read_text_cache(path)
+            disk.update(zip(need, vecs, strict=True))
+
+            def _write(tmp: Path) -> None:
+                with open(tmp, "wb") as fh:
+                    np.savez(
+                        fh,
+                        keys=np.array(list(disk), dtype=str),
+                        vectors=np.stack(list(disk.values())).astype(np.float32),
+                    )
+
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # a read-only cache: the embeddings stay in memory
+            else:
+                write_cache(path, _write)
+    if not texts:
+        return np.zeros((0, EMBED_DIM), dtype=np.float32)
+    return np.stack([_memory[k] for k in keys]).astype(np.float32)

@@ -11,6 +11,8 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
   :func:`mse_top_de`, :func:`l2_top_expressed`, :func:`de_recall`, :func:`de_fdp`,
   :func:`direction_agreement`, :func:`score_perturbation`;
 * calibration — :func:`ece`, :func:`reliability_bins`;
+* retrieval and distributions — :func:`recall_at_k` (queries x items), :func:`energy_distance`
+  (two samples of profiles);
 * integration (scIB) — :func:`batch_asw`, :func:`ilisi`, :func:`clisi`, :func:`lisi`,
   :func:`kbet`, :func:`graph_connectivity`, :func:`isolated_label_f1`,
   :func:`integration_scores`;
@@ -25,6 +27,7 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
 from ._calibration import ece, reliability_bins
 from ._classification import accuracy, macro_f1, precision, recall
 from ._clustering import DEFAULT_RESOLUTIONS, ari, asw, avg_bio, leiden_nmi_ari, nmi
+from ._distance import energy_distance
 from ._edges import edge_scores
 from ._enrichment import (
     centrality_enrichment,
@@ -58,6 +61,7 @@ from ._perturbation import (
     top_changed_genes,
 )
 from ._regression import mse, pearson, rmse, spearman
+from ._retrieval import recall_at_k
 from ._score import score_perturbation
 
 # isort: split
@@ -86,6 +90,7 @@ __all__ = [
     "early_precision",
     "ece",
     "edge_scores",
+    "energy_distance",
     "epr",
     "graph_connectivity",
     "hub_enrichment",
@@ -108,6 +113,7 @@ __all__ = [
     "pearson_delta",
     "precision",
     "recall",
+    "recall_at_k",
     "regulator_hub_enrichment",
     "reliability_bins",
     "rmse",

@@ -6,6 +6,8 @@ and the AnnData-aware :class:`CellModel` wrapper (tokenizer + network, checkpoin
 * :class:`CellEncoder` — bidirectional transformer, MLM / MAE pretraining heads;
 * :class:`CellGPT` — causal transformer, next-token prediction, ``generate``;
 * :class:`CellPredictor` — a pretrained base network plus a prediction head;
+* :class:`CellText` — cells and sentences in one space (CLIP-style), wrapped with its
+  cell encoder by :class:`CellTextModel`;
 * :class:`PCAEncoder` — PCA on highly variable genes (baseline), ``scvi_embed`` (optional).
 
 :data:`ARCHITECTURES` lists the networks a checkpoint folder may hold. Training
@@ -28,6 +30,9 @@ _EXPORTS = {
     "CellModel": "._wrapper",
     "CellPredictor": "._predictor",
     "CellPredictorConfig": "._predictor",
+    "CellText": "._clip",
+    "CellTextConfig": "._clip",
+    "CellTextModel": "._clip",
     "DEVICE_CHOICES": "._device",
     "MAX_PARAMETERS": "._config",
     "PCAConfig": "._pca",

@@ -21,6 +21,7 @@ __all__ = ["ARCHITECTURES", "architecture_of", "build_network"]
 
 
 def _builtins() -> list[Entry[Any]]:
+    from ._clip import CellText
     from ._encoder import CellEncoder
     from ._gpt import CellGPT
     from ._predictor import CellPredictor
@@ -33,6 +34,7 @@ def _builtins() -> list[Entry[Any]]:
         ),
         Entry("cell_gpt", CellGPT, "Causal transformer: next-token prediction, generation."),
         Entry("cell_predictor", CellPredictor, "Pretrained base network + prediction head."),
+        Entry("cell_text", CellText, "Cell tower + text projection in one space (CLIP-style)."),
     ]
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from ..data import CellSource
     from ..tokenize import Tokenizer
+    from ._clip import CellTextModel
     from ._pca import PCAEncoder
 
 __all__ = ["CellModel", "load"]
@@ -182,11 +183,16 @@ class CellModel:
         return out[:, 0] if out.shape[1] == 1 else out
 
 
-def load(folder: str | Path, *, device: str | None = None) -> CellModel | PCAEncoder:
-    """Load any checkpoint folder: a :class:`CellModel` or a :class:`PCAEncoder`."""
+def load(folder: str | Path, *, device: str | None = None) -> CellModel | PCAEncoder | CellTextModel:
+    """Load any checkpoint folder: a :class:`CellModel`, a :class:`PCAEncoder` or a
+    :class:`CellTextModel`."""
     config = ckpt.read_config(folder)
     if config["architecture"] == "pca":
         from ._pca import PCAEncoder
 
         return PCAEncoder.from_pretrained(folder)
+    if config["architecture"] == "cell_text":
+        from ._clip import CellTextModel
+
+        return CellTextModel.from_pretrained(folder)
     return CellModel.from_pretrained(folder, device=device)

@@ -5,7 +5,8 @@ warm-up + cosine schedule, gradient accumulation, clipping, bf16 autocast on CUD
 checkpoints by default with exact resume, SIGINT/SIGTERM saving, streaming from backed
 ``.h5ad`` / ``.zarr``, distributed data parallel with ``torchrun``: gloo on CPU, NCCL on
 GPU). Each takes one :class:`TrainConfig`. Objectives are small strategy objects listed
-in :data:`OBJECTIVES` (``mlm``, ``mae``, ``ntp``, ``classification``, ``regression``).
+in :data:`OBJECTIVES` (``mlm``, ``mae``, ``ntp``, ``classification``, ``regression``,
+``contrastive``).
 
 Names are loaded lazily so that the command line reads :class:`TrainConfig` defaults
 without importing torch.
@@ -21,6 +22,7 @@ _EXPORTS = {
     "Batches": "._data",
     "CellBatches": "._data",
     "ClassificationObjective": "._objectives",
+    "ContrastiveObjective": "._objectives",
     "DataPosition": "._data",
     "DistInfo": "._distributed",
     "MaskedTokenObjective": "._objectives",

@@ -90,6 +90,13 @@ def _param_groups(network: torch.nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+def _rows(batch: Mapping[str, torch.Tensor]) -> int:
+    """Examples in a batch: rows of ``input_ids`` (token batches) or of its first tensor
+    (feature batches, e.g. the contrastive objective's ``cells`` / ``texts``)."""
+    first = batch["input_ids"] if "input_ids" in batch else next(iter(batch.values()))
+    return int(first.shape[0])
+
+
 def _stream(data: Batches, position: DataPosition) -> Iterator[tuple[DataPosition, dict]]:
     while True:
         yield from data.iterate(position)
@@ -354,8 +361,9 @@ def train(
                             (loss / config.grad_accum).backward()
                         for k, v in metrics.items():
                             metrics_sum[k] = metrics_sum.get(k, 0.0) + v / config.grad_accum
-                        result.cells += int(batch["input_ids"].shape[0])
-                        result.tokens += int(batch["attention_mask"].sum())
+                        result.cells += _rows(batch)
+                        if "attention_mask" in batch:
+                            result.tokens += int(batch["attention_mask"].sum())
                 if config.clip_norm > 0:
                     norm = torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_norm)
                     metrics_sum["grad_norm"] = float(norm)

@@ -25,6 +25,7 @@ from .._utils import Entry, Registry
 __all__ = [
     "OBJECTIVES",
     "ClassificationObjective",
+    "ContrastiveObjective",
     "MaskedTokenObjective",
     "MaskedValueObjective",
     "NextTokenObjective",
@@ -194,6 +195,66 @@ class RegressionObjective(_FromVocab):
         return loss, {"loss": float(loss.detach())}
 
 
+@dataclass(frozen=True)
+class ContrastiveObjective(_FromVocab):
+    """Symmetric InfoNCE between cells and texts (CLIP), with several positives per row.
+
+    A batch holds ``B`` (cell, text) pairs: ``cells`` (cell features), ``texts`` (frozen
+    text embeddings) and optionally ``labels`` (int, the class each pair belongs to; by
+    default every pair is its own class) and ``text_ids`` (int, the same id for the same
+    text; texts repeated in a batch are counted once). The network, called as
+    ``model(cells=..., texts=...)``, returns unit ``cell_embedding`` / ``text_embedding``
+    and the scale ``logit_scale`` (``s``).
+
+    With ``U`` distinct texts ``t_u`` (label ``y_u``), cells ``c_i`` (label ``y_i``) and
+    ``P`` the pairs with equal labels:
+
+    * cell -> text: ``l_i = -log sum_{u: y_u = y_i} softmax_u(s c_i . t_u)``;
+    * text -> cell: ``l_u = -log sum_{i: y_i = y_u} softmax_i(s t_u . c_i)``;
+    * loss = (mean_i l_i + mean_u l_u) / 2.
+
+    With one pair per class this is CLIP's loss; with classes it is the multiple-positive
+    form (MIL-NCE): a cell may match any text of its class and a text any cell of it.
+    Reported: ``loss`` and ``acc`` (share of cells whose most similar text is positive).
+    """
+
+    name: str = "contrastive"
+
+    def loss(
+        self, model: Network, batch: Batch, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        for key in ("cells", "texts"):
+            if key not in batch:
+                raise ValidationError(f"the contrastive objective needs batch[{key!r}]")
+        out = model(cells=batch["cells"], texts=batch["texts"])
+        c, t, scale = (
+            out["cell_embedding"].float(),
+            out["text_embedding"].float(),
+            out["logit_scale"],
+        )
+        n = c.shape[0]
+        labels = batch.get("labels")
+        labels = torch.arange(n, device=c.device) if labels is None else labels.long()
+        ids = batch.get("text_ids")
+        if ids is None:
+            keep = torch.arange(n, device=c.device)
+        else:
+            uniq, inverse = torch.unique(ids, return_inverse=True)
+            keep = torch.full((len(uniq),), n, dtype=torch.long, device=c.device)
+            keep.scatter_reduce_(0, inverse, torch.arange(n, device=c.device), reduce="amin")
+        t, text_labels = t[keep], labels[keep]
+        positive = labels[:, None] == text_labels[None, :]  # (cells, texts)
+        logits = scale * c @ t.T
+        c2t = -(torch.logsumexp(logits.masked_fill(~positive, float("-inf")), 1)
+                - torch.logsumexp(logits, 1))  # fmt: skip
+        lt = logits.T
+        t2c = -(torch.logsumexp(lt.masked_fill(~positive.T, float("-inf")), 1)
+                - torch.logsumexp(lt, 1))  # fmt: skip
+        loss = 0.5 * (c2t.mean() + t2c.mean())
+        acc = positive[torch.arange(n, device=c.device), logits.argmax(1)].float().mean()
+        return loss, {"loss": float(loss.detach()), "acc": float(acc)}
+
+
 def _builtins() -> list[Entry[Any]]:
     pre, fine = ("pretraining",), ("finetuning",)
     return [
@@ -202,6 +263,12 @@ def _builtins() -> list[Entry[Any]]:
         Entry("ntp", NextTokenObjective, "Next-token prediction (CellGPT).", tags=pre),
         Entry("classification", ClassificationObjective, "Cross-entropy on labels.", tags=fine),
         Entry("regression", RegressionObjective, "MSE on standardised targets.", tags=fine),
+        Entry(
+            "contrastive",
+            ContrastiveObjective,
+            "Symmetric InfoNCE of cells and texts (CellText).",
+            tags=("contrastive",),
+        ),
     ]
 
 

@@ -1,0 +1,110 @@
+"""Label texts: ontology reading and matching, gene mentions, marker texts, sentences."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import virtualcell as vc
+from virtualcell._errors import ValidationError
+from virtualcell.knowledge import match_cell_types, normalize_label
+from virtualcell.text import cell_sentences, gene_mentions, label_texts, marker_genes, marker_texts
+
+#: A tiny ontology table in the shape of vc.knowledge.cell_ontology().
+ONTOLOGY = pd.DataFrame(
+    {
+        "label": ["CD14-positive monocyte", "regulatory T cell", "natural killer cell"],
+        "description": [
+            "A monocyte that expresses CD14 and is negative for CD3 and CD19.",
+            "A T cell that is CD4-positive and FOXP3-positive.",
+            "A lymphocyte that is CD56-positive and CD3-negative.",
+        ],
+        "synonyms": [(), ("Treg",), ("NK cell",)],
+        "ancestors": [(), (), ()],
+    },
+    index=pd.Index(["CL:1", "CL:2", "CL:3"], name="id"),
+)
+
+
+class FakeKB:
+    """resolve() of a knowledge base: aliases to official symbols."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"CD56": "NCAM1", "CD3": "CD3E", "CD45": "PTPRC"}
+
+    def resolve(self, name: str) -> str | None:
+        return self.ALIASES.get(name.upper(), name.upper() if name.isupper() else None)
+
+
+def test_normalize_label():
+    assert normalize_label("CD14+ Monocyte") == "CD14-positive Monocyte"
+    assert normalize_label("CD4+/CD25- T_reg") == "CD4-positive, CD25-negative T reg"
+
+
+def test_match_exact_names_words_and_joined_words():
+    m = match_cell_types(
+        ["CD14-positive Monocyte", "4.6a-Treg", "T Reg", "NK Cell"], ontology=ONTOLOGY
+    )
+    assert list(m["term_id"]) == ["CL:1", "CL:2", "CL:2", "CL:3"]
+    assert m["accepted"].all() and (m["score"] == 1.0).all()
+    with pytest.raises(ValidationError, match="one string"):
+        match_cell_types("NK cell", ontology=ONTOLOGY)
+
+
+def test_gene_mentions_signs_aliases_and_prose():
+    genes = ["CD14", "CD4", "FOXP3", "NCAM1", "CD3E", "PTPRC", "FOS"]
+    found = gene_mentions("CD4+/CD45RA+/CD3- FOS cells", genes=genes, kb=FakeKB())
+    assert found == {"CD4": 1, "PTPRC": 1, "CD3E": -1, "FOS": 1}
+    assert gene_mentions("CD56-bright NK", genes=genes, kb=FakeKB()) == {"NCAM1": 1}
+    assert gene_mentions("CD56 NK", genes=genes, kb=None) == {}  # alias needs the kb
+    prose = "negative for CD3 and CD19; CD4-positive"
+    assert gene_mentions(prose, genes=genes, kb=FakeKB(), signed_only=True) == {"CD4": 1}
+    assert gene_mentions("Naive Memory T", genes=genes, kb=FakeKB()) == {}
+
+
+def test_label_texts_from_label_and_ontology():
+    genes = ["CD14", "CD4", "FOXP3", "NCAM1", "CD3E"]
+    lt = label_texts(["CD14+ Monocyte", "Treg cells", "weird-7"], genes=genes, kb=FakeKB(),
+                     ontology=ONTOLOGY, extra={"weird-7": "my own words"})  # fmt: skip
+    assert lt["CD14+ Monocyte"][:2] == ["CD14+ Monocyte", "CD14-positive Monocyte"]
+    assert "CD14-positive monocyte" in lt["CD14+ Monocyte"]
+    assert "cells expressing CD14" in lt["CD14+ Monocyte"]
+    # the definition's bare "CD3" (negated in prose) is not taken as a marker
+    assert lt.markers["CD14+ Monocyte"] == {"CD14": 1}
+    assert lt.markers["Treg cells"] == {"CD4": 1, "FOXP3": 1}
+    assert lt["weird-7"][-1] == "my own words"
+    assert not lt.terms.loc["weird-7", "accepted"] or lt.terms.loc["weird-7", "term_id"]
+    no_onto = label_texts(["CD14+ Monocyte"], genes=genes, ontology=False)
+    assert no_onto.terms.empty and "CD14-positive monocyte" not in no_onto["CD14+ Monocyte"]
+    with pytest.raises(ValidationError, match="not in labels"):
+        label_texts(["a"], extra={"b": "x"}, ontology=False)
+
+
+def test_marker_genes_find_the_blocks(cell_factory):
+    a = cell_factory(n_cells=120, n_genes=40, seed=0, groups=2)  # blocks of 10 genes
+    X = sp.csr_matrix(a.X)
+    X.data = np.log1p(X.data)
+    m = marker_genes(X, list(a.var_names), a.obs["cell_type"].to_numpy(), n_markers=5)
+    assert set(m["type0"]) <= {f"G{i}" for i in range(10)}
+    assert set(m["type1"]) <= {f"G{i}" for i in range(10, 20)}
+    texts = marker_texts(m, seed=0)
+    assert texts["type0"][0].startswith("type0 cells express G")
+    assert all("G" in t for t in texts["type1"])
+
+
+def test_cell_sentences_top_positive_z():
+    z = np.array([[3.0, -1.0, 2.0], [-1.0, -2.0, -3.0]])
+    s = cell_sentences(z, ["A", "B", "C"], top_k=2)
+    assert s == ["a cell with high expression of A, C", "a cell"]
+
+
+def test_cell_ontology_from_the_installed_wheel():
+    if not vc.knowledge.ontology_available():
+        pytest.skip("cellxgene-ontology-guide / zstandard not installed")
+    cl = vc.knowledge.cell_ontology()
+    assert len(cl) > 3000 and cl.index.str.startswith("CL:").all()
+    assert cl.loc["CL:0000576", "label"] == "monocyte"
+    assert "Treg" in cl.loc["CL:0000815", "synonyms"]
