@@ -41,6 +41,7 @@ _SUBMODULES = (
     "grn",
     "represent",
     "perturb",
+    "design",
     "agent",
     "bench",
     "pl",
