@@ -65,7 +65,8 @@ def main() -> None:
 
     import virtualcell as vc
     from virtualcell._utils import markdown_table
-    from virtualcell.grn._base import Scores, edge_table, get_method, prepare
+    from virtualcell.grn import METHODS
+    from virtualcell.grn._base import Scores, edge_table, prepare
     from virtualcell.grn._trees import genie3_scores, grnboost2_scores
 
     vc.settings.verbosity = 0
@@ -93,7 +94,7 @@ def main() -> None:
                 n_estimators=args.n_estimators,
             )
         else:
-            S = get_method(method)(data, n_jobs=args.n_jobs, seed=0).score
+            S = METHODS.get(method)(data, n_jobs=args.n_jobs, seed=0).score
         wall = time.perf_counter() - t0
         done = n_sub if tree else args.genes
         full = wall * args.genes / done

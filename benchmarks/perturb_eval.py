@@ -126,7 +126,7 @@ def main() -> None:
             path = args.out / f"sim_epistasis_{args.sim_genes}g_seed{s}.h5ad"
             if not path.exists():
                 adata = vc.sim.simulate_preset(
-                    "epistasis", args.sim_genes, singles=60, doubles=60,
+                    "epistasis", grn=args.sim_genes, singles=60, doubles=60,
                     cells_per_condition=100, seed=s,
                 )  # fmt: skip
                 adata.write_h5ad(path)

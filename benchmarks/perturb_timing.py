@@ -33,7 +33,7 @@ def main() -> None:
     cpc = max(10, round(160 * args.scale))
     t0 = time.perf_counter()
     adata = vc.sim.simulate_preset(
-        "epistasis", args.genes, singles=200, doubles=100, cells_per_condition=cpc,
+        "epistasis", grn=args.genes, singles=200, doubles=100, cells_per_condition=cpc,
         n_control_cells=max(50, round(2000 * args.scale)), keep_true_expression=False,
         seed=args.seed,
     )  # fmt: skip

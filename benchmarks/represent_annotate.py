@@ -107,7 +107,7 @@ def main() -> None:
                 t = time.perf_counter()
                 res = vc.represent.annotate(
                     ref,
-                    qry.copy(),
+                    query=qry.copy(),
                     label_key=label[ds],
                     method=method,
                     model=model,

@@ -36,7 +36,8 @@ def hwm():  # peak resident set of this process image (VmHWM; ru_maxrss would in
 import torch, anndata as ad
 from virtualcell.models import CellEncoder, CellEncoderConfig
 from virtualcell.tokenize import RankTokenizer
-from virtualcell.train import CellBatches, CellSource, MaskedTokenObjective, TrainConfig, train
+from virtualcell.data import CellSource
+from virtualcell.train import CellBatches, MaskedTokenObjective, TrainConfig, train
 after_import = hwm() * 1024
 t = time.perf_counter()
 if mode == "load":

@@ -33,7 +33,8 @@ _COMMAND_MODULES = (
     "virtualcell.bench._cli",  # demo: the main job
     "virtualcell.data._cli",
     "virtualcell.datasets._cli",
-    "virtualcell.models._cli",
+    "virtualcell.train._cli",
+    "virtualcell.tl._cli",
     "virtualcell.sim._cli",
     "virtualcell.grn._cli",
     "virtualcell.represent._cli",

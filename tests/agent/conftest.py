@@ -38,13 +38,13 @@ def agent_kb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "".join(f"{k}\t\t" + "\t".join(v) + "\n" for k, v in GO_LIBRARY.items())
     )
     out = tmp_path_factory.mktemp("agent-kb") / "knowledge.sqlite"
-    build(root, out, include_defaults=False)
+    build(root, out=out, include_defaults=False)
     return out
 
 
 @pytest.fixture
 def kb(agent_kb_path):
-    from virtualcell.knowledge import open as kb_open
+    from virtualcell.knowledge import load as kb_open
 
     store = kb_open(agent_kb_path)
     yield store

@@ -68,10 +68,20 @@ def test_stability_and_jaccard(linear_net):
     assert vc.grn.jaccard_top_k(a, b, 2) == pytest.approx(1 / 3)
 
 
-def test_heatmap_written(tmp_path):
+def test_heatmap_draws_the_table(tmp_path):
     table = pd.DataFrame([[1.2, 2.0], [0.9, np.nan]], index=["m1", "m2"], columns=["d1", "d2"])
-    path = vc.grn.plot_summary_heatmap(table, tmp_path / "h.png")
-    assert path.is_file() and path.stat().st_size > 1000
+    fig = vc.pl.grn_heatmap(table, path=tmp_path / "h.png")
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == ["0.90", "1.20", "2.00"]  # NaN blank
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["m1", "m2"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["d1", "d2"]
+    img = ax.images[0].get_array()
+    assert img[0, 0] == 1.0 and img[1, 0] == 0.0  # scaled per column: best method brightest
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(vc.ValidationError, match=r"use one of"):
+        vc.pl.grn_heatmap(table, path=tmp_path / "h.txt")
+    with pytest.raises(vc.ValidationError, match="numbers"):
+        vc.pl.grn_heatmap(pd.DataFrame({"a": ["x"]}))
 
 
 def _write_sergio(folder, n_genes=4, n_cells=6):

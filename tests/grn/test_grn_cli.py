@@ -54,7 +54,7 @@ def test_cli_json_with_truth_file(beeline_folder, tmp_path, capsys):
 def test_cli_scores_against_uns_truth(beeline_folder, tmp_path, capsys):
     res = _json_out(capsys, ["grn", str(beeline_folder), "--method", "spearman", "--json"])
     assert res["truth"].startswith("uns") and "epr" in res
-    main(["grn", str(beeline_folder), "--method", "spearman"])
+    assert main(["grn", str(beeline_folder), "--method", "spearman"]) == 0
     captured = capsys.readouterr()
     assert "scoring against uns['true_network']" in captured.err
     assert "auprc_ratio" in captured.out
@@ -80,6 +80,21 @@ def test_cli_list_methods_and_errors(beeline_folder, capsys):
     assert main(["grn", str(beeline_folder), "--method", "nope"]) == 2
     assert "unknown GRN method" in capsys.readouterr().err
     assert main(["grn", str(beeline_folder), "--out", "x.xlsx"]) == 2
+    assert "the format follows the suffix" in capsys.readouterr().err
+
+
+def test_cli_attention_json_is_alone_on_stdout(beeline_folder, capsys, monkeypatch):
+    from virtualcell import settings
+
+    monkeypatch.setattr(settings, "verbosity", 1)  # progress on, as for a user
+    monkeypatch.setattr(settings, "progress_interval_s", 0.0)  # a line per update
+    argv = ["grn", str(beeline_folder), "--method", "attention", "--json"]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    res = json.loads(captured.out)  # nothing but the JSON object on stdout
+    assert res["method"] == "attention" and res["n_edges"] == 8 * 7
+    assert "train:" in captured.err  # the self-pretraining progress went to stderr
 
 
 def test_cli_real_beeline_folder(shared_data, capsys):

@@ -34,11 +34,32 @@ def _shuffled(edges: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return out
 
 
-def test_list_methods_has_all():
-    names = vc.grn.list_methods()
-    for m in [*STEADY, "pseudotime", "perturbation"]:
+def test_method_table_has_all_and_takes_user_methods(linear_net):
+    names = vc.grn.METHODS.names()
+    for m in [*STEADY, "pseudotime", "perturbation", "ensemble", "prior", "attention"]:
         assert m in names
-    assert set(vc.grn.list_methods(describe=True)) == set(names)
+    assert set(vc.grn.METHODS.describe()) == set(names)
+    assert vc.grn.METHODS.names(baseline=True) == ["pearson", "spearman"]
+    X, _, _ = linear_net
+
+    def constant(data, *, n_jobs=1, seed=0, value=1.0):
+        """Every edge the same score."""
+        return vc.grn.Scores(score=np.full((len(data.regulators), data.n_genes), value))
+
+    table = vc.grn.METHODS
+    table.add("constant_test", constant)
+    try:
+        edges = vc.grn.infer(X, method="constant_test", value=2.0)
+        assert (edges["score"] == 2.0).all()
+        # a composite method finds the user's method through the same table
+        ens = vc.grn.infer(X, method="ensemble", methods=["constant_test", "pearson"])
+        assert len(ens) == len(edges)
+        with pytest.raises(vc.ValidationError, match="already registered"):
+            table.add("constant_test", constant)
+        with pytest.raises(vc.ValidationError, match="no option"):
+            vc.grn.infer(X, method="constant_test", wrong=1)
+    finally:
+        table._entries.pop("constant_test")
 
 
 @pytest.mark.parametrize("method", STEADY)

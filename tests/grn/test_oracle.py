@@ -36,7 +36,7 @@ def planted():
 
 
 def test_registered():
-    names = vc.grn.list_methods()
+    names = vc.grn.METHODS.names()
     assert "attention" in names and "in_silico_deletion" in names
 
 
@@ -56,8 +56,15 @@ def test_edge_table_and_determinism(method, planted):
         a.sort_values(["regulator", "target"])["score"],
         c.sort_values(["regulator", "target"])["score"],
     )
+    # evaluate scores this ranking exactly: average precision over the 20 candidate edges
     res = vc.grn.evaluate(a, truth, genes=list(X.columns))
-    assert 0.0 <= res["auprc"] <= 1.0
+    hits = [
+        (r, t) in {("g0", "g1"), ("g0", "g2")} for r, t in zip(a.regulator, a.target, strict=True)
+    ]
+    ranks = np.flatnonzero(hits) + 1  # 1-based positions of the two true edges (no ties here)
+    assert a["score"].is_unique
+    expected = np.mean([(k + 1) / rank for k, rank in enumerate(ranks)])
+    assert res["auprc"] == pytest.approx(expected)
 
 
 def test_attention_is_a_distribution_and_regulator_rows_agree(planted):
@@ -91,14 +98,55 @@ def test_rollout_matches_hand_computation():
     )
 
 
-def test_deletion_remove_mode_and_planted_network_runs(planted):
+def _recovery(edges: pd.DataFrame) -> tuple[float, float]:
+    """(lowest score of the two planted edges, highest score of an edge touching g3/g4)."""
+    key = edges.set_index(["regulator", "target"])["score"]
+    noise = edges.regulator.isin(["g3", "g4"]) | edges.target.isin(["g3", "g4"])
+    return min(key[("g0", "g1")], key[("g0", "g2")]), float(edges.loc[noise, "score"].max())
+
+
+#: Self-pretraining used for the recovery tests (300 steps, as the default, of 32 cells).
+RECOVER = {"train_config": {"max_steps": 300, "batch_size": 32}, "n_cells": 60}
+
+
+def test_deletion_recovers_the_planted_network(planted):
+    """After 300 steps of self-pretraining, in-silico deletion ranks both planted edges
+    above every edge touching an unrelated gene (by a factor >= 2), with the right signs;
+    the same criteria fail for the same table with shuffled scores (a method that learned
+    nothing). Measured over seeds 0-4: factor 2.1-12.6, signs always right, AUPRC ratio
+    2.7-3.7 (chance = 1)."""
     X, truth = planted
-    kw = {**FAST, "train_config": {"max_steps": 150, "batch_size": 32}}
-    for knockout in ("zero", "remove"):
-        e = vc.grn.infer(X, method="in_silico_deletion", seed=0, knockout=knockout, **kw)
-        assert len(e) == 20 and set(np.unique(e["sign"])) <= {-1, 0, 1}
-        res = vc.grn.evaluate(e, truth, genes=list(X.columns))
-        assert np.isfinite(res["auprc_ratio"])
+    e = vc.grn.infer(X, method="in_silico_deletion", seed=0, **RECOVER)
+    planted_min, noise_max = _recovery(e)
+    assert planted_min > 2 * noise_max
+    signs = e.set_index(["regulator", "target"])["sign"]
+    assert (signs[("g0", "g1")], signs[("g0", "g2")]) == (1, -1)
+    assert vc.grn.evaluate(e, truth, genes=list(X.columns))["auprc_ratio"] > 2.0
+    shuffled = e.assign(score=np.random.default_rng(0).permutation(e["score"].to_numpy()))
+    planted_min, noise_max = _recovery(shuffled)
+    assert not planted_min > 2 * noise_max
+
+
+def test_attention_beats_chance_on_the_planted_network(planted):
+    """Attention is weaker (unsigned, pulled by the indirect g1 - g2 link): measured AUPRC
+    ratio 1.6-2.5 over seeds 0-4 (chance = 1); the test asks for > 1.5 at seed 0."""
+    X, truth = planted
+    e = vc.grn.infer(X, method="attention", seed=0, **RECOVER)
+    assert vc.grn.evaluate(e, truth, genes=list(X.columns))["auprc_ratio"] > 1.5
+
+
+def test_deletion_remove_mode_runs(planted):
+    # 'remove' (drop the regulator's token) does not recover this tiny network reliably
+    # (measured AUPRC ratio 0.8-5.8 over seeds 0-2 at 150 steps); only its output is checked
+    X, _ = planted
+    kw = {**FAST, "train_config": {"max_steps": 30, "batch_size": 32}}
+    e = vc.grn.infer(X, method="in_silico_deletion", seed=0, knockout="remove", **kw)
+    assert len(e) == 20 and set(np.unique(e["sign"])) <= {-1, 0, 1}
+    zero = vc.grn.infer(X, method="in_silico_deletion", seed=0, knockout="zero", **kw)
+    assert not np.allclose(
+        e.sort_values(["regulator", "target"])["score"],
+        zero.sort_values(["regulator", "target"])["score"],
+    )
 
 
 def test_pretrained_model_argument(planted, tmp_path):

@@ -93,3 +93,149 @@ def test_unknown_format_version(saved):
     (folder / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(DataFormatError, match="format_version 99"):
         load(folder)
+
+
+# ----------------------------------------------------------------- schema attacks
+
+
+def _tamper(folder, edit, target="config.json"):
+    """Edit a JSON file of the folder; keep config.json's checksums consistent (an attacker
+    who rewrites vocab.json also rewrites its recorded sha256 and size)."""
+    from virtualcell._utils import sha256_file
+
+    path = folder / target
+    doc = json.loads(path.read_text())
+    edit(doc, folder)
+    path.write_text(json.dumps(doc))
+    if target != "config.json":
+        cfg = json.loads((folder / "config.json").read_text())
+        cfg["files"][target] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+        (folder / "config.json").write_text(json.dumps(cfg))
+
+
+def _symlink_vocab(cfg, folder):
+    (folder / "vocab.json").unlink()
+    (folder / "vocab.json").symlink_to("/etc/hostname")
+
+
+CONFIG_ATTACKS = {
+    "files_entry_not_object": (
+        lambda c, f: c["files"].__setitem__("model.safetensors", "abc"),
+        r"files\['model\.safetensors'\]: must be an object with exactly 'sha256' and 'size'",
+    ),
+    "path_traversal": (
+        lambda c, f: c["files"].__setitem__(
+            "../../../../etc/hostname", {"sha256": "0" * 64, "size": 1}
+        ),
+        r"'\.\./\.\./\.\./\.\./etc/hostname' points outside the checkpoint folder",
+    ),
+    "absolute_path": (
+        lambda c, f: c["files"].__setitem__("/etc/hostname", {"sha256": "0" * 64, "size": 1}),
+        r"points outside the checkpoint folder",
+    ),
+    "symlinked_file": (_symlink_vocab, r"'vocab\.json' is a symbolic link"),
+    "unlisted_file_name": (
+        lambda c, f: c["files"].__setitem__("notes.txt", {"sha256": "0" * 64, "size": 1}),
+        r"files\['notes\.txt'\]: unexpected file",
+    ),
+    "huge_d_model": (
+        lambda c, f: c["model"].__setitem__("d_model", 2**36),
+        r"config\.json: CellEncoderConfig describes a network of about .* above the limit",
+    ),
+    "d_model_wrong_type": (
+        lambda c, f: c["model"].__setitem__("d_model", "abc"),
+        r"CellEncoderConfig\.d_model must be an integer, got 'abc'",
+    ),
+    "unknown_model_field": (
+        lambda c, f: c["model"].__setitem__("foo", 1),
+        r"unknown CellEncoderConfig field\(s\) \['foo'\]",
+    ),
+    "unknown_top_level_key": (
+        lambda c, f: c.__setitem__("evil", 1),
+        r"config\.json: unknown key\(s\) \['evil'\]",
+    ),
+    "model_not_object": (
+        lambda c, f: c.__setitem__("model", [1, 2]),
+        r"'model' must be an object, got \[1, 2\]",
+    ),
+    "unknown_architecture": (
+        lambda c, f: c.__setitem__("architecture", "resnet"),
+        r"unknown model architecture 'resnet'",
+    ),
+    "negative_size": (
+        lambda c, f: c["files"]["model.safetensors"].__setitem__("size", -1),
+        r"\.size must be a non-negative integer, got -1",
+    ),
+    "bad_sha256": (
+        lambda c, f: c["files"]["model.safetensors"].__setitem__("sha256", "xyz"),
+        r"\.sha256 must be 64 lower-case hex digits",
+    ),
+}
+
+VOCAB_ATTACKS = {
+    "unknown_key": (
+        lambda c, f: c.__setitem__("evil", 1),
+        r"vocab\.json: unknown key\(s\) \['evil'\]",
+    ),
+    "unknown_param": (
+        lambda c, f: c["params"].__setitem__("evil", 1),
+        r"params\.evil is not a RankTokenizer parameter",
+    ),
+    "param_wrong_type": (
+        lambda c, f: c["params"].__setitem__("max_len", "abc"),
+        r"params\.max_len must be a number \(default 2048\), got \"abc\"",
+    ),
+    "genes_not_list": (
+        lambda c, f: c["vocab"].__setitem__("genes", 5),
+        r"vocab\.genes must be a list of strings",
+    ),
+    "unknown_kind": (lambda c, f: c.__setitem__("kind", "evil"), r"unknown tokenizer kind 'evil'"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(CONFIG_ATTACKS))
+def test_config_attacks_are_refused_naming_the_field(saved, attack):
+    _, folder = saved
+    edit, message = CONFIG_ATTACKS[attack]
+    _tamper(folder, edit)
+    with pytest.raises(DataFormatError, match=message) as err:
+        load(folder)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("attack", sorted(VOCAB_ATTACKS))
+def test_vocab_attacks_are_refused_naming_the_field(saved, attack):
+    _, folder = saved
+    edit, message = VOCAB_ATTACKS[attack]
+    _tamper(folder, edit, target="vocab.json")
+    with pytest.raises(DataFormatError, match=message):
+        load(folder)
+
+
+def test_interrupted_save_leaves_no_loadable_half_folder(saved, tmp_path, monkeypatch):
+    """config.json is the commit marker: removed first, written last; no temp file stays."""
+    import safetensors.torch
+
+    model, folder = saved
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        model.save_pretrained(folder)
+    assert not (folder / "config.json").exists()
+    assert not [p for p in folder.iterdir() if ".vctmp-" in p.name]
+    with pytest.raises(DataFormatError, match=r"config\.json: missing"):
+        load(folder)
+    monkeypatch.undo()
+    model.save_pretrained(folder)
+    load(folder)
+
+
+def test_stale_temp_of_a_killed_writer_is_removed(saved):
+    model, folder = saved
+    stale = folder / ".model.safetensors.vctmp-999999999-abcd.safetensors"
+    stale.write_bytes(b"x" * 100)
+    model.save_pretrained(folder)
+    assert not stale.exists()

@@ -13,8 +13,8 @@ from virtualcell.models import (
     CellModel,
     PCAConfig,
     PCAEncoder,
-    embed,
 )
+from virtualcell.tl import embed
 
 
 def test_pca_matches_reference_pipeline(cells):
@@ -37,7 +37,7 @@ def test_pca_matches_reference_pipeline(cells):
 def test_pca_save_load_and_embed_api(cells, tmp_path):
     enc = PCAEncoder(PCAConfig(n_hvg=20, n_comps=4)).fit(cells)
     enc.save_pretrained(tmp_path / "pca")
-    out = embed(cells, tmp_path / "pca", key="X_pca_vc")
+    out = embed(cells, tmp_path / "pca", key_added="X_pca_vc")
     np.testing.assert_allclose(out, enc.embed(cells), atol=1e-6)
     assert cells.obsm["X_pca_vc"].shape == (cells.n_obs, 4)
 
@@ -66,5 +66,5 @@ def test_tl_embed_writes_obsm_and_keeps_input_on_failure(cells, rank_tok, tmp_pa
     bad = cells.copy()
     bad.var_names = [f"X{i}" for i in range(bad.n_vars)]
     with pytest.raises(ValidationError):
-        embed(bad, model, key="X_bad")
+        embed(bad, model, key_added="X_bad")
     assert "X_bad" not in bad.obsm

@@ -48,7 +48,7 @@ def sim_small() -> ad.AnnData:
     import virtualcell as vc
 
     return vc.sim.simulate_preset(
-        "epistasis", 30, singles=16, doubles=24, cells_per_condition=30, seed=3
+        "epistasis", grn=30, singles=16, doubles=24, cells_per_condition=30, seed=3
     )
 
 

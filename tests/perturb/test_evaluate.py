@@ -168,7 +168,7 @@ def test_norman_reader_errors(tmp_path):
 def test_simulator_preset_is_strongly_epistatic():
     # the documented setting: 100 genes, 60 singles, 60 doubles, 100 cells per condition
     adata = vc.sim.simulate_preset(
-        "epistasis", 100, singles=60, doubles=60, cells_per_condition=100, seed=3,
+        "epistasis", grn=100, singles=60, doubles=60, cells_per_condition=100, seed=3,
         keep_true_expression=False,
     )  # fmt: skip
     table = vc.sim.nonadditivity(adata)

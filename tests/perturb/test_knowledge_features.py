@@ -25,7 +25,7 @@ def kb_path(tmp_path_factory):
     from virtualcell.knowledge import build
 
     out = tmp_path_factory.mktemp("kb") / "knowledge.sqlite"
-    build(write_sources(tmp_path_factory.mktemp("src")), out, include_defaults=False)
+    build(write_sources(tmp_path_factory.mktemp("src")), out=out, include_defaults=False)
     return out
 
 

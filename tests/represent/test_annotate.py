@@ -47,7 +47,7 @@ def test_calibration_choices_change_confidence_not_labels(typed_cells):
     out = {}
     for cal in ("none", "temperature", "isotonic"):
         out[cal] = annotate(
-            ref, qry.copy(), label_key="cell_type", method="centroid", calibration=cal, seed=1
+            ref, query=qry.copy(), label_key="cell_type", method="centroid", calibration=cal, seed=1
         )
     assert np.array_equal(out["none"].labels, out["temperature"].labels)
     assert out["none"].info["n_calibration"] == 0
@@ -61,7 +61,7 @@ def test_calibration_choices_change_confidence_not_labels(typed_cells):
 
 def test_unknown_score_finds_a_type_missing_from_the_reference(typed_cells):
     ref = typed_cells[typed_cells.obs["cell_type"] != "type3"].copy()
-    res = annotate(ref, typed_cells.copy(), label_key="cell_type", method="knn", seed=0)
+    res = annotate(ref, query=typed_cells.copy(), label_key="cell_type", method="knn", seed=0)
     novel = (typed_cells.obs["cell_type"] == "type3").to_numpy()
     assert vc.metrics.auroc(novel.astype(int), res.unknown_score) > 0.9
     assert res.metrics["n_unseen"] == novel.sum()

@@ -58,11 +58,7 @@ def test_namespace_exports_exist_and_are_documented(namespace):
 #: xfail(strict=True) case and must be removed from here once fixed.
 KNOWN_EXCEPTIONS: dict[str, str] = {
     "train.train": "models: network, data, objective, config are 4 positional parameters",
-    "models.embed": "models: adata is annotated Any",
-    "models.finetune": "models: adata is annotated Any",
     "models.scvi_embed": "models: adata is annotated Any",
-    "tl.embed": "models: adata is annotated Any (re-export of models.embed)",
-    "grn.register_method": "models: description is a positional option",
 }
 _TRUTH_NAMES = {"truth", "true", "true_de", "true_pert", "labels", "batches", "adata"}
 _PREDICTION_NAMES = {

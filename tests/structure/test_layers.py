@@ -61,9 +61,6 @@ FORBIDDEN_SAME_RANK = {("data", "datasets")}
 #: Upward imports being removed (module, imported package) -> owner and plan. Each entry
 #: is an xfail(strict=True) case: it must be deleted as soon as the import is gone.
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    # models <-> train (owner: the models/train reshaping of issue 10)
-    ("virtualcell.models._finetune", "train"): "models: finetune moves into vc.train",
-    ("virtualcell.models._wrapper", "train"): "models: CellSource moves into vc.data",
     # bench < pl (owner: bench): the demo draws its figures with vc.pl
     ("virtualcell.bench._stages", "pl"): "bench: the report's figures come from vc.pl",
 }

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from virtualcell._errors import DataFormatError, ValidationError
-from virtualcell.train import CellBatches, CellSource, DataPosition
+from virtualcell.data import CellSource
+from virtualcell.train import CellBatches, DataPosition
 
 
 def cls_rows(batches, tok, cells):

@@ -1,4 +1,8 @@
-"""Distributed data parallel: 2 CPU processes on gloo (127.0.0.1) end with identical weights."""
+"""Distributed data parallel: 2 CPU processes on gloo (127.0.0.1) end with identical weights,
+and a checkpointed run (every rank's generator state saved by rank 0) resumes on both.
+
+Marked ``slow`` (about 20 s: two spawned processes each import torch); run with --runslow.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +50,24 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         )
         cfg = TrainConfig(max_steps=4, batch_size=8, lr=1e-2, warmup_steps=1, chunk_size=32)
         res = train(net, data, MaskedTokenObjective(), cfg)
+        # checkpointed: a checkpoint every 2 steps, stopped at step 3, resumed on both ranks
+        ck = os.path.join(out, "run")
+        net2 = CellEncoder(net.config, seed=rank)
+        part = cfg.replace(checkpoint_every=2)
+
+        def stop(step, _):
+            if step == 3:
+                raise InterruptedError
+
+        try:
+            train(net2, data, MaskedTokenObjective(), part, out_dir=ck, callback=stop)
+        except InterruptedError:
+            pass
+        net3 = CellEncoder(net.config, seed=rank)
+        again = train(net3, data, MaskedTokenObjective(), part, out_dir=ck)
+        with open(os.path.join(out, f"rank{rank}.resumed"), "w") as fh:
+            fh.write(str(again.resumed_from))
+        save_file(dict(net3.state_dict()), os.path.join(out, f"rank{rank}.resumed.safetensors"))
         save_file(dict(net.state_dict()), os.path.join(out, f"rank{rank}.safetensors"))
         with open(os.path.join(out, f"rank{rank}.cells"), "w") as fh:
             fh.write(str(res.cells))
@@ -53,6 +75,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_end_identical(tmp_path):
     from safetensors.torch import load_file
 
@@ -72,6 +95,18 @@ def test_two_gloo_processes_end_identical(tmp_path):
         assert torch.equal(w0[k], w1[k]), k
     # each rank saw its own half of every global batch (4 steps x 8 cells)
     assert (tmp_path / "rank0.cells").read_text() == "32"
+    # the checkpointed run (stopped at 3, resumed from 2) ends where the plain run ended
+    assert (
+        (tmp_path / "rank0.resumed").read_text() == (tmp_path / "rank1.resumed").read_text() == "2"
+    )
+    assert sorted(p.name for p in (tmp_path / "run/checkpoints/step-00000004").iterdir()) == [
+        "model.safetensors", "optimizer.safetensors", "rng-rank0.safetensors",
+        "rng-rank1.safetensors", "state.json",
+    ]  # fmt: skip
+    for r in (0, 1):
+        resumed = load_file(str(tmp_path / f"rank{r}.resumed.safetensors"))
+        for k in w0:
+            assert torch.equal(w0[k], resumed[k]), (r, k)
     init = {}
     from virtualcell.models import CellEncoder, CellEncoderConfig
 

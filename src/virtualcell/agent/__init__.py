@@ -8,7 +8,7 @@ model-written code in-process, and checks its own claims against the knowledge b
     ans = vc.agent.ask("Which genes does KLF1 regulate?", backend="local")
     print(ans.answer, ans.citations, ans.log_path)
     vc.agent.tools.names()                         # the derived tool list
-    vc.agent.Toolbox(kb=vc.knowledge.open()).describe()   # with JSON schemas
+    vc.agent.Toolbox(kb=vc.knowledge.load()).describe()   # with JSON schemas
 
 CLI: ``vcell ask``, ``vcell agent bench``, ``vcell agent tools``, ``vcell mcp``. The LLM
 design policy (:class:`AgentPolicy`) is added to ``vc.design.POLICIES`` as ``agent`` when
@@ -118,7 +118,7 @@ def open_kb(kb: Any = None, *, build: bool = True) -> Any:
             if not build or source is None:
                 return None
             log(f"building the knowledge store from {source} (once) ...")
-            build_store(source, default_path(), include_defaults=False)
+            build_store(source, out=default_path(), include_defaults=False)
         return KnowledgeBase()
     if isinstance(kb, KnowledgeBase):
         return kb

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -17,7 +16,9 @@ _KB = typer.Option(
 
 
 def _echo_json(obj) -> None:
-    typer.echo(json.dumps(obj, indent=2, default=str))
+    from .._utils import emit_json
+
+    emit_json(obj)
 
 
 def _backend_options(base_url: str | None, model: str | None) -> dict:
@@ -167,7 +168,7 @@ def replay_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Re-run a logged agent run without the LLM and compare every result."""
-    from ..knowledge import open as open_store
+    from ..knowledge import load as open_store
     from ._provenance import replay
 
     store = open_store(kb) if kb is not None else None

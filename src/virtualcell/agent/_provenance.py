@@ -115,7 +115,7 @@ def replay(
     workspace_root
         Folder for the replay's workspace (default a new temporary folder).
     """
-    from ..knowledge import open as open_kb
+    from ..knowledge import load as open_kb
     from ._backends import ScriptedBackend
     from ._loop import Agent
     from ._workspace import Workspace, digest

@@ -24,6 +24,7 @@ from ._layers import (
     select_matrix,
 )
 from ._perturbation import standardize_perturbations
+from ._stream import CellSource
 from ._tables import detect_orientation, read_table
 from ._tenx import read_10x, read_10x_h5, read_10x_mtx
 from ._validate import Problem, ValidationReport, validate
@@ -40,6 +41,7 @@ __all__ = [
     "PERTURBATION_KEY",
     "PERTURBATION_TYPE_KEY",
     "RAW",
+    "CellSource",
     "GeneMappingReport",
     "Problem",
     "ValidationReport",

@@ -1,8 +1,10 @@
 """Gene regulatory network inference and evaluation.
 
-One entry point, :func:`infer`, runs any registered method (:func:`list_methods`) and
-returns a ranked edge table ``regulator, target, score[, sign]``; :func:`evaluate` scores
-it against a ground-truth network with the BEELINE metrics of :mod:`virtualcell.metrics`.
+One entry point, :func:`infer`, runs any method of :data:`METHODS` and returns a ranked
+edge table ``regulator, target, score[, sign]``; :func:`evaluate` scores it against a
+ground-truth network with the BEELINE metrics of :mod:`virtualcell.metrics`. The
+AnnData-in shortcut that also stores the edges is :func:`virtualcell.tl.infer_grn`; the
+summary heatmap is :func:`virtualcell.pl.grn_heatmap`.
 
 >>> import virtualcell as vc
 >>> adata = vc.data.read_beeline("path/to/GSD_2000_0")       # doctest: +SKIP
@@ -10,25 +12,24 @@ it against a ground-truth network with the BEELINE metrics of :mod:`virtualcell.
 >>> vc.grn.evaluate(edges, adata.uns["true_network"], genes=adata.var_names)  # doctest: +SKIP
 """
 
-from ._base import GRNInput, Scores, list_methods, register_method
+from ._base import GRNInput, Scores
 from ._evaluate import evaluate, jaccard_top_k, stability
 from ._infer import infer
 from ._io import load_dataset, read_regulators, write_edges
-from ._plot import plot_summary_heatmap
+from ._methods import METHODS, MethodFn
 from ._sergio import read_sergio
 
 __all__ = [
+    "METHODS",
     "GRNInput",
+    "MethodFn",
     "Scores",
     "evaluate",
     "infer",
     "jaccard_top_k",
-    "list_methods",
     "load_dataset",
-    "plot_summary_heatmap",
     "read_regulators",
     "read_sergio",
-    "register_method",
     "stability",
     "write_edges",
 ]

@@ -1,13 +1,13 @@
-"""Shared plumbing of GRN inference: input coercion, the method registry, edge tables.
+"""Shared plumbing of GRN inference: what a method sees and returns, input coercion, edge tables.
 
 Every method is a function ``fn(data: GRNInput, *, n_jobs, seed, **kw) -> Scores``
-registered under a name with :func:`register_method`. :func:`virtualcell.grn.infer`
-turns the score matrix into the public edge table.
+listed in :data:`virtualcell.grn.METHODS` (:mod:`._methods`);
+:func:`virtualcell.grn.infer` turns the score matrix into the public edge table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,15 +16,7 @@ import pandas as pd
 
 from .._errors import DataFormatError, ValidationError
 
-__all__ = [
-    "GRNInput",
-    "Scores",
-    "edge_table",
-    "get_method",
-    "list_methods",
-    "prepare",
-    "register_method",
-]
+__all__ = ["GRNInput", "Scores", "edge_table", "prepare"]
 
 
 @dataclass
@@ -69,68 +61,9 @@ class Scores:
     sign: np.ndarray | None = None
 
 
-MethodFn = Callable[..., Scores]
-_REGISTRY: dict[str, tuple[MethodFn, str]] = {}
-
-
-def register_method(name: str, description: str = "") -> Callable[[MethodFn], MethodFn]:
-    """Decorator adding a method to the registry used by :func:`virtualcell.grn.infer`.
-
-    Parameters
-    ----------
-    name
-        Registry name (lower case, used by ``vcell grn --method``).
-    description
-        One line shown by :func:`list_methods` / ``vcell grn --list-methods``.
-    """
-
-    def wrap(fn: MethodFn) -> MethodFn:
-        _REGISTRY[name] = (fn, description or (fn.__doc__ or "").strip().splitlines()[0])
-        return fn
-
-    return wrap
-
-
-def _load_builtin_methods() -> None:
-    # importing the modules runs their @register_method decorators
-    from . import (  # noqa: F401
-        _correlation,
-        _ensemble,
-        _information,
-        _oracle,
-        _perturbation,
-        _prior,
-        _pseudotime,
-        _trees,
-    )
-
-
-def list_methods(*, describe: bool = False) -> list[str] | dict[str, str]:
-    """Names of the registered GRN inference methods.
-
-    Parameters
-    ----------
-    describe
-        Return ``{name: one-line description}`` instead of a sorted list of names.
-    """
-    _load_builtin_methods()
-    if describe:
-        return {k: _REGISTRY[k][1] for k in sorted(_REGISTRY)}
-    return sorted(_REGISTRY)
-
-
-def get_method(name: str) -> MethodFn:
-    """The function registered as ``name``; :class:`ValidationError` if unknown."""
-    _load_builtin_methods()
-    key = str(name).lower()
-    if key not in _REGISTRY:
-        raise ValidationError(
-            f"unknown GRN method {name!r}; available: {', '.join(sorted(_REGISTRY))}"
-        )
-    return _REGISTRY[key][0]
-
-
 def _dense(X: Any) -> np.ndarray:
+    if hasattr(X, "to_memory"):  # a backed sparse dataset
+        X = X.to_memory()
     if hasattr(X, "toarray"):
         X = X.toarray()
     return np.asarray(X, dtype=np.float64)
@@ -149,13 +82,11 @@ def prepare(
     """
     obs = pd.DataFrame()
     if hasattr(data, "var_names") and hasattr(data, "obs"):  # AnnData
-        if layer is not None:
-            if layer not in data.layers:
-                raise ValidationError(f"layer {layer!r} not in adata.layers {list(data.layers)}")
-            X = _dense(data.layers[layer])
-        else:
-            X = _dense(data.X)
-        names = [str(g) for g in data.var_names]
+        from ..data import CellSource
+
+        with CellSource.open(data, layer=layer) as source:  # 'raw' = adata.raw
+            X = _dense(source.matrix)
+            names = [str(g) for g in source.var_names]
         obs = data.obs.copy()
     elif isinstance(data, pd.DataFrame):
         X = _dense(data.to_numpy())

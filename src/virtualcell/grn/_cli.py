@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import typer
 
 from .._utils import emit_json
+from ..train._cli_values import checked, output_file
+from ._infer import infer
+
+_DEFAULT = {k: p.default for k, p in inspect.signature(infer).parameters.items()}
 
 __all__ = ["register"]
+
+
+def _check_method(name: str) -> str:
+    from ._methods import METHODS
+
+    return METHODS.entry(name).name
+
+
+def _check_n_jobs(value: int) -> int:
+    from ._infer import check_n_jobs
+
+    return check_n_jobs(value)
 
 
 def grn_command(
@@ -16,31 +33,51 @@ def grn_command(
         None, help="BEELINE folder, DREAM4 network folder, SERGIO folder, .h5ad or registry name."
     ),
     method: str = typer.Option(
-        "genie3", "--method", "-m", help="Inference method (see --list-methods)."
+        _DEFAULT["method"],
+        "--method",
+        "-m",
+        help="Inference method (see --list-methods).",
+        callback=checked(_check_method),
     ),
     truth: Path | None = typer.Option(
         None, "--truth", help="Ground truth: BEELINE refNetwork.csv or DREAM4 gold-standard tsv."
     ),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write edges to .csv/.tsv/.parquet."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Write edges to .csv/.tsv/.parquet (format from the suffix).",
+        callback=output_file(".csv", ".tsv", ".parquet"),
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     regulators: Path | None = typer.Option(
         None,
         "--regulators",
         help="File of candidate regulators (one per line or first csv column).",
     ),
-    n_jobs: int = typer.Option(1, "--n-jobs", "-j", help="Worker processes."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    n_jobs: int = typer.Option(
+        _DEFAULT["n_jobs"],
+        "--n-jobs",
+        "-j",
+        help="Worker processes (-1: all CPUs).",
+        callback=checked(_check_n_jobs),
+    ),
+    seed: int = typer.Option(_DEFAULT["seed"], "--seed", min=0, help="Random seed."),
+    layer: str | None = typer.Option(
+        None,
+        "--layer",
+        help="Matrix to read: 'raw' = adata.raw.X, a name = adata.layers[name]; default X.",
+    ),
     list_methods: bool = typer.Option(False, "--list-methods", help="List method names and exit."),
 ) -> None:
     """Infer a gene regulatory network; print its scores when a truth is known."""
     from .._errors import ValidationError
-    from ._base import list_methods as _list
     from ._evaluate import evaluate
-    from ._infer import infer
     from ._io import load_dataset, read_regulators, write_edges
+    from ._methods import METHODS
 
     if list_methods:
-        described = _list(describe=True)
+        described = METHODS.describe()
         if as_json:
             emit_json(sorted(described))
         else:
@@ -49,11 +86,9 @@ def grn_command(
         return
     if data is None:
         raise ValidationError("give DATA (a BEELINE/DREAM4 folder, .h5ad or registry name)")
-    if out is not None and out.suffix.lower() not in {".csv", ".tsv", ".parquet"}:
-        raise ValidationError(f"--out must end in .csv, .tsv or .parquet, got {out.name!r}")
     adata = load_dataset(data)
     regs = read_regulators(regulators) if regulators is not None else None
-    edges = infer(adata, method=method, regulators=regs, n_jobs=n_jobs, seed=seed)
+    edges = infer(adata, method=method, regulators=regs, layer=layer, n_jobs=n_jobs, seed=seed)
     if out is not None:
         write_edges(edges, out)
     true_net, source = None, None

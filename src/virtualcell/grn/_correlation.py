@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-from ._base import GRNInput, Scores, register_method
+from ._base import GRNInput, Scores
 
 __all__ = ["correlation_matrix", "partial_correlation_matrix"]
 
@@ -60,21 +60,16 @@ def _signed(data: GRNInput, C: np.ndarray) -> Scores:
     return Scores(score=np.abs(sub), sign=np.sign(sub))
 
 
-@register_method("pearson", "Pearson correlation; score |r|, sign of r.")
 def pearson(data: GRNInput, *, n_jobs: int = 1, seed: int = 0) -> Scores:
     """Pearson correlation; score ``|r|``, sign of ``r``."""
     return _signed(data, correlation_matrix(data.X))
 
 
-@register_method("spearman", "Spearman rank correlation; score |rho|, sign of rho.")
 def spearman(data: GRNInput, *, n_jobs: int = 1, seed: int = 0) -> Scores:
     """Spearman rank correlation; score ``|rho|``, sign of ``rho``."""
     return _signed(data, correlation_matrix(data.X, rank=True))
 
 
-@register_method(
-    "partial_correlation", "Partial correlation from a Ledoit-Wolf-shrunk precision matrix."
-)
 def partial_correlation(
     data: GRNInput, *, n_jobs: int = 1, seed: int = 0, shrinkage: float | None = None
 ) -> Scores:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .._errors import ValidationError
-from ._base import GRNInput, Scores, get_method, register_method
+from ._base import GRNInput, Scores
 from ._perturbation import rank01
 
 __all__: list[str] = []
 
 
-@register_method(
-    "ensemble", "Rank average of several methods (default pidc + grnboost2 + pearson)."
-)
 def ensemble(
     data: GRNInput,
     *,
@@ -23,6 +20,7 @@ def ensemble(
     seed: int = 0,
     methods: Sequence[str] = ("pidc", "grnboost2", "pearson"),
     weights: Sequence[float] | None = None,
+    resolve: Callable[[str], Callable[..., Scores]],
 ) -> Scores:
     """Weighted average of the members' score ranks (each scaled to (0, 1]); the sign is
     taken from the first member that gives one.
@@ -33,6 +31,8 @@ def ensemble(
         Registered method names.
     weights
         One weight per method (default equal).
+    resolve
+        Method lookup by name (bound by the method table, :data:`virtualcell.grn.METHODS`).
     """
     if not methods or "ensemble" in methods:
         raise ValidationError("ensemble needs a non-empty list of other methods")
@@ -43,7 +43,7 @@ def ensemble(
     total = np.zeros(off.shape)
     sign = None
     for m, wi in zip(methods, w, strict=True):
-        res = get_method(m)(data, n_jobs=n_jobs, seed=seed)
+        res = resolve(m)(data, n_jobs=n_jobs, seed=seed)
         total += wi * rank01(np.asarray(res.score, dtype=float), off)
         if sign is None and res.sign is not None:
             sign = res.sign

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ._base import edge_table, get_method, prepare
+from ._base import edge_table, prepare
+from ._methods import METHODS
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 __all__ = ["infer"]
 
 
 def infer(
-    data: Any,
+    data: AnnData | pd.DataFrame | np.ndarray,
     *,
     method: str = "genie3",
     regulators: Iterable[str] | None = None,
@@ -35,7 +40,7 @@ def infer(
         ``perturbation`` labels used by the pseudotime- and perturbation-aware methods),
         a cells x genes DataFrame, or an array (then ``genes`` names the columns).
     method
-        A name from :func:`list_methods`.
+        A name from :data:`METHODS` (``vc.grn.METHODS.names()``).
     regulators
         Restrict candidate regulators (e.g. transcription factors); names not among the
         genes are ignored. ``None``: every gene may regulate every other gene.
@@ -44,7 +49,8 @@ def infer(
     layer
         AnnData layer to use instead of ``X``.
     n_jobs
-        Worker processes for methods that loop over targets (tree ensembles).
+        Worker processes for methods that loop over targets (tree ensembles); negative
+        as in joblib (-1 = all CPUs).
     seed
         Random seed; the same seed gives the same table.
     max_edges
@@ -58,11 +64,24 @@ def infer(
         Columns ``regulator, target, score`` (and ``sign`` in {-1, 0, 1} when the method
         gives one), sorted by decreasing score, without self-loops.
     """
-    fn = get_method(method)
+    fn = METHODS.get(method)
     _check_options(method, fn, kwargs)
+    check_n_jobs(n_jobs)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
     prepared = prepare(data, genes=genes, regulators=regulators, layer=layer)
     scores = fn(prepared, n_jobs=n_jobs, seed=seed, **kwargs)
     return edge_table(prepared, scores, max_edges=max_edges)
+
+
+def check_n_jobs(n_jobs: object) -> int:
+    """``n_jobs`` as joblib reads it: workers (>= 1) or, negative, all CPUs but
+    ``-n_jobs - 1`` (-1 = all); 0 and non-integers are refused."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ValidationError(
+            f"n_jobs must be a number of workers (>= 1, or -1 for all CPUs), got {n_jobs!r}"
+        )
+    return n_jobs
 
 
 def _check_options(method: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
@@ -75,7 +94,7 @@ def _check_options(method: str, fn: Callable[..., Any], kwargs: dict[str, Any]) 
     known = [
         name
         for name, p in params.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("n_jobs", "seed")
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("n_jobs", "seed", "resolve")
     ]
     unknown = sorted(set(kwargs) - set(known))
     if unknown:

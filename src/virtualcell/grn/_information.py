@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from ._base import GRNInput, Scores, register_method
+from ._base import GRNInput, Scores
 
 __all__ = ["discretize", "mutual_information_matrix", "pidc_matrices"]
 
@@ -146,7 +146,6 @@ def _ecdf_confidence(puc: np.ndarray) -> np.ndarray:
     return conf
 
 
-@register_method("mutual_information", "Binned mutual information (undirected).")
 def mutual_information(
     data: GRNInput,
     *,
@@ -168,7 +167,6 @@ def mutual_information(
     return Scores(score=mi[data.regulators])
 
 
-@register_method("pidc", "PIDC partial information decomposition (undirected).")
 def pidc(
     data: GRNInput,
     *,

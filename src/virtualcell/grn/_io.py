@@ -59,14 +59,17 @@ def read_regulators(path: str | Path) -> list[str]:
 
 
 def write_edges(edges: pd.DataFrame, path: str | Path) -> Path:
-    """Write an edge table as ``.csv`` / ``.tsv`` / ``.parquet`` (by suffix)."""
+    """Write an edge table as ``.csv`` / ``.tsv`` / ``.parquet`` (by suffix), atomically."""
+    from .._utils import atomic_path
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in {".csv", ".tsv", ".parquet"}:
         raise ValidationError(f"--out must end in .csv, .tsv or .parquet, got {path.name!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".parquet":
-        edges.to_parquet(path, index=False)
-    else:
-        edges.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
+    with atomic_path(path) as part:
+        if suffix == ".parquet":
+            edges.to_parquet(part, index=False)
+        else:
+            edges.to_csv(part, index=False, sep="\t" if suffix == ".tsv" else ",")
     return path

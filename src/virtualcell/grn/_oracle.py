@@ -13,14 +13,19 @@ the hidden genes only, where the model must infer a value from the other genes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .._errors import ValidationError
-from ._base import GRNInput, Scores, register_method
+from ._base import GRNInput, Scores
+
+if TYPE_CHECKING:
+    from ..models import CellModel
+    from ..train import TrainConfig
 
 __all__: list[str] = []
 
@@ -48,33 +53,13 @@ class _Oracle:
     scale: np.ndarray
 
 
-class _TensorBatches:
-    """In-memory stand-in for :class:`CellBatches` (same ``iterate`` contract)."""
-
-    def __init__(self, tensors: dict[str, Any], batch_size: int, seed: int) -> None:
-        self.tensors, self.batch_size, self.seed = tensors, batch_size, seed
-        self.n = int(tensors["input_ids"].shape[0])
-
-    def iterate(self, position: Any):
-        from ..train._data import DataPosition
-
-        order = np.random.default_rng([self.seed, position.epoch]).permutation(self.n)
-        starts = range(0, self.n, self.batch_size)
-        for b, s in enumerate(starts):
-            if b < position.batch:
-                continue
-            rows = order[s : s + self.batch_size]
-            yield DataPosition(position.epoch, b + 1), {k: v[rows] for k, v in self.tensors.items()}
-
-
 def _self_trained(data: GRNInput, seed: int, model_config: Any, train_config: Any) -> _Oracle:
     """Standardise each gene, pretrain a tiny MAE ``CellEncoder`` on the cells."""
     import torch
 
-    from ..models._encoder import CellEncoder, CellEncoderConfig
+    from ..models import CellEncoder, CellEncoderConfig
     from ..tokenize import GeneVocab
-    from ..train._loop import TrainConfig, train
-    from ..train._objectives import MaskedValueObjective
+    from ..train import MaskedValueObjective, TensorBatches, TrainConfig, train
 
     n_cells, n = data.X.shape
     mean, sd = data.X.mean(0), data.X.std(0)
@@ -94,17 +79,19 @@ def _self_trained(data: GRNInput, seed: int, model_config: Any, train_config: An
         "value_mode": "continuous",
         "heads": ("mae",),
     }
-    net = CellEncoder(CellEncoderConfig(**cfg), seed=seed)
+    net = CellEncoder(CellEncoderConfig.from_dict(cfg), seed=seed)
     if isinstance(train_config, TrainConfig):
         tc = train_config
     else:
-        tc = TrainConfig(
-            **{**TINY_TRAIN, "device": "cpu", **dict(train_config or {}), "seed": seed}
+        tc = TrainConfig.from_dict(
+            {**TINY_TRAIN, "device": "cpu", **dict(train_config or {}), "seed": seed}
         )
-    batches = _TensorBatches(
-        {"input_ids": ids, "values": values, "attention_mask": mask}, tc.batch_size, tc.seed
+    batches = TensorBatches(
+        {"input_ids": ids, "values": values, "attention_mask": mask},
+        batch_size=tc.batch_size,
+        seed=tc.seed,
     )
-    train(net, batches, MaskedValueObjective(n_special=vocab.n_special), tc)  # type: ignore[arg-type]
+    train(net, batches, MaskedValueObjective(n_special=vocab.n_special), tc)
     net.cpu().eval()
     pos = torch.arange(1, n + 1)[None].expand(n_cells, n)
     off = torch.as_tensor(-mean * inv, dtype=torch.float32)
@@ -116,7 +103,7 @@ def _from_model(data: GRNInput, model: Any) -> _Oracle:
     import torch
 
     if isinstance(model, str | Path):
-        from ..models._wrapper import CellModel
+        from ..models import CellModel
 
         model = CellModel.from_pretrained(model)
     net = getattr(model, "network", None)
@@ -218,17 +205,14 @@ def _combine_layers(maps: list[Any], layers: str) -> Any:
     return roll
 
 
-@register_method(
-    "attention", "Attention of a (self-)pretrained CellEncoder: masked target -> regulator."
-)
 def attention(
     data: GRNInput,
     *,
     n_jobs: int = 1,
     seed: int = 0,
-    model: Any = None,
-    model_config: dict[str, Any] | None = None,
-    train_config: Any = None,
+    model: CellModel | str | Path | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    train_config: TrainConfig | Mapping[str, Any] | None = None,
     layers: Literal["mean", "last", "rollout"] = "mean",
     masked_queries: bool = True,
     n_groups: int = 4,
@@ -286,18 +270,14 @@ def attention(
     return Scores(score=S[data.regulators])
 
 
-@register_method(
-    "in_silico_deletion",
-    "Knock each regulator out in a (self-)pretrained CellEncoder; signed effect on targets.",
-)
 def in_silico_deletion(
     data: GRNInput,
     *,
     n_jobs: int = 1,
     seed: int = 0,
-    model: Any = None,
-    model_config: dict[str, Any] | None = None,
-    train_config: Any = None,
+    model: CellModel | str | Path | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    train_config: TrainConfig | Mapping[str, Any] | None = None,
     knockout: Literal["zero", "remove"] = "zero",
     n_groups: int = 4,
     n_cells: int | None = 500,

@@ -20,13 +20,15 @@ were never perturbed keep their base rank.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
 from .._errors import ValidationError
 from ..data._conventions import COMBO_SEP, CONTROL, PERTURBATION_KEY
-from ._base import GRNInput, Scores, get_method, register_method
+from ._base import GRNInput, Scores
 
 __all__ = ["perturbation_zscores", "rank01"]
 
@@ -101,10 +103,6 @@ def perturbation_zscores(data: GRNInput) -> tuple[np.ndarray, np.ndarray, np.nda
     return absz, np.sign(signed), perturbed
 
 
-@register_method(
-    "perturbation",
-    "Perturbation z-scores (knockouts/knockdowns/Perturb-seq) blended with a base method.",
-)
 def perturbation(
     data: GRNInput,
     *,
@@ -113,6 +111,7 @@ def perturbation(
     base: str | None = "genie3_et",
     weight: float = 0.8,
     base_kwargs: dict | None = None,
+    resolve: Callable[[str], Callable[..., Scores]],
 ) -> Scores:
     """Perturbation-aware inference (see module docstring).
 
@@ -124,6 +123,8 @@ def perturbation(
         Weight ``w`` of the perturbation rank in ``[0, 1]``.
     base_kwargs
         Options of the base method.
+    resolve
+        Method lookup by name (bound by the method table, :data:`virtualcell.grn.METHODS`).
     """
     if not 0.0 <= weight <= 1.0:
         raise ValidationError(f"weight must be in [0, 1], got {weight}")
@@ -133,7 +134,7 @@ def perturbation(
     off = regs[:, None] != np.arange(data.n_genes)[None, :]
     if base is None:
         return Scores(score=np.where(off, pz, 0.0), sign=ps)
-    b = get_method(base)(data, n_jobs=n_jobs, seed=seed, **(base_kwargs or {}))
+    b = resolve(base)(data, n_jobs=n_jobs, seed=seed, **(base_kwargs or {}))
     rb = rank01(np.asarray(b.score, dtype=np.float64), off)
     rp = rank01(pz, off)
     has = perturbed[regs][:, None]

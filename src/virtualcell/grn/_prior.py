@@ -10,11 +10,13 @@ reference built from the same databases is circular.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ._base import GRNInput, Scores, get_method, register_method
+from ._base import GRNInput, Scores
 from ._perturbation import rank01
 
 __all__ = ["knowledge_prior_edges"]
@@ -45,7 +47,6 @@ def knowledge_prior_edges(genes: list[str], *, path=None) -> pd.DataFrame:
     )
 
 
-@register_method("prior", "Base method blended with known TF -> target edges (knowledge store).")
 def prior(
     data: GRNInput,
     *,
@@ -54,6 +55,7 @@ def prior(
     base: str = "grnboost2",
     weight: float = 0.3,
     prior: pd.DataFrame | None = None,
+    resolve: Callable[[str], Callable[..., Scores]],
 ) -> Scores:
     """Knowledge-prior blending (see module docstring).
 
@@ -66,6 +68,8 @@ def prior(
     prior
         Known edges (``regulator``/``tf``, ``target``[, ``sign``]); default from the built
         knowledge store.
+    resolve
+        Method lookup by name (bound by the method table, :data:`virtualcell.grn.METHODS`).
     """
     if not 0.0 <= weight <= 1.0:
         raise ValidationError(f"weight must be in [0, 1], got {weight}")
@@ -86,7 +90,7 @@ def prior(
         P[rpos[ri], ti] = 1.0
         PS[rpos[ri], ti] = np.sign(float(s)) if pd.notna(s) else 0.0
     off = data.regulators[:, None] != np.arange(data.n_genes)[None, :]
-    b = get_method(base)(data, n_jobs=n_jobs, seed=seed)
+    b = resolve(base)(data, n_jobs=n_jobs, seed=seed)
     score = (1 - weight) * rank01(np.asarray(b.score, dtype=float), off) + weight * P
     sign = np.where(PS != 0, PS, b.sign if b.sign is not None else 0.0)
     return Scores(score=np.where(off, score, 0.0), sign=sign)

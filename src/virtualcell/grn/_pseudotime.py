@@ -14,10 +14,12 @@ correlation between regulator level and the target's change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .._errors import ValidationError
-from ._base import GRNInput, Scores, register_method
+from ._base import GRNInput, Scores
 from ._parallel import map_targets
 
 __all__ = ["lagged_design", "pseudotime_columns"]
@@ -105,7 +107,6 @@ def _dyn_chunk(
     return out
 
 
-@register_method("pseudotime", "Pseudotime-lagged extra-trees regression of expression change.")
 def pseudotime(
     data: GRNInput,
     *,
@@ -175,9 +176,6 @@ def lead_lag_matrix(X: np.ndarray, obs, *, window: float = 0.02, lag: float = 0.
     return total / weight
 
 
-@register_method(
-    "pidc_leadlag", "PIDC association plus pseudotime-lagged correlation (needs PseudoTime)."
-)
 def pidc_leadlag(
     data: GRNInput,
     *,
@@ -186,6 +184,7 @@ def pidc_leadlag(
     base: str = "pidc",
     window: float = 0.02,
     lag: float = 0.1,
+    resolve: Callable[[str], Callable[..., Scores]],
 ) -> Scores:
     """Undirected association (``base``, default PIDC) plus a directed, time-lagged one,
     by rank: ``score(r -> t) = rank(base[r, t]) + rank(|C[r, t]|)`` with ``C`` the
@@ -199,13 +198,14 @@ def pidc_leadlag(
     window, lag
         Smoothing width and lag as fractions of each branch's cells (chosen on the BEELINE
         curated + synthetic data sets, see docs/grn.md).
+    resolve
+        Method lookup by name (bound by the method table, :data:`virtualcell.grn.METHODS`).
     """
-    from ._base import get_method
     from ._perturbation import rank01
 
     C = lead_lag_matrix(data.X, data.obs, window=window, lag=lag)
     lagged = np.abs(C)[data.regulators]
     off = data.regulators[:, None] != np.arange(data.n_genes)[None, :]
-    b = get_method(base)(data, n_jobs=n_jobs, seed=seed)
+    b = resolve(base)(data, n_jobs=n_jobs, seed=seed)
     score = rank01(np.asarray(b.score, dtype=float), off) + rank01(lagged, off)
     return Scores(score=np.where(off, score, 0.0), sign=np.sign(C[data.regulators]))

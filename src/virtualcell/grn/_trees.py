@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from ._base import GRNInput, Scores, register_method
+from ._base import GRNInput, Scores
 from ._correlation import correlation_matrix
 from ._parallel import map_targets
 
@@ -203,7 +203,6 @@ def _with_sign(data: GRNInput, S: np.ndarray) -> Scores:
     return Scores(score=S, sign=np.sign(correlation_matrix(data.X)[data.regulators]))
 
 
-@register_method("genie3", "GENIE3: random-forest importances per target.")
 def genie3(data: GRNInput, *, n_jobs: int = 1, seed: int = 0, **kw) -> Scores:
     """GENIE3 (random forest, ``max_features="sqrt"``); options of :func:`genie3_scores`
     (``estimator``, ``n_estimators``, ``max_features``, ``min_samples_leaf``,
@@ -211,14 +210,12 @@ def genie3(data: GRNInput, *, n_jobs: int = 1, seed: int = 0, **kw) -> Scores:
     return _with_sign(data, genie3_scores(data, n_jobs=n_jobs, seed=seed, **kw))
 
 
-@register_method("genie3_et", "GENIE3 with extra-trees (faster).")
 def genie3_et(data: GRNInput, *, n_jobs: int = 1, seed: int = 0, **kw) -> Scores:
     """GENIE3 with extremely randomised trees."""
     kw.setdefault("estimator", "et")
     return _with_sign(data, genie3_scores(data, n_jobs=n_jobs, seed=seed, **kw))
 
 
-@register_method("grnboost2", "GRNBoost2-style gradient boosting with early stopping (lightgbm).")
 def grnboost2(data: GRNInput, *, n_jobs: int = 1, seed: int = 0, **kw) -> Scores:
     """GRNBoost2-style boosting (lightgbm, shallow trees, 10% of regulators per tree, 90%
     row subsampling, early stopping on 10% held-out cells); options of

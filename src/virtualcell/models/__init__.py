@@ -5,29 +5,34 @@ and the AnnData-aware :class:`CellModel` wrapper (tokenizer + network, checkpoin
 
 * :class:`CellEncoder` — bidirectional transformer, MLM / MAE pretraining heads;
 * :class:`CellGPT` — causal transformer, next-token prediction, ``generate``;
+* :class:`CellPredictor` — a pretrained base network plus a prediction head;
 * :class:`PCAEncoder` — PCA on highly variable genes (baseline), ``scvi_embed`` (optional).
 
-Names are loaded lazily so that importing ``vc.models`` (or ``vc.tl``) does not import torch.
+:data:`ARCHITECTURES` lists the networks a checkpoint folder may hold. Training
+(:func:`virtualcell.train.pretrain`, :func:`virtualcell.train.finetune`) lives one layer
+up, in :mod:`virtualcell.train`; the AnnData-in entry point is :func:`virtualcell.tl.embed`.
+
+Names are loaded lazily so that importing ``vc.models`` does not import torch.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._utils._lazy import lazy_exports
 
 _EXPORTS = {
+    "ARCHITECTURES": "._architectures",
     "CellEncoder": "._encoder",
     "CellEncoderConfig": "._encoder",
     "CellGPT": "._gpt",
     "CellGPTConfig": "._gpt",
     "CellModel": "._wrapper",
-    "CellPredictor": "._finetune",
-    "CellPredictorConfig": "._finetune",
+    "CellPredictor": "._predictor",
+    "CellPredictorConfig": "._predictor",
+    "DEVICE_CHOICES": "._device",
+    "MAX_PARAMETERS": "._config",
     "PCAConfig": "._pca",
     "PCAEncoder": "._pca",
-    "build_network": "._wrapper",
-    "embed": "._embed",
-    "finetune": "._finetune",
+    "build_network": "._architectures",
     "load": "._wrapper",
     "scvi_embed": "._pca",
 }
@@ -35,13 +40,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'virtualcell.models' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -4,24 +4,39 @@ Layout (``format_version`` 1)::
 
     folder/
       config.json        {"format_version", "architecture", "model": {...}, "tokenizer": {...},
-                          "training": {...}, "files": {name: {"sha256", "size"}}, ...}
+                          "training": {...}, "extra": {...}, "files": {name: {"sha256", "size"}},
+                          "virtualcell_version"}
       model.safetensors  the network's state dict (safetensors: tensors only, no code)
-      vocab.json         the tokenizer (``Tokenizer.save``: kind, parameters, vocabulary)
+      vocab.json         the tokenizer (``Tokenizer.to_dict``: kind, parameters, vocabulary)
 
-Loading verifies every file listed under ``files`` (present, same size, same sha256) and
-that the tensors match the shapes the config implies; any problem is a
-:class:`~virtualcell.DataFormatError` naming the file and what is wrong.
+Reading checks ``config.json`` against a schema before anything else is touched: known
+top-level keys only, each of the right JSON type; ``files`` may list only
+``model.safetensors`` and ``vocab.json``, as plain names inside the folder (no ``..``, no
+absolute path, no symbolic link), each with an integer ``size`` and a 64-hex ``sha256``.
+Then every listed file is verified (present, same size, same sha256). The model config is
+validated by its dataclass (types, ranges and a parameter cap,
+:data:`virtualcell.models.MAX_PARAMETERS`) before any weight is allocated. Any problem is
+one :class:`~virtualcell.DataFormatError` naming the file and the field.
+
+Writing is crash-safe: ``config.json`` is the commit marker. It is removed first, each
+file is written atomically (temporary sibling, fsync, rename), and ``config.json`` is
+written last, so a folder whose writer was killed has either a complete, verifiable
+checkpoint or no ``config.json`` at all (and is then refused as "not a checkpoint").
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import DataFormatError
-from .._utils import sha256_file
+from .._utils import atomic_path, clean_stale_temps, sha256_file, write_json
+
+if TYPE_CHECKING:
+    from ..tokenize import Tokenizer
 
 __all__ = [
     "CONFIG_NAME",
@@ -29,10 +44,10 @@ __all__ = [
     "VOCAB_NAME",
     "WEIGHTS_NAME",
     "check_state_dict",
-    "config_fields",
     "read_config",
     "read_tensors",
-    "sha256_file",
+    "read_vocab",
+    "safe_member",
     "write_folder",
 ]
 
@@ -41,16 +56,83 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 VOCAB_NAME = "vocab.json"
 
+#: Top-level keys of ``config.json`` and their JSON types (``None``: any).
+_CONFIG_SCHEMA: dict[str, tuple[type, ...]] = {
+    "format_version": (int,),
+    "architecture": (str,),
+    "model": (dict,),
+    "files": (dict,),
+    "tokenizer": (dict,),
+    "training": (dict,),
+    "extra": (dict,),
+    "virtualcell_version": (str,),
+}
+_REQUIRED = ("format_version", "architecture", "model", "files")
+#: Top-level keys of ``vocab.json`` (``Tokenizer.to_dict``) and their JSON types.
+_VOCAB_SCHEMA: dict[str, tuple[type, ...]] = {
+    "format_version": (int,),
+    "kind": (str,),
+    "class": (str,),
+    "params": (dict,),
+    "vocab": (dict, type(None)),
+    "state": (dict,),
+}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_JSON_TYPE = {int: "an integer", str: "a string", dict: "an object", type(None): "null"}
 
-def config_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``data`` after checking every key is a field of the dataclass ``cls``;
-    raises ``ValueError`` naming the unknown keys (used by the configs' ``from_dict``)."""
-    import dataclasses
 
-    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+def _type_name(types: tuple[type, ...]) -> str:
+    return " or ".join(_JSON_TYPE.get(t, t.__name__) for t in types)
+
+
+def _check_keys(
+    path: Path, doc: Any, schema: Mapping[str, tuple[type, ...]], required: tuple[str, ...]
+) -> None:
+    if not isinstance(doc, dict):
+        raise DataFormatError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+    unknown = sorted(set(doc) - set(schema))
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields: {unknown}")
-    return dict(data)
+        raise DataFormatError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(schema)}")
+    for key in required:
+        if key not in doc:
+            raise DataFormatError(f"{path}: missing required key {key!r}")
+    for key, value in doc.items():
+        types = schema[key]
+        bad_bool = isinstance(value, bool) and bool not in types
+        if bad_bool or not isinstance(value, types):
+            raise DataFormatError(
+                f"{path}: {key!r} must be {_type_name(types)}, got {json.dumps(value)[:60]}"
+            )
+
+
+def safe_member(folder: Path, name: Any, *, where: str) -> Path:
+    """``folder / name`` when ``name`` is a plain file name inside ``folder`` (not a
+    symbolic link, no separators, not hidden); else :class:`DataFormatError`."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or name != Path(name).name
+        or "/" in name
+        or "\\" in name
+        or name.startswith(".")
+    ):
+        raise DataFormatError(
+            f"{where}: file name {name!r} points outside the checkpoint folder; only plain "
+            "file names inside it are allowed"
+        )
+    path = folder / name
+    if path.is_symlink():
+        raise DataFormatError(
+            f"{where}: {name!r} is a symbolic link; checkpoint files must be regular files "
+            "inside the folder"
+        )
+    try:
+        inside = path.resolve().parent == folder.resolve()
+    except OSError:  # pragma: no cover - e.g. a symlink loop in the folder's parents
+        inside = False
+    if not inside:  # pragma: no cover - plain names checked above cannot escape
+        raise DataFormatError(f"{where}: {name!r} resolves outside the checkpoint folder")
+    return path
 
 
 def write_folder(
@@ -58,84 +140,159 @@ def write_folder(
     config: dict[str, Any],
     tensors: dict[str, Any],
     *,
-    tokenizer: Any | None = None,
+    tokenizer: Tokenizer | None = None,
 ) -> Path:
     """Write a checkpoint folder; ``config`` gets ``format_version`` and file checksums.
 
-    Files are written to temporary names and renamed, so an interrupted save never leaves
-    a folder whose ``config.json`` describes half-written weights.
+    ``config.json`` is removed first and written last (see the module docstring), every
+    file atomically, so a killed save never leaves a folder that loads half-written.
     """
     from safetensors.torch import save_file
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    files: dict[str, dict[str, Any]] = {}
-    tmp = folder / (WEIGHTS_NAME + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, folder / WEIGHTS_NAME)
-    names = [WEIGHTS_NAME]
-    if tokenizer is not None:
-        tokenizer.save(folder / VOCAB_NAME)
-        names.append(VOCAB_NAME)
-    for name in names:
-        p = folder / name
-        files[name] = {"sha256": sha256_file(p), "size": p.stat().st_size}
     from .._version import __version__
 
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(folder)
+    (folder / CONFIG_NAME).unlink(missing_ok=True)
+    with atomic_path(folder / WEIGHTS_NAME) as part:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(part))
+    names = [WEIGHTS_NAME]
+    if tokenizer is not None:
+        write_json(folder / VOCAB_NAME, tokenizer.to_dict(), indent=None)
+        names.append(VOCAB_NAME)
+    else:
+        (folder / VOCAB_NAME).unlink(missing_ok=True)
+    files = {
+        name: {"sha256": sha256_file(folder / name), "size": (folder / name).stat().st_size}
+        for name in names
+    }
     full = {
         "format_version": FORMAT_VERSION,
         **config,
         "files": files,
         "virtualcell_version": __version__,
     }
-    tmp = folder / (CONFIG_NAME + ".tmp")
-    tmp.write_text(json.dumps(full, indent=2, sort_keys=False))
-    os.replace(tmp, folder / CONFIG_NAME)
+    write_json(folder / CONFIG_NAME, full)
     return folder
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
-    """Read and verify ``config.json`` and the files it lists (size, sha256)."""
+    """Read ``config.json``, check it against the schema and verify the files it lists
+    (plain names inside the folder, size, sha256)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataFormatError(f"checkpoint folder not found: {folder}")
     cfg_path = folder / CONFIG_NAME
-    if not cfg_path.is_file():
+    if cfg_path.is_symlink() or not cfg_path.is_file():
         raise DataFormatError(f"{cfg_path}: missing; not a virtualcell checkpoint folder")
     try:
         config = json.loads(cfg_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataFormatError(f"{cfg_path}: not valid JSON ({e}); the file is corrupt") from None
-    if not isinstance(config, dict):
-        raise DataFormatError(f"{cfg_path}: expected a JSON object")
-    version = config.get("format_version")
-    if version != FORMAT_VERSION:
+    if isinstance(config, dict) and config.get("format_version") != FORMAT_VERSION:
         raise DataFormatError(
-            f"{cfg_path}: unsupported checkpoint format_version {version!r} "
+            f"{cfg_path}: unsupported checkpoint format_version {config.get('format_version')!r} "
             f"(this virtualcell reads {FORMAT_VERSION})"
         )
-    for key in ("architecture", "model", "files"):
-        if key not in config:
-            raise DataFormatError(f"{cfg_path}: missing required key {key!r}")
+    _check_keys(cfg_path, config, _CONFIG_SCHEMA, _REQUIRED)
+    allowed = (WEIGHTS_NAME, VOCAB_NAME)
     for name, meta in config["files"].items():
-        p = folder / name
+        where = f"{cfg_path}: files[{name!r}]"
+        p = safe_member(folder, name, where=where)
+        if name not in allowed:
+            raise DataFormatError(f"{where}: unexpected file; a checkpoint lists only {allowed}")
+        if not isinstance(meta, dict) or set(meta) != {"sha256", "size"}:
+            raise DataFormatError(
+                f"{where}: must be an object with exactly 'sha256' and 'size', got "
+                f"{json.dumps(meta)[:60]}"
+            )
+        size, digest = meta["size"], meta["sha256"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise DataFormatError(f"{where}.size must be a non-negative integer, got {size!r}")
+        if not isinstance(digest, str) or not _SHA256.match(digest):
+            raise DataFormatError(
+                f"{where}.sha256 must be 64 lower-case hex digits, got {json.dumps(digest)[:60]}"
+            )
         if not p.is_file():
             raise DataFormatError(f"{p}: listed in {CONFIG_NAME} but missing")
-        size = p.stat().st_size
-        if size != meta.get("size"):
+        found = p.stat().st_size
+        if found != size:
             raise DataFormatError(
-                f"{p}: size {size} bytes, {CONFIG_NAME} records {meta.get('size')} "
+                f"{p}: size {found} bytes, {CONFIG_NAME} records {size} "
                 "(truncated or replaced file)"
             )
-        digest = sha256_file(p)
-        if digest != meta.get("sha256"):
+        actual = sha256_file(p)
+        if actual != digest:
             raise DataFormatError(
-                f"{p}: sha256 {digest[:12]}... does not match {meta.get('sha256', '')[:12]}... "
+                f"{p}: sha256 {actual[:12]}... does not match {digest[:12]}... "
                 f"recorded in {CONFIG_NAME} (the file was modified or is corrupt)"
             )
     if WEIGHTS_NAME not in config["files"]:
         raise DataFormatError(f"{cfg_path}: no {WEIGHTS_NAME} listed under 'files'")
     return config
+
+
+def read_vocab(folder: str | Path) -> Tokenizer:
+    """The tokenizer saved in ``folder/vocab.json`` (schema-checked, then loaded)."""
+    from ..tokenize import Tokenizer
+
+    path = Path(folder) / VOCAB_NAME
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataFormatError(f"{path}: not valid JSON ({e})") from None
+    _check_keys(path, doc, _VOCAB_SCHEMA, ("format_version", "kind", "params"))
+    vocab = doc.get("vocab")
+    if vocab is not None:
+        genes, special = vocab.get("genes"), vocab.get("special_tokens")
+        for key, value in (("genes", genes), ("special_tokens", special)):
+            if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+                raise DataFormatError(f"{path}: vocab.{key} must be a list of strings")
+    _check_params(path, doc)
+    try:
+        return Tokenizer.from_dict(doc)
+    except DataFormatError as e:
+        raise DataFormatError(f"{path}: {e}") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise DataFormatError(f"{path}: invalid tokenizer ({type(e).__name__}: {e})") from None
+
+
+def _check_params(path: Path, doc: dict[str, Any]) -> None:
+    """Each tokenizer parameter must have the JSON type of its constructor default."""
+    import inspect
+
+    from .. import tokenize
+
+    cls = getattr(tokenize, str(doc.get("class", "")), None)
+    if not (isinstance(cls, type) and issubclass(cls, tokenize.Tokenizer)):
+        return  # the kind decides; Tokenizer.from_dict reports an unknown one
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    for name, value in doc["params"].items():
+        if name not in defaults:
+            raise DataFormatError(
+                f"{path}: params.{name} is not a {cls.__name__} parameter; "
+                f"known: {sorted(defaults)}"
+            )
+        default = defaults[name]
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true/false"
+        elif isinstance(default, int | float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            kind = "a number"
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), "a string"
+        else:
+            ok, kind = True, ""
+        if not ok:
+            raise DataFormatError(
+                f"{path}: params.{name} must be {kind} (default {default!r}), "
+                f"got {json.dumps(value)[:60]}"
+            )
 
 
 def read_tensors(folder: str | Path) -> dict[str, Any]:

@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
-from ._checkpoint import config_fields
-from ._layers import Transformer, ValueEmbedding, init_weights
+from .._errors import ValidationError
+from . import _config
+from ._layers import (
+    Transformer,
+    ValueEmbedding,
+    init_weights,
+    transformer_parameters,
+    value_embedding_parameters,
+)
 
 __all__ = ["CellEncoder", "CellEncoderConfig"]
 
@@ -73,9 +80,35 @@ class CellEncoderConfig:
     gradient_checkpointing: bool = False
     pad_id: int = 0
 
+    def __post_init__(self) -> None:
+        if isinstance(self.heads, list):
+            object.__setattr__(self, "heads", tuple(self.heads))
+        check_transformer_config(self)
+        if self.value_mode == "bin":
+            _config.check_range(self, "n_bins", low=2)
+        unknown = sorted(set(self.heads) - {"mlm", "mae"})
+        if unknown:
+            raise ValidationError(
+                f"CellEncoderConfig.heads: unknown head(s) {unknown}; choose from 'mlm', 'mae'"
+            )
+        _config.check_size(self)
+
     @property
     def ff_width(self) -> int:
         return self.d_ff or 4 * self.d_model
+
+    def n_parameters(self) -> int:
+        """Parameter count of the network this config describes (nothing allocated)."""
+        d, v = self.d_model, self.vocab_size
+        heads = {"mlm": d * d + 3 * d + d * v + v, "mae": d * d + 2 * d + 1}
+        return (
+            v * d
+            + value_embedding_parameters(
+                self.value_mode, d, max_len=self.max_len, n_bins=self.n_bins
+            )
+            + transformer_parameters(self.n_layers, d, self.ff_width)
+            + sum(heads[h] for h in set(self.heads))
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -84,10 +117,23 @@ class CellEncoderConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CellEncoderConfig:
-        data = config_fields(cls, data)
-        if "heads" in data:
-            data["heads"] = tuple(data["heads"])
-        return cls(**data)
+        return _config.from_dict(cls, data, tuples=("heads",))
+
+
+def check_transformer_config(config: Any) -> None:
+    """Types and ranges of the fields every transformer config shares (vocabulary, width,
+    depth, heads, length, dropout); ``d_model`` must be divisible by ``n_heads``."""
+    _config.check_types(config)
+    for name in ("vocab_size", "d_model", "n_layers", "n_heads", "max_len"):
+        _config.check_range(config, name, low=1)
+    _config.check_range(config, "d_ff", low=0)
+    _config.check_range(config, "dropout", low=0, high=1, high_open=True)
+    _config.check_range(config, "pad_id", low=0, high=config.vocab_size, high_open=True)
+    if config.d_model % config.n_heads:
+        raise ValidationError(
+            f"{type(config).__name__}: d_model={config.d_model} is not divisible by "
+            f"n_heads={config.n_heads}"
+        )
 
 
 class CellEncoder(nn.Module):
@@ -103,6 +149,9 @@ class CellEncoder(nn.Module):
     """
 
     kind = "encoder"
+    #: Name in :data:`virtualcell.models.ARCHITECTURES` and in checkpoint folders.
+    architecture: ClassVar[str] = "cell_encoder"
+    config_class: ClassVar[type] = CellEncoderConfig
 
     def __init__(self, config: CellEncoderConfig, *, seed: int = 0) -> None:
         super().__init__()
@@ -121,9 +170,6 @@ class CellEncoder(nn.Module):
             causal=False,
             gradient_checkpointing=config.gradient_checkpointing,
         )
-        unknown = set(config.heads) - {"mlm", "mae"}
-        if unknown:
-            raise ValueError(f"unknown heads {sorted(unknown)}; choose from 'mlm', 'mae'")
         self.heads = nn.ModuleDict()
         if "mlm" in config.heads:
             self.heads["mlm"] = nn.Sequential(

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ._checkpoint import config_fields
-from ._layers import Transformer, init_weights
+from . import _config
+from ._encoder import check_transformer_config
+from ._layers import Transformer, init_weights, transformer_parameters
 
 __all__ = ["CellGPT", "CellGPTConfig"]
 
@@ -57,16 +58,29 @@ class CellGPTConfig:
     eos_id: int = 3
     n_special: int = 5
 
+    def __post_init__(self) -> None:
+        check_transformer_config(self)
+        for name in ("eos_id", "n_special"):
+            _config.check_range(self, name, low=0, high=self.vocab_size, high_open=True)
+        _config.check_size(self)
+
     @property
     def ff_width(self) -> int:
         return self.d_ff or 4 * self.d_model
+
+    def n_parameters(self) -> int:
+        """Parameter count of the network this config describes (nothing allocated)."""
+        d, v = self.d_model, self.vocab_size
+        return (
+            2 * v * d + self.max_len * d + transformer_parameters(self.n_layers, d, self.ff_width)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CellGPTConfig:
-        return cls(**config_fields(cls, data))
+        return _config.from_dict(cls, data)
 
 
 class CellGPT(nn.Module):
@@ -81,6 +95,9 @@ class CellGPT(nn.Module):
     """
 
     kind = "gpt"
+    #: Name in :data:`virtualcell.models.ARCHITECTURES` and in checkpoint folders.
+    architecture: ClassVar[str] = "cell_gpt"
+    config_class: ClassVar[type] = CellGPTConfig
 
     def __init__(self, config: CellGPTConfig, *, seed: int = 0) -> None:
         super().__init__()

@@ -14,7 +14,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["Block", "Transformer", "ValueEmbedding", "init_weights"]
+__all__ = [
+    "Block",
+    "Transformer",
+    "ValueEmbedding",
+    "init_weights",
+    "transformer_parameters",
+    "value_embedding_parameters",
+]
 
 
 class SelfAttention(nn.Module):
@@ -153,6 +160,23 @@ class Transformer(nn.Module):
             else:
                 x = block(x, key_mask, self.causal)
         return self.norm(x)
+
+
+def transformer_parameters(n_layers: int, d_model: int, d_ff: int) -> int:
+    """Parameter count of :class:`Transformer` (computed, nothing allocated)."""
+    d = d_model
+    per_block = 4 * d * d + 2 * d * d_ff + 9 * d + d_ff  # norms, qkv, out, mlp
+    return n_layers * per_block + 2 * d
+
+
+def value_embedding_parameters(mode: str, d_model: int, *, max_len: int, n_bins: int) -> int:
+    """Parameter count of :class:`ValueEmbedding` (computed, nothing allocated)."""
+    d = d_model
+    return {
+        "rank": max_len * d,
+        "bin": (n_bins + 1) * d,
+        "continuous": d * d + 4 * d,
+    }.get(mode, 0)
 
 
 class ValueEmbedding(nn.Module):

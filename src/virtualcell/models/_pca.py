@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,6 +20,9 @@ import scipy.sparse as sp
 from .._errors import DataFormatError, ValidationError
 from ..data import looks_like_counts
 from . import _checkpoint as ckpt
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 __all__ = ["PCAConfig", "PCAEncoder", "scvi_embed"]
 
@@ -66,7 +69,7 @@ class PCAEncoder:
             X.data = np.log1p(X.data)
         return X
 
-    def fit(self, adata: Any, *, layer: str | None = None) -> PCAEncoder:
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> PCAEncoder:
         """Select HVGs, fit the scaling and the PCA on ``adata`` (in memory)."""
         import anndata as ad
         import scanpy as sc
@@ -163,14 +166,17 @@ class PCAEncoder:
 
 
 def _matrix(adata: Any, layer: str | None) -> tuple[Any, np.ndarray]:
-    if layer == "raw":
-        if adata.raw is None:
-            raise ValidationError("layer='raw' but adata.raw is None")
-        return adata.raw.X, np.asarray(adata.raw.var_names)
-    X = adata.layers[layer] if layer is not None else adata.X
-    if hasattr(X, "to_memory"):
-        X = X.to_memory()
-    return X, np.asarray(adata.var_names)
+    """The whole matrix chosen by ``layer`` (``"raw"`` = ``adata.raw``) in memory, and
+    its gene names (the layer rule of :class:`virtualcell.data.CellSource`)."""
+    from ..data import CellSource
+
+    with CellSource.open(adata, layer=layer) as source:
+        X = source.matrix
+        if hasattr(X, "to_memory"):
+            X = X.to_memory()
+        elif not (sp.issparse(X) or isinstance(X, np.ndarray)):
+            X = X[...]  # an h5py / zarr array of a backed file
+        return X, source.var_names
 
 
 def scvi_embed(

@@ -6,47 +6,24 @@ model), embed cells, predict fine-tuned targets, and save/load checkpoint folder
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._errors import DataFormatError, ValidationError
 from . import _checkpoint as ckpt
+from ._architectures import architecture_of, build_network
 
-__all__ = ["CellModel", "build_network", "load"]
+if TYPE_CHECKING:
+    import torch
 
+    from ..data import CellSource
+    from ..tokenize import Tokenizer
+    from ._pca import PCAEncoder
 
-def _architectures() -> dict[str, tuple[Any, Any]]:
-    from ._encoder import CellEncoder, CellEncoderConfig
-    from ._finetune import CellPredictor, CellPredictorConfig
-    from ._gpt import CellGPT, CellGPTConfig
-
-    return {
-        "cell_encoder": (CellEncoderConfig, CellEncoder),
-        "cell_gpt": (CellGPTConfig, CellGPT),
-        "cell_predictor": (CellPredictorConfig, CellPredictor),
-    }
-
-
-def build_network(architecture: str, config: dict[str, Any], *, seed: int = 0) -> Any:
-    """Build the network named ``architecture`` from its config dict."""
-    archs = _architectures()
-    if architecture not in archs:
-        raise DataFormatError(f"unknown architecture {architecture!r}; known: {sorted(archs)}")
-    config_cls, net_cls = archs[architecture]
-    try:
-        cfg = config_cls.from_dict(config)
-    except (TypeError, ValueError) as e:
-        raise DataFormatError(f"invalid {architecture} config: {e}") from None
-    return net_cls(cfg, seed=seed)
-
-
-def _architecture_of(network: Any) -> str:
-    for name, (_, cls) in _architectures().items():
-        if isinstance(network, cls):
-            return name
-    raise ValidationError(f"unsupported network type {type(network).__name__}")
+__all__ = ["CellModel", "load"]
 
 
 class CellModel:
@@ -66,17 +43,17 @@ class CellModel:
 
     def __init__(
         self,
-        network: Any,
-        tokenizer: Any,
+        network: torch.nn.Module,
+        tokenizer: Tokenizer,
         *,
         training: dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        self.network = network
+        self.network: Any = network
         self.tokenizer = tokenizer
         self.training = dict(training or {})
         self.extra = dict(extra or {})
-        self.architecture = _architecture_of(network)
+        self.architecture = architecture_of(network)
 
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.network.parameters())
@@ -98,15 +75,17 @@ class CellModel:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, *, device: str | None = None) -> CellModel:
-        """Load a folder written by :meth:`save_pretrained` (checksums and shapes verified)."""
-        from ..tokenize import load_tokenizer
-
+        """Load a folder written by :meth:`save_pretrained` (schema, checksums, sizes and
+        shapes verified; the model config is checked before any weight is allocated)."""
         folder = Path(folder)
         config = ckpt.read_config(folder)
         if ckpt.VOCAB_NAME not in config["files"]:
             raise DataFormatError(f"{folder / ckpt.CONFIG_NAME}: no {ckpt.VOCAB_NAME} listed")
-        tokenizer = load_tokenizer(folder / ckpt.VOCAB_NAME)
-        network = build_network(config["architecture"], config["model"])
+        tokenizer = ckpt.read_vocab(folder)
+        try:
+            network = build_network(config["architecture"], config["model"])
+        except ValidationError as e:
+            raise DataFormatError(f"{folder / ckpt.CONFIG_NAME}: {e}") from None
         tensors = ckpt.read_tensors(folder)
         ckpt.check_state_dict(network.state_dict(), tensors, folder / ckpt.WEIGHTS_NAME)
         network.load_state_dict(tensors)
@@ -126,26 +105,19 @@ class CellModel:
         return cls(network, tokenizer, training=config.get("training"), extra=config.get("extra"))
 
     # ------------------------------------------------------------------ use
-    def _batches(self, adata: Any, batch_size: int, layer: str | None, device: Any):
-        from ..train._source import CellSource
-
-        source = CellSource.open(adata, layer=layer)
+    def _batches(
+        self, source: CellSource, batch_size: int, device: Any
+    ) -> Iterator[dict[str, torch.Tensor]]:
         chunk = max(batch_size, 2048 // batch_size * batch_size)
-        try:
-            for start in range(0, source.n_obs, chunk):
-                stop = min(start + chunk, source.n_obs)
-                tok = self.tokenizer.encode(source.read(start, stop), genes=source.var_names)
-                for s in range(0, stop - start, batch_size):
-                    sub = tok.subset(slice(s, min(s + batch_size, stop - start)))
-                    length = max(int(sub.attention_mask.sum(1).max()), 1)
-                    yield {
-                        k: v[:, :length].to(device)
-                        for k, v in sub.to_torch().items()
-                        if v.ndim == 2
-                    }
-        finally:
-            if source is not adata:
-                source.close()
+        for start in range(0, source.n_obs, chunk):
+            stop = min(start + chunk, source.n_obs)
+            tok = self.tokenizer.encode(source.read(start, stop), genes=source.var_names)
+            for s in range(0, stop - start, batch_size):
+                sub = tok.subset(slice(s, min(s + batch_size, stop - start)))
+                length = max(int(sub.attention_mask.sum(1).max()), 1)
+                yield {
+                    k: v[:, :length].to(device) for k, v in sub.to_torch().items() if v.ndim == 2
+                }
 
     def _run(
         self, adata: Any, key: str, batch_size: int, layer: str | None, device: Any
@@ -153,23 +125,28 @@ class CellModel:
         import torch
 
         from .._utils import progress
+        from ..data import CellSource
 
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
         net = self.network
         device = torch.device(device) if device is not None else next(net.parameters()).device
+        source = CellSource.open(adata, layer=layer)
         was_training = net.training
         net.eval()
         outs = []
-        n = adata.n_obs if hasattr(adata, "n_obs") else None
-        total = None if n is None else -(-n // batch_size)
+        total = -(-source.n_obs // batch_size)
         try:
+            source.check_nonnegative()
             with torch.no_grad():
                 for batch in progress(
-                    self._batches(adata, batch_size, layer, device), total=total, description=key
+                    self._batches(source, batch_size, device), total=total, description=key
                 ):
                     out = net(batch["input_ids"], batch.get("values"), batch["attention_mask"])[key]
                     outs.append(out.float().cpu().numpy())
         finally:
             net.train(was_training)
+            source.close()
         return np.concatenate(outs, axis=0)
 
     def embed(
@@ -196,7 +173,7 @@ class CellModel:
     ) -> np.ndarray:
         """Predictions of a fine-tuned :class:`CellPredictor`: class labels or values."""
         if self.architecture != "cell_predictor":
-            raise ValidationError("predict() needs a fine-tuned model (see vc.models.finetune)")
+            raise ValidationError("predict() needs a fine-tuned model (see vc.train.finetune)")
         out = self._run(adata, "logits", batch_size, layer, device)
         if self.network.config.task == "classification":
             classes = np.asarray(self.extra.get("classes", list(range(out.shape[1]))), dtype=object)
@@ -205,7 +182,7 @@ class CellModel:
         return out[:, 0] if out.shape[1] == 1 else out
 
 
-def load(folder: str | Path, *, device: str | None = None) -> Any:
+def load(folder: str | Path, *, device: str | None = None) -> CellModel | PCAEncoder:
     """Load any checkpoint folder: a :class:`CellModel` or a :class:`PCAEncoder`."""
     config = ckpt.read_config(folder)
     if config["architecture"] == "pca":

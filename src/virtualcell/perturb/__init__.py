@@ -14,12 +14,19 @@ data::
 See ``docs/perturb.md`` for every definition and the measured results.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ._base import Predictor
 from ._data import SPACE_INPUT, SPACE_LOG, TrainingData, prepare_training
 from ._evaluate import METRIC_BEST, evaluate
 from ._methods import METHODS, make_predictor
 from ._norman import read_norman_gi
 from ._tasks import TASKS, Task, load_task
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
 
 __all__ = [
     "METHODS",
@@ -46,7 +53,7 @@ def list_methods(*, baseline: bool | None = None) -> list[str]:
 
 
 def predict_perturbation(
-    adata,
+    adata: AnnData,
     *,
     perturbations,
     method: str = "network",

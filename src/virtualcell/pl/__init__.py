@@ -3,10 +3,10 @@
 Every function has the form ``f(obj, *, ax=None, path=None, ...) -> Figure``
 (:mod:`virtualcell.pl._base`): it draws what the task functions computed, into ``ax``
 or a new figure (no pyplot state, no backend switch), and saves it atomically when
-given ``path=``. Modules by topic: ``_sim`` (simulations).
+given ``path=``. Modules by topic: ``_sim``, ``_grn``, ``_perturb``, ``_represent``.
 """
 
-from ..grn import plot_summary_heatmap as grn_heatmap
+from ._grn import grn_heatmap
 from ._perturb import interaction_confusion, perturbation_bars, perturbation_scatter
 from ._represent import (
     annotation_embedding,

@@ -18,6 +18,7 @@ from .._errors import ValidationError
 from ._base import finish, new_axes, new_figure
 
 if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -32,7 +33,7 @@ __all__ = [
 PathLike = str | os.PathLike[str] | None
 
 
-def _obs(adata: Any, key: str) -> pd.Series:
+def _obs(adata: AnnData, key: str) -> pd.Series:
     if key not in adata.obs:
         raise ValidationError(f"obs has no column {key!r} (have {list(adata.obs.columns)[:20]})")
     return adata.obs[key]
@@ -69,7 +70,7 @@ def _colors(n: int) -> list[Any]:
 
 
 def annotation_embedding(
-    adata: Any,
+    adata: AnnData,
     *,
     color: str | Sequence[str] = ("vc_label", "vc_confidence"),
     basis: str = "X_umap",
@@ -103,7 +104,7 @@ def annotation_embedding(
 
 
 def confusion_matrix(
-    adata: Any,
+    adata: AnnData,
     *,
     label_key: str,
     prediction_key: str = "vc_label",
@@ -146,7 +147,7 @@ def confusion_matrix(
 
 
 def per_class_f1(
-    adata: Any,
+    adata: AnnData,
     *,
     label_key: str,
     prediction_key: str = "vc_label",
@@ -180,7 +181,7 @@ def per_class_f1(
 
 
 def reliability_diagram(
-    adata: Any,
+    adata: AnnData,
     *,
     label_key: str,
     prediction_key: str = "vc_label",

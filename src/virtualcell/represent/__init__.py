@@ -13,7 +13,7 @@ clustering and batch integration.
   VAE, per-batch centring, scVI) scored with the scIB metrics before and after.
 
 >>> import virtualcell as vc
->>> res = vc.represent.annotate(ref, query, label_key="cell_type", method="knn")  # doctest: +SKIP
+>>> res = vc.represent.annotate(ref, query=query, label_key="cell_type", method="knn")  # doctest: +SKIP
 >>> query.obs[["vc_label", "vc_confidence", "vc_unknown_score"]]  # doctest: +SKIP
 """
 

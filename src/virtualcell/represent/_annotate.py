@@ -18,7 +18,7 @@ come from leave-self-out distances within the reference.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from .._utils import log
 from ._calibrate import CalibrationMethod, Calibrator, softmax
 from ._features import labels_of
 from ._novel import NoveltyScorer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
 
 __all__ = ["AnnotationResult", "annotate", "split_reference"]
 
@@ -81,7 +84,7 @@ class AnnotationResult:
 
 
 def split_reference(
-    adata: Any, *, label_key: str, query_fraction: float, seed: int = 0
+    adata: AnnData, *, label_key: str, query_fraction: float, seed: int = 0
 ) -> tuple[Any, Any, Any]:
     """Stratified, seeded split of one labelled dataset into ``(reference, query, split)``.
 
@@ -119,7 +122,7 @@ def _uns_safe(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _batches(adata: Any, batch_key: str | None) -> np.ndarray | None:
+def _batches(adata: AnnData, batch_key: str | None) -> np.ndarray | None:
     if batch_key is None:
         return None
     if batch_key not in adata.obs:
@@ -130,9 +133,9 @@ def _batches(adata: Any, batch_key: str | None) -> np.ndarray | None:
 
 
 def annotate(
-    reference: Any,
-    query: Any = None,
+    adata: AnnData,
     *,
+    query: AnnData | None = None,
     label_key: str,
     method: str = "knn",
     embedding: str = "pca",
@@ -150,10 +153,10 @@ def annotate(
 
     Parameters
     ----------
-    reference
-        Labelled AnnData (counts or log-normalised expression in ``X`` / ``layer``).
+    adata
+        The labelled reference (counts or log-normalised expression in ``X`` / ``layer``).
     query
-        AnnData to annotate, or ``None`` with ``query_fraction`` to split ``reference``.
+        AnnData to annotate, or ``None`` with ``query_fraction`` to split ``adata``.
     label_key
         ``obs`` column of the reference labels (also used to score the query if present).
     method
@@ -174,7 +177,7 @@ def annotate(
     calibration_fraction
         Share of the reference held out for calibration and the unknown score.
     query_fraction
-        Split ``reference`` into reference and query (stratified, seeded); the split is
+        Split ``adata`` into reference and query (stratified, seeded); the split is
         saved in ``query.uns["vc"]["annotate"]["split"]``.
     unknown_quantile
         Quantile of held-out reference scores used as the unknown threshold.
@@ -189,6 +192,7 @@ def annotate(
         Also written to the query: ``obs["vc_label"]``, ``obs["vc_confidence"]``,
         ``obs["vc_unknown_score"]``, ``obs["vc_unknown"]`` and ``uns["vc"]["annotate"]``.
     """
+    reference = adata
     from ..metrics import accuracy, ece, macro_f1
     from ._registry import ANNOTATION_METHODS
 

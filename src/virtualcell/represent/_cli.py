@@ -103,7 +103,7 @@ def annotate_command(
         ref, qry = _read(reference), _read(query)  # type: ignore[arg-type]
     res = annotate(
         ref,
-        qry,
+        query=qry,
         label_key=label_key,
         method=method,
         embedding=embedding,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,10 +11,13 @@ import pandas as pd
 from .._errors import ValidationError
 from ._features import labels_of
 
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
 __all__ = ["cluster", "embedding_of"]
 
 
-def embedding_of(adata: Any, use_rep: str | None, *, layer: str | None = None, seed: int = 0):
+def embedding_of(adata: AnnData, use_rep: str | None, *, layer: str | None = None, seed: int = 0):
     """``adata.obsm[use_rep]``; ``None``: the ``pca`` source, computed on ``adata`` and
     stored as ``obsm["X_vc_pca"]``."""
     if use_rep is None:
@@ -29,7 +32,7 @@ def embedding_of(adata: Any, use_rep: str | None, *, layer: str | None = None, s
 
 
 def cluster(
-    adata: Any,
+    adata: AnnData,
     *,
     use_rep: str | None = None,
     resolutions: Sequence[float] | None = None,

@@ -24,12 +24,15 @@ Built-in sources (the table is in ``_registry.py``):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .._errors import ValidationError
 from ._features import expression, log_expression
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
 
 __all__ = [
     "GenePTSource",
@@ -41,7 +44,7 @@ __all__ = [
 ]
 
 
-def _log_adata(adata: Any, layer: str | None) -> Any:
+def _log_adata(adata: AnnData, layer: str | None) -> Any:
     import anndata as ad
 
     X, genes = expression(adata, layer)
@@ -58,14 +61,14 @@ class PCASource:
         self.n_hvg, self.n_comps, self.seed = int(n_hvg), int(n_comps), int(seed)
         self.encoder: Any = None
 
-    def fit(self, adata: Any, *, layer: str | None = None) -> PCASource:
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> PCASource:
         from ..models import PCAConfig, PCAEncoder
 
         cfg = PCAConfig(n_hvg=self.n_hvg, n_comps=self.n_comps, normalize="no", seed=self.seed)
         self.encoder = PCAEncoder(cfg).fit(_log_adata(adata, layer))
         return self
 
-    def transform(self, adata: Any, *, layer: str | None = None) -> np.ndarray:
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
         if self.encoder is None:
             raise ValidationError("the pca embedding is not fitted")
         return self.encoder.embed(_log_adata(adata, layer))
@@ -127,17 +130,17 @@ class OracleSource:
         self.model, self.post, self.batch_size = model, post, int(batch_size)
         self._post: Any = None
 
-    def _raw(self, adata: Any, layer: str | None) -> np.ndarray:
+    def _raw(self, adata: AnnData, layer: str | None) -> np.ndarray:
         return np.asarray(
             self.model.embed(adata, batch_size=self.batch_size, layer=layer), dtype=np.float32
         )
 
-    def fit(self, adata: Any, *, layer: str | None = None) -> OracleSource:
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> OracleSource:
         if self.post == "pca":
             self._post = _post_pca(50).fit(self._raw(adata, layer))
         return self
 
-    def transform(self, adata: Any, *, layer: str | None = None) -> np.ndarray:
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
         z = self._raw(adata, layer)
         return self._post(z) if self._post is not None else z
 
@@ -155,7 +158,7 @@ class GenePTSource:
         self.table, self.weighting = gene_embeddings, weighting
         self.tokenizer: Any = None
 
-    def fit(self, adata: Any, *, layer: str | None = None) -> GenePTSource:
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> GenePTSource:
         from ..tokenize import GeneTextTokenizer
 
         table = self.table
@@ -169,7 +172,7 @@ class GenePTSource:
         )
         return self
 
-    def transform(self, adata: Any, *, layer: str | None = None) -> np.ndarray:
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
         if self.tokenizer is None:
             raise ValidationError("the genept embedding is not fitted")
         X, genes = expression(adata, layer)
@@ -183,7 +186,7 @@ class SentenceSource:
         self.top_k = int(top_k)
         self.tokenizer: Any = None
 
-    def fit(self, adata: Any, *, layer: str | None = None) -> SentenceSource:
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> SentenceSource:
         from ..tokenize import SentenceTokenizer
 
         X, genes = expression(adata, layer)
@@ -192,7 +195,7 @@ class SentenceSource:
         ).fit(X, genes=list(genes))
         return self
 
-    def transform(self, adata: Any, *, layer: str | None = None) -> np.ndarray:
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
         from ..knowledge._dense import embed as embed_texts
 
         if self.tokenizer is None:
@@ -208,10 +211,10 @@ class ScVISource:
     def __init__(self, *, n_latent: int = 10, max_epochs: int = 100, seed: int = 0, **_: Any):
         self.n_latent, self.max_epochs, self.seed = int(n_latent), int(max_epochs), int(seed)
 
-    def fit(self, adata: Any, *, layer: str | None = None) -> ScVISource:
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> ScVISource:
         return self
 
-    def transform(self, adata: Any, *, layer: str | None = None) -> np.ndarray:
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
         from ..models import scvi_embed
 
         return scvi_embed(
@@ -220,7 +223,7 @@ class ScVISource:
 
 
 def embed(
-    adata: Any,
+    adata: AnnData,
     *,
     source: str = "pca",
     model: Any = None,

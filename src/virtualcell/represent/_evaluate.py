@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,11 +13,14 @@ from .._utils import log
 from ._annotate import annotate, split_reference
 from ._features import labels_of
 
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
 __all__ = ["evaluate_annotation", "evaluate_novel", "summarize"]
 
 
 def evaluate_annotation(
-    adata: Any,
+    adata: AnnData,
     *,
     label_key: str,
     methods: Sequence[str] = ("knn", "linear_probe", "l1_logreg", "celltypist"),
@@ -50,7 +53,7 @@ def evaluate_annotation(
             log(f"evaluate_annotation: {name}, seed {seed}", level=1)
             res = annotate(
                 ref,
-                qry.copy(),
+                query=qry.copy(),
                 label_key=label_key,
                 method=name,
                 seed=seed,
@@ -86,7 +89,7 @@ def summarize(table: pd.DataFrame, *, by: Sequence[str] = ("method",)) -> pd.Dat
 
 
 def evaluate_novel(
-    adata: Any,
+    adata: AnnData,
     *,
     label_key: str,
     method: str = "knn",
@@ -131,7 +134,7 @@ def evaluate_novel(
         log(f"evaluate_novel: holding out {t!r}", level=1)
         res = annotate(
             ref[keep].copy(),
-            qry.copy(),
+            query=qry.copy(),
             label_key=label_key,
             method=method,
             seed=seed,

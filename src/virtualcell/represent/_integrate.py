@@ -13,7 +13,7 @@ Methods (:data:`INTEGRATION_METHODS`):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,15 +23,18 @@ from .._utils import Entry, Registry
 from ._cluster import embedding_of
 from ._features import HVGScaler, labels_of
 
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
 __all__ = ["INTEGRATION_METHODS", "integrate", "list_integrations", "score_integration"]
 
 
-def _none(adata: Any, x: np.ndarray, batches: np.ndarray, **_: Any) -> np.ndarray:
+def _none(adata: AnnData, x: np.ndarray, batches: np.ndarray, **_: Any) -> np.ndarray:
     """Uncorrected embedding (baseline)."""
     return x
 
 
-def _center(adata: Any, x: np.ndarray, batches: np.ndarray, **_: Any) -> np.ndarray:
+def _center(adata: AnnData, x: np.ndarray, batches: np.ndarray, **_: Any) -> np.ndarray:
     """Embedding centred within each batch (baseline)."""
     out = x.copy()
     for b in np.unique(batches):
@@ -41,7 +44,7 @@ def _center(adata: Any, x: np.ndarray, batches: np.ndarray, **_: Any) -> np.ndar
 
 
 def _harmony(
-    adata: Any,
+    adata: AnnData,
     x: np.ndarray,
     batches: np.ndarray,
     *,
@@ -77,7 +80,7 @@ def _harmony(
 
 
 def _cvae(
-    adata: Any,
+    adata: AnnData,
     x: np.ndarray,
     batches: np.ndarray,
     *,
@@ -99,7 +102,7 @@ def _cvae(
 
 
 def _scvi(
-    adata: Any,
+    adata: AnnData,
     x: np.ndarray,
     batches: np.ndarray,
     *,
@@ -147,7 +150,7 @@ def list_integrations() -> dict[str, str]:
 
 
 def integrate(
-    adata: Any,
+    adata: AnnData,
     *,
     batch_key: str,
     method: str = "harmony",
@@ -202,7 +205,7 @@ def integrate(
 
 
 def score_integration(
-    adata: Any,
+    adata: AnnData,
     *,
     label_key: str | None,
     batch_key: str,

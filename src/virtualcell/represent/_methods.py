@@ -326,7 +326,7 @@ def _celltypist_input(adata: Any, layer: str | None) -> Any:
 
 class FineTuneAnnotator(Annotator):
     """Oracle fine-tuning: a pretrained checkpoint plus a classification head, all weights
-    trained on the reference (``vc.models.finetune`` / ``vc.train.finetune``); the
+    trained on the reference (:func:`virtualcell.train.finetune`); the
     distance space is the fine-tuned model's pooled embedding."""
 
     def __init__(
@@ -358,17 +358,34 @@ class FineTuneAnnotator(Annotator):
     def fit(
         self, adata: Any, labels: np.ndarray, *, layer: str | None = None, batches: Any = None
     ) -> FineTuneAnnotator:
+        import dataclasses
+
         import anndata as ad
 
-        finetune = _finetune_function()
+        from ..train import FINETUNE_CONFIG, finetune
+
         self.classes_, y = _encode(labels)
         data = ad.AnnData(
             adata.raw.X if layer == "raw" else (adata.layers[layer] if layer else adata.X)
         )
         data.var_names = list(adata.raw.var_names if layer == "raw" else adata.var_names)
         data.obs["_vc_label"] = self.classes_[y]
+        opts = self.options
+        config = dataclasses.replace(
+            FINETUNE_CONFIG,
+            max_steps=opts["max_steps"],
+            batch_size=opts["batch_size"],
+            lr=opts["lr"],
+            warmup_steps=min(FINETUNE_CONFIG.warmup_steps, max(opts["max_steps"] // 10, 1)),
+            seed=self.seed,
+        )
         self.tuned = finetune(
-            data, self.model, label_key="_vc_label", seed=self.seed, **self.options
+            data,
+            self.model,
+            label_key="_vc_label",
+            train_config=config,
+            hidden=opts["hidden"],
+            freeze_base=opts["freeze_base"],
         )
         order = [str(c) for c in self.tuned.extra.get("classes", [])]
         if sorted(order) != sorted(self.classes_.tolist()):
@@ -396,15 +413,3 @@ class FineTuneAnnotator(Annotator):
             emb = torch.as_tensor(z).to(next(head.parameters()).device)
             out = head(emb).float().cpu().numpy()
         return out[:, self._perm]
-
-
-def _finetune_function() -> Any:
-    """``vc.train.finetune`` when it exists there, else ``vc.models.finetune``."""
-    from .. import train
-
-    fn = getattr(train, "finetune", None)
-    if fn is None:
-        from .. import models
-
-        fn = models.finetune
-    return fn

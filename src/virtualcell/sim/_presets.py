@@ -38,7 +38,7 @@ PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
 )
 
 
-def simulate_preset(name: str, grn: Any = 100, **overrides: Any) -> Any:
+def simulate_preset(name: str, *, grn: Any = 100, **overrides: Any) -> Any:
     """Run :func:`simulate_perturbseq` with the preset ``name``'s parameters.
 
     Parameters

@@ -1,18 +1,28 @@
-"""Task-level tools: AnnData in, AnnData / DataFrame out (``vc.tl``).
+"""Task entry points: AnnData in, results stored in documented keys and returned (``vc.tl``).
 
-Each function is implemented in the namespace that owns its logic and re-exported here.
+The rule: ``vc.tl`` holds the functions a user calls first on an AnnData to run a task
+end to end; each takes ``adata`` first and keyword-only options, writes its result to a
+documented key named by ``key_added`` and returns it. The machinery lives in the task's
+own namespace (models, grn, knowledge ...). Coming: ``annotate``,
+``predict_perturbation``.
+
+* :func:`embed` — cell embeddings of a model -> ``adata.obsm[key_added]`` (``X_vc``);
+* :func:`infer_grn` — a gene regulatory network -> ``adata.uns[key_added]`` (``vc_grn``);
+* :func:`enrich` — gene-set enrichment against the knowledge base.
 """
 
-__all__: list[str] = [
+from ..knowledge import enrich
+from ..perturb import predict_perturbation
+from ..represent import annotate, cluster, integrate
+from ._embed import embed
+from ._grn import infer_grn
+
+__all__ = [
     "annotate",
     "cluster",
     "embed",
     "enrich",
+    "infer_grn",
     "integrate",
     "predict_perturbation",
 ]
-
-from ..knowledge import enrich
-from ..models import embed
-from ..perturb import predict_perturbation
-from ..represent import annotate, cluster, integrate

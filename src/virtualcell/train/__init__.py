@@ -1,45 +1,46 @@
 """Training: one loop for pretraining and fine-tuning (``vc.train``).
 
-AdamW with warm-up + cosine schedule, gradient accumulation, clipping, bf16 autocast on
-CUDA, checkpoints with exact resume, streaming from backed ``.h5ad`` / ``.zarr``, and
-distributed data parallel (``torchrun``; gloo on CPU, NCCL on GPU). Objectives are small
-strategy objects (:class:`MaskedTokenObjective`, :class:`MaskedValueObjective`,
-:class:`NextTokenObjective`, :class:`ClassificationObjective`, :class:`RegressionObjective`).
+:func:`pretrain` and :func:`finetune` build a model and run :func:`train` (AdamW with
+warm-up + cosine schedule, gradient accumulation, clipping, bf16 autocast on CUDA,
+checkpoints by default with exact resume, SIGINT/SIGTERM saving, streaming from backed
+``.h5ad`` / ``.zarr``, distributed data parallel with ``torchrun``: gloo on CPU, NCCL on
+GPU). Each takes one :class:`TrainConfig`. Objectives are small strategy objects listed
+in :data:`OBJECTIVES` (``mlm``, ``mae``, ``ntp``, ``classification``, ``regression``).
+
+Names are loaded lazily so that the command line reads :class:`TrainConfig` defaults
+without importing torch.
 """
 
-from ._data import CellBatches, DataPosition
-from ._distributed import DistInfo, init_distributed
-from ._loop import TrainConfig, TrainResult, lr_at, train
-from ._objectives import (
-    ClassificationObjective,
-    MaskedTokenObjective,
-    MaskedValueObjective,
-    NextTokenObjective,
-    Objective,
-    RegressionObjective,
-    make_objective,
-)
-from ._pretrain import default_model_config, make_tokenizer, pretrain
-from ._source import CellSource
+from __future__ import annotations
 
-__all__ = [
-    "CellBatches",
-    "CellSource",
-    "ClassificationObjective",
-    "DataPosition",
-    "DistInfo",
-    "MaskedTokenObjective",
-    "MaskedValueObjective",
-    "NextTokenObjective",
-    "Objective",
-    "RegressionObjective",
-    "TrainConfig",
-    "TrainResult",
-    "default_model_config",
-    "init_distributed",
-    "lr_at",
-    "make_objective",
-    "make_tokenizer",
-    "pretrain",
-    "train",
-]
+from .._utils._lazy import lazy_exports
+
+_EXPORTS = {
+    "FINETUNE_CONFIG": "._config",
+    "OBJECTIVES": "._objectives",
+    "Batches": "._data",
+    "CellBatches": "._data",
+    "ClassificationObjective": "._objectives",
+    "DataPosition": "._data",
+    "DistInfo": "._distributed",
+    "MaskedTokenObjective": "._objectives",
+    "MaskedValueObjective": "._objectives",
+    "NextTokenObjective": "._objectives",
+    "Objective": "._objectives",
+    "RegressionObjective": "._objectives",
+    "TensorBatches": "._data",
+    "TrainConfig": "._config",
+    "TrainResult": "._loop",
+    "default_model_config": "._pretrain",
+    "finetune": "._finetune",
+    "init_distributed": "._distributed",
+    "lr_at": "._loop",
+    "make_tokenizer": "._pretrain",
+    "pretrain": "._pretrain",
+    "train": "._loop",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

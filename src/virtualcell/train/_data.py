@@ -10,20 +10,29 @@ Order of one epoch (a pure function of ``seed`` and the epoch number):
 
 The position in the data is ``(epoch, batch)`` (batches consumed in this epoch); resuming
 at a position skips whole chunks without reading them, so resume is cheap and exact.
+
+The training loop reads any :class:`Batches`: :class:`CellBatches` (tokenized cells
+streamed from AnnData or a file) or :class:`TensorBatches` (ready tensors in memory, e.g.
+the GRN oracle's fixed-layout sequences).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .._errors import ValidationError
-from ._source import CellSource
+from ..data import CellSource
 
-__all__ = ["CellBatches", "DataPosition"]
+if TYPE_CHECKING:
+    import torch
+
+    from ..tokenize import Tokenizer
+
+__all__ = ["Batches", "CellBatches", "DataPosition", "TensorBatches"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,21 @@ class DataPosition:
 
     epoch: int = 0
     batch: int = 0
+
+
+@runtime_checkable
+class Batches(Protocol):
+    """What the training loop reads: a resumable, deterministic stream of batches.
+
+    ``iterate(position)`` yields ``(position after this batch, batch)`` from ``position``
+    to the end of that position's epoch; the loop then continues with the next epoch at
+    ``DataPosition(epoch + 1, 0)``. A batch maps names (``input_ids``,
+    ``attention_mask``, optional ``values`` / ``labels``) to tensors.
+    """
+
+    def iterate(
+        self, position: DataPosition = ...
+    ) -> Iterator[tuple[DataPosition, dict[str, torch.Tensor]]]: ...
 
 
 class CellBatches:
@@ -63,7 +87,7 @@ class CellBatches:
     def __init__(
         self,
         source: Any,
-        tokenizer: Any,
+        tokenizer: Tokenizer,
         *,
         batch_size: int = 32,
         chunk_size: int = 1024,
@@ -167,3 +191,42 @@ class CellBatches:
     def __iter__(self) -> Iterator[dict]:
         for _, batch in self.iterate():
             yield batch
+
+
+class TensorBatches:
+    """Batches drawn from tensors already in memory (a :class:`Batches`).
+
+    Epoch ``e`` visits the rows in the order ``numpy.random.default_rng([seed, e])``
+    permutes them, ``batch_size`` rows at a time (the last batch may be smaller).
+
+    Parameters
+    ----------
+    tensors
+        Name -> tensor, all with the same first dimension (rows).
+    batch_size
+        Rows per batch.
+    seed
+        Seed of the row order.
+    """
+
+    def __init__(self, tensors: Mapping[str, torch.Tensor], *, batch_size: int, seed: int = 0):
+        if batch_size < 1:
+            raise ValidationError(f"batch_size must be >= 1, got {batch_size}")
+        sizes = {int(v.shape[0]) for v in tensors.values()}
+        if len(sizes) != 1:
+            raise ValidationError(f"tensors have different numbers of rows: {sorted(sizes)}")
+        self.tensors = dict(tensors)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.n_obs = sizes.pop()
+
+    def iterate(
+        self, position: DataPosition = DataPosition()
+    ) -> Iterator[tuple[DataPosition, dict[str, torch.Tensor]]]:
+        """Yield ``(position after this batch, batch)`` to the end of the epoch."""
+        order = np.random.default_rng([self.seed, position.epoch]).permutation(self.n_obs)
+        for b, start in enumerate(range(0, self.n_obs, self.batch_size)):
+            if b < position.batch:
+                continue
+            rows = order[start : start + self.batch_size]
+            yield DataPosition(position.epoch, b + 1), {k: v[rows] for k, v in self.tensors.items()}

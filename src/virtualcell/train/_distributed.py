@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DistInfo", "init_distributed", "resolve_device"]
+__all__ = ["DistInfo", "all_ranks_max", "barrier", "init_distributed", "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,22 @@ def init_distributed(backend: str | None = None) -> DistInfo:
 
 
 def resolve_device(name: str, info: DistInfo) -> torch.device:
-    """``auto`` -> this rank's GPU when CUDA is available, else CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            torch.cuda.set_device(info.local_rank)
-            return torch.device("cuda", info.local_rank)
-        return torch.device("cpu")
-    return torch.device(name)
+    """``auto`` -> this rank's GPU when CUDA is available, else CPU; a device this machine
+    does not have is a :class:`~virtualcell.ValidationError`."""
+    from ..models._device import resolve_device as resolve
+
+    return resolve(name, local_rank=info.local_rank)
+
+
+def all_ranks_max(info: DistInfo, device: torch.device, *flags: bool) -> tuple[bool, ...]:
+    """Each flag OR-ed over all processes (so every rank takes the same decision)."""
+    if info.world_size == 1:
+        return tuple(bool(f) for f in flags)
+    import torch.distributed as dist
+
+    t = torch.tensor([float(f) for f in flags], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in t.tolist())
 
 
 def barrier(info: DistInfo) -> None:

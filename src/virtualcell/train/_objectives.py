@@ -4,37 +4,62 @@ Each objective has a ``name`` and ``loss(model, batch, generator) -> (loss, metr
 ``model`` is the (possibly DistributedDataParallel-wrapped) network, always *called*
 (never reached into) so gradient synchronisation works; ``generator`` is the training
 loop's private CPU generator used for masking, so runs are reproducible and resumable.
+
+:data:`OBJECTIVES` lists them by name; pretraining objectives are tagged ``pretraining``
+and name the architecture they train (``architecture``), fine-tuning ones ``finetuning``.
+``OBJECTIVES.get(name).for_vocab(vocab)`` builds one with the token ids of a vocabulary.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 
 from .._errors import ValidationError
+from .._utils import Entry, Registry
 
 __all__ = [
+    "OBJECTIVES",
     "ClassificationObjective",
     "MaskedTokenObjective",
     "MaskedValueObjective",
     "NextTokenObjective",
     "Objective",
     "RegressionObjective",
-    "make_objective",
 ]
 
+#: A network (or its DDP wrapper) as the objectives call it: token batch in, outputs out.
+Network = Callable[..., Mapping[str, torch.Tensor]]
+#: One batch: ``input_ids``, ``attention_mask`` and optionally ``values`` / ``labels``.
+Batch = Mapping[str, torch.Tensor]
 
+
+@runtime_checkable
 class Objective(Protocol):
     """What the training loop needs from an objective."""
 
     name: str
 
     def loss(
-        self, model: Any, batch: dict[str, torch.Tensor], generator: torch.Generator
+        self, model: Network, batch: Batch, generator: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+
+class _FromVocab:
+    """``for_vocab``: build with the special-token ids of a vocabulary (none needed here)."""
+
+    #: Architecture a pretraining objective trains (``None`` for fine-tuning objectives).
+    architecture: ClassVar[str | None] = None
+    #: Whether the objective needs a tokenizer with values (bin / continuous).
+    needs_values: ClassVar[bool] = False
+
+    @classmethod
+    def for_vocab(cls, vocab: Any, **kwargs: Any) -> Any:
+        return cls(**kwargs)
 
 
 def _maskable(batch: dict[str, torch.Tensor], n_special: int) -> torch.Tensor:
@@ -52,7 +77,7 @@ def _choose(eligible: torch.Tensor, prob: float, generator: torch.Generator) -> 
 
 
 @dataclass(frozen=True)
-class MaskedTokenObjective:
+class MaskedTokenObjective(_FromVocab):
     """Masked gene-token prediction (MLM): hide ``mask_prob`` of gene tokens, predict them.
 
     Masked tokens are replaced by ``<mask>``; their values (rank position, bin, expression)
@@ -63,8 +88,15 @@ class MaskedTokenObjective:
     mask_id: int = 2
     n_special: int = 5
     name: str = "mlm"
+    architecture: ClassVar[str | None] = "cell_encoder"
 
-    def loss(self, model, batch, generator):
+    @classmethod
+    def for_vocab(cls, vocab: Any, **kwargs: Any) -> MaskedTokenObjective:
+        return cls(mask_id=vocab.mask_id, n_special=vocab.n_special, **kwargs)
+
+    def loss(
+        self, model: Network, batch: Batch, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         target = _choose(_maskable(batch, self.n_special), self.mask_prob, generator)
         ids = batch["input_ids"].masked_fill(target, self.mask_id)
         out = model(
@@ -75,7 +107,7 @@ class MaskedTokenObjective:
 
 
 @dataclass(frozen=True)
-class MaskedValueObjective:
+class MaskedValueObjective(_FromVocab):
     """Masked value regression (MAE): hide ``mask_prob`` of the values, regress them (MSE).
 
     Gene identities stay visible; the hidden values are replaced by a learned "masked"
@@ -85,8 +117,16 @@ class MaskedValueObjective:
     mask_prob: float = 0.3
     n_special: int = 5
     name: str = "mae"
+    architecture: ClassVar[str | None] = "cell_encoder"
+    needs_values: ClassVar[bool] = True
 
-    def loss(self, model, batch, generator):
+    @classmethod
+    def for_vocab(cls, vocab: Any, **kwargs: Any) -> MaskedValueObjective:
+        return cls(n_special=vocab.n_special, **kwargs)
+
+    def loss(
+        self, model: Network, batch: Batch, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         if batch.get("values") is None:
             raise ValidationError(
                 "the mae objective needs a tokenizer with values (bin/continuous)"
@@ -105,12 +145,15 @@ class MaskedValueObjective:
 
 
 @dataclass(frozen=True)
-class NextTokenObjective:
+class NextTokenObjective(_FromVocab):
     """Next-token prediction (causal language modelling) over gene-token sequences."""
 
     name: str = "ntp"
+    architecture: ClassVar[str | None] = "cell_gpt"
 
-    def loss(self, model, batch, generator):
+    def loss(
+        self, model: Network, batch: Batch, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         out = model(batch["input_ids"], None, batch["attention_mask"])
         logits = out["logits"][:, :-1]
         target = batch["input_ids"][:, 1:]
@@ -120,12 +163,14 @@ class NextTokenObjective:
 
 
 @dataclass(frozen=True)
-class ClassificationObjective:
+class ClassificationObjective(_FromVocab):
     """Cross-entropy of a fine-tuned model's logits against integer ``batch["labels"]``."""
 
     name: str = "classification"
 
-    def loss(self, model, batch, generator):
+    def loss(
+        self, model: Network, batch: Batch, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         out = model(batch["input_ids"], batch.get("values"), batch["attention_mask"])
         labels = batch["labels"].long()
         loss = F.cross_entropy(out["logits"].float(), labels)
@@ -134,12 +179,14 @@ class ClassificationObjective:
 
 
 @dataclass(frozen=True)
-class RegressionObjective:
+class RegressionObjective(_FromVocab):
     """Mean squared error of a fine-tuned model's outputs against float ``batch["labels"]``."""
 
     name: str = "regression"
 
-    def loss(self, model, batch, generator):
+    def loss(
+        self, model: Network, batch: Batch, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         out = model(batch["input_ids"], batch.get("values"), batch["attention_mask"])
         pred = out["logits"].float()
         target = batch["labels"].float().reshape(pred.shape[0], -1)
@@ -147,17 +194,16 @@ class RegressionObjective:
         return loss, {"loss": float(loss.detach())}
 
 
-def make_objective(
-    name: Literal["mlm", "mae", "ntp", "classification", "regression"], **kwargs: Any
-) -> Objective:
-    """Objective by name (``kwargs`` go to its constructor)."""
-    table = {
-        "mlm": MaskedTokenObjective,
-        "mae": MaskedValueObjective,
-        "ntp": NextTokenObjective,
-        "classification": ClassificationObjective,
-        "regression": RegressionObjective,
-    }
-    if name not in table:
-        raise ValidationError(f"unknown objective {name!r}; choose from {sorted(table)}")
-    return table[name](**kwargs)
+def _builtins() -> list[Entry[Any]]:
+    pre, fine = ("pretraining",), ("finetuning",)
+    return [
+        Entry("mlm", MaskedTokenObjective, "Masked gene-token prediction (CellEncoder).", tags=pre),
+        Entry("mae", MaskedValueObjective, "Masked value regression (CellEncoder).", tags=pre),
+        Entry("ntp", NextTokenObjective, "Next-token prediction (CellGPT).", tags=pre),
+        Entry("classification", ClassificationObjective, "Cross-entropy on labels.", tags=fine),
+        Entry("regression", RegressionObjective, "MSE on standardised targets.", tags=fine),
+    ]
+
+
+#: Objective classes by name (``OBJECTIVES.names(tag="pretraining")``: mae, mlm, ntp).
+OBJECTIVES: Registry[Any] = Registry("objective", builtins=_builtins)

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .._errors import ValidationError
+from ..data import CellSource
 from ._data import CellBatches
-from ._distributed import init_distributed
-from ._loop import TrainConfig, TrainResult, train
-from ._objectives import make_objective
-from ._source import CellSource
+from ._distributed import init_distributed, resolve_device
+from ._loop import TrainConfig, TrainResult, run_description, train
+from ._objectives import OBJECTIVES
+from ._state import prepare_run
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+    from ..models import CellModel
+    from ..tokenize import Tokenizer
 
 __all__ = ["default_model_config", "make_tokenizer", "pretrain"]
 
-#: Objectives each tokenizer kind supports.
+#: How each tokenizer kind's values enter a CellEncoder (``value_mode``).
 _VALUE_MODE = {"rank": "rank", "bin": "bin", "continuous": "continuous", "sentence": "rank"}
 
 
@@ -30,25 +38,35 @@ def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Any:
     return TOKENIZERS.get(kind)(max_len=max_len, **kwargs)
 
 
+def _pretraining_objective(name: str) -> Any:
+    entry = OBJECTIVES.entry(name)
+    if "pretraining" not in entry.tags:
+        raise ValidationError(
+            f"{name!r} is not a pretraining objective; choose from "
+            f"{', '.join(OBJECTIVES.names(tag='pretraining'))}"
+        )
+    return entry.obj
+
+
 def default_model_config(
-    tokenizer: Any, objective: str, **overrides: Any
+    tokenizer: Tokenizer, objective: str, **overrides: Any
 ) -> tuple[str, dict[str, Any]]:
     """``(architecture, config dict)`` matching a fitted tokenizer and an objective.
 
-    ``ntp`` -> :class:`CellGPT`; ``mlm`` / ``mae`` -> :class:`CellEncoder` whose value input
-    matches the tokenizer (rank position, bin embedding or continuous projection).
+    The objective names its architecture (``ntp`` -> :class:`CellGPT`; ``mlm`` / ``mae``
+    -> :class:`CellEncoder`, whose value input matches the tokenizer: rank position, bin
+    embedding or continuous projection).
     """
+    cls = _pretraining_objective(objective)
     params = tokenizer.config().get("params", {})
     max_len = int(params.get("max_len", 256)) + 8  # room for <cls>/<eos>/count tokens
     base = {"vocab_size": len(tokenizer.vocab), "max_len": max_len}
-    if objective == "ntp":
-        return "cell_gpt", {**base, **overrides}
-    if objective not in ("mlm", "mae"):
-        raise ValidationError(f"unknown pretraining objective {objective!r} (mlm, mae, ntp)")
+    if cls.architecture != "cell_encoder":
+        return cls.architecture, {**base, **overrides}
     mode = _VALUE_MODE.get(tokenizer.kind, "none")
-    if objective == "mae" and mode not in ("bin", "continuous"):
+    if cls.needs_values and mode not in ("bin", "continuous"):
         raise ValidationError(
-            f"objective 'mae' regresses values; the {tokenizer.kind} tokenizer has none "
+            f"objective {objective!r} regresses values; the {tokenizer.kind} tokenizer has none "
             "(use --tokenizer bin or continuous)"
         )
     cfg = {**base, "value_mode": mode, "heads": [objective]}
@@ -57,18 +75,29 @@ def default_model_config(
     return "cell_encoder", {**cfg, **overrides}
 
 
+def _check_model_overrides(architecture: str, overrides: Mapping[str, Any]) -> None:
+    """Refuse bad architecture overrides (types, ranges, heads vs width) before the
+    tokenizer is fitted (the full config is checked again once the vocabulary is known)."""
+    from ..models import ARCHITECTURES
+
+    if not isinstance(overrides, Mapping):
+        raise ValidationError(f"model_config must be a dict, got {type(overrides).__name__}")
+    probe = {"vocab_size": 16, "max_len": 16, **overrides}
+    ARCHITECTURES.get(architecture).config_class.from_dict(probe)
+
+
 def pretrain(
-    data: Any,
+    data: AnnData | str | Path,
     *,
-    tokenizer: Any = "rank",
+    tokenizer: Tokenizer | str = "rank",
     objective: Literal["mlm", "mae", "ntp"] = "mlm",
-    model_config: dict[str, Any] | None = None,
+    model_config: Mapping[str, Any] | None = None,
     train_config: TrainConfig | None = None,
     out_dir: str | Path | None = None,
     layer: str | None = None,
     fit_cells: int = 10_000,
-    resume: bool = True,
-) -> tuple[Any, TrainResult]:
+    resume: bool | None = None,
+) -> tuple[CellModel, TrainResult]:
     """Pretrain a model on unlabelled cells; optionally write a checkpoint folder.
 
     Parameters
@@ -79,72 +108,95 @@ def pretrain(
         A tokenizer object (fitted or not) or its kind: ``rank``, ``bin``, ``continuous``,
         ``sentence``. An unfitted tokenizer is fitted on the first ``fit_cells`` cells.
     objective
-        ``mlm`` (masked gene tokens), ``mae`` (masked values) or ``ntp`` (next token, CellGPT).
+        A pretraining objective of :data:`OBJECTIVES`: ``mlm`` (masked gene tokens),
+        ``mae`` (masked values) or ``ntp`` (next token, CellGPT).
     model_config
         Overrides of the architecture (``d_model``, ``n_layers``, ...).
     train_config
-        :class:`TrainConfig` (defaults when None).
+        :class:`TrainConfig` (defaults when None): every optimisation setting.
     out_dir
-        Checkpoint folder: resumable checkpoints under ``out_dir/checkpoints`` and the final
+        Run folder: resumable checkpoints under ``out_dir/checkpoints`` and the final
         model (``config.json``, ``model.safetensors``, ``vocab.json``) in ``out_dir``.
     layer
-        Expression layer (``"raw"`` = ``adata.raw``).
+        Expression matrix: ``None`` = ``X``, ``"raw"`` = ``adata.raw``, else a layer name.
+        A matrix with negative values (scaled data) is refused naming the usable ones.
+    fit_cells
+        Cells the tokenizer is fitted on.
+    resume
+        An existing run in ``out_dir``: ``None`` resumes it when the settings are the
+        same (refused when they differ), ``True`` resumes it with the new settings,
+        ``False`` deletes it and starts over (see :func:`train`).
 
     Returns
     -------
     (CellModel, TrainResult)
     """
-    from ..models._wrapper import CellModel, build_network
+    from ..models import CellModel, build_network
 
-    tc = train_config or TrainConfig()
+    tc = TrainConfig() if train_config is None else train_config
+    if not isinstance(tc, TrainConfig):
+        raise ValidationError(f"train_config must be a TrainConfig, got {type(tc).__name__}")
+    objective_cls = _pretraining_objective(objective)
+    overrides = dict(model_config or {})
+    _check_model_overrides(objective_cls.architecture, overrides)
     info = init_distributed()
-    source = CellSource.open(data, layer=layer)
+    resolve_device(tc.device, info)
     if isinstance(tokenizer, str):
         tokenizer = make_tokenizer(tokenizer)
-    if not tokenizer.is_fitted:
-        n_fit = min(fit_cells, source.n_obs)
-        tokenizer.fit(source.read(0, n_fit), genes=source.var_names)
-    arch, cfg = default_model_config(tokenizer, objective, **(model_config or {}))
-    network = build_network(arch, cfg, seed=tc.seed)
-    batches = CellBatches(
-        source,
-        tokenizer,
-        batch_size=tc.batch_size,
-        chunk_size=tc.chunk_size,
-        seed=tc.seed,
-        rank=info.rank,
-        world_size=info.world_size,
-    )
-    result = train(
-        network,
-        batches,
-        _objective(objective, tokenizer),
-        tc,
-        out_dir=out_dir,
-        resume=resume,
-        checkpoint_extra={"objective": objective},
-    )
-    losses = [h["loss"] for h in result.history if "loss" in h]
-    training = {
-        "objective": objective,
-        "train_config": tc.to_dict(),
-        "steps": result.steps,
-        "n_cells": source.n_obs,
-        "world_size": info.world_size,
-        "final_loss": float(np.mean(losses[-10:])) if losses else None,
-    }
-    model = CellModel(network, tokenizer, training=training)
-    if out_dir is not None and info.is_main:
-        model.save_pretrained(out_dir)
-    source.close()
+    source = CellSource.open(data, layer=layer)
+    try:
+        source.check_nonnegative()
+        run = {
+            "objective": objective,
+            "tokenizer": {"kind": tokenizer.kind, "params": tokenizer.config().get("params", {})},
+            "model_config": overrides,
+            "layer": layer,
+            "n_cells": source.n_obs,
+            "n_genes": len(source.var_names),
+        }
+        if out_dir is not None:
+            prepare_run(
+                out_dir,
+                run_description(tc, run),
+                resume=resume,
+                is_main=info.is_main,
+                announce=False,
+            )
+        if not tokenizer.is_fitted:
+            n_fit = min(fit_cells, source.n_obs)
+            tokenizer.fit(source.read(0, n_fit), genes=source.var_names)
+        arch, cfg = default_model_config(tokenizer, objective, **overrides)
+        network = build_network(arch, cfg, seed=tc.seed)
+        batches = CellBatches(
+            source,
+            tokenizer,
+            batch_size=tc.batch_size,
+            chunk_size=tc.chunk_size,
+            seed=tc.seed,
+            rank=info.rank,
+            world_size=info.world_size,
+        )
+        result = train(
+            network,
+            batches,
+            objective_cls.for_vocab(tokenizer.vocab),
+            tc,
+            out_dir=out_dir,
+            resume=resume,
+            run=run,
+        )
+        losses = [h["loss"] for h in result.history if "loss" in h]
+        training = {
+            "objective": objective,
+            "train_config": tc.to_dict(),
+            "steps": result.steps,
+            "n_cells": source.n_obs,
+            "world_size": info.world_size,
+            "final_loss": float(np.mean(losses[-10:])) if losses else None,
+        }
+        model = CellModel(network, tokenizer, training=training)
+        if out_dir is not None and info.is_main:
+            model.save_pretrained(out_dir)
+    finally:
+        source.close()
     return model, result
-
-
-def _objective(name: str, tokenizer: Any) -> Any:
-    vocab = tokenizer.vocab
-    if name in ("mlm", "mae"):
-        kwargs: dict[str, Any] = {"n_special": vocab.n_special}
-        if name == "mlm":
-            kwargs["mask_id"] = vocab.mask_id
-        return make_objective(name, **kwargs)
-    return make_objective(name)

@@ -1,0 +1,230 @@
+"""Row-chunked reading of cells from AnnData in memory, a backed ``.h5ad`` or a ``.zarr`` store.
+
+Files are opened with h5py / zarr and the expression matrix is read ``chunk`` rows at a
+time (anndata's ``sparse_dataset`` for CSR groups, plain slicing for dense arrays), so a
+corpus larger than RAM is streamed with flat memory: only ``obs``, ``var`` and one chunk
+are ever in memory.
+
+Which matrix is read is chosen by ``layer``: ``None`` reads ``X``, ``"raw"`` reads
+``adata.raw.X`` (with ``raw.var_names``), any other name reads ``adata.layers[name]``.
+:meth:`CellSource.check_nonnegative` refuses a matrix that is not expression (scaled or
+centred values, NaN) with one line naming the matrices that would work (``layer='raw'``,
+a counts layer).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._errors import DataFormatError, ValidationError
+from ._errors_io import check_hdf5, reading
+
+__all__ = ["CellSource"]
+
+
+def _describe(layer: str | None) -> str:
+    if layer is None:
+        return "X"
+    return "adata.raw.X" if layer == "raw" else f"layers[{layer!r}]"
+
+
+class CellSource:
+    """Uniform row-range reader over cells.
+
+    Use :meth:`open` to build one. ``layer="raw"`` reads ``raw.X`` (and ``raw.var``);
+    any other layer name reads ``layers[layer]``; ``None`` reads ``X``.
+
+    Attributes
+    ----------
+    n_obs
+        Number of cells.
+    var_names
+        Gene names (numpy object array) of the matrix columns.
+    obs
+        Cell annotations (``pandas.DataFrame``, loaded in memory).
+    layer
+        The matrix read (``None`` = ``X``, ``"raw"`` = ``adata.raw.X``, else a layer).
+    alternatives
+        The other matrices of the same data (``"raw"`` and layer names), for messages.
+    """
+
+    def __init__(
+        self,
+        matrix: Any,
+        var_names: np.ndarray,
+        obs: pd.DataFrame,
+        handle: Any = None,
+        *,
+        layer: str | None = None,
+        alternatives: tuple[str, ...] = (),
+    ):
+        self._matrix = matrix
+        self.var_names = np.asarray(var_names, dtype=object)
+        self.obs = obs
+        self.n_obs = int(obs.shape[0])
+        self._handle = handle
+        self.layer = layer
+        self.alternatives = tuple(alternatives)
+        if int(matrix.shape[0]) != self.n_obs or int(matrix.shape[1]) != len(self.var_names):
+            raise DataFormatError(
+                f"matrix shape {tuple(matrix.shape)} does not match {self.n_obs} cells x "
+                f"{len(self.var_names)} genes"
+            )
+
+    @classmethod
+    def open(cls, data: Any, *, layer: str | None = None) -> CellSource:
+        """Open ``data``: an AnnData (in memory or backed), or a path to ``.h5ad`` / ``.zarr``."""
+        if isinstance(data, str | Path):
+            return cls._open_path(Path(data), layer)
+        if hasattr(data, "obs_names") and hasattr(data, "var_names"):
+            if getattr(data, "isbacked", False) and data.filename is not None and layer is None:
+                return cls._open_path(Path(data.filename), layer)
+            others = (("raw",) if data.raw is not None else ()) + tuple(data.layers.keys())
+            alternatives = tuple(a for a in others if a != layer)
+            if layer == "raw":
+                if data.raw is None:
+                    raise ValidationError(
+                        "layer='raw' but adata.raw is None"
+                        + (f"; layers are {list(data.layers)}" if len(data.layers) else "")
+                    )
+                return cls(
+                    data.raw.X, np.asarray(data.raw.var_names), data.obs,
+                    layer=layer, alternatives=alternatives,
+                )  # fmt: skip
+            if layer is not None:
+                if layer not in data.layers:
+                    raise ValidationError(
+                        f"layer {layer!r} not in adata.layers {list(data.layers)}"
+                        + ("; 'raw' reads adata.raw" if data.raw is not None else "")
+                    )
+                return cls(
+                    data.layers[layer], np.asarray(data.var_names), data.obs,
+                    layer=layer, alternatives=alternatives,
+                )  # fmt: skip
+            if data.X is None:
+                raise ValidationError(
+                    "adata.X is None; pass layer= one of "
+                    f"{list(alternatives) or 'nothing: the data has no matrix'}"
+                )
+            return cls(data.X, np.asarray(data.var_names), data.obs, alternatives=alternatives)
+        raise ValidationError(
+            f"expected AnnData or a path to .h5ad/.zarr, got {type(data).__name__}"
+        )
+
+    @classmethod
+    def _open_path(cls, path: Path, layer: str | None) -> CellSource:
+        import anndata as ad
+
+        if not path.exists():
+            raise DataFormatError(f"{path}: no such file or folder")
+        is_zarr = path.suffix == ".zarr" or path.is_dir()
+        if not is_zarr:
+            if not path.is_file():
+                raise DataFormatError(f"{path}: not a regular file")
+            check_hdf5(path, "h5ad")
+        with reading(path, "zarr" if is_zarr else "h5ad"):
+            if is_zarr:
+                import zarr
+
+                handle = zarr.open(str(path), mode="r")
+            else:
+                import h5py
+
+                handle = h5py.File(path, "r")
+        try:
+            others = (("raw",) if "raw" in handle else ()) + tuple(
+                handle["layers"].keys() if "layers" in handle else ()
+            )
+            if layer == "raw":
+                if "raw" not in handle:
+                    raise ValidationError(
+                        f"{path}: layer='raw' but the file has no raw matrix"
+                        + (f"; layers are {list(others)}" if others else "")
+                    )
+                group, var_key = handle["raw"]["X"], handle["raw"]["var"]
+            elif layer is not None:
+                if layer not in others:
+                    raise ValidationError(
+                        f"{path}: layer {layer!r} not found; the file has "
+                        f"{', '.join(repr(o) for o in others) or 'only X'}"
+                    )
+                group, var_key = handle["layers"][layer], handle["var"]
+            else:
+                group, var_key = handle["X"], handle["var"]
+            var = ad.io.read_elem(var_key)
+            obs = ad.io.read_elem(handle["obs"])
+            enc = dict(group.attrs).get("encoding-type", "array")
+            matrix = ad.io.sparse_dataset(group) if "csr" in enc or "csc" in enc else group
+            return cls(
+                matrix, np.asarray(var.index), obs, handle=handle,
+                layer=layer, alternatives=tuple(o for o in others if o != layer),
+            )  # fmt: skip
+        except ValidationError:
+            handle.close()
+            raise
+        except Exception as e:
+            handle.close()
+            what = f"missing element {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+            raise DataFormatError(f"{path}: {what} (layer={layer!r})") from None
+
+    @property
+    def matrix(self) -> Any:
+        """The matrix object itself (in-memory array, sparse matrix or backed dataset)."""
+        return self._matrix
+
+    def read(self, start: int, stop: int) -> sp.csr_matrix:
+        """Rows ``start:stop`` as a CSR matrix (float32)."""
+        block = self._matrix[start:stop]
+        if hasattr(block, "to_memory"):
+            block = block.to_memory()
+        if sp.issparse(block):
+            return sp.csr_matrix(block, dtype=np.float32)
+        return sp.csr_matrix(np.asarray(block, dtype=np.float32))
+
+    def check_nonnegative(self, rows: int = 2048) -> None:
+        """Refuse a matrix that is not (non-negative, finite) expression, judged on its
+        first ``rows`` cells, naming the matrices to use instead.
+
+        Tokenizers read counts or normalised expression; a scaled ``X`` (as in scanpy's
+        ``pbmc68k_reduced``) holds negative values. The message says which ``layer`` to
+        pass (``'raw'`` for ``adata.raw``, or a layer name).
+        """
+        block = self.read(0, min(rows, self.n_obs))
+        values = block.data
+        if values.size == 0 or (values.min() >= 0 and np.isfinite(values).all()):
+            return
+        bad = (
+            f"negative values (min {values.min():.3g}; it looks scaled or centred)"
+            if values.min() < 0
+            else "NaN or infinite values"
+        )
+        hint = (
+            "pass layer="
+            + " or layer=".join(repr(a) for a in self.alternatives)
+            + " (CLI: --layer "
+            + " or --layer ".join(self.alternatives)
+            + ")"
+            if self.alternatives
+            else "give raw counts or non-negative normalised expression"
+        )
+        raise ValidationError(
+            f"{_describe(self.layer)} holds {bad}, but models read counts or non-negative "
+            f"expression; {hint}"
+        )
+
+    def close(self) -> None:
+        """Close the underlying file, if any."""
+        if self._handle is not None and hasattr(self._handle, "close"):
+            self._handle.close()
+        self._handle = None
+
+    def __enter__(self) -> CellSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
