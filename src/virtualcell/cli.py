@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "virtualcell.grn._cli",
     "virtualcell.represent._cli",
     "virtualcell.perturb._cli",
+    "virtualcell.design._cli",
     "virtualcell.knowledge._cli",
     "virtualcell.agent._cli",
 )

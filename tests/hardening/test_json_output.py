@@ -100,6 +100,12 @@ CASES = {
     "kb verify": (lambda t, kb: ["kb", "verify", "TP53 represses MDM2", "--kb", kb,
                                  "--mode", "lexical", "--json"],
                   lambda d: d["label"] in ("supported", "contradicted", "unknown")),
+    "design": (lambda t, kb: ["design", "--env", "sim_knockout", "--policy", "active_ucb",
+                              "--rounds", "2", "--batch", "3", "--seed", "0", "--json",
+                              *(f"--env-option={o}" for o in ("n_genes=30", "truth_cells=50",
+                                "observational_cells=100", "control_cells=50", "cells=20"))],
+               lambda d: d["env"] == "sim_knockout" and d["policy"] == "active_ucb"
+               and len(d["curve"]) == 2 and d["hit_rate"] == d["curve"][-1]),
 }  # fmt: skip
 
 

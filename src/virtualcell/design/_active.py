@@ -152,7 +152,10 @@ def virtual_cell_scores(
     measured_perturbed = [m for m in history.measurements if split_perturbation(m.perturbation)]
     if not measured_perturbed or not cands:
         return pd.Series(dtype=float, name="virtual_cell")
-    key = ("vc", predictor, history.round, len(history.measurements), tuple(sorted(options)))
+    # the key names every measurement (label and round): policies that share an
+    # environment share its cache, and two histories of one length differ
+    done = tuple((m.perturbation, m.round) for m in history.measurements)
+    key = ("vc", predictor, done, repr(sorted(options.items())))
     if key in screen.cache and candidates is None:
         return screen.cache[key]
     opts = dict(options)

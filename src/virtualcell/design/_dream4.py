@@ -61,8 +61,8 @@ class Dream4Screen(ScreenEnv):
         "sigma_add": 0.05,
         "readout_fraction": 0.5,
         "hit_fraction": 0.05,
-        "rounds": 5,
-        "batch": 6,
+        "rounds": 4,
+        "batch": 4,
     }
 
     def __init__(self, *, seed: int = 0, **params: Any) -> None:

@@ -16,7 +16,9 @@ __all__ = ["ENVS", "POLICIES", "make_env", "make_policy"]
 
 
 def _doc(obj: Any) -> str:
-    return (obj.__doc__ or "").strip().splitlines()[0].strip()
+    """The first paragraph of ``obj``'s docstring, on one line."""
+    first = (obj.__doc__ or "").strip().split("\n\n", 1)[0]
+    return " ".join(first.split())
 
 
 def _env_builtins() -> Iterator[Entry[Any]]:

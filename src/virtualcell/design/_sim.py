@@ -119,7 +119,7 @@ class _SimScreen(ScreenEnv):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # sd of 1-cell groups
             adata = simulate_preset(
-                "epistasis", self.grn, singles=list(singles), doubles=list(doubles),
+                "epistasis", grn=self.grn, singles=list(singles), doubles=list(doubles),
                 cells_per_condition=cells, n_control_cells=control, seed=seed,
                 keep_true_expression=keep_true, technical_noise=_noise(),
             )  # fmt: skip

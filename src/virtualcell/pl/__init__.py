@@ -3,9 +3,10 @@
 Every function has the form ``f(obj, *, ax=None, path=None, ...) -> Figure``
 (:mod:`virtualcell.pl._base`): it draws what the task functions computed, into ``ax``
 or a new figure (no pyplot state, no backend switch), and saves it atomically when
-given ``path=``. Modules by topic: ``_sim``, ``_grn``, ``_perturb``, ``_represent``.
+given ``path=``. Modules by topic: ``_sim``, ``_grn``, ``_perturb``, ``_represent``, ``_design``.
 """
 
+from ._design import discovery_curves
 from ._grn import grn_heatmap
 from ._perturb import interaction_confusion, perturbation_bars, perturbation_scatter
 from ._represent import (
@@ -20,6 +21,7 @@ from ._sim import network, perturbation_heatmap, umap
 __all__ = [
     "annotation_embedding",
     "confusion_matrix",
+    "discovery_curves",
     "grn_heatmap",
     "integration_scores",
     "interaction_confusion",
