@@ -37,6 +37,7 @@ CHECKED_PAGES = (
     "docs/models.md",
     "docs/train.md",
     "docs/datasets.md",
+    "docs/design.md",
     "docs/hardening.md",
     "docs/index.md",
     "docs/knowledge.md",
