@@ -68,22 +68,13 @@ class Dream4Screen(ScreenEnv):
     def __init__(self, *, seed: int = 0, **params: Any) -> None:
         from ..data import read_dream4
 
-        check_number("seed", seed, low=0, integer=True)
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ValidationError(
-                f"environment {self.name!r} has no option(s) {unknown}; its options are "
-                f"{sorted(self.defaults)}"
-            )
-        p = {**self.defaults, **params}
+        p = self._options(seed, params)
         if p["network"] is None:
             p["network"] = 1 + int(seed) % 3
         check_number("network", p["network"], low=1, high=5, integer=True)
-        for key in ("replicates", "rounds", "batch"):
-            check_number(key, p[key], low=1, integer=True)
+        check_number("replicates", p["replicates"], low=1, integer=True)
         check_number("sigma_mult", p["sigma_mult"], low=0)
         check_number("sigma_add", p["sigma_add"], low=0)
-        check_number("hit_fraction", p["hit_fraction"], low=0, high=1, low_open=True)
         folder = _network_folder(int(p["network"]), p["folder"])
         data = read_dream4(folder, experiments=["wildtype", "knockout", "timeseries",
                                                 "dual_knockout"])  # fmt: skip
@@ -142,9 +133,7 @@ class Dream4Screen(ScreenEnv):
         control = ctrl_reps.mean(axis=0)
         profiles = np.vstack([r.mean(axis=0) for r in reps])
         values = self.phenotype.score(profiles, labels, control=control)
-        before: dict[str, int] = {}
-        for m in history.measurements if history is not None else []:
-            before[m.perturbation] = before.get(m.perturbation, 0) + 1
+        before = self._replicates_before(history)
         out = [
             Measurement(lab, round, float(v), profiles[i], control, n, before.get(lab, 0))
             for i, (lab, v) in enumerate(zip(labels, values, strict=True))

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from .._utils import check_number
 from ..data._conventions import (
     PERTURBATION_KEY,
     PERTURBATION_TYPE_KEY,
@@ -300,6 +301,28 @@ class ScreenEnv:
             cache=self._view_cache,
         )
 
+    defaults: dict[str, Any] = {}  # noqa: RUF012  (subclasses set a ClassVar)
+
+    def _options(self, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+        """Check ``seed`` and the option names; the defaults updated with ``params``
+        (each subclass then checks the values)."""
+        check_number("seed", seed, low=0, integer=True)
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise ValidationError(
+                f"environment {self.spec_name()!r} has no option(s) {unknown}; its options "
+                f"are {sorted(self.defaults)}"
+            )
+        p = {**self.defaults, **params}
+        check_number("hit_fraction", p["hit_fraction"], low=0, high=1, low_open=True)
+        for key in ("rounds", "batch"):
+            check_number(key, p[key], low=1, integer=True)
+        return p
+
+    @classmethod
+    def spec_name(cls) -> str:
+        return str(getattr(cls, "name", cls.__name__))
+
     def initial(self) -> tuple[list[Measurement], Any]:
         """Measurements given before the screen starts (round 0) and their cells."""
         return [], None
@@ -316,6 +339,14 @@ class ScreenEnv:
 
     def _measure(self, labels, *, round, history) -> tuple[list[Measurement], Any]:
         raise NotImplementedError
+
+    @staticmethod
+    def _replicates_before(history: History | None) -> dict[str, int]:
+        """How often each perturbation was measured before (the next replicate index)."""
+        out: dict[str, int] = {}
+        for m in history.measurements if history is not None else []:
+            out[m.perturbation] = out.get(m.perturbation, 0) + 1
+        return out
 
     def _rng(self, round: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([int(self.spec.seed), 17, round]))

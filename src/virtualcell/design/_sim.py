@@ -22,10 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .._errors import ValidationError
 from .._utils import check_number
 from ..data._conventions import CONTROL, PERTURBATION_KEY, join_perturbation, split_perturbation
-from ._env import EnvSpec, History, Measurement, ScreenEnv
+from ._env import EnvSpec, Measurement, ScreenEnv
 from ._phenotypes import Impact, Interaction, Program, readout_genes
 
 __all__ = ["SimKnockoutScreen", "SimPairScreen", "SimProgramScreen"]
@@ -74,26 +73,16 @@ class _SimScreen(ScreenEnv):
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, *, seed: int = 0, **params: Any) -> None:
-        check_number("seed", seed, low=0, integer=True)
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ValidationError(
-                f"environment {self.name!r} has no option(s) {unknown}; its options are "
-                f"{sorted(self.defaults)}"
-            )
-        p = {**self.defaults, **params}
+        p = self._options(seed, params)
         for key in (
             "n_genes",
             "cells",
             "control_cells",
             "observational_cells",
             "truth_cells",
-            "rounds",
-            "batch",
             *(["single_cells"] if "single_cells" in p else []),
         ):
             check_number(key, p[key], low=1, integer=True)
-        check_number("hit_fraction", p["hit_fraction"], low=0, high=1, low_open=True)
         self.spec = EnvSpec(self.name, self.version, self.kind, int(seed), int(p["rounds"]),
                             int(p["batch"]), {k: v for k, v in p.items()
                                               if k not in ("rounds", "batch")})  # fmt: skip
@@ -170,7 +159,7 @@ class _SimScreen(ScreenEnv):
         n = [int((lab == label).sum()) for label in labels]
         singles_ = history.singles() if history is not None else {}
         values = self.phenotype.score(profiles, labels, control=control, singles=singles_)
-        before = _counts(history)
+        before = self._replicates_before(history)
         out = [
             Measurement(label, round, float(v), profiles[i], control, n[i], before.get(label, 0))
             for i, (label, v) in enumerate(zip(labels, values, strict=True))
@@ -179,13 +168,6 @@ class _SimScreen(ScreenEnv):
 
     def _setup(self, p: dict) -> None:
         raise NotImplementedError
-
-
-def _counts(history: History | None) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for m in history.measurements if history is not None else []:
-        out[m.perturbation] = out.get(m.perturbation, 0) + 1
-    return out
 
 
 _COMMON = {
