@@ -15,7 +15,8 @@ is printed as markdown and the discovery curves are drawn with
 
 Policy names are those of ``vc.design.POLICIES`` plus ``agent_scripted`` (the agent loop
 with the deterministic scripted backend ``expert``: no LLM) and ``agent_llm`` (the agent
-loop with the local SmolLM2-135M backend). Wall seconds are measured in the same run
+loop with the local SmolLM2-135M backend), and ``active_ucb_novc`` (the ablation of
+``active_ucb`` without the virtual cell: ``predictor=None``). Wall seconds are measured in the same run
 (on a shared 2-core machine, under load: compare policies within one run only).
 """
 
@@ -39,7 +40,11 @@ def _policy(name: str, seed: int):
     if name == "agent_scripted":
         pol = vc.agent.AgentPolicy(backend="expert", seed=seed, kb=None)
     elif name == "agent_llm":
-        pol = vc.agent.AgentPolicy(backend="local", seed=seed, kb=None, max_steps=3)
+        pol = vc.agent.AgentPolicy(
+            backend="local", seed=seed, kb=None, max_steps=2, max_seconds=300
+        )
+    elif name == "active_ucb_novc":
+        pol = vc.design.ActivePolicy(acquisition="ucb", predictor=None, seed=seed)
     else:
         return vc.design.make_policy(name, seed=seed)
     pol.name = name
