@@ -100,6 +100,9 @@ def discovery_curves(
                 lo, hi = arr.min(axis=0), arr.max(axis=0)
             ax.fill_between(steps, np.clip(lo, 0, 1), np.clip(hi, 0, 1), color=color,
                             alpha=0.15, linewidth=0)  # fmt: skip
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round" if x == "round" else "perturbations measured")
     ax.set_ylabel("cumulative hit rate")
     ax.set_ylim(0, 1.02)
