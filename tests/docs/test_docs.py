@@ -92,6 +92,10 @@ FAST_SUBSTITUTIONS = [
     ("docs/knowledge.md", 'vcell kb verify "TP53 activates CDKN1A" --json',
      'vcell kb verify "TP53 activates CDKN1A" --json --mode lexical'),
     ("docs/tokenize.md", "RankTokenizer(max_len=2048)", "RankTokenizer(max_len=64)"),
+    ("docs/design.md", '"active_thompson", seed=0)', '"active_thompson", seed=0, rounds=2)'),
+    ("docs/design.md", "seeds=[0, 1])", "seeds=[0], rounds=2)"),
+    ("docs/design.md", "--env-option truth_cells=100",
+     "--env-option truth_cells=50 --env-option observational_cells=100 --env-option cells=20"),
 ]  # fmt: skip
 
 
