@@ -42,6 +42,7 @@ _SUBMODULES = (
     "represent",
     "perturb",
     "text",
+    "design",
     "agent",
     "bench",
     "pl",

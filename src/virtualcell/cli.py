@@ -40,6 +40,7 @@ _COMMAND_MODULES = (
     "virtualcell.represent._cli",
     "virtualcell.text._cli",
     "virtualcell.perturb._cli",
+    "virtualcell.design._cli",
     "virtualcell.knowledge._cli",
     "virtualcell.agent._cli",
 )

@@ -42,6 +42,7 @@ CHECKED_PAGES = (
     "docs/represent.md",
     "docs/train.md",
     "docs/datasets.md",
+    "docs/design.md",
     "docs/hardening.md",
     "docs/index.md",
     "docs/knowledge.md",
@@ -114,6 +115,10 @@ FAST_SUBSTITUTIONS = [
     ("README.md", "vcell agent bench --backend scripted --seed 0 --json",
      "vcell agent bench --backend scripted --seed 0 --json --tasks 3 --no-baselines"),
     ("README.md", "vcell mcp                               #", "vcell mcp < /dev/null  #"),
+    ("docs/design.md", '"active_thompson", seed=0)', '"active_thompson", seed=0, rounds=2)'),
+    ("docs/design.md", "seeds=[0, 1])", "seeds=[0], rounds=2)"),
+    ("docs/design.md", "--env-option truth_cells=100",
+     "--env-option truth_cells=50 --env-option observational_cells=100 --env-option cells=20"),
 ]  # fmt: skip
 
 #: Replies of the scripted backend in the FAST runs of `vcell ask`.

@@ -237,6 +237,12 @@ CASES = {
                                      "type1", "--n-cells", "4", "--out", str(t / "g.h5ad"),
                                      "--json"],
                       lambda d: d["n_cells"] == 4),
+    "design": (lambda t, kb: ["design", "--env", "sim_knockout", "--policy", "active_ucb",
+                              "--rounds", "2", "--batch", "3", "--seed", "0", "--json",
+                              *(f"--env-option={o}" for o in ("n_genes=30", "truth_cells=50",
+                                "observational_cells=100", "control_cells=50", "cells=20"))],
+               lambda d: d["env"] == "sim_knockout" and d["policy"] == "active_ucb"
+               and len(d["curve"]) == 2 and d["hit_rate"] == d["curve"][-1]),
 }  # fmt: skip
 
 

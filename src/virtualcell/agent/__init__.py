@@ -10,7 +10,9 @@ model-written code in-process, and checks its own claims against the knowledge b
     vc.agent.tools.names()                         # the derived tool list
     vc.agent.Toolbox(kb=vc.knowledge.load()).describe()   # with JSON schemas
 
-CLI: ``vcell ask``, ``vcell agent bench``, ``vcell agent tools``, ``vcell mcp``.
+CLI: ``vcell ask``, ``vcell agent bench``, ``vcell agent tools``, ``vcell mcp``. The LLM
+design policy (:class:`AgentPolicy`) is added to ``vc.design.POLICIES`` as ``agent`` when
+this package is imported (``vcell design --policy agent``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ._backends import (
     get_backend,
     local_model_file,
 )
+from ._design import AgentPolicy, expert_backend, parse_candidates, register_design_policy
 from ._loop import Agent, Answer
 from ._parse import Action, parse_action
 from ._provenance import ProvenanceLog, ReplayReport, read_log, replay, transcript_from_log
@@ -49,6 +52,7 @@ from ._workspace import Workspace, summarize
 __all__ = [
     "Action",
     "Agent",
+    "AgentPolicy",
     "Answer",
     "Backend",
     "ClaimCheck",
@@ -67,6 +71,7 @@ __all__ = [
     "backends",
     "count_cell_types",
     "describe_data",
+    "expert_backend",
     "expression_by_group",
     "function_schema",
     "get_backend",
@@ -74,6 +79,7 @@ __all__ = [
     "local_model_file",
     "open_kb",
     "parse_action",
+    "parse_candidates",
     "parse_numpydoc",
     "perturbation_effects",
     "read_log",
@@ -86,6 +92,10 @@ __all__ = [
     "validate_arguments",
     "verify_answer",
 ]
+
+# The LLM design policy lives here (design may not import this layer): add it to
+# vc.design.POLICIES as "agent".
+register_design_policy()
 
 #: Tools shown to the local 135M model per question (it reads short prompts best).
 LOCAL_MAX_TOOLS = 5

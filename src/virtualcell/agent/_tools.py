@@ -50,6 +50,9 @@ class ToolSpec:
         GO gene-set library for ``enrich``); shown in the schema, overridable.
     enabled
         ``False`` for tools offered only on request (the code tool).
+    on_request
+        ``True`` for tools left out of the default tool list and offered only when named
+        (the screen tools of the design agent, which need a screen in the workspace).
     """
 
     name: str
@@ -59,6 +62,7 @@ class ToolSpec:
     paths: tuple[str, ...] = ()
     defaults: Mapping[str, str] = field(default_factory=dict)
     enabled: bool = True
+    on_request: bool = False
 
 
 def spec(
@@ -70,6 +74,7 @@ def spec(
     paths: Iterable[str] = (),
     defaults: Mapping[str, str] | None = None,
     enabled: bool = True,
+    on_request: bool = False,
 ) -> Entry[ToolSpec]:
     """A registry entry for ``function`` as the tool ``name`` (one line per tool)."""
     bind = dict(bind or {})
@@ -81,6 +86,7 @@ def spec(
         tuple(paths),
         dict(defaults or {}),
         enabled,
+        on_request,
     )
     summary, _ = function_schema(function, skip=("self", *bind, *s.hide))
     return Entry(name, s, summary, False, ("code",) if not enabled else ())
@@ -219,6 +225,8 @@ class Toolbox:
         for entry in tools.entries():
             s = entry.obj
             if wanted is not None and entry.name not in wanted:
+                continue
+            if wanted is None and s.on_request:
                 continue
             if not s.enabled and not allow_code:
                 self.disabled[entry.name] = "code execution is off (enable it explicitly)"

@@ -15,7 +15,7 @@ _KB = {"self": "kb"}
 
 
 def builtin_tools() -> list:
-    from .. import grn, sim, text
+    from .. import design, grn, sim, text
     from ..data import read as read_data
     from ..knowledge import KnowledgeBase, enrich
     from . import _analysis as an
@@ -72,6 +72,11 @@ def builtin_tools() -> list:
         ),
         spec("infer_grn", grn.infer, hide=("genes",)),
         spec("evaluate_grn", grn.evaluate),
+        # closed-loop screens (vc.design): offered by name to the design agent
+        spec("predict_candidates", design.predict_candidates, hide=("predictor",),
+             on_request=True),
+        spec("screen_results", design.screen_results, on_request=True),
+        spec("gene_neighbors", design.gene_neighbors, on_request=True),
         # code: off unless enabled; runs in a separate, sandboxed process
         spec("run_python", run_python, enabled=False),
     ]

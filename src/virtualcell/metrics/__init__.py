@@ -20,6 +20,8 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
   :func:`de_genes`, :func:`de_overlap`, :func:`discrimination_score`,
   :func:`centroid_accuracy`, :func:`pearson_delta_top_de`, :func:`mae`,
   :func:`baseline_normalized`, :func:`interaction_fit`, :func:`interaction_mode`;
+* closed-loop screens — :func:`discovery_curve`, :func:`hit_rate`,
+  :func:`hits_at_budget`, :func:`discovery_auc`;
 * network — :func:`auroc`, :func:`auprc`, :func:`auprc_ratio`, :func:`epr`,
   :func:`early_precision`, :func:`signed_accuracy`, hub enrichment scores.
 """
@@ -28,6 +30,7 @@ from ._calibration import ece, reliability_bins
 from ._classification import accuracy, macro_f1, precision, recall
 from ._clustering import DEFAULT_RESOLUTIONS, ari, asw, avg_bio, leiden_nmi_ari, nmi
 from ._distance import energy_distance
+from ._discovery import discovery_auc, discovery_curve, hit_rate, hits_at_budget
 from ._edges import edge_scores
 from ._enrichment import (
     centrality_enrichment,
@@ -87,12 +90,16 @@ __all__ = [
     "de_fdp",
     "de_recall",
     "direction_agreement",
+    "discovery_auc",
+    "discovery_curve",
     "early_precision",
     "ece",
     "edge_scores",
     "energy_distance",
     "epr",
     "graph_connectivity",
+    "hit_rate",
+    "hits_at_budget",
     "hub_enrichment",
     "ilisi",
     "integration_scores",

@@ -3,10 +3,12 @@
 Every function has the form ``f(obj, *, ax=None, path=None, ...) -> Figure``
 (:mod:`virtualcell.pl._base`): it draws what the task functions computed, into ``ax``
 or a new figure (no pyplot state, no backend switch), and saves it atomically when
-given ``path=``. Modules by topic: ``_sim``, ``_grn``, ``_perturb``, ``_represent``, ``_bench``.
+given ``path=``. Modules by topic: ``_sim``, ``_grn``, ``_perturb``, ``_represent``, ``_design``,
+``_bench``.
 """
 
 from ._bench import bench_figures, bench_heatmap, bench_leaderboard, bench_runtime
+from ._design import discovery_curves
 from ._grn import grn_heatmap
 from ._perturb import interaction_confusion, perturbation_bars, perturbation_scatter
 from ._represent import (
@@ -25,6 +27,7 @@ __all__ = [
     "bench_leaderboard",
     "bench_runtime",
     "confusion_matrix",
+    "discovery_curves",
     "grn_heatmap",
     "integration_scores",
     "interaction_confusion",

@@ -1,0 +1,114 @@
+"""``vcell design``: run one closed-loop screen (an environment, a policy, a budget), or
+list the environments and policies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .._cli_types import json_option, output_path, positive_int, seed_option
+from .._utils import emit_json
+
+__all__ = ["register"]
+
+
+def _options(pairs: list[str] | None, what: str) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as a dict (values read as JSON when they parse: numbers,
+    true/false, null; otherwise kept as text)."""
+    from .._errors import ValidationError
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError(f"{what} must be KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _listing(registry: Any, as_json: bool) -> None:
+    described = registry.describe()
+    if as_json:
+        emit_json([{"name": k, "description": v} for k, v in described.items()])
+        return
+    for name, text in described.items():
+        typer.echo(f"{name:18s} {text}")
+
+
+def design_command(
+    env: str | None = typer.Option(None, "--env", "-e", help="Environment (see --list-envs)."),
+    policy: str | None = typer.Option(None, "--policy", "-p", help="Policy (see --list-policies)."),
+    rounds: int | None = positive_int(
+        None, "--rounds", "-r", help="Rounds (default: the environment's)."
+    ),
+    batch: int | None = positive_int(
+        None, "--batch", "-b", help="Perturbations per round (default: the environment's)."
+    ),
+    seed: int = seed_option(help="Seed of the environment (truth, noise) and the policy."),
+    env_option: list[str] | None = typer.Option(
+        None, "--env-option", help="Environment option KEY=VALUE (repeatable), e.g. n_genes=50."
+    ),
+    policy_option: list[str] | None = typer.Option(
+        None, "--policy-option", help="Policy option KEY=VALUE (repeatable), e.g. kappa=2."
+    ),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="LLM backend of the agent policy: local (SmolLM2-135M), openai, or expert "
+        "(a deterministic script, no LLM). Default: local.",
+    ),
+    out: Path | None = output_path(
+        None, "--out", "-o", help="Also write the full result as JSON here.", suffixes=(".json",)
+    ),
+    list_envs: bool = typer.Option(False, "--list-envs", help="List environments and exit."),
+    list_policies: bool = typer.Option(False, "--list-policies", help="List policies and exit."),
+    as_json: bool = json_option(),
+) -> None:
+    """Run a closed-loop screen: the policy proposes, the environment measures, round by
+    round; print the discovery curve and the hit rate against the hidden hits."""
+    from .. import agent  # noqa: F401  (adds the "agent" policy to POLICIES)
+    from .._errors import ValidationError
+    from .._utils import write_json
+    from . import ENVS, POLICIES, run_screen
+
+    if list_envs or list_policies:
+        if list_envs and list_policies:
+            raise ValidationError("give --list-envs or --list-policies, not both")
+        _listing(ENVS if list_envs else POLICIES, as_json)
+        return
+    if env is None or policy is None:
+        raise ValidationError("give --env and --policy (see --list-envs, --list-policies)")
+    ENVS.entry(env)  # unknown names fail here, with the list
+    POLICIES.entry(policy)
+    popts = _options(policy_option, "--policy-option")
+    if backend is not None:
+        if policy.strip().lower() != "agent":
+            raise ValidationError(f"--backend is an option of the agent policy, not {policy!r}")
+        popts["backend"] = backend
+    result = run_screen(
+        env, policy, rounds=rounds, batch=batch, seed=seed,
+        env_options=_options(env_option, "--env-option"), policy_options=popts,
+    )  # fmt: skip
+    data = result.to_dict()
+    if out is not None:
+        write_json(out, data)
+    if as_json:
+        emit_json(data)
+        return
+    curve = " ".join(f"{v:.2f}" for v in result.curve)
+    typer.echo(
+        f"{result.env} / {result.policy} seed {result.seed}: {result.hits} of "
+        f"{result.n_true_hits} hits in {result.rounds} x {result.batch} "
+        f"(hit rate {result.hit_rate:.3f}, AUC {result.auc:.3f})\ncurve: {curve}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``design`` command to the ``vcell`` app."""
+    app.command("design")(design_command)
