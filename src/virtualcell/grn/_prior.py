@@ -31,7 +31,7 @@ def knowledge_prior_edges(genes: list[str], *, path=None) -> pd.DataFrame:
         kb = knowledge.load(path)
     except Exception as err:  # store missing or unreadable
         raise ValidationError(
-            "no knowledge store to draw a prior from: build it with `vcell knowledge build` "
+            "no knowledge store to draw a prior from: build it with `vcell kb build` "
             f"or pass prior=<edge table> ({err})"
         ) from err
     upper = {g.upper(): g for g in genes}
@@ -89,6 +89,13 @@ def prior(
             continue
         P[rpos[ri], ti] = 1.0
         PS[rpos[ri], ti] = np.sign(float(s)) if pd.notna(s) else 0.0
+    if not P.any():
+        from .._utils import log
+
+        log(
+            f"prior: none of the {len(p)} known edges joins two of the data's genes; the "
+            f"result ranks edges exactly as {base!r} does"
+        )
     off = data.regulators[:, None] != np.arange(data.n_genes)[None, :]
     b = resolve(base)(data, n_jobs=n_jobs, seed=seed)
     score = (1 - weight) * rank01(np.asarray(b.score, dtype=float), off) + weight * P
