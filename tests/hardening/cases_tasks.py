@@ -138,6 +138,33 @@ CASES: list[Case] = [
          r"unknown LLM backend 'x'"),
     Case("agent-bench-tasks-0", "vcell agent bench --tasks 0", 2, r"--tasks"),
     Case("agent-replay-missing-log", "vcell agent replay {tmp}/none.jsonl", 2, r"none\.jsonl"),
+    # design
+    Case("design-env-unknown", "vcell design --env nope --policy random", 2,
+         r"unknown screen environment 'nope'"),
+    Case("design-policy-unknown", "vcell design --env dream4 --policy nope", 2,
+         r"unknown design policy 'nope'"),
+    Case("design-rounds-0", "vcell design --env sim_knockout --policy random --rounds 0", 2,
+         r"--rounds"),
+    Case("design-env-option-unknown", "vcell design --env sim_knockout --policy random "
+         "--env-option foo=1", 2, r"has no option\(s\) \['foo'\]"),
+    Case("design-env-option-no-value", "vcell design --env sim_knockout --policy random "
+         "--env-option n_genes", 2, r"--env-option must be KEY=VALUE"),
+    # text
+    Case("text-eval-label-missing", f"vcell text eval {T} --label-key nope", 2, r"nope",
+         setup=_typed),
+    Case("text-eval-too-many-holdout", f"vcell text eval {T} --label-key cell_type "
+         "--holdout-types 9", 2, r"holdout_types=9", setup=_typed),
+    Case("text-search-not-a-checkpoint", f"vcell text search {T} --model {{tmp}} --query x", 2,
+         r"not a virtualcell checkpoint folder", setup=_typed),
+    Case("text-generate-n-cells-0", "vcell text generate --model {tmp} --cell-type x "
+         "--n-cells 0", 2, r"--n-cells"),
+    # bench
+    Case("bench-preset-unknown", "vcell bench --preset nope --out {tmp}/b", 2,
+         r"unknown preset 'nope'", outputs=("b",)),
+    Case("bench-task-unknown", "vcell bench --preset quick --task nope --out {tmp}/b", 2,
+         r"unknown benchmark task 'nope'", outputs=("b",)),
+    Case("bench-data-without-label-key", f"vcell bench --data {T} --task represent "
+         "--out {tmp}/b", 2, r"needs --label-key", setup=_typed, outputs=("b",)),
     # library calls
     Case("api-annotate-label-missing", "vc.tl.annotate(adata, label_key='nope', ...)", RAISES,
          r"nope", setup=_typed, run=_api_annotate_missing_label),
