@@ -14,8 +14,8 @@ Datasets (the environments of ``vc.design.ENVS``; the split is the environment's
     * ``sim_knockout_100`` (demo, full): 100 genes, expected readout from 500 cells per
       knockout, 4 rounds x 5 (20 of 100 candidates, 5 hits).
     * ``full``: the four environments at their defaults (``sim_knockout``,
-      ``sim_program``, ``sim_pairs``: 200 genes, 6 x 8; ``dream4``: a DREAM4 size-100
-      network from the reference data, 4 x 4).
+      ``sim_program``: 200 genes, 6 x 8; ``sim_pairs``: 190 pairs, 6 x 8; ``dream4``: a
+      DREAM4 size-100 network from the reference data, 4 x 4).
 
 Methods: every non-LLM policy of ``vc.design.POLICIES``, baselines as that table flags
 them (``random``, ``prior``); ``agent_scripted`` (``vc.agent.AgentPolicy`` with the
@@ -103,31 +103,29 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
     """Screens of ``preset`` (the design task takes no user data)."""
     if user is not None:
         return []
+    simulated = (
+        ("sim_knockout_small", "sim_knockout", ENV_QUICK, ("quick",),
+         "simulated knockout screen: 50 genes, 3 rounds x 5"),
+        ("sim_knockout_100", "sim_knockout", ENV_DEMO, ("demo", "full"),
+         "simulated knockout screen: 100 genes, 500-cell truth, 4 rounds x 5"),
+        ("sim_knockout", "sim_knockout", {}, ("full",),
+         "simulated knockout screen, 200 genes, 6 rounds x 8 (defaults)"),
+        ("sim_program", "sim_program", {}, ("full",),
+         "simulated program screen, 200 genes, 6 rounds x 8 (defaults)"),
+        ("sim_pairs", "sim_pairs", {}, ("full",),
+         "simulated pair screen, 190 pairs of 20 genes of 100, 6 rounds x 8 (defaults)"),
+    )  # fmt: skip
     out = [
         Dataset(
-            "sim_knockout_small",
-            functools.partial(load_screen, "sim_knockout", ENV_QUICK),
-            "simulated knockout screen: 50 genes, 3 rounds x 5",
+            name,
+            functools.partial(load_screen, env, opts),
+            what,
             "simulated",
-            splits=("sim_knockout",),
-            presets=("quick",),
-        ),
-        Dataset(
-            "sim_knockout_100",
-            functools.partial(load_screen, "sim_knockout", ENV_DEMO),
-            "simulated knockout screen: 100 genes, 500-cell truth, 4 rounds x 5",
-            "simulated",
-            splits=("sim_knockout",),
-            presets=("demo", "full"),
-        ),
+            splits=(env,),
+            presets=presets,
+        )
+        for name, env, opts, presets, what in simulated
     ]
-    for env, what in (
-        ("sim_knockout", "simulated knockout screen, 200 genes, 6 rounds x 8 (defaults)"),
-        ("sim_program", "simulated program screen, 200 genes, 6 rounds x 8 (defaults)"),
-        ("sim_pairs", "simulated pair screen, 190 pairs, 6 rounds x 8 (defaults)"),
-    ):
-        out.append(Dataset(env, functools.partial(load_screen, env, {}), what, "simulated",
-                           splits=(env,), presets=("full",)))  # fmt: skip
     out.append(
         Dataset(
             "dream4",
