@@ -1,7 +1,7 @@
 """The table of benchmark tasks: every task adapter the benchmark runs, in one place.
 
-To add a task (perturbation, annotation, the agent benchmark, experiment design ...),
-write its adapter (a :class:`~virtualcell.bench.Task`; see ``docs/bench.md`` and the two
+To add a task (annotation, ...),
+write its adapter (a :class:`~virtualcell.bench.Task`; see ``docs/bench.md`` and the
 adapters below) and add one line to :func:`_builtin`. Users add their own at run time
 with ``vc.bench.TASKS.add(name, task)``.
 """
@@ -18,11 +18,12 @@ __all__ = ["TASKS"]
 
 def _builtin() -> Iterator[Entry[Task]]:
     from ._agent import AGENT_TASK
+    from ._design import DESIGN_TASK
     from ._grn import GRN_TASK
     from ._perturb import PERTURB_TASK
     from ._represent import REPRESENT_TASK
 
-    for task in (GRN_TASK, REPRESENT_TASK, PERTURB_TASK, AGENT_TASK):
+    for task in (GRN_TASK, REPRESENT_TASK, PERTURB_TASK, AGENT_TASK, DESIGN_TASK):
         yield Entry(task.name, task, task.description)
 
 
