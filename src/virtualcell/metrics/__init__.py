@@ -29,8 +29,8 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
 from ._calibration import ece, reliability_bins
 from ._classification import accuracy, macro_f1, precision, recall
 from ._clustering import DEFAULT_RESOLUTIONS, ari, asw, avg_bio, leiden_nmi_ari, nmi
-from ._distance import energy_distance
 from ._discovery import discovery_auc, discovery_curve, hit_rate, hits_at_budget
+from ._distance import energy_distance
 from ._edges import edge_scores
 from ._enrichment import (
     centrality_enrichment,
