@@ -279,3 +279,17 @@ def test_a_verify_claim_result_that_echoes_the_claim_is_not_evidence(kb, tmp_pat
     ans = _agent(kb, replies, tmp_path).run("Does KLF1 activate INS?")
     assert [(c.sentence, c.action) for c in ans.claims] == [("KLF1 activates INS.", "removed")]
     assert "INS" not in ans.answer
+
+
+def test_kb_search_passages_side_by_side_are_not_evidence(kb, tmp_path):
+    """A search for "KLF1 insulin secretion" returns KLF1's record and the GO term in one
+    result; their co-occurrence must not support "KLF1 is involved in insulin secretion"."""
+    replies = [
+        "1. search",
+        '{"tool": "kb_search", "args": {"query": "KLF1 insulin secretion", "mode": "lexical"}}',
+        '{"answer": "KLF1 is involved in insulin secretion."}',
+    ]
+    ans = _agent(kb, replies, tmp_path).run("Is KLF1 involved in insulin secretion?")
+    assert [(c.sentence, c.action) for c in ans.claims] == [
+        ("KLF1 is involved in insulin secretion.", "removed")
+    ]

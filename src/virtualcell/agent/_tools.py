@@ -53,6 +53,12 @@ class ToolSpec:
     on_request
         ``True`` for tools left out of the default tool list and offered only when named
         (the screen tools of the design agent, which need a screen in the workspace).
+    evidence
+        ``False`` for tools whose results judge or search text rather than compute from
+        data: their output echoes the caller's words (``verify_claim``: "no TP53->CDKN1A
+        edge in the store"; ``kb_search`` for "KLF1 insulin secretion" returns KLF1's
+        record and the GO term side by side), so the verifier never counts it as
+        workspace support (it checks the knowledge base directly instead).
     """
 
     name: str
@@ -63,6 +69,7 @@ class ToolSpec:
     defaults: Mapping[str, str] = field(default_factory=dict)
     enabled: bool = True
     on_request: bool = False
+    evidence: bool = True
 
 
 def spec(
@@ -75,6 +82,7 @@ def spec(
     defaults: Mapping[str, str] | None = None,
     enabled: bool = True,
     on_request: bool = False,
+    evidence: bool = True,
 ) -> Entry[ToolSpec]:
     """A registry entry for ``function`` as the tool ``name`` (one line per tool)."""
     bind = dict(bind or {})
@@ -87,6 +95,7 @@ def spec(
         dict(defaults or {}),
         enabled,
         on_request,
+        evidence,
     )
     summary, _ = function_schema(function, skip=("self", *bind, *s.hide))
     return Entry(name, s, summary, False, ("code",) if not enabled else ())

@@ -23,14 +23,14 @@ def builtin_tools() -> list:
 
     return [
         # knowledge base (bound to the opened store)
-        spec("kb_search", KnowledgeBase.search, bind=_KB),
+        spec("kb_search", KnowledgeBase.search, bind=_KB, evidence=False),
         spec("gene_info", KnowledgeBase.gene, bind=_KB),
         spec("go_annotations", KnowledgeBase.go_annotations, bind=_KB),
         spec("go_term", KnowledgeBase.go_term, bind=_KB),
         spec("genes_for_term", KnowledgeBase.genes_for_term, bind=_KB),
         spec("tf_targets", KnowledgeBase.targets, bind=_KB),
         spec("tf_regulators", KnowledgeBase.regulators, bind=_KB),
-        spec("verify_claim", KnowledgeBase.verify, bind=_KB),
+        spec("verify_claim", KnowledgeBase.verify, bind=_KB, evidence=False),
         spec(
             "enrich",
             enrich,

@@ -158,10 +158,11 @@ def _content_words(sentence: str, genes: list[str]) -> list[str]:
     ]
 
 
-#: Tools whose results judge or search text rather than compute from data: their output
-#: echoes the claim's genes and words ("no TP53->CDKN1A edge in the store"), so it never
-#: counts as workspace evidence (the knowledge base is checked directly instead).
-NOT_EVIDENCE = frozenset({"verify_claim"})
+def _is_evidence(tool: str) -> bool:
+    """Whether results of ``tool`` may support a claim (``ToolSpec.evidence``)."""
+    from ._tools import tools
+
+    return tool not in tools or tools.get(tool).evidence
 
 
 def _workspace_check(
@@ -175,7 +176,7 @@ def _workspace_check(
     if not genes and not ids:
         return None
     for handle, res in ws.results.items():
-        if res.tool in NOT_EVIDENCE:
+        if not _is_evidence(res.tool):
             continue
         text = texts[handle]
         lower = text.lower()
