@@ -22,6 +22,9 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
   :func:`baseline_normalized`, :func:`interaction_fit`, :func:`interaction_mode`;
 * closed-loop screens — :func:`discovery_curve`, :func:`hit_rate`,
   :func:`hits_at_budget`, :func:`discovery_auc`;
+* the evaluation contract — :class:`EvalResult` (what every task's ``evaluate`` returns),
+  :data:`METRIC_SPECS` / :func:`metric_spec` / :func:`higher_is_better` (metric direction,
+  defined once);
 * network — :func:`auroc`, :func:`auprc`, :func:`auprc_ratio`, :func:`epr`,
   :func:`early_precision`, :func:`signed_accuracy`, hub enrichment scores.
 """
@@ -64,6 +67,14 @@ from ._perturbation import (
     top_changed_genes,
 )
 from ._regression import mse, pearson, rmse, spearman
+from ._result import (
+    EVAL_COLUMNS,
+    METRIC_SPECS,
+    EvalResult,
+    MetricSpec,
+    higher_is_better,
+    metric_spec,
+)
 from ._retrieval import recall_at_k
 from ._score import score_perturbation
 
@@ -129,6 +140,15 @@ __all__ = [
     "spearman",
     "target_hub_enrichment",
     "top_changed_genes",
+]
+
+__all__ += [
+    "EVAL_COLUMNS",
+    "METRIC_SPECS",
+    "EvalResult",
+    "MetricSpec",
+    "higher_is_better",
+    "metric_spec",
 ]
 
 __all__ += [
