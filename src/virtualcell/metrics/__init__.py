@@ -9,7 +9,9 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
 * regression — :func:`mse`, :func:`rmse`, :func:`pearson`, :func:`spearman`;
 * perturbation — :func:`control_mean` (the one control rule), :func:`pearson_delta`,
   :func:`mse_top_de`, :func:`l2_top_expressed`, :func:`de_recall`, :func:`de_fdp`,
-  :func:`direction_agreement`, :func:`score_perturbation`;
+  :func:`direction_agreement`, :func:`score_perturbation`, :func:`score_profiles`
+  (every per-condition metric, perturbed genes left out by default),
+  :func:`target_abs_error`, :func:`target_mask`;
 * calibration — :func:`ece`, :func:`reliability_bins`;
 * retrieval and distributions — :func:`recall_at_k` (queries x items), :func:`energy_distance`
   (two samples of profiles);
@@ -76,14 +78,22 @@ from ._result import (
     metric_spec,
 )
 from ._retrieval import recall_at_k
-from ._score import score_perturbation
+from ._score import PROFILE_METRICS, score_perturbation, score_profiles
 
 # isort: split
 # perturbation-prediction scores (VCC / cell-eval, Systema, Norman GI modes)
 from ._interaction import INTERACTION_MODES, interaction_fit, interaction_mode, mode_of_magnitude
 from ._normalize import baseline_normalized
 from ._perturb_de import DE_COLUMNS, bh_adjust, de_genes, de_overlap, de_test, mann_whitney_u
-from ._perturb_scores import centroid_accuracy, discrimination_score, mae, pearson_delta_top_de
+from ._perturb_scores import (
+    centroid_accuracy,
+    discrimination_score,
+    is_no_change,
+    mae,
+    pearson_delta_top_de,
+    target_abs_error,
+    target_mask,
+)
 
 __all__ = [
     "DEFAULT_RESOLUTIONS",
@@ -154,6 +164,7 @@ __all__ += [
 __all__ += [
     "DE_COLUMNS",
     "INTERACTION_MODES",
+    "PROFILE_METRICS",
     "baseline_normalized",
     "bh_adjust",
     "centroid_accuracy",
@@ -163,8 +174,12 @@ __all__ += [
     "discrimination_score",
     "interaction_fit",
     "interaction_mode",
+    "is_no_change",
     "mae",
     "mann_whitney_u",
     "mode_of_magnitude",
     "pearson_delta_top_de",
+    "score_profiles",
+    "target_abs_error",
+    "target_mask",
 ]

@@ -19,6 +19,16 @@ control rule in :mod:`virtualcell.metrics._perturbation`).
 * :func:`pearson_delta_top_de` — Pearson correlation of predicted and true change from
   control over the top-``k`` DE genes.
 * :func:`mae` — mean absolute error.
+* :func:`target_abs_error` — ``mean_{g in targets} |(pred_g - control_g) - (true_g -
+  control_g)|``, the error of the perturbed gene(s) themselves (reported apart from the
+  other metrics, which leave those genes out by default).
+* :func:`target_mask` — which genes are not perturbed in a condition (``A+B`` -> every
+  gene but ``A`` and ``B``): the gene set of the target-excluded metrics.
+
+A predicted change that is zero to float round-off (``max |pred - control| <= 1e-6 *
+max |control|``, e.g. the ``no_change`` baseline, whose control mean may be computed in
+float32) has no correlation with anything: :func:`is_no_change` marks it and the
+correlation metrics (``pearson_delta``, :func:`pearson_delta_top_de`) return NaN for it.
 """
 
 from __future__ import annotations
@@ -31,10 +41,54 @@ import numpy as np
 from .._errors import ValidationError
 from ..data._conventions import split_perturbation
 from ._checks import as_float_array, check_finite, check_same_shape
-from ._perturbation import top_changed_genes
+from ._perturbation import NO_CHANGE_TOL, top_changed_genes
 from ._regression import _out, _pair, pearson
 
-__all__ = ["centroid_accuracy", "discrimination_score", "mae", "pearson_delta_top_de"]
+__all__ = [
+    "centroid_accuracy",
+    "discrimination_score",
+    "is_no_change",
+    "mae",
+    "pearson_delta_top_de",
+    "target_abs_error",
+    "target_mask",
+]
+
+
+def is_no_change(pred: Any, control: Any) -> bool:
+    """True when ``pred - control`` is zero up to float round-off (module docstring)."""
+    p = as_float_array(pred, "pred")
+    c = as_float_array(control, "control")
+    scale = max(float(np.max(np.abs(c))) if c.size else 0.0, 1e-300)
+    return bool(np.max(np.abs(p - c)) <= NO_CHANGE_TOL * scale) if p.size else True
+
+
+def target_mask(label: str, genes: Sequence[str]) -> np.ndarray:
+    """Boolean mask over ``genes``: True for the genes *not* perturbed in ``label``."""
+    names = np.asarray([str(g) for g in genes])
+    return ~np.isin(names, split_perturbation(str(label)))
+
+
+def target_abs_error(
+    true: Any, pred: Any, control: Any, *, targets: Any, pred_control: Any = None
+) -> float:
+    """Mean ``|(pred - pred_control) - (true - control)|`` over the ``targets`` genes.
+
+    ``targets`` are indices or a boolean mask of the perturbed gene(s); ``pred_control``
+    defaults to ``control``. NaN when no target gene is measured (empty ``targets``).
+    """
+    t = as_float_array(true, "true")
+    p = as_float_array(pred, "pred")
+    c = as_float_array(control, "control")
+    pc = c if pred_control is None else as_float_array(pred_control, "pred_control")
+    check_same_shape(t, p, ("true", "pred"))
+    check_same_shape(t, c, ("true", "control"))
+    check_same_shape(t, pc, ("true", "pred_control"))
+    arr = np.asarray(targets)
+    idx = np.flatnonzero(arr) if arr.dtype == bool else arr.astype(int).ravel()
+    if idx.size == 0:
+        return float("nan")
+    return float(np.mean(np.abs((p[idx] - pc[idx]) - (t[idx] - c[idx]))))
 
 
 def _matrices(true: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +122,8 @@ def pearson_delta_top_de(
 
     The genes are ``de_genes`` (indices or a boolean mask) or, by default, the ``k`` genes
     with the largest ``|true - control|`` (:func:`top_changed_genes`, ties by gene order).
-    NaN when either change is constant over those genes.
+    NaN when either change is constant over those genes, and when the predicted change
+    is zero to round-off (:func:`is_no_change`).
     """
     t = as_float_array(true, "true")
     p = as_float_array(pred, "pred")
@@ -84,6 +139,8 @@ def pearson_delta_top_de(
         idx = np.flatnonzero(arr) if arr.dtype == bool else arr.astype(int)
     if len(idx) < 2:
         raise ValidationError("pearson_delta_top_de needs at least 2 DE genes")
+    if is_no_change(p[idx], c[idx]):
+        return float("nan")
     return float(pearson(t[idx] - c[idx], p[idx] - c[idx]))
 
 
@@ -160,17 +217,28 @@ def discrimination_score(
     return out
 
 
-def centroid_accuracy(true: Any, pred: Any) -> np.ndarray:
+def centroid_accuracy(
+    true: Any,
+    pred: Any,
+    *,
+    labels: Sequence[str] | None = None,
+    genes: Sequence[str] | None = None,
+    exclude_target: bool = True,
+) -> np.ndarray:
     """Systema's centroid accuracy of every perturbation.
 
     For row ``i``: ``#{q != i : ||pred_i - true_q|| > ||pred_i - true_i||} / (N - 1)``
     (Euclidean). 1 when the prediction is closer to its own true profile than to every
-    other perturbation's, 0 when it is the farthest.
+    other perturbation's, 0 when it is the farthest. With ``labels`` and ``genes`` (and
+    ``exclude_target``) the perturbed gene(s) of row ``i`` are left out of its distances,
+    as in :func:`discrimination_score`; without them all genes count.
     """
     t, p = _matrices(true, pred)
-    n = t.shape[0]
-    from scipy.spatial.distance import cdist
-
-    d = cdist(p, t, metric="euclidean")  # pred x true
-    own = np.diag(d)
-    return (d > own[:, None]).sum(axis=1) / (n - 1)
+    n, g = t.shape
+    masks = _target_masks(labels, genes, n, g, exclude_target)
+    out = np.empty(n)
+    for i in range(n):
+        m = masks[i]
+        d = np.sqrt(((t[:, m] - p[i, m][None, :]) ** 2).sum(axis=1))
+        out[i] = (d > d[i]).sum() / (n - 1)
+    return out

@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 ALL_GROUP = "all"
+#: A predicted change below this share of the control's scale is float round-off.
+NO_CHANGE_TOL = 1e-6
 
 
 def _profiles(true: Any, pred: Any, control: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,7 +100,9 @@ def pearson_delta(
 
     ``pearson(true_pert - control, pred_pert - control)`` over all genes. 2-D inputs
     (perturbations x genes, with a 1-D or matching 2-D control) give one value per row.
-    NaN when either change is constant (e.g. a prediction equal to the control).
+    NaN when either change is constant, and — by definition — when the predicted change
+    is zero to float round-off (``max |pred - control| <= 1e-6 max |control|``, e.g. the
+    ``no_change`` baseline): a constant zero change has no correlation.
     """
     t = as_float_array(true_pert, "true_pert")
     p = as_float_array(pred_pert, "pred_pert")
@@ -106,7 +110,12 @@ def pearson_delta(
     check_same_shape(t, p, ("true_pert", "pred_pert"))
     if c.shape != t.shape and c.shape != t.shape[-1:]:
         raise ValidationError(f"control shape {c.shape} does not match profiles {t.shape}")
-    return pearson(t - c, p - c, axis=None if t.ndim == 1 else 1)
+    out = pearson(t - c, p - c, axis=None if t.ndim == 1 else 1)
+    scale = np.maximum(np.abs(c).max(axis=-1), 1e-300)
+    flat = np.abs(p - c).max(axis=-1) <= NO_CHANGE_TOL * scale
+    if t.ndim == 1:
+        return float("nan") if bool(flat) else float(out)
+    return np.where(flat, np.nan, out)
 
 
 def mse_top_de(

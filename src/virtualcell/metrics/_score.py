@@ -1,15 +1,32 @@
-"""All perturbation metrics for every perturbation in one table."""
+"""All perturbation metrics for every perturbation in one table.
+
+* :func:`score_profiles` — the per-condition metrics of ``vc.perturb.evaluate`` and
+  ``vc.perturb.score`` from mean profiles (conditions x genes), implemented once here.
+  By default every gene of the condition (``A`` and ``B`` of ``A+B``) is left out of every
+  metric except ``target_abs_error``, which scores only those genes (definitions in
+  ``docs/metrics.md``).
+* :func:`score_perturbation` — the same family from two AnnData with a shared control.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
 from ..data._conventions import CONTROL, PERTURBATION_KEY
+from ._checks import as_float_array
+from ._perturb_scores import (
+    centroid_accuracy,
+    discrimination_score,
+    mae,
+    pearson_delta_top_de,
+    target_abs_error,
+    target_mask,
+)
 from ._perturbation import (
     ALL_GROUP,
     control_mean,
@@ -27,7 +44,121 @@ from ._regression import mse, pearson
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["score_perturbation"]
+__all__ = ["PROFILE_METRICS", "score_perturbation", "score_profiles"]
+
+#: Columns of :func:`score_profiles` (after ``perturbation``), in order.
+PROFILE_METRICS = (
+    "pearson_delta",
+    "pearson_delta_top20_de",
+    "mse",
+    "mae",
+    "mse_top20_de",
+    "l2",
+    "direction_agreement",
+    "target_abs_error",
+    "pds",
+    "centroid_accuracy",
+)
+
+
+def score_profiles(
+    true: Any,
+    pred: Any,
+    control: Any,
+    *,
+    labels: Sequence[str],
+    genes: Sequence[str],
+    pred_control: Any = None,
+    include_targets: bool = False,
+) -> pd.DataFrame:
+    """Per-condition perturbation metrics of predicted vs true mean profiles.
+
+    Parameters
+    ----------
+    true, pred
+        Conditions x genes mean profiles, row ``i`` of both = condition ``labels[i]``.
+    control
+        True control mean (genes).
+    labels, genes
+        Condition labels (``A``, ``A+B``) and gene names (the columns).
+    pred_control
+        Control mean of the prediction's own file (cell-eval's convention: a predicted
+        change is ``pred - pred_control``); default ``control``.
+    include_targets
+        Keep the perturbed genes in every metric (the numbers before target exclusion).
+
+    Returns
+    -------
+    DataFrame, one row per condition: ``perturbation`` and :data:`PROFILE_METRICS`.
+    With ``T_i`` = genes of condition ``i`` and ``K_i`` = all other genes (all genes with
+    ``include_targets``): ``pearson_delta`` = Pearson of the true and predicted changes
+    over ``K_i`` (NaN for a constant or zero predicted change); ``pearson_delta_top20_de``
+    the same over the 20 genes of ``K_i`` with the largest ``|true - control|``
+    (``D_i``); ``mse``, ``mae`` over ``K_i``; ``mse_top20_de`` over ``D_i``; ``l2`` =
+    ``||pred - true||_2`` over the 1,000 genes of ``K_i`` with the highest control mean;
+    ``direction_agreement`` = share of ``D_i`` where the predicted change has the true
+    sign; ``target_abs_error`` = mean over the measured genes of ``T_i`` of ``|predicted
+    change - true change|`` (NaN when none is measured); ``pds`` (L1, ``T_i`` always left
+    out, as in cell-eval) and ``centroid_accuracy`` (Euclidean over ``K_i``) among all
+    conditions (NaN with fewer than 2).
+    """
+    import warnings
+
+    t = as_float_array(true, "true")
+    p = as_float_array(pred, "pred")
+    c = as_float_array(control, "control")
+    if t.ndim != 2 or p.shape != t.shape or c.shape != t.shape[1:]:
+        raise ValidationError(
+            f"true/pred must be conditions x genes and control genes: got {t.shape}, "
+            f"{p.shape}, {c.shape}"
+        )
+    if len(labels) != t.shape[0] or len(genes) != t.shape[1]:
+        raise ValidationError(
+            f"{len(labels)} labels / {len(genes)} genes for profiles of shape {t.shape}"
+        )
+    pc = c if pred_control is None else as_float_array(pred_control, "pred_control")
+    if pc.shape != c.shape:
+        raise ValidationError(f"pred_control has shape {pc.shape}, control {c.shape}")
+    # the prediction moved onto the true control: its change is pred - pred_control
+    shifted = p if pred_control is None else p - pc[None, :] + c[None, :]
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for i, label in enumerate(labels):
+            free = target_mask(label, genes)
+            keep = np.ones_like(free) if include_targets else free
+            tk, pk, sk, ck = t[i, keep], p[i, keep], shifted[i, keep], c[keep]
+            de = top_changed_genes(tk, ck, k=20)
+            rows.append(
+                {
+                    "perturbation": str(label),
+                    "pearson_delta": float(pearson_delta(tk, sk, ck)),
+                    "pearson_delta_top20_de": pearson_delta_top_de(tk, sk, ck, de_genes=de)
+                    if len(de) >= 2
+                    else float("nan"),
+                    "mse": float(mse(tk, pk)),
+                    "mae": float(mae(tk, pk)),
+                    "mse_top20_de": mse_top_de(tk, pk, ck, de_genes=de),
+                    "l2": l2_top_expressed(tk, pk, ck, k=1000),
+                    "direction_agreement": direction_agreement(tk, sk, ck, de_genes=de),
+                    "target_abs_error": target_abs_error(
+                        t[i], p[i], c, targets=~free, pred_control=pc
+                    ),
+                }
+            )
+    table = pd.DataFrame(rows, columns=["perturbation", *PROFILE_METRICS[:-2]])
+    if len(labels) >= 2:
+        table["pds"] = discrimination_score(
+            t, shifted, control=c, labels=list(labels), genes=list(genes), metric="l1"
+        )
+        table["centroid_accuracy"] = centroid_accuracy(
+            t - c, shifted - c, labels=list(labels), genes=list(genes),
+            exclude_target=not include_targets,
+        )  # fmt: skip
+    else:
+        table["pds"] = np.nan
+        table["centroid_accuracy"] = np.nan
+    return table
 
 
 def _predicted_profiles(

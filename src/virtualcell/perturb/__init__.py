@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from ._base import Predictor
 from ._data import SPACE_INPUT, SPACE_LOG, TrainingData, prepare_training
-from ._evaluate import METRIC_BEST, evaluate
+from ._evaluate import METRIC_BEST, PERTURB_METRICS, Truth, evaluate, score_predictions
 from ._methods import METHODS, make_predictor
 from ._norman import read_norman_gi
-from ._tasks import TASKS, Task, load_task
+from ._tasks import TASKS, Task, load_task, read_data
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -31,19 +31,23 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "METHODS",
     "METRIC_BEST",
+    "PERTURB_METRICS",
     "SPACE_INPUT",
     "SPACE_LOG",
     "TASKS",
     "Predictor",
     "Task",
     "TrainingData",
+    "Truth",
     "evaluate",
     "list_methods",
     "load_task",
     "make_predictor",
     "predict_perturbation",
     "prepare_training",
+    "read_data",
     "read_norman_gi",
+    "score_predictions",
 ]
 
 

@@ -65,6 +65,9 @@ class Predictor:
     #: Whether the method can predict genes never perturbed in training from features;
     #: methods that only recombine observed profiles say False.
     uses_features: ClassVar[bool] = False
+    #: Set the perturbed genes to their knock level (:meth:`TrainingData.knock_level`)
+    #: after ``_predict_one`` (``train_mean_ko``; an option of ``linear`` / ``additive``).
+    clamp_targets: bool = False
 
     def __init__(
         self,
@@ -154,6 +157,8 @@ class Predictor:
                 continue
             try:
                 out[i] = self._predict_one(genes)
+                if self.clamp_targets:
+                    out[i] = self._clamp(out[i], genes)
             except Unsupported as err:
                 if on_unsupported == "raise":
                     raise ValidationError(
@@ -254,6 +259,17 @@ class Predictor:
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
         """Mean profile (expression space) of the condition perturbing ``genes``."""
         raise NotImplementedError
+
+    def _clamp(self, profile: np.ndarray, genes: tuple[str, ...]) -> np.ndarray:
+        """``profile`` with each measured perturbed gene set to its knock level."""
+        data = self._require_fit()
+        idx = data.gene_index
+        out = np.array(profile, dtype=np.float64)
+        for g in genes:
+            level = data.knock_level(g)
+            if level is not None:
+                out[idx[g]] = level
+        return out
 
     def _single_effects(self, genes: tuple[str, ...]) -> list[np.ndarray | None]:
         """Observed change from control of each gene perturbed alone (None if unseen)."""

@@ -64,6 +64,12 @@ def evaluate_command(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Folder for results.json, split.json, per_perturbation.csv."
     ),
+    include_targets: bool = typer.Option(
+        False,
+        "--include-targets",
+        help="Keep the perturbed genes in every metric (default: left out; the numbers "
+        "before that rule).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Fit every method on the training part and score it on the test part."""
@@ -74,15 +80,17 @@ def evaluate_command(
 
     if task not in TASKS:
         raise ValidationError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
-    report = evaluate(
+    result = evaluate(
         data,
         task=task,
         seed=seed,
         methods=_split_names(methods),
         groupby=None if groupby.lower() == "none" else groupby,
         test_fraction=test_fraction,
+        include_targets=include_targets,
         out=out,
     )
+    report = dict(result.report)
     report.pop("per_perturbation", None)
     if as_json:
         emit_json(to_jsonable(report))

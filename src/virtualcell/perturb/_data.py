@@ -48,6 +48,7 @@ __all__ = [
     "canonical",
     "expression_matrix",
     "is_counts",
+    "knock_ratio",
     "prepare_training",
     "row_roles",
 ]
@@ -58,6 +59,25 @@ SPACE_INPUT = "input"
 TARGET_SUM = 1e4
 _TYPE_ORDER = ("knockout", "knockdown", "overexpression")
 _NO_TYPE = {"control", "", "nan", "none"}
+
+
+def knock_ratio(perturbed: Any, control: Any) -> float:
+    """The training knock ratio: median of ``perturbed / control`` over the training
+    conditions that perturb one gene alone, each pair being that gene's level in its own
+    condition and in the control; pairs with a control level <= 0 are left out; 0 when
+    none is left (the gene is taken as fully knocked out).
+
+    The one rule for "how far does a perturbed gene drop": the ``network`` method clamps
+    a gene never perturbed in training to ``ratio * control``, and so do ``train_mean_ko``
+    and the ``clamp_targets`` option of ``linear`` and ``additive``
+    (:meth:`TrainingData.knock_level`).
+    """
+    x = np.asarray(perturbed, dtype=np.float64).ravel()
+    c = np.asarray(control, dtype=np.float64).ravel()
+    if x.shape != c.shape:
+        raise ValidationError(f"knock_ratio: {x.size} perturbed levels for {c.size} controls")
+    ok = c > 0
+    return float(np.median(x[ok] / c[ok])) if ok.any() else 0.0
 
 
 def canonical(label: object) -> str:
@@ -249,6 +269,24 @@ class TrainingData:
     def train_mean(self) -> np.ndarray:
         """Mean of the primary training profiles (each condition weighs the same)."""
         return self.profiles.to_numpy().mean(axis=0)
+
+    def knock_ratio(self) -> float:
+        """:func:`knock_ratio` of the training conditions that perturb one measured gene."""
+        idx = self.gene_index
+        singles = sorted(g for g in self.seen_singles if g in idx)
+        levels = [self.profiles.loc[g].to_numpy()[idx[g]] for g in singles]
+        return knock_ratio(levels, [self.control[idx[g]] for g in singles])
+
+    def knock_level(self, gene: str) -> float | None:
+        """Level a perturbed ``gene`` is clamped to (the ``network`` rule): its level in the
+        training profile where it was perturbed alone, else :meth:`knock_ratio` times its
+        control level; None when the gene is not measured."""
+        idx = self.gene_index
+        if gene not in idx:
+            return None
+        if gene in self.profiles.index:
+            return float(self.profiles.loc[gene].to_numpy()[idx[gene]])
+        return self.knock_ratio() * float(self.control[idx[gene]])
 
 
 def _auto_groupby(adata: AnnData, labels: np.ndarray, role: np.ndarray) -> str | None:

@@ -3,29 +3,48 @@
 For each method: fit on the task's training rows, predict every test condition (genes a
 method cannot represent fall back to the training mean and are counted in
 ``n_fallback``), and score against the truth in the training expression space (the
-control profile = mean of the control rows, ``vc.metrics`` control rule). Per condition:
+control profile ``c`` = mean of the control rows, ``vc.metrics`` control rule).
+
+**The perturbed genes are left out.** For condition ``i`` with perturbed genes ``T_i``
+(``A`` and ``B`` for ``A+B``), every metric below except ``target_abs_error`` is computed
+over ``K_i`` = the measured genes *not* in ``T_i``: a method that only knows "the knocked
+gene drops" gains nothing from it. ``include_targets=True`` (CLI ``--include-targets``)
+uses all genes instead (the numbers before this rule). Per condition
+(:func:`vc.metrics.score_profiles`):
 
 ==========================  ====================================================================
-``pearson_delta``           Pearson of predicted vs true change from control, all genes
-``pearson_delta_top20_de``  the same over the 20 genes with the largest true change
-``mse``, ``mae``            over all genes
-``mse_top20_de``            MSE over the 20 genes with the largest true change
-``l2``                      Euclidean distance over the 1,000 genes with the highest control mean
-``direction_agreement``     sign agreement of the change over the top-20 true DE genes
+``pearson_delta``           Pearson of predicted vs true change from control over ``K_i``; NaN
+                            when the predicted change is constant or zero to round-off
+                            (``no_change``: a zero change has no correlation, by definition)
+``pearson_delta_top20_de``  the same over ``D_i`` = the 20 genes of ``K_i`` with the largest
+                            ``|true - c|``
+``mse``, ``mae``            over ``K_i``
+``mse_top20_de``            MSE over ``D_i``
+``l2``                      Euclidean distance over the 1,000 genes of ``K_i`` with the highest
+                            control mean
+``direction_agreement``     share of ``D_i`` where the predicted change has the true sign
+``target_abs_error``        mean over the measured genes of ``T_i`` of ``|predicted change -
+                            true change|`` (NaN when none is measured); reported apart
 ``de_overlap``              VCC DE score: Wilcoxon + BH DE genes of the true cells and of cells
-                            sampled from the prediction (``Predictor.sample``), ranked overlap
+                            sampled from the prediction (``Predictor.sample``), both with the
+                            genes of ``T_i`` removed, ranked overlap
 ``de_recall``, ``de_fdp``   recall and false discovery proportion of those DE sets
 ==========================  ====================================================================
 
-Across conditions: ``pds`` (perturbation discrimination score, L1, target genes left out)
-and ``centroid_accuracy`` (Systema), both among the test conditions. DE metrics need at
-least 3 cells per condition and 3 control cells (NaN otherwise, e.g. DREAM4). Means are
-taken over conditions (NaN ignored), overall, per test subgroup and per interaction
-stratum; for doubles also the interaction-mode accuracy
-(:func:`vc.metrics.interaction_mode`, the truth and the prediction both fitted on the
-*observed* single profiles). ``normalized`` holds cell-eval's baseline-normalised score of
-every metric against the task's reference baseline (``additive`` for doubles, ``train_mean``
-for unseen singles).
+Across conditions: ``pds`` (perturbation discrimination score, L1; ``T_i`` always left
+out, as in cell-eval) and ``centroid_accuracy`` (Systema, Euclidean over ``K_i``), both
+among the test conditions, one value per condition. DE metrics need at least 3 cells per
+condition and 3 control cells (NaN otherwise, e.g. DREAM4). Means are taken over
+conditions (NaN ignored), overall, per test subgroup and per interaction stratum; for
+doubles also the interaction-mode accuracy (:func:`vc.metrics.interaction_mode`, the
+truth and the prediction both fitted on the *observed* single profiles, perturbed genes
+left out). ``normalized`` holds cell-eval's baseline-normalised score of every metric
+against the task's reference baseline (``additive`` for doubles, ``train_mean`` for unseen
+singles).
+
+:func:`evaluate` returns a :class:`vc.metrics.EvalResult`: task ``perturb/<task>``, one
+row per method x test condition x metric (``unit`` = the condition), ``report`` = the
+detailed dict (``results`` per method, the shape ``vcell perturb evaluate --json`` prints).
 """
 
 from __future__ import annotations
@@ -43,32 +62,48 @@ from .._errors import ValidationError, VirtualCellError
 from .._utils import clean_stale_temps, log, write_json
 from .._version import __version__
 from ..data._conventions import split_perturbation
+from ..metrics import EvalResult
 from ._data import expression_matrix, row_roles
 from ._methods import METHODS, make_predictor
 from ._tasks import Task, load_task
 
-__all__ = ["METRIC_BEST", "evaluate", "score_predictions"]
+__all__ = ["METRIC_BEST", "PERTURB_METRICS", "Truth", "evaluate", "score_predictions"]
 
-#: Direction of every reported metric (cell-eval's normalisation rule needs it).
-METRIC_BEST = {
-    "pearson_delta": "one",
-    "pearson_delta_top20_de": "one",
-    "mse": "zero",
-    "mae": "zero",
-    "mse_top20_de": "zero",
-    "l2": "zero",
-    "direction_agreement": "one",
-    "de_overlap": "one",
-    "de_recall": "one",
-    "de_fdp": "zero",
-    "pds": "one",
-    "centroid_accuracy": "one",
-}
+#: Every per-condition metric of the perturbation tasks (directions in
+#: ``vc.metrics.METRIC_SPECS``).
+PERTURB_METRICS = (
+    "pearson_delta",
+    "pearson_delta_top20_de",
+    "mse",
+    "mae",
+    "mse_top20_de",
+    "l2",
+    "direction_agreement",
+    "target_abs_error",
+    "de_overlap",
+    "de_recall",
+    "de_fdp",
+    "pds",
+    "centroid_accuracy",
+)
+
+
+def _best() -> dict[str, str]:
+    from ..metrics import higher_is_better
+
+    return {m: "one" if higher_is_better(m) else "zero" for m in PERTURB_METRICS}
+
+
+#: Direction of every reported metric in cell-eval's words (its normalisation rule needs
+#: it), read from ``vc.metrics.METRIC_SPECS``.
+METRIC_BEST = _best()
 _MIN_CELLS = 3
 
 
-class _Truth:
-    """Pseudobulk truth, control and (optionally) cells of every test condition."""
+class Truth:
+    """Pseudobulk truth, control and (optionally) cells of every test condition of a
+    :class:`Task`, in the expression space of the predictors (``counts``: the data came in
+    as counts, so the space is ``log1p`` of counts per 10,000)."""
 
     def __init__(self, task: Task, counts: bool) -> None:
         truth = task.truth
@@ -103,63 +138,34 @@ def _mean(x: Any, rows: np.ndarray) -> np.ndarray:
 
 
 def score_predictions(
-    truth: _Truth, predicted: np.ndarray, *, predictor: Any = None, seed: int = 0
+    truth: Truth,
+    predicted: np.ndarray,
+    *,
+    predictor: Any = None,
+    seed: int = 0,
+    include_targets: bool = False,
 ) -> pd.DataFrame:
     """Per-condition metrics of ``predicted`` (conditions x genes, rows in
-    ``truth.conditions`` order); see the module docstring."""
-    import warnings
+    ``truth.conditions`` order); see the module docstring. ``predictor`` (fitted) enables
+    the DE metrics (cells sampled from the prediction); ``include_targets`` keeps the
+    perturbed genes in every metric."""
+    from ..metrics import de_fdp, de_genes, de_overlap, de_recall, de_test, score_profiles
 
-    from ..metrics import (
-        centroid_accuracy,
-        de_fdp,
-        de_genes,
-        de_overlap,
-        de_recall,
-        de_test,
-        direction_agreement,
-        discrimination_score,
-        l2_top_expressed,
-        mae,
-        mse,
-        mse_top_de,
-        pearson_delta,
-        pearson_delta_top_de,
-        top_changed_genes,
+    table = score_profiles(
+        truth.profiles,
+        predicted,
+        truth.control,
+        labels=truth.conditions,
+        genes=truth.genes,
+        include_targets=include_targets,
     )
-
-    t, p, c = truth.profiles, predicted, truth.control
-    rows = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for i, cond in enumerate(truth.conditions):
-            de = top_changed_genes(t[i], c, k=20)
-            rows.append(
-                {
-                    "perturbation": cond,
-                    "pearson_delta": float(pearson_delta(t[i], p[i], c)),
-                    "pearson_delta_top20_de": pearson_delta_top_de(t[i], p[i], c, de_genes=de),
-                    "mse": float(mse(t[i], p[i])),
-                    "mae": float(mae(t[i], p[i])),
-                    "mse_top20_de": mse_top_de(t[i], p[i], c, de_genes=de),
-                    "l2": l2_top_expressed(t[i], p[i], c, k=1000),
-                    "direction_agreement": direction_agreement(t[i], p[i], c, de_genes=de),
-                }
-            )
-    table = pd.DataFrame(rows)
-    if len(truth.conditions) >= 2:
-        table["pds"] = discrimination_score(
-            t, p, control=c, labels=truth.conditions, genes=truth.genes, metric="l1"
-        )
-        table["centroid_accuracy"] = centroid_accuracy(t, p)
-    else:
-        table["pds"] = np.nan
-        table["centroid_accuracy"] = np.nan
     table["de_overlap"] = table["de_recall"] = table["de_fdp"] = np.nan
     if truth.cells_ok and predictor is not None:
         import anndata as ad
 
         sample_in = ad.AnnData(
-            X=p, obs=pd.DataFrame({"perturbation": truth.conditions}, index=truth.conditions),
+            X=np.asarray(predicted, dtype=np.float64),
+            obs=pd.DataFrame({"perturbation": truth.conditions}, index=truth.conditions),
             var=pd.DataFrame(index=truth.genes),
         )  # fmt: skip
         cells = predictor.sample(sample_in, n_cells=int(truth.n_cells.max()), seed=seed)
@@ -170,13 +176,17 @@ def score_predictions(
             sel = np.flatnonzero(plab == cond)[: truth.n_cells[i]]
             pred_de = de_genes(de_test(px[sel], ctrl_cells, genes=truth.genes))
             true_de = truth.true_de(cond)
+            if not include_targets:
+                targets = set(split_perturbation(cond))
+                pred_de = [g for g in pred_de if g not in targets]
+                true_de = [g for g in true_de if g not in targets]
             table.loc[i, "de_overlap"] = de_overlap(true_de, pred_de)
             table.loc[i, "de_recall"] = de_recall(true_de, pred_de)
             table.loc[i, "de_fdp"] = de_fdp(true_de, pred_de)
     return table
 
 
-def _interaction(task: Task, truth: _Truth, predicted: np.ndarray) -> dict[str, Any] | None:
+def _interaction(task: Task, truth: Truth, predicted: np.ndarray) -> dict[str, Any] | None:
     """Interaction-mode accuracy over doubles whose singles are observed (anywhere)."""
     from ..metrics import INTERACTION_MODES, interaction_mode
 
@@ -274,8 +284,9 @@ def evaluate(
     method_options: dict[str, dict[str, Any]] | None = None,
     groupby: str | None = "auto",
     test_fraction: float = 0.25,
+    include_targets: bool = False,
     out: str | Path | None = None,
-) -> dict[str, Any]:
+) -> EvalResult:
     """Evaluate perturbation predictors on ``task`` next to every baseline.
 
     Parameters
@@ -295,19 +306,26 @@ def evaluate(
         Group column for methods that model groups (``"auto"``: ``cell_type``).
     test_fraction
         Share of genes held out (random splits).
+    include_targets
+        Keep the perturbed genes in every metric (default: left out; module docstring).
     out
         Folder for ``results.json``, ``split.json`` and ``per_perturbation.csv``
         (written atomically).
 
     Returns
     -------
-    dict: ``dataset``, ``task``, ``seed``, ``perturbation_type``, ``n_test``,
-    ``subgroups`` (name -> number of conditions), ``leakage`` (check counts), ``results``
-    (one dict per method: ``method``, ``baseline``, every metric of :data:`METRIC_BEST`,
+    :class:`vc.metrics.EvalResult`: task ``perturb/<task>``; ``table`` has one row per
+    method x test condition x metric of :data:`PERTURB_METRICS` (``unit`` = the condition,
+    ``split`` = the task, extra column ``subgroup``); ``meta`` the run facts; ``report``
+    (also readable as the result itself, ``result["results"]``) the dict ``dataset``,
+    ``task``, ``seed``, ``perturbation_type``, ``n_test``, ``subgroups`` (name -> number of
+    conditions), ``leakage`` (check counts), ``include_targets``, ``results`` (one dict per
+    method: ``method``, ``baseline``, every metric of :data:`METRIC_BEST`,
     ``by_subgroup``, ``by_stratum`` (simulated data), ``interaction`` (doubles),
     ``normalized``, ``n_fallback``, ``fit_seconds``, ``predict_seconds``; or ``error``),
     and ``per_perturbation`` (a DataFrame, not in the JSON).
     """
+
     t0 = time.perf_counter()
     names = list(METHODS.names()) if methods is None else [str(m).strip().lower() for m in methods]
     for name in names:
@@ -318,7 +336,7 @@ def evaluate(
     if unknown:
         raise ValidationError(f"options given for methods not evaluated: {unknown}")
     prepared = load_task(data, task=task, seed=seed, test_fraction=test_fraction)  # type: ignore[arg-type]
-    truth: _Truth | None = None
+    truth: Truth | None = None
     results, tables = [], []
     conds = prepared.conditions
     for name in names:
@@ -345,9 +363,11 @@ def evaluate(
             results.append(record)
             continue
         if truth is None:
-            truth = _Truth(prepared, predictor.data_.counts)
+            truth = Truth(prepared, predictor.data_.counts)
         values = np.asarray(pred.X, dtype=np.float64)
-        table = score_predictions(truth, values, predictor=predictor, seed=seed)
+        table = score_predictions(
+            truth, values, predictor=predictor, seed=seed, include_targets=include_targets
+        )
         table.insert(0, "method", name)
         table["fallback"] = pred.obs["fallback"].to_numpy()
         tables.append(table)
@@ -372,6 +392,7 @@ def evaluate(
         "subgroups": {k: len(v) for k, v in prepared.subgroups.items()},
         "reference": prepared.reference,
         "leakage": prepared.leakage,
+        "include_targets": bool(include_targets),
         "version": __version__,
         "seconds": round(time.perf_counter() - t0, 3),
         "results": results,
@@ -388,7 +409,31 @@ def evaluate(
             per.to_csv(tmp, index=False)
         report["out"] = str(folder)
     report["per_perturbation"] = per
-    return report
+    return _result(prepared, per, report, include_targets)
+
+
+def _result(task: Task, per: pd.DataFrame, report: dict[str, Any], include: bool) -> EvalResult:
+    meta = {
+        k: report[k]
+        for k in ("version", "seconds", "perturbation_type", "n_test", "reference", "leakage")
+    }
+    meta["include_targets"] = bool(include)
+    constants = {"dataset": task.dataset, "split": task.task, "seed": int(task.seed)}
+    if per.empty:
+        return EvalResult.from_rows(f"perturb/{task.task}", [], meta=meta, report=report)
+    subgroup = {c: name for name, conds in task.subgroups.items() for c in conds}
+    baseline = {r["method"]: bool(r["baseline"]) for r in report["results"]}
+    wide = per.assign(
+        baseline=per["method"].map(baseline), subgroup=per["perturbation"].map(subgroup)
+    )
+    long = wide.melt(
+        id_vars=["method", "baseline", "perturbation", "subgroup"],
+        value_vars=[m for m in PERTURB_METRICS if m in wide.columns],
+        var_name="metric",
+        value_name="value",
+    ).rename(columns={"perturbation": "unit"})
+    rows = long.assign(**constants).to_dict("records")
+    return EvalResult.from_rows(f"perturb/{task.task}", rows, meta=meta, report=report)
 
 
 def to_jsonable(obj: Any) -> Any:

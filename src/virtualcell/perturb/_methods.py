@@ -11,13 +11,21 @@ __all__ = ["METHODS", "make_predictor"]
 
 
 def _builtins() -> Iterator[Entry[Any]]:
-    from ._baselines import Additive, LinearModel, MatchingMean, NoChange, TrainMean
+    from ._baselines import (
+        Additive,
+        LinearModel,
+        LinearRotation,
+        MatchingMean,
+        NoChange,
+        TrainMean,
+        TrainMeanKO,
+    )
     from ._features import FeatureForest, FeatureRidge, GenePTRidge
     from ._network import NetworkModel
     from ._oracle import OracleHead, OracleISP
 
-    baselines = (NoChange, TrainMean, MatchingMean, Additive, LinearModel, GenePTRidge,
-                 FeatureRidge, FeatureForest)  # fmt: skip
+    baselines = (NoChange, TrainMean, TrainMeanKO, MatchingMean, Additive, LinearModel,
+                 LinearRotation, GenePTRidge, FeatureRidge, FeatureForest)  # fmt: skip
     for cls in baselines:
         tags = ("unseen_genes",) if cls.uses_features else ()
         yield Entry(cls.name, cls, _doc(cls), baseline=True, tags=("baseline", *tags))

@@ -70,7 +70,7 @@ from .._errors import ValidationError
 from .._utils import log
 from ..data._conventions import CONTROL, split_perturbation
 from ._base import Predictor, Unsupported
-from ._data import TrainingData
+from ._data import TrainingData, knock_ratio
 
 __all__ = ["NetworkModel"]
 
@@ -414,15 +414,13 @@ class NetworkModel(Predictor):
         """Clamp level of each gene perturbed alone in training, per group; and the median
         ratio (perturbed / control level) used for genes never perturbed."""
         levels: dict[tuple[int, int], float] = {}
-        ratios = []
+        perturbed, control = [], []
         for r in np.flatnonzero((rows.single >= 0) & rows.primary):
             a = rows.single[r]
             levels[(a, rows.group[r])] = rows.x[r, a]
-            c = rows.x[rows.ctrl_row[r], a]
-            if c > 0:
-                ratios.append(rows.x[r, a] / c)
-        ratio = float(np.median(ratios)) if ratios else 0.0
-        return levels, ratio
+            perturbed.append(rows.x[r, a])
+            control.append(rows.x[rows.ctrl_row[r], a])
+        return levels, knock_ratio(perturbed, control)
 
     def _steady(self, fit: _Fit, conds: list[frozenset[int]], rows: _Rows, clamps, ratio,
                 *, max_iter: int = 300, tol: float = 1e-7) -> np.ndarray:  # fmt: skip
