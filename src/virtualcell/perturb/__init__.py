@@ -23,6 +23,7 @@ from ._data import SPACE_INPUT, SPACE_LOG, TrainingData, prepare_training
 from ._evaluate import METRIC_BEST, PERTURB_METRICS, Truth, evaluate, score_predictions
 from ._methods import METHODS, make_predictor
 from ._norman import read_norman_gi
+from ._score import score
 from ._tasks import TASKS, Task, load_task, read_data
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,6 +48,7 @@ __all__ = [
     "prepare_training",
     "read_data",
     "read_norman_gi",
+    "score",
     "score_predictions",
 ]
 

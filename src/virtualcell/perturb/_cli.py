@@ -12,7 +12,7 @@ __all__ = ["register"]
 
 app = typer.Typer(
     name="perturb",
-    help="Perturbation response prediction: list methods, evaluate, predict.",
+    help="Perturbation response prediction: list methods, evaluate, score, predict.",
     no_args_is_help=False,
     invoke_without_command=True,
     add_completion=False,
@@ -108,6 +108,42 @@ def evaluate_command(
         f"test conditions={report['n_test']}  subgroups={report['subgroups']}"
     )
     typer.echo(markdown_table(rows))
+
+
+@app.command("score")
+def score_command(
+    pred: Path = typer.Argument(..., help="Predicted cells or profiles (.h5ad)."),
+    real: Path = typer.Argument(..., help="Real cells (.h5ad) with the same genes."),
+    perturbation_key: str = typer.Option(
+        ..., "--perturbation-key", help="obs column with the perturbation labels (both files)."
+    ),
+    control: str = typer.Option(..., "--control", help="Control label in that column."),
+    include_targets: bool = typer.Option(
+        False, "--include-targets", help="Keep the perturbed genes in every metric."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Score any tool's predictions against real cells (cell-eval's input convention).
+
+    Each file's change of a perturbation is its own perturbation mean minus its own control
+    mean; the perturbed genes (A and B of A+B) are left out of every metric but
+    target_abs_error. Values are scored as given: when a file looks like raw counts
+    (non-negative whole numbers, the vc.data.looks_like_counts rule) nothing is normalised,
+    a warning goes to stderr and the scores are on counts - normalise both files the same
+    way first (e.g. log1p of counts per 10,000) if the tool predicts log values.
+    """
+    from .._utils import markdown_table
+    from ._score import score
+
+    result = score(
+        pred, real, perturbation_key=perturbation_key, control=control,
+        include_targets=include_targets,
+    )  # fmt: skip
+    if as_json:
+        emit_json(result.report)
+        return
+    summary = result.report["summary"]
+    typer.echo(markdown_table([{"metric": k, "mean": v} for k, v in summary.items()]))
 
 
 @app.command("predict")

@@ -1,0 +1,182 @@
+"""Score predictions made by any tool (``vc.perturb.score``, ``vcell perturb score``).
+
+Input convention (cell-eval's): two AnnData — the predicted cells (or profiles) and the
+real cells — each with a perturbation column (``perturbation_key``) that holds a control
+label (``control``) and one label per perturbation (``A``, or ``A+B`` for a combination).
+Each file's pseudobulk change of a perturbation is *its own* perturbation mean minus *its
+own* control mean, so a tool that predicts on another scale or with another control is
+compared on changes. Values are scored as given: nothing is normalised or transformed.
+When a file looks like raw counts (the ``vc.data.looks_like_counts`` rule) the scores are
+still computed on those values, a warning says so on stderr, and ``meta`` records it;
+normalise both files the same way first (e.g. ``log1p`` of counts per 10,000) when the
+tool's output is on a log scale.
+
+Every metric is :func:`vc.metrics.score_profiles` (the same as ``vc.perturb.evaluate``),
+with the perturbed genes left out unless ``include_targets``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import ValidationError
+from .._utils import log
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+    from ..metrics import EvalResult
+
+__all__ = ["score"]
+
+
+def _read(obj: Any, name: str) -> AnnData:
+    import anndata as ad
+
+    if isinstance(obj, ad.AnnData):
+        return obj
+    path = Path(obj)
+    if not path.is_file():
+        raise ValidationError(f"{name}: no such file {str(path)!r}")
+    if path.suffix != ".h5ad":
+        raise ValidationError(f"{name}: expected an .h5ad file, got {path.name!r}")
+    try:
+        return ad.read_h5ad(path)
+    except Exception as err:
+        raise ValidationError(f"{name}: cannot read {path.name!r} as h5ad ({err})") from None
+
+
+def _profiles(adata: AnnData, name: str, key: str, control: str) -> tuple[pd.DataFrame, Any]:
+    from ..data import looks_like_counts
+    from ..metrics import mean_profiles
+
+    if key not in adata.obs:
+        cols = ", ".join(map(str, adata.obs.columns[:10])) or "none"
+        raise ValidationError(f"{name} has no obs column {key!r} (columns: {cols})")
+    labels = adata.obs[key]
+    if labels.isna().any():
+        raise ValidationError(f"{name}: obs[{key!r}] has missing labels")
+    if control not in set(labels.astype(str)):
+        values = sorted(set(labels.astype(str)))[:8]
+        raise ValidationError(
+            f"{name}: control label {control!r} not in obs[{key!r}] (values: {values})"
+        )
+    if adata.n_vars == 0:
+        raise ValidationError(f"{name} has no genes")
+    x = adata.X
+    data = x.data if hasattr(x, "data") and not isinstance(x, np.ndarray) else np.asarray(x)
+    if not np.all(np.isfinite(np.asarray(data, dtype=np.float64))):
+        raise ValidationError(f"{name}: X holds NaN or infinite values")
+    table, _ = mean_profiles(adata, perturbation_key=key)
+    table.index = table.index.get_level_values("perturbation")
+    return table, looks_like_counts(x)
+
+
+def score(
+    pred: AnnData | str | Path,
+    real: AnnData | str | Path,
+    *,
+    perturbation_key: str = "perturbation",
+    control: str = "control",
+    include_targets: bool = False,
+    method: str = "prediction",
+) -> EvalResult:
+    """Score predicted perturbation responses against real ones (cell-eval's convention).
+
+    Parameters
+    ----------
+    pred, real
+        AnnData or ``.h5ad`` paths, cells (or profiles) x genes, with
+        ``obs[perturbation_key]``; the same genes (any order: ``pred`` is aligned to
+        ``real``). Values are scored as given (module docstring).
+    perturbation_key
+        The perturbation column of both files.
+    control
+        The control label in that column (each file's own control mean is its reference).
+    include_targets
+        Keep the perturbed genes in every metric (default: left out, as in
+        ``vc.perturb.evaluate``).
+    method
+        Name of the predicting method in the result table.
+
+    Returns
+    -------
+    :class:`vc.metrics.EvalResult`, task ``perturb/score``: one row per perturbation x
+    metric of :data:`vc.metrics.PROFILE_METRICS`; ``report`` = ``{"summary": {metric:
+    mean over perturbations (NaN ignored), "n_perturbations": n}, "per_perturbation":
+    [{"perturbation": ..., metric: value, ...}, ...]}`` (what ``vcell perturb score
+    --json`` prints); ``meta`` records ``looks_like_counts`` of both files and the real
+    perturbations without a prediction (``not_predicted``, left out).
+
+    Raises
+    ------
+    ValidationError
+        A missing column or control label, different genes, a predicted perturbation
+        without real cells, no perturbation in common, non-finite values.
+    """
+    from ..metrics import PROFILE_METRICS, EvalResult, score_profiles
+
+    pred_ad, real_ad = _read(pred, "pred"), _read(real, "real")
+    pred_genes = pd.Index(pred_ad.var_names.astype(str))
+    real_genes = pd.Index(real_ad.var_names.astype(str))
+    for genes, name in ((pred_genes, "pred"), (real_genes, "real")):
+        if genes.has_duplicates:
+            raise ValidationError(
+                f"{name} has duplicated gene names, e.g. {list(genes[genes.duplicated()][:5])}"
+            )
+    if set(pred_genes) != set(real_genes):
+        only_p = sorted(set(pred_genes) - set(real_genes))
+        only_r = sorted(set(real_genes) - set(pred_genes))
+        raise ValidationError(
+            f"gene mismatch: {len(only_p)} gene(s) only in pred {only_p[:5]}, "
+            f"{len(only_r)} only in real {only_r[:5]}"
+        )
+    p_tab, p_counts = _profiles(pred_ad, "pred", perturbation_key, control)
+    r_tab, r_counts = _profiles(real_ad, "real", perturbation_key, control)
+    p_tab = p_tab.loc[:, list(real_genes)]
+    for flag, name in ((p_counts, "pred"), (r_counts, "real")):
+        if flag:
+            log(f"perturb score: {name} looks like raw counts; scored as given (not normalised)")
+    perts = sorted(str(p) for p in p_tab.index if str(p) != control)
+    unknown = [p for p in perts if p not in r_tab.index]
+    if unknown:
+        raise ValidationError(
+            f"{len(unknown)} predicted perturbation(s) have no real cells: {unknown[:5]}"
+        )
+    if not perts:
+        raise ValidationError(f"pred holds no perturbation other than the control {control!r}")
+    missing = sorted(str(p) for p in r_tab.index if str(p) != control and str(p) not in perts)
+    if missing:
+        log(f"perturb score: {len(missing)} real perturbation(s) without a prediction left out")
+    table = score_profiles(
+        r_tab.loc[perts].to_numpy(),
+        p_tab.loc[perts].to_numpy(),
+        r_tab.loc[control].to_numpy(),
+        labels=perts,
+        genes=list(real_genes),
+        pred_control=p_tab.loc[control].to_numpy(),
+        include_targets=include_targets,
+    )
+    summary: dict[str, Any] = {}
+    for m in PROFILE_METRICS:
+        v = table[m].to_numpy(dtype=np.float64)
+        v = v[np.isfinite(v)]
+        summary[m] = float(v.mean()) if v.size else float("nan")
+    summary["n_perturbations"] = len(perts)
+    report = {"summary": summary, "per_perturbation": table.to_dict("records")}
+    meta = {
+        "perturbation_key": perturbation_key,
+        "control": control,
+        "include_targets": bool(include_targets),
+        "looks_like_counts": {"pred": bool(p_counts), "real": bool(r_counts)},
+        "not_predicted": missing,
+    }
+    rows = table.melt(id_vars="perturbation", var_name="metric", value_name="value")
+    rows = rows.rename(columns={"perturbation": "unit"}).assign(
+        method=method, baseline=False, dataset="user", split="score", seed=0
+    )
+    return EvalResult.from_rows("perturb/score", rows.to_dict("records"), meta=meta, report=report)
