@@ -32,10 +32,46 @@ def test_perturb_cell_equals_vc_perturb_evaluate(sim20):
         rows = _perturb.run(sim20, split="unseen_singles", method=method, seed=0, options={},
                             context=RunContext())  # fmt: skip
         got = {r["metric"]: r["value"] for r in rows}
-        assert set(got) == {m.name for m in _perturb.METRICS}  # cells: DE overlap too
+        names = {m.name for m in _perturb.METRICS}  # cells: DE overlap too
+        if method == "additive":  # unseen genes add nothing: no change, no correlation
+            assert np.isnan(by_method[method]["pearson_delta"])
+            names -= {"pearson_delta"}
+        assert set(got) == names
         want = {k: by_method[method][k] for k in got}
         assert got == pytest.approx(want, nan_ok=False)
     assert np.isfinite(list(got.values())).all()
+
+
+def test_perturb_peer_scores_a_prediction_file_like_the_method_itself(sim20, tmp_path):
+    import anndata as ad
+    import pandas as pd
+
+    task = vc.perturb.load_task(sim20.source, task="unseen_singles", seed=0)
+    model = vc.perturb.make_predictor("linear", perturbation_type=task.perturbation_type)
+    pred = model.fit(task.train).predict(task.conditions, on_unsupported="flag")
+    labels = ["control", *pred.obs["perturbation"].astype(str)]
+    x = np.vstack([model.data_.control, pred.X])
+    path = tmp_path / "linear_predictions.h5ad"
+    ad.AnnData(X=x, obs=pd.DataFrame({"condition": labels}, index=[f"p{i}" for i in range(len(x))]),
+               var=pd.DataFrame(index=pred.var_names)).write_h5ad(path)  # fmt: skip
+    peer = _perturb.peer_method(str(path), name="linear_file", perturbation_key="condition")
+    assert peer.peer and peer.options_for("quick")["predictions"] == str(path)
+    got = _perturb.run(sim20, split="unseen_singles", method=peer.name, seed=0,
+                       options=peer.options_for("quick"), context=RunContext())  # fmt: skip
+    own = _perturb.run(sim20, split="unseen_singles", method="linear", seed=0, options={},
+                       context=RunContext())  # fmt: skip
+    got = {r["metric"]: r["value"] for r in got}
+    own = {r["metric"]: r["value"] for r in own}
+    assert "de_overlap" not in got  # profiles only: no cells to test
+    assert set(got) == set(own) - {"de_overlap"}
+    assert got == pytest.approx({k: own[k] for k in got}, rel=1e-4, abs=1e-6)
+    short = tmp_path / "short.h5ad"
+    ad.AnnData(X=x[:2], obs=pd.DataFrame({"condition": labels[:2]}, index=["a", "b"]),
+               var=pd.DataFrame(index=pred.var_names)).write_h5ad(short)  # fmt: skip
+    with pytest.raises(vc.ValidationError, match=r"lack .* test condition"):
+        _perturb.run(sim20, split="unseen_singles", method="peer", seed=0,
+                     options=_perturb.peer_method(str(short), perturbation_key="condition")
+                     .options_for("quick"), context=RunContext())  # fmt: skip
 
 
 def test_perturb_methods_and_datasets():

@@ -28,8 +28,16 @@ store is built); ``oracle_isp`` and ``oracle_head`` (a CellEncoder pretrained pe
 about a minute each) only in ``full``.
 
 Metrics: Pearson-delta (primary), L2 (1,000 most expressed genes), MSE over the top-20
-DE genes, PDS, centroid accuracy, DE overlap (cells only); exact definitions in
-``docs/perturb.md``.
+DE genes, PDS, centroid accuracy, DE overlap (cells only), all with the perturbed genes
+left out, and the perturbed genes' own error ``target_abs_error``; exact definitions in
+``docs/metrics.md``; direction and description from ``vc.metrics.METRIC_SPECS``.
+
+Peers: :func:`peer_method` makes a method of a prediction file written by any tool
+(GEARS, STATE, scGPT ...; cell-eval's convention: an ``.h5ad`` with a perturbation column
+and a control label). Its cell scores the file's test conditions with
+``vc.perturb.score`` against the split's true cells in the scoring space (``log1p`` of
+counts per 10,000 for counts), so the file must hold predictions in that space for every
+test condition of the split and seed.
 """
 
 from __future__ import annotations
@@ -53,15 +61,25 @@ from ._task import (
     reference_missing,
 )
 
-__all__ = ["PERTURB_TASK"]
+__all__ = ["PERTURB_TASK", "peer_method"]
 
+
+def _metric(name: str, bound: float | None) -> Metric:
+    from ..metrics import metric_spec
+
+    spec = metric_spec(name)
+    return Metric(name, spec.higher_is_better, bound, spec.description)
+
+
+#: The bound is the benchmark's (used by its normalised score; None for unbounded errors).
 METRICS = (
-    Metric("pearson_delta", True, 1.0, "Pearson of predicted vs true change from control"),
-    Metric("l2", False, None, "Euclidean distance to the truth, 1,000 most expressed genes"),
-    Metric("mse_top20_de", False, None, "MSE over the 20 genes with the largest true change"),
-    Metric("pds", True, 1.0, "perturbation discrimination score (L1, target genes left out)"),
-    Metric("centroid_accuracy", True, 1.0, "Systema: share of other conditions farther away"),
-    Metric("de_overlap", True, 1.0, "VCC DE overlap (Wilcoxon + BH DE genes; cells only)"),
+    _metric("pearson_delta", 1.0),
+    _metric("l2", None),
+    _metric("mse_top20_de", None),
+    _metric("pds", 1.0),
+    _metric("centroid_accuracy", 1.0),
+    _metric("de_overlap", 1.0),
+    _metric("target_abs_error", None),
 )
 #: A CellEncoder is pretrained (on CPU) in every cell: only in ``full`` (or ``--method``).
 _SLOW = ("oracle_isp", "oracle_head")
@@ -104,7 +122,7 @@ def load_dream4(folder: str) -> PerturbData:
 
 def load_user(path: str) -> PerturbData:
     """The user's data (``--data``): an ``.h5ad`` or a DREAM4 folder."""
-    from ..perturb._tasks import read_data
+    from ..perturb import read_data
 
     adata, _, _ = read_data(path)
     return PerturbData(path, {"rows x genes": f"{adata.n_obs} x {adata.n_vars}"})
@@ -183,6 +201,63 @@ def methods() -> list[Method]:
     return out
 
 
+def peer_method(
+    predictions: str,
+    *,
+    name: str = "peer",
+    perturbation_key: str = "perturbation",
+    control: str = "control",
+    description: str = "",
+) -> Method:
+    """A method of the perturbation task that scores a prediction file made elsewhere
+    (module docstring); add it to the methods the runner gets."""
+    opts = {"predictions": str(predictions), "perturbation_key": perturbation_key,
+            "control": control}  # fmt: skip
+    return Method(
+        name, peer=True, options={"*": opts},
+        description=description or f"predictions from {predictions} (vc.perturb.score)",
+    )  # fmt: skip
+
+
+def _run_peer(task: Any, options: dict[str, Any]) -> list[dict[str, Any]]:
+    import anndata as ad
+    import pandas as pd
+
+    from .. import perturb
+    from .._errors import ValidationError
+
+    pred = ad.read_h5ad(options["predictions"])
+    key, control = (
+        options.get("perturbation_key", "perturbation"),
+        options.get("control", "control"),
+    )
+    if key not in pred.obs:
+        raise ValidationError(f"peer predictions have no obs column {key!r}")
+    labels = pred.obs[key].astype(str)
+    missing = [c for c in task.conditions if c not in set(labels)]
+    if missing:
+        raise ValidationError(
+            f"peer predictions lack {len(missing)} test condition(s) of this split: {missing[:5]}"
+        )
+    pred = pred[labels.isin([control, *task.conditions]).to_numpy()].copy()
+    truth = perturb.Truth(task, perturb.prepare_training(task.train).counts)
+    x = truth.x.toarray() if hasattr(truth.x, "toarray") else truth.x
+    keep = np.concatenate([truth.ctrl_rows, np.flatnonzero(np.isin(truth.labels, task.conditions))])
+    real_labels = np.where(np.isin(keep, truth.ctrl_rows), control, truth.labels[keep].astype(str))
+    real = ad.AnnData(
+        X=np.asarray(x[keep], dtype=np.float64),
+        obs=pd.DataFrame({key: real_labels}, index=[f"r{i}" for i in range(len(keep))]),
+        var=pd.DataFrame(index=truth.genes),
+    )
+    result = perturb.score(pred, real, perturbation_key=key, control=control)
+    summary = result.report["summary"]
+    return [
+        {"metric": m.name, "value": float(summary[m.name])}
+        for m in METRICS
+        if m.name in summary and np.isfinite(summary[m.name])
+    ]
+
+
 def run(
     data: PerturbData,
     *,
@@ -193,11 +268,13 @@ def run(
     context: RunContext,
 ) -> list[dict[str, Any]]:
     """Fit ``method`` on the training part of ``split``, predict the test conditions and
-    score them (means over the conditions; a NaN metric, e.g. DE on DREAM4, is left out)."""
+    score them (means over the conditions; a NaN metric, e.g. DE on DREAM4, is left out).
+    A peer method (``options["predictions"]``) scores its file instead."""
     from .. import perturb
-    from ..perturb._evaluate import _Truth, score_predictions
 
     task = perturb.load_task(data.source, task=split, seed=seed)  # type: ignore[arg-type]
+    if "predictions" in options:
+        return _run_peer(task, options)
     opts = {"perturbation_type": task.perturbation_type, "seed": seed, **options}
     if method == "network":
         opts.setdefault("groupby", "auto")
@@ -206,8 +283,8 @@ def run(
     predictor = perturb.make_predictor(method, **opts)
     predictor.fit(task.train)
     pred = predictor.predict(task.conditions, on_unsupported="flag")
-    truth = _Truth(task, predictor.data_.counts)
-    table = score_predictions(
+    truth = perturb.Truth(task, predictor.data_.counts)
+    table = perturb.score_predictions(
         truth, np.asarray(pred.X, dtype=np.float64), predictor=predictor, seed=seed
     )
     rows = []
@@ -221,7 +298,7 @@ def run(
 
 PERTURB_TASK = Task(
     name="perturb",
-    version="1",
+    version="2",
     description="Perturbation response prediction (doubles, unseen single genes)",
     metrics=METRICS,
     datasets=datasets,

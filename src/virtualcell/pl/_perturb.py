@@ -12,7 +12,7 @@ from predicted and observed profiles.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -93,7 +93,7 @@ def perturbation_bars(
     Parameters
     ----------
     report
-        The dict returned by :func:`vc.perturb.evaluate` (or its ``results`` list). With
+        What :func:`vc.perturb.evaluate` returns (or its ``results`` list). With
         several reports (e.g. seeds) pass a list of reports: bars show the mean and the
         error bars the range.
     metric
@@ -101,10 +101,10 @@ def perturbation_bars(
     subgroups
         Which subgroups to show (default: all of the first report).
     """
-    reports = [report] if isinstance(report, dict) else list(report)
+    reports = [report] if isinstance(report, Mapping) else list(report)
     if not reports:
         raise ValidationError("no report to plot")
-    results = [r["results"] if isinstance(r, dict) and "results" in r else r for r in reports]
+    results = [r["results"] if isinstance(r, Mapping) and "results" in r else r for r in reports]
     first = [x for x in results[0] if "error" not in x]
     if not first:
         raise ValidationError("the report holds no successful method")
