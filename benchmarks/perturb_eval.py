@@ -13,6 +13,10 @@ and ``.csv``)::
 
     python benchmarks/perturb_eval.py --out results/perturb_eval
     python benchmarks/perturb_eval.py --skip-sim --networks 1 --seeds 0   # quick
+    # the oracles (a minute per fit) in a second pass, merged into the tables:
+    python benchmarks/perturb_eval.py --methods oracle_isp,oracle_head --skip-old \\
+        --out results/perturb_oracles
+    python benchmarks/perturb_eval.py --methods network --merge results/perturb_oracles
 
 Timings are wall seconds of ``fit`` and ``predict`` as measured in the same run (on our
 shared 2-core machine, under load: compare methods within one run only).
@@ -205,6 +209,8 @@ def main() -> None:
     parser.add_argument("--skip-dream4", action="store_true")
     parser.add_argument("--skip-sim", action="store_true")
     parser.add_argument("--skip-old", action="store_true", help="no include_targets pass")
+    parser.add_argument("--merge", type=Path, action="append", default=[],
+                        help="add the methods of another --out folder's reports (same runs)")  # fmt: skip
     parser.add_argument("--figures", type=Path, default=None, help="folder for the docs figures")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +221,12 @@ def main() -> None:
 
     def both(data, task, seed, tag):
         new = _run(data, task, seed, args.out, methods, tag)
+        for extra in args.merge:  # methods of another pass (e.g. the oracles), same runs
+            path = extra / f"{tag}_{task}_seed{seed}.json"
+            if path.exists():
+                have = {r["method"] for r in new["results"]}
+                more = json.loads(path.read_text())["results"]
+                new["results"] += [r for r in more if r["method"] not in have]
         old = None
         if not args.skip_old:
             old = _run(data, task, seed, args.out, methods, tag, include_targets=True)

@@ -100,6 +100,13 @@ def test_no_change_has_no_correlation_by_definition():
     assert table["pearson_delta"].isna().all() and table["pearson_delta_top20_de"].isna().all()
     assert np.isfinite(table["l2"]).all()
     assert np.isnan(pearson_delta(true[0], pred[0], control))
+    # a method that predicts no change for some conditions only: those count as 0, so
+    # abstaining on the hard conditions cannot raise its mean
+    some = true.copy()
+    some[1] = pred[1]
+    table = score_profiles(true, some, control, labels=labels, genes=GENES)
+    assert table["pearson_delta"][1] == 0.0 and table["pearson_delta_top20_de"][1] == 0.0
+    np.testing.assert_allclose(table["pearson_delta"].drop(index=1), 1.0)
 
 
 def _unseen_task():

@@ -22,6 +22,7 @@ from ._checks import as_float_array
 from ._perturb_scores import (
     centroid_accuracy,
     discrimination_score,
+    is_no_change,
     mae,
     pearson_delta_top_de,
     target_abs_error,
@@ -92,10 +93,13 @@ def score_profiles(
     DataFrame, one row per condition: ``perturbation`` and :data:`PROFILE_METRICS`.
     With ``T_i`` = genes of condition ``i`` and ``K_i`` = all other genes (all genes with
     ``include_targets``): ``pearson_delta`` = Pearson of the true and predicted changes
-    over ``K_i`` (NaN for a constant or zero predicted change); ``pearson_delta_top20_de``
+    over ``K_i``; ``pearson_delta_top20_de``
     the same over the 20 genes of ``K_i`` with the largest ``|true - control|``
     (``D_i``); ``mse``, ``mae`` over ``K_i``; ``mse_top20_de`` over ``D_i``; ``l2`` =
     ``||pred - true||_2`` over the 1,000 genes of ``K_i`` with the highest control mean;
+    the correlations of a condition whose predicted change is zero to round-off
+    (:func:`is_no_change`) are 0 when other conditions have a predicted change and NaN
+    when none has (a prediction of no change anywhere has no correlation, by definition);
     ``direction_agreement`` = share of ``D_i`` where the predicted change has the true
     sign; ``target_abs_error`` = mean over the measured genes of ``T_i`` of ``|predicted
     change - true change|`` (NaN when none is measured); ``pds`` (L1, ``T_i`` always left
@@ -147,6 +151,12 @@ def score_profiles(
                 }
             )
     table = pd.DataFrame(rows, columns=["perturbation", *PROFILE_METRICS[:-2]])
+    # a zero predicted change has no correlation: NaN when the prediction changes no
+    # condition at all (no_change), else 0 for those conditions, so that predicting no
+    # change for the hard conditions cannot raise a method's mean
+    flat = np.array([is_no_change(shifted[i], c) for i in range(len(labels))], dtype=bool)
+    if flat.any() and not flat.all():
+        table.loc[flat, ["pearson_delta", "pearson_delta_top20_de"]] = 0.0
     if len(labels) >= 2:
         table["pds"] = discrimination_score(
             t, shifted, control=c, labels=list(labels), genes=list(genes), metric="l1"
