@@ -135,8 +135,10 @@ def _table(pairs, subgroup=None, stratum=None, *, csv_rows=None, label="") -> st
     if df.empty:
         return "(no runs)"
     rows = []
+    rank = {n: i for i, n in enumerate(SIMPLEST)}
     order = sorted(
-        df["method"].unique(), key=lambda n: (not df[df.method == n].baseline.iloc[0], n)
+        df["method"].unique(),
+        key=lambda n: (not df[df.method == n].baseline.iloc[0], rank.get(n, len(rank)), n),
     )
     for name in order:
         part = df[df["method"] == name]
@@ -155,6 +157,10 @@ def _table(pairs, subgroup=None, stratum=None, *, csv_rows=None, label="") -> st
                                  "old_mean": np.nanmean(old) if np.isfinite(old).any() else np.nan,
                                  "runs": int(np.isfinite(new).sum())})  # fmt: skip
         row["runs"] = len(part)
+        same = next((r for r in rows if all(r[m] == row[m] for m in METRICS)), None)
+        if same is not None and part.baseline.iloc[0]:  # identical numbers: one row
+            same["method"] = same["method"].replace(" (baseline)", f", {name} (baseline)")
+            continue
         if subgroup is None:
             row["fit+predict s"] = f"{part['seconds'].mean():.1f}"
         rows.append(row)
