@@ -283,6 +283,9 @@ def main() -> None:
                 lines.append(_table(pairs, sub, csv_rows=csv_rows, label=f"{source}/{task}/{sub}"))
                 lines.append("")
                 lines.append(_versus(pairs, sub))
+                for stratum in ("additive", "moderate", "strong"):
+                    lines.append(f"\n#### {sub}, true interaction {stratum}\n")
+                    lines.append(_table(pairs, sub, stratum))
     text = "\n".join(lines)
     print(text)
     if args.tables is not None:
