@@ -3,15 +3,16 @@
 Per task the agent gets a fresh workspace (the task's data preloaded as ``data``), the
 same knowledge base and the same budgets; the checker reads the *verified* answer.
 
-Systems reported:
+Systems reported (their *kind* in brackets):
 
-``scripted`` (backend)
-    An **expert plan**, not a model: a hand-written policy per family that calls the right
-    tools and writes the answer from their results. It bounds what the tools, the loop
-    and the verifier allow (tool errors and verifier removals still count against it).
-``local`` / ``openai`` (backends)
-    The LLM plans, calls tools and answers. The loopback test server is scripted and
-    does not count as a real model.
+``reference_solver`` (the ``scripted`` backend; kind ``reference_solver``)
+    An **expert plan**, not a model and not the virtualcell agent: a hand-written policy
+    per family that calls the right tools and writes the answer from their results. An
+    upper bound of what the tools, the loop and the verifier allow (tool errors and
+    verifier removals still count against it).
+``local`` / ``openai`` (backends; kind ``agent``)
+    The LLM plans, calls tools and answers: the agent rows. The loopback test server is
+    scripted and does not count as a real model.
 ``keyword_router`` (baseline)
     No LLM and no loop: regular expressions on the question pick one tool and the first
     row of its result is the answer (one call; so it cannot solve multi-step tasks).
@@ -22,7 +23,10 @@ Systems reported:
 
 Metrics per system and family: success rate; valid-tool-call rate (calls that validated
 and ran / non-answer replies); mean steps (tool-call turns); mean tokens (prompt +
-completion); mean wall seconds per task.
+completion); mean wall seconds per task. :func:`evaluate` returns them as a
+:class:`~virtualcell.metrics.EvalResult` (unit = task instance: ``success_rate`` 0/1 and,
+for systems that call tools in a loop, ``valid_call_rate`` of that task); the historic
+dict of :func:`run_benchmark` is its ``report``.
 """
 
 from __future__ import annotations
@@ -44,7 +48,29 @@ from ._tasks import FAMILIES, Task, check, make_tasks
 from ._tools import Toolbox
 from ._workspace import Workspace
 
-__all__ = ["expert_replies", "keyword_router", "run_benchmark", "select_tasks"]
+__all__ = [
+    "SYSTEM_KINDS",
+    "evaluate",
+    "expert_replies",
+    "keyword_router",
+    "run_benchmark",
+    "select_tasks",
+    "system_name",
+]
+
+#: Kind of each system of the benchmark (the agent rows are the LLM backends).
+SYSTEM_KINDS = {
+    "reference_solver": "reference_solver",
+    "keyword_router": "baseline",
+    "top_enrichment": "baseline",
+    "majority": "baseline",
+}
+
+
+def system_name(backend: str) -> str:
+    """The benchmark's name of a backend's system: ``scripted`` follows the expert plan,
+    so it is listed as ``reference_solver``; an LLM backend keeps its name."""
+    return "reference_solver" if backend == "scripted" else backend
 
 
 # -- expert plan (the scripted upper bound) ----------------------------------------------------
@@ -255,7 +281,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run_benchmark(
+def _run(
     backend: str = "scripted",
     *,
     n_tasks: int | None = None,
@@ -266,37 +292,8 @@ def run_benchmark(
     max_steps: int = 6,
     counts: dict[str, int] | None = None,
     **backend_options: Any,
-) -> dict[str, Any]:
-    """Run the agent benchmark for one backend and the non-LLM baselines.
-
-    Parameters
-    ----------
-    backend
-        ``"scripted"`` (expert plan), ``"local"`` or ``"openai"``.
-    n_tasks
-        Run only this many tasks (round-robin over families; see :func:`select_tasks`).
-    seed
-        Seed of the task generation (and of decoding).
-    kb
-        Knowledge store path or opened store (default: the built default store).
-    folder
-        Output folder (tasks, data, per-task logs, ``results.json``, ``results.md``);
-        default ``settings.cache_dir/agent/bench/seed-S``.
-    baselines
-        Also run the keyword router, top-enrichment and majority baselines.
-    max_steps
-        Tool-call turns per task.
-    counts
-        Tasks per family (default: :data:`~virtualcell.agent._tasks.DEFAULT_COUNTS`).
-    **backend_options
-        Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
-
-    Returns
-    -------
-    dict
-        ``backend, tasks, success_rate, by_family, baselines, baselines_by_family,
-        valid_call_rate, mean_steps, mean_tokens, wall_s, load_s, tokens_per_s, seed, note``.
-    """
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """The benchmark run behind :func:`run_benchmark` and :func:`evaluate`."""
     from .._settings import settings
     from ..data import read_h5ad
     from . import open_kb
@@ -414,6 +411,8 @@ def run_benchmark(
         tps = llm.tokens_per_second
     out = {
         "backend": backend,
+        "system": system_name(backend),
+        "kind": SYSTEM_KINDS.get(system_name(backend), "agent"),
         "tasks": len(rows),
         "success_rate": total["success_rate"],
         "by_family": by_family,
@@ -428,9 +427,10 @@ def run_benchmark(
         "seed": seed,
         "kb": str(store.path),
         "note": (
-            "scripted = expert plan (an upper bound, not a model)"
+            "scripted = reference_solver: the hand-written expert plan per family (an upper "
+            "bound, not a model and not the agent)"
             if backend == "scripted"
-            else f"{backend} backend; tasks run in order on this machine"
+            else f"{backend} backend (the agent); tasks run in order on this machine"
         ),
     }
     write_json(
@@ -440,7 +440,134 @@ def run_benchmark(
     out["folder"] = str(folder)
     if store is not kb:
         store.close()
-    return out
+    return out, rows, base_rows
+
+
+def run_benchmark(
+    backend: str = "scripted",
+    *,
+    n_tasks: int | None = None,
+    seed: int = 0,
+    kb: Any = None,
+    folder: str | Path | None = None,
+    baselines: bool = True,
+    max_steps: int = 6,
+    counts: dict[str, int] | None = None,
+    **backend_options: Any,
+) -> dict[str, Any]:
+    """Run the agent benchmark for one backend and the non-LLM baselines (the report of
+    :func:`evaluate`).
+
+    Parameters
+    ----------
+    backend
+        ``"scripted"`` (the expert plan: ``reference_solver``), ``"local"`` or ``"openai"``.
+    n_tasks
+        Run only this many tasks (round-robin over families; see :func:`select_tasks`).
+    seed
+        Seed of the task generation (and of decoding).
+    kb
+        Knowledge store path or opened store (default: the built default store).
+    folder
+        Output folder (tasks, data, per-task logs, ``results.json``, ``results.md``);
+        default ``settings.cache_dir/agent/bench/seed-S``.
+    baselines
+        Also run the keyword router, top-enrichment and majority baselines.
+    max_steps
+        Tool-call turns per task.
+    counts
+        Tasks per family (default: ``vc.agent.DEFAULT_TASK_COUNTS``).
+    **backend_options
+        Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
+
+    Returns
+    -------
+    dict
+        ``backend, system, kind, tasks, success_rate, by_family, baselines,
+        baselines_by_family, valid_call_rate, mean_steps, mean_tokens, wall_s, load_s,
+        tokens_per_s, seed, kb, note, folder``.
+    """
+    return _run(backend, n_tasks=n_tasks, seed=seed, kb=kb, folder=folder,
+                baselines=baselines, max_steps=max_steps, counts=counts,
+                **backend_options)[0]  # fmt: skip
+
+
+def evaluate(
+    backend: str = "scripted",
+    *,
+    n_tasks: int | None = None,
+    seed: int = 0,
+    kb: Any = None,
+    folder: str | Path | None = None,
+    baselines: bool = True,
+    max_steps: int = 6,
+    counts: dict[str, int] | None = None,
+    **backend_options: Any,
+):
+    """The agent benchmark as a :class:`~virtualcell.metrics.EvalResult`.
+
+    One row per system, task instance (``unit``) and metric: ``success_rate`` (1.0 when
+    the checker accepts the verified answer, else 0.0) for every system, and
+    ``valid_call_rate`` (valid tool calls / non-answer replies of that task) for the
+    system run in the loop. ``split`` is the task family, ``dataset`` ``"agent_tasks"``,
+    ``method`` the system (``reference_solver`` for the scripted expert plan, the backend
+    name for an LLM, the baselines flagged ``baseline``); ``meta["kinds"]`` gives each
+    system's kind. ``report`` is :func:`run_benchmark`'s dict (what
+    ``vcell agent bench --json`` prints).
+
+    Parameters
+    ----------
+    backend
+        ``"scripted"`` (the expert plan: ``reference_solver``), ``"local"`` or ``"openai"``.
+    n_tasks
+        Run only this many tasks (round-robin over families; see :func:`select_tasks`).
+    seed
+        Seed of the task generation (and of decoding).
+    kb
+        Knowledge store path or opened store (default: the built default store).
+    folder
+        Output folder (tasks, data, per-task logs, ``results.json``, ``results.md``);
+        default ``settings.cache_dir/agent/bench/seed-S``.
+    baselines
+        Also run the keyword router, top-enrichment and majority baselines.
+    max_steps
+        Tool-call turns per task.
+    counts
+        Tasks per family (default: ``vc.agent.DEFAULT_TASK_COUNTS``).
+    **backend_options
+        Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
+
+    Returns
+    -------
+    EvalResult
+        Tidy per-task rows, ``meta`` (system kinds, seed, store, wall time) and the report.
+    """
+    from ..metrics import EvalResult
+
+    report, rows, base_rows = _run(backend, n_tasks=n_tasks, seed=seed, kb=kb, folder=folder,
+                                   baselines=baselines, max_steps=max_steps, counts=counts,
+                                   **backend_options)  # fmt: skip
+    system = system_name(backend)
+    table: list[dict[str, Any]] = []
+
+    def add(method: str, baseline: bool, r: dict[str, Any], loop: bool) -> None:
+        key = {"method": method, "baseline": baseline, "dataset": "agent_tasks",
+               "split": r["family"], "seed": seed, "unit": r["task"]}  # fmt: skip
+        table.append({**key, "metric": "success_rate", "value": float(bool(r["success"]))})
+        if loop and r["n_actions"]:
+            table.append({**key, "metric": "valid_call_rate",
+                          "value": r["n_valid_calls"] / r["n_actions"]})  # fmt: skip
+
+    for r in rows:
+        add(system, False, r, True)
+    for name, brs in base_rows.items():
+        for r in brs:
+            add(name, True, r, False)
+    kinds = {system: SYSTEM_KINDS.get(system, "agent")}
+    kinds.update({b: "baseline" for b, brs in base_rows.items() if brs})
+    meta = {"backend": backend, "kinds": kinds, "seed": seed, "kb": report["kb"],
+            "wall_s": report["wall_s"], "folder": report["folder"]}  # fmt: skip
+    return EvalResult.from_rows("agent", table, meta=meta, report=report)
 
 
 def _base_row(task: Task, text: str, n_calls: int, seconds: float) -> dict[str, Any]:
@@ -458,12 +585,13 @@ def _base_row(task: Task, text: str, n_calls: int, seconds: float) -> dict[str, 
 
 def results_table(result: dict[str, Any]) -> str:
     """Markdown table: success rate per family for the backend and each baseline."""
+    name = result.get("system", result["backend"])
     rows = []
     for fam, s in result["by_family"].items():
         row = {
             "family": fam,
             "n": s["n"],
-            result["backend"]: s["success_rate"],
+            name: s["success_rate"],
             "valid calls": s["valid_call_rate"],
             "steps": s["mean_steps"],
             "tokens": s["mean_tokens"],
@@ -475,7 +603,7 @@ def results_table(result: dict[str, Any]) -> str:
     total = {
         "family": "all",
         "n": result["tasks"],
-        result["backend"]: result["success_rate"],
+        name: result["success_rate"],
         "valid calls": result["valid_call_rate"],
         "steps": result["mean_steps"],
         "tokens": result["mean_tokens"],
@@ -487,7 +615,7 @@ def results_table(result: dict[str, Any]) -> str:
     cols = [
         "family",
         "n",
-        result["backend"],
+        name,
         *result.get("baselines", {}),
         "valid calls",
         "steps",
