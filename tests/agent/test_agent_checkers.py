@@ -90,11 +90,12 @@ def _go_wrong(task: Task, others: list[Task]) -> list[str]:
     """A process of another task (not accepted here), and the right one padded."""
     ok = set(task.truth["go_ids"])
     out = []
+    names = {i: " ".join(w) for w, i in task.info["go_vocab"].items()}
     foreign = [
-        (i, n)
+        (i, names.get(i, ""))
         for o in others
-        for i, n in zip(o.truth["go_ids"], o.truth["names"], strict=False)
-        if i not in ok and n not in task.truth["names"]
+        for i in o.truth["go_ids"]
+        if i not in ok and names.get(i, "") not in task.truth["names"]
     ]
     assert foreign, f"no foreign GO term for {task.id}"
     i, n = foreign[0]
