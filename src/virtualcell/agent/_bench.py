@@ -31,7 +31,6 @@ dict of :func:`run_benchmark` is its ``report``.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -43,8 +42,10 @@ from .._errors import ValidationError
 from .._utils import log, markdown_table, write_json, write_text
 from ._backends import ScriptedBackend, get_backend
 from ._loop import Agent
+from ._plans import plan_step
+from ._plans import top_term as _top_term
 from ._provenance import transcript_from_log
-from ._tasks import FAMILIES, Task, check, make_tasks
+from ._tasks import TASK_FAMILIES, Task, check, family_order, make_tasks
 from ._tools import Toolbox
 from ._workspace import Workspace
 
@@ -73,104 +74,9 @@ def system_name(backend: str) -> str:
     return "reference_solver" if backend == "scripted" else backend
 
 
-# -- expert plan (the scripted upper bound) ----------------------------------------------------
-def _results(ws: Workspace, tool: str):
-    return [r for r in ws.results.values() if r.tool == tool]
-
-
-def _call(tool: str, **args: Any) -> str:
-    return json.dumps({"tool": tool, "args": args})
-
-
-def _answer(text: str) -> str:
-    return json.dumps({"answer": text})
-
-
-def _top_term(df) -> str:
-    return str(df.iloc[0]["term"]) if len(df) else ""
-
-
+# -- the reference solver (the expert plan of each family, in ._plans) ---------------------------
 def _expert_step(task: Task, ws: Workspace, messages) -> str:
-    last = str(messages[-1]["content"]) if messages else ""
-    if last.startswith("Question:"):
-        return "1. call the tool for this question\n2. read its result\n3. answer with citations"
-    fam, q = task.family, task.question
-    if fam == "qa_process":
-        gene = re.search(r"the gene (\S+) is", q).group(1)
-        r = _results(ws, "go_annotations")
-        if not r:
-            return _call("go_annotations", gene=gene)
-        df = r[-1].value
-        bp = df[(df["namespace"] == "BP") & (df["via"] == "")]
-        row = (bp if len(bp) else df).iloc[0]
-        return _answer(f"{gene} is involved in {row['name']} ({row['go_id']}).")
-    if fam == "qa_targets":
-        tf = re.search(r"transcription factor (\S+?)\.?$", q).group(1)
-        r = _results(ws, "tf_targets")
-        if not r:
-            return _call("tf_targets", tf=tf)
-        df = r[-1].value
-        return _answer(
-            f"{tf} regulates {df.iloc[0]['target']}." if len(df) else f"No target of {tf} is known."
-        )
-    if fam in ("naming_go", "naming_hallmark"):
-        genes = [g.strip() for g in q.split(":", 1)[1].rstrip("?").split(",")]
-        r = _results(ws, "enrich")
-        if not r:
-            return _call("enrich", genes=genes)
-        return _answer(f"The genes share the process {_top_term(r[-1].value)}.")
-    if fam == "claims":
-        claim = re.search(r"'(.+)'", q).group(1)
-        r = _results(ws, "verify_claim")
-        if not r:
-            return _call("verify_claim", claim=claim)
-        return _answer(f"Verdict: {r[-1].value.label}.")
-    if fam == "data_perturbation":
-        gene = re.search(r"expression of (\S+) the most", q).group(1)
-        r = _results(ws, "perturbation_effects")
-        if not r:
-            return _call("perturbation_effects", adata="data", gene=gene)
-        top = r[-1].value.iloc[0]
-        return _answer(f"{top['perturbation']} changes {gene} the most (z = {top['z']:.2f}).")
-    if fam == "data_celltypes":
-        r = _results(ws, "count_cell_types")
-        if not r:
-            return _call("count_cell_types", adata="data")
-        return _answer(f"The data holds {r[-1].value['n_clusters']} cell types.")
-    if fam == "data_marker":
-        gene = re.search(r"expresses (\S+) the most", q).group(1)
-        r = _results(ws, "expression_by_group")
-        if not r:
-            return _call("expression_by_group", adata="data", gene=gene, groupby="cluster")
-        return _answer(f"Cluster {r[-1].value.iloc[0]['group']} expresses {gene} the most.")
-    if fam == "data_edges":
-        edges = task.truth["candidates"]
-        r = _results(ws, "knockout_support")
-        if not r:
-            return _call("knockout_support", adata="data", edges=edges)
-        df = r[-1].value
-        sup = df.loc[df["supported"], "edge"].tolist()
-        return _answer(
-            "Supported by the knockouts: " + ", ".join(sup) + "."
-            if sup
-            else "None of the edges is supported."
-        )
-    if fam == "multistep":
-        gene = re.search(r"changes (\S+) the", q).group(1)
-        pe, tt, en = (_results(ws, t) for t in ("perturbation_effects", "tf_targets", "enrich"))
-        if not pe:
-            return _call("perturbation_effects", adata="data", gene=gene)
-        top = str(pe[-1].value.iloc[0]["perturbation"])
-        if not tt:
-            return _call("tf_targets", tf=top)
-        targets = sorted(set(tt[-1].value["target"]))
-        if not en:
-            return _call("enrich", genes=targets)
-        return _answer(
-            f"{top} changes {gene} the most. Known targets of {top}: {', '.join(targets[:8])}. "
-            f"Enriched process: {_top_term(en[-1].value)}."
-        )
-    raise ValidationError(f"no expert plan for family {fam!r}")
+    return plan_step(TASK_FAMILIES.get(task.family).plan, task, ws, messages)
 
 
 def expert_replies(task: Task, ws: Workspace, n: int = 12) -> list:
@@ -257,7 +163,7 @@ def select_tasks(tasks: list[Task], n: int | None) -> list[Task]:
         by.setdefault(t.family, []).append(t)
     out: list[Task] = []
     while len(out) < n:
-        for fam in FAMILIES:
+        for fam in family_order():
             if by.get(fam) and len(out) < n:
                 out.append(by[fam].pop(0))
     return out
@@ -391,7 +297,7 @@ def _run(
                 base_rows["majority"].append(_base_row(task, text, 0, 0.0))
     wall = time.perf_counter() - t_start
     by_family = {}
-    for fam in FAMILIES:
+    for fam in family_order():
         fr = [r for r in rows if r["family"] == fam]
         if fr:
             by_family[fam] = _summary(fr)
@@ -400,7 +306,7 @@ def _run(
     base_by_family = {
         k: {
             fam: _summary([r for r in v if r["family"] == fam])["success_rate"]
-            for fam in FAMILIES
+            for fam in family_order()
             if any(r["family"] == fam for r in v)
         }
         for k, v in base_rows.items()

@@ -77,6 +77,7 @@ __all__ = [
     "Family",
     "Task",
     "check",
+    "family_order",
     "make_tasks",
     "reference_answer",
 ]
@@ -112,17 +113,24 @@ class Task:
 
 @dataclass(frozen=True)
 class Family:
-    """One task family: its checker, the rule it applies, a reference answer written from
-    the truth, and its default number of tasks.
+    """One task family: how its tasks are generated and checked, the rule the checker
+    applies, a reference answer written from the truth, the reference plan the scripted
+    backend follows, and its default number of tasks.
 
     Attributes
     ----------
     name
         Family name (``Task.family``).
+    generate
+        ``generate(kb, rng, n) -> list[Task]`` for knowledge-base families; ``None`` for
+        the simulated-data families, generated together from shared simulations.
     check
         ``check(task, answer) -> bool`` on the verified answer text.
     reference
         ``reference(task) -> str``: an answer that must pass (a test checks it does).
+    plan
+        ``plan(task, workspace, messages) -> reply``: the hand-written policy of the
+        ``reference_solver`` (tool calls, then an answer written from their results).
     default_count
         Tasks of the family in the default set.
     rule
@@ -130,8 +138,10 @@ class Family:
     """
 
     name: str
+    generate: Callable[..., list[Task]] | None
     check: Callable[[Task, str], bool]
     reference: Callable[[Task], str]
+    plan: Callable[..., str]
     default_count: int
     rule: str
 
@@ -353,6 +363,8 @@ def _naming_hallmark(kb, rng, n, size: int = 20) -> list[Task]:
 
 
 def _claims(kb, rng, n) -> list[Task]:
+    if not n:
+        return []
     e = kb._q("SELECT tf, target, sign FROM tf_targets WHERE tf != target ORDER BY tf, target")
     g = e.groupby(["tf", "target"])["sign"].agg(lambda s: set(int(v) for v in s))
     signed = [(k, next(iter(v))) for k, v in g.items() if len(v) == 1 and next(iter(v)) != 0]
@@ -729,13 +741,12 @@ def make_tasks(
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     tasks: list[Task] = []
-    tasks += _qa_process(kb, rng, counts.get("qa_process", 0))
-    tasks += _qa_targets(kb, rng, counts.get("qa_targets", 0))
-    tasks += _naming_go(kb, rng, counts.get("naming_go", 0))
-    tasks += _naming_hallmark(kb, rng, counts.get("naming_hallmark", 0))
-    if counts.get("claims", 0):
-        tasks += _claims(kb, rng, counts["claims"])
-    if any(counts.get(f, 0) for f in FAMILIES if f.startswith(("data_", "multi"))):
+    order = family_order()
+    for name in order:  # knowledge-base families draw from one generator, in order
+        gen = TASK_FAMILIES.get(name).generate
+        if gen is not None:
+            tasks += gen(kb, rng, counts.get(name, 0))
+    if any(counts.get(f, 0) for f in order if TASK_FAMILIES.get(f).generate is None):
         tasks += _data_tasks(kb, rng, counts, folder / "data", seed)
     vocab, genes = _vocabulary(kb)
     for t in tasks:
@@ -750,11 +761,15 @@ def _truth_reference(task: Task) -> str:
 
 
 def _family_builtins() -> list[Entry[Family]]:
+    from ._plans import PLANS as P
+
     fams = [
         Family(
             "qa_process",
+            _qa_process,
             _check_go,
             _truth_reference,
+            P["qa_process"],
             10,
             "the first GO process named is a BP term the gene is annotated to directly, "
             "or a direct parent of one with >= 4 ancestors; more than one named: "
@@ -762,16 +777,20 @@ def _family_builtins() -> list[Entry[Family]]:
         ),
         Family(
             "qa_targets",
+            _qa_targets,
             _check_targets,
             _truth_reference,
+            P["qa_targets"],
             10,
             "the first gene named (the TF itself left out) is a known target; more than "
             "one named: at least half are targets",
         ),
         Family(
             "naming_go",
+            _naming_go,
             _check_go,
             _truth_reference,
+            P["naming_go"],
             12,
             "the first GO process named is the sampled term or an ancestor within two "
             "is_a/part_of steps with >= 4 ancestors; more than one named: at least half "
@@ -779,8 +798,10 @@ def _family_builtins() -> list[Entry[Family]]:
         ),
         Family(
             "naming_hallmark",
+            _naming_hallmark,
             _check_hallmark,
             _truth_reference,
+            P["naming_hallmark"],
             4,
             "the first Hallmark set named (by its name or a curated keyword of the set) "
             "is the true set or, by a shared stem, its sibling group; more than one "
@@ -788,45 +809,57 @@ def _family_builtins() -> list[Entry[Family]]:
         ),
         Family(
             "claims",
+            _claims,
             _check_claim,
             _truth_reference,
+            P["claims"],
             18,
             "the first label word not negated in the three words before it is the true label",
         ),
         Family(
             "data_perturbation",
+            None,
             _check_perturbation,
             _truth_reference,
+            P["data_perturbation"],
             6,
             "the first perturbation named is the true top one; more than one named: at "
             "least half correct",
         ),
         Family(
             "data_celltypes",
+            None,
             _check_celltypes,
             _truth_reference,
+            P["data_celltypes"],
             4,
             "the first number is the true count and no alternative follows it (3 or 4)",
         ),
         Family(
             "data_marker",
+            None,
             _check_marker,
             _truth_reference,
+            P["data_marker"],
             4,
             "the first cluster named is the true one; more than one named: at least half correct",
         ),
         Family(
             "data_edges",
+            None,
             _check_edges,
             _truth_reference,
+            P["data_edges"],
             4,
             "F1 of the candidate edges named vs the supported ones >= 0.8; with none "
             "supported, no edge named and the answer says none",
         ),
         Family(
             "multistep",
+            None,
             _check_multistep,
             _truth_reference,
+            P["multistep"],
             10,
             "the first perturbation named is the true one and the first GO process named "
             "is one of the top-10 enrichment terms of its targets (more than one named: "
@@ -853,3 +886,8 @@ FAMILIES = (
 )
 #: Default number of tasks per family (82 in all).
 DEFAULT_COUNTS = {f: TASK_FAMILIES.get(f).default_count for f in FAMILIES}
+
+
+def family_order() -> list[str]:
+    """The built-in families in benchmark order, then families users registered."""
+    return [*FAMILIES, *sorted(set(TASK_FAMILIES.names()) - set(FAMILIES))]
