@@ -136,3 +136,11 @@ def test_fresh_run_removes_the_shared_scratch(toy, tmp_path):
     assert stale.exists()  # a resumed run keeps what cells shared
     vc.bench.run("quick", out=tmp_path, tasks=["toy"], n_jobs=1, report=False, resume=False)
     assert not stale.exists()
+
+
+def test_reference_solver_is_its_own_kind_in_the_report():
+    from virtualcell.bench._report import _kind
+
+    assert _kind({"method": "reference_solver"}) == "reference_solver"
+    assert _kind({"method": "local"}) == "virtualcell"
+    assert _kind({"method": "keyword_router", "baseline": True}) == "baseline"
