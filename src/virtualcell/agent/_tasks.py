@@ -2,46 +2,54 @@
 package owns: the knowledge base (GO annotations, TRRUST/OmniPath TF targets, gene-set
 libraries) and simulated data (known perturbation effects, cell types, GRN edges).
 
-Families and how each answer is checked (on the *verified* answer text):
+Families (each one entry of :data:`TASK_FAMILIES`) and how each answer is checked, on the
+*verified* answer text. Reading of named items and the list rule (the first item named
+must be correct; more than one named: at least half correct) are in :mod:`._checks`.
 
 ``qa_process``
-    "Name a biological process gene G is involved in." Success: the answer names (GO id
-    or exact term name) a BP term G is annotated to, directly or by propagation over
-    is_a/part_of, excluding very general terms (fewer than 4 ancestors).
+    "Name a biological process gene G is involved in." Success: the first GO process named
+    is a BP term G is annotated to directly, or a direct is_a/part_of parent of one that
+    has >= 4 ancestors itself.
 ``qa_targets``
-    "Name a target gene of TF T." Success: the answer names a T -> target edge's target.
+    "Name a target gene of TF T." Success: the first gene named (T left out) is a target
+    of a T -> target edge.
 ``naming_go``
     12 genes sampled from a GO BP term with 15-60 annotated genes: "Name the biological
-    process." Success: the true term or one of its ancestors with >= 4 ancestors of its own
-    (GeneAgent's task; the sampled set is a subset, the term itself stays in the
-    enrichment library, so top-term enrichment is a strong baseline).
+    process." Success: the first process named is the true term or an ancestor within two
+    is_a/part_of steps with >= 4 ancestors of its own (GeneAgent's task; the sampled set is
+    a subset, the term itself stays in the enrichment library, so top-term enrichment is a
+    strong baseline).
 ``naming_hallmark``
     20 genes of a Hallmark set (the Hallmark library is withheld from the agent's default
-    enrichment library): success when the answer contains a content word of the set name.
+    enrichment library). Success: the first set named, by its name or a curated keyword
+    (:data:`._checks.HALLMARK_KEYWORDS`), is the true set or its sibling group.
 ``claims``
     "Is the claim '...' supported, contradicted or unknown?" with the label set by
     construction: a signed TF -> target edge (supported), the opposite sign of an edge with
     only one sign (contradicted), a gene pair without any edge (unknown). Success: the
-    first label word of the answer is the true one.
+    first label word not negated (``not supported``) is the true one.
 ``data_perturbation``
     "Which perturbation changes gene X most?" on simulated Perturb-seq. Truth: the largest
     |deterministic steady-state effect| (``uns['true_effects']``), chosen with a margin of
     1.5x over the second. Success: the first perturbation named is the true one.
 ``data_celltypes``
     "How many cell types?" (the ``cell_type`` column removed). Truth: the simulator's
-    number of cell types. Success: the first number in the answer.
+    number of cell types. Success: the first number in the answer, with no alternative
+    after it (``3 or 4``).
 ``data_marker``
     "Which cluster expresses gene Y most?" (clusters = renamed cell types). Truth: highest
     mean noise-free expression, with a margin of 1.5x. Success: the first cluster named.
 ``data_edges``
     "Which of these candidate edges are supported by the knockouts?" Candidates: true
     edges of a perturbed regulator and as many non-descendants. Truth: true edges whose
-    target moves by >= 1 control sd. Success: F1 of the edges named >= 0.8.
+    target moves by >= 1 control sd. Success: F1 of the edges named >= 0.8; when none is
+    supported, no edge named and the answer says none.
 ``multistep``
     "Find the perturbation that changes X most, list the TRRUST targets of the perturbed
     gene, and name a biological process enriched among them" (>= 3 tool calls; gene names
-    of the simulated data are real TF symbols). Success: the answer names the perturbed
-    gene and one of the top-10 enrichment terms of its targets.
+    of the simulated data are real TF symbols). Success: the first perturbation named is
+    the true one and the first process named is one of the top-10 enrichment terms of its
+    targets.
 """
 
 from __future__ import annotations
