@@ -195,6 +195,21 @@ def test_keyword_router_answers_claims(kb):
     assert text == "Verdict: supported." and n == 1
 
 
+def test_keyword_router_routes_edge_questions_to_knockout_support(kb, tmp_path):
+    """A data question quotes its handle ('data'): that is not a claim to verify."""
+    from virtualcell.agent import Toolbox
+
+    counts = {"data_edges": 2}
+    tasks = [t for t in make_tasks(kb, folder=tmp_path, seed=0, counts=counts)]
+    assert tasks
+    calls = []
+    tb = Toolbox(kb=kb)
+    real = tb.call
+    tb.call = lambda tool, args: calls.append(tool) or real(tool, args)
+    keyword_router(tasks[0].question, tb)
+    assert calls == ["knockout_support"]
+
+
 def test_cli_bench_json(agent_kb_path, tmp_path, monkeypatch):
     import virtualcell.agent._tasks as tasks_mod
     from virtualcell.cli import main

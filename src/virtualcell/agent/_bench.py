@@ -106,7 +106,7 @@ def keyword_router(question: str, toolbox: Toolbox) -> tuple[str, int]:
         return res.result.value if res.ok else None
 
     genes = _genes_in_question(q)
-    quoted = re.search(r"'(.+)'", q)
+    quoted = re.search(r"claim '(.+)'", q)  # not "(handle 'data')" of a data question
     if quoted and "supported" in ql:
         v = first("verify_claim", claim=quoted.group(1))
         return (f"Verdict: {v.label}." if v is not None else ""), 1
