@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import virtualcell as vc
 from virtualcell.agent._bench import keyword_router, run_benchmark, select_tasks
 from virtualcell.agent._tasks import DEFAULT_COUNTS, FAMILIES, Task, check, make_tasks
 
@@ -36,27 +37,58 @@ def test_default_task_set_is_large_enough():
             "KLF1 is involved in erythrocyte differentiation.",
             "KLF1 is involved in insulin secretion.",
         ),
-        ("qa_targets", {"targets": ["HBB"]}, "KLF1 regulates HBB.", "KLF1 regulates HBBP1."),
+        (
+            "qa_targets",
+            {"tf": "KLF1", "targets": ["HBB"]},
+            "KLF1 regulates HBB.",
+            "KLF1 regulates HBBP1.",
+        ),
+        (
+            "qa_targets",
+            {"tf": "KLF1", "targets": ["HBB"]},
+            "KLF1 regulates HBB.",
+            "KLF1 regulates HBB, GATA1, TP53 and MDM2.",
+        ),  # padded: passed before
         (
             "naming_go",
             {"go_ids": ["GO:0030218"], "names": ["x"]},
             "It is GO:0030218.",
             "It is GO:0030219.",
         ),
-        ("naming_hallmark", {"keywords": ["hypoxia"]}, "response to hypoxia", "glycolysis"),
+        (
+            "naming_go",
+            {"go_ids": ["GO:0030218"], "names": ["erythrocyte differentiation"]},
+            "erythrocyte differentiation",
+            "regulation of erythrocyte differentiation (GO:0045646)",  # passed before
+        ),
+        ("naming_hallmark", {"set": "HALLMARK_HYPOXIA"}, "response to hypoxia", "glycolysis"),
+        (
+            "naming_hallmark",
+            {"set": "HALLMARK_HEME_METABOLISM"},
+            "heme biosynthetic process",
+            "fatty acid metabolism",  # passed before: "metabolism" was a keyword
+        ),
         (
             "claims",
             {"label": "contradicted"},
             "Verdict: contradicted (not supported).",
             "supported, not contradicted",
         ),
+        ("claims", {"label": "supported"}, "Verdict: supported.", "The claim is not supported."),
         (
             "data_perturbation",
             {"answer": "G2", "perturbations": ["G1", "G2", "G12"]},
             "G2 changes G5 most",
             "G12 or G2",
         ),
+        (
+            "data_perturbation",
+            {"answer": "G2", "perturbations": ["G1", "G2", "G12"]},
+            "G2",
+            "G2, G1, G12",  # every perturbation: passed before
+        ),
         ("data_celltypes", {"answer": 3}, "There are three cell types.", "2 or 3"),
+        ("data_celltypes", {"answer": 3}, "3 cell types", "3 or 4 cell types"),
         (
             "data_marker",
             {"answer": "c2", "clusters": ["c1", "c2", "c3"]},
@@ -69,11 +101,23 @@ def test_default_task_set_is_large_enough():
             "A->B and A -> C",
             "A->B, A->D",
         ),
+        ("data_edges", {"candidates": ["A->B", "A->C"], "supported": []}, "None.", "Unclear."),
         (
             "multistep",
             {"perturbation": "TP53", "go_ids": ["GO:0006915"], "names": ["apoptotic process"]},
             "TP53 changes it; enriched: apoptotic process",
             "MDM2 changes it; apoptotic process",
+        ),
+        (
+            "multistep",
+            {
+                "perturbation": "TP53",
+                "perturbations": ["TP53", "MDM2"],
+                "go_ids": ["GO:0006915"],
+                "names": ["apoptotic process"],
+            },
+            "TP53 changes it; enriched: apoptotic process",
+            "MDM2 or TP53 changes it; apoptotic process",  # passed before
         ),
     ],
 )
@@ -123,7 +167,8 @@ def test_select_tasks_round_robin():
 def test_run_benchmark_scripted_and_baselines(kb, tmp_path):
     counts = {**SMALL, "data_celltypes": 0}  # k-means over k is the slow part; tested above
     res = run_benchmark("scripted", kb=kb, folder=tmp_path, seed=0, counts=counts)
-    assert res["backend"] == "scripted" and res["tasks"] == sum(
+    assert res["backend"] == "scripted" and res["system"] == "reference_solver"
+    assert res["kind"] == "reference_solver" and res["tasks"] == sum(
         r["n"] for r in res["by_family"].values()
     )
     assert set(res["baselines"]) == {"keyword_router", "top_enrichment", "majority"}
@@ -148,6 +193,21 @@ def test_keyword_router_answers_claims(kb):
         "Is the claim 'TP53 activates CDKN1A' supported, contradicted or unknown?", Toolbox(kb=kb)
     )
     assert text == "Verdict: supported." and n == 1
+
+
+def test_keyword_router_routes_edge_questions_to_knockout_support(kb, tmp_path):
+    """A data question quotes its handle ('data'): that is not a claim to verify."""
+    from virtualcell.agent import Toolbox
+
+    counts = {"data_edges": 2}
+    tasks = [t for t in make_tasks(kb, folder=tmp_path, seed=0, counts=counts)]
+    assert tasks
+    calls = []
+    tb = Toolbox(kb=kb)
+    real = tb.call
+    tb.call = lambda tool, args: calls.append(tool) or real(tool, args)
+    keyword_router(tasks[0].question, tb)
+    assert calls == ["knockout_support"]
 
 
 def test_cli_bench_json(agent_kb_path, tmp_path, monkeypatch):
@@ -181,3 +241,28 @@ def test_cli_bench_json(agent_kb_path, tmp_path, monkeypatch):
     out = json.loads(buf.getvalue())
     assert {"backend", "tasks", "success_rate", "by_family", "baselines"} <= set(out)
     assert out["backend"] == "scripted" and out["tasks"] == 3 and out["seed"] == 1
+
+
+def test_evaluate_returns_one_row_per_task_and_metric(kb, tmp_path):
+    counts = {"qa_process": 2, "qa_targets": 1, "claims": 3}
+    res = vc.agent.evaluate("scripted", kb=kb, folder=tmp_path, seed=0, counts=counts)
+    assert isinstance(res, vc.metrics.EvalResult) and res.task == "agent"
+    t = res.table
+    assert list(t.columns[:9]) == list(vc.metrics.EVAL_COLUMNS)
+    solver = t[t["method"] == "reference_solver"]
+    succ = solver[solver["metric"] == "success_rate"]
+    assert len(succ) == res["tasks"] and set(succ["value"]) <= {0.0, 1.0}
+    assert succ["unit"].is_unique and not solver["baseline"].any()
+    assert res.value("reference_solver", "success_rate") == pytest.approx(res["success_rate"])
+    rows = json.loads((tmp_path / "results-scripted.json").read_text())["rows"]
+    assert dict(zip(succ["unit"], succ["value"], strict=True)) == {
+        r["task"]: float(r["success"]) for r in rows
+    }
+    router = t[(t["method"] == "keyword_router") & (t["metric"] == "success_rate")]
+    assert router["baseline"].all() and len(router) == res["tasks"]
+    assert res.meta["kinds"] == {
+        "reference_solver": "reference_solver",
+        "keyword_router": "baseline",
+        "majority": "baseline",
+    }
+    assert set(t.loc[t["method"] == "keyword_router", "metric"]) == {"success_rate"}

@@ -101,41 +101,46 @@ def tiny_store(tmp_path_factory):
 
 
 def test_agent_cells_read_one_cached_run_per_seed(tiny_store, tmp_path, monkeypatch):
-    import virtualcell.agent._bench as agent_bench
-
     data = _agent.load_tasks("tiny", None, {"qa_process": 1, "claims": 3})
     store = tmp_path / "agent" / "tiny" / "kb" / "knowledge.sqlite"  # the run's cached store
     store.parent.mkdir(parents=True)
     store.write_bytes(tiny_store.read_bytes())
     calls = []
-    real = agent_bench.run_benchmark
-    monkeypatch.setattr(agent_bench, "run_benchmark",
+    real = vc.agent.evaluate
+    monkeypatch.setattr(vc.agent, "evaluate",
                         lambda *a, **k: calls.append(a) or real(*a, **k))  # fmt: skip
     ctx = RunContext(scratch=str(tmp_path))
     got = {}
-    for method in ("expert_plan", "keyword_router", "majority"):
+    for method in ("reference_solver", "keyword_router", "majority"):
         for fam in ("qa_process", "claims"):
             if _agent.applicable(data, fam, method):
                 continue
             rows = _agent.run(data, split=fam, method=method, seed=0, options={}, context=ctx)
             got[method, fam] = {r["metric"]: r["value"] for r in rows}
-    assert len(calls) == 1  # the expert plan's run answered every system of the seed
-    assert set(got) == {("expert_plan", "qa_process"), ("expert_plan", "claims"),
+    assert len(calls) == 1  # the reference solver's run answered every system of the seed
+    assert set(got) == {("reference_solver", "qa_process"), ("reference_solver", "claims"),
                         ("keyword_router", "qa_process"), ("keyword_router", "claims"),
                         ("majority", "claims")}  # fmt: skip
     (res,) = tmp_path.glob("agent/tiny/seed-0-*/results-scripted.json")
     full = json.loads(res.read_text())
     claims = [r for r in full["rows"] if r["family"] == "claims"]
     assert len(claims) == 3
-    assert got["expert_plan", "claims"]["success_rate"] == sum(r["success"] for r in claims) / 3
+    assert (
+        got["reference_solver", "claims"]["success_rate"] == sum(r["success"] for r in claims) / 3
+    )
     assert (
         full["baselines_by_family"]["majority"]["claims"]
         == got["majority", "claims"]["success_rate"]
     )
-    assert "valid_call_rate" in got["expert_plan", "qa_process"]
+    assert got["reference_solver", "qa_process"]["success_rate"] == sum(
+        r["success"] for r in full["rows"] if r["family"] == "qa_process"
+    ) / sum(r["family"] == "qa_process" for r in full["rows"])
+    assert "valid_call_rate" in got["reference_solver", "qa_process"]
     assert "valid_call_rate" not in got["keyword_router", "qa_process"]
     with pytest.raises(vc.ValidationError, match="no data_edges task"):
-        _agent.run(data, split="data_edges", method="expert_plan", seed=0, options={}, context=ctx)
+        _agent.run(
+            data, split="data_edges", method="reference_solver", seed=0, options={}, context=ctx
+        )
 
 
 def test_agent_methods_datasets_and_applicability():
@@ -149,7 +154,8 @@ def test_agent_methods_datasets_and_applicability():
     assert _agent.applicable(data, "qa_process", "keyword_router") is None
     quick = [d for d in _agent.datasets("quick", None) if "quick" in d.presets]
     assert [d.name for d in quick] == ["agent_small"]
-    assert set(quick[0].splits) <= set(vc.agent._tasks.FAMILIES)
+    assert set(quick[0].splits) <= set(vc.agent.DEFAULT_TASK_COUNTS)
+    assert "reference_solver" in methods and not methods["reference_solver"].baseline
 
 
 def test_both_tasks_are_registered():
@@ -166,3 +172,11 @@ def test_fresh_run_removes_the_shared_scratch(toy, tmp_path):
     assert stale.exists()  # a resumed run keeps what cells shared
     vc.bench.run("quick", out=tmp_path, tasks=["toy"], n_jobs=1, report=False, resume=False)
     assert not stale.exists()
+
+
+def test_reference_solver_is_its_own_kind_in_the_report():
+    from virtualcell.bench._report import _kind
+
+    assert _kind({"method": "reference_solver"}) == "reference_solver"
+    assert _kind({"method": "local"}) == "virtualcell"
+    assert _kind({"method": "keyword_router", "baseline": True}) == "baseline"

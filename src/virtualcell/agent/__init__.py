@@ -10,6 +10,10 @@ model-written code in-process, and checks its own claims against the knowledge b
     vc.agent.tools.names()                         # the derived tool list
     vc.agent.Toolbox(kb=vc.knowledge.load()).describe()   # with JSON schemas
 
+The agent benchmark: :func:`evaluate` (a :class:`~virtualcell.metrics.EvalResult` per
+task instance) or :func:`run_benchmark` (its report dict); the task families, their
+checkers and default counts are :data:`TASK_FAMILIES` and :data:`DEFAULT_TASK_COUNTS`.
+
 CLI: ``vcell ask``, ``vcell agent bench``, ``vcell agent tools``, ``vcell mcp``. The LLM
 design policy (:class:`AgentPolicy`) is added to ``vc.design.POLICIES`` as ``agent`` when
 this package is imported (``vcell design --policy agent``).
@@ -39,17 +43,23 @@ from ._backends import (
     get_backend,
     local_model_file,
 )
+from ._bench import evaluate, run_benchmark
 from ._design import AgentPolicy, expert_backend, parse_candidates, register_design_policy
 from ._loop import Agent, Answer
 from ._parse import Action, parse_action
 from ._provenance import ProvenanceLog, ReplayReport, read_log, replay, transcript_from_log
 from ._sandbox import run_python
 from ._schema import function_schema, parse_numpydoc, validate_arguments
+from ._tasks import DEFAULT_COUNTS as DEFAULT_TASK_COUNTS
+from ._tasks import TASK_FAMILIES
+from ._tasks import Family as TaskFamily
 from ._tools import Tool, Toolbox, ToolCall, ToolSpec, spec, tools
 from ._verify import ClaimCheck, verify_answer
 from ._workspace import Workspace, summarize
 
 __all__ = [
+    "DEFAULT_TASK_COUNTS",
+    "TASK_FAMILIES",
     "Action",
     "Agent",
     "AgentPolicy",
@@ -62,6 +72,7 @@ __all__ = [
     "ReplayReport",
     "Reply",
     "ScriptedBackend",
+    "TaskFamily",
     "Tool",
     "ToolCall",
     "ToolSpec",
@@ -71,6 +82,7 @@ __all__ = [
     "backends",
     "count_cell_types",
     "describe_data",
+    "evaluate",
     "expert_backend",
     "expression_by_group",
     "function_schema",
@@ -84,6 +96,7 @@ __all__ = [
     "perturbation_effects",
     "read_log",
     "replay",
+    "run_benchmark",
     "run_python",
     "spec",
     "summarize",

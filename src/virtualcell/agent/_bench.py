@@ -3,15 +3,16 @@
 Per task the agent gets a fresh workspace (the task's data preloaded as ``data``), the
 same knowledge base and the same budgets; the checker reads the *verified* answer.
 
-Systems reported:
+Systems reported (their *kind* in brackets):
 
-``scripted`` (backend)
-    An **expert plan**, not a model: a hand-written policy per family that calls the right
-    tools and writes the answer from their results. It bounds what the tools, the loop
-    and the verifier allow (tool errors and verifier removals still count against it).
-``local`` / ``openai`` (backends)
-    The LLM plans, calls tools and answers. The loopback test server is scripted and
-    does not count as a real model.
+``reference_solver`` (the ``scripted`` backend; kind ``reference_solver``)
+    An **expert plan**, not a model and not the virtualcell agent: a hand-written policy
+    per family that calls the right tools and writes the answer from their results. An
+    upper bound of what the tools, the loop and the verifier allow (tool errors and
+    verifier removals still count against it).
+``local`` / ``openai`` (backends; kind ``agent``)
+    The LLM plans, calls tools and answers: the agent rows. The loopback test server is
+    scripted and does not count as a real model.
 ``keyword_router`` (baseline)
     No LLM and no loop: regular expressions on the question pick one tool and the first
     row of its result is the answer (one call; so it cannot solve multi-step tasks).
@@ -22,12 +23,14 @@ Systems reported:
 
 Metrics per system and family: success rate; valid-tool-call rate (calls that validated
 and ran / non-answer replies); mean steps (tool-call turns); mean tokens (prompt +
-completion); mean wall seconds per task.
+completion); mean wall seconds per task. :func:`evaluate` returns them as a
+:class:`~virtualcell.metrics.EvalResult` (unit = task instance: ``success_rate`` 0/1 and,
+for systems that call tools in a loop, ``valid_call_rate`` of that task); the historic
+dict of :func:`run_benchmark` is its ``report``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -39,112 +42,41 @@ from .._errors import ValidationError
 from .._utils import log, markdown_table, write_json, write_text
 from ._backends import ScriptedBackend, get_backend
 from ._loop import Agent
+from ._plans import plan_step
+from ._plans import top_term as _top_term
 from ._provenance import transcript_from_log
-from ._tasks import FAMILIES, Task, check, make_tasks
+from ._tasks import TASK_FAMILIES, Task, check, family_order, make_tasks
 from ._tools import Toolbox
 from ._workspace import Workspace
 
-__all__ = ["expert_replies", "keyword_router", "run_benchmark", "select_tasks"]
+__all__ = [
+    "SYSTEM_KINDS",
+    "evaluate",
+    "expert_replies",
+    "keyword_router",
+    "run_benchmark",
+    "select_tasks",
+    "system_name",
+]
+
+#: Kind of each system of the benchmark (the agent rows are the LLM backends).
+SYSTEM_KINDS = {
+    "reference_solver": "reference_solver",
+    "keyword_router": "baseline",
+    "top_enrichment": "baseline",
+    "majority": "baseline",
+}
 
 
-# -- expert plan (the scripted upper bound) ----------------------------------------------------
-def _results(ws: Workspace, tool: str):
-    return [r for r in ws.results.values() if r.tool == tool]
+def system_name(backend: str) -> str:
+    """The benchmark's name of a backend's system: ``scripted`` follows the expert plan,
+    so it is listed as ``reference_solver``; an LLM backend keeps its name."""
+    return "reference_solver" if backend == "scripted" else backend
 
 
-def _call(tool: str, **args: Any) -> str:
-    return json.dumps({"tool": tool, "args": args})
-
-
-def _answer(text: str) -> str:
-    return json.dumps({"answer": text})
-
-
-def _top_term(df) -> str:
-    return str(df.iloc[0]["term"]) if len(df) else ""
-
-
+# -- the reference solver (the expert plan of each family, in ._plans) ---------------------------
 def _expert_step(task: Task, ws: Workspace, messages) -> str:
-    last = str(messages[-1]["content"]) if messages else ""
-    if last.startswith("Question:"):
-        return "1. call the tool for this question\n2. read its result\n3. answer with citations"
-    fam, q = task.family, task.question
-    if fam == "qa_process":
-        gene = re.search(r"the gene (\S+) is", q).group(1)
-        r = _results(ws, "go_annotations")
-        if not r:
-            return _call("go_annotations", gene=gene)
-        df = r[-1].value
-        bp = df[(df["namespace"] == "BP") & (df["via"] == "")]
-        row = (bp if len(bp) else df).iloc[0]
-        return _answer(f"{gene} is involved in {row['name']} ({row['go_id']}).")
-    if fam == "qa_targets":
-        tf = re.search(r"transcription factor (\S+?)\.?$", q).group(1)
-        r = _results(ws, "tf_targets")
-        if not r:
-            return _call("tf_targets", tf=tf)
-        df = r[-1].value
-        return _answer(
-            f"{tf} regulates {df.iloc[0]['target']}." if len(df) else f"No target of {tf} is known."
-        )
-    if fam in ("naming_go", "naming_hallmark"):
-        genes = [g.strip() for g in q.split(":", 1)[1].rstrip("?").split(",")]
-        r = _results(ws, "enrich")
-        if not r:
-            return _call("enrich", genes=genes)
-        return _answer(f"The genes share the process {_top_term(r[-1].value)}.")
-    if fam == "claims":
-        claim = re.search(r"'(.+)'", q).group(1)
-        r = _results(ws, "verify_claim")
-        if not r:
-            return _call("verify_claim", claim=claim)
-        return _answer(f"Verdict: {r[-1].value.label}.")
-    if fam == "data_perturbation":
-        gene = re.search(r"expression of (\S+) the most", q).group(1)
-        r = _results(ws, "perturbation_effects")
-        if not r:
-            return _call("perturbation_effects", adata="data", gene=gene)
-        top = r[-1].value.iloc[0]
-        return _answer(f"{top['perturbation']} changes {gene} the most (z = {top['z']:.2f}).")
-    if fam == "data_celltypes":
-        r = _results(ws, "count_cell_types")
-        if not r:
-            return _call("count_cell_types", adata="data")
-        return _answer(f"The data holds {r[-1].value['n_clusters']} cell types.")
-    if fam == "data_marker":
-        gene = re.search(r"expresses (\S+) the most", q).group(1)
-        r = _results(ws, "expression_by_group")
-        if not r:
-            return _call("expression_by_group", adata="data", gene=gene, groupby="cluster")
-        return _answer(f"Cluster {r[-1].value.iloc[0]['group']} expresses {gene} the most.")
-    if fam == "data_edges":
-        edges = task.truth["candidates"]
-        r = _results(ws, "knockout_support")
-        if not r:
-            return _call("knockout_support", adata="data", edges=edges)
-        df = r[-1].value
-        sup = df.loc[df["supported"], "edge"].tolist()
-        return _answer(
-            "Supported by the knockouts: " + ", ".join(sup) + "."
-            if sup
-            else "None of the edges is supported."
-        )
-    if fam == "multistep":
-        gene = re.search(r"changes (\S+) the", q).group(1)
-        pe, tt, en = (_results(ws, t) for t in ("perturbation_effects", "tf_targets", "enrich"))
-        if not pe:
-            return _call("perturbation_effects", adata="data", gene=gene)
-        top = str(pe[-1].value.iloc[0]["perturbation"])
-        if not tt:
-            return _call("tf_targets", tf=top)
-        targets = sorted(set(tt[-1].value["target"]))
-        if not en:
-            return _call("enrich", genes=targets)
-        return _answer(
-            f"{top} changes {gene} the most. Known targets of {top}: {', '.join(targets[:8])}. "
-            f"Enriched process: {_top_term(en[-1].value)}."
-        )
-    raise ValidationError(f"no expert plan for family {fam!r}")
+    return plan_step(TASK_FAMILIES.get(task.family).plan, task, ws, messages)
 
 
 def expert_replies(task: Task, ws: Workspace, n: int = 12) -> list:
@@ -174,7 +106,7 @@ def keyword_router(question: str, toolbox: Toolbox) -> tuple[str, int]:
         return res.result.value if res.ok else None
 
     genes = _genes_in_question(q)
-    quoted = re.search(r"'(.+)'", q)
+    quoted = re.search(r"claim '(.+)'", q)  # not "(handle 'data')" of a data question
     if quoted and "supported" in ql:
         v = first("verify_claim", claim=quoted.group(1))
         return (f"Verdict: {v.label}." if v is not None else ""), 1
@@ -231,7 +163,7 @@ def select_tasks(tasks: list[Task], n: int | None) -> list[Task]:
         by.setdefault(t.family, []).append(t)
     out: list[Task] = []
     while len(out) < n:
-        for fam in FAMILIES:
+        for fam in family_order():
             if by.get(fam) and len(out) < n:
                 out.append(by[fam].pop(0))
     return out
@@ -255,7 +187,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run_benchmark(
+def _run(
     backend: str = "scripted",
     *,
     n_tasks: int | None = None,
@@ -266,37 +198,8 @@ def run_benchmark(
     max_steps: int = 6,
     counts: dict[str, int] | None = None,
     **backend_options: Any,
-) -> dict[str, Any]:
-    """Run the agent benchmark for one backend and the non-LLM baselines.
-
-    Parameters
-    ----------
-    backend
-        ``"scripted"`` (expert plan), ``"local"`` or ``"openai"``.
-    n_tasks
-        Run only this many tasks (round-robin over families; see :func:`select_tasks`).
-    seed
-        Seed of the task generation (and of decoding).
-    kb
-        Knowledge store path or opened store (default: the built default store).
-    folder
-        Output folder (tasks, data, per-task logs, ``results.json``, ``results.md``);
-        default ``settings.cache_dir/agent/bench/seed-S``.
-    baselines
-        Also run the keyword router, top-enrichment and majority baselines.
-    max_steps
-        Tool-call turns per task.
-    counts
-        Tasks per family (default: :data:`~virtualcell.agent._tasks.DEFAULT_COUNTS`).
-    **backend_options
-        Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
-
-    Returns
-    -------
-    dict
-        ``backend, tasks, success_rate, by_family, baselines, baselines_by_family,
-        valid_call_rate, mean_steps, mean_tokens, wall_s, load_s, tokens_per_s, seed, note``.
-    """
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """The benchmark run behind :func:`run_benchmark` and :func:`evaluate`."""
     from .._settings import settings
     from ..data import read_h5ad
     from . import open_kb
@@ -394,7 +297,7 @@ def run_benchmark(
                 base_rows["majority"].append(_base_row(task, text, 0, 0.0))
     wall = time.perf_counter() - t_start
     by_family = {}
-    for fam in FAMILIES:
+    for fam in family_order():
         fr = [r for r in rows if r["family"] == fam]
         if fr:
             by_family[fam] = _summary(fr)
@@ -403,7 +306,7 @@ def run_benchmark(
     base_by_family = {
         k: {
             fam: _summary([r for r in v if r["family"] == fam])["success_rate"]
-            for fam in FAMILIES
+            for fam in family_order()
             if any(r["family"] == fam for r in v)
         }
         for k, v in base_rows.items()
@@ -414,6 +317,8 @@ def run_benchmark(
         tps = llm.tokens_per_second
     out = {
         "backend": backend,
+        "system": system_name(backend),
+        "kind": SYSTEM_KINDS.get(system_name(backend), "agent"),
         "tasks": len(rows),
         "success_rate": total["success_rate"],
         "by_family": by_family,
@@ -428,9 +333,10 @@ def run_benchmark(
         "seed": seed,
         "kb": str(store.path),
         "note": (
-            "scripted = expert plan (an upper bound, not a model)"
+            "scripted = reference_solver: the hand-written expert plan per family (an upper "
+            "bound, not a model and not the agent)"
             if backend == "scripted"
-            else f"{backend} backend; tasks run in order on this machine"
+            else f"{backend} backend (the agent); tasks run in order on this machine"
         ),
     }
     write_json(
@@ -440,7 +346,134 @@ def run_benchmark(
     out["folder"] = str(folder)
     if store is not kb:
         store.close()
-    return out
+    return out, rows, base_rows
+
+
+def run_benchmark(
+    backend: str = "scripted",
+    *,
+    n_tasks: int | None = None,
+    seed: int = 0,
+    kb: Any = None,
+    folder: str | Path | None = None,
+    baselines: bool = True,
+    max_steps: int = 6,
+    counts: dict[str, int] | None = None,
+    **backend_options: Any,
+) -> dict[str, Any]:
+    """Run the agent benchmark for one backend and the non-LLM baselines (the report of
+    :func:`evaluate`).
+
+    Parameters
+    ----------
+    backend
+        ``"scripted"`` (the expert plan: ``reference_solver``), ``"local"`` or ``"openai"``.
+    n_tasks
+        Run only this many tasks (round-robin over families; see :func:`select_tasks`).
+    seed
+        Seed of the task generation (and of decoding).
+    kb
+        Knowledge store path or opened store (default: the built default store).
+    folder
+        Output folder (tasks, data, per-task logs, ``results.json``, ``results.md``);
+        default ``settings.cache_dir/agent/bench/seed-S``.
+    baselines
+        Also run the keyword router, top-enrichment and majority baselines.
+    max_steps
+        Tool-call turns per task.
+    counts
+        Tasks per family (default: ``vc.agent.DEFAULT_TASK_COUNTS``).
+    **backend_options
+        Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
+
+    Returns
+    -------
+    dict
+        ``backend, system, kind, tasks, success_rate, by_family, baselines,
+        baselines_by_family, valid_call_rate, mean_steps, mean_tokens, wall_s, load_s,
+        tokens_per_s, seed, kb, note, folder``.
+    """
+    return _run(backend, n_tasks=n_tasks, seed=seed, kb=kb, folder=folder,
+                baselines=baselines, max_steps=max_steps, counts=counts,
+                **backend_options)[0]  # fmt: skip
+
+
+def evaluate(
+    backend: str = "scripted",
+    *,
+    n_tasks: int | None = None,
+    seed: int = 0,
+    kb: Any = None,
+    folder: str | Path | None = None,
+    baselines: bool = True,
+    max_steps: int = 6,
+    counts: dict[str, int] | None = None,
+    **backend_options: Any,
+):
+    """The agent benchmark as a :class:`~virtualcell.metrics.EvalResult`.
+
+    One row per system, task instance (``unit``) and metric: ``success_rate`` (1.0 when
+    the checker accepts the verified answer, else 0.0) for every system, and
+    ``valid_call_rate`` (valid tool calls / non-answer replies of that task) for the
+    system run in the loop. ``split`` is the task family, ``dataset`` ``"agent_tasks"``,
+    ``method`` the system (``reference_solver`` for the scripted expert plan, the backend
+    name for an LLM, the baselines flagged ``baseline``); ``meta["kinds"]`` gives each
+    system's kind. ``report`` is :func:`run_benchmark`'s dict (what
+    ``vcell agent bench --json`` prints).
+
+    Parameters
+    ----------
+    backend
+        ``"scripted"`` (the expert plan: ``reference_solver``), ``"local"`` or ``"openai"``.
+    n_tasks
+        Run only this many tasks (round-robin over families; see :func:`select_tasks`).
+    seed
+        Seed of the task generation (and of decoding).
+    kb
+        Knowledge store path or opened store (default: the built default store).
+    folder
+        Output folder (tasks, data, per-task logs, ``results.json``, ``results.md``);
+        default ``settings.cache_dir/agent/bench/seed-S``.
+    baselines
+        Also run the keyword router, top-enrichment and majority baselines.
+    max_steps
+        Tool-call turns per task.
+    counts
+        Tasks per family (default: ``vc.agent.DEFAULT_TASK_COUNTS``).
+    **backend_options
+        Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
+
+    Returns
+    -------
+    EvalResult
+        Tidy per-task rows, ``meta`` (system kinds, seed, store, wall time) and the report.
+    """
+    from ..metrics import EvalResult
+
+    report, rows, base_rows = _run(backend, n_tasks=n_tasks, seed=seed, kb=kb, folder=folder,
+                                   baselines=baselines, max_steps=max_steps, counts=counts,
+                                   **backend_options)  # fmt: skip
+    system = system_name(backend)
+    table: list[dict[str, Any]] = []
+
+    def add(method: str, baseline: bool, r: dict[str, Any], loop: bool) -> None:
+        key = {"method": method, "baseline": baseline, "dataset": "agent_tasks",
+               "split": r["family"], "seed": seed, "unit": r["task"]}  # fmt: skip
+        table.append({**key, "metric": "success_rate", "value": float(bool(r["success"]))})
+        if loop and r["n_actions"]:
+            table.append({**key, "metric": "valid_call_rate",
+                          "value": r["n_valid_calls"] / r["n_actions"]})  # fmt: skip
+
+    for r in rows:
+        add(system, False, r, True)
+    for name, brs in base_rows.items():
+        for r in brs:
+            add(name, True, r, False)
+    kinds = {system: SYSTEM_KINDS.get(system, "agent")}
+    kinds.update({b: "baseline" for b, brs in base_rows.items() if brs})
+    meta = {"backend": backend, "kinds": kinds, "seed": seed, "kb": report["kb"],
+            "wall_s": report["wall_s"], "folder": report["folder"]}  # fmt: skip
+    return EvalResult.from_rows("agent", table, meta=meta, report=report)
 
 
 def _base_row(task: Task, text: str, n_calls: int, seconds: float) -> dict[str, Any]:
@@ -458,12 +491,13 @@ def _base_row(task: Task, text: str, n_calls: int, seconds: float) -> dict[str, 
 
 def results_table(result: dict[str, Any]) -> str:
     """Markdown table: success rate per family for the backend and each baseline."""
+    name = result.get("system", result["backend"])
     rows = []
     for fam, s in result["by_family"].items():
         row = {
             "family": fam,
             "n": s["n"],
-            result["backend"]: s["success_rate"],
+            name: s["success_rate"],
             "valid calls": s["valid_call_rate"],
             "steps": s["mean_steps"],
             "tokens": s["mean_tokens"],
@@ -475,7 +509,7 @@ def results_table(result: dict[str, Any]) -> str:
     total = {
         "family": "all",
         "n": result["tasks"],
-        result["backend"]: result["success_rate"],
+        name: result["success_rate"],
         "valid calls": result["valid_call_rate"],
         "steps": result["mean_steps"],
         "tokens": result["mean_tokens"],
@@ -487,7 +521,7 @@ def results_table(result: dict[str, Any]) -> str:
     cols = [
         "family",
         "n",
-        result["backend"],
+        name,
         *result.get("baselines", {}),
         "valid calls",
         "steps",

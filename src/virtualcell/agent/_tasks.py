@@ -2,51 +2,60 @@
 package owns: the knowledge base (GO annotations, TRRUST/OmniPath TF targets, gene-set
 libraries) and simulated data (known perturbation effects, cell types, GRN edges).
 
-Families and how each answer is checked (on the *verified* answer text):
+Families (each one entry of :data:`TASK_FAMILIES`) and how each answer is checked, on the
+*verified* answer text. Reading of named items and the list rule (the first item named
+must be correct; more than one named: at least half correct) are in :mod:`._checks`.
 
 ``qa_process``
-    "Name a biological process gene G is involved in." Success: the answer names (GO id
-    or exact term name) a BP term G is annotated to, directly or by propagation over
-    is_a/part_of, excluding very general terms (fewer than 4 ancestors).
+    "Name a biological process gene G is involved in." Success: the first GO process named
+    is a BP term G is annotated to directly, or a direct is_a/part_of parent of one that
+    has >= 4 ancestors itself.
 ``qa_targets``
-    "Name a target gene of TF T." Success: the answer names a T -> target edge's target.
+    "Name a target gene of TF T." Success: the first gene named (T left out) is a target
+    of a T -> target edge.
 ``naming_go``
     12 genes sampled from a GO BP term with 15-60 annotated genes: "Name the biological
-    process." Success: the true term or one of its ancestors with >= 4 ancestors of its own
-    (GeneAgent's task; the sampled set is a subset, the term itself stays in the
-    enrichment library, so top-term enrichment is a strong baseline).
+    process." Success: the first process named is the true term or an ancestor within two
+    is_a/part_of steps with >= 4 ancestors of its own (GeneAgent's task; the sampled set is
+    a subset, the term itself stays in the enrichment library, so top-term enrichment is a
+    strong baseline).
 ``naming_hallmark``
     20 genes of a Hallmark set (the Hallmark library is withheld from the agent's default
-    enrichment library): success when the answer contains a content word of the set name.
+    enrichment library). Success: the first set named, by its name or a curated keyword
+    (:data:`._checks.HALLMARK_KEYWORDS`), is the true set or its sibling group.
 ``claims``
     "Is the claim '...' supported, contradicted or unknown?" with the label set by
     construction: a signed TF -> target edge (supported), the opposite sign of an edge with
     only one sign (contradicted), a gene pair without any edge (unknown). Success: the
-    first label word of the answer is the true one.
+    first label word not negated (``not supported``) is the true one.
 ``data_perturbation``
     "Which perturbation changes gene X most?" on simulated Perturb-seq. Truth: the largest
     |deterministic steady-state effect| (``uns['true_effects']``), chosen with a margin of
     1.5x over the second. Success: the first perturbation named is the true one.
 ``data_celltypes``
     "How many cell types?" (the ``cell_type`` column removed). Truth: the simulator's
-    number of cell types. Success: the first number in the answer.
+    number of cell types. Success: the first number in the answer, with no alternative
+    after it (``3 or 4``).
 ``data_marker``
     "Which cluster expresses gene Y most?" (clusters = renamed cell types). Truth: highest
     mean noise-free expression, with a margin of 1.5x. Success: the first cluster named.
 ``data_edges``
     "Which of these candidate edges are supported by the knockouts?" Candidates: true
     edges of a perturbed regulator and as many non-descendants. Truth: true edges whose
-    target moves by >= 1 control sd. Success: F1 of the edges named >= 0.8.
+    target moves by >= 1 control sd. Success: F1 of the edges named >= 0.8; when none is
+    supported, no edge named and the answer says none.
 ``multistep``
     "Find the perturbation that changes X most, list the TRRUST targets of the perturbed
     gene, and name a biological process enriched among them" (>= 3 tool calls; gene names
-    of the simulated data are real TF symbols). Success: the answer names the perturbed
-    gene and one of the top-10 enrichment terms of its targets.
+    of the simulated data are real TF symbols). Success: the first perturbation named is
+    the true one and the first process named is one of the top-10 enrichment terms of its
+    targets.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,43 +63,44 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._utils import write_json
+from .._utils import Entry, Registry, write_json
+from ._checks import (
+    claim_label,
+    edges_named,
+    first_count,
+    genes_named,
+    go_named,
+    hallmark_ok,
+    hallmark_words,
+    judge,
+    named_in_order,
+    norm_words,
+)
 from ._tools import _go_library
 
-__all__ = ["FAMILIES", "Task", "check", "make_tasks"]
+__all__ = [
+    "DEFAULT_COUNTS",
+    "FAMILIES",
+    "TASK_FAMILIES",
+    "Family",
+    "Task",
+    "check",
+    "family_order",
+    "make_tasks",
+    "reference_answer",
+]
 
-FAMILIES = (
-    "qa_process",
-    "qa_targets",
-    "naming_go",
-    "naming_hallmark",
-    "claims",
-    "data_perturbation",
-    "data_celltypes",
-    "data_marker",
-    "data_edges",
-    "multistep",
-)
-#: Default number of tasks per family (82 in all).
-DEFAULT_COUNTS = {
-    "qa_process": 10,
-    "qa_targets": 10,
-    "naming_go": 12,
-    "naming_hallmark": 4,
-    "claims": 18,
-    "data_perturbation": 6,
-    "data_celltypes": 4,
-    "data_marker": 4,
-    "data_edges": 4,
-    "multistep": 10,
-}
-LABELS = ("supported", "contradicted", "unknown")
 _MIN_ANCESTORS = 4
+_PROPAGATE = ("is_a", "part_of")
 
 
 @dataclass
 class Task:
-    """One benchmark task: question, truth and (for data tasks) the data file."""
+    """One benchmark task: question, truth and (for data tasks) the data file.
+
+    ``info`` holds what the checker reads besides the truth and is not written to
+    ``tasks.json``: the store's GO BP term names (``go_vocab``) and gene symbols
+    (``genes``), shared by the tasks of one set."""
 
     id: str
     family: str
@@ -109,72 +119,137 @@ class Task:
         }
 
 
+@dataclass(frozen=True)
+class Family:
+    """One task family: how its tasks are generated and checked, the rule the checker
+    applies, a reference answer written from the truth, the reference plan the scripted
+    backend follows, and its default number of tasks.
+
+    Attributes
+    ----------
+    name
+        Family name (``Task.family``).
+    generate
+        ``generate(kb, rng, n) -> list[Task]`` for knowledge-base families; ``None`` for
+        the simulated-data families, generated together from shared simulations.
+    check
+        ``check(task, answer) -> bool`` on the verified answer text.
+    reference
+        ``reference(task) -> str``: an answer that must pass (a test checks it does).
+    plan
+        ``plan(task, workspace, messages) -> reply``: the hand-written policy of the
+        ``reference_solver`` (tool calls, then an answer written from their results).
+    default_count
+        Tasks of the family in the default set.
+    rule
+        The checker's rule in one sentence (docs and reports).
+    """
+
+    name: str
+    generate: Callable[..., list[Task]] | None
+    check: Callable[[Task, str], bool]
+    reference: Callable[[Task], str]
+    plan: Callable[..., str]
+    default_count: int
+    rule: str
+
+
 # -- checkers ------------------------------------------------------------------------------
-def _mentions(text: str, term: str) -> int:
-    """Position of ``term`` in ``text`` as a whole word (case-insensitive), or -1."""
-    m = re.search(rf"(?<![\w-]){re.escape(term)}(?![\w-])", text, re.IGNORECASE)
-    return m.start() if m else -1
+def _check_go(task: Task, text: str) -> bool:
+    t = task.truth
+    named = go_named(text, t["names"], task.info.get("go_vocab"))
+    return judge(named, {*t["go_ids"], *t["names"]}, k=1)
 
 
-def _first_of(text: str, options: list[str]) -> str | None:
-    found = [(p, o) for o in options if (p := _mentions(text, o)) >= 0]
-    return min(found)[1] if found else None
+def _check_targets(task: Task, text: str) -> bool:
+    t = task.truth
+    named = genes_named(text, task.info.get("genes"), exclude={t.get("tf", "")})
+    return judge(named, t["targets"], k=1)
 
 
-_NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+def _check_hallmark(task: Task, text: str) -> bool:
+    return hallmark_ok(text, task.truth["set"])
+
+
+def _check_claim(task: Task, text: str) -> bool:
+    return claim_label(text) == task.truth["label"]
+
+
+def _check_perturbation(task: Task, text: str) -> bool:
+    t = task.truth
+    return judge(named_in_order(text, t["perturbations"]), {t["answer"]}, k=1)
+
+
+def _check_celltypes(task: Task, text: str) -> bool:
+    value, alternative = first_count(text)
+    return value == task.truth["answer"] and not alternative
+
+
+def _check_marker(task: Task, text: str) -> bool:
+    t = task.truth
+    return judge(named_in_order(text, t["clusters"]), {t["answer"]}, k=1)
+
+
+def _check_edges(task: Task, text: str) -> bool:
+    t = task.truth
+    named = edges_named(text) & set(t["candidates"])
+    truth = set(t["supported"])
+    if not truth:  # the answer must say so: silence is not "none"
+        return not named and re.search(r"\b(?:none|no)\b", text, re.IGNORECASE) is not None
+    tp = len(named & truth)
+    return 2 * tp / (len(named) + len(truth)) >= 0.8
+
+
+def _check_multistep(task: Task, text: str) -> bool:
+    t = task.truth
+    perts = named_in_order(text, t.get("perturbations") or [t["perturbation"]])
+    if not perts or perts[0] != t["perturbation"]:
+        return False
+    named = go_named(text, t["names"], task.info.get("go_vocab"))
+    return judge(named, {*t["go_ids"], *t["names"]}, k=1)
 
 
 def check(task: Task, answer: str) -> bool:
-    """Whether ``answer`` solves ``task`` (the rules are in the module docstring)."""
-    t, text = task.truth, answer or ""
-    fam = task.family
-    if fam in ("qa_process", "naming_go"):
-        return any(i in text for i in t["go_ids"]) or any(
-            _mentions(text, n) >= 0 for n in t["names"]
-        )
-    if fam == "qa_targets":
-        return any(_mentions(text, g) >= 0 for g in t["targets"])
-    if fam == "naming_hallmark":
-        return any(_mentions(text, w) >= 0 for w in t["keywords"])
-    if fam == "claims":
-        words = {"supported": "supported", "contradicted": "contradicted", "unknown": "unknown"}
-        first = _first_of(text, list(words))
-        return first == t["label"]
-    if fam == "data_perturbation":
-        return _first_of(text, t["perturbations"]) == t["answer"]
-    if fam == "data_celltypes":
-        m = re.search(r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")\b", text, re.IGNORECASE)
-        if not m:
-            return False
-        v = m.group(1).lower()
-        return (int(v) if v.isdigit() else _NUMBER_WORDS[v]) == t["answer"]
-    if fam == "data_marker":
-        return _first_of(text, t["clusters"]) == t["answer"]
-    if fam == "data_edges":
-        named = {
-            f"{a}->{b}"
-            for a, b in re.findall(r"([A-Za-z0-9_.-]+)\s*(?:->|→)\s*([A-Za-z0-9_.-]+)", text)
-        }
-        named &= set(t["candidates"])
-        truth = set(t["supported"])
-        if not truth:
-            return not named
-        tp = len(named & truth)
-        f1 = 2 * tp / (len(named) + len(truth)) if named or truth else 1.0
-        return f1 >= 0.8
-    if fam == "multistep":
-        return _mentions(text, t["perturbation"]) >= 0 and (
-            any(i in text for i in t["go_ids"]) or any(_mentions(text, n) >= 0 for n in t["names"])
-        )
-    raise KeyError(fam)
+    """Whether ``answer`` solves ``task`` (the family's rule; module docstring)."""
+    return bool(TASK_FAMILIES.get(task.family).check(task, answer or ""))
+
+
+def reference_answer(task: Task) -> str:
+    """An answer written from the task's truth that its checker accepts."""
+    return TASK_FAMILIES.get(task.family).reference(task)
 
 
 # -- knowledge-base tasks --------------------------------------------------------------------
-def _specific_ancestors(kb, go_id: str) -> set[str]:
-    return {a for a in kb.ancestors(go_id) if len(kb.ancestors(a)) >= _MIN_ANCESTORS}
+def _parents(kb, ids) -> dict[str, set[str]]:
+    """Direct is_a / part_of parents of each GO id."""
+    ids = sorted(set(ids))
+    out: dict[str, set[str]] = {i: set() for i in ids}
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        e = kb._q(
+            f"SELECT child, parent FROM go_edges WHERE child IN ({','.join('?' * len(chunk))}) "
+            f"AND relation IN ({','.join('?' * len(_PROPAGATE))})",
+            (*chunk, *_PROPAGATE),
+        )
+        for c, p in zip(e["child"], e["parent"], strict=True):
+            out[c].add(p)
+    return out
+
+
+def _specific(kb, ids) -> set[str]:
+    return {i for i in ids if len(kb.ancestors(i)) >= _MIN_ANCESTORS}
+
+
+def _term_name(kb, go_id: str) -> str:
+    try:
+        return str(kb.go_term(go_id)["name"])
+    except Exception:
+        return ""
 
 
 def _qa_process(kb, rng, n) -> list[Task]:
+    """Accepted: a BP term the gene is annotated to directly, or a direct parent of one
+    (is_a / part_of) that has at least 4 ancestors itself."""
     df = kb._q(
         "SELECT a.gene, COUNT(DISTINCT a.go_id) AS n FROM annotations a JOIN go_terms t "
         "ON t.id = a.go_id JOIN genes g ON g.symbol = a.gene WHERE t.namespace = 'BP' "
@@ -183,20 +258,25 @@ def _qa_process(kb, rng, n) -> list[Task]:
     genes = df["gene"].tolist()
     out = []
     for g in rng.permutation(genes)[:n]:
-        ann = kb.go_annotations(g, propagate=True)
+        ann = kb.go_annotations(g, propagate=False)
         ann = ann[(ann["namespace"] == "BP") & ~ann["qualifier"].str.upper().str.contains("NOT")]
-        direct = set(ann.loc[ann["via"] == "", "go_id"])
-        ok = direct | {i for i in ann["go_id"] if len(kb.ancestors(i)) >= _MIN_ANCESTORS}
-        ok = {i for i in ok if i != "GO:0008150"}
-        if not ok:
+        direct = sorted(set(ann["go_id"]) - {"GO:0008150"})
+        if not direct:
             continue
-        names = sorted(set(ann.loc[ann["go_id"].isin(ok), "name"]))
+        parents = {p for ps in _parents(kb, direct).values() for p in ps}
+        ok = set(direct) | _specific(kb, parents - {"GO:0008150"})
+        names = sorted({nm for i in ok if (nm := _term_name(kb, i))})
+        first = direct[0]
         out.append(
             Task(
                 f"qa_process-{g}",
                 "qa_process",
                 f"Name one biological process that the gene {g} is involved in (give the GO term).",
-                {"go_ids": sorted(ok), "names": names},
+                {
+                    "go_ids": sorted(ok),
+                    "names": names,
+                    "reference": f"{g} is involved in {_term_name(kb, first)} ({first}).",
+                },
             )
         )
     return out
@@ -215,7 +295,7 @@ def _qa_targets(kb, rng, n) -> list[Task]:
                     f"qa_targets-{tf}",
                     "qa_targets",
                     f"Name a target gene regulated by the transcription factor {tf}.",
-                    {"targets": targets},
+                    {"tf": tf, "targets": targets, "reference": f"{tf} regulates {targets[0]}."},
                 )
             )
     return out
@@ -244,8 +324,10 @@ def _naming_go(kb, rng, n, size: int = 12) -> list[Task]:
         if len(genes) < (2 if small else size):
             continue
         pick = sorted(rng.choice(genes, size=min(size, len(genes)), replace=False).tolist())
-        ok = {go_id} | _specific_ancestors(kb, go_id)
-        names = sorted({kb.go_term(i)["name"] for i in ok})
+        up = _parents(kb, [go_id])[go_id]
+        up2 = {p for ps in _parents(kb, up).values() for p in ps} if up else set()
+        ok = {go_id} | _specific(kb, (up | up2) - {"GO:0008150"})
+        names = sorted({nm for i in ok if (nm := _term_name(kb, i))})
         out.append(
             Task(
                 f"naming_go-{go_id}",
@@ -253,25 +335,15 @@ def _naming_go(kb, rng, n, size: int = 12) -> list[Task]:
                 "Which biological process (GO term) best describes this gene set: "
                 + ", ".join(pick)
                 + "?",
-                {"go_ids": sorted(ok), "names": names, "term": go_id},
+                {
+                    "go_ids": sorted(ok),
+                    "names": names,
+                    "term": go_id,
+                    "reference": f"{_term_name(kb, go_id)} ({go_id})",
+                },
             )
         )
     return out
-
-
-_HALLMARK_STOP = {
-    "hallmark",
-    "response",
-    "signaling",
-    "via",
-    "pathway",
-    "up",
-    "dn",
-    "early",
-    "late",
-    "v1",
-    "v2",
-}
 
 
 def _naming_hallmark(kb, rng, n, size: int = 20) -> list[Task]:
@@ -287,19 +359,20 @@ def _naming_hallmark(kb, rng, n, size: int = 20) -> list[Task]:
     for name in rng.permutation(sorted(sets))[:n]:
         genes = sets[name]
         pick = sorted(rng.choice(genes, size=min(size, len(genes)), replace=False).tolist())
-        words = [w for w in name.lower().split("_") if w not in _HALLMARK_STOP and len(w) > 2]
         out.append(
             Task(
                 f"naming_hallmark-{name}",
                 "naming_hallmark",
                 "What biological process or pathway do these genes share: " + ", ".join(pick) + "?",
-                {"set": name, "keywords": words},
+                {"set": name, "reference": " ".join(hallmark_words(name))},
             )
         )
     return out
 
 
 def _claims(kb, rng, n) -> list[Task]:
+    if not n:
+        return []
     e = kb._q("SELECT tf, target, sign FROM tf_targets WHERE tf != target ORDER BY tf, target")
     g = e.groupby(["tf", "target"])["sign"].agg(lambda s: set(int(v) for v in s))
     signed = [(k, next(iter(v))) for k, v in g.items() if len(v) == 1 and next(iter(v)) != 0]
@@ -332,7 +405,7 @@ def _claim_task(claim: str, label: str) -> Task:
         "claims",
         f"According to the knowledge base, is the claim '{claim}' supported, contradicted or "
         "unknown?",
-        {"label": label, "claim": claim},
+        {"label": label, "claim": claim, "reference": f"Verdict: {label}."},
     )
 
 
@@ -453,7 +526,11 @@ def _data_tasks(kb, rng, counts: dict[str, int], folder: Path, seed: int) -> lis
                     f"data_perturbation-{i}-{g}",
                     "data_perturbation",
                     f"In the data (handle 'data'), which perturbation changes the expression of {g} the most?",
-                    {"answer": top, "perturbations": perts},
+                    {
+                        "answer": top,
+                        "perturbations": perts,
+                        "reference": f"{top} changes {g} the most.",
+                    },
                     data=files[i],
                 )
             )
@@ -481,9 +558,12 @@ def _data_tasks(kb, rng, counts: dict[str, int], folder: Path, seed: int) -> lis
                                 "and name a biological process enriched among those targets.",
                                 {
                                     "perturbation": top,
+                                    "perturbations": perts,
                                     "go_ids": ids,
                                     "names": names,
                                     "targets": targets,
+                                    "reference": f"{top} changes {g} the most; its targets "
+                                    f"{', '.join(targets[:5])} are enriched in {top_terms[0]}.",
                                 },
                                 data=files[i],
                             )
@@ -515,7 +595,13 @@ def _data_tasks(kb, rng, counts: dict[str, int], folder: Path, seed: int) -> lis
                     "data_edges",
                     "In the data (handle 'data'), which of these candidate regulatory edges are "
                     "supported by the knockout of the regulator: " + ", ".join(cands) + "?",
-                    {"candidates": cands, "supported": supported},
+                    {
+                        "candidates": cands,
+                        "supported": supported,
+                        "reference": ", ".join(supported)
+                        if supported
+                        else "None of the edges is supported.",
+                    },
                     data=files[i],
                 )
             )
@@ -534,7 +620,7 @@ def _data_tasks(kb, rng, counts: dict[str, int], folder: Path, seed: int) -> lis
                 f"data_celltypes-{j}",
                 "data_celltypes",
                 "How many distinct cell types are in the data (handle 'data')?",
-                {"answer": k},
+                {"answer": k, "reference": f"{k} cell types."},
                 data=f,
             )
         )
@@ -568,7 +654,11 @@ def _data_tasks(kb, rng, counts: dict[str, int], folder: Path, seed: int) -> lis
                 f"data_marker-{j}-{pick[0]}",
                 "data_marker",
                 f"In the data (handle 'data'), which cluster (obs column 'cluster') expresses {pick[0]} the most?",
-                {"answer": pick[1], "clusters": sorted(set(a.obs["cluster"]))},
+                {
+                    "answer": pick[1],
+                    "clusters": sorted(set(a.obs["cluster"])),
+                    "reference": f"Cluster {pick[1]}.",
+                },
                 data=f,
             )
         )
@@ -607,6 +697,24 @@ def _descendants(tn: pd.DataFrame, root: str) -> set[str]:
     return seen
 
 
+def _vocabulary(kb) -> tuple[dict[tuple[str, ...], str], frozenset[str]]:
+    """The store's GO BP term names (normalised words -> GO id, the GO library's term names
+    included) and gene symbols: what the checkers read answers against."""
+    vocab: dict[tuple[str, ...], str] = {}
+    terms = kb._q("SELECT id, name FROM go_terms WHERE namespace = 'BP' ORDER BY id")
+    for go_id, name in zip(terms["id"], terms["name"], strict=True):
+        if name:
+            vocab.setdefault(norm_words(str(name)), str(go_id))
+    lib = _go_library(kb)
+    if lib:
+        for term in kb.gene_sets(lib):
+            m = re.search(r"^(.*?)\s*\((GO:\d{7})\)\s*$", term)
+            if m:
+                vocab.setdefault(norm_words(m.group(1)), m.group(2))
+    genes = frozenset(kb._q("SELECT symbol FROM genes")["symbol"].astype(str))
+    return vocab, genes
+
+
 def make_tasks(
     kb,
     *,
@@ -629,17 +737,165 @@ def make_tasks(
         the store or the simulation offers fewer valid tasks.
     """
     counts = dict(DEFAULT_COUNTS if counts is None else counts)
+    unknown = sorted(set(counts) - set(TASK_FAMILIES.names()))
+    if unknown:
+        from .._errors import ValidationError
+
+        raise ValidationError(
+            f"unknown task famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
+            f"known: {', '.join(FAMILIES)}"
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     tasks: list[Task] = []
-    tasks += _qa_process(kb, rng, counts.get("qa_process", 0))
-    tasks += _qa_targets(kb, rng, counts.get("qa_targets", 0))
-    tasks += _naming_go(kb, rng, counts.get("naming_go", 0))
-    tasks += _naming_hallmark(kb, rng, counts.get("naming_hallmark", 0))
-    if counts.get("claims", 0):
-        tasks += _claims(kb, rng, counts["claims"])
-    if any(counts.get(f, 0) for f in FAMILIES if f.startswith(("data_", "multi"))):
+    order = family_order()
+    for name in order:  # knowledge-base families draw from one generator, in order
+        gen = TASK_FAMILIES.get(name).generate
+        if gen is not None:
+            tasks += gen(kb, rng, counts.get(name, 0))
+    if any(counts.get(f, 0) for f in order if TASK_FAMILIES.get(f).generate is None):
         tasks += _data_tasks(kb, rng, counts, folder / "data", seed)
+    vocab, genes = _vocabulary(kb)
+    for t in tasks:
+        t.info.update(go_vocab=vocab, genes=genes)
     write_json(folder / "tasks.json", [t.to_dict() for t in tasks])
     return tasks
+
+
+# -- the families ------------------------------------------------------------------------------
+def _truth_reference(task: Task) -> str:
+    return str(task.truth["reference"])
+
+
+def _family_builtins() -> list[Entry[Family]]:
+    from ._plans import PLANS as P
+
+    fams = [
+        Family(
+            "qa_process",
+            _qa_process,
+            _check_go,
+            _truth_reference,
+            P["qa_process"],
+            10,
+            "the first GO process named is a BP term the gene is annotated to directly, "
+            "or a direct parent of one with >= 4 ancestors; more than one named: "
+            "at least half correct",
+        ),
+        Family(
+            "qa_targets",
+            _qa_targets,
+            _check_targets,
+            _truth_reference,
+            P["qa_targets"],
+            10,
+            "the first gene named (the TF itself left out) is a known target; more than "
+            "one named: at least half are targets",
+        ),
+        Family(
+            "naming_go",
+            _naming_go,
+            _check_go,
+            _truth_reference,
+            P["naming_go"],
+            12,
+            "the first GO process named is the sampled term or an ancestor within two "
+            "is_a/part_of steps with >= 4 ancestors; more than one named: at least half "
+            "correct",
+        ),
+        Family(
+            "naming_hallmark",
+            _naming_hallmark,
+            _check_hallmark,
+            _truth_reference,
+            P["naming_hallmark"],
+            4,
+            "the first Hallmark set named (by its name or a curated keyword of the set) "
+            "is the true set or, by a shared stem, its sibling group; more than one "
+            "named: at least half correct",
+        ),
+        Family(
+            "claims",
+            _claims,
+            _check_claim,
+            _truth_reference,
+            P["claims"],
+            18,
+            "the first label word not negated in the three words before it is the true label",
+        ),
+        Family(
+            "data_perturbation",
+            None,
+            _check_perturbation,
+            _truth_reference,
+            P["data_perturbation"],
+            6,
+            "the first perturbation named is the true top one; more than one named: at "
+            "least half correct",
+        ),
+        Family(
+            "data_celltypes",
+            None,
+            _check_celltypes,
+            _truth_reference,
+            P["data_celltypes"],
+            4,
+            "the first number is the true count and no alternative follows it (3 or 4)",
+        ),
+        Family(
+            "data_marker",
+            None,
+            _check_marker,
+            _truth_reference,
+            P["data_marker"],
+            4,
+            "the first cluster named is the true one; more than one named: at least half correct",
+        ),
+        Family(
+            "data_edges",
+            None,
+            _check_edges,
+            _truth_reference,
+            P["data_edges"],
+            4,
+            "F1 of the candidate edges named vs the supported ones >= 0.8; with none "
+            "supported, no edge named and the answer says none",
+        ),
+        Family(
+            "multistep",
+            None,
+            _check_multistep,
+            _truth_reference,
+            P["multistep"],
+            10,
+            "the first perturbation named is the true one and the first GO process named "
+            "is one of the top-10 enrichment terms of its targets (more than one named: "
+            "at least half of them)",
+        ),
+    ]
+    return [Entry(f.name, f, f.rule) for f in fams]
+
+
+#: The task families (name -> :class:`Family`); users may add their own.
+TASK_FAMILIES: Registry[Family] = Registry("agent task family", _family_builtins)
+#: The built-in families in benchmark order.
+FAMILIES = (
+    "qa_process",
+    "qa_targets",
+    "naming_go",
+    "naming_hallmark",
+    "claims",
+    "data_perturbation",
+    "data_celltypes",
+    "data_marker",
+    "data_edges",
+    "multistep",
+)
+#: Default number of tasks per family (82 in all).
+DEFAULT_COUNTS = {f: TASK_FAMILIES.get(f).default_count for f in FAMILIES}
+
+
+def family_order() -> list[str]:
+    """The built-in families in benchmark order, then families users registered."""
+    return [*FAMILIES, *sorted(set(TASK_FAMILIES.names()) - set(FAMILIES))]

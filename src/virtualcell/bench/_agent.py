@@ -1,5 +1,6 @@
 """The agent benchmark in the benchmark: ``vc.agent``'s tasks with programmatic checkers,
-answered by the scripted expert plan, the non-LLM baselines and (``full``) the local LLM.
+answered by the reference solver (the scripted expert plan), the non-LLM baselines and
+(``full``) the local LLM.
 
 The agent benchmark (``vcell agent bench``; ``docs/agent.md``) generates its tasks from a
 knowledge store and simulated Perturb-seq (deterministic for a seed) and runs one system
@@ -7,24 +8,28 @@ on all of them. Here the **families** of tasks are the splits, the systems are t
 methods, and a cell's value is the success rate of one system on one family:
 
 * the tasks of one seed are generated and answered **once per seed and system** by
-  ``vc.agent``'s runner (``run_benchmark``; the expert plan's run also answers the
-  baselines), cached under the run's ``scratch/agent`` folder and shared by the cells of
-  that seed (so the first cell of a seed carries its runtime, the others read the cache);
+  ``vc.agent.evaluate`` (the reference solver's run also answers the baselines); its tidy
+  per-task table (an :class:`~virtualcell.metrics.EvalResult`) is cached under the run's
+  ``scratch/agent`` folder and shared by the cells of that seed (so the first cell of a
+  seed carries its runtime, the others read the cache); a cell is the mean over the
+  family's task instances;
 * the knowledge store is built there once from what the installed packages ship
   (``vcell kb build`` without ``--source``: Enrichr GO BP 2023, OmniPath TF targets,
   NCBI genes) or, in ``full``, from the reference extracts under ``VIRTUALCELL_DATA``
   (``knowledge/``: GO 2022 with its DAG, TRRUST, Hallmark). The installed store has no
   GO DAG and no Hallmark library, so the two *naming* families have no task there.
 
-Methods: ``expert_plan`` (the ``scripted`` backend following a hand-written plan per
-family: the upper bound of tools + loop + verifier, not a model), baselines
+Methods: ``reference_solver`` (kind ``reference_solver``: the ``scripted`` backend
+following a hand-written plan per family; an upper bound of tools + loop + verifier, not
+a model and not the virtualcell agent), baselines
 ``keyword_router`` (every family), ``top_enrichment`` (naming families), ``majority``
 (claims, cell-type counts: the most frequent true answer of the task set, optimistic),
-and ``local`` (SmolLM2-135M on CPU; ``full`` only: it loads in ~45 s and generates
+and the agent row ``local`` (SmolLM2-135M on CPU; ``full`` only: it loads in ~45 s and generates
 < 1 token/s on the shared 2-core machine, minutes per task; it answers the first task of
 each family).
 
-Metrics: success rate (primary), valid tool-call rate (systems that call tools in a loop).
+Metrics: success rate (primary), valid tool-call rate (systems that call tools in a loop;
+mean over the family's tasks of each task's valid calls / non-answer replies).
 """
 
 from __future__ import annotations
@@ -39,7 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..agent._tasks import FAMILIES
+import pandas as pd
+
+from ..agent import DEFAULT_TASK_COUNTS
 from ._task import (
     Dataset,
     Method,
@@ -58,6 +65,8 @@ METRICS = (
     Metric("valid_call_rate", True, 1.0, "tool calls that validated and ran / non-answer replies"),
 )
 
+#: The agent benchmark's task families, in its order.
+FAMILIES = tuple(DEFAULT_TASK_COUNTS)
 #: Families of tasks the store built from the installed packages can generate (no GO DAG
 #: and no Hallmark library: no naming task).
 INSTALLED_FAMILIES = tuple(f for f in FAMILIES if not f.startswith("naming"))
@@ -71,7 +80,10 @@ _BASELINE_FAMILIES: dict[str, tuple[str, ...] | None] = {
     "top_enrichment": ("naming_go", "naming_hallmark"),
     "majority": ("claims", "data_celltypes"),
 }
-_SYSTEMS = ("expert_plan", "local")
+#: Systems run through ``vc.agent.evaluate`` (the reference solver's run also answers the
+#: baselines).
+_SYSTEMS = ("reference_solver", "local")
+_BACKEND = {"reference_solver": "scripted", "local": "local"}
 
 
 @dataclass
@@ -98,8 +110,6 @@ def load_tasks(name: str, source: str | None, counts: dict[str, int]) -> AgentTa
 
 def datasets(preset: str, user: UserData | None) -> list[Dataset]:
     """Task sets of ``preset`` (the agent task takes no user data)."""
-    from ..agent._tasks import DEFAULT_COUNTS
-
     if user is not None:
         return []
     out = [
@@ -123,7 +133,9 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
     out.append(
         Dataset(
             "agent_kb_reference",
-            functools.partial(load_tasks, "agent_kb_reference", "knowledge", DEFAULT_COUNTS),
+            functools.partial(
+                load_tasks, "agent_kb_reference", "knowledge", dict(DEFAULT_TASK_COUNTS)
+            ),
             "the agent benchmark's 82 tasks, store built from the reference extracts",
             "reference",
             splits=FAMILIES,
@@ -135,7 +147,7 @@ def datasets(preset: str, user: UserData | None) -> list[Dataset]:
 
 
 def _local_model() -> str | None:
-    from ..agent._backends import local_model_file
+    from ..agent import local_model_file
 
     try:
         local_model_file()
@@ -145,12 +157,13 @@ def _local_model() -> str | None:
 
 
 def methods() -> list[Method]:
-    """The expert plan, the three non-LLM baselines and the local LLM (full only)."""
+    """The reference solver, the three non-LLM baselines and the local LLM (full only)."""
     return [
         Method(
-            "expert_plan",
-            description="scripted backend following a hand-written plan per family "
-            "(an upper bound of tools + loop + verifier, not a model)",
+            "reference_solver",
+            version="2",
+            description="reference solver (upper bound, not the agent): the scripted backend "
+            "following a hand-written plan per family",
         ),
         Method(
             "keyword_router", baseline=True,
@@ -216,32 +229,34 @@ def _store(folder: Path, source: str | None) -> Path:
 
 def _answers(
     data: AgentTasks, *, system: str, seed: int, folder: Path, threads: int
-) -> dict[str, Any]:
-    """``vc.agent``'s benchmark result of ``system`` on the seed's tasks (cached)."""
-    from ..agent._bench import run_benchmark
-
-    backend = "scripted" if system == "expert_plan" else system
+) -> pd.DataFrame:
+    """``vc.agent.evaluate``'s per-task table of ``system`` on the seed's tasks (cached)."""
+    from .. import agent
+    from .._utils import atomic_path
     from .._version import __version__
 
+    backend = _BACKEND[system]
     # the cache is keyed on what makes the answers: the task counts and the package version
     # (``--fresh`` removes the run's scratch folder altogether)
     recipe = {"counts": data.counts, "source": data.source, "virtualcell": __version__}
     tag = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     run_dir = folder / f"seed-{seed}-{tag}"
-    result = run_dir / f"results-{backend}.json"
+    cached = run_dir / f"table-{system}.csv"
     with _locked(run_dir.with_suffix(f".{backend}.lock")):
-        if not result.is_file():
+        if not cached.is_file():
             kb = _store(folder, data.source)
             options: dict[str, Any] = {}
             n_tasks = None
             if backend == "local":
                 options = {"threads": threads}
                 n_tasks = sum(1 for v in data.counts.values() if v)  # one per family
-            run_benchmark(
+            result = agent.evaluate(
                 backend, kb=kb, folder=run_dir, seed=seed, counts=data.counts,
                 baselines=backend == "scripted", n_tasks=n_tasks, **options,
             )  # fmt: skip
-        return json.loads(result.read_text())
+            with atomic_path(cached) as tmp:
+                result.table.to_csv(tmp, index=False)
+        return pd.read_csv(cached, dtype={"unit": str, "split": str, "method": str})
 
 
 @functools.cache
@@ -264,24 +279,18 @@ def run(
 
     base = Path(context.scratch) if context.scratch else _process_scratch()
     folder = base / "agent" / data.name
-    system = method if method in _SYSTEMS else "expert_plan"
-    res = _answers(data, system=system, seed=seed, folder=folder, threads=context.threads)
-    rows = res["rows"] if method in _SYSTEMS else res["baseline_rows"].get(method, [])
-    rows = [r for r in rows if r["family"] == split]
-    if not rows:
+    system = method if method in _SYSTEMS else "reference_solver"
+    table = _answers(data, system=system, seed=seed, folder=folder, threads=context.threads)
+    rows = table[(table["method"] == method) & (table["split"] == split)]
+    if rows.empty:
         raise ValidationError(
             f"no {split} task for {method} (seed {seed}): the store offers none of this family"
         )
-    out = [{"metric": "success_rate", "value": sum(r["success"] for r in rows) / len(rows)}]
-    if method in _SYSTEMS:
-        actions = sum(r["n_actions"] for r in rows)
-        if actions:
-            out.append(
-                {
-                    "metric": "valid_call_rate",
-                    "value": sum(r["n_valid_calls"] for r in rows) / actions,
-                }
-            )
+    out = []
+    for metric in ("success_rate", "valid_call_rate"):
+        values = rows.loc[rows["metric"] == metric, "value"].dropna()
+        if len(values):  # mean over the family's task instances
+            out.append({"metric": metric, "value": float(values.mean())})
     return out
 
 

@@ -132,4 +132,5 @@ def _print_listing(preset: str) -> None:
             typer.echo(f"  dataset {d.name} [{d.source}; presets {','.join(d.presets)}]{state}")
         for m in task.methods():
             kind = "baseline" if m.baseline else ("peer" if m.peer else "method")
+            kind = "reference_solver" if m.name == "reference_solver" else kind
             typer.echo(f"  {kind} {m.name} [presets {','.join(m.presets)}]")

@@ -61,6 +61,8 @@ def _pct(v: Any) -> str:
 
 
 def _kind(row: Mapping[str, Any]) -> str:
+    if row.get("method") == "reference_solver":  # a scripted upper bound, not a method
+        return "reference_solver"
     if row.get("reference"):
         return "baseline (reference)"
     if row.get("baseline"):
