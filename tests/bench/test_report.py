@@ -37,6 +37,15 @@ def test_html_is_self_contained(toy_run):
     assert "surely_not_a_module_xyz" in html  # the missing peer, with the reason
     md = toy_run.report_md.read_text()
     assert "| good | virtualcell |" in md and "![toy_heatmap](figures/toy_heatmap.png)" in md
+    # ranked among the full-coverage methods; picky (split a only) within its own groups,
+    # against the reference's mean on those groups; which methods met on which groups
+    assert "| 1 | good | virtualcell | 0.628 ± 0.007 | mean 0.527 | +21.2% |" in md
+    assert "| (1 of 3 on its groups) | picky | virtualcell | 0.617 ± 0.007 † | mean 0.517 |" in md
+    assert (
+        "- on 4 of 8 groups (d1/a, d2/a, d3/a, d4/a), reference mean: ranked picky "
+        "(against good, mean on the same groups)" in md
+    )
+    assert "norm = (mean - ref) / (1 - ref)" in md and "ranked picky" in html
 
 
 def test_report_renders_in_headless_chromium(toy_run, tmp_path):

@@ -33,10 +33,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..metrics import metric_spec
 from ._task import (
     Dataset,
     Method,
-    Metric,
     RunContext,
     Task,
     UserData,
@@ -46,11 +46,7 @@ from ._task import (
 
 __all__ = ["DESIGN_TASK"]
 
-METRICS = (
-    Metric("hit_rate", True, 1.0, "share of the true hits measured within the budget"),
-    Metric("discovery_auc", True, 1.0, "mean of the discovery curve over the rounds"),
-    Metric("hits", True, None, "distinct true hits measured within the budget"),
-)
+METRICS = tuple(metric_spec(name) for name in ("hit_rate", "discovery_auc", "hits"))
 
 #: Environment options of the quick and demo screens (simulated knockout screens).
 ENV_QUICK = {"n_genes": 50, "truth_cells": 200, "observational_cells": 200,

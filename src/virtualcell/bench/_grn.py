@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from ..metrics import metric_spec
 from ._task import (
     Dataset,
     Method,
-    Metric,
     RunContext,
     Task,
     UserData,
@@ -70,12 +70,7 @@ SIM_DEMO: dict[str, Any] = dict(
     singles=30, doubles=30,
 )  # fmt: skip
 
-METRICS = (
-    Metric("auprc_ratio", True, None, "AUPRC / edge density (1 = random ranking)"),
-    Metric("epr", True, None, "early precision ratio: precision in the top-k / density"),
-    Metric("auroc", True, 1.0, "area under the ROC curve (0.5 = random)"),
-    Metric("auprc", True, 1.0, "average precision"),
-)
+METRICS = tuple(metric_spec(name) for name in ("auprc_ratio", "epr", "auroc", "auprc"))
 
 
 @dataclass

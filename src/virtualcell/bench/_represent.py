@@ -31,16 +31,12 @@ from typing import Any
 import numpy as np
 
 from .._errors import ValidationError
-from ._task import Dataset, Method, Metric, RunContext, Task, UserData, data_facts
+from ..metrics import metric_spec
+from ._task import Dataset, Method, RunContext, Task, UserData, data_facts
 
 __all__ = ["REPRESENT_TASK"]
 
-METRICS = (
-    Metric("avg_bio", True, 1.0, "(NMI + ARI + ASW_label) / 3 (scIB AvgBIO)"),
-    Metric("nmi", True, 1.0, "NMI of Leiden clusters (best resolution) vs labels"),
-    Metric("ari", True, 1.0, "ARI of Leiden clusters (best resolution) vs labels"),
-    Metric("asw", True, 1.0, "cell-type silhouette width rescaled to [0, 1]"),
-)
+METRICS = tuple(metric_spec(name) for name in ("avg_bio", "nmi", "ari", "asw"))
 
 #: Pretraining budget of ``cellencoder`` per preset (the untrained twin uses the same
 #: architecture).
