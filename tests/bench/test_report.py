@@ -80,14 +80,21 @@ def test_figures_follow_the_plot_contract(toy_run, toy, tmp_path):
     assert labels[-1] == "good" and set(labels) == {"mean", "good", "picky"}  # best on top
     widths = {lab: p.get_width() for lab, p in zip(labels, ax.patches, strict=False)}
     assert widths["good"] == pytest.approx(0.6275)
-    # normalised (the report's): % of the headroom above the best baseline per group
+    # normalised (the report's): the leaderboard's norm, % of the headroom above the
+    # reference's mean on the same groups; picky (split a only) below, marked
     fig = vc.pl.bench_leaderboard(t, task="toy", metric="score", bound=1.0, reference="mean")
     ax = fig.axes[0]
     labels = [tick.get_text() for tick in ax.get_yticklabels()]
     widths = {lab: p.get_width() for lab, p in zip(labels, ax.patches, strict=False)}
-    means = [b + 0.005 + e for b in toy.BASE.values() for e in (0.0, 0.02)]
-    assert widths["good"] == pytest.approx(100 * np.mean([0.1 / (1 - v) for v in means]))
+    assert labels == ["picky † (4/8)", "mean", "good"]
+    assert widths["good"] == pytest.approx(100 * 0.1 / (1 - 0.5275))
+    on_a = np.mean([b + 0.005 for b in toy.BASE.values()])
+    assert widths["picky † (4/8)"] == pytest.approx(100 * 0.1 / (1 - on_a))
     assert widths["mean"] == pytest.approx(0.0)
+    board, _ = vc.bench.leaderboard(t, toy.TOY)
+    assert widths["good"] == pytest.approx(
+        100 * board.set_index("method").loc["good", "score_norm"]
+    )
     heat = vc.pl.bench_heatmap(t, task="toy", metric="score")
     assert len(heat.axes[0].get_xticklabels()) == 8  # d1/a, d1/b, ..., d4/b
     with pytest.raises(vc.ValidationError, match="no 'nope' results"):

@@ -41,6 +41,7 @@ from ._task import (
     Task,
     UserData,
     data_facts,
+    eval_rows,
     reference_missing,
 )
 
@@ -201,11 +202,7 @@ def run(
 
     env = _environment(data.env, json.dumps(data.options, sort_keys=True), seed)
     res = design.run_screen(env, _policy(method, seed, options), seed=seed)
-    return [
-        {"metric": "hit_rate", "value": float(res.hit_rate)},
-        {"metric": "discovery_auc", "value": float(res.auc)},
-        {"metric": "hits", "value": float(res.hits)},
-    ]
+    return eval_rows(design.evaluate(res), METRICS)
 
 
 DESIGN_TASK = Task(

@@ -35,6 +35,7 @@ from ._task import (
     Task,
     UserData,
     data_facts,
+    eval_rows,
     knowledge_store_missing,
     reference_missing,
 )
@@ -309,7 +310,7 @@ def methods() -> list[Method]:
 
 def applicable(data: GRNData, split: str, method: str) -> str | None:
     """Why ``method`` cannot run on this split (``None``: it can)."""
-    from ..grn._pseudotime import pseudotime_columns
+    from ..grn import pseudotime_columns
 
     obs = data.adata.obs
     if method in ("pseudotime", "pidc_leadlag") and not pseudotime_columns(obs):
@@ -372,10 +373,16 @@ def run(
         edges = grn.infer(
             adata, method=method, regulators=data.regulators, seed=seed, n_jobs=1, **options
         )
-    scores = grn.evaluate(
-        edges, data.truth, genes=list(adata.var_names), regulators=data.regulators
+    result = grn.evaluate(
+        edges,
+        data.truth,
+        genes=list(adata.var_names),
+        regulators=data.regulators,
+        method=method,
+        split=split,
+        seed=seed,
     )
-    return [{"metric": m.name, "value": float(scores[m.name])} for m in METRICS]
+    return eval_rows(result, METRICS)
 
 
 GRN_TASK = Task(

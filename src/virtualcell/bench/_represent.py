@@ -32,7 +32,7 @@ import numpy as np
 
 from .._errors import ValidationError
 from ..metrics import metric_spec
-from ._task import Dataset, Method, RunContext, Task, UserData, data_facts
+from ._task import Dataset, Method, RunContext, Task, UserData, data_facts, eval_rows
 
 __all__ = ["REPRESENT_TASK"]
 
@@ -262,16 +262,15 @@ def run(
     options: dict[str, Any],
     context: RunContext,
 ) -> list[dict[str, Any]]:
-    """Embed the cells with ``method`` and score the embedding against the labels."""
-    from .. import metrics
+    """Embed the cells with ``method`` and score the embedding against the labels
+    (``vc.represent.evaluate_embedding``)."""
+    from .. import represent
 
     emb = np.asarray(_embed(data, method, seed, context), dtype=np.float64)
-    labels = data.adata.obs[data.label_key].to_numpy()
-    clus = metrics.leiden_nmi_ari(labels=labels, embedding=emb, seed=seed)
-    asw = metrics.asw(labels=labels, embedding=emb, rescale=True)
-    avg = metrics.avg_bio(labels=labels, embedding=emb, seed=seed)
-    values = {"avg_bio": avg, "nmi": clus["nmi"], "ari": clus["ari"], "asw": asw}
-    return [{"metric": m.name, "value": float(values[m.name])} for m in METRICS]
+    result = represent.evaluate_embedding(
+        data.adata, label_key=data.label_key, embedding=emb, seed=seed, method=method
+    )
+    return eval_rows(result, METRICS)
 
 
 REPRESENT_TASK = Task(

@@ -135,7 +135,7 @@ def _best(scores: dict[str, float], metric: Metric) -> str | None:
 
 
 def reference_for(
-    wide: pd.DataFrame, groups: pd.Index | list[Group], baselines: list[str], metric: Metric
+    wide: pd.DataFrame, groups: pd.Index | list[Group], *, baselines: list[str], metric: Metric
 ) -> str | None:
     """The reference baseline for ``groups``: among ``baselines`` that have a group mean on
     every one of ``groups`` (in ``wide``, see :func:`_group_means`), the best average over
@@ -203,7 +203,7 @@ def leaderboard(table: pd.DataFrame, task: Task) -> tuple[pd.DataFrame, dict[str
             msub = sub[sub["method"] == m]
             per_seed = msub.groupby("seed")["value"].mean()
             v = float(wide.loc[groups, m].mean())
-            ref = reference_for(wide, groups, baselines, metric)
+            ref = reference_for(wide, groups, baselines=baselines, metric=metric)
             b = float(wide.loc[groups, ref].mean()) if ref is not None else math.nan
             rows[m].update(
                 {
@@ -218,7 +218,7 @@ def leaderboard(table: pd.DataFrame, task: Task) -> tuple[pd.DataFrame, dict[str
     wide = _group_means(ok, primary.name)
     all_groups: list[Group] = [tuple(g) for g in wide.index] if not wide.empty else []  # type: ignore[misc]
     info["groups"] = [f"{d}/{s}" for d, s in all_groups]
-    info["reference"] = reference_for(wide, all_groups, baselines, primary)
+    info["reference"] = reference_for(wide, all_groups, baselines=baselines, metric=primary)
     sign = 1.0 if primary.higher_is_better else -1.0
     covered = {m: _covered(wide, m) if not wide.empty else [] for m in rows}
     pvals: dict[str, float] = {}
@@ -305,7 +305,7 @@ def _comparisons(
                 "groups": [f"{d}/{s}" for d, s in key],
                 "ranked": [],
                 "methods": compared,
-                "reference": reference_for(wide, list(key), baselines, primary),
+                "reference": reference_for(wide, list(key), baselines=baselines, metric=primary),
             }
             out.append(seen[key])
         seen[key]["ranked"].append(m)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._errors import ValidationError
-from ..metrics import METRIC_SPECS, MetricSpec, metric_spec
+from ..metrics import METRIC_SPECS, EvalResult, MetricSpec, metric_spec
 
 __all__ = [
     "PRESET_NAMES",
@@ -39,6 +39,7 @@ __all__ = [
     "Task",
     "UserData",
     "data_facts",
+    "eval_rows",
     "knowledge_store_missing",
     "missing_requirements",
     "reference_missing",
@@ -261,6 +262,17 @@ class Task:
     def metric(self, name: str) -> Metric | None:
         """The :class:`Metric` called ``name`` (``None`` if the task has none)."""
         return next((m for m in self.specs if m.name == name), None)
+
+
+def eval_rows(result: EvalResult, metrics: Sequence[MetricSpec]) -> list[dict[str, Any]]:
+    """The rows ``run`` returns for one grid cell, from a task package's
+    :class:`~virtualcell.metrics.EvalResult`: each of ``metrics`` as its mean over the
+    result's units (then seeds: one here), NaN where the result lacks it."""
+    import math
+
+    s = result.summary(by=("metric",))
+    means = dict(zip(s["metric"], s["mean"], strict=True))
+    return [{"metric": m.name, "value": float(means.get(m.name, math.nan))} for m in metrics]
 
 
 #: Import name -> distribution name, where they differ.
