@@ -144,8 +144,8 @@ def main() -> None:
         for ds in [d for d in args.datasets if d != "sim"]:
             data = {"pbmc68k": pbmc68k, "wu2020": wu2020}[ds]()
             for m in args.novel_methods:
-                t = vc.represent.evaluate_novel(data, label_key=label[ds], method=m, seed=0)
-                t.insert(0, "method", m)
+                res = vc.represent.evaluate_novel(data, label_key=label[ds], method=m, seed=0)
+                t = pd.DataFrame(res["rows"])  # one record per held-out type, with method
                 t.insert(0, "dataset", ds)
                 novel.append(t)
         nt = pd.concat(novel)

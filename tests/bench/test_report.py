@@ -37,6 +37,15 @@ def test_html_is_self_contained(toy_run):
     assert "surely_not_a_module_xyz" in html  # the missing peer, with the reason
     md = toy_run.report_md.read_text()
     assert "| good | virtualcell |" in md and "![toy_heatmap](figures/toy_heatmap.png)" in md
+    # ranked among the full-coverage methods; picky (split a only) within its own groups,
+    # against the reference's mean on those groups; which methods met on which groups
+    assert "| 1 | good | virtualcell | 0.628 ± 0.007 | mean 0.527 | +21.2% |" in md
+    assert "| (1 of 3 on its groups) | picky | virtualcell | 0.617 ± 0.007 † | mean 0.517 |" in md
+    assert (
+        "- on 4 of 8 groups (d1/a, d2/a, d3/a, d4/a), reference mean: ranked picky "
+        "(against good, mean on the same groups)" in md
+    )
+    assert "norm = (mean - ref) / (1 - ref)" in md and "ranked picky" in html
 
 
 def test_report_renders_in_headless_chromium(toy_run, tmp_path):
@@ -71,14 +80,21 @@ def test_figures_follow_the_plot_contract(toy_run, toy, tmp_path):
     assert labels[-1] == "good" and set(labels) == {"mean", "good", "picky"}  # best on top
     widths = {lab: p.get_width() for lab, p in zip(labels, ax.patches, strict=False)}
     assert widths["good"] == pytest.approx(0.6275)
-    # normalised (the report's): % of the headroom above the best baseline per group
+    # normalised (the report's): the leaderboard's norm, % of the headroom above the
+    # reference's mean on the same groups; picky (split a only) below, marked
     fig = vc.pl.bench_leaderboard(t, task="toy", metric="score", bound=1.0, reference="mean")
     ax = fig.axes[0]
     labels = [tick.get_text() for tick in ax.get_yticklabels()]
     widths = {lab: p.get_width() for lab, p in zip(labels, ax.patches, strict=False)}
-    means = [b + 0.005 + e for b in toy.BASE.values() for e in (0.0, 0.02)]
-    assert widths["good"] == pytest.approx(100 * np.mean([0.1 / (1 - v) for v in means]))
+    assert labels == ["picky † (4/8)", "mean", "good"]
+    assert widths["good"] == pytest.approx(100 * 0.1 / (1 - 0.5275))
+    on_a = np.mean([b + 0.005 for b in toy.BASE.values()])
+    assert widths["picky † (4/8)"] == pytest.approx(100 * 0.1 / (1 - on_a))
     assert widths["mean"] == pytest.approx(0.0)
+    board, _ = vc.bench.leaderboard(t, toy.TOY)
+    assert widths["good"] == pytest.approx(
+        100 * board.set_index("method").loc["good", "score_norm"]
+    )
     heat = vc.pl.bench_heatmap(t, task="toy", metric="score")
     assert len(heat.axes[0].get_xticklabels()) == 8  # d1/a, d1/b, ..., d4/b
     with pytest.raises(vc.ValidationError, match="no 'nope' results"):

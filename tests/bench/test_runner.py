@@ -137,13 +137,17 @@ def test_leaderboard_numbers_by_hand(toy, tmp_path):
     # seed k: mean over 4 datasets x 2 splits of base + 0.01k (+ 0.02 on b) = 0.5225 + 0.01k
     assert b.loc["mean", "score_mean"] == pytest.approx(0.5275)
     assert b.loc["mean", "score_sd"] == pytest.approx(np.std([0.5225, 0.5325], ddof=1))
-    # good is 0.1 above mean everywhere: share of the headroom above mean gained, per
-    # (dataset, split) from the seed means base + 0.005 (+ 0.02), then averaged
-    means = [base + 0.005 + extra for base in toy.BASE.values() for extra in (0.0, 0.02)]
-    assert b.loc["good", "score_norm"] == pytest.approx(np.mean([0.1 / (1 - v) for v in means]))
-    assert b.loc["good", "error_norm"] == pytest.approx(
-        np.mean([1 - (0.9 - v) / (1 - v) for v in means])
-    )
+    # good is 0.1 above mean everywhere: share of the headroom above the reference's mean
+    # over the same groups gained; error (lower is better): relative error reduction
+    assert b.loc["good", "score_norm"] == pytest.approx(0.1 / (1 - 0.5275))
+    assert b.loc["good", "score_ref"] == "mean"
+    assert b.loc["good", "score_ref_mean"] == pytest.approx(0.5275)
+    assert b.loc["good", "error_norm"] == pytest.approx(1 - (1 - 0.6275) / (1 - 0.5275))
+    # picky covers split a only (base + 0.005 on 4 datasets): compared on those 4 groups
+    on_a = np.mean([base + 0.005 for base in toy.BASE.values()])
+    assert b.loc["picky", "score_mean"] == pytest.approx(on_a + 0.1)
+    assert b.loc["picky", "score_ref_mean"] == pytest.approx(on_a)
+    assert b.loc["picky", "score_norm"] == pytest.approx(0.1 / (1 - on_a))
     # one pair per (dataset, split): 8 pairs, all better -> exact two-sided p = 2 / 2**8;
     # Holm over zero, good and picky (picky: 4 pairs, p = 2 / 2**4)
     assert b.loc["good", "pairs"] == 8 and b.loc["good", "p"] == pytest.approx(2 / 256)
@@ -151,4 +155,8 @@ def test_leaderboard_numbers_by_hand(toy, tmp_path):
     assert b.loc["picky", "p"] == pytest.approx(2 / 16) and b.loc["picky", "mark"] == ""
     assert b.loc["good", "mark"] == "▲" and b.loc["zero", "mark"] == "▼"
     assert b.loc["picky", "coverage"] == "4/8" and bool(b.loc["picky", "partial"])
-    assert list(board["method"])[:2] == ["good", "picky"]  # sorted by normalised score
+    # full coverage ranked first; picky (partial) after them, ranked among the 4 methods
+    # that cover its groups (tied first with good there)
+    assert list(board["method"]) == ["good", "mean", "zero", "picky"]
+    assert list(board["rank"][:3]) == [1, 2, 3] and np.isnan(b.loc["picky", "rank"])
+    assert b.loc["picky", "rank_in_groups"] == 1 and b.loc["picky", "n_in_groups"] == 4

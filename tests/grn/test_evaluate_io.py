@@ -38,6 +38,25 @@ def test_evaluate_perfect_and_definitions():
     assert vc.grn.evaluate(wrong_sign, TRUTH, genes=GENES)["signed_accuracy"] == 0.5
 
 
+def test_evaluate_returns_the_evaluation_contract():
+    e = _edges([("c", "d"), ("a", "b"), ("d", "a"), ("b", "c")])
+    res = vc.grn.evaluate(e, TRUTH, genes=GENES, method="pearson", split="obs", seed=3)
+    assert isinstance(res, vc.metrics.EvalResult) and res.task == "grn"
+    t = res.table
+    assert list(t["metric"]) == ["auprc_ratio", "epr", "auroc", "auprc"]
+    assert set(t["unit"]) == {"network"} and set(t["split"]) == {"obs"} and set(t["seed"]) == {3}
+    assert t["baseline"].all()  # pearson is flagged a baseline in vc.grn.METHODS
+    assert t["higher_is_better"].all()
+    for m in ("auprc_ratio", "epr", "auroc", "auprc"):
+        assert res.value("pearson", m) == res[m]  # the table and the report agree
+    assert res.meta["n_true_edges"] == 2
+    # the historic dict reads as before (the CLI merges it into its JSON)
+    assert dict(res)["n_candidates"] == 12 and {**res}["density"] == pytest.approx(2 / 12)
+    plain = vc.grn.evaluate(e, TRUTH, genes=GENES)
+    assert set(plain.table["method"]) == {"edges"} and not plain.table["baseline"].any()
+    assert plain.brief().startswith("grn evaluation {auprc: ")
+
+
 def test_evaluate_hand_computed_ranking():
     # ranks: c->d (F), a->b (T), d->a (F), b->c (T); others unlisted
     e = _edges([("c", "d"), ("a", "b"), ("d", "a"), ("b", "c")])

@@ -60,3 +60,10 @@ def test_unknown_metric_and_missing_columns_are_clear_errors():
 def test_directions_are_defined_once():
     assert higher_is_better("pearson_delta") and not higher_is_better("mse")
     assert metric_spec("auprc_ratio").bound is None
+
+
+def test_brief_is_one_compact_line():
+    res = EvalResult.from_rows("grn", [], report={"auprc": 0.123456, "n": 3, "rows": [1]})
+    assert res.brief() == "grn evaluation {auprc: 0.1235; n: 3}"
+    # without scalar report entries: each method's mean per metric
+    assert EvalResult.from_rows("t", _rows()).brief() == "t evaluation {m l2: 2.5}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import virtualcell as vc
@@ -70,26 +71,63 @@ def test_unknown_score_finds_a_type_missing_from_the_reference(typed_cells):
 
 
 def test_evaluate_novel_table(typed_cells):
-    table = vc.represent.evaluate_novel(
+    res = vc.represent.evaluate_novel(
         typed_cells, label_key="cell_type", method="centroid", query_fraction=0.3
     )
+    assert isinstance(res, vc.metrics.EvalResult) and res.task == "represent/novel"
+    table = pd.DataFrame(res["rows"])
     assert sorted(table["held_out"]) == ["type0", "type1", "type2", "type3"]
     assert (table["auroc"] > 0.8).all()
     assert {"auroc_confidence", "auroc_distance", "known_accuracy"} <= set(table.columns)
+    # the contract's tidy table: one row per held-out type and metric, direction from
+    # METRIC_SPECS (false alarms: lower is better)
+    t = res.table
+    assert list(t.columns[:9]) == list(vc.metrics.EVAL_COLUMNS)
+    assert set(t["unit"]) == set(table["held_out"]) and set(t["method"]) == {"centroid"}
+    assert set(t["metric"]) == {"auroc", "novel_flagged", "known_flagged", "known_accuracy"}
+    hib = t.groupby("metric")["higher_is_better"].first()
+    assert not hib["known_flagged"] and hib["auroc"] and hib["known_accuracy"]
+    assert res.value("centroid", "auroc") == pytest.approx(table["auroc"].mean())
 
 
 def test_evaluate_annotation_and_summary(typed_cells):
     from virtualcell.represent._evaluate import summarize
 
-    table = vc.represent.evaluate_annotation(
+    res = vc.represent.evaluate_annotation(
         typed_cells, label_key="cell_type", methods=["knn", "l1_logreg"], seeds=[0, 1]
     )
+    table = pd.DataFrame(res["rows"])
     assert len(table) == 4 and set(table["baseline"]) == {True, False}
     s = summarize(table)
     assert list(s.index) == ["knn", "l1_logreg"] and (s["n"] == 2).all()
     assert s.loc["knn", "accuracy_mean"] == pytest.approx(
         table[table.method == "knn"]["accuracy"].mean()
     )
+    # the tidy table carries the same numbers: 2 methods x 2 seeds x 3 metrics
+    assert len(res.table) == 12 and set(res.table["metric"]) == {"accuracy", "macro_f1", "ece"}
+    summ = res.summary(by=("method", "baseline", "metric")).set_index(["method", "metric"])
+    assert summ.loc[("knn", "accuracy"), "mean"] == pytest.approx(s.loc["knn", "accuracy_mean"])
+    assert summ.loc[("knn", "accuracy"), "sd"] == pytest.approx(s.loc["knn", "accuracy_sd"])
+    assert bool(summ.loc[("l1_logreg", "ece"), "baseline"])
+    assert not summ.loc[("knn", "ece"), "higher_is_better"]
+
+
+def test_evaluate_embedding_equals_the_metrics(typed_cells):
+    cells = typed_cells.copy()
+    emb = vc.represent.embed(cells, source="pca")  # also in obsm["X_vc"]
+    res = vc.represent.evaluate_embedding(cells, label_key="cell_type", embedding=emb,
+                                          seed=0, method="pca", baseline=True)  # fmt: skip
+    labels = typed_cells.obs["cell_type"].astype(str).to_numpy()
+    assert res["avg_bio"] == pytest.approx(vc.metrics.avg_bio(labels, emb, seed=0), abs=1e-12)
+    clus = vc.metrics.leiden_nmi_ari(labels, emb, seed=0)
+    assert res["nmi"] == clus["nmi"] and res["ari"] == clus["ari"]
+    assert res.value("pca", "asw") == pytest.approx(vc.metrics.asw(labels, emb, rescale=True))
+    assert list(res.table["metric"]) == ["avg_bio", "nmi", "ari", "asw"]
+    assert vc.represent.evaluate_embedding(cells, label_key="cell_type")["nmi"] == res["nmi"]
+    with pytest.raises(ValidationError, match="shape"):
+        vc.represent.evaluate_embedding(cells, label_key="cell_type", embedding=emb[:5])
+    with pytest.raises(ValidationError, match="obsm has no 'X_umap'"):
+        vc.represent.evaluate_embedding(cells, label_key="cell_type", embedding="X_umap")
 
 
 def test_batch_key_standardizes_features(typed_cells):

@@ -18,7 +18,7 @@ for the adapter contract a new task implements.
 
 from ._presets import PRESETS, Preset
 from ._runner import BenchResult, Plan, plan, report, run
-from ._stats import breakdown, leaderboard
+from ._stats import breakdown, leaderboard, normalised, reference_for
 from ._store import RESULT_COLUMNS, read_results
 from ._task import Dataset, Method, Metric, RunContext, Task, UserData
 from ._tasks import TASKS
@@ -38,8 +38,10 @@ __all__ = [
     "UserData",
     "breakdown",
     "leaderboard",
+    "normalised",
     "plan",
     "read_results",
+    "reference_for",
     "report",
     "run",
 ]

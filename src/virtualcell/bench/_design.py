@@ -33,24 +33,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..metrics import metric_spec
 from ._task import (
     Dataset,
     Method,
-    Metric,
     RunContext,
     Task,
     UserData,
     data_facts,
+    eval_rows,
     reference_missing,
 )
 
 __all__ = ["DESIGN_TASK"]
 
-METRICS = (
-    Metric("hit_rate", True, 1.0, "share of the true hits measured within the budget"),
-    Metric("discovery_auc", True, 1.0, "mean of the discovery curve over the rounds"),
-    Metric("hits", True, None, "distinct true hits measured within the budget"),
-)
+METRICS = tuple(metric_spec(name) for name in ("hit_rate", "discovery_auc", "hits"))
 
 #: Environment options of the quick and demo screens (simulated knockout screens).
 ENV_QUICK = {"n_genes": 50, "truth_cells": 200, "observational_cells": 200,
@@ -205,11 +202,7 @@ def run(
 
     env = _environment(data.env, json.dumps(data.options, sort_keys=True), seed)
     res = design.run_screen(env, _policy(method, seed, options), seed=seed)
-    return [
-        {"metric": "hit_rate", "value": float(res.hit_rate)},
-        {"metric": "discovery_auc", "value": float(res.auc)},
-        {"metric": "hits", "value": float(res.hits)},
-    ]
+    return eval_rows(design.evaluate(res), METRICS)
 
 
 DESIGN_TASK = Task(

@@ -27,14 +27,15 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from ..metrics import metric_spec
 from ._task import (
     Dataset,
     Method,
-    Metric,
     RunContext,
     Task,
     UserData,
     data_facts,
+    eval_rows,
     knowledge_store_missing,
     reference_missing,
 )
@@ -70,12 +71,7 @@ SIM_DEMO: dict[str, Any] = dict(
     singles=30, doubles=30,
 )  # fmt: skip
 
-METRICS = (
-    Metric("auprc_ratio", True, None, "AUPRC / edge density (1 = random ranking)"),
-    Metric("epr", True, None, "early precision ratio: precision in the top-k / density"),
-    Metric("auroc", True, 1.0, "area under the ROC curve (0.5 = random)"),
-    Metric("auprc", True, 1.0, "average precision"),
-)
+METRICS = tuple(metric_spec(name) for name in ("auprc_ratio", "epr", "auroc", "auprc"))
 
 
 @dataclass
@@ -314,7 +310,7 @@ def methods() -> list[Method]:
 
 def applicable(data: GRNData, split: str, method: str) -> str | None:
     """Why ``method`` cannot run on this split (``None``: it can)."""
-    from ..grn._pseudotime import pseudotime_columns
+    from ..grn import pseudotime_columns
 
     obs = data.adata.obs
     if method in ("pseudotime", "pidc_leadlag") and not pseudotime_columns(obs):
@@ -377,10 +373,16 @@ def run(
         edges = grn.infer(
             adata, method=method, regulators=data.regulators, seed=seed, n_jobs=1, **options
         )
-    scores = grn.evaluate(
-        edges, data.truth, genes=list(adata.var_names), regulators=data.regulators
+    result = grn.evaluate(
+        edges,
+        data.truth,
+        genes=list(adata.var_names),
+        regulators=data.regulators,
+        method=method,
+        split=split,
+        seed=seed,
     )
-    return [{"metric": m.name, "value": float(scores[m.name])} for m in METRICS]
+    return eval_rows(result, METRICS)
 
 
 GRN_TASK = Task(

@@ -70,25 +70,58 @@ def _kind(row: Mapping[str, Any]) -> str:
     return "peer" if row.get("peer") else "virtualcell"
 
 
+def _rank(row: Mapping[str, Any]) -> int | str:
+    """``3`` for a method with full coverage; ``2 of 10 on its groups`` otherwise."""
+    rank = row.get("rank")
+    if rank is not None and not (isinstance(rank, float) and math.isnan(rank)):
+        return int(rank)
+    within = row.get("rank_in_groups")
+    if within is None or (isinstance(within, float) and math.isnan(within)):
+        return "—"
+    return f"({int(within)} of {int(row.get('n_in_groups', 0))} on its groups)"
+
+
+def _comparison_lines(info: Mapping[str, Any]) -> list[str]:
+    """Which methods were compared on which groups, one line per group set."""
+    out = []
+    n_all = len(info.get("groups", []))
+    for c in info.get("comparisons", []):
+        groups = c["groups"]
+        where = (
+            f"all {n_all} groups ({', '.join(groups)})"
+            if len(groups) == n_all
+            else f"{len(groups)} of {n_all} groups ({', '.join(groups)})"
+        )
+        ref = c["reference"] or "none (no baseline covers these groups)"
+        line = f"on {where}, reference {ref}: ranked {', '.join(c['ranked'])}"
+        others = [m for m in c["methods"] if m not in c["ranked"]]
+        if len(groups) < n_all and others:
+            line += f" (against {', '.join(others)} on the same groups)"
+        out.append(line)
+    return out
+
+
 def _task_section(table: pd.DataFrame, task: Task, manifest: dict[str, Any]) -> dict[str, Any]:
     board, info = leaderboard(table, task)
     prim = task.primary.name
     rows = []
     for r in board.to_dict(orient="records") if not board.empty else []:
+        ref = r.get(f"{prim}_ref")
+        ref_mean = r.get(f"{prim}_ref_mean")
         row = {
+            "rank": _rank(r),
             "method": r["method"],
             "kind": _kind(r),
             "baseline": r.get("baseline", False),
             "primary": _pm(r.get(f"{prim}_mean"), r.get(f"{prim}_sd"))
             + (" †" if r.get("partial") else ""),
             "coverage": r.get("coverage", ""),
+            "ref": f"{ref} {_num(ref_mean)}" if isinstance(ref, str) else "—",
             "norm": _pct(r.get(f"{prim}_norm")),
             "p": _num(r.get("p_holm")) if r.get("p_holm") is not None else "—",
             "pairs": r.get("pairs"),
             "mark": r.get("mark") or "",
-            "others": [
-                _pm(r.get(f"{m.name}_mean"), r.get(f"{m.name}_sd")) for m in task.metrics[1:]
-            ],
+            "others": [_pm(r.get(f"{m.name}_mean"), r.get(f"{m.name}_sd")) for m in task.specs[1:]],
             "runtime": _num(r.get("runtime_s"), 2),
             "peak": _int(r.get("peak_mb")),
             "cells": r.get("n_cells"),
@@ -131,9 +164,12 @@ def _task_section(table: pd.DataFrame, task: Task, manifest: dict[str, Any]) -> 
         "name": task.name,
         "description": task.description,
         "version": task.version,
-        "metrics": task.metrics,
+        "metrics": task.specs,
         "primary": task.primary,
         "reference": info["reference"],
+        "norm_rule": info["norm"],
+        "groups": info["groups"],
+        "comparisons": _comparison_lines(info),
         "rows": rows,
         "by_split": pivot(by_split, ["split"]),
         "by_dataset": pivot(by_ds, ["dataset", "split"]),

@@ -31,16 +31,12 @@ from typing import Any
 import numpy as np
 
 from .._errors import ValidationError
-from ._task import Dataset, Method, Metric, RunContext, Task, UserData, data_facts
+from ..metrics import metric_spec
+from ._task import Dataset, Method, RunContext, Task, UserData, data_facts, eval_rows
 
 __all__ = ["REPRESENT_TASK"]
 
-METRICS = (
-    Metric("avg_bio", True, 1.0, "(NMI + ARI + ASW_label) / 3 (scIB AvgBIO)"),
-    Metric("nmi", True, 1.0, "NMI of Leiden clusters (best resolution) vs labels"),
-    Metric("ari", True, 1.0, "ARI of Leiden clusters (best resolution) vs labels"),
-    Metric("asw", True, 1.0, "cell-type silhouette width rescaled to [0, 1]"),
-)
+METRICS = tuple(metric_spec(name) for name in ("avg_bio", "nmi", "ari", "asw"))
 
 #: Pretraining budget of ``cellencoder`` per preset (the untrained twin uses the same
 #: architecture).
@@ -266,16 +262,15 @@ def run(
     options: dict[str, Any],
     context: RunContext,
 ) -> list[dict[str, Any]]:
-    """Embed the cells with ``method`` and score the embedding against the labels."""
-    from .. import metrics
+    """Embed the cells with ``method`` and score the embedding against the labels
+    (``vc.represent.evaluate_embedding``)."""
+    from .. import represent
 
     emb = np.asarray(_embed(data, method, seed, context), dtype=np.float64)
-    labels = data.adata.obs[data.label_key].to_numpy()
-    clus = metrics.leiden_nmi_ari(labels=labels, embedding=emb, seed=seed)
-    asw = metrics.asw(labels=labels, embedding=emb, rescale=True)
-    avg = metrics.avg_bio(labels=labels, embedding=emb, seed=seed)
-    values = {"avg_bio": avg, "nmi": clus["nmi"], "ari": clus["ari"], "asw": asw}
-    return [{"metric": m.name, "value": float(values[m.name])} for m in METRICS]
+    result = represent.evaluate_embedding(
+        data.adata, label_key=data.label_key, embedding=emb, seed=seed, method=method
+    )
+    return eval_rows(result, METRICS)
 
 
 REPRESENT_TASK = Task(

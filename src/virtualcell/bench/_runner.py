@@ -162,7 +162,7 @@ def plan(
         info: dict[str, Any] = {
             "version": task.version,
             "description": task.description,
-            "metrics": [m.name for m in task.metrics],
+            "metrics": [m.name for m in task.specs],
             "datasets": [],
             "methods": [],
             "baselines": [],

@@ -1,22 +1,39 @@
 """Leaderboards from the tidy results table: means over seeds, baseline-normalised
 scores and paired significance tests (definitions in ``docs/bench.md``).
 
-* **mean ± sd over seeds**: for each seed, the metric is averaged over the task's
-  (dataset, split) cells; the leaderboard shows the mean and the sample standard
-  deviation of those per-seed averages (sd is blank with one seed).
-* **reference baseline**: the baseline with the best mean primary metric in the task.
-* **normalised score** of a method on a metric, per (dataset, split), from the seed means
-  ``v`` (method) and ``b`` (the best baseline *of that metric* on that dataset and
-  split), then averaged over (dataset, split):
+A leaderboard cannot be won by coverage: a method that ran on only some (dataset, split)
+groups of a task is compared with the others on exactly those groups.
+
+* **group**: one (dataset, split) of the task; a method *covers* a group when it has a
+  value of the metric there (any seed). ``coverage`` = groups covered / groups of the task
+  (groups where any method has the primary metric); *partial* when not all.
+* **group mean**: the mean over seeds of the metric on one group (Demšar 2006: seeds of
+  one dataset are not independent replicates).
+* **mean ± sd**: ``mean`` is the average of the method's group means over the groups it
+  covers; ``sd`` is the sample standard deviation over seeds of the per-seed averages over
+  those groups (blank with one seed).
+* **reference baseline of a method**: among the baselines that cover *every* group the
+  method covers, the one with the best average group mean over those groups (ties: by
+  name). A baseline with partial coverage is never a reference for groups it lacks.
+  The task's reference is the reference of a method that covers every group (the best
+  baseline with full coverage); ``None`` when no baseline covers every group.
+* **normalised score** (``norm``) of a method on a metric, from its ``mean`` ``v`` and its
+  reference's average group mean ``b`` over the *same* groups (``ref_mean``):
   higher-is-better and bounded by ``B``: ``(v - b) / (B - b)`` (share of the headroom
-  above the baseline gained; 0 = the baseline, 1 = perfect, < 0 worse);
+  above the reference gained; 0 = the reference, 1 = perfect, < 0 worse);
   higher-is-better, unbounded: ``v / b - 1`` (relative gain);
   lower-is-better: ``1 - v / b`` (relative error reduction, cell-eval's rule).
-* **paired test**: each method against the reference baseline on the primary metric,
-  one pair per (dataset, split) group both have, each the mean over seeds (Demšar 2006:
-  seeds of one dataset are not independent replicates); two-sided Wilcoxon signed-rank test
-  (zero differences dropped; exact, by enumerating every sign flip, up to 16 non-zero
-  pairs, normal approximation above), Holm-adjusted over the methods of the task. ``▲`` / ``▼``: adjusted p < 0.05 and the method better / worse.
+  Each formula is increasing in ``v`` and 0 at ``b``, so ``norm`` > 0 exactly when the
+  method's mean beats its reference's mean on the same groups: the two columns agree.
+* **rank**: methods that cover every group of the task are ranked by their mean of the
+  primary metric (equivalently by ``norm``: they share the task's reference); a method
+  with partial coverage gets no overall rank but ``rank_in_groups``: its place among all
+  methods that cover its groups, by the mean over those groups.
+* **paired test**: each method against its reference baseline on the primary metric, one
+  pair per group it covers (the group means); two-sided Wilcoxon signed-rank test (zero
+  differences dropped; exact, by enumerating every sign flip, up to 16 non-zero pairs,
+  normal approximation above), Holm-adjusted over the methods of the task. ``▲`` / ``▼``:
+  adjusted p < 0.05 and the method better / worse.
 """
 
 from __future__ import annotations
@@ -29,7 +46,15 @@ import pandas as pd
 
 from ._task import Metric, Task
 
-__all__ = ["breakdown", "leaderboard", "min_wilcoxon_p", "normalised", "paired_test"]
+__all__ = [
+    "breakdown",
+    "leaderboard",
+    "min_wilcoxon_p",
+    "norm_rule",
+    "normalised",
+    "paired_test",
+    "reference_for",
+]
 
 ALPHA = 0.05
 
@@ -86,87 +111,150 @@ def _holm(p: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def _cell_means(ok: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds per (method, dataset, split, metric)."""
-    return ok.groupby(["method", "dataset", "split", "metric"], as_index=False)["value"].mean()
+Group = tuple[str, str]
 
 
-def _best_baseline(means: pd.DataFrame, baselines: list[str], metric: Metric) -> pd.DataFrame:
-    """Per (dataset, split): the best baseline's mean of ``metric``."""
-    sub = means[(means["metric"] == metric.name) & means["method"].isin(baselines)]
+def _group_means(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Group means of ``metric``: index (dataset, split), one column per method (NaN where
+    the method has no value)."""
+    sub = ok[ok["metric"] == metric]
     if sub.empty:
-        return sub
-    pick = sub.groupby(["dataset", "split"])["value"]
-    best = pick.max() if metric.higher_is_better else pick.min()
-    return best.rename("base").reset_index()
+        return pd.DataFrame()
+    return sub.pivot_table(
+        index=["dataset", "split"], columns="method", values="value", aggfunc="mean"
+    ).sort_index()
+
+
+def _best(scores: dict[str, float], metric: Metric) -> str | None:
+    """The best of ``scores`` (ties: by name); ``None`` when every score is NaN."""
+    finite = {k: v for k, v in scores.items() if np.isfinite(v)}
+    if not finite:
+        return None
+    sign = -1.0 if metric.higher_is_better else 1.0
+    return min(finite, key=lambda k: (sign * finite[k], k))
+
+
+def reference_for(
+    wide: pd.DataFrame, groups: pd.Index | list[Group], *, baselines: list[str], metric: Metric
+) -> str | None:
+    """The reference baseline for ``groups``: among ``baselines`` that have a group mean on
+    every one of ``groups`` (in ``wide``, see :func:`_group_means`), the best average over
+    them; ``None`` when no baseline covers them all."""
+    if wide.empty or len(groups) == 0:
+        return None
+    rows = wide.loc[list(groups)]
+    scores = {
+        b: float(rows[b].mean()) for b in baselines if b in rows and bool(rows[b].notna().all())
+    }
+    return _best(scores, metric)
+
+
+def _covered(wide: pd.DataFrame, method: str) -> list[Group]:
+    if method not in wide:
+        return []
+    return [tuple(g) for g in wide.index[wide[method].notna()]]  # type: ignore[misc]
+
+
+def _label(groups: list[Group]) -> str:
+    return ", ".join(f"{d}/{s}" for d, s in groups)
 
 
 def leaderboard(table: pd.DataFrame, task: Task) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One row per method of ``task``: per metric ``<m>_mean``, ``<m>_sd``,
-    ``<m>_norm``; ``baseline``/``peer`` flags, ``n_cells``, ``coverage`` (dataset x split
-    groups the method has results on / all groups; ``partial`` when not all), the paired
-    test against the reference baseline (``p``, ``p_holm``, ``pairs``, ``mark``), mean
-    ``runtime_s`` and ``peak_mb``. Sorted by the normalised primary metric (best first),
-    then by its mean.
+    """One row per method of ``task`` (definitions in the module docstring).
 
-    Returns the table and facts: ``reference`` (the reference baseline), ``test``."""
+    Columns: per metric ``<m>_mean``, ``<m>_sd``, ``<m>_norm``, ``<m>_ref`` (the reference
+    baseline of that metric on the method's groups) and ``<m>_ref_mean`` (its mean over
+    those groups); ``baseline``/``peer``/``reference`` flags; ``n_cells``; ``coverage``
+    (``"covered/all"``), ``partial``, ``groups`` (the groups it covers, ``dataset/split``
+    joined by ``", "``); ``rank`` (methods with full coverage only), ``rank_in_groups`` and
+    ``n_in_groups`` (its place among the methods covering its groups); the paired test
+    against its reference (``p``, ``p_holm``, ``pairs``, ``nonzero_pairs``, ``mark``); mean
+    ``runtime_s`` and ``peak_mb``. Sorted: methods with full coverage by rank, then the
+    others by coverage (most groups first), group set and rank within it.
+
+    Returns the table and facts: ``reference`` (the task's reference baseline: the best
+    with full coverage), ``test``, ``groups`` (every group of the task), ``comparisons``
+    (one entry per distinct group set: ``groups``, ``methods`` compared there — every
+    method covering those groups — the ``ranked`` methods whose own groups they are, and
+    the ``reference``), ``norm`` (how ``norm`` is computed for the primary metric)."""
     ok = _ok(table[table["task"] == task.name])
-    info: dict[str, Any] = {"reference": None, "test": "Wilcoxon signed-rank, Holm-adjusted"}
+    info: dict[str, Any] = {
+        "reference": None,
+        "test": "Wilcoxon signed-rank, Holm-adjusted",
+        "groups": [],
+        "comparisons": [],
+        "norm": norm_rule(task.primary),
+    }
     if ok.empty:
         return pd.DataFrame(), info
     primary = task.primary
     flags = ok.groupby("method")[["baseline", "peer"]].first()
     baselines = [m for m in flags.index if bool(flags.loc[m, "baseline"])]
-    means = _cell_means(ok)
     rows: dict[str, dict[str, Any]] = {m: {"method": m} for m in flags.index}
-    for metric in task.metrics:
-        sub = ok[ok["metric"] == metric.name]
-        if sub.empty:
+    for metric in task.specs:
+        wide = _group_means(ok, metric.name)
+        if wide.empty:
             continue
-        per_seed = sub.groupby(["method", "seed"])["value"].mean()
-        agg = per_seed.groupby("method").agg(["mean", "std", "count"])
-        base = _best_baseline(means, baselines, metric)
-        cm = means[means["metric"] == metric.name]
-        if not base.empty:
-            cm = cm.merge(base, on=["dataset", "split"], how="left")
-            cm["norm"] = [
-                normalised(v, b, metric) for v, b in zip(cm["value"], cm["base"], strict=True)
-            ]
-            norm = cm.groupby("method")["norm"].mean()
-        else:
-            norm = pd.Series(dtype=float)
-        for m in agg.index:
-            rows[m][f"{metric.name}_mean"] = float(agg.loc[m, "mean"])
-            sd = agg.loc[m, "std"]
-            rows[m][f"{metric.name}_sd"] = float(sd) if agg.loc[m, "count"] > 1 else math.nan
-            rows[m][f"{metric.name}_norm"] = float(norm.get(m, math.nan))
-    # the reference baseline and the paired tests on the primary metric
-    prim = ok[ok["metric"] == primary.name]
-    if baselines and not prim.empty:
-        overall = prim[prim["method"].isin(baselines)].groupby("method")["value"].mean()
-        ref = overall.idxmax() if primary.higher_is_better else overall.idxmin()
-        info["reference"] = ref
-        # one pair per (dataset, split): the mean over seeds (Demsar 2006; seeds of one
-        # dataset are not independent replicates, and deterministic methods repeat)
-        wide = prim.pivot_table(
-            index=["dataset", "split"], columns="method", values="value", aggfunc="mean"
-        )
-        pvals: dict[str, float] = {}
+        sub = ok[ok["metric"] == metric.name]
         for m in rows:
-            if m == ref or m not in wide or ref not in wide:
+            groups = _covered(wide, m)
+            if not groups:
                 continue
-            pair = wide[[m, ref]].dropna()
-            diff = pair[m].to_numpy() - pair[ref].to_numpy()
-            if not primary.higher_is_better:
-                diff = -diff
-            p, nz = paired_test(diff)
-            rows[m].update({"pairs": len(pair), "nonzero_pairs": nz, "p": p})
-            rows[m]["_median_diff"] = float(np.median(diff)) if len(diff) else 0.0
-            pvals[m] = p
-        for m, padj in _holm(pvals).items():
-            rows[m]["p_holm"] = padj
-            better = rows[m]["_median_diff"] > 0
-            rows[m]["mark"] = ("▲" if better else "▼") if padj < ALPHA else ""
+            msub = sub[sub["method"] == m]
+            per_seed = msub.groupby("seed")["value"].mean()
+            v = float(wide.loc[groups, m].mean())
+            ref = reference_for(wide, groups, baselines=baselines, metric=metric)
+            b = float(wide.loc[groups, ref].mean()) if ref is not None else math.nan
+            rows[m].update(
+                {
+                    f"{metric.name}_mean": v,
+                    f"{metric.name}_sd": float(per_seed.std()) if len(per_seed) > 1 else math.nan,
+                    f"{metric.name}_norm": normalised(v, b, metric),
+                    f"{metric.name}_ref": ref,
+                    f"{metric.name}_ref_mean": b,
+                }
+            )
+    # coverage, ranks and the paired tests on the primary metric
+    wide = _group_means(ok, primary.name)
+    all_groups: list[Group] = [tuple(g) for g in wide.index] if not wide.empty else []  # type: ignore[misc]
+    info["groups"] = [f"{d}/{s}" for d, s in all_groups]
+    info["reference"] = reference_for(wide, all_groups, baselines=baselines, metric=primary)
+    sign = 1.0 if primary.higher_is_better else -1.0
+    covered = {m: _covered(wide, m) if not wide.empty else [] for m in rows}
+    pvals: dict[str, float] = {}
+    for m, row in rows.items():
+        groups = covered[m]
+        row["coverage"] = f"{len(groups)}/{len(all_groups)}"
+        row["partial"] = len(groups) < len(all_groups)
+        row["groups"] = _label(groups)
+        row["rank"] = math.nan
+        row["rank_in_groups"] = math.nan
+        row["n_in_groups"] = 0
+        if not groups:
+            continue
+        # every method with a value on each of these groups, by its mean over them
+        here = wide.loc[groups]
+        peers = [c for c in here.columns if bool(here[c].notna().all())]
+        score = here[peers].mean() * sign
+        row["rank_in_groups"] = int((score > score[m]).sum()) + 1
+        row["n_in_groups"] = len(peers)
+        ref = row.get(f"{primary.name}_ref")
+        if ref is None or ref == m:
+            continue
+        diff = (here[m] - here[ref]).to_numpy() * sign
+        p, nz = paired_test(diff)
+        row.update({"pairs": len(diff), "nonzero_pairs": nz, "p": p})
+        row["_median_diff"] = float(np.median(diff))
+        pvals[m] = p
+    for m, padj in _holm(pvals).items():
+        rows[m]["p_holm"] = padj
+        better = rows[m]["_median_diff"] > 0
+        rows[m]["mark"] = ("▲" if better else "▼") if padj < ALPHA else ""
+    full = [m for m in rows if covered[m] and not rows[m]["partial"]]
+    if full:
+        score = pd.Series({m: rows[m][f"{primary.name}_mean"] for m in full}) * sign
+        for m in full:
+            rows[m]["rank"] = int((score > score[m]).sum()) + 1
     for m, row in rows.items():
         row.pop("_median_diff", None)
         row["baseline"] = bool(flags.loc[m, "baseline"])
@@ -177,19 +265,64 @@ def leaderboard(table: pd.DataFrame, task: Task) -> tuple[pd.DataFrame, dict[str
         per_cell = msub.groupby(["dataset", "split", "seed"])[["runtime_s", "peak_mb"]].first()
         row["runtime_s"] = float(per_cell["runtime_s"].mean())
         row["peak_mb"] = float(per_cell["peak_mb"].mean())
-    n_groups = ok.groupby(["dataset", "split"]).ngroups
-    for m, row in rows.items():
-        covered = ok[ok["method"] == m].groupby(["dataset", "split"]).ngroups
-        row["coverage"] = f"{covered}/{n_groups}"
-        row["partial"] = covered < n_groups
     board = pd.DataFrame(list(rows.values()))
-    # normalised scores compare methods on the cells each ran on (a method that cannot
-    # run everywhere is not ranked by a mean over easier cells)
-    keys = [k for k in (f"{primary.name}_norm", f"{primary.name}_mean") if k in board]
-    if keys:
-        asc = [False, not primary.higher_is_better][: len(keys)]
-        board = board.sort_values(keys, ascending=asc, na_position="last")
-    return board.reset_index(drop=True), info
+    order = sorted(
+        rows,
+        key=lambda m: (
+            0 if m in full else 1,
+            -len(covered[m]),
+            [all_groups.index(g) for g in covered[m]],
+            rows[m]["rank"] if m in full else rows[m]["rank_in_groups"],
+            -sign * rows[m].get(f"{primary.name}_mean", math.nan)
+            if np.isfinite(rows[m].get(f"{primary.name}_mean", math.nan))
+            else math.inf,
+            m,
+        ),
+    )
+    board = board.set_index("method").loc[order].reset_index()
+    info["comparisons"] = _comparisons(board, covered, wide, primary, baselines)
+    return board, info
+
+
+def _comparisons(
+    board: pd.DataFrame,
+    covered: dict[str, list[Group]],
+    wide: pd.DataFrame,
+    primary: Metric,
+    baselines: list[str],
+) -> list[dict[str, Any]]:
+    """One entry per distinct set of covered groups, full coverage first."""
+    out: list[dict[str, Any]] = []
+    seen: dict[tuple[Group, ...], dict[str, Any]] = {}
+    for m in board["method"]:
+        key = tuple(covered[m])
+        if not key:
+            continue
+        if key not in seen:
+            here = wide.loc[list(key)]
+            compared = [c for c in board["method"] if c in here and bool(here[c].notna().all())]
+            seen[key] = {
+                "groups": [f"{d}/{s}" for d, s in key],
+                "ranked": [],
+                "methods": compared,
+                "reference": reference_for(wide, list(key), baselines=baselines, metric=primary),
+            }
+            out.append(seen[key])
+        seen[key]["ranked"].append(m)
+    return out
+
+
+def norm_rule(metric: Metric) -> str:
+    """How ``norm`` is computed for ``metric``, in one sentence for the report."""
+    where = "the mean of its reference baseline over the same dataset x split groups"
+    if not metric.higher_is_better:
+        return f"norm = 1 - mean / ref, ref = {where} (relative error reduction)"
+    if metric.bound is not None:
+        return (
+            f"norm = (mean - ref) / ({metric.bound:g} - ref), ref = {where} (share of the "
+            "headroom above the reference gained)"
+        )
+    return f"norm = mean / ref - 1, ref = {where} (relative gain)"
 
 
 def breakdown(

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .._errors import ValidationError
+from ..metrics import METRIC_SPECS, EvalResult, MetricSpec, metric_spec
 
 __all__ = [
     "PRESET_NAMES",
@@ -36,6 +39,7 @@ __all__ = [
     "Task",
     "UserData",
     "data_facts",
+    "eval_rows",
     "knowledge_store_missing",
     "missing_requirements",
     "reference_missing",
@@ -47,27 +51,30 @@ PRESET_NAMES = ("quick", "demo", "full")
 DatasetSource = Literal["bundled", "simulated", "reference", "download", "user"]
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One reported metric.
+#: One reported metric: the evaluation contract's :class:`virtualcell.metrics.MetricSpec`
+#: (``name``, ``higher_is_better``, ``bound``, ``description``). Direction and bound of every
+#: metric a built-in task reports come from :data:`virtualcell.metrics.METRIC_SPECS` (a
+#: :class:`Task` resolves its metrics there); only an adapter's own new metric names need
+#: a spec written out.
+Metric = MetricSpec
 
-    Attributes
-    ----------
-    name
-        Column value in ``results.metric``.
-    higher_is_better
-        Direction (errors and losses: ``False``).
-    bound
-        Best attainable value (1.0 for NMI, AUROC ...); ``None`` when unbounded (AUPRC
-        ratio). Used by the baseline-normalised score.
-    description
-        One line for the report (the exact definition lives in ``docs/metrics.md``).
-    """
 
-    name: str
-    higher_is_better: bool = True
-    bound: float | None = None
-    description: str = ""
+def _resolve_metric(metric: MetricSpec | str, task: str) -> MetricSpec:
+    """The spec of ``metric``: the one in ``METRIC_SPECS`` for a known name (a spec given
+    with the opposite direction is an error), else the spec as given."""
+    if isinstance(metric, str):
+        return metric_spec(metric)
+    known = METRIC_SPECS.get(metric.name)
+    if known is None:
+        return metric
+    if known.higher_is_better != metric.higher_is_better:
+        raise ValidationError(
+            f"task {task!r}: metric {metric.name!r} is given as "
+            f"{'higher' if metric.higher_is_better else 'lower'}-is-better, but "
+            f"vc.metrics.METRIC_SPECS defines it {'higher' if known.higher_is_better else 'lower'}"
+            "-is-better"
+        )
+    return known
 
 
 @dataclass(frozen=True)
@@ -202,7 +209,10 @@ class Task:
     description
         One line for the report.
     metrics
-        Every metric ``run`` reports; the first is the leaderboard's primary metric.
+        Every metric ``run`` reports, by name (``"auprc_ratio"``) or as a :class:`Metric`;
+        the first is the leaderboard's primary metric. Known names are resolved to their
+        spec in ``vc.metrics.METRIC_SPECS`` (direction and bound defined once; a spec that
+        contradicts the direction there is an error).
     datasets
         ``datasets(preset, user) -> list[Dataset]``: the datasets of a preset, or only the
         user's (``user`` given).
@@ -224,7 +234,7 @@ class Task:
     name: str
     version: str
     description: str
-    metrics: tuple[Metric, ...]
+    metrics: Sequence[Metric | str]
     datasets: Callable[[str, UserData | None], list[Dataset]]
     methods: Callable[[], list[Method]]
     run: Callable[..., list[dict[str, Any]]]
@@ -233,14 +243,36 @@ class Task:
     user_flags: tuple[str, ...] = ()
     required_flags: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        resolved = tuple(_resolve_metric(m, self.name) for m in self.metrics)
+        if not resolved:
+            raise ValidationError(f"task {self.name!r} reports no metric")
+        object.__setattr__(self, "metrics", resolved)
+
+    @property
+    def specs(self) -> tuple[Metric, ...]:
+        """:attr:`metrics` as specs (after construction every entry is one)."""
+        return tuple(m for m in self.metrics if isinstance(m, MetricSpec))
+
     @property
     def primary(self) -> Metric:
         """The leaderboard's metric (the first of :attr:`metrics`)."""
-        return self.metrics[0]
+        return self.specs[0]
 
     def metric(self, name: str) -> Metric | None:
         """The :class:`Metric` called ``name`` (``None`` if the task has none)."""
-        return next((m for m in self.metrics if m.name == name), None)
+        return next((m for m in self.specs if m.name == name), None)
+
+
+def eval_rows(result: EvalResult, metrics: Sequence[MetricSpec]) -> list[dict[str, Any]]:
+    """The rows ``run`` returns for one grid cell, from a task package's
+    :class:`~virtualcell.metrics.EvalResult`: each of ``metrics`` as its mean over the
+    result's units (then seeds: one here), NaN where the result lacks it."""
+    import math
+
+    s = result.summary(by=("metric",))
+    means = dict(zip(s["metric"], s["mean"], strict=True))
+    return [{"metric": m.name, "value": float(means.get(m.name, math.nan))} for m in metrics]
 
 
 #: Import name -> distribution name, where they differ.

@@ -4,7 +4,8 @@ policies that choose the next perturbations, and discovery curves.
 An environment (:data:`ENVS`) holds a screen's hidden truth and answers each proposed
 batch with noisy measurements; a policy (:data:`POLICIES`) proposes the next batch from
 the history (``propose(history, budget) -> perturbations``); :func:`run_screen` closes
-the loop and scores the discovery curve against the true hits::
+the loop and scores the discovery curve against the true hits; :func:`evaluate` puts
+screen results in the evaluation contract (:class:`virtualcell.metrics.EvalResult`)::
 
     import virtualcell as vc
     res = vc.design.run_screen("sim_knockout", "active_ucb", rounds=3, batch=8, seed=0)
@@ -22,7 +23,7 @@ from ._env import EnvSpec, History, Measurement, ScreenEnv, ScreenView
 from ._phenotypes import Impact, Interaction, Phenotype, Program, readout_genes
 from ._policies import Policy, PriorPolicy, RandomPolicy, network_prior
 from ._registry import ENVS, POLICIES, make_env, make_policy
-from ._run import ScreenResult, compare, run_screen, summarize
+from ._run import ScreenResult, compare, evaluate, run_screen, summarize
 from ._sim import SimKnockoutScreen, SimPairScreen, SimProgramScreen
 from ._tools import gene_neighbors, screen_results
 
@@ -49,6 +50,7 @@ __all__ = [
     "SimProgramScreen",
     "candidate_features",
     "compare",
+    "evaluate",
     "gene_neighbors",
     "make_env",
     "make_policy",

@@ -14,10 +14,11 @@ import pandas as pd
 from .._errors import ValidationError
 from .._utils import check_number, log
 from .._version import __version__
+from ..metrics import EvalResult
 from ._env import History, ScreenEnv, canonical_label
 from ._registry import make_env, make_policy
 
-__all__ = ["ScreenResult", "compare", "run_screen", "summarize"]
+__all__ = ["ScreenResult", "compare", "evaluate", "run_screen", "summarize"]
 
 #: Version of the result format (``ScreenResult.to_dict``).
 RESULT_FORMAT = 1
@@ -251,6 +252,34 @@ def compare(
                     obj = make_policy(pol, seed=seed, **(policy_options or {}).get(pol, {}))
                 results.append(run_screen(env, obj, rounds=rounds, batch=batch, seed=seed))
     return results
+
+
+#: Metrics of a screen in :func:`evaluate`'s table (``discovery_auc`` is ``ScreenResult.auc``).
+EVAL_METRICS = ("hit_rate", "discovery_auc", "hits")
+
+
+def evaluate(results: ScreenResult | Sequence[ScreenResult]) -> EvalResult:
+    """Screen results in the evaluation contract (:class:`vc.metrics.EvalResult`, task
+    ``"design"``): per screen (unit ``"screen"``; dataset and split = the environment,
+    method = the policy, ``baseline`` as :data:`POLICIES` flags it) the rows ``hit_rate``,
+    ``discovery_auc`` and ``hits`` (directions from ``vc.metrics.METRIC_SPECS``);
+    ``result["results"]`` is the list of ``ScreenResult.to_dict()``."""
+    from ._registry import POLICIES
+
+    items = [results] if isinstance(results, ScreenResult) else list(results)
+    if not items:
+        raise ValidationError("no screen results to evaluate")
+    rows = []
+    for r in items:
+        baseline = POLICIES.entry(r.policy).baseline if r.policy in POLICIES else False
+        values = {"hit_rate": r.hit_rate, "discovery_auc": r.auc, "hits": float(r.hits)}
+        rows.extend(
+            {"method": r.policy, "baseline": baseline, "dataset": r.env, "split": r.env,
+             "seed": r.seed, "unit": "screen", "metric": m, "value": float(values[m])}
+            for m in EVAL_METRICS
+        )  # fmt: skip
+    report = {"results": [r.to_dict() for r in items]}
+    return EvalResult.from_rows("design", rows, meta={"n_screens": len(items)}, report=report)
 
 
 def summarize(results: Sequence[ScreenResult]) -> pd.DataFrame:

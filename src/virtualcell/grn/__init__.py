@@ -2,7 +2,9 @@
 
 One entry point, :func:`infer`, runs any method of :data:`METHODS` and returns a ranked
 edge table ``regulator, target, score[, sign]``; :func:`evaluate` scores it against a
-ground-truth network with the BEELINE metrics of :mod:`virtualcell.metrics`. The
+ground-truth network with the BEELINE metrics of :mod:`virtualcell.metrics` and returns
+the evaluation contract's :class:`virtualcell.metrics.EvalResult` (which also reads as
+the historic dict of scores: ``result["auprc_ratio"]``). The
 AnnData-in shortcut that also stores the edges is :func:`virtualcell.tl.infer_grn`; the
 summary heatmap is :func:`virtualcell.pl.grn_heatmap`.
 
@@ -17,6 +19,7 @@ from ._evaluate import evaluate, jaccard_top_k, stability
 from ._infer import infer
 from ._io import load_dataset, read_regulators, write_edges
 from ._methods import METHODS, MethodFn
+from ._pseudotime import pseudotime_columns
 from ._sergio import read_sergio
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "infer",
     "jaccard_top_k",
     "load_dataset",
+    "pseudotime_columns",
     "read_regulators",
     "read_sergio",
     "stability",

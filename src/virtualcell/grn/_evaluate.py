@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from ..metrics import EvalResult
 
 __all__ = ["evaluate", "jaccard_top_k", "normalize_edges", "stability"]
 
@@ -26,7 +27,7 @@ def normalize_edges(edges: pd.DataFrame, *, what: str = "edge table") -> pd.Data
     """Edge table with columns ``regulator, target[, score][, sign]`` in the one edge-table
     format (:mod:`virtualcell.data._edges`: ``Gene1, Gene2, Type`` and the other aliases
     accepted), without the rows with ``label == 0``."""
-    from ..data._edges import normalize_edge_table
+    from ..data import normalize_edge_table
 
     df = normalize_edge_table(edges, what=what)
     if "label" in df.columns:
@@ -40,7 +41,11 @@ def evaluate(
     *,
     genes: Sequence[str],
     regulators: Iterable[str] | None = None,
-) -> dict[str, Any]:
+    method: str | None = None,
+    dataset: str = "data",
+    split: str = "all",
+    seed: int | None = None,
+) -> EvalResult:
     """Score predicted edges against a ground-truth network.
 
     Parameters
@@ -54,11 +59,18 @@ def evaluate(
     regulators
         Candidate regulators (e.g. the TFs the method was restricted to); default all
         genes. True edges from other regulators are dropped (counted).
+    method, dataset, split, seed
+        What the edges came from: they only label the rows of the result's table
+        (``method`` default ``"edges"``; ``baseline`` is read from :data:`METHODS` when
+        ``method`` is registered there).
 
     Returns
     -------
-    dict
-        ``auprc``, ``auroc``, ``auprc_ratio`` (AUPRC / edge density), ``epr`` (precision
+    EvalResult
+        The evaluation contract (``vc.metrics.EvalResult``, task ``"grn"``): its
+        ``table`` has one row per ranking metric (``auprc_ratio``, ``epr``, ``auroc``,
+        ``auprc``; unit ``"network"``; direction from ``vc.metrics.METRIC_SPECS``); it
+        reads as the mapping of every score (its ``report``): ``auprc``, ``auroc``, ``auprc_ratio`` (AUPRC / edge density), ``epr`` (precision
         in the top-k, k = number of true edges, over the density), ``early_precision``,
         ``density``, ``signed_accuracy`` (share of signed true edges whose predicted sign
         matches, among those with a predicted sign; None when either side has no signs),
@@ -111,7 +123,27 @@ def evaluate(
     if "sign" in kept.columns and "sign" in pr.columns and (kept["sign"] != 0).any():
         acc = float(metrics.signed_accuracy(kept[[*t_cols, "sign"]], pr[[*t_cols, "sign"]]))
         out["signed_accuracy"] = None if np.isnan(acc) else acc
-    return out
+    return _result(out, method=method, dataset=dataset, split=split, seed=seed)
+
+
+#: The ranking metrics of :func:`evaluate` in its result table (the leaderboard's order).
+TABLE_METRICS = ("auprc_ratio", "epr", "auroc", "auprc")
+
+
+def _result(
+    scores: dict[str, Any], *, method: str | None, dataset: str, split: str, seed: int | None
+) -> EvalResult:
+    from ._methods import METHODS
+
+    name = method or "edges"
+    baseline = METHODS.entry(name).baseline if name in METHODS else False
+    rows = [
+        {"method": name, "baseline": baseline, "dataset": dataset, "split": split,
+         "seed": seed, "unit": "network", "metric": m, "value": scores[m]}
+        for m in TABLE_METRICS
+    ]  # fmt: skip
+    meta = {k: scores[k] for k in ("n_true_edges", "n_candidates", "n_truth_dropped", "density")}
+    return EvalResult.from_rows("grn", rows, meta=meta, report=scores)
 
 
 def jaccard_top_k(a: pd.DataFrame, b: pd.DataFrame, k: int) -> float:

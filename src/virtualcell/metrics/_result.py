@@ -103,6 +103,9 @@ METRIC_SPECS: dict[str, MetricSpec] = _specs(
     ("accuracy", True, 1.0, "share of query cells labelled correctly"),
     ("macro_f1", True, 1.0, "unweighted mean of per-class F1"),
     ("ece", False, 0.0, "expected calibration error (15 equal-width bins)"),
+    ("novel_flagged", True, 1.0, "share of a held-out type's cells flagged unknown"),
+    ("known_flagged", False, 0.0, "share of known-type cells flagged unknown (false alarms)"),
+    ("known_accuracy", True, 1.0, "known-type cells labelled correctly and not flagged"),
     # closed-loop design
     ("hit_rate", True, 1.0, "share of the true hits measured within the budget"),
     ("discovery_auc", True, 1.0, "mean of the discovery curve over the rounds"),
@@ -256,6 +259,20 @@ class EvalResult(Mapping[str, Any]):
             n_units=("n_units", "sum"),
         )
         return agg.reset_index()
+
+    def brief(self) -> str:
+        """A compact one-line form (what an agent tool shows of a result): the scalar
+        entries of :attr:`report`, else the mean of each method's metrics."""
+        parts = []
+        for k, v in self.report.items():
+            if isinstance(v, float):
+                parts.append(f"{k}: {v:.4g}")
+            elif isinstance(v, (int, bool, str)) or v is None:
+                parts.append(f"{k}: {v}")
+        if not parts:
+            s = self.summary(by=("method", "metric"))
+            parts = [f"{r.method} {r.metric}: {r.mean:.4g}" for r in s.itertuples()]
+        return f"{self.task} evaluation {{" + "; ".join(parts[:20]) + "}"
 
     def value(self, method: str, metric: str) -> float:
         """Mean of ``metric`` for ``method`` over units, then over seeds (NaN if absent)."""

@@ -59,46 +59,71 @@ def bench_leaderboard(
     """Horizontal bars of ``metric`` per method, best on top, error bar = sd over seeds;
     baselines grey (``reference`` dark), peers orange, virtualcell methods blue.
 
-    ``scale="normalised"`` (the report's): the score against the best baseline of each
-    (dataset, split) group, averaged over the groups the method has (the leaderboard's
-    sort key, comparable between methods that cover different groups; definition in
-    ``docs/bench.md``; ``bound`` = the metric's best value, ``None`` if unbounded).
+    ``scale="normalised"`` (the report's): the leaderboard's ``norm`` — the method's mean
+    over the (dataset, split) groups it covers against its reference baseline's mean over
+    the same groups (the best baseline covering all of them; definition in
+    ``docs/bench.md``; ``bound`` = the metric's best value, ``None`` if unbounded); the
+    error bar is the sd over seeds of the same score per seed. Methods with partial
+    coverage are drawn below the others, marked ``†`` with their coverage.
     ``"raw"``: the metric averaged over datasets and splits per seed."""
-    from ..bench._stats import normalised
-    from ..bench._task import Metric
+    from ..bench import normalised, reference_for
+    from ..metrics import MetricSpec
 
     sub = _rows(table, task, metric)
     flags = sub.groupby("method")[["baseline", "peer"]].first()
     if scale == "normalised":
-        spec = Metric(metric, higher_is_better, bound)
-        means = sub.groupby(["method", "dataset", "split"])["value"].mean().reset_index()
-        base = means[means["method"].map(flags["baseline"]).astype(bool)]
-        if base.empty:
-            raise ValidationError(f"no baseline results for task {task!r} to normalise against")
-        pick = base.groupby(["dataset", "split"])["value"]
-        best = (pick.max() if higher_is_better else pick.min()).rename("base").reset_index()
-        sub = sub.merge(best, on=["dataset", "split"], how="inner")
-        sub = sub.assign(
-            value=[normalised(v, b, spec) for v, b in zip(sub["value"], sub["base"], strict=True)]
+        spec = MetricSpec(metric, higher_is_better, bound)
+        wide = sub.pivot_table(
+            index=["dataset", "split"], columns="method", values="value", aggfunc="mean"
         )
-    per_seed = sub.groupby(["method", "seed"])["value"].mean()
-    agg = per_seed.groupby("method").agg(["mean", "std"]).fillna({"std": 0.0})
-    agg = agg.sort_values("mean", ascending=scale == "normalised" or higher_is_better)
+        baselines = [m for m in flags.index if bool(flags.loc[m, "baseline"])]
+        if not baselines:
+            raise ValidationError(f"no baseline results for task {task!r} to normalise against")
+        seeds = sub.pivot_table(
+            index=["dataset", "split", "seed"], columns="method", values="value", aggfunc="mean"
+        )
+        rows = []
+        for m in wide.columns:
+            groups = list(wide.index[wide[m].notna()])
+            ref = reference_for(wide, groups, baselines=baselines, metric=spec)
+            if ref is None:
+                continue
+            norm = normalised(float(wide.loc[groups, m].mean()),
+                              float(wide.loc[groups, ref].mean()), spec)  # fmt: skip
+            cols = list(dict.fromkeys([m, ref]))
+            per = seeds[seeds.index.droplevel("seed").isin(groups)][cols].dropna()
+            per = per.groupby(level="seed").mean()
+            vals = [normalised(v, b, spec) for v, b in zip(per[m], per[ref], strict=True)]
+            label = m if len(groups) == len(wide) else f"{m} † ({len(groups)}/{len(wide)})"
+            rows.append({"method": m, "label": label, "mean": norm,
+                         "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+                         "full": len(groups) == len(wide)})  # fmt: skip
+        if not rows:
+            raise ValidationError(f"no baseline of task {task!r} covers any method's groups")
+        agg = pd.DataFrame(rows).set_index("method")
+        # best on top: partial coverage below every full-coverage method
+        agg = agg.sort_values(["full", "mean"], ascending=[False, False]).iloc[::-1]
+        labels = list(agg["label"])
+    else:
+        per_seed = sub.groupby(["method", "seed"])["value"].mean()
+        agg = per_seed.groupby("method").agg(["mean", "std"]).fillna({"std": 0.0})
+        agg = agg.sort_values("mean", ascending=higher_is_better)
+        labels = [str(m) for m in agg.index]
     fig, ax = new_axes(ax, figsize=(7.0, 0.35 * len(agg) + 1.4))
     colours = [_COLOURS[_kind(flags, m, reference)] for m in agg.index]
     y = np.arange(len(agg))
     factor = 100.0 if scale == "normalised" else 1.0
     ax.barh(y, factor * agg["mean"], xerr=factor * agg["std"], color=colours, capsize=2,
             height=0.7)  # fmt: skip
-    ax.set_yticks(y, [str(m) for m in agg.index], fontsize=8)
+    ax.set_yticks(y, labels, fontsize=8)
     if scale == "normalised":
         ax.axvline(0, color="black", lw=0.8)
         how = (
             "relative error reduction" if not higher_is_better
             else "share of the headroom gained" if bound is not None else "relative gain"
         )  # fmt: skip
-        ax.set_xlabel(f"{metric} vs the best baseline per dataset x split (%, {how})")
-        ax.set_title(f"{task}: {metric}, normalised to the best baseline, mean ± sd over seeds",
+        ax.set_xlabel(f"{metric} vs the reference baseline on the same groups (%, {how})")
+        ax.set_title(f"{task}: {metric}, normalised to the reference baseline (sd over seeds)",
                      fontsize=9)  # fmt: skip
     else:
         ax.set_xlabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")

@@ -6,8 +6,9 @@ clustering and batch integration.
 * :func:`annotate` — label transfer from a labelled reference (:func:`list_methods`:
   kNN / centroid / linear probe in any embedding, oracle fine-tuning, and the baselines
   L1 logistic regression and CellTypist), calibrated confidence and an unknown score;
-* :func:`evaluate_annotation`, :func:`evaluate_novel` — seeds x methods tables and
-  held-out-type AUROC;
+* :func:`evaluate_annotation`, :func:`evaluate_novel`, :func:`evaluate_embedding` —
+  seeds x methods annotation scores, held-out-type AUROC, an embedding vs known types;
+  each returns a :class:`virtualcell.metrics.EvalResult` (the evaluation contract);
 * :func:`cluster` — Leiden with a resolution sweep;
 * :func:`integrate`, :func:`score_integration` — batch correction (Harmony, a conditional
   VAE, per-batch centring, scVI) scored with the scIB metrics before and after.
@@ -20,7 +21,7 @@ clustering and batch integration.
 from ._annotate import AnnotationResult, annotate, split_reference
 from ._cluster import cluster
 from ._embeddings import embed
-from ._evaluate import evaluate_annotation, evaluate_novel
+from ._evaluate import evaluate_annotation, evaluate_embedding, evaluate_novel
 from ._integrate import INTEGRATION_METHODS, integrate, list_integrations, score_integration
 from ._registry import (
     ANNOTATION_METHODS,
@@ -40,6 +41,7 @@ __all__ = [
     "cluster",
     "embed",
     "evaluate_annotation",
+    "evaluate_embedding",
     "evaluate_novel",
     "get_embedding",
     "get_method",

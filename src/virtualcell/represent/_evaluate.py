@@ -1,4 +1,8 @@
-"""Evaluation protocols: annotation over seeds and methods; held-out (novel) cell types."""
+"""Evaluation protocols: annotation over seeds and methods; held-out (novel) cell types;
+an embedding against known cell types. Each returns the evaluation contract's
+:class:`virtualcell.metrics.EvalResult` (a tidy table of metric rows; metric directions
+from ``vc.metrics.METRIC_SPECS``); the historic wide table is ``result["rows"]`` (records:
+``pd.DataFrame(result["rows"])``)."""
 
 from __future__ import annotations
 
@@ -10,13 +14,19 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import log
+from ..metrics import EvalResult
 from ._annotate import annotate, split_reference
 from ._features import labels_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["evaluate_annotation", "evaluate_novel", "summarize"]
+__all__ = ["evaluate_annotation", "evaluate_embedding", "evaluate_novel", "summarize"]
+
+#: Metrics of each protocol in its result table (the others stay in ``result["rows"]``).
+ANNOTATION_METRICS = ("accuracy", "macro_f1", "ece")
+NOVEL_METRICS = ("auroc", "novel_flagged", "known_flagged", "known_accuracy")
+EMBEDDING_METRICS = ("avg_bio", "nmi", "ari", "asw")
 
 
 def evaluate_annotation(
@@ -28,15 +38,25 @@ def evaluate_annotation(
     query_fraction: float = 0.3,
     query: Any = None,
     method_options: dict[str, dict[str, Any]] | None = None,
+    dataset: str = "data",
     **annotate_options: Any,
-) -> pd.DataFrame:
+) -> EvalResult:
     """Every method on every seed, side by side: one row per (method, seed).
 
     Each seed draws its own stratified reference/query split of ``adata``
     (``query_fraction``) — or, with ``query`` given, uses ``adata`` as the reference and
     ``query`` as the query for every seed (the seed then drives the calibration split and
-    the methods). Columns: ``method``, ``baseline``, ``seed``, ``accuracy``, ``macro_f1``,
-    ``ece``, ``ece_raw``, ``n_query``. Use :func:`summarize` for mean ± sd.
+    the methods).
+
+    Returns
+    -------
+    EvalResult
+        Task ``"represent/annotation"``; table rows ``accuracy``, ``macro_f1``, ``ece``
+        per (method, seed), unit ``"query"``, split ``"query"``, dataset ``dataset``;
+        ``result["rows"]``: one record per (method, seed) with ``method``, ``baseline``,
+        ``seed``, ``accuracy``, ``macro_f1``, ``ece``, ``ece_raw``, ``n_query``
+        (:func:`summarize` of ``pd.DataFrame(result["rows"])`` gives mean ± sd;
+        ``result.summary()`` the same for the table's metrics).
     """
     from ._registry import ANNOTATION_METHODS
 
@@ -71,7 +91,93 @@ def evaluate_annotation(
                     },
                 }
             )
-    return pd.DataFrame(rows)
+    return _wide_result(
+        "represent/annotation", rows, ANNOTATION_METRICS, dataset=dataset, split="query",
+        unit="query",
+    )  # fmt: skip
+
+
+def _wide_result(
+    task: str,
+    rows: list[dict[str, Any]],
+    metrics: Sequence[str],
+    *,
+    dataset: str,
+    split: str,
+    unit: str,
+    meta: dict[str, Any] | None = None,
+) -> EvalResult:
+    """An :class:`EvalResult` from wide records (one column per metric); the records are
+    the report's ``rows``."""
+    wide = pd.DataFrame(rows)
+    if unit not in wide:
+        wide[unit] = unit
+    return EvalResult.from_wide(
+        task, wide, metrics=metrics, unit=unit, constants={"dataset": dataset, "split": split},
+        meta=meta, report={"rows": [dict(r) for r in rows]},
+    )  # fmt: skip
+
+
+def evaluate_embedding(
+    adata: AnnData,
+    *,
+    label_key: str,
+    embedding: Any = None,
+    seed: int = 0,
+    method: str = "embedding",
+    baseline: bool = False,
+    dataset: str = "data",
+) -> EvalResult:
+    """An embedding against known cell types (unsupervised; scIB's bio-conservation).
+
+    Parameters
+    ----------
+    adata
+        The cells (labels in ``obs[label_key]``).
+    embedding
+        ``n_cells x d`` array, or the name of an ``adata.obsm`` entry (default
+        ``"X_vc"``).
+    seed
+        Seed of the Leiden clusterings.
+    method, baseline, dataset
+        Labels of the result's rows.
+
+    Returns
+    -------
+    EvalResult
+        Task ``"represent/embedding"``, unit ``"all"``: ``nmi`` and ``ari`` of the Leiden
+        clusters at the best resolution vs the labels (:func:`vc.metrics.leiden_nmi_ari`),
+        ``asw`` (cell-type silhouette rescaled to [0, 1]) and ``avg_bio`` =
+        ``(nmi + ari + asw) / 3`` (equal to :func:`vc.metrics.avg_bio`, which runs the
+        clusterings again); ``result["avg_bio"]`` etc. read the scores.
+    """
+    from .. import metrics
+
+    labels = labels_of(adata, label_key)
+    if embedding is None or isinstance(embedding, str):
+        key = embedding or "X_vc"
+        if key not in adata.obsm:
+            raise ValidationError(f"adata.obsm has no {key!r} (have {list(adata.obsm)})")
+        embedding = adata.obsm[key]
+    emb = np.asarray(embedding, dtype=np.float64)
+    if emb.ndim != 2 or emb.shape[0] != adata.n_obs:
+        raise ValidationError(
+            f"embedding has shape {emb.shape}; expected ({adata.n_obs}, d) for {adata.n_obs} cells"
+        )
+    clus = metrics.leiden_nmi_ari(labels=labels, embedding=emb, seed=seed)
+    asw = metrics.asw(labels=labels, embedding=emb, rescale=True)
+    scores = {
+        "avg_bio": float((clus["nmi"] + clus["ari"] + asw) / 3),
+        "nmi": float(clus["nmi"]),
+        "ari": float(clus["ari"]),
+        "asw": float(asw),
+    }
+    rows = [
+        {"method": method, "baseline": baseline, "dataset": dataset, "split": "all",
+         "seed": seed, "unit": "all", "metric": m, "value": scores[m]}
+        for m in EMBEDDING_METRICS
+    ]  # fmt: skip
+    return EvalResult.from_rows("represent/embedding", rows, report=scores)
 
 
 def summarize(table: pd.DataFrame, *, by: Sequence[str] = ("method",)) -> pd.DataFrame:
@@ -97,8 +203,9 @@ def evaluate_novel(
     seed: int = 0,
     min_cells: int = 5,
     types: Sequence[str] | None = None,
+    dataset: str = "data",
     **annotate_options: Any,
-) -> pd.DataFrame:
+) -> EvalResult:
     """Hold out each cell type in turn: how well does the unknown score find it?
 
     One stratified split (``query_fraction``, ``seed``); for each type ``t`` with at
@@ -113,6 +220,14 @@ def evaluate_novel(
     * ``known_flagged`` — share of known-type query cells flagged (false alarms);
     * ``known_accuracy`` — share of known-type query cells labelled correctly *and* not
       flagged; ``known_accuracy_closed`` — labelled correctly, flags ignored.
+
+    Returns
+    -------
+    EvalResult
+        Task ``"represent/novel"``: table rows ``auroc``, ``novel_flagged``,
+        ``known_flagged``, ``known_accuracy`` with the held-out type as the unit (method
+        ``method``, split ``"novel"``); ``result["rows"]``: the records above, one per
+        held-out type (with ``n_novel`` and the other columns).
     """
     from ..metrics import auroc
 
@@ -156,4 +271,8 @@ def evaluate_novel(
                 "known_accuracy_closed": float(correct[known].mean()),
             }
         )
-    return pd.DataFrame(rows)
+    for r in rows:
+        r.update(method=method, baseline=False, seed=seed)
+    return _wide_result(
+        "represent/novel", rows, NOVEL_METRICS, dataset=dataset, split="novel", unit="held_out"
+    )
