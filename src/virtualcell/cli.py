@@ -23,6 +23,7 @@ import sys
 
 import typer
 
+from ._cli_types import use_checked_commands
 from ._errors import VirtualCellError
 from ._version import __version__
 
@@ -79,6 +80,8 @@ def _root(
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name).register(app)
+# every command applies the checks that need all of its values (the output rule)
+use_checked_commands(app)
 
 
 def _no_args_help_type() -> tuple[type[BaseException], ...]:

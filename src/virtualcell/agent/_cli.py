@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from .._cli_types import input_argument, input_path, registry_option
+from .._cli_types import (
+    input_argument,
+    input_path,
+    int_range,
+    output_path,
+    overwrite_option,
+    registry_option,
+    seed_option,
+)
 
 __all__ = ["register"]
 
@@ -74,10 +82,16 @@ def ask_cmd(
         dir_okay=False,
     ),
     kb: Path = _KB,
-    workspace: Path = typer.Option(
-        None, "--workspace", help="Workspace folder (default: a new one in the cache)."
+    workspace: Path = output_path(
+        None,
+        "--workspace",
+        kind="folder",
+        existing="resume",
+        help="Workspace folder the tools read and write (default: a new one in the cache).",
     ),
-    max_steps: int = typer.Option(6, "--max-steps", min=1, help="Tool-call turns."),
+    max_steps: int = int_range(
+        6, "--max-steps", low=1, high=100, help="Tool-call turns, 1 .. 100."
+    ),
     flag: bool = typer.Option(
         False,
         "--flag-unsupported",
@@ -132,9 +146,12 @@ def bench_cmd(
     tasks: int = typer.Option(
         None, "--tasks", min=1, help="Run only N tasks (round-robin over families)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of task generation and decoding."),
+    seed: int = seed_option(help="Seed of task generation and decoding, 0 .. 2**32-1."),
     kb: Path = _KB,
-    out: Path = typer.Option(None, "--out", help="Output folder (default: in the cache)."),
+    out: Path = output_path(
+        None, "--out", kind="folder", help="Output folder (default: in the cache)."
+    ),
+    overwrite: bool = overwrite_option(),
     no_baselines: bool = typer.Option(False, "--no-baselines", help="Skip the non-LLM baselines."),
     base_url: str = typer.Option(None, "--base-url", help="openai backend: server URL."),
     model: str = typer.Option(None, "--model", help="openai backend: model name."),
@@ -232,8 +249,12 @@ def mcp_cmd(
         help="Serve streamable HTTP on 127.0.0.1:PORT (default: stdio).",
     ),
     kb: Path = _KB,
-    workspace: Path = typer.Option(
-        None, "--workspace", help="Folder the tools may read/write (default: a new temporary one)."
+    workspace: Path = output_path(
+        None,
+        "--workspace",
+        kind="folder",
+        existing="resume",
+        help="Folder the tools may read/write (default: a new temporary one).",
     ),
     allow_code: bool = typer.Option(
         False, "--allow-code", help="Offer the sandboxed Python tool (off by default)."

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from .._cli_types import json_option, output_path, positive_int, seed_option
+from .._cli_types import json_option, output_path, overwrite_option, positive_int, seed_option
 from .._utils import emit_json
 
 __all__ = ["register"]
@@ -66,6 +66,7 @@ def design_command(
     out: Path | None = output_path(
         None, "--out", "-o", help="Also write the full result as JSON here.", suffixes=(".json",)
     ),
+    overwrite: bool = overwrite_option(),
     list_envs: bool = typer.Option(False, "--list-envs", help="List environments and exit."),
     list_policies: bool = typer.Option(False, "--list-policies", help="List policies and exit."),
     as_json: bool = json_option(),

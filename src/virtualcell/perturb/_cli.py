@@ -6,6 +6,14 @@ from pathlib import Path
 
 import typer
 
+from .._cli_types import (
+    data_argument,
+    json_option,
+    open_fraction,
+    output_path,
+    overwrite_option,
+    seed_option,
+)
 from .._utils import emit_json
 
 __all__ = ["register"]
@@ -47,24 +55,31 @@ def _split_names(text: str | None) -> list[str] | None:
 
 @app.command("evaluate")
 def evaluate_command(
-    data: str = typer.Argument(
-        ..., help="DREAM4 network folder, .h5ad with obs['perturbation'], or registry name."
+    data: str = data_argument(
+        "DREAM4 network folder, .h5ad with obs['perturbation'], or registry name."
     ),
     task: str = typer.Option("doubles", "--task", help="doubles or unseen_singles."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split and the methods."),
+    seed: int = seed_option(help="Seed of the split and the methods, 0 .. 2**32-1."),
     methods: str | None = typer.Option(
         None, "--methods", help="Comma-separated methods (the baselines are always added)."
     ),
-    test_fraction: float = typer.Option(0.25, "--test-fraction", help="Share of held-out genes."),
+    test_fraction: float = open_fraction(
+        0.25, "--test-fraction", help="Share of held-out genes, in (0, 1)."
+    ),
     groupby: str = typer.Option(
         "auto",
         "--groupby",
         help="Group column for group-aware methods ('auto': cell_type; 'none').",
     ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Folder for results.json, split.json, per_perturbation.csv."
+    out: Path | None = output_path(
+        None,
+        "--out",
+        "-o",
+        kind="folder",
+        help="Folder for results.json, split.json, per_perturbation.csv.",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    overwrite: bool = overwrite_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Fit every method on the training part and score it on the test part."""
     from .._errors import ValidationError
@@ -104,12 +119,15 @@ def evaluate_command(
 
 @app.command("predict")
 def predict_command(
-    data: str = typer.Argument(..., help="Training data: DREAM4 folder, .h5ad or registry name."),
+    data: str = data_argument("Training data: DREAM4 folder, .h5ad or registry name."),
     perturbations: str = typer.Option(
         ..., "--perturbations", "-p", help="Comma-separated conditions, e.g. KLF1,CEBPE+KLF1."
     ),
     method: str = typer.Option("network", "--method", "-m", help="Method (see --list-methods)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output .h5ad of predicted mean profiles."),
+    out: Path = output_path(
+        ..., "--out", "-o", help="Output .h5ad of predicted mean profiles.", suffixes=(".h5ad",)
+    ),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Fit one method on DATA and write its predictions."""
     from .._errors import ValidationError

@@ -20,6 +20,7 @@ from .._cli_types import (
     json_option,
     non_negative_int,
     output_path,
+    overwrite_option,
     positive_float,
     positive_int,
     seed_option,
@@ -69,6 +70,7 @@ def sim(
     plots: Path | None = output_path(
         None, "--plots", help="Folder for network/heatmap/UMAP figures.", kind="folder"
     ),
+    overwrite: bool = overwrite_option(),
     as_json: bool = json_option("Print the summary as JSON on stdout."),
 ) -> None:
     """Simulate single-cell Perturb-seq data from a random GRN (SERGIO kinetics)."""

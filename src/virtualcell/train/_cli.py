@@ -81,7 +81,9 @@ def pretrain_command(
     objective: PRETRAIN_OBJECTIVES = typer.Option(
         "mlm", "--objective", help="mlm / mae: CellEncoder; ntp: CellGPT."
     ),
-    out: Path = output_path(..., "--out", help="Run folder to write.", kind="folder"),
+    out: Path = output_path(
+        ..., "--out", help="Run folder to write.", kind="folder", existing="resume"
+    ),
     max_steps: int = _opt(_DEFAULT, "max_steps", "--max-steps"),
     seed: int = _opt(_DEFAULT, "seed", "--seed"),
     batch_size: int = _opt(_DEFAULT, "batch_size", "--batch-size"),
@@ -156,12 +158,19 @@ def pretrain_command(
 def finetune_command(
     data: str = typer.Argument(..., help="Labelled cells: a file or a registry name."),
     model: Path = input_path(
-        ..., "--model", help="Pretrained checkpoint folder.", file_okay=False,
+        ...,
+        "--model",
+        help="Pretrained checkpoint folder.",
+        file_okay=False,
         what="a checkpoint folder",
     ),
     label: str = typer.Option(..., "--label-key", "--label", help="obs column to predict."),
     out: Path = output_path(
-        ..., "--out", help="Folder for the fine-tuned checkpoint.", kind="folder"
+        ...,
+        "--out",
+        help="Folder for the fine-tuned checkpoint.",
+        kind="folder",
+        existing="resume",
     ),
     task: FINETUNE_TASKS = typer.Option("classification", "--task"),
     max_steps: int = _opt(_FINETUNE, "max_steps", "--max-steps"),
