@@ -462,11 +462,17 @@ def _check_output(
     suffixes: Sequence[str] | None,
     kind: Literal["file", "folder"],
     existing: Literal["refuse", "resume"],
+    parents: bool = False,
 ) -> Any:
     if value is None:
         return value
     path = Path(value).expanduser()
     parent = path.parent
+    if parents:  # the command creates missing folders: check the nearest existing one
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if parent.exists() and not parent.is_dir():
+            raise typer.BadParameter(f"{parent} is a file; {path} cannot be created in it")
     if not parent.is_dir():
         raise typer.BadParameter(f"folder {parent} does not exist (create it first)")
     if not os.access(parent, os.W_OK):
@@ -513,6 +519,7 @@ def output_path(
     suffixes: Sequence[str] | None = None,
     kind: Literal["file", "folder"] = "file",
     existing: Literal["refuse", "resume"] = "refuse",
+    parents: bool = False,
 ) -> Any:
     """An output option, checked by the one output rule
     (:func:`virtualcell._utils.check_output`) before any work starts: its parent folder
@@ -522,11 +529,14 @@ def output_path(
     inputs; an existing output (a file, a folder that is not empty) is refused unless
     the command's ``--overwrite`` (:func:`overwrite_option`) is given.
     ``existing="resume"``: the command continues the run an existing folder holds
-    (its library refuses what it cannot resume)."""
+    (its library refuses what it cannot resume). ``parents``: missing folders above the
+    output are created by the command (only the nearest existing one is checked)."""
     allowed = tuple(s.lower() for s in suffixes) if suffixes is not None else None
 
     def callback(ctx, param, value):  # untyped: typer passes (ctx, param, value)
-        return _check_output(ctx, param, value, suffixes=allowed, kind=kind, existing=existing)
+        return _check_output(
+            ctx, param, value, suffixes=allowed, kind=kind, existing=existing, parents=parents
+        )
 
     return typer.Option(default, *decls, help=help, callback=callback)
 

@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
             "-o",
             kind="folder",
             existing="resume",
+            parents=True,
             help="Output folder (a run in it is continued: finished cells are reused).",
         ),
         task: list[str] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)."),
