@@ -123,8 +123,16 @@ def ask_cmd(
     )
     if as_json:
         _echo_json(ans.to_dict())
+        _no_answer_exit(ans)
         return
+    if ans.answered:
+        typer.echo(f"answer ({_verification_line(ans)}):")
     typer.echo(ans.answer)
+    unchecked = [c for c in ans.claims if c.label == "not_a_claim"]
+    if ans.answered and ans.verification != "verified" and unchecked:
+        typer.echo("not checked (no claim a tool result or the knowledge base could support):")
+        for c in unchecked:
+            typer.echo(f"  - {c.sentence}")
     if ans.citations:
         typer.echo("citations:")
         for i, c in enumerate(ans.citations, 1):
@@ -138,6 +146,32 @@ def ask_cmd(
         f"provenance log: {ans.log_path}  ({ans.llm_calls} LLM calls, "
         f"{ans.prompt_tokens}+{ans.completion_tokens} tokens, {ans.seconds:.1f} s)"
     )
+    _no_answer_exit(ans)
+
+
+def _verification_line(ans) -> str:
+    """``verified``/``partly verified``/``unverified`` with the sentence counts."""
+    shown = [c for c in ans.claims if c.action != "removed"]
+    n_sup = sum(c.label == "supported" for c in shown)
+    n_none = sum(c.label == "not_a_claim" for c in shown)
+    n_flag = sum(c.action == "flagged" for c in shown)
+    parts = [f"{n_sup} of {len(shown)} sentences supported by a tool result or the KB"]
+    if n_none:
+        parts.append(f"{n_none} not a claim (unchecked)")
+    if n_flag:
+        parts.append(f"{n_flag} unsupported (flagged)")
+    return f"{ans.verification.upper()}: " + "; ".join(parts)
+
+
+def _no_answer_exit(ans) -> None:
+    """Exit 1, with a summary line on stderr, when the agent gave no answer."""
+    if not ans.answered:
+        typer.secho(
+            f"error: no answer (the run stopped: {ans.stopped}; see {ans.log_path})",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise typer.Exit(1)
 
 
 @agent_app.command("bench")

@@ -99,8 +99,10 @@ def evaluate_command(
         out=out,
     )
     report.pop("per_perturbation", None)
+    failed = [r["method"] for r in report["results"] if r.get("error")]
     if as_json:
         emit_json(to_jsonable(report))
+        _no_result_exit(failed, len(report["results"]))
         return
     keys = ("pearson_delta", "l2", "mse_top20_de", "pds", "centroid_accuracy", "de_overlap")
     rows = []
@@ -115,6 +117,18 @@ def evaluate_command(
         f"test conditions={report['n_test']}  subgroups={report['subgroups']}"
     )
     typer.echo(markdown_table(rows))
+    _no_result_exit(failed, len(report["results"]))
+
+
+def _no_result_exit(failed: list[str], n: int) -> None:
+    """The summary line on stderr; exit 1 when no method produced a result."""
+    typer.echo(f"{n - len(failed)} of {n} methods produced a result", err=True)
+    if n and len(failed) == n:
+        typer.secho(
+            f"error: no method produced a result ({', '.join(failed)} failed)",
+            err=True, fg=typer.colors.RED,
+        )  # fmt: skip
+        raise typer.Exit(1)
 
 
 @app.command("predict")
