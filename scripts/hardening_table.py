@@ -11,6 +11,7 @@ expected, got, message, pass). Runs offline with a temporary cache, like the tes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -32,10 +33,51 @@ outcome (another exit code or message).
 """
 
 
+def _run_bounded(run_case, case, folder: Path, timeout: float):
+    """``run_case(case, folder)`` in a forked process, stopped after ``timeout`` seconds
+    (a case that never ends, e.g. unbounded work, is then a failure, not a hang)."""
+    import multiprocessing as mp
+    import signal
+
+    from hardening._battery import Result
+
+    ctx = mp.get_context("fork")
+    reader, writer = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        os.setsid()  # its own process group: stopped with everything it started
+        r = run_case(case, folder)
+        writer.send((r.got, r.message, r.output, r.failures))
+        writer.close()
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    writer.close()
+    got = reader.poll(timeout)
+    if got:
+        try:
+            values = reader.recv()
+        except EOFError:
+            values = ("died", "", "", ["the case's process died"])
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        values = (
+            "timeout", "", "", [f"still running after {timeout:g} s (unbounded work): stopped"]
+        )  # fmt: skip
+    proc.join(10)
+    return Result(case, *values)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check; write nothing")
     parser.add_argument("--out", default=str(ROOT / "docs" / "hardening.md"))
+    parser.add_argument(
+        "--timeout", type=float, default=120.0,
+        help="seconds a case may run (run in a forked process; a case that runs longer is "
+        "stopped and counted as unbounded work)",
+    )  # fmt: skip
     parser.add_argument(
         "--only", action="append", help="only these batteries (cases_<AREA>.py), repeatable"
     )
@@ -62,7 +104,10 @@ def main() -> int:
             if args.only and area not in args.only:
                 continue
             module = importlib.import_module(f"hardening.{module_path.stem}")
-            results = [run_case(case, Path(tmp) / area / case.id) for case in module.CASES]
+            results = [
+                _run_bounded(run_case, case, Path(tmp) / area / case.id, args.timeout)
+                for case in module.CASES
+            ]
             n_cases += len(results)
             n_failed += sum(not r.passed for r in results)
             for r in results:

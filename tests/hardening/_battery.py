@@ -50,6 +50,7 @@ CATEGORIES = (
     "silent acceptances",
     "inputs changed",
     "processes left",
+    "unbounded work",
     "wrong outcome",
 )
 
@@ -136,6 +137,8 @@ def categorize(result: Result) -> set[str]:
         out.add("inputs changed")
     if any(f.startswith("processes left") for f in result.failures):
         out.add("processes left")
+    if result.got == "timeout":
+        out.add("unbounded work")
     if not out:
         out.add("wrong outcome")
     return out
