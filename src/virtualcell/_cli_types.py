@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CheckedCommand",
+    "CheckedGroup",
     "FormatName",
     "OrientationName",
     "checked",
@@ -394,11 +395,22 @@ def _command_base() -> type:
     return TyperCommand
 
 
+def _flags_as_flags(params: list[Any]) -> None:
+    """Help shows a flag (``--json``) without a value type (typer prints ``<bool>``)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
+            param.metavar = ""
+
+
 class CheckedCommand(_command_base()):  # type: ignore[misc]
     """The click command class of every ``vcell`` command (set by ``cli.py``): after all
     arguments are parsed, and before the command runs, it applies the checks that need
     every value at once (the output rule: an output is never an input, an existing
-    output needs ``--overwrite``)."""
+    output needs ``--overwrite``). Its help shows flags as flags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _flags_as_flags(self.params)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         rest = super().parse_args(ctx, args)
@@ -407,17 +419,46 @@ class CheckedCommand(_command_base()):  # type: ignore[misc]
         return rest
 
 
-def use_checked_commands(app: typer.Typer) -> None:
-    """Make :class:`CheckedCommand` the class of every command of ``app`` and its
-    sub-apps (called once by ``cli.py``)."""
-    from typer.core import TyperCommand
+def _group_base() -> type:
+    from typer.core import TyperGroup
 
+    return TyperGroup
+
+
+class CheckedGroup(_group_base()):  # type: ignore[misc]
+    """The click group class of ``vcell`` and its command groups: flags shown as flags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _flags_as_flags(self.params)
+
+
+def use_checked_commands(app: typer.Typer, examples: dict[str, str] | None = None) -> None:
+    """Make :class:`CheckedCommand` the class of every command of ``app`` and its
+    sub-apps (and :class:`CheckedGroup` of every group), help text plain text (a
+    ``[text]`` in a help is shown, not read as markup), and add each command's example
+    from ``examples`` (``{"kb build": "vcell kb build --out kb.sqlite"}``) as the last
+    paragraph of its help (called once by ``cli.py``)."""
+    _checked(app, (), examples or {})
+
+
+def _checked(app: typer.Typer, path: tuple[str, ...], examples: dict[str, str]) -> None:
+    from typer.core import TyperCommand, TyperGroup
+
+    app.rich_markup_mode = None
+    if app.info.cls is None or app.info.cls is TyperGroup or not isinstance(app.info.cls, type):
+        app.info.cls = CheckedGroup
     for info in app.registered_commands:
         if info.cls is None or info.cls is TyperCommand:
             info.cls = CheckedCommand
+        name = info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
+        example = examples.get(" ".join((*path, name)))
+        if example and not info.epilog:
+            info.epilog = f"\b\nExample: {example}"  # \b: click keeps the line whole
     for group in app.registered_groups:
         if group.typer_instance is not None:
-            use_checked_commands(group.typer_instance)
+            name = group.name or group.typer_instance.info.name or ""
+            _checked(group.typer_instance, (*path, name), examples)
 
 
 def _label(param: Any) -> str:

@@ -224,7 +224,7 @@ CASES: list[Case] = [
     ),
     Case(
         "design-out-exists",
-        "vcell design --env sim --policy random --out {tmp}/old.json",
+        "vcell design --env sim_knockout --policy random --out {tmp}/old.json",
         2,
         EXISTS,
         setup=_old("old.json"),
@@ -457,14 +457,14 @@ CASES: list[Case] = [
     ),
     Case(
         "design-rounds-huge",
-        "vcell design --env sim --policy random --rounds 1000000000",
+        "vcell design --env sim_knockout --policy random --rounds 1000000000",
         2,
         r"'--rounds' / '-r': 1000000000 is not in \[1, 1000\]",
         max_s=5,
     ),
     Case(
         "design-batch-huge",
-        "vcell design --env sim --policy random --batch 100000000",
+        "vcell design --env sim_knockout --policy random --batch 100000000",
         2,
         r"'--batch' / '-b': 100000000 is not in \[1, 10000\]",
         max_s=5,

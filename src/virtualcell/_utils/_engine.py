@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -332,6 +333,11 @@ def _imap_local(
     # the parent-death signal follows the *thread* that started the worker: only set it
     # when the pool is started from the main thread (the watchdog covers the other cases)
     main = threading.current_thread() is threading.main_thread()
+    # loky restarts a worker whose memory grew (its leak check) and says so with a
+    # UserWarning on every such restart: nothing a user can act on, the task is rerun
+    warnings.filterwarnings(
+        "ignore", message="A worker stopped while some jobs were given", category=UserWarning
+    )
     runner = Parallel(
         n_jobs=min(workers, len(items)),
         backend="loky",

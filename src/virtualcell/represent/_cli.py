@@ -8,12 +8,16 @@ from typing import Any, Literal
 import typer
 
 from .._cli_types import (
+    FormatName,
+    OrientationName,
     data_argument,
     float_list,
+    format_option,
     input_path,
     json_option,
     layer_option,
     open_fraction,
+    orientation_option,
     output_path,
     overwrite_option,
     registry_option,
@@ -36,10 +40,10 @@ def _integration_methods() -> Any:
     return INTEGRATION_METHODS
 
 
-def _read(source: str) -> Any:
+def _read(source: str, format: Any = None, orientation: Any = "auto") -> Any:
     from .._cli_types import read_data
 
-    return read_data(source)
+    return read_data(source, format=format, orientation=orientation)
 
 
 def _write(adata: Any, out: Path) -> None:
@@ -99,6 +103,8 @@ def annotate_command(
     ),
     batch_key: str | None = typer.Option(None, "--batch-key", help="obs column of batches."),
     layer: str | None = layer_option(),
+    format: FormatName | None = format_option(),
+    orientation: OrientationName = orientation_option(),
     calibration: Literal["temperature", "isotonic", "none"] = typer.Option(
         "temperature", "--calibration", help="How confidences are calibrated."
     ),
@@ -131,9 +137,10 @@ def annotate_command(
     if query_fraction is not None:
         if query is not None and Path(query).resolve() != Path(reference).resolve():
             raise ValidationError("--query-fraction splits REFERENCE: QUERY must be the same file")
-        ref, qry = _read(reference), None
+        ref, qry = _read(reference, format, orientation), None
     else:
-        ref, qry = _read(reference), _read(query)  # type: ignore[arg-type]
+        ref = _read(reference, format, orientation)
+        qry = _read(query, format, orientation)  # type: ignore[arg-type]
     res = annotate(
         ref,
         query=qry,
@@ -174,6 +181,8 @@ def integrate_command(
         None, "--label-key", help="Cell-type labels to score with."
     ),
     layer: str | None = layer_option(),
+    format: FormatName | None = format_option(),
+    orientation: OrientationName = orientation_option(),
     seed: int = seed_option(),
     out: Path | None = output_path(
         None, "--out", "-o", help="Output .h5ad (obsm X_vc_<method>).", suffixes=(".h5ad",)
@@ -185,7 +194,7 @@ def integrate_command(
     from ._integrate import INTEGRATION_METHODS, integrate, score_integration
 
     INTEGRATION_METHODS.entry(method)
-    adata = _read(data)
+    adata = _read(data, format, orientation)
     integrate(
         adata, batch_key=batch_key, method="none", layer=layer, seed=seed, key_added="X_vc_pca"
     )
@@ -224,6 +233,8 @@ def cluster_command(
     ),
     label_key: str | None = typer.Option(None, "--label-key", help="Known labels to score with."),
     layer: str | None = layer_option(),
+    format: FormatName | None = format_option(),
+    orientation: OrientationName = orientation_option(),
     seed: int = seed_option(),
     out: Path | None = output_path(
         None, "--out", "-o", help="Output .h5ad (obs vc_cluster).", suffixes=(".h5ad",)
@@ -235,7 +246,7 @@ def cluster_command(
     from ._cluster import cluster
 
     res = resolutions  # a list of floats (checked while parsing)
-    adata = _read(data)
+    adata = _read(data, format, orientation)
     table = cluster(
         adata, use_rep=use_rep, resolutions=res, label_key=label_key, layer=layer, seed=seed
     )

@@ -7,7 +7,17 @@ from pathlib import Path
 
 import typer
 
-from .._cli_types import data_argument, device_option, input_path, output_path, overwrite_option
+from .._cli_types import (
+    FormatName,
+    OrientationName,
+    data_argument,
+    device_option,
+    format_option,
+    input_path,
+    orientation_option,
+    output_path,
+    overwrite_option,
+)
 from ._embed import embed
 
 _DEFAULT = {k: p.default for k, p in inspect.signature(embed).parameters.items()}
@@ -40,6 +50,8 @@ def embed_command(
         "--layer",
         help="Matrix to read: 'raw' = adata.raw.X, a name = adata.layers[name]; default X.",
     ),
+    format: FormatName | None = format_option(),
+    orientation: OrientationName = orientation_option(),
     device_name: str | None = device_option(None, "auto, cpu, cuda, cuda:N or mps (default: cpu)."),
     overwrite: bool = overwrite_option(),
 ) -> None:
@@ -47,7 +59,7 @@ def embed_command(
     from .._utils import atomic_path, clean_stale_temps
     from ..datasets import read
 
-    adata = read(data)
+    adata = read(data, format=format, orientation=orientation)
     emb = embed(
         adata, model, key_added=key_added, batch_size=batch_size, layer=layer, device=device_name
     )
