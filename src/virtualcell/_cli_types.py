@@ -5,7 +5,8 @@ a bad value then stops the command before any work starts, with click's usage er
 (``Error: Invalid value for '--genes': ...``, exit 2, no traceback; see ``cli.main``):
 
 - numbers: :func:`int_range`, :func:`positive_int` (>= 1), :func:`non_negative_int` (>= 0),
-  :func:`positive_float` (> 0), :func:`probability` (0..1), :func:`seed_option` (>= 0);
+  :func:`positive_float` (> 0), :func:`probability` (0..1), :func:`open_fraction`, :func:`seed_option`
+  (0..2**32-1), :func:`seed_list`, :func:`float_list`, :func:`n_jobs_option`;
 - names from a registry: :func:`registry_option` (one name) and :func:`registry_list`
   (comma-separated names); the message names the closest matches and every valid name;
 - library checks: :func:`checked` turns a function that raises
@@ -15,8 +16,10 @@ a bad value then stops the command before any work starts, with click's usage er
 - files: :func:`data_argument` (an existing path or a registry dataset name),
   :func:`input_path` and :func:`input_argument` (an existing regular file / folder; FIFOs and devices are refused
   without opening them), :func:`output_path` (its folder exists and is writable, its
-  suffix is one the command can write, and it is not an existing folder when a file is
-  expected);
+  suffix is one the command can write, it is not an existing folder when a file is
+  expected, it is never an input, and an existing output is replaced only with
+  :func:`overwrite_option`'s ``--overwrite``: the one output rule,
+  :func:`virtualcell._utils.check_output`);
 - reader options shared by every command that reads data: :func:`format_option`,
   :func:`orientation_option`, :func:`layer_option`, and :func:`read_data`, which reads
   the argument with them; :func:`json_option` for ``--json`` (print with
@@ -46,6 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._utils import Registry
 
 __all__ = [
+    "CheckedCommand",
+    "CheckedGroup",
     "FormatName",
     "OrientationName",
     "checked",
@@ -53,22 +58,28 @@ __all__ = [
     "config_field",
     "data_argument",
     "device_option",
+    "float_list",
     "format_option",
     "input_argument",
     "input_path",
     "int_range",
     "json_option",
     "layer_option",
+    "n_jobs_option",
     "non_negative_int",
+    "open_fraction",
     "orientation_option",
     "output_path",
+    "overwrite_option",
     "positive_float",
     "positive_int",
     "probability",
     "read_data",
     "registry_list",
     "registry_option",
+    "seed_list",
     "seed_option",
+    "use_checked_commands",
 ]
 
 #: ``--format`` choices: the readers of :func:`virtualcell.data.read` (its ``Format``).
@@ -125,11 +136,92 @@ def probability(default: Any, *decls: str, help: str, **kw: Any) -> Any:
     )
 
 
+#: The largest seed: numpy's legacy ``RandomState`` (scikit-learn's ``random_state``)
+#: takes seeds in ``0 .. 2**32 - 1``; every ``--seed`` is checked against it.
+SEED_MAX = 2**32 - 1
+
+
 def seed_option(default: int = 0, *decls: str, help: str | None = None) -> Any:
-    """``--seed``: an ``int`` >= 0 (numpy's generators refuse negative seeds)."""
-    return non_negative_int(
-        default, *(decls or ("--seed",)), help=help or "Random seed (>= 0; same seed, same result)."
-    )
+    """``--seed``: an ``int`` in ``0 .. 2**32 - 1`` (:data:`SEED_MAX`; numpy's and
+    scikit-learn's generators refuse anything else)."""
+    return int_range(
+        default, *(decls or ("--seed",)),
+        help=help or "Random seed, 0 .. 2**32-1 (same seed, same result).",
+        low=0, high=SEED_MAX,
+    )  # fmt: skip
+
+
+def seed_list(default: Any, *decls: str, help: str) -> Any:
+    """Comma-separated seeds (``0,1,2``), each in ``0 .. 2**32 - 1``; a ``list[int]``."""
+
+    def check(text: str) -> list[int]:
+        seeds = []
+        for word in (w.strip() for w in str(text).split(",")):
+            if not word:
+                continue
+            try:
+                seed = int(word)
+            except ValueError:
+                raise ValidationError(f"{word!r} is not an integer") from None
+            if not 0 <= seed <= SEED_MAX:
+                raise ValidationError(f"seed {seed} is not in [0, {SEED_MAX}]")
+            seeds.append(seed)
+        if not seeds:
+            raise ValidationError("give at least one seed (comma-separated)")
+        if len(set(seeds)) != len(seeds):
+            raise ValidationError(f"seeds repeat: {text}")
+        return seeds
+
+    return typer.Option(default, *decls, help=help, callback=checked(check))
+
+
+def float_list(default: Any, *decls: str, help: str, low: float = 0.0) -> Any:
+    """Comma-separated finite numbers > ``low`` (``0.5,1,2``), returned as ``list[float]``
+    (``nan``, ``inf`` and values <= ``low`` are refused)."""
+    import math
+
+    def check(text: str) -> list[float]:
+        values = []
+        for word in (w.strip() for w in str(text).split(",")):
+            if not word:
+                continue
+            try:
+                value = float(word)
+            except ValueError:
+                raise ValidationError(f"{word!r} is not a number") from None
+            if not math.isfinite(value) or value <= low:
+                raise ValidationError(f"{word} is not a finite number > {low:g}")
+            values.append(value)
+        if not values:
+            raise ValidationError("give at least one number (comma-separated)")
+        return values
+
+    return typer.Option(default, *decls, help=help, callback=checked(check))
+
+
+def open_fraction(default: Any, *decls: str, help: str, **kw: Any) -> Any:
+    """A ``float`` option strictly between 0 and 1 (a share of cells or genes)."""
+    import math
+
+    return typer.Option(
+        default, *decls, help=help,
+        callback=_bound(lambda v: math.isfinite(v) and 0 < v < 1, "in (0, 1)"), **kw,
+    )  # fmt: skip
+
+
+def n_jobs_option(default: int = -1, *decls: str, help: str | None = None) -> Any:
+    """``--n-jobs/-j``: worker processes, ``-1`` (every CPU) or ``1 .. 1024``."""
+
+    def check(value: int) -> int:
+        if value != -1 and not 1 <= value <= 1024:
+            raise typer.BadParameter(f"{value} is not -1 (all CPUs) or in [1, 1024]")
+        return value
+
+    return typer.Option(
+        default, *(decls or ("--n-jobs", "-j")),
+        help=help or "Worker processes: -1 (one per CPU) or 1 .. 1024.",
+        callback=lambda v: v if v is None else check(v),
+    )  # fmt: skip
 
 
 def choice_list(*decls: str, choices: Sequence[str], help: str) -> Any:
@@ -264,12 +356,15 @@ def input_path(
     """An option naming an existing regular file or folder (no FIFOs, sockets, devices);
     ``missing_hint`` is appended to the message for a path that does not exist, ``what``
     names the expected kind (``"a checkpoint folder"``) when the other kind is given."""
-    return typer.Option(
-        default, *decls, help=help,
-        callback=lambda v: _check_input(
-            v, file_okay=file_okay, dir_okay=dir_okay, hint=missing_hint, what=what
-        ),
-    )  # fmt: skip
+
+    def callback(ctx, param, value):  # untyped: typer passes (ctx, param, value)
+        value = _check_input(
+            value, file_okay=file_okay, dir_okay=dir_okay, hint=missing_hint, what=what
+        )
+        _remember(ctx, _INPUTS, param, value)
+        return value
+
+    return typer.Option(default, *decls, help=help, callback=callback)
 
 
 def input_argument(
@@ -277,23 +372,148 @@ def input_argument(
 ) -> Any:
     """An argument naming an existing regular file or folder (the checks of
     :func:`input_path`)."""
-    return typer.Argument(
-        default, help=help,
-        callback=lambda v: _check_input(v, file_okay=file_okay, dir_okay=dir_okay, what=what),
-    )  # fmt: skip
+
+    def callback(ctx, param, value):  # untyped: typer passes (ctx, param, value)
+        value = _check_input(value, file_okay=file_okay, dir_okay=dir_okay, what=what)
+        _remember(ctx, _INPUTS, param, value)
+        return value
+
+    return typer.Argument(default, help=help, callback=callback)
 
 
-#: Output formats that are folders on disk (an existing one is replaced, not refused).
+#: Output formats that are folders on disk (written like a file: atomically, replaced whole).
 FOLDER_FORMATS = (".zarr",)
+
+_INPUTS = "virtualcell.inputs"
+_OUTPUTS = "virtualcell.outputs"
+_PENDING = "virtualcell.pending"
+
+
+def _command_base() -> type:
+    from typer.core import TyperCommand
+
+    return TyperCommand
+
+
+def _flags_as_flags(params: list[Any]) -> None:
+    """Help shows a flag (``--json``) without a value type (typer prints ``<bool>``)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
+            param.metavar = ""
+
+
+class CheckedCommand(_command_base()):  # type: ignore[misc]
+    """The click command class of every ``vcell`` command (set by ``cli.py``): after all
+    arguments are parsed, and before the command runs, it applies the checks that need
+    every value at once (the output rule: an output is never an input, an existing
+    output needs ``--overwrite``). Its help shows flags as flags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _flags_as_flags(self.params)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        for check in ctx.meta.pop(_PENDING, []):
+            check()
+        return rest
+
+
+def _group_base() -> type:
+    from typer.core import TyperGroup
+
+    return TyperGroup
+
+
+class CheckedGroup(_group_base()):  # type: ignore[misc]
+    """The click group class of ``vcell`` and its command groups: flags shown as flags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _flags_as_flags(self.params)
+
+
+def use_checked_commands(app: typer.Typer, examples: dict[str, str] | None = None) -> None:
+    """Make :class:`CheckedCommand` the class of every command of ``app`` and its
+    sub-apps (and :class:`CheckedGroup` of every group), help text plain text (a
+    ``[text]`` in a help is shown, not read as markup), and add each command's example
+    from ``examples`` (``{"kb build": "vcell kb build --out kb.sqlite"}``) as the last
+    paragraph of its help (called once by ``cli.py``)."""
+    _checked(app, (), examples or {})
+
+
+def _checked(app: typer.Typer, path: tuple[str, ...], examples: dict[str, str]) -> None:
+    from typer.core import TyperCommand, TyperGroup
+
+    app.rich_markup_mode = None
+    if app.info.cls is None or app.info.cls is TyperGroup or not isinstance(app.info.cls, type):
+        app.info.cls = CheckedGroup
+    for info in app.registered_commands:
+        if info.cls is None or info.cls is TyperCommand:
+            info.cls = CheckedCommand
+        name = info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
+        example = examples.get(" ".join((*path, name)))
+        if example and not info.epilog:
+            info.epilog = f"\b\nExample: {example}"  # \b: click keeps the line whole
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            name = group.name or group.typer_instance.info.name or ""
+            _checked(group.typer_instance, (*path, name), examples)
+
+
+def _label(param: Any) -> str:
+    """How a parameter is named in messages (``--out``, ``DATA``)."""
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+    if opts:
+        return opts[0]
+    return (getattr(param, "human_readable_name", None) or str(param.name)).upper()
+
+
+def _remember(ctx: Any, key: str, param: Any, value: Any) -> None:
+    """Record a parsed input or output path on the context (for the output rule, applied
+    by :class:`CheckedCommand` once every argument is parsed)."""
+    if ctx is None or value is None:
+        return
+    ctx.meta.setdefault(key, []).append((_label(param), Path(value).expanduser()))
+
+
+def overwrite_option(
+    help: str = "Replace outputs that exist already (an output that is also an input is "
+    "refused even so).",
+) -> Any:
+    """``--overwrite``: the one way to replace an existing output (parsed before every
+    other option, so that :func:`output_path` knows it)."""
+    return typer.Option(False, "--overwrite", help=help, is_eager=True)
+
+
+def _overwrite_hint(ctx: Any) -> tuple[bool, str]:
+    """(``--overwrite`` given, what to tell the user) for the command of ``ctx``."""
+    params = getattr(getattr(ctx, "command", None), "params", []) or []
+    has_flag = any(getattr(p, "name", None) == "overwrite" for p in params)
+    given = bool(ctx.params.get("overwrite")) if ctx is not None else False
+    hint = "pass --overwrite to replace it" if has_flag else "choose another name"
+    return given, hint
 
 
 def _check_output(
-    value: Any, *, suffixes: Sequence[str] | None, kind: Literal["file", "folder"]
+    ctx: Any,
+    param: Any,
+    value: Any,
+    *,
+    suffixes: Sequence[str] | None,
+    kind: Literal["file", "folder"],
+    existing: Literal["refuse", "resume"],
+    parents: bool = False,
 ) -> Any:
     if value is None:
         return value
     path = Path(value).expanduser()
     parent = path.parent
+    if parents:  # the command creates missing folders: check the nearest existing one
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if parent.exists() and not parent.is_dir():
+            raise typer.BadParameter(f"{parent} is a file; {path} cannot be created in it")
     if not parent.is_dir():
         raise typer.BadParameter(f"folder {parent} does not exist (create it first)")
     if not os.access(parent, os.W_OK):
@@ -310,6 +530,26 @@ def _check_output(
             raise typer.BadParameter(f"{path} is a folder; give a file name")
     elif path.exists() and not path.is_dir():
         raise typer.BadParameter(f"{path} is a file; give a folder")
+    _remember(ctx, _OUTPUTS, param, value)
+
+    def rule() -> None:  # after every argument is parsed (CheckedCommand)
+        from ._utils import check_output
+
+        overwrite, hint = _overwrite_hint(ctx)
+        if existing == "resume":  # the library continues or refuses an existing run
+            overwrite = True
+        try:
+            check_output(
+                path, overwrite=overwrite, kind=kind, name=_label(param), hint=hint,
+                inputs=ctx.meta.get(_INPUTS, []),
+            )  # fmt: skip
+        except ValidationError as err:
+            raise typer.BadParameter(
+                str(err).removeprefix(f"{_label(param)} "), ctx=ctx, param=param
+            ) from None
+
+    if ctx is not None:
+        ctx.meta.setdefault(_PENDING, []).append(rule)
     return value
 
 
@@ -319,16 +559,27 @@ def output_path(
     help: str,
     suffixes: Sequence[str] | None = None,
     kind: Literal["file", "folder"] = "file",
+    existing: Literal["refuse", "resume"] = "refuse",
+    parents: bool = False,
 ) -> Any:
-    """An output option: its parent folder exists and is writable, a file's suffix is one
-    of ``suffixes`` (the suffix decides the format), a file is not an existing folder
-    (except folder formats such as ``.zarr``) and a folder is not an existing file; a
-    folder is created by the command."""
+    """An output option, checked by the one output rule
+    (:func:`virtualcell._utils.check_output`) before any work starts: its parent folder
+    exists and is writable, a file's suffix is one of ``suffixes`` (the suffix decides
+    the format), a file is not an existing folder (except folder formats such as
+    ``.zarr``) and a folder is not an existing file; it is never one of the command's
+    inputs; an existing output (a file, a folder that is not empty) is refused unless
+    the command's ``--overwrite`` (:func:`overwrite_option`) is given.
+    ``existing="resume"``: the command continues the run an existing folder holds
+    (its library refuses what it cannot resume). ``parents``: missing folders above the
+    output are created by the command (only the nearest existing one is checked)."""
     allowed = tuple(s.lower() for s in suffixes) if suffixes is not None else None
-    return typer.Option(
-        default, *decls, help=help,
-        callback=lambda v: _check_output(v, suffixes=allowed, kind=kind),
-    )  # fmt: skip
+
+    def callback(ctx, param, value):  # untyped: typer passes (ctx, param, value)
+        return _check_output(
+            ctx, param, value, suffixes=allowed, kind=kind, existing=existing, parents=parents
+        )
+
+    return typer.Option(default, *decls, help=help, callback=callback)
 
 
 def _check_source(value: str | None) -> str | None:
@@ -356,10 +607,21 @@ def _check_source(value: str | None) -> str | None:
     return value
 
 
-def data_argument(help: str = "A file, a folder or a registry dataset name.") -> Any:
+def data_argument(
+    help: str = "A file, a folder or a registry dataset name.",
+    default: Any = ...,
+    metavar: str = "DATA",
+) -> Any:
     """The data argument of a command: an existing path or a registry dataset name."""
+
+    def callback(ctx, param, value):  # untyped: typer passes (ctx, param, value)
+        value = _check_source(value)
+        if value is not None and Path(value).expanduser().exists():
+            _remember(ctx, _INPUTS, param, value)
+        return value
+
     return typer.Argument(
-        ..., help=help, callback=_check_source, show_default=False, metavar="DATA"
+        default, help=help, callback=callback, show_default=False, metavar=metavar
     )
 
 

@@ -23,6 +23,7 @@ import sys
 
 import typer
 
+from ._cli_types import use_checked_commands
 from ._errors import VirtualCellError
 from ._version import __version__
 
@@ -79,6 +80,51 @@ def _root(
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name).register(app)
+#: One example per command, shown as the last line of its ``--help`` (a test checks that
+#: every command has one and that it parses).
+EXAMPLES: dict[str, str] = {
+    "bench": "vcell bench --preset quick --out results/bench",
+    "genes": "vcell genes cells.h5ad --to ensembl",
+    "pretrain": "vcell pretrain cells.h5ad --out run --max-steps 200",
+    "finetune": "vcell finetune cells.h5ad --model run --label-key cell_type --out tuned",
+    "embed": "vcell embed cells.h5ad --model run --out embedded.h5ad",
+    "sim": "vcell sim --genes 50 --singles 10 --doubles 5 --out sim.h5ad",
+    "grn": "vcell grn sim.h5ad --method pearson --out edges.csv",
+    "annotate": "vcell annotate ref.h5ad --label-key cell_type --query-fraction 0.3 "
+    "--out query.h5ad",
+    "integrate": "vcell integrate cells.h5ad --batch-key batch --method harmony",
+    "cluster": "vcell cluster cells.h5ad --resolutions 0.5,1,2 --label-key cell_type",
+    "design": "vcell design --env sim_knockout --policy random --rounds 5 --batch 4",
+    "ask": 'vcell ask "Which genes does TP53 regulate?" --backend local',
+    "mcp": "vcell mcp --http 8765",
+    "data validate": "vcell data validate cells.h5ad --strict",
+    "data info": "vcell data info expression.csv --orientation genes_x_cells",
+    "datasets list": "vcell datasets list",
+    "datasets info": "vcell datasets info pbmc68k_reduced",
+    "datasets fetch": "vcell datasets fetch adamson2016",
+    "text train": "vcell text train cells.h5ad --label-key cell_type --out bridge",
+    "text eval": "vcell text eval cells.h5ad --label-key cell_type --holdout-types 3",
+    "text annotate": 'vcell text annotate cells.h5ad --model bridge --label "B cell" '
+    '--label "T cell"',
+    "text search": 'vcell text search cells.h5ad --model bridge --query "cytotoxic T cell"',
+    "text describe": "vcell text describe cells.h5ad --groupby leiden --group 3",
+    "text c2s-train": "vcell text c2s-train cells.h5ad --label-key cell_type --out c2s",
+    "text c2s-eval": "vcell text c2s-eval cells.h5ad --label-key cell_type",
+    "text generate": 'vcell text generate --model c2s --cell-type "B cell" --out generated.h5ad',
+    "perturb evaluate": "vcell perturb evaluate norman2019 --task doubles --out results",
+    "perturb predict": "vcell perturb predict sim.h5ad -p G1+G2 --out predicted.h5ad",
+    "kb build": "vcell kb build --source knowledge-files --out kb.sqlite",
+    "kb search": 'vcell kb search "erythrocyte differentiation" -k 5',
+    "kb gene": "vcell kb gene KLF1",
+    "kb verify": 'vcell kb verify "KLF1 regulates erythrocyte differentiation"',
+    "agent bench": "vcell agent bench --backend scripted --tasks 8",
+    "agent tools": "vcell agent tools --json",
+    "agent replay": "vcell agent replay run/provenance.jsonl",
+}
+
+# every command applies the checks that need all of its values (the output rule), shows
+# flags as flags and ends its help with an example
+use_checked_commands(app, EXAMPLES)
 
 
 def _no_args_help_type() -> tuple[type[BaseException], ...]:

@@ -101,7 +101,7 @@ def test_budgets_stop_the_loop_and_ask_for_an_answer(kb, tmp_path):
     assert (
         ans.stopped == "max_tokens"
         and ans.n_actions == 0
-        and ans.answer == "No answer within the budget."
+        and ans.answer == "No answer: the token budget was used up."
     )
 
 

@@ -53,5 +53,5 @@ def test_listing_and_errors(capsys):
         "error: unknown preset 'fast'; choose one of quick, demo, full" in capsys.readouterr().err
     )
     assert main(["bench", "--seeds", "1,x"]) == 2
-    assert "--seeds must be comma-separated integers" in capsys.readouterr().err
+    assert "Invalid value for '--seeds': 'x' is not an integer" in capsys.readouterr().err
     assert main(["demo"]) == 2  # `vcell demo` became `vcell bench --preset demo`

@@ -12,7 +12,16 @@ folder and checks, for every case:
 - no ``Traceback`` and no ``internal error`` anywhere in the output;
 - every input file unchanged (sha256 before and after);
 - no partial output: the paths in ``outputs`` do not exist and no temporary file of the
-  atomic writer is left.
+  atomic writer is left;
+- no process left: no child process started by the case is alive afterwards;
+- ``output`` (optional): a regular expression the whole output must match (for cases
+  that succeed but must say something, e.g. an answer marked unverified).
+
+Every failure falls in one category (:data:`CATEGORIES`): a traceback, an internal error
+(a bug: exit 1 with "internal error", or a library error that is not a
+``VirtualCellError``), a silent acceptance (exit 0 where an error was due), an input
+changed, a process left, or a wrong outcome (another exit code or message); the table
+script counts them.
 
 Batteries live in ``cases_<area>.py`` modules as a ``CASES`` list; ``test_battery_<area>.py``
 runs them, and ``scripts/hardening_table.py`` renders every battery into one table
@@ -30,9 +39,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Case", "Result", "render_markdown", "run_case"]
+__all__ = ["CATEGORIES", "Case", "Result", "categorize", "render_markdown", "run_case"]
 
 RAISES = "raises"
+
+#: Failure categories, in the order the summary shows them.
+CATEGORIES = (
+    "tracebacks",
+    "internal errors",
+    "silent acceptances",
+    "inputs changed",
+    "processes left",
+    "unbounded work",
+    "wrong outcome",
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,8 @@ class Case:
     setup: Callable[[Path], Any] | None = None
     run: Callable[[Path], Any] | None = None
     outputs: tuple[str, ...] = field(default_factory=tuple)
+    output: str | None = None
+    max_s: float | None = None
 
     @property
     def is_cli(self) -> bool:
@@ -93,6 +115,62 @@ class Result:
     @property
     def passed(self) -> bool:
         return not self.failures
+
+    @property
+    def categories(self) -> set[str]:
+        return categorize(self)
+
+
+def categorize(result: Result) -> set[str]:
+    """The failure categories of ``result`` (empty when it passed)."""
+    out: set[str] = set()
+    if result.passed:
+        return out
+    text = result.output
+    if "Traceback" in text:
+        out.add("tracebacks")
+    if "internal error" in text or "not a VirtualCellError" in str(result.got):
+        out.add("internal errors")
+    if result.got in (0, "returned") and result.case.expect not in (0, "returned"):
+        out.add("silent acceptances")
+    if any(f.startswith("input files changed") for f in result.failures):
+        out.add("inputs changed")
+    if any(f.startswith("processes left") for f in result.failures):
+        out.add("processes left")
+    if result.got == "timeout":
+        out.add("unbounded work")
+    if not out:
+        out.add("wrong outcome")
+    return out
+
+
+def _children() -> set[int]:
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil comes with the test extras
+        return set()
+    return {p.pid for p in psutil.Process().children(recursive=True) if p.is_running()}
+
+
+def _alive(pids: set[int], wait_s: float = 5.0) -> list[int]:
+    """The pids still running after up to ``wait_s`` seconds."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                proc = psutil.Process(pid)
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                continue
+        if not alive or time.monotonic() > deadline:
+            return sorted(alive)
+        time.sleep(0.2)
 
 
 def _hashes(folder: Path) -> dict[str, str]:
@@ -122,6 +200,10 @@ def run_case(case: Case, folder: Path) -> Result:
     if case.setup is not None:
         case.setup(folder)
     before = _hashes(folder)
+    children_before = _children()
+    import time
+
+    t0 = time.perf_counter()
     failures: list[str] = []
     if case.is_cli:
         from virtualcell.cli import main
@@ -134,10 +216,12 @@ def run_case(case: Case, folder: Path) -> Result:
         message = lines[0] if lines else ""
         if got != case.expect:
             failures.append(f"exit {got}, expected {case.expect}")
-        if case.expect == 2 and len(lines) != 1:
+        if case.expect == 0:
+            pass
+        elif case.expect == 2 and len(lines) != 1:
             failures.append(f"{len(lines)} message lines, expected 1")
-        if case.expect == 1 and not output.strip().startswith("invalid:"):
-            failures.append("the first line does not name the problem ('invalid: ...')")
+        if case.expect == 1 and not lines:
+            failures.append("no line names the problem ('error: ...' or 'invalid: ...')")
     else:
         assert case.run is not None
         output, message, got = "", "", "returned"
@@ -153,8 +237,16 @@ def run_case(case: Case, folder: Path) -> Result:
             output = message
         if got != case.expect:
             failures.append(f"{got}, expected {case.expect}")
+    seconds = time.perf_counter() - t0
+    if case.max_s is not None and seconds > case.max_s:
+        failures.append(f"took {seconds:.1f} s, more than {case.max_s:g} s (work before the check)")
     if not re.search(case.message, message):
         failures.append(f"message {message!r} does not match {case.message!r}")
+    if case.output is not None and not re.search(case.output, output):
+        failures.append(f"the output does not match {case.output!r}")
+    left = _alive(_children() - children_before)
+    if left:
+        failures.append(f"processes left: {left}")
     if "Traceback" in output or "internal error" in output:
         failures.append("a traceback / internal error was printed")
     after = _hashes(folder)

@@ -170,7 +170,7 @@ CASES: list[Case] = [
         "sim-seed-negative",
         f"{SIM} --seed -1 --out {OUT}",
         2,
-        r"'--seed'.*>= 0",
+        r"'--seed'.*in \[0, 4294967295\]",
         outputs=("out.h5ad",),
     ),
     Case(

@@ -1,7 +1,7 @@
 """Shared plumbing, one helper per concern (private; used by every layer).
 
 - :mod:`._atomic` — the atomic writer (temp file in the same folder, fsync, rename).
-- :mod:`._checks` — the one argument-range check (:func:`check_number`).
+- :mod:`._checks` — the one argument-range check (:func:`check_number`) and the one output rule (:func:`check_output`).
 - :mod:`._engine` — the parallel map (local processes, or a Dask cluster).
 - :mod:`._hashing` — sha256 of files and bytes.
 - :mod:`._output` — ``--json`` machine output alone on stdout (:func:`emit_json`).
@@ -19,7 +19,7 @@ from ._atomic import (
     write_json,
     write_text,
 )
-from ._checks import check_number
+from ._checks import check_number, check_output
 from ._engine import (
     available_cpus,
     current_dask,
@@ -44,6 +44,7 @@ __all__ = [
     "atomic_write",
     "available_cpus",
     "check_number",
+    "check_output",
     "clean_stale_temps",
     "current_dask",
     "dask_client",

@@ -19,6 +19,13 @@ is chosen by two options that every caller passes through unchanged:
     finish. :func:`use_dask` makes a cluster the default for a block of code, so that
     calls deep inside a library (``vc.grn.infer``) use it without new arguments.
 
+Workers die with their parent on every backend: a local worker sets the Linux
+parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, when the pool is started from
+the main thread) and, everywhere, runs a watchdog thread that exits the worker once its
+parent is gone (:func:`die_with_parent`); the processes of a ``dask="local"`` cluster
+(nannies and workers) run the same watchdog on the process that started the cluster. A
+``vcell bench`` killed with SIGKILL leaves no worker behind (``tests/hardening``).
+
 Tasks are ``fn(item, **shared)``; ``fn`` must be importable (a module-level function) so
 that worker processes can unpickle it. Results are the same whichever backend runs them
 as long as ``fn`` seeds itself from its item, never from global state. Progress goes to
@@ -30,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -39,6 +47,7 @@ __all__ = [
     "available_cpus",
     "current_dask",
     "dask_client",
+    "die_with_parent",
     "imap_tasks",
     "map_tasks",
     "n_workers",
@@ -145,6 +154,10 @@ def dask_client(
             silence_logs=logging.ERROR,
         )
         client = distributed.Client(cluster)
+        parent = os.getpid()
+        with contextlib.suppress(Exception):  # nannies and workers die with this process
+            client.run(die_with_parent, parent, False, nanny=True)
+            client.run(die_with_parent, parent, False)
         try:
             yield client
         finally:
@@ -181,6 +194,55 @@ def use_dask(
             yield c
         finally:
             _DEFAULT_CLIENT.reset(token)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - alive, owned by someone else
+        return True
+    return True
+
+
+def die_with_parent(parent_pid: int, pdeathsig: bool = True, interval_s: float = 0.5) -> None:
+    """Make this (worker) process exit when ``parent_pid`` ends.
+
+    Two mechanisms: on Linux, when ``pdeathsig`` and ``parent_pid`` is this process's
+    parent, the kernel's parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``: the
+    worker is killed the moment its parent dies, even by SIGKILL); on every platform, a
+    daemon thread that checks every ``interval_s`` whether the parent still exists (the
+    parent pid changes when an orphan is re-parented) and ends the process if not.
+    Used as the initializer of local workers and run on the processes of a local Dask
+    cluster.
+    """
+    import sys
+    import threading
+    import time
+
+    if pdeathsig and sys.platform.startswith("linux") and os.getppid() == parent_pid:
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog
+            pass
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+    direct = os.getppid() == parent_pid
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            gone = os.getppid() != parent_pid if direct else not _pid_alive(parent_pid)
+            if gone:
+                os._exit(1)
+
+    if not any(t.name == "virtualcell-parent-watchdog" for t in threading.enumerate()):
+        threading.Thread(target=watch, name="virtualcell-parent-watchdog", daemon=True).start()
 
 
 def _indexed(index: int, fn: Callable[..., R], item: Any, shared: Mapping[str, Any]):
@@ -264,10 +326,24 @@ def map_tasks(
 def _imap_local(
     fn: Callable[..., R], items: list[Any], shared: dict[str, Any], workers: int
 ) -> Iterator[tuple[int, R]]:
+    import threading
+
     from joblib import Parallel, delayed
 
+    # the parent-death signal follows the *thread* that started the worker: only set it
+    # when the pool is started from the main thread (the watchdog covers the other cases)
+    main = threading.current_thread() is threading.main_thread()
+    # loky restarts a worker whose memory grew (its leak check) and says so with a
+    # UserWarning on every such restart: nothing a user can act on, the task is rerun
+    warnings.filterwarnings(
+        "ignore", message="A worker stopped while some jobs were given", category=UserWarning
+    )
     runner = Parallel(
-        n_jobs=min(workers, len(items)), backend="loky", return_as="generator_unordered"
+        n_jobs=min(workers, len(items)),
+        backend="loky",
+        return_as="generator_unordered",
+        initializer=die_with_parent,
+        initargs=(os.getpid(), main),
     )
     yield from runner(delayed(_indexed)(i, fn, item, shared) for i, item in enumerate(items))
 

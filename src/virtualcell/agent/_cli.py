@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from .._cli_types import input_argument, input_path, registry_option
+from .._cli_types import (
+    input_argument,
+    input_path,
+    int_range,
+    output_path,
+    overwrite_option,
+    registry_option,
+    seed_option,
+)
 
 __all__ = ["register"]
 
@@ -74,10 +82,16 @@ def ask_cmd(
         dir_okay=False,
     ),
     kb: Path = _KB,
-    workspace: Path = typer.Option(
-        None, "--workspace", help="Workspace folder (default: a new one in the cache)."
+    workspace: Path = output_path(
+        None,
+        "--workspace",
+        kind="folder",
+        existing="resume",
+        help="Workspace folder the tools read and write (default: a new one in the cache).",
     ),
-    max_steps: int = typer.Option(6, "--max-steps", min=1, help="Tool-call turns."),
+    max_steps: int = int_range(
+        6, "--max-steps", low=1, high=100, help="Tool-call turns, 1 .. 100."
+    ),
     flag: bool = typer.Option(
         False,
         "--flag-unsupported",
@@ -109,8 +123,16 @@ def ask_cmd(
     )
     if as_json:
         _echo_json(ans.to_dict())
+        _no_answer_exit(ans)
         return
+    if ans.answered:
+        typer.echo(f"answer ({_verification_line(ans)}):")
     typer.echo(ans.answer)
+    unchecked = [c for c in ans.claims if c.label == "not_a_claim"]
+    if ans.answered and ans.verification != "verified" and unchecked:
+        typer.echo("not checked (no claim a tool result or the knowledge base could support):")
+        for c in unchecked:
+            typer.echo(f"  - {c.sentence}")
     if ans.citations:
         typer.echo("citations:")
         for i, c in enumerate(ans.citations, 1):
@@ -124,6 +146,32 @@ def ask_cmd(
         f"provenance log: {ans.log_path}  ({ans.llm_calls} LLM calls, "
         f"{ans.prompt_tokens}+{ans.completion_tokens} tokens, {ans.seconds:.1f} s)"
     )
+    _no_answer_exit(ans)
+
+
+def _verification_line(ans) -> str:
+    """``verified``/``partly verified``/``unverified`` with the sentence counts."""
+    shown = [c for c in ans.claims if c.action != "removed"]
+    n_sup = sum(c.label == "supported" for c in shown)
+    n_none = sum(c.label == "not_a_claim" for c in shown)
+    n_flag = sum(c.action == "flagged" for c in shown)
+    parts = [f"{n_sup} of {len(shown)} sentences supported by a tool result or the KB"]
+    if n_none:
+        parts.append(f"{n_none} not a claim (unchecked)")
+    if n_flag:
+        parts.append(f"{n_flag} unsupported (flagged)")
+    return f"{ans.verification.upper()}: " + "; ".join(parts)
+
+
+def _no_answer_exit(ans) -> None:
+    """Exit 1, with a summary line on stderr, when the agent gave no answer."""
+    if not ans.answered:
+        typer.secho(
+            f"error: no answer (the run stopped: {ans.stopped}; see {ans.log_path})",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise typer.Exit(1)
 
 
 @agent_app.command("bench")
@@ -132,9 +180,12 @@ def bench_cmd(
     tasks: int = typer.Option(
         None, "--tasks", min=1, help="Run only N tasks (round-robin over families)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of task generation and decoding."),
+    seed: int = seed_option(help="Seed of task generation and decoding, 0 .. 2**32-1."),
     kb: Path = _KB,
-    out: Path = typer.Option(None, "--out", help="Output folder (default: in the cache)."),
+    out: Path = output_path(
+        None, "--out", kind="folder", help="Output folder (default: in the cache)."
+    ),
+    overwrite: bool = overwrite_option(),
     no_baselines: bool = typer.Option(False, "--no-baselines", help="Skip the non-LLM baselines."),
     base_url: str = typer.Option(None, "--base-url", help="openai backend: server URL."),
     model: str = typer.Option(None, "--model", help="openai backend: model name."),
@@ -232,8 +283,12 @@ def mcp_cmd(
         help="Serve streamable HTTP on 127.0.0.1:PORT (default: stdio).",
     ),
     kb: Path = _KB,
-    workspace: Path = typer.Option(
-        None, "--workspace", help="Folder the tools may read/write (default: a new temporary one)."
+    workspace: Path = output_path(
+        None,
+        "--workspace",
+        kind="folder",
+        existing="resume",
+        help="Folder the tools may read/write (default: a new temporary one).",
     ),
     allow_code: bool = typer.Option(
         False, "--allow-code", help="Offer the sandboxed Python tool (off by default)."

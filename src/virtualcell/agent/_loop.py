@@ -104,6 +104,25 @@ class Answer:
     log_path: str | None = None
 
     @property
+    def answered(self) -> bool:
+        """Whether the model gave an answer at all (a draft to verify)."""
+        return bool(self.draft.strip())
+
+    @property
+    def verification(self) -> str:
+        """``verified`` (every sentence shown is supported by a tool result or the
+        knowledge base), ``partly verified`` (some are; the rest are not claims, or
+        flagged), ``unverified`` (none is) or ``no answer``. A sentence that is not a
+        claim is unchecked: it never makes an answer verified."""
+        if not self.answered:
+            return "no answer"
+        shown = [c for c in self.claims if c.action != "removed"]
+        supported = sum(c.label == "supported" for c in shown)
+        if shown and supported == len(shown):
+            return "verified"
+        return "partly verified" if supported else "unverified"
+
+    @property
     def removed(self) -> list[ClaimCheck]:
         """Claims taken out of the draft."""
         return [c for c in self.claims if c.action == "removed"]
@@ -128,6 +147,8 @@ class Answer:
             "llm_calls": self.llm_calls,
             "seconds": round(self.seconds, 3),
             "stopped": self.stopped,
+            "answered": self.answered,
+            "verification": self.verification,
             "backend": self.backend,
             "log_path": self.log_path,
         }
@@ -375,7 +396,13 @@ class Agent:
             mode=opts["verify_mode"],
         )
         if not draft:
-            answer_text = "No answer within the budget."
+            why = {
+                "invalid_replies": "the model's replies were not valid tool calls or answers",
+                "max_steps": "the step budget was used up",
+                "max_tokens": "the token budget was used up",
+                "max_seconds": "the time budget was used up",
+            }.get(stopped, f"stopped: {stopped}")
+            answer_text = f"No answer: {why}."
         self.log.add("verify", claims=[c.to_dict() for c in checks])
         answer = Answer(
             question=question,

@@ -6,7 +6,9 @@ exactly those of :class:`~virtualcell.agent.Toolbox` (one mechanism): ``tools/li
 returns each tool's ``input_schema``; ``tools/call`` validates, runs, stores the result in
 the server's workspace and returns the summary as text plus ``{"handle", "summary"}`` as
 structured content, so a client can pass the handle to the next call. A failed call is a
-result with ``is_error`` and one line of text.
+result with ``is_error`` and one line of text, whatever the arguments (wrong types,
+unknown or missing arguments, a handle of the wrong kind, values a tool refuses) and
+even when a tool has a bug: never a protocol error or a server traceback.
 """
 
 from __future__ import annotations
@@ -47,8 +49,15 @@ def make_server(toolbox: Toolbox, *, name: str = "virtualcell"):
         return types.ListToolsResult(tools=listing)
 
     async def call_tool(ctx: Any, params: Any) -> Any:
-        async with lock:  # one workspace: calls run one at a time, off the event loop
-            result = await asyncio.to_thread(toolbox.call, params.name, params.arguments or {})
+        try:
+            async with lock:  # one workspace: calls run one at a time, off the event loop
+                result = await asyncio.to_thread(toolbox.call, params.name, params.arguments)
+        except Exception as err:  # never a protocol error or a server traceback
+            text = f"error: internal error in {params.name}: {type(err).__name__}: {err}"
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=text.splitlines()[0][:300])],
+                is_error=True,
+            )
         if not result.ok:
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=result.observation)], is_error=True

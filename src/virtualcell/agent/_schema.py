@@ -228,8 +228,21 @@ _JSON_TYPES = {
 }
 
 
+def _exact(value: Any, schema: dict[str, Any]) -> bool:
+    """Whether ``value`` already has the JSON type of ``schema`` (no coercion needed)."""
+    kind = _JSON_TYPES.get(schema.get("type", ""))
+    if kind is None or (isinstance(value, bool) and schema.get("type") != "boolean"):
+        return False
+    return isinstance(value, kind)
+
+
 def _coerce(value: Any, schema: dict[str, Any], where: str) -> Any:
     if "anyOf" in schema:
+        # a value of one option's own type takes that option (20 is the integer of
+        # ``GRN | int``, not the handle "20"); coercion is tried only after that
+        for option in schema["anyOf"]:
+            if _exact(value, option):
+                return _coerce(value, option, where)
         errors = []
         for option in schema["anyOf"]:
             try:

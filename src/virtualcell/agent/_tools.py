@@ -285,6 +285,7 @@ class Toolbox:
             elif HANDLE in kinds and isinstance(value, str):
                 if ws.has(value):
                     value = ws.get(value)
+                    _check_kind(tool, key, value, args[key])
                 elif kinds == {HANDLE}:
                     raise ValidationError(
                         f"{tool.name}: argument {key!r} needs a workspace handle "
@@ -296,7 +297,17 @@ class Toolbox:
         return tool, resolved
 
     def call(self, name: str, arguments: dict[str, Any] | None = None) -> ToolCall:
-        """Run one tool call; never raises for bad calls (the error is the observation)."""
+        """Run one tool call; never raises for bad calls (the error is the observation).
+        An unexpected exception of a tool is a failed call too (``internal error``)."""
+        t0 = time.perf_counter()
+        try:
+            return self._call(name, arguments)
+        except Exception as err:  # a bug in a tool: still a tool error, never a crash
+            shown = dict(arguments or {}) if isinstance(arguments, dict) else {"_": arguments}
+            err2 = RuntimeError(f"internal error in {name}: {type(err).__name__}: {err}")
+            return self._error(name, shown, err2, t0)
+
+    def _call(self, name: str, arguments: dict[str, Any] | None = None) -> ToolCall:
         t0 = time.perf_counter()
         shown = dict(arguments or {}) if isinstance(arguments, dict) else {"_": arguments}
         try:
@@ -359,3 +370,40 @@ class Toolbox:
             if a in self.tools and a not in chosen:
                 chosen.append(a)
         return [self.tools[n] for n in chosen]
+
+
+def _check_kind(tool: Any, key: str, value: Any, handle: str) -> None:
+    """A handle must name an object of the kind the parameter takes (an AnnData handle
+    for ``adata``), read from the parameter's annotation: classes, or the names of the
+    object types of the schema (``AnnData``, ``DataFrame``, ``GRN`` ...) in an annotation
+    only imported for type checking."""
+    import typing
+
+    from ._schema import _OBJECT_NAMES, _hints
+
+    ann = _hints(tool.spec.function).get(key)
+    if ann is None:
+        return
+    parts = [a for a in (typing.get_args(ann) or (ann,)) if a is not type(None)]
+    wanted: set[str] = set()
+    for part in parts:
+        if isinstance(part, type):
+            if part in (str, int, float, bool, object):
+                return  # a plain value is allowed too: nothing to check
+            wanted.add(part.__name__)
+        elif isinstance(part, str):
+            for word in part.split("|"):
+                word = word.strip().split(".")[-1].split("[")[0]
+                if word and word != "None":
+                    wanted.add(word)
+        else:
+            return  # Any, a generic alias ...: not checked
+    if not wanted or not wanted <= set(_OBJECT_NAMES):
+        return
+    have = {c.__name__ for c in type(value).__mro__}
+    if have & wanted:
+        return
+    raise ValidationError(
+        f"{tool.name}: argument {key!r} needs a {' or '.join(sorted(wanted))} handle; "
+        f"{handle} is a {type(value).__name__}"
+    )

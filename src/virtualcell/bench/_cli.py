@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from .._cli_types import input_path, n_jobs_option, output_path, seed_list
+
 
 def _split_list(values: list[str] | None) -> list[str] | None:
     if not values:
@@ -22,7 +24,15 @@ def register(app: typer.Typer) -> None:
         preset: str = typer.Option(
             "demo", "--preset", "-p", help="quick (seconds), demo (bundled data), full (all data)."
         ),
-        out: Path = typer.Option(Path("results/bench"), "--out", "-o", help="Output folder."),
+        out: Path = output_path(
+            Path("results/bench"),
+            "--out",
+            "-o",
+            kind="folder",
+            existing="resume",
+            parents=True,
+            help="Output folder (a run in it is continued: finished cells are reused).",
+        ),
         task: list[str] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)."),
         method: list[str] = typer.Option(
             None, "--method", "-m", help="Only these methods (baselines always run)."
@@ -31,18 +41,20 @@ def register(app: typer.Typer) -> None:
             None, "--exclude", help="Leave out methods (an excluded baseline is reported)."
         ),
         dataset: list[str] = typer.Option(None, "--dataset", help="Only these datasets."),
-        seeds: str = typer.Option(
-            None, "--seeds", help="Comma-separated seeds (default: preset's)."
+        seeds: str = seed_list(
+            None, "--seeds", help="Comma-separated seeds, each 0 .. 2**32-1 (default: preset's)."
         ),
-        data: Path = typer.Option(None, "--data", help="Your own dataset (with --task)."),
+        data: Path = input_path(None, "--data", help="Your own dataset (with --task)."),
         label_key: str = typer.Option(None, "--label-key", help="obs column with cell labels."),
         batch_key: str = typer.Option(None, "--batch-key", help="obs column with batches."),
-        truth: Path = typer.Option(None, "--truth", help="True network for GRN user data."),
-        regulators: Path = typer.Option(None, "--regulators", help="Candidate regulators file."),
-        layer: str = typer.Option(None, "--layer", help="Expression layer of the user data."),
-        n_jobs: int = typer.Option(
-            -1, "--n-jobs", "-j", help="Local worker processes (-1: all CPUs)."
+        truth: Path = input_path(
+            None, "--truth", help="True network for GRN user data.", dir_okay=False
         ),
+        regulators: Path = input_path(
+            None, "--regulators", help="Candidate regulators file.", dir_okay=False
+        ),
+        layer: str = typer.Option(None, "--layer", help="Expression layer of the user data."),
+        n_jobs: int = n_jobs_option(-1, help="Local worker processes: -1 (all CPUs) or 1 .. 1024."),
         dask: str = typer.Option(
             None, "--dask", help="Run on Dask: a scheduler address, or 'local' for a LocalCluster."
         ),
@@ -77,16 +89,7 @@ def register(app: typer.Typer) -> None:
             html, _ = report(out, figures=pl.bench_figures)
             typer.echo(f"report: {html}", err=True)
             return
-        seed_list = None
-        if seeds:
-            try:
-                seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-            except ValueError:
-                from .._errors import ValidationError
-
-                raise ValidationError(
-                    f"--seeds must be comma-separated integers, got {seeds!r}"
-                ) from None
+        seed_values = seeds  # a list of ints (checked while parsing)
         user_options = {
             "label_key": label_key,
             "batch_key": batch_key,
@@ -103,7 +106,7 @@ def register(app: typer.Typer) -> None:
             methods=_split_list(method),
             exclude=_split_list(exclude) or (),
             datasets=_split_list(dataset),
-            seeds=seed_list,
+            seeds=seed_values,
             data=data,
             user_options={k: v for k, v in user_options.items() if v is not None},
             n_jobs=n_jobs,

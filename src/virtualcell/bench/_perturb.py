@@ -122,9 +122,15 @@ def load_dream4(folder: str) -> PerturbData:
 
 def load_user(path: str) -> PerturbData:
     """The user's data (``--data``): an ``.h5ad`` or a DREAM4 folder."""
+    from .._errors import ValidationError
     from ..perturb import read_data
 
-    adata, _, _ = read_data(path)
+    adata, _, dream4 = read_data(path)
+    if not dream4 and "perturbation" not in adata.obs:
+        raise ValidationError(
+            f"{path}: obs has no 'perturbation' column (labels 'control', 'GENE', 'A+B'); "
+            f"obs has: {', '.join(map(str, list(adata.obs)[:10])) or 'no columns'}"
+        )
     return PerturbData(path, {"rows x genes": f"{adata.n_obs} x {adata.n_vars}"})
 
 

@@ -256,6 +256,48 @@ def _load(cell: Cell) -> tuple[Any, dict[str, Any], float]:
     return data, facts, load_s
 
 
+def _check_user_data(cells: Sequence[Cell], user: UserData) -> None:
+    """Load the user's data (``--data``) once per task, as the cells will, and refuse it
+    with one message naming the file and the problem (a missing column, a damaged file,
+    too few cells or genes, values that are not finite) instead of failing every cell."""
+    import numpy as np
+
+    from .._errors import VirtualCellError
+
+    seen: set[tuple[str, str]] = set()
+    for cell in cells:
+        key = (cell.task.name, cell.dataset.name)
+        if key in seen or cell.dataset.source != "user":
+            continue
+        seen.add(key)
+        _DATA.pop((cell.task.name, cell.dataset.name, cell.dataset.version), None)
+        try:
+            data, _, _ = _load(cell)
+        except VirtualCellError as err:
+            message = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            if user.path not in message:
+                message = f"{user.path}: {message}"
+            raise ValidationError(f"--data {message}") from None
+        except Exception as err:  # a reader's own error: still the user's file
+            raise ValidationError(
+                f"--data {user.path}: task {cell.task.name} cannot read it "
+                f"({type(err).__name__}: {_first_line(err)})"
+            ) from None
+        adata = getattr(data, "adata", data)
+        shape = getattr(adata, "shape", None)
+        if shape is None or len(shape) != 2:
+            continue
+        if shape[0] < 3 or shape[1] < 2:
+            raise ValidationError(
+                f"--data {user.path}: {shape[0]} cell(s) x {shape[1]} gene(s); "
+                f"task {cell.task.name} needs at least 3 cells and 2 genes"
+            )
+        X = getattr(adata, "X", None)
+        values = getattr(X, "data", X) if hasattr(X, "tocsr") else X
+        if values is not None and not np.isfinite(np.asarray(values, dtype=float)).all():
+            raise ValidationError(f"--data {user.path}: X holds NaN or infinite values")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
@@ -468,6 +510,8 @@ def run(
         seeds=seeds,
         user=user,
     )
+    if user is not None:  # read and check the user's data once, before the grid starts
+        _check_user_data(the_plan.cells, user)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(out)

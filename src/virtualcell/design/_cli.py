@@ -9,10 +9,14 @@ from typing import Any
 
 import typer
 
-from .._cli_types import json_option, output_path, positive_int, seed_option
+from .._cli_types import int_range, json_option, output_path, overwrite_option, seed_option
 from .._utils import emit_json
 
 __all__ = ["register"]
+
+#: Upper limits of ``vcell design`` (a screen measures at most rounds x batch genes).
+MAX_ROUNDS = 1_000
+MAX_BATCH = 10_000
 
 
 def _options(pairs: list[str] | None, what: str) -> dict[str, Any]:
@@ -44,11 +48,21 @@ def _listing(registry: Any, as_json: bool) -> None:
 def design_command(
     env: str | None = typer.Option(None, "--env", "-e", help="Environment (see --list-envs)."),
     policy: str | None = typer.Option(None, "--policy", "-p", help="Policy (see --list-policies)."),
-    rounds: int | None = positive_int(
-        None, "--rounds", "-r", help="Rounds (default: the environment's)."
+    rounds: int | None = int_range(
+        None,
+        "--rounds",
+        "-r",
+        low=1,
+        high=MAX_ROUNDS,
+        help=f"Rounds, 1 .. {MAX_ROUNDS:,} (default: the environment's).",
     ),
-    batch: int | None = positive_int(
-        None, "--batch", "-b", help="Perturbations per round (default: the environment's)."
+    batch: int | None = int_range(
+        None,
+        "--batch",
+        "-b",
+        low=1,
+        high=MAX_BATCH,
+        help=f"Perturbations per round, 1 .. {MAX_BATCH:,} (default: the environment's).",
     ),
     seed: int = seed_option(help="Seed of the environment (truth, noise) and the policy."),
     env_option: list[str] | None = typer.Option(
@@ -66,6 +80,7 @@ def design_command(
     out: Path | None = output_path(
         None, "--out", "-o", help="Also write the full result as JSON here.", suffixes=(".json",)
     ),
+    overwrite: bool = overwrite_option(),
     list_envs: bool = typer.Option(False, "--list-envs", help="List environments and exit."),
     list_policies: bool = typer.Option(False, "--list-policies", help="List policies and exit."),
     as_json: bool = json_option(),

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import typer
 
-from .._cli_types import checked, output_path, registry_option
+from .._cli_types import (
+    checked,
+    data_argument,
+    input_path,
+    output_path,
+    overwrite_option,
+    registry_option,
+    seed_option,
+)
 from .._utils import emit_json
 from ._infer import infer
 
@@ -29,8 +37,9 @@ def _check_n_jobs(value: int) -> int:
 
 
 def grn_command(
-    data: str | None = typer.Argument(
-        None, help="BEELINE folder, DREAM4 network folder, SERGIO folder, .h5ad or registry name."
+    data: str | None = data_argument(
+        "BEELINE folder, DREAM4 network folder, SERGIO folder, .h5ad or registry name.",
+        default=None,
     ),
     method: str = registry_option(
         _DEFAULT["method"],
@@ -39,8 +48,11 @@ def grn_command(
         registry=_methods,
         help="Inference method (see --list-methods).",
     ),
-    truth: Path | None = typer.Option(
-        None, "--truth", help="Ground truth: BEELINE refNetwork.csv or DREAM4 gold-standard tsv."
+    truth: Path | None = input_path(
+        None,
+        "--truth",
+        help="Ground truth: BEELINE refNetwork.csv or DREAM4 gold-standard tsv.",
+        dir_okay=False,
     ),
     out: Path | None = output_path(
         None,
@@ -50,10 +62,11 @@ def grn_command(
         suffixes=(".csv", ".tsv", ".parquet"),
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    regulators: Path | None = typer.Option(
+    regulators: Path | None = input_path(
         None,
         "--regulators",
         help="File of candidate regulators (one per line or first csv column).",
+        dir_okay=False,
     ),
     n_jobs: int = typer.Option(
         _DEFAULT["n_jobs"],
@@ -62,13 +75,14 @@ def grn_command(
         help="Worker processes (-1: all CPUs).",
         callback=checked(_check_n_jobs),
     ),
-    seed: int = typer.Option(_DEFAULT["seed"], "--seed", min=0, help="Random seed."),
+    seed: int = seed_option(_DEFAULT["seed"]),
     layer: str | None = typer.Option(
         None,
         "--layer",
         help="Matrix to read: 'raw' = adata.raw.X, a name = adata.layers[name]; default X.",
     ),
     list_methods: bool = typer.Option(False, "--list-methods", help="List method names and exit."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Infer a gene regulatory network; print its scores when a truth is known."""
     from .._errors import ValidationError

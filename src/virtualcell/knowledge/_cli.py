@@ -7,7 +7,14 @@ from typing import Literal, get_args
 
 import typer
 
-from .._cli_types import choice_list, input_path, json_option, output_path, positive_int
+from .._cli_types import (
+    choice_list,
+    input_path,
+    json_option,
+    output_path,
+    overwrite_option,
+    positive_int,
+)
 
 __all__ = ["register"]
 
@@ -62,12 +69,22 @@ def build_cmd(
         help="Also build the dense (embedding) index now instead of on first use "
         "(minutes on a CPU; needs the [text] extra).",
     ),
+    overwrite: bool = overwrite_option(
+        "Replace the store at --out (or the cache's) if one exists."
+    ),
     as_json: bool = json_option("Print the build summary as JSON on stdout."),
 ) -> None:
     """Build the knowledge store from installed packages and/or --source DIR."""
     from .._utils import emit_json, log
-    from ._store import build
+    from ._store import build, default_path
 
+    if out is None and default_path().exists() and not overwrite:  # the output rule
+        from .._errors import ValidationError
+
+        raise ValidationError(
+            f"a knowledge store exists at {default_path()}; pass --overwrite to replace it "
+            "(or --out FILE for another store)"
+        )
     log("building the knowledge base (reading sources) ...")
     stats = build(source, out=out, include_defaults=not no_defaults)
     if dense:

@@ -368,8 +368,10 @@ class KnowledgeBase:
             ``"hybrid"`` (BM25 + dense, RRF), ``"lexical"`` (BM25 only; needs no embedder)
             or ``"dense"``. Hybrid falls back to lexical when the embedder is not installed.
         """
+        from .._utils import check_number
         from ._dense import embedder_available
 
+        check_number("k", k, low=1, high=1000, integer=True)
         if mode == "hybrid" and not embedder_available():
             mode = "lexical"
         hits = self._index.search(query, k=k, kinds=tuple(kinds), mode=mode)

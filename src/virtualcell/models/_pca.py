@@ -71,19 +71,15 @@ class PCAEncoder:
 
     def fit(self, adata: AnnData, *, layer: str | None = None) -> PCAEncoder:
         """Select HVGs, fit the scaling and the PCA on ``adata`` (in memory)."""
-        import anndata as ad
-        import scanpy as sc
         from sklearn.decomposition import PCA
+
+        from ..pp import variable_gene_mask
 
         X, genes = _matrix(adata, layer)
         mode = self.config.normalize
         self.normalize = looks_like_counts(X) if mode == "auto" else mode == "yes"
         Xn = self._prepare(X)
-        tmp = ad.AnnData(sp.csr_matrix(Xn, dtype=np.float32))
-        tmp.var_names = [str(g) for g in genes]
-        n_hvg = min(self.config.n_hvg, tmp.n_vars)
-        sc.pp.highly_variable_genes(tmp, n_top_genes=n_hvg, flavor="seurat")
-        keep = np.asarray(tmp.var["highly_variable"])
+        keep = variable_gene_mask(sp.csr_matrix(Xn, dtype=np.float32), self.config.n_hvg)
         dense = _dense(Xn[:, keep] if sp.issparse(Xn) else np.asarray(Xn)[:, keep])
         self.genes = np.asarray(genes)[keep]
         self.mean = dense.mean(0)

@@ -6,6 +6,14 @@ from pathlib import Path
 
 import typer
 
+from .._cli_types import (
+    data_argument,
+    json_option,
+    open_fraction,
+    output_path,
+    overwrite_option,
+    seed_option,
+)
 from .._utils import emit_json
 
 __all__ = ["register"]
@@ -47,22 +55,28 @@ def _split_names(text: str | None) -> list[str] | None:
 
 @app.command("evaluate")
 def evaluate_command(
-    data: str = typer.Argument(
-        ..., help="DREAM4 network folder, .h5ad with obs['perturbation'], or registry name."
+    data: str = data_argument(
+        "DREAM4 network folder, .h5ad with obs['perturbation'], or registry name."
     ),
     task: str = typer.Option("doubles", "--task", help="doubles or unseen_singles."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split and the methods."),
+    seed: int = seed_option(help="Seed of the split and the methods, 0 .. 2**32-1."),
     methods: str | None = typer.Option(
         None, "--methods", help="Comma-separated methods (the baselines are always added)."
     ),
-    test_fraction: float = typer.Option(0.25, "--test-fraction", help="Share of held-out genes."),
+    test_fraction: float = open_fraction(
+        0.25, "--test-fraction", help="Share of held-out genes, in (0, 1)."
+    ),
     groupby: str = typer.Option(
         "auto",
         "--groupby",
         help="Group column for group-aware methods ('auto': cell_type; 'none').",
     ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Folder for results.json, split.json, per_perturbation.csv."
+    out: Path | None = output_path(
+        None,
+        "--out",
+        "-o",
+        kind="folder",
+        help="Folder for results.json, split.json, per_perturbation.csv.",
     ),
     include_targets: bool = typer.Option(
         False,
@@ -70,7 +84,8 @@ def evaluate_command(
         help="Keep the perturbed genes in every metric (default: left out; the numbers "
         "before that rule).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    overwrite: bool = overwrite_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Fit every method on the training part and score it on the test part."""
     from .._errors import ValidationError
@@ -92,8 +107,10 @@ def evaluate_command(
     )
     report = dict(result.report)
     report.pop("per_perturbation", None)
+    failed = [r["method"] for r in report["results"] if r.get("error")]
     if as_json:
         emit_json(to_jsonable(report))
+        _no_result_exit(failed, len(report["results"]))
         return
     keys = ("pearson_delta", "l2", "mse_top20_de", "pds", "centroid_accuracy", "de_overlap")
     rows = []
@@ -108,6 +125,18 @@ def evaluate_command(
         f"test conditions={report['n_test']}  subgroups={report['subgroups']}"
     )
     typer.echo(markdown_table(rows))
+    _no_result_exit(failed, len(report["results"]))
+
+
+def _no_result_exit(failed: list[str], n: int) -> None:
+    """The summary line on stderr; exit 1 when no method produced a result."""
+    typer.echo(f"{n - len(failed)} of {n} methods produced a result", err=True)
+    if n and len(failed) == n:
+        typer.secho(
+            f"error: no method produced a result ({', '.join(failed)} failed)",
+            err=True, fg=typer.colors.RED,
+        )  # fmt: skip
+        raise typer.Exit(1)
 
 
 @app.command("score")
@@ -121,7 +150,7 @@ def score_command(
     include_targets: bool = typer.Option(
         False, "--include-targets", help="Keep the perturbed genes in every metric."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    as_json: bool = json_option(),
 ) -> None:
     """Score any tool's predictions against real cells (cell-eval's input convention).
 
@@ -148,12 +177,15 @@ def score_command(
 
 @app.command("predict")
 def predict_command(
-    data: str = typer.Argument(..., help="Training data: DREAM4 folder, .h5ad or registry name."),
+    data: str = data_argument("Training data: DREAM4 folder, .h5ad or registry name."),
     perturbations: str = typer.Option(
         ..., "--perturbations", "-p", help="Comma-separated conditions, e.g. KLF1,CEBPE+KLF1."
     ),
     method: str = typer.Option("network", "--method", "-m", help="Method (see --list-methods)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output .h5ad of predicted mean profiles."),
+    out: Path = output_path(
+        ..., "--out", "-o", help="Output .h5ad of predicted mean profiles.", suffixes=(".h5ad",)
+    ),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Fit one method on DATA and write its predictions."""
     from .._errors import ValidationError

@@ -147,9 +147,30 @@ def load_task(
         raise ValidationError(f"{name}: obs has no {PERTURBATION_KEY!r} column")
     adata = adata.copy()
     adata.obs[PERTURBATION_KEY] = adata.obs[PERTURBATION_KEY].astype(str).map(canonical)
+    _check_targets_measured(adata, name)
     if dream4:
         return _dream4_task(adata, name, task, seed, test_fraction)
     return _cells_task(adata, name, task, seed, test_fraction, perturbation_type)
+
+
+def _check_targets_measured(adata: AnnData, name: str) -> None:
+    """Refuse data whose perturbed genes are none of its measured genes (the labels then
+    name other genes, or the genes were renamed): no method can use a perturbation it
+    cannot find in the expression profile."""
+    labels = set(adata.obs[PERTURBATION_KEY].astype(str)) - {CONTROL}
+    targets = sorted({g for label in labels for g in split_perturbation(label)})
+    if not targets:
+        return
+    genes = set(map(str, adata.var_names))
+    missing = [g for g in targets if g not in genes]
+    if len(missing) == len(targets):
+        shown = ", ".join(missing[:6]) + (
+            f" and {len(missing) - 6} more" if len(missing) > 6 else ""
+        )
+        raise ValidationError(
+            f"{name}: none of the {len(targets)} perturbed genes is a measured gene "
+            f"(var_names): {shown}; the perturbation labels must name genes of the data"
+        )
 
 
 def _check(split: Split, adata: AnnData) -> dict[str, int]:

@@ -6,8 +6,16 @@ normalising negative values), and appends a record (step, parameters, cells/gene
 and after) to ``uns["vc"]["preprocessing"]``; :func:`history` lists them in order.
 """
 
-from ._normalize import highly_variable, log1p, normalize, standard
+from ._normalize import highly_variable, log1p, normalize, standard, variable_gene_mask
 from ._qc import qc
 from ._record import history
 
-__all__ = ["highly_variable", "history", "log1p", "normalize", "qc", "standard"]
+__all__ = [
+    "highly_variable",
+    "history",
+    "log1p",
+    "normalize",
+    "qc",
+    "standard",
+    "variable_gene_mask",
+]

@@ -162,3 +162,36 @@ def standard(
     steps.append(log1p(adata))
     steps.append(highly_variable(adata, n_top_genes=n_top_genes, flavor=flavor, subset=subset))
     return steps
+
+
+def variable_gene_mask(X, n_top: int, *, genes=None):
+    """Boolean mask of the ``n_top`` most variable genes of log-expression ``X`` (cells x
+    genes, dense or sparse) by scanpy's ``seurat`` flavour, ranking only genes that vary.
+
+    A gene that is constant over the cells has no dispersion; scanpy would rank fewer
+    genes than asked for (a warning users cannot act on) or fail outright when no gene
+    varies (all-zero data). Here ``n_top`` is capped by the number of varying genes, and
+    data in which no gene varies is refused with a :class:`~virtualcell.ValidationError`.
+    """
+    import numpy as np
+    import scanpy as sc
+    import scipy.sparse as sp
+
+    n_cells, n_genes = X.shape
+    mean = np.asarray(X.mean(0), dtype=float).ravel()
+    sq = X.multiply(X) if sp.issparse(X) else np.square(np.asarray(X, dtype=float))
+    varies = (np.asarray(sq.mean(0), dtype=float).ravel() - mean**2) > 1e-12
+    if not varies.any():
+        raise ValidationError(
+            f"no gene varies across the {n_cells} cells (all-zero or constant expression): "
+            "there are no variable genes to select"
+        )
+    index = np.flatnonzero(varies)
+    tmp = ad.AnnData(sp.csr_matrix(X[:, index], dtype=np.float32) if sp.issparse(X) else
+                     np.asarray(X, dtype=np.float32)[:, index])  # fmt: skip
+    tmp.var_names = [str(i) for i in index] if genes is None else [str(genes[i]) for i in index]
+    tmp.var_names_make_unique()
+    sc.pp.highly_variable_genes(tmp, n_top_genes=min(int(n_top), len(index)), flavor="seurat")
+    keep = np.zeros(n_genes, dtype=bool)
+    keep[index[np.asarray(tmp.var["highly_variable"])]] = True
+    return keep

@@ -3,27 +3,52 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
+from .._cli_types import (
+    FormatName,
+    OrientationName,
+    data_argument,
+    float_list,
+    format_option,
+    input_path,
+    json_option,
+    layer_option,
+    open_fraction,
+    orientation_option,
+    output_path,
+    overwrite_option,
+    registry_option,
+    seed_option,
+)
 from .._utils import emit_json
 
 __all__ = ["register"]
 
 
-def _read(source: str) -> Any:
+def _annotation_methods() -> Any:
+    from ._registry import ANNOTATION_METHODS
+
+    return ANNOTATION_METHODS
+
+
+def _integration_methods() -> Any:
+    from ._integrate import INTEGRATION_METHODS
+
+    return INTEGRATION_METHODS
+
+
+def _read(source: str, format: Any = None, orientation: Any = "auto") -> Any:
     from .._cli_types import read_data
 
-    return read_data(source)
+    return read_data(source, format=format, orientation=orientation)
 
 
 def _write(adata: Any, out: Path) -> None:
-    from .._errors import ValidationError
     from .._utils import atomic_path
 
-    if out.suffix.lower() != ".h5ad":
-        raise ValidationError(f"--out must end in .h5ad, got {out.name!r}")
     with atomic_path(out) as tmp:
         adata.write_h5ad(tmp)
 
@@ -40,7 +65,10 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
 def _list(described: dict[str, str], baselines: set[str], as_json: bool) -> None:
     if as_json:
         emit_json(
-            [{"name": k, "baseline": k in baselines, "description": v} for k, v in described.items()]
+            [
+                {"name": k, "baseline": k in baselines, "description": v}
+                for k, v in described.items()
+            ]
         )
         return
     for name, text in described.items():
@@ -49,35 +77,48 @@ def _list(described: dict[str, str], baselines: set[str], as_json: bool) -> None
 
 
 def annotate_command(
-    reference: str | None = typer.Argument(
-        None, help="Labelled reference (.h5ad, registry name ...)."
+    reference: str | None = data_argument(
+        "Labelled reference (.h5ad, registry name ...).", default=None, metavar="REFERENCE"
     ),
-    query: str | None = typer.Argument(
-        None, help="Cells to annotate; may be the REFERENCE file with --query-fraction."
+    query: str | None = data_argument(
+        "Cells to annotate; may be the REFERENCE file with --query-fraction.",
+        default=None,
+        metavar="QUERY",
     ),
     label_key: str | None = typer.Option(
         None, "--label-key", help="obs column of reference labels."
     ),
-    method: str = typer.Option("knn", "--method", "-m", help="Annotation method (--list-methods)."),
+    method: str = registry_option(
+        "knn",
+        "--method",
+        "-m",
+        registry=_annotation_methods,
+        help="Annotation method (--list-methods).",
+    ),
     embedding: str = typer.Option(
         "pca", "--embedding", help="Embedding of knn/centroid/linear_probe."
     ),
-    model: Path | None = typer.Option(
-        None, "--model", help="Pretrained checkpoint (oracle, finetune)."
+    model: Path | None = input_path(
+        None, "--model", help="Pretrained checkpoint folder (oracle, finetune).", file_okay=False
     ),
     batch_key: str | None = typer.Option(None, "--batch-key", help="obs column of batches."),
-    layer: str | None = typer.Option(None, "--layer", help="Expression layer ('raw' = adata.raw)."),
-    calibration: str = typer.Option(
-        "temperature", "--calibration", help="temperature, isotonic or none."
+    layer: str | None = layer_option(),
+    format: FormatName | None = format_option(),
+    orientation: OrientationName = orientation_option(),
+    calibration: Literal["temperature", "isotonic", "none"] = typer.Option(
+        "temperature", "--calibration", help="How confidences are calibrated."
     ),
-    query_fraction: float | None = typer.Option(
+    query_fraction: float | None = open_fraction(
         None,
         "--query-fraction",
         help="Split REFERENCE (stratified, seeded) into reference and query.",
     ),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Annotated query (.h5ad)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    seed: int = seed_option(),
+    out: Path | None = output_path(
+        None, "--out", "-o", help="Annotated query (.h5ad).", suffixes=(".h5ad",)
+    ),
+    overwrite: bool = overwrite_option(),
+    as_json: bool = json_option(),
     list_methods: bool = typer.Option(False, "--list-methods", help="List methods and exit."),
 ) -> None:
     """Annotate cells from a labelled reference: vc_label, vc_confidence, vc_unknown_score."""
@@ -93,14 +134,13 @@ def annotate_command(
         raise ValidationError("give REFERENCE and --label-key (or --list-methods)")
     if query is None and query_fraction is None:
         raise ValidationError("give QUERY, or --query-fraction to split REFERENCE")
-    if out is not None and out.suffix.lower() != ".h5ad":
-        raise ValidationError(f"--out must end in .h5ad, got {out.name!r}")
     if query_fraction is not None:
         if query is not None and Path(query).resolve() != Path(reference).resolve():
             raise ValidationError("--query-fraction splits REFERENCE: QUERY must be the same file")
-        ref, qry = _read(reference), None
+        ref, qry = _read(reference, format, orientation), None
     else:
-        ref, qry = _read(reference), _read(query)  # type: ignore[arg-type]
+        ref = _read(reference, format, orientation)
+        qry = _read(query, format, orientation)  # type: ignore[arg-type]
     res = annotate(
         ref,
         query=qry,
@@ -128,24 +168,33 @@ def annotate_command(
 
 
 def integrate_command(
-    data: str = typer.Argument(..., help="Cells of several batches (.h5ad, registry name ...)."),
+    data: str = data_argument("Cells of several batches (.h5ad, registry name ...)."),
     batch_key: str = typer.Option(..., "--batch-key", help="obs column of batches."),
-    method: str = typer.Option(
-        "harmony", "--method", "-m", help="none, center, harmony, cvae, scvi."
+    method: str = registry_option(
+        "harmony",
+        "--method",
+        "-m",
+        registry=_integration_methods,
+        help="none, center, harmony, cvae, scvi.",
     ),
     label_key: str | None = typer.Option(
         None, "--label-key", help="Cell-type labels to score with."
     ),
-    layer: str | None = typer.Option(None, "--layer", help="Expression layer ('raw' = adata.raw)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output .h5ad (obsm X_vc_<method>)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    layer: str | None = layer_option(),
+    format: FormatName | None = format_option(),
+    orientation: OrientationName = orientation_option(),
+    seed: int = seed_option(),
+    out: Path | None = output_path(
+        None, "--out", "-o", help="Output .h5ad (obsm X_vc_<method>).", suffixes=(".h5ad",)
+    ),
+    overwrite: bool = overwrite_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Batch-correct an embedding and print the scIB metrics before and after."""
     from ._integrate import INTEGRATION_METHODS, integrate, score_integration
 
     INTEGRATION_METHODS.entry(method)
-    adata = _read(data)
+    adata = _read(data, format, orientation)
     integrate(
         adata, batch_key=batch_key, method="none", layer=layer, seed=seed, key_added="X_vc_pca"
     )
@@ -173,30 +222,31 @@ def integrate_command(
 
 
 def cluster_command(
-    data: str = typer.Argument(..., help="Cells (.h5ad, registry name ...)."),
+    data: str = data_argument("Cells (.h5ad, registry name ...)."),
     use_rep: str | None = typer.Option(
         None, "--use-rep", help="obsm embedding (default: PCA on HVGs)."
     ),
-    resolutions: str | None = typer.Option(
-        None, "--resolutions", help="Comma-separated Leiden resolutions (default 0.1..2.0)."
+    resolutions: str | None = float_list(
+        None,
+        "--resolutions",
+        help="Comma-separated Leiden resolutions, each a finite number > 0 (default 0.1..2.0).",
     ),
     label_key: str | None = typer.Option(None, "--label-key", help="Known labels to score with."),
-    layer: str | None = typer.Option(None, "--layer", help="Expression layer ('raw' = adata.raw)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output .h5ad (obs vc_cluster)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    layer: str | None = layer_option(),
+    format: FormatName | None = format_option(),
+    orientation: OrientationName = orientation_option(),
+    seed: int = seed_option(),
+    out: Path | None = output_path(
+        None, "--out", "-o", help="Output .h5ad (obs vc_cluster).", suffixes=(".h5ad",)
+    ),
+    overwrite: bool = overwrite_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Leiden clustering with a resolution sweep (best NMI with labels, else silhouette)."""
-    from .._errors import ValidationError
     from ._cluster import cluster
 
-    res = None
-    if resolutions is not None:
-        try:
-            res = [float(r) for r in resolutions.split(",") if r.strip()]
-        except ValueError:
-            raise ValidationError(f"--resolutions must be numbers, got {resolutions!r}") from None
-    adata = _read(data)
+    res = resolutions  # a list of floats (checked while parsing)
+    adata = _read(data, format, orientation)
     table = cluster(
         adata, use_rep=use_rep, resolutions=res, label_key=label_key, layer=layer, seed=seed
     )

@@ -101,16 +101,11 @@ class HVGScaler:
         self.genes: np.ndarray | None = None
 
     def fit(self, adata: Any, *, layer: str | None = None) -> HVGScaler:
-        import anndata as ad
-        import scanpy as sc
-
         X, genes = expression(adata, layer)
         L = log_expression(X)
-        tmp = ad.AnnData(L)
-        tmp.var_names = list(genes)
-        tmp.var_names_make_unique()
-        sc.pp.highly_variable_genes(tmp, n_top_genes=min(self.n_hvg, L.shape[1]), flavor="seurat")
-        keep = np.asarray(tmp.var["highly_variable"])
+        from ..pp import variable_gene_mask
+
+        keep = variable_gene_mask(L, self.n_hvg, genes=genes)
         self.genes = genes[keep]
         dense = L[:, keep].toarray()
         self.mean = dense.mean(0)

@@ -20,6 +20,7 @@ from .._cli_types import (
     json_option,
     non_negative_int,
     output_path,
+    overwrite_option,
     positive_float,
     positive_int,
     seed_option,
@@ -44,18 +45,46 @@ def _defaults() -> dict[str, Any]:
 
 _D = _defaults()
 
+#: Upper limits of ``vcell sim`` (a simulation of this size already takes hours).
+MAX_GENES = 5_000
+MAX_CELL_TYPES = 50
+MAX_CELLS = 100_000
+MAX_DOUBLES = 10_000
+
 
 def sim(
     out: Path = output_path(..., "--out", "-o", help="Output .h5ad file.", suffixes=(".h5ad",)),
-    genes: int = int_range(_D["genes"], "--genes", help="Genes in the sampled network.", low=2),
-    cell_types: int = positive_int(_D["n_cell_types"], "--cell-types", help="Cell types."),
-    cells_per_condition: int = positive_int(
+    genes: int = int_range(
+        _D["genes"],
+        "--genes",
+        help=f"Genes in the sampled network, 2 .. {MAX_GENES:,}.",
+        low=2,
+        high=MAX_GENES,
+    ),
+    cell_types: int = int_range(
+        _D["n_cell_types"],
+        "--cell-types",
+        help=f"Cell types, 1 .. {MAX_CELL_TYPES}.",
+        low=1,
+        high=MAX_CELL_TYPES,
+    ),
+    cells_per_condition: int = int_range(
         _D["cells_per_condition"],
         "--cells-per-condition",
-        help="Cells per perturbed condition (over cell types).",
+        help=f"Cells per perturbed condition (over cell types), 1 .. {MAX_CELLS:,}.",
+        low=1,
+        high=MAX_CELLS,
     ),
-    singles: int = non_negative_int(_D["singles"], "--singles", help="Single-gene perturbations."),
-    doubles: int = non_negative_int(_D["doubles"], "--doubles", help="Two-gene perturbations."),
+    singles: int = non_negative_int(
+        _D["singles"], "--singles", help="Single-gene perturbations (at most --genes)."
+    ),
+    doubles: int = int_range(
+        _D["doubles"],
+        "--doubles",
+        help=f"Two-gene perturbations, 0 .. {MAX_DOUBLES:,}.",
+        low=0,
+        high=MAX_DOUBLES,
+    ),
     perturbation_type: Literal["knockout", "knockdown", "overexpression"] = typer.Option(
         _D["perturbation_type"], "--perturbation-type", help="How a perturbation acts."
     ),
@@ -69,6 +98,7 @@ def sim(
     plots: Path | None = output_path(
         None, "--plots", help="Folder for network/heatmap/UMAP figures.", kind="folder"
     ),
+    overwrite: bool = overwrite_option(),
     as_json: bool = json_option("Print the summary as JSON on stdout."),
 ) -> None:
     """Simulate single-cell Perturb-seq data from a random GRN (SERGIO kinetics)."""

@@ -23,6 +23,7 @@ from .._cli_types import (
     json_option,
     layer_option,
     output_path,
+    overwrite_option,
     positive_int,
     probability,
     read_data,
@@ -91,12 +92,15 @@ def _show_trained(model: Any, out: Path, as_json: bool) -> None:
 def train_command(
     data: str = data_argument(),
     label_key: str = typer.Option(..., "--label-key", help="obs column of cell types."),
-    out: Path = output_path(..., "--out", "-o", help="Model folder to write.", kind="folder"),
+    out: Path = output_path(
+        ..., "--out", "-o", help="Model folder to write.", kind="folder", existing="resume"
+    ),
     layer: str | None = layer_option(),
     kb: Path | None = _KB,
     steps: int | None = positive_int(None, "--steps", help="Optimizer steps (default 300)."),
     no_ontology: bool = _NO_ONTOLOGY,
     seed: int = seed_option(),
+    overwrite: bool = overwrite_option("Delete the run in --out and start over."),
     as_json: bool = json_option(),
 ) -> None:
     """Train the cell–text model (CLIP-style) on labelled cells; save it to --out."""
@@ -106,7 +110,7 @@ def train_command(
     model = train_bridge(
         adata, label_key=label_key, layer=layer, kb=_kb_or_default(kb),
         ontology=_ontology(no_ontology), train_config=_train_config(steps, BRIDGE_TRAIN_CONFIG),
-        out_dir=out, seed=seed,
+        out_dir=out, seed=seed, resume=False if overwrite else None,
     )  # fmt: skip
     _show_trained(model, out, as_json)
 
@@ -132,6 +136,7 @@ def eval_command(
     out: Path | None = output_path(
         None, "--out", "-o", help="Per-seed table (.csv).", suffixes=(".csv",)
     ),
+    overwrite: bool = overwrite_option(),
     as_json: bool = json_option(),
 ) -> None:
     """Zero-shot annotation on held-out types: the bridge vs marker-score and GenePT."""
@@ -175,6 +180,7 @@ def annotate_command(
     out: Path | None = output_path(
         None, "--out", "-o", help="Annotated cells (.h5ad).", suffixes=(".h5ad",)
     ),
+    overwrite: bool = overwrite_option(),
     as_json: bool = json_option(),
 ) -> None:
     """Label cells zero-shot with any label names (types never trained on included)."""
@@ -252,11 +258,14 @@ def describe_command(
 def c2s_train_command(
     data: str = data_argument(),
     label_key: str = typer.Option(..., "--label-key", help="obs column of cell types."),
-    out: Path = output_path(..., "--out", "-o", help="Model folder to write.", kind="folder"),
+    out: Path = output_path(
+        ..., "--out", "-o", help="Model folder to write.", kind="folder", existing="resume"
+    ),
     top_k: int = int_range(64, "--top-k", help="Genes per cell sentence.", low=2),
     steps: int | None = positive_int(None, "--steps", help="Optimizer steps (default 600)."),
     layer: str | None = layer_option(),
     seed: int = seed_option(),
+    overwrite: bool = overwrite_option("Delete the run in --out and start over."),
     as_json: bool = json_option(),
 ) -> None:
     """Train a CellGPT on '<type> cell-sentence' sequences (Cell2Sentence style)."""
@@ -265,7 +274,7 @@ def c2s_train_command(
     adata = read_data(data)
     model = train_c2s(
         adata, label_key=label_key, layer=layer, top_k=top_k, out_dir=out, seed=seed,
-        train_config=_train_config(steps, C2S_TRAIN_CONFIG),
+        train_config=_train_config(steps, C2S_TRAIN_CONFIG), resume=False if overwrite else None,
     )  # fmt: skip
     _show_trained(model, out, as_json)
 
@@ -310,6 +319,7 @@ def generate_command(
         ..., "--out", "-o", help="Generated cells (.h5ad).", suffixes=(".h5ad",)
     ),
     seed: int = seed_option(),
+    overwrite: bool = overwrite_option(),
     as_json: bool = json_option(),
 ) -> None:
     """Generate cells of the requested type(s) from a C2S model."""

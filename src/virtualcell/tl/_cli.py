@@ -7,7 +7,17 @@ from pathlib import Path
 
 import typer
 
-from .._cli_types import device_option, input_path, output_path
+from .._cli_types import (
+    FormatName,
+    OrientationName,
+    data_argument,
+    device_option,
+    format_option,
+    input_path,
+    orientation_option,
+    output_path,
+    overwrite_option,
+)
 from ._embed import embed
 
 _DEFAULT = {k: p.default for k, p in inspect.signature(embed).parameters.items()}
@@ -19,7 +29,7 @@ EMBED_SUFFIXES = (".h5ad", ".zarr")
 
 
 def embed_command(
-    data: str = typer.Argument(..., help="Cells: a file or a registry name."),
+    data: str = data_argument("Cells: a file or a registry name."),
     model: Path = input_path(
         ..., "--model", help="Checkpoint folder.", file_okay=False, what="a checkpoint folder"
     ),
@@ -40,13 +50,16 @@ def embed_command(
         "--layer",
         help="Matrix to read: 'raw' = adata.raw.X, a name = adata.layers[name]; default X.",
     ),
+    format: FormatName | None = format_option(),
+    orientation: OrientationName = orientation_option(),
     device_name: str | None = device_option(None, "auto, cpu, cuda, cuda:N or mps (default: cpu)."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Embed cells with a checkpoint and write an AnnData with the embedding in .obsm."""
     from .._utils import atomic_path, clean_stale_temps
     from ..datasets import read
 
-    adata = read(data)
+    adata = read(data, format=format, orientation=orientation)
     emb = embed(
         adata, model, key_added=key_added, batch_size=batch_size, layer=layer, device=device_name
     )

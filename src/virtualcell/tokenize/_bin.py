@@ -130,15 +130,11 @@ class BinTokenizer(Tokenizer):
         if self.binning == "fixed" and self.max_value is None:
             self.max_value = float(Y.data.max()) if Y.nnz else 1.0
         if self.gene_subset == "hvg":
-            import anndata as ad
-            import scanpy as sc
+            from ..pp import variable_gene_mask
 
             in_vocab = np.isin(gnames, np.asarray(self.vocab.genes, dtype=object))
-            tmp = ad.AnnData(Y[:, in_vocab])
-            tmp.var_names = list(gnames[in_vocab])
-            n_top = min(self.n_hvg, tmp.n_vars)
-            sc.pp.highly_variable_genes(tmp, n_top_genes=n_top, flavor="seurat")
-            self.hvg = [g for g in tmp.var_names[tmp.var["highly_variable"].to_numpy()]]
+            keep = variable_gene_mask(Y[:, in_vocab], self.n_hvg)
+            self.hvg = [str(g) for g in np.asarray(gnames[in_vocab])[keep]]
         return self
 
     def encode(

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import typer
 
-from .._cli_types import config_field, device_option, input_path, output_path
+from .._cli_types import config_field, device_option, input_path, output_path, seed_option
 from ._config import FINETUNE_CONFIG, TrainConfig
 
 __all__ = ["FINETUNE_TASKS", "PRETRAIN_OBJECTIVES", "TOKENIZER_KINDS", "register"]
@@ -81,11 +81,15 @@ def pretrain_command(
     objective: PRETRAIN_OBJECTIVES = typer.Option(
         "mlm", "--objective", help="mlm / mae: CellEncoder; ntp: CellGPT."
     ),
-    out: Path = output_path(..., "--out", help="Run folder to write.", kind="folder"),
-    max_steps: int = _opt(_DEFAULT, "max_steps", "--max-steps"),
-    seed: int = _opt(_DEFAULT, "seed", "--seed"),
-    batch_size: int = _opt(_DEFAULT, "batch_size", "--batch-size"),
-    grad_accum: int = _opt(_DEFAULT, "grad_accum", "--grad-accum"),
+    out: Path = output_path(
+        ..., "--out", help="Run folder to write.", kind="folder", existing="resume"
+    ),
+    max_steps: int = _opt(_DEFAULT, "max_steps", "--max-steps", "Optimizer steps to train for."),
+    seed: int = seed_option(_DEFAULT.seed),
+    batch_size: int = _opt(_DEFAULT, "batch_size", "--batch-size", "Cells per batch."),
+    grad_accum: int = _opt(
+        _DEFAULT, "grad_accum", "--grad-accum", "Batches whose gradients add up to one step."
+    ),
     lr: float = _opt(_DEFAULT, "lr", "--lr", "Peak learning rate."),
     warmup_steps: int | None = typer.Option(
         None,
@@ -156,18 +160,29 @@ def pretrain_command(
 def finetune_command(
     data: str = typer.Argument(..., help="Labelled cells: a file or a registry name."),
     model: Path = input_path(
-        ..., "--model", help="Pretrained checkpoint folder.", file_okay=False,
+        ...,
+        "--model",
+        help="Pretrained checkpoint folder.",
+        file_okay=False,
         what="a checkpoint folder",
     ),
     label: str = typer.Option(..., "--label-key", "--label", help="obs column to predict."),
     out: Path = output_path(
-        ..., "--out", help="Folder for the fine-tuned checkpoint.", kind="folder"
+        ...,
+        "--out",
+        help="Folder for the fine-tuned checkpoint.",
+        kind="folder",
+        existing="resume",
     ),
-    task: FINETUNE_TASKS = typer.Option("classification", "--task"),
-    max_steps: int = _opt(_FINETUNE, "max_steps", "--max-steps"),
-    batch_size: int = _opt(_FINETUNE, "batch_size", "--batch-size"),
-    lr: float = _opt(_FINETUNE, "lr", "--lr"),
-    seed: int = _opt(_FINETUNE, "seed", "--seed"),
+    task: FINETUNE_TASKS = typer.Option(
+        "classification",
+        "--task",
+        help="classification (categorical --label-key) or regression (numeric).",
+    ),
+    max_steps: int = _opt(_FINETUNE, "max_steps", "--max-steps", "Optimizer steps to train for."),
+    batch_size: int = _opt(_FINETUNE, "batch_size", "--batch-size", "Cells per batch."),
+    lr: float = _opt(_FINETUNE, "lr", "--lr", "Peak learning rate."),
+    seed: int = seed_option(_FINETUNE.seed),
     layer: str | None = typer.Option(None, "--layer", help=_LAYER_HELP),
     device_name: str = device_option(_FINETUNE.device),
     resume: bool = typer.Option(False, "--resume", help=_RESUME_HELP),
