@@ -179,7 +179,10 @@ def test_malicious_pickle_is_refused(tmp_path):
     folder, *_ = make_folder(tmp_path)
     target = tmp_path / "pwned"
     (folder / "token_dictionary.pkl").write_bytes(pickle.dumps({"<pad>": 0, "x": _Payload(target)}))
-    with pytest.raises(DataFormatError, match=r"token_dictionary.pkl: refused: the pickle asks for (io|builtins)\.open"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"token_dictionary.pkl: refused: the pickle asks for (io|builtins)\.open",
+    ):
         vc.models.load(f"geneformer:{folder}")
     assert not target.exists()
     # a numpy scalar needs numpy's code to load: refused as well, with the same message
@@ -207,7 +210,7 @@ def test_malicious_weights_are_refused(tmp_path):
 def test_json_dictionaries_and_problems_are_named(tmp_path):
     import json
 
-    folder, ref, tokens, medians = make_folder(tmp_path)
+    folder, _, tokens, medians = make_folder(tmp_path)
     for stem, doc in (("token_dictionary", tokens), ("gene_median_dictionary", medians)):
         (folder / f"{stem}.pkl").unlink()
         (folder / f"{stem}.json").write_text(json.dumps(doc))
@@ -225,3 +228,23 @@ def test_json_dictionaries_and_problems_are_named(tmp_path):
         vc.models.load(f"geneformer:{folder}")
     with pytest.raises(vc.ValidationError, match="is not a folder"):
         vc.models.load(f"geneformer:{tmp_path / 'nowhere'}")
+
+
+def test_vcell_embed_and_oracle_source_take_geneformer_paths(tmp_path, capsys):
+    from virtualcell.cli import main
+
+    folder, *_ = make_folder(tmp_path)
+    cells = make_cells()
+    path, out = tmp_path / "cells.h5ad", tmp_path / "emb.h5ad"
+    cells.write_h5ad(path)
+    argv = ["embed", str(path), "--model", f"geneformer:{folder}", "--out", str(out)]
+    assert main(argv) == 0
+    got = ad.read_h5ad(out).obsm["X_vc"]
+    want = vc.models.load(f"geneformer:{folder}").embed(cells)
+    assert np.allclose(got, want, atol=1e-6)
+    # the represent task's oracle source reads the same string
+    z = vc.represent.embed(cells.copy(), source="oracle", model=f"geneformer:{folder}")
+    assert np.allclose(z, want, atol=1e-6)
+    bad = ["embed", str(path), "--model", f"geneformer:{tmp_path / 'nope'}", "--out", str(out)]
+    assert main(bad) == 2
+    assert "does not exist" in capsys.readouterr().err

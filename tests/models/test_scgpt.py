@@ -194,5 +194,17 @@ def test_refusals(tmp_path):
     with pytest.raises(DataFormatError, match="multiple of nheads"):
         vc.models.load(f"scgpt:{folder2}")
     (folder2 / "vocab.json").write_text("[1, 2]")
-    with pytest.raises(DataFormatError, match="vocab.json"):
+    with pytest.raises(DataFormatError, match=r"vocab\.json"):
         vc.models.load(f"scgpt:{folder2}")
+
+
+def test_vcell_embed_takes_scgpt_paths(tmp_path):
+    from virtualcell.cli import main
+
+    folder, *_ = make_folder(tmp_path)
+    cells = make_cells()
+    path, out = tmp_path / "cells.h5ad", tmp_path / "emb.h5ad"
+    cells.write_h5ad(path)
+    assert main(["embed", str(path), "--model", f"scgpt:{folder}", "--out", str(out)]) == 0
+    got = ad.read_h5ad(out).obsm["X_vc"]
+    assert np.allclose(got, vc.models.load(f"scgpt:{folder}").embed(cells), atol=1e-6)

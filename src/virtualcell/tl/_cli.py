@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .._cli_types import device_option, input_path, output_path
+from .._cli_types import device_option, output_path
 from ._embed import embed
 
 _DEFAULT = {k: p.default for k, p in inspect.signature(embed).parameters.items()}
@@ -18,10 +18,27 @@ __all__ = ["register"]
 EMBED_SUFFIXES = (".h5ad", ".zarr")
 
 
+def _model_folder(value: str) -> str:
+    """``--model``: an existing folder, optionally behind ``geneformer:`` / ``scgpt:``."""
+    from ..models import PUBLISHED_FORMATS
+
+    prefix, sep, rest = value.partition(":")
+    path = Path(rest if sep and prefix.lower() in PUBLISHED_FORMATS else value).expanduser()
+    if not path.exists():
+        raise typer.BadParameter(f"{path} does not exist")
+    if not path.is_dir():
+        kind = "a file" if path.is_file() else "not a regular folder"
+        raise typer.BadParameter(f"{path} is {kind}, not a checkpoint folder")
+    return value
+
+
 def embed_command(
     data: str = typer.Argument(..., help="Cells: a file or a registry name."),
-    model: Path = input_path(
-        ..., "--model", help="Checkpoint folder.", file_okay=False, what="a checkpoint folder"
+    model: str = typer.Option(
+        ...,
+        "--model",
+        help="Checkpoint folder, or a published one: geneformer:PATH, scgpt:PATH.",
+        callback=lambda v: _model_folder(v),
     ),
     out: Path = output_path(
         ...,
