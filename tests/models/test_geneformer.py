@@ -248,3 +248,28 @@ def test_vcell_embed_and_oracle_source_take_geneformer_paths(tmp_path, capsys):
     bad = ["embed", str(path), "--model", f"geneformer:{tmp_path / 'nope'}", "--out", str(out)]
     assert main(bad) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_bench_represent_runs_a_published_checkpoint(tmp_path):
+    import pandas as pd
+
+    folder, *_ = make_folder(tmp_path)
+    cells = make_cells(n=30, seed=5)
+    cells.obs["cell_type"] = np.where(np.arange(30) % 2, "a", "b")
+    path = tmp_path / "cells.h5ad"
+    cells.write_h5ad(path)
+    out = tmp_path / "bench"
+    vc.bench.run(
+        "quick",
+        out=out,
+        tasks=["represent"],
+        methods=["checkpoint"],
+        data=path,
+        user_options={"label_key": "cell_type", "model": f"geneformer:{folder}"},
+        seeds=[0],
+        n_jobs=1,
+    )
+    table = pd.read_csv(out / "results.csv")
+    rows = table[(table["method"] == "checkpoint") & (table["metric"] == "avg_bio")]
+    assert len(rows) == 1 and np.isfinite(rows["value"]).all()
+    assert {"pca", "checkpoint"} <= set(table["method"])  # beside the PCA baseline

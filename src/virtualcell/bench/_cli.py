@@ -40,6 +40,9 @@ def register(app: typer.Typer) -> None:
         truth: Path = typer.Option(None, "--truth", help="True network for GRN user data."),
         regulators: Path = typer.Option(None, "--regulators", help="Candidate regulators file."),
         layer: str = typer.Option(None, "--layer", help="Expression layer of the user data."),
+        model: str = typer.Option(
+            None, "--model", help="Checkpoint for represent's 'checkpoint' method (with --data)."
+        ),
         n_jobs: int = typer.Option(
             -1, "--n-jobs", "-j", help="Local worker processes (-1: all CPUs)."
         ),
@@ -93,6 +96,7 @@ def register(app: typer.Typer) -> None:
             "truth": str(truth) if truth else None,
             "regulators": str(regulators) if regulators else None,
             "layer": layer,
+            "model": model,
         }
         from .. import pl
 
