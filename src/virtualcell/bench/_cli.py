@@ -54,6 +54,9 @@ def register(app: typer.Typer) -> None:
             None, "--regulators", help="Candidate regulators file.", dir_okay=False
         ),
         layer: str = typer.Option(None, "--layer", help="Expression layer of the user data."),
+        model: str = typer.Option(
+            None, "--model", help="Checkpoint for represent's 'checkpoint' method (with --data)."
+        ),
         n_jobs: int = n_jobs_option(-1, help="Local worker processes: -1 (all CPUs) or 1 .. 1024."),
         dask: str = typer.Option(
             None, "--dask", help="Run on Dask: a scheduler address, or 'local' for a LocalCluster."
@@ -96,6 +99,7 @@ def register(app: typer.Typer) -> None:
             "truth": str(truth) if truth else None,
             "regulators": str(regulators) if regulators else None,
             "layer": layer,
+            "model": model,
         }
         from .. import pl
 

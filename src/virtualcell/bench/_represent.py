@@ -17,7 +17,9 @@ Datasets
 Methods: ``pca`` (HVG + PCA, baseline), ``cellencoder_untrained`` (the transformer
 with random weights, baseline: what pretraining adds), ``cellencoder`` (a small
 ``CellEncoder`` pretrained here with masked-gene modelling on the dataset's own cells,
-rank tokens), ``scvi`` (peer, scvi-tools; needs counts).
+rank tokens), ``scvi`` (peer, scvi-tools; needs counts), ``checkpoint`` (user data only,
+run with ``--method checkpoint --model PATH``: a checkpoint folder or a published one,
+``geneformer:PATH`` / ``scgpt:PATH``).
 
 Metrics: AvgBIO (primary), Leiden NMI, Leiden ARI, ASW_label (``docs/metrics.md``).
 """
@@ -58,6 +60,9 @@ class Cells:
     #: ``PCAConfig.normalize`` for this data: ``"yes"`` for linear-scale values that are
     #: not counts, ``"no"`` for log-normalised ones, ``"auto"`` to detect counts.
     pca_normalize: str = "auto"
+    #: ``--model`` of user data: a checkpoint folder, ``geneformer:PATH`` or ``scgpt:PATH``
+    #: (embedded by the ``checkpoint`` method).
+    model: str | None = None
 
 
 def load_sim_types(seed: int = 5) -> Cells:
@@ -125,7 +130,7 @@ def load_wu2020() -> Cells:
     return Cells(adata, "cluster_orig", False, facts, pca_normalize="no")
 
 
-def load_user(path: str, label_key: str, layer: str | None) -> Cells:
+def load_user(path: str, label_key: str, layer: str | None, model: str | None = None) -> Cells:
     """The user's cells (``--data``) with labels in ``obs[label_key]``."""
     from .. import datasets
 
@@ -140,14 +145,20 @@ def load_user(path: str, label_key: str, layer: str | None) -> Cells:
         adata.X = adata.layers[layer]
     adata.obs[label_key] = adata.obs[label_key].astype(str)
     facts = {"cells x genes": f"{adata.n_obs} x {adata.n_vars}", "labels": label_key}
-    return Cells(adata, label_key, False, facts)
+    if model is not None:
+        facts["model (checkpoint method)"] = model
+    return Cells(adata, label_key, False, facts, model=model)
 
 
 def datasets(preset: str, user: UserData | None) -> list[Dataset]:
     """Datasets of ``preset`` (or only the user's)."""
     if user is not None:
         load = functools.partial(
-            load_user, user.path, str(user.options["label_key"]), user.options.get("layer")
+            load_user,
+            user.path,
+            str(user.options["label_key"]),
+            user.options.get("layer"),
+            user.options.get("model"),
         )
         return [Dataset("user", load, f"user data {user.path}", "user")]
     return [
@@ -196,6 +207,12 @@ def methods() -> list[Method]:
             description="CellEncoder pretrained here (rank tokens, masked-gene modelling)",
         ),
         Method(
+            "checkpoint",
+            requires=("torch",),
+            presets=(),
+            description="the user's --model: a checkpoint folder, geneformer:PATH or scgpt:PATH",
+        ),
+        Method(
             "scvi",
             peer=True,
             requires=("scvi",),
@@ -206,7 +223,9 @@ def methods() -> list[Method]:
 
 
 def applicable(data: Cells, split: str, method: str) -> str | None:
-    """scVI needs counts."""
+    """scVI needs counts; ``checkpoint`` needs ``--model``."""
+    if method == "checkpoint" and data.model is None:
+        return "needs --model (a checkpoint folder, geneformer:PATH or scgpt:PATH)"
     if method == "scvi" and not data.counts and "counts" not in data.adata.layers:
         return "needs raw counts (the dataset has normalised values only)"
     return None
@@ -218,6 +237,10 @@ def _embed(data: Cells, method: str, seed: int, context: RunContext) -> np.ndarr
 
         config = PCAConfig(n_hvg=2000, n_comps=50, normalize=data.pca_normalize, seed=seed)
         return PCAEncoder(config).fit(data.adata).embed(data.adata)
+    if method == "checkpoint":
+        from ..models import load
+
+        return load(str(data.model)).embed(data.adata, device=context.device)
     if method == "scvi":
         from ..models import scvi_embed
 
@@ -283,6 +306,6 @@ REPRESENT_TASK = Task(
     run=run,
     applicable=applicable,
     describe=data_facts,
-    user_flags=("label_key", "layer"),
+    user_flags=("label_key", "layer", "model"),
     required_flags=("label_key",),
 )

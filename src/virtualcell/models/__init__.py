@@ -8,7 +8,10 @@ and the AnnData-aware :class:`CellModel` wrapper (tokenizer + network, checkpoin
 * :class:`CellPredictor` — a pretrained base network plus a prediction head;
 * :class:`CellText` — cells and sentences in one space (CLIP-style), wrapped with its
   cell encoder by :class:`CellTextModel`;
-* :class:`PCAEncoder` — PCA on highly variable genes (baseline), ``scvi_embed`` (optional).
+* :class:`PCAEncoder` — PCA on highly variable genes (baseline), ``scvi_embed`` (optional);
+* :class:`GeneformerModel`, :class:`ScGPTModel` — published Geneformer / scGPT checkpoints
+  read in their own layouts (``load("geneformer:PATH")``, ``load("scgpt:PATH")``) with
+  their own tokenizers; pickled gene dictionaries only through :func:`read_plain_pickle`.
 
 :data:`ARCHITECTURES` lists the networks a checkpoint folder may hold. Training
 (:func:`virtualcell.train.pretrain`, :func:`virtualcell.train.finetune`) lives one layer
@@ -34,11 +37,22 @@ _EXPORTS = {
     "CellTextConfig": "._clip",
     "CellTextModel": "._clip",
     "DEVICE_CHOICES": "._device",
+    "GeneformerConfig": "._geneformer",
+    "GeneformerModel": "._geneformer",
+    "GeneformerNetwork": "._geneformer",
+    "GeneformerTokenizer": "._geneformer",
     "MAX_PARAMETERS": "._config",
     "PCAConfig": "._pca",
     "PCAEncoder": "._pca",
+    "PUBLISHED_FORMATS": "._published",
+    "PlainDataUnpickler": "._pickle",
+    "ScGPTConfig": "._scgpt",
+    "ScGPTModel": "._scgpt",
+    "ScGPTNetwork": "._scgpt",
+    "ScGPTTokenizer": "._scgpt",
     "build_network": "._architectures",
     "load": "._wrapper",
+    "read_plain_pickle": "._pickle",
     "scvi_embed": "._pca",
 }
 

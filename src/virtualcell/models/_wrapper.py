@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from ..data import CellSource
     from ..tokenize import Tokenizer
     from ._clip import CellTextModel
+    from ._geneformer import GeneformerModel
     from ._pca import PCAEncoder
+    from ._scgpt import ScGPTModel
 
 __all__ = ["CellModel", "load"]
 
@@ -183,9 +185,25 @@ class CellModel:
         return out[:, 0] if out.shape[1] == 1 else out
 
 
-def load(folder: str | Path, *, device: str | None = None) -> CellModel | PCAEncoder | CellTextModel:
+def load(
+    folder: str | Path, *, device: str | None = None
+) -> CellModel | PCAEncoder | CellTextModel | GeneformerModel | ScGPTModel:
     """Load any checkpoint folder: a :class:`CellModel`, a :class:`PCAEncoder` or a
-    :class:`CellTextModel`."""
+    :class:`CellTextModel` written by this library — or a published checkpoint in its
+    own layout, ``"geneformer:PATH"`` (:class:`GeneformerModel`) or ``"scgpt:PATH"``
+    (:class:`ScGPTModel`); see ``docs/models.md``."""
+    from ._published import parse_spec
+
+    spec = parse_spec(folder)
+    if spec is not None:
+        kind, path = spec
+        if kind == "geneformer":
+            from ._geneformer import GeneformerModel
+
+            return GeneformerModel.from_folder(path, device=device)
+        from ._scgpt import ScGPTModel
+
+        return ScGPTModel.from_folder(path, device=device)
     config = ckpt.read_config(folder)
     if config["architecture"] == "pca":
         from ._pca import PCAEncoder

@@ -18,7 +18,7 @@ clustering and batch integration.
 >>> query.obs[["vc_label", "vc_confidence", "vc_unknown_score"]]  # doctest: +SKIP
 """
 
-from ._annotate import AnnotationResult, annotate, split_reference
+from ._annotate import AnnotationResult, annotate, split_reference, trivial_macro_f1
 from ._cluster import cluster
 from ._embeddings import embed
 from ._evaluate import evaluate_annotation, evaluate_embedding, evaluate_novel
@@ -51,4 +51,5 @@ __all__ = [
     "list_methods",
     "score_integration",
     "split_reference",
+    "trivial_macro_f1",
 ]

@@ -32,7 +32,7 @@ from ._novel import NoveltyScorer
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["AnnotationResult", "annotate", "split_reference"]
+__all__ = ["AnnotationResult", "annotate", "split_reference", "trivial_macro_f1"]
 
 #: ``obs`` columns written to the query.
 LABEL_KEY, CONFIDENCE_KEY, UNKNOWN_KEY, UNKNOWN_FLAG_KEY = (
@@ -65,7 +65,12 @@ class AnnotationResult:
     metrics
         When the query has the label column: ``accuracy``, ``macro_f1``, ``ece``
         (calibrated), ``ece_raw`` (uncalibrated), ``n_query`` — over query cells whose
-        label occurs in the reference (``n_unseen`` counts the others).
+        label occurs in the reference (``n_unseen`` counts the others) — and the macro-F1
+        of two trivial predictors on the same cells (:func:`trivial_macro_f1`):
+        ``majority_macro_f1`` and ``prior_macro_f1``.
+    warnings
+        Plain-language warnings, e.g. that the method's macro-F1 does not beat a trivial
+        baseline (also logged, and in ``info["warnings"]``).
     info
         Method, embedding, calibration, split and sizes (also in ``uns["vc"]["annotate"]``).
     """
@@ -81,6 +86,7 @@ class AnnotationResult:
     distance_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def split_reference(
@@ -238,7 +244,17 @@ def annotate(
     def sub(b: np.ndarray | None, m: np.ndarray) -> np.ndarray | None:
         return None if b is None else b[m]
 
-    log(f"annotate: {method} on {int((~hold).sum())} reference cells", level=1)
+    n_fit, n_cal = int((~hold).sum()), int(hold.sum())
+    if n_cal:
+        log(
+            f"annotate: {method} fitted on {n_fit} of {reference.n_obs} reference cells; "
+            f"{n_cal} held out (calibration_fraction={calibration_fraction:g}, stratified) "
+            "to calibrate the confidence and the unknown score (calibration='none' fits "
+            "on all)",
+            level=1,
+        )
+    else:
+        log(f"annotate: {method} fitted on all {n_fit} reference cells (no calibration)", level=1)
     annotator.fit(fit_ref, y_ref[~hold], layer=layer, batches=sub(b_ref, ~hold))
     classes = np.asarray(annotator.classes_)
 
@@ -274,6 +290,7 @@ def annotate(
     query.obs[UNKNOWN_FLAG_KEY] = unknown
 
     metrics: dict[str, float] = {}
+    warnings: list[str] = []
     if label_key in query.obs and not query.obs[label_key].isna().any():
         truth = query.obs[label_key].astype(str).to_numpy()
         known = np.isin(truth, classes)
@@ -285,6 +302,17 @@ def annotate(
             metrics["macro_f1"] = macro_f1(truth=t, prediction=p)
             metrics["ece"] = ece(t, p, confidence=conf[known])
             metrics["ece_raw"] = ece(t, p, confidence=raw_conf[known])
+            trivial = trivial_macro_f1(t, y_ref[~hold], seed=seed)
+            metrics.update(trivial)
+            best = max(trivial.values())
+            if metrics["macro_f1"] <= best:
+                warnings.append(
+                    f"{entry.name} macro-F1 {metrics['macro_f1']:.3f} does not beat a trivial "
+                    f"baseline on this query (majority class {trivial['majority_macro_f1']:.3f}, "
+                    f"stratified prior {trivial['prior_macro_f1']:.3f})"
+                )
+    for text in warnings:
+        log(f"annotate: warning: {text}", level=1)
     info = {
         "method": entry.name,
         "baseline": entry.baseline,
@@ -301,6 +329,7 @@ def annotate(
         "unknown_threshold": float(novelty.threshold),
         "unknown_quantile": float(unknown_quantile),
         "metrics": metrics,
+        "warnings": warnings,
         "split": split_info,
     }
     query.uns.setdefault("vc", {})["annotate"] = _uns_safe(info)
@@ -316,7 +345,38 @@ def annotate(
         distance_score=novelty.distance_part(q_space),
         metrics=metrics,
         info=info,
+        warnings=warnings,
     )
+
+
+def trivial_macro_f1(
+    truth: np.ndarray, reference_labels: np.ndarray, *, seed: int = 0, draws: int = 200
+) -> dict[str, float]:
+    """Macro-F1 on ``truth`` of two predictors that ignore the cells.
+
+    * ``majority_macro_f1``: every cell gets the most frequent reference label (ties:
+      the first in sorted order);
+    * ``prior_macro_f1``: every cell gets a label drawn independently from the reference
+      label frequencies — the mean over ``draws`` seeded draws.
+
+    Both use :func:`virtualcell.metrics.macro_f1` (mean over the classes that occur in
+    the truth or the prediction), the definition the methods are scored with.
+    """
+    from ..metrics import macro_f1
+
+    truth = np.asarray(truth, dtype=str)
+    classes, counts = np.unique(np.asarray(reference_labels, dtype=str), return_counts=True)
+    majority = np.full(len(truth), classes[int(np.argmax(counts))])
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 23]))
+    prior = counts / counts.sum()
+    draws_f1 = [
+        macro_f1(truth=truth, prediction=classes[rng.choice(len(classes), len(truth), p=prior)])
+        for _ in range(int(draws))
+    ]
+    return {
+        "majority_macro_f1": macro_f1(truth=truth, prediction=majority),
+        "prior_macro_f1": float(np.mean(draws_f1)),
+    }
 
 
 def _init_params(cls: Any) -> set[str]:

@@ -58,6 +58,10 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
         emit_json(result)
         return
     for key, value in result.items():
+        if key == "warnings":
+            for text in value:
+                typer.echo(f"{'warning':22s} {text}")
+            continue
         text = f"{value:.4f}" if isinstance(value, float) else str(value)
         typer.echo(f"{key:22s} {text}")
 
@@ -157,13 +161,16 @@ def annotate_command(
     if out is not None:
         _write(res.query, out)
     result: dict[str, Any] = {"method": res.info["method"]}
-    for key in ("accuracy", "macro_f1", "ece", "ece_raw"):
+    for key in ("accuracy", "macro_f1", "majority_macro_f1", "prior_macro_f1", "ece", "ece_raw"):
         if key in res.metrics:
             result[key] = res.metrics[key]
     result["n_query"] = int(res.query.n_obs)
     result["n_flagged_unknown"] = int(res.unknown.sum())
+    result["n_reference_fit"] = res.info["n_reference_fit"]
+    result["n_calibration"] = res.info["n_calibration"]
     if out is not None:
         result["out"] = str(out)
+    result["warnings"] = list(res.warnings)
     _print(result, as_json)
 
 

@@ -34,7 +34,8 @@ def embed(
         AnnData (in memory or backed). It is only modified after the embedding succeeded.
     model
         A :class:`~virtualcell.models.CellModel`, :class:`~virtualcell.models.PCAEncoder`,
-        or a checkpoint folder of either.
+        a checkpoint folder of either, or a published checkpoint ``"geneformer:PATH"`` /
+        ``"scgpt:PATH"`` (see :func:`virtualcell.models.load`).
     key_added
         ``obsm`` key to write (default ``X_vc``).
     batch_size
@@ -63,9 +64,12 @@ def embed(
         check_device(device)
     if isinstance(model, str | Path):
         model = load(model, device=device)
-    if not isinstance(model, CellModel | PCAEncoder):
+    from ..models import GeneformerModel, ScGPTModel
+
+    if not isinstance(model, CellModel | PCAEncoder | GeneformerModel | ScGPTModel):
         raise ValidationError(
-            f"model must be a CellModel, a PCAEncoder or a checkpoint folder, got "
+            f"model must be a CellModel, a PCAEncoder or a checkpoint folder (also a "
+            f"published GeneformerModel / ScGPTModel, 'geneformer:PATH', 'scgpt:PATH'), got "
             f"{type(model).__name__}"
         )
     kwargs: dict[str, Any] = {"batch_size": batch_size, "layer": layer}
