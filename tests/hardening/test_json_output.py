@@ -193,6 +193,11 @@ CASES = {
     "perturb evaluate": (lambda t, kb: ["perturb", "evaluate", _perturbed(t), "--task",
                                         "unseen_singles", "--json"],
                          lambda d: d["task"] == "unseen_singles" and d["results"]),
+    "perturb score": (lambda t, kb: ["perturb", "score", _perturbed(t), _perturbed(t),
+                                     "--perturbation-key", "perturbation", "--control",
+                                     "control", "--json"],
+                      lambda d: list(d) == ["summary", "per_perturbation"]
+                      and d["summary"]["l2"] == 0.0),
     "ask": (lambda t, kb: ["ask", "Which genes does KLF1 regulate?", "--backend", "scripted",
                            "--replies", _replies(t), "--kb", kb, "--workspace", str(t / "ws"),
                            "--json"],

@@ -12,7 +12,9 @@ normalise both files the same way first (e.g. ``log1p`` of counts per 10,000) wh
 tool's output is on a log scale.
 
 Every metric is :func:`vc.metrics.score_profiles` (the same as ``vc.perturb.evaluate``),
-with the perturbed genes left out unless ``include_targets``.
+with the perturbed genes left out unless ``include_targets``. The perturbed genes of a
+label are read in the package grammar: ``A`` or ``A+B`` (GEARS' ``A+ctrl`` works too);
+a label in another grammar (``A_B``) names no measured gene, so nothing is left out for it.
 """
 
 from __future__ import annotations
