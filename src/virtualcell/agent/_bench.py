@@ -119,7 +119,9 @@ def keyword_router(question: str, toolbox: Toolbox) -> tuple[str, int]:
     edges = re.findall(r"[A-Za-z0-9_.\-]+->[A-Za-z0-9_.\-]+", q)
     if edges:
         v = first("knockout_support", adata="data", edges=edges)
-        return (", ".join(v.loc[v["supported"], "edge"]) if v is not None else ""), 1
+        if v is None:
+            return "", 1
+        return (", ".join(v.loc[v["supported"], "edge"]) or "none"), 1
     if "perturbation" in ql and genes:
         v = first("perturbation_effects", adata="data", gene=genes[0])
         return (str(v.iloc[0]["perturbation"]) if v is not None and len(v) else ""), 1
