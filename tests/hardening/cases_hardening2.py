@@ -125,6 +125,12 @@ def _api_integrate_zero(folder: Path) -> None:
     vc.tl.integrate(ad.read_h5ad(folder / "zero.h5ad"), batch_key="batch", method="center")
 
 
+def _api_simulate_huge(folder: Path) -> None:
+    import virtualcell as vc
+
+    vc.sim.simulate_perturbseq(1_000_000_000)
+
+
 def _api_check_output_exists(folder: Path) -> None:
     from virtualcell._utils import check_output
 
@@ -628,6 +634,14 @@ CASES: list[Case] = [
         r"none of the 6 perturbed genes",
         setup=_unmeasured,
         run=_api_perturb_unmeasured,
+    ),
+    Case(
+        "api-simulate-genes-huge",
+        "vc.sim.simulate_perturbseq(1_000_000_000)",
+        RAISES,
+        r"n_genes must be an integer >= 2 and <= 20000",
+        run=_api_simulate_huge,
+        max_s=5,
     ),
     Case(
         "api-check-output-exists",
