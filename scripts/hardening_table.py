@@ -28,8 +28,9 @@ library call must raise a `vc.VirtualCellError`), exactly one message line namin
 problem, no traceback, input files unchanged (sha256 before/after), no partial output
 (no output file, no temporary file left) and no child process left running. A failing
 case is counted in one or more categories: tracebacks, internal errors (a bug), silent
-acceptances (exit 0 where an error was due), inputs changed, processes left, wrong
-outcome (another exit code or message).
+acceptances (exit 0 where an error was due), inputs changed, processes left, unbounded
+work (still running after the per-case time limit), wrong outcome (another exit code or
+message). Each case runs in a forked process with a time limit (`--timeout`).
 """
 
 
