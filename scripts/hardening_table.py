@@ -105,10 +105,12 @@ def main() -> int:
             if args.only and area not in args.only:
                 continue
             module = importlib.import_module(f"hardening.{module_path.stem}")
-            results = [
-                _run_bounded(run_case, case, Path(tmp) / area / case.id, args.timeout)
-                for case in module.CASES
-            ]
+            results = []
+            for case in module.CASES:
+                r = _run_bounded(run_case, case, Path(tmp) / area / case.id, args.timeout)
+                results.append(r)
+                state = "pass" if r.passed else "FAIL " + ", ".join(sorted(r.categories))
+                print(f"{area} {case.id}: {state}", file=sys.stderr, flush=True)
             n_cases += len(results)
             n_failed += sum(not r.passed for r in results)
             for r in results:
