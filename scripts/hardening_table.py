@@ -28,8 +28,9 @@ library call must raise a `vc.VirtualCellError`), exactly one message line namin
 problem, no traceback, input files unchanged (sha256 before/after), no partial output
 (no output file, no temporary file left) and no child process left running. A failing
 case is counted in one or more categories: tracebacks, internal errors (a bug), silent
-acceptances (exit 0 where an error was due), inputs changed, processes left, wrong
-outcome (another exit code or message).
+acceptances (exit 0 where an error was due), inputs changed, processes left, unbounded
+work (still running after the per-case time limit), wrong outcome (another exit code or
+message). Each case runs in a forked process with a time limit (`--timeout`).
 """
 
 
@@ -104,10 +105,12 @@ def main() -> int:
             if args.only and area not in args.only:
                 continue
             module = importlib.import_module(f"hardening.{module_path.stem}")
-            results = [
-                _run_bounded(run_case, case, Path(tmp) / area / case.id, args.timeout)
-                for case in module.CASES
-            ]
+            results = []
+            for case in module.CASES:
+                r = _run_bounded(run_case, case, Path(tmp) / area / case.id, args.timeout)
+                results.append(r)
+                state = "pass" if r.passed else "FAIL " + ", ".join(sorted(r.categories))
+                print(f"{area} {case.id}: {state}", file=sys.stderr, flush=True)
             n_cases += len(results)
             n_failed += sum(not r.passed for r in results)
             for r in results:

@@ -91,6 +91,24 @@ def _truncated(folder: Path) -> None:
     (folder / "cut.h5ad").write_bytes(data[: len(data) // 3])
 
 
+def _duplicates(folder: Path) -> None:
+    import anndata as ad
+
+    adata = ad.read_h5ad(_typed(folder))
+    names = list(adata.var_names)
+    names[1], names[3] = names[0], names[2]
+    adata.var_names = names
+    adata.write_h5ad(folder / "dup.h5ad")
+
+
+def _genes_x_cells_ids(folder: Path) -> None:
+    """A genes x cells table whose rows are Ensembl ids and columns barcodes."""
+    (folder / "gxc.csv").write_text(
+        ",AAACCTGAGAAACCAT-1,AAACCTGAGAAACCGC-1,AAACCTGAGAAACCTA-1\n"
+        "ENSG00000141510,1,2,3\nENSG00000136997,0,1,0\n"
+    )
+
+
 def _replies(*replies: str):
     def build(folder: Path) -> None:
         (folder / "replies.json").write_text(json.dumps(list(replies)))
@@ -105,6 +123,12 @@ def _api_integrate_zero(folder: Path) -> None:
     import virtualcell as vc
 
     vc.tl.integrate(ad.read_h5ad(folder / "zero.h5ad"), batch_key="batch", method="center")
+
+
+def _api_simulate_huge(folder: Path) -> None:
+    import virtualcell as vc
+
+    vc.sim.simulate_perturbseq(1_000_000_000)
 
 
 def _api_check_output_exists(folder: Path) -> None:
@@ -537,6 +561,42 @@ CASES: list[Case] = [
         max_s=5,
         outputs=("b",),
     ),
+    # -- inputs that `vcell data validate` calls invalid are not used silently
+    Case(
+        "annotate-duplicate-genes",
+        "vcell annotate {tmp}/dup.h5ad --label-key cell_type --query-fraction 0.3",
+        2,
+        r"2 gene name\(s\) occur more than once \(G0, G2\)",
+        setup=_duplicates,
+    ),
+    Case(
+        "integrate-duplicate-genes",
+        "vcell integrate {tmp}/dup.h5ad --batch-key batch",
+        2,
+        r"2 gene name\(s\) occur more than once",
+        setup=_duplicates,
+    ),
+    Case(
+        "cluster-duplicate-genes",
+        "vcell cluster {tmp}/dup.h5ad",
+        2,
+        r"2 gene name\(s\) occur more than once",
+        setup=_duplicates,
+    ),
+    Case(
+        "validate-orientation-contradicts-ids",
+        "vcell data validate {tmp}/gxc.csv --orientation cells_x_genes",
+        1,
+        r"stated to be cells x genes, but its rows are Ensembl gene ids",
+        setup=_genes_x_cells_ids,
+    ),
+    Case(
+        "info-orientation-contradicts-ids",
+        "vcell data info {tmp}/gxc.csv --orientation cells_x_genes",
+        2,
+        r"it is genes x cells; give --orientation genes_x_cells",
+        setup=_genes_x_cells_ids,
+    ),
     # -- library-side crashes
     Case(
         "integrate-all-zero",
@@ -574,6 +634,14 @@ CASES: list[Case] = [
         r"none of the 6 perturbed genes",
         setup=_unmeasured,
         run=_api_perturb_unmeasured,
+    ),
+    Case(
+        "api-simulate-genes-huge",
+        "vc.sim.simulate_perturbseq(1_000_000_000)",
+        RAISES,
+        r"n_genes must be an integer >= 2 and <= 20000",
+        run=_api_simulate_huge,
+        max_s=5,
     ),
     Case(
         "api-check-output-exists",

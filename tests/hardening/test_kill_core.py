@@ -81,7 +81,7 @@ def test_sim_killed_leaves_old_or_complete_file(tmp_path, capsys):
     env = _env(tmp_path)
     out = tmp_path / "sim.h5ad"
     base = ["sim", "--genes", "40", "--cells-per-condition", "40", "--singles", "10",
-            "--doubles", "5", "--out", str(out)]  # fmt: skip
+            "--doubles", "5", "--out", str(out), "--overwrite"]  # fmt: skip
     duration = _run([*base, "--seed", "0"], env)
     old = sha256_file(out)
     outcomes = []
@@ -116,7 +116,8 @@ def test_kb_build_killed_leaves_old_or_complete_store(tmp_path, capsys):
     sources = write_sources(tmp_path / "src")
     out = tmp_path / "kb" / "knowledge.sqlite"
     out.parent.mkdir()
-    args = ["kb", "build", "--source", str(sources), "--out", str(out), "--no-defaults"]
+    args = ["kb", "build", "--source", str(sources), "--out", str(out), "--no-defaults",
+            "--overwrite"]  # fmt: skip
     duration = _run(args, env)
     old = sha256_file(out)
     outcomes = []

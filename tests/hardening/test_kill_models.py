@@ -145,7 +145,8 @@ def _kill_embed(cells_file: Path, tmp_path: Path, n_kills: int) -> list:
     cfg = CellEncoderConfig(vocab_size=len(tok.vocab), d_model=8, n_layers=1, n_heads=2, max_len=16)
     CellModel(CellEncoder(cfg), tok).save_pretrained(tmp_path / "m")
     out = tmp_path / "e.h5ad"
-    args = ["embed", str(cells_file), "--model", str(tmp_path / "m"), "--out", str(out)]
+    args = ["embed", str(cells_file), "--model", str(tmp_path / "m"), "--out", str(out),
+            "--overwrite"]  # fmt: skip
     assert main(args) == 0
     reference = ad.read_h5ad(out).obsm["X_vc"]
     t0 = time.monotonic()

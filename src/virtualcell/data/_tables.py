@@ -215,6 +215,16 @@ def read_table(
             )
     else:
         chosen, rule = orientation, "stated"
+        found, evidence = detect_orientation(row_labels, col_labels)
+        if evidence in ("ensembl", "barcode") and found != chosen:  # unmistakable labels
+            what = {"ensembl": "Ensembl gene ids", "barcode": "cell barcodes"}[evidence]
+            where = "rows" if (evidence == "ensembl") == (found == "genes_x_cells") else "columns"
+            raise DataFormatError(
+                f"{path} was stated to be {chosen.replace('_x_', ' x ').replace('_', ' ')}, "
+                f"but its {where} are {what} ({_first_labels(row_labels if where == 'rows' else col_labels)}): "
+                f"it is {found.replace('_x_', ' x ').replace('_', ' ')}; give "
+                f"--orientation {found} (or auto)"
+            )
     if chosen == "genes_x_cells":
         values = values.T
         obs_names, var_names = col_labels, row_labels

@@ -43,7 +43,24 @@ def _integration_methods() -> Any:
 def _read(source: str, format: Any = None, orientation: Any = "auto") -> Any:
     from .._cli_types import read_data
 
-    return read_data(source, format=format, orientation=orientation)
+    adata = read_data(source, format=format, orientation=orientation)
+    _unique_genes(adata, source)
+    return adata
+
+
+def _unique_genes(adata: Any, source: str) -> None:
+    """Refuse duplicate gene names (``vcell data validate`` calls such data invalid): a
+    gene would be counted twice and results by gene name are ambiguous."""
+    from .._errors import ValidationError
+
+    names = adata.var_names
+    if not names.is_unique:
+        dup = names[names.duplicated()].unique()
+        shown = ", ".join(map(str, dup[:5])) + (" ..." if len(dup) > 5 else "")
+        raise ValidationError(
+            f"{source}: {len(dup)} gene name(s) occur more than once ({shown}); make them "
+            "unique (adata.var_names_make_unique()) or fix the file (vcell data validate)"
+        )
 
 
 def _write(adata: Any, out: Path) -> None:

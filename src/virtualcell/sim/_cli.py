@@ -22,7 +22,6 @@ from .._cli_types import (
     output_path,
     overwrite_option,
     positive_float,
-    positive_int,
     seed_option,
 )
 

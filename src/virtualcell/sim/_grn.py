@@ -173,7 +173,10 @@ class GRN:
             sign = np.sign(pd.to_numeric(df["sign"]).to_numpy(dtype=float))
             bad = sign == 0
             if bad.any():
-                shown = [f"{r}->{t}" for r, t in zip(df["regulator"][bad], df["target"][bad], strict=True)]
+                shown = [
+                    f"{r}->{t}"
+                    for r, t in zip(df["regulator"][bad], df["target"][bad], strict=True)
+                ]
                 raise ValidationError(
                     f"column 'sign' must be + or - for every simulated edge; {int(bad.sum())} "
                     f"unsigned: {shown[:5]}"
@@ -233,6 +236,11 @@ class GRN:
         return grn
 
 
+#: The largest network :func:`sample_grn` samples (the simulation of one this size takes
+#: hours; ``vcell sim --genes`` allows up to 5,000).
+MAX_GENES = 20_000
+
+
 def sample_grn(
     n_genes: int,
     *,
@@ -269,11 +277,11 @@ def sample_grn(
     -------
     GRN
     """
-    check_number("n_genes", n_genes, low=2, integer=True)
+    check_number("n_genes", n_genes, low=2, high=MAX_GENES, integer=True)
     check_number("n_cell_types", n_cell_types, low=1, integer=True)
     check_number("hill_n", hill_n, low=0, low_open=True)
     check_number("decay", decay, low=0, low_open=True)
-    check_number("seed", seed, low=0, integer=True)
+    check_number("seed", seed, low=0, high=2**32 - 1, integer=True)
     check_number("attachment_power", attachment_power)
     for label, (lo, hi) in (("weight_range", weight_range), ("basal_low", basal_low),
                             ("basal_high", basal_high)):  # fmt: skip

@@ -119,12 +119,12 @@ def simulate_perturbseq(
     import anndata as ad
 
     t0 = time.perf_counter()
-    check_number("cells_per_condition", cells_per_condition, low=1, integer=True)
+    check_number("cells_per_condition", cells_per_condition, low=1, high=1_000_000, integer=True)
     if n_control_cells is not None:
         check_number("n_control_cells", n_control_cells, low=1, integer=True)
     if chunk_size is not None:
         check_number("chunk_size", chunk_size, low=1, integer=True)
-    check_number("seed", seed, low=0, integer=True)
+    check_number("seed", seed, low=0, high=2**32 - 1, integer=True)
     check_number("knockdown_factor", knockdown_factor, low=0, high=1)
     check_number("overexpression_factor", overexpression_factor, low=0)
     check_number("frac_converging", frac_converging, low=0, high=1)
