@@ -36,6 +36,7 @@ def evaluate_annotation(
     (``query_fraction``) — or, with ``query`` given, uses ``adata`` as the reference and
     ``query`` as the query for every seed (the seed then drives the calibration split and
     the methods). Columns: ``method``, ``baseline``, ``seed``, ``accuracy``, ``macro_f1``,
+    ``majority_macro_f1``, ``prior_macro_f1`` (the trivial baselines on the same query),
     ``ece``, ``ece_raw``, ``n_query``. Use :func:`summarize` for mean ± sd.
     """
     from ._registry import ANNOTATION_METHODS
@@ -67,7 +68,15 @@ def evaluate_annotation(
                     "seed": seed,
                     **{
                         k: res.metrics.get(k, np.nan)
-                        for k in ("accuracy", "macro_f1", "ece", "ece_raw", "n_query")
+                        for k in (
+                            "accuracy",
+                            "macro_f1",
+                            "majority_macro_f1",
+                            "prior_macro_f1",
+                            "ece",
+                            "ece_raw",
+                            "n_query",
+                        )
                     },
                 }
             )
