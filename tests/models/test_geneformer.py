@@ -223,6 +223,14 @@ def test_json_dictionaries_and_problems_are_named(tmp_path):
         model.embed(cells, gene_column="nonexistent")
     with pytest.raises(vc.ValidationError, match="no gene of the Geneformer token"):
         model.embed(cells[:, :1])  # cells without that gene
+    (folder / "token_dictionary_v1.json").write_text(json.dumps(tokens))
+    with pytest.raises(DataFormatError, match="several files could be the gene token"):
+        vc.models.load(f"geneformer:{folder}")
+    (folder / "token_dictionary_v1.json").rename(tmp_path / "tokens.json")
+    explicit = vc.models.GeneformerModel.from_folder(
+        folder, token_dictionary=tmp_path / "tokens.json"
+    )
+    assert explicit.tokenizer.token_dictionary == tokens
     (folder / "gene_median_dictionary.json").unlink()
     with pytest.raises(DataFormatError, match="no gene median file"):
         vc.models.load(f"geneformer:{folder}")

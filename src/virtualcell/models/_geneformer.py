@@ -295,11 +295,21 @@ class GeneformerTokenizer:
 
 def _find(folder: Path, stems: tuple[str, ...], what: str) -> Path:
     for where in (folder, folder.parent):
-        for stem in stems:
-            for suffix in (".json", ".pkl", ".pickle"):
-                hits = sorted(where.glob(f"{stem}*{suffix}"))
-                if hits:
-                    return hits[0]
+        hits = sorted(
+            {
+                p
+                for stem in stems
+                for suffix in (".json", ".pkl", ".pickle")
+                for p in where.glob(f"{stem}*{suffix}")
+            }
+        )
+        if len(hits) > 1:
+            raise DataFormatError(
+                f"{where}: several files could be the {what} ({', '.join(p.name for p in hits)}); "
+                "keep the one of this model or pass its path"
+            )
+        if hits:
+            return hits[0]
     raise DataFormatError(
         f"{folder}: no {what} ({' or '.join(s + '*.pkl' for s in stems)}, or .json) in the "
         "folder or its parent"
@@ -365,8 +375,11 @@ class GeneformerModel:
         device: str | None = None,
         emb_mode: Literal["cell", "cls"] | None = None,
         emb_layer: int = -1,
+        token_dictionary: str | Path | None = None,
+        gene_medians: str | Path | None = None,
     ) -> GeneformerModel:
-        """Read a published Geneformer folder (see the module docstring)."""
+        """Read a published Geneformer folder (see the module docstring); the two gene
+        dictionaries are found in the folder or its parent unless their paths are given."""
         folder = Path(folder)
         config = GeneformerConfig.from_hf(read_json(folder / "config.json"), folder / "config.json")
         weights = folder / "model.safetensors"
@@ -375,10 +388,16 @@ class GeneformerModel:
         if not weights.is_file():
             raise DataFormatError(f"{folder}: no model.safetensors or pytorch_model.bin")
         tokens = _read_dictionary(
-            _find(folder, ("token_dictionary", "token_dict"), "gene token dictionary"), int
+            Path(token_dictionary)
+            if token_dictionary is not None
+            else _find(folder, ("token_dictionary", "token_dict"), "gene token dictionary"),
+            int,
         )
         medians = _read_dictionary(
-            _find(folder, ("gene_median_dictionary", "gene_median"), "gene median file"), float
+            Path(gene_medians)
+            if gene_medians is not None
+            else _find(folder, ("gene_median_dictionary", "gene_median"), "gene median file"),
+            float,
         )
         if max(tokens.values()) >= config.vocab_size or min(tokens.values()) < 0:
             raise DataFormatError(

@@ -54,7 +54,8 @@ def evaluate_annotation(
         Task ``"represent/annotation"``; table rows ``accuracy``, ``macro_f1``, ``ece``
         per (method, seed), unit ``"query"``, split ``"query"``, dataset ``dataset``;
         ``result["rows"]``: one record per (method, seed) with ``method``, ``baseline``,
-        ``seed``, ``accuracy``, ``macro_f1``, ``ece``, ``ece_raw``, ``n_query``
+        ``seed``, ``accuracy``, ``macro_f1``, ``majority_macro_f1``, ``prior_macro_f1``
+        (the trivial baselines on the same query), ``ece``, ``ece_raw``, ``n_query``
         (:func:`summarize` of ``pd.DataFrame(result["rows"])`` gives mean ± sd;
         ``result.summary()`` the same for the table's metrics).
     """
@@ -87,7 +88,15 @@ def evaluate_annotation(
                     "seed": seed,
                     **{
                         k: res.metrics.get(k, np.nan)
-                        for k in ("accuracy", "macro_f1", "ece", "ece_raw", "n_query")
+                        for k in (
+                            "accuracy",
+                            "macro_f1",
+                            "majority_macro_f1",
+                            "prior_macro_f1",
+                            "ece",
+                            "ece_raw",
+                            "n_query",
+                        )
                     },
                 }
             )
