@@ -8,11 +8,13 @@ Run (builds nothing itself: point it at a built knowledge store)::
 Prints one markdown table per system: success rate per task family next to the
 keyword-router, top-enrichment and majority baselines (computed on the same tasks), the
 valid-tool-call rate, mean steps, mean tokens and seconds per task; then the local
-model's load time and generated tokens/s. ``scripted`` is the expert plan (an upper bound
-of the tools + loop + verifier, not a model). The local model runs on ``--local-tasks``
+model's load time and generated tokens/s. ``scripted`` is the ``reference_solver``: the
+expert plan per family (an upper bound of the tools + loop + verifier, not a model and not
+the agent). The local model runs on ``--local-tasks``
 tasks (round-robin over families) because it needs minutes per task on 2 busy CPU cores;
 ``--openai`` adds a run against the server named by ``VIRTUALCELL_LLM_BASE_URL`` /
-``VIRTUALCELL_LLM_MODEL``. Task definitions and checkers: ``virtualcell.agent._tasks``.
+``VIRTUALCELL_LLM_MODEL``. Task families and checkers: ``vc.agent.TASK_FAMILIES`` (``agent/_tasks.py``,
+``agent/_checks.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from virtualcell._utils import write_json
-    from virtualcell.agent._bench import results_table, run_benchmark
+    from virtualcell.agent import run_benchmark
+    from virtualcell.agent._bench import results_table
 
     out = Path(args.out)
     runs = [("scripted", None)]
