@@ -264,7 +264,7 @@ CASES: list[Case] = [
     ),
     Case(
         "perturb-evaluate-out-folder-not-empty",
-        f"vcell perturb evaluate {P} --out {{tmp}}/res",
+        f"vcell perturb evaluate {P} --task unseen_singles --out {{tmp}}/res",
         2,
         r"res is a folder that is not empty; pass --overwrite",
         setup=_with(_perturbed, _folder("res", with_file=True)),
@@ -297,7 +297,7 @@ CASES: list[Case] = [
     # -- a file where a folder is expected (and the reverse)
     Case(
         "perturb-evaluate-out-is-a-file",
-        f"vcell perturb evaluate {P} --out {{tmp}}/f.txt",
+        f"vcell perturb evaluate {P} --task unseen_singles --out {{tmp}}/f.txt",
         2,
         r"f\.txt is a file; give a folder",
         setup=_with(_perturbed, _old("f.txt")),
@@ -321,10 +321,10 @@ CASES: list[Case] = [
     ),
     Case(
         "ask-workspace-is-a-file",
-        "vcell ask q --backend scripted --workspace {tmp}/f.txt",
+        "vcell ask q --backend scripted --replies {tmp}/replies.json --workspace {tmp}/f.txt",
         2,
         r"f\.txt is a file; give a folder",
-        setup=_old("f.txt"),
+        setup=_with(_old("f.txt"), _replies("1. answer", '{"answer": "ok"}')),
         max_s=5,
     ),
     Case(
@@ -354,7 +354,7 @@ CASES: list[Case] = [
     ),
     Case(
         "perturb-seed-negative",
-        f"vcell perturb evaluate {P} --seed -3",
+        f"vcell perturb evaluate {P} --task unseen_singles --seed -3",
         2,
         r"'--seed': -3 is not in",
         setup=_perturbed,
@@ -441,7 +441,7 @@ CASES: list[Case] = [
     ),
     Case(
         "perturb-test-fraction-one",
-        f"vcell perturb evaluate {P} --test-fraction 1",
+        f"vcell perturb evaluate {P} --task unseen_singles --test-fraction 1",
         2,
         r"'--test-fraction': 1\.0 is not in \(0, 1\)",
         setup=_perturbed,
@@ -511,9 +511,10 @@ CASES: list[Case] = [
     ),
     Case(
         "ask-max-steps-huge",
-        "vcell ask q --backend scripted --max-steps 100000",
+        "vcell ask q --backend scripted --replies {tmp}/replies.json --max-steps 100000",
         2,
         r"'--max-steps': 100000 is not in \[1, 100\]",
+        setup=_replies("1. answer", '{"answer": "ok"}'),
         max_s=5,
     ),
     # -- bench --data: read and checked once, before the grid
