@@ -146,7 +146,7 @@ def _api_check_output_is_input(folder: Path) -> None:
 def _api_perturb_unmeasured(folder: Path) -> None:
     from virtualcell.perturb import evaluate
 
-    evaluate(str(folder / "unmeasured.h5ad"))
+    evaluate(str(folder / "unmeasured.h5ad"), task="unseen_singles")
 
 
 # ------------------------------------------------------------------------------- cases
@@ -623,14 +623,14 @@ CASES: list[Case] = [
     ),
     Case(
         "perturb-genes-not-measured",
-        "vcell perturb evaluate {tmp}/unmeasured.h5ad",
+        "vcell perturb evaluate {tmp}/unmeasured.h5ad --task unseen_singles",
         2,
         r"none of the 6 perturbed genes is a measured gene .*X03",
         setup=_unmeasured,
     ),
     Case(
         "api-perturb-genes-not-measured",
-        "vc.perturb.evaluate('unmeasured.h5ad')",
+        "vc.perturb.evaluate('unmeasured.h5ad', task='unseen_singles')",
         RAISES,
         r"none of the 6 perturbed genes",
         setup=_unmeasured,
