@@ -95,6 +95,7 @@ def main() -> int:
         settings.cache_dir = Path(tmp) / "cache"
         settings.offline = True
         settings.verbosity = 0
+        import virtualcell.cli  # noqa: F401  (imported once: every forked case starts warm)
         from hardening._battery import CATEGORIES, render_markdown, run_case
 
         sections, n_cases, n_failed = [], 0, 0

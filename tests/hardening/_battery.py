@@ -203,6 +203,9 @@ def run_case(case: Case, folder: Path) -> Result:
     children_before = _children()
     import time
 
+    if case.is_cli:
+        from virtualcell.cli import main  # imported before the clock starts
+
     t0 = time.perf_counter()
     failures: list[str] = []
     if case.is_cli:

@@ -146,7 +146,7 @@ def _api_check_output_is_input(folder: Path) -> None:
 def _api_perturb_unmeasured(folder: Path) -> None:
     from virtualcell.perturb import evaluate
 
-    evaluate(str(folder / "unmeasured.h5ad"))
+    evaluate(str(folder / "unmeasured.h5ad"), task="unseen_singles")
 
 
 # ------------------------------------------------------------------------------- cases
@@ -264,7 +264,7 @@ CASES: list[Case] = [
     ),
     Case(
         "perturb-evaluate-out-folder-not-empty",
-        f"vcell perturb evaluate {P} --out {{tmp}}/res",
+        f"vcell perturb evaluate {P} --task unseen_singles --out {{tmp}}/res",
         2,
         r"res is a folder that is not empty; pass --overwrite",
         setup=_with(_perturbed, _folder("res", with_file=True)),
@@ -297,7 +297,7 @@ CASES: list[Case] = [
     # -- a file where a folder is expected (and the reverse)
     Case(
         "perturb-evaluate-out-is-a-file",
-        f"vcell perturb evaluate {P} --out {{tmp}}/f.txt",
+        f"vcell perturb evaluate {P} --task unseen_singles --out {{tmp}}/f.txt",
         2,
         r"f\.txt is a file; give a folder",
         setup=_with(_perturbed, _old("f.txt")),
@@ -321,10 +321,10 @@ CASES: list[Case] = [
     ),
     Case(
         "ask-workspace-is-a-file",
-        "vcell ask q --backend scripted --workspace {tmp}/f.txt",
+        "vcell ask q --backend scripted --replies {tmp}/replies.json --workspace {tmp}/f.txt",
         2,
         r"f\.txt is a file; give a folder",
-        setup=_old("f.txt"),
+        setup=_with(_old("f.txt"), _replies("1. answer", '{"answer": "ok"}')),
         max_s=5,
     ),
     Case(
@@ -354,7 +354,7 @@ CASES: list[Case] = [
     ),
     Case(
         "perturb-seed-negative",
-        f"vcell perturb evaluate {P} --seed -3",
+        f"vcell perturb evaluate {P} --task unseen_singles --seed -3",
         2,
         r"'--seed': -3 is not in",
         setup=_perturbed,
@@ -441,7 +441,7 @@ CASES: list[Case] = [
     ),
     Case(
         "perturb-test-fraction-one",
-        f"vcell perturb evaluate {P} --test-fraction 1",
+        f"vcell perturb evaluate {P} --task unseen_singles --test-fraction 1",
         2,
         r"'--test-fraction': 1\.0 is not in \(0, 1\)",
         setup=_perturbed,
@@ -511,9 +511,10 @@ CASES: list[Case] = [
     ),
     Case(
         "ask-max-steps-huge",
-        "vcell ask q --backend scripted --max-steps 100000",
+        "vcell ask q --backend scripted --replies {tmp}/replies.json --max-steps 100000",
         2,
         r"'--max-steps': 100000 is not in \[1, 100\]",
+        setup=_replies("1. answer", '{"answer": "ok"}'),
         max_s=5,
     ),
     # -- bench --data: read and checked once, before the grid
@@ -622,14 +623,14 @@ CASES: list[Case] = [
     ),
     Case(
         "perturb-genes-not-measured",
-        "vcell perturb evaluate {tmp}/unmeasured.h5ad",
+        "vcell perturb evaluate {tmp}/unmeasured.h5ad --task unseen_singles",
         2,
         r"none of the 6 perturbed genes is a measured gene .*X03",
         setup=_unmeasured,
     ),
     Case(
         "api-perturb-genes-not-measured",
-        "vc.perturb.evaluate('unmeasured.h5ad')",
+        "vc.perturb.evaluate('unmeasured.h5ad', task='unseen_singles')",
         RAISES,
         r"none of the 6 perturbed genes",
         setup=_unmeasured,
