@@ -112,6 +112,10 @@ EXAMPLES: dict[str, str] = {
     "text c2s-eval": "vcell text c2s-eval cells.h5ad --label-key cell_type",
     "text generate": 'vcell text generate --model c2s --cell-type "B cell" --out generated.h5ad',
     "perturb evaluate": "vcell perturb evaluate norman2019 --task doubles --out results",
+    "perturb score": (
+        "vcell perturb score predicted.h5ad real.h5ad --perturbation-key perturbation "
+        "--control control --json"
+    ),
     "perturb predict": "vcell perturb predict sim.h5ad -p G1+G2 --out predicted.h5ad",
     "kb build": "vcell kb build --source knowledge-files --out kb.sqlite",
     "kb search": 'vcell kb search "erythrocyte differentiation" -k 5',

@@ -169,12 +169,22 @@ def test_tsv_gz_cells_x_genes_detected_from_stem(tmp_path):
     assert adata.uns["vc"]["source"]["orientation_rule"] == "stem"
 
 
-def test_table_stated_orientation_wins(tmp_path):
+def test_table_stated_orientation_wins_when_labels_do_not_decide(tmp_path):
     path = tmp_path / "expr.csv"
-    pd.DataFrame(COUNTS.T, index=GENES, columns=CELLS).to_csv(path)
+    pd.DataFrame(COUNTS.T, index=["r1", "r2", "r3", "r4"], columns=["k1", "k2", "k3"]).to_csv(
+        path
+    )
     adata = read(path, orientation="cells_x_genes")
     assert adata.shape == (4, 3)  # taken literally as stated
     assert adata.uns["vc"]["source"]["orientation_rule"] == "stated"
+
+
+def test_table_stated_orientation_contradicted_by_barcodes_is_refused(tmp_path):
+    """Issue 21: a genes x cells table read as cells x genes was accepted silently."""
+    path = tmp_path / "expr.csv"
+    pd.DataFrame(COUNTS.T, index=GENES, columns=CELLS).to_csv(path)
+    with pytest.raises(DataFormatError, match="columns are cell barcodes.*genes_x_cells"):
+        read(path, orientation="cells_x_genes")
 
 
 def test_table_keeps_duplicate_gene_names(tmp_path):
