@@ -43,7 +43,13 @@ import torch
 from torch import nn
 
 from .._errors import DataFormatError, ValidationError
-from ._published import embed_rows, gene_identifiers, read_json, read_state_dict
+from ._published import (
+    embed_rows,
+    gene_identifiers,
+    load_matched_weights,
+    read_json,
+    read_state_dict,
+)
 
 __all__ = ["GeneformerConfig", "GeneformerModel", "GeneformerNetwork", "GeneformerTokenizer"]
 
@@ -405,7 +411,13 @@ class GeneformerModel:
                 f"{config.vocab_size} (dictionary and model do not match)"
             )
         network = GeneformerNetwork(config)
-        _load_weights(network, read_state_dict(weights), weights)
+        load_matched_weights(
+            network,
+            read_state_dict(weights),
+            weights,
+            rename=_bert_name,
+            source="BERT config",
+        )
         network.eval()
         if device is not None:
             from ._device import resolve_device
@@ -475,24 +487,6 @@ class GeneformerModel:
         )
 
 
-def _load_weights(network: Any, tensors: dict[str, Any], path: Path) -> None:
-    """Copy Hugging Face BERT weights (``bert.`` prefix optional) into ``network``."""
-    own = network.state_dict()
-    found = {}
-    for name, t in tensors.items():
-        key = name[5:] if name.startswith("bert.") else name
-        if key in own:
-            found[key] = t
-    missing = sorted(set(own) - set(found))
-    if missing:
-        raise DataFormatError(
-            f"{path}: not the weights of this BERT config: missing {missing[:4]}"
-            f"{' ...' if len(missing) > 4 else ''}"
-        )
-    for key, t in found.items():
-        if tuple(t.shape) != tuple(own[key].shape):
-            raise DataFormatError(
-                f"{path}: tensor {key!r} has shape {tuple(t.shape)}, config.json implies "
-                f"{tuple(own[key].shape)}"
-            )
-    network.load_state_dict({k: v.float() for k, v in found.items()})
+def _bert_name(name: str) -> str:
+    """A Hugging Face BERT tensor name (``bert.`` prefix optional) -> this network's."""
+    return name[5:] if name.startswith("bert.") else name

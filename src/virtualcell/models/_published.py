@@ -24,6 +24,7 @@ __all__ = [
     "PUBLISHED_FORMATS",
     "embed_rows",
     "gene_identifiers",
+    "load_matched_weights",
     "parse_spec",
     "read_json",
     "read_state_dict",
@@ -157,3 +158,36 @@ def embed_rows(
                 rows = source.read(start, min(start + batch_size, source.n_obs))
                 parts.append(forward(encode(rows)).float().cpu().numpy())
     return np.concatenate(parts).astype(np.float32) if parts else out
+
+
+def load_matched_weights(
+    network: Any,
+    tensors: Mapping[str, Any],
+    path: Any,
+    *,
+    rename: Callable[[str], str],
+    source: str,
+) -> None:
+    """Copy a published checkpoint's ``tensors`` into ``network``: each name goes through
+    ``rename`` to the network's own name; every network tensor must be found with its
+    shape (``source``: the files that define the shapes, for the message), else a
+    :class:`DataFormatError` names what is missing or mis-shaped."""
+    own = network.state_dict()
+    found = {}
+    for name, t in tensors.items():
+        key = rename(name)
+        if key in own:
+            found[key] = t
+    missing = sorted(set(own) - set(found))
+    if missing:
+        raise DataFormatError(
+            f"{path}: not the weights of this {source}: missing {missing[:4]}"
+            f"{' ...' if len(missing) > 4 else ''}"
+        )
+    for key, t in found.items():
+        if tuple(t.shape) != tuple(own[key].shape):
+            raise DataFormatError(
+                f"{path}: tensor {key!r} has shape {tuple(t.shape)}, {source} implies "
+                f"{tuple(own[key].shape)}"
+            )
+    network.load_state_dict({k: v.float() for k, v in found.items()})

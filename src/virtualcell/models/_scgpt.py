@@ -44,7 +44,13 @@ import torch
 from torch import nn
 
 from .._errors import DataFormatError
-from ._published import embed_rows, gene_identifiers, read_json, read_state_dict
+from ._published import (
+    embed_rows,
+    gene_identifiers,
+    load_matched_weights,
+    read_json,
+    read_state_dict,
+)
 
 __all__ = ["ScGPTConfig", "ScGPTModel", "ScGPTNetwork", "ScGPTTokenizer", "bin_values"]
 
@@ -333,7 +339,13 @@ class ScGPTModel:
         if not weights.is_file():
             raise DataFormatError(f"{folder}: no best_model.pt")
         network = ScGPTNetwork(config, pad_id=vocab[config.pad_token])
-        _load_weights(network, read_state_dict(weights), weights)
+        load_matched_weights(
+            network,
+            read_state_dict(weights),
+            weights,
+            rename=_scgpt_name,
+            source="args.json / vocab.json",
+        )
         network.eval()
         if device is not None:
             from ._device import resolve_device
@@ -386,25 +398,10 @@ class ScGPTModel:
         )
 
 
-def _load_weights(network: ScGPTNetwork, tensors: dict[str, Any], path: Path) -> None:
-    own = network.state_dict()
-    found = {}
-    for name, t in tensors.items():
-        key = name[7:] if name.startswith("module.") else name  # DistributedDataParallel
-        for pattern, repl in _RENAMES:
-            key = pattern.sub(repl, key)
-        if key in own:
-            found[key] = t
-    missing = sorted(set(own) - set(found))
-    if missing:
-        raise DataFormatError(
-            f"{path}: not the weights of this args.json / vocab.json: missing {missing[:4]}"
-            f"{' ...' if len(missing) > 4 else ''}"
-        )
-    for key, t in found.items():
-        if tuple(t.shape) != tuple(own[key].shape):
-            raise DataFormatError(
-                f"{path}: tensor {key!r} has shape {tuple(t.shape)}, args.json / vocab.json "
-                f"imply {tuple(own[key].shape)}"
-            )
-    network.load_state_dict({k: v.float() for k, v in found.items()})
+def _scgpt_name(name: str) -> str:
+    """An scGPT tensor name -> this network's (``module.`` of DistributedDataParallel
+    dropped, flash-attention names renamed)."""
+    key = name[7:] if name.startswith("module.") else name
+    for pattern, repl in _RENAMES:
+        key = pattern.sub(repl, key)
+    return key
