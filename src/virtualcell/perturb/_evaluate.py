@@ -61,31 +61,18 @@ import pandas as pd
 from .._errors import ValidationError, VirtualCellError
 from .._utils import clean_stale_temps, log, write_json
 from .._version import __version__
-from ..data._conventions import split_perturbation
-from ..metrics import EvalResult
+from ..data import split_perturbation
+from ..metrics import PROFILE_METRICS, EvalResult
 from ._data import expression_matrix, row_roles
 from ._methods import METHODS, make_predictor
 from ._tasks import Task, load_task
 
 __all__ = ["METRIC_BEST", "PERTURB_METRICS", "Truth", "evaluate", "score_predictions"]
 
-#: Every per-condition metric of the perturbation tasks (directions in
-#: ``vc.metrics.METRIC_SPECS``).
-PERTURB_METRICS = (
-    "pearson_delta",
-    "pearson_delta_top20_de",
-    "mse",
-    "mae",
-    "mse_top20_de",
-    "l2",
-    "direction_agreement",
-    "target_abs_error",
-    "de_overlap",
-    "de_recall",
-    "de_fdp",
-    "pds",
-    "centroid_accuracy",
-)
+#: Every per-condition metric of the perturbation tasks: the profile metrics of
+#: :func:`vc.metrics.score_profiles` and the DE-set metrics computed here from sampled
+#: cells (directions in ``vc.metrics.METRIC_SPECS``).
+PERTURB_METRICS = (*PROFILE_METRICS, "de_overlap", "de_recall", "de_fdp")
 
 
 def _best() -> dict[str, str]:
