@@ -364,29 +364,7 @@ def run_benchmark(
     **backend_options: Any,
 ) -> dict[str, Any]:
     """Run the agent benchmark for one backend and the non-LLM baselines (the report of
-    :func:`evaluate`).
-
-    Parameters
-    ----------
-    backend
-        ``"scripted"`` (the expert plan: ``reference_solver``), ``"local"`` or ``"openai"``.
-    n_tasks
-        Run only this many tasks (round-robin over families; see :func:`select_tasks`).
-    seed
-        Seed of the task generation (and of decoding).
-    kb
-        Knowledge store path or opened store (default: the built default store).
-    folder
-        Output folder (tasks, data, per-task logs, ``results.json``, ``results.md``);
-        default ``settings.cache_dir/agent/bench/seed-S``.
-    baselines
-        Also run the keyword router, top-enrichment and majority baselines.
-    max_steps
-        Tool-call turns per task.
-    counts
-        Tasks per family (default: ``vc.agent.DEFAULT_TASK_COUNTS``).
-    **backend_options
-        Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
+    :func:`evaluate`; the parameters are :func:`evaluate`'s, documented there).
 
     Returns
     -------
