@@ -344,6 +344,14 @@ def _check_input(
     return value
 
 
+def _strip_prefix(value: Any, prefixes: Sequence[str]) -> Any:
+    """``value`` without a leading ``PREFIX:`` of ``prefixes`` (case-insensitive)."""
+    if value is None or not prefixes:
+        return value
+    head, sep, rest = str(value).partition(":")
+    return rest if sep and head.lower() in {p.lower() for p in prefixes} else value
+
+
 def input_path(
     default: Any,
     *decls: str,
@@ -352,16 +360,18 @@ def input_path(
     dir_okay: bool = True,
     missing_hint: str = "",
     what: str = "",
+    prefixes: Sequence[str] = (),
 ) -> Any:
     """An option naming an existing regular file or folder (no FIFOs, sockets, devices);
     ``missing_hint`` is appended to the message for a path that does not exist, ``what``
-    names the expected kind (``"a checkpoint folder"``) when the other kind is given."""
+    names the expected kind (``"a checkpoint folder"``) when the other kind is given.
+    ``prefixes`` (e.g. ``("geneformer", "scgpt")``): the path may stand behind
+    ``PREFIX:``; the check applies to the path and the value is returned as given."""
 
     def callback(ctx, param, value):  # untyped: typer passes (ctx, param, value)
-        value = _check_input(
-            value, file_okay=file_okay, dir_okay=dir_okay, hint=missing_hint, what=what
-        )
-        _remember(ctx, _INPUTS, param, value)
+        path = _strip_prefix(value, prefixes)
+        _check_input(path, file_okay=file_okay, dir_okay=dir_okay, hint=missing_hint, what=what)
+        _remember(ctx, _INPUTS, param, path)
         return value
 
     return typer.Option(default, *decls, help=help, callback=callback)

@@ -13,10 +13,12 @@ from .._cli_types import (
     data_argument,
     device_option,
     format_option,
+    input_path,
     orientation_option,
     output_path,
     overwrite_option,
 )
+from ..models import PUBLISHED_FORMATS
 from ._embed import embed
 
 _DEFAULT = {k: p.default for k, p in inspect.signature(embed).parameters.items()}
@@ -27,27 +29,15 @@ __all__ = ["register"]
 EMBED_SUFFIXES = (".h5ad", ".zarr")
 
 
-def _model_folder(value: str) -> str:
-    """``--model``: an existing folder, optionally behind ``geneformer:`` / ``scgpt:``."""
-    from ..models import PUBLISHED_FORMATS
-
-    prefix, sep, rest = value.partition(":")
-    path = Path(rest if sep and prefix.lower() in PUBLISHED_FORMATS else value).expanduser()
-    if not path.exists():
-        raise typer.BadParameter(f"{path} does not exist")
-    if not path.is_dir():
-        kind = "a file" if path.is_file() else "not a regular folder"
-        raise typer.BadParameter(f"{path} is {kind}, not a checkpoint folder")
-    return value
-
-
 def embed_command(
     data: str = data_argument("Cells: a file or a registry name."),
-    model: str = typer.Option(
+    model: str = input_path(
         ...,
         "--model",
         help="Checkpoint folder, or a published one: geneformer:PATH, scgpt:PATH.",
-        callback=lambda v: _model_folder(v),
+        file_okay=False,
+        what="a checkpoint folder",
+        prefixes=PUBLISHED_FORMATS,
     ),
     out: Path = output_path(
         ...,
