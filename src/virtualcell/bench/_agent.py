@@ -47,10 +47,10 @@ from typing import Any
 import pandas as pd
 
 from ..agent import DEFAULT_TASK_COUNTS
+from ..metrics import metric_spec
 from ._task import (
     Dataset,
     Method,
-    Metric,
     RunContext,
     Task,
     UserData,
@@ -60,10 +60,8 @@ from ._task import (
 
 __all__ = ["AGENT_TASK"]
 
-METRICS = (
-    Metric("success_rate", True, 1.0, "share of tasks whose verified answer passes the checker"),
-    Metric("valid_call_rate", True, 1.0, "tool calls that validated and ran / non-answer replies"),
-)
+#: Reported metrics, primary first (from ``vc.metrics.METRIC_SPECS``).
+METRICS = (metric_spec("success_rate"), metric_spec("valid_call_rate"))
 
 #: The agent benchmark's task families, in its order.
 FAMILIES = tuple(DEFAULT_TASK_COUNTS)

@@ -48,11 +48,11 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics import metric_spec
 from ._grn import SIM_DEMO, SIM_QUICK, simulate
 from ._task import (
     Dataset,
     Method,
-    Metric,
     RunContext,
     Task,
     UserData,
@@ -64,23 +64,13 @@ from ._task import (
 __all__ = ["PERTURB_TASK", "peer_method"]
 
 
-def _metric(name: str, bound: float | None) -> Metric:
-    from ..metrics import metric_spec
-
-    spec = metric_spec(name)
-    return Metric(name, spec.higher_is_better, bound, spec.description)
-
-
-#: The bound is the benchmark's (used by its normalised score; None for unbounded errors).
-METRICS = (
-    _metric("pearson_delta", 1.0),
-    _metric("l2", None),
-    _metric("mse_top20_de", None),
-    _metric("pds", 1.0),
-    _metric("centroid_accuracy", 1.0),
-    _metric("de_overlap", 1.0),
-    _metric("target_abs_error", None),
-)
+#: Reported metrics, primary first (direction, bound and description: one entry each of
+#: ``vc.metrics.METRIC_SPECS``, which the task would substitute anyway).
+METRICS = tuple(
+    metric_spec(name)
+    for name in ("pearson_delta", "l2", "mse_top20_de", "pds", "centroid_accuracy",
+                 "de_overlap", "target_abs_error")
+)  # fmt: skip
 #: A CellEncoder is pretrained (on CPU) in every cell: only in ``full`` (or ``--method``).
 _SLOW = ("oracle_isp", "oracle_head")
 #: Methods whose features come from the knowledge store.
