@@ -183,7 +183,7 @@ def test_table_stated_orientation_contradicted_by_barcodes_is_refused(tmp_path):
     """Issue 21: a genes x cells table read as cells x genes was accepted silently."""
     path = tmp_path / "expr.csv"
     pd.DataFrame(COUNTS.T, index=GENES, columns=CELLS).to_csv(path)
-    with pytest.raises(DataFormatError, match="columns are cell barcodes.*genes_x_cells"):
+    with pytest.raises(DataFormatError, match=r"columns are cell barcodes.*genes_x_cells"):
         read(path, orientation="cells_x_genes")
 
 

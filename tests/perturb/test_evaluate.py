@@ -212,3 +212,45 @@ def test_network_beats_additive_on_dream4_100_doubles(shared_data):
     res = {r["method"]: r for r in report["results"]}
     assert res["network"]["l2"] < res["additive"]["l2"]
     assert res["network"]["pearson_delta"] > res["additive"]["pearson_delta"]
+
+
+def test_folds_hold_out_every_gene_once_per_seed(tmp_path, capsys):
+    data = linear_cells(n_genes=12, n_singles=8, n_cells=8, doubles=False)
+    genes = {f"g{i}" for i in range(8)}
+    for seed in (0, 1):
+        tasks = [
+            load_task(data, task="unseen_singles", seed=seed, folds=3, fold=f) for f in range(3)
+        ]
+        held = [set(t.conditions) for t in tasks]
+        assert set().union(*held) == genes and sum(map(len, held)) == len(genes)
+        assert sorted(map(len, held)) == [2, 3, 3]  # near-equal blocks
+        for t, h in zip(tasks, held, strict=True):
+            check_no_leakage(t.split)
+            assert not h & set(t.train.obs["perturbation"].astype(str))
+    with pytest.raises(ValidationError, match=r"n_folds must be in 2 \.\. 8"):
+        load_task(data, task="unseen_singles", folds=9)
+    with pytest.raises(ValidationError, match="needs task='unseen_singles'"):
+        load_task(linear_cells(), task="doubles", folds=3)
+    out = tmp_path / "cv"
+    result = vc.perturb.evaluate(
+        data, task="unseen_singles", folds=4, methods=["linear"], out=out, seed=3
+    )
+    per = result["per_perturbation"]
+    for method, rows in per.groupby("method"):
+        assert sorted(rows["perturbation"]) == sorted(genes), method  # each gene scored once
+        assert sorted(rows["fold"].unique()) == [0, 1, 2, 3]
+    assert result["folds"] == 4 and result["n_test"] == len(genes)
+    assert sorted(p.name for p in out.glob("split_fold*.json")) == [
+        f"split_fold{f}.json" for f in range(4)
+    ]
+    # the fold's model never saw the gene it is scored on: train_mean of fold f equals the
+    # mean change of the other folds' genes, so it differs between folds
+    tm = per[per["method"] == "train_mean"]
+    assert tm.groupby("fold")["l2"].mean().nunique() > 1
+    assert set(result.table["split"]) == {"unseen_singles:4-fold"}
+    path = tmp_path / "cells.h5ad"
+    data.write_h5ad(path)
+    code, _, err = _cli(["perturb", "evaluate", str(path), "--folds", "1"], capsys)
+    assert code == 2 and "--folds" in err
+    code, _, err = _cli(["perturb", "evaluate", str(path), "--task", "doubles", "--folds", "3"], capsys)
+    assert code == 2 and "unseen_singles" in err

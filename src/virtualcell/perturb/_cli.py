@@ -8,6 +8,7 @@ import typer
 
 from .._cli_types import (
     data_argument,
+    int_range,
     json_option,
     open_fraction,
     output_path,
@@ -66,6 +67,14 @@ def evaluate_command(
     test_fraction: float = open_fraction(
         0.25, "--test-fraction", help="Share of held-out genes, in (0, 1)."
     ),
+    folds: int | None = int_range(
+        None,
+        "--folds",
+        help="unseen_singles: K-fold cross-validation over the perturbed genes (every gene "
+        "held out once per seed) instead of one --test-fraction split.",
+        low=2,
+        high=10_000,
+    ),
     groupby: str = typer.Option(
         "auto",
         "--groupby",
@@ -103,6 +112,7 @@ def evaluate_command(
         groupby=None if groupby.lower() == "none" else groupby,
         test_fraction=test_fraction,
         include_targets=include_targets,
+        folds=folds,
         out=out,
     )
     report = dict(result.report)

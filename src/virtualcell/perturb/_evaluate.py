@@ -272,6 +272,7 @@ def evaluate(
     groupby: str | None = "auto",
     test_fraction: float = 0.25,
     include_targets: bool = False,
+    folds: int | None = None,
     out: str | Path | None = None,
 ) -> EvalResult:
     """Evaluate perturbation predictors on ``task`` next to every baseline.
@@ -295,9 +296,16 @@ def evaluate(
         Share of genes held out (random splits).
     include_targets
         Keep the perturbed genes in every metric (default: left out; module docstring).
+    folds
+        ``unseen_singles`` only: K-fold cross-validation over the perturbed genes
+        (:func:`load_task` ``folds``) instead of one ``test_fraction`` split; every method
+        is fitted K times and every perturbed gene is scored once, by the model that did
+        not see it. ``pds`` and ``centroid_accuracy`` rank a condition among the
+        conditions of its own fold. ``per_perturbation`` gains a ``fold`` column and the
+        split of each fold is written as ``split_fold<f>.json``.
     out
-        Folder for ``results.json``, ``split.json`` and ``per_perturbation.csv``
-        (written atomically).
+        Folder for ``results.json``, ``split.json`` (or ``split_fold<f>.json``) and
+        ``per_perturbation.csv`` (written atomically).
 
     Returns
     -------
@@ -322,8 +330,13 @@ def evaluate(
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ValidationError(f"options given for methods not evaluated: {unknown}")
-    prepared = load_task(data, task=task, seed=seed, test_fraction=test_fraction)  # type: ignore[arg-type]
-    truth: Truth | None = None
+    folds_ = _check_folds(folds)
+    parts = [
+        load_task(data, task=task, seed=seed, test_fraction=test_fraction, folds=folds_, fold=f)  # type: ignore[arg-type]
+        for f in range(folds_ or 1)
+    ]
+    prepared = parts[0] if len(parts) == 1 else _merged(parts)
+    truths: list[Truth | None] = [None] * len(parts)
     results, tables = [], []
     conds = prepared.conditions
     for name in names:
@@ -336,32 +349,44 @@ def evaluate(
         if name == "network" and "groupby" not in opts:
             opts["groupby"] = groupby
         record: dict[str, Any] = {"method": name, "baseline": entry.baseline}
+        record["fit_seconds"] = record["predict_seconds"] = 0.0
+        fold_tables, fallback = [], 0
         try:
-            predictor = make_predictor(name, **opts)
-            tf = time.perf_counter()
-            predictor.fit(prepared.train)
-            record["fit_seconds"] = round(time.perf_counter() - tf, 3)
-            tp = time.perf_counter()
-            pred = predictor.predict(conds, on_unsupported="flag")
-            record["predict_seconds"] = round(time.perf_counter() - tp, 3)
+            for f, part in enumerate(parts):
+                predictor = make_predictor(name, **opts)
+                tf = time.perf_counter()
+                predictor.fit(part.train)
+                record["fit_seconds"] += round(time.perf_counter() - tf, 3)
+                tp = time.perf_counter()
+                pred = predictor.predict(part.conditions, on_unsupported="flag")
+                record["predict_seconds"] += round(time.perf_counter() - tp, 3)
+                if truths[f] is None:
+                    truths[f] = Truth(part, predictor.data_.counts)
+                values = np.asarray(pred.X, dtype=np.float64)
+                table = score_predictions(
+                    truths[f], values, predictor=predictor, seed=seed,  # type: ignore[arg-type]
+                    include_targets=include_targets,
+                )  # fmt: skip
+                table.insert(0, "method", name)
+                table["fallback"] = pred.obs["fallback"].to_numpy()
+                if folds_:
+                    table["fold"] = f
+                fold_tables.append(table)
+                fallback += int(pred.obs["fallback"].sum())
         except (VirtualCellError, ImportError, MemoryError) as err:
+            record = {"method": name, "baseline": entry.baseline}
             record["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
             log(f"perturb evaluate: {name} failed: {record['error']}")
             results.append(record)
             continue
-        if truth is None:
-            truth = Truth(prepared, predictor.data_.counts)
-        values = np.asarray(pred.X, dtype=np.float64)
-        table = score_predictions(
-            truth, values, predictor=predictor, seed=seed, include_targets=include_targets
-        )
-        table.insert(0, "method", name)
-        table["fallback"] = pred.obs["fallback"].to_numpy()
+        for key in ("fit_seconds", "predict_seconds"):
+            record[key] = round(record[key], 3)
+        table = pd.concat(fold_tables, ignore_index=True)
         tables.append(table)
         record.update(_summaries(table, prepared))
-        record["n_fallback"] = int(pred.obs["fallback"].sum())
+        record["n_fallback"] = fallback
         if prepared.task == "doubles":
-            record["interaction"] = _interaction(prepared, truth, values)
+            record["interaction"] = _interaction(prepared, truths[0], values)  # type: ignore[arg-type]
         if hasattr(predictor, "summary"):
             record["model"] = predictor.summary()
         results.append(record)
@@ -380,6 +405,7 @@ def evaluate(
         "reference": prepared.reference,
         "leakage": prepared.leakage,
         "include_targets": bool(include_targets),
+        "folds": folds_,
         "version": __version__,
         "seconds": round(time.perf_counter() - t0, 3),
         "results": results,
@@ -388,7 +414,8 @@ def evaluate(
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         clean_stale_temps(folder)
-        prepared.split.save(folder / "split.json")
+        for f, part in enumerate(parts):
+            part.split.save(folder / ("split.json" if not folds_ else f"split_fold{f}.json"))
         write_json(folder / "results.json", to_jsonable(report))
         from .._utils import atomic_path
 
@@ -399,13 +426,38 @@ def evaluate(
     return _result(prepared, per, report, include_targets)
 
 
+def _check_folds(folds: int | None) -> int | None:
+    if folds is None:
+        return None
+    if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
+        raise ValidationError(f"folds must be an integer >= 2 (or None for one split), got {folds!r}")
+    return int(folds)
+
+
+def _merged(parts: list[Task]) -> Task:
+    """One :class:`Task` describing K folds together (for the report and the table): the
+    test conditions and subgroups of all folds, the first fold's training data."""
+    from dataclasses import replace
+
+    subgroups: dict[str, list[str]] = {}
+    leakage: dict[str, int] = {}
+    for part in parts:
+        for name, conds in part.subgroups.items():
+            subgroups.setdefault(name, []).extend(conds)
+        for key, value in part.leakage.items():
+            leakage[key] = leakage.get(key, 0) + int(value)
+    subgroups = {k: sorted(set(v)) for k, v in subgroups.items()}
+    return replace(parts[0], subgroups=subgroups, leakage=leakage)
+
+
 def _result(task: Task, per: pd.DataFrame, report: dict[str, Any], include: bool) -> EvalResult:
     meta = {
         k: report[k]
         for k in ("version", "seconds", "perturbation_type", "n_test", "reference", "leakage")
     }
     meta["include_targets"] = bool(include)
-    constants = {"dataset": task.dataset, "split": task.task, "seed": int(task.seed)}
+    split = task.task if not report.get("folds") else f"{task.task}:{report['folds']}-fold"
+    constants = {"dataset": task.dataset, "split": split, "seed": int(task.seed)}
     if per.empty:
         return EvalResult.from_rows(f"perturb/{task.task}", [], meta=meta, report=report)
     subgroup = {c: name for name, conds in task.subgroups.items() for c in conds}
@@ -414,7 +466,8 @@ def _result(task: Task, per: pd.DataFrame, report: dict[str, Any], include: bool
         baseline=per["method"].map(baseline), subgroup=per["perturbation"].map(subgroup)
     )
     long = wide.melt(
-        id_vars=["method", "baseline", "perturbation", "subgroup"],
+        id_vars=["method", "baseline", "perturbation", "subgroup"]
+        + (["fold"] if "fold" in wide.columns else []),
         value_vars=[m for m in PERTURB_METRICS if m in wide.columns],
         var_name="metric",
         value_name="value",

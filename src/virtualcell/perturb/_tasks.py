@@ -138,10 +138,23 @@ def load_task(
     seed: int = 0,
     test_fraction: float = 0.25,
     perturbation_type: str | None = "auto",
+    folds: int | None = None,
+    fold: int = 0,
 ) -> Task:
-    """Prepare the evaluation ``task`` on ``data`` (module docstring)."""
+    """Prepare the evaluation ``task`` on ``data`` (module docstring).
+
+    ``folds=K, fold=f`` (``unseen_singles`` only): K-fold cross-validation over the
+    perturbed genes instead of one random ``test_fraction`` split — fold ``f`` of
+    ``perturbation_split(unseen="gene", n_folds=K, fold=f, seed=seed)``, so over the K
+    folds every perturbed gene is held out once for a given seed.
+    """
     if task not in TASKS:
         raise ValidationError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if folds is not None and task != "unseen_singles":
+        raise ValidationError(
+            f"folds (cross-validation over perturbed genes) needs task='unseen_singles', got {task!r}"
+        )
+    cv = None if folds is None else (int(folds), int(fold))
     adata, name, dream4 = read_data(data)
     if PERTURBATION_KEY not in adata.obs:
         raise ValidationError(f"{name}: obs has no {PERTURBATION_KEY!r} column")
@@ -149,8 +162,8 @@ def load_task(
     adata.obs[PERTURBATION_KEY] = adata.obs[PERTURBATION_KEY].astype(str).map(canonical)
     _check_targets_measured(adata, name)
     if dream4:
-        return _dream4_task(adata, name, task, seed, test_fraction)
-    return _cells_task(adata, name, task, seed, test_fraction, perturbation_type)
+        return _dream4_task(adata, name, task, seed, test_fraction, cv)
+    return _cells_task(adata, name, task, seed, test_fraction, perturbation_type, cv)
 
 
 def _check_targets_measured(adata: AnnData, name: str) -> None:
@@ -185,8 +198,28 @@ def _truth(adata: AnnData, conds: list[str], ptype: str | None) -> AnnData:
     return adata[keep].copy()
 
 
-def _dream4_task(adata: AnnData, name: str, task: str, seed: int, test_fraction: float) -> Task:
-    from ..data.splits import perturbation_split, simulation_split
+def _gene_split(
+    adata: AnnData, seed: int, test_fraction: float, cv: tuple[int, int] | None
+) -> Split:
+    """The held-out-genes split of ``unseen_singles``: random or fold ``cv[1]`` of ``cv[0]``."""
+    from ..data.splits import perturbation_split
+
+    folds = {} if cv is None else {"n_folds": cv[0], "fold": cv[1]}
+    return perturbation_split(
+        adata, test_fraction=test_fraction, val_fraction=0.0, seed=seed, unseen="gene",
+        key_added=None, **folds,
+    )  # fmt: skip
+
+
+def _dream4_task(
+    adata: AnnData,
+    name: str,
+    task: str,
+    seed: int,
+    test_fraction: float,
+    cv: tuple[int, int] | None = None,
+) -> Task:
+    from ..data.splits import simulation_split
 
     exp = adata.obs["experiment"].astype(str)
     adata = adata[(exp != "timeseries").to_numpy()].copy()
@@ -203,10 +236,7 @@ def _dream4_task(adata: AnnData, name: str, task: str, seed: int, test_fraction:
         reference = "additive"
     else:
         adata = adata[(exp != "dual_knockout").to_numpy()].copy()
-        split = perturbation_split(
-            adata, test_fraction=test_fraction, val_fraction=0.0, seed=seed, unseen="gene",
-            key_added=None,
-        )  # fmt: skip
+        split = _gene_split(adata, seed, test_fraction, cv)
         reference = "train_mean"
     leakage = _check(split, adata)
     train = adata[split.mask("train")].copy()
@@ -220,9 +250,15 @@ def _dream4_task(adata: AnnData, name: str, task: str, seed: int, test_fraction:
 
 
 def _cells_task(
-    adata: AnnData, name: str, task: str, seed: int, test_fraction: float, ptype: str | None
+    adata: AnnData,
+    name: str,
+    task: str,
+    seed: int,
+    test_fraction: float,
+    ptype: str | None,
+    cv: tuple[int, int] | None = None,
 ) -> Task:
-    from ..data.splits import perturbation_split, simulation_split
+    from ..data.splits import simulation_split
 
     labels, role, chosen = row_roles(adata, perturbation_type=ptype)
     # rows of other perturbation types (and observational rows) stay in training only
@@ -242,10 +278,7 @@ def _cells_task(
     else:
         keep = size <= 1
         adata = adata[keep].copy()
-        split = perturbation_split(
-            adata, test_fraction=test_fraction, val_fraction=0.0, seed=seed, unseen="gene",
-            key_added=None,
-        )  # fmt: skip
+        split = _gene_split(adata, seed, test_fraction, cv)
         subgroups = {"unseen_single": sorted(set(split.conditions["test"]) - {CONTROL})}
         reference = "train_mean"
     leakage = _check(split, adata)

@@ -7,8 +7,9 @@ Cells are split by their condition ``obs["perturbation"]`` (``control``, ``GENE`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from ..._errors import ValidationError
@@ -57,6 +58,8 @@ def perturbation_split(
     val_fraction: float = 0.1,
     seed: int = 0,
     unseen: Literal["condition", "gene"] = "condition",
+    n_folds: int | None = None,
+    fold: int = 0,
     perturbation_key: str = PERTURBATION_KEY,
     key_added: str | None = "split",
 ) -> Split:
@@ -70,9 +73,17 @@ def perturbation_split(
     random genes are test genes and every condition containing one is test; then the
     same for val among the rest; train keeps the conditions made only of other genes,
     so no test or val gene occurs in any training condition.
+
+    ``n_folds=K, fold=f`` (K-fold cross-validation; ``test_fraction`` and ``val_fraction``
+    are then unused and there is no val part): the units (genes for ``unseen="gene"``,
+    else conditions), sorted and permuted with ``seed``, are cut into ``K`` consecutive
+    blocks of near-equal size (``numpy.array_split``); block ``f`` is test. Over
+    ``f = 0 .. K-1`` every unit is test exactly once for a given seed.
     """
     if unseen not in ("condition", "gene"):
         raise ValidationError(f"unseen must be 'condition' or 'gene', got {unseen!r}")
+    if n_folds is not None:
+        return _fold_split(adata, n_folds, fold, seed, unseen, perturbation_key, key_added)
     if not (0 <= test_fraction and 0 <= val_fraction and test_fraction + val_fraction <= 1):
         raise ValidationError("need 0 <= test_fraction, val_fraction and their sum <= 1")
     labels = _canonical_labels(adata, perturbation_key)
@@ -98,6 +109,41 @@ def perturbation_split(
     params = {"test_fraction": test_fraction, "val_fraction": val_fraction, "unseen": unseen}
     if unseen == "gene":
         params |= {"test_genes": sorted(test_genes), "val_genes": sorted(val_genes)}
+    split = _build(labels, part_of, "perturbation", seed, perturbation_key, params)
+    return finish(adata, split, key_added)
+
+
+def _fold_split(
+    adata: AnnData,
+    n_folds: int,
+    fold: int,
+    seed: int,
+    unseen: str,
+    perturbation_key: str,
+    key_added: str | None,
+) -> Split:
+    """Fold ``fold`` of ``n_folds`` (see :func:`perturbation_split`)."""
+    labels = _canonical_labels(adata, perturbation_key)
+    conds = sorted(c for c in set(labels) if split_perturbation(c))
+    if not conds:
+        raise ValidationError(f"no perturbed cells in obs[{perturbation_key!r}]")
+    units = sorted({g for c in conds for g in split_perturbation(c)}) if unseen == "gene" else conds
+    if not 2 <= int(n_folds) <= len(units):
+        raise ValidationError(
+            f"n_folds must be in 2 .. {len(units)} (the number of perturbed "
+            f"{'genes' if unseen == 'gene' else 'conditions'}), got {n_folds}"
+        )
+    if not 0 <= int(fold) < int(n_folds):
+        raise ValidationError(f"fold must be in 0 .. {int(n_folds) - 1}, got {fold}")
+    order = [units[i] for i in rng_for(seed).permutation(len(units))]
+    test = {str(u) for u in np.array_split(np.array(order, dtype=object), int(n_folds))[int(fold)]}
+    part_of: dict[str, str] = {}
+    for c in conds:
+        hit = bool(set(split_perturbation(c)) & test) if unseen == "gene" else c in test
+        part_of[c] = "test" if hit else "train"
+    params: dict[str, Any] = {"n_folds": int(n_folds), "fold": int(fold), "unseen": unseen}
+    if unseen == "gene":
+        params |= {"test_genes": sorted(test), "val_genes": []}
     split = _build(labels, part_of, "perturbation", seed, perturbation_key, params)
     return finish(adata, split, key_added)
 
