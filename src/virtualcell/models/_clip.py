@@ -272,16 +272,17 @@ class CellTextModel:
         return float(self.network.scale().detach())
 
     # ------------------------------------------------------------------ save / load
-    def save_pretrained(self, folder: str | Path) -> Path:
+    def save_pretrained(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the network (``config.json``, ``model.safetensors``) and the cell encoder
-        (``cell_encoder/``) to ``folder``; ``config.json`` is written last."""
+        (``cell_encoder/``) to ``folder``; ``config.json`` is written last. A folder that
+        is not empty is replaced only with ``overwrite=True``."""
         from .._utils import sha256_file
 
-        folder = Path(folder)
+        folder = ckpt.check_saveable(folder, overwrite=overwrite)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / ckpt.CONFIG_NAME).unlink(missing_ok=True)  # the commit marker goes last
         sub = folder / ENCODER_FOLDER
-        self.cell_encoder.save_pretrained(sub)
+        self.cell_encoder.save_pretrained(sub, overwrite=True)
         extra = {
             **self.extra,
             "cell_encoder": {
@@ -296,7 +297,7 @@ class CellTextModel:
             "training": self.training,
             "extra": extra,
         }
-        return ckpt.write_folder(folder, config, self.network.state_dict())
+        return ckpt.write_folder(folder, config, self.network.state_dict(), overwrite=True)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> CellTextModel:

@@ -63,8 +63,9 @@ class CellModel:
         return f"CellModel({self.architecture}, {n:,} parameters, tokenizer={self.tokenizer.kind})"
 
     # ------------------------------------------------------------------ save / load
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write ``config.json``, ``model.safetensors`` and ``vocab.json`` to ``folder``."""
+    def save_pretrained(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and ``vocab.json`` to ``folder``
+        (a folder that is not empty is replaced only with ``overwrite=True``)."""
         config = {
             "architecture": self.architecture,
             "model": self.network.config.to_dict(),
@@ -73,7 +74,7 @@ class CellModel:
             "extra": self.extra,
         }
         return ckpt.write_folder(
-            folder, config, self.network.state_dict(), tokenizer=self.tokenizer
+            folder, config, self.network.state_dict(), tokenizer=self.tokenizer, overwrite=overwrite
         )
 
     @classmethod

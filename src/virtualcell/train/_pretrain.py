@@ -14,7 +14,7 @@ from ._data import CellBatches
 from ._distributed import init_distributed, resolve_device
 from ._loop import TrainConfig, TrainResult, run_description, train
 from ._objectives import OBJECTIVES
-from ._state import prepare_run
+from ._state import check_run_inputs, prepare_run
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -136,6 +136,7 @@ def pretrain(
     tc = TrainConfig() if train_config is None else train_config
     if not isinstance(tc, TrainConfig):
         raise ValidationError(f"train_config must be a TrainConfig, got {type(tc).__name__}")
+    check_run_inputs(out_dir, data=data)
     objective_cls = _pretraining_objective(objective)
     overrides = dict(model_config or {})
     _check_model_overrides(objective_cls.architecture, overrides)
@@ -196,7 +197,7 @@ def pretrain(
         }
         model = CellModel(network, tokenizer, training=training)
         if out_dir is not None and info.is_main:
-            model.save_pretrained(out_dir)
+            model.save_pretrained(out_dir, overwrite=True)  # prepare_run decided
     finally:
         source.close()
     return model, result
