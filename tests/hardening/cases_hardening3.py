@@ -93,13 +93,14 @@ def _kb_build_default_exists(folder: Path) -> None:
 
 
 def _kb_default_store(folder: Path) -> None:
-    """A store at the default path (the cache), as `vcell kb build` leaves one."""
+    """A store at the default path (the cache, here the case's own folder, so that no
+    other case sees it), as `vcell kb build` leaves one."""
     import virtualcell as vc
 
+    vc.settings.cache_dir = folder / "cache"  # the tests restore it; the table forks
     path = vc.knowledge.default_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("the user's store\n")
-    (folder / "cache-store.link").symlink_to(path)  # hashed with the case's inputs
 
 
 def _kb_build_onto_source(folder: Path) -> None:

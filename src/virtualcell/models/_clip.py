@@ -134,6 +134,8 @@ class CellText(nn.Module):
     #: Name in :data:`virtualcell.models.ARCHITECTURES` and in checkpoint folders.
     architecture: ClassVar[str] = "cell_text"
     config_class: ClassVar[type] = CellTextConfig
+    #: The class of :mod:`virtualcell.models` whose ``from_pretrained`` loads its folders.
+    loader: ClassVar[str] = "CellTextModel"
 
     def __init__(self, config: CellTextConfig, *, seed: int = 0) -> None:
         super().__init__()

@@ -46,7 +46,10 @@ def _dense(X: Any) -> np.ndarray:
 class PCAEncoder:
     """PCA on highly variable genes, with the embedding interface of the transformer models."""
 
+    #: Name in :data:`virtualcell.models.ARCHITECTURES` and in checkpoint folders.
     architecture = "pca"
+    #: The class of :mod:`virtualcell.models` whose ``from_pretrained`` loads its folders.
+    loader = "PCAEncoder"
 
     def __init__(self, config: PCAConfig | None = None) -> None:
         self.config = config or PCAConfig()

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._errors import DataFormatError, ValidationError
 from . import _checkpoint as ckpt
-from ._architectures import architecture_of, build_network
+from ._architectures import architecture_of, build_network, load_folder
 
 if TYPE_CHECKING:
     import torch
@@ -205,13 +205,4 @@ def load(
         from ._scgpt import ScGPTModel
 
         return ScGPTModel.from_folder(path, device=device)
-    config = ckpt.read_config(folder)
-    if config["architecture"] == "pca":
-        from ._pca import PCAEncoder
-
-        return PCAEncoder.from_pretrained(folder)
-    if config["architecture"] == "cell_text":
-        from ._clip import CellTextModel
-
-        return CellTextModel.from_pretrained(folder)
-    return CellModel.from_pretrained(folder, device=device)
+    return load_folder(folder, device=device)

@@ -151,6 +151,9 @@ class Tokenizer:
     """
 
     kind: ClassVar[str] = ""
+    #: How the value channel enters a CellEncoder (its ``value_mode``): ``rank``
+    #: positions, ``bin`` indices, ``continuous`` values, or ``none``.
+    value_mode: ClassVar[str] = "none"
 
     def __init__(
         self,

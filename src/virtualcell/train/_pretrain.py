@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["default_model_config", "make_tokenizer", "pretrain"]
 
-#: How each tokenizer kind's values enter a CellEncoder (``value_mode``).
-_VALUE_MODE = {"rank": "rank", "bin": "bin", "continuous": "continuous", "sentence": "rank"}
-
-
 def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Any:
     """An unfitted tokenizer of ``kind`` (rank, bin, continuous, sentence) from vc.tokenize."""
     from ..tokenize import TOKENIZERS
@@ -63,7 +59,7 @@ def default_model_config(
     base = {"vocab_size": len(tokenizer.vocab), "max_len": max_len}
     if cls.architecture != "cell_encoder":
         return cls.architecture, {**base, **overrides}
-    mode = _VALUE_MODE.get(tokenizer.kind, "none")
+    mode = tokenizer.value_mode  # declared by each tokenizer of vc.tokenize.TOKENIZERS
     if cls.needs_values and mode not in ("bin", "continuous"):
         raise ValidationError(
             f"objective {objective!r} regresses values; the {tokenizer.kind} tokenizer has none "
