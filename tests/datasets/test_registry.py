@@ -72,7 +72,7 @@ def test_every_entry_has_a_registered_loader():
     from virtualcell import ValidationError
 
     assert {e.loader for e in ENTRIES} <= set(LOADERS.names())
-    with pytest.raises(ValidationError, match="unknown dataset loader 'wu202'.*wu2020"):
+    with pytest.raises(ValidationError, match=r"unknown dataset loader 'wu202'.*wu2020"):
         LOADERS.get("wu202")
 
 
