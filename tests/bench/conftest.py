@@ -21,4 +21,5 @@ def toy():
 
     TASKS.add("toy", _toy.TOY, replace=True)
     yield _toy
-    TASKS._entries.pop("toy", None)
+    if "toy" in TASKS:
+        TASKS.remove("toy")

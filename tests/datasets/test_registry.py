@@ -67,6 +67,15 @@ def test_checksums_are_hex_or_none_and_urls_live_only_in_the_table():
             assert "https://" not in path.read_text(), f"URL outside the registry table: {path}"
 
 
+def test_every_entry_has_a_registered_loader():
+    """The loader table is a Registry (unknown names: one error naming the close ones)."""
+    from virtualcell import ValidationError
+
+    assert {e.loader for e in ENTRIES} <= set(LOADERS.names())
+    with pytest.raises(ValidationError, match=r"unknown dataset loader 'wu202'.*wu2020"):
+        LOADERS.get("wu202")
+
+
 def test_bundled_datasets_load():
     pbmc = vc.datasets.pbmc68k_reduced()
     assert pbmc.shape == (700, 765) and "bulk_labels" in pbmc.obs
@@ -196,7 +205,7 @@ def test_scanpy_10k_subset_extracts_zarr_from_sdist(mirror, tmp_path):
         tf.add(tmp_path / "src" / "scanpy-9.9", arcname="scanpy-9.9")
     real = vc.datasets._registry.entry("tenx_10k_subset")
     entry = dataclasses.replace(real, files=(RemoteFile(url=real.url, filename=archive.name),))
-    adata = LOADERS[entry.loader](entry)
+    adata = LOADERS.get(entry.loader)(entry)
     np.testing.assert_array_equal(np.asarray(adata.X), small.X)
     # second call reads the extracted copy from the cache
-    assert LOADERS[entry.loader](entry).shape == (3, 2)
+    assert LOADERS.get(entry.loader)(entry).shape == (3, 2)

@@ -34,20 +34,41 @@ def test_design_json(capsys, tmp_path):
 
 
 def test_design_text(capsys):
-    code = main(["design", "-e", "sim_knockout", "-p", "random", "-r", "1", "-b", "2",
-                 *TINY_ARGS])  # fmt: skip
-    cap = capsys.readouterr()
-    assert code == 0, cap.err
-    assert "hit rate" in cap.out and "curve:" in cap.out
+    """The text summary reports the run's own numbers (the same run as --json)."""
+    import re
+
+    args = ["design", "-e", "sim_knockout", "-p", "random", "-r", "2", "-b", "3", *TINY_ARGS]
+    code = main(args)
+    text = capsys.readouterr()
+    assert code == 0, text.err
+    assert main([*args, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    m = re.search(
+        r"seed 0: (\d+) of (\d+) hits in 2 x 3 \(hit rate ([\d.]+), AUC ([\d.]+)\)", text.out
+    )
+    assert m, text.out
+    assert (int(m[1]), int(m[2])) == (d["hits"], d["n_true_hits"])
+    assert float(m[3]) == pytest.approx(d["hit_rate"], abs=5e-4)
+    assert float(m[4]) == pytest.approx(d["auc"], abs=5e-4)
+    curve = re.search(r"curve: ([\d. ]+)", text.out)[1].split()
+    assert [float(v) for v in curve] == pytest.approx(d["curve"], abs=5e-3)
 
 
 def test_design_agent_expert(capsys):
+    """The expert backend proposes every gene itself (nothing filled at random), through
+    the candidate tool, and the hits counted are the proposals found."""
     code = main(["design", "--env", "sim_knockout", "--policy", "agent", "--backend", "expert",
                  "--rounds", "1", "--batch", "2", "--json", *TINY_ARGS])  # fmt: skip
     cap = capsys.readouterr()
     assert code == 0, cap.err
     d = json.loads(cap.out)
     assert d["policy"] == "agent" and d["notes"]["backend"] == "expert"
+    (round_1,) = d["notes"]["rounds"]
+    assert (round_1["from_model"], round_1["filled"]) == (2, 0), round_1
+    assert "predict_candidates" in round_1["tool_calls"] and round_1["valid_calls"] >= 1
+    (proposed,) = d["proposals"]
+    assert len(set(proposed)) == 2 and set(d["found"]) <= set(proposed)
+    assert d["hits"] == len(d["found"]) and d["hit_rate"] == d["hits"] / d["n_true_hits"]
 
 
 @pytest.mark.parametrize(("flag", "names"), [("--list-envs", {"sim_knockout", "sim_pairs",

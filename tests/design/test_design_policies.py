@@ -56,8 +56,15 @@ def test_active_surrogate_uses_the_virtual_cell(tiny_knockout):
 
 
 def test_pair_screen_with_active_learning(tiny_pairs):
+    """Every round proposes ``batch`` new gene pairs among the candidates, and the hits
+    counted are exactly the true hits among them."""
     res = run_screen(tiny_pairs, "active_thompson", rounds=2, batch=3, seed=0)
-    assert all("+" in p for r in res.proposals for p in r)
+    proposed = [p for r in res.proposals for p in r]
+    assert [len(r) for r in res.proposals] == [3, 3] and len(set(proposed)) == 6
+    assert all("+" in p for p in proposed) and set(proposed) <= set(tiny_pairs.candidates)
+    assert res.found == [p for p in proposed if p in set(tiny_pairs.hits)]
+    assert res.hits == len(res.found) and res.n_true_hits == len(tiny_pairs.hits)
+    assert res.n_measured == 6 and len(res.curve) == 2
 
 
 class _Bad:

@@ -59,7 +59,8 @@ def test_method_table_has_all_and_takes_user_methods(linear_net):
         with pytest.raises(vc.ValidationError, match="no option"):
             vc.grn.infer(X, method="constant_test", wrong=1)
     finally:
-        table._entries.pop("constant_test")
+        table.remove("constant_test")
+    assert "constant_test" not in table and "constant_test" not in vc.grn.METHODS.names()
 
 
 @pytest.mark.parametrize("method", STEADY)

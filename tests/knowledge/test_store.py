@@ -54,7 +54,7 @@ def test_failed_build_keeps_old_store(tiny_kb_path, tmp_path):
     (broken / "go").mkdir(parents=True)
     (broken / "go" / "go_terms.tsv.gz").write_bytes(b"not gzip")
     with pytest.raises(DataFormatError):
-        build(broken, out=out, include_defaults=False)
+        build(broken, out=out, include_defaults=False, overwrite=True)
     assert out.read_bytes() == before
 
 

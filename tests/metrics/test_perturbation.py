@@ -95,8 +95,9 @@ def test_score_perturbation_matches_single_metrics():
     truth_mean = {p: x[a.obs["perturbation"].to_numpy() == p].mean(0) for p in ("A", "B", "A+B")}
     ctrl = x[:8].mean(0)
     pred = pd.DataFrame(
-        {p: v + np.arange(6) * 0.1 for p, v in truth_mean.items()}, index=a.var_names
-    ).T
+        {p: v + np.array([0, 3.0, 0.2, 0.3, 0.4, 0.5]) for p, v in truth_mean.items()},
+        index=a.var_names,
+    ).T  # g1 moved into the predicted DE sets: recall below 1
     table = vc.metrics.score_perturbation(a, pred, k_de=3, k_expressed=4)
     assert list(table["perturbation"]) == ["A", "A+B", "B"]
     row = table.set_index("perturbation").loc["A+B"]
@@ -105,7 +106,10 @@ def test_score_perturbation_matches_single_metrics():
     assert row["mse_top_de"] == pytest.approx(vc.metrics.mse_top_de(t, p, ctrl, k=3))
     assert row["l2_top_expressed"] == pytest.approx(vc.metrics.l2_top_expressed(t, p, ctrl, k=4))
     assert row["n_cells"] == 4
-    assert row["de_fdp"] == pytest.approx(1 - row["de_recall"])
+    # the DE sets by hand: the 3 genes changed most (|mean - control|) in truth / prediction
+    t_de, p_de = (set(np.argsort(-np.abs(v - ctrl), kind="stable")[:3]) for v in (t, p))
+    assert row["de_recall"] == pytest.approx(len(t_de & p_de) / 3) == pytest.approx(2 / 3)
+    assert row["de_fdp"] == pytest.approx(len(p_de - t_de) / 3)
     # predicted cells as AnnData give the same table
     obs = pd.DataFrame({"perturbation": pred.index.to_list()}, index=["p0", "p1", "p2"])
     pa = ad.AnnData(pred.to_numpy(), obs=obs)

@@ -223,13 +223,13 @@ def test_interrupted_save_leaves_no_loadable_half_folder(saved, tmp_path, monkey
 
     monkeypatch.setattr(safetensors.torch, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
-        model.save_pretrained(folder)
+        model.save_pretrained(folder, overwrite=True)
     assert not (folder / "config.json").exists()
     assert not [p for p in folder.iterdir() if ".vctmp-" in p.name]
     with pytest.raises(DataFormatError, match=r"config\.json: missing"):
         load(folder)
     monkeypatch.undo()
-    model.save_pretrained(folder)
+    model.save_pretrained(folder, overwrite=True)
     load(folder)
 
 
@@ -237,5 +237,5 @@ def test_stale_temp_of_a_killed_writer_is_removed(saved):
     model, folder = saved
     stale = folder / ".model.safetensors.vctmp-999999999-abcd.safetensors"
     stale.write_bytes(b"x" * 100)
-    model.save_pretrained(folder)
+    model.save_pretrained(folder, overwrite=True)
     assert not stale.exists()

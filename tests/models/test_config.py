@@ -103,10 +103,43 @@ def test_size_cap_is_checked_before_allocation(monkeypatch):
 
 
 def test_architecture_table():
-    assert ARCHITECTURES.names() == ["cell_encoder", "cell_gpt", "cell_predictor", "cell_text"]
+    names = ["cell_encoder", "cell_gpt", "cell_predictor", "cell_text", "pca"]
+    assert ARCHITECTURES.names() == names
     assert ARCHITECTURES.get("cell_gpt") is CellGPT
     with pytest.raises(vc.ValidationError, match=r"unknown model architecture 'resnet'"):
         build_network("resnet", {})
+    with pytest.raises(vc.ValidationError, match=r"'pca' is not a network"):
+        build_network("pca", {})
+    # every entry says which class loads its folders (vc.models.load goes through it)
+    for name in names:
+        loader = getattr(vc.models, ARCHITECTURES.get(name).loader)
+        assert callable(loader.from_pretrained), name
+
+
+def test_load_goes_through_the_architecture_table(tmp_path, monkeypatch, cell_factory):
+    """vc.models.load has no if-chain of its own: a user's architecture registered in
+    ARCHITECTURES loads through its loader."""
+    import json
+
+    class Mine:
+        architecture = "mine_test"
+        loader = "PCAEncoder"
+
+    folder = vc.models.PCAEncoder(vc.models.PCAConfig(n_hvg=20, n_comps=3)).fit(
+        cell_factory(n_cells=40, n_genes=20)
+    ).save_pretrained(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "architecture": "mine_test"}))
+    calls = []
+    monkeypatch.setattr(
+        vc.models.PCAEncoder, "from_pretrained", classmethod(lambda cls, f: calls.append(f))
+    )
+    ARCHITECTURES.add("mine_test", Mine)
+    try:
+        vc.models.load(folder)
+        assert calls == [folder]
+    finally:
+        ARCHITECTURES.remove("mine_test")
 
 
 @pytest.mark.parametrize(

@@ -66,18 +66,30 @@ def test_same_seed_same_weights_and_global_rng_irrelevant():
 
 
 def test_heads_shapes_and_masked_positions():
-    net = tiny("continuous")
+    net = tiny("continuous").eval()
     ids, vals, mask = batch([5, 8])
-    target = mask.clone()
-    target[:, 0] = False
-    out = net(ids, vals, mask, value_mask=target, target_mask=target, heads=("mlm", "mae"))
+    target = torch.zeros_like(mask)
+    target[0, 2] = target[1, 3] = target[1, 6] = True  # three values hidden
+
+    def run(values):
+        return net(ids, values, mask, value_mask=target, target_mask=target, heads=("mlm", "mae"))
+
+    out = run(vals)
     n_t = int(target.sum())
     assert out["mlm"].shape == (n_t, 30)
     assert out["mae"].shape == (n_t,)
     assert out["embedding"].shape == (2, 16)
-    # hiding a value changes the prediction input: masked embedding differs from unmasked
+    # a hidden value cannot leak: changing it changes nothing the model computes ...
+    leaked = vals.clone()
+    leaked[target] += 7.0
+    for key in ("hidden", "mae", "mlm", "embedding"):
+        torch.testing.assert_close(run(leaked)[key], out[key], atol=1e-6, rtol=1e-6)
+    # ... while a visible value is read (and hiding one changes the input)
+    visible = vals.clone()
+    visible[1, 4] += 7.0
+    assert not torch.allclose(run(visible)["hidden"], out["hidden"], atol=1e-4)
     plain = net(ids, vals, mask)["hidden"]
-    assert not torch.allclose(out["hidden"], plain)
+    assert not torch.allclose(out["hidden"], plain, atol=1e-4)
 
 
 def test_gradient_checkpointing_same_loss_and_grads():

@@ -73,7 +73,10 @@ def test_annotate_cli_two_files_and_baseline(typed_cells, tmp_path, capsys):
         == 0
     )
     result = json.loads(capsys.readouterr().out)
-    assert result["method"] == "l1_logreg" and result["n_query"] == 60
+    assert result["method"] == "l1_logreg" and result["n_query"] == 60  # the query file
+    assert result["n_reference_fit"] + result["n_calibration"] == 180  # the reference file
+    # the baseline really classifies (4 separable types): far above always-the-majority
+    assert result["accuracy"] > 0.9 and result["macro_f1"] > 0.9 > result["majority_macro_f1"]
 
 
 def test_list_methods_marks_baselines(capsys):
@@ -125,6 +128,9 @@ def test_integrate_and_cluster_cli(typed_cells, tmp_path, capsys):
     )
     res = json.loads(capsys.readouterr().out)
     assert res["method"] == "center" and {"ilisi", "kbet", "nmi"} <= set(res["before"])
+    assert res["after"] != res["before"]  # the integration changed the representation
+    for scores in (res["before"], res["after"]):  # scib's overall: 0.6 bio + 0.4 batch
+        assert scores["overall"] == pytest.approx(0.6 * scores["bio"] + 0.4 * scores["batch"])
     out = tmp_path / "c.h5ad"
     assert (
         main(
@@ -157,8 +163,22 @@ def test_figures(typed_cells, tmp_path):
         "f1.png": vc.pl.per_class_f1(q, label_key="cell_type"),
         "rel.png": vc.pl.reliability_diagram(q, label_key="cell_type"),
     }
-    for name, fig in figs.items():
-        assert fig.axes, name
+    # the figures draw the numbers of the labels they are given (two type0 cells called type1)
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    truth, called = q.obs["cell_type"].astype(str), q.obs["vc_label"].astype(str).copy()
+    called.iloc[np.flatnonzero(truth == "type0")[:2]] = "type1"
+    q.obs["vc_label"] = called.to_numpy()
+    types = sorted(set(truth))
+    cm = confusion_matrix(truth, called, labels=types, normalize="true")
+    shown = vc.pl.confusion_matrix(q, label_key="cell_type").axes[0].images[0].get_array()
+    np.testing.assert_allclose(np.asarray(shown), cm)
+    bars = vc.pl.per_class_f1(q, label_key="cell_type").axes[0].patches
+    f1 = f1_score(truth, called, labels=types, average=None)
+    np.testing.assert_allclose(sorted(b.get_height() for b in bars), sorted(f1))
+    assert min(f1) < 1.0
+    panels = figs["emb.png"].axes[:3]  # one panel per colour (and a colour bar)
+    assert [sum(len(c.get_offsets()) for c in ax.collections) for ax in panels] == [q.n_obs] * 3
     vc.pl.reliability_diagram(q, label_key="cell_type", path=tmp_path / "rel.png")
     assert (tmp_path / "rel.png").stat().st_size > 1000
     labels = [t.get_text() for t in figs["rel.png"].axes[0].get_legend().get_texts()]

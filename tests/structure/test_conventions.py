@@ -9,7 +9,10 @@
 * metrics take the truth first: a metric comparing two things (second parameter
   ``prediction``, ``pred``, ``scores``, ``clusters``, ``embedding`` ...) names its first
   parameter after the truth (``truth``, ``true``, ``labels`` ...);
-* importing ``virtualcell`` does not import torch or other heavy optional dependencies.
+* importing ``virtualcell`` does not import torch or other heavy optional dependencies;
+* ``list_*`` means one thing in every namespace: ``list_<things>(...)`` returns
+  ``{name: description}`` (``dict[str, str]``, the registry's ``describe()``), never a
+  bare list of names.
 
 Known exceptions still being fixed by their owners are listed in ``KNOWN_EXCEPTIONS``
 (each an ``xfail(strict=True)`` case that must be removed once fixed).
@@ -139,6 +142,45 @@ def test_rule_checker_flags_what_it_should():
     assert "name it 'adata'" in _problems("x.first", first)[0]
     assert "not AnnData" in _problems("x.named", named)[0]
     assert "not the truth" in " ".join(_problems("metrics.metric", metric))
+
+
+#: ``list_*`` exports that do not return ``{name: description}`` yet, with their owner.
+KNOWN_LISTINGS: dict[str, str] = {
+    "perturb.list_methods": "perturb: returns list[str] (names only)",
+}
+
+
+def _listings() -> list[str]:
+    return sorted(q for q in _EXPORTS if q.split(".")[-1].startswith("list_"))
+
+
+def _returns_descriptions(func) -> bool:
+    return str(inspect.signature(func).return_annotation).replace(" ", "") == "dict[str,str]"
+
+
+@pytest.mark.parametrize(
+    "qualname",
+    [
+        pytest.param(q, marks=pytest.mark.xfail(strict=True, reason=KNOWN_LISTINGS[q]))
+        if q in KNOWN_LISTINGS
+        else q
+        for q in _listings()
+    ],
+)
+def test_list_functions_return_name_to_description(qualname):
+    """One meaning of ``list_*`` across packages (issue 25): ``{name: description}``."""
+    func = _EXPORTS[qualname]
+    assert _returns_descriptions(func), (
+        f"{qualname} returns {inspect.signature(func).return_annotation}, not dict[str, str]"
+    )
+    result = func()
+    assert isinstance(result, dict) and result, qualname
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in result.items()), qualname
+
+
+def test_known_listings_are_exports():
+    assert set(KNOWN_LISTINGS) <= set(_listings()), set(KNOWN_LISTINGS) - set(_listings())
+    assert len(_listings()) >= 3  # the checker sees the listings (represent has three)
 
 
 def test_import_is_light():

@@ -105,7 +105,7 @@ def test_load_refuses_a_replaced_cell_encoder(tmp_path, bridge_parts, cell_facto
     other = vc.models.PCAEncoder(vc.models.PCAConfig(n_hvg=30, n_comps=5)).fit(
         cell_factory(n_cells=40, n_genes=30, seed=9)
     )
-    other.save_pretrained(tmp_path / "m" / "cell_encoder")
+    other.save_pretrained(tmp_path / "m" / "cell_encoder", overwrite=True)
     with pytest.raises(DataFormatError, match="cell encoder was replaced"):
         CellTextModel.from_pretrained(tmp_path / "m")
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())

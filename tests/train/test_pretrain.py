@@ -40,6 +40,20 @@ def test_pretrain_every_tokenizer_and_objective(cells, tmp_path, kind, objective
     np.testing.assert_allclose(again.embed(cells), model.embed(cells), atol=1e-5)
 
 
+def test_value_mode_is_declared_by_each_tokenizer(cells):
+    """The CellEncoder's value input follows the tokenizer's own declaration (no table
+    beside vc.tokenize.TOKENIZERS): rank positions for rank and sentence tokens."""
+    from virtualcell.tokenize import TOKENIZERS
+    from virtualcell.train import default_model_config
+
+    modes = {k: TOKENIZERS.get(k).value_mode for k in TOKENIZERS.names(tag="pretrain")}
+    assert modes == {"bin": "bin", "continuous": "continuous", "rank": "rank", "sentence": "rank"}
+    for kind, mode in modes.items():
+        tok = make_tokenizer(kind, max_len=16).fit(cells)
+        arch, cfg = default_model_config(tok, "mlm")
+        assert (arch, cfg["value_mode"]) == ("cell_encoder", mode)
+
+
 def test_mae_needs_values(cells):
     with pytest.raises(ValidationError, match="regresses values"):
         pretrain(

@@ -123,6 +123,12 @@ def test_registry_lookup_errors_and_filters():
         reg.get("men")
     with pytest.raises(vc.ValidationError, match="already registered"):
         reg.add("mean", lambda x: x)
+    # a user's entry comes out again through the public API (no private state touched)
+    reg.add("mine", lambda x: 2 * x)
+    assert reg.remove("MINE").name == "mine" and "mine" not in reg
+    assert reg.names() == ["fancy", "mean"]
+    with pytest.raises(vc.ValidationError, match="unknown predictor 'mine'"):
+        reg.remove("mine")
 
     @reg.register("mine", description="user method")
     def mine(x):

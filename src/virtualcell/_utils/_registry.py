@@ -140,6 +140,13 @@ class Registry(Generic[F]):
 
         return wrap
 
+    def remove(self, name: str) -> Entry[F]:
+        """Take the entry called ``name`` out of the table and return it (e.g. a user's
+        entry added for one run); an unknown name raises as :meth:`entry` does."""
+        found = self.entry(name)
+        del self._entries[found.name]
+        return found
+
     # -- lookup ----------------------------------------------------------------------
     def entry(self, name: str) -> Entry[F]:
         """The :class:`Entry` called ``name``; a :class:`ValidationError` naming the

@@ -1,9 +1,13 @@
 """Self-verification of a draft answer (GeneAgent-style), with citations.
 
-The draft is split into sentences. A sentence is a **claim** when it names a gene (a
-symbol or alias of the knowledge base, or a gene of a workspace data set) or a GO id;
-other sentences (numbers, connecting text) are kept as they are. Each claim is checked in
-order:
+The draft is split into sentences and **every sentence is marked** with one of three
+verdicts: ``supported`` (citation marks ``[n]``), ``unsupported`` (or ``contradicted``:
+removed, or kept with ``[unverified: unsupported]``) or ``not_a_claim`` (kept with
+``[unverified: not a claim]``: nothing in it could be checked, so it never reads as
+verified). A sentence is a **claim** when it names a gene (a symbol or alias of the
+knowledge base, or a gene of a workspace data set) or a GO id; other sentences (numbers,
+connecting text, or text a hijacked model was made to say) are not claims. Each claim is
+checked in order:
 
 1. **GO ids** in the claim must exist; with a gene in the same claim, the gene must be
    annotated to the id (propagated over is_a / part_of) -> ``supported`` (cites the id),
@@ -78,6 +82,11 @@ class ClaimCheck:
             "action": self.action,
             "reason": self.reason,
         }
+
+
+#: What the answer shows after a sentence that names no gene or GO id (it is unchecked).
+_NOT_A_CLAIM_MARK = "[unverified: not a claim]"
+_NOT_A_CLAIM = "names no gene or GO id: nothing a tool result or the knowledge base could check"
 
 
 def split_sentences(text: str) -> list[str]:
@@ -217,10 +226,30 @@ def verify_answer(
     on_unsupported: Literal["remove", "flag"] = "remove",
     mode: Literal["lexical", "hybrid", "dense"] = "lexical",
 ) -> tuple[str, list[ClaimCheck], list[str]]:
-    """Check every claim of ``draft``; return ``(answer, checks, citations)``.
+    """Check every sentence of ``draft``; return ``(answer, checks, citations)``.
 
-    The answer keeps the supported sentences (and the non-claims) with citation marks
-    ``[n]`` into ``citations``; see the module docstring for the rules.
+    Parameters
+    ----------
+    draft
+        The model's answer.
+    kb
+        An opened knowledge base (claims about genes and GO ids are checked there).
+    workspace
+        The run's workspace (claims about tool results are checked there).
+    on_unsupported
+        ``"remove"`` takes unsupported and contradicted claims out of the answer;
+        ``"flag"`` keeps them marked ``[unverified: unsupported]``.
+    mode
+        Retrieval mode of the knowledge-base check.
+
+    Returns
+    -------
+    (answer, checks, citations)
+        ``answer`` marks every sentence it keeps: supported ones with citation marks
+        ``[n]`` into ``citations``, unchecked ones (not a claim) with
+        ``[unverified: not a claim]``, flagged ones with ``[unverified: <label>]``;
+        ``checks`` has one :class:`ClaimCheck` per sentence of the draft. See the module
+        docstring for the rules.
     """
     ws = workspace
     data_genes: set[str] = set()
@@ -241,8 +270,8 @@ def verify_answer(
         ids = _GO.findall(asserted)
         genes = _genes_in(asserted, kb, data_genes)
         if not ids and not genes:
-            checks.append(ClaimCheck(sentence, "not_a_claim"))
-            kept.append(sentence)
+            checks.append(ClaimCheck(sentence, "not_a_claim", reason=_NOT_A_CLAIM))
+            kept.append(f"{sentence} {_NOT_A_CLAIM_MARK}")
             continue
         check = _check(asserted, ids, genes, kb, ws, texts, mode)
         check.sentence = sentence

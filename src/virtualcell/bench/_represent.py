@@ -231,21 +231,28 @@ def applicable(data: Cells, split: str, method: str) -> str | None:
     return None
 
 
-def _embed(data: Cells, method: str, seed: int, context: RunContext) -> np.ndarray:
+def _source(data: Cells, method: str, seed: int, context: RunContext) -> tuple[str, dict]:
+    """The embedding source of ``vc.represent.EMBEDDINGS`` a method runs, and its options
+    (the methods embed through the registry; only the pretraining here is the bench's)."""
     if method == "pca":
-        from ..models import PCAConfig, PCAEncoder
-
-        config = PCAConfig(n_hvg=2000, n_comps=50, normalize=data.pca_normalize, seed=seed)
-        return PCAEncoder(config).fit(data.adata).embed(data.adata)
-    if method == "checkpoint":
-        from ..models import load
-
-        return load(str(data.model)).embed(data.adata, device=context.device)
+        return "pca", {"n_hvg": 2000, "n_comps": 50, "normalize": data.pca_normalize, "seed": seed}
     if method == "scvi":
-        from ..models import scvi_embed
+        return "scvi", {"n_latent": 10, "max_epochs": 100, "seed": seed}
+    model = str(data.model) if method == "checkpoint" else _pretrained(data, method, seed, context)
+    return "oracle", {"model": model, "device": context.device}
 
-        layer = "counts" if "counts" in data.adata.layers else None
-        return scvi_embed(data.adata, layer=layer, seed=seed, max_epochs=100)
+
+def _embed(data: Cells, method: str, seed: int, context: RunContext) -> np.ndarray:
+    from ..represent import EMBEDDINGS
+
+    name, options = _source(data, method, seed, context)
+    layer = "counts" if name == "scvi" and "counts" in data.adata.layers else None
+    source = EMBEDDINGS.get(name)(**options).fit(data.adata, layer=layer)
+    return source.transform(data.adata, layer=layer)
+
+
+def _pretrained(data: Cells, method: str, seed: int, context: RunContext) -> Any:
+    """The CellEncoder pretrained here (``cellencoder``) or its untrained twin."""
     import torch
 
     from ..models import CellEncoder, CellModel
@@ -273,7 +280,7 @@ def _embed(data: Cells, method: str, seed: int, context: RunContext) -> np.ndarr
     if method == "cellencoder_untrained":
         # the same architecture and tokenizer, freshly initialised (no training step kept)
         model = CellModel(CellEncoder(model.network.config, seed=seed), model.tokenizer)
-    return model.embed(data.adata, device=context.device)
+    return model
 
 
 def run(

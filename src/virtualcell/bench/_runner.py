@@ -29,7 +29,15 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._settings import settings
-from .._utils import available_cpus, clean_stale_temps, imap_tasks, log, n_workers, write_json
+from .._utils import (
+    available_cpus,
+    check_output,
+    clean_stale_temps,
+    imap_tasks,
+    log,
+    n_workers,
+    write_json,
+)
 from .._version import __version__
 from ._measure import measure
 from ._presets import get_preset
@@ -493,6 +501,12 @@ def run(
     """
     started = time.perf_counter()
     started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    # the output rule before any work: a folder (an existing run in it is continued, see
+    # ``resume``), never the user's data
+    check_output(
+        out, overwrite=True, kind="folder", name="out",
+        inputs=[("data", data)] if data is not None else [],
+    )  # fmt: skip
     user = None
     if data is not None:
         if not tasks:

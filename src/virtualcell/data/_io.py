@@ -10,6 +10,9 @@ Registry dataset *names* are resolved one layer up, by :func:`virtualcell.datase
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -48,13 +51,26 @@ def set_source(adata: Any, **source: Any) -> Any:
     return adata
 
 
+@contextlib.contextmanager
+def _names_checked_here() -> Iterator[None]:
+    """anndata warns "Variable names are not unique" while it builds the object, before a
+    caller can look; the package reports duplicate names itself, naming them
+    (``vc.data.validate``; the task commands refuse such data), so the readers leave
+    anndata's warning out (only while reading; a later copy still says it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"(Variable|Observation) names are not unique", category=UserWarning
+        )
+        yield
+
+
 def read_h5ad(path: str | Path):
     """Read an ``.h5ad`` file; a truncated or corrupt file raises :class:`DataFormatError`."""
     import anndata as ad
 
     path = Path(path)
     check_hdf5(path, "h5ad")
-    with reading(path, "h5ad"):
+    with reading(path, "h5ad"), _names_checked_here():
         adata = ad.read_h5ad(path)
     return set_source(adata, path=str(path), format="h5ad")
 
@@ -71,7 +87,7 @@ def read_loom(path: str | Path):
             "reading .loom files needs the optional package loompy: pip install 'virtualcell[io]'"
         ) from exc
     check_hdf5(path, "loom")
-    with reading(path, "loom"):
+    with reading(path, "loom"), _names_checked_here():
         adata = ad.read_loom(path, sparse=True)
     # loom files written by anndata name their axes 'obs_names' / 'var_names' instead of
     # the loom convention 'CellID' / 'Gene'
@@ -92,7 +108,7 @@ def read_zarr(path: str | Path):
         raise VirtualCellError(
             "reading .zarr stores needs the optional package zarr: pip install 'virtualcell[io]'"
         ) from exc
-    with reading(path, "zarr"):
+    with reading(path, "zarr"), _names_checked_here():
         adata = ad.read_zarr(path)
     return set_source(adata, path=str(path), format="zarr")
 

@@ -148,7 +148,7 @@ def _open(source: str | Path, **read_options: Any) -> tuple[Any, str, list[Probl
     import anndata as ad
 
     from ._errors_io import check_hdf5, reading
-    from ._io import read
+    from ._io import _names_checked_here, read
     from ._paths import check_input_path
 
     text = str(source)
@@ -157,7 +157,7 @@ def _open(source: str | Path, **read_options: Any) -> tuple[Any, str, list[Probl
         fmt = read_options.get("format")
         if path.is_file() and fmt in (None, "h5ad") and path.suffix.lower() == ".h5ad":
             check_hdf5(path, "h5ad")
-            with reading(path, "h5ad"):
+            with reading(path, "h5ad"), _names_checked_here():  # reported below, by name
                 return ad.read_h5ad(path, backed="r"), text, []
         return read(path, **read_options), text, []
     except DataFormatError as err:

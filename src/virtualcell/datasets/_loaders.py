@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DataFormatError
-from .._utils import atomic_path, clean_stale_temps
+from .._utils import Registry, atomic_path, clean_stale_temps
 from ..data._conventions import CONTROL, PERTURBATION_KEY, PERTURBATION_TYPE_KEY, UNS_KEY
 from ._bundled import find_in_package_tree, package_file
 from ._download import cache_folder, fetch
@@ -257,7 +257,10 @@ def _zipped_h5ad(entry: DatasetEntry) -> ad.AnnData:
     return _record_source(ad.read_h5ad(path), entry, [archive])
 
 
-LOADERS: dict[str, Callable[[DatasetEntry], ad.AnnData]] = {
+#: Loaders by name (a :class:`DatasetEntry`'s ``loader``): ``loader(entry) -> AnnData``
+#: reads the entry's file(s); a user's own entry may register its own loader here.
+LOADERS: Registry[Callable[[DatasetEntry], ad.AnnData]] = Registry("dataset loader")
+for _name, _loader in {
     "pbmc68k_reduced": _pbmc68k_reduced,
     "krumsiek11": _krumsiek11,
     "wu2020": _wu2020,
@@ -266,4 +269,6 @@ LOADERS: dict[str, Callable[[DatasetEntry], ad.AnnData]] = {
     "segerstolpe": _segerstolpe,
     "zheng68k": _zheng68k,
     "zipped_h5ad": _zipped_h5ad,
-}
+}.items():
+    LOADERS.add(_name, _loader)
+del _name, _loader

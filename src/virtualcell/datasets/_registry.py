@@ -125,4 +125,4 @@ def load(name: str) -> ad.AnnData:
     from ._loaders import LOADERS
 
     e = entry(name)
-    return LOADERS[e.loader](e)
+    return LOADERS.get(e.loader)(e)

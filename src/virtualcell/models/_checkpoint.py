@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import DataFormatError
-from .._utils import atomic_path, clean_stale_temps, sha256_file, write_json
+from .._utils import atomic_path, check_output, clean_stale_temps, sha256_file, write_json
 
 if TYPE_CHECKING:
     from ..tokenize import Tokenizer
@@ -43,6 +43,7 @@ __all__ = [
     "FORMAT_VERSION",
     "VOCAB_NAME",
     "WEIGHTS_NAME",
+    "check_saveable",
     "check_state_dict",
     "read_config",
     "read_tensors",
@@ -135,23 +136,34 @@ def safe_member(folder: Path, name: Any, *, where: str) -> Path:
     return path
 
 
+def check_saveable(folder: str | Path, *, overwrite: bool) -> Path:
+    """The output rule for ``save_pretrained(folder)``: a file, or a folder that is not
+    empty, is refused unless ``overwrite`` (checked before anything is written)."""
+    return check_output(
+        folder, overwrite=overwrite, kind="folder", name="folder",
+        hint="pass overwrite=True to replace it",
+    )  # fmt: skip
+
+
 def write_folder(
     folder: str | Path,
     config: dict[str, Any],
     tensors: dict[str, Any],
     *,
     tokenizer: Tokenizer | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write a checkpoint folder; ``config`` gets ``format_version`` and file checksums.
 
     ``config.json`` is removed first and written last (see the module docstring), every
     file atomically, so a killed save never leaves a folder that loads half-written.
+    A folder that is not empty is refused unless ``overwrite`` (:func:`check_saveable`).
     """
     from safetensors.torch import save_file
 
     from .._version import __version__
 
-    folder = Path(folder)
+    folder = check_saveable(folder, overwrite=overwrite)
     folder.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(folder)
     (folder / CONFIG_NAME).unlink(missing_ok=True)

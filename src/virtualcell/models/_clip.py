@@ -134,6 +134,8 @@ class CellText(nn.Module):
     #: Name in :data:`virtualcell.models.ARCHITECTURES` and in checkpoint folders.
     architecture: ClassVar[str] = "cell_text"
     config_class: ClassVar[type] = CellTextConfig
+    #: The class of :mod:`virtualcell.models` whose ``from_pretrained`` loads its folders.
+    loader: ClassVar[str] = "CellTextModel"
 
     def __init__(self, config: CellTextConfig, *, seed: int = 0) -> None:
         super().__init__()
@@ -272,16 +274,17 @@ class CellTextModel:
         return float(self.network.scale().detach())
 
     # ------------------------------------------------------------------ save / load
-    def save_pretrained(self, folder: str | Path) -> Path:
+    def save_pretrained(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the network (``config.json``, ``model.safetensors``) and the cell encoder
-        (``cell_encoder/``) to ``folder``; ``config.json`` is written last."""
+        (``cell_encoder/``) to ``folder``; ``config.json`` is written last. A folder that
+        is not empty is replaced only with ``overwrite=True``."""
         from .._utils import sha256_file
 
-        folder = Path(folder)
+        folder = ckpt.check_saveable(folder, overwrite=overwrite)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / ckpt.CONFIG_NAME).unlink(missing_ok=True)  # the commit marker goes last
         sub = folder / ENCODER_FOLDER
-        self.cell_encoder.save_pretrained(sub)
+        self.cell_encoder.save_pretrained(sub, overwrite=True)
         extra = {
             **self.extra,
             "cell_encoder": {
@@ -296,7 +299,7 @@ class CellTextModel:
             "training": self.training,
             "extra": extra,
         }
-        return ckpt.write_folder(folder, config, self.network.state_dict())
+        return ckpt.write_folder(folder, config, self.network.state_dict(), overwrite=True)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> CellTextModel:

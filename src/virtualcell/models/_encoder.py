@@ -151,6 +151,8 @@ class CellEncoder(nn.Module):
     kind = "encoder"
     #: Name in :data:`virtualcell.models.ARCHITECTURES` and in checkpoint folders.
     architecture: ClassVar[str] = "cell_encoder"
+    #: The class of :mod:`virtualcell.models` whose ``from_pretrained`` loads its folders.
+    loader: ClassVar[str] = "CellModel"
     config_class: ClassVar[type] = CellEncoderConfig
 
     def __init__(self, config: CellEncoderConfig, *, seed: int = 0) -> None:

@@ -97,6 +97,8 @@ class CellGPT(nn.Module):
     kind = "gpt"
     #: Name in :data:`virtualcell.models.ARCHITECTURES` and in checkpoint folders.
     architecture: ClassVar[str] = "cell_gpt"
+    #: The class of :mod:`virtualcell.models` whose ``from_pretrained`` loads its folders.
+    loader: ClassVar[str] = "CellModel"
     config_class: ClassVar[type] = CellGPTConfig
 
     def __init__(self, config: CellGPTConfig, *, seed: int = 0) -> None:

@@ -46,7 +46,10 @@ def _dense(X: Any) -> np.ndarray:
 class PCAEncoder:
     """PCA on highly variable genes, with the embedding interface of the transformer models."""
 
+    #: Name in :data:`virtualcell.models.ARCHITECTURES` and in checkpoint folders.
     architecture = "pca"
+    #: The class of :mod:`virtualcell.models` whose ``from_pretrained`` loads its folders.
+    loader = "PCAEncoder"
 
     def __init__(self, config: PCAConfig | None = None) -> None:
         self.config = config or PCAConfig()
@@ -118,8 +121,9 @@ class PCAEncoder:
             out.append((z - self.center) @ self.components.T)
         return np.concatenate(out).astype(np.float32)
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write the fitted encoder as a checkpoint folder (safetensors + JSON)."""
+    def save_pretrained(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the fitted encoder as a checkpoint folder (safetensors + JSON; a folder
+        that is not empty is replaced only with ``overwrite=True``)."""
         import torch
 
         if self.genes is None:
@@ -133,7 +137,7 @@ class PCAEncoder:
             "model": dataclasses.asdict(self.config),
             "extra": {"genes": [str(g) for g in self.genes], "normalize": bool(self.normalize)},
         }
-        return ckpt.write_folder(folder, config, tensors)
+        return ckpt.write_folder(folder, config, tensors, overwrite=overwrite)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> PCAEncoder:

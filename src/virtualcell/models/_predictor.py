@@ -92,6 +92,8 @@ class CellPredictor(nn.Module):
     kind = "predictor"
     #: Name in :data:`virtualcell.models.ARCHITECTURES` and in checkpoint folders.
     architecture: ClassVar[str] = "cell_predictor"
+    #: The class of :mod:`virtualcell.models` whose ``from_pretrained`` loads its folders.
+    loader: ClassVar[str] = "CellModel"
     config_class: ClassVar[type] = CellPredictorConfig
 
     def __init__(self, config: CellPredictorConfig, *, seed: int = 0) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._errors import DataFormatError, ValidationError
 from . import _checkpoint as ckpt
-from ._architectures import architecture_of, build_network
+from ._architectures import architecture_of, build_network, load_folder
 
 if TYPE_CHECKING:
     import torch
@@ -63,8 +63,9 @@ class CellModel:
         return f"CellModel({self.architecture}, {n:,} parameters, tokenizer={self.tokenizer.kind})"
 
     # ------------------------------------------------------------------ save / load
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write ``config.json``, ``model.safetensors`` and ``vocab.json`` to ``folder``."""
+    def save_pretrained(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and ``vocab.json`` to ``folder``
+        (a folder that is not empty is replaced only with ``overwrite=True``)."""
         config = {
             "architecture": self.architecture,
             "model": self.network.config.to_dict(),
@@ -73,7 +74,7 @@ class CellModel:
             "extra": self.extra,
         }
         return ckpt.write_folder(
-            folder, config, self.network.state_dict(), tokenizer=self.tokenizer
+            folder, config, self.network.state_dict(), tokenizer=self.tokenizer, overwrite=overwrite
         )
 
     @classmethod
@@ -204,13 +205,4 @@ def load(
         from ._scgpt import ScGPTModel
 
         return ScGPTModel.from_folder(path, device=device)
-    config = ckpt.read_config(folder)
-    if config["architecture"] == "pca":
-        from ._pca import PCAEncoder
-
-        return PCAEncoder.from_pretrained(folder)
-    if config["architecture"] == "cell_text":
-        from ._clip import CellTextModel
-
-        return CellTextModel.from_pretrained(folder)
-    return CellModel.from_pretrained(folder, device=device)
+    return load_folder(folder, device=device)

@@ -117,6 +117,8 @@ def highly_variable(
             "vc.pp.normalize and vc.pp.log1p first, or use flavor='seurat_v3' on counts"
         )
     before = adata.shape
+    if flavor != "seurat_v3" and batch_key is None:
+        n_top = min(n_top, _n_rankable(adata, flavor))
     sc.pp.highly_variable_genes(
         adata, n_top_genes=n_top, flavor=flavor, batch_key=batch_key, layer=layer, subset=subset
     )
@@ -164,13 +166,27 @@ def standard(
     return steps
 
 
+def _n_rankable(adata: ad.AnnData, flavor: str) -> int:
+    """How many genes scanpy's ``seurat`` / ``cell_ranger`` ranking can rank: those with a
+    finite normalised dispersion (a constant gene, or one alone in its mean bin, has
+    none). Asked for more, scanpy warns "`n_top_genes` > number of normalized
+    dispersions" (nothing a user can act on) and returns these; capping ``n_top_genes``
+    here selects the same genes without the warning."""
+    import numpy as np
+    import scanpy as sc
+
+    stats = sc.pp.highly_variable_genes(adata, flavor=flavor, inplace=False)
+    return max(1, int(np.isfinite(np.asarray(stats["dispersions_norm"], dtype=float)).sum()))
+
+
 def variable_gene_mask(X, n_top: int, *, genes=None):
     """Boolean mask of the ``n_top`` most variable genes of log-expression ``X`` (cells x
     genes, dense or sparse) by scanpy's ``seurat`` flavour, ranking only genes that vary.
 
     A gene that is constant over the cells has no dispersion; scanpy would rank fewer
     genes than asked for (a warning users cannot act on) or fail outright when no gene
-    varies (all-zero data). Here ``n_top`` is capped by the number of varying genes, and
+    varies (all-zero data). Here ``n_top`` is capped by the number of genes scanpy can
+    rank (:func:`_n_rankable`), and
     data in which no gene varies is refused with a :class:`~virtualcell.ValidationError`.
     """
     import numpy as np
@@ -191,7 +207,8 @@ def variable_gene_mask(X, n_top: int, *, genes=None):
                      np.asarray(X, dtype=np.float32)[:, index])  # fmt: skip
     tmp.var_names = [str(i) for i in index] if genes is None else [str(genes[i]) for i in index]
     tmp.var_names_make_unique()
-    sc.pp.highly_variable_genes(tmp, n_top_genes=min(int(n_top), len(index)), flavor="seurat")
+    n_top = min(int(n_top), len(index), _n_rankable(tmp, "seurat"))
+    sc.pp.highly_variable_genes(tmp, n_top_genes=n_top, flavor="seurat")
     keep = np.zeros(n_genes, dtype=bool)
     keep[index[np.asarray(tmp.var["highly_variable"])]] = True
     return keep

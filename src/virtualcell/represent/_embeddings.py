@@ -55,23 +55,44 @@ def _log_adata(adata: AnnData, layer: str | None) -> Any:
 
 
 class PCASource:
-    """PCA on highly variable genes of log-normalised expression (the baseline)."""
+    """PCA on highly variable genes of log-normalised expression (the baseline).
 
-    def __init__(self, *, n_hvg: int = 2000, n_comps: int = 50, seed: int = 0) -> None:
+    ``normalize`` (``None``: log-normalise here) hands the expression as it is to the
+    :class:`~virtualcell.models.PCAEncoder` with its own rule (``auto`` / ``yes`` /
+    ``no``; the benchmark states it per dataset).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_hvg: int = 2000,
+        n_comps: int = 50,
+        seed: int = 0,
+        normalize: Literal["auto", "yes", "no"] | None = None,
+    ) -> None:
         self.n_hvg, self.n_comps, self.seed = int(n_hvg), int(n_comps), int(seed)
+        self.normalize = normalize
         self.encoder: Any = None
+
+    def _input(self, adata: AnnData, layer: str | None) -> tuple[Any, str | None]:
+        return (_log_adata(adata, layer), None) if self.normalize is None else (adata, layer)
 
     def fit(self, adata: AnnData, *, layer: str | None = None) -> PCASource:
         from ..models import PCAConfig, PCAEncoder
 
-        cfg = PCAConfig(n_hvg=self.n_hvg, n_comps=self.n_comps, normalize="no", seed=self.seed)
-        self.encoder = PCAEncoder(cfg).fit(_log_adata(adata, layer))
+        cfg = PCAConfig(
+            n_hvg=self.n_hvg, n_comps=self.n_comps, normalize=self.normalize or "no",
+            seed=self.seed,
+        )  # fmt: skip
+        data, layer = self._input(adata, layer)
+        self.encoder = PCAEncoder(cfg).fit(data, layer=layer)
         return self
 
     def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
         if self.encoder is None:
             raise ValidationError("the pca embedding is not fitted")
-        return self.encoder.embed(_log_adata(adata, layer))
+        data, layer = self._input(adata, layer)
+        return self.encoder.embed(data, layer=layer)
 
 
 def _post_pca(n_comps: int):
@@ -106,6 +127,8 @@ class OracleSource:
         project on 50 principal components, both fitted on the reference.
     batch_size
         Cells per forward pass.
+    device
+        Torch device of the forward passes (default: the model's).
     """
 
     def __init__(
@@ -114,6 +137,7 @@ class OracleSource:
         model: Any = None,
         post: Literal["none", "pca"] = "none",
         batch_size: int = 64,
+        device: str | None = None,
         **_: Any,
     ) -> None:
         if model is None:
@@ -128,11 +152,13 @@ class OracleSource:
 
             model = load(model)
         self.model, self.post, self.batch_size = model, post, int(batch_size)
+        self.device = device
         self._post: Any = None
 
     def _raw(self, adata: AnnData, layer: str | None) -> np.ndarray:
         return np.asarray(
-            self.model.embed(adata, batch_size=self.batch_size, layer=layer), dtype=np.float32
+            self.model.embed(adata, batch_size=self.batch_size, layer=layer, device=self.device),
+            dtype=np.float32,
         )
 
     def fit(self, adata: AnnData, *, layer: str | None = None) -> OracleSource:

@@ -281,7 +281,7 @@ def train_bridge(
     extra = {"label_key": label_key, "labels": classes, "label_texts": lt.texts}
     model = CellTextModel(network, encoder, training=training, extra=extra)
     if out_dir is not None:
-        model.save_pretrained(out_dir)
+        model.save_pretrained(out_dir, overwrite=True)  # train's prepare_run decided
     return model
 
 

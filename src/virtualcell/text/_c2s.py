@@ -189,7 +189,7 @@ def train_c2s(
     extra = {"task": "c2s", "label_key": label_key, "labels": labels, "top_k": top_k}
     model = CellModel(network, tok, training=training, extra=extra)
     if out_dir is not None:
-        model.save_pretrained(out_dir)
+        model.save_pretrained(out_dir, overwrite=True)  # train's prepare_run decided
     return model
 
 

@@ -277,14 +277,18 @@ def llm_type_scores(adata: AnnData, ft: LLMFineTune, *, labels: Sequence[str] | 
     return pd.DataFrame(out, index=adata.obs_names, columns=labels)
 
 
-def save_lora(ft: LLMFineTune, folder: str | Path) -> Path:
+def save_lora(ft: LLMFineTune, folder: str | Path, *, overwrite: bool = False) -> Path:
     """Write the adapters (``adapters.safetensors``) and ``config.json`` (rank, modules,
-    labels, top_k, losses) to ``folder``, atomically."""
+    labels, top_k, losses) to ``folder``, atomically; a folder that is not empty is
+    replaced only with ``overwrite=True`` (the output rule)."""
     from safetensors.torch import save_file
 
-    from .._utils import atomic_path, write_json
+    from .._utils import atomic_path, check_output, write_json
 
-    folder = Path(folder)
+    folder = check_output(
+        folder, overwrite=overwrite, kind="folder", name="folder",
+        hint="pass overwrite=True to replace it",
+    )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {
         name: p.detach().contiguous()

@@ -2,11 +2,15 @@
 
 The rule: ``vc.tl`` holds the functions a user calls first on an AnnData to run a task
 end to end; each takes ``adata`` first and keyword-only options, writes its result to a
-documented key named by ``key_added`` and returns it. The machinery lives in the task's
-own namespace (models, grn, knowledge ...). Coming: ``annotate``,
-``predict_perturbation``.
+documented key and returns it. The machinery lives in the task's own namespace
+(models, represent, perturb, grn, knowledge ...); these are re-exports or thin wrappers.
 
 * :func:`embed` — cell embeddings of a model -> ``adata.obsm[key_added]`` (``X_vc``);
+* :func:`annotate` — reference-to-query cell-type annotation (``vc.represent.annotate``);
+* :func:`cluster` — Leiden clustering over a resolution sweep (``vc.represent.cluster``);
+* :func:`integrate` — batch integration with its scores (``vc.represent.integrate``);
+* :func:`predict_perturbation` — predicted expression after a perturbation
+  (``vc.perturb.predict_perturbation``);
 * :func:`infer_grn` — a gene regulatory network -> ``adata.uns[key_added]`` (``vc_grn``);
 * :func:`enrich` — gene-set enrichment against the knowledge base.
 """

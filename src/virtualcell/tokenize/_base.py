@@ -151,6 +151,9 @@ class Tokenizer:
     """
 
     kind: ClassVar[str] = ""
+    #: How the value channel enters a CellEncoder (its ``value_mode``): ``rank``
+    #: positions, ``bin`` indices, ``continuous`` values, or ``none``.
+    value_mode: ClassVar[str] = "none"
 
     def __init__(
         self,
@@ -220,8 +223,12 @@ class Tokenizer:
         """
         vocab = self._require_fitted()
         X, gnames, cell_ids = as_csr(data, genes=genes, layer=layer)
-        self.coverage(gnames, check=True)
-        return X, gnames, cell_ids, gene_columns(vocab, gnames)
+        col_ids = gene_columns(vocab, gnames)
+        per_gene = np.bincount(X.indices, minlength=X.shape[1])  # non-zero values per gene
+        total = int(per_gene.sum())
+        share = float(per_gene[col_ids >= 0].sum() / total) if total else None
+        self._check_coverage(self.coverage(gnames), value_share=share)
+        return X, gnames, cell_ids, col_ids
 
     # ---- public protocol
     def config(self) -> dict[str, Any]:
@@ -255,17 +262,25 @@ class Tokenizer:
             self._check_coverage(rep)
         return rep
 
-    def _check_coverage(self, rep: CoverageReport) -> None:
+    def _check_coverage(self, rep: CoverageReport, *, value_share: float | None = None) -> None:
+        """Raise below ``min_coverage_error`` (of the genes); warn below
+        ``min_coverage_warn`` unless ``value_share`` (the share of the input's non-zero
+        values on vocabulary genes, when known) reaches it: genes left out of a vocabulary
+        because they are (almost) never expressed cost nothing and are not worth a warning
+        (a tokenizer fitted on a dataset otherwise warned when encoding that dataset)."""
         if rep.fraction < self.min_coverage_error or rep.n_in_vocab == 0:
             raise ValidationError(
                 f"{type(self).__name__}: only {rep}; below min_coverage_error="
                 f"{self.min_coverage_error}. Are the gene identifiers of the same kind "
                 "(symbols vs Ensembl ids) as the vocabulary?"
             )
-        if rep.fraction < self.min_coverage_warn:
+        if rep.fraction < self.min_coverage_warn and (
+            value_share is None or value_share < self.min_coverage_warn
+        ):
+            held = "" if value_share is None else f" (holding {1 - value_share:.0%} of the values)"
             warnings.warn(
                 f"{type(self).__name__}: only {rep}; below min_coverage_warn="
-                f"{self.min_coverage_warn}; unmapped genes are dropped",
+                f"{self.min_coverage_warn}; unmapped genes are dropped{held}",
                 CoverageWarning,
                 stacklevel=3,
             )

@@ -47,6 +47,7 @@ class BinTokenizer(Tokenizer):
     """
 
     kind = "bin"
+    value_mode = "bin"
 
     def __init__(
         self,

@@ -52,6 +52,7 @@ class ContinuousTokenizer(Tokenizer):
     """
 
     kind = "continuous"
+    value_mode = "continuous"
 
     def __init__(
         self,

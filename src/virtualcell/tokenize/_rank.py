@@ -53,6 +53,7 @@ class RankTokenizer(Tokenizer):
     """
 
     kind = "rank"
+    value_mode = "rank"
 
     def __init__(
         self,

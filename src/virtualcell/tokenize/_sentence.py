@@ -45,6 +45,7 @@ class SentenceTokenizer(Tokenizer):
     """
 
     kind = "sentence"
+    value_mode = "rank"
 
     def __init__(
         self,

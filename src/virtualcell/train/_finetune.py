@@ -14,7 +14,7 @@ from ._data import CellBatches
 from ._distributed import init_distributed, resolve_device
 from ._loop import run_description, train
 from ._objectives import OBJECTIVES
-from ._state import prepare_run
+from ._state import check_run_inputs, prepare_run
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -78,6 +78,7 @@ def finetune(
         raise ValidationError(
             f"task must be one of {', '.join(OBJECTIVES.names(tag='finetuning'))}, got {task!r}"
         )
+    check_run_inputs(out_dir, adata=adata, model=model)
     info = init_distributed()
     resolve_device(tc.device, info)
     if not isinstance(model, CellModel):
@@ -145,7 +146,7 @@ def finetune(
     }
     tuned = CellModel(net, model.tokenizer, training=training, extra=extra)
     if out_dir is not None and info.is_main:
-        tuned.save_pretrained(out_dir)
+        tuned.save_pretrained(out_dir, overwrite=True)  # prepare_run decided
     return tuned
 
 

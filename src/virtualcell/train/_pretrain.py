@@ -14,7 +14,7 @@ from ._data import CellBatches
 from ._distributed import init_distributed, resolve_device
 from ._loop import TrainConfig, TrainResult, run_description, train
 from ._objectives import OBJECTIVES
-from ._state import prepare_run
+from ._state import check_run_inputs, prepare_run
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
     from ..tokenize import Tokenizer
 
 __all__ = ["default_model_config", "make_tokenizer", "pretrain"]
-
-#: How each tokenizer kind's values enter a CellEncoder (``value_mode``).
-_VALUE_MODE = {"rank": "rank", "bin": "bin", "continuous": "continuous", "sentence": "rank"}
-
 
 def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Any:
     """An unfitted tokenizer of ``kind`` (rank, bin, continuous, sentence) from vc.tokenize."""
@@ -63,7 +59,7 @@ def default_model_config(
     base = {"vocab_size": len(tokenizer.vocab), "max_len": max_len}
     if cls.architecture != "cell_encoder":
         return cls.architecture, {**base, **overrides}
-    mode = _VALUE_MODE.get(tokenizer.kind, "none")
+    mode = tokenizer.value_mode  # declared by each tokenizer of vc.tokenize.TOKENIZERS
     if cls.needs_values and mode not in ("bin", "continuous"):
         raise ValidationError(
             f"objective {objective!r} regresses values; the {tokenizer.kind} tokenizer has none "
@@ -136,6 +132,7 @@ def pretrain(
     tc = TrainConfig() if train_config is None else train_config
     if not isinstance(tc, TrainConfig):
         raise ValidationError(f"train_config must be a TrainConfig, got {type(tc).__name__}")
+    check_run_inputs(out_dir, data=data)
     objective_cls = _pretraining_objective(objective)
     overrides = dict(model_config or {})
     _check_model_overrides(objective_cls.architecture, overrides)
@@ -196,7 +193,7 @@ def pretrain(
         }
         model = CellModel(network, tokenizer, training=training)
         if out_dir is not None and info.is_main:
-            model.save_pretrained(out_dir)
+            model.save_pretrained(out_dir, overwrite=True)  # prepare_run decided
     finally:
         source.close()
     return model, result

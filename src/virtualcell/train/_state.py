@@ -32,11 +32,12 @@ from typing import Any
 import torch
 
 from .._errors import DataFormatError, ValidationError
-from .._utils import clean_stale_temps, log, write_text
+from .._utils import check_output, clean_stale_temps, log, write_text
 from ..models._checkpoint import CONFIG_NAME, VOCAB_NAME, WEIGHTS_NAME, safe_member
 
 __all__ = [
     "CHECKPOINTS",
+    "check_run_inputs",
     "latest_checkpoint",
     "load_optimizer",
     "optimizer_tensors",
@@ -168,6 +169,17 @@ def differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
         if va != vb:
             out.append(f"{key.removeprefix('train_config.')} {va!r} -> {vb!r}")
     return out
+
+
+def check_run_inputs(out_dir: str | Path | None, **inputs: object) -> None:
+    """The output rule's input half for a run folder, before any work: ``out_dir`` is
+    none of the inputs given as paths (an input folder, e.g. the base model's
+    checkpoint, is never replaced, with or without ``resume=False``). What an existing
+    run folder holds is :func:`prepare_run`'s to decide."""
+    if out_dir is None:
+        return
+    paths = [(name, value) for name, value in inputs.items() if isinstance(value, str | Path)]
+    check_output(out_dir, overwrite=True, inputs=paths, kind="folder", name="out_dir")
 
 
 def prepare_run(
