@@ -127,3 +127,34 @@ def test_bad_options_raise():
     model = vc.perturb.make_predictor("primed_network", prior="none").fit(adata)
     with pytest.raises(ValidationError, match="NOPE"):
         model.predict(["NOPE"])
+
+
+def test_known_edges_predict_an_unseen_knockout_the_data_cannot():
+    """Regulators do not vary in control cells, so only the known signed edges can say
+    what knocking out an unseen regulator does; the gain comes from the training KOs."""
+    rng = np.random.default_rng(4)
+    n_ko, n = 8, 40
+    regs, tgts = [f"r{i}" for i in range(n_ko)], [f"t{i}" for i in range(n_ko)]
+    rows, labels = [], []
+    for cond in ["control", *regs]:
+        r = np.full((n, n_ko), 1.5) + rng.normal(scale=0.01, size=(n, n_ko))
+        if cond != "control":
+            r[:, regs.index(cond)] = 0.0
+        t = 0.5 + 1.0 * r + rng.normal(scale=0.2, size=r.shape)
+        rows.append(np.clip(np.hstack([r, t]), 0, None))
+        labels += [cond] * n
+    a = ad.AnnData(np.vstack(rows), obs=pd.DataFrame({"perturbation": labels},
+                   index=[f"c{i}" for i in range(len(labels))]),
+                   var=pd.DataFrame(index=regs + tgts))  # fmt: skip
+    prior = pd.DataFrame({"regulator": regs, "target": tgts, "sign": 1})
+    train = a[(a.obs["perturbation"] != "r5").to_numpy()].copy()
+    primed = vc.perturb.make_predictor("primed_network", prior=prior).fit(train)
+    alone = vc.perturb.make_predictor("primed_network", prior="none").fit(train)
+    assert primed.summary()["weights"]["prior"] > 0.1
+    t5 = (regs + tgts).index("t5")
+    drop = _truth(a, "r5")[t5]
+    assert drop < -1.0
+    got = primed.predict(["r5"]).X[0, t5] - primed.data_.control[t5]
+    base = alone.predict(["r5"]).X[0, t5] - alone.data_.control[t5]
+    assert abs(got - drop) < 0.5 * abs(base - drop)
+    assert primed.explain(["r5"]).loc["r5", "prior_vs_data"] > 0.5

@@ -4,14 +4,18 @@ engine for genes never perturbed in training, stacked with the training mean.
 Components (each a predicted change from control, genes-vector, for a gene ``g``)
 ---------------------------------------------------------------------------------
 * ``mean``: the mean change of the training perturbations (``train_mean - ctrl``);
-* ``data`` / ``prior``: the knockout of ``g`` propagated through the data part and the
-  prior part of one :class:`vc.grn.PrimedNetwork` (fitted on the training cells —
-  control and perturbed — standardised within ``obs["time"]`` or cell type, so time is
-  not a confounder): ``d_g (B[g] + 0.5 B[g] B)`` scaled back by each gene's spread, with
+* ``data``: the knockout of ``g`` propagated through the learned network ``B`` of one
+  :class:`vc.grn.PrimedNetwork` (fitted on the training cells — control and perturbed —
+  standardised within ``obs["time"]`` or cell type, so time is not a confounder; known
+  edges enter as its prior, as strong as cross-validation over cells allows):
+  ``d_g (B[g] + 0.5 B[g] B)`` scaled back by each gene's spread, with
   ``d_g`` the drop of ``g`` in standardised units (its knock level minus its control
   level, over its spread; :meth:`TrainingData.knock_level`) and ``B`` without the
   column of ``g`` (a knocked-out gene stays at its knock level); ``d_g`` is clipped to
   +-3 (a linear model of observed variation would extrapolate beyond);
+* ``prior``: the same propagation through the known signed edges alone (``B`` = the prior
+  sign matrix): "a knockout lowers what it activates and raises what it represses", its
+  gain learned like every other weight;
 * ``association``: ``d_g`` times the marginal slope of every gene on ``g`` in the same
   standardised cells (:attr:`vc.grn.PrimedNetwork.association`: the observational
   co-variation within time points, direct and indirect paths together);
@@ -222,9 +226,9 @@ class PrimedNetworkModel(Predictor):
         out = {"mean": deltas.mean(axis=0)}
         drop = self._drop(data, net, gene)
         if "data" in self.components:
-            out["data"] = self._propagate(net, "data_part", g, drop)
+            out["data"] = self._propagate(net, "coef", g, drop)
         if "prior" in self.components:
-            out["prior"] = self._propagate(net, "prior_part", g, drop)
+            out["prior"] = self._propagate(net, "prior", g, drop)
         if "association" in self.components:
             assoc = net.association[g].copy()
             assoc[g] = 0.0
