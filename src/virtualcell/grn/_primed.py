@@ -349,12 +349,16 @@ def fit_primed_network(
     )
 
 
-def knowledge_prior_or_none(genes: Sequence[str], who: str) -> pd.DataFrame | None:
-    """Known edges among ``genes`` from the built store, or None (logged) without one."""
+def knowledge_prior_or_none(
+    genes: Sequence[str], who: str, *, path: Any = None
+) -> pd.DataFrame | None:
+    """Known edges among ``genes`` from the built store (at ``path``, default the
+    installed one), or None (logged) without one; the one prior of ``primed`` and of
+    the perturbation method ``primed_network``."""
     from ._prior import knowledge_prior_edges
 
     try:
-        edges = knowledge_prior_edges(list(genes))
+        edges = knowledge_prior_edges(list(genes), path=path)
     except ValidationError:
         log(f"{who}: no knowledge store found, so no prior: the network is fitted from the "
             "data alone (build one with `vcell kb build`)")  # fmt: skip

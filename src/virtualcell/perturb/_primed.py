@@ -109,14 +109,10 @@ class PrimedNetworkModel(Predictor):
             return self.prior
         if self.prior == "none":
             return None
-        from ._knowledge import tf_target_edges
+        from ..grn import knowledge_prior_or_none
 
-        table = tf_target_edges(genes, kb=self.kb)
-        if table is None or not len(table):
-            log("primed_network: no knowledge store (or no known edge among these genes): "
-                "the network is learned from the data alone")  # fmt: skip
-            return None
-        return table
+        path = getattr(self.kb, "path", self.kb)  # a KnowledgeBase or its path
+        return knowledge_prior_or_none(genes, "primed_network", path=path)
 
     def _features(self, genes: list[str]) -> pd.DataFrame | None:
         if self.features is not None:
