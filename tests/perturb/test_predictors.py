@@ -193,7 +193,8 @@ def test_predict_perturbation_entry_point(cells):
     pred = vc.tl.predict_perturbation(cells, perturbations=["g0+g1"], method="additive")
     assert pred.n_obs == 1 and "predict_perturbation" in vc.tl.__all__
     assert vc.perturb.list_methods(baseline=True) == METHODS.names(baseline=True)
-    assert set(vc.perturb.list_methods(baseline=False)) == {"network", "oracle_head", "oracle_isp"}
+    expected = {"network", "oracle_head", "oracle_isp", "primed_network"}
+    assert set(vc.perturb.list_methods(baseline=False)) == expected
 
 
 def test_counts_detection():

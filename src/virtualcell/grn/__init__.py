@@ -19,6 +19,7 @@ from ._evaluate import evaluate, jaccard_top_k, stability
 from ._infer import infer
 from ._io import load_dataset, read_regulators, write_edges
 from ._methods import METHODS, MethodFn
+from ._primed import PrimedNetwork, fit_primed_network, knowledge_prior_or_none
 from ._pseudotime import pseudotime_columns
 from ._sergio import read_sergio
 
@@ -26,10 +27,13 @@ __all__ = [
     "METHODS",
     "GRNInput",
     "MethodFn",
+    "PrimedNetwork",
     "Scores",
     "evaluate",
+    "fit_primed_network",
     "infer",
     "jaccard_top_k",
+    "knowledge_prior_or_none",
     "load_dataset",
     "pseudotime_columns",
     "read_regulators",

@@ -36,6 +36,7 @@ def _builtins() -> list[Entry[MethodFn]]:
         _information,
         _oracle,
         _perturbation,
+        _primed,
         _prior,
         _pseudotime,
         _trees,
@@ -80,6 +81,10 @@ def _builtins() -> list[Entry[MethodFn]]:
         Entry(
             "prior", _composite(_prior.prior),
             "Base method blended with known TF -> target edges (knowledge store).",
+        ),
+        Entry(
+            "primed", _primed.primed,
+            "Knowledge-primed signed ridge network: known edges as a prior the data can overrule.",
         ),
         Entry(
             "ensemble", _composite(_ensemble.ensemble),

@@ -50,6 +50,7 @@ __all__ = [
     "read_norman_gi",
     "score",
     "score_predictions",
+    "steady_state_rows",
 ]
 
 
@@ -73,7 +74,8 @@ def predict_perturbation(
     ----------
     adata
         Training cells (or profiles) with ``obs["perturbation"]`` (``control``, ``A``,
-        ``A+B``); counts or non-negative expression. Not modified.
+        ``A+B``); counts or non-negative expression. Not modified. Time-series rows are
+        left out (:func:`steady_state_rows`).
     perturbations
         Conditions to predict, e.g. ``["KLF1", "CEBPE+KLF1"]``.
     method
@@ -90,4 +92,14 @@ def predict_perturbation(
     AnnData of predicted mean profiles (see :meth:`Predictor.predict`).
     """
     model = make_predictor(method, perturbation_type=perturbation_type, **options)
-    return model.fit(adata).predict(perturbations, on_unsupported=on_unsupported)
+    return model.fit(steady_state_rows(adata)).predict(perturbations, on_unsupported=on_unsupported)
+
+
+def steady_state_rows(adata: AnnData) -> AnnData:
+    """``adata`` without time-series rows (``obs["experiment"] == "timeseries"``, as
+    DREAM4's): they are not steady states, so no predictor learns from them (the rule of
+    :func:`predict_perturbation`, ``vcell perturb predict`` and the evaluation tasks)."""
+    if "experiment" not in adata.obs:
+        return adata
+    keep = (adata.obs["experiment"].astype(str) != "timeseries").to_numpy()
+    return adata if keep.all() else adata[keep].copy()

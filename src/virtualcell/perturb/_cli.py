@@ -205,9 +205,7 @@ def predict_command(
 
     if out.suffix != ".h5ad":
         raise ValidationError(f"--out must end in .h5ad, got {out.name!r}")
-    adata, _, dream4 = read_data(data)
-    if dream4:  # time series are not steady states (as in the evaluation tasks)
-        adata = adata[(adata.obs["experiment"].astype(str) != "timeseries").to_numpy()].copy()
+    adata, _, _ = read_data(data)  # predict_perturbation leaves time series out
     conds = _split_names(perturbations)
     if not conds:
         raise ValidationError("--perturbations is empty")

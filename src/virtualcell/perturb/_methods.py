@@ -23,6 +23,7 @@ def _builtins() -> Iterator[Entry[Any]]:
     from ._features import FeatureForest, FeatureRidge, GenePTRidge
     from ._network import NetworkModel
     from ._oracle import OracleHead, OracleISP
+    from ._primed import PrimedNetworkModel
 
     baselines = (NoChange, TrainMean, TrainMeanKO, MatchingMean, Additive, LinearModel,
                  LinearRotation, GenePTRidge, FeatureRidge, FeatureForest)  # fmt: skip
@@ -32,6 +33,10 @@ def _builtins() -> Iterator[Entry[Any]]:
     yield Entry(
         NetworkModel.name, NetworkModel, _doc(NetworkModel), tags=("mechanistic", "unseen_genes")
     )
+    yield Entry(
+        PrimedNetworkModel.name, PrimedNetworkModel, _doc(PrimedNetworkModel),
+        tags=("mechanistic", "knowledge", "unseen_genes"),
+    )  # fmt: skip
     for cls in (OracleISP, OracleHead):
         yield Entry(cls.name, cls, _doc(cls), tags=("oracle", "unseen_genes", "torch"))
 

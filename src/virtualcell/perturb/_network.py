@@ -150,6 +150,9 @@ class NetworkModel(Predictor):
 
     name = "network"
     uses_features = True
+    #: A perturbed gene is at its knock level in every condition that perturbs it
+    #: (e.g. G1 in the double G1+G5 is G1's level when knocked out alone).
+    clamp_targets = True
 
     def __init__(
         self,

@@ -1,0 +1,367 @@
+"""``primed_network``: the knowledge-primed network of :mod:`vc.grn` as a perturbation
+engine for genes never perturbed in training, stacked with the training mean.
+
+Components (each a predicted change from control, genes-vector, for a gene ``g``)
+---------------------------------------------------------------------------------
+* ``mean``: the mean change of the training perturbations (``train_mean - ctrl``);
+* ``data``: the knockout of ``g`` propagated through the learned network ``B`` of one
+  :class:`vc.grn.PrimedNetwork` (fitted on the training cells — control and perturbed —
+  standardised within ``obs["time"]`` or cell type, so time is not a confounder; known
+  edges enter as its prior, as strong as cross-validation over cells allows):
+  ``d_g (B[g] + 0.5 B[g] B)`` scaled back by each gene's spread, with
+  ``d_g`` the drop of ``g`` in standardised units (its knock level minus its control
+  level, over its spread; :meth:`TrainingData.knock_level`) and ``B`` without the
+  column of ``g`` (a knocked-out gene stays at its knock level); ``d_g`` is clipped to
+  +-3 (a linear model of observed variation would extrapolate beyond);
+* ``prior``: the same propagation through the known signed edges alone (``B`` = the prior
+  sign matrix): "a knockout lowers what it activates and raises what it represses", its
+  gain learned like every other weight;
+* ``association``: ``d_g`` times the marginal slope of every gene on ``g`` in the same
+  standardised cells (:attr:`vc.grn.PrimedNetwork.association`: the observational
+  co-variation within time points, direct and indirect paths together);
+* ``neighbours``: what ``g``'s knowledge neighbours add to the mean: a random forest
+  from gene features (GO terms and known targets from the knowledge store, or
+  ``features=``; the ``go_forest`` regressor) to the training changes, minus their mean
+  (0 without features); with weights ``a_mean = a_neighbours = 1`` the stack is
+  ``go_forest``, with ``a_mean = 1`` and the rest 0 it is ``train_mean``;
+* ``network``: the unseen-gene prediction of the interventional ``network`` engine
+  (primed with the same prior).
+
+Stacking (the learned gate)
+---------------------------
+``pred(g) = ctrl + sum_c a_c * component_c(g)`` with non-negative weights ``a_c`` fitted
+by least squares over the *training* perturbed genes only, each predicted with itself
+held out (leave-one-gene-out: the network, neighbours and mean refitted without the
+gene's cells), on every gene but the perturbed one; each training gene's rows are divided
+by the norm of its change, so every gene weighs the same. Where a component predicts nothing
+useful its weight goes to 0 and the prediction falls back to ``a_mean *`` the training
+mean (``a_mean`` = 1 is ``train_mean``). Nothing is tuned on held-out test genes;
+:meth:`PrimedNetworkModel.explain` says how much of each prediction comes from each
+component (so from the prior vs the data).
+
+Conditions whose genes were all perturbed alone in training are predicted by the
+``network`` engine (observed singles plus the learned interaction, as ``network``);
+unseen genes in a combination add their stacked change. Every perturbed gene is set to its
+knock level (``clamp_targets``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import ValidationError
+from .._utils import log
+from ..data._conventions import CONTROL, PERTURBATION_KEY, split_perturbation
+from ._base import Predictor, Unsupported
+from ._data import TrainingData, expression_matrix, row_roles
+
+__all__ = ["PrimedNetworkModel"]
+
+COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "network")
+#: Components used by default (``network`` is the engine of seen combinations only: as
+#: an unseen-gene component its leave-one-gene-out refits cost ~10x the rest).
+DEFAULT_COMPONENTS = ("mean", "data", "prior", "association", "neighbours")
+
+
+class PrimedNetworkModel(Predictor):
+    """Knowledge-primed network: prior + data propagation stacked with the training mean."""
+
+    name = "primed_network"
+    uses_features = True
+    clamp_targets = True
+
+    def __init__(
+        self,
+        *,
+        prior: str | pd.DataFrame = "auto",
+        features: pd.DataFrame | None = None,
+        time_key: str | None = "auto",
+        components: tuple[str, ...] = DEFAULT_COMPONENTS,
+        second_order: float = 0.5,
+        n_estimators: int = 200,
+        learn_mean: bool = False,
+        kb: Any = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        if isinstance(prior, str) and prior not in ("auto", "none"):
+            raise ValidationError(f"prior must be 'auto', 'none' or an edge table, got {prior!r}")
+        bad = sorted(set(components) - set(COMPONENTS))
+        if bad or "mean" not in components:
+            raise ValidationError(
+                f"components must include 'mean' and be among {COMPONENTS}, got {components}"
+            )
+        self.prior = prior
+        self.features = features
+        self.time_key = time_key
+        self.components = tuple(components)
+        self.second_order = float(second_order)
+        self.n_estimators = int(n_estimators)
+        self.learn_mean = bool(learn_mean)
+        self.kb = kb
+
+    # ------------------------------------------------------------------ inputs
+    def _prior_table(self, genes: list[str]) -> pd.DataFrame | None:
+        if isinstance(self.prior, pd.DataFrame):
+            return self.prior
+        if self.prior == "none":
+            return None
+        from ..grn import knowledge_prior_or_none
+
+        path = getattr(self.kb, "path", self.kb)  # a KnowledgeBase or its path
+        return knowledge_prior_or_none(genes, "primed_network", path=path)
+
+    def _features(self, genes: list[str]) -> pd.DataFrame | None:
+        if self.features is not None:
+            return self.features.astype(np.float64)
+        if "neighbours" not in self.components:
+            return None
+        from ._knowledge import go_tf_features
+
+        table = go_tf_features(genes, genes, kb=self.kb)
+        if table is None or len(table) < 0.2 * len(genes):  # e.g. synthetic names (G12)
+            return None
+        return table
+
+    def _cells(self, adata) -> dict[str, Any]:
+        """Cells (or profiles) in the training space with their roles, labels and groups."""
+        labels, role, _ = row_roles(adata, perturbation_type=self.perturbation_type)
+        x, _ = expression_matrix(adata)
+        x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
+        key = self.time_key
+        if key == "auto":
+            key = next((k for k in ("time", "cell_type") if k in adata.obs), None)
+        groups = None
+        if key is not None:
+            if key not in adata.obs:
+                raise ValidationError(f"time_key column {key!r} not in adata.obs")
+            groups = adata.obs[key].astype(str).to_numpy()
+        if "experiment" in adata.obs:  # time series are not steady states
+            keep = (adata.obs["experiment"].astype(str) != "timeseries").to_numpy()
+            x, labels, role = x[keep], labels[keep], role[keep]
+            groups = None if groups is None else groups[keep]
+        return {"x": x, "labels": labels, "role": role, "groups": groups}
+
+    # ------------------------------------------------------------------ components
+    def _network_fit(self, cells: dict, genes: list[str], held: set[str], prior) -> Any:
+        from ..grn import fit_primed_network
+
+        idx = {g: i for i, g in enumerate(genes)}
+        keep = np.array([not (set(split_perturbation(lab)) & held) for lab in cells["labels"]])
+        labels = cells["labels"][keep]
+        perturbed = [[idx[g] for g in split_perturbation(lab) if g in idx] for lab in labels]
+        grid = {} if self.net_settings_ is None else {
+            "ridges": (self.net_settings_[0],), "strengths": (self.net_settings_[1],),
+            "prior_means": (self.net_settings_[2],)}  # fmt: skip
+        return fit_primed_network(
+            cells["x"][keep], genes, prior=prior,
+            groups=None if cells["groups"] is None else cells["groups"][keep],
+            reference=cells["role"][keep] == "control", perturbed=perturbed, seed=self.seed,
+            **grid,
+        )  # fmt: skip
+
+    def _propagate(self, net: Any, part: str, g: int, drop: float) -> np.ndarray:
+        b = net.full(part)
+        b[:, g] = 0.0
+        first = b[g]
+        out = first + self.second_order * (first @ b)
+        out[g] = 0.0
+        return drop * out * net.scale
+
+    def _drop(self, data: TrainingData, net: Any, gene: str) -> float:
+        i = data.gene_index[gene]
+        level = data.knock_level(gene)
+        d = (float(level) - float(data.control[i])) / float(net.scale[i])
+        # beyond 3 spreads a linear model of observed variation extrapolates
+        return float(np.clip(d, -3.0, 3.0)) if abs(d) > 1e-12 else -1.0
+
+    def _neighbours(self, gene: str, train: list[str], deltas: np.ndarray) -> np.ndarray:
+        """Random forest from gene features to the training changes (the ``go_forest``
+        regressor), minus their mean: what the gene's knowledge neighbours add."""
+        feats = self.features_
+        n = deltas.shape[1]
+        if feats is None or gene not in feats.index:
+            return np.zeros(n)
+        have = [i for i, h in enumerate(train) if h in feats.index]
+        if len(have) < 3:
+            return np.zeros(n)
+        from sklearn.ensemble import RandomForestRegressor
+
+        key = (gene, tuple(train[i] for i in have))
+        cache = self.__dict__.setdefault("_forest_cache", {})
+        if key[1] not in cache:
+            forest = RandomForestRegressor(
+                n_estimators=self.n_estimators, max_features="sqrt", random_state=self.seed,
+                n_jobs=1,
+            )  # fmt: skip
+            cache[key[1]] = forest.fit(feats.loc[list(key[1])].to_numpy(), deltas[have])
+        pred = cache[key[1]].predict(feats.loc[[gene]].to_numpy())[0]
+        return pred - deltas[have].mean(axis=0)
+
+    def _engine(self, adata, held: set[str]) -> Any:
+        from ._network import NetworkModel
+
+        keep = np.array([not (set(split_perturbation(str(lab))) & held)
+                         for lab in adata.obs[PERTURBATION_KEY]])  # fmt: skip
+        prior = self.prior_ if self.prior_ is not None else "none"
+        opts = {} if self.engine_settings_ is None else {
+            "links": (self.engine_settings_[0],), "ridges": (self.engine_settings_[1],),
+            "gammas": (self.engine_settings_[2],)}  # fmt: skip
+        model = NetworkModel(prior=prior, seed=self.seed, perturbation_type=self.perturbation_type,
+                             **opts)  # fmt: skip
+        return model.fit(adata[keep] if not keep.all() else adata)
+
+    def _component_table(
+        self, gene: str, data: TrainingData, net: Any, train: list[str], deltas: np.ndarray,
+        engine: Any,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
+        g = data.gene_index[gene]
+        out = {"mean": deltas.mean(axis=0)}
+        drop = self._drop(data, net, gene)
+        if "data" in self.components:
+            out["data"] = self._propagate(net, "coef", g, drop)
+        if "prior" in self.components:
+            out["prior"] = self._propagate(net, "prior", g, drop)
+        if "association" in self.components:
+            assoc = net.association[g].copy()
+            assoc[g] = 0.0
+            out["association"] = drop * assoc * net.scale
+        if "neighbours" in self.components:
+            out["neighbours"] = self._neighbours(gene, train, deltas)
+        if "network" in self.components and engine is not None:
+            out["network"] = engine.predict([gene]).X[0] - engine.data_.control
+        return out
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, data: TrainingData, adata) -> None:
+        genes = data.genes
+        idx = data.gene_index
+        self.prior_ = self._prior_table(genes)
+        self.features_ = self._features(genes)
+        cells = self._cells(adata)
+        self.net_settings_ = None
+        self.engine_settings_ = None
+        self.net_ = self._network_fit(cells, genes, set(), self.prior_)
+        self.net_settings_ = (self.net_.ridge, self.net_.strength, self.net_.prior_mean)
+        self.engine_ = None
+        self._train = adata  # the engine of seen combinations is fitted when first needed
+        if "network" in self.components:
+            self._fit_engine()
+        singles = sorted(g for g in data.seen_singles if g in idx)
+        self.train_genes_ = singles
+        self.deltas_ = (
+            np.vstack([data.profiles.loc[g].to_numpy() - data.control for g in singles])
+            if singles
+            else np.zeros((0, len(genes)))
+        )
+        names = [c for c in COMPONENTS if c in self.components]
+        self.weights_ = dict.fromkeys(names, 0.0)
+        self.weights_["mean"] = 1.0
+        if len(singles) >= 3:
+            self.weights_ = self._stack(data, adata, cells, singles, names)
+        log("primed_network: " + ", ".join(f"{k}={v:.3g}" for k, v in self.weights_.items())
+            + f" (network: {self.net_.n_prior_edges} prior edges, strength "
+            f"{self.net_.strength:g}, prior mean {self.net_.prior_mean:g}, ridge "
+            f"{self.net_.ridge:g})")  # fmt: skip
+
+    def _fit_engine(self) -> Any:
+        if self.engine_ is None:
+            self.engine_ = self._engine(self._train, set())
+            self.engine_settings_ = (self.engine_.link_, self.engine_.ridge_, self.engine_.gamma_)
+        return self.engine_
+
+    def _stack(self, data, adata, cells, singles, names) -> dict[str, float]:
+        """Non-negative stacking weights from leave-one-gene-out over training genes."""
+        from scipy.optimize import nnls
+
+        idx = data.gene_index
+        blocks, targets = [], []
+        for k, h in enumerate(singles):
+            others = [i for i in range(len(singles)) if i != k]
+            net = self._network_fit(cells, data.genes, {h}, self.prior_)
+            engine = self._engine(adata, {h}) if "network" in names else None
+            comps = self._component_table(
+                h, data, net, [singles[i] for i in others], self.deltas_[others], engine
+            )
+            keep = np.ones(len(data.genes), dtype=bool)
+            keep[idx[h]] = False  # never learn from the perturbed gene itself
+            # every training gene weighs the same (as in the per-gene metrics): its rows
+            # are scaled by the size of its change, so one strong regulator cannot set
+            # the weights alone
+            size = float(np.linalg.norm(self.deltas_[k][keep])) or 1.0
+            blocks.append(np.column_stack([comps[c][keep] for c in names]) / size)
+            targets.append(self.deltas_[k][keep] / size)
+        a, y = np.vstack(blocks), np.concatenate(targets)
+        self.stack_rows_ = len(y)
+        if self.learn_mean:
+            w, _ = nnls(a, y)
+            return {c: float(v) for c, v in zip(names, w, strict=True)}
+        # the mean enters with weight 1 (the fallback): learn what the rest adds to it
+        rest = [i for i, c in enumerate(names) if c != "mean"]
+        m = names.index("mean")
+        w = np.zeros(len(names))
+        w[m] = 1.0
+        if rest:
+            w[rest], _ = nnls(a[:, rest], y - a[:, m])
+        return {c: float(v) for c, v in zip(names, w, strict=True)}
+
+    # ------------------------------------------------------------------ predict
+    def contributions(self, gene: str) -> dict[str, np.ndarray]:
+        """Weighted change from control of each component for an unseen ``gene``."""
+        data = self._require_fit()
+        if gene not in data.gene_index:
+            raise Unsupported([gene], "not measured, so it cannot be knocked out in the network")
+        engine = self._fit_engine() if "network" in self.components else None
+        comps = self._component_table(gene, data, self.net_, self.train_genes_, self.deltas_,
+                                      engine)  # fmt: skip
+        return {c: self.weights_[c] * comps[c] for c in self.weights_}
+
+    def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
+        data = self._require_fit()
+        missing = [g for g in genes if g not in data.gene_index]
+        if missing:
+            raise Unsupported(missing, "not measured, so it cannot be knocked out in the network")
+        seen = tuple(g for g in genes if data.single(g) is not None)
+        if len(seen) > 1:  # observed singles plus the network's interaction
+            out = self._fit_engine()._predict_one(seen)
+        else:
+            out = data.control + sum((data.single(g) - data.control for g in seen),
+                                     np.zeros(len(data.genes)))  # fmt: skip
+        for g in genes:
+            if g not in seen:
+                out = out + sum(self.contributions(g).values())
+        return out
+
+    def explain(self, perturbations: list[str] | str) -> pd.DataFrame:
+        """How much of each unseen gene's predicted change comes from each component:
+        one row per gene, columns = components, values = share of the sum of squared
+        weighted changes (rows sum to 1), plus ``prior_vs_data`` = prior / (prior + data +
+        network + neighbours) of that sum."""
+        genes = [perturbations] if isinstance(perturbations, str) else list(perturbations)
+        rows = {}
+        for g in genes:
+            if g == CONTROL:
+                continue
+            parts = {c: float(np.sum(v**2)) for c, v in self.contributions(g).items()}
+            total = sum(parts.values()) or 1.0
+            row = {c: v / total for c, v in parts.items()}
+            learned = sum(v for c, v in parts.items() if c != "mean") or 1.0
+            row["prior_vs_data"] = parts.get("prior", 0.0) / learned
+            rows[g] = row
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def summary(self) -> dict[str, Any]:
+        """Stacking weights and the network's chosen prior settings."""
+        self._require_fit()
+        return {
+            "weights": dict(self.weights_),
+            "n_prior_edges": self.net_.n_prior_edges,
+            "prior_strength": self.net_.strength,
+            "prior_mean": self.net_.prior_mean,
+            "ridge": self.net_.ridge,
+            "network_cv_mse": dict(self.net_.cv_mse),
+            "train_genes": list(self.train_genes_),
+        }

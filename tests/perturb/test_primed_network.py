@@ -1,0 +1,160 @@
+"""``primed_network``: the knowledge-primed network as a perturbation engine (no knowledge
+store needed: priors and features are passed explicitly or left out)."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import virtualcell as vc
+from virtualcell import ValidationError
+
+
+def _chain_cells(n_ko: int = 8, n_cells: int = 60, seed: int = 0) -> ad.AnnData:
+    """Cells of a linear network: every regulator ``r<i>`` activates its own target
+    ``t<i>`` (and represses ``t<i+1>``); control cells vary, so the edges are observable;
+    knockouts of the regulators drop their level to 0."""
+    rng = np.random.default_rng(seed)
+    regs = [f"r{i}" for i in range(n_ko)]
+    tgts = [f"t{i}" for i in range(n_ko)]
+    genes = regs + tgts
+    rows, labels, times = [], [], []
+    for cond in ["control", *regs]:
+        n = 4 * n_cells if cond == "control" else n_cells
+        r = rng.uniform(0.5, 2.5, size=(n, n_ko))
+        if cond != "control":
+            r[:, regs.index(cond)] = 0.0
+        t = 1.0 + 0.8 * r - 0.3 * np.roll(r, 1, axis=1) + rng.normal(scale=0.1, size=r.shape)
+        day = rng.integers(0, 2, size=n)
+        t = t + 0.5 * day[:, None]  # a time effect shared by every target
+        rows.append(np.clip(np.hstack([r, t]), 0, None))
+        labels += [cond] * n
+        times += [f"d{d}" for d in day]
+    obs = pd.DataFrame({"perturbation": labels, "time": times},
+                       index=[f"c{i}" for i in range(len(labels))])  # fmt: skip
+    return ad.AnnData(np.vstack(rows), obs=obs, var=pd.DataFrame(index=genes))
+
+
+def _truth(adata: ad.AnnData, gene: str) -> np.ndarray:
+    lab = adata.obs["perturbation"].astype(str).to_numpy()
+    x = np.asarray(adata.X)
+    return x[lab == gene].mean(axis=0) - x[lab == "control"].mean(axis=0)
+
+
+def test_registered_and_listed():
+    assert "primed_network" in vc.perturb.list_methods()
+    assert not vc.perturb.METHODS.entry("primed_network").baseline
+
+
+def test_unseen_gene_from_the_network_beats_the_mean_and_learns_the_gate():
+    adata = _chain_cells()
+    held = "r3"
+    train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
+    model = vc.perturb.make_predictor("primed_network", prior="none").fit(train)
+    w = model.summary()["weights"]
+    assert w["mean"] == 1.0 and w["data"] + w["association"] > 0.2  # the network is used
+    pred = model.predict([held]).X[0] - model.data_.control
+    truth = _truth(adata, held)
+    keep = np.ones(len(truth), dtype=bool)
+    keep[list(adata.var_names).index(held)] = False  # target-excluded
+    mean = vc.perturb.make_predictor("train_mean").fit(train).predict([held]).X[0]
+    mean = mean - model.data_.control
+    r_model = np.corrcoef(pred[keep], truth[keep])[0, 1]
+    r_mean = np.corrcoef(mean[keep], truth[keep])[0, 1]
+    assert r_model > 0.8 and r_model > r_mean + 0.2
+    # the two direct targets move the right way
+    assert pred[list(adata.var_names).index("t3")] < -0.5
+    assert pred[list(adata.var_names).index("t4")] > 0.1
+
+
+def test_without_signal_it_falls_back_to_the_mean():
+    rng = np.random.default_rng(1)
+    genes = [f"g{i}" for i in range(10)]
+    labels = ["control"] * 100 + [g for g in genes[:6] for _ in range(30)]
+    x = rng.uniform(1, 2, size=(len(labels), len(genes)))
+    x[100:, 0] += 0.8  # every knockout shares one change; nothing predicts the rest
+    a = ad.AnnData(x, obs=pd.DataFrame({"perturbation": labels},
+                                       index=[f"c{i}" for i in range(len(labels))]),
+                   var=pd.DataFrame(index=genes))  # fmt: skip
+    model = vc.perturb.make_predictor("primed_network", prior="none").fit(a)
+    contrib = model.contributions("g8")
+    mean_part = np.linalg.norm(contrib["mean"])
+    rest = sum(np.linalg.norm(v) for k, v in contrib.items() if k != "mean")
+    assert mean_part > 3 * rest  # the prediction is (mostly) the training mean
+    share = model.explain(["g8"])
+    assert share.loc["g8", "mean"] > 0.8
+    assert share.drop(columns="prior_vs_data").loc["g8"].sum() == pytest.approx(1.0)
+
+
+def test_prior_is_used_but_can_be_overruled_and_is_reported():
+    adata = _chain_cells(n_ko=6, n_cells=40)
+    # one true edge (r0 -> t0, +) and one false edge with the wrong sign (r1 -> t3, -)
+    prior = pd.DataFrame({"regulator": ["r0", "r1"], "target": ["t0", "t3"], "sign": [1, -1]})
+    model = vc.perturb.make_predictor("primed_network", prior=prior).fit(adata)
+    net = model.net_
+    assert net.n_prior_edges == 2
+    genes = list(adata.var_names)
+    coef = net.full("coef")
+    assert coef[genes.index("r0"), genes.index("t0")] > 0.3  # data and prior agree
+    assert abs(coef[genes.index("r1"), genes.index("t3")]) < 0.1  # the data overrule it
+    edges = net.edges()
+    assert {"prior_sign", "prior_share"} <= set(edges.columns)
+    assert ((edges["prior_share"] >= 0) & (edges["prior_share"] <= 1)).all()
+    assert (edges.loc[edges["prior_sign"] == 0, "prior_share"] == 0).all()
+
+
+def test_runs_without_a_store_and_says_so(capsys, tmp_path, monkeypatch):
+    from virtualcell import settings
+
+    monkeypatch.setattr(settings, "verbosity", 1)  # tests may run quietly
+    adata = _chain_cells(n_ko=4, n_cells=20)
+    missing = tmp_path / "no_store.sqlite"  # prior="auto" with no store built there
+    model = vc.perturb.make_predictor("primed_network", kb=missing).fit(adata)
+    err = capsys.readouterr().err
+    assert "data alone" in err
+    assert model.summary()["n_prior_edges"] == 0
+    assert model.predict(["t1"]).n_obs == 1  # an unseen, measured gene
+
+
+def test_bad_options_raise():
+    with pytest.raises(ValidationError, match="prior"):
+        vc.perturb.make_predictor("primed_network", prior="maybe")
+    with pytest.raises(ValidationError, match="components"):
+        vc.perturb.make_predictor("primed_network", components=("data",))
+    adata = _chain_cells(n_ko=4, n_cells=20)
+    model = vc.perturb.make_predictor("primed_network", prior="none").fit(adata)
+    with pytest.raises(ValidationError, match="NOPE"):
+        model.predict(["NOPE"])
+
+
+def test_known_edges_predict_an_unseen_knockout_the_data_cannot():
+    """Regulators do not vary in control cells, so only the known signed edges can say
+    what knocking out an unseen regulator does; the gain comes from the training KOs."""
+    rng = np.random.default_rng(4)
+    n_ko, n = 8, 40
+    regs, tgts = [f"r{i}" for i in range(n_ko)], [f"t{i}" for i in range(n_ko)]
+    rows, labels = [], []
+    for cond in ["control", *regs]:
+        r = np.full((n, n_ko), 1.5) + rng.normal(scale=0.01, size=(n, n_ko))
+        if cond != "control":
+            r[:, regs.index(cond)] = 0.0
+        t = 0.5 + 1.0 * r + rng.normal(scale=0.2, size=r.shape)
+        rows.append(np.clip(np.hstack([r, t]), 0, None))
+        labels += [cond] * n
+    a = ad.AnnData(np.vstack(rows), obs=pd.DataFrame({"perturbation": labels},
+                   index=[f"c{i}" for i in range(len(labels))]),
+                   var=pd.DataFrame(index=regs + tgts))  # fmt: skip
+    prior = pd.DataFrame({"regulator": regs, "target": tgts, "sign": 1})
+    train = a[(a.obs["perturbation"] != "r5").to_numpy()].copy()
+    primed = vc.perturb.make_predictor("primed_network", prior=prior).fit(train)
+    alone = vc.perturb.make_predictor("primed_network", prior="none").fit(train)
+    assert primed.summary()["weights"]["prior"] > 0.1
+    t5 = (regs + tgts).index("t5")
+    drop = _truth(a, "r5")[t5]
+    assert drop < -1.0
+    got = primed.predict(["r5"]).X[0, t5] - primed.data_.control[t5]
+    base = alone.predict(["r5"]).X[0, t5] - alone.data_.control[t5]
+    assert abs(got - drop) < 0.5 * abs(base - drop)
+    assert primed.explain(["r5"]).loc["r5", "prior_vs_data"] > 0.5
