@@ -20,7 +20,10 @@ Rules (the same for every predictor, documented in ``docs/perturb.md``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import copy
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +54,7 @@ __all__ = [
     "knock_ratio",
     "prepare_training",
     "row_roles",
+    "shared_training",
 ]
 
 SPACE_LOG = "log1p_cp10k"
@@ -59,6 +63,38 @@ SPACE_INPUT = "input"
 TARGET_SUM = 1e4
 _TYPE_ORDER = ("knockout", "knockdown", "overexpression")
 _NO_TYPE = {"control", "", "nan", "none"}
+
+
+#: The memo of :func:`shared_training` (``None`` outside such a block).
+_SHARED: ContextVar[dict | None] = ContextVar("virtualcell_perturb_shared", default=None)
+
+
+@contextmanager
+def shared_training() -> Iterator[None]:
+    """Within the block, :func:`prepare_training` of the same AnnData object with the
+    same options is computed once and shared (each caller gets its own shallow copy of
+    the :class:`TrainingData`; the arrays are shared and read-only by contract), and the
+    expression matrix of an AnnData once for all its options: ``vc.perturb.evaluate``
+    runs every method inside one such block, so the expression space and the pseudobulks
+    of a task are computed once, not once per method. Nothing is kept after the block."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _memo(kind: str, adata: Any, options: tuple, compute: Any) -> Any:
+    cache = _SHARED.get()
+    if cache is None:
+        return compute()
+    key = (kind, id(adata), options)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is adata:
+        return hit[1]
+    value = compute()
+    cache[key] = (adata, value)  # the object is kept so that its id is not reused
+    return value
 
 
 def knock_ratio(perturbed: Any, control: Any) -> float:
@@ -317,6 +353,28 @@ def prepare_training(
     ``groupby="auto"`` uses ``obs["cell_type"]`` when it has 2-50 values and every value
     has at least 3 control rows.
     """
+    options = (perturbation_key, perturbation_type, groupby, keep_control_cells, seed)
+    data = _memo(
+        "training",
+        adata,
+        options,
+        lambda: _prepare_training(
+            adata, perturbation_key=perturbation_key, perturbation_type=perturbation_type,
+            groupby=groupby, keep_control_cells=keep_control_cells, seed=seed,
+        ),
+    )  # fmt: skip
+    return data if _SHARED.get() is None else copy.copy(data)
+
+
+def _prepare_training(
+    adata: AnnData,
+    *,
+    perturbation_key: str,
+    perturbation_type: str | None,
+    groupby: str | None,
+    keep_control_cells: int,
+    seed: int,
+) -> TrainingData:
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValidationError(f"empty training data: {adata.n_obs} rows x {adata.n_vars} genes")
     genes = [str(g) for g in adata.var_names]
@@ -326,7 +384,7 @@ def prepare_training(
     labels, role, ptype = row_roles(
         adata, perturbation_key=perturbation_key, perturbation_type=perturbation_type
     )
-    x, counts = expression_matrix(adata)
+    x, counts = _memo("space", adata, (), lambda: expression_matrix(adata))
     if groupby == "auto":
         groupby = _auto_groupby(adata, labels, role)
     elif groupby is not None and groupby not in adata.obs:
