@@ -23,7 +23,11 @@ from ._layers import (
     looks_like_counts,
     select_matrix,
 )
-from ._perturbation import standardize_perturbations
+from ._perturbation import (
+    PERTURBATION_COLUMNS,
+    detect_perturbation_key,
+    standardize_perturbations,
+)
 from ._stream import CellSource
 from ._tables import detect_orientation, read_table
 from ._tenx import read_10x, read_10x_h5, read_10x_mtx
@@ -70,6 +74,8 @@ __all__ = [
     "split_perturbation",
     "splits",
     "standardize_perturbations",
+    "detect_perturbation_key",
+    "PERTURBATION_COLUMNS",
     "true_network",
     "validate",
 ]

@@ -533,6 +533,7 @@ def _run_method(
         return record, None  # type: ignore[return-value]
     record.update({k: round(v, 3) for k, v in seconds.items()})
     record["n_fallback"] = fallback
+    record["resumed"] = False
     if prepared.task == "doubles":
         record["interaction"] = _interaction(prepared, truths[0], values)  # type: ignore[arg-type]
     if hasattr(predictor, "summary"):
