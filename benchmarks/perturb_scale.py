@@ -60,7 +60,9 @@ def simulate(
         effects[p, hit] = np.exp(rng.normal(0, 0.7, size=n_down) * rng.choice([-1, 1], n_down))
         effects[p, k] = 0.1
     per = (cells - controls) // max(perturbations, 1)
-    codes = np.concatenate([np.zeros(controls, int), np.repeat(np.arange(1, perturbations + 1), per)])
+    codes = np.concatenate(
+        [np.zeros(controls, int), np.repeat(np.arange(1, perturbations + 1), per)]
+    )
     rng.shuffle(codes)
     n = len(codes)
     blocks = []
@@ -75,12 +77,10 @@ def simulate(
         rows, cols = np.nonzero(nz)
         vals = 1 + rng.poisson(lam[rows, cols])
         blocks.append(
-            sparse.csr_matrix(
-                (vals.astype(np.float32), (rows, cols)), shape=(len(c), genes)
-            )
+            sparse.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(len(c), genes))
         )
     x = sparse.vstack(blocks, format="csr")
-    labels = np.array(["non-targeting"] + list(gene_names[targets]), dtype=object)[codes]
+    labels = np.array(["non-targeting", *gene_names[targets]], dtype=object)[codes]
     obs = pd.DataFrame({"perturbation": pd.Categorical(labels)}, index=[f"c{i}" for i in range(n)])
     adata = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=gene_names))
     adata.write_h5ad(path)
@@ -100,7 +100,7 @@ def run_step(args: list[str], env: dict[str, str]) -> dict[str, float]:
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "virtualcell.cli", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, capture_output=True, text=True,
     )  # fmt: skip
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

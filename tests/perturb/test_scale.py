@@ -118,7 +118,9 @@ def test_shared_truth_gives_the_old_numbers(tmp_path):
         new = per[per["method"] == name].reset_index(drop=True)
         assert new["perturbation"].tolist() == old["perturbation"].tolist()
         for m in metrics:
-            np.testing.assert_allclose(new[m], old[m], rtol=1e-12, atol=1e-12, err_msg=f"{name} {m}")
+            np.testing.assert_allclose(
+                new[m], old[m], rtol=1e-12, atol=1e-12, err_msg=f"{name} {m}"
+            )
     assert per["de_overlap"].notna().all()  # the DE metrics were computed, not skipped
 
 
@@ -183,8 +185,13 @@ def test_resume_runs_only_what_is_missing(tmp_path, monkeypatch):
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(ev, "_run_method", spy)
-    monkeypatch.setitem(METHODS._entries, "extra_mean", METHODS.entry("train_mean").__class__(
-        "extra_mean", METHODS.get("train_mean"), "a copy of train_mean", False, ("cost:cheap",)))
+    monkeypatch.setitem(
+        METHODS._entries,
+        "extra_mean",
+        METHODS.entry("train_mean").__class__(
+            "extra_mean", METHODS.get("train_mean"), "a copy of train_mean", False, ("cost:cheap",)
+        ),
+    )
     res = vc.perturb.evaluate(path, task="unseen_singles", seed=0, methods=["extra_mean"], out=out)
     assert ran == ["extra_mean"]
     assert "extra_mean" in {r["method"] for r in res.report["results"]}
@@ -207,7 +214,7 @@ def test_output_rule(tmp_path):
     (other / "notes.txt").write_text("mine")
     with pytest.raises(ValidationError, match="not empty"):
         vc.perturb.evaluate(path, task="unseen_singles", baselines_only=True, out=other)
-    with pytest.raises(ValidationError, match="is a file|also the input"):
+    with pytest.raises(ValidationError, match=r"is a file|also the input"):
         vc.perturb.evaluate(path, task="unseen_singles", baselines_only=True, out=path,
                             overwrite=True)  # fmt: skip
 

@@ -145,15 +145,15 @@ def _normalise_label(
     text = str(label).strip()
     if not text or text.lower() in {"nan", "none", "na"}:
         return None
-    if _is_control(text, controls):
+    if _is_control(text, controls) and not (genes is not None and text in genes):
         return CONTROL
     tokens = [t.strip() for t in (text.split(sep) if sep else [text])]
 
     def dropped(t: str) -> bool:
         if genes is not None and t in genes:
             return False
-        return t.lower() in controls or _is_control(t, controls) or any(
-            g.fullmatch(t) for g in guides
+        return (
+            t.lower() in controls or _is_control(t, controls) or any(g.fullmatch(t) for g in guides)
         )
 
     if genes is not None and sep == "_" and len(tokens) > 1:

@@ -171,9 +171,9 @@ __all__ += [
 
 __all__ += [
     "DE_COLUMNS",
-    "DEReference",
     "INTERACTION_MODES",
     "PROFILE_METRICS",
+    "DEReference",
     "baseline_normalized",
     "bh_adjust",
     "centroid_accuracy",

@@ -384,8 +384,16 @@ def evaluate(
     }
     store = _RunStore(out, identity, data, overwrite) if out is not None else None
     parts = [
-        load_task(data, task=task, seed=seed, test_fraction=test_fraction, folds=folds_, fold=f,  # type: ignore[arg-type]
-                  perturbation_key=perturbation_key, control=control)  # fmt: skip
+        load_task(
+            data,
+            task=task,
+            seed=seed,
+            test_fraction=test_fraction,
+            folds=folds_,
+            fold=f,  # type: ignore[arg-type]
+            perturbation_key=perturbation_key,
+            control=control,
+        )
         for f in range(folds_ or 1)
     ]
     prepared = parts[0] if len(parts) == 1 else _merged(parts)
@@ -635,7 +643,9 @@ class _RunStore:
         record = dict(rec["record"], resumed=True)
         return record, table
 
-    def save(self, name: str, opts: dict[str, Any], record: dict[str, Any], table: pd.DataFrame) -> None:
+    def save(
+        self, name: str, opts: dict[str, Any], record: dict[str, Any], table: pd.DataFrame
+    ) -> None:
         rows = table.astype(object).where(table.notna(), None).to_numpy().tolist()
         payload = {
             "format": RUN_FORMAT,
@@ -651,7 +661,9 @@ def _check_folds(folds: int | None) -> int | None:
     if folds is None:
         return None
     if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
-        raise ValidationError(f"folds must be an integer >= 2 (or None for one split), got {folds!r}")
+        raise ValidationError(
+            f"folds must be an integer >= 2 (or None for one split), got {folds!r}"
+        )
     return int(folds)
 
 
