@@ -131,8 +131,9 @@ def is_counts(x: Any, *, sample: int = 20_000) -> bool:
 
 
 def expression_matrix(adata: AnnData, *, counts: bool | None = None) -> tuple[Any, bool]:
-    """``(matrix, counts)``: ``X`` in the scoring space (CSR float32 for counts, dense
-    float64 otherwise) and whether counts came in."""
+    """``(matrix, counts)``: ``X`` in the scoring space (CSR float32 for counts; CSR
+    float64 for other sparse input; dense float64 for dense input) and whether counts
+    came in. Sparse input is never densified (pseudobulks are sparse products)."""
     x = adata.X
     if x is None:
         raise ValidationError("adata.X is empty")
@@ -147,8 +148,17 @@ def expression_matrix(adata: AnnData, *, counts: bool | None = None) -> tuple[An
         m = sparse.diags((TARGET_SUM / totals).astype(np.float32)) @ m
         m.data = np.log1p(m.data)
         return m.tocsr(), True
-    m = x.toarray() if sparse.issparse(x) else np.asarray(x)
-    m = np.asarray(m, dtype=np.float64)
+    if sparse.issparse(x):  # stays sparse: no dense cells x genes copy of a large screen
+        m = sparse.csr_matrix(x, dtype=np.float64)
+        if not np.all(np.isfinite(m.data)):
+            raise ValidationError("adata.X holds NaN or infinite values")
+        if np.any(m.data < 0):
+            raise ValidationError(
+                "adata.X has negative values: give counts or non-negative expression "
+                "(e.g. log-normalised), not centred or scaled data"
+            )
+        return m, False
+    m = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(m)):
         raise ValidationError("adata.X holds NaN or infinite values")
     if np.any(m < 0):

@@ -49,6 +49,7 @@ detailed dict (``results`` per method, the shape ``vcell perturb evaluate --json
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -117,6 +118,7 @@ class Truth:
         self.counts = counts
         self._true_de: dict[str, list[str]] = {}
         self._de_ref: Any = None
+        self._pred_de: dict[Any, dict] = {}
 
     def cells(self, cond: str) -> Any:
         return self.x[np.flatnonzero(self.labels == cond)]
@@ -179,9 +181,16 @@ def score_predictions(
         px, _ = expression_matrix(cells, counts=truth.counts)
         plab = cells.obs["perturbation"].astype(str).to_numpy()
         reference = truth.de_reference
+        memo = _de_memo(truth, predictor, seed)
         for i, cond in enumerate(truth.conditions):
-            sel = np.flatnonzero(plab == cond)[: truth.n_cells[i]]
-            pred_de = de_genes(reference.test(px[sel]))
+            key = None if memo is None else (i, np.asarray(predicted[i], np.float64).tobytes())
+            if memo is not None and key in memo:
+                pred_de = memo[key]
+            else:
+                sel = np.flatnonzero(plab == cond)[: truth.n_cells[i]]
+                pred_de = de_genes(reference.test(px[sel]))
+                if memo is not None:
+                    memo[key] = pred_de
             true_de = truth.true_de(cond)
             if not include_targets:
                 targets = set(split_perturbation(cond))
@@ -191,6 +200,25 @@ def score_predictions(
             table.loc[i, "de_recall"] = de_recall(true_de, pred_de)
             table.loc[i, "de_fdp"] = de_fdp(true_de, pred_de)
     return table
+
+
+def _de_memo(truth: Truth, predictor: Any, seed: int) -> dict | None:
+    """DE genes of sampled cells already computed for the same prediction of a condition:
+    :meth:`Predictor.sample` draws the cells of condition ``i`` from the same random
+    stream position whatever the predicted values, so the same predicted row, seed and
+    control cells give the same cells and the same DE genes (methods that fall back to
+    the training mean share them). Only for the base class's ``sample``."""
+    from ._base import Predictor
+
+    if type(predictor).sample is not Predictor.sample:
+        return None
+    data = predictor.data_
+    cells, library = data.control_cells, data.control_library
+    digest = hashlib.sha256(np.ascontiguousarray(cells).tobytes())
+    if library is not None:
+        digest.update(np.ascontiguousarray(library).tobytes())
+    key = (seed, int(truth.n_cells.max()), cells.shape, digest.hexdigest())
+    return truth._pred_de.setdefault(key, {})
 
 
 def _interaction(task: Task, truth: Truth, predicted: np.ndarray) -> dict[str, Any] | None:
