@@ -3,8 +3,8 @@
 Not a test: run on demand. A Perturb-seq-shaped screen is simulated straight into sparse
 counts (no dense cells x genes matrix at any point) and written to ``.h5ad``; then
 ``vcell perturb evaluate FILE --task unseen_singles`` runs in a child process per step so
-that every step's peak RSS is its own (``resource.getrusage(RUSAGE_CHILDREN)`` of a fresh
-child)::
+that every step's peak RSS is its own (the child's ``VmHWM`` from ``/proc/self/status``
+at exit)::
 
     python benchmarks/perturb_scale.py                       # 200,000 cells x 5,000 genes
     python benchmarks/perturb_scale.py --cells 50000 --genes 2000 --perturbations 50 \\
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -95,23 +94,34 @@ def _vmhwm_mb() -> float:
     return float("nan")
 
 
+_CHILD = (
+    "import atexit, sys\n"
+    "from pathlib import Path\n"
+    "def _peak():\n"
+    "    for line in Path('/proc/self/status').read_text().splitlines():\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            sys.stderr.write('VMHWM_KB ' + line.split()[1] + '\\n')\n"
+    "atexit.register(_peak)\n"
+    "from virtualcell.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
 def run_step(args: list[str], env: dict[str, str]) -> dict[str, float]:
-    """Run ``vcell`` in a child; wall seconds and the child's peak RSS (MB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run ``vcell ARGS`` in a fresh child; its wall seconds and its own peak RSS (MB,
+    the child's ``VmHWM`` at exit)."""
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "virtualcell.cli", *args],
-        env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        [sys.executable, "-c", _CHILD, *args], env=env, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    lines = proc.stderr.splitlines()
+    peaks = [int(x.split()[1]) for x in lines if x.startswith("VMHWM_KB ")]
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"step failed (exit {proc.returncode}): vcell {' '.join(args)}")
-    sys.stderr.write(proc.stderr[-2000:])
-    # RUSAGE_CHILDREN is the maximum over all children so far: a later, smaller child
-    # does not show; steps run largest-last here, and each value is reported as is
-    return {"wall_s": wall, "peak_rss_mb": peak if peak > before / 1024 else before / 1024,
+    sys.stderr.write("\n".join(x for x in lines if not x.startswith("VMHWM_KB "))[-3000:] + "\n")
+    return {"wall_s": wall, "peak_rss_mb": peaks[-1] / 1024 if peaks else float("nan"),
             "stdout": proc.stdout}  # fmt: skip
 
 

@@ -43,6 +43,20 @@ def test_de_reference_equals_de_test(kind):
         assert np.array_equal(got[col].to_numpy(), want[col].to_numpy()), col
 
 
+def test_de_reference_bit_codes_with_values_no_control_has():
+    rng = np.random.default_rng(5)
+    ctrl = np.log1p(rng.poisson(2, (200, 15))).astype(np.float32)
+    pert = np.log1p(rng.poisson(2, (30, 15))).astype(np.float64)  # not float32-exact
+    pert[:4] = ctrl[:4]  # exact ties with control values
+    pert[4:6, :3] = -0.2  # below every control value
+    pert[6:8] = ctrl[6:8] + 1e-9  # just above a control value
+    ref = DEReference(sparse.csr_matrix(ctrl))
+    assert ref._bits  # positive float32 control values: the bit-pattern codes
+    got, want = ref.test(pert), de_test(pert, ctrl)
+    for col in ("statistic", "p_value", "fdr"):
+        assert np.array_equal(got[col].to_numpy(), want[col].to_numpy()), col
+
+
 def test_de_reference_negative_values_and_errors():
     rng = np.random.default_rng(0)
     ctrl = rng.normal(size=(120, 12))

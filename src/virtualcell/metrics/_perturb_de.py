@@ -202,16 +202,29 @@ class DEReference:
             raise ValidationError(f"{len(names)} gene names for {n_genes} columns")
         self.genes, self.n_control, self.n_genes, self.is_log1p = names, n2, n_genes, is_log1p
         nnz = np.diff(m.indptr)
-        values, inverse = np.unique(np.concatenate([m.data + 0.0, [0.0]]), return_inverse=True)
-        self.values = values
-        self._step = np.int64(2 * len(values) + 2)
         cols = np.repeat(np.arange(n_genes, dtype=np.int64), nnz)
-        keys = cols * self._step + 2 * inverse[:-1].astype(np.int64) + 1
+        data = m.data + 0.0
+        # positive float32 values (counts scaled to log1p per 10,000 are) order like
+        # their bit patterns: the code is the pattern itself, no lookup table needed
+        self._bits = bool(
+            data.size == 0 or (np.all(data > 0) and np.array_equal(data.astype(np.float32), data))
+        )
+        if self._bits:
+            self.values = np.zeros(0)
+            self._step = np.int64(2**32)
+            keys = cols * self._step + data.astype(np.float32).view(np.uint32).astype(np.int64)
+            zero_code = np.int64(0)
+        else:
+            values, inverse = np.unique(np.concatenate([data, [0.0]]), return_inverse=True)
+            self.values = values
+            self._step = np.int64(2 * len(values) + 2)
+            keys = cols * self._step + 2 * inverse[:-1].astype(np.int64) + 1
+            zero_code = 2 * np.int64(np.searchsorted(values, 0.0)) + 1
+        del data, cols
         keys.sort()
         self._keys = keys
         self._start = np.searchsorted(keys, np.arange(n_genes + 1, dtype=np.int64) * self._step)
         self._zeros = (n2 - nnz).astype(np.float64)
-        zero_code = 2 * np.int64(np.searchsorted(values, 0.0)) + 1
         self._negative = (
             np.searchsorted(keys, np.arange(n_genes, dtype=np.int64) * self._step + zero_code)
             - self._start[:-1]
@@ -230,6 +243,16 @@ class DEReference:
             self.bulk[lo : lo + chunk] = np.expm1(
                 b.mean(axis=0) if is_log1p else np.log1p(b).mean(axis=0)
             )
+
+    def _bit_codes(self, v: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keys of positive values in the bit-pattern code (rounded down to float32 where
+        not exact, flagged), and whether each value is exactly a float32."""
+        f = np.abs(v).astype(np.float32)
+        exact = f.astype(np.float64) == v
+        down = ~exact & (f.astype(np.float64) > np.abs(v))
+        f[down] = np.nextafter(f[down], np.float32(0))
+        bits = f.view(np.uint32).astype(np.int64)
+        return c.astype(np.int64) * self._step + bits, exact & (v > 0)
 
     def test(self, perturbed: Any) -> pd.DataFrame:
         """:func:`de_test` of ``perturbed`` (cells x the same genes) against the control."""
@@ -256,15 +279,23 @@ class DEReference:
         equal[zero] = self._zeros[col[zero]]
         nz = ~zero
         v, c = value[nz], col[nz]
-        order = np.argsort(v, kind="stable")  # sorted queries search much faster
-        k = np.empty(len(v), dtype=np.int64)
-        k[order] = np.searchsorted(self.values, v[order])
-        hit = np.zeros(len(v), dtype=bool)
-        inside = k < len(self.values)
-        hit[inside] = self.values[k[inside]] == v[inside]
-        keys = c.astype(np.int64) * self._step + 2 * k.astype(np.int64) + hit
+        if self._bits:
+            keys, exact = self._bit_codes(v, c)
+        else:
+            order = np.argsort(v, kind="stable")  # sorted queries search much faster
+            k = np.empty(len(v), dtype=np.int64)
+            k[order] = np.searchsorted(self.values, v[order])
+            exact = np.zeros(len(v), dtype=bool)
+            inside = k < len(self.values)
+            exact[inside] = self.values[k[inside]] == v[inside]
+            keys = c.astype(np.int64) * self._step + 2 * k.astype(np.int64) + exact
         left = np.searchsorted(self._keys, keys, side="left")
         right = np.searchsorted(self._keys, keys, side="right")
+        if self._bits:  # a value no control cell can hold: all codes <= its own are less
+            left = np.where(exact, left, right)
+            right = np.where(exact, right, left)
+            below = v < 0  # the control has no negative values here
+            left[below] = right[below] = self._start[c[below]]
         less[nz] = left - self._start[c] + np.where(v > 0, self._zeros[c], 0.0)
         equal[nz] = right - left
         u1 = np.bincount(col, weights=length * less, minlength=n_genes) + 0.5 * np.bincount(

@@ -81,7 +81,8 @@ class Task:
     leakage
         The counts returned by ``check_no_leakage``.
     singles
-        Control and single-perturbation rows (interaction modes of doubles).
+        Control and single-perturbation rows (interaction modes; ``doubles`` tasks on
+        cells only, else ``None``).
     labels
         How the perturbation labels were read (:func:`standardize_labels`).
     """
@@ -388,8 +389,11 @@ def _cells_task(
     conds = sorted({c for v in subgroups.values() for c in v})
     truth = _truth(adata, conds, chosen)
     strata = _strata(adata) if task == "doubles" else {}
+    # the singles serve the interaction modes of doubles only; not kept otherwise (on a
+    # large screen they are the whole matrix once more)
+    singles = _singles(adata, chosen) if task == "doubles" else None
     return Task(name, task, seed, train, truth, split, subgroups, chosen, strata=strata,
-                reference=reference, leakage=leakage, singles=_singles(adata, chosen))  # fmt: skip
+                reference=reference, leakage=leakage, singles=singles)  # fmt: skip
 
 
 def _singles(adata: AnnData, ptype: str | None) -> AnnData:
