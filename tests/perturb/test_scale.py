@@ -120,7 +120,10 @@ def _old_way(task, name: str, seed: int = 0) -> pd.DataFrame:
     return table
 
 
-def test_shared_truth_gives_the_old_numbers(tmp_path):
+@pytest.mark.parametrize("block", [None, 1], ids=["one_sample_call", "sampled_by_blocks"])
+def test_shared_truth_gives_the_old_numbers(tmp_path, monkeypatch, block):
+    if block is not None:  # one condition's cells at a time: the same cells, same numbers
+        monkeypatch.setattr(ev, "_SAMPLE_BLOCK", block)
     path = _file(tmp_path)
     result = vc.perturb.evaluate(path, task="unseen_singles", seed=0, methods=FAST)
     per = result.report["per_perturbation"]
