@@ -70,14 +70,16 @@ _SHARED: ContextVar[dict | None] = ContextVar("virtualcell_perturb_shared", defa
 
 
 @contextmanager
-def shared_training() -> Iterator[None]:
-    """Within the block, :func:`prepare_training` of the same AnnData object with the
-    same options is computed once and shared (each caller gets its own shallow copy of
-    the :class:`TrainingData`; the arrays are shared and read-only by contract), and the
-    expression matrix of an AnnData once for all its options: ``vc.perturb.evaluate``
-    runs every method inside one such block, so the expression space and the pseudobulks
-    of a task are computed once, not once per method. Nothing is kept after the block."""
-    token = _SHARED.set({})
+def shared_training(*adatas: Any) -> Iterator[None]:
+    """Within the block, :func:`prepare_training` of one of ``adatas`` (the very
+    objects) with the same options is computed once and shared (each caller gets its own
+    shallow copy of the :class:`TrainingData`; the arrays are shared and read-only by
+    contract), and the expression matrix of each of them once for all options:
+    ``vc.perturb.evaluate`` runs every method inside one such block over the task's
+    training data, so the expression space and the pseudobulks of a task are computed
+    once, not once per method. Other AnnData (a method's internal refits on subsets) are
+    not kept. Nothing is kept after the block."""
+    token = _SHARED.set({"__ids__": {id(a) for a in adatas}})
     try:
         yield
     finally:
@@ -86,7 +88,7 @@ def shared_training() -> Iterator[None]:
 
 def _memo(kind: str, adata: Any, options: tuple, compute: Any) -> Any:
     cache = _SHARED.get()
-    if cache is None:
+    if cache is None or id(adata) not in cache["__ids__"]:
         return compute()
     key = (kind, id(adata), options)
     hit = cache.get(key)
@@ -373,7 +375,8 @@ def prepare_training(
             groupby=groupby, keep_control_cells=keep_control_cells, seed=seed,
         ),
     )  # fmt: skip
-    return data if _SHARED.get() is None else copy.copy(data)
+    shared = _SHARED.get()
+    return copy.copy(data) if shared is not None and id(adata) in shared["__ids__"] else data
 
 
 def _prepare_training(

@@ -453,7 +453,7 @@ def evaluate(
     truths: list[Truth | None] = [None] * len(parts)
     results, tables = [], []
     conds = prepared.conditions
-    with shared_training():
+    with shared_training(*(part.train for part in parts)):
         for name in names:
             entry = METHODS.entry(name)
             opts = {
