@@ -23,7 +23,11 @@ from ._layers import (
     looks_like_counts,
     select_matrix,
 )
-from ._perturbation import standardize_perturbations
+from ._perturbation import (
+    PERTURBATION_COLUMNS,
+    detect_perturbation_key,
+    standardize_perturbations,
+)
 from ._stream import CellSource
 from ._tables import detect_orientation, read_table
 from ._tenx import read_10x, read_10x_h5, read_10x_mtx
@@ -38,6 +42,7 @@ __all__ = [
     "CONTROL",
     "EDGE_COLUMNS",
     "FORMATS",
+    "PERTURBATION_COLUMNS",
     "PERTURBATION_KEY",
     "PERTURBATION_TYPE_KEY",
     "RAW",
@@ -48,6 +53,7 @@ __all__ = [
     "check_expression",
     "detect_format",
     "detect_orientation",
+    "detect_perturbation_key",
     "gene_table",
     "harmonize_genes",
     "is_integer_valued",

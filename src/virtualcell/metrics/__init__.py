@@ -84,7 +84,15 @@ from ._score import PROFILE_METRICS, score_perturbation, score_profiles
 # perturbation-prediction scores (VCC / cell-eval, Systema, Norman GI modes)
 from ._interaction import INTERACTION_MODES, interaction_fit, interaction_mode, mode_of_magnitude
 from ._normalize import baseline_normalized
-from ._perturb_de import DE_COLUMNS, bh_adjust, de_genes, de_overlap, de_test, mann_whitney_u
+from ._perturb_de import (
+    DE_COLUMNS,
+    DEReference,
+    bh_adjust,
+    de_genes,
+    de_overlap,
+    de_test,
+    mann_whitney_u,
+)
 from ._perturb_scores import (
     centroid_accuracy,
     discrimination_score,
@@ -165,6 +173,7 @@ __all__ += [
     "DE_COLUMNS",
     "INTERACTION_MODES",
     "PROFILE_METRICS",
+    "DEReference",
     "baseline_normalized",
     "bh_adjust",
     "centroid_accuracy",

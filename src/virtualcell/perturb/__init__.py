@@ -20,11 +20,19 @@ from typing import TYPE_CHECKING
 
 from ._base import Predictor
 from ._data import SPACE_INPUT, SPACE_LOG, TrainingData, prepare_training
-from ._evaluate import METRIC_BEST, PERTURB_METRICS, Truth, evaluate, score_predictions
+from ._evaluate import (
+    METRIC_BEST,
+    PERTURB_METRICS,
+    Truth,
+    default_methods,
+    evaluate,
+    method_cost,
+    score_predictions,
+)
 from ._methods import METHODS, make_predictor
 from ._norman import read_norman_gi
 from ._score import score
-from ._tasks import TASKS, Task, load_task, read_data
+from ._tasks import TASKS, Task, load_task, read_data, standardize_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -40,16 +48,19 @@ __all__ = [
     "Task",
     "TrainingData",
     "Truth",
+    "default_methods",
     "evaluate",
     "list_methods",
     "load_task",
     "make_predictor",
+    "method_cost",
     "predict_perturbation",
     "prepare_training",
     "read_data",
     "read_norman_gi",
     "score",
     "score_predictions",
+    "standardize_labels",
     "steady_state_rows",
 ]
 

@@ -32,15 +32,27 @@ app = typer.Typer(
 def perturb_root(
     ctx: typer.Context,
     list_methods: bool = typer.Option(
-        False, "--list-methods", help="Print the method names, one per line, and exit."
+        False,
+        "--list-methods",
+        help="Print the method names, one per line, and exit (on stderr: a table of each "
+        "method's cost tier, whether it is a baseline and in the default list).",
     ),
 ) -> None:
     """Perturbation response prediction (see `vcell perturb evaluate --help`)."""
     if list_methods:
+        from .._utils import markdown_table
+        from ._evaluate import default_methods, method_cost
         from ._methods import METHODS
 
-        for name in METHODS.names():
-            typer.echo(name)
+        default = set(default_methods())
+        rows = []
+        for entry in METHODS.entries():
+            typer.echo(entry.name)
+            rows.append({"method": entry.name, "cost": method_cost(entry.name),
+                         "baseline": "yes" if entry.baseline else "",
+                         "default": "yes" if entry.name in default else "",
+                         "description": entry.description})  # fmt: skip
+        typer.echo(markdown_table(rows), err=True)
         raise typer.Exit()
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help(), err=True)
@@ -62,7 +74,28 @@ def evaluate_command(
     task: str = typer.Option("doubles", "--task", help="doubles or unseen_singles."),
     seed: int = seed_option(help="Seed of the split and the methods, 0 .. 2**32-1."),
     methods: str | None = typer.Option(
-        None, "--methods", help="Comma-separated methods (the baselines are always added)."
+        None,
+        "--methods",
+        help="Comma-separated methods (the baselines are always added). Default: every "
+        "method but those that pretrain an encoder (oracle_isp, oracle_head; run when "
+        "named). Cost tiers (`vcell perturb --list-methods`): cheap = seconds on "
+        "pseudobulks (the baselines but go_forest); minutes = go_forest, network (a model "
+        "per gene / over the gene network); pretrains = the oracles.",
+    ),
+    baselines_only: bool = typer.Option(
+        False, "--baselines-only", help="Run the baselines alone (no --methods)."
+    ),
+    perturbation_key: str | None = typer.Option(
+        None,
+        "--perturbation-key",
+        help="obs column of the perturbation labels (default: detected among perturbation, "
+        "condition, target_gene, gene, guide_ids ...; logged on stderr).",
+    ),
+    control: str | None = typer.Option(
+        None,
+        "--control",
+        help="Label of the control cells (default: control, ctrl, non-targeting, NT ... "
+        "also numbered, e.g. non-targeting_1).",
     ),
     test_fraction: float = open_fraction(
         0.25, "--test-fraction", help="Share of held-out genes, in (0, 1)."
@@ -85,7 +118,12 @@ def evaluate_command(
         "--out",
         "-o",
         kind="folder",
-        help="Folder for results.json, split.json, per_perturbation.csv.",
+        existing="resume",
+        help="Folder for results.json, split.json, per_perturbation.csv and "
+        "methods/<method>.json (each written as its method finishes). A folder holding "
+        "the same evaluation (run.json: same data file, task, seed, folds) is resumed: "
+        "finished methods are not rerun; any other existing output needs --overwrite "
+        "(which starts afresh).",
     ),
     include_targets: bool = typer.Option(
         False,
@@ -113,7 +151,11 @@ def evaluate_command(
         test_fraction=test_fraction,
         include_targets=include_targets,
         folds=folds,
+        baselines_only=baselines_only,
+        perturbation_key=perturbation_key,
+        control=control,
         out=out,
+        overwrite=overwrite,
     )
     report = dict(result.report)
     report.pop("per_perturbation", None)

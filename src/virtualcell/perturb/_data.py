@@ -20,7 +20,10 @@ Rules (the same for every predictor, documented in ``docs/perturb.md``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import copy
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +54,7 @@ __all__ = [
     "knock_ratio",
     "prepare_training",
     "row_roles",
+    "shared_training",
 ]
 
 SPACE_LOG = "log1p_cp10k"
@@ -59,6 +63,40 @@ SPACE_INPUT = "input"
 TARGET_SUM = 1e4
 _TYPE_ORDER = ("knockout", "knockdown", "overexpression")
 _NO_TYPE = {"control", "", "nan", "none"}
+
+
+#: The memo of :func:`shared_training` (``None`` outside such a block).
+_SHARED: ContextVar[dict | None] = ContextVar("virtualcell_perturb_shared", default=None)
+
+
+@contextmanager
+def shared_training(*adatas: Any) -> Iterator[None]:
+    """Within the block, :func:`prepare_training` of one of ``adatas`` (the very
+    objects) with the same options is computed once and shared (each caller gets its own
+    shallow copy of the :class:`TrainingData`; the arrays are shared and read-only by
+    contract), and the expression matrix of each of them once for all options:
+    ``vc.perturb.evaluate`` runs every method inside one such block over the task's
+    training data, so the expression space and the pseudobulks of a task are computed
+    once, not once per method. Other AnnData (a method's internal refits on subsets) are
+    not kept. Nothing is kept after the block."""
+    token = _SHARED.set({"__ids__": {id(a) for a in adatas}})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _memo(kind: str, adata: Any, options: tuple, compute: Any) -> Any:
+    cache = _SHARED.get()
+    if cache is None or id(adata) not in cache["__ids__"]:
+        return compute()
+    key = (kind, id(adata), options)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is adata:
+        return hit[1]
+    value = compute()
+    cache[key] = (adata, value)  # the object is kept so that its id is not reused
+    return value
 
 
 def knock_ratio(perturbed: Any, control: Any) -> float:
@@ -95,8 +133,9 @@ def is_counts(x: Any, *, sample: int = 20_000) -> bool:
 
 
 def expression_matrix(adata: AnnData, *, counts: bool | None = None) -> tuple[Any, bool]:
-    """``(matrix, counts)``: ``X`` in the scoring space (CSR float32 for counts, dense
-    float64 otherwise) and whether counts came in."""
+    """``(matrix, counts)``: ``X`` in the scoring space (CSR float32 for counts; CSR
+    float64 for other sparse input; dense float64 for dense input) and whether counts
+    came in. Sparse input is never densified (pseudobulks are sparse products)."""
     x = adata.X
     if x is None:
         raise ValidationError("adata.X is empty")
@@ -111,8 +150,17 @@ def expression_matrix(adata: AnnData, *, counts: bool | None = None) -> tuple[An
         m = sparse.diags((TARGET_SUM / totals).astype(np.float32)) @ m
         m.data = np.log1p(m.data)
         return m.tocsr(), True
-    m = x.toarray() if sparse.issparse(x) else np.asarray(x)
-    m = np.asarray(m, dtype=np.float64)
+    if sparse.issparse(x):  # stays sparse: no dense cells x genes copy of a large screen
+        m = sparse.csr_matrix(x, dtype=np.float64)
+        if not np.all(np.isfinite(m.data)):
+            raise ValidationError("adata.X holds NaN or infinite values")
+        if np.any(m.data < 0):
+            raise ValidationError(
+                "adata.X has negative values: give counts or non-negative expression "
+                "(e.g. log-normalised), not centred or scaled data"
+            )
+        return m, False
+    m = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(m)):
         raise ValidationError("adata.X holds NaN or infinite values")
     if np.any(m < 0):
@@ -317,6 +365,29 @@ def prepare_training(
     ``groupby="auto"`` uses ``obs["cell_type"]`` when it has 2-50 values and every value
     has at least 3 control rows.
     """
+    options = (perturbation_key, perturbation_type, groupby, keep_control_cells, seed)
+    data = _memo(
+        "training",
+        adata,
+        options,
+        lambda: _prepare_training(
+            adata, perturbation_key=perturbation_key, perturbation_type=perturbation_type,
+            groupby=groupby, keep_control_cells=keep_control_cells, seed=seed,
+        ),
+    )  # fmt: skip
+    shared = _SHARED.get()
+    return copy.copy(data) if shared is not None and id(adata) in shared["__ids__"] else data
+
+
+def _prepare_training(
+    adata: AnnData,
+    *,
+    perturbation_key: str,
+    perturbation_type: str | None,
+    groupby: str | None,
+    keep_control_cells: int,
+    seed: int,
+) -> TrainingData:
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValidationError(f"empty training data: {adata.n_obs} rows x {adata.n_vars} genes")
     genes = [str(g) for g in adata.var_names]
@@ -326,7 +397,7 @@ def prepare_training(
     labels, role, ptype = row_roles(
         adata, perturbation_key=perturbation_key, perturbation_type=perturbation_type
     )
-    x, counts = expression_matrix(adata)
+    x, counts = _memo("space", adata, (), lambda: expression_matrix(adata))
     if groupby == "auto":
         groupby = _auto_groupby(adata, labels, role)
     elif groupby is not None and groupby not in adata.obs:

@@ -49,6 +49,8 @@ detailed dict (``results`` per method, the shape ``vcell perturb evaluate --json
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -67,7 +69,16 @@ from ._data import expression_matrix, row_roles
 from ._methods import METHODS, make_predictor
 from ._tasks import Task, load_task
 
-__all__ = ["METRIC_BEST", "PERTURB_METRICS", "Truth", "evaluate", "score_predictions"]
+__all__ = [
+    "METRIC_BEST",
+    "PERTURB_METRICS",
+    "RUN_FORMAT",
+    "Truth",
+    "default_methods",
+    "evaluate",
+    "method_cost",
+    "score_predictions",
+]
 
 #: Every per-condition metric of the perturbation tasks: the profile metrics of
 #: :func:`vc.metrics.score_profiles` and the DE-set metrics computed here from sampled
@@ -85,6 +96,8 @@ def _best() -> dict[str, str]:
 #: it), read from ``vc.metrics.METRIC_SPECS``.
 METRIC_BEST = _best()
 _MIN_CELLS = 3
+#: Sampled values (cells x genes) held at once when scoring the DE metrics.
+_SAMPLE_BLOCK = 2**25
 
 
 class Truth:
@@ -106,16 +119,27 @@ class Truth:
         self.x, self.labels, self.ctrl_rows = x, labels, ctrl
         self.counts = counts
         self._true_de: dict[str, list[str]] = {}
+        self._de_ref: Any = None
+        self._pred_de: dict[Any, dict] = {}
 
     def cells(self, cond: str) -> Any:
         return self.x[np.flatnonzero(self.labels == cond)]
 
+    @property
+    def de_reference(self) -> Any:
+        """The control cells prepared once for every DE test of every method
+        (:class:`vc.metrics.DEReference`, equal to ``de_test`` against them)."""
+        if self._de_ref is None:
+            from ..metrics import DEReference
+
+            self._de_ref = DEReference(self.x[self.ctrl_rows], genes=self.genes)
+        return self._de_ref
+
     def true_de(self, cond: str) -> list[str]:
-        from ..metrics import de_genes, de_test
+        from ..metrics import de_genes
 
         if cond not in self._true_de:
-            table = de_test(self.cells(cond), self.x[self.ctrl_rows], genes=self.genes)
-            self._true_de[cond] = de_genes(table)
+            self._true_de[cond] = de_genes(self.de_reference.test(self.cells(cond)))
         return self._true_de[cond]
 
 
@@ -136,7 +160,7 @@ def score_predictions(
     ``truth.conditions`` order); see the module docstring. ``predictor`` (fitted) enables
     the DE metrics (cells sampled from the prediction); ``include_targets`` keeps the
     perturbed genes in every metric."""
-    from ..metrics import de_fdp, de_genes, de_overlap, de_recall, de_test, score_profiles
+    from ..metrics import de_fdp, de_genes, de_overlap, de_recall, score_profiles
 
     table = score_profiles(
         truth.profiles,
@@ -150,18 +174,46 @@ def score_predictions(
     if truth.cells_ok and predictor is not None:
         import anndata as ad
 
-        sample_in = ad.AnnData(
-            X=np.asarray(predicted, dtype=np.float64),
-            obs=pd.DataFrame({"perturbation": truth.conditions}, index=truth.conditions),
-            var=pd.DataFrame(index=truth.genes),
-        )  # fmt: skip
-        cells = predictor.sample(sample_in, n_cells=int(truth.n_cells.max()), seed=seed)
-        px, _ = expression_matrix(cells, counts=truth.counts)
-        plab = cells.obs["perturbation"].astype(str).to_numpy()
-        ctrl_cells = truth.x[truth.ctrl_rows]
-        for i, cond in enumerate(truth.conditions):
-            sel = np.flatnonzero(plab == cond)[: truth.n_cells[i]]
-            pred_de = de_genes(de_test(px[sel], ctrl_cells, genes=truth.genes))
+        reference = truth.de_reference
+        memo = _de_memo(truth, predictor, seed)
+        n_sample = int(truth.n_cells.max())
+        conds = list(truth.conditions)
+        # The base class's sample draws condition after condition from one random
+        # stream (np.random.default_rng(seed), which passes a Generator through): called
+        # on blocks of conditions with the same Generator it gives exactly the cells of
+        # one call, without holding every sampled cell at once (a large screen's
+        # 125 conditions x 360 cells x 5,000 genes are GBs). Other samplers: one call.
+        if memo is not None:
+            block = max(1, _SAMPLE_BLOCK // max(1, n_sample * len(truth.genes)))
+            stream: Any = np.random.default_rng(seed)
+        else:
+            block, stream = len(conds), seed
+        pred_all: list[list[str]] = []
+        for lo in range(0, len(conds), block):
+            part = conds[lo : lo + block]
+            sample_in = ad.AnnData(
+                X=np.asarray(predicted[lo : lo + block], dtype=np.float64),
+                obs=pd.DataFrame({"perturbation": part}, index=part),
+                var=pd.DataFrame(index=truth.genes),
+            )  # fmt: skip
+            cells = predictor.sample(sample_in, n_cells=n_sample, seed=stream)
+            px, _ = expression_matrix(cells, counts=truth.counts)
+            plab = cells.obs["perturbation"].astype(str).to_numpy()
+            del cells
+            for j, cond in enumerate(part):
+                i = lo + j
+                key = None if memo is None else (i, np.asarray(predicted[i], np.float64).tobytes())
+                if memo is not None and key in memo:
+                    pred_all.append(memo[key])
+                    continue
+                sel = np.flatnonzero(plab == cond)[: truth.n_cells[i]]
+                found = de_genes(reference.test(px[sel]))
+                if memo is not None:
+                    memo[key] = found
+                pred_all.append(found)
+            del px
+        for i, cond in enumerate(conds):
+            pred_de = pred_all[i]
             true_de = truth.true_de(cond)
             if not include_targets:
                 targets = set(split_perturbation(cond))
@@ -171,6 +223,25 @@ def score_predictions(
             table.loc[i, "de_recall"] = de_recall(true_de, pred_de)
             table.loc[i, "de_fdp"] = de_fdp(true_de, pred_de)
     return table
+
+
+def _de_memo(truth: Truth, predictor: Any, seed: int) -> dict | None:
+    """DE genes of sampled cells already computed for the same prediction of a condition:
+    :meth:`Predictor.sample` draws the cells of condition ``i`` from the same random
+    stream position whatever the predicted values, so the same predicted row, seed and
+    control cells give the same cells and the same DE genes (methods that fall back to
+    the training mean share them). Only for the base class's ``sample``."""
+    from ._base import Predictor
+
+    if type(predictor).sample is not Predictor.sample:
+        return None
+    data = predictor.data_
+    cells, library = data.control_cells, data.control_library
+    digest = hashlib.sha256(np.ascontiguousarray(cells).tobytes())
+    if library is not None:
+        digest.update(np.ascontiguousarray(library).tobytes())
+    key = (seed, int(truth.n_cells.max()), cells.shape, digest.hexdigest())
+    return truth._pred_de.setdefault(key, {})
 
 
 def _interaction(task: Task, truth: Truth, predicted: np.ndarray) -> dict[str, Any] | None:
@@ -268,26 +339,34 @@ def evaluate(
     task: str = "doubles",
     seed: int = 0,
     methods: Sequence[str] | None = None,
+    baselines_only: bool = False,
     method_options: dict[str, dict[str, Any]] | None = None,
     groupby: str | None = "auto",
     test_fraction: float = 0.25,
     include_targets: bool = False,
     folds: int | None = None,
+    perturbation_key: str | None = None,
+    control: str | None = None,
     out: str | Path | None = None,
+    overwrite: bool = False,
 ) -> EvalResult:
     """Evaluate perturbation predictors on ``task`` next to every baseline.
 
     Parameters
     ----------
     data
-        DREAM4 network folder, ``.h5ad`` with ``obs["perturbation"]``, registry name or
+        DREAM4 network folder, ``.h5ad`` with a perturbation column, registry name or
         AnnData (see :func:`load_task`).
     task
         ``doubles`` or ``unseen_singles``.
     seed
         Seed of the split and of every method.
     methods
-        Method names (default: all of :data:`METHODS`); the baselines are always added.
+        Method names (default: :func:`default_methods`, every method but those that
+        pretrain an encoder, e.g. ``oracle_isp``; those run when named); the baselines are
+        always added.
+    baselines_only
+        Run the baselines alone (``methods`` must then be empty).
     method_options
         ``{method: {option: value}}`` passed to the predictors.
     groupby
@@ -303,9 +382,20 @@ def evaluate(
         not see it. ``pds`` and ``centroid_accuracy`` rank a condition among the
         conditions of its own fold. ``per_perturbation`` gains a ``fold`` column and the
         split of each fold is written as ``split_fold<f>.json``.
+    perturbation_key, control
+        The ``obs`` column of the perturbation labels and the control label (default:
+        detected, :func:`vc.data.detect_perturbations`; what was detected is logged).
     out
-        Folder for ``results.json``, ``split.json`` (or ``split_fold<f>.json``) and
-        ``per_perturbation.csv`` (written atomically).
+        Folder for ``results.json``, ``split.json`` (or ``split_fold<f>.json``),
+        ``per_perturbation.csv`` and ``methods/<method>.json`` (each method's result,
+        written atomically the moment it finishes; all written atomically). An existing
+        output is refused unless ``overwrite`` (then the run starts afresh), with one
+        exception: a folder holding a run of the *same* evaluation (``run.json``: the
+        same data file, size and modification time, task, seed, folds, test fraction,
+        labels and version) is resumed - finished methods are read back, not rerun.
+        An output equal to the input is always refused. Checked before any work.
+    overwrite
+        Replace an existing output.
 
     Returns
     -------
@@ -317,82 +407,85 @@ def evaluate(
     conditions), ``leakage`` (check counts), ``include_targets``, ``results`` (one dict per
     method: ``method``, ``baseline``, every metric of :data:`METRIC_BEST`,
     ``by_subgroup``, ``by_stratum`` (simulated data), ``interaction`` (doubles),
-    ``normalized``, ``n_fallback``, ``fit_seconds``, ``predict_seconds``; or ``error``),
-    and ``per_perturbation`` (a DataFrame, not in the JSON).
+    ``normalized``, ``n_fallback``, ``fit_seconds``, ``predict_seconds``,
+    ``score_seconds``, ``resumed``; or ``error``), and ``per_perturbation`` (a
+    DataFrame, not in the JSON).
     """
+    from ._data import shared_training
 
     t0 = time.perf_counter()
-    names = list(METHODS.names()) if methods is None else [str(m).strip().lower() for m in methods]
-    for name in names:
-        METHODS.entry(name)  # unknown names raise here, listing the valid ones
-    names = list(dict.fromkeys([*METHODS.names(baseline=True), *names]))
+    names = _method_names(methods, baselines_only)
     options = {k.lower(): dict(v) for k, v in (method_options or {}).items()}
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ValidationError(f"options given for methods not evaluated: {unknown}")
     folds_ = _check_folds(folds)
+    identity = {
+        "format": RUN_FORMAT,
+        "data": _data_identity(data),
+        "task": str(task),
+        "seed": int(seed),
+        "test_fraction": float(test_fraction),
+        "folds": folds_,
+        "include_targets": bool(include_targets),
+        "groupby": groupby,
+        "perturbation_key": perturbation_key,
+        "control": control,
+        "version": __version__,
+    }
+    store = _RunStore(out, identity, data, overwrite) if out is not None else None
     parts = [
-        load_task(data, task=task, seed=seed, test_fraction=test_fraction, folds=folds_, fold=f)  # type: ignore[arg-type]
+        load_task(
+            data,
+            task=task,
+            seed=seed,
+            test_fraction=test_fraction,
+            folds=folds_,
+            fold=f,  # type: ignore[arg-type]
+            perturbation_key=perturbation_key,
+            control=control,
+        )
         for f in range(folds_ or 1)
     ]
     prepared = parts[0] if len(parts) == 1 else _merged(parts)
+    if store is not None:
+        store.start(parts, folds_)
     truths: list[Truth | None] = [None] * len(parts)
     results, tables = [], []
     conds = prepared.conditions
-    for name in names:
-        entry = METHODS.entry(name)
-        opts = {
-            "perturbation_type": prepared.perturbation_type,
-            "seed": seed,
-            **options.get(name, {}),
-        }
-        if name == "network" and "groupby" not in opts:
-            opts["groupby"] = groupby
-        record: dict[str, Any] = {"method": name, "baseline": entry.baseline}
-        record["fit_seconds"] = record["predict_seconds"] = 0.0
-        fold_tables, fallback = [], 0
-        try:
-            for f, part in enumerate(parts):
-                predictor = make_predictor(name, **opts)
-                tf = time.perf_counter()
-                predictor.fit(part.train)
-                record["fit_seconds"] += round(time.perf_counter() - tf, 3)
-                tp = time.perf_counter()
-                pred = predictor.predict(part.conditions, on_unsupported="flag")
-                record["predict_seconds"] += round(time.perf_counter() - tp, 3)
-                if truths[f] is None:
-                    truths[f] = Truth(part, predictor.data_.counts)
-                values = np.asarray(pred.X, dtype=np.float64)
-                table = score_predictions(
-                    truths[f], values, predictor=predictor, seed=seed,  # type: ignore[arg-type]
-                    include_targets=include_targets,
-                )  # fmt: skip
-                table.insert(0, "method", name)
-                table["fallback"] = pred.obs["fallback"].to_numpy()
-                if folds_:
-                    table["fold"] = f
-                fold_tables.append(table)
-                fallback += int(pred.obs["fallback"].sum())
-        except (VirtualCellError, ImportError, MemoryError) as err:
-            record = {"method": name, "baseline": entry.baseline}
-            record["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
-            log(f"perturb evaluate: {name} failed: {record['error']}")
+    with shared_training(*(part.train for part in parts)):
+        for name in names:
+            entry = METHODS.entry(name)
+            opts = {
+                "perturbation_type": prepared.perturbation_type,
+                "seed": seed,
+                **options.get(name, {}),
+            }
+            if name == "network" and "groupby" not in opts:
+                opts["groupby"] = groupby
+            saved = store.load(name, opts) if store is not None else None
+            if saved is not None:
+                record, table = saved
+                log(f"perturb evaluate: {name} resumed from {store.path(name)}")  # type: ignore[union-attr]
+            else:
+                done = _run_method(name, entry, opts, parts, truths, prepared,
+                                   seed=seed, include_targets=include_targets, folds=folds_)  # fmt: skip
+                if done is None or "error" in done[0]:
+                    record = done[0] if done is not None else {"method": name}
+                    log(f"perturb evaluate: {name} failed: {record.get('error')}")
+                    results.append(record)
+                    continue
+                record, table = done
+                if store is not None:
+                    store.save(name, opts, record, table)
+            tables.append(table)
+            record.update(_summaries(table, prepared))
             results.append(record)
-            continue
-        for key in ("fit_seconds", "predict_seconds"):
-            record[key] = round(record[key], 3)
-        table = pd.concat(fold_tables, ignore_index=True)
-        tables.append(table)
-        record.update(_summaries(table, prepared))
-        record["n_fallback"] = fallback
-        if prepared.task == "doubles":
-            record["interaction"] = _interaction(prepared, truths[0], values)  # type: ignore[arg-type]
-        if hasattr(predictor, "summary"):
-            record["model"] = predictor.summary()
-        results.append(record)
-        log(
-            f"perturb evaluate: {name} pearson_delta={record['pearson_delta']:.3f} l2={record['l2']:.3f}"
-        )
+            log(
+                f"perturb evaluate: {name} pearson_delta={record['pearson_delta']:.3f} "
+                f"l2={record['l2']:.3f} (fit {record.get('fit_seconds', 0):.1f} s, "
+                f"score {record.get('score_seconds', 0):.1f} s)"
+            )
     _normalize(results, prepared.reference)
     per = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     report = {
@@ -406,16 +499,13 @@ def evaluate(
         "leakage": prepared.leakage,
         "include_targets": bool(include_targets),
         "folds": folds_,
+        "labels": prepared.labels,
         "version": __version__,
         "seconds": round(time.perf_counter() - t0, 3),
         "results": results,
     }
-    if out is not None:
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        clean_stale_temps(folder)
-        for f, part in enumerate(parts):
-            part.split.save(folder / ("split.json" if not folds_ else f"split_fold{f}.json"))
+    if store is not None:
+        folder = store.folder
         write_json(folder / "results.json", to_jsonable(report))
         from .._utils import atomic_path
 
@@ -426,11 +516,205 @@ def evaluate(
     return _result(prepared, per, report, include_targets)
 
 
+def default_methods() -> list[str]:
+    """The methods :func:`evaluate` runs when none are named: every method of
+    :data:`METHODS` whose cost tier is not ``pretrains`` (:func:`method_cost`)."""
+    return [n for n in METHODS.names() if method_cost(n) != "pretrains"]
+
+
+def method_cost(name: str) -> str:
+    """The cost tier of a method, from its registry tags (``cost:<tier>``): ``cheap``
+    (seconds: means and small linear algebra on pseudobulks), ``minutes`` (fits a model
+    per gene or over the gene network) or ``pretrains`` (pretrains an encoder first);
+    ``unknown`` for an entry without one."""
+    for tag in METHODS.entry(name).tags:
+        if tag.startswith("cost:"):
+            return tag.split(":", 1)[1]
+    return "unknown"
+
+
+def _method_names(methods: Sequence[str] | None, baselines_only: bool) -> list[str]:
+    if baselines_only:
+        if methods:
+            raise ValidationError(
+                f"baselines_only runs the baselines alone; do not name methods ({list(methods)})"
+            )
+        return list(METHODS.names(baseline=True))
+    names = default_methods() if methods is None else [str(m).strip().lower() for m in methods]
+    for name in names:
+        METHODS.entry(name)  # unknown names raise here, listing the valid ones
+    return list(dict.fromkeys([*METHODS.names(baseline=True), *names]))
+
+
+def _run_method(
+    name: str,
+    entry: Any,
+    opts: dict[str, Any],
+    parts: list[Task],
+    truths: list[Truth | None],
+    prepared: Task,
+    *,
+    seed: int,
+    include_targets: bool,
+    folds: int | None,
+) -> tuple[dict[str, Any], pd.DataFrame] | None:
+    """Fit, predict and score one method on every part (fold); ``(record, table)``, or
+    ``({..., "error": ...}, None)`` when it failed."""
+    record: dict[str, Any] = {"method": name, "baseline": entry.baseline}
+    seconds = {"fit_seconds": 0.0, "predict_seconds": 0.0, "score_seconds": 0.0}
+    fold_tables, fallback = [], 0
+    try:
+        for f, part in enumerate(parts):
+            predictor = make_predictor(name, **opts)
+            tf = time.perf_counter()
+            predictor.fit(part.train)
+            seconds["fit_seconds"] += time.perf_counter() - tf
+            tp = time.perf_counter()
+            pred = predictor.predict(part.conditions, on_unsupported="flag")
+            seconds["predict_seconds"] += time.perf_counter() - tp
+            ts = time.perf_counter()
+            if truths[f] is None:
+                truths[f] = Truth(part, predictor.data_.counts)
+            values = np.asarray(pred.X, dtype=np.float64)
+            table = score_predictions(
+                truths[f], values, predictor=predictor, seed=seed,  # type: ignore[arg-type]
+                include_targets=include_targets,
+            )  # fmt: skip
+            seconds["score_seconds"] += time.perf_counter() - ts
+            table.insert(0, "method", name)
+            table["fallback"] = pred.obs["fallback"].to_numpy()
+            if folds:
+                table["fold"] = f
+            fold_tables.append(table)
+            fallback += int(pred.obs["fallback"].sum())
+    except (VirtualCellError, ImportError, MemoryError) as err:
+        record["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return record, None  # type: ignore[return-value]
+    record.update({k: round(v, 3) for k, v in seconds.items()})
+    record["n_fallback"] = fallback
+    record["resumed"] = False
+    if prepared.task == "doubles":
+        record["interaction"] = _interaction(prepared, truths[0], values)  # type: ignore[arg-type]
+    if hasattr(predictor, "summary"):
+        record["model"] = predictor.summary()
+    return record, pd.concat(fold_tables, ignore_index=True)
+
+
+#: Format of ``run.json`` and of ``methods/<method>.json`` in an evaluation's ``out``.
+RUN_FORMAT = "virtualcell.perturb.evaluate/1"
+
+
+def _data_identity(data: Any) -> dict[str, Any] | None:
+    """What identifies the input for a resume: a file or folder by its resolved path,
+    size and modification time; an AnnData or a registry name cannot be told apart from
+    a changed one cheaply, so ``None`` (such runs never resume)."""
+    import anndata as ad
+
+    if isinstance(data, ad.AnnData):
+        return None
+    path = Path(str(data)).expanduser()
+    if not path.exists():
+        return None
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+class _RunStore:
+    """The ``out`` folder of an evaluation: the output rule, ``run.json`` (the run's
+    identity) and one record per finished method, keyed like ``vcell bench``'s cells
+    (sha256 of the run identity, the method and its options: any change recomputes)."""
+
+    def __init__(self, out: str | Path, identity: dict[str, Any], data: Any, overwrite: bool):
+        from .._utils import check_output
+
+        self.folder = Path(out).expanduser()
+        self.identity = identity
+        inputs = [] if identity["data"] is None else [("data", str(data))]
+        self.resume = False
+        run = self.folder / "run.json"
+        if not overwrite and identity["data"] is not None and run.is_file():
+            try:
+                old = json.loads(run.read_text())
+            except (OSError, ValueError):
+                old = None
+            self.resume = old == to_jsonable(identity)
+        if self.resume:
+            check_output(self.folder, overwrite=True, inputs=inputs, kind="folder")
+        else:
+            check_output(self.folder, overwrite=overwrite, inputs=inputs, kind="folder",
+                         hint="pass --overwrite (overwrite=True) to replace it; a folder of "
+                         "the same evaluation (its run.json) is resumed")  # fmt: skip
+        self.overwrite = overwrite
+
+    def start(self, parts: list[Task], folds: int | None) -> None:
+        """Create the folder (emptied of an earlier run's method records when not
+        resuming) and write ``run.json`` and the splits."""
+        import shutil
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(self.folder)
+        if not self.resume:
+            shutil.rmtree(self.folder / "methods", ignore_errors=True)
+        (self.folder / "methods").mkdir(exist_ok=True)
+        clean_stale_temps(self.folder / "methods")
+        for f, part in enumerate(parts):
+            part.split.save(self.folder / ("split.json" if not folds else f"split_fold{f}.json"))
+        write_json(self.folder / "run.json", to_jsonable(self.identity))
+        if self.resume:
+            log(f"perturb evaluate: resuming the run in {self.folder}")
+
+    def path(self, name: str) -> Path:
+        return self.folder / "methods" / f"{name}.json"
+
+    def key(self, name: str, opts: dict[str, Any]) -> str:
+        from .._utils import sha256_bytes
+
+        text = json.dumps({"run": self.identity, "method": name, "options": opts},
+                          sort_keys=True, default=str)  # fmt: skip
+        return sha256_bytes(text)[:16]
+
+    def load(self, name: str, opts: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame] | None:
+        path = self.path(name)
+        if not self.resume or not path.is_file():
+            return None
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if rec.get("format") != RUN_FORMAT or rec.get("key") != self.key(name, opts):
+            return None
+        table = pd.DataFrame(rec["table"]["rows"], columns=rec["table"]["columns"])
+        for col in table.columns:
+            if col not in ("method", "perturbation"):
+                table[col] = pd.to_numeric(table[col], errors="coerce")
+        if "fallback" in table:
+            table["fallback"] = table["fallback"].astype(bool)
+        if "fold" in table:
+            table["fold"] = table["fold"].astype(int)
+        record = dict(rec["record"], resumed=True)
+        return record, table
+
+    def save(
+        self, name: str, opts: dict[str, Any], record: dict[str, Any], table: pd.DataFrame
+    ) -> None:
+        rows = table.astype(object).where(table.notna(), None).to_numpy().tolist()
+        payload = {
+            "format": RUN_FORMAT,
+            "key": self.key(name, opts),
+            "method": name,
+            "record": to_jsonable(record),
+            "table": {"columns": list(map(str, table.columns)), "rows": to_jsonable(rows)},
+        }
+        write_json(self.path(name), payload)
+
+
 def _check_folds(folds: int | None) -> int | None:
     if folds is None:
         return None
     if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
-        raise ValidationError(f"folds must be an integer >= 2 (or None for one split), got {folds!r}")
+        raise ValidationError(
+            f"folds must be an integer >= 2 (or None for one split), got {folds!r}"
+        )
     return int(folds)
 
 

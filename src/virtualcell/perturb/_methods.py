@@ -7,7 +7,15 @@ from typing import Any
 
 from .._utils import Entry, Registry
 
-__all__ = ["METHODS", "make_predictor"]
+__all__ = ["COST_CHEAP", "COST_MINUTES", "COST_PRETRAINS", "METHODS", "make_predictor"]
+
+#: Cost tiers, one tag per registry entry (``vc.perturb.method_cost``; ``vcell perturb
+#: --list-methods``): seconds on pseudobulks; minutes at screen scale (a model per gene
+#: or over the gene network); pretrains an encoder first (not in the default list of
+#: ``vc.perturb.evaluate``, run when named).
+COST_CHEAP = "cost:cheap"
+COST_MINUTES = "cost:minutes"
+COST_PRETRAINS = "cost:pretrains"
 
 
 def _builtins() -> Iterator[Entry[Any]]:
@@ -29,16 +37,20 @@ def _builtins() -> Iterator[Entry[Any]]:
                  LinearRotation, GenePTRidge, FeatureRidge, FeatureForest)  # fmt: skip
     for cls in baselines:
         tags = ("unseen_genes",) if cls.uses_features else ()
-        yield Entry(cls.name, cls, _doc(cls), baseline=True, tags=("baseline", *tags))
+        cost = COST_MINUTES if cls is FeatureForest else COST_CHEAP
+        yield Entry(cls.name, cls, _doc(cls), baseline=True, tags=("baseline", *tags, cost))
     yield Entry(
-        NetworkModel.name, NetworkModel, _doc(NetworkModel), tags=("mechanistic", "unseen_genes")
+        NetworkModel.name, NetworkModel, _doc(NetworkModel),
+        tags=("mechanistic", "unseen_genes", COST_MINUTES),
     )
     yield Entry(
         PrimedNetworkModel.name, PrimedNetworkModel, _doc(PrimedNetworkModel),
-        tags=("mechanistic", "knowledge", "unseen_genes"),
+        tags=("mechanistic", "knowledge", "unseen_genes", COST_MINUTES),
     )  # fmt: skip
     for cls in (OracleISP, OracleHead):
-        yield Entry(cls.name, cls, _doc(cls), tags=("oracle", "unseen_genes", "torch"))
+        yield Entry(
+            cls.name, cls, _doc(cls), tags=("oracle", "unseen_genes", "torch", COST_PRETRAINS)
+        )
 
 
 def _doc(cls: type) -> str:

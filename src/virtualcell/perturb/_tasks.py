@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data.splits import Split
 
-__all__ = ["TASKS", "Task", "load_task", "read_data"]
+__all__ = ["TASKS", "Task", "load_task", "read_data", "standardize_labels"]
 
 Task_ = Literal["doubles", "unseen_singles"]
 #: The evaluation tasks.
@@ -80,6 +80,11 @@ class Task:
         ``train_mean`` for unseen singles).
     leakage
         The counts returned by ``check_no_leakage``.
+    singles
+        Control and single-perturbation rows (interaction modes; ``doubles`` tasks on
+        cells only, else ``None``).
+    labels
+        How the perturbation labels were read (:func:`standardize_labels`).
     """
 
     dataset: str
@@ -94,6 +99,7 @@ class Task:
     reference: str = "train_mean"
     leakage: dict[str, int] = field(default_factory=dict)
     singles: AnnData | None = None
+    labels: dict[str, Any] = field(default_factory=dict)
 
     @property
     def conditions(self) -> list[str]:
@@ -140,6 +146,8 @@ def load_task(
     perturbation_type: str | None = "auto",
     folds: int | None = None,
     fold: int = 0,
+    perturbation_key: str | None = None,
+    control: str | None = None,
 ) -> Task:
     """Prepare the evaluation ``task`` on ``data`` (module docstring).
 
@@ -147,6 +155,9 @@ def load_task(
     perturbed genes instead of one random ``test_fraction`` split — fold ``f`` of
     ``perturbation_split(unseen="gene", n_folds=K, fold=f, seed=seed)``, so over the K
     folds every perturbed gene is held out once for a given seed.
+
+    ``perturbation_key`` / ``control``: where the labels are and what the control is
+    called (default: detected; :func:`standardize_labels`, not for DREAM4 folders).
     """
     if task not in TASKS:
         raise ValidationError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -156,14 +167,99 @@ def load_task(
         )
     cv = None if folds is None else (int(folds), int(fold))
     adata, name, dream4 = read_data(data)
-    if PERTURBATION_KEY not in adata.obs:
-        raise ValidationError(f"{name}: obs has no {PERTURBATION_KEY!r} column")
-    adata = adata.copy()
-    adata.obs[PERTURBATION_KEY] = adata.obs[PERTURBATION_KEY].astype(str).map(canonical)
+    if dream4:
+        adata = adata.copy()
+        adata.obs[PERTURBATION_KEY] = adata.obs[PERTURBATION_KEY].astype(str).map(canonical)
+        labels = {"column": PERTURBATION_KEY, "detected": False}
+    else:
+        adata, labels = standardize_labels(
+            adata, name=name, perturbation_key=perturbation_key, control=control
+        )
     _check_targets_measured(adata, name)
     if dream4:
-        return _dream4_task(adata, name, task, seed, test_fraction, cv)
-    return _cells_task(adata, name, task, seed, test_fraction, perturbation_type, cv)
+        out = _dream4_task(adata, name, task, seed, test_fraction, cv)
+    else:
+        out = _cells_task(adata, name, task, seed, test_fraction, perturbation_type, cv)
+    out.labels = labels
+    return out
+
+
+def standardize_labels(
+    adata: AnnData,
+    *,
+    name: str = "data",
+    perturbation_key: str | None = None,
+    control: str | None = None,
+) -> tuple[AnnData, dict[str, Any]]:
+    """``adata`` (a new object sharing ``X``) with ``obs["perturbation"]`` in the package
+    grammar, and what was detected.
+
+    The labels are read from ``perturbation_key`` (default: detected,
+    :func:`vc.data.detect_perturbation_key`: ``perturbation``, ``condition``,
+    ``target_gene``, ``gene``, ``guide_ids`` ...) and rewritten by
+    :func:`vc.data.standardize_perturbations` with ``control`` as one more control label
+    and the measured genes (``var_names``) deciding how ``_`` splits; cells without a
+    label (NaN, unassigned) are left out. What was detected (column, separator, control
+    labels, cells left out) is logged on stderr and returned.
+    """
+    import anndata as ad
+
+    from .._utils import log
+    from ..data import standardize_perturbations
+
+    key = perturbation_key or "auto"
+    if key != "auto" and key not in adata.obs.columns:
+        raise ValidationError(
+            f"{name}: obs has no column {key!r} (--perturbation-key); obs columns: "
+            f"{', '.join(map(str, adata.obs.columns[:20]))}"
+        )
+    if control is not None and key != "auto":
+        present = set(adata.obs[key].astype(str))
+        if str(control) not in present:
+            raise ValidationError(
+                f"{name}: control label {control!r} (--control) is not a value of "
+                f"obs[{key!r}] (e.g. {', '.join(sorted(present)[:5])})"
+            )
+    shell = ad.AnnData(obs=adata.obs.copy(), var=adata.var[[]].copy())
+    shell = standardize_perturbations(
+        shell, perturbation_key=key, key_added="perturbation_std", control=control,
+        genes=list(map(str, adata.var_names)), inplace=True,
+    )  # fmt: skip
+    report = dict(shell.uns["vc"]["perturbation_labels"])
+    mapping = report.pop("mapping")
+    controls = sorted(k for k, v in mapping.items() if v == CONTROL)
+    std = shell.obs["perturbation_std"]
+    keep = std.notna().to_numpy()
+    if (std == CONTROL).sum() == 0:
+        raise ValidationError(
+            f"{name}: no control cells in obs[{report['column']!r}] (e.g. "
+            f"{', '.join(repr(k) for k in list(mapping)[:5])}); give the control label "
+            "with --control NAME"
+        )
+    out = adata[keep] if not keep.all() else adata
+    out = ad.AnnData(X=out.X, obs=out.obs.copy(), var=out.var, uns=dict(adata.uns),
+                     obsm=dict(out.obsm), layers=dict(out.layers))  # fmt: skip
+    if report["column"] != PERTURBATION_KEY and PERTURBATION_KEY in out.obs:
+        out.obs[f"{PERTURBATION_KEY}_original"] = out.obs[PERTURBATION_KEY]
+    out.obs[PERTURBATION_KEY] = std[keep].astype(str).to_numpy()
+    info = {
+        "column": report["column"],
+        "detected": perturbation_key is None,
+        "separator": report["separator"],
+        "control_labels": controls[:10],
+        "n_conditions": report["n_conditions"],
+        "n_control_cells": report["n_control_cells"],
+        "n_unlabelled_cells": report["n_unmapped_cells"],
+    }
+    changed = sum(1 for k, v in mapping.items() if v and str(k) != v)
+    log(
+        f"perturb: labels from obs[{info['column']!r}]"
+        f"{' (detected)' if info['detected'] else ''}: controls {controls[:5]}, "
+        f"{info['n_conditions'] - 1} perturbed conditions, combination separator "
+        f"{info['separator'] or 'none'!r}, {changed} labels rewritten, "
+        f"{info['n_unlabelled_cells']} cells without a label left out"
+    )
+    return out, info
 
 
 def _check_targets_measured(adata: AnnData, name: str) -> None:
@@ -277,7 +373,8 @@ def _cells_task(
         reference = "additive"
     else:
         keep = size <= 1
-        adata = adata[keep].copy()
+        if not keep.all():
+            adata = adata[keep].copy()
         split = _gene_split(adata, seed, test_fraction, cv)
         subgroups = {"unseen_single": sorted(set(split.conditions["test"]) - {CONTROL})}
         reference = "train_mean"
@@ -292,15 +389,19 @@ def _cells_task(
     conds = sorted({c for v in subgroups.values() for c in v})
     truth = _truth(adata, conds, chosen)
     strata = _strata(adata) if task == "doubles" else {}
+    # the singles serve the interaction modes of doubles only; not kept otherwise (on a
+    # large screen they are the whole matrix once more)
+    singles = _singles(adata, chosen) if task == "doubles" else None
     return Task(name, task, seed, train, truth, split, subgroups, chosen, strata=strata,
-                reference=reference, leakage=leakage, singles=_singles(adata, chosen))  # fmt: skip
+                reference=reference, leakage=leakage, singles=singles)  # fmt: skip
 
 
 def _singles(adata: AnnData, ptype: str | None) -> AnnData:
     """Control and single-perturbation rows of the whole data (for interaction modes)."""
     labels, role, _ = row_roles(adata, perturbation_type=ptype)
     single = np.array([len(split_perturbation(lab)) == 1 for lab in labels])
-    return adata[(role == "control") | ((role == "primary") & single)].copy()
+    keep = (role == "control") | ((role == "primary") & single)
+    return adata if keep.all() else adata[keep].copy()
 
 
 def _strata(adata: AnnData) -> dict[str, str]:
