@@ -40,8 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import typer
 
 from ._errors import ValidationError
-from .data._io import Format
-from .data._tables import Orientation
+from .data import Format, Orientation
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -601,7 +600,7 @@ def _check_source(value: str | None) -> str | None:
         if problem:
             raise typer.BadParameter(problem)
         return value
-    from .data._paths import looks_like_path
+    from .data import looks_like_path
     from .datasets import names
 
     if looks_like_path(value):

@@ -157,5 +157,11 @@ def test_write_edges_and_regulators(tmp_path):
         assert back["regulator"].tolist() == ["a", "b"]
     with pytest.raises(ValidationError, match="csv"):
         vc.grn.write_edges(e, tmp_path / "e.xlsx")
+    before = (tmp_path / "e.csv").read_text()
+    with pytest.raises(ValidationError, match="overwrite"):  # the output rule
+        vc.grn.write_edges(e.iloc[:1], tmp_path / "e.csv")
+    assert (tmp_path / "e.csv").read_text() == before
+    vc.grn.write_edges(e.iloc[:1], tmp_path / "e.csv", overwrite=True)
+    assert pd.read_csv(tmp_path / "e.csv")["regulator"].tolist() == ["a"]
     (tmp_path / "tfs.csv").write_text("TF,Sources\nSOX9,TRRUST\nGATA4,RegNetwork\n")
     assert vc.grn.read_regulators(tmp_path / "tfs.csv") == ["SOX9", "GATA4"]

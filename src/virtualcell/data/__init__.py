@@ -7,6 +7,7 @@ from ._conventions import (
     CONTROL,
     PERTURBATION_KEY,
     PERTURBATION_TYPE_KEY,
+    UNS_KEY,
     join_perturbation,
     split_perturbation,
 )
@@ -15,7 +16,7 @@ from ._edges import EDGE_COLUMNS, normalize_edge_table, parse_signs, true_networ
 
 # --- gene identifiers and perturbation-label helpers (genes section) ---
 from ._genes import GeneMappingReport, gene_table, harmonize_genes
-from ._io import FORMATS, detect_format, read, read_h5ad, read_loom, read_zarr
+from ._io import FORMATS, Format, detect_format, read, read_h5ad, read_loom, read_zarr
 from ._layers import (
     RAW,
     check_expression,
@@ -23,13 +24,14 @@ from ._layers import (
     looks_like_counts,
     select_matrix,
 )
+from ._paths import looks_like_path
 from ._perturbation import (
     PERTURBATION_COLUMNS,
     detect_perturbation_key,
     standardize_perturbations,
 )
 from ._stream import CellSource
-from ._tables import detect_orientation, read_table
+from ._tables import Orientation, detect_orientation, read_table
 from ._tenx import read_10x, read_10x_h5, read_10x_mtx
 from ._validate import Problem, ValidationReport, validate
 
@@ -46,8 +48,11 @@ __all__ = [
     "PERTURBATION_KEY",
     "PERTURBATION_TYPE_KEY",
     "RAW",
+    "UNS_KEY",
     "CellSource",
+    "Format",
     "GeneMappingReport",
+    "Orientation",
     "Problem",
     "ValidationReport",
     "check_expression",
@@ -59,6 +64,7 @@ __all__ = [
     "is_integer_valued",
     "join_perturbation",
     "looks_like_counts",
+    "looks_like_path",
     "normalize_edge_table",
     "parse_signs",
     "read",

@@ -27,7 +27,6 @@ from ._errors_io import reading
 __all__ = ["EDGE_COLUMNS", "read_beeline", "read_network"]
 
 
-
 def _edge_frame(
     regulator: pd.Series,
     target: pd.Series,

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .._errors import DataFormatError
 from .._utils import Registry, atomic_path, clean_stale_temps
-from ..data._conventions import CONTROL, PERTURBATION_KEY, PERTURBATION_TYPE_KEY, UNS_KEY
+from ..data import CONTROL, PERTURBATION_KEY, PERTURBATION_TYPE_KEY, UNS_KEY
 from ._bundled import find_in_package_tree, package_file
 from ._download import cache_folder, fetch
 from ._entries import DatasetEntry
@@ -154,7 +154,7 @@ def _scanpy_10k_subset(entry: DatasetEntry) -> ad.AnnData:
 
 # --------------------------------------------------------------------------- downloads
 def _scperturb(entry: DatasetEntry) -> ad.AnnData:
-    from ..data._perturbation import standardize_perturbations
+    from ..data import standardize_perturbations
 
     path = fetch(entry)
     adata = ad.read_h5ad(path)

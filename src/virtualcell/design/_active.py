@@ -39,7 +39,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import check_number, log
-from ..data._conventions import split_perturbation
+from ..data import split_perturbation
 from ._env import History, ScreenView
 from ._policies import PriorPolicy, log_expression, network_prior
 

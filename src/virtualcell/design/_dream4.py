@@ -20,7 +20,7 @@ import pandas as pd
 
 from .._errors import DatasetNotAvailableError, ValidationError
 from .._utils import check_number
-from ..data._conventions import CONTROL, PERTURBATION_KEY, PERTURBATION_TYPE_KEY
+from ..data import CONTROL, PERTURBATION_KEY, PERTURBATION_TYPE_KEY
 from ._env import EnvSpec, Measurement, ScreenEnv
 from ._phenotypes import Impact, readout_genes
 

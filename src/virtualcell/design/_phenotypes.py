@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ..data._conventions import split_perturbation
+from ..data import split_perturbation
 
 __all__ = ["Impact", "Interaction", "Phenotype", "Program", "readout_genes"]
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .._utils import check_number
-from ..data._conventions import CONTROL, PERTURBATION_KEY, join_perturbation, split_perturbation
+from ..data import CONTROL, PERTURBATION_KEY, join_perturbation, split_perturbation
 from ._env import EnvSpec, Measurement, ScreenEnv
 from ._phenotypes import Impact, Interaction, Program, readout_genes
 

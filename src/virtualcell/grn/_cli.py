@@ -104,7 +104,7 @@ def grn_command(
     regs = read_regulators(regulators) if regulators is not None else None
     edges = infer(adata, method=method, regulators=regs, layer=layer, n_jobs=n_jobs, seed=seed)
     if out is not None:
-        write_edges(edges, out)
+        write_edges(edges, out, overwrite=True)  # the --out rule was applied at parsing
     true_net, source = None, None
     if truth is not None:
         from ..data import read_network

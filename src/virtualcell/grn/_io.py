@@ -58,14 +58,30 @@ def read_regulators(path: str | Path) -> list[str]:
     return names
 
 
-def write_edges(edges: pd.DataFrame, path: str | Path) -> Path:
-    """Write an edge table as ``.csv`` / ``.tsv`` / ``.parquet`` (by suffix), atomically."""
-    from .._utils import atomic_path
+def write_edges(edges: pd.DataFrame, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write an edge table as ``.csv`` / ``.tsv`` / ``.parquet`` (by suffix), atomically.
+
+    Parameters
+    ----------
+    edges
+        The edge table (``regulator``, ``target``, ``weight``, ...).
+    path
+        Output file; its suffix picks the format.
+    overwrite
+        Replace an existing file (refused otherwise: the output rule of
+        ``virtualcell._utils.check_output``).
+
+    Returns
+    -------
+    The path written.
+    """
+    from .._utils import atomic_path, check_output
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in {".csv", ".tsv", ".parquet"}:
         raise ValidationError(f"--out must end in .csv, .tsv or .parquet, got {path.name!r}")
+    check_output(path, overwrite=overwrite, kind="file")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as part:
         if suffix == ".parquet":

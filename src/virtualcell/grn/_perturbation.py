@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from .._errors import ValidationError
-from ..data._conventions import COMBO_SEP, CONTROL, PERTURBATION_KEY
+from ..data import COMBO_SEP, CONTROL, PERTURBATION_KEY
 from ._base import GRNInput, Scores
 
 __all__ = ["perturbation_zscores", "rank01"]

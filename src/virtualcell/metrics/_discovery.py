@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .._errors import ValidationError
-from ..data._conventions import join_perturbation, split_perturbation
+from ..data import join_perturbation, split_perturbation
 
 __all__ = ["discovery_auc", "discovery_curve", "hit_rate", "hits_at_budget"]
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ..data._edges import normalize_edge_table
+from ..data import normalize_edge_table
 from ._checks import EdgeInput, as_float_array, check_finite
 
 __all__ = ["EdgeScores", "edge_scores"]

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from .._errors import ValidationError
-from ..data._edges import normalize_edge_table, parse_signs
+from ..data import normalize_edge_table, parse_signs
 from ._checks import EdgeInput
 from ._edges import EdgeScores, edge_scores
 

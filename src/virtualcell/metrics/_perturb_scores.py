@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
-from ..data._conventions import split_perturbation
+from ..data import split_perturbation
 from ._checks import as_float_array, check_finite, check_same_shape
 from ._perturbation import NO_CHANGE_TOL, top_changed_genes
 from ._regression import _out, _pair, pearson

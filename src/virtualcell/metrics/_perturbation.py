@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike
 from scipy import sparse
 
 from .._errors import ValidationError
-from ..data._conventions import CONTROL, PERTURBATION_KEY
+from ..data import CONTROL, PERTURBATION_KEY
 from ._checks import GeneSubset, as_float_array, check_finite, check_same_shape
 from ._regression import mse, pearson
 

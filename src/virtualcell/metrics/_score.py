@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ..data._conventions import CONTROL, PERTURBATION_KEY
+from ..data import CONTROL, PERTURBATION_KEY
 from ._checks import as_float_array
 from ._perturb_scores import (
     centroid_accuracy,

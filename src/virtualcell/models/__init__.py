@@ -25,6 +25,8 @@ from __future__ import annotations
 from .._utils._lazy import lazy_exports
 
 _EXPORTS = {
+    "resolve_device": "._device",
+    "check_device": "._device",
     "ARCHITECTURES": "._architectures",
     "CellEncoder": "._encoder",
     "CellEncoderConfig": "._encoder",

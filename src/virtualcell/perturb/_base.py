@@ -27,7 +27,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._version import __version__
-from ..data._conventions import PERTURBATION_KEY, UNS_KEY, split_perturbation
+from ..data import PERTURBATION_KEY, UNS_KEY, split_perturbation
 from ._data import TARGET_SUM, TrainingData, parse_conditions, prepare_training
 
 if TYPE_CHECKING:  # pragma: no cover

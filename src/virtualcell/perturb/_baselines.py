@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data._conventions import split_perturbation
+from ..data import split_perturbation
 from ._base import Predictor, Unsupported
 from ._data import TrainingData
 

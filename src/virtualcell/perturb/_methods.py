@@ -40,7 +40,9 @@ def _builtins() -> Iterator[Entry[Any]]:
         cost = COST_MINUTES if cls is FeatureForest else COST_CHEAP
         yield Entry(cls.name, cls, _doc(cls), baseline=True, tags=("baseline", *tags, cost))
     yield Entry(
-        NetworkModel.name, NetworkModel, _doc(NetworkModel),
+        NetworkModel.name,
+        NetworkModel,
+        _doc(NetworkModel),
         tags=("mechanistic", "unseen_genes", COST_MINUTES),
     )
     yield Entry(

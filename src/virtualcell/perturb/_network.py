@@ -68,7 +68,7 @@ from scipy.optimize import nnls
 
 from .._errors import ValidationError
 from .._utils import log
-from ..data._conventions import CONTROL, split_perturbation
+from ..data import CONTROL, split_perturbation
 from ._base import Predictor, Unsupported
 from ._data import TrainingData, knock_ratio
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DataFormatError
-from ..data._conventions import join_perturbation
+from ..data import join_perturbation
 
 __all__ = ["read_norman_gi"]
 

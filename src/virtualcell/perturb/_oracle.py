@@ -38,7 +38,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import log
-from ..data._conventions import split_perturbation
+from ..data import split_perturbation
 from ._base import Predictor, Unsupported
 from ._data import TARGET_SUM, TrainingData, row_roles
 

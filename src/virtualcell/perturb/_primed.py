@@ -54,7 +54,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import log
-from ..data._conventions import CONTROL, PERTURBATION_KEY, split_perturbation
+from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 from ._base import Predictor, Unsupported
 from ._data import TrainingData, expression_matrix, row_roles
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .._errors import DataFormatError, ValidationError
-from ..data._conventions import CONTROL, PERTURBATION_KEY, split_perturbation
+from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 from ._data import canonical, row_roles
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ..data._conventions import CONTROL, PERTURBATION_KEY
+from ..data import CONTROL, PERTURBATION_KEY
 from ._base import finish, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -14,8 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from .._errors import ValidationError
-from ..data._conventions import UNS_KEY
-from ..data._layers import is_integer_valued
+from ..data import UNS_KEY, is_integer_valued
 
 __all__ = ["history"]
 

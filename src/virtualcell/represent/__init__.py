@@ -22,6 +22,7 @@ from ._annotate import AnnotationResult, annotate, split_reference, trivial_macr
 from ._cluster import cluster
 from ._embeddings import embed
 from ._evaluate import evaluate_annotation, evaluate_embedding, evaluate_novel
+from ._features import HVGScaler, expression, labels_of, log_expression
 from ._integrate import INTEGRATION_METHODS, integrate, list_integrations, score_integration
 from ._registry import (
     ANNOTATION_METHODS,
@@ -37,18 +38,22 @@ __all__ = [
     "EMBEDDINGS",
     "INTEGRATION_METHODS",
     "AnnotationResult",
+    "HVGScaler",
     "annotate",
     "cluster",
     "embed",
     "evaluate_annotation",
     "evaluate_embedding",
     "evaluate_novel",
+    "expression",
     "get_embedding",
     "get_method",
     "integrate",
+    "labels_of",
     "list_embeddings",
     "list_integrations",
     "list_methods",
+    "log_expression",
     "score_integration",
     "split_reference",
     "trivial_macro_f1",

@@ -47,7 +47,7 @@ __all__ = [
 def _log_adata(adata: AnnData, layer: str | None) -> Any:
     import anndata as ad
 
-    X, genes = expression(adata, layer)
+    X, genes = expression(adata, layer=layer)
     out = ad.AnnData(log_expression(X))
     out.var_names = list(genes)
     out.var_names_make_unique()
@@ -191,7 +191,7 @@ class GenePTSource:
         if table is None:
             from ..knowledge import gene_text_embeddings
 
-            _, genes = expression(adata, layer)
+            _, genes = expression(adata, layer=layer)
             table = gene_text_embeddings(list(genes))
         self.tokenizer = GeneTextTokenizer(
             table, weighting=self.weighting, min_coverage_warn=0.0, min_coverage_error=0.0
@@ -201,7 +201,7 @@ class GenePTSource:
     def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
         if self.tokenizer is None:
             raise ValidationError("the genept embedding is not fitted")
-        X, genes = expression(adata, layer)
+        X, genes = expression(adata, layer=layer)
         return self.tokenizer.embed(X, genes=list(genes))
 
 
@@ -215,7 +215,7 @@ class SentenceSource:
     def fit(self, adata: AnnData, *, layer: str | None = None) -> SentenceSource:
         from ..tokenize import SentenceTokenizer
 
-        X, genes = expression(adata, layer)
+        X, genes = expression(adata, layer=layer)
         self.tokenizer = SentenceTokenizer(
             max_len=self.top_k, min_coverage_warn=0.0, min_coverage_error=0.0
         ).fit(X, genes=list(genes))
@@ -226,7 +226,7 @@ class SentenceSource:
 
         if self.tokenizer is None:
             raise ValidationError("the sentence embedding is not fitted")
-        X, genes = expression(adata, layer)
+        X, genes = expression(adata, layer=layer)
         texts = self.tokenizer.encode(X, genes=list(genes)).texts
         return embed_texts(list(texts), description="cell sentences")
 

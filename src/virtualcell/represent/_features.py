@@ -14,13 +14,16 @@ raw expression (``layer="raw"``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
 
 __all__ = [
     "HVGScaler",
@@ -34,7 +37,7 @@ __all__ = [
 _LOG_MAX = float(np.log1p(1e6))
 
 
-def expression(adata: Any, layer: str | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
+def expression(adata: AnnData, *, layer: str | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
     """``(X as CSR float32, gene names)`` of ``X``, a layer, or ``adata.raw`` (``"raw"``)."""
     if layer == "raw":
         if adata.raw is None:
@@ -101,7 +104,7 @@ class HVGScaler:
         self.genes: np.ndarray | None = None
 
     def fit(self, adata: Any, *, layer: str | None = None) -> HVGScaler:
-        X, genes = expression(adata, layer)
+        X, genes = expression(adata, layer=layer)
         L = log_expression(X)
         from ..pp import variable_gene_mask
 
@@ -116,14 +119,14 @@ class HVGScaler:
     def transform(self, adata: Any, *, layer: str | None = None) -> np.ndarray:
         if self.genes is None:
             raise ValidationError("HVGScaler is not fitted")
-        X, genes = expression(adata, layer)
+        X, genes = expression(adata, layer=layer)
         dense = align_genes(log_expression(X), genes, self.genes).toarray()
         if not self.scale:
             return dense
         return np.clip((dense - self.mean) / self.std, -10, 10).astype(np.float32)
 
 
-def labels_of(adata: Any, key: str) -> np.ndarray:
+def labels_of(adata: AnnData, key: str) -> np.ndarray:
     """``adata.obs[key]`` as strings; a missing column or missing values are errors."""
     if key not in adata.obs:
         raise ValidationError(

@@ -339,7 +339,7 @@ def _celltypist_input(adata: Any, layer: str | None) -> Any:
 
     from ._features import expression, log_expression
 
-    X, genes = expression(adata, layer)
+    X, genes = expression(adata, layer=layer)
     out = ad.AnnData(log_expression(X))
     out.var_names = list(genes)
     out.var_names_make_unique()

@@ -27,7 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
-from ..data._conventions import UNS_KEY
+from ..data import UNS_KEY
 from ._grn import GRN, sample_grn
 from ._noise import TechnicalNoise, add_technical_noise
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import check_number
-from ..data._edges import normalize_edge_table
+from ..data import normalize_edge_table
 
 __all__ = ["GRN", "sample_grn"]
 

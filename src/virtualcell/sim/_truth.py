@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ..data._conventions import CONTROL, PERTURBATION_KEY, split_perturbation
+from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 
 if TYPE_CHECKING:
     import anndata as ad

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import check_number
-from ..data._conventions import CONTROL, PERTURBATION_KEY
+from ..data import CONTROL, PERTURBATION_KEY
 
 if TYPE_CHECKING:  # pragma: no cover
     import anndata as ad

@@ -214,9 +214,9 @@ def train_bridge(
         ``extra["labels"]`` lists the labels seen in training, ``extra["label_texts"]``
         their texts.
     """
-    from ..knowledge._dense import embed_cached
+    from ..knowledge import embed_cached
     from ..models import CellText, CellTextConfig, CellTextModel
-    from ..represent._features import HVGScaler, expression, labels_of, log_expression
+    from ..represent import HVGScaler, expression, labels_of, log_expression
     from ..train import OBJECTIVES, train
 
     tc = resolve_train_config(train_config, BRIDGE_TRAIN_CONFIG, seed)
@@ -231,7 +231,7 @@ def train_bridge(
     CellTextConfig.from_dict({"cell_dim": 1, **overrides})  # refuse bad overrides early
     kb_obj, own_kb = _open_kb(kb)
     try:
-        X, genes = expression(adata, layer)
+        X, genes = expression(adata, layer=layer)
         L = log_expression(X)
         lt = label_texts(classes, genes=list(genes), kb=kb_obj, ontology=ontology, extra=texts)
         mt = marker_texts(
@@ -378,7 +378,7 @@ def annotate(
     -------
     TextAnnotation
     """
-    from ..represent._features import expression
+    from ..represent import expression
 
     model = _load_model(model)
     cands = list(model.extra.get("labels", [])) if labels is None else list(labels)
@@ -386,7 +386,7 @@ def annotate(
         raise ValidationError("labels must list at least two candidate labels")
     kb_obj, own_kb = _open_kb(kb)
     try:
-        _, genes = expression(adata, layer)
+        _, genes = expression(adata, layer=layer)
         lt = label_texts(cands, genes=list(genes), kb=kb_obj, ontology=ontology, extra=texts)
     finally:
         if own_kb:

@@ -85,9 +85,9 @@ def _sequences(ids: np.ndarray, mask: np.ndarray, prefix: np.ndarray, eos: int) 
 
 
 def _data(adata: AnnData, layer: str | None) -> Any:
-    from ..represent._features import expression
+    from ..represent import expression
 
-    X, genes = expression(adata, layer)
+    X, genes = expression(adata, layer=layer)
     return X, list(genes)
 
 
@@ -136,7 +136,7 @@ def train_c2s(
     import torch
 
     from ..models import CellGPT, CellGPTConfig, CellModel
-    from ..represent._features import labels_of
+    from ..represent import labels_of
     from ..tokenize import GeneVocab, SentenceTokenizer
     from ..train import NextTokenObjective, TensorBatches, train
 
@@ -385,7 +385,7 @@ class C2SEvaluation:
 def _type_mean_sentences(X: Any, genes: list[str], y: np.ndarray, model: CellModel,
                          counts: Mapping[str, int], seed: int) -> tuple[list[list[str]], list[str]]:  # fmt: skip
     """Sentences sampled from each type's mean profile (the type-mean baseline)."""
-    from ..represent._features import log_expression
+    from ..represent import log_expression
 
     tok = model.tokenizer
     vg = list(tok.vocab.genes)
@@ -459,8 +459,7 @@ def evaluate_c2s(
     from sklearn.decomposition import PCA
 
     from ..metrics import accuracy, energy_distance, macro_f1, pearson
-    from ..represent import split_reference
-    from ..represent._features import labels_of
+    from ..represent import labels_of, split_reference
     from ..represent._methods import L1LogRegAnnotator
 
     if isinstance(seeds, int):

@@ -110,10 +110,10 @@ class ClusterDescription:
 
 
 def _marker_table(adata: AnnData, inside: np.ndarray, layer: str | None, n: int) -> pd.DataFrame:
-    from ..represent._features import expression, log_expression
+    from ..represent import expression, log_expression
     from ._labels import marker_genes
 
-    X, genes = expression(adata, layer)
+    X, genes = expression(adata, layer=layer)
     L = log_expression(X)
     groups = np.where(inside, "in", "out")
     top = marker_genes(L, genes, groups, n_markers=n)["in"]
@@ -190,8 +190,7 @@ def describe(
     ClusterDescription
         ``text`` plus the evidence tables and ``citations``.
     """
-    from ..knowledge import KnowledgeBase, enrich
-    from ..knowledge._dense import embed_cached
+    from ..knowledge import KnowledgeBase, embed_cached, enrich
     from ._bridge import _load_model, label_embeddings
     from ._labels import _GO_ID, _go_library, _ontology_table, label_texts
 

@@ -225,8 +225,7 @@ def evaluate(
     TextEvaluation
     """
     from ..knowledge import KnowledgeBase
-    from ..represent import split_reference
-    from ..represent._features import expression, labels_of
+    from ..represent import expression, labels_of, split_reference
     from ._labels import label_texts
     from ._zero_shot import ZERO_SHOT_METHODS
 
@@ -242,7 +241,7 @@ def evaluate(
         kb = _default_kb()
     kb_obj = None if kb is False else kb if isinstance(kb, KnowledgeBase) else KnowledgeBase(kb)
     rows, held_out, skipped = [], {}, {}
-    _, genes = expression(adata, layer)
+    _, genes = expression(adata, layer=layer)
     labels = sorted(set(y_all))
     try:
         texts_all = label_texts(labels, genes=list(genes), kb=kb_obj, ontology=ontology,

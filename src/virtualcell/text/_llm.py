@@ -124,9 +124,9 @@ def cell_texts(adata: AnnData, *, label_key: str | None, layer: str | None = Non
                top_k: int = 32, labels: Sequence[str] | None = None) -> list[str]:  # fmt: skip
     """``"Cell type: <label>. Genes: g1 ... gk"`` per cell (``label_key=None``: the
     ``"Genes: ..."`` part only; ``labels`` overrides the labels)."""
-    from ..represent._features import expression, labels_of
+    from ..represent import expression, labels_of
 
-    X, genes = expression(adata, layer)
+    X, genes = expression(adata, layer=layer)
     genes = np.asarray([str(g) for g in genes], dtype=object)
     rows = []
     for i in range(X.shape[0]):
@@ -217,7 +217,7 @@ def finetune_llm(
     """
     import torch
 
-    from ..represent._features import labels_of
+    from ..represent import labels_of
 
     for name, v in (("steps", steps), ("batch_size", batch_size), ("top_k", top_k)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:

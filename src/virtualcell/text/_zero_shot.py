@@ -77,9 +77,9 @@ class MarkerScoreMethod:
 
     def scores(self, adata: AnnData, texts: LabelTexts, *, layer: str | None = None
                ) -> np.ndarray:  # fmt: skip
-        from ..represent._features import expression, log_expression
+        from ..represent import expression, log_expression
 
-        X, genes = expression(adata, layer)
+        X, genes = expression(adata, layer=layer)
         col = {g: i for i, g in enumerate(genes)}
         named = sorted({g for m in texts.markers.values() for g in m if g in col})
         out = np.full((adata.n_obs, len(texts.texts)), -np.inf)
@@ -115,7 +115,7 @@ class GenePTMethod:
             **_: Any) -> GenePTMethod:  # fmt: skip
         from .._errors import DatasetNotAvailableError
         from ..knowledge import gene_text_embeddings
-        from ..represent._features import HVGScaler
+        from ..represent import HVGScaler
 
         if kb is None:
             raise DatasetNotAvailableError("the genept baseline needs a knowledge store (kb)")
@@ -125,7 +125,7 @@ class GenePTMethod:
 
     def scores(self, adata: AnnData, texts: LabelTexts, *, layer: str | None = None
                ) -> np.ndarray:  # fmt: skip
-        from ..knowledge._dense import embed_cached
+        from ..knowledge import embed_cached
         from ..represent._embeddings import GenePTSource
 
         cells = GenePTSource(gene_embeddings=self.table).fit(adata, layer=layer)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["default_model_config", "make_tokenizer", "pretrain"]
 
+
 def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Any:
     """An unfitted tokenizer of ``kind`` (rank, bin, continuous, sentence) from vc.tokenize."""
     from ..tokenize import TOKENIZERS
