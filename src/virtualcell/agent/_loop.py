@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._backends import Backend
+from ._constrain import action_schema
 from ._parse import Action, parse_action
 from ._provenance import ProvenanceLog
 from ._tools import Toolbox
@@ -202,6 +203,11 @@ class Agent:
         ``"remove"`` unsupported claims from the answer or ``"flag"`` them.
     verify_mode
         Retrieval mode of claim verification (``"lexical"`` needs no embedder).
+    constrain
+        Pass the JSON schema of a valid reply (a call of an offered tool with valid
+        arguments, or an answer; :func:`~virtualcell.agent.action_schema`) to the backend,
+        which enforces it where it can (local: constrained decoding; openai: the server's
+        structured output; scripted: recorded, not enforced).
     seed, temperature
         Decoding (temperature 0 = greedy, deterministic).
     log_path
@@ -224,6 +230,7 @@ class Agent:
         plan: bool = True,
         on_unsupported: Literal["remove", "flag"] = "remove",
         verify_mode: Literal["lexical", "hybrid", "dense"] = "lexical",
+        constrain: bool = True,
         seed: int = 0,
         temperature: float = 0.0,
         log_path: str | Path | None = None,
@@ -243,6 +250,7 @@ class Agent:
             "plan": plan,
             "on_unsupported": on_unsupported,
             "verify_mode": verify_mode,
+            "constrain": constrain,
             "seed": seed,
             "temperature": temperature,
         }
@@ -259,7 +267,10 @@ class Agent:
         prefill: str,
         json_object: bool,
         stop: tuple[str, ...] = (),
+        schema: dict[str, Any] | None = None,
     ) -> str:
+        if schema is not None:
+            prefill = ""  # the constrained reply starts the object itself
         self.log.add("prompt", messages=messages, prefill=prefill)
         kwargs: dict[str, Any] = {
             "max_tokens": max_tokens,
@@ -269,6 +280,8 @@ class Agent:
             "json_object": json_object,
             "stop": stop,
         }
+        if schema is not None:
+            kwargs["schema"] = schema
         reply = self.backend.chat(messages, **kwargs)
         self._llm_calls += 1
         self._tokens[0] += reply.prompt_tokens
@@ -282,6 +295,13 @@ class Agent:
             model=reply.model,
         )
         return prefill + reply.text
+
+    def _schema(self, tools: list[Any]) -> dict[str, Any] | None:
+        """The schema of the next reply (a call of one of ``tools`` or an answer), or
+        ``None`` when replies are not constrained."""
+        if not self.options["constrain"]:
+            return None
+        return action_schema(tools, handles=list(self.workspace.handles()))
 
     def _prefill(self) -> str:
         # a small local model follows the format far better when its reply is started
@@ -337,7 +357,13 @@ class Agent:
             if budget:
                 stopped = budget
                 break
-            text = self._chat(messages, max_tokens=160, prefill=self._prefill(), json_object=True)
+            text = self._chat(
+                messages,
+                max_tokens=160,
+                prefill=self._prefill(),
+                json_object=True,
+                schema=self._schema(shown),
+            )
             last_text = text
             action = parse_action(text)
             if action.kind == "answer":
@@ -380,7 +406,11 @@ class Agent:
             if not self._out_of_time_or_tokens(t0):
                 messages[-1] = {"role": "user", "content": messages[-1]["content"] + "\n" + FINAL}
                 text = self._chat(
-                    messages, max_tokens=200, prefill=self._prefill(), json_object=True
+                    messages,
+                    max_tokens=200,
+                    prefill=self._prefill(),
+                    json_object=True,
+                    schema=self._schema([]),
                 )
                 action = parse_action(text)
                 if action.kind == "answer":
