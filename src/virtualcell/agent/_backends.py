@@ -148,6 +148,8 @@ class LocalModel:
     assemble
         ``True`` when the package ships chunks that are joined into one file (once, into
         the cache folder) rather than the file itself.
+    chat_template
+        A Jinja chat template for a GGUF file that carries none (a base model).
     """
 
     name: str
@@ -155,7 +157,16 @@ class LocalModel:
     install: str
     licence: str
     assemble: bool = False
+    chat_template: str | None = None
 
+
+# Gemma's turn format (system text as a user turn; the GGUF of the base model has none)
+_GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}"
+    "{% set role = 'model' if m['role'] == 'assistant' else 'user' %}"
+    "<start_of_turn>{{ role }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
 
 #: The local models ``--model`` accepts (the first is the default).
 LOCAL_MODELS: dict[str, LocalModel] = {
@@ -174,6 +185,7 @@ LOCAL_MODELS: dict[str, LocalModel] = {
             "Gemma Terms of Use (use restrictions of the Gemma Prohibited Use Policy pass "
             "to users; base model google/gemma-3-270m, not instruction-tuned)",
             assemble=True,
+            chat_template=_GEMMA_TEMPLATE,
         ),
     )
 }
@@ -336,6 +348,9 @@ class LocalBackend:
                     f"could not load {path.name} with transformers + gguf: "
                     f"{str(err).splitlines()[0][:200]}"
                 ) from err
+            spec = LOCAL_MODELS.get(self.model_name)
+            if getattr(tok, "chat_template", None) is None and spec and spec.chat_template:
+                tok.chat_template = spec.chat_template
             model.eval()
             self.load_seconds = time.perf_counter() - t0
             _CACHE[key] = (model, tok, self.load_seconds)
