@@ -138,3 +138,25 @@ def test_agent_passes_the_schema_of_offered_tools_and_existing_handles(kb, tmp_p
     vc.agent.Agent(off, kb=kb, workspace=vc.agent.Workspace(tmp_path / "ws2"), plan=False,
                    constrain=False).run("q")  # fmt: skip
     assert off.schemas == [None]
+
+
+def test_grounded_arguments_only_take_words_of_the_context(tiny, tools):
+    from virtualcell.agent._constrain import context_words
+
+    tb, offered = tools
+    words = context_words("Which process is the gene TP53 involved in?", "targets: 'MDM2', CDKN1A.")
+    assert {"TP53", "MDM2", "CDKN1A", "process"} <= set(words) and "CDKN1A." not in words
+    schema = action_schema(offered[:2], handles=["data"], answer=False, words=words)
+    b = _backend(tiny)
+    for seed in range(4):
+        obj = json.loads(
+            b.chat(
+                [{"role": "user", "content": "q"}],
+                max_tokens=60,
+                temperature=1.5,
+                seed=seed,
+                schema=schema,
+            ).text  # fmt: skip
+        )
+        strings = [v for v in obj["args"].values() if isinstance(v, str)]
+        assert strings and all(v in words for v in strings)

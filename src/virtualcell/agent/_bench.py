@@ -205,12 +205,13 @@ def _model_name(backend: str, llm: Any) -> str | None:
 
 
 def _agent_options(backend: str, given: dict[str, Any] | None) -> dict[str, Any]:
-    """Agent options of the benchmark: a local model sees 4 tools (+ ``kb_search``; BM25
-    recall of the needed tool is 82/82 at 4), writes no separate plan and its replies are
-    constrained to the offered tools' schemas; ``given`` overrides."""
+    """Agent options of the benchmark: replies constrained to the offered tools' schemas;
+    a local model sees 4 tools (+ ``kb_search``; BM25 recall of the needed tool is 82/82
+    at 4), writes no separate plan and its string arguments are grounded in the question
+    and observations; ``given`` overrides."""
     opts: dict[str, Any] = {"constrain": True}
     if backend == "local":
-        opts.update(max_tools=4, plan=False)
+        opts.update(max_tools=4, plan=False, ground_arguments=True)
     opts.update(given or {})
     return opts
 

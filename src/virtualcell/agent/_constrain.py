@@ -20,13 +20,14 @@ that cannot finish it. The same schema goes to OpenAI-compatible servers as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .._errors import VirtualCellError
 from ._schema import HANDLE, PATH
 
-__all__ = ["SchemaConstraint", "action_schema", "compact_schema"]
+__all__ = ["SchemaConstraint", "action_schema", "compact_schema", "context_words"]
 
 #: Bounds that make every constrained object finite.
 MAX_STRING = 80
@@ -37,12 +38,35 @@ CLOSING_TOKENS = 64
 _DROP = ("description", "default", "format", "title")
 
 
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:>\-]*[A-Za-z0-9]|[A-Za-z0-9]")
+_QUOTED = re.compile(r"'([^']{2,200})'|\"([^\"]{2,200})\"")
+
+
+def context_words(*texts: str, limit: int = 400) -> list[str]:
+    """The values a grounded argument may take: the words of ``texts`` (gene symbols,
+    ids, ``A->B`` edges, numbers; trailing punctuation dropped) and their quoted phrases,
+    in order of first appearance, at most ``limit``."""
+    out: dict[str, None] = {}
+    for text in texts:
+        for m in _QUOTED.finditer(text):
+            out.setdefault(m.group(1) or m.group(2), None)
+        for w in _WORD.findall(text):
+            out.setdefault(w.rstrip(".:-"), None)
+    return [w for w in out if w][:limit]
+
+
 def compact_schema(
-    schema: dict[str, Any], *, handles: Sequence[str] = (), max_string: int = MAX_STRING
+    schema: dict[str, Any],
+    *,
+    handles: Sequence[str] = (),
+    max_string: int = MAX_STRING,
+    words: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A copy of a tool's argument schema for decoding: no descriptions, defaults or
     format markers; handle arguments restricted to ``handles`` (when there are any);
-    strings at most ``max_string`` characters and lists at most :data:`MAX_ITEMS` items."""
+    strings at most ``max_string`` characters and lists at most :data:`MAX_ITEMS` items.
+    With ``words`` (:func:`context_words`), free strings are *grounded*: one of
+    ``words`` (a value the question or an observation contains), never invented text."""
 
     def walk(s: Any) -> Any:
         if isinstance(s, list):
@@ -56,8 +80,11 @@ def compact_schema(
             else:
                 out["maxLength"] = 32
         elif out.get("type") == "string" and "enum" not in out:
-            out["maxLength"] = max_string if s.get("format") != PATH else 120
-            out.setdefault("minLength", 1)
+            if words and s.get("format") != PATH:
+                out = {"type": "string", "enum": list(words)}
+            else:
+                out["maxLength"] = max_string if s.get("format") != PATH else 120
+                out.setdefault("minLength", 1)
         elif out.get("type") == "array":
             out["maxItems"] = MAX_ITEMS
         elif out.get("type") == "object" and "properties" not in out:
@@ -70,11 +97,16 @@ def compact_schema(
 
 
 def action_schema(
-    tools: Iterable[Any], *, handles: Sequence[str] = (), answer: bool = True
+    tools: Iterable[Any],
+    *,
+    handles: Sequence[str] = (),
+    answer: bool = True,
+    words: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The JSON schema of one reply: a call of one of ``tools`` (objects with ``name``
     and ``schema``, e.g. :class:`~virtualcell.agent.Tool`) or, when ``answer``, the
-    answer ``{"answer": TEXT}``."""
+    answer ``{"answer": TEXT}``; ``words`` grounds free string arguments
+    (:func:`compact_schema`)."""
     options: list[dict[str, Any]] = []
     for t in tools:
         options.append(
@@ -82,7 +114,7 @@ def action_schema(
                 "type": "object",
                 "properties": {
                     "tool": {"const": t.name},
-                    "args": compact_schema(t.schema, handles=handles),
+                    "args": compact_schema(t.schema, handles=handles, words=words),
                 },
                 "required": ["tool", "args"],
                 "additionalProperties": False,

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._backends import Backend
-from ._constrain import action_schema
+from ._constrain import action_schema, context_words
 from ._memory import Memory
 from ._parse import Action, parse_action
 from ._provenance import ProvenanceLog
@@ -220,6 +220,10 @@ class Agent:
         arguments, or an answer; :func:`~virtualcell.agent.action_schema`) to the backend,
         which enforces it where it can (local: constrained decoding; openai: the server's
         structured output; scripted: recorded, not enforced).
+    ground_arguments
+        With ``constrain``: free string arguments may only be words or quoted phrases of
+        the question and the observations so far (``context_words``); a small model
+        then cannot invent a gene or id (off by default; the local benchmark turns it on).
     memory, examples
         A :class:`~virtualcell.agent.Memory` of verified runs: the ``examples`` most
         similar ones are shown as worked examples before the question, and this run is
@@ -247,6 +251,7 @@ class Agent:
         on_unsupported: Literal["remove", "flag"] = "remove",
         verify_mode: Literal["lexical", "hybrid", "dense"] = "lexical",
         constrain: bool = True,
+        ground_arguments: bool = False,
         memory: Memory | None = None,
         examples: int = 1,
         seed: int = 0,
@@ -269,12 +274,14 @@ class Agent:
             "on_unsupported": on_unsupported,
             "verify_mode": verify_mode,
             "constrain": constrain,
+            "ground_arguments": ground_arguments,
             "memory": str(memory.path) if memory is not None else None,
             "examples": examples,
             "seed": seed,
             "temperature": temperature,
         }
         self.memory = memory
+        self._context: list[str] = []  # question and observations (grounded arguments)
         self.log = ProvenanceLog(log_path)
         self._tokens = [0, 0]
         self._llm_calls = 0
@@ -322,7 +329,8 @@ class Agent:
         ``None`` when replies are not constrained."""
         if not self.options["constrain"]:
             return None
-        return action_schema(tools, handles=list(self.workspace.handles()))
+        words = context_words(*self._context) if self.options["ground_arguments"] else ()
+        return action_schema(tools, handles=list(self.workspace.handles()), words=words)
 
     def _prefill(self) -> str:
         # a small local model follows the format far better when its reply is started
@@ -334,6 +342,7 @@ class Agent:
         t0 = time.perf_counter()
         opts = self.options
         ws = self.workspace
+        self._context = [question]
         shown = (
             self.toolbox.select(question, opts["max_tools"], always=("kb_search",))
             if opts["max_tools"]
@@ -417,6 +426,8 @@ class Agent:
                 bad_in_row += 1
             else:
                 observation, ok = self._act(action, calls, seen)
+                if ok:
+                    self._context.append(observation)
                 if ok:
                     n_valid += 1
                     bad_in_row = 0
