@@ -160,3 +160,15 @@ def test_grounded_arguments_only_take_words_of_the_context(tiny, tools):
         )
         strings = [v for v in obj["args"].values() if isinstance(v, str)]
         assert strings and all(v in words for v in strings)
+
+
+def test_grounded_answer_is_a_list_of_context_items_joined():
+    from virtualcell.agent._constrain import context_words
+
+    words = context_words(
+        "Name a target of KLF1.", "r1 = table\ntarget,sign\nHBB,1\nalpha globin chain,0"
+    )
+    assert "alpha globin chain" in words
+    s = action_schema([], words=words, ground_answer=True)
+    assert s["properties"]["answer"]["items"]["enum"] == words
+    assert vc.agent.parse_action('{"answer": ["KLF1", "HBB"]}').answer == "KLF1, HBB"

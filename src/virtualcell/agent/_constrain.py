@@ -44,12 +44,17 @@ _QUOTED = re.compile(r"'([^']{2,200})'|\"([^\"]{2,200})\"")
 
 def context_words(*texts: str, limit: int = 400) -> list[str]:
     """The values a grounded argument may take: the words of ``texts`` (gene symbols,
-    ids, ``A->B`` edges, numbers; trailing punctuation dropped) and their quoted phrases,
-    in order of first appearance, at most ``limit``."""
+    ids, ``A->B`` edges, numbers; trailing punctuation dropped), their quoted phrases and
+    the multi-word cells of table rows, in order of first appearance, at most ``limit``."""
     out: dict[str, None] = {}
     for text in texts:
         for m in _QUOTED.finditer(text):
             out.setdefault(m.group(1) or m.group(2), None)
+        for line in text.splitlines()[1:]:  # table rows (CSV): their cells are phrases
+            for cell in line.split(","):
+                cell = cell.strip()
+                if " " in cell and len(cell) <= 80:
+                    out.setdefault(cell, None)
         for w in _WORD.findall(text):
             out.setdefault(w.rstrip(".:-"), None)
     return [w for w in out if w][:limit]
@@ -102,11 +107,13 @@ def action_schema(
     handles: Sequence[str] = (),
     answer: bool = True,
     words: Sequence[str] = (),
+    ground_answer: bool = False,
 ) -> dict[str, Any]:
     """The JSON schema of one reply: a call of one of ``tools`` (objects with ``name``
     and ``schema``, e.g. :class:`~virtualcell.agent.Tool`) or, when ``answer``, the
     answer ``{"answer": TEXT}``; ``words`` grounds free string arguments
-    (:func:`compact_schema`)."""
+    (:func:`compact_schema`) and, with ``ground_answer``, the answer too: a list of 1 to
+    4 of ``words`` (joined into the answer text by :func:`~virtualcell.agent.parse_action`)."""
     options: list[dict[str, Any]] = []
     for t in tools:
         options.append(

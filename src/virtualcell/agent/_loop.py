@@ -4,7 +4,8 @@
 2. **Act / observe**: each turn the model replies with one JSON object, a tool call
    ``{"tool": ..., "args": {...}}`` or the answer ``{"answer": ...}``. Replies are parsed
    tolerantly (:mod:`._parse`); a reply that cannot be read, names an unknown tool or
-   has invalid arguments is answered with a one-line error and the model retries, at
+   has invalid arguments is answered with a one-line error and the model retries (with
+   constrained replies, a tool once called is not offered again in the run), at
    most ``max_repairs`` times in a row. A valid call runs through the :class:`Toolbox`
    and its summary comes back as an observation that is explicitly marked as data: text
    inside tool results (gene names, file contents) is never treated as an instruction,
@@ -221,9 +222,10 @@ class Agent:
         which enforces it where it can (local: constrained decoding; openai: the server's
         structured output; scripted: recorded, not enforced).
     ground_arguments
-        With ``constrain``: free string arguments may only be words or quoted phrases of
-        the question and the observations so far (``context_words``); a small model
-        then cannot invent a gene or id (off by default; the local benchmark turns it on).
+        With ``constrain``: free string arguments, and the answer (1 to 4 items), may only
+        be words, quoted phrases or table cells of the question and the observations so
+        far (``context_words``); a small model then cannot invent a gene or id (off by
+        default; the local benchmark turns it on).
     memory, examples
         A :class:`~virtualcell.agent.Memory` of verified runs: the ``examples`` most
         similar ones are shown as worked examples before the question, and this run is
@@ -329,8 +331,11 @@ class Agent:
         ``None`` when replies are not constrained."""
         if not self.options["constrain"]:
             return None
-        words = context_words(*self._context) if self.options["ground_arguments"] else ()
-        return action_schema(tools, handles=list(self.workspace.handles()), words=words)
+        ground = self.options["ground_arguments"]
+        words = context_words(*self._context) if ground else ()
+        return action_schema(
+            tools, handles=list(self.workspace.handles()), words=words, ground_answer=ground
+        )
 
     def _prefill(self) -> str:
         # a small local model follows the format far better when its reply is started
@@ -393,6 +398,7 @@ class Agent:
         n_actions = n_valid = bad_in_row = steps = 0
         draft, stopped, last_text = "", "", ""
         seen: dict[str, str] = {}
+        used: set[str] = set()
         while True:
             budget = self._over_budget(t0, steps)
             if budget:
@@ -403,7 +409,7 @@ class Agent:
                 max_tokens=160,
                 prefill=self._prefill(),
                 json_object=True,
-                schema=self._schema(shown),
+                schema=self._schema([t for t in shown if t.name not in used]),
             )
             last_text = text
             action = parse_action(text)
@@ -428,6 +434,8 @@ class Agent:
                 observation, ok = self._act(action, calls, seen)
                 if ok:
                     self._context.append(observation)
+                if opts["constrain"]:
+                    used.add(action.tool)  # each tool at most once per run
                 if ok:
                     n_valid += 1
                     bad_in_row = 0
