@@ -128,12 +128,13 @@ def action_schema(
             }
         )
     if answer:
+        text: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_ANSWER}
+        if ground_answer and words:
+            text = {"type": "array", "items": {"enum": list(words)}, "minItems": 1, "maxItems": 4}
         options.append(
             {
                 "type": "object",
-                "properties": {
-                    "answer": {"type": "string", "minLength": 1, "maxLength": MAX_ANSWER}
-                },
+                "properties": {"answer": text},
                 "required": ["answer"],
                 "additionalProperties": False,
             }
