@@ -143,7 +143,7 @@ def test_agent_passes_the_schema_of_offered_tools_and_existing_handles(kb, tmp_p
 def test_grounded_arguments_only_take_words_of_the_context(tiny, tools):
     from virtualcell.agent._constrain import context_words
 
-    tb, offered = tools
+    _, offered = tools
     words = context_words("Which process is the gene TP53 involved in?", "targets: 'MDM2', CDKN1A.")
     assert {"TP53", "MDM2", "CDKN1A", "process"} <= set(words) and "CDKN1A." not in words
     schema = action_schema(offered[:2], handles=["data"], answer=False, words=words)
@@ -156,7 +156,7 @@ def test_grounded_arguments_only_take_words_of_the_context(tiny, tools):
                 temperature=1.5,
                 seed=seed,
                 schema=schema,
-            ).text  # fmt: skip
+            ).text
         )
         strings = [v for v in obj["args"].values() if isinstance(v, str)]
         assert strings and all(v in words for v in strings)
@@ -172,3 +172,19 @@ def test_grounded_answer_is_a_list_of_context_items_joined():
     s = action_schema([], words=words, ground_answer=True)
     assert s["properties"]["answer"]["items"]["enum"] == words
     assert vc.agent.parse_action('{"answer": ["KLF1", "HBB"]}').answer == "KLF1, HBB"
+
+
+def test_openai_backend_sends_the_schema_and_falls_back_when_refused(chat_server):
+    schema = action_schema([], answer=True)
+    msgs = [{"role": "user", "content": "q"}]
+    ok = chat_server(['{"answer": "a"}'])
+    b = vc.agent.OpenAIBackend(ok.url, model="m")
+    assert b.chat(msgs, schema=schema).text == '{"answer": "a"}'
+    rf = ok.requests[0]["body"]["response_format"]
+    assert rf["type"] == "json_schema" and rf["json_schema"]["schema"] == schema
+    old = chat_server(['{"answer": "b"}', '{"answer": "c"}'], refuse=("json_schema", "json_object"))
+    b = vc.agent.OpenAIBackend(old.url, model="m")
+    assert b.chat(msgs, schema=schema).text == '{"answer": "b"}' and b.structured == "none"
+    assert "response_format" not in old.requests[0]["body"]
+    b.chat(msgs, schema=schema)  # remembered: no retry with a refused format
+    assert len(old.requests) == 2
