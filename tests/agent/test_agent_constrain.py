@@ -188,3 +188,12 @@ def test_openai_backend_sends_the_schema_and_falls_back_when_refused(chat_server
     assert "response_format" not in old.requests[0]["body"]
     b.chat(msgs, schema=schema)  # remembered: no retry with a refused format
     assert len(old.requests) == 2
+
+
+def test_free_form_objects_are_bounded_in_depth():
+    """A measured failure: `enrich`'s `gene_sets` mapping let SmolLM2 nest lists until the
+    token budget ran out (1 unparseable reply of 93 in the 20-task run)."""
+    s = vc.agent.compact_schema({"type": "object", "properties": {"m": {"type": "object"}}})
+    extra = s["properties"]["m"]["additionalProperties"]["anyOf"]
+    assert {o["type"] for o in extra} == {"string", "number", "boolean", "array"}
+    assert all(o.get("items", {}).get("type", "string") == "string" for o in extra)

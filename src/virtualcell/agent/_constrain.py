@@ -93,7 +93,21 @@ def compact_schema(
         elif out.get("type") == "array":
             out["maxItems"] = MAX_ITEMS
         elif out.get("type") == "object" and "properties" not in out:
+            # a free-form mapping: bounded width and depth (one level of scalars or lists
+            # of strings), so a model cannot nest without end
             out["maxProperties"] = 8
+            out["additionalProperties"] = {
+                "anyOf": [
+                    {"type": "string", "maxLength": max_string},
+                    {"type": "number"},
+                    {"type": "boolean"},
+                    {
+                        "type": "array",
+                        "items": {"type": "string", "maxLength": max_string},
+                        "maxItems": MAX_ITEMS,
+                    },
+                ]
+            }
         if "properties" in out:
             out["properties"] = {k: walk(v) for k, v in s["properties"].items()}
         return out
