@@ -55,14 +55,24 @@ class ScriptedChatServer:
     """An OpenAI-compatible ``/v1/chat/completions`` endpoint on 127.0.0.1 that replies
     with the given texts in order and records every request body."""
 
-    def __init__(self, replies: list[str]):
+    def __init__(self, replies: list[str], refuse: tuple[str, ...] = ()):
         self.replies = list(replies)
         self.requests: list[dict] = []
+        self.refuse = refuse  # response_format types answered with 400 (not counted)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                kind = (body.get("response_format") or {}).get("type")
+                if kind in outer.refuse:
+                    data = json.dumps({"error": {"message": f"{kind} unsupported"}}).encode()
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 outer.requests.append(
                     {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
                 )
@@ -116,8 +126,8 @@ class ScriptedChatServer:
 def chat_server():
     servers = []
 
-    def start(replies):
-        s = ScriptedChatServer(replies).__enter__()
+    def start(replies, refuse=()):
+        s = ScriptedChatServer(replies, refuse).__enter__()
         servers.append(s)
         return s
 

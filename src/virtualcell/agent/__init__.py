@@ -34,8 +34,10 @@ from ._analysis import (
     perturbation_effects,
 )
 from ._backends import (
+    LOCAL_MODELS,
     Backend,
     LocalBackend,
+    LocalModel,
     OpenAIBackend,
     Reply,
     ScriptedBackend,
@@ -44,6 +46,7 @@ from ._backends import (
     local_model_file,
 )
 from ._bench import evaluate, run_benchmark
+from ._constrain import SchemaConstraint, action_schema, compact_schema
 from ._design import AgentPolicy, expert_backend, parse_candidates, register_design_policy
 from ._loop import Agent, Answer
 from ._parse import Action, parse_action
@@ -59,6 +62,7 @@ from ._workspace import Workspace, summarize
 
 __all__ = [
     "DEFAULT_TASK_COUNTS",
+    "LOCAL_MODELS",
     "TASK_FAMILIES",
     "Action",
     "Agent",
@@ -67,10 +71,12 @@ __all__ = [
     "Backend",
     "ClaimCheck",
     "LocalBackend",
+    "LocalModel",
     "OpenAIBackend",
     "ProvenanceLog",
     "ReplayReport",
     "Reply",
+    "SchemaConstraint",
     "ScriptedBackend",
     "TaskFamily",
     "Tool",
@@ -78,8 +84,10 @@ __all__ = [
     "ToolSpec",
     "Toolbox",
     "Workspace",
+    "action_schema",
     "ask",
     "backends",
+    "compact_schema",
     "count_cell_types",
     "describe_data",
     "evaluate",

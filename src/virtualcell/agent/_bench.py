@@ -32,6 +32,7 @@ dict of :func:`run_benchmark` is its ``report``.
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from collections import Counter
@@ -189,6 +190,157 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _loadavg() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages (None where the OS has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def _model_name(backend: str, llm: Any) -> str | None:
+    if llm is None:
+        return None
+    return getattr(llm, "model_name", None) or getattr(llm, "model", None)
+
+
+def _agent_options(backend: str, given: dict[str, Any] | None) -> dict[str, Any]:
+    """Agent options of the benchmark: replies constrained to the offered tools' schemas;
+    a local model sees 4 tools (+ ``kb_search``; BM25 recall of the needed tool is 82/82
+    at 4), writes no separate plan and its string arguments are grounded in the question
+    and observations; ``given`` overrides."""
+    opts: dict[str, Any] = {"constrain": True}
+    if backend == "local":
+        opts.update(max_tools=4, plan=False, ground_arguments=True)
+    opts.update(given or {})
+    return opts
+
+
+def _agent_row(
+    task: Task,
+    llm: Any,
+    store: Any,
+    runs: Path,
+    preload: Any,
+    agent_opts: dict[str, Any],
+    memory: Any = None,
+) -> dict[str, Any]:
+    """Run the agent (``llm``; ``None``: the expert plan) on one task; its result row."""
+    ws = Workspace(runs / task.id)
+    preload(ws, task)
+    engine = ScriptedBackend(expert_replies(task, ws)) if llm is None else llm
+    agent = Agent(engine, kb=store, workspace=ws, memory=memory,
+                  log_path=ws.root / "provenance.jsonl", **agent_opts)  # fmt: skip
+    ans = agent.run(task.question)
+    ok = check(task, ans.answer)
+    write_text(ws.root / "transcript.txt", transcript_from_log(ws.root / "provenance.jsonl") + "\n")
+    return {
+        "task": task.id,
+        "family": task.family,
+        "success": bool(ok),
+        "n_actions": ans.n_actions,
+        "n_valid_calls": ans.n_valid_calls,
+        "tokens": ans.prompt_tokens + ans.completion_tokens,
+        "prompt_tokens": ans.prompt_tokens,
+        "completion_tokens": ans.completion_tokens,
+        "seconds": ans.seconds,
+        "stopped": ans.stopped,
+        "answer": ans.answer,
+        "removed_claims": len(ans.removed),
+        "verification": ans.verification,
+        "remembered": ans.remembered,
+    }
+
+
+def _memory_rounds(
+    backend: str,
+    llm: Any,
+    store: Any,
+    folder: Path,
+    *,
+    seed: int,
+    n_tasks: int | None,
+    counts: dict[str, int] | None,
+    rounds: int,
+    memory: str | Path | bool | None,
+    first: list[dict[str, Any]],
+    first_tasks: list[Task],
+    preload: Any,
+    agent_opts: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Success over ``rounds`` rounds of fresh task instances (seeds ``seed``,
+    ``seed + 1``, ...), memory off vs on, on the same instances in each round.
+
+    The memory starts empty (a new file in ``folder``) unless ``memory`` is a path; it
+    stores only runs that passed the agent's own verification (:class:`Memory`) and never
+    returns a run with the same question, so round r can only use what earlier instances
+    taught. Round 0's memory-off arm is the main run (``first``)."""
+    from ._memory import Memory
+
+    if isinstance(memory, (str, Path)):
+        mem = Memory(memory)
+    else:
+        path = folder / "memory.json"
+        if path.exists():
+            path.unlink()
+        mem = Memory(path)
+    out = []
+    for r in range(rounds):
+        s = seed + r
+        if r == 0:
+            tasks_r, off = first_tasks, first
+        else:
+            tasks_r = _tasks_for(store, folder, s, counts, n_tasks)
+            off = [
+                _agent_row(
+                    t,
+                    llm,
+                    store,
+                    folder / "rounds" / f"{r}-off",
+                    preload,
+                    {**agent_opts, "seed": s},
+                )
+                for t in tasks_r
+            ]
+        size = len(mem)
+        on = []
+        for t in tasks_r:
+            on.append(
+                _agent_row(
+                    t,
+                    llm,
+                    store,
+                    folder / "rounds" / f"{r}-on",
+                    preload,
+                    {**agent_opts, "seed": s},
+                    memory=mem,
+                )
+            )
+            log(f"round {r} memory on {t.id}: {'ok' if on[-1]['success'] else 'fail'}")
+        out.append(
+            {
+                "round": r,
+                "seed": s,
+                "tasks": len(tasks_r),
+                "memory_off": _summary(off)["success_rate"],
+                "memory_on": _summary(on)["success_rate"],
+                "valid_call_rate_on": _summary(on)["valid_call_rate"],
+                "memory_size_before": size,
+                "stored": sum(bool(x["remembered"]) for x in on),
+            }
+        )
+        write_json(folder / f"rounds-{backend}.json", out)
+    return out
+
+
+def _tasks_for(
+    store: Any, folder: Path, seed: int, counts: dict[str, int] | None, n: int | None
+) -> list[Task]:
+    return select_tasks(
+        make_tasks(store, folder=folder / "tasks" / f"seed-{seed}", seed=seed, counts=counts), n
+    )
+
+
 def _run(
     backend: str = "scripted",
     *,
@@ -199,9 +351,20 @@ def _run(
     baselines: bool = True,
     max_steps: int = 6,
     counts: dict[str, int] | None = None,
+    rounds: int = 1,
+    memory: str | Path | bool | None = None,
+    agent_options: dict[str, Any] | None = None,
     **backend_options: Any,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """The benchmark run behind :func:`run_benchmark` and :func:`evaluate`."""
+    if rounds < 1:
+        raise ValidationError(f"rounds must be >= 1, got {rounds}")
+    if (rounds > 1 or memory) and backend == "scripted":
+        raise ValidationError(
+            "memory rounds need an LLM backend (local or openai): the scripted expert plan "
+            "does not read worked examples"
+        )
+    load_start = _loadavg()
     from .._settings import settings
     from ..data import read_h5ad
     from . import open_kb
@@ -241,42 +404,19 @@ def _run(
                 data_cache[task.data] = read_h5ad(task.data)
             ws.put(data_cache[task.data].copy(), name="data")
 
+    agent_opts = {"max_steps": max_steps, "seed": seed, **_agent_options(backend, agent_options)}
+    t_agent = time.perf_counter()
     for i, task in enumerate(tasks, 1):
-        ws = Workspace(folder / "runs" / backend / task.id)
-        preload(ws, task)
-        engine = ScriptedBackend(expert_replies(task, ws)) if llm is None else llm
-        agent = Agent(
-            engine,
-            kb=store,
-            workspace=ws,
-            max_steps=max_steps,
-            max_tools=5 if backend == "local" else None,
-            seed=seed,
-            log_path=ws.root / "provenance.jsonl",
-        )
-        ans = agent.run(task.question)
-        ok = check(task, ans.answer)
-        write_text(
-            ws.root / "transcript.txt", transcript_from_log(ws.root / "provenance.jsonl") + "\n"
-        )
-        rows.append(
-            {
-                "task": task.id,
-                "family": task.family,
-                "success": bool(ok),
-                "n_actions": ans.n_actions,
-                "n_valid_calls": ans.n_valid_calls,
-                "tokens": ans.prompt_tokens + ans.completion_tokens,
-                "completion_tokens": ans.completion_tokens,
-                "seconds": ans.seconds,
-                "stopped": ans.stopped,
-                "answer": ans.answer,
-                "removed_claims": len(ans.removed),
-            }
-        )
-        log(f"[{i}/{len(tasks)}] {task.id}: {'ok' if ok else 'fail'} ({ans.seconds:.1f} s)")
+        row = _agent_row(task, llm, store, folder / "runs" / backend, preload, agent_opts)
+        rows.append(row)
+        log(f"[{i}/{len(tasks)}] {task.id}: {'ok' if row['success'] else 'fail'} "
+            f"({row['seconds']:.1f} s)")  # fmt: skip
         write_json(folder / f"rows-{backend}.json", rows)  # progress survives an interrupted run
         if baselines:
+            if llm is not None:  # the expert plan on the same instances, beside the LLM
+                ref = _agent_row(task, None, store, folder / "runs" / "reference_solver",
+                                 preload, {"max_steps": max_steps, "seed": seed})  # fmt: skip
+                base_rows.setdefault("reference_solver", []).append(ref)
             bws = Workspace(folder / "runs" / "baselines" / task.id)
             preload(bws, task)
             tb = Toolbox(bws, kb=store)
@@ -297,6 +437,24 @@ def _run(
                 guess = majority[task.family]
                 text = f"Verdict: {guess}." if task.family == "claims" else str(guess)
                 base_rows["majority"].append(_base_row(task, text, 0, 0.0))
+    agent_wall = time.perf_counter() - t_agent
+    rounds_report = None
+    if rounds > 1 or memory:
+        rounds_report = _memory_rounds(
+            backend,
+            llm,
+            store,
+            folder,
+            seed=seed,
+            n_tasks=n_tasks,
+            counts=counts,
+            rounds=rounds,
+            memory=memory,
+            first=rows,
+            first_tasks=tasks,
+            preload=preload,
+            agent_opts=agent_opts,
+        )
     wall = time.perf_counter() - t_start
     by_family = {}
     for fam in family_order():
@@ -304,7 +462,11 @@ def _run(
         if fr:
             by_family[fam] = _summary(fr)
     total = _summary(rows)
-    base_summary = {k: _summary(v)["success_rate"] for k, v in base_rows.items() if v}
+    base_summary = {
+        k: {"success_rate": _summary(v)["success_rate"], "n": len(v)}
+        for k, v in base_rows.items()
+        if v
+    }
     base_by_family = {
         k: {
             fam: _summary([r for r in v if r["family"] == fam])["success_rate"]
@@ -317,21 +479,31 @@ def _run(
     tps = None
     if llm is not None and getattr(llm, "tokens_per_second", None):
         tps = llm.tokens_per_second
+    secs = sorted(r["seconds"] for r in rows)
     out = {
         "backend": backend,
         "system": system_name(backend),
         "kind": SYSTEM_KINDS.get(system_name(backend), "agent"),
+        "model": _model_name(backend, llm),
         "tasks": len(rows),
         "success_rate": total["success_rate"],
         "by_family": by_family,
         "baselines": base_summary,
         "baselines_by_family": base_by_family,
         "valid_call_rate": total["valid_call_rate"],
+        "seconds_per_task": round(agent_wall / len(rows), 2) if rows else None,
+        "median_seconds_per_task": round(secs[len(secs) // 2], 2) if secs else None,
+        "tokens_per_task": total["mean_tokens"],
+        "prompt_tokens_per_task": _nanmean([r["prompt_tokens"] for r in rows]),
         "mean_steps": total["mean_steps"],
         "mean_tokens": total["mean_tokens"],
+        "reused_prompt_tokens": getattr(llm, "reused_tokens", None),
+        "constrained": bool(agent_opts.get("constrain", True)),
+        "rounds": rounds_report,
         "wall_s": round(wall, 2),
         "load_s": round(load_s, 2) if load_s is not None else None,
         "tokens_per_s": round(tps, 2) if tps else None,
+        "load_average": {"start": load_start, "end": _loadavg()},
         "seed": seed,
         "kb": str(store.path),
         "note": (
@@ -361,6 +533,9 @@ def run_benchmark(
     baselines: bool = True,
     max_steps: int = 6,
     counts: dict[str, int] | None = None,
+    rounds: int = 1,
+    memory: str | Path | bool | None = None,
+    agent_options: dict[str, Any] | None = None,
     **backend_options: Any,
 ) -> dict[str, Any]:
     """Run the agent benchmark for one backend and the non-LLM baselines (the report of
@@ -369,13 +544,17 @@ def run_benchmark(
     Returns
     -------
     dict
-        ``backend, system, kind, tasks, success_rate, by_family, baselines,
-        baselines_by_family, valid_call_rate, mean_steps, mean_tokens, wall_s, load_s,
-        tokens_per_s, seed, kb, note, folder``.
+        ``backend, system, kind, model, tasks, success_rate, by_family, baselines``
+        (``{name: {"success_rate", "n"}}``; with an LLM backend ``reference_solver`` runs
+        the expert plan on the same instances), ``baselines_by_family, valid_call_rate,
+        seconds_per_task`` (agent wall time / tasks), ``median_seconds_per_task,
+        tokens_per_task, prompt_tokens_per_task, mean_steps, mean_tokens,
+        reused_prompt_tokens, constrained, rounds, wall_s, load_s, tokens_per_s,
+        load_average`` (``{"start", "end"}``: 1/5/15-min), ``seed, kb, note, folder``.
     """
     return _run(backend, n_tasks=n_tasks, seed=seed, kb=kb, folder=folder,
-                baselines=baselines, max_steps=max_steps, counts=counts,
-                **backend_options)[0]  # fmt: skip
+                baselines=baselines, max_steps=max_steps, counts=counts, rounds=rounds,
+                memory=memory, agent_options=agent_options, **backend_options)[0]  # fmt: skip
 
 
 def evaluate(
@@ -388,6 +567,9 @@ def evaluate(
     baselines: bool = True,
     max_steps: int = 6,
     counts: dict[str, int] | None = None,
+    rounds: int = 1,
+    memory: str | Path | bool | None = None,
+    agent_options: dict[str, Any] | None = None,
     **backend_options: Any,
 ):
     """The agent benchmark as a :class:`~virtualcell.metrics.EvalResult`.
@@ -420,6 +602,14 @@ def evaluate(
         Tool-call turns per task.
     counts
         Tasks per family (default: ``vc.agent.DEFAULT_TASK_COUNTS``).
+    rounds, memory
+        With ``rounds > 1`` or ``memory``: success over ``rounds`` rounds of fresh task
+        instances (seeds ``seed .. seed + rounds - 1``), memory of verified runs off vs on
+        on the same instances (report key ``rounds``). ``memory`` may be the path of a
+        store to use and grow; otherwise the rounds start from an empty store.
+    agent_options
+        Options of :class:`~virtualcell.agent.Agent` (override the benchmark's:
+        ``constrain=True``; for ``local`` also ``max_tools=4, plan=False``).
     **backend_options
         Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
 
@@ -432,6 +622,7 @@ def evaluate(
 
     report, rows, base_rows = _run(backend, n_tasks=n_tasks, seed=seed, kb=kb, folder=folder,
                                    baselines=baselines, max_steps=max_steps, counts=counts,
+                                   rounds=rounds, memory=memory, agent_options=agent_options,
                                    **backend_options)  # fmt: skip
     system = system_name(backend)
     table: list[dict[str, Any]] = []
@@ -450,7 +641,7 @@ def evaluate(
         for r in brs:
             add(name, True, r, False)
     kinds = {system: SYSTEM_KINDS.get(system, "agent")}
-    kinds.update({b: "baseline" for b, brs in base_rows.items() if brs})
+    kinds.update({b: SYSTEM_KINDS.get(b, "baseline") for b, brs in base_rows.items() if brs})
     meta = {"backend": backend, "kinds": kinds, "seed": seed, "kb": report["kb"],
             "wall_s": report["wall_s"], "folder": report["folder"]}  # fmt: skip
     return EvalResult.from_rows("agent", table, meta=meta, report=report)
@@ -493,10 +684,10 @@ def results_table(result: dict[str, Any]) -> str:
         "valid calls": result["valid_call_rate"],
         "steps": result["mean_steps"],
         "tokens": result["mean_tokens"],
-        "s/task": (result["wall_s"] / result["tasks"]) if result["tasks"] else None,
+        "s/task": result.get("seconds_per_task"),
     }
     for b, v in result.get("baselines", {}).items():
-        total[b] = v
+        total[b] = v["success_rate"] if isinstance(v, dict) else v
     rows.append(total)
     cols = [
         "family",

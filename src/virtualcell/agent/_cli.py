@@ -101,7 +101,20 @@ def ask_cmd(
         False, "--allow-code", help="Offer the sandboxed Python tool (off by default)."
     ),
     base_url: str = typer.Option(None, "--base-url", help="openai backend: server URL."),
-    model: str = typer.Option(None, "--model", help="openai backend: model name."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="local backend: smollm2-135m (default) or gemma3-270m; openai: the model name.",
+    ),
+    memory: bool = typer.Option(
+        False,
+        "--memory",
+        help="Show the most similar verified earlier run as a worked example and store "
+        "this run if its answer passes verification.",
+    ),
+    memory_path: Path = typer.Option(
+        None, "--memory-path", dir_okay=False, help="Memory store file (default: in the cache)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
 ) -> None:
     """Answer a question with the agent: answer, citations, provenance log."""
@@ -120,6 +133,7 @@ def ask_cmd(
         on_unsupported="flag" if flag else "remove",
         max_steps=max_steps,
         allow_code=allow_code,
+        **_memory_option(memory, memory_path),
     )
     if as_json:
         _echo_json(ans.to_dict())
@@ -188,7 +202,27 @@ def bench_cmd(
     overwrite: bool = overwrite_option(),
     no_baselines: bool = typer.Option(False, "--no-baselines", help="Skip the non-LLM baselines."),
     base_url: str = typer.Option(None, "--base-url", help="openai backend: server URL."),
-    model: str = typer.Option(None, "--model", help="openai backend: model name."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="local backend: smollm2-135m (default) or gemma3-270m; openai: the model name.",
+    ),
+    rounds: int = int_range(
+        1,
+        "--rounds",
+        low=1,
+        high=20,
+        help="Rounds of fresh task instances (seeds S, S+1, ...), memory off vs on.",
+    ),
+    memory: bool = typer.Option(
+        False, "--memory", help="Report memory of verified runs off vs on over --rounds."
+    ),
+    memory_path: Path = typer.Option(
+        None,
+        "--memory-path",
+        dir_okay=False,
+        help="Memory store to use and grow (default: a new empty one in the output folder).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run the agent benchmark (>= 80 tasks with programmatic checkers)."""
@@ -201,6 +235,8 @@ def bench_cmd(
         kb=kb,
         folder=out,
         baselines=not no_baselines,
+        rounds=rounds,
+        memory=memory_path if memory_path is not None else memory,
         **_backend_options(base_url, model),
     )
     if as_json:
@@ -216,6 +252,12 @@ def bench_cmd(
         f"{result['note']}; wall {result['wall_s']:.1f} s"
         + (f"; {', '.join(extra)}" if extra else "")
     )
+    for r in result.get("rounds") or []:
+        typer.echo(
+            f"round {r['round']} (seed {r['seed']}, {r['tasks']} tasks): memory off "
+            f"{r['memory_off']:.3f}, on {r['memory_on']:.3f} "
+            f"({r['memory_size_before']} runs in memory before the round)"
+        )
     typer.echo(f"results: {result['folder']}")
 
 
@@ -303,6 +345,63 @@ def mcp_cmd(
     if http is not None:
         typer.echo(f"MCP server on http://127.0.0.1:{http}/mcp ({len(tb)} tools)", err=True)
     serve(tb, http_port=http)
+
+
+def _memory_option(memory: bool, path: Path | None) -> dict:
+    if not memory and path is None:
+        return {}
+    from ._memory import Memory
+
+    return {"memory": Memory(path)}
+
+
+memory_app = typer.Typer(help="Memory of verified runs: list, clear, export.")
+_MEMORY_PATH = typer.Option(
+    None, "--path", dir_okay=False, help="Memory store file (default: in the cache)."
+)
+
+
+@memory_app.command("list")
+def memory_list_cmd(
+    path: Path = _MEMORY_PATH,
+    as_json: bool = typer.Option(False, "--json", help="Print the stored runs as JSON."),
+) -> None:
+    """List the stored verified runs (question, tools, answer)."""
+    from ._memory import Memory
+
+    mem = Memory(path)
+    if as_json:
+        _echo_json({"path": str(mem.path), "runs": mem.runs})
+        return
+    typer.echo(f"{len(mem)} verified runs in {mem.path}")
+    for i, r in enumerate(mem.runs, 1):
+        tools = " -> ".join(c["tool"] for c in r["calls"])
+        typer.echo(f"{i}. {r['question']}\n   {tools}: {r['answer'][:120]}")
+
+
+@memory_app.command("clear")
+def memory_clear_cmd(path: Path = _MEMORY_PATH) -> None:
+    """Remove every stored run."""
+    from ._memory import Memory
+
+    mem = Memory(path)
+    typer.echo(f"removed {mem.clear()} runs from {mem.path}")
+
+
+@memory_app.command("export")
+def memory_export_cmd(
+    out: Path = output_path(..., "--out", kind="file", help="JSON file to write."),
+    overwrite: bool = overwrite_option(),
+    path: Path = _MEMORY_PATH,
+) -> None:
+    """Write the stored runs to a JSON file (the store's versioned format)."""
+    from ._memory import Memory
+
+    mem = Memory(path)
+    typer.echo(f"exported {len(mem)} runs to {mem.export(out)}")
+
+
+agent_app.add_typer(memory_app, name="memory")
 
 
 def register(app: typer.Typer) -> None:

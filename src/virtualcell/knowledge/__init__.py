@@ -14,7 +14,7 @@ Build a local store once (``vcell kb build`` or :func:`build`), then load it::
 """
 
 from ._bm25 import BM25
-from ._dense import embed_cached, embedder_available
+from ._dense import embed, embed_cached, embedder_available
 from ._enrich import bh_fdr, enrich
 from ._genept import gene_text_embeddings
 from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase, load
@@ -42,6 +42,7 @@ __all__ = [
     "build",
     "cell_ontology",
     "default_path",
+    "embed",
     "embed_cached",
     "embedder_available",
     "enrich",

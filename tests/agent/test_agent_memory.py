@@ -1,0 +1,89 @@
+"""Memory of verified runs: only verified runs are stored, the most similar one comes back
+as a worked example (never the same question), the store is a versioned JSON file, and
+the CLI lists, exports and clears it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import virtualcell as vc
+from virtualcell.agent import Agent, ScriptedBackend, Workspace
+from virtualcell.agent._memory import Memory
+
+CALL = '{"tool": "tf_targets", "args": {"tf": "KLF1"}}'
+
+
+def _run(kb, tmp_path, replies, question, memory, name="ws"):
+    backend = ScriptedBackend(replies)
+    agent = Agent(backend, kb=kb, workspace=Workspace(tmp_path / name), plan=False,
+                  memory=memory)  # fmt: skip
+    return agent.run(question), backend
+
+
+def test_only_verified_runs_are_stored(kb, tmp_path):
+    mem = Memory(tmp_path / "mem.json")
+    q = "Name a target gene regulated by the transcription factor KLF1."
+    ans, _ = _run(kb, tmp_path, [CALL, '{"answer": "KLF1 activates HBB."}'], q, mem)
+    assert ans.verification == "verified" and ans.remembered and len(mem) == 1
+    # an unsupported answer (removed by the verifier) is not stored
+    bad, _ = _run(kb, tmp_path, [CALL, '{"answer": "KLF1 activates INS."}'], q, mem, "ws2")
+    assert bad.verification != "verified" and not bad.remembered and len(mem) == 1
+    # an answer without any tool call is not stored either
+    none, _ = _run(kb, tmp_path, ['{"answer": "KLF1 activates HBB."}'], q, mem, "ws3")
+    assert not none.remembered and len(mem) == 1
+    rec = json.loads((tmp_path / "mem.json").read_text())
+    assert rec["version"] == 1 and rec["runs"][0]["calls"][0]["tool"] == "tf_targets"
+    assert rec["runs"][0]["answer"] == "KLF1 activates HBB." and rec["runs"][0]["citations"]
+    assert Memory(tmp_path / "mem.json").runs == mem.runs  # reloads from disk
+
+
+def test_similar_run_is_shown_as_worked_example_never_the_same_question(kb, tmp_path):
+    mem = Memory(tmp_path / "mem.json")
+    q1 = "Name a target gene regulated by the transcription factor KLF1."
+    _run(kb, tmp_path, [CALL, '{"answer": "KLF1 activates HBB."}'], q1, mem)
+    q2 = "Name a target gene regulated by the transcription factor GATA1."
+    _, backend = _run(kb, tmp_path, ['{"answer": "x"}'], q2, mem, "ws2")
+    first = backend.calls[0]
+    assert first[1] == {"role": "user", "content": first[1]["content"]}
+    assert "KLF1" in first[1]["content"] and CALL.replace(" ", "") in first[2]["content"].replace(
+        " ", ""
+    )
+    assert first[-1]["content"].startswith(f"Question: {q2}")
+    # the same question is never its own example (no recall of a stored instance)
+    assert mem.similar(q1) == []
+    _, again = _run(kb, tmp_path, ['{"answer": "x"}'], q1, mem, "ws3")
+    assert len(again.calls[0]) == 2  # system + question only
+
+
+def test_memory_file_errors_and_cli(kb, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 99, "runs": []}')
+    with pytest.raises(vc.ValidationError, match="version-1"):
+        Memory(bad)
+    from typer.testing import CliRunner
+
+    from virtualcell.cli import app
+
+    mem = Memory(tmp_path / "mem.json")
+    _run(kb, tmp_path, [CALL, '{"answer": "KLF1 activates HBB."}'],
+         "Name a target of the transcription factor KLF1.", mem)  # fmt: skip
+    runner = CliRunner()
+    path = str(tmp_path / "mem.json")
+    res = runner.invoke(app, ["agent", "memory", "list", "--path", path, "--json"])
+    assert res.exit_code == 0 and len(json.loads(res.stdout)["runs"]) == 1
+    out = tmp_path / "export.json"
+    res = runner.invoke(app, ["agent", "memory", "export", "--path", path, "--out", str(out)])
+    assert res.exit_code == 0 and json.loads(out.read_text())["runs"] == mem.runs
+    res = runner.invoke(app, ["agent", "memory", "clear", "--path", path])
+    assert res.exit_code == 0 and "removed 1" in res.stdout
+    assert Memory(tmp_path / "mem.json").runs == []
+    from virtualcell.cli import main
+
+    assert main(["agent", "memory", "list", "--path", str(bad)]) == 2
+
+
+def test_bench_memory_rounds_need_an_llm(kb, tmp_path):
+    with pytest.raises(vc.ValidationError, match="LLM backend"):
+        vc.agent.run_benchmark("scripted", kb=kb, folder=tmp_path, rounds=2)
