@@ -36,7 +36,7 @@ import numpy as np
 
 from .._errors import ValidationError
 from .._utils import check_number
-from ..data._conventions import join_perturbation, split_perturbation
+from ..data import join_perturbation, split_perturbation
 from ._backends import Backend, ScriptedBackend, get_backend
 
 __all__ = ["AgentPolicy", "expert_backend", "parse_candidates", "register_design_policy"]

@@ -222,7 +222,7 @@ class SentenceSource:
         return self
 
     def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
-        from ..knowledge._dense import embed as embed_texts
+        from ..knowledge import embed as embed_texts
 
         if self.tokenizer is None:
             raise ValidationError("the sentence embedding is not fitted")
