@@ -266,3 +266,10 @@ def test_evaluate_returns_one_row_per_task_and_metric(kb, tmp_path):
         "majority": "baseline",
     }
     assert set(t.loc[t["method"] == "keyword_router", "metric"]) == {"success_rate"}
+
+
+def test_run_benchmark_follows_the_output_rule(kb, tmp_path):
+    (tmp_path / "mine.txt").write_text("keep")
+    with pytest.raises(vc.ValidationError, match="not empty"):
+        run_benchmark("scripted", kb=kb, folder=tmp_path, seed=0, n_tasks=1)
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]  # refused before any work

@@ -536,10 +536,13 @@ def run_benchmark(
     rounds: int = 1,
     memory: str | Path | bool | None = None,
     agent_options: dict[str, Any] | None = None,
+    overwrite: bool = False,
     **backend_options: Any,
 ) -> dict[str, Any]:
     """Run the agent benchmark for one backend and the non-LLM baselines (the report of
-    :func:`evaluate`; the parameters are :func:`evaluate`'s, documented there).
+    :func:`evaluate`; the parameters are :func:`evaluate`'s, documented there, and
+    ``overwrite``: a given ``folder`` that is not empty is refused unless ``overwrite``
+    (the output rule; the default cache folder is reused).
 
     Returns
     -------
@@ -552,6 +555,10 @@ def run_benchmark(
         reused_prompt_tokens, constrained, rounds, wall_s, load_s, tokens_per_s,
         load_average`` (``{"start", "end"}``: 1/5/15-min), ``seed, kb, note, folder``.
     """
+    if folder is not None:
+        from .._utils import check_output
+
+        check_output(folder, overwrite=overwrite, kind="folder", name="folder")
     return _run(backend, n_tasks=n_tasks, seed=seed, kb=kb, folder=folder,
                 baselines=baselines, max_steps=max_steps, counts=counts, rounds=rounds,
                 memory=memory, agent_options=agent_options, **backend_options)[0]  # fmt: skip

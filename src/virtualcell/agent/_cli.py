@@ -234,6 +234,7 @@ def bench_cmd(
         seed=seed,
         kb=kb,
         folder=out,
+        overwrite=True,  # --out was checked by the output rule at parsing
         baselines=not no_baselines,
         rounds=rounds,
         memory=memory_path if memory_path is not None else memory,
