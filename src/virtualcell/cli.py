@@ -124,6 +124,9 @@ EXAMPLES: dict[str, str] = {
     "agent bench": "vcell agent bench --backend scripted --tasks 8",
     "agent tools": "vcell agent tools --json",
     "agent replay": "vcell agent replay run/provenance.jsonl",
+    "agent memory list": "vcell agent memory list --json",
+    "agent memory clear": "vcell agent memory clear --path memory.json",
+    "agent memory export": "vcell agent memory export --out verified-runs.json",
 }
 
 # every command applies the checks that need all of its values (the output rule), shows

@@ -27,16 +27,16 @@ def test_quick_grn_writes_the_four_files_and_rerun_reuses(tmp_path, capsys):
     err = capsys.readouterr().err
     for name in ("results.parquet", "results.csv", "report.html", "report.md"):
         assert (out / name).stat().st_size > 200, name
-    assert "reused 0 finished results, computed 18" in err  # 9 methods x 2 splits
+    assert "reused 0 finished results, computed 20" in err  # 10 methods x 2 splits
     assert f"report: {out / 'report.html'}" in err
     table = pd.read_parquet(out / "results.parquet")
     assert set(table["method"]) == {
         "pearson", "spearman", "partial_correlation", "mutual_information", "pidc", "genie3",
-        "genie3_et", "grnboost2", "perturbation",
+        "genie3_et", "grnboost2", "perturbation", "primed",
     }  # fmt: skip
     assert table[table["status"] == "ok"]["value"].notna().all()
     assert main(args) == 0
-    assert "reused 18 finished results, computed 0" in capsys.readouterr().err
+    assert "reused 20 finished results, computed 0" in capsys.readouterr().err
     pd.testing.assert_frame_equal(table, pd.read_parquet(out / "results.parquet"))
     html = (out / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') == 3  # the CLI embeds vc.pl's figures

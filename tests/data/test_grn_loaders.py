@@ -162,7 +162,9 @@ def test_read_network_small_files(tmp_path):
         read_network(bad)
     typed = tmp_path / "typed.csv"
     typed.write_text("Gene1,Gene2,Type\nA,B,sideways\n")
-    with pytest.raises(DataFormatError, match=r"Type column: unknown sign value\(s\) \['sideways'\]"):
+    with pytest.raises(
+        DataFormatError, match=r"Type column: unknown sign value\(s\) \['sideways'\]"
+    ):
         read_network(typed)
 
 

@@ -171,9 +171,7 @@ def test_tsv_gz_cells_x_genes_detected_from_stem(tmp_path):
 
 def test_table_stated_orientation_wins_when_labels_do_not_decide(tmp_path):
     path = tmp_path / "expr.csv"
-    pd.DataFrame(COUNTS.T, index=["r1", "r2", "r3", "r4"], columns=["k1", "k2", "k3"]).to_csv(
-        path
-    )
+    pd.DataFrame(COUNTS.T, index=["r1", "r2", "r3", "r4"], columns=["k1", "k2", "k3"]).to_csv(path)
     adata = read(path, orientation="cells_x_genes")
     assert adata.shape == (4, 3)  # taken literally as stated
     assert adata.uns["vc"]["source"]["orientation_rule"] == "stated"

@@ -37,13 +37,15 @@ def _kb_sources(folder: Path) -> Path:
 
 
 def _cells(folder: Path) -> Path:
-    import sys
+    import importlib.util
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    try:
-        from conftest import make_cells
-    finally:
-        sys.path.pop(0)
+    # the root conftest by its path (``from conftest import`` finds whichever folder's
+    # conftest was imported last in a whole-suite run)
+    root = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_vc_root_conftest", root)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    make_cells = module.make_cells
     path = folder / "cells.h5ad"
     make_cells(48, 20).write_h5ad(path)
     return path

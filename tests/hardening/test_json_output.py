@@ -217,6 +217,9 @@ CASES = {
                                    "--kb", kb, "--out", str(t / "ab"), "--no-baselines",
                                    "--json"],
                     lambda d: d["tasks"] == 2),
+    "agent memory list": (lambda t, kb: ["agent", "memory", "list", "--path",
+                                         str(t / "memory.json"), "--json"],
+                          lambda d: d["runs"] == [] and d["path"].endswith("memory.json")),
     "agent replay": (lambda t, kb: ["agent", "replay", _agent_log(t, kb), "--kb", kb, "--json"],
                      lambda d: d["ok"] is True and d["answer"] == d["recorded_answer"]
                      and d["calls"] == 1 and d["mismatches"] == []),

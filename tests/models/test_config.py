@@ -125,9 +125,11 @@ def test_load_goes_through_the_architecture_table(tmp_path, monkeypatch, cell_fa
         architecture = "mine_test"
         loader = "PCAEncoder"
 
-    folder = vc.models.PCAEncoder(vc.models.PCAConfig(n_hvg=20, n_comps=3)).fit(
-        cell_factory(n_cells=40, n_genes=20)
-    ).save_pretrained(tmp_path / "m")
+    folder = (
+        vc.models.PCAEncoder(vc.models.PCAConfig(n_hvg=20, n_comps=3))
+        .fit(cell_factory(n_cells=40, n_genes=20))
+        .save_pretrained(tmp_path / "m")
+    )
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "architecture": "mine_test"}))
     calls = []

@@ -252,5 +252,7 @@ def test_folds_hold_out_every_gene_once_per_seed(tmp_path, capsys):
     data.write_h5ad(path)
     code, _, err = _cli(["perturb", "evaluate", str(path), "--folds", "1"], capsys)
     assert code == 2 and "--folds" in err
-    code, _, err = _cli(["perturb", "evaluate", str(path), "--task", "doubles", "--folds", "3"], capsys)
+    code, _, err = _cli(
+        ["perturb", "evaluate", str(path), "--task", "doubles", "--folds", "3"], capsys
+    )
     assert code == 2 and "unseen_singles" in err

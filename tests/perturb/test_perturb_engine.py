@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import virtualcell as vc
+from conftest import linear_cells
 from virtualcell.cli import main
 
-# ids must not be "network": that keyword gates the tests that need internet
 ENGINES = [pytest.param("network", id="engine-net"), pytest.param("primed_network", id="primed")]
 
 
@@ -48,8 +48,6 @@ def test_double_knockout_clamps_both_genes_and_cli_equals_tl(shared_data, tmp_pa
 
 @pytest.mark.parametrize("method", ENGINES)
 def test_every_perturbed_gene_clamped_in_combinations(method):
-    from conftest import linear_cells
-
     cells = linear_cells(n_genes=12, n_singles=6, n_cells=15)
     model = vc.perturb.make_predictor(method, prior="none").fit(cells)
     pred = model.predict(["g0+g1", "g2+g3+g9"]).to_df()

@@ -60,8 +60,7 @@ FORBIDDEN_SAME_RANK = {("data", "datasets")}
 
 #: Upward imports being removed (module, imported package) -> owner and plan. Each entry
 #: is an xfail(strict=True) case: it must be deleted as soon as the import is gone.
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-}
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 
 def _module_name(path: Path) -> str:

@@ -73,8 +73,7 @@ def builtin_tools() -> list:
         spec("infer_grn", grn.infer, hide=("genes",)),
         spec("evaluate_grn", grn.evaluate),
         # closed-loop screens (vc.design): offered by name to the design agent
-        spec("predict_candidates", design.predict_candidates, hide=("predictor",),
-             on_request=True),
+        spec("predict_candidates", design.predict_candidates, hide=("predictor",), on_request=True),
         spec("screen_results", design.screen_results, on_request=True),
         spec("gene_neighbors", design.gene_neighbors, on_request=True),
         # code: off unless enabled; runs in a separate, sandboxed process
