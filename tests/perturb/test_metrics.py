@@ -87,9 +87,16 @@ def test_discrimination_and_centroid_hand_computed():
     # 0.1 < 2.9 < 3.9): rank 2 of 3 -> 1 - 2/3; both others are closer -> centroid 0
     np.testing.assert_allclose(discrimination_score(true, pred), [1.0, 1 / 3, 1.0])
     np.testing.assert_allclose(centroid_accuracy(true, pred), [1.0, 0.0, 1.0])
-    # the target gene is left out: for "g1" the first column is ignored
+    # the target gene is left out of its own row's distances (ties: the lower row first,
+    # a stable sort). Row "g1" without column g1: L1 to the truths 2.9, 2.9 (its own),
+    # 0.1 -> rank 2 -> 1/3. Row "g2" without column g2: 0.1, 1.1, 0.1 (its own) -> rank 1
+    # -> 2/3, where the full profile gave 1.0: the excluded column decided that row.
     d = discrimination_score(true, pred, labels=["control", "g1", "g2"], genes=["g1", "g2", "g3"])
-    assert d.shape == (3,)
+    np.testing.assert_allclose(d, [1.0, 1 / 3, 2 / 3])
+    kept = discrimination_score(
+        true, pred, labels=["control", "g1", "g2"], genes=["g1", "g2", "g3"], exclude_target=False
+    )
+    np.testing.assert_allclose(kept, [1.0, 1 / 3, 1.0])
     ctrl = np.array([0.0, 0.0, 1.0])
     cos = discrimination_score(true + ctrl, pred + ctrl, control=ctrl, metric="cosine")
     assert cos[2] == 1.0
