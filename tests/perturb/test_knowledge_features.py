@@ -57,7 +57,26 @@ def test_feature_method_uses_the_store(kb_path):
     cells = ad.AnnData(x, obs=pd.DataFrame({"perturbation": labels}), var=pd.DataFrame(index=GENES))
     cells.obs_names = [f"c{i}" for i in range(cells.n_obs)]
     model = make_predictor("go_ridge", kb=kb_path).fit(cells)
-    pred = model.predict(["GCG", "NOTAGENE"], on_unsupported="flag")
-    assert pred.obs["fallback"].tolist() == [False, True]  # GCG has GO features
+    import virtualcell.perturb._knowledge as knowledge
+
+    queries = []
+    real = knowledge.go_tf_features
+
+    def counted(genes, *args, **kwargs):
+        queries.append(sorted(genes))
+        return real(genes, *args, **kwargs)
+
+    knowledge.go_tf_features = counted
+    try:
+        pred = model.predict(["GCG", "NOTAGENE", "TP53+MDM2", "HBB"], on_unsupported="flag")
+        again = model.predict(["GCG", "HBB"], on_unsupported="flag")
+    finally:
+        knowledge.go_tf_features = real
+    # one knowledge query for every unseen gene of a request (TP53 was perturbed in
+    # training), none for genes already looked up
+    assert queries == [["GCG", "HBB", "MDM2", "NOTAGENE"]]
+    # GCG and HBB have GO features in the test store; NOTAGENE and MDM2 do not
+    assert pred.obs["fallback"].tolist() == [False, True, True, False]
+    np.testing.assert_array_equal(again.X, pred.X[[0, 3]])
     net = make_predictor("network", prior="auto").fit(cells)  # the default store is absent
     assert net.predict(["MDM2"]).n_obs == 1
