@@ -18,7 +18,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import check_number
-from ..data._conventions import (
+from ..data import (
     PERTURBATION_KEY,
     PERTURBATION_TYPE_KEY,
     join_perturbation,

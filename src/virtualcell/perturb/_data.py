@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._errors import ValidationError
-from ..data._conventions import (
+from ..data import (
     CONTROL,
     PERTURBATION_KEY,
     PERTURBATION_TYPE_KEY,

@@ -711,10 +711,9 @@ class _RunStore:
 def _check_folds(folds: int | None) -> int | None:
     if folds is None:
         return None
-    if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
-        raise ValidationError(
-            f"folds must be an integer >= 2 (or None for one split), got {folds!r}"
-        )
+    from .._utils import check_number
+
+    check_number("folds", folds, low=2, integer=True)
     return int(folds)
 
 

@@ -65,7 +65,7 @@ def expression(adata: AnnData, *, layer: str | None = None) -> tuple[sp.csr_matr
 
 def log_expression(X: sp.csr_matrix) -> sp.csr_matrix:
     """Log-normalised expression (see the module docstring for the rule)."""
-    from ..pp._record import is_integer_valued
+    from ..data import is_integer_valued
 
     X = sp.csr_matrix(X, dtype=np.float32, copy=True)
     if X.nnz == 0:

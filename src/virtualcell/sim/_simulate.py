@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from .._errors import ValidationError
 from .._utils import Progress, check_number
 from .._version import __version__
-from ..data._conventions import (
+from ..data import (
     CONTROL,
     PERTURBATION_KEY,
     PERTURBATION_TYPE_KEY,

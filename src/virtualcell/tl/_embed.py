@@ -59,7 +59,7 @@ def embed(
     from ..models import CellModel, PCAEncoder, load
 
     if device is not None:
-        from ..models._device import check_device
+        from ..models import check_device
 
         check_device(device)
     if isinstance(model, str | Path):
