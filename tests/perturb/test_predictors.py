@@ -192,9 +192,13 @@ def test_network_beats_additive_on_simulated_doubles(sim_small):
 def test_predict_perturbation_entry_point(cells):
     pred = vc.tl.predict_perturbation(cells, perturbations=["g0+g1"], method="additive")
     assert pred.n_obs == 1 and "predict_perturbation" in vc.tl.__all__
-    assert vc.perturb.list_methods(baseline=True) == METHODS.names(baseline=True)
+    listed = vc.perturb.list_methods(baseline=True)
+    assert list(listed) == METHODS.names(baseline=True)
+    assert listed["train_mean"] == METHODS.entry("train_mean").description
+    assert all(isinstance(v, str) and v for v in listed.values())
     expected = {"network", "oracle_head", "oracle_isp", "primed_network"}
     assert set(vc.perturb.list_methods(baseline=False)) == expected
+    assert set(vc.perturb.list_methods()) == set(listed) | expected
 
 
 def test_counts_detection():

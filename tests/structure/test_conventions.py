@@ -145,9 +145,7 @@ def test_rule_checker_flags_what_it_should():
 
 
 #: ``list_*`` exports that do not return ``{name: description}`` yet, with their owner.
-KNOWN_LISTINGS: dict[str, str] = {
-    "perturb.list_methods": "perturb: returns list[str] (names only)",
-}
+KNOWN_LISTINGS: dict[str, str] = {}
 
 
 def _listings() -> list[str]:

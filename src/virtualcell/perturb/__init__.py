@@ -65,9 +65,21 @@ __all__ = [
 ]
 
 
-def list_methods(*, baseline: bool | None = None) -> list[str]:
-    """Names of the registered predictors (``baseline=True``: only the baselines)."""
-    return METHODS.names(baseline=baseline)
+def list_methods(*, baseline: bool | None = None) -> dict[str, str]:
+    """``{name: one-line description}`` of the registered predictors, in name order.
+
+    Parameters
+    ----------
+    baseline
+        ``True``: only the baselines; ``False``: only the other methods; ``None``: all.
+
+    Returns
+    -------
+    dict mapping each method name of :data:`METHODS` to its description (the same
+    one-line descriptions ``vcell perturb --list-methods`` prints).
+    """
+    return {e.name: e.description for e in METHODS.entries()
+            if baseline is None or e.baseline == baseline}  # fmt: skip
 
 
 def predict_perturbation(

@@ -140,7 +140,7 @@ def evaluate_command(
     from ._evaluate import evaluate, to_jsonable
     from ._tasks import TASKS
 
-    if task not in TASKS:
+    if task not in TASKS.names():
         raise ValidationError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     result = evaluate(
         data,

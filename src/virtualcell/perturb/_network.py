@@ -53,96 +53,36 @@ taken without it, i.e. ``F({}) + sum_g (F({g}) - F({}))``), ``F(P) - F(S)`` the 
 the unseen genes in context, and ``G`` the non-negative garrote ``r max(0, 1 - sigma^2/r^2)``
 per gene, which keeps clear residuals of the model and drops noise (sigma = the standard
 error of the profile, or the robust spread of the fit residuals).
+
+Code: the model math (basis, rows, the per-gene fit, the fixed-point propagation) is in
+:mod:`._network_math`; this module holds the predictor: regulator candidates, the
+cross-validation of the settings and the combination of fixed points into predictions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.optimize import nnls
 
 from .._errors import ValidationError
 from .._utils import log
 from ..data import CONTROL, split_perturbation
 from ._base import Predictor, Unsupported
-from ._data import TrainingData, knock_ratio
+from ._data import TrainingData
+from ._network_math import (
+    N_BASIS,
+    Rows,
+    fit_network,
+    garrote,
+    knock_clamps,
+    robust_sd,
+    steady_states,
+)
 
 __all__ = ["NetworkModel"]
-
-_H = np.array([0.25, 0.5, 1.0, 2.0])
-_N_BASIS = 1 + len(_H)
-_U_MAX = 5.0
-
-
-def _basis(u: np.ndarray) -> np.ndarray:
-    """Dictionary of monotone shapes of scaled levels ``u`` -> ``u.shape + (B,)``."""
-    u = np.clip(u, 0.0, _U_MAX)[..., None]
-    u2 = u * u
-    return np.concatenate([u, u2 / (_H**2 + u2)], axis=-1)
-
-
-@dataclass
-class _Rows:
-    """Training rows of the network model."""
-
-    x: np.ndarray  # rows x genes
-    perturbed: list[frozenset[int]]  # gene indices perturbed in each row
-    single: np.ndarray  # index of the one perturbed gene, -1 otherwise
-    group: np.ndarray  # group code per row
-    ctrl_row: np.ndarray  # index of the control row of the same group
-    sem: np.ndarray  # rows x genes standard errors (NaN without replicates)
-    label: np.ndarray  # condition label per row
-    primary: np.ndarray  # bool: row of a primary condition
-
-    def subset(self, keep: np.ndarray) -> _Rows:
-        idx = np.flatnonzero(keep)
-        new_pos = -np.ones(len(keep), dtype=int)
-        new_pos[idx] = np.arange(len(idx))
-        return _Rows(
-            self.x[idx],
-            [self.perturbed[i] for i in idx],
-            self.single[idx],
-            self.group[idx],
-            new_pos[self.ctrl_row[idx]],
-            self.sem[idx],
-            self.label[idx],
-            self.primary[idx],
-        )
-
-
-@dataclass
-class _Fit:
-    """A fitted network: responses of every gene."""
-
-    link: str
-    scale: np.ndarray  # genes
-    eps: np.ndarray  # genes (log link offset)
-    weights: sparse.csr_matrix  # genes x (genes * B)
-    intercept: np.ndarray  # genes x groups
-    has_model: np.ndarray  # genes (bool)
-    resid_sd: np.ndarray  # genes: robust spread of fit residuals (link space -> expression)
-    n_edges: int
-
-    def __post_init__(self) -> None:
-        # only regulators need their basis evaluated: keep their columns of the weights
-        cols = np.unique(self.weights.indices // _N_BASIS)
-        self._regs = cols
-        keep = (cols[:, None] * _N_BASIS + np.arange(_N_BASIS)[None, :]).ravel()
-        self._w = self.weights[:, keep].tocsr()
-
-    def respond(self, x: np.ndarray, group: np.ndarray) -> np.ndarray:
-        """``f(x)`` for states ``x`` (states x genes) of groups ``group``."""
-        regs = self._regs
-        phi = _basis(x[:, regs] / self.scale[regs]).reshape(x.shape[0], -1)  # states x (R*B)
-        y = (self._w @ phi.T).T + self.intercept[:, group].T
-        if self.link == "log":
-            y = np.exp(np.minimum(y, 50.0)) - self.eps
-        return np.maximum(y, 0.0)
 
 
 class NetworkModel(Predictor):
@@ -195,7 +135,7 @@ class NetworkModel(Predictor):
         self.min_group_cells = int(min_group_cells)
 
     # ------------------------------------------------------------------ rows
-    def _rows(self, data: TrainingData) -> _Rows:
+    def _rows(self, data: TrainingData) -> Rows:
         idx = data.gene_index
         if data.group_profiles is not None:
             keep = data.group_sizes.to_numpy() >= self.min_group_cells
@@ -231,22 +171,16 @@ class NetworkModel(Predictor):
         single = np.array([next(iter(p)) if len(p) == 1 else -1 for p in perturbed])
         ctrl_of = {int(group[i]): int(i) for i in np.flatnonzero(is_control)[::-1]}
         ctrl_row = np.array([ctrl_of[int(g)] for g in group])
-        return _Rows(x, perturbed, single, group, ctrl_row, sem, labels, primary)
+        return Rows(x, perturbed, single, group, ctrl_row, sem, labels, primary)
 
     # ------------------------------------------------------------------ candidates
-    def _robust_sd(self, x: np.ndarray) -> np.ndarray:
-        med = np.median(x, axis=0)
-        sd = 1.4826 * np.median(np.abs(x - med), axis=0)
-        floor = 1e-3 * (np.abs(x).max() + 1e-12)
-        return np.maximum(sd, floor)
-
     def _candidates(
-        self, rows: _Rows, genes: list[str]
+        self, rows: Rows, genes: list[str]
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Candidate regulators and edge signs of every gene."""
         n_genes = len(genes)
         x = rows.x
-        robust = self._robust_sd(x)
+        robust = robust_sd(x)
         ctrl = x[rows.ctrl_row]
         ctrl_sem = rows.sem[rows.ctrl_row]
         se = np.sqrt(rows.sem**2 + ctrl_sem**2)
@@ -300,7 +234,7 @@ class NetworkModel(Predictor):
             signs.append(np.array([sign[k] for k in order]))
         return regs, signs
 
-    def _observational(self, rows: _Rows, genes: list[str]) -> tuple[Any, Any]:
+    def _observational(self, rows: Rows, genes: list[str]) -> tuple[Any, Any]:
         if not self.grn_method or self.n_observational <= 0 or rows.x.shape[0] < 4:
             return None, None
         from ..grn import infer
@@ -349,110 +283,18 @@ class NetworkModel(Predictor):
         return out
 
     # ------------------------------------------------------------------ fitting
-    def _fit_network(self, rows: _Rows, regs, signs, *, link: str, ridge: float) -> _Fit:
-        x = rows.x
-        n_rows, n_genes = x.shape
-        n_groups = len(self.group_names_)
-        scale = np.maximum(np.percentile(x, 90, axis=0), 1e-3 * (x.max() + 1e-12))
-        eps = 0.05 * scale
-        y_all = x if link == "identity" else np.log(x + eps)
-        phi = _basis(x / scale)  # rows x genes x B
-        data, ri, ci = [], [], []
-        intercept = np.zeros((n_genes, n_groups))
-        resid_sd = np.zeros(n_genes)
-        has = np.zeros(n_genes, dtype=bool)
-        n_edges = 0
-        perturbed_rows: dict[int, list[int]] = {}
-        for r, p in enumerate(rows.perturbed):
-            for a in p:
-                perturbed_rows.setdefault(a, []).append(r)
-        for j in range(n_genes):
-            use = np.ones(n_rows, dtype=bool)
-            use[perturbed_rows.get(j, [])] = False
-            g = rows.group[use]
-            y = y_all[use, j]
-            means = _group_mean(y, g, n_groups)
-            intercept[j] = means
-            if not len(regs[j]) or use.sum() < 3:
-                resid_sd[j] = self._spread(y - means[g])
-                continue
-            rows_j = np.flatnonzero(use)
-            feats = phi[rows_j[:, None], regs[j][None, :], :] * signs[j][None, :, None]
-            feats = feats.reshape(len(rows_j), -1)
-            fm = _group_mean_matrix(feats, g, n_groups)
-            fc = feats - fm[g]
-            yc = y - means[g]
-            lam = ridge * len(y)
-            a = np.vstack([fc, np.sqrt(lam) * np.eye(fc.shape[1])])
-            b = np.concatenate([yc, np.zeros(fc.shape[1])])
-            w, _ = nnls(a, b, maxiter=50 * fc.shape[1])
-            intercept[j] = means - fm @ w
-            resid_sd[j] = self._spread(yc - fc @ w)
-            nz = np.flatnonzero(w > 0)
-            if nz.size:
-                has[j] = True
-                k_of = regs[j][nz // _N_BASIS]
-                s_of = signs[j][nz // _N_BASIS]
-                data.append(w[nz] * s_of)
-                ri.append(np.full(nz.size, j))
-                ci.append(k_of * _N_BASIS + nz % _N_BASIS)
-                n_edges += len(set(k_of.tolist()))
-        weights = sparse.csr_matrix(
-            (np.concatenate(data) if data else np.zeros(0),
-             (np.concatenate(ri) if ri else np.zeros(0, int), np.concatenate(ci) if ci else np.zeros(0, int))),
-            shape=(n_genes, n_genes * _N_BASIS),
-        )  # fmt: skip
-        if link == "log":  # residual spread back on the expression scale (delta method)
-            resid_sd = resid_sd * (np.median(x, axis=0) + eps)
-        return _Fit(link, scale, eps, weights, intercept, has, resid_sd, n_edges)
+    # ------------------------------------------------------------------ model math
+    def _fit_network(self, rows: Rows, regs, signs, *, link: str, ridge: float) -> Any:
+        return fit_network(rows, regs, signs, link=link, ridge=ridge,
+                           n_groups=len(self.group_names_))  # fmt: skip
 
-    @staticmethod
-    def _spread(r: np.ndarray) -> float:
-        if r.size < 2:
-            return 0.0
-        return float(1.4826 * np.median(np.abs(r - np.median(r))))
+    def _clamps(self, rows: Rows, data: TrainingData) -> tuple[dict, float]:
+        return knock_clamps(rows)
 
-    # ------------------------------------------------------------------ propagation
-    def _clamps(self, rows: _Rows, data: TrainingData) -> tuple[dict, float]:
-        """Clamp level of each gene perturbed alone in training, per group; and the median
-        ratio (perturbed / control level) used for genes never perturbed."""
-        levels: dict[tuple[int, int], float] = {}
-        perturbed, control = [], []
-        for r in np.flatnonzero((rows.single >= 0) & rows.primary):
-            a = rows.single[r]
-            levels[(a, rows.group[r])] = rows.x[r, a]
-            perturbed.append(rows.x[r, a])
-            control.append(rows.x[rows.ctrl_row[r], a])
-        return levels, knock_ratio(perturbed, control)
-
-    def _steady(self, fit: _Fit, conds: list[frozenset[int]], rows: _Rows, clamps, ratio,
-                *, max_iter: int = 300, tol: float = 1e-7) -> np.ndarray:  # fmt: skip
-        """Fixed points ``F(P)`` for every condition and group: conds x groups x genes."""
-        n_groups = len(self.group_names_)
-        ctrl_rows = [rows.ctrl_row[np.flatnonzero(rows.group == g)[0]] for g in range(n_groups)]
-        start = rows.x[ctrl_rows]  # groups x genes
-        states = np.repeat(start[None], len(conds), axis=0).reshape(-1, start.shape[1])
-        group = np.tile(np.arange(n_groups), len(conds))
-        mask = np.zeros_like(states, dtype=bool)
-        value = np.zeros_like(states)
-        for ci, cond in enumerate(conds):
-            for g in range(n_groups):
-                s = ci * n_groups + g
-                for a in cond:
-                    mask[s, a] = True
-                    value[s, a] = clamps.get((a, g), ratio * start[g, a])
-        free = ~mask & fit.has_model[None, :]
-        x = np.where(mask, value, states)
-        # plain sweeps reach the fixed point of an acyclic network in depth + 1 steps; if
-        # they have not settled (cycles), continue with damped steps
-        plain = min(max_iter, 60)
-        for it in range(max_iter):
-            new = np.where(free, fit.respond(x, group), x)
-            step = new - x
-            x = x + (1.0 if it < plain else 0.5) * step
-            if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(x))):
-                break
-        return x.reshape(len(conds), n_groups, -1)
+    def _steady(
+        self, fit: Any, conds: list[frozenset[int]], rows: Rows, clamps, ratio
+    ) -> np.ndarray:
+        return steady_states(fit, conds, rows, clamps, ratio, n_groups=len(self.group_names_))
 
     # ------------------------------------------------------------------ API
     def _fit(self, data: TrainingData, adata) -> None:
@@ -486,7 +328,7 @@ class NetworkModel(Predictor):
             f"gamma={self.gamma_}"
         )
 
-    def _group_weights(self, data: TrainingData, rows: _Rows) -> np.ndarray:
+    def _group_weights(self, data: TrainingData, rows: Rows) -> np.ndarray:
         n_groups = len(self.group_names_)
         if data.group_sizes is None or n_groups == 1:
             return np.ones(n_groups) / n_groups
@@ -501,7 +343,7 @@ class NetworkModel(Predictor):
         steady = self._steady(fit, conds, rows, clamps, ratio)
         return np.tensordot(steady, weights, axes=(1, 0))  # conds x genes
 
-    def _cross_validate(self, rows: _Rows, data: TrainingData, settings, weights) -> dict:
+    def _cross_validate(self, rows: Rows, data: TrainingData, settings, weights) -> dict:
         """Mean squared error of held-out single perturbations for each setting."""
         genes = sorted({rows.single[r] for r in np.flatnonzero((rows.single >= 0) & rows.primary)})
         if len(genes) < 2 * max(self.cv_folds, 2):
@@ -530,7 +372,7 @@ class NetworkModel(Predictor):
                 err[s].append(float(np.mean(((pred - truth) ** 2)[mask])))
         return {s: float(np.mean(v)) for s, v in err.items()}
 
-    def _choose_gamma(self, rows: _Rows, data: TrainingData, best, weights) -> float:
+    def _choose_gamma(self, rows: Rows, data: TrainingData, best, weights) -> float:
         singles = data.seen_singles
         combos = [c for c in data.profiles.index
                   if len(split_perturbation(c)) > 1 and set(split_perturbation(c)) <= singles]  # fmt: skip
@@ -568,10 +410,6 @@ class NetworkModel(Predictor):
             self._cache[cond] = np.tensordot(self.weights_, steady[0], axes=(0, 0))
         return self._cache[cond]
 
-    def _garrote(self, r: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-        r2 = np.maximum(r * r, 1e-300)
-        return r * np.maximum(0.0, 1.0 - sigma**2 / r2)
-
     def _sigma(self, sem: np.ndarray | None) -> np.ndarray:
         if sem is not None and np.all(np.isfinite(sem)):
             return sem
@@ -592,13 +430,13 @@ class NetworkModel(Predictor):
         interaction = f_seen - additive_model
         unseen = f_all - f_seen
         if self.shrink_unseen:
-            unseen = self._garrote(unseen, self.fit_.resid_sd)
+            unseen = garrote(unseen, self.fit_.resid_sd)
         out = additive_model + self.gamma_ * interaction + unseen
         for g in seen:
-            out += self._garrote(
+            out += garrote(
                 data.profiles.loc[g].to_numpy() - fs[g], self._sigma(data.sem.loc[g].to_numpy())
             )
-        out += (1 - len(seen)) * self._garrote(data.control - f0, self._sigma(data.control_sem))
+        out += (1 - len(seen)) * garrote(data.control - f0, self._sigma(data.control_sem))
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -619,7 +457,7 @@ class NetworkModel(Predictor):
         weights), strongest first."""
         data = self._require_fit()
         w = self.fit_.weights.tocoo()
-        reg = w.col // _N_BASIS
+        reg = w.col // N_BASIS
         table = pd.DataFrame({"regulator": reg, "target": w.row, "w": w.data})
         table = table.groupby(["regulator", "target"], as_index=False)["w"].sum()
         return (
@@ -634,19 +472,3 @@ class NetworkModel(Predictor):
             .sort_values("weight", ascending=False, kind="stable")
             .reset_index(drop=True)
         )
-
-
-def _group_mean(y: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
-    s = np.bincount(g, weights=y, minlength=n)
-    c = np.bincount(g, minlength=n)
-    overall = float(y.mean()) if y.size else 0.0
-    return np.where(c > 0, s / np.maximum(c, 1), overall)
-
-
-def _group_mean_matrix(f: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
-    onehot = np.zeros((len(g), n))
-    onehot[np.arange(len(g)), g] = 1.0
-    out = onehot.T @ f
-    c = np.bincount(g, minlength=n)[:, None]
-    overall = f.mean(axis=0, keepdims=True)
-    return np.where(c > 0, out / np.maximum(c, 1), overall)

@@ -60,7 +60,7 @@ from ._data import TrainingData, expression_matrix, row_roles
 
 __all__ = ["PrimedNetworkModel"]
 
-COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "network")
+COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "text", "network")
 #: Components used by default (``network`` is the engine of seen combinations only: as
 #: an unseen-gene component its leave-one-gene-out refits cost ~10x the rest).
 DEFAULT_COMPONENTS = ("mean", "data", "prior", "association", "neighbours")
@@ -78,6 +78,7 @@ class PrimedNetworkModel(Predictor):
         *,
         prior: str | pd.DataFrame = "auto",
         features: pd.DataFrame | None = None,
+        text_features: pd.DataFrame | None = None,
         time_key: str | None = "auto",
         components: tuple[str, ...] = DEFAULT_COMPONENTS,
         second_order: float = 0.5,
@@ -96,6 +97,7 @@ class PrimedNetworkModel(Predictor):
             )
         self.prior = prior
         self.features = features
+        self.text_features = text_features
         self.time_key = time_key
         self.components = tuple(components)
         self.second_order = float(second_order)
@@ -125,6 +127,19 @@ class PrimedNetworkModel(Predictor):
         if table is None or len(table) < 0.2 * len(genes):  # e.g. synthetic names (G12)
             return None
         return table
+
+    def _text_features(self, genes: list[str]) -> pd.DataFrame | None:
+        """GenePT text embeddings of the genes (the ``genept_ridge`` features), or None."""
+        if "text" not in self.components:
+            return None
+        if self.text_features is not None:
+            return self.text_features.astype(np.float64)
+        from ._knowledge import genept_features
+
+        table = genept_features(genes, kb=self.kb)
+        if table is None or len(table) < 0.2 * len(genes):
+            return None
+        return table.astype(np.float64)
 
     def _cells(self, adata) -> dict[str, Any]:
         """Cells (or profiles) in the training space with their roles, labels and groups."""
@@ -201,6 +216,27 @@ class PrimedNetworkModel(Predictor):
         pred = cache[key[1]].predict(feats.loc[[gene]].to_numpy())[0]
         return pred - deltas[have].mean(axis=0)
 
+    def _text(self, gene: str, train: list[str], deltas: np.ndarray) -> np.ndarray:
+        """Ridge regression from the GenePT text embedding to the training changes (the
+        ``genept_ridge`` regressor, ridge strength by leave-one-out), minus their mean."""
+        feats = self.text_features_
+        n = deltas.shape[1]
+        if feats is None or gene not in feats.index:
+            return np.zeros(n)
+        have = [i for i, h in enumerate(train) if h in feats.index]
+        if len(have) < 3:
+            return np.zeros(n)
+        from sklearn.linear_model import RidgeCV
+
+        names = tuple(train[i] for i in have)
+        cache = self.__dict__.setdefault("_text_cache", {})
+        if names not in cache:
+            cache[names] = RidgeCV(alphas=np.logspace(-2, 3, 11)).fit(
+                feats.loc[list(names)].to_numpy(), deltas[have]
+            )
+        pred = cache[names].predict(feats.loc[[gene]].to_numpy())[0]
+        return pred - deltas[have].mean(axis=0)
+
     def _engine(self, adata, held: set[str]) -> Any:
         from ._network import NetworkModel
 
@@ -231,6 +267,8 @@ class PrimedNetworkModel(Predictor):
             out["association"] = drop * assoc * net.scale
         if "neighbours" in self.components:
             out["neighbours"] = self._neighbours(gene, train, deltas)
+        if "text" in self.components:
+            out["text"] = self._text(gene, train, deltas)
         if "network" in self.components and engine is not None:
             out["network"] = engine.predict([gene]).X[0] - engine.data_.control
         return out
@@ -241,6 +279,7 @@ class PrimedNetworkModel(Predictor):
         idx = data.gene_index
         self.prior_ = self._prior_table(genes)
         self.features_ = self._features(genes)
+        self.text_features_ = self._text_features(genes)
         cells = self._cells(adata)
         self.net_settings_ = None
         self.engine_settings_ = None
@@ -296,6 +335,7 @@ class PrimedNetworkModel(Predictor):
             targets.append(self.deltas_[k][keep] / size)
         a, y = np.vstack(blocks), np.concatenate(targets)
         self.stack_rows_ = len(y)
+        self.stack_design_ = (names, blocks, targets)  # per training gene, for diagnostics
         if self.learn_mean:
             w, _ = nnls(a, y)
             return {c: float(v) for c, v in zip(names, w, strict=True)}

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .._errors import DataFormatError, ValidationError
+from .._utils import Registry
 from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 from ._data import canonical, row_roles
 
@@ -47,11 +48,39 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data.splits import Split
 
-__all__ = ["TASKS", "Task", "load_task", "read_data", "standardize_labels"]
+__all__ = ["TASKS", "Task", "TaskSpec", "load_task", "read_data", "standardize_labels"]
 
 Task_ = Literal["doubles", "unseen_singles"]
-#: The evaluation tasks.
-TASKS: tuple[str, ...] = ("doubles", "unseen_singles")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What an evaluation task is: its name, the baseline its scores are normalised by
+    (``reference``) and whether it can cross-validate over the perturbed genes
+    (``folds``)."""
+
+    name: str
+    reference: str
+    folds: bool
+    description: str
+
+
+def _task_entries():
+    from .._utils import Entry
+
+    specs = (
+        TaskSpec("doubles", "additive", False,
+                 "Combinations of perturbed genes, scored against the additive baseline."),
+        TaskSpec("unseen_singles", "train_mean", True,
+                 "Genes never perturbed in training, scored against the training mean."),
+    )  # fmt: skip
+    for spec in specs:
+        yield Entry(spec.name, spec, spec.description)
+
+
+#: The evaluation tasks (``name -> TaskSpec``; iterating gives the names:
+#: ``doubles``, ``unseen_singles``).
+TASKS: Registry[TaskSpec] = Registry("perturbation task", _task_entries)
 _STRONG = 0.3
 
 
@@ -159,9 +188,9 @@ def load_task(
     ``perturbation_key`` / ``control``: where the labels are and what the control is
     called (default: detected; :func:`standardize_labels`, not for DREAM4 folders).
     """
-    if task not in TASKS:
+    if task not in TASKS.names():
         raise ValidationError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    if folds is not None and task != "unseen_singles":
+    if folds is not None and not TASKS.get(task).folds:
         raise ValidationError(
             f"folds (cross-validation over perturbed genes) needs task='unseen_singles', got {task!r}"
         )
@@ -329,11 +358,10 @@ def _dream4_task(
             adata, seed=seed, test_gene_fraction=0.0, val_gene_fraction=0.0,
             combo_seen2_train_fraction=0.0, val_combo_fraction=0.0, key_added=None,
         )  # fmt: skip
-        reference = "additive"
     else:
         adata = adata[(exp != "dual_knockout").to_numpy()].copy()
         split = _gene_split(adata, seed, test_fraction, cv)
-        reference = "train_mean"
+    reference = TASKS.get(task).reference
     leakage = _check(split, adata)
     train = adata[split.mask("train")].copy()
     test_labels = sorted(set(split.conditions["test"]) - {CONTROL})
@@ -370,14 +398,13 @@ def _cells_task(
             combo_seen2_train_fraction=0.75, val_combo_fraction=0.0, key_added=None,
         )  # fmt: skip
         subgroups = {k: v for k, v in split.subgroups.items() if v and not k.startswith("val_")}
-        reference = "additive"
     else:
         keep = size <= 1
         if not keep.all():
             adata = adata[keep].copy()
         split = _gene_split(adata, seed, test_fraction, cv)
         subgroups = {"unseen_single": sorted(set(split.conditions["test"]) - {CONTROL})}
-        reference = "train_mean"
+    reference = TASKS.get(task).reference
     leakage = _check(split, adata)
     train = adata[split.mask("train")].copy()
     labels, role, _ = row_roles(adata, perturbation_type=chosen)
