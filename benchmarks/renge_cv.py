@@ -1,12 +1,14 @@
 """RENGE dev (real CRISPR knockouts of TFs in hiPSCs): 4-fold CV over the knocked-out genes,
-seeds 0-2, every baseline next to ``network`` and ``primed_network`` (its prior-only and
-data-only variants on the first seed); DREAM4-100 nets 1-3 unseen singles and doubles; the
+seeds 0-2, every baseline next to ``network``, ``primed_network`` and ``primed_text`` (the
+stack with the GenePT ridge as one more component; the prior-only and data-only variants
+on the first seed), per-gene differences from the best baseline of each metric; DREAM4-100 nets 1-3 unseen singles and doubles; the
 simulator; BEELINE mEF GRN.
 
 Writes ``docs/tables/renge_cv.md`` and ``docs/tables/renge_cv.csv`` (per seed x method x
 knocked-out gene). All metrics are target-excluded (``vc.metrics.score_profiles``).
 
     PYTHONPATH=src python benchmarks/renge_cv.py [--seeds 0,1,2] [--out docs/tables]
+        [--cache DIR]  # resumable evaluate runs: reruns read finished methods back
 """
 
 from __future__ import annotations
@@ -23,24 +25,30 @@ from virtualcell._utils import atomic_path, markdown_table, write_text
 
 METRICS = ["pearson_delta", "pds", "l2", "de_overlap"]
 BASELINES = ["train_mean", "train_mean_ko", "go_forest", "go_ridge", "linear", "genept_ridge"]
+WITH_TEXT = ("mean", "data", "prior", "association", "neighbours", "text")
+#: name -> (options of primed_network, run on every seed?)
 VARIANTS = {
-    "primed_network": {},
-    "primed_prior_only": {"components": ("mean", "prior")},
-    "primed_data_only": {"prior": "none", "components": ("mean", "data")},
+    "primed_network": ({}, True),
+    "primed_text": ({"components": WITH_TEXT}, True),
+    "primed_prior_only": ({"components": ("mean", "prior")}, False),
+    "primed_data_only": ({"prior": "none", "components": ("mean", "data")}, False),
 }
 
 
-def _renge(data: Path, seeds: list[int]) -> pd.DataFrame:
+def _renge(data: Path, seeds: list[int], cache: Path | None) -> pd.DataFrame:
     frames = []
     for seed in seeds:
-        for name, options in VARIANTS.items():
-            if name != "primed_network" and seed != seeds[0]:
-                continue  # the variants on the first seed only (each run refits every baseline)
+        for name, (options, every_seed) in VARIANTS.items():
+            if not every_seed and seed != seeds[0]:
+                continue  # these variants on the first seed only
             t0 = time.perf_counter()
+            # with --cache, one folder per seed and variant: the baselines and `network`
+            # are fitted once per seed and read back (resumed) by the other variants
+            out = None if cache is None else cache / f"seed{seed}"
             res = vc.perturb.evaluate(
                 data, task="unseen_singles", folds=4, seed=seed,
                 methods=["network", "primed_network"],
-                method_options={"primed_network": dict(options)},
+                method_options={"primed_network": dict(options)}, out=out,
             )  # fmt: skip
             pp = res["per_perturbation"].copy()
             if name != "primed_network":  # the baselines were scored in the first run
@@ -52,12 +60,13 @@ def _renge(data: Path, seeds: list[int]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _dream4(shared: Path) -> pd.DataFrame:
+def _dream4(shared: Path, cache: Path | None) -> pd.DataFrame:
     rows = []
     for k in (1, 2, 3):
         folder = shared / "grn/dream4/DREAM4_InSilico_Size100" / f"insilico_size100_{k}"
         for task in ("unseen_singles", "doubles"):
-            res = vc.perturb.evaluate(folder, task=task, seed=0,
+            out = None if cache is None else cache / f"dream4_{k}_{task}"
+            res = vc.perturb.evaluate(folder, task=task, seed=0, out=out,
                                       methods=["network", "primed_network"])  # fmt: skip
             for r in res["results"]:
                 if "error" in r:
@@ -110,6 +119,9 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="shared data folder (VIRTUALCELL_DATA)")
     ap.add_argument("--skip", default="", help="comma list of renge,dream4,sim,mef to skip")
     ap.add_argument("--name", default="renge_cv", help="file name of the markdown table")
+    ap.add_argument("--cache", default=None,
+                    help="folder of resumable evaluate runs (per seed): reruns read the "
+                    "finished methods back")  # fmt: skip
     args = ap.parse_args()
     import os
 
@@ -124,7 +136,7 @@ def main() -> None:
              "seeds (sd over seeds in brackets).", ""]  # fmt: skip
     if "renge" not in skip:
         data = shared / "perturbation/renge_dev/renge_hipsc_ko_dev.h5ad"
-        pp = _renge(data, seeds)
+        pp = _renge(data, seeds, Path(args.cache) if args.cache else None)
         keep = [*BASELINES, "no_change", "network", *VARIANTS]
         pp = pp[pp["method"].isin(keep)]
         with atomic_path(out / "renge_cv.csv") as tmp:
@@ -139,17 +151,26 @@ def main() -> None:
                          **{k: f"{mean.loc[m, k]:.3f} ({sd.loc[m, k]:.3f})" for k in METRICS}})  # fmt: skip
         parts += [markdown_table(rows), "", "## Per knocked-out gene (mean over seeds)", ""]
         gene = pp.groupby(["perturbation", "method"])[["pearson_delta", "pds"]].mean()
-        wide = gene["pearson_delta"].unstack()
-        best = max(BASELINES, key=lambda b: mean.loc[b, "pearson_delta"])
-        rows = []
-        for g in wide.index:
-            rows.append({"gene": g, **{m: wide.loc[g, m] for m in
-                         ["train_mean", best, "network", *VARIANTS]},
-                         f"primed - {best}": wide.loc[g, "primed_network"] - wide.loc[g, best]})  # fmt: skip
-        parts += [f"pearson_delta; best baseline by mean pearson_delta: `{best}`.", "",
-                  markdown_table(rows), ""]  # fmt: skip
+        for metric in ("pearson_delta", "pds"):
+            wide = gene[metric].unstack()
+            best = max(BASELINES, key=lambda b, m=metric: mean.loc[b, m])
+            rows = []
+            for g in wide.index:
+                rows.append({"gene": g, **{m: wide.loc[g, m] for m in
+                             ["train_mean", best, "network", *VARIANTS]},
+                             f"primed - {best}": wide.loc[g, "primed_network"] - wide.loc[g, best],
+                             f"primed_text - {best}": wide.loc[g, "primed_text"] - wide.loc[g, best]})  # fmt: skip
+            parts += [f"{metric}; best baseline by mean {metric}: `{best}`.", "",
+                      markdown_table(rows), ""]  # fmt: skip
+            for variant in ("primed_network", "primed_text"):
+                diff = wide[variant] - wide[best]
+                se = diff.std(ddof=1) / len(diff) ** 0.5
+                parts += [f"- {variant} - {best} ({metric}): mean over genes {diff.mean():+.3f}, "
+                          f"SE over genes {se:.3f}, better on {int((diff > 0).sum())} of "
+                          f"{len(diff)} genes, worse on {int((diff < 0).sum())}."]  # fmt: skip
+            parts += [""]
     if "dream4" not in skip:
-        d4 = _dream4(shared)
+        d4 = _dream4(shared, Path(args.cache) if args.cache else None)
         d4 = d4[d4["method"].isin(["train_mean", "additive", "network", "primed_network",
                                    "linear"])]  # fmt: skip
         parts += ["## DREAM4-100 nets 1-3 (seed 0, target-excluded)", "",

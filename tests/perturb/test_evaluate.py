@@ -57,8 +57,13 @@ def test_cells_tasks_and_leakage(sim_small):
     single = load_task(sim_small, task="unseen_singles", seed=1)
     assert list(single.subgroups) == ["unseen_single"]
     assert all("+" not in c for c in single.conditions)
-    with pytest.raises(ValidationError, match="task must be one of"):
+    assert single.reference == vc.perturb.TASKS.get("unseen_singles").reference == "train_mean"
+    with pytest.raises(ValidationError, match="task must be one of doubles, unseen_singles"):
         load_task(sim_small, task="triples")
+    with pytest.raises(ValidationError, match="task must be one of"):
+        load_task(sim_small, task="Doubles")  # names are exact, as before the registry
+    with pytest.raises(ValidationError, match="needs task='unseen_singles'"):
+        load_task(sim_small, task="doubles", folds=3)
     with pytest.raises(ValidationError, match="no double"):
         load_task(linear_cells(doubles=False), task="doubles")
 

@@ -158,3 +158,56 @@ def test_known_edges_predict_an_unseen_knockout_the_data_cannot():
     base = alone.predict(["r5"]).X[0, t5] - alone.data_.control[t5]
     assert abs(got - drop) < 0.5 * abs(base - drop)
     assert primed.explain(["r5"]).loc["r5", "prior_vs_data"] > 0.5
+
+
+def _feature_cells(seed: int = 0) -> tuple[ad.AnnData, pd.DataFrame]:
+    """Knockouts whose effects on 20 readout genes are a linear map of a 3-number
+    description of the knocked-out gene (a stand-in for its text embedding), plus one
+    change shared by every knockout; nothing in the expression predicts them."""
+    rng = np.random.default_rng(seed)
+    kos = [f"k{i}" for i in range(12)]
+    reads = [f"y{i}" for i in range(20)]
+    feats = pd.DataFrame(rng.normal(size=(len(kos), 3)), index=kos, columns=["e0", "e1", "e2"])
+    mix = rng.normal(size=(len(reads), 3))
+    shared = rng.normal(scale=0.3, size=len(reads))
+    rows, labels = [], []
+    for cond in ["control", *kos]:
+        n = 200 if cond == "control" else 40
+        x = np.full((n, len(kos) + len(reads)), 3.0) + rng.normal(scale=0.3, size=(n, 32))
+        if cond != "control":
+            x[:, kos.index(cond)] = 0.5
+            x[:, len(kos) :] += shared + mix @ feats.loc[cond].to_numpy()
+        rows.append(np.clip(x, 0, None))
+        labels += [cond] * n
+    obs = pd.DataFrame({"perturbation": labels}, index=[f"c{i}" for i in range(len(labels))])
+    return ad.AnnData(np.vstack(rows), obs=obs, var=pd.DataFrame(index=kos + reads)), feats
+
+
+def test_text_component_learns_from_gene_descriptions_and_is_optional():
+    adata, feats = _feature_cells()
+    held = "k5"
+    train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
+    truth = _truth(adata, held)
+    keep = np.ones(len(truth), dtype=bool)
+    keep[list(adata.var_names).index(held)] = False
+    model = vc.perturb.make_predictor(
+        "primed_network", prior="none", components=("mean", "data", "text"),
+        text_features=feats,
+    ).fit(train)  # fmt: skip
+    w = model.summary()["weights"]
+    assert w["mean"] == 1.0 and w["text"] > 0.5  # learned on the training genes only
+    pred = model.predict([held]).X[0] - model.data_.control
+    mean = vc.perturb.make_predictor("train_mean").fit(train).predict([held]).X[0]
+    mean = mean - model.data_.control
+    r_model = np.corrcoef(pred[keep], truth[keep])[0, 1]
+    r_mean = np.corrcoef(mean[keep], truth[keep])[0, 1]
+    assert r_model > 0.8 and r_model > r_mean + 0.2
+    # the text component is the GenePT-ridge regressor minus the training mean: a gene
+    # without a description gets no text change (the prediction falls back to the rest)
+    bare = vc.perturb.make_predictor(
+        "primed_network", prior="none", components=("mean", "data", "text"),
+        text_features=feats.drop(index=held),
+    ).fit(train)  # fmt: skip
+    assert np.allclose(bare.contributions(held)["text"], 0.0)
+    # by default the text component is not used (no embedder needed)
+    assert "text" not in vc.perturb.make_predictor("primed_network").components
