@@ -24,6 +24,10 @@ Components (each a predicted change from control, genes-vector, for a gene ``g``
   ``features=``; the ``go_forest`` regressor) to the training changes, minus their mean
   (0 without features); with weights ``a_mean = a_neighbours = 1`` the stack is
   ``go_forest``, with ``a_mean = 1`` and the rest 0 it is ``train_mean``;
+* ``text`` (not in the default components): what the gene's text description adds: a
+  ridge regression (strength by leave-one-out) from the GenePT embedding of the gene
+  (from the knowledge store, or ``text_features=``) to the training changes, minus their
+  mean (the ``genept_ridge`` regressor; 0 for a gene without an embedding);
 * ``network``: the unseen-gene prediction of the interventional ``network`` engine
   (primed with the same prior).
 
@@ -67,7 +71,7 @@ DEFAULT_COMPONENTS = ("mean", "data", "prior", "association", "neighbours")
 
 
 class PrimedNetworkModel(Predictor):
-    """Knowledge-primed network: prior + data propagation stacked with the training mean."""
+    """Training mean stacked with the primed network and knowledge regressors (GO, text)."""
 
     name = "primed_network"
     uses_features = True
