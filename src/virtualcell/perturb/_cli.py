@@ -80,7 +80,8 @@ def evaluate_command(
         "method but those that pretrain an encoder (oracle_isp, oracle_head; run when "
         "named). Cost tiers (`vcell perturb --list-methods`): cheap = seconds on "
         "pseudobulks (the baselines but go_forest); minutes = go_forest, network (a model "
-        "per gene / over the gene network); pretrains = the oracles.",
+        "per gene / over the gene network), primed_network (its network refitted once per "
+        "training gene to learn its stacking weights); pretrains = the oracles.",
     ),
     baselines_only: bool = typer.Option(
         False, "--baselines-only", help="Run the baselines alone (no --methods)."
