@@ -279,7 +279,9 @@ def _dream4(shared: Path) -> pd.DataFrame:
         preds = {
             "train_mean": base,
             "network": np.asarray(net.predict(task.conditions).X),
-            "control + (median knockout - wt)": np.maximum(d.control + median, 0.0),
+            "control + (median knockout - wt)": np.tile(
+                np.maximum(d.control + median, 0.0), (len(task.conditions), 1)
+            ),
             "train_mean + network effect": np.maximum(base + effect, 0.0),
             "train_mean + 0.5 network effect": np.maximum(base + 0.5 * effect, 0.0),
         }
