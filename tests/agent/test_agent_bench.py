@@ -273,3 +273,26 @@ def test_run_benchmark_follows_the_output_rule(kb, tmp_path):
     with pytest.raises(vc.ValidationError, match="not empty"):
         run_benchmark("scripted", kb=kb, folder=tmp_path, seed=0, n_tasks=1)
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]  # refused before any work
+
+
+def test_each_family_declares_the_baselines_that_answer_it():
+    """The family registry is the one table: majority answers, top-enrichment families and
+    the bench adapter's applicability all come from it."""
+    from virtualcell.agent._baselines import majority_answers
+    from virtualcell.bench._agent import applicable
+
+    fams = vc.agent.TASK_FAMILIES
+    naming = {f for f in fams.names() if "top_enrichment" in fams.get(f).baselines}
+    assert naming == {"naming_go", "naming_hallmark"}
+    tasks = [
+        Task("a", "claims", "q", {"label": "unknown"}),
+        Task("b", "claims", "q", {"label": "unknown"}),
+        Task("c", "claims", "q", {"label": "supported"}),
+        Task("d", "data_celltypes", "q", {"answer": 3}),
+        Task("e", "qa_targets", "q", {"answer": "HBB"}),
+    ]
+    assert majority_answers(tasks) == {"claims": "Verdict: unknown.", "data_celltypes": "3"}
+    assert applicable(None, "naming_go", "top_enrichment") is None
+    assert "answers only naming_go, naming_hallmark" in applicable(None, "claims", "top_enrichment")
+    assert applicable(None, "qa_targets", "majority") is not None
+    assert applicable(None, "qa_targets", "keyword_router") is None

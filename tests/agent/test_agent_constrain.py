@@ -19,38 +19,6 @@ import virtualcell as vc  # noqa: E402
 from virtualcell.agent import LocalBackend, Toolbox, action_schema  # noqa: E402
 from virtualcell.agent._schema import validate_arguments  # noqa: E402
 
-TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """(model, tokenizer): byte-level BPE with a few merges, random 1-layer Llama."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<eos>", "<|end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    corpus = ['{"tool":"go_annotations","args":{"gene":"TP53"}}', '{"answer":"apoptosis"}'] * 20
-    tk.train_from_iterator(corpus, trainer)
-    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>")
-    tok.chat_template = TEMPLATE
-    cfg = transformers.LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(cfg).eval()
-    return model, tok
-
 
 def _backend(tiny, **kw) -> LocalBackend:
     b = LocalBackend(**kw)

@@ -33,22 +33,13 @@ from ._analysis import (
     knockout_support,
     perturbation_effects,
 )
-from ._backends import (
-    LOCAL_MODELS,
-    Backend,
-    LocalBackend,
-    LocalModel,
-    OpenAIBackend,
-    Reply,
-    ScriptedBackend,
-    backends,
-    get_backend,
-    local_model_file,
-)
+from ._backends import Backend, Reply, ScriptedBackend, backends, get_backend
 from ._bench import evaluate, run_benchmark
 from ._constrain import SchemaConstraint, action_schema, compact_schema
 from ._design import AgentPolicy, expert_backend, parse_candidates, register_design_policy
+from ._local import LOCAL_MODELS, LocalBackend, LocalModel, local_model_file
 from ._loop import Agent, Answer
+from ._openai import OpenAIBackend
 from ._parse import Action, parse_action
 from ._provenance import ProvenanceLog, ReplayReport, read_log, replay, transcript_from_log
 from ._sandbox import run_python

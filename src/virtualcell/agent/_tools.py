@@ -59,6 +59,10 @@ class ToolSpec:
         edge in the store"; ``kb_search`` for "KLF1 insulin secretion" returns KLF1's
         record and the GO term side by side), so the verifier never counts it as
         workspace support (it checks the knowledge base directly instead).
+    answers
+        ``value -> [str]``: what a result of this tool can answer (the answer values a
+        filled reply may name, :mod:`._fill`); default: the first column's top rows of a
+        table, a verdict's label, the ``n_*`` counts of a mapping.
     """
 
     name: str
@@ -70,6 +74,7 @@ class ToolSpec:
     enabled: bool = True
     on_request: bool = False
     evidence: bool = True
+    answers: Callable[[Any], list[str]] | None = None
 
 
 def spec(
@@ -83,6 +88,7 @@ def spec(
     enabled: bool = True,
     on_request: bool = False,
     evidence: bool = True,
+    answers: Callable[[Any], list[str]] | None = None,
 ) -> Entry[ToolSpec]:
     """A registry entry for ``function`` as the tool ``name`` (one line per tool)."""
     bind = dict(bind or {})
@@ -96,6 +102,7 @@ def spec(
         enabled,
         on_request,
         evidence,
+        answers,
     )
     summary, _ = function_schema(function, skip=("self", *bind, *s.hide))
     return Entry(name, s, summary, False, ("code",) if not enabled else ())
@@ -357,6 +364,7 @@ class Toolbox:
         *,
         always: Iterable[str] = (),
         mode: Literal["lexical", "hybrid"] = "lexical",
+        among: Iterable[str] | None = None,
     ) -> list[Tool]:
         """The ``k`` tools whose name and description best match ``question``, plus
         ``always``; a small model sees only these.
@@ -365,10 +373,11 @@ class Toolbox:
         similarity of the bundled sentence embedder (reciprocal rank fusion, constant 10).
         Measured on the 82 benchmark questions (seed 0; the tool the expert plan needs
         first among the ``k`` chosen): lexical 66/82 at k=3 and 82/82 at k=4, hybrid 65/82
-        and 68/82, so lexical is the default (docs/agent.md)."""
+        and 68/82, so lexical is the default (docs/agent.md). ``among`` restricts the
+        choice to these tool names."""
         from ..knowledge import BM25
 
-        names = self.names()
+        names = self.names() if among is None else [n for n in self.names() if n in set(among)]
         if len(names) <= k:
             return [self.tools[n] for n in names]
         docs = [

@@ -14,6 +14,19 @@ __all__ = ["builtin_tools"]
 _KB = {"self": "kb"}
 
 
+def _bp_terms(df) -> list[str]:
+    """Answer values of ``go_annotations``: the first direct BP annotations."""
+    bp = df[(df["namespace"] == "BP") & (df["via"] == "")] if len(df) else df
+    return [f"{r['name']} ({r['go_id']})" for _, r in bp.head(3).iterrows()]
+
+
+def _supported_edges(df) -> list[str]:
+    """Answer value of ``knockout_support``: the supported edges (one value: the list), or
+    ``none``."""
+    sup = [str(e) for e in df.loc[df["supported"], "edge"]] if len(df) else []
+    return [", ".join(sup)] if sup else ["none of the edges is supported"]
+
+
 def builtin_tools() -> list:
     from .. import design, grn, sim, text
     from ..data import read as read_data
@@ -25,7 +38,7 @@ def builtin_tools() -> list:
         # knowledge base (bound to the opened store)
         spec("kb_search", KnowledgeBase.search, bind=_KB, evidence=False),
         spec("gene_info", KnowledgeBase.gene, bind=_KB),
-        spec("go_annotations", KnowledgeBase.go_annotations, bind=_KB),
+        spec("go_annotations", KnowledgeBase.go_annotations, bind=_KB, answers=_bp_terms),
         spec("go_term", KnowledgeBase.go_term, bind=_KB),
         spec("genes_for_term", KnowledgeBase.genes_for_term, bind=_KB),
         spec("tf_targets", KnowledgeBase.targets, bind=_KB),
@@ -44,7 +57,7 @@ def builtin_tools() -> list:
         spec("perturbation_effects", an.perturbation_effects),
         spec("expression_by_group", an.expression_by_group),
         spec("count_cell_types", an.count_cell_types),
-        spec("knockout_support", an.knockout_support),
+        spec("knockout_support", an.knockout_support, answers=_supported_edges),
         # a cluster in words, with citations (markers + knowledge base + Cell Ontology)
         spec(
             "describe_cluster",

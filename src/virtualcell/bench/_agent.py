@@ -46,7 +46,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..agent import DEFAULT_TASK_COUNTS
+from ..agent import DEFAULT_TASK_COUNTS, TASK_FAMILIES
 from ..metrics import metric_spec
 from ._task import (
     Dataset,
@@ -72,12 +72,6 @@ INSTALLED_FAMILIES = tuple(f for f in FAMILIES if not f.startswith("naming"))
 #: k: seconds to tens of seconds per task on a loaded machine, so one task).
 _QUICK = {f: 1 for f in INSTALLED_FAMILIES}
 _DEMO = {**{f: 2 for f in INSTALLED_FAMILIES}, "data_celltypes": 1}
-#: Which baseline answers which families (``None``: every family).
-_BASELINE_FAMILIES: dict[str, tuple[str, ...] | None] = {
-    "keyword_router": None,
-    "top_enrichment": ("naming_go", "naming_hallmark"),
-    "majority": ("claims", "data_celltypes"),
-}
 #: Systems run through ``vc.agent.evaluate`` (the reference solver's run also answers the
 #: baselines).
 _SYSTEMS = ("reference_solver", "local")
@@ -188,8 +182,10 @@ def methods() -> list[Method]:
 
 def applicable(data: AgentTasks, split: str, method: str) -> str | None:
     """Baselines answer only the families they are defined for."""
-    fams = _BASELINE_FAMILIES.get(method)
-    if fams is not None and split not in fams:
+    if method not in ("top_enrichment", "majority"):
+        return None  # the router answers every family; systems are not baselines
+    fams = [f for f in FAMILIES if method in TASK_FAMILIES.get(f).baselines]
+    if split not in fams:
         return f"{method} answers only {', '.join(fams)}"
     return None
 
