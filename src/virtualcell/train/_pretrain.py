@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from ..data import CellSource
 from ._data import CellBatches
 from ._distributed import init_distributed, resolve_device
 from ._loop import TrainConfig, TrainResult, run_description, train
-from ._objectives import OBJECTIVES
+from ._objectives import OBJECTIVES, build_objective, parse_objective
 from ._state import check_run_inputs, prepare_run
 
 if TYPE_CHECKING:
@@ -35,14 +35,32 @@ def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Any:
     return TOKENIZERS.get(kind)(max_len=max_len, **kwargs)
 
 
-def _pretraining_objective(name: str) -> Any:
-    entry = OBJECTIVES.entry(name)
-    if "pretraining" not in entry.tags:
-        raise ValidationError(
-            f"{name!r} is not a pretraining objective; choose from "
-            f"{', '.join(OBJECTIVES.names(tag='pretraining'))}"
-        )
-    return entry.obj
+class _Spec:
+    """What :func:`pretrain` needs to know of an objective spec (one name or a sum)."""
+
+    def __init__(self, classes: list[Any]) -> None:
+        archs = {c.architecture for c in classes}
+        if len(archs) != 1:
+            raise ValidationError(f"objectives of different architectures: {sorted(archs)}")
+        self.architecture = archs.pop()
+        self.needs_values = any(c.needs_values for c in classes)
+        self.needs_counts = any(c.needs_counts for c in classes)
+        self.heads = list(dict.fromkeys(h for c in classes for h in c.model_heads))
+
+
+def _pretraining_objective(name: str) -> _Spec:
+    """Check ``name`` (``"mlm"``, ``"mlm+mvc+views"``, ``"mlm+0.5*mvc"``) names pretraining
+    objectives; returns their architecture, heads and data needs."""
+    classes = []
+    for part, _ in parse_objective(name):
+        entry = OBJECTIVES.entry(part)
+        if "pretraining" not in entry.tags:
+            raise ValidationError(
+                f"{part!r} is not a pretraining objective; choose from "
+                f"{', '.join(OBJECTIVES.names(tag='pretraining'))}"
+            )
+        classes.append(entry.obj)
+    return _Spec(classes)
 
 
 def default_model_config(
@@ -66,7 +84,7 @@ def default_model_config(
             f"objective {objective!r} regresses values; the {tokenizer.kind} tokenizer has none "
             "(use --tokenizer bin or continuous)"
         )
-    cfg = {**base, "value_mode": mode, "heads": [objective]}
+    cfg = {**base, "value_mode": mode, "heads": cls.heads}
     if mode == "bin":
         cfg["n_bins"] = int(params.get("n_bins", 51)) + 1
     return "cell_encoder", {**cfg, **overrides}
@@ -87,7 +105,7 @@ def pretrain(
     data: AnnData | str | Path,
     *,
     tokenizer: Tokenizer | str = "rank",
-    objective: Literal["mlm", "mae", "ntp"] = "mlm",
+    objective: str = "mlm",
     model_config: Mapping[str, Any] | None = None,
     train_config: TrainConfig | None = None,
     out_dir: str | Path | None = None,
@@ -106,7 +124,10 @@ def pretrain(
         ``sentence``. An unfitted tokenizer is fitted on the first ``fit_cells`` cells.
     objective
         A pretraining objective of :data:`OBJECTIVES`: ``mlm`` (masked gene tokens),
-        ``mae`` (masked values) or ``ntp`` (next token, CellGPT).
+        ``mae`` (masked values), ``mvc`` (expression from the cell embedding, negative
+        binomial), ``views`` (InfoNCE of two masked views), ``ntp`` (next token, CellGPT),
+        or a weighted sum of ``mlm`` / ``mvc`` / ``views`` such as ``"mlm+mvc+views"``
+        or ``"mlm+0.5*mvc"`` (one shared masked view; see :func:`build_objective`).
     model_config
         Overrides of the architecture (``d_model``, ``n_layers``, ...).
     train_config
@@ -173,11 +194,12 @@ def pretrain(
             seed=tc.seed,
             rank=info.rank,
             world_size=info.world_size,
+            counts=objective_cls.needs_counts,
         )
         result = train(
             network,
             batches,
-            objective_cls.for_vocab(tokenizer.vocab),
+            build_objective(objective, tokenizer.vocab),
             tc,
             out_dir=out_dir,
             resume=resume,
