@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -38,7 +39,7 @@ from ._layers import (
     value_embedding_parameters,
 )
 
-__all__ = ["CellEncoder", "CellEncoderConfig"]
+__all__ = ["CellEncoder", "CellEncoderConfig", "shipped_oracle_path"]
 
 #: Pretraining heads a CellEncoder can build (token heads apply to chosen positions,
 #: ``mvc`` to the pooled cell embedding).
@@ -306,3 +307,19 @@ class ExpressionDecoder(nn.Module):
     def forward(self, cell: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
         """``(batch, vocab)`` logits of cell embeddings ``cell`` against gene table ``genes``."""
         return self.cell(cell) @ self.query(genes).T + self.bias
+
+
+def shipped_oracle_path() -> Path:
+    """Folder of the pretrained CellEncoder shipped inside the package (the default model
+    of ``vc.represent.embed(adata, source="oracle")``; recipe in ``docs/represent.md``).
+
+    Load it with :func:`virtualcell.models.load`. Raises :class:`ValidationError` when the
+    installation lacks it.
+    """
+    folder = Path(__file__).parent / "resources" / "oracle"
+    if not (folder / "config.json").is_file():
+        raise ValidationError(
+            f"the shipped oracle checkpoint is missing ({folder}); reinstall virtualcell "
+            "or pass a checkpoint folder (model=...)"
+        )
+    return folder

@@ -36,17 +36,17 @@ __all__ = [
     "OBJECTIVES",
     "ClassificationObjective",
     "CombinedObjective",
-    "ExpressionObjective",
-    "ViewContrastObjective",
-    "build_objective",
-    "nb_log_likelihood",
-    "parse_objective",
     "ContrastiveObjective",
+    "ExpressionObjective",
     "MaskedTokenObjective",
     "MaskedValueObjective",
     "NextTokenObjective",
     "Objective",
     "RegressionObjective",
+    "ViewContrastObjective",
+    "build_objective",
+    "nb_log_likelihood",
+    "parse_objective",
 ]
 
 #: A network (or its DDP wrapper) as the objectives call it: token batch in, outputs out.
@@ -160,7 +160,7 @@ class MaskedTokenObjective(_ViewObjective):
     name: str = "mlm"
     model_heads: ClassVar[tuple[str, ...]] = ("mlm",)
 
-    def from_view(self, model, batch, out, target, generator) -> torch.Tensor:  # noqa: D102
+    def from_view(self, model, batch, out, target, generator) -> torch.Tensor:
         return F.cross_entropy(out["mlm"].float(), batch["input_ids"][target])
 
 
@@ -204,7 +204,7 @@ class ExpressionObjective(_ViewObjective):
     needs_counts: ClassVar[bool] = True
     model_heads: ClassVar[tuple[str, ...]] = ("mvc",)
 
-    def from_view(self, model, batch, out, target, generator) -> torch.Tensor:  # noqa: D102
+    def from_view(self, model, batch, out, target, generator) -> torch.Tensor:
         if batch.get("counts") is None:
             raise ValidationError(
                 "the mvc objective needs batch['counts'] (CellBatches(..., counts=True))"
@@ -234,7 +234,7 @@ class ViewContrastObjective(_ViewObjective):
     temperature: float = 0.1
     name: str = "views"
 
-    def from_view(self, model, batch, out, target, generator) -> torch.Tensor:  # noqa: D102
+    def from_view(self, model, batch, out, target, generator) -> torch.Tensor:
         ids2, _ = _masked_view(batch, self.mask_prob, self.mask_id, self.n_special, generator)
         out2 = model(ids2, batch.get("values"), batch["attention_mask"])
         z1 = F.normalize(out["embedding"].float(), dim=1)
@@ -263,8 +263,7 @@ class CombinedObjective:
         for p in self.parts:
             if not isinstance(p, _ViewObjective):
                 raise ValidationError(
-                    f"objective {p.name!r} cannot be combined; combinable: "
-                    + ", ".join(COMBINABLE)
+                    f"objective {p.name!r} cannot be combined; combinable: " + ", ".join(COMBINABLE)
                 )
 
     @property
