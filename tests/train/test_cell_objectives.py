@@ -228,3 +228,21 @@ def test_pretrain_with_a_sum_of_objectives(cells, tmp_path):
         pretrain(cells, objective="classification", model_config=TINY, train_config=tc)
     with pytest.raises(ValidationError, match="cannot be combined"):
         pretrain(cells, objective="mlm+classification", model_config=TINY, train_config=tc)
+
+
+def test_pretrain_command_takes_a_sum_and_the_pooling(cells, tmp_path, capsys):
+    from virtualcell.cli import main
+
+    path = tmp_path / "c.h5ad"
+    cells.write_h5ad(path)
+    small = ["--d-model", "8", "--n-heads", "2", "--n-layers", "1", "--max-len", "8"]
+    argv = ["pretrain", str(path), "--out", str(tmp_path / "ck"), "--max-steps", "2", *small]
+    assert main([*argv, "--objective", "mlm+nope"]) == 2
+    assert "unknown objective 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "ck").exists()
+    assert (
+        main([*argv, "--objective", "mlm+0.5*mvc", "--pooling", "mean", "--batch-size", "16"]) == 0
+    )
+    cfg = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert cfg["model"]["pooling"] == "mean" and cfg["model"]["heads"] == ["mlm", "mvc"]
+    assert cfg["training"]["objective"] == "mlm+0.5*mvc"

@@ -268,7 +268,7 @@ def embed(
     source
         Embedding source name: ``pca``, ``oracle``, ``genept``, ``sentence``, ``scvi``.
     model
-        Checkpoint folder or loaded model (``oracle``).
+        Checkpoint folder or loaded model (``oracle``; default: the shipped checkpoint).
     reference
         AnnData the source is fitted on (HVGs, PCA, post-processing); default ``adata``.
     layer

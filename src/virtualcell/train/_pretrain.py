@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..models import CellModel
     from ..tokenize import Tokenizer
 
-__all__ = ["default_model_config", "make_tokenizer", "pretrain"]
+__all__ = ["check_objective", "default_model_config", "make_tokenizer", "pretrain"]
 
 
 def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Any:
@@ -46,6 +46,11 @@ class _Spec:
         self.needs_values = any(c.needs_values for c in classes)
         self.needs_counts = any(c.needs_counts for c in classes)
         self.heads = list(dict.fromkeys(h for c in classes for h in c.model_heads))
+
+
+def check_objective(name: str) -> None:
+    """Refuse (:class:`ValidationError`) an objective spec :func:`pretrain` cannot train."""
+    _pretraining_objective(name)
 
 
 def _pretraining_objective(name: str) -> _Spec:
