@@ -79,6 +79,9 @@ def main() -> None:
     p.add_argument("--tokenizer", default="rank", choices=["rank", "bin", "continuous"])
     p.add_argument("--objective", default="mlm", help="e.g. mlm, mlm+mvc, mlm+mvc+views")
     p.add_argument("--pooling", default="mean", choices=["cls", "mean"])
+    p.add_argument(
+        "--options", default=None, help='objective options as JSON, e.g. {"views": {"mask_prob": 0.4}}'
+    )
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--n-layers", type=int, default=2)
@@ -139,6 +142,7 @@ def main() -> None:
         corpus_path,
         tokenizer=tok,
         objective=args.objective,
+        objective_options=json.loads(args.options) if args.options else None,
         model_config={
             "d_model": args.d_model,
             "n_layers": args.n_layers,

@@ -80,6 +80,33 @@ def _check_objective(value: str) -> str:
     return value
 
 
+def _check_objective_options(values: list[str]) -> list[str]:
+    for v in values:
+        name, _, rest = v.partition(".")
+        field, eq, value = rest.partition("=")
+        if not (name and field and eq and value):
+            raise typer.BadParameter(
+                f"{v!r} is not NAME.FIELD=VALUE (e.g. views.mask_prob=0.4)",
+                param_hint="--objective-option",
+            )
+        try:
+            float(value)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{v!r}: {value!r} is not a number", param_hint="--objective-option"
+            ) from None
+    return values
+
+
+def _objective_options(values: list[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for v in values:
+        name, _, rest = v.partition(".")
+        field, _, value = rest.partition("=")
+        out.setdefault(name, {})[field] = float(value)
+    return out
+
+
 def _opt(config: TrainConfig, name: str, flag: str, help: str = "") -> Any:
     return typer.Option(
         getattr(config, name), flag, help=help, callback=config_field(TrainConfig, name)
@@ -97,6 +124,13 @@ def pretrain_command(
         help="mlm / mae / mvc / views: CellEncoder; ntp: CellGPT; or a weighted sum of "
         "mlm, mvc and views such as mlm+mvc+views or mlm+0.5*mvc.",
         callback=_check_objective,
+    ),
+    objective_option: list[str] = typer.Option(
+        [],
+        "--objective-option",
+        help="NAME.FIELD=VALUE option of one objective part, e.g. views.mask_prob=0.4 "
+        "(repeatable).",
+        callback=_check_objective_options,
     ),
     pooling: Literal["cls", "mean"] | None = typer.Option(
         None, "--pooling", help="CellEncoder cell embedding (default: the model config's, cls)."
@@ -165,6 +199,7 @@ def pretrain_command(
         _open(data),
         tokenizer=make_tokenizer(tokenizer, **({"max_len": max_len} if max_len else {})),
         objective=objective,
+        objective_options=_objective_options(objective_option) or None,
         model_config={k: v for k, v in arch.items() if v is not None},
         train_config=tc,
         out_dir=out,

@@ -327,13 +327,32 @@ def parse_objective(spec: str) -> list[tuple[str, float]]:
     return parts
 
 
-def build_objective(spec: str, vocab: Any, **kwargs: Any) -> Any:
+def build_objective(
+    spec: str, vocab: Any, options: Mapping[str, Mapping[str, Any]] | None = None
+) -> Any:
     """The objective named by ``spec`` (one name, or a weighted sum such as
-    ``"mlm+mvc+views"``) built for ``vocab``; ``kwargs`` go to a single objective."""
+    ``"mlm+mvc+views"``) built for ``vocab``; ``options`` maps a part's name to keyword
+    arguments of its class (e.g. ``{"views": {"mask_prob": 0.4, "temperature": 0.2}}``)."""
     parts = parse_objective(spec)
+    options = dict(options or {})
+    unknown = sorted(set(options) - {n for n, _ in parts})
+    if unknown:
+        raise ValidationError(f"objective options for {unknown}, which {spec!r} does not name")
+
+    def make(name: str) -> Any:
+        kwargs = dict(options.get(name, {}))
+        cls = OBJECTIVES.get(name)
+        fields = set(getattr(cls, "__dataclass_fields__", {})) - {"mask_id", "n_special", "name"}
+        bad = sorted(set(kwargs) - fields)
+        if bad:
+            raise ValidationError(
+                f"objective {name!r} has no option(s) {bad}; options: {sorted(fields)}"
+            )
+        return cls.for_vocab(vocab, **kwargs)
+
     if len(parts) == 1 and parts[0][1] == 1.0:
-        return OBJECTIVES.get(parts[0][0]).for_vocab(vocab, **kwargs)
-    built = tuple(OBJECTIVES.get(n).for_vocab(vocab) for n, _ in parts)
+        return make(parts[0][0])
+    built = tuple(make(n) for n, _ in parts)
     return CombinedObjective(built, tuple(w for _, w in parts), name=spec.replace(" ", ""))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -111,6 +112,7 @@ def pretrain(
     *,
     tokenizer: Tokenizer | str = "rank",
     objective: str = "mlm",
+    objective_options: Mapping[str, Mapping[str, Any]] | None = None,
     model_config: Mapping[str, Any] | None = None,
     train_config: TrainConfig | None = None,
     out_dir: str | Path | None = None,
@@ -133,6 +135,8 @@ def pretrain(
         binomial), ``views`` (InfoNCE of two masked views), ``ntp`` (next token, CellGPT),
         or a weighted sum of ``mlm`` / ``mvc`` / ``views`` such as ``"mlm+mvc+views"``
         or ``"mlm+0.5*mvc"`` (one shared masked view; see :func:`build_objective`).
+    objective_options
+        Keyword arguments per objective part, e.g. ``{"views": {"mask_prob": 0.4}}``.
     model_config
         Overrides of the architecture (``d_model``, ``n_layers``, ...).
     train_config
@@ -161,6 +165,7 @@ def pretrain(
         raise ValidationError(f"train_config must be a TrainConfig, got {type(tc).__name__}")
     check_run_inputs(out_dir, data=data)
     objective_cls = _pretraining_objective(objective)
+    build_objective(objective, SimpleNamespace(mask_id=2, n_special=5), objective_options)
     overrides = dict(model_config or {})
     _check_model_overrides(objective_cls.architecture, overrides)
     info = init_distributed()
@@ -170,8 +175,10 @@ def pretrain(
     source = CellSource.open(data, layer=layer)
     try:
         source.check_nonnegative()
+        options = {k: dict(v) for k, v in (objective_options or {}).items()}
         run = {
             "objective": objective,
+            **({"objective_options": options} if options else {}),
             "tokenizer": {"kind": tokenizer.kind, "params": tokenizer.config().get("params", {})},
             "model_config": overrides,
             "layer": layer,
@@ -204,7 +211,7 @@ def pretrain(
         result = train(
             network,
             batches,
-            build_objective(objective, tokenizer.vocab),
+            build_objective(objective, tokenizer.vocab, objective_options),
             tc,
             out_dir=out_dir,
             resume=resume,
@@ -213,6 +220,7 @@ def pretrain(
         losses = [h["loss"] for h in result.history if "loss" in h]
         training = {
             "objective": objective,
+            **({"objective_options": options} if options else {}),
             "train_config": tc.to_dict(),
             "steps": result.steps,
             "n_cells": source.n_obs,
