@@ -3,10 +3,11 @@
 The weights and vocabulary are written unchanged (through ``CellModel.save_pretrained``,
 so the folder's checksums are fresh); two things change for use on arbitrary data:
 
-* the tokenizer's ``min_coverage_error`` is set to 0: a query with many genes outside the
-  2 570-gene vocabulary (wu2020: 8 % of its 30 727 genes, holding most of its counts) is
-  embedded with a coverage warning instead of refused (no vocabulary gene at all still
-  raises);
+* the tokenizer's coverage thresholds are set to ``min_coverage_error=0`` and
+  ``min_coverage_warn=0.5`` (the tokenizer default): a query with many genes outside the
+  2 570-gene vocabulary (wu2020: 8 % of its 30 727 genes) is embedded, with a coverage
+  warning unless the vocabulary genes hold half of its counts, instead of refused (no
+  vocabulary gene at all still raises);
 * ``extra["recipe"]`` records the run (objective, sizes, seed, corpus sources, the loss
   curve and the zero-shot scores of ``--log``'s record of the run).
 
@@ -39,6 +40,7 @@ def main() -> None:
     record = [r for r in records if r["name"] == run.name][-1]
     model = CellModel.from_pretrained(run / "model")
     model.tokenizer.min_coverage_error = 0.0
+    model.tokenizer.min_coverage_warn = 0.5
     model.extra = {
         **model.extra,
         "recipe": {
