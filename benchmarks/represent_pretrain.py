@@ -80,7 +80,9 @@ def main() -> None:
     p.add_argument("--objective", default="mlm", help="e.g. mlm, mlm+mvc, mlm+mvc+views")
     p.add_argument("--pooling", default="mean", choices=["cls", "mean"])
     p.add_argument(
-        "--options", default=None, help='objective options as JSON, e.g. {"views": {"mask_prob": 0.4}}'
+        "--options",
+        default=None,
+        help='objective options as JSON, e.g. {"views": {"mask_prob": 0.4}}',
     )
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--d-model", type=int, default=128)
