@@ -46,3 +46,15 @@ def test_oracle_source_defaults_to_the_shipped_checkpoint():
     z = vc.represent.embed(a, source="oracle")
     np.testing.assert_allclose(z, model.embed(a), atol=1e-5)
     assert a.obsm["X_vc"].shape == z.shape
+
+
+def test_bench_checkpoint_method_without_model_uses_the_shipped_oracle():
+    from virtualcell.bench import RunContext, _represent
+
+    model = vc.models.load(shipped_oracle_path())
+    a = _tiny(model, seed=2)
+    a.obs["t"] = ["x", "y"] * 6
+    data = _represent.Cells(a, "t")
+    assert _represent.applicable(data, "all", "checkpoint") is None
+    name, options = _represent._source(data, "checkpoint", 0, RunContext())
+    assert name == "oracle" and options["model"] == str(shipped_oracle_path())
