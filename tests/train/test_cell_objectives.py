@@ -246,3 +246,14 @@ def test_pretrain_command_takes_a_sum_and_the_pooling(cells, tmp_path, capsys):
     cfg = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert cfg["model"]["pooling"] == "mean" and cfg["model"]["heads"] == ["mlm", "mvc"]
     assert cfg["training"]["objective"] == "mlm+0.5*mvc"
+
+
+def test_objective_options_reach_their_part_and_bad_ones_are_refused():
+    opts = {"views": {"mask_prob": 0.4, "temperature": 0.2}}
+    obj = build_objective("mlm+views", _Vocab(), options=opts)
+    assert (obj.parts[1].mask_prob, obj.parts[1].temperature) == (0.4, 0.2)
+    assert obj.parts[0].mask_prob == 0.15
+    with pytest.raises(ValidationError, match="does not name"):
+        build_objective("mlm+views", _Vocab(), options={"mvc": {}})
+    with pytest.raises(ValidationError, match=r"no option\(s\) \['xx'\]"):
+        build_objective("views", _Vocab(), options={"views": {"xx": 1}})

@@ -328,7 +328,7 @@ def parse_objective(spec: str) -> list[tuple[str, float]]:
 
 
 def build_objective(
-    spec: str, vocab: Any, options: Mapping[str, Mapping[str, Any]] | None = None
+    spec: str, vocab: Any, *, options: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Any:
     """The objective named by ``spec`` (one name, or a weighted sum such as
     ``"mlm+mvc+views"``) built for ``vocab``; ``options`` maps a part's name to keyword

@@ -165,7 +165,7 @@ def pretrain(
         raise ValidationError(f"train_config must be a TrainConfig, got {type(tc).__name__}")
     check_run_inputs(out_dir, data=data)
     objective_cls = _pretraining_objective(objective)
-    build_objective(objective, SimpleNamespace(mask_id=2, n_special=5), objective_options)
+    build_objective(objective, SimpleNamespace(mask_id=2, n_special=5), options=objective_options)
     overrides = dict(model_config or {})
     _check_model_overrides(objective_cls.architecture, overrides)
     info = init_distributed()
@@ -211,7 +211,7 @@ def pretrain(
         result = train(
             network,
             batches,
-            build_objective(objective, tokenizer.vocab, objective_options),
+            build_objective(objective, tokenizer.vocab, options=objective_options),
             tc,
             out_dir=out_dir,
             resume=resume,
