@@ -70,6 +70,7 @@ def test_from_dict_refuses_unknown_and_missing_fields():
     [
         CellEncoderConfig(vocab_size=50, d_model=16, n_layers=2, n_heads=2, max_len=20),
         CellEncoderConfig(vocab_size=50, d_model=8, n_layers=1, n_heads=2, heads=("mlm", "mae")),
+        CellEncoderConfig(vocab_size=50, d_model=8, n_heads=2, heads=("mlm", "mvc")),
         CellEncoderConfig(vocab_size=50, d_model=8, value_mode="bin", n_bins=7, heads=("mae",)),
         CellEncoderConfig(vocab_size=50, d_model=8, value_mode="continuous", d_ff=12, heads=()),
         CellEncoderConfig(vocab_size=50, d_model=8, value_mode="none", n_heads=1),

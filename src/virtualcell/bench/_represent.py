@@ -19,7 +19,8 @@ with random weights, baseline: what pretraining adds), ``cellencoder`` (a small
 ``CellEncoder`` pretrained here with masked-gene modelling on the dataset's own cells,
 rank tokens), ``scvi`` (peer, scvi-tools; needs counts), ``checkpoint`` (user data only,
 run with ``--method checkpoint --model PATH``: a checkpoint folder or a published one,
-``geneformer:PATH`` / ``scgpt:PATH``).
+``geneformer:PATH`` / ``scgpt:PATH``; without ``--model`` the oracle shipped in the
+package, ``vc.models.shipped_oracle_path()``).
 
 Metrics: AvgBIO (primary), Leiden NMI, Leiden ARI, ASW_label (``docs/metrics.md``).
 """
@@ -210,7 +211,8 @@ def methods() -> list[Method]:
             "checkpoint",
             requires=("torch",),
             presets=(),
-            description="the user's --model: a checkpoint folder, geneformer:PATH or scgpt:PATH",
+            description="the user's --model (a checkpoint folder, geneformer:PATH or "
+            "scgpt:PATH), else the oracle shipped in the package",
         ),
         Method(
             "scvi",
@@ -223,9 +225,7 @@ def methods() -> list[Method]:
 
 
 def applicable(data: Cells, split: str, method: str) -> str | None:
-    """scVI needs counts; ``checkpoint`` needs ``--model``."""
-    if method == "checkpoint" and data.model is None:
-        return "needs --model (a checkpoint folder, geneformer:PATH or scgpt:PATH)"
+    """scVI needs counts."""
     if method == "scvi" and not data.counts and "counts" not in data.adata.layers:
         return "needs raw counts (the dataset has normalised values only)"
     return None
@@ -238,8 +238,17 @@ def _source(data: Cells, method: str, seed: int, context: RunContext) -> tuple[s
         return "pca", {"n_hvg": 2000, "n_comps": 50, "normalize": data.pca_normalize, "seed": seed}
     if method == "scvi":
         return "scvi", {"n_latent": 10, "max_epochs": 100, "seed": seed}
-    model = str(data.model) if method == "checkpoint" else _pretrained(data, method, seed, context)
+    if method == "checkpoint":
+        model = str(data.model) if data.model is not None else _shipped_oracle()
+    else:
+        model = _pretrained(data, method, seed, context)
     return "oracle", {"model": model, "device": context.device}
+
+
+def _shipped_oracle() -> str:
+    from ..models import shipped_oracle_path
+
+    return str(shipped_oracle_path())
 
 
 def _embed(data: Cells, method: str, seed: int, context: RunContext) -> np.ndarray:

@@ -54,6 +54,7 @@ _EXPORTS = {
     "ScGPTTokenizer": "._scgpt",
     "build_network": "._architectures",
     "load": "._wrapper",
+    "shipped_oracle_path": "._encoder",
     "read_plain_pickle": "._pickle",
     "scvi_embed": "._pca",
 }

@@ -8,16 +8,22 @@ gene-token ids, optional per-token values and a padding mask. Each token's input
 followed by ``n_layers`` pre-norm transformer blocks (full, bidirectional attention that
 ignores padding keys). The cell embedding is the hidden state of the first token
 (``pooling="cls"``; the tokenizer puts ``<cls>`` there) or the mean over real tokens
-(``pooling="mean"``). Two optional heads serve pretraining:
+(``pooling="mean"``). Optional heads serve pretraining:
 
 * ``mlm``: masked gene-token prediction (logits over the vocabulary at masked positions);
-* ``mae``: masked value regression (one scalar per masked position).
+* ``mae``: masked value regression (one scalar per masked position);
+* ``mvc``: expression of every vocabulary gene decoded from the *cell embedding* (scGPT's
+  GEPC / MVC): gene ``g``'s query ``q_g = W_q e_g`` (``e_g`` its input gene embedding)
+  scores the projected cell embedding, ``logit_g = q_g . W_c c + b_g``, and a per-gene
+  log inverse-dispersion ``log theta_g`` is returned beside (a negative-binomial decoder;
+  the objective turns logits into means with the library size).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -33,7 +39,11 @@ from ._layers import (
     value_embedding_parameters,
 )
 
-__all__ = ["CellEncoder", "CellEncoderConfig"]
+__all__ = ["CellEncoder", "CellEncoderConfig", "shipped_oracle_path"]
+
+#: Pretraining heads a CellEncoder can build (token heads apply to chosen positions,
+#: ``mvc`` to the pooled cell embedding).
+HEADS = ("mlm", "mae", "mvc")
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ class CellEncoderConfig:
     pooling
         ``cls`` (hidden state of the first token) or ``mean`` (mean over real tokens).
     heads
-        Pretraining heads to build: any of ``mlm`` and ``mae``.
+        Pretraining heads to build: any of ``mlm``, ``mae`` and ``mvc``.
     dropout
         Dropout in attention and residual branches (0 keeps training bit-reproducible
         without touching the global RNG).
@@ -86,10 +96,11 @@ class CellEncoderConfig:
         check_transformer_config(self)
         if self.value_mode == "bin":
             _config.check_range(self, "n_bins", low=2)
-        unknown = sorted(set(self.heads) - {"mlm", "mae"})
+        unknown = sorted(set(self.heads) - set(HEADS))
         if unknown:
             raise ValidationError(
-                f"CellEncoderConfig.heads: unknown head(s) {unknown}; choose from 'mlm', 'mae'"
+                f"CellEncoderConfig.heads: unknown head(s) {unknown}; choose from "
+                + ", ".join(repr(h) for h in HEADS)
             )
         _config.check_size(self)
 
@@ -100,7 +111,11 @@ class CellEncoderConfig:
     def n_parameters(self) -> int:
         """Parameter count of the network this config describes (nothing allocated)."""
         d, v = self.d_model, self.vocab_size
-        heads = {"mlm": d * d + 3 * d + d * v + v, "mae": d * d + 2 * d + 1}
+        heads = {
+            "mlm": d * d + 3 * d + d * v + v,
+            "mae": d * d + 2 * d + 1,
+            "mvc": 2 * (d * d + d) + 2 * v,
+        }
         return (
             v * d
             + value_embedding_parameters(
@@ -179,6 +194,8 @@ class CellEncoder(nn.Module):
             )
         if "mae" in config.heads:
             self.heads["mae"] = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        if "mvc" in config.heads:
+            self.heads["mvc"] = ExpressionDecoder(d, config.vocab_size)
         init_weights(self, seed)
 
     def encode(
@@ -235,12 +252,13 @@ class CellEncoder(nn.Module):
             Positions the heads are applied to (flattened in row-major order); all real
             tokens when omitted.
         heads
-            Which of ``mlm`` / ``mae`` to compute.
+            Which of ``mlm`` / ``mae`` / ``mvc`` to compute.
 
         Returns
         -------
-        ``{"hidden", "embedding", <head>: ...}``: ``mlm`` logits ``(n_targets, vocab)`` and
-        ``mae`` predictions ``(n_targets,)``.
+        ``{"hidden", "embedding", <head>: ...}``: ``mlm`` logits ``(n_targets, vocab)``,
+        ``mae`` predictions ``(n_targets,)``, ``mvc`` gene logits ``(batch, vocab)`` from
+        the cell embedding with ``mvc_log_theta`` ``(vocab,)``.
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
@@ -253,6 +271,11 @@ class CellEncoder(nn.Module):
                     raise ValueError(
                         f"this CellEncoder has no {name!r} head (heads={list(self.heads)})"
                     )
+                if name == "mvc":
+                    decoder = self.heads["mvc"]
+                    out["mvc"] = decoder(out["embedding"], self.gene_embedding.weight)
+                    out["mvc_log_theta"] = decoder.log_theta
+                    continue
                 pred = self.heads[name](sel)
                 out[name] = pred.squeeze(-1) if name == "mae" else pred
         return out
@@ -264,3 +287,39 @@ class CellEncoder(nn.Module):
         """Cell embeddings ``(batch, d_model)`` without gradients."""
         hidden = self.encode(input_ids, values, attention_mask)
         return self.pool(hidden, attention_mask)
+
+
+class ExpressionDecoder(nn.Module):
+    """Gene logits from a cell embedding: ``logit_g = (W_q e_g) . (W_c c) + b_g``.
+
+    ``e_g`` is the encoder's input embedding of gene ``g`` (shared, so a gene's query and
+    its input vector are learned together); ``log_theta`` is a per-gene log inverse
+    dispersion of a negative-binomial likelihood.
+    """
+
+    def __init__(self, d_model: int, vocab_size: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(d_model, d_model)
+        self.cell = nn.Linear(d_model, d_model)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+        self.log_theta = nn.Parameter(torch.zeros(vocab_size))
+
+    def forward(self, cell: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
+        """``(batch, vocab)`` logits of cell embeddings ``cell`` against gene table ``genes``."""
+        return self.cell(cell) @ self.query(genes).T + self.bias
+
+
+def shipped_oracle_path() -> Path:
+    """Folder of the pretrained CellEncoder shipped inside the package (the default model
+    of ``vc.represent.embed(adata, source="oracle")``; recipe in ``docs/represent.md``).
+
+    Load it with :func:`virtualcell.models.load`. Raises :class:`ValidationError` when the
+    installation lacks it.
+    """
+    folder = Path(__file__).parent / "resources" / "oracle"
+    if not (folder / "config.json").is_file():
+        raise ValidationError(
+            f"the shipped oracle checkpoint is missing ({folder}); reinstall virtualcell "
+            "or pass a checkpoint folder (model=...)"
+        )
+    return folder

@@ -121,7 +121,9 @@ class OracleSource:
     Parameters
     ----------
     model
-        A :class:`~virtualcell.models.CellModel` or a checkpoint folder.
+        A :class:`~virtualcell.models.CellModel` or a checkpoint folder; ``None`` (the
+        default) loads the pretrained CellEncoder shipped with the package
+        (:func:`virtualcell.models.shipped_oracle_path`; recipe in ``docs/represent.md``).
     post
         ``none``: the model's pooled embedding as is; ``pca``: z-score each dimension and
         project on 50 principal components, both fitted on the reference.
@@ -140,13 +142,12 @@ class OracleSource:
         device: str | None = None,
         **_: Any,
     ) -> None:
-        if model is None:
-            raise ValidationError(
-                "the oracle embedding needs model= (a pretrained checkpoint folder, "
-                "e.g. from `vcell pretrain`)"
-            )
         if post not in ("none", "pca"):
             raise ValidationError(f"post must be 'none' or 'pca', got {post!r}")
+        if model is None:
+            from ..models import shipped_oracle_path
+
+            model = shipped_oracle_path()
         if isinstance(model, str | Path):
             from ..models import load
 
@@ -267,7 +268,7 @@ def embed(
     source
         Embedding source name: ``pca``, ``oracle``, ``genept``, ``sentence``, ``scvi``.
     model
-        Checkpoint folder or loaded model (``oracle``).
+        Checkpoint folder or loaded model (``oracle``; default: the shipped checkpoint).
     reference
         AnnData the source is fitted on (HVGs, PCA, post-processing); default ``adata``.
     layer

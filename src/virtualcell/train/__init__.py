@@ -6,7 +6,8 @@ checkpoints by default with exact resume, SIGINT/SIGTERM saving, streaming from 
 ``.h5ad`` / ``.zarr``, distributed data parallel with ``torchrun``: gloo on CPU, NCCL on
 GPU). Each takes one :class:`TrainConfig`. Objectives are small strategy objects listed
 in :data:`OBJECTIVES` (``mlm``, ``mae``, ``ntp``, ``classification``, ``regression``,
-``contrastive``).
+``contrastive``, and the cell-embedding objectives ``mvc`` and ``views``); weighted sums
+such as ``"mlm+mvc+views"`` are built by :func:`build_objective`.
 
 Names are loaded lazily so that the command line reads :class:`TrainConfig` defaults
 without importing torch.
@@ -22,9 +23,11 @@ _EXPORTS = {
     "Batches": "._data",
     "CellBatches": "._data",
     "ClassificationObjective": "._objectives",
+    "CombinedObjective": "._objectives",
     "ContrastiveObjective": "._objectives",
     "DataPosition": "._data",
     "DistInfo": "._distributed",
+    "ExpressionObjective": "._objectives",
     "MaskedTokenObjective": "._objectives",
     "MaskedValueObjective": "._objectives",
     "NextTokenObjective": "._objectives",
@@ -33,11 +36,15 @@ _EXPORTS = {
     "TensorBatches": "._data",
     "TrainConfig": "._config",
     "TrainResult": "._loop",
+    "ViewContrastObjective": "._objectives",
+    "build_objective": "._objectives",
     "default_model_config": "._pretrain",
     "finetune": "._finetune",
     "init_distributed": "._distributed",
     "lr_at": "._loop",
     "make_tokenizer": "._pretrain",
+    "nb_log_likelihood": "._objectives",
+    "parse_objective": "._objectives",
     "pretrain": "._pretrain",
     "train": "._loop",
 }

@@ -19,8 +19,9 @@ __all__ = ["FINETUNE_TASKS", "PRETRAIN_OBJECTIVES", "TOKENIZER_KINDS", "register
 
 #: ``--tokenizer`` choices (the kinds :func:`make_tokenizer` builds; a test keeps them equal).
 TOKENIZER_KINDS = Literal["rank", "bin", "continuous", "sentence"]
-#: ``--objective`` choices (``OBJECTIVES.names(tag="pretraining")``; a test keeps them equal).
-PRETRAIN_OBJECTIVES = Literal["mae", "mlm", "ntp"]
+#: ``--objective`` names (``OBJECTIVES.names(tag="pretraining")``; a test keeps them equal);
+#: ``mlm``, ``mvc`` and ``views`` also combine as weighted sums, e.g. ``mlm+mvc+views``.
+PRETRAIN_OBJECTIVES = Literal["mae", "mlm", "mvc", "ntp", "views"]
 #: ``--task`` choices (``OBJECTIVES.names(tag="finetuning")``; a test keeps them equal).
 FINETUNE_TASKS = Literal["classification", "regression"]
 
@@ -67,6 +68,45 @@ _RESUME_HELP = "Continue the run in --out even if its settings changed (new ones
 _OVERWRITE_HELP = "Delete the run in --out (checkpoints and model) and start over."
 
 
+def _check_objective(value: str) -> str:
+    """``--objective``: one pretraining objective or a weighted sum (``mlm+0.5*mvc``)."""
+    from .._errors import ValidationError
+    from ._pretrain import check_objective
+
+    try:
+        check_objective(value)
+    except ValidationError as e:
+        raise typer.BadParameter(str(e), param_hint="--objective") from None
+    return value
+
+
+def _check_objective_options(values: list[str]) -> list[str]:
+    for v in values:
+        name, _, rest = v.partition(".")
+        field, eq, value = rest.partition("=")
+        if not (name and field and eq and value):
+            raise typer.BadParameter(
+                f"{v!r} is not NAME.FIELD=VALUE (e.g. views.mask_prob=0.4)",
+                param_hint="--objective-option",
+            )
+        try:
+            float(value)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{v!r}: {value!r} is not a number", param_hint="--objective-option"
+            ) from None
+    return values
+
+
+def _objective_options(values: list[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for v in values:
+        name, _, rest = v.partition(".")
+        field, _, value = rest.partition("=")
+        out.setdefault(name, {})[field] = float(value)
+    return out
+
+
 def _opt(config: TrainConfig, name: str, flag: str, help: str = "") -> Any:
     return typer.Option(
         getattr(config, name), flag, help=help, callback=config_field(TrainConfig, name)
@@ -78,8 +118,22 @@ def pretrain_command(
         ..., help="Cells: .h5ad / .zarr path (streamed) or a registry name."
     ),
     tokenizer: TOKENIZER_KINDS = typer.Option("rank", "--tokenizer", help="Tokenizer kind."),
-    objective: PRETRAIN_OBJECTIVES = typer.Option(
-        "mlm", "--objective", help="mlm / mae: CellEncoder; ntp: CellGPT."
+    objective: str = typer.Option(
+        "mlm",
+        "--objective",
+        help="mlm / mae / mvc / views: CellEncoder; ntp: CellGPT; or a weighted sum of "
+        "mlm, mvc and views such as mlm+mvc+views or mlm+0.5*mvc.",
+        callback=_check_objective,
+    ),
+    objective_option: list[str] = typer.Option(
+        [],
+        "--objective-option",
+        help="NAME.FIELD=VALUE option of one objective part, e.g. views.mask_prob=0.4 "
+        "(repeatable).",
+        callback=_check_objective_options,
+    ),
+    pooling: Literal["cls", "mean"] | None = typer.Option(
+        None, "--pooling", help="CellEncoder cell embedding (default: the model config's, cls)."
     ),
     out: Path = output_path(
         ..., "--out", help="Run folder to write.", kind="folder", existing="resume"
@@ -117,7 +171,8 @@ def pretrain_command(
     resume: bool = typer.Option(False, "--resume", help=_RESUME_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
 ) -> None:
-    """Pretrain a CellEncoder (mlm/mae) or CellGPT (ntp) and write a checkpoint folder.
+    """Pretrain a CellEncoder (mlm/mae/mvc/views and their sums) or CellGPT (ntp) and
+    write a checkpoint folder.
 
     Checkpoints are saved every --checkpoint-every steps, every --checkpoint-minutes and
     on Ctrl-C / SIGTERM; re-running the same command resumes from the newest one.
@@ -139,11 +194,12 @@ def pretrain_command(
         checkpoint_minutes=checkpoint_minutes,
         device=device_name,
     )
-    arch = {"d_model": d_model, "n_layers": n_layers, "n_heads": n_heads}
+    arch = {"d_model": d_model, "n_layers": n_layers, "n_heads": n_heads, "pooling": pooling}
     model, result = pretrain(
         _open(data),
         tokenizer=make_tokenizer(tokenizer, **({"max_len": max_len} if max_len else {})),
         objective=objective,
+        objective_options=_objective_options(objective_option) or None,
         model_config={k: v for k, v in arch.items() if v is not None},
         train_config=tc,
         out_dir=out,

@@ -82,6 +82,10 @@ class CellBatches:
         ``"labels"`` (fine-tuning).
     layer
         Passed to :meth:`CellSource.open` when ``source`` is not a CellSource yet.
+    counts
+        Also add ``"counts"``: float32 ``(batch, len(vocab))``, each cell's expression of
+        every vocabulary gene at its token id (0 for special tokens and genes the data
+        lacks) — the target of the ``mvc`` objective.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class CellBatches:
         world_size: int = 1,
         targets: np.ndarray | None = None,
         layer: str | None = None,
+        counts: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValidationError(f"batch_size must be >= 1, got {batch_size}")
@@ -124,6 +129,15 @@ class CellBatches:
                     f"targets has {targets.shape[0]} rows, the data has {self.source.n_obs} cells"
                 )
         self.targets = targets
+        self.counts = bool(counts)
+        self._token_of_column: np.ndarray | None = None
+        if self.counts:
+            vocab = getattr(tokenizer, "vocab", None)
+            if vocab is None:
+                raise ValidationError("counts=True needs a fitted tokenizer (with a vocabulary)")
+            ids = vocab.lookup([str(g) for g in self.source.var_names])
+            ids[ids < vocab.n_special] = -1
+            self._token_of_column = ids
         n = self.source.n_obs
         self._chunks = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
 
@@ -162,14 +176,31 @@ class CellBatches:
                 rows = rows[
                     np.random.default_rng([self.seed, epoch, int(c)]).permutation(len(rows))
                 ]
-            tok = self.tokenizer.encode(self.source.read(start, stop), genes=self.source.var_names)
+            X = self.source.read(start, stop)
+            tok = self.tokenizer.encode(X, genes=self.source.var_names)
+            dense = self._vocab_counts(X) if self.counts else None
             for b in range(n_b):
                 if done < skip:
                     done += 1
                     continue
                 sel = self._rank_slice(rows, b) - start
                 done += 1
-                yield DataPosition(epoch, done), self._to_batch(tok, sel, start)
+                batch = self._to_batch(tok, sel, start)
+                if dense is not None:
+                    import torch
+
+                    batch["counts"] = torch.from_numpy(dense[sel])
+                yield DataPosition(epoch, done), batch
+
+    def _vocab_counts(self, X: Any) -> np.ndarray:
+        """Dense ``(rows, len(vocab))`` expression at each gene's token id."""
+        ids = self._token_of_column
+        assert ids is not None
+        out = np.zeros((X.shape[0], len(self.tokenizer.vocab)), dtype=np.float32)
+        keep = np.flatnonzero(ids >= 0)
+        block = X[:, keep].tocoo()
+        np.add.at(out, (block.row, ids[keep][block.col]), block.data)
+        return out
 
     def _rank_slice(self, rows: np.ndarray, b: int) -> np.ndarray:
         g = self.batch_size * self.world_size

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from ..data import CellSource
 from ._data import CellBatches
 from ._distributed import init_distributed, resolve_device
 from ._loop import TrainConfig, TrainResult, run_description, train
-from ._objectives import OBJECTIVES
+from ._objectives import OBJECTIVES, build_objective, parse_objective
 from ._state import check_run_inputs, prepare_run
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from ..models import CellModel
     from ..tokenize import Tokenizer
 
-__all__ = ["default_model_config", "make_tokenizer", "pretrain"]
+__all__ = ["check_objective", "default_model_config", "make_tokenizer", "pretrain"]
 
 
 def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Any:
@@ -35,14 +36,37 @@ def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Any:
     return TOKENIZERS.get(kind)(max_len=max_len, **kwargs)
 
 
-def _pretraining_objective(name: str) -> Any:
-    entry = OBJECTIVES.entry(name)
-    if "pretraining" not in entry.tags:
-        raise ValidationError(
-            f"{name!r} is not a pretraining objective; choose from "
-            f"{', '.join(OBJECTIVES.names(tag='pretraining'))}"
-        )
-    return entry.obj
+class _Spec:
+    """What :func:`pretrain` needs to know of an objective spec (one name or a sum)."""
+
+    def __init__(self, classes: list[Any]) -> None:
+        archs = {c.architecture for c in classes}
+        if len(archs) != 1:
+            raise ValidationError(f"objectives of different architectures: {sorted(archs)}")
+        self.architecture = archs.pop()
+        self.needs_values = any(c.needs_values for c in classes)
+        self.needs_counts = any(c.needs_counts for c in classes)
+        self.heads = list(dict.fromkeys(h for c in classes for h in c.model_heads))
+
+
+def check_objective(name: str) -> None:
+    """Refuse (:class:`ValidationError`) an objective spec :func:`pretrain` cannot train."""
+    _pretraining_objective(name)
+
+
+def _pretraining_objective(name: str) -> _Spec:
+    """Check ``name`` (``"mlm"``, ``"mlm+mvc+views"``, ``"mlm+0.5*mvc"``) names pretraining
+    objectives; returns their architecture, heads and data needs."""
+    classes = []
+    for part, _ in parse_objective(name):
+        entry = OBJECTIVES.entry(part)
+        if "pretraining" not in entry.tags:
+            raise ValidationError(
+                f"{part!r} is not a pretraining objective; choose from "
+                f"{', '.join(OBJECTIVES.names(tag='pretraining'))}"
+            )
+        classes.append(entry.obj)
+    return _Spec(classes)
 
 
 def default_model_config(
@@ -66,7 +90,7 @@ def default_model_config(
             f"objective {objective!r} regresses values; the {tokenizer.kind} tokenizer has none "
             "(use --tokenizer bin or continuous)"
         )
-    cfg = {**base, "value_mode": mode, "heads": [objective]}
+    cfg = {**base, "value_mode": mode, "heads": cls.heads}
     if mode == "bin":
         cfg["n_bins"] = int(params.get("n_bins", 51)) + 1
     return "cell_encoder", {**cfg, **overrides}
@@ -87,7 +111,8 @@ def pretrain(
     data: AnnData | str | Path,
     *,
     tokenizer: Tokenizer | str = "rank",
-    objective: Literal["mlm", "mae", "ntp"] = "mlm",
+    objective: str = "mlm",
+    objective_options: Mapping[str, Mapping[str, Any]] | None = None,
     model_config: Mapping[str, Any] | None = None,
     train_config: TrainConfig | None = None,
     out_dir: str | Path | None = None,
@@ -106,7 +131,12 @@ def pretrain(
         ``sentence``. An unfitted tokenizer is fitted on the first ``fit_cells`` cells.
     objective
         A pretraining objective of :data:`OBJECTIVES`: ``mlm`` (masked gene tokens),
-        ``mae`` (masked values) or ``ntp`` (next token, CellGPT).
+        ``mae`` (masked values), ``mvc`` (expression from the cell embedding, negative
+        binomial), ``views`` (InfoNCE of two masked views), ``ntp`` (next token, CellGPT),
+        or a weighted sum of ``mlm`` / ``mvc`` / ``views`` such as ``"mlm+mvc+views"``
+        or ``"mlm+0.5*mvc"`` (one shared masked view; see :func:`build_objective`).
+    objective_options
+        Keyword arguments per objective part, e.g. ``{"views": {"mask_prob": 0.4}}``.
     model_config
         Overrides of the architecture (``d_model``, ``n_layers``, ...).
     train_config
@@ -135,6 +165,7 @@ def pretrain(
         raise ValidationError(f"train_config must be a TrainConfig, got {type(tc).__name__}")
     check_run_inputs(out_dir, data=data)
     objective_cls = _pretraining_objective(objective)
+    build_objective(objective, SimpleNamespace(mask_id=2, n_special=5), options=objective_options)
     overrides = dict(model_config or {})
     _check_model_overrides(objective_cls.architecture, overrides)
     info = init_distributed()
@@ -144,8 +175,10 @@ def pretrain(
     source = CellSource.open(data, layer=layer)
     try:
         source.check_nonnegative()
+        options = {k: dict(v) for k, v in (objective_options or {}).items()}
         run = {
             "objective": objective,
+            **({"objective_options": options} if options else {}),
             "tokenizer": {"kind": tokenizer.kind, "params": tokenizer.config().get("params", {})},
             "model_config": overrides,
             "layer": layer,
@@ -173,11 +206,12 @@ def pretrain(
             seed=tc.seed,
             rank=info.rank,
             world_size=info.world_size,
+            counts=objective_cls.needs_counts,
         )
         result = train(
             network,
             batches,
-            objective_cls.for_vocab(tokenizer.vocab),
+            build_objective(objective, tokenizer.vocab, options=objective_options),
             tc,
             out_dir=out_dir,
             resume=resume,
@@ -186,6 +220,7 @@ def pretrain(
         losses = [h["loss"] for h in result.history if "loss" in h]
         training = {
             "objective": objective,
+            **({"objective_options": options} if options else {}),
             "train_config": tc.to_dict(),
             "steps": result.steps,
             "n_cells": source.n_obs,
