@@ -41,7 +41,7 @@ from .._errors import ValidationError
 from .._utils import check_number, log
 from ..data import split_perturbation
 from ._env import History, ScreenView
-from ._policies import PriorPolicy, log_expression, network_prior
+from ._policies import Policy, PriorPolicy, log_expression, network_prior
 
 __all__ = ["ActivePolicy", "candidate_features", "predict_candidates", "virtual_cell_scores"]
 
@@ -212,7 +212,7 @@ def _forest_members(x, y, x_new, n_models, seed) -> np.ndarray:
     return np.vstack([t.predict(x_new) for t in rf.estimators_])
 
 
-class ActivePolicy:
+class ActivePolicy(Policy):
     """Model-based active learning with a perturbation predictor in the loop (UCB,
     Thompson sampling or expected improvement over a bootstrap surrogate)."""
 
