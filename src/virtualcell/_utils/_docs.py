@@ -51,6 +51,9 @@ SHARED_PARAMS: dict[str, str] = {
         "refused (an output equal to an input is refused always)."
     ),
     "n_jobs": "Worker processes (``-1``: every available core).",
+    "target_sum": "Total counts each cell is scaled to (default ``{default:g}``).",
+    "n_top_genes": "Number of highly variable genes to keep (default {default}).",
+    "subset": "Keep only the selected genes (in place) instead of flagging them.",
     "verbose": "Log progress to stderr.",
     "kb": 'Knowledge store: an opened store, a path, ``"auto"`` (the built default) or ``None``.',
 }

@@ -144,6 +144,15 @@ def virtual_cell_scores(
 
     ``options`` go to :func:`vc.perturb.make_predictor` (for ``network`` the prior
     network is passed as ``prior=`` unless given).
+
+    Parameters
+    ----------
+    history
+        What the screen measured so far (:class:`History`).
+    predictor
+        Name of the ``vc.perturb`` predictor fitted on the history (``make_predictor``).
+    candidates
+        Candidates to score (default: every unmeasured one).
     """
     from ..perturb import SPACE_LOG, make_predictor
 

@@ -60,6 +60,15 @@ def network_prior(
     20% of the genes are symbols in it (``"knowledge"``); otherwise the ``n_edges``
     (default ``2 * n_genes``) strongest edges of ``vc.grn.infer(method=...)`` on the
     observational data (``"inferred"``).
+
+    Parameters
+    ----------
+    screen
+        The screen's view (:class:`ScreenView`).
+    n_edges
+        Edges kept of an inferred network (default ``2 * n_genes``).
+    method
+        GRN method of ``vc.grn.infer`` for an inferred prior.
     """
     key = f"prior:{n_edges}:{method}"
     if key in screen.cache:

@@ -74,7 +74,15 @@ AGENT_POLICY = "agent"
 
 
 def make_env(name: str, *, seed: int = 0, **options: Any) -> ScreenEnv:
-    """A new environment ``name`` of :data:`ENVS` for ``seed`` with ``options``."""
+    """A new environment ``name`` of :data:`ENVS` for ``seed`` with ``options``.
+
+    Parameters
+    ----------
+    name
+        Name in :data:`ENVS`.
+    seed
+        Seed of the environment's truth and noise.
+    """
     return ENVS.get(name)(seed=seed, **options)
 
 
@@ -83,6 +91,13 @@ def make_policy(name: str, *, seed: int = 0, **options: Any) -> Policy:
 
     ``"agent"`` is not in this table (design does not import the agent layer): pass
     ``vc.agent.AgentPolicy(...)`` as the policy instead.
+
+    Parameters
+    ----------
+    name
+        Name in :data:`POLICIES`.
+    seed
+        Seed of the policy's draws.
     """
     key = str(name).strip().lower()
     if key == AGENT_POLICY and key not in POLICIES:

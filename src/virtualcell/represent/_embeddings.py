@@ -280,6 +280,9 @@ def embed(
 ) -> np.ndarray:
     """Embed the cells of ``adata`` with any registered source (:func:`list_embeddings`).
 
+    The one ``embed``: ``vc.tl.embed(adata, model)`` is this function with
+    ``source="oracle"`` after it checked and loaded the model (same key, same code).
+
     Parameters
     ----------
     adata

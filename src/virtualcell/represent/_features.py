@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ..data import expression as _data_expression
 from ..data import log1p_normalize, value_kind
 
@@ -38,17 +39,25 @@ __all__ = [
 ]
 
 
+@doc_params
 def expression(adata: AnnData, *, layer: str | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
     """``(X as CSR float32, gene names)`` of ``X``, a layer, or ``adata.raw`` (``"raw"``),
     as given (``vc.data.expression(space="input")`` after its checks: no NaN, infinite or
-    negative values)."""
+    negative values).
+    """
     e = _data_expression(adata, layer=layer, normalize=False, sparse_output=True, dtype="float32")
     return e.X, np.asarray([str(g) for g in e.genes], dtype=object)
 
 
 def log_expression(X: sp.csr_matrix) -> sp.csr_matrix:
     """Log-normalised expression by the one rule of ``vc.data.expression``: count-like or
-    linear values become ``log1p(x / total * 1e4)``; logged values are kept (CSR float32)."""
+    linear values become ``log1p(x / total * 1e4)``; logged values are kept (CSR float32).
+
+    Parameters
+    ----------
+    X
+        Expression, cells x genes (CSR or dense; not modified).
+    """
     X = sp.csr_matrix(X, dtype=np.float32, copy=True)
     if X.nnz == 0 or value_kind(X) == "log":
         return X
@@ -103,8 +112,15 @@ class HVGScaler:
         return np.clip((dense - self.mean) / self.std, -10, 10).astype(np.float32)
 
 
+@doc_params
 def labels_of(adata: AnnData, key: str) -> np.ndarray:
-    """``adata.obs[key]`` as strings; a missing column or missing values are errors."""
+    """``adata.obs[key]`` as strings; a missing column or missing values are errors.
+
+    Parameters
+    ----------
+    key
+        ``obs`` column holding the labels.
+    """
     if key not in adata.obs:
         raise ValidationError(
             f"label_key {key!r} not in obs columns {list(adata.obs.columns)[:20]}"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError, VirtualCellError
-from .._utils import Entry, Registry
+from .._utils import Entry, Registry, doc_params
 from ._cluster import embedding_of
 from ._features import HVGScaler, labels_of
 
@@ -204,6 +204,7 @@ def integrate(
     return z
 
 
+@doc_params
 def score_integration(
     adata: AnnData,
     *,
@@ -218,6 +219,13 @@ def score_integration(
     With ``label_key``: :func:`~virtualcell.metrics.integration_scores` (biology and
     batch). Without labels (unlabelled data): the label-free batch metrics only —
     ``ilisi`` and ``kbet`` over all cells (no per-type stratification).
+
+    Parameters
+    ----------
+    keys
+        ``obsm`` keys of the embeddings to score (e.g. ``X_pca`` and an integrated one).
+    n_neighbors
+        Neighbours of the kNN graph the graph metrics use.
     """
     from ..metrics import ilisi, integration_scores, kbet
 

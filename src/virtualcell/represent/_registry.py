@@ -100,18 +100,36 @@ EMBEDDINGS: Registry[type[EmbeddingSource]] = Registry("embedding source", _embe
 
 
 def get_method(name: str) -> type[Annotator]:
-    """The annotator class registered as ``name``."""
+    """The annotator class registered as ``name``.
+
+    Parameters
+    ----------
+    name
+        Name in :data:`ANNOTATION_METHODS` (closest names suggested when unknown).
+    """
     return ANNOTATION_METHODS.get(name)
 
 
 def get_embedding(name: str) -> type[EmbeddingSource]:
-    """The embedding-source class registered as ``name``."""
+    """The embedding-source class registered as ``name``.
+
+    Parameters
+    ----------
+    name
+        Name in :data:`EMBEDDINGS` (closest names suggested when unknown).
+    """
     return EMBEDDINGS.get(name)
 
 
 def list_methods(*, baseline: bool | None = None) -> dict[str, str]:
     """``{name: description}`` of the annotation methods (``baseline=True``: baselines
-    only)."""
+    only).
+
+    Parameters
+    ----------
+    baseline
+        ``True``: baselines only; ``False``: the other methods; ``None``: all.
+    """
     return {
         e.name: e.description
         for e in ANNOTATION_METHODS.entries()

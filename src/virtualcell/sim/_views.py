@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from .._utils import check_number
+from .._utils import check_number, doc_params
 from ..data import CONTROL, PERTURBATION_KEY, expression
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,6 +80,7 @@ def condition_shifts(
     return means.loc[conditions] - means.loc[CONTROL]
 
 
+@doc_params
 def embed_umap(adata: ad.AnnData, *, seed: int = 0, key_added: str = "X_umap") -> np.ndarray:
     """UMAP coordinates of the cells, stored in ``adata.obsm[key_added]`` and returned.
 
