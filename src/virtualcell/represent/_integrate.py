@@ -12,7 +12,7 @@ Methods (:data:`INTEGRATION_METHODS`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -128,7 +128,12 @@ def _scvi(
     return np.asarray(model.get_latent_representation(), dtype=np.float32)
 
 
-def _builtins() -> list[Entry[Any]]:
+#: An integration method: ``f(adata, pca embedding, batch labels, *, seed=..., **options)
+#: -> integrated embedding`` (cells x dims).
+IntegrationFn = Callable[..., np.ndarray]
+
+
+def _builtins() -> list[Entry[IntegrationFn]]:
     return [
         Entry("none", _none, "uncorrected PCA embedding (baseline)", baseline=True),
         Entry(
@@ -141,7 +146,7 @@ def _builtins() -> list[Entry[Any]]:
 
 
 #: Integration methods (``vcell integrate --list-methods``).
-INTEGRATION_METHODS: Registry[Any] = Registry("integration method", _builtins)
+INTEGRATION_METHODS: Registry[IntegrationFn] = Registry("integration method", _builtins)
 
 
 def list_integrations() -> dict[str, str]:
