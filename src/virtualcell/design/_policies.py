@@ -9,7 +9,8 @@
   strength into the program, shared targets for pairs. On simulated and DREAM4 gene names
   the knowledge base has nothing, so the prior is the inferred GRN's (logged);
 * model-based active learning lives in :mod:`._active`; the LLM agent policy in
-  :mod:`virtualcell.agent` (it adds itself to :data:`~virtualcell.design.POLICIES`).
+  :mod:`virtualcell.agent` (``vc.agent.AgentPolicy``, a :class:`Policy` that is passed as
+  an object: it is not in :data:`~virtualcell.design.POLICIES`).
 """
 
 from __future__ import annotations
