@@ -44,7 +44,9 @@ def _normalized(adata: ad.AnnData, layer: str | None) -> np.ndarray:
     # the one rule (vc.data.expression): X normalised to the median library size; a
     # layer as given
     space = "log1p" if layer is None else "input"
-    e = expression(adata, layer=layer, space=space, target_sum="median", sparse_output=False)
+    e = expression(
+        adata, layer=layer, space=space, target_sum="median", sparse_output=False, dtype="float64"
+    )
     return np.asarray(e.X, dtype=np.float64)
 
 
