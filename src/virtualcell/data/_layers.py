@@ -356,11 +356,13 @@ def log1p_normalize(
         if not np.isfinite(total) or total <= 0:
             raise ValidationError(f"target_sum must be > 0, got {target_sum!r}")
     scale = np.divide(total, library, out=np.zeros_like(library), where=library > 0).astype(dtype)
-    if sparse.issparse(m):
+    if sparse.issparse(m):  # one product with the per-cell scale (sparse stays sparse)
         m = sparse.csr_matrix(sparse.diags(scale) @ m)
         m.data = np.log1p(m.data)
-    else:
-        m *= scale[:, None]
+    else:  # x / library * target_sum, in that order (the dense rule the tasks had)
+        lib = np.where(library > 0, library, 1.0).astype(dtype)
+        np.divide(m, lib[:, None], out=m)
+        m *= np.dtype(dtype).type(total)
         np.log1p(m, out=m)
     return m, library, total
 
@@ -453,11 +455,11 @@ def expression(
         np.dtype(dtype) if dtype is not None else np.dtype(np.float32 if scale else np.float64)
     )
     if scale:
-        m, library, total = log1p_normalize(
-            sparse.csr_matrix(X) if want_sparse and not sparse.issparse(X) else X,
-            target_sum=target_sum,
-            dtype=out_dtype,
-        )
+        if want_sparse and not sparse.issparse(X):
+            X = sparse.csr_matrix(X)
+        elif not want_sparse and sparse.issparse(X):
+            X = X.toarray()  # the dense output is computed densely (the dense rule)
+        m, library, total = log1p_normalize(X, target_sum=target_sum, dtype=out_dtype)
         space_out, kept = space_name(target_sum), (library, total)
     else:
         m, space_out, kept = X, SPACE_INPUT, None
