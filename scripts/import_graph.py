@@ -49,7 +49,9 @@ def main() -> None:
         for name in names:
             if name in ("_errors", "_settings", "_version"):
                 continue
-            imports = "every package" if name == "cli" else ", ".join(sorted(g.get(name, ()))) or "-"
+            imports = (
+                "every package" if name == "cli" else ", ".join(sorted(g.get(name, ()))) or "-"
+            )
             rows.append({"package": f"`{name}`", "imports": imports})
     print(markdown_table(rows))
 
