@@ -22,8 +22,11 @@ def screen():
 
 
 def test_agent_is_a_design_policy():
-    assert "agent" in vc.design.POLICIES
-    assert isinstance(vc.design.make_policy("agent", backend="expert", kb=None), AgentPolicy)
+    # a vc.design.Policy, passed as an object: importing vc.agent adds nothing to the table
+    assert isinstance(AgentPolicy(backend="expert", kb=None), vc.design.Policy)
+    assert "agent" not in vc.design.POLICIES
+    with pytest.raises(ValidationError, match="AgentPolicy"):
+        vc.design.make_policy("agent", backend="expert", kb=None)
 
 
 def test_expert_agent_calls_the_virtual_cell(screen):

@@ -114,10 +114,16 @@ def test_compare_and_summarize(tiny_options):
         vc.design.summarize([])
 
 
-def test_agent_policy_needs_the_agent_layer_or_is_registered():
-    import virtualcell.agent  # noqa: F401
+def test_policy_table_is_filled_by_design_alone():
+    import virtualcell.agent  # noqa: F401  (importing a higher layer registers nothing)
 
-    assert "agent" in vc.design.POLICIES
+    assert vc.design.POLICIES.names() == sorted(POLICIES)
+    for name in POLICIES:
+        assert isinstance(vc.design.make_policy(name, seed=0), vc.design.Policy), name
+    with pytest.raises(ValidationError, match=r"vc\.agent\.AgentPolicy"):
+        vc.design.make_policy("agent")
+    with pytest.raises(TypeError, match="abstract"):
+        type("NoPropose", (vc.design.Policy,), {})()
 
 
 def test_bad_policy_options():

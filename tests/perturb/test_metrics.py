@@ -230,5 +230,25 @@ def test_de_test_and_overlap_match_pdex_and_cell_eval():
 
 
 def test_metric_exports():
-    for name in ("de_test", "discrimination_score", "centroid_accuracy", "baseline_normalized"):
-        assert name in vc.metrics.__all__
+    """The perturbation metrics reached through their public path (``vc.metrics.<name>``),
+    each on a hand-computed case: a broken or missing export, or one bound to another
+    function, fails here."""
+    names = ("de_test", "discrimination_score", "centroid_accuracy", "baseline_normalized")
+    assert set(names) <= set(vc.metrics.__all__)
+    m = {name: getattr(vc.metrics, name) for name in names}
+    # cell-eval's rule: errors 1 - m / b, scores (m - b) / (1 - b), worse clipped to 0
+    assert m["baseline_normalized"](0.2, 0.4, best="zero") == pytest.approx(0.5)
+    assert m["baseline_normalized"](0.7, 0.4, best="one") == pytest.approx(0.5)
+    assert m["baseline_normalized"](0.6, 0.4, best="zero") == 0.0
+    true = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 30.0]])
+    pred = true[[1, 0, 2]]  # rows 0 and 1 swapped, row 2 exact
+    # l1 ranks: rows 0 and 1 each have one other true profile closer than their own
+    np.testing.assert_allclose(m["discrimination_score"](true, pred), [2 / 3, 2 / 3, 1.0])
+    # rows 0 and 1: of the two other true profiles only row 2's is farther than their own
+    np.testing.assert_allclose(m["centroid_accuracy"](true, pred), [0.5, 0.5, 1.0])
+    de = m["de_test"](np.array([[1.0], [2.0], [3.0]]), np.array([[4.0], [5.0], [6.0]]),
+                      genes=["g"])  # fmt: skip
+    assert de["statistic"].iloc[0] == 0.0  # no perturbed cell above a control cell
+    want_lfc = np.log2(np.expm1(2.0) / np.expm1(5.0))  # pseudobulks expm1(mean log1p)
+    assert de["log2_fold_change"].iloc[0] == pytest.approx(want_lfc)
+    assert de["fdr"].iloc[0] == pytest.approx(de["p_value"].iloc[0])  # one gene: BH = p

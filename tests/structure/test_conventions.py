@@ -189,3 +189,94 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"import virtualcell pulled in: {out.stdout.strip()}"
+
+
+# -- documented parameters and typed returns (issue 25 item 5) ---------------------------
+#: Packages whose every exported function documents every parameter in a numpydoc
+#: ``Parameters`` section (shared ones via ``virtualcell._utils.doc_params``) and
+#: annotates a return other than ``Any``. The other packages are their owners' (agent,
+#: perturb, text, models, train, bench, tokenize, knowledge, metrics, datasets, pl): not
+#: checked yet.
+DOCUMENTED_PACKAGES = ("data", "pp", "represent", "design", "sim", "grn", "tl")
+
+#: Exports of those packages not documented yet: each an xfail(strict=True) case that
+#: must be removed once fixed (this list must shrink, never grow).
+UNDOCUMENTED: dict[str, str] = {
+    "grn.fit_primed_network": "grn/_primed.py (another helper's): lacks x, genes, seed",
+    "grn.knowledge_prior_or_none": "grn/_primed.py (another helper's): no Parameters section",
+    "tl.predict_perturbation": "perturb: defined in perturb/__init__.py (the perturb helper's)",
+}  # fmt: skip
+
+
+def _documented_exports() -> list[str]:
+    return sorted(q for q in _EXPORTS if q.split(".")[0] in DOCUMENTED_PACKAGES)
+
+
+def _doc_problems(func) -> list[str]:
+    from virtualcell._utils import documented_params
+
+    sig = inspect.signature(func)
+    params = [
+        p.name for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    problems = []
+    have = documented_params(func.__doc__)
+    if params and have is None:
+        problems.append("no Parameters section")
+    elif params:
+        missing = [p for p in params if p not in have]
+        if missing:
+            problems.append(f"Parameters section lacks {missing}")
+    ret = sig.return_annotation
+    if ret is inspect.Signature.empty or str(ret).strip("'\"") in ("Any", "typing.Any"):
+        shown = "missing" if ret is sig.empty else repr(ret)
+        problems.append(f"return annotation is {shown}")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "qualname",
+    [
+        pytest.param(q, marks=pytest.mark.xfail(strict=True, reason=UNDOCUMENTED[q]))
+        if q in UNDOCUMENTED
+        else q
+        for q in _documented_exports()
+    ],
+)
+def test_exports_document_parameters_and_type_returns(qualname):
+    problems = _doc_problems(_EXPORTS[qualname])
+    assert not problems, f"{qualname}: " + "; ".join(problems)
+
+
+def test_undocumented_list_names_exports():
+    assert set(UNDOCUMENTED) <= set(_documented_exports()), set(UNDOCUMENTED) - set(
+        _documented_exports()
+    )
+
+
+def test_doc_checker_flags_what_it_should():
+    def bare(adata, *, k: int = 1):
+        """No sections."""
+
+    def partial(x: int, *, k: int = 1) -> int:
+        """Partly.
+
+        Parameters
+        ----------
+        x
+            A number.
+        """
+        return x
+
+    def untyped(x: int):
+        """Typed nowhere.
+
+        Parameters
+        ----------
+        x
+            A number.
+        """
+
+    assert "no Parameters section" in _doc_problems(bare)
+    assert "lacks ['k']" in " ".join(_doc_problems(partial))
+    assert "return annotation is missing" in _doc_problems(untyped)

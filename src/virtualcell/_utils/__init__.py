@@ -1,6 +1,7 @@
 """Shared plumbing, one helper per concern (private; used by every layer).
 
 - :mod:`._atomic` — the atomic writer (temp file in the same folder, fsync, rename).
+- :mod:`._docs` — shared parameter descriptions (:func:`doc_params`, :data:`SHARED_PARAMS`).
 - :mod:`._checks` — the one argument-range check (:func:`check_number`) and the one output rule (:func:`check_output`).
 - :mod:`._engine` — the parallel map (local processes, or a Dask cluster).
 - :mod:`._hashing` — sha256 of files and bytes.
@@ -20,6 +21,7 @@ from ._atomic import (
     write_text,
 )
 from ._checks import check_number, check_output
+from ._docs import SHARED_PARAMS, doc_params, documented_params
 from ._engine import (
     available_cpus,
     current_dask,
@@ -36,6 +38,7 @@ from ._registry import Entry, Registry
 from ._table import format_value, markdown_table
 
 __all__ = [
+    "SHARED_PARAMS",
     "TEMP_MARKER",
     "Entry",
     "Progress",
@@ -48,6 +51,8 @@ __all__ = [
     "clean_stale_temps",
     "current_dask",
     "dask_client",
+    "doc_params",
+    "documented_params",
     "emit_json",
     "format_value",
     "imap_tasks",

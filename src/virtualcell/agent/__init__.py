@@ -15,8 +15,9 @@ task instance) or :func:`run_benchmark` (its report dict); the task families, th
 checkers and default counts are :data:`TASK_FAMILIES` and :data:`DEFAULT_TASK_COUNTS`.
 
 CLI: ``vcell ask``, ``vcell agent bench``, ``vcell agent tools``, ``vcell mcp``. The LLM
-design policy (:class:`AgentPolicy`) is added to ``vc.design.POLICIES`` as ``agent`` when
-this package is imported (``vcell design --policy agent``).
+design policy is :class:`AgentPolicy` (a ``vc.design.Policy``; pass an instance to
+``vc.design.run_screen``; ``vcell design --policy agent`` builds one). It is not added to
+``vc.design.POLICIES``: a registry is filled by its own package only.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ._analysis import (
 from ._backends import Backend, Reply, ScriptedBackend, backends, get_backend
 from ._bench import evaluate, run_benchmark
 from ._constrain import SchemaConstraint, action_schema, compact_schema
-from ._design import AgentPolicy, expert_backend, parse_candidates, register_design_policy
+from ._design import AgentPolicy, expert_backend, parse_candidates
 from ._local import LOCAL_MODELS, LocalBackend, LocalModel, local_model_file
 from ._loop import Agent, Answer
 from ._openai import OpenAIBackend
@@ -104,10 +105,6 @@ __all__ = [
     "validate_arguments",
     "verify_answer",
 ]
-
-# The LLM design policy lives here (design may not import this layer): add it to
-# vc.design.POLICIES as "agent".
-register_design_policy()
 
 #: Tools shown to the local 135M model per question (it reads short prompts best).
 LOCAL_MAX_TOOLS = 5

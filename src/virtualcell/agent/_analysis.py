@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ..data import CONTROL, PERTURBATION_KEY
+from ..data import CONTROL, PERTURBATION_KEY, expression
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -41,22 +41,13 @@ __all__ = [
 
 
 def _normalized(adata: ad.AnnData, layer: str | None) -> np.ndarray:
-    import scipy.sparse as sp
-
-    X = adata.X if layer is None else adata.layers[layer] if layer in adata.layers else None
-    if X is None:
-        raise ValidationError(f"layer {layer!r} not in the data (layers: {list(adata.layers)})")
-    X = X.toarray() if sp.issparse(X) else np.asarray(X)
-    X = X.astype(np.float64)
-    if (
-        layer is None
-        and X.min() >= 0
-        and np.allclose(X[: min(50, len(X))], np.round(X[: min(50, len(X))]))
-    ):
-        size = X.sum(axis=1, keepdims=True)
-        size[size == 0] = 1.0
-        X = np.log1p(X / size * np.median(size))
-    return X
+    # the one rule (vc.data.expression): X normalised to the median library size; a
+    # layer as given
+    space = "log1p" if layer is None else "input"
+    e = expression(
+        adata, layer=layer, space=space, target_sum="median", sparse_output=False, dtype="float64"
+    )
+    return np.asarray(e.X, dtype=np.float64)
 
 
 def _gene_column(adata: ad.AnnData, gene: str) -> int:

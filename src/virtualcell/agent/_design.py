@@ -37,9 +37,10 @@ import numpy as np
 from .._errors import ValidationError
 from .._utils import check_number
 from ..data import join_perturbation, split_perturbation
+from ..design import Policy
 from ._backends import Backend, ScriptedBackend, get_backend
 
-__all__ = ["AgentPolicy", "expert_backend", "parse_candidates", "register_design_policy"]
+__all__ = ["AgentPolicy", "expert_backend", "parse_candidates"]
 
 #: Tools offered to the design agent (those that exist in the toolbox).
 DESIGN_TOOLS = (
@@ -98,7 +99,7 @@ def expert_backend() -> ScriptedBackend:
     return ScriptedBackend(replies=[_expert_reply] * 100_000, name="expert")
 
 
-class AgentPolicy:
+class AgentPolicy(Policy):
     """LLM agent policy: the model reads the screen, may call the virtual cell, the
     network and the knowledge base as tools, and names the next perturbations.
 
@@ -247,21 +248,3 @@ class AgentPolicy:
             return [c for c in ranked if c in set(pool)][:k]
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 53, history.round]))
         return [pool[i] for i in rng.permutation(len(pool))[:k]]
-
-
-def _factory(**options: Any) -> AgentPolicy:
-    return AgentPolicy(**options)
-
-
-def register_design_policy() -> None:
-    """Add ``agent`` to :data:`vc.design.POLICIES` (once; called when :mod:`vc.agent`
-    is imported, since design may not import the agent layer)."""
-    from ..design import POLICIES
-
-    if "agent" not in POLICIES:
-        POLICIES.add(
-            "agent",
-            _factory,
-            description="LLM agent (BioDiscoveryAgent-style) with the virtual cell as a tool",
-            tags=("llm",),
-        )

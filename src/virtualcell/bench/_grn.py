@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from ..data import expression
 from ..metrics import metric_spec
 from ._task import (
     Dataset,
@@ -86,14 +87,9 @@ class GRNData:
 
 # -- datasets ------------------------------------------------------------------------------
 def _log_normalise(adata: Any) -> Any:
-    import scipy.sparse as sp
-
-    X = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X, dtype=float)
-    X = np.asarray(X, dtype=np.float64)
-    total = X.sum(axis=1, keepdims=True)
-    total[total == 0] = 1.0
     out = adata.copy()
-    out.X = np.log1p(X / total * 1e4)
+    # the one rule: log1p of counts per 10k (vc.data.expression), dense float64
+    out.X = expression(adata, normalize=True, sparse_output=False, dtype="float64").X
     return out
 
 

@@ -19,10 +19,18 @@ from ._genes import GeneMappingReport, gene_table, harmonize_genes
 from ._io import FORMATS, Format, detect_format, read, read_h5ad, read_loom, read_zarr
 from ._layers import (
     RAW,
+    SPACE_INPUT,
+    SPACE_LOG,
+    SPACE_LOG_MEDIAN,
+    TARGET_SUM,
+    Expression,
     check_expression,
+    expression,
     is_integer_valued,
+    log1p_normalize,
     looks_like_counts,
     select_matrix,
+    value_kind,
 )
 from ._paths import looks_like_path
 from ._perturbation import (
@@ -48,8 +56,13 @@ __all__ = [
     "PERTURBATION_KEY",
     "PERTURBATION_TYPE_KEY",
     "RAW",
+    "SPACE_INPUT",
+    "SPACE_LOG",
+    "SPACE_LOG_MEDIAN",
+    "TARGET_SUM",
     "UNS_KEY",
     "CellSource",
+    "Expression",
     "Format",
     "GeneMappingReport",
     "Orientation",
@@ -59,10 +72,12 @@ __all__ = [
     "detect_format",
     "detect_orientation",
     "detect_perturbation_key",
+    "expression",
     "gene_table",
     "harmonize_genes",
     "is_integer_valued",
     "join_perturbation",
+    "log1p_normalize",
     "looks_like_counts",
     "looks_like_path",
     "normalize_edge_table",
@@ -84,4 +99,5 @@ __all__ = [
     "standardize_perturbations",
     "true_network",
     "validate",
+    "value_kind",
 ]

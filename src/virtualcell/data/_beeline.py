@@ -16,6 +16,7 @@ non-edges are kept.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ import pandas as pd
 from .._errors import DataFormatError
 from ._edges import EDGE_COLUMNS, canonical_column, parse_signs
 from ._errors_io import reading
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anndata as ad
 
 __all__ = ["EDGE_COLUMNS", "read_beeline", "read_network"]
 
@@ -148,7 +152,7 @@ def _pseudotime(path: Path, cells: pd.Index) -> pd.DataFrame:
     return values
 
 
-def read_beeline(folder: str | Path, *, network: str = "refNetwork.csv"):
+def read_beeline(folder: str | Path, *, network: str = "refNetwork.csv") -> ad.AnnData:
     """Read a BEELINE input folder.
 
     Parameters

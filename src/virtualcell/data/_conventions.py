@@ -47,6 +47,13 @@ UNS_KEY = "vc"
 def join_perturbation(genes: Iterable[str]) -> str:
     """Canonical condition label for a set of perturbed genes (``control`` if empty).
 
+    Parameters
+    ----------
+    genes
+        Perturbed genes (order and repeats do not matter).
+
+    Examples
+    --------
     >>> join_perturbation(["TP53", "KLF1"])
     'KLF1+TP53'
     """
@@ -57,6 +64,13 @@ def join_perturbation(genes: Iterable[str]) -> str:
 def split_perturbation(label: str) -> tuple[str, ...]:
     """Genes of a condition label; ``()`` for control.
 
+    Parameters
+    ----------
+    label
+        A label such as ``control``, ``A`` or ``A+B``.
+
+    Examples
+    --------
     >>> split_perturbation("KLF1+TP53")
     ('KLF1', 'TP53')
     """

@@ -25,7 +25,7 @@ import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from .._errors import DataFormatError
 from ._beeline import read_network
 from ._conventions import CONTROL, join_perturbation
 from ._errors_io import numeric_values, reading
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anndata as ad
 
 __all__ = ["DREAM4_EXPERIMENTS", "Experiment", "find_dream4_gold", "read_dream4"]
 
@@ -137,7 +140,7 @@ def read_dream4(
     *,
     experiments: Iterable[Experiment] | None = None,
     include_negatives: bool = False,
-):
+) -> ad.AnnData:
     """Read one DREAM4 in-silico network folder into a single AnnData.
 
     Parameters

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError, VirtualCellError
+from .._utils import doc_params
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -99,6 +100,15 @@ def parse_signs(
     """Signs (int8: +1, -1, 0 unknown) of sign words or numbers (module documentation).
 
     Raises ``error`` naming up to five unrecognised values and ``what`` holds them.
+
+    Parameters
+    ----------
+    values
+        Sign words (``activation``, ``+`` ...) or numbers, any shape.
+    what
+        What holds the values, for the message.
+    error
+        Exception class raised for unknown values.
     """
     series = pd.Series(np.asarray(values, dtype=object).ravel())
     numeric = pd.to_numeric(series, errors="coerce")
@@ -126,6 +136,16 @@ def normalize_edge_table(
     Alias columns are renamed (module documentation), ``regulator`` / ``target`` become
     stripped strings, a ``sign`` column of words becomes -1/0/+1 and ``score`` becomes
     float. Rows are kept as they are (``label == 0`` rows included).
+
+    Parameters
+    ----------
+    table
+        Edges with a source, a target and optional score / sign columns (aliases
+        accepted).
+    what
+        What the table is, for messages.
+    need_score
+        Refuse a table without a score column.
 
     Raises
     ------
@@ -170,6 +190,7 @@ def normalize_edge_table(
     return out
 
 
+@doc_params
 def true_network(adata: AnnData) -> pd.DataFrame:
     """The ground-truth edge table a reader stored in ``adata.uns["true_network"]``.
 

@@ -14,15 +14,19 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pandas as pd
 
 from .._errors import DataFormatError, VirtualCellError
+from .._utils import doc_params
 from ._errors_io import HDF5_SIGNATURE, check_hdf5, reading
 from ._paths import check_input_path, looks_like_path
 from ._tables import Orientation, read_table
 from ._tenx import find_10x_mtx, read_10x_h5, read_10x_mtx
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anndata as ad
 
 __all__ = [
     "FORMATS",
@@ -64,7 +68,8 @@ def _names_checked_here() -> Iterator[None]:
         yield
 
 
-def read_h5ad(path: str | Path):
+@doc_params
+def read_h5ad(path: str | Path) -> ad.AnnData:
     """Read an ``.h5ad`` file; a truncated or corrupt file raises :class:`DataFormatError`."""
     import anndata as ad
 
@@ -75,7 +80,8 @@ def read_h5ad(path: str | Path):
     return set_source(adata, path=str(path), format="h5ad")
 
 
-def read_loom(path: str | Path):
+@doc_params
+def read_loom(path: str | Path) -> ad.AnnData:
     """Read a ``.loom`` file (needs the optional ``loompy`` package)."""
     import anndata as ad
 
@@ -97,7 +103,8 @@ def read_loom(path: str | Path):
     return set_source(adata, path=str(path), format="loom")
 
 
-def read_zarr(path: str | Path):
+@doc_params
+def read_zarr(path: str | Path) -> ad.AnnData:
     """Read an AnnData ``.zarr`` store (needs the optional ``zarr`` package)."""
     import anndata as ad
 
@@ -141,6 +148,11 @@ def detect_format(path: str | Path) -> str:
     (``.zgroup`` / ``zarr.json``) or a ``.zarr`` name -> ``zarr``. Files: by extension
     (``.h5ad``, ``.h5``, ``.loom``, ``.csv[.gz]``, ``.tsv[.gz]``, ``.txt[.gz]``, ``.mtx``),
     else by their first bytes (HDF5 layout, gzip).
+
+    Parameters
+    ----------
+    path
+        A file or folder.
     """
     path = check_input_path(path)
     if path.is_dir():
@@ -197,7 +209,7 @@ def read(
     format: Format | None = None,
     orientation: Orientation = "auto",
     **kwargs: Any,
-):
+) -> ad.AnnData:
     """Read any supported input into AnnData (cells x genes).
 
     Parameters

@@ -29,7 +29,13 @@ KNOWN_EXTENSIONS = (
 def looks_like_path(source: str) -> bool:
     """Whether a string that names no existing file is still meant as a path (it has a
     separator, starts with ``.`` or ``~``, or ends in a known data extension) rather
-    than a registry dataset name."""
+    than a registry dataset name.
+
+    Parameters
+    ----------
+    source
+        The string given as a path or a dataset name.
+    """
     return (
         "/" in source
         or "\\" in source

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ._conventions import CONTROL, PERTURBATION_KEY, UNS_KEY, join_perturbation
 
 __all__ = [
@@ -172,6 +173,7 @@ class _Ambiguous(Exception):
         super().__init__(label)
 
 
+@doc_params
 def detect_perturbation_key(
     adata: ad.AnnData,
     *,
@@ -181,6 +183,13 @@ def detect_perturbation_key(
     """The ``obs`` column holding the perturbation labels: the first of ``columns``
     present whose labels include both a control (``control_values``, case-insensitive,
     also numbered: ``non-targeting_1``) and something else.
+
+    Parameters
+    ----------
+    control_values
+        Labels that mean "control" (case-insensitive; numbered variants too).
+    columns
+        Candidate ``obs`` columns, in order of preference.
 
     Raises
     ------

@@ -26,13 +26,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from .._errors import DataFormatError
 from ._errors_io import numeric_values, reading
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anndata as ad
 
 __all__ = ["Orientation", "detect_orientation", "read_table"]
 
@@ -143,7 +146,7 @@ def read_table(
     orientation: Orientation = "auto",
     sep: str | None = None,
     dtype: str | np.dtype = "float32",
-):
+) -> ad.AnnData:
     """Read a delimited expression table (``.csv``, ``.tsv``, ``.txt``, optionally ``.gz``).
 
     The first row is the header (column labels); the first column holds row labels when

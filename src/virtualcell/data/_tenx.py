@@ -9,6 +9,7 @@ Both become AnnData with cells as rows, ``X`` a CSR float32 matrix of counts,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ from scipy import sparse
 
 from .._errors import DataFormatError
 from ._errors_io import check_hdf5, reading
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anndata as ad
 
 __all__ = ["find_10x_mtx", "read_10x", "read_10x_h5", "read_10x_mtx"]
 
@@ -71,7 +75,9 @@ def _var_frame(ids: np.ndarray, names: np.ndarray, types: np.ndarray | None, mak
     return var
 
 
-def read_10x_mtx(path: str | Path, *, make_unique: bool = True, gex_only: bool = True):
+def read_10x_mtx(
+    path: str | Path, *, make_unique: bool = True, gex_only: bool = True
+) -> ad.AnnData:
     """Read a 10x ``matrix.mtx`` folder (plain or gzipped files).
 
     Parameters
@@ -133,7 +139,7 @@ def _decode(values: np.ndarray) -> np.ndarray:
 
 def read_10x_h5(
     path: str | Path, *, genome: str | None = None, make_unique: bool = True, gex_only: bool = True
-):
+) -> ad.AnnData:
     """Read a CellRanger ``.h5`` matrix (v3 ``/matrix`` layout or v2 per-genome layout).
 
     Parameters
@@ -201,8 +207,14 @@ def read_10x_h5(
     return adata
 
 
-def read_10x(path: str | Path, **kwargs):
-    """Read 10x output: a ``.h5`` file or a ``matrix.mtx`` folder (see the two readers)."""
+def read_10x(path: str | Path, **kwargs) -> ad.AnnData:
+    """Read 10x output: a ``.h5`` file or a ``matrix.mtx`` folder (see the two readers).
+
+    Parameters
+    ----------
+    path
+        A 10x ``.h5`` file or a ``matrix.mtx`` folder.
+    """
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".h5":
         return read_10x_h5(path, **kwargs)

@@ -13,8 +13,10 @@ screen results in the evaluation contract (:class:`virtualcell.metrics.EvalResul
     results = vc.design.compare(["sim_knockout"], ["random", "prior"], seeds=[0, 1])
     print(vc.design.summarize(results))
 
-The LLM agent policy (``agent``) comes from :mod:`virtualcell.agent` (one layer up), which
-registers it here when imported. CLI: ``vcell design``. See ``docs/design.md``.
+Every policy is a :class:`Policy` (abstract ``propose``). The LLM agent policy is
+``vc.agent.AgentPolicy`` (one layer up): pass an instance as the policy; it is not in
+:data:`POLICIES`, which only this package fills. CLI: ``vcell design`` (``--policy agent``
+builds one). See ``docs/design.md``.
 """
 
 from ._active import ActivePolicy, candidate_features, predict_candidates, virtual_cell_scores

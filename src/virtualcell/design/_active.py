@@ -41,7 +41,7 @@ from .._errors import ValidationError
 from .._utils import check_number, log
 from ..data import split_perturbation
 from ._env import History, ScreenView
-from ._policies import PriorPolicy, log_expression, network_prior
+from ._policies import Policy, PriorPolicy, log_expression, network_prior
 
 __all__ = ["ActivePolicy", "candidate_features", "predict_candidates", "virtual_cell_scores"]
 
@@ -144,6 +144,15 @@ def virtual_cell_scores(
 
     ``options`` go to :func:`vc.perturb.make_predictor` (for ``network`` the prior
     network is passed as ``prior=`` unless given).
+
+    Parameters
+    ----------
+    history
+        What the screen measured so far (:class:`History`).
+    predictor
+        Name of the ``vc.perturb`` predictor fitted on the history (``make_predictor``).
+    candidates
+        Candidates to score (default: every unmeasured one).
     """
     from ..perturb import SPACE_LOG, make_predictor
 
@@ -212,7 +221,7 @@ def _forest_members(x, y, x_new, n_models, seed) -> np.ndarray:
     return np.vstack([t.predict(x_new) for t in rf.estimators_])
 
 
-class ActivePolicy:
+class ActivePolicy(Policy):
     """Model-based active learning with a perturbation predictor in the loop (UCB,
     Thompson sampling or expected improvement over a bootstrap surrogate)."""
 

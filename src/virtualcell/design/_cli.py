@@ -11,12 +11,15 @@ import typer
 
 from .._cli_types import int_range, json_option, output_path, overwrite_option, seed_option
 from .._utils import emit_json
+from ._registry import AGENT_POLICY
 
 __all__ = ["register"]
 
 #: Upper limits of ``vcell design`` (a screen measures at most rounds x batch genes).
 MAX_ROUNDS = 1_000
 MAX_BATCH = 10_000
+#: How ``--list-policies`` describes ``agent`` (``vc.agent.AgentPolicy``).
+AGENT_DESCRIPTION = "LLM agent (BioDiscoveryAgent-style) with the virtual cell as a tool"
 
 
 def _options(pairs: list[str] | None, what: str) -> dict[str, Any]:
@@ -36,8 +39,14 @@ def _options(pairs: list[str] | None, what: str) -> dict[str, Any]:
     return out
 
 
-def _listing(registry: Any, as_json: bool) -> None:
-    described = registry.describe()
+def _policies() -> dict[str, str]:
+    """``vc.design.POLICIES`` plus the agent policy the command builds itself."""
+    from . import POLICIES
+
+    return {**POLICIES.describe(), AGENT_POLICY: AGENT_DESCRIPTION}
+
+
+def _listing(described: dict[str, str], as_json: bool) -> None:
     if as_json:
         emit_json([{"name": k, "description": v} for k, v in described.items()])
         return
@@ -87,7 +96,6 @@ def design_command(
 ) -> None:
     """Run a closed-loop screen: the policy proposes, the environment measures, round by
     round; print the discovery curve and the hit rate against the hidden hits."""
-    from .. import agent  # noqa: F401  (adds the "agent" policy to POLICIES)
     from .._errors import ValidationError
     from .._utils import write_json
     from . import ENVS, POLICIES, run_screen
@@ -95,19 +103,26 @@ def design_command(
     if list_envs or list_policies:
         if list_envs and list_policies:
             raise ValidationError("give --list-envs or --list-policies, not both")
-        _listing(ENVS if list_envs else POLICIES, as_json)
+        _listing(ENVS.describe() if list_envs else _policies(), as_json)
         return
     if env is None or policy is None:
         raise ValidationError("give --env and --policy (see --list-envs, --list-policies)")
     ENVS.entry(env)  # unknown names fail here, with the list
-    POLICIES.entry(policy)
+    is_agent = policy.strip().lower() == AGENT_POLICY
+    if not is_agent:
+        POLICIES.entry(policy)
     popts = _options(policy_option, "--policy-option")
     if backend is not None:
-        if policy.strip().lower() != "agent":
+        if not is_agent:
             raise ValidationError(f"--backend is an option of the agent policy, not {policy!r}")
         popts["backend"] = backend
+    chosen: Any = policy
+    if is_agent:  # the command layer may import upward: build the agent's policy here
+        from ..agent import AgentPolicy
+
+        chosen, popts = AgentPolicy(seed=seed, **popts), {}
     result = run_screen(
-        env, policy, rounds=rounds, batch=batch, seed=seed,
+        env, chosen, rounds=rounds, batch=batch, seed=seed,
         env_options=_options(env_option, "--env-option"), policy_options=popts,
     )  # fmt: skip
     data = result.to_dict()

@@ -42,7 +42,15 @@ __all__ = ["Impact", "Interaction", "Phenotype", "Program", "readout_genes"]
 
 
 def readout_genes(levels: pd.Series, *, fraction: float = 0.5) -> list[str]:
-    """The ``fraction`` of genes with the highest mean level (ties by name), sorted by name."""
+    """The ``fraction`` of genes with the highest mean level (ties by name), sorted by name.
+
+    Parameters
+    ----------
+    levels
+        Mean level of each gene (indexed by gene name).
+    fraction
+        Share of the genes read out, in (0, 1].
+    """
     if not 0 < fraction <= 1:
         raise ValidationError(f"readout fraction must be in (0, 1], got {fraction}")
     order = levels.sort_index().sort_values(ascending=False, kind="stable")

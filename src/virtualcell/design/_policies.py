@@ -9,25 +9,28 @@
   strength into the program, shared targets for pairs. On simulated and DREAM4 gene names
   the knowledge base has nothing, so the prior is the inferred GRN's (logged);
 * model-based active learning lives in :mod:`._active`; the LLM agent policy in
-  :mod:`virtualcell.agent` (it adds itself to :data:`~virtualcell.design.POLICIES`).
+  :mod:`virtualcell.agent` (``vc.agent.AgentPolicy``, a :class:`Policy` that is passed as
+  an object: it is not in :data:`~virtualcell.design.POLICIES`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, runtime_checkable
+import abc
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from .._utils import check_number, log
+from ..data import expression
 from ._env import History, ScreenView
 
 __all__ = ["Policy", "PriorPolicy", "RandomPolicy", "log_expression", "network_prior"]
 
 
-@runtime_checkable
-class Policy(Protocol):
-    """What the runner needs from a policy.
+class Policy(abc.ABC):
+    """The contract of every design policy (:data:`~virtualcell.design.POLICIES` holds
+    factories of subclasses; ``vc.agent.AgentPolicy`` is one too).
 
     ``propose(history, budget)`` returns at most ``budget`` perturbation labels to
     measure next (normally unmeasured candidates; see :func:`run_screen` for repeats).
@@ -35,22 +38,18 @@ class Policy(Protocol):
     of its last call), which the runner records per round.
     """
 
-    name: str
+    #: Name recorded in screen results.
+    name: str = "policy"
 
-    def propose(self, history: History, budget: int) -> list[str]: ...
+    @abc.abstractmethod
+    def propose(self, history: History, budget: int) -> list[str]:
+        """At most ``budget`` perturbation labels to measure next."""
 
 
 def log_expression(adata: Any) -> np.ndarray:
-    """``log1p`` of counts per 10,000 for count data, ``log1p`` of the values otherwise
-    (dense ``cells x genes``)."""
-    from scipy import sparse
-
-    x = adata.X.toarray() if sparse.issparse(adata.X) else np.asarray(adata.X)
-    x = np.asarray(x, dtype=np.float64)
-    if x.size and np.all(np.mod(x, 1) == 0) and x.max() > 1:
-        tot = x.sum(axis=1, keepdims=True)
-        x = np.divide(x * 1e4, tot, out=np.zeros_like(x), where=tot > 0)
-    return np.log1p(np.maximum(x, 0))
+    """Dense ``cells x genes`` float64 expression in the space of ``vc.data.expression``
+    (count-like values: ``log1p`` of counts per 10,000; logged values as given)."""
+    return expression(adata, sparse_output=False, dtype="float64", what="screen data").X
 
 
 def network_prior(
@@ -62,6 +61,15 @@ def network_prior(
     20% of the genes are symbols in it (``"knowledge"``); otherwise the ``n_edges``
     (default ``2 * n_genes``) strongest edges of ``vc.grn.infer(method=...)`` on the
     observational data (``"inferred"``).
+
+    Parameters
+    ----------
+    screen
+        The screen's view (:class:`ScreenView`).
+    n_edges
+        Edges kept of an inferred network (default ``2 * n_genes``).
+    method
+        GRN method of ``vc.grn.infer`` for an inferred prior.
     """
     key = f"prior:{n_edges}:{method}"
     if key in screen.cache:
@@ -94,7 +102,7 @@ def network_prior(
     return edges, source
 
 
-class RandomPolicy:
+class RandomPolicy(Policy):
     """Uniformly random unmeasured candidates (seeded)."""
 
     name = "random"
@@ -111,7 +119,7 @@ class RandomPolicy:
         return [pool[i] for i in rng.choice(len(pool), size=k, replace=False)] if k else []
 
 
-class PriorPolicy:
+class PriorPolicy(Policy):
     """Candidates ranked by a prior network (knowledge base, else a GRN inferred from
     the observational data); ties broken at random."""
 

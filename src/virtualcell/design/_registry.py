@@ -1,16 +1,22 @@
 """The tables of screen environments (:data:`ENVS`) and design policies (:data:`POLICIES`).
 
-Both hold factories ``f(*, seed=0, **options)``. The LLM agent policy is not listed here:
-it lives one layer up, in :mod:`virtualcell.agent`, which adds it to :data:`POLICIES`
-(as ``agent``) when it is imported — design never imports the agent layer.
+Both hold factories ``f(*, seed=0, **options)``, filled here and only here (nothing
+registers from another package). The LLM agent policy is not listed: it lives one layer
+up (``vc.agent.AgentPolicy``, a :class:`~virtualcell.design.Policy`); pass an instance
+as the policy, or ``vcell design --policy agent``, which builds one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
+from .._errors import ValidationError
 from .._utils import Entry, Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._env import ScreenEnv
+    from ._policies import Policy
 
 __all__ = ["ENVS", "POLICIES", "make_env", "make_policy"]
 
@@ -21,7 +27,7 @@ def _doc(obj: Any) -> str:
     return " ".join(first.split())
 
 
-def _env_builtins() -> Iterator[Entry[Any]]:
+def _env_builtins() -> Iterator[Entry[type[ScreenEnv]]]:
     from ._dream4 import Dream4Screen
     from ._sim import SimKnockoutScreen, SimPairScreen, SimProgramScreen
 
@@ -29,8 +35,8 @@ def _env_builtins() -> Iterator[Entry[Any]]:
         yield Entry(cls.name, cls, _doc(cls), tags=(cls.kind,))
 
 
-def _active(acquisition: str):
-    def factory(**options: Any) -> Any:
+def _active(acquisition: str) -> Callable[..., Policy]:
+    def factory(**options: Any) -> Policy:
         from ._active import ActivePolicy
 
         return ActivePolicy(acquisition=acquisition, **options)
@@ -38,7 +44,7 @@ def _active(acquisition: str):
     return factory
 
 
-def _policy_builtins() -> Iterator[Entry[Any]]:
+def _policy_builtins() -> Iterator[Entry[Callable[..., Policy]]]:
     from ._policies import PriorPolicy, RandomPolicy
 
     yield Entry("random", RandomPolicy, _doc(RandomPolicy), baseline=True)
@@ -58,29 +64,45 @@ def _policy_builtins() -> Iterator[Entry[Any]]:
 
 
 #: Screen environments by name (``vcell design --list-envs``).
-ENVS: Registry[Any] = Registry("screen environment", _env_builtins)
-#: Design policies by name (``vcell design --list-policies``); ``agent`` is added by
-#: :mod:`virtualcell.agent`.
-POLICIES: Registry[Any] = Registry("design policy", _policy_builtins)
+ENVS: Registry[type[ScreenEnv]] = Registry("screen environment", _env_builtins)
+#: Design policies by name (``vcell design --list-policies``): factories of
+#: :class:`~virtualcell.design.Policy` subclasses.
+POLICIES: Registry[Callable[..., Policy]] = Registry("design policy", _policy_builtins)
+
+#: The name ``vcell design --policy`` gives the LLM agent policy (``vc.agent.AgentPolicy``).
+AGENT_POLICY = "agent"
 
 
-def make_env(name: str, *, seed: int = 0, **options: Any) -> Any:
-    """A new environment ``name`` of :data:`ENVS` for ``seed`` with ``options``."""
+def make_env(name: str, *, seed: int = 0, **options: Any) -> ScreenEnv:
+    """A new environment ``name`` of :data:`ENVS` for ``seed`` with ``options``.
+
+    Parameters
+    ----------
+    name
+        Name in :data:`ENVS`.
+    seed
+        Seed of the environment's truth and noise.
+    """
     return ENVS.get(name)(seed=seed, **options)
 
 
-def make_policy(name: str, *, seed: int = 0, **options: Any) -> Any:
+def make_policy(name: str, *, seed: int = 0, **options: Any) -> Policy:
     """A new policy ``name`` of :data:`POLICIES` for ``seed`` with ``options``.
 
-    ``agent`` is registered by :mod:`virtualcell.agent`; import it first (the ``vcell``
-    command does).
-    """
-    from .._errors import ValidationError
+    ``"agent"`` is not in this table (design does not import the agent layer): pass
+    ``vc.agent.AgentPolicy(...)`` as the policy instead.
 
+    Parameters
+    ----------
+    name
+        Name in :data:`POLICIES`.
+    seed
+        Seed of the policy's draws.
+    """
     key = str(name).strip().lower()
-    if key == "agent" and key not in POLICIES:
+    if key == AGENT_POLICY and key not in POLICIES:
         raise ValidationError(
-            "the 'agent' policy is provided by virtualcell.agent: import virtualcell.agent "
-            "(or pass vc.agent.AgentPolicy(...) as the policy)"
+            "the 'agent' policy is vc.agent.AgentPolicy: pass vc.agent.AgentPolicy(...) as "
+            "the policy (vcell design --policy agent builds it)"
         )
     return POLICIES.get(name)(seed=seed, **options)

@@ -150,6 +150,10 @@ def run_screen(
     repeats
         A proposal that was already measured: ``replicate`` measures it again (it costs
         budget, its replicates are averaged, it cannot add a new hit); ``refuse`` raises.
+    env_options
+        Options of the environment when ``env`` is a name.
+    policy_options
+        Options of the policy when ``policy`` is a name.
 
     Returns
     -------
@@ -238,6 +242,23 @@ def compare(
 
     ``policies`` are registry names or ``(label, factory)`` pairs where ``factory(seed)``
     returns a policy; ``env_options`` / ``policy_options`` map names to options.
+
+    Parameters
+    ----------
+    envs
+        Environment names (:data:`ENVS`).
+    policies
+        Policy names (:data:`POLICIES`) or ``(label, factory)`` pairs.
+    seeds
+        One screen per seed (environment truth, noise and policy).
+    rounds
+        Rounds per screen (default: each environment's).
+    batch
+        Perturbations per round (default: each environment's).
+    env_options
+        Options per environment name.
+    policy_options
+        Options per policy name.
     """
     results = []
     for env_name in envs:
@@ -263,7 +284,13 @@ def evaluate(results: ScreenResult | Sequence[ScreenResult]) -> EvalResult:
     ``"design"``): per screen (unit ``"screen"``; dataset and split = the environment,
     method = the policy, ``baseline`` as :data:`POLICIES` flags it) the rows ``hit_rate``,
     ``discovery_auc`` and ``hits`` (directions from ``vc.metrics.METRIC_SPECS``);
-    ``result["results"]`` is the list of ``ScreenResult.to_dict()``."""
+    ``result["results"]`` is the list of ``ScreenResult.to_dict()``.
+
+    Parameters
+    ----------
+    results
+        One or more :class:`ScreenResult`.
+    """
     from ._registry import POLICIES
 
     items = [results] if isinstance(results, ScreenResult) else list(results)
@@ -285,7 +312,13 @@ def evaluate(results: ScreenResult | Sequence[ScreenResult]) -> EvalResult:
 def summarize(results: Sequence[ScreenResult]) -> pd.DataFrame:
     """Mean and sd over seeds per environment and policy: ``hit_rate``, ``hits``, ``auc``,
     ``seconds_per_round``, ``tokens_per_round``, and ``ratio_vs_random`` (mean hit rate
-    over the random policy's on the same environment, when it ran)."""
+    over the random policy's on the same environment, when it ran).
+
+    Parameters
+    ----------
+    results
+        One or more :class:`ScreenResult`.
+    """
     if not results:
         raise ValidationError("no results to summarize")
     rows = pd.DataFrame(

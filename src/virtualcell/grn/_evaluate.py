@@ -148,7 +148,17 @@ def _result(
 
 def jaccard_top_k(a: pd.DataFrame, b: pd.DataFrame, k: int) -> float:
     """Jaccard index of the top-``k`` directed edges of two edge tables (tables are
-    assumed sorted by score, as :func:`infer` returns them)."""
+    assumed sorted by score, as :func:`infer` returns them).
+
+    Parameters
+    ----------
+    a
+        An edge table sorted by score (``regulator``, ``target`` ...).
+    b
+        Another such table.
+    k
+        How many top edges of each are compared.
+    """
     sa = set(zip(a["regulator"].head(k), a["target"].head(k), strict=True))
     sb = set(zip(b["regulator"].head(k), b["target"].head(k), strict=True))
     union = sa | sb
@@ -169,6 +179,19 @@ def stability(
     For each seed, ``subsample`` of the cells are drawn without replacement (all cells
     when ``subsample == 1``) and the method is run with that seed; the result is the
     Jaccard index of the top-``top_k`` edges for every pair of runs.
+
+    Parameters
+    ----------
+    data
+        AnnData, a path or a registry name (:func:`load_dataset`).
+    method
+        GRN method of :data:`METHODS`.
+    seeds
+        One subsample and one run per seed.
+    subsample
+        Share of the cells drawn without replacement per run (1: all).
+    top_k
+        Top edges compared between runs.
 
     Returns
     -------

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .._errors import DataFormatError, ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anndata as ad
 
 __all__ = ["load_dataset", "read_regulators", "write_edges"]
 
@@ -16,9 +19,15 @@ __all__ = ["load_dataset", "read_regulators", "write_edges"]
 DREAM4_INFERENCE_EXPERIMENTS = ("wildtype", "knockout", "knockdown", "multifactorial", "timeseries")
 
 
-def load_dataset(data: str | Path) -> Any:
+def load_dataset(data: str | Path) -> ad.AnnData:
     """AnnData from a BEELINE folder, a DREAM4 network folder, a SERGIO data-set folder,
-    an h5ad (or other file ``vc.data.read`` understands) or a registry name."""
+    an h5ad (or other file ``vc.data.read`` understands) or a registry name.
+
+    Parameters
+    ----------
+    data
+        A folder, a file or a registry dataset name.
+    """
     from .. import data as vcdata
     from ._sergio import read_sergio
 
@@ -43,7 +52,13 @@ def load_dataset(data: str | Path) -> Any:
 
 def read_regulators(path: str | Path) -> list[str]:
     """Regulator names from a text file: one per line, or a csv/tsv whose first column
-    holds them (a header such as ``TF`` / ``gene`` / ``regulator`` is skipped)."""
+    holds them (a header such as ``TF`` / ``gene`` / ``regulator`` is skipped).
+
+    Parameters
+    ----------
+    path
+        Text, csv or tsv file of regulator names.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"no such regulator file: {path}")

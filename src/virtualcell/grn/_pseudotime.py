@@ -27,7 +27,13 @@ __all__ = ["lagged_design", "pseudotime_columns"]
 
 def pseudotime_columns(obs) -> list[str]:
     """Names of the pseudotime columns of ``obs``: ``PseudoTime``, ``PseudoTime1`` ...,
-    or a BEELINE ``Time`` column (simulation time of the linear / cycle data sets)."""
+    or a BEELINE ``Time`` column (simulation time of the linear / cycle data sets).
+
+    Parameters
+    ----------
+    obs
+        The ``obs`` table of the cells.
+    """
     cols = [c for c in obs.columns if str(c).lower().startswith("pseudotime")]
     return cols or [c for c in obs.columns if str(c).lower() == "time"]
 

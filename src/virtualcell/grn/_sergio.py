@@ -11,11 +11,15 @@ Cells are stored cell type by cell type, in equal blocks.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .._errors import DataFormatError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anndata as ad
 
 __all__ = ["read_sergio"]
 
@@ -34,7 +38,9 @@ def _signs(folder: Path) -> dict[tuple[int, int], int]:
     return out
 
 
-def read_sergio(folder: str | Path, *, replicate: int = 0, n_cell_types: int | None = None):
+def read_sergio(
+    folder: str | Path, *, replicate: int = 0, n_cell_types: int | None = None
+) -> ad.AnnData:
     """Read one SERGIO data set into AnnData (cells x genes).
 
     Parameters

@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike
 from scipy import sparse
 
 from .._errors import ValidationError
-from ..data import CONTROL, PERTURBATION_KEY
+from ..data import CONTROL, PERTURBATION_KEY, select_matrix
 from ._checks import GeneSubset, as_float_array, check_finite, check_same_shape
 from ._regression import mse, pearson
 
@@ -201,12 +201,10 @@ def de_fdp(true_de: Collection[Hashable], pred_de: Collection[Hashable]) -> floa
     return float(len(p - t) / len(p)) if p else 0.0
 
 
-def _matrix(adata: AnnData, layer: str | None) -> Any:
-    if layer is None:
-        return adata.X
-    if layer not in adata.layers:
-        raise ValidationError(f"layer {layer!r} not in adata.layers ({list(adata.layers)})")
-    return adata.layers[layer]
+def _matrix(adata: AnnData, layer: str | None) -> tuple[Any, pd.Index]:
+    # the one layer rule: None = X, a layer, "raw" = .raw (with its own genes)
+    x, genes = select_matrix(adata, layer=layer)
+    return x, genes.astype(str)
 
 
 def _mean_rows(x: Any, mask: np.ndarray) -> np.ndarray:
@@ -250,8 +248,7 @@ def control_mean(
     is_ctrl = labels == CONTROL
     if not is_ctrl.any():
         raise ValidationError(f"no {CONTROL!r} cells in adata.obs[{perturbation_key!r}]")
-    x = _matrix(adata, layer)
-    genes = adata.var_names.astype(str)
+    x, genes = _matrix(adata, layer)
     if groupby is None:
         return pd.DataFrame([_mean_rows(x, is_ctrl)], index=[ALL_GROUP], columns=genes)
     groups = _obs_column(adata, groupby)
@@ -277,7 +274,7 @@ def mean_profiles(
     """
     labels = _obs_column(adata, perturbation_key)
     groups = _obs_column(adata, groupby) if groupby else np.full(len(labels), ALL_GROUP)
-    x = _matrix(adata, layer)
+    x, genes = _matrix(adata, layer)
     keys = pd.MultiIndex.from_arrays([labels, groups], names=["perturbation", "group"])
     uniq = keys.unique().sort_values()
     rows, counts = [], []
@@ -285,5 +282,4 @@ def mean_profiles(
         mask = (labels == key[0]) & (groups == key[1])
         rows.append(_mean_rows(x, mask))
         counts.append(int(mask.sum()))
-    genes = adata.var_names.astype(str)
     return pd.DataFrame(rows, index=uniq, columns=genes), pd.Series(counts, index=uniq)

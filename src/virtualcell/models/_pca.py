@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import DataFormatError, ValidationError
-from ..data import looks_like_counts
+from ..data import log1p_normalize, looks_like_counts
 from . import _checkpoint as ckpt
 
 if TYPE_CHECKING:
@@ -64,12 +64,10 @@ class PCAEncoder:
         return f"PCAEncoder({state}, n_comps={self.config.n_comps})"
 
     def _prepare(self, X: Any) -> Any:
-        if self.normalize:
-            X = sp.csr_matrix(X, dtype=np.float64)
-            totals = np.asarray(X.sum(1)).ravel()
-            totals[totals == 0] = 1.0
-            X = sp.diags(self.config.target_sum / totals) @ X
-            X.data = np.log1p(X.data)
+        if self.normalize:  # the one normalisation (vc.data.log1p_normalize)
+            X = log1p_normalize(
+                sp.csr_matrix(X), target_sum=self.config.target_sum, dtype=np.float64
+            )[0]
         return X
 
     def fit(self, adata: AnnData, *, layer: str | None = None) -> PCAEncoder:

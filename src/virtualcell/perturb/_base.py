@@ -18,6 +18,7 @@ same way for all:
 
 from __future__ import annotations
 
+import abc
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -45,8 +46,9 @@ class Unsupported(Exception):
         super().__init__(f"{reason}: {', '.join(self.genes[:10])}")
 
 
-class Predictor:
-    """Base class of perturbation-response predictors.
+class Predictor(abc.ABC):
+    """Base class of perturbation-response predictors (abstract: a method implements
+    :meth:`_predict_one`, and :meth:`_fit` when it learns more than the pseudobulks).
 
     Parameters
     ----------
@@ -254,11 +256,13 @@ class Predictor:
         return self.data_
 
     def _fit(self, data: TrainingData, adata: AnnData) -> None:
-        """Learn from ``data`` (and the raw ``adata`` for cell-level methods)."""
+        """Learn from ``data`` (and the raw ``adata`` for cell-level methods); the
+        default learns nothing beyond the pseudobulks."""
+        return None
 
+    @abc.abstractmethod
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
         """Mean profile (expression space) of the condition perturbing ``genes``."""
-        raise NotImplementedError
 
     def _clamp(self, profile: np.ndarray, genes: tuple[str, ...]) -> np.ndarray:
         """``profile`` with each measured perturbed gene set to its knock level."""

@@ -2,10 +2,11 @@
 
 Rules (the same for every predictor, documented in ``docs/perturb.md``):
 
-* **Expression space.** Integer counts (non-negative integers in ``X``) are scored as
-  ``log1p(counts / total * 1e4)`` per cell (:data:`SPACE_LOG`); anything else is used as
-  given (:data:`SPACE_INPUT`, e.g. DREAM4's normalised levels or data already
-  log-normalised). Pseudobulk = mean over cells in that space.
+* **Expression space.** Decided by ``vc.data.expression`` (the one rule of the package):
+  count-like ``X`` (and linear, non-logged values) is scored as
+  ``log1p(counts / total * 1e4)`` per cell (:data:`SPACE_LOG`); values already logged
+  are used as given (:data:`SPACE_INPUT`, e.g. DREAM4's normalised levels or data
+  already log-normalised). Pseudobulk = mean over cells in that space.
 * **Rows.** ``obs["perturbation"]`` in the package grammar (``control``, ``A``, ``A+B``;
   other spellings are canonicalised by :func:`canonical`). *Control* rows are
   ``control`` rows whose ``obs["perturbation_type"]`` (when the column exists) is
@@ -36,6 +37,10 @@ from ..data import (
     CONTROL,
     PERTURBATION_KEY,
     PERTURBATION_TYPE_KEY,
+    SPACE_INPUT,
+    SPACE_LOG,
+    TARGET_SUM,
+    expression,
     join_perturbation,
     split_perturbation,
 )
@@ -50,17 +55,12 @@ __all__ = [
     "TrainingData",
     "canonical",
     "expression_matrix",
-    "is_counts",
     "knock_ratio",
     "prepare_training",
     "row_roles",
     "shared_training",
 ]
 
-SPACE_LOG = "log1p_cp10k"
-SPACE_INPUT = "input"
-#: Counts are scaled to this total per cell before ``log1p``.
-TARGET_SUM = 1e4
 _TYPE_ORDER = ("knockout", "knockdown", "overexpression")
 _NO_TYPE = {"control", "", "nan", "none"}
 
@@ -123,52 +123,18 @@ def canonical(label: object) -> str:
     return join_perturbation(split_perturbation(str(label)))
 
 
-def is_counts(x: Any, *, sample: int = 20_000) -> bool:
-    """True when the values of ``x`` (dense or sparse) are non-negative integers."""
-    values = x.data if sparse.issparse(x) else np.asarray(x).ravel()
-    if values.size == 0:
-        return False
-    values = np.asarray(values[:sample], dtype=np.float64)
-    return bool(np.all(values >= 0) and np.all(np.mod(values, 1) == 0) and values.max() > 1)
-
-
 def expression_matrix(adata: AnnData, *, counts: bool | None = None) -> tuple[Any, bool]:
-    """``(matrix, counts)``: ``X`` in the scoring space (CSR float32 for counts; CSR
-    float64 for other sparse input; dense float64 for dense input) and whether counts
-    came in. Sparse input is never densified (pseudobulks are sparse products)."""
-    x = adata.X
-    if x is None:
+    """``(matrix, normalised)``: ``X`` in the scoring space of ``vc.data.expression``
+    (count-like input: ``log1p(x / total * 1e4)``, CSR float32; other sparse input: CSR
+    float64; dense input: dense float64) and whether it was normalised (``counts`` forces
+    it). Sparse input is never densified (pseudobulks are sparse products)."""
+    if adata.X is None:
         raise ValidationError("adata.X is empty")
-    if counts is None:
-        counts = is_counts(x)
-    if counts:
-        m = sparse.csr_matrix(x, dtype=np.float32)
-        totals = np.asarray(m.sum(axis=1)).ravel()
-        if np.any(totals <= 0):
-            bad = adata.obs_names[totals <= 0][:5].tolist()
-            raise ValidationError(f"cells without counts (total 0), e.g. {bad}")
-        m = sparse.diags((TARGET_SUM / totals).astype(np.float32)) @ m
-        m.data = np.log1p(m.data)
-        return m.tocsr(), True
-    if sparse.issparse(x):  # stays sparse: no dense cells x genes copy of a large screen
-        m = sparse.csr_matrix(x, dtype=np.float64)
-        if not np.all(np.isfinite(m.data)):
-            raise ValidationError("adata.X holds NaN or infinite values")
-        if np.any(m.data < 0):
-            raise ValidationError(
-                "adata.X has negative values: give counts or non-negative expression "
-                "(e.g. log-normalised), not centred or scaled data"
-            )
-        return m, False
-    m = np.asarray(x, dtype=np.float64)
-    if not np.all(np.isfinite(m)):
-        raise ValidationError("adata.X holds NaN or infinite values")
-    if np.any(m < 0):
-        raise ValidationError(
-            "adata.X has negative values: give counts or non-negative expression "
-            "(e.g. log-normalised), not centred or scaled data"
-        )
-    return m, False
+    e = expression(adata, normalize=counts, what="perturbation data")
+    if e.normalized and np.any(e.library <= 0):
+        bad = adata.obs_names[e.library <= 0][:5].tolist()
+        raise ValidationError(f"cells without counts (total 0), e.g. {bad}")
+    return e.X, e.normalized
 
 
 def row_roles(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._utils import Entry, Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._base import Predictor
 
 __all__ = ["COST_CHEAP", "COST_MINUTES", "COST_PRETRAINS", "METHODS", "make_predictor"]
 
@@ -18,7 +21,7 @@ COST_MINUTES = "cost:minutes"
 COST_PRETRAINS = "cost:pretrains"
 
 
-def _builtins() -> Iterator[Entry[Any]]:
+def _builtins() -> Iterator[Entry[type[Predictor]]]:
     from ._baselines import (
         Additive,
         LinearModel,
@@ -60,10 +63,10 @@ def _doc(cls: type) -> str:
 
 
 #: Perturbation predictors by name (``Predictor`` subclasses); baselines have ``baseline=True``.
-METHODS: Registry[Any] = Registry("perturbation predictor", _builtins)
+METHODS: Registry[type[Predictor]] = Registry("perturbation predictor", _builtins)
 
 
-def make_predictor(name: str, **options: Any) -> Any:
+def make_predictor(name: str, **options: Any) -> Predictor:
     """A new, unfitted predictor ``name`` of :data:`METHODS` with ``options``.
 
     Unknown options raise :class:`~virtualcell.ValidationError` naming them.

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anndata as ad
 
 from .._errors import ValidationError, VirtualCellError
+from .._utils import doc_params
 from ._qc import qc
 from ._record import has_step, is_integer_valued, looks_logged, record_step, start_counts_step
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 __all__ = ["highly_variable", "log1p", "normalize", "standard"]
 
 
+@doc_params
 def normalize(adata: ad.AnnData, *, target_sum: float = 1e4) -> dict:
     """Scale each cell to ``target_sum`` total counts (``sc.pp.normalize_total``), in place.
 
@@ -42,6 +47,7 @@ def normalize(adata: ad.AnnData, *, target_sum: float = 1e4) -> dict:
     )
 
 
+@doc_params
 def log1p(adata: ad.AnnData) -> dict:
     """Natural ``log(1 + x)`` of ``X`` (``sc.pp.log1p``), in place.
 
@@ -64,6 +70,7 @@ def log1p(adata: ad.AnnData) -> dict:
     return record_step(adata, "log1p", {"base": "e", "counts_layer": counts_kept}, before)
 
 
+@doc_params
 def highly_variable(
     adata: ad.AnnData,
     *,
@@ -77,6 +84,11 @@ def highly_variable(
     ``seurat`` and ``cell_ranger`` need log-transformed ``X``; ``seurat_v3`` needs counts
     and reads ``layers["counts"]`` (or integer-valued ``X``). ``n_top_genes`` larger than
     the number of genes is reduced to it. ``subset=True`` keeps only those genes.
+
+    Parameters
+    ----------
+    flavor
+        ``seurat`` / ``cell_ranger`` (log-transformed ``X``) or ``seurat_v3`` (counts).
 
     Returns
     -------
@@ -133,6 +145,7 @@ def highly_variable(
     return record_step(adata, "highly_variable", params, before)
 
 
+@doc_params
 def standard(
     adata: ad.AnnData,
     *,
@@ -146,6 +159,18 @@ def standard(
 ) -> list[dict]:
     """The usual chain, in place: :func:`qc`, :func:`normalize`, :func:`log1p`,
     :func:`highly_variable`.
+
+    Parameters
+    ----------
+    min_genes
+        Cells expressing fewer genes are removed (:func:`qc`).
+    min_cells
+        Genes expressed in fewer cells are removed (:func:`qc`).
+    max_pct_mito
+        Cells with a larger share of mitochondrial counts are removed (``None``: no
+        limit; :func:`qc`).
+    flavor
+        ``seurat`` / ``cell_ranger`` (log-transformed ``X``) or ``seurat_v3`` (counts).
 
     Returns
     -------
@@ -179,7 +204,7 @@ def _n_rankable(adata: ad.AnnData, flavor: str) -> int:
     return max(1, int(np.isfinite(np.asarray(stats["dispersions_norm"], dtype=float)).sum()))
 
 
-def variable_gene_mask(X, n_top: int, *, genes=None):
+def variable_gene_mask(X, n_top: int, *, genes=None) -> np.ndarray:
     """Boolean mask of the ``n_top`` most variable genes of log-expression ``X`` (cells x
     genes, dense or sparse) by scanpy's ``seurat`` flavour, ranking only genes that vary.
 
@@ -188,6 +213,16 @@ def variable_gene_mask(X, n_top: int, *, genes=None):
     varies (all-zero data). Here ``n_top`` is capped by the number of genes scanpy can
     rank (:func:`_n_rankable`), and
     data in which no gene varies is refused with a :class:`~virtualcell.ValidationError`.
+
+    Parameters
+    ----------
+    X
+        Log-expression, cells x genes, dense or sparse.
+    n_top
+        How many genes to flag (capped by the genes that can be ranked).
+    genes
+        Gene names of the columns (used only to name the genes inside; default
+        positions).
     """
     import numpy as np
     import scanpy as sc

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ..data import UNS_KEY, is_integer_valued
 
 __all__ = ["history"]
@@ -32,6 +33,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
+@doc_params
 def history(adata: ad.AnnData) -> list[dict]:
     """Preprocessing steps recorded on ``adata``, oldest first.
 

@@ -20,10 +20,11 @@ clustering and batch integration.
 
 from ._annotate import AnnotationResult, annotate, split_reference, trivial_macro_f1
 from ._cluster import cluster
-from ._embeddings import embed
+from ._embeddings import EmbeddingSource, embed
 from ._evaluate import evaluate_annotation, evaluate_embedding, evaluate_novel
 from ._features import HVGScaler, expression, labels_of, log_expression
 from ._integrate import INTEGRATION_METHODS, integrate, list_integrations, score_integration
+from ._methods import Annotator, EmbeddingAnnotator
 from ._registry import (
     ANNOTATION_METHODS,
     EMBEDDINGS,
@@ -38,6 +39,9 @@ __all__ = [
     "EMBEDDINGS",
     "INTEGRATION_METHODS",
     "AnnotationResult",
+    "Annotator",
+    "EmbeddingAnnotator",
+    "EmbeddingSource",
     "HVGScaler",
     "annotate",
     "cluster",

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from .._utils import log
+from .._utils import doc_params, log
 from ._calibrate import CalibrationMethod, Calibrator, softmax
 from ._features import labels_of
 from ._novel import NoveltyScorer
@@ -89,6 +89,7 @@ class AnnotationResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@doc_params
 def split_reference(
     adata: AnnData, *, label_key: str, query_fraction: float, seed: int = 0
 ) -> tuple[Any, Any, Any]:
@@ -96,6 +97,11 @@ def split_reference(
 
     Uses :func:`virtualcell.data.splits.stratified_split` with fractions
     ``(1 - f, 0, f)``: the query is its ``test`` part.
+
+    Parameters
+    ----------
+    query_fraction
+        Share of the cells of each type held out as the query.
     """
     from ..data.splits import stratified_split
 
@@ -349,6 +355,7 @@ def annotate(
     )
 
 
+@doc_params
 def trivial_macro_f1(
     truth: np.ndarray, reference_labels: np.ndarray, *, seed: int = 0, draws: int = 200
 ) -> dict[str, float]:
@@ -361,6 +368,15 @@ def trivial_macro_f1(
 
     Both use :func:`virtualcell.metrics.macro_f1` (mean over the classes that occur in
     the truth or the prediction), the definition the methods are scored with.
+
+    Parameters
+    ----------
+    truth
+        True labels of the query cells.
+    reference_labels
+        Labels of the reference (the class frequencies the trivial rules use).
+    draws
+        Random draws averaged for the prior-sampling rule.
     """
     from ..metrics import macro_f1
 

@@ -23,6 +23,7 @@ Built-in sources (the table is in ``_registry.py``):
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
 __all__ = [
+    "EmbeddingSource",
     "GenePTSource",
     "OracleSource",
     "PCASource",
@@ -42,6 +44,24 @@ __all__ = [
     "SentenceSource",
     "embed",
 ]
+
+
+class EmbeddingSource(abc.ABC):
+    """The contract of every embedding source (:data:`EMBEDDINGS` holds subclasses):
+    ``fit`` on reference cells (a no-op for sources that need none), then ``transform``
+    any cells to a ``cells x dims`` array."""
+
+    @abc.abstractmethod
+    def fit(self, adata: AnnData, *, layer: str | None = None) -> EmbeddingSource:
+        """Fit on ``adata`` (the reference); returns self."""
+
+    @abc.abstractmethod
+    def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
+        """The embedding of ``adata`` (cells x dims)."""
+
+    def fit_transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
+        """:meth:`fit` then :meth:`transform` on the same cells."""
+        return self.fit(adata, layer=layer).transform(adata, layer=layer)
 
 
 def _log_adata(adata: AnnData, layer: str | None) -> Any:
@@ -54,7 +74,7 @@ def _log_adata(adata: AnnData, layer: str | None) -> Any:
     return out
 
 
-class PCASource:
+class PCASource(EmbeddingSource):
     """PCA on highly variable genes of log-normalised expression (the baseline).
 
     ``normalize`` (``None``: log-normalise here) hands the expression as it is to the
@@ -115,7 +135,7 @@ def _post_pca(n_comps: int):
     return _Post()
 
 
-class OracleSource:
+class OracleSource(EmbeddingSource):
     """Embeddings of a pretrained / fine-tuned model (checkpoint folder or loaded model).
 
     Parameters
@@ -172,7 +192,7 @@ class OracleSource:
         return self._post(z) if self._post is not None else z
 
 
-class GenePTSource:
+class GenePTSource(EmbeddingSource):
     """GenePT-w cell embeddings: expression-weighted mean of gene text embeddings."""
 
     def __init__(
@@ -206,7 +226,7 @@ class GenePTSource:
         return self.tokenizer.embed(X, genes=list(genes))
 
 
-class SentenceSource:
+class SentenceSource(EmbeddingSource):
     """Cell sentences (top-``top_k`` expressed gene names) embedded as text."""
 
     def __init__(self, *, top_k: int = 64, **_: Any) -> None:
@@ -232,7 +252,7 @@ class SentenceSource:
         return embed_texts(list(texts), description="cell sentences")
 
 
-class ScVISource:
+class ScVISource(EmbeddingSource):
     """scVI latent space (optional peer; trained on the cells it embeds)."""
 
     def __init__(self, *, n_latent: int = 10, max_epochs: int = 100, seed: int = 0, **_: Any):
@@ -260,6 +280,9 @@ def embed(
     **options: Any,
 ) -> np.ndarray:
     """Embed the cells of ``adata`` with any registered source (:func:`list_embeddings`).
+
+    The one ``embed``: ``vc.tl.embed(adata, model)`` is this function with
+    ``source="oracle"`` after it checked and loaded the model (same key, same code).
 
     Parameters
     ----------

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from .._utils import log
+from .._utils import doc_params, log
 from ..metrics import EvalResult
 from ._annotate import annotate, split_reference
 from ._features import labels_of
@@ -29,6 +29,7 @@ NOVEL_METRICS = ("auroc", "novel_flagged", "known_flagged", "known_accuracy")
 EMBEDDING_METRICS = ("avg_bio", "nmi", "ari", "asw")
 
 
+@doc_params
 def evaluate_annotation(
     adata: AnnData,
     *,
@@ -47,6 +48,21 @@ def evaluate_annotation(
     (``query_fraction``) — or, with ``query`` given, uses ``adata`` as the reference and
     ``query`` as the query for every seed (the seed then drives the calibration split and
     the methods).
+
+    Parameters
+    ----------
+    methods
+        Annotation methods of :data:`ANNOTATION_METHODS` to compare.
+    seeds
+        One reference/query split and one run per seed.
+    query_fraction
+        Share of the cells of each type held out as the query.
+    query
+        Separate query cells (AnnData): ``adata`` is then the whole reference.
+    method_options
+        Options per method name (``{"knn": {"k": 15}}``).
+    dataset
+        Dataset name recorded in the result table.
 
     Returns
     -------
@@ -127,6 +143,7 @@ def _wide_result(
     )  # fmt: skip
 
 
+@doc_params
 def evaluate_embedding(
     adata: AnnData,
     *,
@@ -203,6 +220,7 @@ def summarize(table: pd.DataFrame, *, by: Sequence[str] = ("method",)) -> pd.Dat
     return out
 
 
+@doc_params
 def evaluate_novel(
     adata: AnnData,
     *,
@@ -229,6 +247,19 @@ def evaluate_novel(
     * ``known_flagged`` — share of known-type query cells flagged (false alarms);
     * ``known_accuracy`` — share of known-type query cells labelled correctly *and* not
       flagged; ``known_accuracy_closed`` — labelled correctly, flags ignored.
+
+    Parameters
+    ----------
+    method
+        Annotation method of :data:`ANNOTATION_METHODS`.
+    query_fraction
+        Share of the cells of each type held out as the query.
+    min_cells
+        Cell types with fewer query cells are not held out.
+    types
+        Cell types to hold out (default: every type with ``min_cells``).
+    dataset
+        Dataset name recorded in the result table.
 
     Returns
     -------

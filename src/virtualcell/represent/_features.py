@@ -1,9 +1,10 @@
 """Expression features shared by the annotation methods and embedding sources.
 
-``log_expression`` gives the log-normalised expression every gene-level method uses:
+``log_expression`` gives the log-normalised expression every gene-level method uses, by
+the one rule of ``vc.data.expression`` (``vc.data.value_kind``):
 
-* integer values (raw counts) or non-integer values above ``log1p(1e6)`` (linear,
-  normalised expression): ``log1p(x / total * 1e4)``;
+* count-like values (``vc.data.looks_like_counts``) or non-integer values above
+  ``log1p(1e6)`` (linear, normalised expression): ``log1p(x / total * 1e4)``;
 * otherwise (non-integer values <= ``log1p(1e6)``, the ``vc.pp`` rule): taken as already
   log-normalised and used as they are.
 
@@ -21,6 +22,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
+from .._utils import doc_params
+from ..data import expression as _data_expression
+from ..data import log1p_normalize, value_kind
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -34,48 +38,30 @@ __all__ = [
     "standardize_by_batch",
 ]
 
-_LOG_MAX = float(np.log1p(1e6))
 
-
+@doc_params
 def expression(adata: AnnData, *, layer: str | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
-    """``(X as CSR float32, gene names)`` of ``X``, a layer, or ``adata.raw`` (``"raw"``)."""
-    if layer == "raw":
-        if adata.raw is None:
-            raise ValidationError("layer='raw' but adata.raw is None")
-        X, genes = adata.raw.X, adata.raw.var_names
-    elif layer is not None:
-        if layer not in adata.layers:
-            raise ValidationError(f"layer {layer!r} not in adata.layers {list(adata.layers)}")
-        X, genes = adata.layers[layer], adata.var_names
-    else:
-        X, genes = adata.X, adata.var_names
-    if hasattr(X, "to_memory"):
-        X = X.to_memory()
-    X = sp.csr_matrix(X, dtype=np.float32)
-    data = X.data
-    if data.size and not np.isfinite(data).all():
-        raise ValidationError("expression has NaN or infinite values")
-    if data.size and data.min() < 0:
-        raise ValidationError(
-            f"expression has negative values (min {data.min():.3g}): scaled or centred data; "
-            "pass counts or log-normalised values (e.g. layer='raw')"
-        )
-    return X, np.asarray([str(g) for g in genes], dtype=object)
+    """``(X as CSR float32, gene names)`` of ``X``, a layer, or ``adata.raw`` (``"raw"``),
+    as given (``vc.data.expression(space="input")`` after its checks: no NaN, infinite or
+    negative values).
+    """
+    e = _data_expression(adata, layer=layer, normalize=False, sparse_output=True, dtype="float32")
+    return e.X, np.asarray([str(g) for g in e.genes], dtype=object)
 
 
 def log_expression(X: sp.csr_matrix) -> sp.csr_matrix:
-    """Log-normalised expression (see the module docstring for the rule)."""
-    from ..data import is_integer_valued
+    """Log-normalised expression by the one rule of ``vc.data.expression``: count-like or
+    linear values become ``log1p(x / total * 1e4)``; logged values are kept (CSR float32).
 
+    Parameters
+    ----------
+    X
+        Expression, cells x genes (CSR or dense; not modified).
+    """
     X = sp.csr_matrix(X, dtype=np.float32, copy=True)
-    if X.nnz == 0:
+    if X.nnz == 0 or value_kind(X) == "log":
         return X
-    if is_integer_valued(X) or float(X.data.max()) > _LOG_MAX:
-        totals = np.asarray(X.sum(1)).ravel()
-        scale = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
-        X = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ X)
-        X.data = np.log1p(X.data)
-    return X
+    return log1p_normalize(X, dtype=np.float32)[0]
 
 
 def align_genes(X: sp.csr_matrix, genes: np.ndarray, target: Sequence[str]) -> sp.csr_matrix:
@@ -126,8 +112,15 @@ class HVGScaler:
         return np.clip((dense - self.mean) / self.std, -10, 10).astype(np.float32)
 
 
+@doc_params
 def labels_of(adata: AnnData, key: str) -> np.ndarray:
-    """``adata.obs[key]`` as strings; a missing column or missing values are errors."""
+    """``adata.obs[key]`` as strings; a missing column or missing values are errors.
+
+    Parameters
+    ----------
+    key
+        ``obs`` column holding the labels.
+    """
     if key not in adata.obs:
         raise ValidationError(
             f"label_key {key!r} not in obs columns {list(adata.obs.columns)[:20]}"

@@ -12,14 +12,14 @@ Methods (:data:`INTEGRATION_METHODS`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError, VirtualCellError
-from .._utils import Entry, Registry
+from .._utils import Entry, Registry, doc_params
 from ._cluster import embedding_of
 from ._features import HVGScaler, labels_of
 
@@ -128,7 +128,12 @@ def _scvi(
     return np.asarray(model.get_latent_representation(), dtype=np.float32)
 
 
-def _builtins() -> list[Entry[Any]]:
+#: An integration method: ``f(adata, pca embedding, batch labels, *, seed=..., **options)
+#: -> integrated embedding`` (cells x dims).
+IntegrationFn = Callable[..., np.ndarray]
+
+
+def _builtins() -> list[Entry[IntegrationFn]]:
     return [
         Entry("none", _none, "uncorrected PCA embedding (baseline)", baseline=True),
         Entry(
@@ -141,7 +146,7 @@ def _builtins() -> list[Entry[Any]]:
 
 
 #: Integration methods (``vcell integrate --list-methods``).
-INTEGRATION_METHODS: Registry[Any] = Registry("integration method", _builtins)
+INTEGRATION_METHODS: Registry[IntegrationFn] = Registry("integration method", _builtins)
 
 
 def list_integrations() -> dict[str, str]:
@@ -204,6 +209,7 @@ def integrate(
     return z
 
 
+@doc_params
 def score_integration(
     adata: AnnData,
     *,
@@ -218,6 +224,13 @@ def score_integration(
     With ``label_key``: :func:`~virtualcell.metrics.integration_scores` (biology and
     batch). Without labels (unlabelled data): the label-free batch metrics only —
     ``ilisi`` and ``kbet`` over all cells (no per-type stratification).
+
+    Parameters
+    ----------
+    keys
+        ``obsm`` keys of the embeddings to score (e.g. ``X_pca`` and an integrated one).
+    n_neighbors
+        Neighbours of the kNN graph the graph metrics use.
     """
     from ..metrics import ilisi, integration_scores, kbet
 

@@ -20,17 +20,20 @@ regression on HVGs) and ``celltypist`` (peer, trained here). Oracle fine-tuning:
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Literal
 
 import numpy as np
 
 from .._errors import ValidationError, VirtualCellError
+from ..data import select_matrix
 from ._features import HVGScaler, standardize_by_batch
 
 __all__ = [
     "Annotator",
     "CellTypistAnnotator",
     "CentroidAnnotator",
+    "EmbeddingAnnotator",
     "FineTuneAnnotator",
     "KNNAnnotator",
     "L1LogRegAnnotator",
@@ -47,11 +50,39 @@ def _encode(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return classes, y
 
 
-class Annotator:
-    """Base of the feature-based methods: features from an embedding source, optional
-    per-batch standardisation, then a classifier on the features."""
+class Annotator(abc.ABC):
+    """The contract of every annotation method (:data:`ANNOTATION_METHODS` holds
+    subclasses): ``fit`` on labelled reference cells, then ``logits`` (per-class scores)
+    and ``space`` (the representation distances are measured in) of any cells."""
 
     classes_: np.ndarray
+
+    @abc.abstractmethod
+    def fit(
+        self, adata: Any, labels: np.ndarray, *, layer: str | None = None, batches: Any = None
+    ) -> Annotator:
+        """Learn the classes of ``labels`` from the reference ``adata``; returns self."""
+
+    @abc.abstractmethod
+    def space(self, adata: Any, *, layer: str | None = None, batches: Any = None) -> np.ndarray:
+        """The representation of ``adata`` (cells x dims) the method classifies in."""
+
+    @abc.abstractmethod
+    def logits(self, adata: Any, *, layer: str | None = None, batches: Any = None) -> np.ndarray:
+        """Scores (cells x classes, order of ``classes_``); higher is more likely."""
+
+    def predict(
+        self, adata: Any, *, layer: str | None = None, batches: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(logits, space)`` of ``adata``."""
+        return self.logits(adata, layer=layer, batches=batches), self.space(
+            adata, layer=layer, batches=batches
+        )
+
+
+class EmbeddingAnnotator(Annotator):
+    """Base of the feature-based methods: features from an embedding source, optional
+    per-batch standardisation, then a classifier on the features."""
 
     def __init__(self, *, embedding: str = "pca", seed: int = 0, **embedding_options: Any):
         self.embedding, self.seed = embedding, int(seed)
@@ -97,14 +128,16 @@ class Annotator:
         z = self.space(adata, layer=layer, batches=batches)
         return self._scores(z), z
 
-    def _fit_classifier(self, x: np.ndarray, y: np.ndarray) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _fit_classifier(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Fit the classifier on features ``x`` and class indices ``y``."""
 
-    def _scores(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _scores(self, x: np.ndarray) -> np.ndarray:
+        """Class scores of features ``x``."""
 
 
-class KNNAnnotator(Annotator):
+class KNNAnnotator(EmbeddingAnnotator):
     """k-nearest-neighbour label transfer in an embedding: the class scores are the log
     of the distance-weighted vote shares of the ``k`` nearest reference cells (weights
     ``1 / (d + eps)``; a small floor keeps unseen classes finite).
@@ -153,7 +186,7 @@ class KNNAnnotator(Annotator):
         return np.log(votes + 1e-3)
 
 
-class CentroidAnnotator(Annotator):
+class CentroidAnnotator(EmbeddingAnnotator):
     """Nearest class centroid: scores ``-||z - mu_c||^2 / s`` with ``s`` the mean squared
     distance of reference cells to their own centroid (a softmax gives probabilities)."""
 
@@ -166,7 +199,7 @@ class CentroidAnnotator(Annotator):
         return -d2 / self._s
 
 
-class LinearProbeAnnotator(Annotator):
+class LinearProbeAnnotator(EmbeddingAnnotator):
     """Linear probe: multinomial logistic regression (L2, ``C``) on the standardised
     embedding."""
 
@@ -195,7 +228,7 @@ def _full_log_proba(clf: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
-class L1LogRegAnnotator(Annotator):
+class L1LogRegAnnotator(EmbeddingAnnotator):
     """Baseline: L1-regularised logistic regression (one-vs-rest, liblinear, ``C``) on the
     z-scored log-normalised ``n_hvg`` most variable genes of the reference."""
 
@@ -288,6 +321,11 @@ class CellTypistAnnotator(Annotator):
         self, adata: Any, *, layer: str | None = None, batches: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
         return self.logits(adata, layer=layer), self.space(adata, layer=layer, batches=batches)
+
+    def space(self, adata: Any, *, layer: str | None = None, batches: Any = None) -> np.ndarray:
+        """The z-scored HVG expression (the L1 baseline's features)."""
+        z = np.asarray(self.source.transform(adata, layer=layer), dtype=np.float32)
+        return standardize_by_batch(z, batches) if batches is not None else z
 
     def logits(self, adata: Any, *, layer: str | None = None, batches: Any = None) -> np.ndarray:
         import contextlib
@@ -388,10 +426,9 @@ class FineTuneAnnotator(Annotator):
         from ..train import FINETUNE_CONFIG, finetune
 
         self.classes_, y = _encode(labels)
-        data = ad.AnnData(
-            adata.raw.X if layer == "raw" else (adata.layers[layer] if layer else adata.X)
-        )
-        data.var_names = list(adata.raw.var_names if layer == "raw" else adata.var_names)
+        matrix, genes = select_matrix(adata, layer=layer)
+        data = ad.AnnData(matrix)
+        data.var_names = list(genes)
         data.obs["_vc_label"] = self.classes_[y]
         opts = self.options
         config = dataclasses.replace(

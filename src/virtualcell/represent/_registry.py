@@ -1,15 +1,20 @@
 """The two tables of ``vc.represent``: annotation methods and embedding sources.
 
 Built-ins are listed here, in one place; users add their own with
-``ANNOTATION_METHODS.register(name)`` / ``EMBEDDINGS.register(name)`` (a class with the
-interface of :class:`~virtualcell.represent._methods.Annotator` or of an embedding source).
+``ANNOTATION_METHODS.register(name)`` / ``EMBEDDINGS.register(name)`` (a subclass of
+:class:`~virtualcell.represent.Annotator` or of :class:`~virtualcell.represent.EmbeddingSource`,
+the abstract contracts).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .._utils import Entry, Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._embeddings import EmbeddingSource
+    from ._methods import Annotator
 
 __all__ = [
     "ANNOTATION_METHODS",
@@ -21,7 +26,7 @@ __all__ = [
 ]
 
 
-def _method_builtins() -> list[Entry[Any]]:
+def _method_builtins() -> list[Entry[type[Annotator]]]:
     from . import _methods as m
 
     return [
@@ -66,7 +71,7 @@ def _method_builtins() -> list[Entry[Any]]:
     ]
 
 
-def _embedding_builtins() -> list[Entry[Any]]:
+def _embedding_builtins() -> list[Entry[type[EmbeddingSource]]]:
     from . import _embeddings as e
 
     return [
@@ -89,24 +94,42 @@ def _embedding_builtins() -> list[Entry[Any]]:
 
 
 #: Annotation methods (``vcell annotate --list-methods``).
-ANNOTATION_METHODS: Registry[Any] = Registry("annotation method", _method_builtins)
+ANNOTATION_METHODS: Registry[type[Annotator]] = Registry("annotation method", _method_builtins)
 #: Embedding sources (``vc.represent.embed(source=...)``).
-EMBEDDINGS: Registry[Any] = Registry("embedding source", _embedding_builtins)
+EMBEDDINGS: Registry[type[EmbeddingSource]] = Registry("embedding source", _embedding_builtins)
 
 
-def get_method(name: str) -> Any:
-    """The annotator class registered as ``name``."""
+def get_method(name: str) -> type[Annotator]:
+    """The annotator class registered as ``name``.
+
+    Parameters
+    ----------
+    name
+        Name in :data:`ANNOTATION_METHODS` (closest names suggested when unknown).
+    """
     return ANNOTATION_METHODS.get(name)
 
 
-def get_embedding(name: str) -> Any:
-    """The embedding-source class registered as ``name``."""
+def get_embedding(name: str) -> type[EmbeddingSource]:
+    """The embedding-source class registered as ``name``.
+
+    Parameters
+    ----------
+    name
+        Name in :data:`EMBEDDINGS` (closest names suggested when unknown).
+    """
     return EMBEDDINGS.get(name)
 
 
 def list_methods(*, baseline: bool | None = None) -> dict[str, str]:
     """``{name: description}`` of the annotation methods (``baseline=True``: baselines
-    only)."""
+    only).
+
+    Parameters
+    ----------
+    baseline
+        ``True``: baselines only; ``False``: the other methods; ``None``: all.
+    """
     return {
         e.name: e.description
         for e in ANNOTATION_METHODS.entries()

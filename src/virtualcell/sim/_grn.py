@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from .._utils import check_number
+from .._utils import check_number, doc_params
 from ..data import normalize_edge_table
 
 __all__ = ["GRN", "sample_grn"]
@@ -241,6 +241,7 @@ class GRN:
 MAX_GENES = 20_000
 
 
+@doc_params
 def sample_grn(
     n_genes: int,
     *,
@@ -272,6 +273,31 @@ def sample_grn(
     rate per cell type drawn from ``basal_low`` or ``basal_high`` (probability 1/2 each),
     so cell types run different programmes. Gene names (``G001``...) are assigned in a
     random order unrelated to the topology.
+
+    Parameters
+    ----------
+    n_genes
+        Number of genes (2 .. the simulator's maximum).
+    n_master_regulators
+        Genes without regulators (default ``max(2, round(n_genes / 10))``).
+    mean_out_degree
+        Mean number of targets per regulator.
+    frac_repression
+        Probability that an edge is a repression.
+    n_cell_types
+        Cell types (each with its own master-regulator basal rates).
+    attachment_power
+        Exponent of the preferential attachment of regulators.
+    weight_range
+        Edge weights ``K`` are drawn uniformly from this range.
+    hill_n
+        Hill coefficient of every edge.
+    decay
+        mRNA decay rate of every gene.
+    basal_low
+        Range of the low basal rates of master regulators.
+    basal_high
+        Range of the high basal rates of master regulators.
 
     Returns
     -------

@@ -48,6 +48,15 @@ def add_technical_noise(
 
     Returns the ``int32`` count matrix and a dict with the per-gene outlier factors and
     per-cell library sizes (before Poisson sampling).
+
+    Parameters
+    ----------
+    expr
+        Noise-free expression, cells x genes.
+    noise
+        The technical-noise model (:class:`TechnicalNoise`).
+    rng
+        Random generator of every draw.
     """
     n_cells, n_genes = expr.shape
     x = np.asarray(expr, dtype=np.float64)

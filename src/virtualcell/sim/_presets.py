@@ -16,9 +16,12 @@ condition: 27-68% of the doubles (mean 45%) over network seeds 3-10; the default
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anndata as ad
 
 __all__ = ["PRESETS", "simulate_preset"]
 
@@ -38,7 +41,7 @@ PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
 )
 
 
-def simulate_preset(name: str, *, grn: Any = 100, **overrides: Any) -> Any:
+def simulate_preset(name: str, *, grn: Any = 100, **overrides: Any) -> ad.AnnData:
     """Run :func:`simulate_perturbseq` with the preset ``name``'s parameters.
 
     Parameters

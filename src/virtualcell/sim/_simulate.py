@@ -75,6 +75,10 @@ def simulate_perturbseq(
         ``knockout`` (production 0), ``knockdown`` (production x ``knockdown_factor``) or
         ``overexpression`` (production x ``overexpression_factor`` plus the mean master-
         regulator basal rate).
+    knockdown_factor
+        Production of a knocked-down gene is multiplied by this (0 .. 1).
+    overexpression_factor
+        Production of an overexpressed gene is multiplied by this.
     frac_converging, score_pairs
         Fraction of sampled doubles that converge on a shared downstream regulator; with
         ``score_pairs`` these are drawn in proportion to their non-additivity in the
@@ -86,6 +90,10 @@ def simulate_perturbseq(
         deterministic steady state); ``fast`` samples genes once in topological order.
     noise_s
         Intrinsic noise amplitude ``s`` of the CLE.
+    dt
+        Time step of the ``cle`` integrator.
+    n_steps
+        Steps of the ``cle`` integrator.
     technical_noise
         :class:`TechnicalNoise` parameters (default ``TechnicalNoise()``).
     keep_true_expression

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def _truth(adata: ad.AnnData) -> dict:
     return te
 
 
+@doc_params
 def true_effects(
     adata: ad.AnnData,
     *,
@@ -92,6 +94,7 @@ def _empirical(adata, source, cts, conds) -> np.ndarray:
     return out
 
 
+@doc_params
 def nonadditivity(
     adata: ad.AnnData, *, z_threshold: float = 3.0, r2_neomorphic: float = 0.5
 ) -> pd.DataFrame:
@@ -114,6 +117,13 @@ def nonadditivity(
     the other), else ``synergistic`` when the double exceeds the sum along the additive
     direction (``scale = <effect(D), sum> / |sum|^2 > 1``) and ``buffering`` when it falls
     short.
+
+    Parameters
+    ----------
+    z_threshold
+        A gene departs from additivity when ``|z|`` exceeds this.
+    r2_neomorphic
+        Below this ``R^2`` of the singles' fit a combination is ``neomorphic``.
 
     Returns
     -------

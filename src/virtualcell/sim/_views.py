@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from .._utils import check_number
-from ..data import CONTROL, PERTURBATION_KEY
+from .._utils import check_number, doc_params
+from ..data import CONTROL, PERTURBATION_KEY, expression
 
 if TYPE_CHECKING:  # pragma: no cover
     import anndata as ad
@@ -51,20 +51,22 @@ def condition_shifts(
         Conditions x genes: mean per condition minus the control mean (the ``control``
         row is 0).
     """
-    import scipy.sparse as sp
 
     check_number("max_conditions", max_conditions, low=1, integer=True)
     if PERTURBATION_KEY not in adata.obs:
         raise ValidationError(f"obs has no {PERTURBATION_KEY!r} column")
-    if layer is not None and layer not in adata.layers:
-        raise ValidationError(f"no layer {layer!r}; layers are {list(adata.layers)}")
-    x = adata.layers[layer] if layer else adata.X
-    x = x.toarray() if sp.issparse(x) else np.asarray(x, dtype=float)
-    if layer is None:
-        tot = x.sum(axis=1, keepdims=True)
-        x = np.log1p(
-            np.divide(x * np.median(tot), tot, out=np.zeros_like(x, dtype=float), where=tot > 0)
-        )
+    # the one rule (vc.data.expression): X normalised to the median library size; a
+    # layer as given
+    x = expression(
+        adata,
+        layer=layer,
+        space="input" if layer else "log1p",
+        normalize=True if layer is None else None,
+        target_sum="median",
+        sparse_output=False,
+        dtype="float64",
+        what="condition_shifts",
+    ).X
     pert = adata.obs[PERTURBATION_KEY].astype(str)
     means = pd.DataFrame(x, index=pert.to_numpy(), columns=adata.var_names).groupby(level=0).mean()
     if CONTROL not in means.index:
@@ -78,11 +80,14 @@ def condition_shifts(
     return means.loc[conditions] - means.loc[CONTROL]
 
 
+@doc_params
 def embed_umap(adata: ad.AnnData, *, seed: int = 0, key_added: str = "X_umap") -> np.ndarray:
     """UMAP coordinates of the cells, stored in ``adata.obsm[key_added]`` and returned.
 
-    Computed on a copy (scanpy ``normalize_total``, ``log1p``, PCA with up to 30
-    components; umap-learn with 15 neighbours); ``X`` and the layers of ``adata`` are
+    Computed on ``vc.data.expression(adata, target_sum="median", normalize=True)``
+    (``log1p`` of each cell scaled to the median library size, as scanpy's
+    ``normalize_total`` + ``log1p``), PCA with up to 30
+    components and umap-learn with 15 neighbours; ``X`` and the layers of ``adata`` are
     not modified.
     """
     import scanpy as sc
@@ -92,10 +97,10 @@ def embed_umap(adata: ad.AnnData, *, seed: int = 0, key_added: str = "X_umap") -
         raise ValidationError(
             f"a UMAP needs at least 3 cells and 2 genes, got {adata.n_obs} x {adata.n_vars}"
         )
-    work = adata.copy()
-    work.layers.clear()
-    sc.pp.normalize_total(work)
-    sc.pp.log1p(work)
+    import anndata as ad
+
+    x = expression(adata, normalize=True, target_sum="median", what="embed_umap").X
+    work = ad.AnnData(x)
     sc.pp.pca(work, n_comps=min(30, work.n_vars - 1, work.n_obs - 1), random_state=seed)
     # umap-learn directly: scanpy's neighbours fail on large inputs with recent scipy
     # (csr_array has no getnnz)

@@ -1,11 +1,13 @@
 """Task entry points: AnnData in, results stored in documented keys and returned (``vc.tl``).
 
 The rule: ``vc.tl`` holds the functions a user calls first on an AnnData to run a task
-end to end; each takes ``adata`` first and keyword-only options, writes its result to a
-documented key and returns it. The machinery lives in the task's own namespace
-(models, represent, perturb, grn, knowledge ...); these are re-exports or thin wrappers.
+end to end; each takes ``adata`` first (``embed`` also its model), options keyword-only,
+writes its result to a documented key and returns it. The machinery lives in the task's
+own namespace (models, represent, perturb, grn, knowledge ...); these are re-exports or
+thin wrappers.
 
-* :func:`embed` — cell embeddings of a model -> ``adata.obsm[key_added]`` (``X_vc``);
+* :func:`embed` — cell embeddings of a model -> ``adata.obsm[key_added]`` (``X_vc``):
+  ``vc.represent.embed(adata, source="oracle", model=model)`` after loading the model;
 * :func:`annotate` — reference-to-query cell-type annotation (``vc.represent.annotate``);
 * :func:`cluster` — Leiden clustering over a resolution sweep (``vc.represent.cluster``);
 * :func:`integrate` — batch integration with its scores (``vc.represent.integrate``);

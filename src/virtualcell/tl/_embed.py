@@ -1,9 +1,14 @@
-"""``vc.tl.embed``: a model's cell embeddings, written to ``adata.obsm[key_added]``."""
+"""``vc.tl.embed``: a model's cell embeddings, written to ``adata.obsm[key_added]``.
+
+One meaning of ``embed``: ``vc.tl.embed(adata, model)`` is
+``vc.represent.embed(adata, source="oracle", model=model)`` (same key ``X_vc``, same code)
+after checking and loading the model; ``vc.represent.embed`` embeds with any source.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -72,9 +77,16 @@ def embed(
             f"published GeneformerModel / ScGPTModel, 'geneformer:PATH', 'scgpt:PATH'), got "
             f"{type(model).__name__}"
         )
-    kwargs: dict[str, Any] = {"batch_size": batch_size, "layer": layer}
-    if device is not None:
-        kwargs["device"] = device
-    emb = model.embed(adata, **kwargs)
-    adata.obsm[key_added] = emb
-    return emb
+    # one meaning of "embed": the oracle source of vc.represent.embed (same key, same
+    # code path); this entry point adds the model checks and loading above
+    from ..represent import embed as represent_embed
+
+    return represent_embed(
+        adata,
+        source="oracle",
+        model=model,
+        layer=layer,
+        key_added=key_added,
+        batch_size=batch_size,
+        device=device,
+    )
