@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
@@ -24,6 +24,8 @@ __all__ = [
     "seed_list",
     "seed_option",
 ]
+
+T = TypeVar("T")
 
 
 def _bound(check: Callable[[float], bool], rule: str) -> Callable[[Any], Any]:
@@ -88,23 +90,29 @@ def seed_option(default: int = 0, *decls: str, help: str | None = None) -> Any:
     )  # fmt: skip
 
 
+def _comma_separated(text: str, parse: Callable[[str], T], what: str) -> list[T]:
+    """``parse`` of every non-empty comma-separated word of ``text`` (it raises
+    :class:`~virtualcell.ValidationError` for a bad one); at least one is needed."""
+    values = [parse(word) for word in (w.strip() for w in str(text).split(",")) if word]
+    if not values:
+        raise ValidationError(f"give at least one {what} (comma-separated)")
+    return values
+
+
 def seed_list(default: Any, *decls: str, help: str) -> Any:
     """Comma-separated seeds (``0,1,2``), each in ``0 .. 2**32 - 1``; a ``list[int]``."""
 
+    def parse(word: str) -> int:
+        try:
+            seed = int(word)
+        except ValueError:
+            raise ValidationError(f"{word!r} is not an integer") from None
+        if not 0 <= seed <= SEED_MAX:
+            raise ValidationError(f"seed {seed} is not in [0, {SEED_MAX}]")
+        return seed
+
     def check(text: str) -> list[int]:
-        seeds = []
-        for word in (w.strip() for w in str(text).split(",")):
-            if not word:
-                continue
-            try:
-                seed = int(word)
-            except ValueError:
-                raise ValidationError(f"{word!r} is not an integer") from None
-            if not 0 <= seed <= SEED_MAX:
-                raise ValidationError(f"seed {seed} is not in [0, {SEED_MAX}]")
-            seeds.append(seed)
-        if not seeds:
-            raise ValidationError("give at least one seed (comma-separated)")
+        seeds = _comma_separated(text, parse, "seed")
         if len(set(seeds)) != len(seeds):
             raise ValidationError(f"seeds repeat: {text}")
         return seeds
@@ -117,23 +125,19 @@ def float_list(default: Any, *decls: str, help: str, low: float = 0.0) -> Any:
     (``nan``, ``inf`` and values <= ``low`` are refused)."""
     import math
 
-    def check(text: str) -> list[float]:
-        values = []
-        for word in (w.strip() for w in str(text).split(",")):
-            if not word:
-                continue
-            try:
-                value = float(word)
-            except ValueError:
-                raise ValidationError(f"{word!r} is not a number") from None
-            if not math.isfinite(value) or value <= low:
-                raise ValidationError(f"{word} is not a finite number > {low:g}")
-            values.append(value)
-        if not values:
-            raise ValidationError("give at least one number (comma-separated)")
-        return values
+    def parse(word: str) -> float:
+        try:
+            value = float(word)
+        except ValueError:
+            raise ValidationError(f"{word!r} is not a number") from None
+        if not math.isfinite(value) or value <= low:
+            raise ValidationError(f"{word} is not a finite number > {low:g}")
+        return value
 
-    return typer.Option(default, *decls, help=help, callback=checked(check))
+    return typer.Option(
+        default, *decls, help=help,
+        callback=checked(lambda text: _comma_separated(text, parse, "number")),
+    )  # fmt: skip
 
 
 def open_fraction(default: Any, *decls: str, help: str, **kw: Any) -> Any:
