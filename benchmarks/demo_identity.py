@@ -17,6 +17,12 @@ Timing and memory columns (``runtime_s``, ``cpu_s``, ``load_s``, ``peak_mb``,
 value is not deterministic can be left out with ``--ignore-metric NAME`` (repeatable;
 the output says which were left out).
 
+A run that has not finished (or was stopped) has no ``results.parquet`` yet: with
+``--records`` each argument is a run folder and the table is built from its per-cell
+records (``runs/**/*.json``, the resume state ``vcell bench`` writes as each cell
+finishes); only the cells finished in both runs are compared (the summary says how many
+each had); an ``n/a`` cell is a row with metric ``n/a`` and its reason as ``error``. ``baseline`` and ``peer`` are not in the records and are not compared then.
+
 Prints a summary line and then one line per difference; exit status 0 when the tables
 are the same, 1 when they differ, 2 when a file cannot be read.
 """
@@ -24,6 +30,7 @@ are the same, 1 when they differ, 2 when a file cannot be read.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -47,6 +54,51 @@ def _read(path: Path) -> pd.DataFrame:
         first = table.loc[dup, ID_COLUMNS].iloc[0].tolist()
         raise ValueError(f"{path}: {int(dup.sum())} rows share an identity, e.g. {first}")
     return table.set_index(ID_COLUMNS).sort_index()
+
+
+CELL_COLUMNS = ID_COLUMNS[:-1]
+
+
+def _read_records(folder: Path) -> pd.DataFrame:
+    """The tidy rows of the finished cells recorded under ``folder/runs`` (as
+    ``vc.bench``'s result store writes them: ok cells one row per metric, a failed cell
+    one ``error`` row, n/a cells none)."""
+    rows = []
+    paths = sorted((folder / "runs").rglob("*.json"))
+    if not paths:
+        raise ValueError(f"{folder}: no cell records under runs/")
+    for path in paths:
+        rec = json.loads(path.read_text())
+        c = rec["cell"]
+        v = rec.get("versions", {})
+        base = {
+            "task": c["task"], "dataset": c["dataset"], "split": c["split"],
+            "method": c["method"], "seed": int(c["seed"]), "status": rec["status"],
+            "error": rec.get("error"), "baseline": None, "peer": None, "key": rec["key"],
+            "versions": (
+                f"virtualcell={v.get('virtualcell', '?')};task={c['task']}@{c['task_version']};"
+                f"dataset={c['dataset']}@{c['dataset_version']};"
+                f"method={c['method']}@{c['method_version']}"
+            ),
+        }  # fmt: skip
+        if rec["status"] == "ok":
+            for r in rec["rows"]:
+                value = r.get("value")
+                rows.append({**base, "metric": r["metric"],
+                             "value": math.nan if value is None else float(value)})  # fmt: skip
+        elif rec["status"] == "failed":
+            rows.append({**base, "metric": "error", "value": math.nan})
+        else:  # n/a: left out of results.parquet; here a row, so that a change shows
+            rows.append({**base, "metric": "n/a", "value": math.nan, "error": rec.get("reason")})
+    table = pd.DataFrame(rows)
+    dup = table.duplicated(ID_COLUMNS, keep=False)
+    if dup.any():
+        raise ValueError(f"{folder}: {int(dup.sum())} rows share an identity")
+    return table.set_index(ID_COLUMNS).sort_index()
+
+
+def _cells(table: pd.DataFrame) -> pd.MultiIndex:
+    return table.index.droplevel("metric").unique()
 
 
 def _same_value(a: float, b: float, tol: float) -> bool:
@@ -112,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("a", type=Path, help="results.parquet of the first run (before)")
     parser.add_argument("b", type=Path, help="results.parquet of the second run (after)")
+    parser.add_argument(
+        "--records",
+        action="store_true",
+        help="A and B are run folders: compare the cells finished in both (runs/*.json)",
+    )
     parser.add_argument("--tol", type=float, default=1e-12, help="relative tolerance")
     parser.add_argument(
         "--ignore-metric", action="append", default=[], help="a metric to leave out"
@@ -119,15 +176,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.tol >= 0 and math.isfinite(args.tol)):
         parser.error(f"--tol {args.tol} is not a finite number >= 0")
+    read = _read_records if args.records else _read
     try:
-        before, after = _read(args.a), _read(args.b)
-    except (OSError, ValueError) as err:
+        before, after = read(args.a), read(args.b)
+    except (OSError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    partial = ""
+    if args.records:  # only the cells both runs finished
+        cells_a, cells_b = _cells(before), _cells(after)
+        both = cells_a.intersection(cells_b)
+        before = before[before.index.droplevel("metric").isin(both)]
+        after = after[after.index.droplevel("metric").isin(both)]
+        partial = (
+            f"cells finished: {len(cells_a)} in A, {len(cells_b)} in B, {len(both)} in both "
+            "(compared); "
+        )
     diffs, counts = compare(before, after, tol=args.tol, ignore=set(args.ignore_metric))
     same = not diffs
     print(
-        f"{'IDENTICAL' if same else 'DIFFERENT'}: {counts['rows_a']} rows in A, "
+        f"{'IDENTICAL' if same else 'DIFFERENT'}: {partial}{counts['rows_a']} rows in A, "
         f"{counts['rows_b']} in B, {counts['common']} in both; "
         f"{counts['only_a']} only in A, {counts['only_b']} only in B; "
         f"{counts['value_diffs']} values differ beyond {args.tol:g} (largest absolute "

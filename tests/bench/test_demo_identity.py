@@ -92,3 +92,44 @@ def test_ignored_metric_and_unreadable_input(identity, tmp_path, capsys):
     rc, _, err = _run(identity, tmp_path, _table(), bad, capsys)
     assert rc == 2
     assert "not a bench results table (missing columns ['key'])" in err
+
+
+def _record(folder, method, seed, status="ok", rows=(("mse", 0.5),), reason=None):
+    import json
+
+    path = folder / "runs" / "perturb" / "toy" / method / f"singles_s{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rec = {
+        "key": f"k-{method}-{seed}", "status": status, "versions": {"virtualcell": "0"},
+        "cell": {"task": "perturb", "task_version": "1", "dataset": "toy",
+                 "dataset_version": "1", "split": "singles", "method": method,
+                 "method_version": "1", "seed": seed, "options": {}},
+        "rows": [{"metric": m, "value": v} for m, v in rows], "runtime_s": 1.0 + seed,
+    }  # fmt: skip
+    if reason:
+        rec["reason"] = reason
+    path.write_text(json.dumps(rec))
+
+
+def test_records_of_unfinished_runs(identity, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for seed in (0, 1, 2):  # A finished three cells, B two of them (still running)
+        _record(a, "mean", seed, rows=(("mse", 0.5 + seed), ("pearson", None)))
+    for seed in (0, 1):
+        _record(b, "mean", seed, rows=(("mse", 0.5 + seed), ("pearson", None)))
+    _record(a, "picky", 0, status="n/a", rows=(), reason="needs doubles")
+    _record(b, "picky", 0, status="n/a", rows=(), reason="needs doubles")
+    rc = identity.main(["--records", str(a), str(b)])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0, out
+    assert out[0].startswith("IDENTICAL: cells finished: 4 in A, 3 in B, 3 in both (compared)")
+    _record(b, "mean", 1, rows=(("mse", 1.5 + 1e-6), ("pearson", None)))
+    _record(b, "picky", 0, rows=(("mse", 0.1),))  # was n/a
+    rc = identity.main(["--records", str(a), str(b)])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 1
+    assert sum(line.startswith("value: ") for line in out) == 1
+    assert any(line.startswith("only in A: ") and "'metric': 'n/a'" in line for line in out)
+    assert any(line.startswith("only in B: ") and "'method': 'picky'" in line for line in out)
+    rc = identity.main(["--records", str(tmp_path / "nothing"), str(b)])
+    assert rc == 2 and "no cell records under runs/" in capsys.readouterr().err
