@@ -121,7 +121,7 @@ def main() -> None:
             vc.pl.discovery_curves(results, env=env_name, ax=ax)
         from virtualcell.pl._base import finish
 
-        finish(fig, args.figures / "design_discovery_curves.png")
+        finish(fig, args.figures / "design_discovery_curves.png", overwrite=True)
 
 
 if __name__ == "__main__":

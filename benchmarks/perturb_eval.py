@@ -308,13 +308,15 @@ def _figures(args, groups) -> None:
         subs = ["combo_seen2", "combo_seen1", "combo_seen0", "unseen_single"]
         for metric in ("pearson_delta", "l2"):
             vc.pl.perturbation_bars(sim, metric=metric, subgroups=subs,
-                                    path=args.figures / f"perturb_sim_{metric}.png")  # fmt: skip
+                                    path=args.figures / f"perturb_sim_{metric}.png", overwrite=True)  # fmt: skip
         net = next(r for r in sim[0]["results"] if r["method"] == "network")
-        vc.pl.interaction_confusion(net["interaction"], path=args.figures / "perturb_sim_modes.png")
+        vc.pl.interaction_confusion(
+            net["interaction"], path=args.figures / "perturb_sim_modes.png", overwrite=True
+        )
     d4 = groups.get(("dream4", "doubles"), [])
     if d4:
         vc.pl.perturbation_bars(d4, metric="l2", subgroups=["combo_seen2"],
-                                path=args.figures / "perturb_dream4_l2.png")  # fmt: skip
+                                path=args.figures / "perturb_dream4_l2.png", overwrite=True)  # fmt: skip
         folder = args.dream4 / "DREAM4_InSilico_Size100" / "insilico_size100_1"
         task = vc.perturb.load_task(folder, task="doubles", seed=0)
         model = vc.perturb.make_predictor("network", perturbation_type="knockout").fit(task.train)
@@ -324,7 +326,7 @@ def _figures(args, groups) -> None:
         pred = model.predict([cond]).X[0]
         vc.pl.perturbation_scatter(truth, pred, ctrl, genes=list(task.truth.var_names),
                                    label=f"DREAM4 100/1 {cond} (network)",
-                                   path=args.figures / "perturb_dream4_scatter.png")  # fmt: skip
+                                   path=args.figures / "perturb_dream4_scatter.png", overwrite=True)  # fmt: skip
 
 
 if __name__ == "__main__":

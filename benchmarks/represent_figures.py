@@ -46,10 +46,15 @@ def main() -> None:
         q,
         color=["bulk_labels", "vc_label", "vc_confidence", "vc_unknown_score"],
         path=out / "represent_umap.png",
+        overwrite=True,
     )
-    vc.pl.confusion_matrix(q, label_key="bulk_labels", path=out / "represent_confusion.png")
-    vc.pl.per_class_f1(q, label_key="bulk_labels", path=out / "represent_f1.png")
-    vc.pl.reliability_diagram(q, label_key="bulk_labels", path=out / "represent_reliability.png")
+    vc.pl.confusion_matrix(
+        q, label_key="bulk_labels", path=out / "represent_confusion.png", overwrite=True
+    )
+    vc.pl.per_class_f1(q, label_key="bulk_labels", path=out / "represent_f1.png", overwrite=True)
+    vc.pl.reliability_diagram(
+        q, label_key="bulk_labels", path=out / "represent_reliability.png", overwrite=True
+    )
 
     a = vc.sim.simulate_batches(200, n_cell_types=5, n_cells=1500, n_batches=3, seed=0)
     vc.represent.integrate(a, batch_key="batch", method="none", key_added="X_vc_pca")
@@ -71,6 +76,7 @@ def main() -> None:
             "graph_connectivity",
         ],
         path=out / "represent_integration.png",
+        overwrite=True,
     )
     from virtualcell.pl._base import finish, new_figure
 
@@ -83,7 +89,7 @@ def main() -> None:
             ax = fig.add_subplot(2, 2, 2 * row + col + 1)
             vc.pl.annotation_embedding(a, color=color, basis=f"U_{key}", ax=ax)
             ax.set_title(f"{key.removeprefix('X_vc_')}: {color}", fontsize=9)
-    finish(fig, out / "represent_integration_umap.png")
+    finish(fig, out / "represent_integration_umap.png", overwrite=True)
     print(table.round(3).to_string())
 
 

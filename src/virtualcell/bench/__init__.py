@@ -16,8 +16,9 @@ main job of ``make demo``), ``full`` (every reachable dataset). See ``docs/bench
 for the adapter contract a new task implements.
 """
 
+from ._plan import Plan, plan
 from ._presets import PRESETS, Preset
-from ._runner import BenchResult, Plan, plan, report, run
+from ._runner import BenchResult, report, run
 from ._stats import breakdown, leaderboard, normalised, reference_for
 from ._store import RESULT_COLUMNS, read_results
 from ._task import Dataset, Method, Metric, RunContext, Task, UserData

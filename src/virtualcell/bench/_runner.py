@@ -1,29 +1,24 @@
-"""The benchmark runner: plan the grid, reuse finished cells, run the rest in parallel,
-write the tidy table, the manifest and the report.
+"""The benchmark runner: reuse finished cells, run the rest in parallel, write the tidy
+table, the manifest and the report.
 
 :func:`run` is ``vcell bench``. The grid is every task x dataset x split x method x seed
-of the preset; cells run through the package's one engine
-(:mod:`virtualcell._utils._engine`: local processes by default, Dask with ``dask=``);
-each finished cell is stored at once (:mod:`._store`), so an interrupted run resumes
-where it stopped and a rerun of a finished one recomputes nothing.
+of the preset (:mod:`._plan`); cells run through the package's one engine
+(:mod:`virtualcell._utils._engine`: local processes by default, Dask with ``dask=``;
+one cell: :mod:`._worker`); each finished cell is stored at once (:mod:`._store`), so an
+interrupted run resumes where it stopped and a rerun of a finished one recomputes
+nothing. Where it ran goes into the manifest (:mod:`._machine`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib
-import os
-import platform
 import shutil
-import sys
 import time
-import traceback
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
@@ -38,47 +33,19 @@ from .._utils import (
     n_workers,
     write_json,
 )
-from .._version import __version__
-from ._measure import measure
-from ._presets import get_preset
+from ._machine import environment, hardware, load_average
+from ._plan import PresetName, plan
 from ._store import Cell, Store, tidy, write_table
-from ._task import Method, RunContext, Task, UserData, missing_requirements, package_version
+from ._task import RunContext, Task, UserData
 from ._tasks import TASKS
+from ._worker import check_user_data, run_cell
 
-__all__ = ["BenchResult", "Plan", "plan", "report", "run"]
+__all__ = ["BenchResult", "report", "run"]
 
-PresetName = Literal["quick", "demo", "full"]
-
-#: Packages whose versions go into the manifest.
-_PACKAGES = (
-    "numpy",
-    "scipy",
-    "pandas",
-    "scikit-learn",
-    "anndata",
-    "scanpy",
-    "torch",
-    "lightgbm",
-    "joblib",
-    "dask",
-    "distributed",
-    "arboreto",
-    "celltypist",
-    "scvi-tools",
-    "cell-eval",
-)
-
-
-@dataclass
-class Plan:
-    """The grid of a run, and everything left out of it with the reason."""
-
-    preset: str
-    seeds: tuple[int, ...]
-    cells: list[Cell] = field(default_factory=list)
-    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    task_objects: list[Task] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
+#: ``figures(table, tasks) -> {name: Figure}``: the report's figures (``vc.pl.bench_figures``).
+Figures = Callable[[pd.DataFrame, Sequence[Task]], Mapping[str, Any]]
+#: ``{cell key: (cell, record)}`` of the finished cells of a run.
+Records = dict[str, tuple[Cell, dict[str, Any]]]
 
 
 @dataclass
@@ -111,325 +78,6 @@ class BenchResult:
     report_md: Path | None = None
 
 
-# -- planning ------------------------------------------------------------------------------
-def _select_tasks(names: Sequence[str] | None) -> list[Task]:
-    if not names:
-        return [e.obj for e in TASKS.entries()]
-    return [TASKS.get(n) for n in dict.fromkeys(names)]
-
-
-def _check_user_flags(tasks: list[Task], user: UserData | None) -> None:
-    if user is None:
-        return
-    given = {k for k, v in user.options.items() if v is not None}
-    read = set().union(*(t.user_flags for t in tasks)) if tasks else set()
-    unused = sorted(given - read)
-    if unused:
-        flags = ", ".join("--" + u.replace("_", "-") for u in unused)
-        raise ValidationError(
-            f"{flags} not used by task(s) {', '.join(t.name for t in tasks)} "
-            f"(they read: {', '.join(sorted(read)) or 'no flags'})"
-        )
-    for t in tasks:
-        missing = [f for f in t.required_flags if user.options.get(f) is None]
-        if missing:
-            flags = ", ".join("--" + m.replace("_", "-") for m in missing)
-            raise ValidationError(f"task {t.name} with --data needs {flags}")
-
-
-def plan(
-    preset: PresetName = "quick",
-    *,
-    tasks: Sequence[str] | None = None,
-    methods: Sequence[str] | None = None,
-    exclude: Sequence[str] = (),
-    datasets: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    user: UserData | None = None,
-) -> Plan:
-    """The grid of a run (see :func:`run` for the options); nothing is computed."""
-    p = get_preset(preset)
-    chosen = _select_tasks(tasks)
-    _check_user_flags(chosen, user)
-    seeds_t = tuple(int(s) for s in (seeds if seeds is not None else p.seeds))
-    if not seeds_t:
-        raise ValidationError("no seeds given")
-    out = Plan(preset=p.name, seeds=seeds_t, task_objects=chosen)
-    wanted = set(methods or ())
-    dropped = set(exclude or ())
-    all_methods: dict[str, list[Method]] = {t.name: t.methods() for t in chosen}
-    known = {m.name for ms in all_methods.values() for m in ms}
-    unknown = sorted((wanted | dropped) - known)
-    if unknown:
-        raise ValidationError(
-            f"unknown method(s) {unknown} for task(s) {', '.join(all_methods)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    all_ds_names: set[str] = set()
-    for task in chosen:
-        info: dict[str, Any] = {
-            "version": task.version,
-            "description": task.description,
-            "metrics": [m.name for m in task.specs],
-            "datasets": [],
-            "methods": [],
-            "baselines": [],
-            "excluded_baselines": [],
-            "excluded": [],
-            "not_in_preset": [],
-        }
-        out.tasks[task.name] = info
-        ds_list = task.datasets(p.name, user)
-        all_ds_names |= {d.name for d in ds_list}
-        run_ds = []
-        for ds in ds_list:
-            if user is None and p.name not in ds.presets:
-                continue
-            if datasets and ds.name not in datasets:
-                continue
-            if ds.unavailable:
-                out.skipped.append(
-                    {
-                        "task": task.name,
-                        "what": "dataset",
-                        "name": ds.name,
-                        "reason": ds.unavailable,
-                    }
-                )
-                continue
-            run_ds.append(ds)
-            info["datasets"].append(
-                {
-                    "name": ds.name,
-                    "description": ds.description,
-                    "source": ds.source,
-                    "version": ds.version,
-                    "splits": list(ds.splits),
-                }
-            )
-        run_methods = []
-        for m in all_methods[task.name]:
-            if m.name in dropped:
-                info["excluded_baselines" if m.baseline else "excluded"].append(m.name)
-                continue
-            if wanted and not m.baseline and m.name not in wanted:
-                continue
-            if not wanted and not m.baseline and p.name not in m.presets:
-                info["not_in_preset"].append(m.name)
-                continue
-            reason = missing_requirements(m.requires) or (m.probe() if m.probe else None)
-            if reason:
-                what = "peer" if m.peer else "method"
-                out.skipped.append(
-                    {"task": task.name, "what": what, "name": m.name, "reason": reason}
-                )
-                continue
-            run_methods.append(m)
-            info["methods"].append(m.name)
-            if m.baseline:
-                info["baselines"].append(m.name)
-        for ds in run_ds:
-            for split in ds.splits:
-                for m in run_methods:
-                    for seed in seeds_t:
-                        out.cells.append(Cell(task, ds, split, m, seed, m.options_for(p.name)))
-    if datasets:
-        bad = sorted(set(datasets) - all_ds_names)
-        if bad:
-            raise ValidationError(
-                f"unknown dataset(s) {bad}; known: {', '.join(sorted(all_ds_names))}"
-            )
-    return out
-
-
-# -- the worker side -----------------------------------------------------------------------
-#: Per-process cache of loaded datasets ``{(task, dataset, version): (data, facts, load_s)}``.
-_DATA: OrderedDict[tuple[str, str, str], tuple[Any, dict[str, Any], float]] = OrderedDict()
-_DATA_SLOTS = 2
-
-
-def _load(cell: Cell) -> tuple[Any, dict[str, Any], float]:
-    key = (cell.task.name, cell.dataset.name, cell.dataset.version)
-    if key in _DATA:
-        _DATA.move_to_end(key)
-        data, facts, _ = _DATA[key]
-        return data, facts, 0.0
-    t0 = time.perf_counter()
-    data = cell.dataset.load()
-    facts = cell.task.describe(data) if cell.task.describe else {}
-    load_s = time.perf_counter() - t0
-    _DATA[key] = (data, facts, load_s)
-    while len(_DATA) > _DATA_SLOTS:
-        _DATA.popitem(last=False)
-    return data, facts, load_s
-
-
-def _check_user_data(cells: Sequence[Cell], user: UserData) -> None:
-    """Load the user's data (``--data``) once per task, as the cells will, and refuse it
-    with one message naming the file and the problem (a missing column, a damaged file,
-    too few cells or genes, values that are not finite) instead of failing every cell."""
-    import numpy as np
-
-    from .._errors import VirtualCellError
-
-    seen: set[tuple[str, str]] = set()
-    for cell in cells:
-        key = (cell.task.name, cell.dataset.name)
-        if key in seen or cell.dataset.source != "user":
-            continue
-        seen.add(key)
-        _DATA.pop((cell.task.name, cell.dataset.name, cell.dataset.version), None)
-        try:
-            data, _, _ = _load(cell)
-        except VirtualCellError as err:
-            message = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            if user.path not in message:
-                message = f"{user.path}: {message}"
-            raise ValidationError(f"--data {message}") from None
-        except Exception as err:  # a reader's own error: still the user's file
-            raise ValidationError(
-                f"--data {user.path}: task {cell.task.name} cannot read it "
-                f"({type(err).__name__}: {_first_line(err)})"
-            ) from None
-        adata = getattr(data, "adata", data)
-        shape = getattr(adata, "shape", None)
-        if shape is None or len(shape) != 2:
-            continue
-        if shape[0] < 3 or shape[1] < 2:
-            raise ValidationError(
-                f"--data {user.path}: {shape[0]} cell(s) x {shape[1]} gene(s); "
-                f"task {cell.task.name} needs at least 3 cells and 2 genes"
-            )
-        X = getattr(adata, "X", None)
-        values = getattr(X, "data", X) if hasattr(X, "tocsr") else X
-        if values is not None and not np.isfinite(np.asarray(values, dtype=float)).all():
-            raise ValidationError(f"--data {user.path}: X holds NaN or infinite values")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
-
-
-def _run_cell(
-    cell: Cell,
-    *,
-    context: RunContext,
-    trace_memory: bool = False,
-    settings_state: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run one cell in this process (with the parent's ``settings``); never raises."""
-    saved = dataclasses.asdict(settings)
-    try:
-        for key, value in (settings_state or {}).items():
-            setattr(settings, key, value)
-        return _run_cell_here(cell, context=context, trace_memory=trace_memory)
-    finally:
-        for key, value in saved.items():
-            setattr(settings, key, value)
-
-
-def _run_cell_here(cell: Cell, *, context: RunContext, trace_memory: bool) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "key": cell.key,
-        "cell": cell.identity(),
-        "versions": {"virtualcell": __version__},
-        "worker_pid": os.getpid(),
-    }
-    try:
-        data, facts, load_s = _load(cell)
-    except Exception as exc:
-        record.update(
-            status="failed",
-            error=f"loading the dataset: {_first_line(exc)}",
-            traceback=traceback.format_exc(),
-            rows=[],
-        )
-        return record
-    record.update(dataset_facts=facts, load_s=load_s)
-    reason = (
-        cell.task.applicable(data, cell.split, cell.method.name) if cell.task.applicable else None
-    )
-    if reason:
-        record.update(status="n/a", reason=reason, rows=[])
-        return record
-    verbosity = settings.verbosity
-    try:
-        for module in cell.method.requires:  # import costs are not the method's
-            importlib.import_module(module)
-        settings.verbosity = 0  # the grid reports progress; cells run quietly
-        with measure(trace=trace_memory) as m:
-            rows = cell.task.run(
-                data,
-                split=cell.split,
-                method=cell.method.name,
-                seed=cell.seed,
-                options=dict(cell.options),
-                context=context,
-            )
-        rows = [{"metric": str(r["metric"]), "value": float(r["value"])} for r in rows]
-        record.update(status="ok", rows=rows)
-    except Exception as exc:
-        record.update(
-            status="failed", error=_first_line(exc), traceback=traceback.format_exc(), rows=[]
-        )
-        return record
-    finally:
-        settings.verbosity = verbosity
-    py_peak = m.py_peak_mb if trace_memory else None
-    record.update(runtime_s=m.runtime_s, cpu_s=m.cpu_s, peak_mb=m.peak_mb, py_peak_mb=py_peak)
-    return record
-
-
-# -- metadata ------------------------------------------------------------------------------
-def _load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover
-        return None
-
-
-def _hardware(device: str) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:  # pragma: no cover
-        pass
-    mem_gb = None
-    try:
-        mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        pass
-    gpu = None
-    if device.startswith("cuda") or device == "auto":
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                gpu = torch.cuda.get_device_name(0)
-        except ImportError:  # pragma: no cover
-            pass
-    return {
-        "cpu": cpu,
-        "cpus_available": available_cpus(),
-        "memory_gb": mem_gb,
-        "gpu": gpu,
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-    }
-
-
-def _environment() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"virtualcell": __version__}
-    for pkg in _PACKAGES:
-        out[pkg] = package_version(pkg)
-    return out
-
-
-# -- the run -------------------------------------------------------------------------------
 def run(
     preset: PresetName = "quick",
     *,
@@ -447,7 +95,7 @@ def run(
     resume: bool = True,
     trace_memory: bool = False,
     report: bool = True,
-    figures: Callable[[pd.DataFrame, Sequence[Task]], Mapping[str, Any]] | None = None,
+    figures: Figures | None = None,
 ) -> BenchResult:
     """Run the benchmark (``vcell bench``).
 
@@ -507,14 +155,7 @@ def run(
         out, overwrite=True, kind="folder", name="out",
         inputs=[("data", data)] if data is not None else [],
     )  # fmt: skip
-    user = None
-    if data is not None:
-        if not tasks:
-            raise ValidationError("--data needs --task (which task to run on the data)")
-        user = UserData(str(data), dict(user_options or {}))
-    elif user_options and any(v is not None for v in user_options.values()):
-        given = [k for k, v in user_options.items() if v is not None]
-        raise ValidationError(f"{given} describe user data: give the data with --data")
+    user = _user_data(data, user_options, tasks)
     the_plan = plan(
         preset,
         tasks=tasks,
@@ -525,14 +166,14 @@ def run(
         user=user,
     )
     if user is not None:  # read and check the user's data once, before the grid starts
-        _check_user_data(the_plan.cells, user)
+        check_user_data(the_plan.cells, user)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(out)
     if not resume:  # what cells shared in an earlier run (context.scratch) goes too
         shutil.rmtree(out / "scratch", ignore_errors=True)
     store = Store(out)
-    records: dict[str, tuple[Cell, dict[str, Any]]] = {}
+    records: Records = {}
     pending: list[Cell] = []
     for cell in the_plan.cells:
         rec = store.load(cell) if resume else None
@@ -554,26 +195,11 @@ def run(
         threads=max(1, available_cpus() // max(1, min(workers, len(pending) or 1))),
         scratch=str((out / "scratch").resolve()),
     )
-    load_start = _load_average()
+    load_start = load_average()
     failed = 0
-    # cells of one dataset next to each other (workers reuse the loaded data), seeds
-    # innermost (workers running side by side take different seeds, so work a task
-    # shares per seed, such as the agent task's answers, is not waited for twice)
-    pending.sort(key=lambda c: (c.task.name, c.dataset.name, c.split, c.method.name, c.seed))
-    for index, rec in imap_tasks(
-        _run_cell,
-        pending,
-        shared={
-            "context": context,
-            "trace_memory": trace_memory,
-            "settings_state": dataclasses.asdict(settings),  # workers see the same settings
-        },
-        n_jobs=n_jobs,
-        dask=dask,
-        description="bench cells",
+    for cell, rec in _run_pending(
+        pending, context=context, trace_memory=trace_memory, n_jobs=n_jobs, dask=dask
     ):
-        cell = pending[index]
-        rec["finished_at"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         store.save(cell, rec)
         records[cell.key] = (cell, rec)
         if rec["status"] == "failed":
@@ -583,21 +209,6 @@ def run(
     table = tidy(ordered)
     write_table(table, out)
     n_na = sum(1 for _, r in ordered if r["status"] == "n/a")
-    not_applicable = [
-        {
-            "task": c.task.name,
-            "dataset": c.dataset.name,
-            "split": c.split,
-            "method": c.method.name,
-            "reason": r.get("reason", ""),
-        }
-        for c, r in ordered
-        if r["status"] == "n/a" and c.seed == the_plan.seeds[0]
-    ]
-    facts: dict[str, dict[str, dict[str, Any]]] = {}
-    for c, r in ordered:
-        if r.get("dataset_facts"):
-            facts.setdefault(c.task.name, {}).setdefault(c.dataset.name, r["dataset_facts"])
     manifest = {
         "format": "virtualcell.bench.manifest/1",
         "preset": the_plan.preset,
@@ -620,12 +231,12 @@ def run(
         },
         "tasks": the_plan.tasks,
         "skipped": the_plan.skipped,
-        "not_applicable": not_applicable,
-        "dataset_facts": facts,
+        "not_applicable": _not_applicable(ordered, the_plan.seeds[0]),
+        "dataset_facts": _dataset_facts(ordered),
         "user_data": {"path": user.path, "options": dict(user.options)} if user else None,
-        "environment": _environment(),
-        "hardware": _hardware(device),
-        "load_average": {"start": load_start, "end": _load_average()},
+        "environment": environment(),
+        "hardware": hardware(device),
+        "load_average": {"start": load_start, "end": load_average()},
     }
     write_json(out / "manifest.json", manifest)
     result = BenchResult(
@@ -650,10 +261,82 @@ def run(
     return result
 
 
+def _user_data(
+    data: str | Path | None,
+    user_options: Mapping[str, Any] | None,
+    tasks: Sequence[str] | None,
+) -> UserData | None:
+    """The user's own dataset (``--data`` and the flags describing it), or ``None``."""
+    if data is not None:
+        if not tasks:
+            raise ValidationError("--data needs --task (which task to run on the data)")
+        return UserData(str(data), dict(user_options or {}))
+    if user_options and any(v is not None for v in user_options.values()):
+        given = [k for k, v in user_options.items() if v is not None]
+        raise ValidationError(f"{given} describe user data: give the data with --data")
+    return None
+
+
+def _run_pending(
+    pending: list[Cell],
+    *,
+    context: RunContext,
+    trace_memory: bool,
+    n_jobs: int,
+    dask: str | Any | None,
+) -> Iterator[tuple[Cell, dict[str, Any]]]:
+    """Run the cells on the engine's workers; yields ``(cell, record)`` as each finishes
+    (``pending`` is sorted in place into the order the workers take the cells)."""
+    # cells of one dataset next to each other (workers reuse the loaded data), seeds
+    # innermost (workers running side by side take different seeds, so work a task
+    # shares per seed, such as the agent task's answers, is not waited for twice)
+    pending.sort(key=lambda c: (c.task.name, c.dataset.name, c.split, c.method.name, c.seed))
+    for index, rec in imap_tasks(
+        run_cell,
+        pending,
+        shared={
+            "context": context,
+            "trace_memory": trace_memory,
+            "settings_state": dataclasses.asdict(settings),  # workers see the same settings
+        },
+        n_jobs=n_jobs,
+        dask=dask,
+        description="bench cells",
+    ):
+        rec["finished_at"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        yield pending[index], rec
+
+
+def _not_applicable(ordered: list[tuple[Cell, dict[str, Any]]], seed: int) -> list[dict[str, Any]]:
+    """The manifest's ``not_applicable``: one row per n/a cell of the first seed."""
+    return [
+        {
+            "task": c.task.name,
+            "dataset": c.dataset.name,
+            "split": c.split,
+            "method": c.method.name,
+            "reason": r.get("reason", ""),
+        }
+        for c, r in ordered
+        if r["status"] == "n/a" and c.seed == seed
+    ]
+
+
+def _dataset_facts(
+    ordered: list[tuple[Cell, dict[str, Any]]],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The manifest's ``dataset_facts``: ``{task: {dataset: facts}}`` (first record wins)."""
+    facts: dict[str, dict[str, dict[str, Any]]] = {}
+    for c, r in ordered:
+        if r.get("dataset_facts"):
+            facts.setdefault(c.task.name, {}).setdefault(c.dataset.name, r["dataset_facts"])
+    return facts
+
+
 def report(
     out: str | Path,
     *,
-    figures: Callable[[pd.DataFrame, Sequence[Task]], Mapping[str, Any]] | None = None,
+    figures: Figures | None = None,
 ) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` again from a finished run's
     ``results.parquet`` and ``manifest.json`` in ``out`` (nothing is computed); e.g. to

@@ -658,7 +658,10 @@ class _RunStore:
         (self.folder / "methods").mkdir(exist_ok=True)
         clean_stale_temps(self.folder / "methods")
         for f, part in enumerate(parts):
-            part.split.save(self.folder / ("split.json" if not folds else f"split_fold{f}.json"))
+            part.split.save(
+                self.folder / ("split.json" if not folds else f"split_fold{f}.json"),
+                overwrite=True,  # the folder passed the output rule in __init__
+            )
         write_json(self.folder / "run.json", to_jsonable(self.identity))
         if self.resume:
             log(f"perturb evaluate: resuming the run in {self.folder}")

@@ -3,7 +3,7 @@
 Every function has the form ``f(obj, *, ax=None, path=None, ...) -> Figure``
 (:mod:`virtualcell.pl._base`): it draws what the task functions computed, into ``ax``
 or a new figure (no pyplot state, no backend switch), and saves it atomically when
-given ``path=``. Modules by topic: ``_sim``, ``_grn``, ``_perturb``, ``_represent``, ``_design``,
+given ``path=`` (an existing file only with ``overwrite=True``). Modules by topic: ``_sim``, ``_grn``, ``_perturb``, ``_represent``, ``_design``,
 ``_bench``.
 """
 

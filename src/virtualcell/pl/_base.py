@@ -8,7 +8,9 @@ Every figure function has the form ``f(obj, *, ax=None, path=None, ...) -> Figur
   makes its own :class:`matplotlib.figure.Figure` — without ``pyplot``'s global state and
   without switching the backend, so notebooks keep their inline plots and loops leak no
   figures;
-- with ``path`` the figure is saved atomically (format from the suffix: png, pdf, svg).
+- with ``path`` the figure is saved atomically (format from the suffix: png, pdf, svg),
+  under the package's one output rule (:func:`virtualcell._utils.check_output`): an
+  existing file is replaced only with ``overwrite=True``, checked before it is written.
 
 Helpers here implement that contract once: :func:`new_axes` and :func:`finish`.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ValidationError
-from .._utils import atomic_path
+from .._utils import atomic_path, check_output
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -56,8 +58,11 @@ def _has_root_kw(ax: Axes) -> bool:
         return False
 
 
-def finish(fig: Figure, path: str | os.PathLike[str] | None, *, dpi: int = 120) -> Figure:
-    """Save ``fig`` atomically to ``path`` (when given) and return it."""
+def finish(
+    fig: Figure, path: str | os.PathLike[str] | None, *, dpi: int = 120, overwrite: bool = False
+) -> Figure:
+    """Save ``fig`` atomically to ``path`` (when given) and return it; an existing file is
+    replaced only with ``overwrite`` (the output rule)."""
     if path is not None:
         target = Path(path)
         suffix = target.suffix.lower()
@@ -65,6 +70,10 @@ def finish(fig: Figure, path: str | os.PathLike[str] | None, *, dpi: int = 120) 
             raise ValidationError(
                 f"cannot save a figure as {target.name!r}: use one of {', '.join(FIGURE_SUFFIXES)}"
             )
+        check_output(
+            target, overwrite=overwrite, kind="file", name="path",
+            hint="pass overwrite=True to replace it",
+        )  # fmt: skip
         with atomic_path(target) as tmp:
             fig.savefig(tmp, dpi=dpi, format=suffix[1:])
     return fig

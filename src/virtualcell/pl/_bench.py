@@ -55,6 +55,7 @@ def bench_leaderboard(
     scale: Literal["normalised", "raw"] = "normalised",
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Horizontal bars of ``metric`` per method, best on top, error bar = sd over seeds;
     baselines grey (``reference`` dark), peers orange, virtualcell methods blue.
@@ -133,7 +134,7 @@ def bench_leaderboard(
     used = dict.fromkeys(_kind(flags, m, reference) for m in agg.index)
     ax.legend(handles=[Patch(color=_COLOURS[k], label=k) for k in used], fontsize=7,
               loc="best")  # fmt: skip
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def bench_heatmap(
@@ -144,6 +145,7 @@ def bench_heatmap(
     higher_is_better: bool = True,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Methods x (dataset / split) heatmap of ``metric`` (mean over seeds, annotated);
     colours scaled per column so that each column's best method is the brightest."""
@@ -171,7 +173,7 @@ def bench_heatmap(
                     j, i, f"{vals[i, j]:.2f}", ha="center", va="center", fontsize=6, color=colour
                 )
     ax.set_title(f"{task}: {metric} per dataset / split\n(colour scaled per column)", fontsize=9)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def bench_runtime(
@@ -182,6 +184,7 @@ def bench_runtime(
     reference: str | None = None,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Mean wall time per cell (log scale) against the mean of ``metric``, one point per
     method, coloured as in :func:`bench_leaderboard`."""
@@ -215,7 +218,7 @@ def bench_runtime(
     ax.set_ylabel(metric)
     ax.set_title(f"{task}: {metric} against runtime", fontsize=10)
     ax.grid(alpha=0.3)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def bench_figures(table: pd.DataFrame, tasks: Sequence[Any]) -> dict[str, Figure]:

@@ -44,6 +44,7 @@ def discovery_curves(
     title: str | None = None,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Discovery curves per policy: cumulative hit rate after each round, mean over seeds.
 
@@ -109,4 +110,4 @@ def discovery_curves(
     ax.set_title(title if title is not None else f"{envs[0]} ({seeds} seeds)", fontsize=10)
     ax.legend(fontsize=7, frameon=False, loc="upper left")
     ax.grid(alpha=0.3, linewidth=0.5)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)

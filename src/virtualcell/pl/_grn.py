@@ -23,6 +23,7 @@ def grn_heatmap(
     *,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     title: str = "median AUPRC ratio",
     fmt: str = "{:.2f}",
 ) -> Figure:
@@ -41,6 +42,8 @@ def grn_heatmap(
         Axes to draw into (default: a new figure sized to the table).
     path
         Save the figure there (``.png``, ``.pdf`` or ``.svg``), atomically.
+    overwrite
+        Replace an existing file at ``path`` (refused otherwise: the output rule).
     title, fmt
         Title and the format of the annotations.
 
@@ -68,4 +71,4 @@ def grn_heatmap(
         color = "black" if scaled[i, j] > 0.6 else "white"
         ax.text(j, i, fmt.format(vals[i, j]), ha="center", va="center", fontsize=8, color=color)
     ax.set_title(title)
-    return finish(fig, path, dpi=130)
+    return finish(fig, path, dpi=130, overwrite=overwrite)

@@ -37,6 +37,7 @@ def perturbation_scatter(
     n_labels: int = 5,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Predicted vs true change from control of one perturbation (one point per gene).
 
@@ -77,7 +78,7 @@ def perturbation_scatter(
     ax.set_ylabel("predicted change from control")
     title = f"Pearson-delta {r:.2f}"
     ax.set_title(f"{label}\n{title}" if label else title, fontsize=10)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def perturbation_bars(
@@ -87,6 +88,7 @@ def perturbation_bars(
     subgroups: Sequence[str] | None = None,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Bars of ``metric`` per method and test subgroup; baselines hatched.
 
@@ -143,7 +145,7 @@ def perturbation_bars(
     ax.set_ylabel(metric)
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(f"{metric} by test subgroup (hatched: baselines)")
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def interaction_confusion(
@@ -151,6 +153,7 @@ def interaction_confusion(
     *,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> Figure:
     """True (rows) vs predicted (columns) interaction modes of the doubles.
 
@@ -183,7 +186,7 @@ def interaction_confusion(
         f"interaction mode (accuracy {acc:.2f})" if acc is not None else "interaction mode"
     )
     fig.colorbar(im, ax=ax, shrink=0.8)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def _palette(n: int) -> list[Any]:

@@ -76,6 +76,7 @@ def annotation_embedding(
     basis: str = "X_umap",
     ax: Axes | None = None,
     path: PathLike = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Scatter of a 2-D embedding (``obsm[basis]``, e.g. a UMAP) coloured by ``obs``
     columns: true labels, predictions (``vc_label``), confidence, unknown score. One panel
@@ -100,7 +101,7 @@ def annotation_embedding(
     palette = dict(zip(cats, _colors(len(cats)), strict=True))
     for a, c in zip(axes, cols, strict=True):
         _scatter(a, xy, values[c], c, palette)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def confusion_matrix(
@@ -111,6 +112,7 @@ def confusion_matrix(
     normalize: bool = True,
     ax: Axes | None = None,
     path: PathLike = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Confusion matrix of true labels (rows) against predictions (columns); with
     ``normalize`` each row sums to 1 (recall on the diagonal)."""
@@ -143,7 +145,7 @@ def confusion_matrix(
                     color="white" if table[i, j] > 0.6 * table.max() else "black",
                 )
     fig.colorbar(im, ax=ax, shrink=0.7)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def per_class_f1(
@@ -153,6 +155,7 @@ def per_class_f1(
     prediction_key: str = "vc_label",
     ax: Axes | None = None,
     path: PathLike = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Bar chart of the F1 of each true class (``2 TP / (2 TP + FP + FN)``), with the
     number of true cells."""
@@ -177,7 +180,7 @@ def per_class_f1(
     ax.set_ylim(0, 1)
     ax.set_ylabel("F1")
     ax.set_title(f"per-class F1 (macro {np.mean(f1):.3f})", fontsize=9)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def reliability_diagram(
@@ -190,6 +193,7 @@ def reliability_diagram(
     n_bins: int = 10,
     ax: Axes | None = None,
     path: PathLike = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Accuracy against mean confidence per confidence bin (calibrated, and uncalibrated
     when ``raw_confidence_key`` is in ``obs``), with the ECE of each in the legend."""
@@ -217,7 +221,7 @@ def reliability_diagram(
         )
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy")
     ax.legend(fontsize=7, loc="upper left")
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def integration_scores(
@@ -226,6 +230,7 @@ def integration_scores(
     metrics: Sequence[str] | None = None,
     ax: Axes | None = None,
     path: PathLike = None,
+    overwrite: bool = False,
 ) -> Figure:
     """Grouped bars of scIB metrics (columns) for several embeddings (rows), e.g. the
     table of :func:`~virtualcell.represent.score_integration` before/after integration."""
@@ -249,4 +254,4 @@ def integration_scores(
     ax.set_xticks(x + 0.4 - width / 2, cols, rotation=45, ha="right", fontsize=7)
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)

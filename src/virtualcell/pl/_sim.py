@@ -47,6 +47,7 @@ def network(
     *,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     layout: Literal["spring", "kamada_kawai"] = "spring",
     seed: int = 0,
 ) -> Figure:
@@ -93,7 +94,7 @@ def network(
         fontsize=9,
     )
     ax.axis("off")
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def perturbation_heatmap(
@@ -101,6 +102,7 @@ def perturbation_heatmap(
     *,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     layer: str | None = None,
     conditions: list[str] | None = None,
     max_conditions: int = 40,
@@ -132,7 +134,7 @@ def perturbation_heatmap(
     what = "log1p normalised" if layer is None else f"layer {layer}"
     ax.set_title(f"mean expression shift vs control ({what})", fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.6)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)
 
 
 def _categories(adata: ad.AnnData, color: str, max_categories: int) -> tuple[pd.Series, list]:
@@ -156,6 +158,7 @@ def umap(
     *,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     color: str = PERTURBATION_KEY,
     max_categories: int = 12,
     basis: str = "X_umap",
@@ -185,4 +188,4 @@ def umap(
     ax.set_xlabel("UMAP1")
     ax.set_ylabel("UMAP2")
     ax.set_title(f"UMAP of {adata.n_obs} cells by {color}", fontsize=9)
-    return finish(fig, path)
+    return finish(fig, path, overwrite=overwrite)

@@ -130,10 +130,10 @@ def sim(
         from ._views import embed_umap
 
         plots.mkdir(exist_ok=True)
-        network(adata, path=plots / "network.png")
-        perturbation_heatmap(adata, path=plots / "heatmap.png")
+        network(adata, path=plots / "network.png", overwrite=True)
+        perturbation_heatmap(adata, path=plots / "heatmap.png", overwrite=True)
         embed_umap(adata, seed=seed)
-        umap(adata, path=plots / "umap.png")
+        umap(adata, path=plots / "umap.png", overwrite=True)
     p = adata.uns["vc"]["sim"]
     per_double = na.groupby("perturbation")["nonadditive"].any() if len(na) else None
     summary = {

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import DataFormatError, ValidationError
-from .._utils import write_text
+from .._utils import check_output, write_text
 from ._input import CellsInput, as_csr, check_chunk_values, gene_columns
 from ._vocab import FORMAT_VERSION, SPECIAL_TOKENS, GeneVocab
 
@@ -297,8 +297,27 @@ class Tokenizer:
             "state": self._state(),
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as JSON to ``path`` (atomically); returns the path."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write :meth:`to_dict` as JSON to ``path`` (atomically: a killed or failed write
+        leaves an existing file as it was); returns the path.
+
+        Parameters
+        ----------
+        path
+            The JSON file to write.
+        overwrite
+            Replace an existing file (refused otherwise: the output rule,
+            :func:`virtualcell._utils.check_output`, checked before anything is written).
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
+        check_output(
+            path, overwrite=overwrite, kind="file", name="path",
+            hint="pass overwrite=True to replace it",
+        )  # fmt: skip
         return write_text(path, json.dumps(self.to_dict()))
 
     @classmethod

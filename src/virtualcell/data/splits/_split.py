@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..._errors import DataFormatError, ValidationError
-from ..._utils import write_text
+from ..._utils import check_output, write_text
 from ..._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -163,10 +163,27 @@ class Split:
             format_version=version,
         )
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the split as versioned JSON with the atomic writer (a temporary sibling
-        renamed into place)."""
-        path = Path(path)
+        renamed into place: a killed or failed write leaves an existing file as it was).
+
+        Parameters
+        ----------
+        path
+            The JSON file to write (missing folders above it are created).
+        overwrite
+            Replace an existing file (refused otherwise: the output rule,
+            :func:`virtualcell._utils.check_output`, checked before anything is written).
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
+        path = check_output(
+            path, overwrite=overwrite, kind="file", name="path",
+            hint="pass overwrite=True to replace it",
+        )  # fmt: skip
         path.parent.mkdir(parents=True, exist_ok=True)
         return write_text(path, json.dumps(self.to_dict()))
 
