@@ -38,8 +38,10 @@ from ._c2s import (
 from ._describe import ClusterDescription, describe
 from ._evaluate import TextEvaluation, evaluate, split_types
 from ._labels import (
+    ABBREVIATIONS,
     LabelTexts,
     cell_sentences,
+    expand_abbreviations,
     gene_mentions,
     label_texts,
     marker_genes,
@@ -48,6 +50,7 @@ from ._labels import (
 from ._llm import LLMFineTune, add_lora, cell_texts, finetune_llm, llm_type_scores, save_lora
 
 __all__ = [
+    "ABBREVIATIONS",
     "BRIDGE_TRAIN_CONFIG",
     "C2S_TRAIN_CONFIG",
     "ZERO_SHOT_METHODS",
@@ -65,6 +68,7 @@ __all__ = [
     "describe",
     "evaluate",
     "evaluate_c2s",
+    "expand_abbreviations",
     "finetune_llm",
     "gene_mentions",
     "generate",

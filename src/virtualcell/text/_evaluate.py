@@ -151,6 +151,18 @@ def _default_kb() -> Any:
     return path
 
 
+def _restrict(texts: Any, labels: list[str]) -> Any:
+    """The label texts of ``labels`` only (what a method may see while it is fitted)."""
+    from ._labels import LabelTexts
+
+    terms = texts.terms.loc[[x for x in labels if x in texts.terms.index]]
+    return LabelTexts(
+        texts={x: texts.texts[x] for x in labels},
+        terms=terms,
+        markers={x: texts.markers.get(x, {}) for x in labels},
+    )
+
+
 def _metrics(S: np.ndarray, y: np.ndarray, labels: list[str], held: list[str]) -> dict:
     from ..metrics import accuracy, macro_f1, recall_at_k
 
@@ -257,6 +269,7 @@ def evaluate(
                 [np.flatnonzero(np.isin(y_all, held)), adata.obs_names.get_indexer(test.obs_names)]
             )
             ev = adata[rows_ev].copy()
+            seen_texts = _restrict(texts_all, [x for x in labels if x not in held])
             y = labels_of(ev, label_key)
             log(f"text.evaluate: seed {seed}, held out {held}, {ref.n_obs} training cells")
             for name in methods:
@@ -264,7 +277,8 @@ def evaluate(
                 method = entry.obj(**options.get(name, {}))
                 t0 = time.perf_counter()
                 try:
-                    method.fit(ref, label_key=label_key, layer=layer, kb=kb_obj, seed=seed)
+                    method.fit(ref, label_key=label_key, layer=layer, kb=kb_obj, seed=seed,
+                               texts=seen_texts)  # fmt: skip
                     fit_s = time.perf_counter() - t0
                     S = np.asarray(method.scores(ev, texts_all, layer=layer), dtype=np.float64)
                 except DatasetNotAvailableError as e:
