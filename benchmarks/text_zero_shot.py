@@ -34,6 +34,37 @@ def _seeds(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
+def _mapping(adata, label_key: str, layer: str | None, no_kb: bool) -> str:
+    """Markdown table: each label, the text matched, its CL term (or "unmapped"), parents."""
+    from virtualcell._utils import markdown_table
+    from virtualcell.represent import expression
+
+    labels = sorted(set(adata.obs[label_key].astype(str)))
+    kb = None if no_kb else vc.knowledge.KnowledgeBase(vc.knowledge.default_path())
+    genes = list(expression(adata, layer=layer)[1])
+    lt = vc.text.label_texts(labels, genes=genes, kb=kb)
+    cl = vc.knowledge.cell_ontology()
+    rows = []
+    for x in labels:
+        t = lt.terms.loc[x]
+        ok = bool(t["accepted"])
+        parents = [cl.at[p, "label"] for p in cl.at[t["term_id"], "parents"]] if ok else []
+        rows.append(
+            {
+                "label": f"`{x}`",
+                "matched as": t["query"] if t["query"] != x else "",
+                "CL term": f"{t['term_id']} {t['term_label']}" if ok else "unmapped",
+                "score": f"{t['score']:.2f}" if ok else f"({t['score']:.2f})",
+                "parents": "; ".join(parents),
+                "named genes": ", ".join(
+                    f"{g}{'+' if v > 0 else '-'}" for g, v in lt.markers[x].items()
+                ),
+                "texts": len(lt[x]),
+            }
+        )
+    return markdown_table(pd.DataFrame(rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=sorted(DATASETS), required=True)
@@ -43,9 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="bridge optimizer steps")
     p.add_argument("--no-kb", action="store_true")
     p.add_argument("--out", default=None, help="per-seed table (.csv)")
+    p.add_argument("--mapping", action="store_true", help="print the label -> CL table only")
     a = p.parse_args(argv)
     adata = getattr(vc.datasets, a.dataset)()
     spec = DATASETS[a.dataset]
+    if a.mapping:
+        print(_mapping(adata, spec["label_key"], spec["layer"], a.no_kb))
+        return 0
     frames = []
     for m in a.method or ["text_map", "marker_score", "random"]:
         name, _, rest = m.partition("=")

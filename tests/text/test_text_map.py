@@ -80,17 +80,29 @@ def test_calibrated_stacking_moves_cells_between_seen_and_unseen():
 def test_text_map_in_the_evaluation_protocol():
     a = toy(seed=2)
     res = vc.text.evaluate(
-        a, label_key="cell_type", holdout_types=2, seeds=[3], kb=False, ontology=False,
+        a, label_key="cell_type", holdout_types=2, seeds=[3, 4], kb=False, ontology=False,
         methods=("text_map", "random"),
         method_options={"text_map": {"n_comps": 8, "text_encoder": bag_of_words}},
     )  # fmt: skip
     held = res.held_out[3]
     assert held == vc.text.split_types(a.obs["cell_type"], holdout_types=2, seed=3)
-    t = res.table.set_index("method")
+    t = res.table[res.table["seed"] == 3].set_index("method")
     assert list(t.index) == ["text_map", "random"] and not t.loc["text_map", "baseline"]
     assert t.loc["text_map", "n_held_out"] == 80
     rates = [c for c in t.columns if c.startswith(("zero_shot", "generalized", "recall"))]
     assert ((t[rates] >= 0) & (t[rates] <= 1)).all().all()
+    # the summary's interval is mean_ci over the two seeds; the JSON carries it too
+    v = res.table.loc[res.table["method"] == "text_map", "zero_shot_macro_f1"].to_numpy()
+    ci = vc.metrics.mean_ci(v)
+    row = res.summary().loc["text_map"]
+    assert row["zero_shot_macro_f1_ci_low"] == pytest.approx(ci.low)
+    assert row["zero_shot_macro_f1_ci_high"] == pytest.approx(ci.high)
+    out = res.to_json()
+    assert set(out["methods"]) == {"text_map"} and set(out["baselines"]) == {"random"}
+    assert out["ci95"]["text_map"]["zero_shot_macro_f1"] == [
+        pytest.approx(ci.low, abs=1e-4),
+        pytest.approx(ci.high, abs=1e-4),
+    ]
 
 
 def test_text_map_refuses_bad_options():

@@ -213,7 +213,13 @@ class TextMapMethod:
 
     Options: ``alpha`` (cell-side ridge; ConSE: inverse L2 strength), ``beta`` (text-side
     ridge), ``n_inner`` (calibration rounds), ``ontology`` (for label texts built here),
-    ``text_encoder`` (texts -> vectors; default all-MiniLM-L6-v2).
+    ``text_encoder`` (texts -> vectors; default all-MiniLM-L6-v2), ``label_norm``
+    (standardise each label's scores by their mean / sd over the reference cells before
+    the within-cell standardisation: a label whose text is close to every seen type's
+    stops winning everywhere; reference statistics only), ``marker_weight`` (adds that
+    times the label's named-gene score: the mean z-score of log expression of the genes
+    its texts name positively minus those named negatively, ``LabelTexts.markers``,
+    z-scores with the *reference* cells' mean / sd; 0 for a label naming no gene).
     """
 
     def __init__(
@@ -229,6 +235,8 @@ class TextMapMethod:
         n_inner: int = 5,
         ontology: Any = "auto",
         text_encoder: Callable[[list[str]], Any] | None = None,
+        label_norm: bool = False,
+        marker_weight: float = 0.0,
     ) -> None:
         from .._errors import ValidationError
 
@@ -242,7 +250,8 @@ class TextMapMethod:
         self.kind, self.alpha, self.beta, self.top = kind, float(alpha), float(beta), int(top)
         self.n_hvg, self.n_comps, self.n_inner = int(n_hvg), int(n_comps), int(n_inner)
         self.calibration, self.ontology = calibration, ontology
-        self.text_encoder = text_encoder
+        self.text_encoder, self.label_norm = text_encoder, bool(label_norm)
+        self.marker_weight = float(marker_weight)
         self.classes: list[str] = []
         self.offset = 0.0
 
@@ -268,10 +277,16 @@ class TextMapMethod:
         lr = LogisticRegression(C=1.0 / self.alpha, max_iter=500, random_state=seed)
         return lr.fit(X, y), S
 
-    def _score(self, state: Any, X: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """Compatibility of each cell with each text row, standardised within the cell
-        (over the labels: argmax unchanged, offsets comparable between label sets)."""
+    def _score(self, state: Any, X: np.ndarray, T: np.ndarray, Xref: np.ndarray) -> np.ndarray:
+        """Compatibility of each cell with each text row (with ``label_norm``: each label
+        standardised over the reference cells ``Xref`` first), then standardised within
+        the cell (over the labels: argmax unchanged, offsets comparable between label
+        sets)."""
         S = self._raw_score(state, X, T)
+        if self.label_norm:
+            R = self._raw_score(state, Xref, T)
+            sd = R.std(0)
+            S = (S - R.mean(0)) / np.where(sd > 0, sd, 1.0)
         if S.shape[1] < 2:
             return S
         sd = S.std(1, keepdims=True)
@@ -289,6 +304,33 @@ class TextMapMethod:
         M = P @ S
         M /= np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
         return M @ T.T
+
+    def _markers(self, adata: AnnData, layer: str | None, markers: list[dict[str, int]]
+                 ) -> np.ndarray:  # fmt: skip
+        """(cells x labels) named-gene scores, z-scored with the reference statistics."""
+        from ..represent import expression, log_expression
+
+        out = np.zeros((adata.n_obs, len(markers)))
+        want = sorted({g for m in markers for g in m if g in self.gene_index})
+        if not want or self.marker_weight == 0:
+            return out
+        X, genes = expression(adata, layer=layer)
+        col = {str(g): i for i, g in enumerate(genes)}
+        have = [g for g in want if g in col]
+        if not have:
+            return out
+        L = log_expression(X)[:, [col[g] for g in have]].toarray().astype(np.float64)
+        ref = [self.gene_index[g] for g in have]
+        z = (L - self.gene_mu[ref]) / self.gene_sd[ref]
+        zi = {g: i for i, g in enumerate(have)}
+        for j, m in enumerate(markers):
+            pos = [zi[g] for g, v in m.items() if v > 0 and g in zi]
+            neg = [zi[g] for g, v in m.items() if v < 0 and g in zi]
+            if pos:
+                out[:, j] += z[:, pos].mean(1)
+            if neg:
+                out[:, j] -= z[:, neg].mean(1)
+        return out
 
     def _inner_offset(self, X: np.ndarray, y: np.ndarray, E: np.ndarray, seed: int) -> float:
         k = E.shape[0]
@@ -312,7 +354,8 @@ class TextMapMethod:
             state = self._fit_map(X[train], np.array([remap[c] for c in y[train]]), S, seed)
             rows = is_out | test_seen
             order = np.concatenate([seen, out])  # columns: seen first, then inner-held
-            sc = self._score(state, X[rows], self._texts(E[order], center))
+            sc = self._score(state, X[rows], self._texts(E[order], center), X[train])
+            sc = sc + self.marker_weight * self.ref_markers[rows][:, order]
             truth = y[rows]
             held = np.isin(truth, out)
             ns = len(seen)
@@ -351,18 +394,34 @@ class TextMapMethod:
         E = label_matrix({c: texts.texts[c] for c in self.classes}, encoder=self.text_encoder)
         self.center = E.mean(0)
         y = np.searchsorted(self.classes, labels)
+        from ..represent import expression, log_expression
+
+        Xg, genes = expression(adata, layer=layer)
+        L = log_expression(Xg)
+        self.gene_index = {str(g): i for i, g in enumerate(genes)}
+        self.gene_mu = np.asarray(L.mean(0), dtype=np.float64).ravel()
+        var = np.asarray(L.multiply(L).mean(0), dtype=np.float64).ravel() - self.gene_mu**2
+        sd = np.sqrt(np.maximum(var, 0))
+        self.gene_sd = np.where(sd > 0, sd, 1.0)
+        self.ref_markers = self._markers(
+            adata, layer, [texts.markers.get(c, {}) for c in self.classes]
+        )
         self.offset = (
             self._inner_offset(X, y, E, seed)
             if self.calibration == "inner"
             else float(self.calibration)
         )
         self.state = self._fit_map(X, y, self._texts(E), seed)
+        self.x_ref = X
         return self
 
     def scores(self, adata: AnnData, texts: LabelTexts, *, layer: str | None = None
                ) -> np.ndarray:  # fmt: skip
         T = self._texts(label_matrix(texts.texts, encoder=self.text_encoder))
-        S = self._score(self.state, self._features(adata, layer), T)
+        S = self._score(self.state, self._features(adata, layer), T, self.x_ref)
+        if self.marker_weight:
+            marks = [texts.markers.get(x, {}) for x in texts.texts]
+            S = S + self.marker_weight * self._markers(adata, layer, marks)
         seen = np.isin(list(texts.texts), self.classes)
         S[:, seen] -= self.offset
         return S
