@@ -65,9 +65,28 @@ def _mapping(adata, label_key: str, layer: str | None, no_kb: bool) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+def _summary(table: pd.DataFrame) -> str:
+    """Markdown: per method (rows) and metric (columns) ``mean [95 % t interval]``."""
+    from virtualcell._utils import markdown_table
+
+    rows = []
+    for name, t in table.groupby("method", sort=False):
+        row = {"method": name, "seeds": ",".join(str(x) for x in sorted(set(t["seed"])))}
+        for m in SHOWN:
+            v = t[m].to_numpy(dtype=float)
+            if len(v) < 2:
+                row[m] = f"{v.mean():.3f}"
+                continue
+            ci = vc.metrics.mean_ci(v)
+            row[m] = f"{ci.mean:.3f} [{ci.low:.2f}, {ci.high:.2f}]"
+        rows.append(row)
+    return markdown_table(pd.DataFrame(rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", choices=sorted(DATASETS), required=True)
+    p.add_argument("--dataset", choices=sorted(DATASETS))
+    p.add_argument("--summarize", nargs="+", default=None, help="per-seed .csv files to tabulate")
     p.add_argument("--seeds", default="0-4")
     p.add_argument("--holdout-types", type=int, default=3)
     p.add_argument("--method", action="append", default=[])
@@ -75,13 +94,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-kb", action="store_true")
     p.add_argument("--out", default=None, help="per-seed table (.csv)")
     p.add_argument("--mapping", action="store_true", help="print the label -> CL table only")
+    p.add_argument("--texts", default=None, help="JSON {label: extra text} for every method")
     a = p.parse_args(argv)
+    if a.summarize:
+        print(_summary(pd.concat([pd.read_csv(f) for f in a.summarize], ignore_index=True)))
+        return 0
+    if a.dataset is None:
+        p.error("--dataset is required")
     adata = getattr(vc.datasets, a.dataset)()
     spec = DATASETS[a.dataset]
     if a.mapping:
         print(_mapping(adata, spec["label_key"], spec["layer"], a.no_kb))
         return 0
     frames = []
+    extra = None
+    if a.texts:
+        with open(a.texts, encoding="utf-8") as fh:
+            extra = json.load(fh)
     for m in a.method or ["text_map", "marker_score", "random"]:
         name, _, rest = m.partition("=")
         method, _, opts = (rest or name).partition(":")
@@ -91,12 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         res = vc.text.evaluate(
             adata, label_key=spec["label_key"], layer=spec["layer"], seeds=_seeds(a.seeds),
             holdout_types=a.holdout_types, methods=[method], kb=False if a.no_kb else None,
-            method_options={method: options},
+            method_options={method: options}, texts=extra,
         )  # fmt: skip
         t = res.table.assign(method=name)
         frames.append(t)
         for metric in SHOWN:
             v = t[metric].to_numpy(dtype=float)
+            if len(v) < 2:
+                print(f"{a.dataset}\t{name}\t{metric}\t{v.mean():.3f}\tn=1", flush=True)
+                continue
             ci = vc.metrics.mean_ci(v)
             print(f"{a.dataset}\t{name}\t{metric}\t{ci.mean:.3f} [{ci.low:.3f}, {ci.high:.3f}]"
                   f"\tsd {np.std(v, ddof=1):.3f}\tn={len(v)}", flush=True)  # fmt: skip
