@@ -235,8 +235,8 @@ class TextMapMethod:
         n_inner: int = 5,
         ontology: Any = "auto",
         text_encoder: Callable[[list[str]], Any] | None = None,
-        label_norm: bool = False,
-        marker_weight: float = 0.0,
+        label_norm: bool = True,
+        marker_weight: float = 1.0,
     ) -> None:
         from .._errors import ValidationError
 
