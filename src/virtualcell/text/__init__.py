@@ -7,6 +7,9 @@
 * :func:`annotate` — zero-shot labels from any label texts, types never seen included;
   :func:`search` — cells for a sentence; :func:`describe` — a cluster in words, with
   citations;
+* :data:`ZERO_SHOT_METHODS` — the bridge, ``text_map`` (ESZSL: PCA cell features x
+  label-text embeddings, calibrated stacking) and ``text_map_conse`` (ConSE), beside the
+  marker-score, GenePT and random baselines;
 * :func:`evaluate` — held-out-type protocol: zero-shot macro-F1 and recall@k both ways
   against the marker-score and GenePT baselines;
 * :func:`train_c2s` / :func:`predict_c2s` / :func:`generate` / :func:`evaluate_c2s` —
