@@ -90,6 +90,9 @@ def test_evaluate_protocol_and_json(typed_cells_text):
     assert set(out["baselines"]) == {"marker_score", "random", "genept"}
     assert out["baselines"]["genept"]["zero_shot_macro_f1"] is None
     assert out["held_out_types"] == {"0": held}
+    assert set(out["methods"]) == {"bridge"}  # every non-baseline method, by name
+    assert out["methods"]["bridge"]["zero_shot_macro_f1"] == out["zero_shot_macro_f1"]
+    assert out["ci95"]["bridge"]["zero_shot_macro_f1"] == [None, None]  # one seed: none
 
 
 def test_split_types_checks():

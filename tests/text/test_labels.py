@@ -83,6 +83,50 @@ def test_label_texts_from_label_and_ontology():
         label_texts(["a"], extra={"b": "x"}, ontology=False)
 
 
+#: The same ontology with parents (CL:4 "mature T cell" is CL:2's parent, CL:5 its own).
+FAMILY = pd.concat(
+    [
+        ONTOLOGY.assign(parents=[(), ("CL:4",), ()]),
+        pd.DataFrame(
+            {
+                "label": ["CD4-positive mature T cell", "T cell"],
+                "description": ["", ""],
+                "synonyms": [(), ()],
+                "ancestors": [("CL:5",), ()],
+                "parents": [("CL:5",), ()],
+            },
+            index=pd.Index(["CL:4", "CL:5"], name="id"),
+        ),
+    ]
+)
+
+
+def test_expand_abbreviations_whole_words_only():
+    assert vc.text.expand_abbreviations("8.2-Tem") == "8.2-effector memory T cell"
+    assert vc.text.expand_abbreviations("CD56+ NK") == "CD56+ natural killer cell"
+    assert vc.text.expand_abbreviations("4.6a-TREG") == "4.6a-regulatory T cell"
+    assert vc.text.expand_abbreviations("Temple NKG7") == "Temple NKG7"  # not inside words
+
+
+def test_label_texts_add_parents_and_grandparents():
+    genes = ["CD4", "FOXP3"]
+    lt = label_texts(["4.6a-Treg"], genes=genes, ontology=FAMILY)
+    texts = lt["4.6a-Treg"]
+    assert lt.terms.loc["4.6a-Treg", "term_id"] == "CL:2"
+    assert lt.terms.loc["4.6a-Treg", "query"] == "4.6a-regulatory T cell"
+    assert "4.6a-regulatory T cell" in texts  # the spelt-out label
+    assert "CD4-positive mature T cell" in texts and "T cell" in texts  # parent, grandparent
+    assert "regulatory T cell, a kind of CD4-positive mature T cell, T cell" in texts
+    assert lt.markers["4.6a-Treg"] == {"CD4": 1, "FOXP3": 1}  # CD4 also from the parent
+    one = label_texts(["4.6a-Treg"], genes=genes, ontology=FAMILY, parent_levels=1)
+    assert "T cell" not in one["4.6a-Treg"]
+    none = label_texts(["4.6a-Treg"], genes=genes, ontology=FAMILY, parent_levels=0)
+    assert "CD4-positive mature T cell" not in none["4.6a-Treg"]
+    assert "CD4-positive mature T cell" not in label_texts(["Treg"], ontology=ONTOLOGY)["Treg"]
+    with pytest.raises(ValidationError, match="parent_levels"):
+        label_texts(["Treg"], ontology=FAMILY, parent_levels=-1)
+
+
 def test_marker_genes_find_the_blocks(cell_factory):
     a = cell_factory(n_cells=120, n_genes=40, seed=0, groups=2)  # blocks of 10 genes
     X = sp.csr_matrix(a.X)
@@ -108,3 +152,5 @@ def test_cell_ontology_from_the_installed_wheel():
     assert len(cl) > 3000 and cl.index.str.startswith("CL:").all()
     assert cl.loc["CL:0000576", "label"] == "monocyte"
     assert "Treg" in cl.loc["CL:0000815", "synonyms"]
+    parents = cl.loc["CL:0001054", "parents"]  # CD14-positive monocyte
+    assert "CL:0000576" in parents and set(parents) <= set(cl.loc["CL:0001054", "ancestors"])

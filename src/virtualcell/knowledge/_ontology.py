@@ -4,7 +4,7 @@ The wheel ships each ontology as zstd-compressed JSON under
 ``cellxgene_ontology_guide/data/`` (``CL-ontology-v<date>.json.zst``): one object per term
 id with ``label``, ``description``, ``synonyms``, ``ancestors`` (``{id: distance}``) and
 ``deprecated``. :func:`cell_ontology` reads the newest CL file (deprecated terms left
-out) into a table; the package is located without importing it (its ``__init__`` pulls in
+out) into a table (``parents``: the ancestors at distance 1); the package is located without importing it (its ``__init__`` pulls in
 dependencies virtualcell does not need) and read with ``zstandard``.
 
 :func:`match_cell_types` maps free-text cell-type labels (``"CD14+ Monocyte"``) to terms:
@@ -12,7 +12,7 @@ dependencies virtualcell does not need) and read with ``zstandard``.
 1. the label is normalised (:func:`normalize_label`: ``X+`` -> ``X-positive``, ``X-`` ->
    ``X-negative``, ``/`` and ``_`` -> separators);
 2. an exact, case-insensitive match of the normalised label, or of one of its words
-   (three characters or more, not a number) or two adjacent words written together
+   (three characters or more, not a number, not ``cell``) or two adjacent words written together
    (``T Reg`` -> ``TReg``), to a term's label or synonym wins (score 1);
 3. otherwise the ``shortlist`` terms with the best BM25 score over label + synonyms are
    re-ranked by the cosine similarity of all-MiniLM-L6-v2 sentence embeddings of the
@@ -53,6 +53,8 @@ _SIGNED = re.compile(
     r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]*\d[A-Za-z0-9]*)-(positive|negative|bright|dim|high|low)"
 )
 _MARKER_WEIGHT = 0.05
+#: Words too generic to match a term on their own ("cell" is CL:0000000 itself).
+_GENERIC_WORDS = frozenset({"cell", "cells", "type"})
 _WORD_WEIGHT = 0.1
 
 
@@ -98,15 +100,15 @@ def _read(path: str) -> pd.DataFrame:
     for term, v in doc.items():
         if not isinstance(v, dict) or v.get("deprecated") or "label" not in v:
             continue
+        anc = v.get("ancestors") if isinstance(v.get("ancestors"), dict) else {}
         rows.append(
             {
                 "id": str(term),
                 "label": str(v["label"]),
                 "description": str(v.get("description") or ""),
                 "synonyms": tuple(str(s) for s in (v.get("synonyms") or ())),
-                "ancestors": tuple(sorted(v.get("ancestors") or {}, key=v["ancestors"].get))
-                if isinstance(v.get("ancestors"), dict)
-                else (),
+                "ancestors": tuple(sorted(anc, key=anc.get)),
+                "parents": tuple(sorted(a for a, d in anc.items() if d == 1)),
             }
         )
     table = pd.DataFrame(rows).set_index("id")
@@ -121,7 +123,8 @@ def cell_ontology() -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by term id (``CL:0000576``) with columns ``label``, ``description``,
-        ``synonyms`` (tuple) and ``ancestors`` (tuple of ids, nearest first);
+        ``synonyms`` (tuple), ``ancestors`` (tuple of ids, nearest first) and ``parents``
+        (tuple of the ancestors at distance 1, sorted ids);
         ``attrs["source"]`` names the file read.
 
     Raises
@@ -208,7 +211,7 @@ def match_cell_types(
         hit = exact.get(norm.lower(), exact.get(label.lower()))
         if hit is None:
             words = [w for w in re.split(r"[\s,/._+-]+", label) if w and not w.isdigit()]
-            grams = [w for w in words if len(w) >= 3]
+            grams = [w for w in words if len(w) >= 3 and w.lower() not in _GENERIC_WORDS]
             grams += [a + b for a, b in itertools.pairwise(words)]
             hit = next((exact[w.lower()] for w in grams if w.lower() in exact), None)
         if hit is not None:

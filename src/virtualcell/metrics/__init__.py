@@ -13,6 +13,7 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
   (every per-condition metric, perturbed genes left out by default),
   :func:`target_abs_error`, :func:`target_mask`;
 * calibration — :func:`ece`, :func:`reliability_bins`;
+* intervals — :func:`mean_ci` (Student-t interval of a mean over seeds);
 * retrieval and distributions — :func:`recall_at_k` (queries x items), :func:`energy_distance`
   (two samples of profiles);
 * integration (scIB) — :func:`batch_asw`, :func:`ilisi`, :func:`clisi`, :func:`lisi`,
@@ -55,6 +56,7 @@ from ._integration import (
     knn,
     lisi,
 )
+from ._interval import MeanCI, mean_ci
 from ._leiden import leiden_clusterings
 from ._network import auprc, auprc_ratio, auroc, early_precision, epr, signed_accuracy
 from ._perturbation import (
@@ -141,6 +143,7 @@ __all__ = [
     "leiden_nmi_ari",
     "lisi",
     "macro_f1",
+    "mean_ci",
     "mean_profiles",
     "mse",
     "mse_top_de",
@@ -164,6 +167,7 @@ __all__ += [
     "EVAL_COLUMNS",
     "METRIC_SPECS",
     "EvalResult",
+    "MeanCI",
     "MetricSpec",
     "higher_is_better",
     "metric_spec",

@@ -7,6 +7,9 @@
 * :func:`annotate` — zero-shot labels from any label texts, types never seen included;
   :func:`search` — cells for a sentence; :func:`describe` — a cluster in words, with
   citations;
+* :data:`ZERO_SHOT_METHODS` — the bridge, ``text_map`` (ESZSL: PCA cell features x
+  label-text embeddings, calibrated stacking) and ``text_map_conse`` (ConSE), beside the
+  marker-score, GenePT and random baselines;
 * :func:`evaluate` — held-out-type protocol: zero-shot macro-F1 and recall@k both ways
   against the marker-score and GenePT baselines;
 * :func:`train_c2s` / :func:`predict_c2s` / :func:`generate` / :func:`evaluate_c2s` —
@@ -38,8 +41,10 @@ from ._c2s import (
 from ._describe import ClusterDescription, describe
 from ._evaluate import TextEvaluation, evaluate, split_types
 from ._labels import (
+    ABBREVIATIONS,
     LabelTexts,
     cell_sentences,
+    expand_abbreviations,
     gene_mentions,
     label_texts,
     marker_genes,
@@ -48,6 +53,7 @@ from ._labels import (
 from ._llm import LLMFineTune, add_lora, cell_texts, finetune_llm, llm_type_scores, save_lora
 
 __all__ = [
+    "ABBREVIATIONS",
     "BRIDGE_TRAIN_CONFIG",
     "C2S_TRAIN_CONFIG",
     "ZERO_SHOT_METHODS",
@@ -65,6 +71,7 @@ __all__ = [
     "describe",
     "evaluate",
     "evaluate_c2s",
+    "expand_abbreviations",
     "finetune_llm",
     "gene_mentions",
     "generate",

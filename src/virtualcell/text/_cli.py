@@ -133,13 +133,17 @@ def eval_command(
     no_kb: bool = typer.Option(
         False, "--no-kb", help="No knowledge store (no gene aliases; GenePT baseline skipped)."
     ),
+    method: list[str] = typer.Option(
+        [], "--method", help="Zero-shot method to run (repeat; default: all five of the docs)."
+    ),
     out: Path | None = output_path(
         None, "--out", "-o", help="Per-seed table (.csv).", suffixes=(".csv",)
     ),
     overwrite: bool = overwrite_option(),
     as_json: bool = json_option(),
 ) -> None:
-    """Zero-shot annotation on held-out types: the bridge vs marker-score and GenePT."""
+    """Zero-shot annotation on held-out types: the bridge and text_map vs marker-score,
+    GenePT and random."""
     from ._bridge import BRIDGE_TRAIN_CONFIG
     from ._evaluate import evaluate
 
@@ -152,6 +156,7 @@ def eval_command(
         adata, label_key=label_key, holdout_types=holdout_types, seeds=seeds, layer=layer,
         kb=False if no_kb else kb, ontology=_ontology(no_ontology), test_fraction=test_fraction,
         min_cells=min_cells, method_options=options,
+        **({"methods": list(method)} if method else {}),
     )  # fmt: skip
     if out is not None:
         from .._utils import atomic_path

@@ -79,17 +79,28 @@ class TextEvaluation:
     held_out: dict[int, list[str]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
-    def summary(self) -> pd.DataFrame:
-        """Mean and sample sd over seeds of every metric, one row per method."""
+    def summary(self, *, level: float = 0.95) -> pd.DataFrame:
+        """Mean and sample sd over seeds of every metric, one row per method, and the
+        Student-t interval of the mean over seeds (:func:`virtualcell.metrics.mean_ci`,
+        columns ``_ci_low`` / ``_ci_high``; NaN with fewer than two seeds)."""
         num = [c for c in (*METRICS, "fit_s") if c in self.table]
         g = self.table.groupby("method", sort=False)[num]
         out = g.mean().add_suffix("_mean").join(g.std(ddof=1).add_suffix("_sd"))
+        for m in num:
+            lo, hi = {}, {}
+            for name, rows in self.table.groupby("method", sort=False):
+                lo[name], hi[name] = _interval(rows[m], level)
+            out[f"{m}_ci_low"] = pd.Series(lo)
+            out[f"{m}_ci_high"] = pd.Series(hi)
         out["n_seeds"] = g.size()
         return out
 
     def to_json(self, *, seed: int | None = None) -> dict[str, Any]:
         """``{"zero_shot_macro_f1", "recall_at_5_cell_to_text", ..., "baselines": {name:
-        {metrics}}}`` of the bridge for one seed (default: the mean over seeds)."""
+        {metrics}}}`` of the bridge for one seed (default: the mean over seeds), plus
+        ``"methods"`` (every method that is not a baseline, the bridge included, by name)
+        and ``"ci95"`` (per method and metric the 95 % Student-t interval of the mean over
+        seeds, ``[low, high]``; ``null`` with one seed)."""
         t = self.table if seed is None else self.table[self.table["seed"] == seed]
         if t.empty:
             raise ValidationError(f"no results for seed {seed}")
@@ -104,7 +115,18 @@ class TextEvaluation:
         if len(bridge):
             out.update(metrics(bridge))
         out["baselines"] = {
-            name: metrics(rows) for name, rows in t[t["method"] != "bridge"].groupby("method")
+            name: metrics(rows)
+            for name, rows in t[t["method"] != "bridge"].groupby("method")
+            if bool(rows["baseline"].iloc[0])
+        }
+        out["methods"] = {
+            name: metrics(rows)
+            for name, rows in t.groupby("method", sort=False)
+            if not bool(rows["baseline"].iloc[0])
+        }
+        out["ci95"] = {
+            name: {m: [_num(x) for x in _interval(rows[m])] for m in METRICS}
+            for name, rows in t.groupby("method", sort=False)
         }
         for name, reason in self.skipped.items():
             out["baselines"].setdefault(name, {m: None for m in METRICS})["skipped"] = reason
@@ -113,6 +135,17 @@ class TextEvaluation:
         out["held_out_types"] = {str(s): self.held_out.get(s, []) for s in seeds}
         out["n_eval"] = int(t["n_eval"].iloc[0]) if seed is not None else None
         return out
+
+
+def _interval(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
+    from ..metrics import mean_ci
+
+    v = values.to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return (np.nan, np.nan)
+    ci = mean_ci(v, level=level)
+    return (ci.low, ci.high)
 
 
 def _num(x: Any) -> float | None:
@@ -151,6 +184,18 @@ def _default_kb() -> Any:
     return path
 
 
+def _restrict(texts: Any, labels: list[str]) -> Any:
+    """The label texts of ``labels`` only (what a method may see while it is fitted)."""
+    from ._labels import LabelTexts
+
+    terms = texts.terms.loc[[x for x in labels if x in texts.terms.index]]
+    return LabelTexts(
+        texts={x: texts.texts[x] for x in labels},
+        terms=terms,
+        markers={x: texts.markers.get(x, {}) for x in labels},
+    )
+
+
 def _metrics(S: np.ndarray, y: np.ndarray, labels: list[str], held: list[str]) -> dict:
     from ..metrics import accuracy, macro_f1, recall_at_k
 
@@ -179,7 +224,7 @@ def evaluate(
     label_key: str,
     holdout_types: int = 3,
     seeds: Sequence[int] = (0, 1, 2),
-    methods: Sequence[str] = ("bridge", "marker_score", "genept", "random"),
+    methods: Sequence[str] = ("bridge", "text_map", "marker_score", "genept", "random"),
     test_fraction: float = 0.2,
     min_cells: int = 5,
     layer: str | None = None,
@@ -201,8 +246,8 @@ def evaluate(
     seeds
         One split (held-out types, train/test) and one training per seed.
     methods
-        Names in :data:`ZERO_SHOT_METHODS` (``bridge``, ``marker_score``, ``genept``,
-        ``random``).
+        Names in :data:`ZERO_SHOT_METHODS` (``bridge``, ``text_map``, ``text_map_conse``,
+        ``marker_score``, ``genept``, ``random``).
     test_fraction
         Share of the seen types' cells kept out of training for evaluation.
     min_cells
@@ -257,6 +302,7 @@ def evaluate(
                 [np.flatnonzero(np.isin(y_all, held)), adata.obs_names.get_indexer(test.obs_names)]
             )
             ev = adata[rows_ev].copy()
+            seen_texts = _restrict(texts_all, [x for x in labels if x not in held])
             y = labels_of(ev, label_key)
             log(f"text.evaluate: seed {seed}, held out {held}, {ref.n_obs} training cells")
             for name in methods:
@@ -264,7 +310,8 @@ def evaluate(
                 method = entry.obj(**options.get(name, {}))
                 t0 = time.perf_counter()
                 try:
-                    method.fit(ref, label_key=label_key, layer=layer, kb=kb_obj, seed=seed)
+                    method.fit(ref, label_key=label_key, layer=layer, kb=kb_obj, seed=seed,
+                               texts=seen_texts)  # fmt: skip
                     fit_s = time.perf_counter() - t0
                     S = np.asarray(method.scores(ev, texts_all, layer=layer), dtype=np.float64)
                 except DatasetNotAvailableError as e:

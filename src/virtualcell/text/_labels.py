@@ -4,15 +4,21 @@ queried with.
 **Label texts** (:func:`label_texts`) — from a label alone, without any cell of its type,
 so they can describe types held out of training:
 
-1. the label as written, and in ontology wording (:func:`~virtualcell.knowledge.
-   normalize_label`: ``"CD14+ Monocyte"`` -> ``"CD14-positive Monocyte"``);
+1. the label as written, in ontology wording (:func:`~virtualcell.knowledge.
+   normalize_label`: ``"CD14+ Monocyte"`` -> ``"CD14-positive Monocyte"``) and with its
+   abbreviations spelt out (:data:`ABBREVIATIONS`, :func:`expand_abbreviations`:
+   ``"8.2-Tem"`` -> ``"8.2-effector memory T cell"``; the spelt-out form is what is
+   matched to the ontology);
 2. the matched Cell Ontology term (:func:`~virtualcell.knowledge.match_cell_types`,
    accepted matches only): its label, up to ``n_synonyms`` synonyms and
    ``"<label>: <definition>"``;
-3. the genes the label, those ontology texts and the user's extra texts name
-   (:func:`gene_mentions`; in the ontology definition only words with a sign,
-   ``CD16-negative``) as ``"cells expressing G1, G2"`` (positive mentions) and ``"cells
-   not expressing G3"``.
+3. its ontology relatives (``parent_levels``, default 2): the names of its parents and
+   grandparents, each as a text and together as ``"<label>, a kind of <p1>, <p2>"``: the
+   vocabulary a held-out type shares with its seen relatives;
+4. the genes the label, those ontology texts and the user's extra texts name
+   (:func:`gene_mentions`; in the ontology definition and the relatives' names only
+   words with a sign, ``CD16-negative``) as ``"cells expressing G1, G2"`` (positive
+   mentions) and ``"cells not expressing G3"``.
 
 **Marker texts** (:func:`marker_texts`, training only: they need the type's cells) — the
 ``n_markers`` genes with the largest Welch t statistic of log expression, type vs all
@@ -39,8 +45,10 @@ import pandas as pd
 from .._errors import ValidationError
 
 __all__ = [
+    "ABBREVIATIONS",
     "LabelTexts",
     "cell_sentences",
+    "expand_abbreviations",
     "gene_mentions",
     "go_terms",
     "label_texts",
@@ -54,6 +62,46 @@ _MENTION = re.compile(
     r"(\+|-positive|-negative|-high|-low|-(?![A-Za-z0-9]))?"
 )
 _CD = re.compile(r"^(CD\d+)[A-Z]{1,3}$")
+
+#: Abbreviations of cell-type names common in labels, spelt out in Cell Ontology wording
+#: (whole words, case-insensitive): general immunology usage, not one data set's names.
+ABBREVIATIONS: dict[str, str] = {
+    "treg": "regulatory T cell",
+    "tem": "effector memory T cell",
+    "tcm": "central memory T cell",
+    "trm": "tissue-resident memory T cell",
+    "teff": "effector T cell",
+    "temra": "effector memory T cell re-expressing CD45RA",
+    "tfh": "T follicular helper cell",
+    "th1": "T-helper 1 cell",
+    "th2": "T-helper 2 cell",
+    "th17": "T-helper 17 cell",
+    "tn": "naive T cell",
+    "nk": "natural killer cell",
+    "nkt": "natural killer T cell",
+    "mait": "mucosal invariant T cell",
+    "ilc": "innate lymphoid cell",
+    "dc": "dendritic cell",
+    "pdc": "plasmacytoid dendritic cell",
+    "cdc": "conventional dendritic cell",
+    "mono": "monocyte",
+    "hsc": "hematopoietic stem cell",
+    "hspc": "hematopoietic stem and progenitor cell",
+    "gdt": "gamma-delta T cell",
+}
+_ABBREV = re.compile(
+    r"(?<![A-Za-z0-9])("
+    + "|".join(sorted(ABBREVIATIONS, key=len, reverse=True))
+    + r")(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+
+
+def expand_abbreviations(label: str) -> str:
+    """``label`` with the abbreviations of :data:`ABBREVIATIONS` spelt out (whole words,
+    case-insensitive): ``"4.6a-Treg"`` -> ``"4.6a-regulatory T cell"``, ``"CD56+ NK"`` ->
+    ``"CD56+ natural killer cell"``."""
+    return _ABBREV.sub(lambda m: ABBREVIATIONS[m.group(1).lower()], str(label))
 
 
 def _resolver(genes: Sequence[str], kb: Any) -> Any:
@@ -157,6 +205,7 @@ def label_texts(
     extra: Mapping[str, str | Sequence[str]] | None = None,
     n_synonyms: int = 3,
     min_similarity: float = 0.6,
+    parent_levels: int = 2,
 ) -> LabelTexts:
     """Texts describing each label, built from the label alone (no cells of its type).
 
@@ -177,6 +226,9 @@ def label_texts(
         Ontology synonyms kept per label.
     min_similarity
         Smallest embedding similarity of an accepted ontology match.
+    parent_levels
+        Generations of ontology ancestors whose names join the texts (0: none, 1:
+        parents, 2: parents and grandparents); needs a ``parents`` column in the table.
 
     Returns
     -------
@@ -189,10 +241,16 @@ def label_texts(
     labels = [str(x) for x in dict.fromkeys(labels)]
     if not labels:
         raise ValidationError("labels is empty")
+    if isinstance(parent_levels, bool) or not isinstance(parent_levels, int) or parent_levels < 0:
+        raise ValidationError(f"parent_levels must be an integer >= 0, got {parent_levels!r}")
     table = _ontology_table(ontology)
     terms = pd.DataFrame()
+    spelt = {label: expand_abbreviations(label) for label in labels}
     if table is not None:
-        terms = match_cell_types(labels, ontology=table, min_similarity=min_similarity)
+        queries = list(dict.fromkeys(spelt.values()))
+        found = match_cell_types(queries, ontology=table, min_similarity=min_similarity)
+        terms = found.loc[[spelt[x] for x in labels]].set_axis(pd.Index(labels, name="label"))
+        terms.insert(0, "query", [spelt[x] for x in labels])
     extra = dict(extra or {})
     unknown = sorted(set(extra) - set(labels))
     if unknown:
@@ -200,20 +258,26 @@ def label_texts(
     texts: dict[str, list[str]] = {}
     markers: dict[str, dict[str, int]] = {}
     for label in labels:
-        own = [label, normalize_label(label)]
+        own = list(dict.fromkeys([label, normalize_label(label), normalize_label(spelt[label])]))
         onto: list[str] = []
+        kin: list[str] = []
+        prose: set[str] = set()
         if len(terms) and bool(terms.at[label, "accepted"]):
             term = terms.at[label, "term_id"]
             name = str(table.at[term, "label"])
             syns = [str(s) for s in table.at[term, "synonyms"]][:n_synonyms]
             desc = str(table.at[term, "description"])
             onto = [name, *syns] + ([f"{name}: {desc}"] if desc else [])
+            prose.add(f"{name}: {desc}")
+            kin = _relatives(table, term, parent_levels)
+            if kin:
+                kin = [*kin, f"{name}, a kind of {', '.join(kin)}"]
+                prose.update(kin)
         add = extra.get(label, [])
         add = [add] if isinstance(add, str) else list(add)
         named: dict[str, int] = {}
-        for t in own + onto + [str(a) for a in add]:
-            prose = t.startswith(f"{onto[0]}: ") if onto else False
-            for g, s in gene_mentions(t, genes=genes, kb=kb, signed_only=prose).items():
+        for t in own + onto + kin + [str(a) for a in add]:
+            for g, s in gene_mentions(t, genes=genes, kb=kb, signed_only=t in prose).items():
                 named.setdefault(g, s)
         sentences = []
         pos = [g for g, s in named.items() if s > 0]
@@ -222,9 +286,23 @@ def label_texts(
             sentences.append("cells expressing " + ", ".join(pos))
         if neg:
             sentences.append("cells not expressing " + ", ".join(neg))
-        texts[label] = list(dict.fromkeys(own + onto + sentences + [str(a) for a in add]))
+        texts[label] = list(dict.fromkeys(own + onto + kin + sentences + [str(a) for a in add]))
         markers[label] = named
     return LabelTexts(texts=texts, terms=terms, markers=markers)
+
+
+def _relatives(table: pd.DataFrame, term: str, levels: int) -> list[str]:
+    """Names of ``term``'s ancestors up to ``levels`` generations (parents first)."""
+    if levels == 0 or "parents" not in table.columns:
+        return []
+    out: list[str] = []
+    frontier = [term]
+    for _ in range(levels):
+        nxt = [p for t in frontier if t in table.index for p in table.at[t, "parents"]]
+        nxt = [p for p in dict.fromkeys(nxt) if p in table.index]
+        out += [str(table.at[p, "label"]) for p in nxt]
+        frontier = nxt
+    return list(dict.fromkeys(out))
 
 
 def marker_genes(
