@@ -81,7 +81,11 @@ def _embedding_builtins() -> list[Entry[type[EmbeddingSource]]]:
             "PCA on 2000 HVGs of log-normalised expression (baseline)",
             baseline=True,
         ),
-        Entry("oracle", e.OracleSource, "a pretrained / fine-tuned checkpoint (model=; the shipped oracle by default)"),
+        Entry(
+            "oracle",
+            e.OracleSource,
+            "a pretrained / fine-tuned checkpoint (model=; the shipped oracle by default)",
+        ),
         Entry("genept", e.GenePTSource, "GenePT: expression-weighted gene text embeddings"),
         Entry("sentence", e.SentenceSource, "cell sentence (top genes) embedded as text"),
         Entry(
