@@ -270,6 +270,23 @@ class LocalBackend(Backend):
         """Generated tokens per second over this backend's calls so far."""
         return self.generated_tokens / self.generation_seconds if self.generation_seconds else 0.0
 
+    def _reusable_cache(self, ids: Sequence[int]) -> tuple[Any, int]:
+        """The kept key/value cache cropped to the prefix ``ids`` shares with the last
+        prompt, and where feeding resumes; ``(None, 0)`` when nothing can be reused."""
+        if not self.reuse_prefix or self._kv is None:
+            return None, 0
+        prev, cache = self._kv
+        start = min(_common_prefix(prev, ids), len(ids) - 1)
+        try:
+            extra = int(cache.get_seq_length()) - start
+            if extra > 0:
+                cache.crop(-extra)  # a negative count removes that many tokens
+        except (AttributeError, ValueError, RuntimeError, TypeError):
+            return None, 0
+        if cache is None or start <= 0:
+            return None, 0
+        return cache, start
+
     def chat(
         self,
         messages: Sequence[Message],
@@ -328,18 +345,7 @@ class LocalBackend(Backend):
             "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         )
         t0 = time.perf_counter()
-        cache, start = None, 0
-        if self.reuse_prefix and self._kv is not None:
-            prev, cache = self._kv
-            start = min(_common_prefix(prev, ids), len(ids) - 1)
-            try:
-                extra = int(cache.get_seq_length()) - start
-                if extra > 0:
-                    cache.crop(-extra)
-            except (AttributeError, ValueError, RuntimeError, TypeError):
-                cache, start = None, 0
-            if cache is None or start <= 0:
-                cache, start = None, 0
+        cache, start = self._reusable_cache(ids)
         self._kv = None
         self.reused_tokens += start
         out: list[float] = []
@@ -390,18 +396,7 @@ class LocalBackend(Backend):
         eos = {
             int(e) for e in np.atleast_1d(tok.eos_token_id if tok.eos_token_id is not None else [])
         }
-        cache, start = None, 0
-        if self.reuse_prefix and self._kv is not None:
-            prev, cache = self._kv
-            start = min(_common_prefix(prev, ids), len(ids) - 1)
-            try:
-                extra = int(cache.get_seq_length()) - start
-                if extra > 0:
-                    cache.crop(-extra)  # a negative count removes that many tokens
-            except (AttributeError, ValueError, RuntimeError, TypeError):
-                cache, start = None, 0
-            if cache is None or start <= 0:
-                cache, start = None, 0
+        cache, start = self._reusable_cache(ids)
         self._kv = None
         self.reused_tokens += start
         # transformers 5.25 renamed past_key_values to cache (argument and output)

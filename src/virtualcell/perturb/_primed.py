@@ -200,44 +200,48 @@ class PrimedNetworkModel(Predictor):
     def _neighbours(self, gene: str, train: list[str], deltas: np.ndarray) -> np.ndarray:
         """Random forest from gene features to the training changes (the ``go_forest``
         regressor), minus their mean: what the gene's knowledge neighbours add."""
-        feats = self.features_
-        n = deltas.shape[1]
-        if feats is None or gene not in feats.index:
-            return np.zeros(n)
-        have = [i for i, h in enumerate(train) if h in feats.index]
-        if len(have) < 3:
-            return np.zeros(n)
         from sklearn.ensemble import RandomForestRegressor
 
-        key = (gene, tuple(train[i] for i in have))
-        cache = self.__dict__.setdefault("_forest_cache", {})
-        if key[1] not in cache:
-            forest = RandomForestRegressor(
+        def forest() -> Any:
+            return RandomForestRegressor(
                 n_estimators=self.n_estimators, max_features="sqrt", random_state=self.seed,
                 n_jobs=1,
             )  # fmt: skip
-            cache[key[1]] = forest.fit(feats.loc[list(key[1])].to_numpy(), deltas[have])
-        pred = cache[key[1]].predict(feats.loc[[gene]].to_numpy())[0]
-        return pred - deltas[have].mean(axis=0)
+
+        return self._regress(self.features_, "_forest_cache", forest, gene, train, deltas)
 
     def _text(self, gene: str, train: list[str], deltas: np.ndarray) -> np.ndarray:
         """Ridge regression from the GenePT text embedding to the training changes (the
         ``genept_ridge`` regressor, ridge strength by leave-one-out), minus their mean."""
-        feats = self.text_features_
+        from sklearn.linear_model import RidgeCV
+
+        def ridge() -> Any:
+            return RidgeCV(alphas=np.logspace(-2, 3, 11))
+
+        return self._regress(self.text_features_, "_text_cache", ridge, gene, train, deltas)
+
+    def _regress(
+        self,
+        feats: Any,
+        cache_name: str,
+        make: Any,
+        gene: str,
+        train: list[str],
+        deltas: np.ndarray,
+    ) -> np.ndarray:
+        """A regressor from gene features to the training changes (fitted once per set of
+        training genes and kept in ``cache_name``), its prediction for ``gene`` minus the
+        training mean; zero where the gene has no features or fewer than 3 training genes do."""
         n = deltas.shape[1]
         if feats is None or gene not in feats.index:
             return np.zeros(n)
         have = [i for i, h in enumerate(train) if h in feats.index]
         if len(have) < 3:
             return np.zeros(n)
-        from sklearn.linear_model import RidgeCV
-
         names = tuple(train[i] for i in have)
-        cache = self.__dict__.setdefault("_text_cache", {})
+        cache = self.__dict__.setdefault(cache_name, {})
         if names not in cache:
-            cache[names] = RidgeCV(alphas=np.logspace(-2, 3, 11)).fit(
-                feats.loc[list(names)].to_numpy(), deltas[have]
-            )
+            cache[names] = make().fit(feats.loc[list(names)].to_numpy(), deltas[have])
         pred = cache[names].predict(feats.loc[[gene]].to_numpy())[0]
         return pred - deltas[have].mean(axis=0)
 
