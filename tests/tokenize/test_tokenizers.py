@@ -111,6 +111,16 @@ def test_continuous_values_and_downsampling():
     np.testing.assert_allclose(r.values[:, 1], np.log10(r.extra["target_total"]), rtol=1e-6)
 
 
+def test_downsampling_refuses_a_single_non_integer_value():
+    # binomial thinning needs whole counts: the last stored value alone is not one
+    X = sp.csr_matrix(np.random.default_rng(1).poisson(20, size=(400, 300)).astype(np.float32))
+    X.data[-1] += 0.5
+    g = [f"g{i}" for i in range(300)]
+    ds = ContinuousTokenizer(downsample=0.5).fit(X, genes=g)
+    with pytest.raises(ValidationError, match="integer counts"):
+        ds.encode(X, genes=g)
+
+
 def test_sentence_roundtrip_correlation():
     rng = np.random.default_rng(0)
     X = rng.negative_binomial(2, 0.05, size=(80, 60)).astype(np.float32)

@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
+from ..data import is_integer_valued
 from ._base import TokenizedCells, Tokenizer
 from ._input import CellsInput, expressed_genes, token_columns
 from ._kernels import (
@@ -131,7 +132,7 @@ class ContinuousTokenizer(Tokenizer):
         from scipy.stats import binom
 
         data = X.data
-        if not np.all(data == np.round(data)):
+        if not is_integer_valued(X, sample=data.size):  # every stored value, not a sample
             raise ValidationError("down-sampling needs integer counts (found non-integer values)")
         n = X.shape[0]
         if isinstance(self.downsample, tuple):
