@@ -16,7 +16,16 @@ from ._edges import EDGE_COLUMNS, normalize_edge_table, parse_signs, true_networ
 
 # --- gene identifiers and perturbation-label helpers (genes section) ---
 from ._genes import GeneMappingReport, gene_table, harmonize_genes
-from ._io import FORMATS, Format, detect_format, read, read_h5ad, read_loom, read_zarr
+from ._io import (
+    FORMATS,
+    Format,
+    detect_format,
+    read,
+    read_h5ad,
+    read_loom,
+    read_zarr,
+    set_source,
+)
 from ._layers import (
     RAW,
     SPACE_INPUT,
@@ -94,6 +103,7 @@ __all__ = [
     "read_table",
     "read_zarr",
     "select_matrix",
+    "set_source",
     "split_perturbation",
     "splits",
     "standardize_perturbations",

@@ -46,8 +46,21 @@ Format = Literal[
 FORMATS: tuple[str, ...] = get_args(Format)
 
 
-def set_source(adata: Any, **source: Any) -> Any:
-    """Record ``uns["vc"]["source"]`` (``None`` values dropped) and return ``adata``."""
+def set_source(adata: ad.AnnData, **source: Any) -> ad.AnnData:
+    """Record where the data came from in ``uns["vc"]["source"]``.
+
+    Parameters
+    ----------
+    adata
+        The AnnData to annotate (changed in place).
+    **source
+        What to record (e.g. ``path=``, ``format=``, ``name=``); ``None`` values are dropped.
+
+    Returns
+    -------
+    AnnData
+        ``adata``.
+    """
     uns_vc = adata.uns.get("vc")
     uns_vc = dict(uns_vc) if isinstance(uns_vc, dict) else {}
     uns_vc["source"] = {k: v for k, v in source.items() if v is not None}

@@ -16,9 +16,8 @@ from typing import Any
 import anndata as ad
 
 from .._errors import DatasetNotAvailableError
-from ..data import Orientation, looks_like_path
+from ..data import Format, Orientation, looks_like_path, set_source
 from ..data import read as read_path
-from ..data._io import Format, set_source
 from ._registry import load, names
 
 __all__ = ["is_dataset_name", "read"]

@@ -76,7 +76,7 @@ def network_prior(
         return screen.cache[key]
     edges, source = None, "inferred"
     try:
-        from ..perturb._knowledge import tf_target_edges
+        from ..perturb import tf_target_edges
 
         edges = tf_target_edges(screen.genes)
     except Exception as err:  # a broken or missing store must not stop a screen

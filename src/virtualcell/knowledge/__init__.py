@@ -14,7 +14,7 @@ Build a local store once (``vcell kb build`` or :func:`build`), then load it::
 """
 
 from ._bm25 import BM25
-from ._dense import embed, embed_cached, embedder_available
+from ._dense import MODEL_NAME, embed, embed_cached, embedder_available
 from ._enrich import bh_fdr, enrich
 from ._genept import gene_text_embeddings
 from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase, load
@@ -32,6 +32,7 @@ __all__ = [
     "BM25",
     "FORMAT_VERSION",
     "KINDS",
+    "MODEL_NAME",
     "PROPAGATE_RELATIONS",
     "GeneRecord",
     "KBStats",

@@ -25,6 +25,12 @@ from __future__ import annotations
 from .._utils._lazy import lazy_exports
 
 _EXPORTS = {
+    "CONFIG_NAME": "._checkpoint",
+    "VOCAB_NAME": "._checkpoint",
+    "WEIGHTS_NAME": "._checkpoint",
+    "check_state_dict": "._checkpoint",
+    "safe_member": "._checkpoint",
+    "DEVICE_PATTERN": "._device",
     "resolve_device": "._device",
     "check_device": "._device",
     "ARCHITECTURES": "._architectures",

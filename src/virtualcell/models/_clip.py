@@ -258,7 +258,7 @@ class CellTextModel:
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Shared-space embeddings ``(len(texts), embed_dim)`` of sentences."""
-        from ..knowledge._dense import MODEL_NAME, embed_cached
+        from ..knowledge import MODEL_NAME, embed_cached
 
         if self.network.config.text_encoder != MODEL_NAME:
             raise ValidationError(

@@ -29,6 +29,7 @@ from ._evaluate import (
     method_cost,
     score_predictions,
 )
+from ._knowledge import tf_target_edges
 from ._methods import METHODS, make_predictor
 from ._norman import read_norman_gi
 from ._score import score
@@ -62,6 +63,7 @@ __all__ = [
     "score_predictions",
     "standardize_labels",
     "steady_state_rows",
+    "tf_target_edges",
 ]
 
 

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .._errors import ValidationError
-from ..models import _config
-from ..models._device import DEVICE_PATTERN
+from ..models import DEVICE_PATTERN, _config
 
 __all__ = ["FINETUNE_CONFIG", "TrainConfig"]
 

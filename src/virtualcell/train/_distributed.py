@@ -50,7 +50,7 @@ def init_distributed(backend: str | None = None) -> DistInfo:
 def resolve_device(name: str, info: DistInfo) -> torch.device:
     """``auto`` -> this rank's GPU when CUDA is available, else CPU; a device this machine
     does not have is a :class:`~virtualcell.ValidationError`."""
-    from ..models._device import resolve_device as resolve
+    from ..models import resolve_device as resolve
 
     return resolve(name, local_rank=info.local_rank)
 

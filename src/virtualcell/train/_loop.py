@@ -172,7 +172,7 @@ def _restore(
 ) -> tuple[int, DataPosition, list[dict]]:
     from safetensors.torch import load_file
 
-    from ..models._checkpoint import check_state_dict
+    from ..models import check_state_dict
 
     state = _state.read_state_json(folder)
     if state.get("world_size", 1) != info.world_size:

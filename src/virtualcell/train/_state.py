@@ -33,7 +33,7 @@ import torch
 
 from .._errors import DataFormatError, ValidationError
 from .._utils import check_output, clean_stale_temps, log, write_text
-from ..models._checkpoint import CONFIG_NAME, VOCAB_NAME, WEIGHTS_NAME, safe_member
+from ..models import CONFIG_NAME, VOCAB_NAME, WEIGHTS_NAME, safe_member
 
 __all__ = [
     "CHECKPOINTS",
