@@ -201,11 +201,7 @@ DOCUMENTED_PACKAGES = ("data", "pp", "represent", "design", "sim", "grn", "tl")
 
 #: Exports of those packages not documented yet: each an xfail(strict=True) case that
 #: must be removed once fixed (this list must shrink, never grow).
-UNDOCUMENTED: dict[str, str] = {
-    "grn.fit_primed_network": "grn/_primed.py (another helper's): lacks x, genes, seed",
-    "grn.knowledge_prior_or_none": "grn/_primed.py (another helper's): no Parameters section",
-    "tl.predict_perturbation": "perturb: defined in perturb/__init__.py (the perturb helper's)",
-}  # fmt: skip
+UNDOCUMENTED: dict[str, str] = {}
 
 
 def _documented_exports() -> list[str]:

@@ -283,6 +283,10 @@ def fit_primed_network(
 
     Parameters
     ----------
+    x
+        Expression, cells x genes (log scale; standardised here within ``groups``).
+    genes
+        Gene names of the columns of ``x``.
     prior
         Known edges (``regulator, target[, sign]``); None: the data alone.
     regulators
@@ -298,6 +302,13 @@ def fit_primed_network(
         one point).
     folds
         Folds of the cross-validation over cells.
+    seed
+        Seed of the fold assignment.
+
+    Returns
+    -------
+    PrimedNetwork
+        The fitted network (weights, chosen grid point, standardisation).
     """
     x = np.asarray(x, dtype=np.float64)
     genes = [str(g) for g in genes]
@@ -352,9 +363,23 @@ def fit_primed_network(
 def knowledge_prior_or_none(
     genes: Sequence[str], who: str, *, path: Any = None
 ) -> pd.DataFrame | None:
-    """Known edges among ``genes`` from the built store (at ``path``, default the
-    installed one), or None (logged) without one; the one prior of ``primed`` and of
-    the perturbation method ``primed_network``."""
+    """Known edges among ``genes`` from the built store, or None (logged) without one;
+    the one prior of ``primed`` and of the perturbation method ``primed_network``.
+
+    Parameters
+    ----------
+    genes
+        Gene names the edges must connect.
+    who
+        The method name the log lines start with.
+    path
+        The knowledge store (default: the installed one).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``regulator, target[, sign]`` rows; None without a store or without a known edge.
+    """
     from ._prior import knowledge_prior_edges
 
     try:

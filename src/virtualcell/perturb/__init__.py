@@ -16,7 +16,8 @@ See ``docs/perturb.md`` for every definition and the measured results.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._base import Predictor
 from ._data import SPACE_INPUT, SPACE_LOG, TrainingData, prepare_training
@@ -87,12 +88,12 @@ def list_methods(*, baseline: bool | None = None) -> dict[str, str]:
 def predict_perturbation(
     adata: AnnData,
     *,
-    perturbations,
+    perturbations: Sequence[str],
     method: str = "network",
     perturbation_type: str | None = "auto",
     on_unsupported: str = "raise",
-    **options,
-):
+    **options: Any,
+) -> AnnData:
     """Fit ``method`` on ``adata`` and predict ``perturbations`` (the task entry point).
 
     Parameters
@@ -114,7 +115,8 @@ def predict_perturbation(
 
     Returns
     -------
-    AnnData of predicted mean profiles (see :meth:`Predictor.predict`).
+    AnnData
+        Predicted mean profiles (see :meth:`Predictor.predict`).
     """
     model = make_predictor(method, perturbation_type=perturbation_type, **options)
     return model.fit(steady_state_rows(adata)).predict(perturbations, on_unsupported=on_unsupported)
