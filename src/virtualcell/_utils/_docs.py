@@ -8,6 +8,11 @@ does not describe are added (in signature order; the section is created before t
 other section, or at the end, when the docstring has none). A shared description may
 name the function's own defaults with ``{default}``.
 
+A package whose functions share parameters that mean something narrower there (the
+``genes`` of a candidate-edge universe, the ``path`` a figure is saved to) passes its own
+table: ``@doc_params(**TABLE)`` (or ``@doc_params(name="...")``) adds those descriptions
+too, preferred over :data:`SHARED_PARAMS` for the names they cover.
+
 Examples
 --------
 >>> from virtualcell._utils import doc_params
@@ -24,7 +29,7 @@ import inspect
 import re
 import textwrap
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["SHARED_PARAMS", "add_params", "doc_params", "documented_params"]
 
@@ -93,19 +98,34 @@ def _entry(name: str, text: str) -> str:
     return f"{name}\n{body}"
 
 
-def doc_params(func: F) -> F:
+def doc_params(func: F | None = None, /, **extra: str) -> Any:
     """Add :data:`SHARED_PARAMS` descriptions of ``func``'s parameters that its docstring
     does not describe to its ``Parameters`` section (see the module documentation).
+
+    Used bare (``@doc_params``) or with a package's own descriptions
+    (``@doc_params(**TABLE)``), which are used before :data:`SHARED_PARAMS`.
 
     Parameters
     ----------
     func
-        The function (or class, whose ``__init__`` signature is read) to document.
+        The function (or class, whose ``__init__`` signature is read) to document;
+        omitted when ``extra`` is given (then a decorator is returned).
+    **extra
+        ``name=description`` entries preferred over :data:`SHARED_PARAMS` (``{default}``
+        is replaced by the parameter's default, as there).
 
     Returns
     -------
-    The same object, with ``__doc__`` completed.
+    The same object, with ``__doc__`` completed (or, without ``func``, a decorator that
+    does so).
     """
+    if func is None:
+        table = {**SHARED_PARAMS, **extra}
+        return lambda f: _document(f, table)
+    return _document(func, {**SHARED_PARAMS, **extra})
+
+
+def _document(func: F, table: dict[str, str]) -> F:
     target = func.__init__ if inspect.isclass(func) else func  # type: ignore[misc]
     params = [
         p
@@ -114,11 +134,11 @@ def doc_params(func: F) -> F:
     ]
     doc = inspect.cleandoc(func.__doc__ or "")
     have = documented_params(doc) or []
-    missing = [p for p in params if p.name not in have and p.name in SHARED_PARAMS]
+    missing = [p for p in params if p.name not in have and p.name in table]
     if not missing:
         return func
     new = {
-        p.name: SHARED_PARAMS[p.name].format(default=None if p.default is p.empty else p.default)
+        p.name: table[p.name].format(default=None if p.default is p.empty else p.default)
         for p in missing
     }
     doc = add_params(doc, new, [p.name for p in params])

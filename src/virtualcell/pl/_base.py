@@ -12,7 +12,9 @@ Every figure function has the form ``f(obj, *, ax=None, path=None, ...) -> Figur
   under the package's one output rule (:func:`virtualcell._utils.check_output`): an
   existing file is replaced only with ``overwrite=True``, checked before it is written.
 
-Helpers here implement that contract once: :func:`new_axes` and :func:`finish`.
+Helpers here implement that contract once: :func:`new_axes` and :func:`finish`; the
+contract's three parameters are described once, in :data:`FIGURE_PARAMS`, and written
+into every figure function's ``Parameters`` section by :data:`figure_params`.
 """
 
 from __future__ import annotations
@@ -22,16 +24,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ValidationError
-from .._utils import atomic_path, check_output
+from .._utils import atomic_path, check_output, doc_params
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURE_SUFFIXES", "finish", "new_axes", "new_figure"]
+__all__ = [
+    "FIGURE_PARAMS",
+    "FIGURE_SUFFIXES",
+    "figure_params",
+    "finish",
+    "new_axes",
+    "new_figure",
+]
 
 #: File suffixes :func:`finish` can write.
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+#: The plotting contract's parameters, described once for every figure function.
+FIGURE_PARAMS: dict[str, str] = {
+    "ax": (
+        "Matplotlib axes to draw into (a panel of the caller's figure); ``None``: a new "
+        "figure of the function's own size."
+    ),
+    "path": (
+        "Save the figure there, atomically (format from the suffix: ``.png``, ``.pdf`` or "
+        "``.svg``); ``None``: not saved."
+    ),
+    "overwrite": "Replace an existing file at ``path`` (refused otherwise: the output rule).",
+}
+
+#: Decorator documenting ``ax``, ``path`` and ``overwrite`` (and the shared parameters of
+#: :data:`virtualcell._utils.SHARED_PARAMS`) of a figure function.
+figure_params = doc_params(**FIGURE_PARAMS)
 
 
 def new_figure(*, figsize: tuple[float, float] = (6.0, 4.0), **kwargs: Any) -> Figure:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ._base import finish, new_axes
+from ._base import figure_params, finish, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -44,6 +44,7 @@ def _kind(flags: pd.DataFrame, method: str, reference: str | None) -> str:
     return "peer" if bool(flags.loc[method, "peer"]) else "virtualcell"
 
 
+@figure_params
 def bench_leaderboard(
     table: pd.DataFrame,
     *,
@@ -66,7 +67,32 @@ def bench_leaderboard(
     ``docs/bench.md``; ``bound`` = the metric's best value, ``None`` if unbounded); the
     error bar is the sd over seeds of the same score per seed. Methods with partial
     coverage are drawn below the others, marked ``†`` with their coverage.
-    ``"raw"``: the metric averaged over datasets and splits per seed."""
+    ``"raw"``: the metric averaged over datasets and splits per seed.
+
+    Parameters
+    ----------
+    table
+        The benchmark's tidy results table (:func:`vc.bench.read_results`: columns
+        ``task, method, dataset, split, seed, metric, value, status, baseline, peer``);
+        only rows with ``status == "ok"`` are drawn.
+    task
+        Task whose results are drawn.
+    metric
+        Metric drawn (a ``metric`` value of the table).
+    higher_is_better
+        Direction of ``metric`` (:func:`vc.metrics.higher_is_better`); orders the bars and
+        the normalisation.
+    bound
+        Best attainable value of ``metric`` (1.0 for correlations, 0.0 for errors;
+        ``None`` when unbounded), used by the normalised scale.
+    reference
+        Method drawn as the reference baseline (dark grey); ``None``: none marked.
+    scale
+        ``"normalised"`` (against the reference baseline, in %) or ``"raw"`` values.
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     from ..bench import normalised, reference_for
     from ..metrics import MetricSpec
 
@@ -137,6 +163,7 @@ def bench_leaderboard(
     return finish(fig, path, overwrite=overwrite)
 
 
+@figure_params
 def bench_heatmap(
     table: pd.DataFrame,
     *,
@@ -148,7 +175,24 @@ def bench_heatmap(
     overwrite: bool = False,
 ) -> Figure:
     """Methods x (dataset / split) heatmap of ``metric`` (mean over seeds, annotated);
-    colours scaled per column so that each column's best method is the brightest."""
+    colours scaled per column so that each column's best method is the brightest.
+
+    Parameters
+    ----------
+    table
+        The benchmark's tidy results table (:func:`vc.bench.read_results`); only rows with
+        ``status == "ok"`` are drawn.
+    task
+        Task whose results are drawn.
+    metric
+        Metric drawn (a ``metric`` value of the table).
+    higher_is_better
+        Direction of ``metric``: which end of each column is bright, and the row order
+        (best mean on top).
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     sub = _rows(table, task, metric)
     sub = sub.assign(col=sub["dataset"].astype(str) + " / " + sub["split"].astype(str))
     wide = sub.pivot_table(index="method", columns="col", values="value", aggfunc="mean")
@@ -176,6 +220,7 @@ def bench_heatmap(
     return finish(fig, path, overwrite=overwrite)
 
 
+@figure_params
 def bench_runtime(
     table: pd.DataFrame,
     *,
@@ -187,7 +232,23 @@ def bench_runtime(
     overwrite: bool = False,
 ) -> Figure:
     """Mean wall time per cell (log scale) against the mean of ``metric``, one point per
-    method, coloured as in :func:`bench_leaderboard`."""
+    method, coloured as in :func:`bench_leaderboard`.
+
+    Parameters
+    ----------
+    table
+        The benchmark's tidy results table (:func:`vc.bench.read_results`, with a
+        ``runtime_s`` column); only rows with ``status == "ok"`` are drawn.
+    task
+        Task whose results are drawn.
+    metric
+        Metric on the y axis (a ``metric`` value of the table).
+    reference
+        Method coloured as the reference baseline; ``None``: none marked.
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     sub = _rows(table, task, metric)
     per = sub.groupby("method").agg(value=("value", "mean"), runtime=("runtime_s", "mean"))
     flags = sub.groupby("method")[["baseline", "peer"]].first()
@@ -224,7 +285,21 @@ def bench_runtime(
 def bench_figures(table: pd.DataFrame, tasks: Sequence[Any]) -> dict[str, Figure]:
     """The report's figures: ``{"<task>_leaderboard", "<task>_heatmap", "<task>_runtime":
     Figure}`` for every task with results (``tasks``: :class:`vc.bench.Task` objects).
-    This is what ``vcell bench`` passes as ``vc.bench.run(figures=...)``."""
+    This is what ``vcell bench`` passes as ``vc.bench.run(figures=...)``.
+
+    Parameters
+    ----------
+    table
+        The benchmark's tidy results table (:func:`vc.bench.read_results`).
+    tasks
+        The :class:`vc.bench.Task` objects to draw; each is drawn on its primary metric,
+        against the reference baseline of :func:`vc.bench.leaderboard`. Tasks without an
+        ``ok`` result of that metric are skipped.
+
+    Returns
+    -------
+    ``{name: Figure}``, three figures per drawn task (none saved).
+    """
     from ..bench import leaderboard
 
     out: dict[str, Figure] = {}

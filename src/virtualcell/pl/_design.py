@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
-from ._base import finish, new_axes
+from ._base import figure_params, finish, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -35,6 +35,7 @@ def _field(result: Any, key: str) -> Any:
     return getattr(result, key)
 
 
+@figure_params
 def discovery_curves(
     results: Sequence[Any],
     *,
@@ -62,6 +63,9 @@ def discovery_curves(
         ``round`` (1..R) or ``measured`` (perturbations measured: round x batch).
     title
         Axes title (default: the environment's name and the number of seeds).
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
     """
     if band not in ("sd", "range", "none"):
         raise ValidationError(f"band must be 'sd', 'range' or 'none', got {band!r}")

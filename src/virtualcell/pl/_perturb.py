@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import ValidationError
-from ._base import finish, new_axes
+from ._base import figure_params, finish, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["interaction_confusion", "perturbation_bars", "perturbation_scatter"]
 
 
+@figure_params
 def perturbation_scatter(
     true: Any,
     predicted: Any,
@@ -46,9 +47,14 @@ def perturbation_scatter(
     true, predicted, control
         Mean profiles (genes) of the observed and predicted perturbation and of control.
     genes
-        Gene names; the ``n_labels`` most changed genes are labelled.
+        Gene names, in the profiles' order (``None``: no gene is labelled).
     label
         The perturbation, for the title.
+    n_labels
+        How many genes to label: those with the largest true ``|change|`` (needs ``genes``).
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
     """
     t, p, c = (np.asarray(v, dtype=float) for v in (true, predicted, control))
     if not (t.shape == p.shape == c.shape) or t.ndim != 1:
@@ -81,6 +87,7 @@ def perturbation_scatter(
     return finish(fig, path, overwrite=overwrite)
 
 
+@figure_params
 def perturbation_bars(
     report: dict | Sequence[dict],
     *,
@@ -102,6 +109,9 @@ def perturbation_bars(
         A key of the results (``pearson_delta``, ``l2``, ``pds`` ...).
     subgroups
         Which subgroups to show (default: all of the first report).
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
     """
     reports = [report] if isinstance(report, Mapping) else list(report)
     if not reports:
@@ -148,6 +158,7 @@ def perturbation_bars(
     return finish(fig, path, overwrite=overwrite)
 
 
+@figure_params
 def interaction_confusion(
     interaction: dict,
     *,
@@ -157,8 +168,15 @@ def interaction_confusion(
 ) -> Figure:
     """True (rows) vs predicted (columns) interaction modes of the doubles.
 
-    ``interaction`` is a result's ``"interaction"`` entry from :func:`vc.perturb.evaluate`
-    (``modes``, ``confusion``, ``accuracy``).
+    Parameters
+    ----------
+    interaction
+        A result's ``"interaction"`` entry from :func:`vc.perturb.evaluate`: ``modes``
+        (the mode names), ``confusion`` (counts, true modes in rows, predicted in
+        columns) and optionally ``accuracy`` (shown in the title).
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
     """
     for key in ("modes", "confusion"):
         if key not in interaction:

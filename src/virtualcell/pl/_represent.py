@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from ._base import finish, new_axes, new_figure
+from ._base import figure_params, finish, new_axes, new_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -69,6 +69,7 @@ def _colors(n: int) -> list[Any]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
+@figure_params
 def annotation_embedding(
     adata: AnnData,
     *,
@@ -81,7 +82,23 @@ def annotation_embedding(
     """Scatter of a 2-D embedding (``obsm[basis]``, e.g. a UMAP) coloured by ``obs``
     columns: true labels, predictions (``vc_label``), confidence, unknown score. One panel
     per column (``ax`` only with a single column); a category has the same colour in
-    every panel."""
+    every panel.
+
+    Parameters
+    ----------
+    adata
+        Cells with ``obsm[basis]`` and the ``obs`` columns of ``color`` (e.g. after
+        :func:`~virtualcell.represent.annotate`); not modified.
+    color
+        One ``obs`` column or several (one panel each): categorical columns get one colour
+        per category, numeric ones a viridis scale with a colour bar.
+    basis
+        ``obsm`` key of the 2-D embedding (its first two columns are drawn).
+
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     if basis not in adata.obsm:
         raise ValidationError(
             f"obsm has no {basis!r}: compute it first (e.g. scanpy.tl.umap) or pass basis="
@@ -104,6 +121,7 @@ def annotation_embedding(
     return finish(fig, path, overwrite=overwrite)
 
 
+@figure_params
 def confusion_matrix(
     adata: AnnData,
     *,
@@ -115,7 +133,23 @@ def confusion_matrix(
     overwrite: bool = False,
 ) -> Figure:
     """Confusion matrix of true labels (rows) against predictions (columns); with
-    ``normalize`` each row sums to 1 (recall on the diagonal)."""
+    ``normalize`` each row sums to 1 (recall on the diagonal).
+
+    Parameters
+    ----------
+    adata
+        Cells with ``obs[label_key]`` and ``obs[prediction_key]``; not modified.
+    label_key
+        ``obs`` column holding the true cell labels (rows).
+    prediction_key
+        ``obs`` column holding the predicted labels (columns).
+    normalize
+        Divide each row by its number of true cells (shares in [0, 1]); ``False``: counts.
+
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     truth = _obs(adata, label_key).astype(str).to_numpy()
     pred = _obs(adata, prediction_key).astype(str).to_numpy()
     classes = sorted(set(truth) | set(pred))
@@ -148,6 +182,7 @@ def confusion_matrix(
     return finish(fig, path, overwrite=overwrite)
 
 
+@figure_params
 def per_class_f1(
     adata: AnnData,
     *,
@@ -158,7 +193,22 @@ def per_class_f1(
     overwrite: bool = False,
 ) -> Figure:
     """Bar chart of the F1 of each true class (``2 TP / (2 TP + FP + FN)``), with the
-    number of true cells."""
+    number of true cells; the title gives their unweighted mean (macro-F1 over the true
+    classes).
+
+    Parameters
+    ----------
+    adata
+        Cells with ``obs[label_key]`` and ``obs[prediction_key]``; not modified.
+    label_key
+        ``obs`` column holding the true cell labels (one bar per class).
+    prediction_key
+        ``obs`` column holding the predicted labels.
+
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     truth = _obs(adata, label_key).astype(str).to_numpy()
     pred = _obs(adata, prediction_key).astype(str).to_numpy()
     classes = sorted(set(truth))
@@ -183,6 +233,7 @@ def per_class_f1(
     return finish(fig, path, overwrite=overwrite)
 
 
+@figure_params
 def reliability_diagram(
     adata: AnnData,
     *,
@@ -196,7 +247,29 @@ def reliability_diagram(
     overwrite: bool = False,
 ) -> Figure:
     """Accuracy against mean confidence per confidence bin (calibrated, and uncalibrated
-    when ``raw_confidence_key`` is in ``obs``), with the ECE of each in the legend."""
+    when ``raw_confidence_key`` is in ``obs``), with the ECE of each in the legend
+    (:func:`~virtualcell.metrics.reliability_bins`, :func:`~virtualcell.metrics.ece`).
+
+    Parameters
+    ----------
+    adata
+        Cells with the label, prediction and confidence columns in ``obs``; not modified.
+    label_key
+        ``obs`` column holding the true cell labels.
+    prediction_key
+        ``obs`` column holding the predicted labels.
+    confidence_key
+        ``obs`` column holding the (calibrated) confidence of each prediction, in [0, 1].
+    raw_confidence_key
+        ``obs`` column of the uncalibrated confidence, drawn as a second curve when
+        present; ``None``: not drawn.
+    n_bins
+        Number of equal-width confidence bins on [0, 1].
+
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     from ..metrics import ece, reliability_bins
 
     truth = _obs(adata, label_key).astype(str).to_numpy()
@@ -224,6 +297,7 @@ def reliability_diagram(
     return finish(fig, path, overwrite=overwrite)
 
 
+@figure_params
 def integration_scores(
     table: pd.DataFrame,
     *,
@@ -233,7 +307,20 @@ def integration_scores(
     overwrite: bool = False,
 ) -> Figure:
     """Grouped bars of scIB metrics (columns) for several embeddings (rows), e.g. the
-    table of :func:`~virtualcell.represent.score_integration` before/after integration."""
+    table of :func:`~virtualcell.represent.score_integration` before/after integration.
+
+    Parameters
+    ----------
+    table
+        Scores in [0, 1], one row per embedding (the row index names the bars' legend),
+        one column per metric.
+    metrics
+        Columns to draw, in order (default: every column).
+
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     if not isinstance(table, pd.DataFrame) or table.empty:
         raise ValidationError("integration_scores needs a non-empty DataFrame")
     cols = list(metrics) if metrics is not None else list(table.columns)

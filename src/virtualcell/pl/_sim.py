@@ -16,7 +16,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from ..data import CONTROL, PERTURBATION_KEY
-from ._base import finish, new_axes
+from ._base import figure_params, finish, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     import anndata as ad
@@ -42,6 +42,7 @@ def _edges(obj: ad.AnnData | GRN | pd.DataFrame) -> tuple[pd.DataFrame, list[str
     return e, list(obj.var_names), set(obj.var_names) - set(e["target"])
 
 
+@figure_params
 def network(
     obj: ad.AnnData | GRN | pd.DataFrame,
     *,
@@ -53,8 +54,22 @@ def network(
 ) -> Figure:
     """Draw a GRN: green arrows activate, red arrows repress; master regulators (genes
     without regulators) are orange squares, other genes blue circles; node size grows with
-    the number of targets. ``obj``: a simulation (``uns["true_network"]``), a
-    :class:`~virtualcell.sim.GRN` or an edge table with ``regulator, target, sign``."""
+    the number of targets.
+
+    Parameters
+    ----------
+    obj
+        A simulation (AnnData with ``uns["true_network"]``), a
+        :class:`~virtualcell.sim.GRN` or an edge table with ``regulator, target, sign``
+        (``sign`` +1 / -1; an optional ``weight``).
+    layout
+        Node placement: ``"spring"`` (force-directed, seeded) or ``"kamada_kawai"``.
+    seed
+        Random seed of the spring layout (ignored by ``"kamada_kawai"``).
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     import networkx as nx
 
     edges, genes, mrs = _edges(obj)
@@ -97,6 +112,7 @@ def network(
     return finish(fig, path, overwrite=overwrite)
 
 
+@figure_params
 def perturbation_heatmap(
     obj: ad.AnnData | pd.DataFrame,
     *,
@@ -110,9 +126,24 @@ def perturbation_heatmap(
     """Heatmap of the mean expression shift vs control per condition (rows) and gene
     (columns), symmetric colour scale at the 99th percentile of ``|shift|``.
 
-    ``obj`` is the conditions x genes table of :func:`~virtualcell.sim.condition_shifts`,
-    or a simulation, from which that table is computed with ``layer``, ``conditions`` and
-    ``max_conditions``."""
+    Parameters
+    ----------
+    obj
+        The conditions x genes table of :func:`~virtualcell.sim.condition_shifts`, or a
+        simulation (AnnData), from which that table is computed with ``layer``,
+        ``conditions`` and ``max_conditions``.
+    layer
+        Layer the shifts of a simulation are computed in (``None``: ``X``, log1p
+        normalised); ignored for a table.
+    conditions
+        Conditions (rows) to draw from a simulation (``None``: chosen by
+        :func:`~virtualcell.sim.condition_shifts`); ignored for a table.
+    max_conditions
+        At most this many rows from a simulation; ignored for a table.
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     if isinstance(obj, pd.DataFrame):
         shifts = obj
     else:
@@ -153,6 +184,7 @@ def _categories(adata: ad.AnnData, color: str, max_categories: int) -> tuple[pd.
     return lab, cats
 
 
+@figure_params
 def umap(
     adata: ad.AnnData,
     *,
@@ -166,7 +198,22 @@ def umap(
     """Scatter of ``obsm[basis]`` (e.g. from :func:`~virtualcell.sim.embed_umap`) coloured
     by ``obs[color]``; beyond ``max_categories`` categories, control and the conditions
     with the largest true effects (``varm["true_effects"]``; else the largest groups) are
-    kept and the rest drawn grey as ``other``."""
+    kept and the rest drawn grey as ``other``.
+
+    Parameters
+    ----------
+    adata
+        Cells with ``obsm[basis]`` and ``obs[color]``; not modified.
+    color
+        ``obs`` column the points are coloured by (``"control"`` drawn black).
+    max_categories
+        Most categories shown in colour (the rest grey, as ``other``).
+    basis
+        ``obsm`` key of the 2-D embedding (its first two columns are drawn).
+    Returns
+    -------
+    The figure (the caller's, when ``ax`` is given).
+    """
     if basis not in adata.obsm:
         raise ValidationError(
             f"adata.obsm[{basis!r}] is missing: compute it first with "
