@@ -12,7 +12,17 @@ _BLOCK = 1 << 20
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, streamed in 1 MiB blocks."""
+    """Hex sha256 of a file, streamed in 1 MiB blocks.
+
+    Parameters
+    ----------
+    path
+        The file to hash (read in binary, never loaded whole).
+
+    Returns
+    -------
+    The 64-character lower-case hex digest.
+    """
     digest = hashlib.sha256()
     with open(Path(path), "rb") as handle:
         while block := handle.read(_BLOCK):

@@ -53,9 +53,19 @@ def _local_status(e: DatasetEntry) -> str:
 def info(name: str) -> dict:
     """Everything the registry knows about ``name`` (JSON-serialisable dict).
 
-    Keys: ``name``, ``title``, ``kind``, ``description``, ``citation``, ``species``,
-    ``shape``, ``approx_size``, ``status`` (``bundled`` / ``local`` / ``not downloaded``)
-    and ``files`` (url, filename, sha256, size_bytes, recorded_sha256 from the lock file).
+    Parameters
+    ----------
+    name
+        A registry dataset name (:func:`names`); an unknown name is a
+        :class:`~virtualcell.DatasetNotAvailableError` listing the known ones.
+
+    Returns
+    -------
+    dict
+        Keys: ``name``, ``title``, ``kind``, ``description``, ``citation``, ``species``,
+        ``shape``, ``approx_size``, ``status`` (``bundled`` / ``local`` / ``not
+        downloaded``) and ``files`` (url, filename, sha256, size_bytes, recorded_sha256
+        from the lock file).
     """
     e = entry(name)
     lock = read_lock()

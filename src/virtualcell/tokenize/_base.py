@@ -369,5 +369,18 @@ class Tokenizer:
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    """Load any tokenizer saved with ``save`` (dispatches on its ``kind``)."""
+    """Load any tokenizer saved with ``save`` (dispatches on its ``kind``).
+
+    Parameters
+    ----------
+    path
+        The tokenizer's JSON file, as written by :meth:`Tokenizer.save` (a model's
+        checkpoint folder holds one); a missing or invalid file is a
+        :class:`~virtualcell.DataFormatError`.
+
+    Returns
+    -------
+    The tokenizer of the recorded ``kind`` (rank, binned, continuous, sentence,
+    gene-text), with its vocabulary and parameters.
+    """
     return Tokenizer.load(path)
