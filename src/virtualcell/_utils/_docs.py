@@ -127,11 +127,10 @@ def doc_params(func: F | None = None, /, **extra: str) -> Any:
 
 def _document(func: F, table: dict[str, str]) -> F:
     target = func.__init__ if inspect.isclass(func) else func  # type: ignore[misc]
-    params = [
-        p
-        for p in inspect.signature(target).parameters.values()
-        if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    every = [
+        p for p in inspect.signature(target).parameters.values() if p.name not in ("self", "cls")
     ]
+    params = [p for p in every if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     doc = inspect.cleandoc(func.__doc__ or "")
     have = documented_params(doc) or []
     missing = [p for p in params if p.name not in have and p.name in table]
@@ -141,7 +140,7 @@ def _document(func: F, table: dict[str, str]) -> F:
         p.name: table[p.name].format(default=None if p.default is p.empty else p.default)
         for p in missing
     }
-    doc = add_params(doc, new, [p.name for p in params])
+    doc = add_params(doc, new, [p.name for p in every])  # *args, **kwargs stay in place
     func.__doc__ = doc.rstrip("\n") + "\n"
     return func
 

@@ -93,7 +93,21 @@ def ece(
     """Expected calibration error (Guo et al. 2017), equal-width bins.
 
     ``ECE = sum_b (n_b / n) * |accuracy_b - confidence_b|`` over the bins of
-    :func:`reliability_bins` (empty bins contribute 0). 0 = perfectly calibrated; at most 1.
+    :func:`reliability_bins` (empty bins contribute 0). In [0, 1], lower is better,
+    0 = perfectly calibrated (``METRIC_SPECS["ece"]``).
+
+    Parameters
+    ----------
+    truth, prediction
+        True and predicted labels, equal length.
+    confidence
+        Confidence of each prediction, in ``[0, 1]``.
+    n_bins
+        Number of equal-width bins on [0, 1] (at least 1).
+
+    Returns
+    -------
+    The expected calibration error.
     """
     table = reliability_bins(truth, prediction, confidence=confidence, n_bins=n_bins)
     used = table["n"].to_numpy() > 0

@@ -14,17 +14,35 @@ from typing import Literal
 import numpy as np
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ._checks import Labels, encode_labels, paired_labels
 
 __all__ = ["accuracy", "macro_f1", "precision", "recall"]
 
 Average = Literal["macro", "micro", "weighted"]
 
+#: Parameters shared by the classification metrics.
+CLASSIFICATION_PARAMS = {
+    "truth": "True labels, one per item (any hashable values; missing values are an error).",
+    "prediction": "Predicted labels, one per item, in the order of ``truth``.",
+    "labels": (
+        "Classes to score, in order (default: the union of the labels in ``truth`` and "
+        "``prediction``, sorted); items whose label is not among them count for no class."
+    ),
+}
+_documented = doc_params(**CLASSIFICATION_PARAMS)
 
+
+@_documented
 def accuracy(truth: Labels, prediction: Labels) -> float:
     """Fraction of items whose predicted label equals the true label.
 
-    ``accuracy = (1/n) * sum_i [truth_i == prediction_i]``.
+    ``accuracy = (1/n) * sum_i [truth_i == prediction_i]``; in [0, 1], higher is better
+    (``METRIC_SPECS["accuracy"]``).
+
+    Returns
+    -------
+    The share of items labelled correctly.
     """
     t, p = paired_labels(truth, prediction, ("truth", "prediction"))
     return float(np.mean(t == p))
@@ -66,6 +84,7 @@ def _average(per_class: np.ndarray, n_true: np.ndarray, average: Average) -> flo
     raise ValidationError(f"average must be 'macro', 'micro' or 'weighted', got {average!r}")
 
 
+@_documented
 def precision(
     truth: Labels,
     prediction: Labels,
@@ -85,6 +104,11 @@ def precision(
         (equals accuracy when every item has one label from ``labels``).
     labels
         Classes to score (default: union of observed labels, sorted).
+
+    Returns
+    -------
+    The averaged precision, in [0, 1], higher is better; a class never predicted scores
+    0 (scikit-learn's ``zero_division=0``).
     """
     tp, n_pred, n_true = _counts(truth, prediction, labels)
     if average == "micro":
@@ -92,6 +116,7 @@ def precision(
     return _average(_ratio(tp, n_pred), n_true, average)
 
 
+@_documented
 def recall(
     truth: Labels,
     prediction: Labels,
@@ -99,13 +124,27 @@ def recall(
     average: Average = "macro",
     labels: Sequence[Hashable] | None = None,
 ) -> float:
-    """Recall ``TP_c / (TP_c + FN_c)`` per class ``c``, averaged (see :func:`precision`)."""
+    """Recall ``TP_c / (TP_c + FN_c)`` per class ``c``, averaged (see :func:`precision`).
+
+    Parameters
+    ----------
+    average
+        ``"macro"``: unweighted mean over classes; ``"weighted"``: mean weighted by the
+        number of true items of each class; ``"micro"``: global ``sum TP / sum (TP + FN)``
+        (equals accuracy when every item has one label from ``labels``).
+
+    Returns
+    -------
+    The averaged recall, in [0, 1], higher is better; a class that never occurs scores 0
+    (scikit-learn's ``zero_division=0``).
+    """
     tp, _, n_true = _counts(truth, prediction, labels)
     if average == "micro":
         return float(tp.sum() / n_true.sum()) if n_true.sum() > 0 else 0.0
     return _average(_ratio(tp, n_true), n_true, average)
 
 
+@_documented
 def macro_f1(
     truth: Labels, prediction: Labels, *, labels: Sequence[Hashable] | None = None
 ) -> float:
@@ -113,6 +152,10 @@ def macro_f1(
 
     A class with no true and no predicted items scores 0 (only possible with ``labels``).
     This is the mean of per-class F1, not the F1 of mean precision and mean recall.
+
+    Returns
+    -------
+    Macro-F1, in [0, 1], higher is better (``METRIC_SPECS["macro_f1"]``).
     """
     tp, n_pred, n_true = _counts(truth, prediction, labels)
     return float(_ratio(2 * tp, n_pred + n_true).mean())

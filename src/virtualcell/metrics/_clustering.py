@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ._checks import Labels, as_float_array, check_finite, encode_labels, paired_labels
 from ._leiden import DEFAULT_RESOLUTIONS, leiden_clusterings
 
@@ -35,12 +36,24 @@ def _entropy(counts: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+_LABELINGS = {
+    "truth": "True labels, one per item (any hashable values; missing values are an error).",
+    "clusters": "Cluster (or predicted) labels, one per item, in the order of ``truth``.",
+}
+
+
+@doc_params(**_LABELINGS)
 def nmi(truth: Labels, clusters: Labels) -> float:
     """Normalised mutual information with arithmetic-mean normalisation.
 
     ``NMI = I(T; C) / ((H(T) + H(C)) / 2)`` with natural-log entropies of the label
     frequencies. Two labelings that each have one class score 1; when only one of them
-    is constant the score is 0. Symmetric, in [0, 1].
+    is constant the score is 0. Symmetric, in [0, 1], higher is better (1 = the same
+    partition up to renaming).
+
+    Returns
+    -------
+    NMI (equals scikit-learn's ``normalized_mutual_info_score``).
     """
     table = _contingency(truth, clusters)
     n = table.sum()
@@ -54,6 +67,7 @@ def nmi(truth: Labels, clusters: Labels) -> float:
     return float(max(0.0, mi / ((h_t + h_c) / 2)))
 
 
+@doc_params(**_LABELINGS)
 def ari(truth: Labels, clusters: Labels) -> float:
     """Adjusted Rand index (Hubert & Arabie 1985).
 
@@ -63,8 +77,13 @@ def ari(truth: Labels, clusters: Labels) -> float:
         index = sum_ij C(n_ij);  expected = sum_i C(a_i) sum_j C(b_j) / C(n)
         ARI = (index - expected) / ((sum_i C(a_i) + sum_j C(b_j)) / 2 - expected)
 
-    1 for identical partitions, about 0 for random ones, can be negative. When the
-    denominator is 0 (both partitions trivial and identical) the score is 1.
+    1 for identical partitions, about 0 for random ones, can be negative (at least -1);
+    higher is better. When the denominator is 0 (both partitions trivial and identical)
+    the score is 1.
+
+    Returns
+    -------
+    ARI (equals scikit-learn's ``adjusted_rand_score``).
     """
     table = _contingency(truth, clusters)
     n = table.sum()
@@ -107,6 +126,10 @@ def asw(
         Distance between cells.
     rescale
         Return ``(ASW + 1) / 2`` instead of ASW.
+
+    Returns
+    -------
+    ASW in [-1, 1], or rescaled in [0, 1]; higher is better (labels better separated).
     """
     from sklearn.metrics import silhouette_score
 
@@ -208,7 +231,8 @@ def leiden_nmi_ari(
 
     Returns
     -------
-    dict with ``nmi``, ``ari``, ``resolution`` and ``n_clusters``.
+    dict with ``nmi`` (in [0, 1]), ``ari`` (at most 1), ``resolution`` and
+    ``n_clusters`` of the kept clustering; higher NMI/ARI is better.
     """
     _check_order("leiden_nmi_ari", labels, embedding)
 
@@ -245,9 +269,28 @@ def avg_bio(
     """scIB-style AvgBIO: ``(NMI + ARI + ASW_label) / 3``.
 
     NMI and ARI compare the labels with the Leiden clusters of the best resolution
-    (:func:`leiden_nmi_ari`); ASW_label is :func:`asw` rescaled to [0, 1]. ``embedding``
-    may be an AnnData (then ``labels`` may be an ``obs`` key and ``use_rep`` names the
-    ``obsm`` entry) or an array.
+    (:func:`leiden_nmi_ari`); ASW_label is :func:`asw` (Euclidean) rescaled to [0, 1].
+    At most 1 (ARI can be negative), higher is better (``METRIC_SPECS["avg_bio"]``).
+
+    Parameters
+    ----------
+    labels
+        True labels, or the name of an ``obs`` column when ``embedding`` is an AnnData.
+    embedding
+        An AnnData (``.X`` or ``.obsm[use_rep]`` is used; it is not modified) or a
+        ``(n_cells, n_dims)`` array.
+    use_rep
+        ``obsm`` key of the embedding (default ``.X``); for an AnnData only.
+    resolutions
+        Leiden resolutions searched for the best NMI (default 0.1, 0.2, ..., 2.0).
+    n_neighbors
+        Neighbours of the kNN graph.
+    seed
+        Random state of the neighbour search and Leiden.
+
+    Returns
+    -------
+    AvgBIO of the embedding.
     """
     _check_order("avg_bio", labels, embedding)
     lab = _labels_of(embedding, labels)

@@ -22,9 +22,16 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ..data import join_perturbation, split_perturbation
 
 __all__ = ["discovery_auc", "discovery_curve", "hit_rate", "hits_at_budget"]
+
+_documented = doc_params(
+    truth="The hidden true hits: perturbation labels (``A``, ``A+B``), at least one.",
+    measured="The measured perturbation labels, in measurement order (repeats count once).",
+    proposals="One list of measured labels per round, in order (at least one round).",
+)
 
 
 def _canon(label: object, what: str) -> str:
@@ -97,8 +104,15 @@ def discovery_curve(
     return out / len(hits) if normalize else out
 
 
+@_documented
 def hit_rate(truth: Iterable[str], measured: Sequence[str]) -> float:
     """Share of the true hits among the measured perturbations, ``|H ∩ M| / |H|``.
+
+    In [0, 1], higher is better (``METRIC_SPECS["hit_rate"]``).
+
+    Returns
+    -------
+    The hit rate.
 
     Examples
     --------
@@ -109,10 +123,22 @@ def hit_rate(truth: Iterable[str], measured: Sequence[str]) -> float:
     return len(hits.intersection(_flat(measured, "measured"))) / len(hits)
 
 
+@_documented
 def hits_at_budget(
     truth: Iterable[str], measured: Sequence[str], *, budget: int | None = None
 ) -> int:
     """Distinct true hits among the first ``budget`` measurements (default: all).
+
+    ``|H ∩ {m_1, ..., m_b}|``, in [0, |H|], higher is better (``METRIC_SPECS["hits"]``).
+
+    Parameters
+    ----------
+    budget
+        Number of measurements counted, from the first (an integer >= 0; ``None``: all).
+
+    Returns
+    -------
+    The number of distinct true hits found.
 
     Examples
     --------
@@ -128,12 +154,18 @@ def hits_at_budget(
     return len(hits.intersection(items))
 
 
+@_documented
 def discovery_auc(truth: Iterable[str], proposals: Sequence[Sequence[str]]) -> float:
     """Area under the discovery curve: the mean over rounds of the cumulative hit rate.
 
     ``(1/R) Σ_r curve_r`` — the area under the step function that holds ``curve_r`` over
-    the ``r``-th ``1/R`` of the budget; in ``[0, 1]``. Finding hits earlier scores
-    higher at the same final hit rate.
+    the ``r``-th ``1/R`` of the budget; in ``[0, 1]``, higher is better
+    (``METRIC_SPECS["discovery_auc"]``). Finding hits earlier scores higher at the same
+    final hit rate.
+
+    Returns
+    -------
+    The discovery AUC.
 
     Examples
     --------

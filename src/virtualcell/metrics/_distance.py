@@ -27,6 +27,17 @@ def energy_distance(x: ArrayLike, y: ArrayLike) -> float:
     every pair counted, including a point with itself (the V-statistic; Székely & Rizzo
     2013). It is 0 when the samples are identical and grows with differences in location
     and in spread; in one dimension it equals ``scipy.stats.energy_distance``.
+
+    Parameters
+    ----------
+    x
+        First sample: ``n x d`` (a 1-D array is ``n x 1``), finite, at least one row.
+    y
+        Second sample: ``m x d`` over the same features.
+
+    Returns
+    -------
+    The energy distance, in [0, inf); lower means the samples are more alike.
     """
     a = as_float_array(x, "x")
     b = as_float_array(y, "y")

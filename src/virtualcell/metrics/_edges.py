@@ -30,10 +30,42 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ..data import normalize_edge_table
 from ._checks import EdgeInput, as_float_array, check_finite
 
-__all__ = ["EdgeScores", "edge_scores"]
+__all__ = ["EDGE_PARAMS", "EdgeScores", "edge_scores"]
+
+#: Parameters shared by the network metrics (the candidate universe, module docstring).
+EDGE_PARAMS = {
+    "truth": (
+        "The true network: an edge table (``regulator, target`` [+ ``label`` 0/1, rows "
+        "with 0 dropped]; the aliases of the one edge-table format), a genes x genes 0/1 "
+        "matrix (regulators in rows), or a 0/1 vector over an enumerated universe."
+    ),
+    "scores": (
+        "Predicted edge scores in the form of ``truth``: an edge table ``regulator, "
+        "target, score`` (edges it does not list are unlisted), a square matrix or a "
+        "vector; finite, higher = more confident."
+    ),
+    "genes": (
+        "The genes of the universe: required with edge tables; for matrices the names of "
+        "their rows and columns (default ``0 .. n-1``); ignored for vectors."
+    ),
+    "regulators": (
+        "Candidate regulators, a subset of ``genes`` (default: every gene, BEELINE's "
+        "all ordered pairs; a TF list gives the TF-restricted universe)."
+    ),
+    "self_loops": "Keep self-loops ``(g, g)`` in the universe (default: excluded).",
+    "outside": (
+        '``"raise"``: a true edge whose regulator is not in ``regulators`` is an error; '
+        '``"drop"``: such edges are ignored (edge tables only).'
+    ),
+    "k": (
+        "Size of the top-scored set (default: the number of true edges in the universe); "
+        "listed edges tied with the k-th score are all included."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -173,6 +205,7 @@ def _from_arrays(
     )
 
 
+@doc_params(**EDGE_PARAMS)
 def edge_scores(
     truth: EdgeInput,
     scores: EdgeInput,
@@ -182,7 +215,14 @@ def edge_scores(
     self_loops: bool = False,
     outside: Literal["raise", "drop"] = "raise",
 ) -> EdgeScores:
-    """Align truth and scores over the candidate universe (see the module docstring)."""
+    """Align truth and scores over the candidate universe (see the module docstring).
+
+    Returns
+    -------
+    EdgeScores
+        One entry per candidate edge: ``truth`` (bool), ``score`` (NaN where unlisted),
+        the regulator and target gene indices (``None`` for vectors) and the gene lists.
+    """
     if isinstance(truth, pd.DataFrame) or isinstance(scores, pd.DataFrame):
         if not (isinstance(truth, pd.DataFrame) and isinstance(scores, pd.DataFrame)):
             raise ValidationError("truth and scores must both be edge tables, or both arrays")

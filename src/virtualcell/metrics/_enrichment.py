@@ -35,8 +35,9 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ._checks import EdgeInput
-from ._edges import EdgeScores
+from ._edges import EDGE_PARAMS, EdgeScores
 from ._network import _aligned, _kw, _top_set
 
 __all__ = [
@@ -47,6 +48,15 @@ __all__ = [
 ]
 
 HubKind = Literal["regulator", "target", "eigenvector"]
+
+_documented = doc_params(
+    **EDGE_PARAMS,
+    kind=(
+        '``"regulator"`` (out-degree), ``"target"`` (in-degree) or ``"eigenvector"`` '
+        "(eigenvector centrality of the undirected network)."
+    ),
+    n_hubs="Number of hubs of each network (default ``ceil(10 %)`` of the candidates).",
+)
 
 
 def _centrality(e: EdgeScores, mask: np.ndarray, kind: HubKind) -> np.ndarray:
@@ -99,6 +109,7 @@ def _hubs(values: np.ndarray, candidates: np.ndarray, n_hubs: int) -> set[int]:
     return {int(i) for i in order[:n_hubs] if values[i] > 0}
 
 
+@_documented
 def hub_enrichment(
     truth: EdgeInput,
     scores: EdgeInput,
@@ -114,7 +125,13 @@ def hub_enrichment(
     """Hub enrichment of the predicted network (definition in the module docstring).
 
     ``truth`` and ``scores`` are edge tables with ``genes=`` or square matrices (1-D
-    arrays carry no graph and are refused).
+    arrays carry no graph and are refused). The predicted network is the top-``k`` set
+    of :func:`~virtualcell.metrics.early_precision`.
+
+    Returns
+    -------
+    ``|H_true ∩ H_pred| / (|H_true| |H_pred| / N)``, in [0, N / max(|H_true|, |H_pred|)]:
+    1 = random overlap, higher is better; NaN when either hub set is empty.
     """
     if kind not in ("regulator", "target", "eigenvector"):
         raise ValidationError(f"kind must be regulator, target or eigenvector, got {kind!r}")
@@ -138,17 +155,55 @@ def hub_enrichment(
     return len(h_true & h_pred) / (len(h_true) * len(h_pred) / n_cand)
 
 
+@_documented
 def regulator_hub_enrichment(truth: EdgeInput, scores: EdgeInput, **kwargs: Any) -> float:
-    """:func:`hub_enrichment` with ``kind="regulator"`` (hubs by out-degree)."""
+    """:func:`hub_enrichment` with ``kind="regulator"`` (hubs by out-degree; candidates
+    are the regulators).
+
+    Parameters
+    ----------
+    **kwargs
+        Options of :func:`hub_enrichment` (``k``, ``n_hubs``, ``genes``, ``regulators``,
+        ``self_loops``, ``outside``).
+
+    Returns
+    -------
+    The enrichment (1 = random, higher is better; NaN when a hub set is empty).
+    """
     return hub_enrichment(truth, scores, kind="regulator", **kwargs)
 
 
+@_documented
 def target_hub_enrichment(truth: EdgeInput, scores: EdgeInput, **kwargs: Any) -> float:
-    """:func:`hub_enrichment` with ``kind="target"`` (hubs by in-degree)."""
+    """:func:`hub_enrichment` with ``kind="target"`` (hubs by in-degree; candidates are
+    all genes).
+
+    Parameters
+    ----------
+    **kwargs
+        Options of :func:`hub_enrichment` (``k``, ``n_hubs``, ``genes``, ``regulators``,
+        ``self_loops``, ``outside``).
+
+    Returns
+    -------
+    The enrichment (1 = random, higher is better; NaN when a hub set is empty).
+    """
     return hub_enrichment(truth, scores, kind="target", **kwargs)
 
 
+@_documented
 def centrality_enrichment(truth: EdgeInput, scores: EdgeInput, **kwargs: Any) -> float:
     """:func:`hub_enrichment` with ``kind="eigenvector"`` (undirected eigenvector
-    centrality, networkx)."""
+    centrality per connected component, module docstring; candidates are all genes).
+
+    Parameters
+    ----------
+    **kwargs
+        Options of :func:`hub_enrichment` (``k``, ``n_hubs``, ``genes``, ``regulators``,
+        ``self_loops``, ``outside``).
+
+    Returns
+    -------
+    The enrichment (1 = random, higher is better; NaN when a hub set is empty).
+    """
     return hub_enrichment(truth, scores, kind="eigenvector", **kwargs)

@@ -17,9 +17,10 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ._checks import as_float_array, check_finite, encode_labels, paired_labels
 from ._clustering import DEFAULT_RESOLUTIONS, ari, asw, nmi
-from ._leiden import leiden_clusterings
+from ._leiden import EMBEDDING_PARAMS, leiden_clusterings
 
 __all__ = [
     "batch_asw",
@@ -33,6 +34,16 @@ __all__ = [
     "knn",
     "lisi",
 ]
+
+
+_documented = doc_params(
+    **EMBEDDING_PARAMS,
+    perplexity=(
+        "Effective number of neighbours the weights are calibrated to (> 0; default "
+        "``floor(k / 3)``, 30 for 90 neighbours, as scIB)."
+    ),
+    scale="Return the scIB score in [0, 1] instead of the median LISI itself.",
+)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -52,10 +63,13 @@ def _codes(values: Any, name: str, n: int | None = None) -> np.ndarray:
     return codes
 
 
+@_documented
 def knn(embedding: Any, *, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact Euclidean k-nearest neighbours of every row, itself excluded.
 
-    Returns ``(distances, indices)``, each ``(n_cells, k)`` with ``k = min(n_neighbors,
+    Returns
+    -------
+    ``(distances, indices)``, each ``(n_cells, k)`` with ``k = min(n_neighbors,
     n_cells - 1)``, nearest first (ties broken by scikit-learn's order).
     """
     from sklearn.neighbors import NearestNeighbors
@@ -123,6 +137,7 @@ def _simpson(
     return np.where(H == 0, -1.0, simpson)
 
 
+@_documented
 def lisi(
     labels: Sequence[Any],
     embedding: Any,
@@ -139,6 +154,17 @@ def lisi(
     effective number of labels around the cell (1 .. number of labels). ``perplexity``
     defaults to ``floor(n_neighbors / 3)`` (30 for 90 neighbours, as scIB). A cell whose
     weights have zero entropy gets ``-1`` (scib-metrics' convention).
+
+    Parameters
+    ----------
+    labels
+        The label of each cell whose diversity is measured (cell types for cLISI,
+        batches for iLISI).
+
+    Returns
+    -------
+    LISI per cell, in [1, number of labels] (or -1); its direction depends on the use:
+    higher is better for batches (mixing), lower for cell types (separation).
     """
     codes = _codes(labels, "labels")
     x = _embedding(embedding, len(codes))
@@ -163,6 +189,7 @@ def _median_lisi(
     return float(np.nanmedian(lis)), n_values
 
 
+@_documented
 def ilisi(
     batches: Sequence[Any],
     embedding: Any,
@@ -175,11 +202,17 @@ def ilisi(
 
     With ``scale`` (scIB): ``(median - 1) / (n_batches - 1)`` in [0, 1], 1 = batches fully
     mixed. Needs at least 2 batches.
+
+    Returns
+    -------
+    The scaled score (higher is better) or, without ``scale``, the median LISI in
+    [1, n_batches].
     """
     value, n_batches = _median_lisi(batches, embedding, "batches", n_neighbors, perplexity)
     return (value - 1) / (n_batches - 1) if scale else value
 
 
+@_documented
 def clisi(
     labels: Sequence[Any],
     embedding: Any,
@@ -192,12 +225,18 @@ def clisi(
 
     With ``scale`` (scIB): ``(n_labels - median) / (n_labels - 1)`` in [0, 1], 1 = every
     neighbourhood holds one cell type. Needs at least 2 labels.
+
+    Returns
+    -------
+    The scaled score (higher is better) or, without ``scale``, the median LISI in
+    [1, n_labels] (lower is better).
     """
     value, n_labels = _median_lisi(labels, embedding, "labels", n_neighbors, perplexity)
     return (n_labels - value) / (n_labels - 1) if scale else value
 
 
 # ----------------------------------------------------------------------------- ASW, kBET
+@_documented
 def batch_asw(
     batches: Sequence[Any],
     embedding: Any,
@@ -212,6 +251,17 @@ def batch_asw(
     result the mean over labels. Labels with a single batch, or with one cell per batch,
     are skipped. 1 = batches indistinguishable within every cell type. NaN when every
     label is skipped.
+
+    Parameters
+    ----------
+    labels
+        Cell-type label of each cell: the silhouettes are computed within each label.
+    metric
+        Distance between cells.
+
+    Returns
+    -------
+    Batch ASW in [0, 1], higher is better (batches better mixed).
     """
     from sklearn.metrics import silhouette_samples
 
@@ -244,6 +294,7 @@ def _kbet_rate(idx: np.ndarray, codes: np.ndarray, alpha: float) -> float:
     return float((p >= alpha).mean())
 
 
+@_documented
 def kbet(
     batches: Sequence[Any],
     embedding: Any,
@@ -265,6 +316,21 @@ def kbet(
     ``n_label - 1``), labels with fewer than 10 cells or one batch skipped — and averaged
     over labels (NaN when all are skipped). Without labels, ``k = n_neighbors`` (default
     50) over all cells.
+
+    Parameters
+    ----------
+    labels
+        Cell-type label of each cell (scIB's per-label kBET); ``None``: all cells at once.
+    n_neighbors
+        Neighbours ``k`` of each cell (at most the cells scored - 1). ``None``: 50 without
+        labels, the per-label rule above with labels; given with labels, it replaces that
+        rule (``k = min(n_neighbors, n_label - 1)``).
+    alpha
+        Significance level of the test, in (0, 1): a cell is accepted when ``p >= alpha``.
+
+    Returns
+    -------
+    The acceptance rate in [0, 1], higher is better (batches better mixed).
     """
     b = _codes(batches, "batches")
     x = _embedding(embedding, len(b))
@@ -303,6 +369,7 @@ def _knn_graph(x: np.ndarray, n_neighbors: int) -> Any:
     return ((g + g.T) > 0).astype(np.float64)
 
 
+@_documented
 def graph_connectivity(labels: Sequence[Any], embedding: Any, *, n_neighbors: int = 15) -> float:
     """Graph connectivity (scIB): do the cells of a type stay connected?
 
@@ -310,6 +377,10 @@ def graph_connectivity(labels: Sequence[Any], embedding: Any, *, n_neighbors: in
     ``n_neighbors`` nearest, as scanpy's connectivities), restricted to the cells of each
     label, the size of the largest connected component over the label's size; mean over
     labels. 1 = every cell type forms one connected piece.
+
+    Returns
+    -------
+    Graph connectivity in (0, 1], higher is better.
     """
     from scipy.sparse.csgraph import connected_components
 
@@ -324,8 +395,15 @@ def graph_connectivity(labels: Sequence[Any], embedding: Any, *, n_neighbors: in
     return float(np.mean(out))
 
 
+@_documented
 def isolated_labels(labels: Sequence[Any], *, batches: Sequence[Any]) -> list[Any]:
-    """Labels present in the fewest batches (scIB's isolated labels), sorted."""
+    """Labels present in the fewest batches (scIB's isolated labels), sorted.
+
+    Returns
+    -------
+    Every label whose number of distinct batches is the minimum over labels, sorted by
+    its text.
+    """
     lab, bat = paired_labels(labels, batches, ("labels", "batches"))
     import pandas as pd
 
@@ -333,6 +411,7 @@ def isolated_labels(labels: Sequence[Any], *, batches: Sequence[Any]) -> list[An
     return sorted(per.index[per == per.min()].tolist(), key=str)
 
 
+@_documented
 def isolated_label_f1(
     labels: Sequence[Any],
     embedding: Any,
@@ -348,7 +427,18 @@ def isolated_label_f1(
     For each isolated label ``L`` (:func:`isolated_labels`): over every Leiden clustering
     of the sweep (:func:`leiden_clusterings`) and every cluster ``C``, the F1 of "in
     ``C``" as a predictor of "is ``L``" (``2 |C ∩ L| / (|C| + |L|)``); the label's score is
-    the best such F1. Result: mean over isolated labels, in [0, 1].
+    the best such F1. Result: mean over isolated labels, in [0, 1], higher is better.
+
+    Parameters
+    ----------
+    clusterings
+        Precomputed ``{resolution: cluster labels}`` (:func:`leiden_clusterings`), so a
+        caller scoring several metrics clusters once; ``None``: computed here from
+        ``resolutions``, ``n_neighbors`` and ``seed`` (which are ignored otherwise).
+
+    Returns
+    -------
+    The isolated-label F1.
     """
     lab, _ = paired_labels(labels, batches, ("labels", "batches"))
     x = _embedding(embedding, len(lab))
@@ -370,6 +460,7 @@ def isolated_label_f1(
 
 
 # ----------------------------------------------------------------------------- all
+@_documented
 def integration_scores(
     labels: Sequence[Any],
     embedding: Any,
@@ -386,7 +477,20 @@ def integration_scores(
     (:func:`~virtualcell.metrics.asw`, rescaled), ``isolated_label_f1``, ``clisi``.
     Batch removal: ``batch_asw``, ``ilisi``, ``kbet`` (per label), ``graph_connectivity``.
     Aggregates (scIB): ``bio`` = mean of the 5 biology scores, ``batch`` = mean of the 4
-    batch scores (NaN ignored), ``overall = 0.6 bio + 0.4 batch``.
+    batch scores (NaN ignored), ``overall = 0.6 bio + 0.4 batch``. Every score is in
+    [0, 1] (ARI at most 1) and higher is better.
+
+    Parameters
+    ----------
+    n_neighbors
+        Neighbours of the Leiden kNN graph and of graph connectivity (kBET uses the
+        per-label rule of :func:`kbet`).
+    lisi_neighbors
+        Neighbours of each cell for iLISI and cLISI.
+
+    Returns
+    -------
+    ``{name: score}`` with the nine scores above and ``bio``, ``batch``, ``overall``.
     """
     lab, bat = paired_labels(labels, batches, ("labels", "batches"))
     x = _embedding(embedding, len(lab))

@@ -100,7 +100,22 @@ def mode_of_magnitude(
     magnitude: float, *, tolerance: float = 0.25, suppression: float = 0.5
 ) -> str:
     """The interaction mode of a fitted magnitude (module docstring); ``"additive"``
-    for NaN (no measurable effect)."""
+    for NaN (no measurable effect).
+
+    Parameters
+    ----------
+    magnitude
+        ``sqrt(mean(c_i^2))`` of the fitted coefficients (:func:`interaction_fit`).
+    tolerance
+        Band around 1 called additive: ``[1 / (1 + tolerance), 1 + tolerance]`` (> 0).
+    suppression
+        Below this magnitude the mode is ``suppression`` (in ``(0, 1 / (1 +
+        tolerance))``).
+
+    Returns
+    -------
+    One of :data:`INTERACTION_MODES`.
+    """
     if tolerance <= 0 or not 0 < suppression < 1 / (1 + tolerance):
         raise ValidationError("need tolerance > 0 and 0 < suppression < 1 / (1 + tolerance)")
     m = float(magnitude)
@@ -125,6 +140,24 @@ def interaction_mode(
     suppression: float = 0.5,
 ) -> str:
     """Interaction mode (``synergy``/``additive``/``buffering``/``suppression``) of a double
-    perturbation: :func:`interaction_fit` then :func:`mode_of_magnitude`."""
+    perturbation: :func:`interaction_fit` then :func:`mode_of_magnitude`.
+
+    Parameters
+    ----------
+    double
+        Mean profile of the combination (genes).
+    singles
+        Mean profiles of its single perturbations (one vector per gene of the combination).
+    control
+        Control mean profile; deltas are taken from it (default: the inputs are deltas).
+    exclude
+        Gene positions (or a boolean mask) left out of the fit, e.g. the perturbed genes.
+    tolerance, suppression
+        Thresholds of :func:`mode_of_magnitude`.
+
+    Returns
+    -------
+    One of :data:`INTERACTION_MODES`.
+    """
     fit = interaction_fit(double, singles, control=control, exclude=exclude)
     return mode_of_magnitude(fit["magnitude"], tolerance=tolerance, suppression=suppression)

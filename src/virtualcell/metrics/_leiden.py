@@ -8,14 +8,31 @@ from typing import Any
 import numpy as np
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ._checks import as_float_array, check_finite
 
-__all__ = ["DEFAULT_RESOLUTIONS", "leiden_clusterings"]
+__all__ = ["DEFAULT_RESOLUTIONS", "EMBEDDING_PARAMS", "leiden_clusterings"]
 
 #: Leiden resolutions searched by the sweep (0.1, 0.2, ..., 2.0, as in scIB).
 DEFAULT_RESOLUTIONS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 21))
 
+#: Parameters shared by the embedding metrics (clustering and integration).
+EMBEDDING_PARAMS = {
+    "embedding": (
+        "Cells x dimensions array (dense or sparse; NaN or infinite values are an error), "
+        "one row per cell in the order of the labels."
+    ),
+    "labels": "Cell-type label of each cell (any hashable values; missing values are an error).",
+    "batches": "Batch of each cell, in the order of the embedding's rows.",
+    "resolutions": "Leiden resolutions of the sweep (default 0.1, 0.2, ..., 2.0, as scIB).",
+    "n_neighbors": (
+        "Neighbours of each cell in the kNN graph (capped at the number of cells - 1)."
+    ),
+    "seed": "Random state of the neighbour graph and of Leiden.",
+}
 
+
+@doc_params(**EMBEDDING_PARAMS)
 def leiden_clusterings(
     embedding: Any,
     *,
@@ -27,7 +44,12 @@ def leiden_clusterings(
 
     One scanpy kNN graph (``scanpy.pp.neighbors``, euclidean) and ``scanpy.tl.leiden``
     (``flavor="igraph"``, 2 iterations, undirected, ``random_state=seed``) per resolution,
-    as :func:`~virtualcell.metrics.leiden_nmi_ari`. Returns ``{resolution: labels}``.
+    as :func:`~virtualcell.metrics.leiden_nmi_ari`. Needs at least 3 cells.
+
+    Returns
+    -------
+    ``{resolution: labels}``: one array of cluster names (strings), one per cell, for
+    every resolution.
     """
     import anndata as ad
     import scanpy as sc

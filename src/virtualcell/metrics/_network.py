@@ -17,11 +17,20 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ..data import normalize_edge_table, parse_signs
 from ._checks import EdgeInput
-from ._edges import EdgeScores, edge_scores
+from ._edges import EDGE_PARAMS, EdgeScores, edge_scores
 
 __all__ = ["auprc", "auprc_ratio", "auroc", "early_precision", "epr", "signed_accuracy"]
+
+_documented = doc_params(
+    **EDGE_PARAMS,
+    method=(
+        '``"average_precision"`` (scikit-learn\'s step sum) or ``"trapezoid"`` (BEELINE\'s '
+        "trapezoidal area)."
+    ),
+)
 
 
 def _aligned(truth: EdgeInput, scores: EdgeInput, kw: dict[str, Any]) -> EdgeScores:
@@ -35,6 +44,7 @@ def _aligned(truth: EdgeInput, scores: EdgeInput, kw: dict[str, Any]) -> EdgeSco
     return edges
 
 
+@_documented
 def auroc(
     truth: EdgeInput,
     scores: EdgeInput,
@@ -45,7 +55,15 @@ def auroc(
     outside: Literal["raise", "drop"] = "raise",
 ) -> float:
     """Area under the ROC curve: probability that a random true edge outscores a random
-    false one, ties counting 1/2 (Mann-Whitney U / (P N)); unlisted edges are tied last."""
+    false one, ties counting 1/2 (Mann-Whitney U / (P N)); unlisted edges are tied last.
+
+    ``P`` and ``N`` are the true and false candidate edges of the universe (both must be
+    non-empty).
+
+    Returns
+    -------
+    AUROC in [0, 1], higher is better, 0.5 = random ranking (``METRIC_SPECS["auroc"]``).
+    """
     e = _aligned(truth, scores, _kw(genes, regulators, self_loops, outside))
     ranks = rankdata(e.ranking_score())
     p = int(e.truth.sum())
@@ -73,6 +91,7 @@ def _pr_points(e: EdgeScores) -> tuple[np.ndarray, np.ndarray]:
     return tp_at / n_at, tp_at / tp[-1]
 
 
+@_documented
 def auprc(
     truth: EdgeInput,
     scores: EdgeInput,
@@ -90,6 +109,11 @@ def auprc(
     ``"trapezoid"`` (BEELINE's ``auc(recall, precision)``): trapezoidal area under the
     points ``(R_i, P_i)`` plus ``(0, 1)``; it is slightly optimistic. Tied scores form
     one threshold; unlisted edges are one tied block at the end.
+
+    Returns
+    -------
+    AUPRC in [0, 1], higher is better; a random ranking scores about the edge density
+    ``n_true / n_universe`` (``METRIC_SPECS["auprc"]``).
     """
     e = _aligned(truth, scores, _kw(genes, regulators, self_loops, outside))
     prec, rec = _pr_points(e)
@@ -100,6 +124,7 @@ def auprc(
     raise ValidationError(f"method must be 'average_precision' or 'trapezoid', got {method!r}")
 
 
+@_documented
 def auprc_ratio(
     truth: EdgeInput,
     scores: EdgeInput,
@@ -111,7 +136,13 @@ def auprc_ratio(
     method: Literal["average_precision", "trapezoid"] = "average_precision",
 ) -> float:
     """AUPRC divided by that of a random predictor, the edge density
-    ``n_true / n_universe`` (BEELINE's AUPRC ratio)."""
+    ``n_true / n_universe`` (BEELINE's AUPRC ratio).
+
+    Returns
+    -------
+    ``auprc / density``, in [0, 1 / density]: 1 = random ranking, higher is better
+    (``METRIC_SPECS["auprc_ratio"]``, no fixed bound).
+    """
     kw = _kw(genes, regulators, self_loops, outside)
     e = _aligned(truth, scores, kw)
     return auprc(truth, scores, method=method, **kw) / e.density
@@ -131,6 +162,7 @@ def _top_set(e: EdgeScores, k: int | None) -> np.ndarray:
     return listed & (np.nan_to_num(e.score, nan=-np.inf) >= cut)
 
 
+@_documented
 def early_precision(
     truth: EdgeInput,
     scores: EdgeInput,
@@ -142,12 +174,20 @@ def early_precision(
     outside: Literal["raise", "drop"] = "raise",
 ) -> float:
     """Precision among the top-``k`` listed edges (``k`` = number of true edges by
-    default); edges tied with the k-th score are all included. NaN if none is listed."""
+    default); edges tied with the k-th score are all included; if fewer than ``k`` edges
+    are listed, all listed edges.
+
+    Returns
+    -------
+    The share of true edges in that set, in [0, 1], higher is better; NaN if no edge is
+    listed.
+    """
     e = _aligned(truth, scores, _kw(genes, regulators, self_loops, outside))
     top = _top_set(e, k)
     return float(e.truth[top].mean()) if top.any() else float("nan")
 
 
+@_documented
 def epr(
     truth: EdgeInput,
     scores: EdgeInput,
@@ -159,7 +199,13 @@ def epr(
     outside: Literal["raise", "drop"] = "raise",
 ) -> float:
     """Early precision ratio (BEELINE): :func:`early_precision` divided by the precision
-    of a random predictor, the edge density of the universe."""
+    of a random predictor, the edge density of the universe.
+
+    Returns
+    -------
+    ``early_precision / density``, in [0, 1 / density]: 1 = random, higher is better
+    (``METRIC_SPECS["epr"]``, no fixed bound); NaN if no edge is listed.
+    """
     kw = _kw(genes, regulators, self_loops, outside)
     e = _aligned(truth, scores, kw)
     return early_precision(truth, scores, k=k, **kw) / e.density
@@ -183,6 +229,22 @@ def signed_accuracy(
     :mod:`virtualcell.data._edges`: ``+``/``-``, ``+1``/``-1``, ``activation``/
     ``repression`` ...; for the prediction the sign of ``score`` is used when
     ``sign_column`` is absent). NaN when no true edge is predicted with a sign.
+
+    Parameters
+    ----------
+    truth
+        The true signed network: an edge table with ``sign_column``, or a 1-D array of
+        signs (+1, -1, 0 = no edge) over enumerated candidate edges.
+    prediction
+        The predicted signs in the form of ``truth`` (an edge table with ``sign_column``
+        or a ``score`` column, or a 1-D sign array of the same length); each edge at
+        most once.
+    sign_column
+        Column holding the signs in the edge tables.
+
+    Returns
+    -------
+    Signed accuracy in [0, 1], higher is better.
     """
     if isinstance(truth, pd.DataFrame):
         t = normalize_edge_table(truth, what="truth")

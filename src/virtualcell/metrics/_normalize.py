@@ -30,7 +30,9 @@ def baseline_normalized(
     best: Literal["zero", "one"],
     clip: bool = True,
 ) -> float | np.ndarray:
-    """Score ``value`` relative to ``baseline`` with cell-eval's rule (module docstring).
+    """Score ``value`` relative to ``baseline`` with cell-eval's rule (module docstring):
+    ``1 - value / baseline`` for errors, ``(value - baseline) / (1 - baseline)`` for
+    scores.
 
     Parameters
     ----------
@@ -40,6 +42,12 @@ def baseline_normalized(
         ``"zero"`` for errors, ``"one"`` for scores bounded by 1.
     clip
         Replace NaN by 0 and clip below at 0 (cell-eval's ``score_agg_metrics``).
+
+    Returns
+    -------
+    At most 1 (a perfect model), higher is better: 0 = no better than the baseline; with
+    ``clip`` in [0, 1], without it negative when the model is worse. A float for scalar
+    inputs, else an array of their shape.
     """
     m = np.asarray(value, dtype=np.float64)
     b = np.asarray(baseline, dtype=np.float64)

@@ -106,7 +106,17 @@ def mann_whitney_u(x: Any, y: Any, *, use_continuity: bool = True) -> tuple[np.n
 
 def bh_adjust(p_values: Any) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (``statsmodels`` ``fdr_bh``): sorted
-    ``p_(i) m / i``, made monotone from the largest down, capped at 1."""
+    ``p_(i) m / i``, made monotone from the largest down, capped at 1.
+
+    Parameters
+    ----------
+    p_values
+        The ``m`` p-values of one family (any shape, flattened), finite.
+
+    Returns
+    -------
+    The adjusted p-values (FDR), 1-D, in the input order, in [0, 1].
+    """
     p = as_float_array(p_values, "p_values").ravel()
     check_finite(p, "p_values")
     m = p.size
@@ -324,7 +334,19 @@ class DEReference:
 
 def de_genes(table: pd.DataFrame, *, fdr_threshold: float = 0.05) -> list[str]:
     """Significant genes of a :func:`de_test` table (``fdr < fdr_threshold``), ranked by
-    ``|log2_fold_change|`` (largest first; ties keep the table's gene order)."""
+    ``|log2_fold_change|`` (largest first; ties keep the table's gene order).
+
+    Parameters
+    ----------
+    table
+        A :func:`de_test` table (columns ``gene``, ``log2_fold_change``, ``fdr`` at least).
+    fdr_threshold
+        A gene is DE when its ``fdr`` is strictly below this (the VCC's 0.05).
+
+    Returns
+    -------
+    The DE gene names, most changed first.
+    """
     missing = {"gene", "log2_fold_change", "fdr"} - set(table.columns)
     if missing:
         raise ValidationError(f"DE table lacks column(s) {sorted(missing)}")
@@ -339,6 +361,19 @@ def de_overlap(true_de: Sequence[Any], pred_de: Sequence[Any], *, k: int | None 
     ``|T[:k] ∩ P[:k]| / k`` where ``k = |T|`` when not given, else ``min(k, |T|)``;
     0.0 when ``k`` is 0 (no true DE genes). ``T`` and ``P`` are ranked lists (most
     changed first), e.g. from :func:`de_genes`.
+
+    Parameters
+    ----------
+    true_de
+        The true DE genes ``T``, ranked (a sequence of names, not a string).
+    pred_de
+        The predicted DE genes ``P``, ranked.
+    k
+        Cut-off of both lists (at least 1; capped at ``|T|``); ``None``: ``|T|``.
+
+    Returns
+    -------
+    The overlap in [0, 1], higher is better (``METRIC_SPECS["de_overlap"]``).
     """
     if isinstance(true_de, str) or isinstance(pred_de, str):
         raise ValidationError("DE gene lists must be sequences of genes, not strings")

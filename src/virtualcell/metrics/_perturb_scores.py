@@ -39,10 +39,11 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ..data import split_perturbation
 from ._checks import as_float_array, check_finite, check_same_shape
-from ._perturbation import NO_CHANGE_TOL, top_changed_genes
-from ._regression import _out, _pair, pearson
+from ._perturbation import NO_CHANGE_TOL, PROFILE_PARAMS, top_changed_genes
+from ._regression import REGRESSION_PARAMS, _out, _pair, pearson
 
 __all__ = [
     "centroid_accuracy",
@@ -55,8 +56,16 @@ __all__ = [
 ]
 
 
+@doc_params(**PROFILE_PARAMS)
 def is_no_change(pred: Any, control: Any) -> bool:
-    """True when ``pred - control`` is zero up to float round-off (module docstring)."""
+    """True when ``pred - control`` is zero up to float round-off (module docstring):
+    ``max |pred - control| <= 1e-6 * max |control|`` (an empty profile counts as no
+    change).
+
+    Returns
+    -------
+    Whether the predicted change is zero to round-off.
+    """
     p = as_float_array(pred, "pred")
     c = as_float_array(control, "control")
     scale = max(float(np.max(np.abs(c))) if c.size else 0.0, 1e-300)
@@ -64,18 +73,43 @@ def is_no_change(pred: Any, control: Any) -> bool:
 
 
 def target_mask(label: str, genes: Sequence[str]) -> np.ndarray:
-    """Boolean mask over ``genes``: True for the genes *not* perturbed in ``label``."""
+    """Boolean mask over ``genes``: True for the genes *not* perturbed in ``label``.
+
+    Parameters
+    ----------
+    label
+        A condition label in the package grammar (``A``, ``A+B``; ``control`` perturbs
+        no gene).
+    genes
+        Gene names (the profiles' columns).
+
+    Returns
+    -------
+    ``False`` at the perturbed genes of ``label`` that are measured, ``True`` elsewhere.
+    """
     names = np.asarray([str(g) for g in genes])
     return ~np.isin(names, split_perturbation(str(label)))
 
 
+@doc_params(**PROFILE_PARAMS)
 def target_abs_error(
     true: Any, pred: Any, control: Any, *, targets: Any, pred_control: Any = None
 ) -> float:
     """Mean ``|(pred - pred_control) - (true - control)|`` over the ``targets`` genes.
 
-    ``targets`` are indices or a boolean mask of the perturbed gene(s); ``pred_control``
-    defaults to ``control``. NaN when no target gene is measured (empty ``targets``).
+    NaN when no target gene is measured (empty ``targets``).
+
+    Parameters
+    ----------
+    targets
+        Positions or a boolean mask of the perturbed gene(s) (e.g. ``~target_mask(...)``).
+    pred_control
+        Control mean of the prediction's own file (its change is ``pred - pred_control``);
+        ``None``: ``control``.
+
+    Returns
+    -------
+    The error in [0, inf), lower is better (``METRIC_SPECS["target_abs_error"]``).
     """
     t = as_float_array(true, "true")
     p = as_float_array(pred, "pred")
@@ -104,12 +138,21 @@ def _matrices(true: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
     return t, p
 
 
+@doc_params(**REGRESSION_PARAMS)
 def mae(truth: Any, prediction: Any, *, axis: Literal[0, 1] | None = None) -> float | np.ndarray:
-    """Mean absolute error ``mean(|prediction - truth|)`` (``axis`` as in :func:`mse`)."""
+    """Mean absolute error ``mean(|prediction - truth|)`` (``axis`` as in :func:`mse`);
+    in [0, inf), lower is better (``METRIC_SPECS["mae"]``).
+
+    Returns
+    -------
+    A float with ``axis=None``, else an array of one value per row (``axis=1``) or per
+    column (``axis=0``).
+    """
     t, p, red = _pair(truth, prediction, axis)
     return _out(np.mean(np.abs(p - t), axis=red), axis)
 
 
+@doc_params(**PROFILE_PARAMS)
 def pearson_delta_top_de(
     true: Any,
     pred: Any,
@@ -124,6 +167,19 @@ def pearson_delta_top_de(
     with the largest ``|true - control|`` (:func:`top_changed_genes`, ties by gene order).
     NaN when either change is constant over those genes, and when the predicted change
     is zero to round-off (:func:`is_no_change`).
+
+    Parameters
+    ----------
+    de_genes
+        Positions or a boolean mask of the genes scored (at least 2); ``None``: the top
+        ``k`` by ``|true - control|``.
+    k
+        Size of the default DE set (ignored when ``de_genes`` is given).
+
+    Returns
+    -------
+    The correlation in [-1, 1], higher is better
+    (``METRIC_SPECS["pearson_delta_top20_de"]`` with ``k = 20``).
     """
     t = as_float_array(true, "true")
     p = as_float_array(pred, "pred")
@@ -182,10 +238,14 @@ def discrimination_score(
         perturbed gene(s) of each row are left out of its distances.
     metric
         ``l1`` (Manhattan, the VCC score), ``l2`` or ``cosine`` distance.
+    exclude_target
+        Leave each row's perturbed gene(s) out of its distances (needs ``labels`` and
+        ``genes``; without them every gene counts).
 
     Returns
     -------
-    ``1 - r_i / N`` per perturbation (see the module docstring), in ``[1/N, 1]``.
+    ``1 - r_i / N`` per perturbation (see the module docstring), in ``[1/N, 1]``, higher
+    is better (``METRIC_SPECS["pds"]``: the mean over perturbations, ``l1``).
     """
     t, p = _matrices(true, pred)
     n, g = t.shape
@@ -232,6 +292,21 @@ def centroid_accuracy(
     other perturbation's, 0 when it is the farthest. With ``labels`` and ``genes`` (and
     ``exclude_target``) the perturbed gene(s) of row ``i`` are left out of its distances,
     as in :func:`discrimination_score`; without them all genes count.
+
+    Parameters
+    ----------
+    true, pred
+        Perturbations x genes profiles (at least 2 rows), row ``i`` of both the same
+        perturbation; pass changes from control or means alike (a common shift cancels).
+    labels, genes
+        Perturbation labels (``A``, ``A+B``) and gene names, for ``exclude_target``.
+    exclude_target
+        Leave each row's perturbed gene(s) out of its distances.
+
+    Returns
+    -------
+    One value per perturbation in [0, 1], higher is better
+    (``METRIC_SPECS["centroid_accuracy"]``: their mean).
     """
     t, p = _matrices(true, pred)
     n, g = t.shape

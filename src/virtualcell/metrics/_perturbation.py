@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike
 from scipy import sparse
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ..data import CONTROL, PERTURBATION_KEY, select_matrix
 from ._checks import GeneSubset, as_float_array, check_finite, check_same_shape
 from ._regression import mse, pearson
@@ -47,6 +48,23 @@ __all__ = [
 ALL_GROUP = "all"
 #: A predicted change below this share of the control's scale is float round-off.
 NO_CHANGE_TOL = 1e-6
+
+#: Parameters shared by the profile metrics (1-D gene vectors in one gene order).
+PROFILE_PARAMS = {
+    "true": "Observed mean profile of the perturbed cells (one value per gene), finite.",
+    "pred": "Predicted mean profile, the same genes in the same order.",
+    "control": "Control mean profile (:func:`control_mean`), the same genes.",
+    "de_genes": (
+        "The genes scored: names (with ``genes``), positions or a boolean mask; ``None``: "
+        "the ``k`` genes with the largest ``|true - control|`` (:func:`top_changed_genes`)."
+    ),
+    "genes": "Gene names in the profiles' order (needed only when ``de_genes`` holds names).",
+    "groupby": (
+        "``obs`` column (cell type, batch) whose values are scored separately, each "
+        "against its own control cells; ``None``: one group, ``all``."
+    ),
+}
+_documented = doc_params(**PROFILE_PARAMS)
 
 
 def _profiles(true: Any, pred: Any, control: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,11 +99,23 @@ def _gene_index(de_genes: Any, n: int, genes: Sequence[str] | None) -> np.ndarra
     return np.array([lookup[g] for g in arr.tolist()], dtype=int)
 
 
+@_documented
 def top_changed_genes(profile: ArrayLike, control: ArrayLike, *, k: int = 20) -> np.ndarray:
     """Indices of the ``k`` genes with the largest ``|profile - control|``.
 
     Ties are broken by gene order (stable sort); ``k`` larger than the number of genes
     gives all genes. This is the default DE-gene set of the metrics below.
+
+    Parameters
+    ----------
+    profile
+        A mean profile (one value per gene), e.g. the observed perturbed cells' mean.
+    k
+        Number of genes (at least 1).
+
+    Returns
+    -------
+    Gene positions, the most changed first.
     """
     d = np.abs(as_float_array(profile, "profile") - as_float_array(control, "control"))
     if k < 1:
@@ -93,6 +123,7 @@ def top_changed_genes(profile: ArrayLike, control: ArrayLike, *, k: int = 20) ->
     return np.argsort(-d, kind="stable")[:k]
 
 
+@_documented
 def pearson_delta(
     true_pert: ArrayLike, pred_pert: ArrayLike, control: ArrayLike
 ) -> float | np.ndarray:
@@ -103,6 +134,20 @@ def pearson_delta(
     NaN when either change is constant, and — by definition — when the predicted change
     is zero to float round-off (``max |pred - control| <= 1e-6 max |control|``, e.g. the
     ``no_change`` baseline): a constant zero change has no correlation.
+
+    Parameters
+    ----------
+    true_pert
+        Observed mean profile (genes), or perturbations x genes.
+    pred_pert
+        Predicted profile(s), the shape of ``true_pert``.
+    control
+        Control mean profile (genes), or one per row of ``true_pert``.
+
+    Returns
+    -------
+    Pearson-delta in [-1, 1], higher is better (``METRIC_SPECS["pearson_delta"]``): a
+    float for 1-D inputs, one value per row for 2-D inputs.
     """
     t = as_float_array(true_pert, "true_pert")
     p = as_float_array(pred_pert, "pred_pert")
@@ -118,6 +163,7 @@ def pearson_delta(
     return np.where(flat, np.nan, out)
 
 
+@_documented
 def mse_top_de(
     true: ArrayLike,
     pred: ArrayLike,
@@ -132,6 +178,16 @@ def mse_top_de(
     DE genes are ``de_genes`` (names with ``genes=``, indices, or a boolean mask) or, when
     not given, the ``k`` genes with the largest absolute true change ``|true - control|``
     (:func:`top_changed_genes`).
+
+    Parameters
+    ----------
+    k
+        Size of the default DE set (ignored when ``de_genes`` is given).
+
+    Returns
+    -------
+    ``mean((pred_g - true_g)^2)`` over the DE genes ``g``, in [0, inf), lower is better
+    (``METRIC_SPECS["mse_top20_de"]`` with ``k = 20``).
     """
     t, p, c = _profiles(true, pred, control)
     idx = top_changed_genes(t, c, k=k) if de_genes is None else _gene_index(de_genes, len(t), genes)
@@ -140,6 +196,7 @@ def mse_top_de(
     return float(mse(t[idx], p[idx]))
 
 
+@_documented
 def l2_top_expressed(
     true: ArrayLike, pred: ArrayLike, control: ArrayLike, *, k: int = 1000
 ) -> float:
@@ -148,6 +205,15 @@ def l2_top_expressed(
     The genes are the ``k`` with the highest control mean (ties by gene order; all genes
     when ``k`` exceeds their number), so the gene set is the same for every perturbation
     and does not depend on the prediction.
+
+    Parameters
+    ----------
+    k
+        Number of most expressed genes (at least 1).
+
+    Returns
+    -------
+    The distance, in [0, inf), lower is better (``METRIC_SPECS["l2"]`` with ``k = 1000``).
     """
     t, p, c = _profiles(true, pred, control)
     if k < 1:
@@ -156,6 +222,7 @@ def l2_top_expressed(
     return float(np.sqrt(((p[idx] - t[idx]) ** 2).sum()))
 
 
+@_documented
 def direction_agreement(
     true: ArrayLike,
     pred: ArrayLike,
@@ -170,6 +237,17 @@ def direction_agreement(
     ``mean(sign(pred - control) == sign(true - control))`` over the DE genes
     (``de_genes``, or the top-``k`` by ``|true - control|``; ``k=None`` uses all genes).
     A gene with no change on both sides agrees (sign 0 == 0).
+
+    Parameters
+    ----------
+    k
+        Size of the default DE set (ignored when ``de_genes`` is given); ``None``: all
+        genes.
+
+    Returns
+    -------
+    The share of agreeing genes, in [0, 1], higher is better
+    (``METRIC_SPECS["direction_agreement"]``).
     """
     t, p, c = _profiles(true, pred, control)
     if de_genes is not None:
@@ -189,14 +267,32 @@ def _as_set(x: Collection[Any], name: str) -> set[Any]:
     return set(x)
 
 
+_DE_SETS = {
+    "true_de": "The true DE genes ``T`` (any collection of gene names; not a string).",
+    "pred_de": "The predicted DE genes ``P`` (any collection of gene names; not a string).",
+}
+
+
+@doc_params(**_DE_SETS)
 def de_recall(true_de: Collection[Hashable], pred_de: Collection[Hashable]) -> float:
-    """Share of true DE genes that are predicted DE: ``|T ∩ P| / |T|`` (NaN if T empty)."""
+    """Share of true DE genes that are predicted DE: ``|T ∩ P| / |T|`` (NaN if T empty).
+
+    Returns
+    -------
+    DE recall in [0, 1], higher is better (``METRIC_SPECS["de_recall"]``).
+    """
     t, p = _as_set(true_de, "true_de"), _as_set(pred_de, "pred_de")
     return float(len(t & p) / len(t)) if t else float("nan")
 
 
+@doc_params(**_DE_SETS)
 def de_fdp(true_de: Collection[Hashable], pred_de: Collection[Hashable]) -> float:
-    """False discovery proportion ``|P \\ T| / |P|``; 0 when nothing is predicted."""
+    """False discovery proportion ``|P \\ T| / |P|``; 0 when nothing is predicted.
+
+    Returns
+    -------
+    The FDP in [0, 1], lower is better (``METRIC_SPECS["de_fdp"]``).
+    """
     t, p = _as_set(true_de, "true_de"), _as_set(pred_de, "pred_de")
     return float(len(p - t) / len(p)) if p else 0.0
 
@@ -220,6 +316,7 @@ def _obs_column(adata: AnnData, key: str) -> np.ndarray:
     return adata.obs[key].astype(str).to_numpy()
 
 
+@_documented
 def control_mean(
     adata: AnnData,
     *,
@@ -260,6 +357,7 @@ def control_mean(
     return pd.DataFrame(rows, index=values, columns=genes)
 
 
+@_documented
 def mean_profiles(
     adata: AnnData,
     *,
@@ -269,8 +367,20 @@ def mean_profiles(
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Mean profile and cell count of every (perturbation, group), controls included.
 
-    Returns a DataFrame indexed by ``(perturbation, group)`` (group ``"all"`` when
-    ``groupby`` is None) with genes as columns, and the matching cell counts.
+    Parameters
+    ----------
+    adata
+        Cells x genes with ``obs[perturbation_key]``; not modified.
+    perturbation_key
+        ``obs`` column holding the ``"control"`` / ``"GENE"`` / ``"A+B"`` labels.
+    layer
+        Matrix averaged, as :func:`control_mean` (default ``.X``, no transformation).
+
+    Returns
+    -------
+    ``(profiles, counts)``: a DataFrame indexed by ``(perturbation, group)`` (group
+    ``"all"`` when ``groupby`` is None), sorted, with genes as columns, and the matching
+    cell counts (a Series).
     """
     labels = _obs_column(adata, perturbation_key)
     groups = _obs_column(adata, groupby) if groupby else np.full(len(labels), ALL_GROUP)

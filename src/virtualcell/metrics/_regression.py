@@ -22,11 +22,27 @@ from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
 from .._errors import ValidationError
+from .._utils import doc_params
 from ._checks import as_float_array, check_finite, check_same_shape
 
 __all__ = ["mse", "pearson", "rmse", "spearman"]
 
 Axis = Literal[0, 1] | None
+
+#: Parameters shared by the regression metrics (and :func:`~virtualcell.metrics.mae`).
+REGRESSION_PARAMS = {
+    "truth": (
+        "True values: an array, DataFrame, Series, list or scipy sparse matrix (e.g. "
+        "cells x genes); NaN or infinite values are an error."
+    ),
+    "prediction": "Predicted values, the same shape as ``truth``.",
+    "axis": (
+        "``None``: all values flattened into one number; ``1``: one value per row (e.g. "
+        "per cell or perturbation); ``0``: one value per column (e.g. per gene). 2-D "
+        "inputs only for 0 and 1."
+    ),
+}
+_documented = doc_params(**REGRESSION_PARAMS)
 
 
 def _pair(
@@ -55,14 +71,28 @@ def _out(values: np.ndarray, axis: Axis) -> float | np.ndarray:
     return float(values[0]) if axis is None else values
 
 
+@_documented
 def mse(truth: ArrayLike, prediction: ArrayLike, *, axis: Axis = None) -> float | np.ndarray:
-    """Mean squared error ``mean((prediction - truth) ** 2)``."""
+    """Mean squared error ``mean((prediction - truth) ** 2)``; in [0, inf), lower is
+    better, 0 for a perfect prediction (``METRIC_SPECS["mse"]``).
+    Returns
+    -------
+    A float with ``axis=None``, else an array of one value per row (``axis=1``) or per
+    column (``axis=0``).
+    """
     t, p, red = _pair(truth, prediction, axis)
     return _out(np.mean((p - t) ** 2, axis=red), axis)
 
 
+@_documented
 def rmse(truth: ArrayLike, prediction: ArrayLike, *, axis: Axis = None) -> float | np.ndarray:
-    """Root mean squared error ``sqrt(mse)``."""
+    """Root mean squared error ``sqrt(mean((prediction - truth) ** 2))``; in [0, inf),
+    lower is better, in the units of the values.
+    Returns
+    -------
+    A float with ``axis=None``, else an array of one value per row (``axis=1``) or per
+    column (``axis=0``).
+    """
     t, p, red = _pair(truth, prediction, axis)
     return _out(np.sqrt(np.mean((p - t) ** 2, axis=red)), axis)
 
@@ -92,14 +122,31 @@ def _corr(t: np.ndarray, p: np.ndarray, red: int) -> np.ndarray:
     return out
 
 
+@_documented
 def pearson(truth: ArrayLike, prediction: ArrayLike, *, axis: Axis = None) -> float | np.ndarray:
-    """Pearson correlation ``cov(t, p) / (sd(t) sd(p))``; NaN for a constant vector."""
+    """Pearson correlation ``cov(t, p) / (sd(t) sd(p))``; in [-1, 1], higher is better.
+
+    NaN (with one ``RuntimeWarning`` per call) for a constant vector: one whose largest
+    deviation from its mean is at most 1e-12 of its largest absolute value. At least 2
+    values along the reduced axis.
+    Returns
+    -------
+    A float with ``axis=None``, else an array of one value per row (``axis=1``) or per
+    column (``axis=0``).
+    """
     t, p, red = _pair(truth, prediction, axis)
     return _out(_corr(t, p, red), axis)
 
 
+@_documented
 def spearman(truth: ArrayLike, prediction: ArrayLike, *, axis: Axis = None) -> float | np.ndarray:
-    """Spearman correlation: Pearson correlation of the ranks (ties get their average
-    rank); NaN for a constant vector."""
+    """Spearman correlation: Pearson correlation of the ranks along the reduced axis (ties
+    get their average rank); in [-1, 1], higher is better; NaN (with a
+    ``RuntimeWarning``) for a constant vector.
+    Returns
+    -------
+    A float with ``axis=None``, else an array of one value per row (``axis=1``) or per
+    column (``axis=0``).
+    """
     t, p, red = _pair(truth, prediction, axis)
     return _out(_corr(rankdata(t, axis=red), rankdata(p, axis=red), red), axis)

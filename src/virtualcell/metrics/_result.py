@@ -117,7 +117,17 @@ METRIC_SPECS: dict[str, MetricSpec] = _specs(
 
 
 def metric_spec(name: str) -> MetricSpec:
-    """The :class:`MetricSpec` of ``name``; a clear error names unknown metrics."""
+    """The :class:`MetricSpec` of ``name``; a clear error names unknown metrics.
+
+    Parameters
+    ----------
+    name
+        A reported metric's name (a key of :data:`METRIC_SPECS`).
+
+    Returns
+    -------
+    Its direction, bound and one-line description.
+    """
     try:
         return METRIC_SPECS[name]
     except KeyError:
@@ -127,7 +137,18 @@ def metric_spec(name: str) -> MetricSpec:
 
 
 def higher_is_better(name: str) -> bool:
-    """Direction of metric ``name`` (from :data:`METRIC_SPECS`)."""
+    """Direction of metric ``name`` (from :data:`METRIC_SPECS`).
+
+    Parameters
+    ----------
+    name
+        A reported metric's name (a key of :data:`METRIC_SPECS`; unknown names are a
+        :class:`~virtualcell.ValidationError`).
+
+    Returns
+    -------
+    ``True`` when larger values are better, ``False`` for errors and distances.
+    """
     return metric_spec(name).higher_is_better
 
 

@@ -29,6 +29,20 @@ def recall_at_k(truth: ArrayLike, scores: ArrayLike, *, k: int) -> float:
     over the queries ``Q`` with at least one relevant item (others are left out). This is
     the "R@K" of image-text retrieval (a hit if any of the relevant items is retrieved);
     with one relevant item per query it equals top-k accuracy. ``NaN`` scores rank last.
+
+    Parameters
+    ----------
+    truth
+        ``queries x items`` booleans (or 0/1): which items are relevant to each query;
+        at least one query with a relevant item.
+    scores
+        ``queries x items`` scores of the same shape (higher = better).
+    k
+        Cut-off of the ranked list (a positive integer).
+
+    Returns
+    -------
+    Recall@k in [0, 1], higher is better.
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValidationError(f"k must be a positive integer, got {k!r}")
