@@ -77,8 +77,8 @@ def ari(truth: Labels, clusters: Labels) -> float:
         index = sum_ij C(n_ij);  expected = sum_i C(a_i) sum_j C(b_j) / C(n)
         ARI = (index - expected) / ((sum_i C(a_i) + sum_j C(b_j)) / 2 - expected)
 
-    1 for identical partitions, about 0 for random ones, can be negative (at least -1);
-    higher is better. When the denominator is 0 (both partitions trivial and identical)
+    In [-1, 1], higher is better: 1 for identical partitions, about 0 for random ones,
+    negative for less agreement than chance. When the denominator is 0 (both partitions trivial and identical)
     the score is 1.
 
     Returns
