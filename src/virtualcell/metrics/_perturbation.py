@@ -371,6 +371,9 @@ def mean_profiles(
     ----------
     adata
         Cells x genes with ``obs[perturbation_key]``; not modified.
+    groupby
+        ``obs`` column (cell type, batch): one profile per (perturbation, group value);
+        ``None``: one group, ``"all"``.
     perturbation_key
         ``obs`` column holding the ``"control"`` / ``"GENE"`` / ``"A+B"`` labels.
     layer

@@ -380,7 +380,8 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 
     Returns
     -------
-    The tokenizer of the recorded ``kind`` (rank, binned, continuous, sentence,
-    gene-text), with its vocabulary and parameters.
+    The tokenizer of the class ``vc.tokenize.TOKENIZERS`` registers for its ``kind``
+    (``rank``, ``bin``, ``continuous``, ``sentence``, ``gene_text`` or a registered one),
+    with its vocabulary and parameters.
     """
     return Tokenizer.load(path)
