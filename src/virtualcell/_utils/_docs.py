@@ -29,7 +29,7 @@ import inspect
 import re
 import textwrap
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar, overload
 
 __all__ = ["SHARED_PARAMS", "add_params", "doc_params", "documented_params"]
 
@@ -98,7 +98,11 @@ def _entry(name: str, text: str) -> str:
     return f"{name}\n{body}"
 
 
-def doc_params(func: F | None = None, /, **extra: str) -> Any:
+@overload
+def doc_params(func: F, /) -> F: ...
+@overload
+def doc_params(func: None = None, /, **extra: str) -> Callable[[F], F]: ...
+def doc_params(func: F | None = None, /, **extra: str) -> F | Callable[[F], F]:
     """Add :data:`SHARED_PARAMS` descriptions of ``func``'s parameters that its docstring
     does not describe to its ``Parameters`` section (see the module documentation).
 

@@ -87,7 +87,8 @@ def discovery_curve(
 
     Returns
     -------
-    ``float64`` array of length ``len(proposals)``, non-decreasing.
+    ``float64`` array of length ``len(proposals)``, non-decreasing; normalised, in
+    [0, 1] (higher is better: more hits found by that round).
 
     Examples
     --------

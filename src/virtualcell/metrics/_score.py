@@ -104,7 +104,10 @@ def score_profiles(
     sign; ``target_abs_error`` = mean over the measured genes of ``T_i`` of ``|predicted
     change - true change|`` (NaN when none is measured); ``pds`` (L1, ``T_i`` always left
     out, as in cell-eval) and ``centroid_accuracy`` (Euclidean over ``K_i``) among all
-    conditions (NaN with fewer than 2).
+    conditions (NaN with fewer than 2). Direction and bound of every column:
+    :data:`~virtualcell.metrics.METRIC_SPECS` (the errors ``mse``, ``mae``,
+    ``mse_top20_de``, ``l2``, ``target_abs_error`` are in [0, inf), lower is better; the
+    others at most 1, higher is better).
     """
     import warnings
 
