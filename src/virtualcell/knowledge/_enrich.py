@@ -30,7 +30,18 @@ __all__ = ["bh_fdr", "enrich", "enrichment_score"]
 
 
 def bh_fdr(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (monotone, capped at 1)."""
+    """Benjamini-Hochberg adjusted p-values (monotone, capped at 1).
+
+    Parameters
+    ----------
+    p
+        Raw p-values (one per test, any order).
+
+    Returns
+    -------
+    np.ndarray
+        The adjusted p-values, in the order of ``p``.
+    """
     p = np.asarray(p, dtype=float)
     n = len(p)
     if n == 0:

@@ -57,7 +57,19 @@ class GeneRecord:
 def load(path: str | Path | None = None) -> KnowledgeBase:
     """Open a built knowledge store read-only (default:
     ``settings.cache_dir/kb/knowledge.sqlite``); use it as a context manager or call
-    ``close()``."""
+    ``close()``.
+
+    Parameters
+    ----------
+    path
+        The store file, or a folder holding ``knowledge.sqlite`` (``None``: the default
+        store, :func:`virtualcell.knowledge.default_path`).
+
+    Returns
+    -------
+    KnowledgeBase
+        The opened store.
+    """
     return KnowledgeBase(path)
 
 

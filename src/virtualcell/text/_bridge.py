@@ -34,7 +34,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import log
-from ..train._config import TrainConfig
+from ..train import TrainConfig
 from ._labels import LabelTexts, cell_sentences, label_texts, marker_genes, marker_texts
 from ._training import resolve_train_config, training_record
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import log
-from ..train._config import TrainConfig
+from ..train import TrainConfig
 from ._training import resolve_train_config, training_record
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -459,8 +459,9 @@ def evaluate_c2s(
     from sklearn.decomposition import PCA
 
     from ..metrics import accuracy, energy_distance, macro_f1, pearson
-    from ..represent import labels_of, split_reference
-    from ..represent._methods import L1LogRegAnnotator
+    from ..represent import get_method, labels_of, split_reference
+
+    L1LogRegAnnotator = get_method("l1_logreg")  # the registered baseline's class
 
     if isinstance(seeds, int):
         seeds = [seeds]

