@@ -300,7 +300,21 @@ def _load_model(model: Any) -> CellTextModel:
 def label_embeddings(model: CellTextModel, texts: LabelTexts | Mapping[str, Sequence[str]]
                      ) -> pd.DataFrame:  # fmt: skip
     """One unit vector per label: the mean of its texts' shared-space embeddings,
-    renormalised (labels x ``embed_dim``)."""
+    renormalised (labels x ``embed_dim``).
+
+    Parameters
+    ----------
+    model
+        A trained cell-text model (:func:`train_bridge`).
+    texts
+        The texts of each label: :class:`LabelTexts` or ``{label: [text, ...]}``.
+
+    Returns
+    -------
+    pd.DataFrame
+        float32, one row per label (in the order of ``texts``), ``embed_dim`` columns; a
+        label without texts gets a zero row.
+    """
     mapping = texts.texts if isinstance(texts, LabelTexts) else dict(texts)
     flat = [t for ts in mapping.values() for t in ts]
     if not flat:

@@ -37,12 +37,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..knowledge import KnowledgeBase
 
 __all__ = [
     "ABBREVIATIONS",
@@ -100,7 +103,18 @@ _ABBREV = re.compile(
 def expand_abbreviations(label: str) -> str:
     """``label`` with the abbreviations of :data:`ABBREVIATIONS` spelt out (whole words,
     case-insensitive): ``"4.6a-Treg"`` -> ``"4.6a-regulatory T cell"``, ``"CD56+ NK"`` ->
-    ``"CD56+ natural killer cell"``."""
+    ``"CD56+ natural killer cell"``.
+
+    Parameters
+    ----------
+    label
+        A cell-type label as written in a dataset.
+
+    Returns
+    -------
+    str
+        The label with every known abbreviation replaced.
+    """
     return _ABBREV.sub(lambda m: ABBREVIATIONS[m.group(1).lower()], str(label))
 
 
@@ -121,7 +135,7 @@ def _resolver(genes: Sequence[str], kb: Any) -> Any:
 
 
 def gene_mentions(
-    text: str, *, genes: Sequence[str], kb: Any = None, signed_only: bool = False
+    text: str, *, genes: Sequence[str], kb: KnowledgeBase | None = None, signed_only: bool = False
 ) -> dict[str, int]:
     """Genes of ``genes`` that ``text`` names, with their sign (+1 / -1).
 
@@ -134,6 +148,23 @@ def gene_mentions(
     first mention of a gene decides its sign. ``signed_only`` keeps only words with a
     sign (for prose such as ontology definitions, where a bare gene name may be negated:
     "negative for CD3, CD19 and CD20").
+
+    Parameters
+    ----------
+    text
+        Free text: a label, a marker sentence or an ontology definition.
+    genes
+        The genes of the data (the only genes that can be returned).
+    kb
+        An opened knowledge store (``vc.knowledge.load()``) whose aliases resolve names
+        the data spells differently; ``None``: symbols only.
+    signed_only
+        Count only words carrying a sign (``-positive``, ``-negative``, ``+``, ``-``).
+
+    Returns
+    -------
+    dict[str, int]
+        ``{gene of genes: +1 or -1}`` in order of first mention.
     """
     resolve = _resolver(genes, kb)
     found: dict[str, int] = {}
@@ -309,7 +340,25 @@ def marker_genes(
     X: Any, genes: Sequence[str], labels: np.ndarray, *, n_markers: int = 20
 ) -> dict[str, list[str]]:
     """Top ``n_markers`` genes per label by Welch t of log expression (label vs rest),
-    only genes with a higher mean in the label; ``X`` is log-normalised (cells x genes)."""
+    only genes with a higher mean in the label; ``X`` is log-normalised (cells x genes).
+
+    Parameters
+    ----------
+    X
+        Log-normalised expression, cells x genes (dense or sparse).
+    genes
+        Gene names of the columns of ``X``.
+    labels
+        One label per cell (row of ``X``).
+    n_markers
+        Most genes kept per label.
+
+    Returns
+    -------
+    dict[str, list[str]]
+        ``{label: marker genes, highest t first}`` (fewer than ``n_markers`` where fewer
+        genes are higher in the label).
+    """
     import scipy.sparse as sp
 
     X = sp.csr_matrix(X, dtype=np.float32)
@@ -368,7 +417,7 @@ def go_terms(
 def marker_texts(
     markers: Mapping[str, Sequence[str]],
     *,
-    kb: Any = None,
+    kb: KnowledgeBase | None = None,
     background: Sequence[str] = (),
     n_variants: int = 6,
     seed: int = 0,
@@ -381,6 +430,26 @@ def marker_texts(
     biological processes most over-represented among the markers (:func:`go_terms`,
     ``background`` = the data's genes) as ``"<label> cells: genes for t1; t2; t3"`` and
     ``"cells with high expression of genes for t1, t2"``.
+
+    Parameters
+    ----------
+    markers
+        ``{label: marker genes, best first}`` (e.g. from :func:`marker_genes`).
+    kb
+        An opened knowledge store (``vc.knowledge.load()``) for gene names and GO terms;
+        ``None``: marker sentences only.
+    background
+        The data's genes, the background of the GO over-representation (empty: no GO
+        sentences).
+    n_variants
+        Sentences over random marker subsets per label.
+    seed
+        Seed of those random subsets.
+
+    Returns
+    -------
+    dict[str, list[str]]
+        ``{label: distinct sentences}`` (empty for a label without markers).
     """
     rng = np.random.default_rng(seed)
     names: dict[str, str] = {}
@@ -418,7 +487,23 @@ def marker_texts(
 
 def cell_sentences(z: np.ndarray, genes: Sequence[str], *, top_k: int = 8) -> list[str]:
     """``"a cell with high expression of G1, ..., Gk"`` from each row's ``top_k`` largest
-    positive z-scores (``z``: cells x genes, standardised against a reference)."""
+    positive z-scores (``z``: cells x genes, standardised against a reference).
+
+    Parameters
+    ----------
+    z
+        Standardised expression, cells x genes (e.g. log expression z-scored per gene
+        against the training cells).
+    genes
+        Gene names of the columns of ``z``.
+    top_k
+        Most genes named per cell (only genes with a positive z-score are named).
+
+    Returns
+    -------
+    list[str]
+        One sentence per row of ``z``.
+    """
     z = np.asarray(z, dtype=np.float32)
     genes = np.asarray([str(g) for g in genes], dtype=object)
     k = min(top_k, z.shape[1])
