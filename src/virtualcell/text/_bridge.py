@@ -3,11 +3,11 @@ search cells by a sentence.
 
 Training pairs (:func:`train_bridge`), built offline from the labelled cells:
 
-* each cell with its own cell sentence (:func:`~virtualcell.text._labels.cell_sentences`);
+* each cell with its own cell sentence (:func:`~virtualcell.text.cell_sentences`);
 * each cell with ``texts_per_cell`` texts drawn (seeded, uniformly) from its type's pool:
   the label texts (:func:`~virtualcell.text.label_texts`: label, Cell Ontology term,
   synonyms, definition, named genes) and the marker texts
-  (:func:`~virtualcell.text._labels.marker_texts`: top Welch-t genes of the type against
+  (:func:`~virtualcell.text.marker_texts`: top Welch-t genes of the type against
   the other training cells, gene names from the knowledge base when one is given).
 
 Every pair carries its cell's label, so the contrastive loss
@@ -35,7 +35,8 @@ import pandas as pd
 from .._errors import ValidationError
 from .._utils import log
 from ..train import TrainConfig
-from ._labels import LabelTexts, cell_sentences, label_texts, marker_genes, marker_texts
+from ._labels import LabelTexts, label_texts
+from ._markers import cell_sentences, marker_genes, marker_texts
 from ._training import resolve_train_config, training_record
 
 if TYPE_CHECKING:  # pragma: no cover
