@@ -19,7 +19,7 @@ from ._bm25 import BM25
 from ._dense import MODEL_NAME, embed, embed_cached, embedder_available
 from ._enrich import bh_fdr, enrich
 from ._genept import gene_text_embeddings
-from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase, load
+from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase
 from ._ontology import (
     cell_ontology,
     match_cell_types,
@@ -57,6 +57,25 @@ __all__ = [
     "ontology_available",
     "verify",
 ]
+
+
+def load(path: str | Path | None = None) -> KnowledgeBase:
+    """Open a built knowledge store read-only (default:
+    ``settings.cache_dir/kb/knowledge.sqlite``); use it as a context manager or call
+    ``close()``.
+
+    Parameters
+    ----------
+    path
+        The store file, or a folder holding ``knowledge.sqlite`` (``None``: the default
+        store, :func:`virtualcell.knowledge.default_path`).
+
+    Returns
+    -------
+    KnowledgeBase
+        The opened store.
+    """
+    return KnowledgeBase(path)
 
 
 def verify(

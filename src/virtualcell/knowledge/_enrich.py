@@ -63,7 +63,7 @@ def _load_sets(gene_sets, kb_path) -> dict[str, list[str]]:
         df = read_gmt(Path(gene_sets))
         sets = {n: g.split("|") for n, g in zip(df["name"], df["genes"], strict=True)}
     elif isinstance(gene_sets, str):
-        from ._kb import load
+        from . import load
 
         with load(kb_path) as kb:
             sets = kb.gene_sets(gene_sets)
