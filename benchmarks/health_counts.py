@@ -21,7 +21,14 @@
                         transforms: an upper bound of the log-normalisation sites)
    ``matrix: shared``   calls of ``select_matrix(``
    ``matrix: local``    reads of ``.layers[...]`` (not assignments or ``del``) and
-                        ``.raw.X`` outside ``data/`` (where ``select_matrix`` lives)
+                        ``.raw.X`` outside ``data/`` (where ``select_matrix`` lives);
+                        not counted: a layer carried over under its own name
+                        (``out.layers[k] = src.layers[k]``: a write of simulator output,
+                        not a choice of input)
+   ``matrix: sim truth`` reads of ``.layers["true_expression"]``, the noise-free ground
+                        truth ``vc.sim`` writes (a simulator or a check reading the truth
+                        of simulated data, not a task choosing its input matrix); listed
+                        apart from ``matrix: local``
 
    ``data/_layers.py`` (where the shared rules are defined) is not counted.
 2. **Registries vs ad-hoc tables** (:mod:`ast`): ``Registry(...)`` constructor calls
@@ -80,6 +87,10 @@ DECISION_PATTERNS: dict[str, list[str]] = {
 }
 #: Where the shared rules are defined (their own lines are not uses).
 DEFINITIONS = {"data/_layers.py"}
+#: ``out.layers[k] = src.layers[k]``: a layer carried over (written), not a matrix choice.
+LAYER_CARRIED = re.compile(r"\.layers\[(?P<k>[^\]]+)\]\s*=\s*[\w.]+\.layers\[(?P=k)\]\s*$")
+#: A read of the simulator's ground-truth layer.
+SIM_TRUTH = re.compile(r"""\.layers\[\s*["']true_expression["']\s*\](?!\s*=[^=])""")
 
 
 def _code_lines(text: str) -> dict[int, str]:
@@ -110,7 +121,9 @@ def decisions(src: Path, verbose: bool) -> dict[str, dict[str, int]]:
     hits: dict[str, list[str]] = defaultdict(list)
     for path in sorted(src.rglob("*.py")):
         rel = path.relative_to(src).as_posix()
-        for n, code in _code_lines(path.read_text()).items():
+        text = path.read_text()
+        raw_lines = text.splitlines()
+        for n, code in _code_lines(text).items():
             for cat, pats in compiled.items():
                 if rel in DEFINITIONS:
                     continue
@@ -119,9 +132,16 @@ def decisions(src: Path, verbose: bool) -> dict[str, dict[str, int]]:
                 if code.lstrip().startswith("del "):
                     continue
                 if any(p.search(code) for p in pats):
+                    if cat == "matrix: local":
+                        raw = raw_lines[n - 1]
+                        if LAYER_CARRIED.search(raw):
+                            continue
+                        if SIM_TRUTH.search(raw):
+                            hits["matrix: sim truth"].append(f"{rel}:{n}: {raw.strip()}")
+                            continue
                     hits[cat].append(f"{rel}:{n}: {code.strip()}")
     out = {}
-    for cat in DECISION_PATTERNS:
+    for cat in [*DECISION_PATTERNS, "matrix: sim truth"]:
         files = {h.split(":", 1)[0] for h in hits[cat]}
         out[cat] = {"lines": len(hits[cat]), "files": len(files)}
         if verbose:
@@ -320,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# health counts of {args.repo.resolve()}")
     print("\n## 1. places deciding counts / normalisation / matrix (code lines, files)")
     for cat, n in decisions(src, args.verbose).items():
-        print(f"{cat:16s} {n['lines']:4d} lines in {n['files']:3d} files")
+        print(f"{cat:18s} {n['lines']:4d} lines in {n['files']:3d} files")
     print("\n## 2. registries vs ad-hoc tables of callables")
     for k, v in registries(src, args.verbose).items():
         print(f"{k:16s} {v:4d}")

@@ -4,7 +4,8 @@ with the layer test's own reader (``tests/structure/test_layers.py``: every impo
     python scripts/import_graph.py
 
 ``_errors`` / ``_settings`` / ``_version`` are omitted; ``<pkg>/_cli.py`` modules and the
-package root count as the ``cli`` layer (whose row is summarised).
+package root count as the ``cli`` layer (whose row is summarised). ``docs/architecture.md``
+holds this table; ``tests/structure/test_import_graph_doc.py`` fails when it is stale.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def graph() -> dict[str, set[str]]:
     return out
 
 
-def main() -> None:
+def table() -> str:
+    """The graph as the markdown table of ``docs/architecture.md``."""
     from virtualcell._utils import markdown_table
 
     layers = _layers_module()
@@ -53,7 +55,11 @@ def main() -> None:
                 "every package" if name == "cli" else ", ".join(sorted(g.get(name, ()))) or "-"
             )
             rows.append({"package": f"`{name}`", "imports": imports})
-    print(markdown_table(rows))
+    return markdown_table(rows)
+
+
+def main() -> None:
+    print(table())
 
 
 if __name__ == "__main__":

@@ -137,3 +137,27 @@ def test_represent_user_data_needs_label_key(tmp_path):
                ).write_h5ad(path)  # fmt: skip
     with pytest.raises(vc.ValidationError, match="--label-key 'cell_type' is not a column"):
         _represent.load_user(str(path), "cell_type", None)
+
+
+def test_user_layer_becomes_x_by_the_select_matrix_rule(tmp_path):
+    """``--layer`` of the user's data: the matrix ``vc.data.select_matrix`` picks becomes X
+    (a layer, or ``raw`` with .raw's own genes); a missing one names the file and choices."""
+    x = np.arange(15, dtype=float).reshape(5, 3)
+    obs = pd.DataFrame({"t": list("aabbb")}, index=list("12345"))
+    cells = ad.AnnData(x.copy(), obs=obs, var=pd.DataFrame(index=["g1", "g2", "g3"]))
+    cells.layers["counts"] = x * 10
+    cells.raw = ad.AnnData(np.full((5, 4), 2.0), obs=obs, var=pd.DataFrame(index=list("abcd")))
+    path = tmp_path / "cells.h5ad"
+    cells.write_h5ad(path)
+    as_is = _represent.load_user(str(path), "t", None)
+    np.testing.assert_array_equal(np.asarray(as_is.adata.X), x)
+    layer = _represent.load_user(str(path), "t", "counts")
+    np.testing.assert_array_equal(np.asarray(layer.adata.X), x * 10)
+    raw = _represent.load_user(str(path), "t", "raw")
+    assert list(raw.adata.var_names) == list("abcd")
+    np.testing.assert_array_equal(np.asarray(raw.adata.X), np.full((5, 4), 2.0))
+    assert list(raw.adata.obs["t"]) == list("aabbb")
+    with pytest.raises(
+        vc.ValidationError, match=r"cells\.h5ad: no layer 'nope'; available: 'counts', 'raw'"
+    ):
+        _represent.load_user(str(path), "t", "nope")

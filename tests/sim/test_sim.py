@@ -133,6 +133,21 @@ def test_knockout_zeroes_gene_and_shifts_targets():
     assert counts.loc[("t0", "A"), "C"] < 0
 
 
+def test_true_effects_from_counts_refuses_a_logged_x(small):
+    """``source="counts"`` reads X through ``vc.data.expression(space="counts")``: a
+    log-normalised X is refused with the layer rule's message, not scaled as if counts."""
+    logged = small.copy()
+    logged.X = sp.csr_matrix(np.log1p(logged.X.toarray() / 3.0))
+    with pytest.raises(ValidationError, match="does not look like counts"):
+        vc.sim.true_effects(logged, source="counts")
+    # the counts themselves pass, and the noise-free layer is read as stored
+    assert np.isfinite(vc.sim.true_effects(small, source="counts").to_numpy()).all()
+    bare = small.copy()
+    del bare.layers["true_expression"]
+    with pytest.raises(ValidationError, match="keep_true_expression"):
+        vc.sim.true_effects(bare, source="true_expression")
+
+
 def test_knockdown_and_overexpression_scale_production():
     grn = _motif()
     kd = vc.sim.simulate_perturbseq(

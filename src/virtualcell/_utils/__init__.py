@@ -5,6 +5,8 @@
 - :mod:`._checks` — the one argument-range check (:func:`check_number`) and the one output rule (:func:`check_output`).
 - :mod:`._engine` — the parallel map (local processes, or a Dask cluster).
 - :mod:`._hashing` — sha256 of files and bytes.
+- :mod:`._lazy` — lazy package exports (:func:`lazy_exports`) and installed packages found
+  without importing them (:func:`package_dir`).
 - :mod:`._output` — ``--json`` machine output alone on stdout (:func:`emit_json`).
 - :mod:`._progress` — progress bars on terminals, periodic log lines otherwise (stderr).
 - :mod:`._registry` — the typed ``name -> callable`` table every namespace uses.
@@ -32,6 +34,7 @@ from ._engine import (
     use_dask,
 )
 from ._hashing import sha256_bytes, sha256_file
+from ._lazy import lazy_exports, package_dir
 from ._output import emit_json, machine_output
 from ._progress import Progress, log, progress
 from ._registry import Entry, Registry
@@ -56,11 +59,13 @@ __all__ = [
     "emit_json",
     "format_value",
     "imap_tasks",
+    "lazy_exports",
     "log",
     "machine_output",
     "map_tasks",
     "markdown_table",
     "n_workers",
+    "package_dir",
     "progress",
     "replace_file",
     "sha256_bytes",

@@ -38,6 +38,7 @@ from ._task import (
     data_facts,
     eval_rows,
     knowledge_store_missing,
+    layer_as_x,
     reference_missing,
 )
 
@@ -145,12 +146,7 @@ def load_user(path: str, truth: str | None, regulators: str | None, layer: str |
     from .. import data as vcdata
     from .. import grn
 
-    adata = grn.load_dataset(path)
-    if layer is not None:
-        if layer not in adata.layers:
-            raise ValidationError(f"layer {layer!r} not in {path} (layers: {list(adata.layers)})")
-        adata = adata.copy()
-        adata.X = adata.layers[layer]
+    adata = layer_as_x(grn.load_dataset(path), layer, source=path)
     if truth is not None:
         net = vcdata.read_network(truth)
     elif "true_network" in adata.uns:

@@ -65,7 +65,33 @@ def plan(
     seeds: Sequence[int] | None = None,
     user: UserData | None = None,
 ) -> Plan:
-    """The grid of a run (see :func:`run` for the options); nothing is computed."""
+    """The grid of a run (the options of :func:`vc.bench.run`); nothing is computed.
+
+    Parameters
+    ----------
+    preset
+        ``quick``, ``demo`` or ``full`` (see ``vc.bench.PRESETS``): the datasets and
+        default seeds.
+    tasks
+        Task names (default: every registered task).
+    methods
+        Run only these methods (plus every baseline, always).
+    exclude
+        Methods to leave out; excluding a baseline is allowed, the plan records it.
+    datasets
+        Only these datasets (names as listed in the report).
+    seeds
+        Seeds (default: the preset's); an empty list is refused.
+    user
+        The user's own dataset and its flags (replaces the preset's datasets); each
+        chosen task must read every flag given and get the flags it requires.
+
+    Returns
+    -------
+    Plan
+        The cells to run and, per task, its datasets, methods and what was skipped and
+        why.
+    """
     p = get_preset(preset)
     chosen = _select_tasks(tasks)
     _check_user_flags(chosen, user)

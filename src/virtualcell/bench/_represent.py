@@ -35,7 +35,16 @@ import numpy as np
 
 from .._errors import ValidationError
 from ..metrics import metric_spec
-from ._task import Dataset, Method, RunContext, Task, UserData, data_facts, eval_rows
+from ._task import (
+    Dataset,
+    Method,
+    RunContext,
+    Task,
+    UserData,
+    data_facts,
+    eval_rows,
+    layer_as_x,
+)
 
 __all__ = ["REPRESENT_TASK"]
 
@@ -92,12 +101,14 @@ def load_pbmc68k() -> Cells:
     import scipy.sparse as sp
 
     from .. import datasets
+    from ..data import RAW, select_matrix
 
     pbmc = datasets.pbmc68k_reduced()
-    X = sp.csr_matrix(pbmc.raw.X, dtype=np.float32)
+    raw, genes = select_matrix(pbmc, layer=RAW)
+    X = sp.csr_matrix(raw, dtype=np.float32)
     X.data = np.expm1(X.data)
     adata = ad.AnnData(X, obs=pbmc.obs[["bulk_labels"]].copy())
-    adata.var_names = list(pbmc.raw.var_names)
+    adata.var_names = list(genes)
     adata.obs["bulk_labels"] = adata.obs["bulk_labels"].astype(str)
     n_types = adata.obs["bulk_labels"].nunique()
     facts = {
@@ -140,10 +151,7 @@ def load_user(path: str, label_key: str, layer: str | None, model: str | None = 
         raise ValidationError(
             f"--label-key {label_key!r} is not a column of {path} (obs: {list(adata.obs)[:10]})"
         )
-    if layer is not None:
-        if layer not in adata.layers:
-            raise ValidationError(f"layer {layer!r} not in {path} (layers: {list(adata.layers)})")
-        adata.X = adata.layers[layer]
+    adata = layer_as_x(adata, layer, source=path)
     adata.obs[label_key] = adata.obs[label_key].astype(str)
     facts = {"cells x genes": f"{adata.n_obs} x {adata.n_vars}", "labels": label_key}
     if model is not None:

@@ -342,9 +342,19 @@ def report(
     ``results.parquet`` and ``manifest.json`` in ``out`` (nothing is computed); e.g. to
     add the figures (``figures=vc.pl.bench_figures``) to a run made without them.
 
+    Parameters
+    ----------
+    out
+        A finished run's output folder (``results.parquet`` and ``manifest.json``); the
+        reports are replaced there.
+    figures
+        ``figures(table, tasks) -> {name: matplotlib Figure}`` embedded in the report
+        (e.g. ``vc.pl.bench_figures``); ``None``: no figures.
+
     Returns
     -------
-    (report.html, report.md)
+    tuple[Path, Path]
+        The paths of ``report.html`` and ``report.md``.
     """
     import json
 

@@ -66,7 +66,25 @@ def _ok(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def normalised(value: float, base: float, metric: Metric) -> float:
-    """Baseline-normalised score of ``value`` against ``base`` (see the module docstring)."""
+    """Baseline-normalised score of ``value`` against ``base`` (see the module docstring).
+
+    Parameters
+    ----------
+    value
+        The method's mean of ``metric``.
+    base
+        The reference baseline's mean of ``metric`` over the same groups.
+    metric
+        The metric's spec: its direction (``higher_is_better``) and ``bound`` choose the
+        formula.
+
+    Returns
+    -------
+    float
+        0 at the reference, > 0 when ``value`` beats it; NaN when either value is not
+        finite or the formula is undefined (a zero or non-positive reference, no headroom
+        above it).
+    """
     if not (np.isfinite(value) and np.isfinite(base)):
         return math.nan
     if not metric.higher_is_better:
@@ -139,7 +157,26 @@ def reference_for(
 ) -> str | None:
     """The reference baseline for ``groups``: among ``baselines`` that have a group mean on
     every one of ``groups`` (in ``wide``, see :func:`_group_means`), the best average over
-    them; ``None`` when no baseline covers them all."""
+    them; ``None`` when no baseline covers them all.
+
+    Parameters
+    ----------
+    wide
+        Group means of one metric: index (dataset, split), one column per method, NaN
+        where a method has no value.
+    groups
+        The (dataset, split) groups to compare on (index labels of ``wide``).
+    baselines
+        Names of the task's baseline methods (columns of ``wide``; absent ones are
+        skipped).
+    metric
+        The metric's spec; its direction decides which average is best (ties: by name).
+
+    Returns
+    -------
+    str or None
+        The name of the reference baseline.
+    """
     if wide.empty or len(groups) == 0:
         return None
     rows = wide.loc[list(groups)]
@@ -176,7 +213,21 @@ def leaderboard(table: pd.DataFrame, task: Task) -> tuple[pd.DataFrame, dict[str
     with full coverage), ``test``, ``groups`` (every group of the task), ``comparisons``
     (one entry per distinct group set: ``groups``, ``methods`` compared there — every
     method covering those groups — the ``ranked`` methods whose own groups they are, and
-    the ``reference``), ``norm`` (how ``norm`` is computed for the primary metric)."""
+    the ``reference``), ``norm`` (how ``norm`` is computed for the primary metric).
+
+    Parameters
+    ----------
+    table
+        The tidy results table of a run (``vc.bench.read_results``, ``BenchResult.table``);
+        only rows of ``task`` with ``status == "ok"`` and a value are read.
+    task
+        The task whose methods are ranked; its first metric is the primary one.
+
+    Returns
+    -------
+    tuple[pd.DataFrame, dict[str, Any]]
+        The leaderboard (empty when the task has no finished value) and the facts above.
+    """
     ok = _ok(table[table["task"] == task.name])
     info: dict[str, Any] = {
         "reference": None,
@@ -329,7 +380,24 @@ def breakdown(
     table: pd.DataFrame, task: Task, *, by: tuple[str, ...] = ("dataset", "split")
 ) -> pd.DataFrame:
     """Primary metric per ``by`` group and method: ``mean`` and ``sd`` over seeds (each
-    seed's value averaged over the other groups first), and ``n`` seeds."""
+    seed's value averaged over the other groups first), and ``n`` seeds.
+
+    Parameters
+    ----------
+    table
+        The tidy results table of a run; only rows of ``task``'s primary metric with
+        ``status == "ok"`` and a value are read.
+    task
+        The task to break down.
+    by
+        Result columns to group by (default: per dataset and split).
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``*by``, ``method``, ``mean``, ``sd`` (NaN with one seed), ``n`` and
+        ``baseline``; empty when the task has no finished value.
+    """
     ok = _ok(table[(table["task"] == task.name) & (table["metric"] == task.primary.name)])
     if ok.empty:
         return pd.DataFrame()

@@ -200,7 +200,20 @@ def write_table(table: pd.DataFrame, out: str | Path) -> tuple[Path, Path]:
 
 
 def read_results(out: str | Path) -> pd.DataFrame:
-    """The tidy table a run wrote into ``out``."""
+    """The tidy table a run wrote into ``out``.
+
+    Parameters
+    ----------
+    out
+        The run's output folder (the ``out`` of :func:`vc.bench.run`), holding
+        ``results.parquet``.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per (task, dataset, split, method, seed, metric) with the columns of
+        :data:`RESULT_COLUMNS`.
+    """
     from .._errors import ValidationError
 
     path = Path(out) / "results.parquet"

@@ -25,10 +25,13 @@ import importlib.metadata
 import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import ValidationError
 from ..metrics import METRIC_SPECS, EvalResult, MetricSpec, metric_spec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
 
 __all__ = [
     "PRESET_NAMES",
@@ -41,6 +44,7 @@ __all__ = [
     "data_facts",
     "eval_rows",
     "knowledge_store_missing",
+    "layer_as_x",
     "missing_requirements",
     "reference_missing",
 ]
@@ -300,6 +304,33 @@ def data_facts(data: Any) -> dict[str, Any]:
     """``data.facts`` as a dict: the ``describe`` of adapters whose loaders return an
     object with a ``facts`` attribute."""
     return dict(getattr(data, "facts", None) or {})
+
+
+def layer_as_x(adata: AnnData, layer: str | None, *, source: str) -> AnnData:
+    """The user's data with the matrix ``--layer`` names as ``X`` (the adapters read ``X``).
+
+    The matrix is chosen by the data layer's one rule, :func:`virtualcell.data.
+    select_matrix`: a layer name, or ``"raw"`` for ``.raw`` (then with ``.raw``'s genes;
+    ``obs`` and ``uns`` are kept, the other layers dropped). ``None`` leaves ``adata`` as it
+    is. ``adata`` is changed in place when a layer is chosen (the loaders pass data they
+    just read). A missing layer is refused naming ``source`` and what the data has.
+    """
+    if layer is None:
+        return adata
+    from ..data import select_matrix
+
+    try:
+        X, genes = select_matrix(adata, layer=layer)
+    except ValidationError as err:
+        raise ValidationError(f"{source}: {err}") from None
+    if layer in adata.layers:
+        adata.X = X
+        return adata
+    import anndata as ad
+
+    var = adata.raw.var.copy()
+    var.index = genes
+    return ad.AnnData(X, obs=adata.obs.copy(), var=var, uns=dict(adata.uns))
 
 
 def reference_missing(area: str, folder: str) -> str | None:

@@ -75,7 +75,7 @@ def validate_command(
     The input is only read, never modified.
     """
     from .._utils import emit_json
-    from ..datasets._read import is_dataset_name, read
+    from ..datasets import is_dataset_name, read
     from ._validate import validate
 
     vocab = _read_vocabulary(vocabulary) if vocabulary is not None else None

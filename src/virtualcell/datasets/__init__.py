@@ -23,7 +23,7 @@ from ._api import (
 )
 from ._download import cache_folder, fetch, sha256sum
 from ._entries import DatasetEntry, RemoteFile
-from ._read import read
+from ._read import is_dataset_name, read
 from ._registry import info, load, names, table
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "cache_folder",
     "fetch",
     "info",
+    "is_dataset_name",
     "krumsiek11",
     "load",
     "names",

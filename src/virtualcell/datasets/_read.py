@@ -25,7 +25,19 @@ __all__ = ["is_dataset_name", "read"]
 
 def is_dataset_name(source: object) -> bool:
     """True when ``source`` is a string that names no existing path and does not look like
-    one (no separator, no data extension): it is then looked up in the registry."""
+    one (no separator, no data extension): it is then looked up in the registry.
+
+    Parameters
+    ----------
+    source
+        What a user passed as data: a path or a registry name (anything else is not a
+        name).
+
+    Returns
+    -------
+    bool
+        ``True``: read it with :func:`read` as a registry name; ``False``: a path.
+    """
     return (
         isinstance(source, str)
         and bool(source.strip())

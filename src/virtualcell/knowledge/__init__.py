@@ -13,11 +13,13 @@ Build a local store once (``vcell kb build`` or :func:`build`), then load it::
     vc.knowledge.cell_ontology()              # the Cell Ontology (cellxgene-ontology-guide)
 """
 
+from pathlib import Path
+
 from ._bm25 import BM25
 from ._dense import MODEL_NAME, embed, embed_cached, embedder_available
 from ._enrich import bh_fdr, enrich
 from ._genept import gene_text_embeddings
-from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase, load
+from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase
 from ._ontology import (
     cell_ontology,
     match_cell_types,
@@ -25,6 +27,7 @@ from ._ontology import (
     ontology_available,
 )
 from ._passages import KINDS, Passage
+from ._search import Mode
 from ._store import FORMAT_VERSION, KBStats, build, default_path
 from ._verify import Verdict
 
@@ -56,9 +59,54 @@ __all__ = [
 ]
 
 
-def verify(claim: str, *, path=None, n_terms: int = 3, mode="hybrid") -> Verdict:
+def load(path: str | Path | None = None) -> KnowledgeBase:
+    """Open a built knowledge store read-only (default:
+    ``settings.cache_dir/kb/knowledge.sqlite``); use it as a context manager or call
+    ``close()``.
+
+    Parameters
+    ----------
+    path
+        The store file, or a folder holding ``knowledge.sqlite`` (``None``: the default
+        store, :func:`virtualcell.knowledge.default_path`).
+
+    Returns
+    -------
+    KnowledgeBase
+        The opened store.
+    """
+    return KnowledgeBase(path)
+
+
+def verify(
+    claim: str,
+    *,
+    path: str | Path | None = None,
+    n_terms: int = 3,
+    mode: Mode = "hybrid",
+) -> Verdict:
     """Verify a claim against the default (or ``path``) store; see
-    :meth:`KnowledgeBase.verify`."""
+    :meth:`KnowledgeBase.verify`.
+
+    Parameters
+    ----------
+    claim
+        A claim about genes, e.g. ``"KLF1 regulates erythroid differentiation"`` or
+        ``"TP53 activates CDKN1A"``.
+    path
+        The store to check against (``None``: the default store).
+    n_terms
+        Number of GO terms the claim's function phrase is matched to.
+    mode
+        Retrieval mode of that matching: ``"hybrid"`` (BM25 + dense), ``"lexical"``
+        (BM25 only) or ``"dense"``.
+
+    Returns
+    -------
+    Verdict
+        ``label`` (``"supported"`` / ``"contradicted"`` / ``"unknown"``), the evidence
+        passages with citations, ``score``, ``genes`` and ``terms``.
+    """
     with load(path) as kb:
         return kb.verify(claim, n_terms=n_terms, mode=mode)
 

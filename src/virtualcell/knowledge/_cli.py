@@ -88,7 +88,7 @@ def build_cmd(
     log("building the knowledge base (reading sources) ...")
     stats = build(source, out=out, include_defaults=not no_defaults, overwrite=overwrite)
     if dense:
-        from ._kb import load
+        from . import load
 
         with load(stats.path) as kb:
             kb.build_dense_index()

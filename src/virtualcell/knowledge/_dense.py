@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import DatasetNotAvailableError
-from .._utils import log, progress
+from .._utils import log, package_dir, progress
 
 __all__ = [
     "EMBED_DIM",
@@ -34,13 +34,10 @@ def model_path() -> Path | None:
 
     The package keeps its sentence-transformers files in a ``model/`` folder beside its
     ``__init__.py`` (what its ``get_model_path()`` returns)."""
-    try:
-        spec = importlib.util.find_spec(_PACKAGE)
-    except (ImportError, ValueError):
+    package = package_dir(_PACKAGE)
+    if package is None:
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    path = package / "model"
     return path if (path / "modules.json").exists() else None
 
 
@@ -80,7 +77,24 @@ def embed(
     description: str = "embedding",
 ) -> np.ndarray:
     """L2-normalised float32 embeddings (n x 384) of ``texts``, in batches with a progress
-    bar. Texts longer than ``max_seq_length`` word pieces are truncated."""
+    bar. Texts longer than ``max_seq_length`` word pieces are truncated.
+
+    Parameters
+    ----------
+    texts
+        The texts to embed.
+    batch_size
+        Texts per forward pass of the embedder.
+    max_seq_length
+        Word pieces kept per text (the rest is cut off).
+    description
+        Label of the progress bar (stderr).
+
+    Returns
+    -------
+    np.ndarray
+        ``(len(texts), 384)`` float32, one unit-length row per text, in input order.
+    """
     model = _model(max_seq_length)
     texts = list(texts)
     if not texts:
@@ -140,7 +154,22 @@ def embed_cached(
     """:func:`embed` with a cache: texts embedded before (in this process or, through the
     versioned cache file :func:`text_cache_path`, in an earlier one) are not embedded
     again. The cache file is rewritten atomically when new texts were embedded; a
-    read-only cache folder keeps them in memory only."""
+    read-only cache folder keeps them in memory only.
+
+    Parameters
+    ----------
+    texts
+        The texts to embed (each converted with ``str``).
+    batch_size
+        Texts per forward pass for the texts not cached yet.
+    description
+        Label of the progress bar (stderr).
+
+    Returns
+    -------
+    np.ndarray
+        ``(len(texts), 384)`` float32, one unit-length row per text, in input order.
+    """
     from ._search import write_cache
 
     texts = [str(t) for t in texts]

@@ -30,7 +30,18 @@ __all__ = ["bh_fdr", "enrich", "enrichment_score"]
 
 
 def bh_fdr(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (monotone, capped at 1)."""
+    """Benjamini-Hochberg adjusted p-values (monotone, capped at 1).
+
+    Parameters
+    ----------
+    p
+        Raw p-values (one per test, any order).
+
+    Returns
+    -------
+    np.ndarray
+        The adjusted p-values, in the order of ``p``.
+    """
     p = np.asarray(p, dtype=float)
     n = len(p)
     if n == 0:
@@ -52,7 +63,7 @@ def _load_sets(gene_sets, kb_path) -> dict[str, list[str]]:
         df = read_gmt(Path(gene_sets))
         sets = {n: g.split("|") for n, g in zip(df["name"], df["genes"], strict=True)}
     elif isinstance(gene_sets, str):
-        from ._kb import load
+        from . import load
 
         with load(kb_path) as kb:
             sets = kb.gene_sets(gene_sets)

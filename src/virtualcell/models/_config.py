@@ -90,7 +90,13 @@ def _describe(hint: Any) -> str:
 
 def check_types(config: Any) -> None:
     """Raise :class:`ValidationError` naming the first field whose value does not match
-    its annotation."""
+    its annotation.
+
+    Parameters
+    ----------
+    config
+        A config dataclass instance (its fields are checked against their annotations).
+    """
     cls = type(config)
     hints = _hints(cls)
     for f in dataclasses.fields(config):
@@ -111,7 +117,19 @@ def check_range(
     high_open: bool = False,
 ) -> None:
     """Raise :class:`ValidationError` unless ``low <= config.name <= high`` (``<`` with
-    ``*_open``)."""
+    ``*_open``).
+
+    Parameters
+    ----------
+    config
+        A config dataclass instance.
+    name
+        The field to check.
+    low, high
+        Inclusive bounds (``None``: unbounded on that side).
+    low_open, high_open
+        Make that bound exclusive.
+    """
     value = getattr(config, name)
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
@@ -139,7 +157,23 @@ def check_size(config: Any) -> None:
 
 def from_dict(cls: type[C], data: Mapping[str, Any], *, tuples: tuple[str, ...] = ()) -> C:
     """``cls(**data)`` after refusing non-mappings and keys that are not fields of ``cls``;
-    JSON lists of the fields named in ``tuples`` become tuples."""
+    JSON lists of the fields named in ``tuples`` become tuples.
+
+    Parameters
+    ----------
+    cls
+        The config dataclass to build.
+    data
+        Its fields, e.g. read from a ``config.json``; unknown keys and missing required
+        fields are refused.
+    tuples
+        Fields whose JSON lists become tuples.
+
+    Returns
+    -------
+    C
+        The config (its own ``__post_init__`` checks run).
+    """
     if not isinstance(data, Mapping):
         raise ValidationError(f"{cls.__name__} must be a JSON object, got {_show(data)}")
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]

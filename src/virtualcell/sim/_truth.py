@@ -9,7 +9,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import doc_params
-from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
+from ..data import CONTROL, PERTURBATION_KEY, expression, split_perturbation
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -43,7 +43,8 @@ def true_effects(
         ``model``: the exact deterministic steady-state shift stored by the simulator
         (``uns["true_effects"]``); ``true_expression``: the empirical mean shift of the
         noise-free layer; ``counts``: the empirical mean shift of library-normalised
-        counts (each cell scaled to the median total count).
+        counts (each cell scaled to the median total count; ``X`` must hold counts,
+        ``vc.data.expression(space="counts")``).
     by_cell_type
         Rows ``(cell_type, perturbation)``; ``False`` averages cell types (equal weights)
         and indexes rows by perturbation only.
@@ -70,15 +71,19 @@ def true_effects(
 
 
 def _empirical(adata, source, cts, conds) -> np.ndarray:
+    # the matrix by the data layer's one rule: the noise-free layer as stored, or X, which
+    # must hold counts (a normalised or logged X is refused, naming a layer that would do)
+    import scipy.sparse as sp
+
+    what = f"true_effects(source={source!r})"
     if source == "true_expression":
         if "true_expression" not in adata.layers:
             raise ValidationError("layers['true_expression'] is missing (keep_true_expression)")
-        x = np.asarray(adata.layers["true_expression"], dtype=float)
+        m = expression(adata, layer="true_expression", space="input", what=what).X
     else:
-        import scipy.sparse as sp
-
-        x = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
-        x = x.astype(float)
+        m = expression(adata, space="counts", what=what).X
+    x = (m.toarray() if sp.issparse(m) else np.asarray(m)).astype(float)
+    if source == "counts":
         tot = x.sum(axis=1, keepdims=True)
         x = np.divide(x * np.median(tot), tot, out=np.zeros_like(x), where=tot > 0)
     pert = adata.obs[PERTURBATION_KEY].astype(str).to_numpy()

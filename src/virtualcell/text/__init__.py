@@ -40,17 +40,9 @@ from ._c2s import (
 )
 from ._describe import ClusterDescription, describe
 from ._evaluate import TextEvaluation, evaluate, split_types
-from ._labels import (
-    ABBREVIATIONS,
-    LabelTexts,
-    cell_sentences,
-    expand_abbreviations,
-    gene_mentions,
-    label_texts,
-    marker_genes,
-    marker_texts,
-)
+from ._labels import ABBREVIATIONS, LabelTexts, expand_abbreviations, gene_mentions, label_texts
 from ._llm import LLMFineTune, add_lora, cell_texts, finetune_llm, llm_type_scores, save_lora
+from ._markers import cell_sentences, marker_genes, marker_texts
 
 __all__ = [
     "ABBREVIATIONS",

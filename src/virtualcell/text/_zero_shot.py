@@ -135,9 +135,10 @@ class GenePTMethod:
     def scores(self, adata: AnnData, texts: LabelTexts, *, layer: str | None = None
                ) -> np.ndarray:  # fmt: skip
         from ..knowledge import embed_cached
-        from ..represent._embeddings import GenePTSource
+        from ..represent import get_embedding
 
-        cells = GenePTSource(gene_embeddings=self.table).fit(adata, layer=layer)
+        source = get_embedding("genept")(gene_embeddings=self.table)
+        cells = source.fit(adata, layer=layer)
         c = cells.transform(adata, layer=layer)
         lab = []
         for ts in texts.texts.values():

@@ -15,7 +15,7 @@ without importing torch.
 
 from __future__ import annotations
 
-from .._utils._lazy import lazy_exports
+from .._utils import lazy_exports
 
 _EXPORTS = {
     "FINETUNE_CONFIG": "._config",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .._errors import ValidationError
-from ..models import DEVICE_PATTERN, _config
+from ..models import DEVICE_PATTERN, check_range, check_types, from_dict
 
 __all__ = ["FINETUNE_CONFIG", "TrainConfig"]
 
@@ -80,17 +80,17 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        _config.check_types(self)
+        check_types(self)
         for name in ("max_steps", "batch_size", "grad_accum", "chunk_size", "keep_checkpoints"):
-            _config.check_range(self, name, low=1)
+            check_range(self, name, low=1)
         for name in ("warmup_steps", "seed", "checkpoint_every"):
-            _config.check_range(self, name, low=0)
-        _config.check_range(self, "lr", low=0, low_open=True)
-        _config.check_range(self, "min_lr_ratio", low=0, high=1)
+            check_range(self, name, low=0)
+        check_range(self, "lr", low=0, low_open=True)
+        check_range(self, "min_lr_ratio", low=0, high=1)
         for name in ("weight_decay", "clip_norm", "checkpoint_minutes"):
-            _config.check_range(self, name, low=0)
+            check_range(self, name, low=0)
         for name in ("beta1", "beta2"):
-            _config.check_range(self, name, low=0, high=1, high_open=True)
+            check_range(self, name, low=0, high=1, high_open=True)
         if not DEVICE_PATTERN.match(self.device.strip().lower()):
             raise ValidationError(
                 f"TrainConfig.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
@@ -110,7 +110,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """From JSON; unknown keys are refused (naming them)."""
-        return _config.from_dict(cls, data)
+        return from_dict(cls, data)
 
 
 #: Default optimisation of :func:`~virtualcell.train.finetune` (fewer steps and a lower

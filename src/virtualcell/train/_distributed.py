@@ -32,6 +32,17 @@ def init_distributed(backend: str | None = None) -> DistInfo:
     """Join (or create from the environment) the process group; single process otherwise.
 
     The backend is NCCL when CUDA is available, gloo otherwise.
+
+    Parameters
+    ----------
+    backend
+        ``torch.distributed`` backend (``"nccl"``, ``"gloo"``); ``None``: chosen as above.
+        Only used when ``WORLD_SIZE`` > 1 and no group exists yet.
+
+    Returns
+    -------
+    DistInfo
+        This process's ``rank``, ``world_size`` and ``local_rank`` (0, 1, 0 when single).
     """
     import torch.distributed as dist
 

@@ -70,7 +70,21 @@ class TrainResult:
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
-    """Learning rate for optimizer step ``step`` (0-based): warm-up then cosine."""
+    """Learning rate for optimizer step ``step`` (0-based): warm-up then cosine.
+
+    Parameters
+    ----------
+    step
+        Optimizer step, counted from 0.
+    config
+        Its ``lr``, ``warmup_steps`` (linear warm-up), ``max_steps`` and ``min_lr_ratio``
+        (the cosine's floor as a share of ``lr``) are read.
+
+    Returns
+    -------
+    float
+        The learning rate of that step.
+    """
     if config.warmup_steps > 0 and step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     span = max(1, config.max_steps - config.warmup_steps)

@@ -172,6 +172,20 @@ def nb_log_likelihood(x: torch.Tensor, mu: torch.Tensor, theta: torch.Tensor) ->
         + theta * log(theta / (theta + mu)) + x * log(mu / (theta + mu))
 
     Non-integer ``x`` (normalised expression) gets the same continuous formula.
+
+    Parameters
+    ----------
+    x
+        Observed values (counts, >= 0).
+    mu
+        NB means (> 0), broadcastable to ``x``.
+    theta
+        Inverse dispersions (> 0), broadcastable to ``x``.
+
+    Returns
+    -------
+    torch.Tensor
+        The log-likelihood of each element (nats), shape of the broadcast inputs.
     """
     eps = 1e-8
     log_t_mu = torch.log(theta + mu + eps)
@@ -299,6 +313,16 @@ def parse_objective(spec: str) -> list[tuple[str, float]]:
 
     A single name gives one part with weight 1. Names are checked against
     :data:`OBJECTIVES`; weights must be positive numbers.
+
+    Parameters
+    ----------
+    spec
+        One objective name or a sum of optionally weighted names (``w*name``).
+
+    Returns
+    -------
+    list[tuple[str, float]]
+        ``(name, weight)`` per part, in the order written.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValidationError(f"objective must be a non-empty string, got {spec!r}")
@@ -329,10 +353,27 @@ def parse_objective(spec: str) -> list[tuple[str, float]]:
 
 def build_objective(
     spec: str, vocab: Any, *, options: Mapping[str, Mapping[str, Any]] | None = None
-) -> Any:
+) -> Objective:
     """The objective named by ``spec`` (one name, or a weighted sum such as
     ``"mlm+mvc+views"``) built for ``vocab``; ``options`` maps a part's name to keyword
-    arguments of its class (e.g. ``{"views": {"mask_prob": 0.4, "temperature": 0.2}}``)."""
+    arguments of its class (e.g. ``{"views": {"mask_prob": 0.4, "temperature": 0.2}}``).
+
+    Parameters
+    ----------
+    spec
+        Objective names of :data:`OBJECTIVES` joined by ``+``, each optionally weighted
+        (``"mlm+0.5*mvc"``; see :func:`parse_objective`).
+    vocab
+        The fitted tokenizer's vocabulary (``GeneVocab``): special-token ids and sizes.
+    options
+        ``{part name: {option: value}}``; a part the spec does not name, or an option its
+        class does not have, is refused.
+
+    Returns
+    -------
+    Objective
+        The one objective, or a :class:`CombinedObjective` of the weighted parts.
+    """
     parts = parse_objective(spec)
     options = dict(options or {})
     unknown = sorted(set(options) - {n for n, _ in parts})

@@ -26,8 +26,23 @@ if TYPE_CHECKING:
 __all__ = ["check_objective", "default_model_config", "make_tokenizer", "pretrain"]
 
 
-def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Any:
-    """An unfitted tokenizer of ``kind`` (rank, bin, continuous, sentence) from vc.tokenize."""
+def make_tokenizer(kind: str, *, max_len: int = 256, **kwargs: Any) -> Tokenizer:
+    """An unfitted tokenizer of ``kind`` (rank, bin, continuous, sentence) from vc.tokenize.
+
+    Parameters
+    ----------
+    kind
+        A tokenizer of ``vc.tokenize.TOKENIZERS`` tagged for pretraining.
+    max_len
+        Most gene tokens per cell.
+    **kwargs
+        Further options of that tokenizer class (e.g. ``n_bins``).
+
+    Returns
+    -------
+    Tokenizer
+        The tokenizer, to be fitted on the training data.
+    """
     from ..tokenize import TOKENIZERS
 
     names = TOKENIZERS.names(tag="pretrain")
@@ -77,6 +92,21 @@ def default_model_config(
     The objective names its architecture (``ntp`` -> :class:`CellGPT`; ``mlm`` / ``mae``
     -> :class:`CellEncoder`, whose value input matches the tokenizer: rank position, bin
     embedding or continuous projection).
+
+    Parameters
+    ----------
+    tokenizer
+        The fitted tokenizer: its vocabulary size, ``max_len``, value mode and bins size
+        the network.
+    objective
+        A pretraining objective spec (``"mlm"``, ``"mlm+mvc+views"``, ``"ntp"``).
+    **overrides
+        Config fields that replace the derived ones (e.g. ``d_model=64``).
+
+    Returns
+    -------
+    tuple[str, dict[str, Any]]
+        The architecture name (``ARCHITECTURES``) and its config fields.
     """
     cls = _pretraining_objective(objective)
     params = tokenizer.config().get("params", {})
