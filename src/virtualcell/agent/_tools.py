@@ -90,7 +90,42 @@ def spec(
     evidence: bool = True,
     answers: Callable[[Any], list[str]] | None = None,
 ) -> Entry[ToolSpec]:
-    """A registry entry for ``function`` as the tool ``name`` (one line per tool)."""
+    """A registry entry for ``function`` as the tool ``name`` (one line per tool).
+
+    The tool's description and argument schema are derived from ``function``'s signature
+    and numpydoc docstring; the options are the fields of :class:`ToolSpec`.
+
+    Parameters
+    ----------
+    name
+        Tool name (``snake_case``), as the model writes it.
+    function
+        The public function (or unbound method) the tool calls.
+    bind
+        ``{parameter: context key}`` the toolbox fills (``"kb"``, ``"kb_path"``,
+        ``"workspace"``); hidden from the model.
+    hide
+        Parameters left at their defaults and not shown to the model.
+    paths
+        Parameters that are file paths even when typed ``str`` (confined to the workspace).
+    defaults
+        ``{parameter: context key}``: defaults taken from the context, shown and overridable.
+    enabled
+        ``False`` for a tool offered only when asked for (the code tool).
+    on_request
+        ``True`` for a tool left out of the default list and offered only when named.
+    evidence
+        ``False`` when the tool's results echo the caller's words (search, claim checks):
+        the verifier never counts them as workspace support.
+    answers
+        ``value -> [str]``: the answer values a result of this tool offers a filled reply
+        (``None``: the default reading of tables, verdicts and counts).
+
+    Returns
+    -------
+    Entry[ToolSpec]
+        The registry entry (name, spec, one-line summary; tagged ``code`` when not enabled).
+    """
     bind = dict(bind or {})
     s = ToolSpec(
         name,
