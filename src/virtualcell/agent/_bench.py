@@ -99,7 +99,8 @@ rounds, memory
     store to use and grow; otherwise the rounds start from an empty store.
 agent_options
     Options of :class:`~virtualcell.agent.Agent` (override the benchmark's:
-    ``constrain=True``; for ``local`` also ``max_tools=5, plan=False, ground_arguments=True``).
+    ``constrain=True``; for ``local`` also ``max_tools=5, plan=False, ground_arguments=True,
+    choice="channel"``).
 **backend_options
     Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``)."""
 

@@ -99,10 +99,11 @@ def default_agent_options(backend: str, given: dict[str, Any] | None) -> dict[st
     """Agent options of the benchmark: replies constrained to the offered tools' schemas;
     a local model sees the 5 tools BM25 ranks first among those whose required arguments
     can be filled (:mod:`._fill`), writes no separate plan, and its calls and answers are
-    filled from what exists (``ground_arguments``); ``given`` overrides."""
+    filled from what exists (``ground_arguments``); its first tool is chosen by the
+    channel rule (``choice="channel"``, :mod:`._choose`); ``given`` overrides."""
     opts: dict[str, Any] = {"constrain": True}
     if backend == "local":
-        opts.update(max_tools=5, plan=False, ground_arguments=True)
+        opts.update(max_tools=5, plan=False, ground_arguments=True, choice="channel")
     opts.update(given or {})
     return opts
 
@@ -140,6 +141,7 @@ def agent_row(
         "removed_claims": len(ans.removed),
         "verification": ans.verification,
         "remembered": ans.remembered,
+        "evidence": ans.evidence,
     }
 
 

@@ -67,7 +67,7 @@ class ModelCall:
     model: str = ""
     #: branch opening -> the model's log-probability, when the branch was chosen by
     #: scoring (:meth:`~virtualcell.agent.Agent._choose`)
-    choices: dict[str, float] | None = None
+    choices: dict[str, Any] | None = None
 
     @property
     def reply(self) -> str:
