@@ -140,6 +140,11 @@ def test_check_evidence_needs_the_answer_in_a_result_of_the_asked_kind():
     failed = [{**calls[0], "ok": False}]
     assert check_evidence(q, "HBB", failed, kinds).startswith("no result")
     assert check_evidence("Tell me about KLF1.", "HBB", calls, kinds).startswith("the question")
+    # a short label (a cluster "c3") is an item; a word of the question is not
+    cq = "Which cluster (obs column 'cluster') expresses G19 the most?"
+    table = [{"tool": "expression_by_group", "ok": True, "observation": "group c3 c1 c2"}]
+    assert check_evidence(cq, "c3", table, {"expression_by_group": "group"}) == "checked"
+    assert check_evidence(cq, "cluster", table, {"expression_by_group": "group"}) != "checked"
     v = "Is the claim 'KLF1 activates HBB' supported, contradicted or unknown?"
     verdict = [{"tool": "verify_claim", "ok": True, "observation": "label: supported"}]
     assert check_evidence(v, "supported", verdict, {"verify_claim": "verdict"}) == "checked"

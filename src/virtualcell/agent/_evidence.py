@@ -52,7 +52,8 @@ _HOW_MANY = re.compile(r"\bhow many\b|\bnumber of\b", re.I)
 _VERDICT = re.compile(r"\b(?:is|are) the (?:claim|statement)s?\b|\btrue or false\b", re.I)
 _ITEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_\-\.]*[A-Za-z0-9]|[A-Za-z0-9]")
 _COMMON = frozenset(
-    "the and are for with from that this these those none found could not answer".split()
+    """an as at be by in is of on or to the and are for with from that this these those
+    none found could not answer""".split()
 )
 
 
@@ -71,7 +72,7 @@ def _items(text: str, question: str) -> list[str]:
     return [
         t
         for t in _ITEM.findall(text)
-        if t.lower() not in asked and t.lower() not in _COMMON and (len(t) > 2 or t.isdigit())
+        if t.lower() not in asked and t.lower() not in _COMMON and (len(t) > 1 or t.isdigit())
     ]
 
 
