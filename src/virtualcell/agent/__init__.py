@@ -38,7 +38,8 @@ from ._backends import Backend, Reply, ScriptedBackend, backends, get_backend
 from ._bench import evaluate, run_benchmark
 from ._constrain import SchemaConstraint, action_schema, compact_schema
 from ._design import AgentPolicy, expert_backend, parse_candidates
-from ._local import LOCAL_MODELS, LocalBackend, LocalModel, local_model_file
+from ._local import LocalBackend
+from ._local_models import LOCAL_MODELS, LocalModel, local_model_file
 from ._loop import Agent, Answer
 from ._openai import OpenAIBackend
 from ._parse import Action, parse_action

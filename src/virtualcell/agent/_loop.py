@@ -38,6 +38,7 @@ from ._memory import Memory
 from ._parse import Action, parse_action
 from ._prompt import reply_schema, shown_tools, source_of, system_prompt
 from ._provenance import ProvenanceLog
+from ._run_memory import RunMemory
 from ._steps import (
     FINAL,
     PLAN,
@@ -47,7 +48,6 @@ from ._steps import (
     FinalStep,
     ModelCall,
     PlanStep,
-    RunMemory,
     TaskStep,
     VerifyStep,
 )
@@ -167,7 +167,7 @@ class Agent:
         self._question = ""
         self._log_path = log_path
         self.log = ProvenanceLog(log_path)
-        #: the typed steps of the last run (:class:`~._steps.RunMemory`)
+        #: the typed steps of the last run (:class:`~._run_memory.RunMemory`)
         self.steps = RunMemory(self.log)
 
     # -- LLM ---------------------------------------------------------------------------------

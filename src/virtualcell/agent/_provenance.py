@@ -19,7 +19,7 @@ since the start) and ``event``:
 The file is rewritten atomically after every event (runs log tens of events), so a
 killed run leaves a complete log of what happened up to that point.
 :func:`replay` re-runs a log: the log is read back into the run's typed steps
-(:class:`~._steps.RunMemory`), their replies stand in for the LLM, every tool call runs
+(:class:`~._run_memory.RunMemory`), their replies stand in for the LLM, every tool call runs
 again, and each result digest and the final answer are compared.
 """
 
@@ -131,7 +131,7 @@ def replay(
     from ..knowledge import load as open_kb
     from ._backends import ScriptedBackend
     from ._loop import Agent
-    from ._steps import RunMemory
+    from ._run_memory import RunMemory
     from ._workspace import Workspace, digest
 
     records = read_log(path)
@@ -178,7 +178,7 @@ def replay(
 
 
 def transcript_from_log(path: str | Path) -> str:
-    """A readable account of a logged run (:meth:`~._steps.RunMemory.transcript` of the
+    """A readable account of a logged run (:meth:`~._run_memory.RunMemory.transcript` of the
     steps the log records).
 
     Parameters
@@ -192,6 +192,6 @@ def transcript_from_log(path: str | Path) -> str:
         Question, plan, each call with its observation, the draft, verification, the
         answer and its citations, one item per line.
     """
-    from ._steps import RunMemory
+    from ._run_memory import RunMemory
 
     return RunMemory.from_records(read_log(path)).transcript()
