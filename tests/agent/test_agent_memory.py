@@ -87,3 +87,64 @@ def test_memory_file_errors_and_cli(kb, tmp_path):
 def test_bench_memory_rounds_need_an_llm(kb, tmp_path):
     with pytest.raises(vc.ValidationError, match="LLM backend"):
         vc.agent.run_benchmark("scripted", kb=kb, folder=tmp_path, rounds=2)
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("Name a target gene regulated by the transcription factor KLF1.", "gene"),
+        ("Which genes does KLF1 regulate?", "gene"),
+        ("What pathway do these genes share: A, B, C?", "process"),
+        ("Name one biological process that the gene TP53 is involved in.", "process"),
+        ("How many distinct cell types are in the data?", "number"),
+        ("Which cluster expresses GATA1 the most?", "group"),
+        ("Is the claim 'TP53 activates CDKN1A' supported, contradicted or unknown?", "verdict"),
+        # the last thing asked wins
+        ("Find the perturbation that changes X most, then name a process of its targets.",
+         "process"),
+        ("Tell me about KLF1.", None),
+    ],
+)  # fmt: skip
+def test_asked_kind_reads_the_last_thing_asked(question, kind):
+    from virtualcell.agent._evidence import asked_kind
+
+    assert asked_kind(question) == kind
+
+
+def test_off_question_answer_is_not_stored_even_when_verified(kb, tmp_path):
+    """A supported GO process is not an answer to "name a target gene": the run is
+    verified (its claim is supported) but its evidence does not give a gene, so it is not
+    remembered; the on-question run is."""
+    mem = Memory(tmp_path / "mem.json")
+    q = "Name a target gene regulated by the transcription factor KLF1."
+    call = '{"tool": "go_annotations", "args": {"gene": "KLF1"}}'
+    off, _ = _run(kb, tmp_path, [call, '{"answer": "KLF1 is involved in erythrocyte '
+                  'differentiation (GO:0030218)."}'], q, mem)  # fmt: skip
+    assert off.verification == "verified"
+    assert off.evidence.startswith("no result of a gene-giving tool")
+    assert not off.remembered and len(mem) == 0
+    on, _ = _run(kb, tmp_path, [CALL, '{"answer": "KLF1 activates HBB."}'], q, mem, "ws2")
+    assert on.evidence == "checked" and on.remembered and len(mem) == 1
+    assert json.loads((tmp_path / "mem.json").read_text())["runs"][0]["evidence"] == "checked"
+
+
+def test_check_evidence_needs_the_answer_in_a_result_of_the_asked_kind():
+    from virtualcell.agent._evidence import check_evidence
+
+    q = "Name a target gene regulated by the transcription factor KLF1."
+    calls = [{"tool": "tf_targets", "ok": True, "observation": "target: HBB, GATA1"}]
+    kinds = {"tf_targets": "gene"}
+    assert check_evidence(q, "HBB", calls, kinds) == "checked"
+    assert check_evidence(q, "INS", calls, kinds).startswith("no result")  # not in the result
+    assert check_evidence(q, "KLF1", calls, kinds).startswith("the answer adds nothing")
+    failed = [{**calls[0], "ok": False}]
+    assert check_evidence(q, "HBB", failed, kinds).startswith("no result")
+    assert check_evidence("Tell me about KLF1.", "HBB", calls, kinds).startswith("the question")
+    # a short label (a cluster "c3") is an item; a word of the question is not
+    cq = "Which cluster (obs column 'cluster') expresses G19 the most?"
+    table = [{"tool": "expression_by_group", "ok": True, "observation": "group c3 c1 c2"}]
+    assert check_evidence(cq, "c3", table, {"expression_by_group": "group"}) == "checked"
+    assert check_evidence(cq, "cluster", table, {"expression_by_group": "group"}) != "checked"
+    v = "Is the claim 'KLF1 activates HBB' supported, contradicted or unknown?"
+    verdict = [{"tool": "verify_claim", "ok": True, "observation": "label: supported"}]
+    assert check_evidence(v, "supported", verdict, {"verify_claim": "verdict"}) == "checked"

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import virtualcell as vc
+from virtualcell.agent._run_memory import RunMemory
 from virtualcell.agent._steps import (
     ActionStep,
     AnswerStep,
     ExampleStep,
     FinalStep,
     PlanStep,
-    RunMemory,
     TaskStep,
     VerifyStep,
 )

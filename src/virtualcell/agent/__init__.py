@@ -25,7 +25,7 @@ from __future__ import annotations
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._analysis import (
     count_cell_types,
@@ -38,7 +38,8 @@ from ._backends import Backend, Reply, ScriptedBackend, backends, get_backend
 from ._bench import evaluate, run_benchmark
 from ._constrain import SchemaConstraint, action_schema, compact_schema
 from ._design import AgentPolicy, expert_backend, parse_candidates
-from ._local import LOCAL_MODELS, LocalBackend, LocalModel, local_model_file
+from ._local import LocalBackend
+from ._local_models import LOCAL_MODELS, LocalModel, local_model_file
 from ._loop import Agent, Answer
 from ._openai import OpenAIBackend
 from ._parse import Action, parse_action
@@ -51,6 +52,9 @@ from ._tasks import Family as TaskFamily
 from ._tools import Tool, Toolbox, ToolCall, ToolSpec, spec, tools
 from ._verify import ClaimCheck, verify_answer
 from ._workspace import Workspace, summarize
+
+if TYPE_CHECKING:
+    from ..knowledge import KnowledgeBase
 
 __all__ = [
     "DEFAULT_TASK_COUNTS",
@@ -110,12 +114,28 @@ __all__ = [
 LOCAL_MAX_TOOLS = 5
 
 
-def open_kb(kb: Any = None, *, build: bool = True) -> Any:
+def open_kb(kb: Any = None, *, build: bool = True) -> KnowledgeBase | None:
     """An opened knowledge base: ``kb`` itself if already open, a store path, or the
     default store (``None``). When the default store has not been built and the reference
     knowledge folder (``VIRTUALCELL_DATA/knowledge``) exists, it is built first (seconds)
     with ``build=True``; otherwise ``None`` (the knowledge tools then answer with how to
-    build one)."""
+    build one).
+
+    Parameters
+    ----------
+    kb
+        An opened :class:`~virtualcell.knowledge.KnowledgeBase` (returned as is), the path
+        of a store file, or ``None`` for the default store (``vc.knowledge.default_path()``).
+    build
+        With ``kb=None``: build the default store from the reference knowledge folder when
+        it does not exist yet (``False``: return ``None`` instead).
+
+    Returns
+    -------
+    KnowledgeBase or None
+        The opened store (the caller closes a store it did not pass in), or ``None`` when
+        there is no default store to open.
+    """
     from .._settings import settings
     from .._utils import log
     from ..knowledge import KnowledgeBase, default_path

@@ -140,5 +140,22 @@ backends: Registry[type[Backend]] = Registry("LLM backend", _builtin_backends)
 
 
 def get_backend(name: str = "local", **options: Any) -> Backend:
-    """A backend by name (``local``, ``openai``, ``scripted``) with its options."""
+    """A backend by name with its options.
+
+    Parameters
+    ----------
+    name
+        A name of the :data:`backends` registry: ``"local"`` (a small model on CPU,
+        offline), ``"openai"`` (an OpenAI-compatible server) or ``"scripted"`` (replays
+        given replies).
+    **options
+        Keyword arguments of that backend's class, e.g. ``model=`` for ``local``
+        (``"smollm2-135m"``, ``"gemma3-270m"``), ``base_url=`` and ``model=`` for
+        ``openai``, ``replies=`` for ``scripted``.
+
+    Returns
+    -------
+    Backend
+        A new backend instance (a local model is loaded lazily, on its first call).
+    """
     return backends.get(name)(**options)

@@ -31,91 +31,85 @@ dict of :func:`run_benchmark` is its ``report``.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ValidationError
-from .._utils import log, markdown_table, write_json, write_text
-from ._backends import ScriptedBackend, get_backend
+from .._utils import log, write_json, write_text
+from ._backends import get_backend
 from ._baselines import keyword_router, majority_answers, top_enrichment
-from ._loop import Agent
-from ._plans import plan_step
-from ._provenance import transcript_from_log
-from ._tasks import TASK_FAMILIES, Task, check, family_order, make_tasks
+from ._bench_rounds import memory_rounds
+from ._bench_rows import (
+    SYSTEM_KINDS,
+    agent_row,
+    base_row,
+    default_agent_options,
+    expert_replies,
+    nanmean,
+    results_table,
+    select_tasks,
+    summarize_rows,
+    system_name,
+)
+from ._tasks import TASK_FAMILIES, Task, family_order, make_tasks
 from ._tools import Toolbox
 from ._workspace import Workspace
+
+if TYPE_CHECKING:
+    from ..metrics import EvalResult
 
 __all__ = [
     "SYSTEM_KINDS",
     "evaluate",
     "expert_replies",
     "keyword_router",
+    "results_table",
     "run_benchmark",
     "select_tasks",
     "system_name",
 ]
 
-#: Kind of each system of the benchmark (the agent rows are the LLM backends).
-SYSTEM_KINDS = {
-    "reference_solver": "reference_solver",
-    "keyword_router": "baseline",
-    "top_enrichment": "baseline",
-    "majority": "baseline",
-}
+
+#: The ``Parameters`` section :func:`run_benchmark` and :func:`evaluate` share.
+_PARAMETERS = """Parameters
+----------
+backend
+    ``"scripted"`` (the expert plan: ``reference_solver``), ``"local"`` or ``"openai"``.
+n_tasks
+    Run only this many tasks (round-robin over families; see :func:`select_tasks`).
+seed
+    Seed of the task generation (and of decoding).
+kb
+    Knowledge store path or opened store (default: the built default store).
+folder
+    Output folder (tasks, data, per-task logs, ``results.json``, ``results.md``);
+    default ``settings.cache_dir/agent/bench/seed-S``.
+baselines
+    Also run the keyword router, top-enrichment and majority baselines.
+max_steps
+    Tool-call turns per task.
+counts
+    Tasks per family (default: ``vc.agent.DEFAULT_TASK_COUNTS``).
+rounds, memory
+    With ``rounds > 1`` or ``memory``: success over ``rounds`` rounds of fresh task
+    instances (seeds ``seed .. seed + rounds - 1``), memory of verified runs off vs on
+    on the same instances (report key ``rounds``). ``memory`` may be the path of a
+    store to use and grow; otherwise the rounds start from an empty store.
+agent_options
+    Options of :class:`~virtualcell.agent.Agent` (override the benchmark's:
+    ``constrain=True``; for ``local`` also ``max_tools=5, plan=False, ground_arguments=True,
+    choice="channel"``).
+**backend_options
+    Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``)."""
 
 
-def system_name(backend: str) -> str:
-    """The benchmark's name of a backend's system: ``scripted`` follows the expert plan,
-    so it is listed as ``reference_solver``; an LLM backend keeps its name."""
-    return "reference_solver" if backend == "scripted" else backend
-
-
-# -- the reference solver (the expert plan of each family, in ._plans) ---------------------------
-def _expert_step(task: Task, ws: Workspace, messages) -> str:
-    return plan_step(TASK_FAMILIES.get(task.family).plan, task, ws, messages)
-
-
-def expert_replies(task: Task, ws: Workspace, n: int = 12) -> list:
-    """Scripted replies that follow the expert plan of ``task`` (functions of the
-    workspace, so the answer is written from the actual tool results)."""
-    return [lambda messages, t=task, w=ws: _expert_step(t, w, messages)] * n
-
-
-# -- runner ----------------------------------------------------------------------------------
-def select_tasks(tasks: list[Task], n: int | None) -> list[Task]:
-    """The first ``n`` tasks taken round-robin over families (all when ``n`` is None)."""
-    if n is None or n >= len(tasks):
-        return list(tasks)
-    by: dict[str, list[Task]] = {}
-    for t in tasks:
-        by.setdefault(t.family, []).append(t)
-    out: list[Task] = []
-    while len(out) < n:
-        for fam in family_order():
-            if by.get(fam) and len(out) < n:
-                out.append(by[fam].pop(0))
-    return out
-
-
-def _nanmean(xs: list[float]) -> float | None:
-    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
-    return float(sum(xs) / len(xs)) if xs else None
-
-
-def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    n = len(rows)
-    acts = sum(r["n_actions"] for r in rows)
-    return {
-        "n": n,
-        "success_rate": sum(r["success"] for r in rows) / n if n else None,
-        "valid_call_rate": sum(r["n_valid_calls"] for r in rows) / acts if acts else None,
-        "mean_steps": _nanmean([r["n_actions"] for r in rows]),
-        "mean_tokens": _nanmean([r["tokens"] for r in rows]),
-        "mean_seconds": _nanmean([r["seconds"] for r in rows]),
-    }
+def _with_parameters(func):
+    """Write :data:`_PARAMETERS` where ``func``'s docstring says ``%(parameters)s``."""
+    if func.__doc__:  # None under python -OO
+        func.__doc__ = func.__doc__.replace("%(parameters)s", _PARAMETERS.replace("\n", "\n    "))
+    return func
 
 
 def _loadavg() -> list[float] | None:
@@ -130,143 +124,6 @@ def _model_name(backend: str, llm: Any) -> str | None:
     if llm is None:
         return None
     return getattr(llm, "model_name", None) or getattr(llm, "model", None)
-
-
-def _agent_options(backend: str, given: dict[str, Any] | None) -> dict[str, Any]:
-    """Agent options of the benchmark: replies constrained to the offered tools' schemas;
-    a local model sees the 5 tools BM25 ranks first among those whose required arguments
-    can be filled (:mod:`._fill`), writes no separate plan, and its calls and answers are
-    filled from what exists (``ground_arguments``); ``given`` overrides."""
-    opts: dict[str, Any] = {"constrain": True}
-    if backend == "local":
-        opts.update(max_tools=5, plan=False, ground_arguments=True)
-    opts.update(given or {})
-    return opts
-
-
-def _agent_row(
-    task: Task,
-    llm: Any,
-    store: Any,
-    runs: Path,
-    preload: Any,
-    agent_opts: dict[str, Any],
-    memory: Any = None,
-) -> dict[str, Any]:
-    """Run the agent (``llm``; ``None``: the expert plan) on one task; its result row."""
-    ws = Workspace(runs / task.id)
-    preload(ws, task)
-    engine = ScriptedBackend(expert_replies(task, ws)) if llm is None else llm
-    agent = Agent(engine, kb=store, workspace=ws, memory=memory,
-                  log_path=ws.root / "provenance.jsonl", **agent_opts)  # fmt: skip
-    ans = agent.run(task.question)
-    ok = check(task, ans.answer)
-    write_text(ws.root / "transcript.txt", transcript_from_log(ws.root / "provenance.jsonl") + "\n")
-    return {
-        "task": task.id,
-        "family": task.family,
-        "success": bool(ok),
-        "n_actions": ans.n_actions,
-        "n_valid_calls": ans.n_valid_calls,
-        "tokens": ans.prompt_tokens + ans.completion_tokens,
-        "prompt_tokens": ans.prompt_tokens,
-        "completion_tokens": ans.completion_tokens,
-        "seconds": ans.seconds,
-        "stopped": ans.stopped,
-        "answer": ans.answer,
-        "removed_claims": len(ans.removed),
-        "verification": ans.verification,
-        "remembered": ans.remembered,
-    }
-
-
-def _memory_rounds(
-    backend: str,
-    llm: Any,
-    store: Any,
-    folder: Path,
-    *,
-    seed: int,
-    n_tasks: int | None,
-    counts: dict[str, int] | None,
-    rounds: int,
-    memory: str | Path | bool | None,
-    first: list[dict[str, Any]],
-    first_tasks: list[Task],
-    preload: Any,
-    agent_opts: dict[str, Any],
-) -> list[dict[str, Any]]:
-    """Success over ``rounds`` rounds of fresh task instances (seeds ``seed``,
-    ``seed + 1``, ...), memory off vs on, on the same instances in each round.
-
-    The memory starts empty (a new file in ``folder``) unless ``memory`` is a path; it
-    stores only runs that passed the agent's own verification (:class:`Memory`) and never
-    returns a run with the same question, so round r can only use what earlier instances
-    taught. Round 0's memory-off arm is the main run (``first``)."""
-    from ._memory import Memory
-
-    if isinstance(memory, (str, Path)):
-        mem = Memory(memory)
-    else:
-        path = folder / "memory.json"
-        if path.exists():
-            path.unlink()
-        mem = Memory(path)
-    out = []
-    for r in range(rounds):
-        s = seed + r
-        if r == 0:
-            tasks_r, off = first_tasks, first
-        else:
-            tasks_r = _tasks_for(store, folder, s, counts, n_tasks)
-            off = [
-                _agent_row(
-                    t,
-                    llm,
-                    store,
-                    folder / "rounds" / f"{r}-off",
-                    preload,
-                    {**agent_opts, "seed": s},
-                )
-                for t in tasks_r
-            ]
-        size = len(mem)
-        on = []
-        for t in tasks_r:
-            on.append(
-                _agent_row(
-                    t,
-                    llm,
-                    store,
-                    folder / "rounds" / f"{r}-on",
-                    preload,
-                    {**agent_opts, "seed": s},
-                    memory=mem,
-                )
-            )
-            log(f"round {r} memory on {t.id}: {'ok' if on[-1]['success'] else 'fail'}")
-        out.append(
-            {
-                "round": r,
-                "seed": s,
-                "tasks": len(tasks_r),
-                "memory_off": _summary(off)["success_rate"],
-                "memory_on": _summary(on)["success_rate"],
-                "valid_call_rate_on": _summary(on)["valid_call_rate"],
-                "memory_size_before": size,
-                "stored": sum(bool(x["remembered"]) for x in on),
-            }
-        )
-        write_json(folder / f"rounds-{backend}.json", out)
-    return out
-
-
-def _tasks_for(
-    store: Any, folder: Path, seed: int, counts: dict[str, int] | None, n: int | None
-) -> list[Task]:
-    return select_tasks(
-        make_tasks(store, folder=folder / "tasks" / f"seed-{seed}", seed=seed, counts=counts), n
-    )
 
 
 def _run(
@@ -332,17 +189,21 @@ def _run(
                 data_cache[task.data] = read_h5ad(task.data)
             ws.put(data_cache[task.data].copy(), name="data")
 
-    agent_opts = {"max_steps": max_steps, "seed": seed, **_agent_options(backend, agent_options)}
+    agent_opts = {
+        "max_steps": max_steps,
+        "seed": seed,
+        **default_agent_options(backend, agent_options),
+    }
     t_agent = time.perf_counter()
     for i, task in enumerate(tasks, 1):
-        row = _agent_row(task, llm, store, folder / "runs" / backend, preload, agent_opts)
+        row = agent_row(task, llm, store, folder / "runs" / backend, preload, agent_opts)
         rows.append(row)
         log(f"[{i}/{len(tasks)}] {task.id}: {'ok' if row['success'] else 'fail'} "
             f"({row['seconds']:.1f} s)")  # fmt: skip
         write_json(folder / f"rows-{backend}.json", rows)  # progress survives an interrupted run
         if baselines:
             if llm is not None:  # the expert plan on the same instances, beside the LLM
-                ref = _agent_row(task, None, store, folder / "runs" / "reference_solver",
+                ref = agent_row(task, None, store, folder / "runs" / "reference_solver",
                                  preload, {"max_steps": max_steps, "seed": seed})  # fmt: skip
                 base_rows.setdefault("reference_solver", []).append(ref)
             bws = Workspace(folder / "runs" / "baselines" / task.id)
@@ -351,21 +212,21 @@ def _run(
             t0 = time.perf_counter()
             text, n_calls = keyword_router(task.question, tb)
             base_rows["keyword_router"].append(
-                _base_row(task, text, n_calls, time.perf_counter() - t0)
+                base_row(task, text, n_calls, time.perf_counter() - t0)
             )
             fam = TASK_FAMILIES.get(task.family)
             if "top_enrichment" in fam.baselines:
                 t0 = time.perf_counter()
                 text = top_enrichment(task.question, tb)
                 base_rows["top_enrichment"].append(
-                    _base_row(task, text, 1, time.perf_counter() - t0)
+                    base_row(task, text, 1, time.perf_counter() - t0)
                 )
             if "majority" in fam.baselines and task.family in majority:
-                base_rows["majority"].append(_base_row(task, majority[task.family], 0, 0.0))
+                base_rows["majority"].append(base_row(task, majority[task.family], 0, 0.0))
     agent_wall = time.perf_counter() - t_agent
     rounds_report = None
     if rounds > 1 or memory:
-        rounds_report = _memory_rounds(
+        rounds_report = memory_rounds(
             backend,
             llm,
             store,
@@ -385,16 +246,16 @@ def _run(
     for fam in family_order():
         fr = [r for r in rows if r["family"] == fam]
         if fr:
-            by_family[fam] = _summary(fr)
-    total = _summary(rows)
+            by_family[fam] = summarize_rows(fr)
+    total = summarize_rows(rows)
     base_summary = {
-        k: {"success_rate": _summary(v)["success_rate"], "n": len(v)}
+        k: {"success_rate": summarize_rows(v)["success_rate"], "n": len(v)}
         for k, v in base_rows.items()
         if v
     }
     base_by_family = {
         k: {
-            fam: _summary([r for r in v if r["family"] == fam])["success_rate"]
+            fam: summarize_rows([r for r in v if r["family"] == fam])["success_rate"]
             for fam in family_order()
             if any(r["family"] == fam for r in v)
         }
@@ -419,7 +280,7 @@ def _run(
         "seconds_per_task": round(agent_wall / len(rows), 2) if rows else None,
         "median_seconds_per_task": round(secs[len(secs) // 2], 2) if secs else None,
         "tokens_per_task": total["mean_tokens"],
-        "prompt_tokens_per_task": _nanmean([r["prompt_tokens"] for r in rows]),
+        "prompt_tokens_per_task": nanmean([r["prompt_tokens"] for r in rows]),
         "mean_steps": total["mean_steps"],
         "mean_tokens": total["mean_tokens"],
         "reused_prompt_tokens": getattr(llm, "reused_tokens", None),
@@ -448,6 +309,7 @@ def _run(
     return out, rows, base_rows
 
 
+@_with_parameters
 def run_benchmark(
     backend: str = "scripted",
     *,
@@ -465,9 +327,12 @@ def run_benchmark(
     **backend_options: Any,
 ) -> dict[str, Any]:
     """Run the agent benchmark for one backend and the non-LLM baselines (the report of
-    :func:`evaluate`; the parameters are :func:`evaluate`'s, documented there, and
-    ``overwrite``: a given ``folder`` that is not empty is refused unless ``overwrite``
-    (the output rule; the default cache folder is reused).
+    :func:`evaluate`).
+
+    %(parameters)s
+    overwrite
+        A given ``folder`` that is not empty is refused unless ``overwrite`` (the output
+        rule; the default cache folder is reused).
 
     Returns
     -------
@@ -489,6 +354,7 @@ def run_benchmark(
                 memory=memory, agent_options=agent_options, **backend_options)[0]  # fmt: skip
 
 
+@_with_parameters
 def evaluate(
     backend: str = "scripted",
     *,
@@ -503,7 +369,7 @@ def evaluate(
     memory: str | Path | bool | None = None,
     agent_options: dict[str, Any] | None = None,
     **backend_options: Any,
-):
+) -> EvalResult:
     """The agent benchmark as a :class:`~virtualcell.metrics.EvalResult`.
 
     One row per system, task instance (``unit``) and metric: ``success_rate`` (1.0 when
@@ -515,36 +381,7 @@ def evaluate(
     system's kind. ``report`` is :func:`run_benchmark`'s dict (what
     ``vcell agent bench --json`` prints).
 
-    Parameters
-    ----------
-    backend
-        ``"scripted"`` (the expert plan: ``reference_solver``), ``"local"`` or ``"openai"``.
-    n_tasks
-        Run only this many tasks (round-robin over families; see :func:`select_tasks`).
-    seed
-        Seed of the task generation (and of decoding).
-    kb
-        Knowledge store path or opened store (default: the built default store).
-    folder
-        Output folder (tasks, data, per-task logs, ``results.json``, ``results.md``);
-        default ``settings.cache_dir/agent/bench/seed-S``.
-    baselines
-        Also run the keyword router, top-enrichment and majority baselines.
-    max_steps
-        Tool-call turns per task.
-    counts
-        Tasks per family (default: ``vc.agent.DEFAULT_TASK_COUNTS``).
-    rounds, memory
-        With ``rounds > 1`` or ``memory``: success over ``rounds`` rounds of fresh task
-        instances (seeds ``seed .. seed + rounds - 1``), memory of verified runs off vs on
-        on the same instances (report key ``rounds``). ``memory`` may be the path of a
-        store to use and grow; otherwise the rounds start from an empty store.
-    agent_options
-        Options of :class:`~virtualcell.agent.Agent` (override the benchmark's:
-        ``constrain=True``; for ``local`` also ``max_tools=5, plan=False, ground_arguments=True``).
-    **backend_options
-        Passed to the backend (e.g. ``base_url=``, ``model=`` for ``openai``).
-
+    %(parameters)s
     Returns
     -------
     EvalResult
@@ -577,58 +414,3 @@ def evaluate(
     meta = {"backend": backend, "kinds": kinds, "seed": seed, "kb": report["kb"],
             "wall_s": report["wall_s"], "folder": report["folder"]}  # fmt: skip
     return EvalResult.from_rows("agent", table, meta=meta, report=report)
-
-
-def _base_row(task: Task, text: str, n_calls: int, seconds: float) -> dict[str, Any]:
-    return {
-        "task": task.id,
-        "family": task.family,
-        "success": bool(check(task, text)),
-        "n_actions": n_calls,
-        "n_valid_calls": n_calls,
-        "tokens": 0,
-        "seconds": seconds,
-        "answer": text,
-    }
-
-
-def results_table(result: dict[str, Any]) -> str:
-    """Markdown table: success rate per family for the backend and each baseline."""
-    name = result.get("system", result["backend"])
-    rows = []
-    for fam, s in result["by_family"].items():
-        row = {
-            "family": fam,
-            "n": s["n"],
-            name: s["success_rate"],
-            "valid calls": s["valid_call_rate"],
-            "steps": s["mean_steps"],
-            "tokens": s["mean_tokens"],
-            "s/task": s["mean_seconds"],
-        }
-        for b, fams in result.get("baselines_by_family", {}).items():
-            row[b] = fams.get(fam)
-        rows.append(row)
-    total = {
-        "family": "all",
-        "n": result["tasks"],
-        name: result["success_rate"],
-        "valid calls": result["valid_call_rate"],
-        "steps": result["mean_steps"],
-        "tokens": result["mean_tokens"],
-        "s/task": result.get("seconds_per_task"),
-    }
-    for b, v in result.get("baselines", {}).items():
-        total[b] = v["success_rate"] if isinstance(v, dict) else v
-    rows.append(total)
-    cols = [
-        "family",
-        "n",
-        name,
-        *result.get("baselines", {}),
-        "valid calls",
-        "steps",
-        "tokens",
-        "s/task",
-    ]
-    return markdown_table(rows, columns=cols)

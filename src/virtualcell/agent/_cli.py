@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from .._cli_types import (
+    checked,
     input_argument,
     input_path,
     int_range,
@@ -188,6 +189,16 @@ def _no_answer_exit(ans) -> None:
         raise typer.Exit(1)
 
 
+def _check_choice(value: str) -> str:
+    from ._choose import CHOICES
+
+    if value not in CHOICES:
+        from .._errors import ValidationError
+
+        raise ValidationError(f"choose one of {', '.join(CHOICES)}, not {value!r}")
+    return value
+
+
 @agent_app.command("bench")
 def bench_cmd(
     backend: str = _backend_option("scripted", "scripted (expert plan), local or openai."),
@@ -223,6 +234,13 @@ def bench_cmd(
         dir_okay=False,
         help="Memory store to use and grow (default: a new empty one in the output folder).",
     ),
+    choice: str = typer.Option(
+        None,
+        "--choice",
+        callback=checked(_check_choice),
+        help="local: how the first tool is chosen (default channel; opening: the model's "
+        "probability of each call's opening).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run the agent benchmark (>= 80 tasks with programmatic checkers)."""
@@ -238,6 +256,7 @@ def bench_cmd(
         baselines=not no_baselines,
         rounds=rounds,
         memory=memory_path if memory_path is not None else memory,
+        agent_options={"choice": choice} if choice else None,
         **_backend_options(base_url, model),
     )
     if as_json:

@@ -71,7 +71,26 @@ def compact_schema(
     format markers; handle arguments restricted to ``handles`` (when there are any);
     strings at most ``max_string`` characters and lists at most :data:`MAX_ITEMS` items.
     With ``words`` (:func:`context_words`), free strings are *grounded*: one of
-    ``words`` (a value the question or an observation contains), never invented text."""
+    ``words`` (a value the question or an observation contains), never invented text.
+
+    Parameters
+    ----------
+    schema
+        A tool's argument schema (from :func:`~virtualcell.agent.function_schema`); not
+        modified.
+    handles
+        Workspace handles that exist: arguments that take a handle become an enum of them
+        (empty: left as strings).
+    max_string
+        Longest string an argument may hold, in characters (paths get 120, the answer 240).
+    words
+        Values a free string argument may take (empty: any string up to ``max_string``).
+
+    Returns
+    -------
+    dict[str, Any]
+        The compacted copy of ``schema``.
+    """
 
     def walk(s: Any) -> Any:
         if isinstance(s, list):
@@ -133,7 +152,39 @@ def action_schema(
     4 of ``words`` (joined into the answer text by :func:`~virtualcell.agent.parse_action`).
     ``args`` (tool name -> argument schema, :mod:`._fill`) replaces the tools' own
     argument schemas; ``answers`` makes the answer a list of 1 to 4 of those values,
-    ``answer_groups`` a list of at most one value of each group, in order."""
+    ``answer_groups`` a list of at most one value of each group, in order.
+
+    Parameters
+    ----------
+    tools
+        The tools a reply may call: objects with ``name`` and ``schema`` (the JSON schema
+        of the arguments), e.g. :class:`~virtualcell.agent.Tool`. Empty: only the answer.
+    handles
+        Workspace handles that exist (``"data"``, ``"r1"`` ...): handle arguments become an
+        enum of these (:func:`compact_schema`).
+    answer
+        Whether the answer branch ``{"answer": ...}`` is allowed (``False``: a call only).
+    words
+        Words of the question and the observations; free string arguments must be one of
+        them (grounding). Empty: strings are free text (bounded in length).
+    ground_answer
+        With ``words``: the answer is a list of 1 to 4 of ``words`` instead of free text.
+    args
+        ``{tool name: argument schema}`` replacing each tool's own argument schema (the
+        filled calls of :mod:`._fill`); ``None`` keeps the tools' schemas.
+    answers
+        The answer values allowed: the answer is a list of 1 to 4 of them (``None``: not
+        restricted this way).
+    answer_groups
+        Groups of answer values: the answer is a list of at most one value of each group,
+        in group order (takes precedence over ``answers``; ``None``: not used).
+
+    Returns
+    -------
+    dict[str, Any]
+        The JSON schema (an ``anyOf`` of one branch per tool, plus the answer branch, or
+        the single branch when there is one).
+    """
     options: list[dict[str, Any]] = []
     for t in tools:
         options.append(

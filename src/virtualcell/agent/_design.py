@@ -68,7 +68,23 @@ _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*(?:\s*\+\s*[A-Za-z0-9][A-Za-z0-
 
 def parse_candidates(text: str, allowed: Sequence[str], *, limit: int | None = None) -> list[str]:
     """Candidate labels named in ``text`` that are in ``allowed`` (either gene order for a
-    combination), in order of appearance, without repeats, at most ``limit``."""
+    combination), in order of appearance, without repeats, at most ``limit``.
+
+    Parameters
+    ----------
+    text
+        The model's reply (free text naming perturbations, e.g. ``"GATA1, KLF1+TAL1"``).
+    allowed
+        The labels that may be chosen (the screen's untested perturbations; ``A+B`` for a
+        combination).
+    limit
+        Most labels returned (``None``: all that are named).
+
+    Returns
+    -------
+    list[str]
+        The labels as spelled in ``allowed``.
+    """
     ok = set(allowed)
     out: list[str] = []
     for m in _LABEL.finditer(text or ""):

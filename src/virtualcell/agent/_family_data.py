@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data import expression
 from ._checks import (
     edges_named,
     first_count,
@@ -286,10 +287,11 @@ def _data_tasks(kb, rng, counts: dict[str, int], folder: Path, seed: int) -> lis
         a = _sim_controls(3, 240, seed * 1000 + j)
         clusters = {f"type_{c}": f"c{c + 1}" for c in range(3)}
         a.obs["cluster"] = [clusters.get(v, v) for v in a.obs["cell_type"].astype(str)]
+        truth = expression(
+            a, layer="true_expression", space="input", sparse_output=False, what="marker truth"
+        )
         means = (
-            pd.DataFrame(np.asarray(a.layers["true_expression"]), columns=a.var_names)
-            .groupby(a.obs["cluster"].to_numpy())
-            .mean()
+            pd.DataFrame(truth.X, columns=truth.genes).groupby(a.obs["cluster"].to_numpy()).mean()
         )
         order = rng.permutation(list(map(str, a.var_names)))
         pick = None

@@ -2,7 +2,11 @@
 
 A run is stored only when its answer passed the agent's own verification (every claim of
 the answer supported by the knowledge base or the workspace results: ``Answer.verification
-== "verified"``) and at least one tool call ran; no ground truth is used, so nothing the
+== "verified"``), at least one tool call ran, **and the answer was checked against the
+evidence the run obtained** (``Answer.evidence == "checked"``: a result of a tool that
+gives the kind of answer the question asks for holds the answer, :mod:`._evidence`).
+Verification alone let supported but off-question answers in (a GO process quoted as
+"a target gene"), which later runs copied. No ground truth is used, so nothing the
 benchmark's checkers know can leak in. A record keeps the question, the plan, the tool
 calls that ran (tool, arguments, a short observation), the answer and its citations.
 
@@ -92,15 +96,18 @@ class Memory:
             ],
             "answer": answer.draft.strip(),
             "citations": list(answer.citations),
+            "evidence": getattr(answer, "evidence", ""),
             "stored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
     @staticmethod
     def verified(answer: Any) -> bool:
-        """Whether ``answer`` may be stored: it passed verification and a tool call ran."""
+        """Whether ``answer`` may be stored: it passed verification, a tool call ran and
+        the answer was checked against the run's evidence (``answer.evidence``)."""
         return (
             answer.stopped == "answer"
             and answer.verification == "verified"
+            and getattr(answer, "evidence", "") == "checked"
             and any(c.get("ok") for c in answer.calls)
         )
 

@@ -98,7 +98,21 @@ _ANSWER_KEYS = ("answer", "final", "final_answer", "response")
 
 
 def parse_action(text: str) -> Action:
-    """Parse one reply (see the module docstring)."""
+    """Parse one reply (see the module docstring).
+
+    Parameters
+    ----------
+    text
+        The model's reply: a JSON object (possibly inside prose or a code fence, with
+        repairable slips such as single quotes or a trailing comma) naming a tool call
+        ``{"tool": ..., "args": {...}}`` or an answer ``{"answer": ...}``.
+
+    Returns
+    -------
+    Action
+        ``kind`` ``"call"`` (``tool``, ``arguments``), ``"answer"`` (``answer``) or
+        ``"error"`` (``error``: one line saying what could not be read).
+    """
     text = (text or "").strip()
     text = re.sub(r"^```(?:json)?\s*|\s*```$", "", text)
     obj = _first_object(text)

@@ -19,7 +19,7 @@ since the start) and ``event``:
 The file is rewritten atomically after every event (runs log tens of events), so a
 killed run leaves a complete log of what happened up to that point.
 :func:`replay` re-runs a log: the log is read back into the run's typed steps
-(:class:`~._steps.RunMemory`), their replies stand in for the LLM, every tool call runs
+(:class:`~._run_memory.RunMemory`), their replies stand in for the LLM, every tool call runs
 again, and each result digest and the final answer are compared.
 """
 
@@ -61,7 +61,19 @@ class ProvenanceLog:
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a provenance log."""
+    """The records of a provenance log.
+
+    Parameters
+    ----------
+    path
+        A provenance log (``provenance.jsonl``: one JSON record per line).
+
+    Returns
+    -------
+    list[dict[str, Any]]
+        The records in file order (a :class:`~virtualcell.DataFormatError` names the first
+        line that is not JSON, or says the file is not a provenance log).
+    """
     records = []
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -119,7 +131,7 @@ def replay(
     from ..knowledge import load as open_kb
     from ._backends import ScriptedBackend
     from ._loop import Agent
-    from ._steps import RunMemory
+    from ._run_memory import RunMemory
     from ._workspace import Workspace, digest
 
     records = read_log(path)
@@ -166,8 +178,20 @@ def replay(
 
 
 def transcript_from_log(path: str | Path) -> str:
-    """A readable account of a logged run (:meth:`~._steps.RunMemory.transcript` of the
-    steps the log records)."""
-    from ._steps import RunMemory
+    """A readable account of a logged run (:meth:`~._run_memory.RunMemory.transcript` of the
+    steps the log records).
+
+    Parameters
+    ----------
+    path
+        The run's provenance log (``provenance.jsonl``).
+
+    Returns
+    -------
+    str
+        Question, plan, each call with its observation, the draft, verification, the
+        answer and its citations, one item per line.
+    """
+    from ._run_memory import RunMemory
 
     return RunMemory.from_records(read_log(path)).transcript()

@@ -53,6 +53,17 @@ def parse_numpydoc(doc: str | None) -> tuple[str, dict[str, str], str]:
 
     The summary is the first paragraph joined into one line. Parameter entries written as
     ``a, b`` share their description; ``*`` prefixes are dropped.
+
+    Parameters
+    ----------
+    doc
+        A numpydoc docstring (raw or cleaned); ``None`` reads as empty.
+
+    Returns
+    -------
+    tuple[str, dict[str, str], str]
+        The summary, each parameter's description (one line each) and the text of the
+        ``Returns`` section (``""`` when absent).
     """
     text = inspect.cleandoc(doc or "")
     lines = text.splitlines()
@@ -304,7 +315,23 @@ def validate_arguments(
     schema: dict[str, Any], arguments: dict[str, Any] | None, *, tool: str = "tool"
 ) -> dict[str, Any]:
     """Check ``arguments`` against ``schema`` (from :func:`function_schema`) and return
-    them coerced; a :class:`~virtualcell.ValidationError` names the first problem."""
+    them coerced; a :class:`~virtualcell.ValidationError` names the first problem.
+
+    Parameters
+    ----------
+    schema
+        The tool's argument schema (``type: object`` with ``properties`` and ``required``).
+    arguments
+        The arguments the model wrote (``None`` reads as no arguments).
+    tool
+        The tool's name, used in the error message.
+
+    Returns
+    -------
+    dict[str, Any]
+        The arguments coerced to their schema types (``"3"`` -> ``3`` for an integer,
+        ``"A, B"`` -> ``["A", "B"]`` for an array); unknown keys are refused.
+    """
     if arguments is None:
         arguments = {}
     if not isinstance(arguments, dict):

@@ -16,96 +16,17 @@ them to one knowledge base and one workspace and runs calls:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._errors import DatasetNotAvailableError, ValidationError, VirtualCellError
 from .._utils import Entry, Registry
 from ._schema import HANDLE, PATH, formats, function_schema, validate_arguments
+from ._spec import ToolSpec, spec
 from ._workspace import Result, Workspace
 
 __all__ = ["Tool", "ToolCall", "ToolSpec", "Toolbox", "spec", "tools"]
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """How a public function becomes a tool.
-
-    Attributes
-    ----------
-    name
-        Tool name (``snake_case``).
-    function
-        The public function (or unbound method, with ``self`` bound from the context).
-    bind
-        ``{parameter: context key}`` filled by the toolbox (``"kb"``, ``"kb_path"``,
-        ``"workspace"``); hidden from the model.
-    hide
-        Parameters left at their defaults and not shown to the model.
-    paths
-        Parameters that are file paths even when typed ``str`` (confined to the workspace).
-    defaults
-        ``{parameter: context key}``: defaults taken from the context (e.g. the store's
-        GO gene-set library for ``enrich``); shown in the schema, overridable.
-    enabled
-        ``False`` for tools offered only on request (the code tool).
-    on_request
-        ``True`` for tools left out of the default tool list and offered only when named
-        (the screen tools of the design agent, which need a screen in the workspace).
-    evidence
-        ``False`` for tools whose results judge or search text rather than compute from
-        data: their output echoes the caller's words (``verify_claim``: "no TP53->CDKN1A
-        edge in the store"; ``kb_search`` for "KLF1 insulin secretion" returns KLF1's
-        record and the GO term side by side), so the verifier never counts it as
-        workspace support (it checks the knowledge base directly instead).
-    answers
-        ``value -> [str]``: what a result of this tool can answer (the answer values a
-        filled reply may name, :mod:`._fill`); default: the first column's top rows of a
-        table, a verdict's label, the ``n_*`` counts of a mapping.
-    """
-
-    name: str
-    function: Callable[..., Any]
-    bind: Mapping[str, str] = field(default_factory=dict)
-    hide: tuple[str, ...] = ()
-    paths: tuple[str, ...] = ()
-    defaults: Mapping[str, str] = field(default_factory=dict)
-    enabled: bool = True
-    on_request: bool = False
-    evidence: bool = True
-    answers: Callable[[Any], list[str]] | None = None
-
-
-def spec(
-    name: str,
-    function: Callable[..., Any],
-    *,
-    bind: Mapping[str, str] | None = None,
-    hide: Iterable[str] = (),
-    paths: Iterable[str] = (),
-    defaults: Mapping[str, str] | None = None,
-    enabled: bool = True,
-    on_request: bool = False,
-    evidence: bool = True,
-    answers: Callable[[Any], list[str]] | None = None,
-) -> Entry[ToolSpec]:
-    """A registry entry for ``function`` as the tool ``name`` (one line per tool)."""
-    bind = dict(bind or {})
-    s = ToolSpec(
-        name,
-        function,
-        bind,
-        tuple(hide),
-        tuple(paths),
-        dict(defaults or {}),
-        enabled,
-        on_request,
-        evidence,
-        answers,
-    )
-    summary, _ = function_schema(function, skip=("self", *bind, *s.hide))
-    return Entry(name, s, summary, False, ("code",) if not enabled else ())
 
 
 #: Stands in for a knowledge store that is not open (the tool is listed, a call says why

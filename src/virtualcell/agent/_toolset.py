@@ -7,7 +7,7 @@ tools the same way, e.g. ``spec("predict_perturbation", perturb.predict)``.
 
 from __future__ import annotations
 
-from ._tools import spec
+from ._spec import spec
 
 __all__ = ["builtin_tools"]
 
@@ -38,26 +38,35 @@ def builtin_tools() -> list:
         # knowledge base (bound to the opened store)
         spec("kb_search", KnowledgeBase.search, bind=_KB, evidence=False),
         spec("gene_info", KnowledgeBase.gene, bind=_KB),
-        spec("go_annotations", KnowledgeBase.go_annotations, bind=_KB, answers=_bp_terms),
-        spec("go_term", KnowledgeBase.go_term, bind=_KB),
-        spec("genes_for_term", KnowledgeBase.genes_for_term, bind=_KB),
-        spec("tf_targets", KnowledgeBase.targets, bind=_KB),
-        spec("tf_regulators", KnowledgeBase.regulators, bind=_KB),
-        spec("verify_claim", KnowledgeBase.verify, bind=_KB, evidence=False),
+        spec(
+            "go_annotations",
+            KnowledgeBase.go_annotations,
+            bind=_KB,
+            answers=_bp_terms,
+            answer_kind="process",
+        ),
+        spec("go_term", KnowledgeBase.go_term, bind=_KB, answer_kind="process"),
+        spec("genes_for_term", KnowledgeBase.genes_for_term, bind=_KB, answer_kind="gene"),
+        spec("tf_targets", KnowledgeBase.targets, bind=_KB, answer_kind="gene"),
+        spec("tf_regulators", KnowledgeBase.regulators, bind=_KB, answer_kind="gene"),
+        spec("verify_claim", KnowledgeBase.verify, bind=_KB, evidence=False, answer_kind="verdict"),
         spec(
             "enrich",
             enrich,
             bind={"kb": "kb_path"},
             defaults={"gene_sets": "go_library"},
             hide=("n_perm", "seed", "method"),
+            answer_kind="process",
         ),
         # data in the workspace
         spec("read_data", read_data, paths=("source",)),
         spec("describe_data", an.describe_data),
-        spec("perturbation_effects", an.perturbation_effects),
-        spec("expression_by_group", an.expression_by_group),
-        spec("count_cell_types", an.count_cell_types),
-        spec("knockout_support", an.knockout_support, answers=_supported_edges),
+        spec("perturbation_effects", an.perturbation_effects, answer_kind="perturbation"),
+        spec("expression_by_group", an.expression_by_group, answer_kind="group"),
+        spec("count_cell_types", an.count_cell_types, answer_kind="number"),
+        spec(
+            "knockout_support", an.knockout_support, answers=_supported_edges, answer_kind="edges"
+        ),
         # a cluster in words, with citations (markers + knowledge base + Cell Ontology)
         spec(
             "describe_cluster",
@@ -83,7 +92,7 @@ def builtin_tools() -> list:
                 "overexpression_factor",
             ),
         ),
-        spec("infer_grn", grn.infer, hide=("genes",)),
+        spec("infer_grn", grn.infer, hide=("genes",), answer_kind="edges"),
         spec("evaluate_grn", grn.evaluate),
         # closed-loop screens (vc.design): offered by name to the design agent
         spec("predict_candidates", design.predict_candidates, hide=("predictor",), on_request=True),

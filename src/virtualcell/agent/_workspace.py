@@ -138,6 +138,20 @@ def summarize(value: Any, *, limit: int = 700, rows: int = 8) -> str:
 
     Strings from data (gene names, file contents) are JSON-quoted so that they read as
     data, never as instructions addressed to the model.
+
+    Parameters
+    ----------
+    value
+        Any tool result: an AnnData, a DataFrame, a mapping, a list, a string or a scalar.
+    limit
+        Longest text returned, in characters (longer text is cut, ending in ``...``).
+    rows
+        Most rows of a table or items of a list shown.
+
+    Returns
+    -------
+    str
+        The summary text.
     """
     text = _summarize(value, rows)
     return _clip(text, limit)

@@ -1,0 +1,141 @@
+"""Which branch a constrained reply takes (a tool call or the answer), chosen by scoring
+the branches, where the backend can score continuations (the local model).
+
+Two rules (``Agent(choice=...)``):
+
+``"opening"``
+    The model's log-probability of each branch's opening (``{"tool":"NAME","args":`` /
+    ``{"answer":[``) after the prompt. Token-by-token greedy decoding would pick the branch
+    whose *first token* is likeliest, which favours tools sharing a prefix (``go_...``).
+``"channel"`` (first call only; later turns use ``"opening"``)
+    Two scores of each offered tool, z-scored over the offered tools and added:
+    the model's log-probability of the *question* after a one-line card of the tool
+    ("Tool NAME: first sentence of its description. Write a question this tool
+    answers.": noisy-channel scoring, how well the tool explains the question, which
+    removes the model's preference for short or familiar tool names), and the BM25 score
+    of the question against the offered tools' cards. Measured on benchmark seeds the
+    report does not use (``benchmarks/agent_tool_choice.py``, docs/agent.md): it picks
+    the reference plan's first tool more often than either score alone or the opening.
+
+Neither rule reads a task's family or its answer: both see the question and the tools.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from ._backends import Backend
+
+__all__ = ["CHOICES", "branch_openings", "channel_scores", "choose_branch", "tool_card"]
+
+#: Rules of :func:`choose_branch`.
+CHOICES = ("opening", "channel")
+
+_CARD_PROMPT = "Tool {card}\nWrite a question this tool answers."
+
+
+def branch_openings(branches: Sequence[dict[str, Any]]) -> list[str]:
+    """The opening of each branch of a reply schema: ``{"tool":"NAME","args":`` for a
+    call, ``{"answer":[`` for the answer."""
+    out = []
+    for b in branches:
+        tool = _tool_of(b)
+        out.append(f'{{"tool":"{tool}","args":' if tool else '{"answer":[')
+    return out
+
+
+def _tool_of(branch: dict[str, Any]) -> str | None:
+    return branch.get("properties", {}).get("tool", {}).get("const")
+
+
+def tool_card(name: str, description: str) -> str:
+    """A tool in one line: its name in words and the first sentence of its description."""
+    return f"{name.replace('_', ' ')}: {description.split('. ')[0]}"
+
+
+def _z(xs: Sequence[float]) -> list[float]:
+    n = len(xs)
+    mean = sum(xs) / n
+    sd = (sum((x - mean) ** 2 for x in xs) / n) ** 0.5
+    return [0.0] * n if sd == 0 else [(x - mean) / sd for x in xs]
+
+
+def channel_scores(
+    backend: Backend, question: str, cards: dict[str, str]
+) -> dict[str, dict[str, float]] | None:
+    """``{tool: {"channel", "bm25", "score"}}`` for the tools of ``cards`` (name -> card):
+    log p(question | the tool's card), the BM25 score of the question against the cards
+    (name twice, then the card), and their z-scored sum; ``None`` when the backend cannot
+    score."""
+    from ..knowledge import BM25
+
+    names = list(cards)
+    channel = []
+    for n in names:
+        lp = backend.score(
+            [{"role": "user", "content": _CARD_PROMPT.format(card=cards[n])}], [question]
+        )
+        if lp is None:
+            return None
+        channel.append(float(lp[0]))
+    docs = [f"{n.replace('_', ' ')} {n.replace('_', ' ')} {cards[n]}" for n in names]
+    bm = [float(s) for s in BM25().fit(docs).scores(question)]
+    total = [a + b for a, b in zip(_z(channel), _z(bm), strict=True)]
+    return {
+        n: {"channel": round(c, 3), "bm25": round(b, 3), "score": round(t, 3)}
+        for n, c, b, t in zip(names, channel, bm, total, strict=True)
+    }
+
+
+def choose_branch(
+    backend: Backend,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any],
+    *,
+    rule: Literal["opening", "channel"] = "opening",
+    question: str = "",
+    descriptions: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The branch of ``schema`` (an ``anyOf`` of branches) the reply is decoded in, and
+    the scores it was chosen by (``None`` when the backend cannot score: the schema is
+    kept whole).
+
+    Parameters
+    ----------
+    backend
+        The LLM backend (``score`` gives log-probabilities, or ``None``).
+    messages
+        The prompt of the reply.
+    schema
+        The reply schema: ``{"anyOf": [branch, ...]}``.
+    rule
+        ``"opening"`` or ``"channel"`` (see the module docstring); ``"channel"`` falls
+        back to ``"opening"`` when a branch is not a tool call (the answer is offered).
+    question
+        The question (``"channel"`` scores it).
+    descriptions
+        ``{tool: description}`` of the offered tools (``"channel"``).
+
+    Returns
+    -------
+    tuple[dict[str, Any], dict[str, Any] | None]
+        The chosen branch (or ``schema``) and the scores by branch opening.
+    """
+    branches = schema["anyOf"]
+    conts = branch_openings(branches)
+    tools = [_tool_of(b) for b in branches]
+    if rule == "channel" and descriptions is not None and all(tools):
+        cards = {t: tool_card(t, descriptions.get(t, "")) for t in tools if t}
+        scored = channel_scores(backend, question, cards)
+        if scored is not None:
+            best = max(range(len(branches)), key=lambda i: scored[tools[i]]["score"])
+            return branches[best], {
+                "rule": "channel",
+                **{c: scored[t] for c, t in zip(conts, tools, strict=True) if t},
+            }
+    scores = backend.score(messages, conts)
+    if scores is None:
+        return schema, None
+    best = max(range(len(branches)), key=lambda i: scores[i])
+    return branches[best], {c: round(float(x), 3) for c, x in zip(conts, scores, strict=True)}
