@@ -194,7 +194,7 @@ def test_import_is_light():
 # -- documented parameters and typed returns (issue 25 item 5) ---------------------------
 #: Packages whose every exported function documents every parameter in a numpydoc
 #: ``Parameters`` section (shared ones via ``virtualcell._utils.doc_params``) and
-#: perturb, models): not checked yet.
+#: annotates a return other than ``Any``. Not checked yet: perturb, models (their owner's).
 DOCUMENTED_PACKAGES = ("data", "pp", "represent", "design", "sim", "grn", "tl", "metrics", "pl", "tokenize", "datasets", "bench", "knowledge", "text", "train", "agent")  # fmt: skip
 
 #: Exports of those packages not documented yet: each an xfail(strict=True) case that
