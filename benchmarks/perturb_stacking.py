@@ -34,7 +34,7 @@ from scipy.optimize import nnls
 
 import virtualcell as vc
 from virtualcell._utils import markdown_table, write_text
-from virtualcell.perturb._evaluate import Truth, score_predictions
+from virtualcell.perturb import Truth, score_predictions
 from virtualcell.perturb._primed import PrimedNetworkModel
 
 COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "text")

@@ -61,7 +61,6 @@ def test_namespace_exports_exist_and_are_documented(namespace):
 #: xfail(strict=True) case and must be removed from here once fixed.
 KNOWN_EXCEPTIONS: dict[str, str] = {
     "train.train": "models: network, data, objective, config are 4 positional parameters",
-    "models.scvi_embed": "models: adata is annotated Any",
 }
 _TRUTH_NAMES = {"truth", "true", "true_de", "true_pert", "labels", "batches", "adata"}
 _PREDICTION_NAMES = {
@@ -195,9 +194,9 @@ def test_import_is_light():
 #: Packages whose every exported function documents every parameter in a numpydoc
 #: ``Parameters`` section (shared ones via ``virtualcell._utils.doc_params``) and
 #: annotates a return other than ``Any``. The other packages are their owners' (agent,
-#: perturb, text, models, train, bench, tokenize, knowledge, metrics, datasets, pl): not
+#: text, train, bench, tokenize, knowledge, metrics, datasets, pl): not
 #: checked yet.
-DOCUMENTED_PACKAGES = ("data", "pp", "represent", "design", "sim", "grn", "tl")
+DOCUMENTED_PACKAGES = ("data", "pp", "represent", "design", "sim", "grn", "tl", "perturb", "models")
 
 #: Exports of those packages not documented yet: each an xfail(strict=True) case that
 #: must be removed once fixed (this list must shrink, never grow).

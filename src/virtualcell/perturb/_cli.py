@@ -138,7 +138,8 @@ def evaluate_command(
     """Fit every method on the training part and score it on the test part."""
     from .._errors import ValidationError
     from .._utils import markdown_table
-    from ._evaluate import evaluate, to_jsonable
+    from ._evaluate import evaluate
+    from ._run_store import to_jsonable
     from ._tasks import TASKS
 
     if task not in TASKS.names():

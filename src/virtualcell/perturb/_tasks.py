@@ -141,7 +141,20 @@ def _is_dream4(path: Path) -> bool:
 
 
 def read_data(data: Any) -> tuple[AnnData, str, bool]:
-    """``(adata, name, is_dream4)`` for an AnnData, DREAM4 folder, file or registry name."""
+    """``(adata, name, is_dream4)`` for an AnnData, DREAM4 folder, file or registry name.
+
+    Parameters
+    ----------
+    data
+        An ``AnnData`` (used as is), a DREAM4 network folder (``*_knockouts.tsv`` ...),
+        a file ``vc.data.read`` reads, or a ``vc.datasets`` registry name.
+
+    Returns
+    -------
+    tuple of (AnnData, str, bool)
+        The data, a display name (file or folder name, registry name, or the source path
+        recorded in ``uns["vc"]``) and whether it is a DREAM4 folder.
+    """
     import anndata as ad
 
     if isinstance(data, ad.AnnData):
@@ -187,6 +200,37 @@ def load_task(
 
     ``perturbation_key`` / ``control``: where the labels are and what the control is
     called (default: detected; :func:`standardize_labels`, not for DREAM4 folders).
+
+    Parameters
+    ----------
+    data
+        What to evaluate on (see :func:`read_data`): DREAM4 folder, file, registry name
+        or AnnData with perturbation labels.
+    task
+        ``doubles`` (combinations) or ``unseen_singles`` (genes never perturbed in
+        training); a name of :data:`TASKS`.
+    seed
+        Seed of the split (which genes / combinations are held out).
+    test_fraction
+        Fraction of the perturbed genes held out (``unseen_singles`` without ``folds``;
+        for cells, also the ``doubles`` split's test genes).
+    perturbation_type
+        Perturbation type whose rows are primary (``"auto"``: the most frequent
+        non-control type; ``None``: every perturbed row).
+    folds
+        Number of cross-validation folds over the perturbed genes (``None``: one random
+        split).
+    fold
+        Which fold (0 .. ``folds`` - 1) is held out.
+    perturbation_key
+        ``obs`` column of the labels (``None``: detected).
+    control
+        Extra label that marks control cells (``None``: the standard spellings only).
+
+    Returns
+    -------
+    Task
+        Training rows, test conditions, their truth and the split's provenance.
     """
     if task not in TASKS.names():
         raise ValidationError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -230,6 +274,24 @@ def standardize_labels(
     and the measured genes (``var_names``) deciding how ``_`` splits; cells without a
     label (NaN, unassigned) are left out. What was detected (column, separator, control
     labels, cells left out) is logged on stderr and returned.
+
+    Parameters
+    ----------
+    adata
+        Cells with perturbation labels in some ``obs`` column; not modified.
+    name
+        Name of the data in messages (e.g. the file name).
+    perturbation_key
+        ``obs`` column of the labels (``None``: detected); an absent column is refused.
+    control
+        Extra label that marks control cells (``None``: the standard spellings only); it
+        must occur in the column when ``perturbation_key`` is given.
+
+    Returns
+    -------
+    tuple of (AnnData, dict)
+        The relabelled data (without unlabelled cells) and the detection report
+        (``column``, ``detected``, ``separator``, ``control_labels``, cells left out).
     """
     import anndata as ad
 
