@@ -3,7 +3,12 @@ engine for genes never perturbed in training, stacked with the training mean.
 
 Components (each a predicted change from control, genes-vector, for a gene ``g``)
 ---------------------------------------------------------------------------------
-* ``mean``: the mean change of the training perturbations (``train_mean - ctrl``);
+* ``mean``: the anchor, a location of the changes of the training perturbations:
+  their mean (``anchor="mean"``: ``train_mean - ctrl``), their coordinate-wise median
+  (``"median"``) or their 25% trimmed mean (``"trim25"``). A robust location is not
+  pulled by the few perturbations with large effects, and where every measured change
+  shares the noise of one control profile (DREAM4's single wild type) it estimates that
+  shared offset better than the mean;
 * ``data``: the knockout of ``g`` propagated through the learned network ``B`` of one
   :class:`vc.grn.PrimedNetwork` (fitted on the training cells — control and perturbed —
   standardised within ``obs["time"]`` or cell type, so time is not a confounder; known
@@ -65,9 +70,31 @@ from ._data import TrainingData, expression_matrix, row_roles
 __all__ = ["PrimedNetworkModel"]
 
 COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "text", "network")
-#: Components used by default (``network`` is the engine of seen combinations only: as
-#: an unseen-gene component its leave-one-gene-out refits cost ~10x the rest).
+#: Components of the ``stack`` gate by default (``network`` is the engine of seen
+#: combinations only: as an unseen-gene component its leave-one-gene-out refits cost ~10x
+#: the rest).
 DEFAULT_COMPONENTS = ("mean", "data", "prior", "association", "neighbours")
+#: Components of the ``average`` gate (the default) by default.
+AVERAGE_COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "text")
+#: The knowledge regressors (gene features -> training changes).
+KNOWLEDGE = ("neighbours", "text")
+#: How the components are combined: ``average`` (knowledge regressors averaged with weight
+#: 1, network components learned) or ``stack`` (every weight but the anchor's learned).
+GATES = ("average", "stack")
+
+
+def _trimmed_mean(deltas: np.ndarray) -> np.ndarray:
+    from scipy.stats import trim_mean
+
+    return np.asarray(trim_mean(deltas, 0.25, axis=0), dtype=np.float64)
+
+
+#: Locations of the training changes the ``mean`` component may stand on (``anchor``).
+ANCHORS: dict[str, Any] = {
+    "mean": lambda deltas: deltas.mean(axis=0),
+    "median": lambda deltas: np.median(deltas, axis=0),
+    "trim25": _trimmed_mean,
+}
 
 
 class PrimedNetworkModel(Predictor):
@@ -84,16 +111,24 @@ class PrimedNetworkModel(Predictor):
         features: pd.DataFrame | None = None,
         text_features: pd.DataFrame | None = None,
         time_key: str | None = "auto",
-        components: tuple[str, ...] = DEFAULT_COMPONENTS,
+        components: tuple[str, ...] | None = None,
         second_order: float = 0.5,
         n_estimators: int = 200,
         learn_mean: bool = False,
+        anchor: str = "median",
+        gate: str = "average",
         kb: Any = None,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
         if isinstance(prior, str) and prior not in ("auto", "none"):
             raise ValidationError(f"prior must be 'auto', 'none' or an edge table, got {prior!r}")
+        if anchor not in ANCHORS:
+            raise ValidationError(f"anchor must be one of {sorted(ANCHORS)}, got {anchor!r}")
+        if gate not in GATES:
+            raise ValidationError(f"gate must be one of {GATES}, got {gate!r}")
+        if components is None:
+            components = AVERAGE_COMPONENTS if gate == "average" else DEFAULT_COMPONENTS
         bad = sorted(set(components) - set(COMPONENTS))
         if bad or "mean" not in components:
             raise ValidationError(
@@ -107,6 +142,8 @@ class PrimedNetworkModel(Predictor):
         self.second_order = float(second_order)
         self.n_estimators = int(n_estimators)
         self.learn_mean = bool(learn_mean)
+        self.anchor = anchor
+        self.gate = gate
         self.kb = kb
 
     # ------------------------------------------------------------------ inputs
@@ -263,7 +300,7 @@ class PrimedNetworkModel(Predictor):
         engine: Any,
     ) -> dict[str, np.ndarray]:  # fmt: skip
         g = data.gene_index[gene]
-        out = {"mean": deltas.mean(axis=0)}
+        out = {"mean": ANCHORS[self.anchor](deltas)}
         drop = self._drop(data, net, gene)
         if "data" in self.components:
             out["data"] = self._propagate(net, "coef", g, drop)
@@ -320,12 +357,27 @@ class PrimedNetworkModel(Predictor):
             self.engine_settings_ = (self.engine_.link_, self.engine_.ridge_, self.engine_.gamma_)
         return self.engine_
 
+    def _knowledge_weights(self, gene: str | None, train: list[str]) -> dict[str, float]:
+        """``average`` gate: equal weights (summing to 1) of the knowledge regressors that
+        know ``gene`` (it has features and at least 3 of ``train`` have them; ``None``:
+        any gene); none when no regressor knows it (the prediction is then the anchor,
+        plus the network)."""
+        tables = {"neighbours": self.features_, "text": self.text_features_}
+        know = [
+            c for c in KNOWLEDGE if c in self.components and tables[c] is not None
+            and (gene is None or gene in tables[c].index)
+            and sum(h in tables[c].index for h in train) >= 3
+        ]  # fmt: skip
+        return {c: 1.0 / len(know) for c in know}
+
     def _stack(self, data, adata, cells, singles, names) -> dict[str, float]:
-        """Non-negative stacking weights from leave-one-gene-out over training genes."""
+        """Non-negative stacking weights from leave-one-gene-out over training genes
+        (``average`` gate: the anchor and the averaged knowledge regressors are a fixed
+        offset; only the network components are learned)."""
         from scipy.optimize import nnls
 
         idx = data.gene_index
-        blocks, targets = [], []
+        blocks, targets, fixed = [], [], []
         for k, h in enumerate(singles):
             others = [i for i in range(len(singles)) if i != k]
             net = self._network_fit(cells, data.genes, {h}, self.prior_)
@@ -341,9 +393,20 @@ class PrimedNetworkModel(Predictor):
             size = float(np.linalg.norm(self.deltas_[k][keep])) or 1.0
             blocks.append(np.column_stack([comps[c][keep] for c in names]) / size)
             targets.append(self.deltas_[k][keep] / size)
+            kw = self._knowledge_weights(h, [singles[i] for i in others])
+            fixed.append((comps["mean"] + sum(w * comps[c] for c, w in kw.items()))[keep] / size)
         a, y = np.vstack(blocks), np.concatenate(targets)
         self.stack_rows_ = len(y)
         self.stack_design_ = (names, blocks, targets)  # per training gene, for diagnostics
+        if self.gate == "average":
+            learned = [i for i, c in enumerate(names) if c not in ("mean", *KNOWLEDGE)]
+            w = np.zeros(len(names))
+            if learned:
+                w[learned], _ = nnls(a[:, learned], y - np.concatenate(fixed))
+            out = {c: float(v) for c, v in zip(names, w, strict=True)}
+            out["mean"] = 1.0
+            out.update(self._knowledge_weights(None, singles))  # nominal, for the summary
+            return out
         if self.learn_mean:
             w, _ = nnls(a, y)
             return {c: float(v) for c, v in zip(names, w, strict=True)}
@@ -365,7 +428,11 @@ class PrimedNetworkModel(Predictor):
         engine = self._fit_engine() if "network" in self.components else None
         comps = self._component_table(gene, data, self.net_, self.train_genes_, self.deltas_,
                                       engine)  # fmt: skip
-        return {c: self.weights_[c] * comps[c] for c in self.weights_}
+        weights = dict(self.weights_)
+        if self.gate == "average":
+            weights.update(dict.fromkeys(set(KNOWLEDGE) & set(weights), 0.0))
+            weights.update(self._knowledge_weights(gene, self.train_genes_))
+        return {c: weights[c] * comps[c] for c in weights}
 
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
         data = self._require_fit()
@@ -405,6 +472,8 @@ class PrimedNetworkModel(Predictor):
         """Stacking weights and the network's chosen prior settings."""
         self._require_fit()
         return {
+            "gate": self.gate,
+            "anchor": self.anchor,
             "weights": dict(self.weights_),
             "n_prior_edges": self.net_.n_prior_edges,
             "prior_strength": self.net_.strength,
