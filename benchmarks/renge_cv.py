@@ -31,7 +31,7 @@ from virtualcell._utils import atomic_path, markdown_table, write_text
 METRICS = ["pearson_delta", "pds", "l2", "de_overlap"]
 BASELINES = ["train_mean", "train_mean_ko", "go_forest", "go_ridge", "linear", "genept_ridge"]
 #: the default of primed_network, explicit (see the module docstring)
-DEFAULT = {"gate": "average", "anchor": "median"}
+DEFAULT = {"gate": "average", "anchor": "median", "stack_groups": 10}
 #: the default before this round (``docs/tables/renge_stacking.md``: "stack (default)")
 BEFORE = {"gate": "stack", "anchor": "mean"}
 #: name -> (options of primed_network, run on every seed?)

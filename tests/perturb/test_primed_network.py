@@ -291,3 +291,33 @@ def test_average_gate_fixes_the_knowledge_weights_and_learns_only_the_network():
     assert np.allclose(contrib["text"], 0.0)
     with pytest.raises(ValidationError, match="gate"):
         vc.perturb.make_predictor("primed_network", gate="vote")
+
+
+def test_stack_refits_the_network_at_most_stack_groups_times(monkeypatch):
+    """Screen scale: the held-out refits of the stack are leave-one-gene-out up to
+    ``stack_groups`` training genes, then that many groups of genes (a bounded cost); a
+    gate with nothing to learn refits nothing."""
+    from virtualcell.perturb._primed import PrimedNetworkModel
+
+    calls = []
+    real = PrimedNetworkModel._network_fit
+
+    def counted(self, cells, genes, held, prior):
+        calls.append(frozenset(held))
+        return real(self, cells, genes, held, prior)
+
+    monkeypatch.setattr(PrimedNetworkModel, "_network_fit", counted)
+    adata = _chain_cells(n_ko=6, n_cells=20)  # 6 training genes
+    loo = vc.perturb.make_predictor("primed_network", prior="none").fit(adata)
+    assert len(calls) == 1 + 6 and all(len(h) <= 1 for h in calls)
+    calls.clear()
+    grouped = vc.perturb.make_predictor("primed_network", prior="none", stack_groups=2).fit(adata)
+    assert len(calls) == 1 + 2 and sorted(len(h) for h in calls) == [0, 3, 3]
+    assert set().union(*calls) == set(grouped.train_genes_)
+    assert set(grouped.weights_) == set(loo.weights_)
+    calls.clear()
+    vc.perturb.make_predictor("primed_network", prior="none",
+                              components=("mean", "neighbours", "text")).fit(adata)  # fmt: skip
+    assert len(calls) == 1
+    with pytest.raises(ValidationError, match="stack_groups"):
+        vc.perturb.make_predictor("primed_network", stack_groups=1)

@@ -41,7 +41,9 @@ Stacking (the learned gate)
 ``pred(g) = ctrl + sum_c a_c * component_c(g)`` with non-negative weights ``a_c`` fitted
 by least squares over the *training* perturbed genes only, each predicted with itself
 held out (leave-one-gene-out: the network, neighbours and mean refitted without the
-gene's cells), on every gene but the perturbed one; each training gene's rows are divided
+gene's cells; beyond ``stack_groups`` training genes, that many seeded groups of genes
+are held out instead, so the network is refitted at most ``stack_groups`` times), on
+every gene but the perturbed one; each training gene's rows are divided
 by the norm of its change, so every gene weighs the same. Where a component predicts nothing
 useful its weight goes to 0 and the prediction falls back to ``a_mean *`` the training
 mean (``a_mean`` = 1 is ``train_mean``). Nothing is tuned on held-out test genes;
@@ -117,6 +119,7 @@ class PrimedNetworkModel(Predictor):
         learn_mean: bool = False,
         anchor: str = "median",
         gate: str = "average",
+        stack_groups: int = 10,
         kb: Any = None,
         **kw: Any,
     ) -> None:
@@ -127,6 +130,8 @@ class PrimedNetworkModel(Predictor):
             raise ValidationError(f"anchor must be one of {sorted(ANCHORS)}, got {anchor!r}")
         if gate not in GATES:
             raise ValidationError(f"gate must be one of {GATES}, got {gate!r}")
+        if int(stack_groups) < 2:
+            raise ValidationError(f"stack_groups must be >= 2, got {stack_groups!r}")
         if components is None:
             components = AVERAGE_COMPONENTS if gate == "average" else DEFAULT_COMPONENTS
         bad = sorted(set(components) - set(COMPONENTS))
@@ -144,6 +149,7 @@ class PrimedNetworkModel(Predictor):
         self.learn_mean = bool(learn_mean)
         self.anchor = anchor
         self.gate = gate
+        self.stack_groups = int(stack_groups)
         self.kb = kb
 
     # ------------------------------------------------------------------ inputs
@@ -357,6 +363,19 @@ class PrimedNetworkModel(Predictor):
             self.engine_settings_ = (self.engine_.link_, self.engine_.ridge_, self.engine_.gamma_)
         return self.engine_
 
+    def _stack_groups(self, singles: list[str]) -> np.ndarray:
+        """Group of every training gene in the held-out refits of the stack: each gene
+        alone (leave-one-gene-out) up to ``stack_groups`` genes, else ``stack_groups``
+        random groups (seeded), so the network is refitted at most that many times."""
+        n = len(singles)
+        if n <= self.stack_groups:
+            return np.arange(n)
+        order = np.random.default_rng(self.seed).permutation(n)
+        group = np.empty(n, dtype=int)
+        for g, part in enumerate(np.array_split(order, self.stack_groups)):
+            group[part] = g
+        return group
+
     def _knowledge_weights(self, gene: str | None, train: list[str]) -> dict[str, float]:
         """``average`` gate: equal weights (summing to 1) of the knowledge regressors that
         know ``gene`` (it has features and at least 3 of ``train`` have them; ``None``:
@@ -377,11 +396,25 @@ class PrimedNetworkModel(Predictor):
         from scipy.optimize import nnls
 
         idx = data.gene_index
+        if self.gate == "average" and not any(c not in ("mean", *KNOWLEDGE) for c in names):
+            # nothing to learn: the anchor and the knowledge average are fixed
+            out = dict.fromkeys(names, 0.0)
+            out["mean"] = 1.0
+            out.update(self._knowledge_weights(None, singles))
+            return out
+        group_of = self._stack_groups(singles)
+        fits: dict[int, tuple[Any, Any]] = {}
         blocks, targets, fixed = [], [], []
         for k, h in enumerate(singles):
-            others = [i for i in range(len(singles)) if i != k]
-            net = self._network_fit(cells, data.genes, {h}, self.prior_)
-            engine = self._engine(adata, {h}) if "network" in names else None
+            held = [i for i in range(len(singles)) if group_of[i] == group_of[k]]
+            others = [i for i in range(len(singles)) if group_of[i] != group_of[k]]
+            if group_of[k] not in fits:  # the network refitted without the held genes
+                out_genes = {singles[i] for i in held}
+                fits[group_of[k]] = (
+                    self._network_fit(cells, data.genes, out_genes, self.prior_),
+                    self._engine(adata, out_genes) if "network" in names else None,
+                )
+            net, engine = fits.pop(group_of[k]) if len(held) == 1 else fits[group_of[k]]
             comps = self._component_table(
                 h, data, net, [singles[i] for i in others], self.deltas_[others], engine
             )
