@@ -58,13 +58,14 @@ knock level (``clamp_targets``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from .._utils import log
+from .._utils import Entry, Registry, log
 from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 from ._base import Predictor, Unsupported
 from ._data import TrainingData, expression_matrix, row_roles
@@ -91,12 +92,14 @@ def _trimmed_mean(deltas: np.ndarray) -> np.ndarray:
     return np.asarray(trim_mean(deltas, 0.25, axis=0), dtype=np.float64)
 
 
+def _anchors() -> Iterator[Entry[Callable[[np.ndarray], np.ndarray]]]:
+    yield Entry("mean", lambda d: d.mean(axis=0), "Mean of the training changes (train_mean).")
+    yield Entry("median", lambda d: np.median(d, axis=0), "Coordinate-wise median.")
+    yield Entry("trim25", _trimmed_mean, "25% trimmed mean (each end).")
+
+
 #: Locations of the training changes the ``mean`` component may stand on (``anchor``).
-ANCHORS: dict[str, Any] = {
-    "mean": lambda deltas: deltas.mean(axis=0),
-    "median": lambda deltas: np.median(deltas, axis=0),
-    "trim25": _trimmed_mean,
-}
+ANCHORS: Registry[Callable[[np.ndarray], np.ndarray]] = Registry("anchor", _anchors)
 
 
 class PrimedNetworkModel(Predictor):
@@ -127,7 +130,7 @@ class PrimedNetworkModel(Predictor):
         if isinstance(prior, str) and prior not in ("auto", "none"):
             raise ValidationError(f"prior must be 'auto', 'none' or an edge table, got {prior!r}")
         if anchor not in ANCHORS:
-            raise ValidationError(f"anchor must be one of {sorted(ANCHORS)}, got {anchor!r}")
+            raise ValidationError(f"anchor must be one of {ANCHORS.names()}, got {anchor!r}")
         if gate not in GATES:
             raise ValidationError(f"gate must be one of {GATES}, got {gate!r}")
         if int(stack_groups) < 2:
@@ -306,7 +309,7 @@ class PrimedNetworkModel(Predictor):
         engine: Any,
     ) -> dict[str, np.ndarray]:  # fmt: skip
         g = data.gene_index[gene]
-        out = {"mean": ANCHORS[self.anchor](deltas)}
+        out = {"mean": ANCHORS.get(self.anchor)(deltas)}
         drop = self._drop(data, net, gene)
         if "data" in self.components:
             out["data"] = self._propagate(net, "coef", g, drop)
