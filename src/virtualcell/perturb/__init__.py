@@ -23,11 +23,12 @@ from ._base import Predictor
 from ._data import SPACE_INPUT, SPACE_LOG, TrainingData, prepare_training
 from ._evaluate import default_methods, evaluate, method_cost
 from ._knowledge import tf_target_edges
+from ._labels import read_data, standardize_labels
 from ._methods import METHODS, make_predictor
 from ._norman import read_norman_gi
 from ._score import score
 from ._scoring import METRIC_BEST, PERTURB_METRICS, Truth, score_predictions
-from ._tasks import TASKS, Task, load_task, read_data, standardize_labels
+from ._tasks import TASKS, Task, load_task
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData

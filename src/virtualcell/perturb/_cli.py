@@ -245,7 +245,7 @@ def predict_command(
     from .._errors import ValidationError
     from .._utils import atomic_path
     from . import predict_perturbation
-    from ._tasks import read_data
+    from ._labels import read_data
 
     if out.suffix != ".h5ad":
         raise ValidationError(f"--out must end in .h5ad, got {out.name!r}")
