@@ -44,20 +44,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
-from scipy.stats import trim_mean
 
 import virtualcell as vc
 from virtualcell._utils import markdown_table, write_text
 from virtualcell.perturb import Truth, score_predictions
+from virtualcell.perturb._gate import ANCHORS as _ANCHORS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perturb_stacking import COMPONENTS, NETWORK
 
-ANCHORS = {
-    "mean": lambda d: d.mean(axis=0),
-    "median": lambda d: np.median(d, axis=0),
-    "trim25": lambda d: trim_mean(d, 0.25, axis=0),
-}
+#: the library's anchors (``primed_network(anchor=...)``), by name
+ANCHORS = {name: _ANCHORS.get(name) for name in ("mean", "median", "trim25")}
 
 
 def _components(data: Path, seed: int, cache: Path) -> list[dict]:

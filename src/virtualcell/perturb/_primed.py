@@ -1,14 +1,12 @@
 """``primed_network``: the knowledge-primed network of :mod:`vc.grn` as a perturbation
-engine for genes never perturbed in training, stacked with the training mean.
+engine for genes never perturbed in training, combined with a robust anchor.
 
 Components (each a predicted change from control, genes-vector, for a gene ``g``)
 ---------------------------------------------------------------------------------
 * ``mean``: the anchor, a location of the changes of the training perturbations:
   their mean (``anchor="mean"``: ``train_mean - ctrl``), their coordinate-wise median
-  (``"median"``) or their 25% trimmed mean (``"trim25"``). A robust location is not
-  pulled by the few perturbations with large effects, and where every measured change
-  shares the noise of one control profile (DREAM4's single wild type) it estimates that
-  shared offset better than the mean;
+  (``"median"``, not pulled by the few large effects) or their 25% trimmed mean
+  (``"trim25"``; :data:`ANCHORS`);
 * ``data``: the knockout of ``g`` propagated through the learned network ``B`` of one
   :class:`vc.grn.PrimedNetwork` (fitted on the training cells — control and perturbed —
   standardised within ``obs["time"]`` or cell type, so time is not a confounder; known
@@ -27,26 +25,16 @@ Components (each a predicted change from control, genes-vector, for a gene ``g``
 * ``neighbours``: what ``g``'s knowledge neighbours add to the mean: a random forest
   from gene features (GO terms and known targets from the knowledge store, or
   ``features=``; the ``go_forest`` regressor) to the training changes, minus their mean
-  (0 without features); with weights ``a_mean = a_neighbours = 1`` the stack is
-  ``go_forest``, with ``a_mean = 1`` and the rest 0 it is ``train_mean``;
-* ``text`` (not in the default components): what the gene's text description adds: a
+  (0 without features); anchor ``mean`` + ``neighbours`` alone is ``go_forest``;
+* ``text`` (default components of the ``average`` gate only): what the gene's text adds: a
   ridge regression (strength by leave-one-out) from the GenePT embedding of the gene
   (from the knowledge store, or ``text_features=``) to the training changes, minus their
   mean (the ``genept_ridge`` regressor; 0 for a gene without an embedding);
-* ``network``: the unseen-gene prediction of the interventional ``network`` engine
-  (primed with the same prior).
+* ``network``: the unseen-gene prediction of the ``network`` engine (same prior).
 
-Stacking (the learned gate)
----------------------------
-``pred(g) = ctrl + sum_c a_c * component_c(g)`` with non-negative weights ``a_c`` fitted
-by least squares over the *training* perturbed genes only, each predicted with itself
-held out (leave-one-gene-out: the network, neighbours and mean refitted without the
-gene's cells; beyond ``stack_groups`` training genes, that many seeded groups of genes
-are held out instead, so the network is refitted at most ``stack_groups`` times), on
-every gene but the perturbed one; each training gene's rows are divided
-by the norm of its change, so every gene weighs the same. Where a component predicts nothing
-useful its weight goes to 0 and the prediction falls back to ``a_mean *`` the training
-mean (``a_mean`` = 1 is ``train_mean``). Nothing is tuned on held-out test genes;
+Gates (how the components are weighed; :mod:`._gate`)
+-----------------------------------------------------
+``pred(g) = ctrl + sum_c a_c * component_c(g)``, nothing tuned on held-out test genes;
 :meth:`PrimedNetworkModel.explain` says how much of each prediction comes from each
 component (so from the prior vs the data).
 
@@ -58,48 +46,29 @@ knock level (``clamp_targets``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from .._utils import Entry, Registry, log
+from .._utils import log
 from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 from ._base import Predictor, Unsupported
 from ._data import TrainingData, expression_matrix, row_roles
+from ._gate import (
+    ANCHORS,
+    AVERAGE_COMPONENTS,
+    COMPONENTS,
+    DEFAULT_COMPONENTS,
+    GATES,
+    KNOWLEDGE,
+    gate_weights,
+    knowledge_weights,
+    stack_groups,
+)
 
 __all__ = ["PrimedNetworkModel"]
-
-COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "text", "network")
-#: Components of the ``stack`` gate by default (``network`` is the engine of seen
-#: combinations only: as an unseen-gene component its leave-one-gene-out refits cost ~10x
-#: the rest).
-DEFAULT_COMPONENTS = ("mean", "data", "prior", "association", "neighbours")
-#: Components of the ``average`` gate (the default) by default.
-AVERAGE_COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "text")
-#: The knowledge regressors (gene features -> training changes).
-KNOWLEDGE = ("neighbours", "text")
-#: How the components are combined: ``average`` (knowledge regressors averaged with weight
-#: 1, network components learned) or ``stack`` (every weight but the anchor's learned).
-GATES = ("average", "stack")
-
-
-def _trimmed_mean(deltas: np.ndarray) -> np.ndarray:
-    from scipy.stats import trim_mean
-
-    return np.asarray(trim_mean(deltas, 0.25, axis=0), dtype=np.float64)
-
-
-def _anchors() -> Iterator[Entry[Callable[[np.ndarray], np.ndarray]]]:
-    yield Entry("mean", lambda d: d.mean(axis=0), "Mean of the training changes (train_mean).")
-    yield Entry("median", lambda d: np.median(d, axis=0), "Coordinate-wise median.")
-    yield Entry("trim25", _trimmed_mean, "25% trimmed mean (each end).")
-
-
-#: Locations of the training changes the ``mean`` component may stand on (``anchor``).
-ANCHORS: Registry[Callable[[np.ndarray], np.ndarray]] = Registry("anchor", _anchors)
 
 
 class PrimedNetworkModel(Predictor):
@@ -366,46 +335,18 @@ class PrimedNetworkModel(Predictor):
             self.engine_settings_ = (self.engine_.link_, self.engine_.ridge_, self.engine_.gamma_)
         return self.engine_
 
-    def _stack_groups(self, singles: list[str]) -> np.ndarray:
-        """Group of every training gene in the held-out refits of the stack: each gene
-        alone (leave-one-gene-out) up to ``stack_groups`` genes, else ``stack_groups``
-        random groups (seeded), so the network is refitted at most that many times."""
-        n = len(singles)
-        if n <= self.stack_groups:
-            return np.arange(n)
-        order = np.random.default_rng(self.seed).permutation(n)
-        group = np.empty(n, dtype=int)
-        for g, part in enumerate(np.array_split(order, self.stack_groups)):
-            group[part] = g
-        return group
-
-    def _knowledge_weights(self, gene: str | None, train: list[str]) -> dict[str, float]:
-        """``average`` gate: equal weights (summing to 1) of the knowledge regressors that
-        know ``gene`` (it has features and at least 3 of ``train`` have them; ``None``:
-        any gene); none when no regressor knows it (the prediction is then the anchor,
-        plus the network)."""
-        tables = {"neighbours": self.features_, "text": self.text_features_}
-        know = [
-            c for c in KNOWLEDGE if c in self.components and tables[c] is not None
-            and (gene is None or gene in tables[c].index)
-            and sum(h in tables[c].index for h in train) >= 3
-        ]  # fmt: skip
-        return {c: 1.0 / len(know) for c in know}
-
     def _stack(self, data, adata, cells, singles, names) -> dict[str, float]:
         """Non-negative stacking weights from leave-one-gene-out over training genes
         (``average`` gate: the anchor and the averaged knowledge regressors are a fixed
         offset; only the network components are learned)."""
-        from scipy.optimize import nnls
-
         idx = data.gene_index
         if self.gate == "average" and not any(c not in ("mean", *KNOWLEDGE) for c in names):
             # nothing to learn: the anchor and the knowledge average are fixed
             out = dict.fromkeys(names, 0.0)
             out["mean"] = 1.0
-            out.update(self._knowledge_weights(None, singles))
+            out.update(self._know(None, singles))
             return out
-        group_of = self._stack_groups(singles)
+        group_of = stack_groups(len(singles), self.stack_groups, self.seed)
         fits: dict[int, tuple[Any, Any]] = {}
         blocks, targets, fixed = [], [], []
         for k, h in enumerate(singles):
@@ -429,31 +370,20 @@ class PrimedNetworkModel(Predictor):
             size = float(np.linalg.norm(self.deltas_[k][keep])) or 1.0
             blocks.append(np.column_stack([comps[c][keep] for c in names]) / size)
             targets.append(self.deltas_[k][keep] / size)
-            kw = self._knowledge_weights(h, [singles[i] for i in others])
+            kw = self._know(h, [singles[i] for i in others])
             fixed.append((comps["mean"] + sum(w * comps[c] for c, w in kw.items()))[keep] / size)
         a, y = np.vstack(blocks), np.concatenate(targets)
         self.stack_rows_ = len(y)
         self.stack_design_ = (names, blocks, targets)  # per training gene, for diagnostics
+        out = gate_weights(names, a, y, np.concatenate(fixed), gate=self.gate,
+                           learn_mean=self.learn_mean)  # fmt: skip
         if self.gate == "average":
-            learned = [i for i, c in enumerate(names) if c not in ("mean", *KNOWLEDGE)]
-            w = np.zeros(len(names))
-            if learned:
-                w[learned], _ = nnls(a[:, learned], y - np.concatenate(fixed))
-            out = {c: float(v) for c, v in zip(names, w, strict=True)}
-            out["mean"] = 1.0
-            out.update(self._knowledge_weights(None, singles))  # nominal, for the summary
-            return out
-        if self.learn_mean:
-            w, _ = nnls(a, y)
-            return {c: float(v) for c, v in zip(names, w, strict=True)}
-        # the mean enters with weight 1 (the fallback): learn what the rest adds to it
-        rest = [i for i, c in enumerate(names) if c != "mean"]
-        m = names.index("mean")
-        w = np.zeros(len(names))
-        w[m] = 1.0
-        if rest:
-            w[rest], _ = nnls(a[:, rest], y - a[:, m])
-        return {c: float(v) for c, v in zip(names, w, strict=True)}
+            out.update(self._know(None, singles))  # nominal, for the summary
+        return out
+
+    def _know(self, gene: str | None, train: list[str]) -> dict[str, float]:
+        tables = {"neighbours": self.features_, "text": self.text_features_}
+        return knowledge_weights(gene, train, tables, self.components)
 
     # ------------------------------------------------------------------ predict
     def contributions(self, gene: str) -> dict[str, np.ndarray]:
@@ -467,7 +397,7 @@ class PrimedNetworkModel(Predictor):
         weights = dict(self.weights_)
         if self.gate == "average":
             weights.update(dict.fromkeys(set(KNOWLEDGE) & set(weights), 0.0))
-            weights.update(self._knowledge_weights(gene, self.train_genes_))
+            weights.update(self._know(gene, self.train_genes_))
         return {c: weights[c] * comps[c] for c in weights}
 
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
