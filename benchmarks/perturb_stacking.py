@@ -34,7 +34,7 @@ from scipy.optimize import nnls
 
 import virtualcell as vc
 from virtualcell._utils import markdown_table, write_text
-from virtualcell.perturb._evaluate import Truth, score_predictions
+from virtualcell.perturb import Truth, score_predictions
 from virtualcell.perturb._primed import PrimedNetworkModel
 
 COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "text")
@@ -50,7 +50,7 @@ def _components(data: Path, seed: int, cache: Path) -> list[dict]:
     for f in range(4):
         t0 = time.perf_counter()
         task = vc.perturb.load_task(data, task="unseen_singles", folds=4, fold=f, seed=seed)
-        m = PrimedNetworkModel(components=COMPONENTS, seed=seed,
+        m = PrimedNetworkModel(components=COMPONENTS, seed=seed, gate="stack", anchor="mean",
                                perturbation_type=task.perturbation_type).fit(task.train)  # fmt: skip
         d = m.data_
         truth = Truth(task, d.counts)
@@ -142,7 +142,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "mean+forest": (_fixed(neighbours=1.0), "= go_forest (the stack's own forest)"),
     "mean+text": (_fixed(text=1.0), "= genept_ridge"),
     "mean+avg(forest,text)": (_fixed(neighbours=0.5, text=0.5), "equal-weight ensemble"),
-    "stack (default)": (_stack((*NETWORK, "neighbours")), "primed_network as shipped"),
+    "stack (default)": (_stack((*NETWORK, "neighbours")), "primed_network before: gate=stack"),
     "stack + text": (_stack((*NETWORK, "neighbours", "text")), "primed_text"),
     "stack, knowledge only": (_stack(("neighbours", "text")), "no network components"),
     "stack, mean weight learned": (_stack((*NETWORK, "neighbours"), learn_mean=True), ""),

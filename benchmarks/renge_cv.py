@@ -1,8 +1,13 @@
 """RENGE dev (real CRISPR knockouts of TFs in hiPSCs): 4-fold CV over the knocked-out genes,
-seeds 0-2, every baseline next to ``network``, ``primed_network`` and ``primed_text`` (the
-stack with the GenePT ridge as one more component; the prior-only and data-only variants
-on the first seed), per-gene differences from the best baseline of each metric; DREAM4-100 nets 1-3 unseen singles and doubles; the
-simulator; BEELINE mEF GRN.
+seeds 0-2, every baseline next to ``network``, ``primed_network`` (its default: median
+anchor, GO forest and GenePT ridge averaged, network components stacked) and
+``primed_stack`` (the default before: mean anchor, every weight stacked; the prior-only
+and data-only variants on the first seed), per-gene differences from the best baseline of
+each metric; DREAM4-100 nets 1-3 unseen singles and doubles; the simulator; BEELINE mEF
+GRN.
+
+Every variant's options are passed explicitly (also the default's), so a ``--cache`` of
+runs made before a default changed is never resumed for it.
 
 Writes ``docs/tables/renge_cv.md`` and ``docs/tables/renge_cv.csv`` (per seed x method x
 knocked-out gene). All metrics are target-excluded (``vc.metrics.score_profiles``).
@@ -25,20 +30,27 @@ from virtualcell._utils import atomic_path, markdown_table, write_text
 
 METRICS = ["pearson_delta", "pds", "l2", "de_overlap"]
 BASELINES = ["train_mean", "train_mean_ko", "go_forest", "go_ridge", "linear", "genept_ridge"]
-WITH_TEXT = ("mean", "data", "prior", "association", "neighbours", "text")
+#: the default of primed_network, explicit (see the module docstring)
+DEFAULT = {"gate": "average", "anchor": "median", "stack_groups": 10}
+#: the default before this round (``docs/tables/renge_stacking.md``: "stack (default)")
+BEFORE = {"gate": "stack", "anchor": "mean"}
 #: name -> (options of primed_network, run on every seed?)
 VARIANTS = {
-    "primed_network": ({}, True),
-    "primed_text": ({"components": WITH_TEXT}, True),
-    "primed_prior_only": ({"components": ("mean", "prior")}, False),
-    "primed_data_only": ({"prior": "none", "components": ("mean", "data")}, False),
+    "primed_network": (DEFAULT, True),
+    "primed_stack": (BEFORE, True),
+    # the rule the declared selection on fold seeds 10-12 picked (docs/tables/renge_anchor.md)
+    "primed_knowledge": ({**DEFAULT, "components": ("mean", "neighbours", "text")}, True),
+    "primed_prior_only": ({**DEFAULT, "components": ("mean", "prior")}, False),
+    "primed_data_only": ({**DEFAULT, "prior": "none", "components": ("mean", "data")}, False),
 }
 
 
-def _renge(data: Path, seeds: list[int], cache: Path | None) -> pd.DataFrame:
+def _renge(data: Path, seeds: list[int], cache: Path | None, variants: list[str]) -> pd.DataFrame:
     frames = []
     for seed in seeds:
         for name, (options, every_seed) in VARIANTS.items():
+            if name not in variants:
+                continue
             if not every_seed and seed != seeds[0]:
                 continue  # these variants on the first seed only
             t0 = time.perf_counter()
@@ -67,7 +79,8 @@ def _dream4(shared: Path, cache: Path | None) -> pd.DataFrame:
         for task in ("unseen_singles", "doubles"):
             out = None if cache is None else cache / f"dream4_{k}_{task}"
             res = vc.perturb.evaluate(folder, task=task, seed=0, out=out,
-                                      methods=["network", "primed_network"])  # fmt: skip
+                                      methods=["network", "primed_network"],
+                                      method_options={"primed_network": dict(DEFAULT)})  # fmt: skip
             for r in res["results"]:
                 if "error" in r:
                     continue
@@ -103,7 +116,8 @@ def _sim(seeds: list[int]) -> pd.DataFrame:
         adata = vc.sim.simulate_preset("epistasis", grn=60, singles=24, doubles=0,
                                        cells_per_condition=40, seed=100 + seed)  # fmt: skip
         res = vc.perturb.evaluate(adata, task="unseen_singles", folds=4, seed=seed,
-                                  methods=["network", "primed_network"])  # fmt: skip
+                                  methods=["network", "primed_network"],
+                                  method_options={"primed_network": dict(DEFAULT)})  # fmt: skip
         pp = res["per_perturbation"]
         keep = ["train_mean", "linear", "network", "primed_network"]
         mean = pp[pp["method"].isin(keep)].groupby("method")[["pearson_delta", "pds", "l2"]]
@@ -119,6 +133,8 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="shared data folder (VIRTUALCELL_DATA)")
     ap.add_argument("--skip", default="", help="comma list of renge,dream4,sim,mef to skip")
     ap.add_argument("--name", default="renge_cv", help="file name of the markdown table")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help="comma list of the primed_network variants to run")  # fmt: skip
     ap.add_argument("--cache", default=None,
                     help="folder of resumable evaluate runs (per seed): reruns read the "
                     "finished methods back")  # fmt: skip
@@ -136,8 +152,10 @@ def main() -> None:
              "seeds (sd over seeds in brackets).", ""]  # fmt: skip
     if "renge" not in skip:
         data = shared / "perturbation/renge_dev/renge_hipsc_ko_dev.h5ad"
-        pp = _renge(data, seeds, Path(args.cache) if args.cache else None)
-        keep = [*BASELINES, "no_change", "network", *VARIANTS]
+        variants = [v for v in args.variants.split(",") if v]
+        pp = _renge(data, seeds, Path(args.cache) if args.cache else None, variants)
+        variants = [v for v in VARIANTS if v in set(pp["method"])]
+        keep = [*BASELINES, "no_change", "network", *variants]
         pp = pp[pp["method"].isin(keep)]
         with atomic_path(out / "renge_cv.csv") as tmp:
             pp[["seed", "fold", "method", "perturbation", *METRICS]].to_csv(tmp, index=False)
@@ -157,12 +175,12 @@ def main() -> None:
             rows = []
             for g in wide.index:
                 rows.append({"gene": g, **{m: wide.loc[g, m] for m in
-                             ["train_mean", best, "network", *VARIANTS]},
-                             f"primed - {best}": wide.loc[g, "primed_network"] - wide.loc[g, best],
-                             f"primed_text - {best}": wide.loc[g, "primed_text"] - wide.loc[g, best]})  # fmt: skip
+                             ["train_mean", best, "network", *variants]},
+                             **{f"{v} - {best}": wide.loc[g, v] - wide.loc[g, best]
+                                for v in ("primed_network", "primed_stack") if v in wide}})  # fmt: skip
             parts += [f"{metric}; best baseline by mean {metric}: `{best}`.", "",
                       markdown_table(rows), ""]  # fmt: skip
-            for variant in ("primed_network", "primed_text"):
+            for variant in [v for v in ("primed_network", "primed_stack") if v in wide]:
                 diff = wide[variant] - wide[best]
                 se = diff.std(ddof=1) / len(diff) ** 0.5
                 parts += [f"- {variant} - {best} ({metric}): mean over genes {diff.mean():+.3f}, "
@@ -179,9 +197,17 @@ def main() -> None:
         sim = _sim(seeds[:2])
         parts += ["## Simulator (`simulate_preset('epistasis', grn=60, singles=24)`), "
                   "unseen singles, 4-fold CV", "", markdown_table(sim.to_dict("records")), ""]  # fmt: skip
+    mef_title = "## BEELINE mEF (real): GRN against refNetwork.csv"
     if "mef" not in skip:
-        parts += ["## BEELINE mEF (real): GRN against refNetwork.csv", "",
-                  markdown_table(_mef(shared).to_dict("records")), ""]  # fmt: skip
+        parts += [mef_title, "", markdown_table(_mef(shared).to_dict("records")), ""]
+    elif (out / f"{args.name}.md").is_file():  # keep the last measured section, said so
+        old = (out / f"{args.name}.md").read_text()
+        if mef_title in old:
+            section = old.split(mef_title, 1)[1].split("\n## ", 1)[0].strip()
+            section = "\n".join(s for s in section.splitlines()
+                                 if not s.startswith("(Not rerun")).strip()  # fmt: skip
+            parts += [mef_title, "", "(Not rerun in this generation (`--skip mef`): the "
+                      "table of the previous generation of this file.)", "", section, ""]  # fmt: skip
     write_text(out / f"{args.name}.md", "\n".join(parts))
     print(f"wrote {out / args.name}.md", file=sys.stderr)
 

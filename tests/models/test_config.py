@@ -85,6 +85,26 @@ def test_parameter_estimate_is_exact(config):
     assert config.n_parameters() == sum(p.numel() for p in net.parameters())
 
 
+def test_predictor_bases_registry_matches_the_config():
+    """The base networks of a predictor are one registry (issue 25), the same names the
+    config accepts; each builds the class its entry names."""
+    import typing
+
+    from virtualcell.models._predictor import BASES
+
+    allowed = typing.get_args(typing.get_type_hints(CellPredictorConfig)["base_architecture"])
+    assert BASES.names() == sorted(allowed) == ["cell_encoder", "cell_gpt"]
+    bases = {
+        "cell_encoder": CellEncoderConfig(vocab_size=40, d_model=8, n_layers=1, n_heads=2),
+        "cell_gpt": CellGPTConfig(vocab_size=40, d_model=8, n_layers=1, n_heads=2),
+    }
+    for name, base in bases.items():
+        net = CellPredictor(CellPredictorConfig(name, base.to_dict(), n_outputs=2, hidden=0))
+        assert type(net.base) is BASES.get(name) and net.base.config == base
+    with pytest.raises(vc.ValidationError, match=r"unknown predictor base network 'resnet'"):
+        BASES.get("resnet")
+
+
 @pytest.mark.parametrize("hidden", [0, 6])
 def test_predictor_parameter_estimate_is_exact(hidden):
     base = CellEncoderConfig(vocab_size=40, d_model=8, n_layers=1, n_heads=2, heads=()).to_dict()

@@ -13,8 +13,7 @@ from conftest import linear_cells
 from virtualcell import ValidationError
 from virtualcell.cli import main
 from virtualcell.data.splits import Split, check_no_leakage
-from virtualcell.perturb import METHODS, load_task
-from virtualcell.perturb._evaluate import METRIC_BEST
+from virtualcell.perturb import METHODS, METRIC_BEST, load_task
 
 REQUIRED = ("method", "baseline", "pearson_delta", "l2", "mse_top20_de", "pds")
 

@@ -209,5 +209,115 @@ def test_text_component_learns_from_gene_descriptions_and_is_optional():
         text_features=feats.drop(index=held),
     ).fit(train)  # fmt: skip
     assert np.allclose(bare.contributions(held)["text"], 0.0)
-    # by default the text component is not used (no embedder needed)
-    assert "text" not in vc.perturb.make_predictor("primed_network").components
+    # the default (average) gate uses both knowledge regressors; the stack gate, as
+    # before, not the text one (no embedder needed)
+    assert {"neighbours", "text"} <= set(vc.perturb.make_predictor("primed_network").components)
+    assert "text" not in vc.perturb.make_predictor("primed_network", gate="stack").components
+
+
+def _shared_shift_cells(seed: int = 0) -> ad.AnnData:
+    """Every knockout shifts the same 6 genes by +0.4 except ``g0``, whose knockout moves
+    everything by +3: the mean of the training changes is pulled by that one gene, a
+    robust location is not."""
+    rng = np.random.default_rng(seed)
+    genes = [f"g{i}" for i in range(12)]
+    kos = genes[:8]
+    rows, labels = [], []
+    for cond in ["control", *kos]:
+        n = 120 if cond == "control" else 30
+        x = rng.normal(2.0, 0.1, size=(n, len(genes)))
+        if cond != "control":
+            x[:, 6:] += 3.0 if cond == "g0" else 0.4
+            x[:, genes.index(cond)] = 0.0
+        rows.append(x)
+        labels += [cond] * n
+    obs = pd.DataFrame({"perturbation": labels}, index=[f"c{i}" for i in range(len(labels))])
+    return ad.AnnData(np.clip(np.vstack(rows), 0, None), obs=obs, var=pd.DataFrame(index=genes))
+
+
+@pytest.mark.parametrize("anchor", ["median", "trim25"])
+def test_robust_anchor_resists_one_extreme_training_knockout(anchor):
+    from scipy.stats import trim_mean
+
+    adata = _shared_shift_cells()
+    held = "g7"
+    train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
+    fits = {
+        a: vc.perturb.make_predictor("primed_network", prior="none", anchor=a,
+                                     components=("mean",)).fit(train)
+        for a in ("mean", anchor)
+    }  # fmt: skip
+    robust = fits[anchor]
+    expected = (np.median(robust.deltas_, axis=0) if anchor == "median"
+                else trim_mean(robust.deltas_, 0.25, axis=0))  # fmt: skip
+    np.testing.assert_allclose(robust.contributions(held)["mean"], expected)
+    np.testing.assert_allclose(fits["mean"].contributions(held)["mean"],
+                               fits["mean"].deltas_.mean(axis=0))  # fmt: skip
+    truth = _truth(adata, held)
+    off = np.arange(12) != 7  # the knocked-out gene itself left out
+    err = {a: np.abs((m.predict([held]).X[0] - m.data_.control) - truth)[off].mean()
+           for a, m in fits.items()}  # fmt: skip
+    assert err[anchor] < 0.5 * err["mean"], err
+    with pytest.raises(ValidationError, match="anchor"):
+        vc.perturb.make_predictor("primed_network", anchor="mode")
+
+
+def test_average_gate_fixes_the_knowledge_weights_and_learns_only_the_network():
+    """``gate="average"``: each knowledge regressor that knows the gene enters with weight
+    1/k (k = how many know it), never learned; the network components are learned."""
+    adata, feats = _feature_cells()
+    held = "k5"
+    train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
+    both = vc.perturb.make_predictor(
+        "primed_network", prior="none", features=feats, text_features=feats,
+        components=("mean", "data", "neighbours", "text"), n_estimators=20,
+    ).fit(train)  # fmt: skip
+    assert both.summary()["gate"] == "average" and both.summary()["anchor"] == "median"
+    raw = both._component_table(held, both.data_, both.net_, both.train_genes_,
+                                both.deltas_, None)  # fmt: skip
+    contrib = both.contributions(held)
+    for c in ("neighbours", "text"):
+        np.testing.assert_allclose(contrib[c], 0.5 * raw[c])
+    np.testing.assert_allclose(contrib["data"], both.weights_["data"] * raw["data"])
+    # a gene only one regressor knows gets that one with weight 1
+    only_forest = vc.perturb.make_predictor(
+        "primed_network", prior="none", features=feats, text_features=feats.drop(index=held),
+        components=("mean", "neighbours", "text"), n_estimators=20,
+    ).fit(train)  # fmt: skip
+    raw = only_forest._component_table(held, only_forest.data_, only_forest.net_,
+                                       only_forest.train_genes_, only_forest.deltas_, None)  # fmt: skip
+    contrib = only_forest.contributions(held)
+    np.testing.assert_allclose(contrib["neighbours"], raw["neighbours"])
+    assert np.allclose(contrib["text"], 0.0)
+    with pytest.raises(ValidationError, match="gate"):
+        vc.perturb.make_predictor("primed_network", gate="vote")
+
+
+def test_stack_refits_the_network_at_most_stack_groups_times(monkeypatch):
+    """Screen scale: the held-out refits of the stack are leave-one-gene-out up to
+    ``stack_groups`` training genes, then that many groups of genes (a bounded cost); a
+    gate with nothing to learn refits nothing."""
+    from virtualcell.perturb._primed import PrimedNetworkModel
+
+    calls = []
+    real = PrimedNetworkModel._network_fit
+
+    def counted(self, cells, genes, held, prior):
+        calls.append(frozenset(held))
+        return real(self, cells, genes, held, prior)
+
+    monkeypatch.setattr(PrimedNetworkModel, "_network_fit", counted)
+    adata = _chain_cells(n_ko=6, n_cells=20)  # 6 training genes
+    loo = vc.perturb.make_predictor("primed_network", prior="none").fit(adata)
+    assert len(calls) == 1 + 6 and all(len(h) <= 1 for h in calls)
+    calls.clear()
+    grouped = vc.perturb.make_predictor("primed_network", prior="none", stack_groups=2).fit(adata)
+    assert len(calls) == 1 + 2 and sorted(len(h) for h in calls) == [0, 3, 3]
+    assert set().union(*calls) == set(grouped.train_genes_)
+    assert set(grouped.weights_) == set(loo.weights_)
+    calls.clear()
+    vc.perturb.make_predictor("primed_network", prior="none",
+                              components=("mean", "neighbours", "text")).fit(adata)  # fmt: skip
+    assert len(calls) == 1
+    with pytest.raises(ValidationError, match="stack_groups"):
+        vc.perturb.make_predictor("primed_network", stack_groups=1)

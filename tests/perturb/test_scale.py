@@ -16,7 +16,7 @@ from conftest import linear_cells
 from virtualcell import ValidationError
 from virtualcell.cli import main
 from virtualcell.metrics import DEReference, de_test, mann_whitney_u
-from virtualcell.perturb import METHODS, default_methods, method_cost
+from virtualcell.perturb import METHODS, _scoring, default_methods, method_cost
 from virtualcell.perturb import _evaluate as ev
 
 FAST = ["train_mean", "additive", "linear"]
@@ -123,7 +123,7 @@ def _old_way(task, name: str, seed: int = 0) -> pd.DataFrame:
 @pytest.mark.parametrize("block", [None, 1], ids=["one_sample_call", "sampled_by_blocks"])
 def test_shared_truth_gives_the_old_numbers(tmp_path, monkeypatch, block):
     if block is not None:  # one condition's cells at a time: the same cells, same numbers
-        monkeypatch.setattr(ev, "_SAMPLE_BLOCK", block)
+        monkeypatch.setattr(_scoring, "_SAMPLE_BLOCK", block)
     path = _file(tmp_path)
     result = vc.perturb.evaluate(path, task="unseen_singles", seed=0, methods=FAST)
     per = result.report["per_perturbation"]

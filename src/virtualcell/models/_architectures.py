@@ -53,6 +53,22 @@ def build_network(architecture: str, config: Mapping[str, Any], *, seed: int = 0
 
     The config is validated (types, ranges, size cap) before any weight is allocated;
     problems raise :class:`~virtualcell.ValidationError` naming the field.
+
+    Parameters
+    ----------
+    architecture
+        A name of :data:`ARCHITECTURES` whose class has a config (``cell_encoder``,
+        ``cell_gpt``, ``cell_predictor``, ``cell_text``; ``pca`` has no network).
+    config
+        The config fields as a mapping (as in a checkpoint's ``config.json``); unknown
+        or out-of-range fields are refused.
+    seed
+        Seed of the weight initialisation.
+
+    Returns
+    -------
+    torch.nn.Module
+        The new, randomly initialised network.
     """
     cls = ARCHITECTURES.get(architecture)
     if getattr(cls, "config_class", None) is None:

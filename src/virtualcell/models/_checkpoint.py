@@ -108,7 +108,23 @@ def _check_keys(
 
 def safe_member(folder: Path, name: Any, *, where: str) -> Path:
     """``folder / name`` when ``name`` is a plain file name inside ``folder`` (not a
-    symbolic link, no separators, not hidden); else :class:`DataFormatError`."""
+    symbolic link, no separators, not hidden); else :class:`DataFormatError`.
+
+    Parameters
+    ----------
+    folder
+        The checkpoint folder.
+    name
+        File name as read from a checkpoint's JSON (anything; only a non-empty ``str``
+        without path separators or a leading dot passes).
+    where
+        What the name came from (e.g. ``"config.json: vocab"``), quoted in the error.
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder / name``.
+    """
     if (
         not isinstance(name, str)
         or not name
@@ -319,7 +335,22 @@ def read_tensors(folder: str | Path) -> dict[str, Any]:
 
 
 def check_state_dict(expected: dict[str, Any], found: dict[str, Any], path: Path) -> None:
-    """Raise DataFormatError if tensor names or shapes in ``found`` differ from ``expected``."""
+    """Raise DataFormatError if tensor names or shapes in ``found`` differ from ``expected``.
+
+    Parameters
+    ----------
+    expected
+        State dict of a network built from the checkpoint's config (name -> tensor).
+    found
+        State dict read from the weights file (name -> tensor).
+    path
+        The weights file, named in the error.
+
+    Returns
+    -------
+    None
+        Returns only when every name and shape matches.
+    """
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
     if missing or extra:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from .._errors import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 __all__ = ["DEVICE_CHOICES", "DEVICE_PATTERN", "check_device", "resolve_device"]
 
@@ -17,6 +21,17 @@ def check_device(name: str) -> str:
     """Return ``name`` if it is a device this machine has; else :class:`ValidationError`.
 
     ``auto`` is always valid (a GPU when there is one, else the CPU).
+
+    Parameters
+    ----------
+    name
+        Device name: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (case and
+        surrounding spaces ignored).
+
+    Returns
+    -------
+    str
+        The normalised name (lower case, stripped).
     """
     import torch
 
@@ -43,9 +58,23 @@ def check_device(name: str) -> str:
     return text
 
 
-def resolve_device(name: str, *, local_rank: int = 0):
+def resolve_device(name: str, *, local_rank: int = 0) -> torch.device:
     """The ``torch.device`` for ``name`` (checked by :func:`check_device`); ``auto`` is GPU
-    ``local_rank`` when CUDA is available, else the CPU."""
+    ``local_rank`` when CUDA is available, else the CPU.
+
+    Parameters
+    ----------
+    name
+        Device name accepted by :func:`check_device`.
+    local_rank
+        Index of the GPU that ``auto`` selects (and makes current) when CUDA is available:
+        the process's local rank in distributed training, 0 otherwise.
+
+    Returns
+    -------
+    torch.device
+        The device to place tensors on.
+    """
     import torch
 
     text = check_device(name)

@@ -178,7 +178,7 @@ def _matrix(adata: Any, layer: str | None) -> tuple[Any, np.ndarray]:
 
 
 def scvi_embed(
-    adata: Any,
+    adata: AnnData,
     *,
     n_latent: int = 10,
     max_epochs: int = 100,
@@ -188,6 +188,24 @@ def scvi_embed(
     """scVI latent space (optional baseline; needs ``scvi-tools``, extra ``peers``).
 
     Raises :class:`~virtualcell.VirtualCellError` when scvi-tools is not installed.
+
+    Parameters
+    ----------
+    adata
+        Cells x genes with raw counts (in ``X`` or ``layer``); not modified.
+    n_latent
+        Dimension of the latent space.
+    max_epochs
+        Training epochs of the scVI model.
+    layer
+        Layer holding the counts (``None``: ``X``).
+    seed
+        Seed of scvi-tools' random state.
+
+    Returns
+    -------
+    numpy.ndarray
+        Latent representation, cells x ``n_latent``.
     """
     try:
         import scvi

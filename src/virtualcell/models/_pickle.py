@@ -58,7 +58,17 @@ def _plain(value: Any, depth: int = 0) -> bool:
 
 def read_plain_pickle(path: str | Path) -> dict[Any, Any] | list[Any]:
     """A ``dict`` / ``list`` of ``str`` / ``int`` / ``float`` from a pickle file, read with
-    :class:`PlainDataUnpickler`; anything else is a :class:`~virtualcell.DataFormatError`."""
+    :class:`PlainDataUnpickler`; anything else is a :class:`~virtualcell.DataFormatError`.
+
+    Parameters
+    ----------
+    path
+        The pickle file (e.g. a Geneformer gene dictionary).
+
+    Returns
+    -------
+    dict or list
+        The plain data held by the file."""
     path = Path(path)
     try:
         size = path.stat().st_size

@@ -9,32 +9,40 @@ pretraining.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
-from .._errors import ValidationError
+from .._utils import Entry, Registry
 from . import _config
 from ._encoder import CellEncoder
 from ._gpt import CellGPT
 from ._layers import init_weights
 
-__all__ = ["CellPredictor", "CellPredictorConfig"]
+__all__ = ["BASES", "CellPredictor", "CellPredictorConfig"]
 
-#: The networks a predictor can be built on (looked up by their ``architecture`` name).
-BASES: tuple[type[nn.Module], ...] = (CellEncoder, CellGPT)
+
+def _bases() -> Iterator[Entry[type[nn.Module]]]:
+    for cls, description in (
+        (CellEncoder, "Bidirectional encoder; its pretraining heads are not used."),
+        (CellGPT, "Causal transformer; the head reads its cell embedding."),
+    ):
+        yield Entry(cls.architecture, cls, description)
+
+
+#: The networks a predictor can be built on, by their ``architecture`` name (the value of
+#: :attr:`CellPredictorConfig.base_architecture`).
+BASES: Registry[type[nn.Module]] = Registry("predictor base network", _bases)
 
 
 def _base_class(name: str) -> Any:
-    for cls in BASES:
-        if cls.architecture == name:  # type: ignore[attr-defined]
-            return cls
-    raise ValidationError(  # pragma: no cover - the config's Literal refuses it first
-        f"CellPredictorConfig.base_architecture {name!r} is not one of "
-        f"{[c.architecture for c in BASES]}"  # type: ignore[attr-defined]
-    )
+    """The base network class called ``name`` (an unknown name raises
+    :class:`~virtualcell.ValidationError` listing :data:`BASES`; the config's ``Literal``
+    refuses it first)."""
+    return BASES.get(name)
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,21 @@ def load(
     """Load any checkpoint folder: a :class:`CellModel`, a :class:`PCAEncoder` or a
     :class:`CellTextModel` written by this library — or a published checkpoint in its
     own layout, ``"geneformer:PATH"`` (:class:`GeneformerModel`) or ``"scgpt:PATH"``
-    (:class:`ScGPTModel`); see ``docs/models.md``."""
+    (:class:`ScGPTModel`); see ``docs/models.md``.
+
+    Parameters
+    ----------
+    folder
+        Checkpoint folder written by ``save`` (its ``config.json`` names the architecture),
+        or ``"geneformer:PATH"`` / ``"scgpt:PATH"`` for a published checkpoint.
+    device
+        Torch device for the network (:func:`check_device` names; ``None``: left on the CPU).
+        PCA and cell-text models always run on the CPU.
+
+    Returns
+    -------
+    CellModel, PCAEncoder, CellTextModel, GeneformerModel or ScGPTModel
+        The loaded model, ready to embed."""
     from ._published import parse_spec
 
     spec = parse_spec(folder)

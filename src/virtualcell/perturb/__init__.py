@@ -21,20 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._base import Predictor
 from ._data import SPACE_INPUT, SPACE_LOG, TrainingData, prepare_training
-from ._evaluate import (
-    METRIC_BEST,
-    PERTURB_METRICS,
-    Truth,
-    default_methods,
-    evaluate,
-    method_cost,
-    score_predictions,
-)
+from ._evaluate import default_methods, evaluate, method_cost
 from ._knowledge import tf_target_edges
+from ._labels import read_data, standardize_labels
 from ._methods import METHODS, make_predictor
 from ._norman import read_norman_gi
 from ._score import score
-from ._tasks import TASKS, Task, load_task, read_data, standardize_labels
+from ._scoring import METRIC_BEST, PERTURB_METRICS, Truth, score_predictions
+from ._tasks import TASKS, Task, load_task
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -125,7 +119,18 @@ def predict_perturbation(
 def steady_state_rows(adata: AnnData) -> AnnData:
     """``adata`` without time-series rows (``obs["experiment"] == "timeseries"``, as
     DREAM4's): they are not steady states, so no predictor learns from them (the rule of
-    :func:`predict_perturbation`, ``vcell perturb predict`` and the evaluation tasks)."""
+    :func:`predict_perturbation`, ``vcell perturb predict`` and the evaluation tasks).
+
+    Parameters
+    ----------
+    adata
+        Profiles or cells; ``obs["experiment"]`` (when present) marks time series.
+
+    Returns
+    -------
+    AnnData
+        ``adata`` itself when nothing is left out, else a copy without those rows.
+    """
     if "experiment" not in adata.obs:
         return adata
     keep = (adata.obs["experiment"].astype(str) != "timeseries").to_numpy()

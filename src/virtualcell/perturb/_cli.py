@@ -138,7 +138,8 @@ def evaluate_command(
     """Fit every method on the training part and score it on the test part."""
     from .._errors import ValidationError
     from .._utils import markdown_table
-    from ._evaluate import evaluate, to_jsonable
+    from ._evaluate import evaluate
+    from ._run_store import to_jsonable
     from ._tasks import TASKS
 
     if task not in TASKS.names():
@@ -244,7 +245,7 @@ def predict_command(
     from .._errors import ValidationError
     from .._utils import atomic_path
     from . import predict_perturbation
-    from ._tasks import read_data
+    from ._labels import read_data
 
     if out.suffix != ".h5ad":
         raise ValidationError(f"--out must end in .h5ad, got {out.name!r}")

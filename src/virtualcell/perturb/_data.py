@@ -330,6 +330,30 @@ def prepare_training(
 
     ``groupby="auto"`` uses ``obs["cell_type"]`` when it has 2-50 values and every value
     has at least 3 control rows.
+
+    Parameters
+    ----------
+    adata
+        Training cells or profiles with perturbation labels; not modified.
+    perturbation_key
+        ``obs`` column of the labels in the package grammar (``control``, ``A``, ``A+B``).
+    perturbation_type
+        Perturbation type whose rows are primary (``"auto"``: the most frequent
+        non-control type; ``None``: every perturbed row).
+    groupby
+        ``obs`` column to keep pseudobulks per group as well (``"auto"``: see above;
+        ``None``: none).
+    keep_control_cells
+        At most this many control cells are kept (drawn at random) for methods that
+        sample cells or fit on them.
+    seed
+        Seed of the control-cell draw.
+
+    Returns
+    -------
+    TrainingData
+        Control and per-condition pseudobulk profiles in one expression space, with the
+        roles of the rows.
     """
     options = (perturbation_key, perturbation_type, groupby, keep_control_cells, seed)
     data = _memo(

@@ -51,6 +51,22 @@ def tf_target_edges(
 
     None when no store is built or fewer than ``min_resolved`` of the genes are known
     symbols (synthetic names such as ``G12`` are not treated as human genes).
+
+    Parameters
+    ----------
+    genes
+        The measured genes (names or identifiers the store resolves to symbols).
+    kb
+        Knowledge store: an open ``KnowledgeBase``, a path, or ``None`` (the built
+        default store).
+    min_resolved
+        Least fraction of ``genes`` the store must resolve for edges to be returned.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        One row per known edge between two distinct measured genes, with the measured
+        names; None when there is no store or too few genes resolve.
     """
     store = open_store(kb)
     if store is None:

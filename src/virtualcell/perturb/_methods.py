@@ -70,6 +70,19 @@ def make_predictor(name: str, **options: Any) -> Predictor:
     """A new, unfitted predictor ``name`` of :data:`METHODS` with ``options``.
 
     Unknown options raise :class:`~virtualcell.ValidationError` naming them.
+
+    Parameters
+    ----------
+    name
+        A name of :data:`METHODS` (``vcell perturb --list-methods``); unknown names are
+        refused with the list of valid ones.
+    **options
+        Keyword-only options of the method's class (e.g. ``perturbation_type``, ``seed``).
+
+    Returns
+    -------
+    Predictor
+        The unfitted predictor; call ``fit(adata)`` then ``predict([...])``.
     """
     import inspect
 

@@ -31,6 +31,17 @@ def read_norman_gi(
 ) -> pd.DataFrame:
     """Read Norman's ``regr_fits_final.csv`` (or its folder) into interaction modes.
 
+    Parameters
+    ----------
+    path
+        The csv file, or the folder holding ``regr_fits_final.csv``.
+    tolerance
+        Largest departure of the interaction magnitude from 1 still called additive
+        (``vc.metrics.mode_of_magnitude``).
+    suppression
+        Magnitude below which a double is called suppressive
+        (``vc.metrics.mode_of_magnitude``).
+
     Returns
     -------
     DataFrame indexed by the canonical label ``A+B``: ``gene_first``, ``gene_second``,

@@ -1,9 +1,12 @@
 """``primed_network``: the knowledge-primed network of :mod:`vc.grn` as a perturbation
-engine for genes never perturbed in training, stacked with the training mean.
+engine for genes never perturbed in training, combined with a robust anchor.
 
 Components (each a predicted change from control, genes-vector, for a gene ``g``)
 ---------------------------------------------------------------------------------
-* ``mean``: the mean change of the training perturbations (``train_mean - ctrl``);
+* ``mean``: the anchor, a location of the changes of the training perturbations:
+  their mean (``anchor="mean"``: ``train_mean - ctrl``), their coordinate-wise median
+  (``"median"``, not pulled by the few large effects) or their 25% trimmed mean
+  (``"trim25"``; :data:`ANCHORS`);
 * ``data``: the knockout of ``g`` propagated through the learned network ``B`` of one
   :class:`vc.grn.PrimedNetwork` (fitted on the training cells — control and perturbed —
   standardised within ``obs["time"]`` or cell type, so time is not a confounder; known
@@ -22,24 +25,16 @@ Components (each a predicted change from control, genes-vector, for a gene ``g``
 * ``neighbours``: what ``g``'s knowledge neighbours add to the mean: a random forest
   from gene features (GO terms and known targets from the knowledge store, or
   ``features=``; the ``go_forest`` regressor) to the training changes, minus their mean
-  (0 without features); with weights ``a_mean = a_neighbours = 1`` the stack is
-  ``go_forest``, with ``a_mean = 1`` and the rest 0 it is ``train_mean``;
-* ``text`` (not in the default components): what the gene's text description adds: a
+  (0 without features); anchor ``mean`` + ``neighbours`` alone is ``go_forest``;
+* ``text`` (default components of the ``average`` gate only): what the gene's text adds: a
   ridge regression (strength by leave-one-out) from the GenePT embedding of the gene
   (from the knowledge store, or ``text_features=``) to the training changes, minus their
   mean (the ``genept_ridge`` regressor; 0 for a gene without an embedding);
-* ``network``: the unseen-gene prediction of the interventional ``network`` engine
-  (primed with the same prior).
+* ``network``: the unseen-gene prediction of the ``network`` engine (same prior).
 
-Stacking (the learned gate)
----------------------------
-``pred(g) = ctrl + sum_c a_c * component_c(g)`` with non-negative weights ``a_c`` fitted
-by least squares over the *training* perturbed genes only, each predicted with itself
-held out (leave-one-gene-out: the network, neighbours and mean refitted without the
-gene's cells), on every gene but the perturbed one; each training gene's rows are divided
-by the norm of its change, so every gene weighs the same. Where a component predicts nothing
-useful its weight goes to 0 and the prediction falls back to ``a_mean *`` the training
-mean (``a_mean`` = 1 is ``train_mean``). Nothing is tuned on held-out test genes;
+Gates (how the components are weighed; :mod:`._gate`)
+-----------------------------------------------------
+``pred(g) = ctrl + sum_c a_c * component_c(g)``, nothing tuned on held-out test genes;
 :meth:`PrimedNetworkModel.explain` says how much of each prediction comes from each
 component (so from the prior vs the data).
 
@@ -61,13 +56,19 @@ from .._utils import log
 from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 from ._base import Predictor, Unsupported
 from ._data import TrainingData, expression_matrix, row_roles
+from ._gate import (
+    ANCHORS,
+    AVERAGE_COMPONENTS,
+    COMPONENTS,
+    DEFAULT_COMPONENTS,
+    GATES,
+    KNOWLEDGE,
+    gate_weights,
+    knowledge_weights,
+    stack_groups,
+)
 
 __all__ = ["PrimedNetworkModel"]
-
-COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "text", "network")
-#: Components used by default (``network`` is the engine of seen combinations only: as
-#: an unseen-gene component its leave-one-gene-out refits cost ~10x the rest).
-DEFAULT_COMPONENTS = ("mean", "data", "prior", "association", "neighbours")
 
 
 class PrimedNetworkModel(Predictor):
@@ -84,16 +85,27 @@ class PrimedNetworkModel(Predictor):
         features: pd.DataFrame | None = None,
         text_features: pd.DataFrame | None = None,
         time_key: str | None = "auto",
-        components: tuple[str, ...] = DEFAULT_COMPONENTS,
+        components: tuple[str, ...] | None = None,
         second_order: float = 0.5,
         n_estimators: int = 200,
         learn_mean: bool = False,
+        anchor: str = "median",
+        gate: str = "average",
+        stack_groups: int = 10,
         kb: Any = None,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
         if isinstance(prior, str) and prior not in ("auto", "none"):
             raise ValidationError(f"prior must be 'auto', 'none' or an edge table, got {prior!r}")
+        if anchor not in ANCHORS:
+            raise ValidationError(f"anchor must be one of {ANCHORS.names()}, got {anchor!r}")
+        if gate not in GATES:
+            raise ValidationError(f"gate must be one of {GATES}, got {gate!r}")
+        if int(stack_groups) < 2:
+            raise ValidationError(f"stack_groups must be >= 2, got {stack_groups!r}")
+        if components is None:
+            components = AVERAGE_COMPONENTS if gate == "average" else DEFAULT_COMPONENTS
         bad = sorted(set(components) - set(COMPONENTS))
         if bad or "mean" not in components:
             raise ValidationError(
@@ -107,6 +119,9 @@ class PrimedNetworkModel(Predictor):
         self.second_order = float(second_order)
         self.n_estimators = int(n_estimators)
         self.learn_mean = bool(learn_mean)
+        self.anchor = anchor
+        self.gate = gate
+        self.stack_groups = int(stack_groups)
         self.kb = kb
 
     # ------------------------------------------------------------------ inputs
@@ -263,7 +278,7 @@ class PrimedNetworkModel(Predictor):
         engine: Any,
     ) -> dict[str, np.ndarray]:  # fmt: skip
         g = data.gene_index[gene]
-        out = {"mean": deltas.mean(axis=0)}
+        out = {"mean": ANCHORS.get(self.anchor)(deltas)}
         drop = self._drop(data, net, gene)
         if "data" in self.components:
             out["data"] = self._propagate(net, "coef", g, drop)
@@ -321,15 +336,29 @@ class PrimedNetworkModel(Predictor):
         return self.engine_
 
     def _stack(self, data, adata, cells, singles, names) -> dict[str, float]:
-        """Non-negative stacking weights from leave-one-gene-out over training genes."""
-        from scipy.optimize import nnls
-
+        """Non-negative stacking weights from leave-one-gene-out over training genes
+        (``average`` gate: the anchor and the averaged knowledge regressors are a fixed
+        offset; only the network components are learned)."""
         idx = data.gene_index
-        blocks, targets = [], []
+        if self.gate == "average" and not any(c not in ("mean", *KNOWLEDGE) for c in names):
+            # nothing to learn: the anchor and the knowledge average are fixed
+            out = dict.fromkeys(names, 0.0)
+            out["mean"] = 1.0
+            out.update(self._know(None, singles))
+            return out
+        group_of = stack_groups(len(singles), self.stack_groups, self.seed)
+        fits: dict[int, tuple[Any, Any]] = {}
+        blocks, targets, fixed = [], [], []
         for k, h in enumerate(singles):
-            others = [i for i in range(len(singles)) if i != k]
-            net = self._network_fit(cells, data.genes, {h}, self.prior_)
-            engine = self._engine(adata, {h}) if "network" in names else None
+            held = [i for i in range(len(singles)) if group_of[i] == group_of[k]]
+            others = [i for i in range(len(singles)) if group_of[i] != group_of[k]]
+            if group_of[k] not in fits:  # the network refitted without the held genes
+                out_genes = {singles[i] for i in held}
+                fits[group_of[k]] = (
+                    self._network_fit(cells, data.genes, out_genes, self.prior_),
+                    self._engine(adata, out_genes) if "network" in names else None,
+                )
+            net, engine = fits.pop(group_of[k]) if len(held) == 1 else fits[group_of[k]]
             comps = self._component_table(
                 h, data, net, [singles[i] for i in others], self.deltas_[others], engine
             )
@@ -341,20 +370,20 @@ class PrimedNetworkModel(Predictor):
             size = float(np.linalg.norm(self.deltas_[k][keep])) or 1.0
             blocks.append(np.column_stack([comps[c][keep] for c in names]) / size)
             targets.append(self.deltas_[k][keep] / size)
+            kw = self._know(h, [singles[i] for i in others])
+            fixed.append((comps["mean"] + sum(w * comps[c] for c, w in kw.items()))[keep] / size)
         a, y = np.vstack(blocks), np.concatenate(targets)
         self.stack_rows_ = len(y)
         self.stack_design_ = (names, blocks, targets)  # per training gene, for diagnostics
-        if self.learn_mean:
-            w, _ = nnls(a, y)
-            return {c: float(v) for c, v in zip(names, w, strict=True)}
-        # the mean enters with weight 1 (the fallback): learn what the rest adds to it
-        rest = [i for i, c in enumerate(names) if c != "mean"]
-        m = names.index("mean")
-        w = np.zeros(len(names))
-        w[m] = 1.0
-        if rest:
-            w[rest], _ = nnls(a[:, rest], y - a[:, m])
-        return {c: float(v) for c, v in zip(names, w, strict=True)}
+        out = gate_weights(names, a, y, np.concatenate(fixed), gate=self.gate,
+                           learn_mean=self.learn_mean)  # fmt: skip
+        if self.gate == "average":
+            out.update(self._know(None, singles))  # nominal, for the summary
+        return out
+
+    def _know(self, gene: str | None, train: list[str]) -> dict[str, float]:
+        tables = {"neighbours": self.features_, "text": self.text_features_}
+        return knowledge_weights(gene, train, tables, self.components)
 
     # ------------------------------------------------------------------ predict
     def contributions(self, gene: str) -> dict[str, np.ndarray]:
@@ -365,7 +394,11 @@ class PrimedNetworkModel(Predictor):
         engine = self._fit_engine() if "network" in self.components else None
         comps = self._component_table(gene, data, self.net_, self.train_genes_, self.deltas_,
                                       engine)  # fmt: skip
-        return {c: self.weights_[c] * comps[c] for c in self.weights_}
+        weights = dict(self.weights_)
+        if self.gate == "average":
+            weights.update(dict.fromkeys(set(KNOWLEDGE) & set(weights), 0.0))
+            weights.update(self._know(gene, self.train_genes_))
+        return {c: weights[c] * comps[c] for c in weights}
 
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
         data = self._require_fit()
@@ -405,6 +438,8 @@ class PrimedNetworkModel(Predictor):
         """Stacking weights and the network's chosen prior settings."""
         self._require_fit()
         return {
+            "gate": self.gate,
+            "anchor": self.anchor,
             "weights": dict(self.weights_),
             "n_prior_edges": self.net_.n_prior_edges,
             "prior_strength": self.net_.strength,

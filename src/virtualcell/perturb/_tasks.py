@@ -33,22 +33,22 @@ more than 3 noise standard errors in any cell type, else ``moderate`` (relative 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .._errors import DataFormatError, ValidationError
+from .._errors import ValidationError
 from .._utils import Registry
 from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 from ._data import canonical, row_roles
+from ._labels import read_data, standardize_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
     from ..data.splits import Split
 
-__all__ = ["TASKS", "Task", "TaskSpec", "load_task", "read_data", "standardize_labels"]
+__all__ = ["TASKS", "Task", "TaskSpec", "load_task"]
 
 Task_ = Literal["doubles", "unseen_singles"]
 
@@ -136,36 +136,6 @@ class Task:
         return sorted({c for v in self.subgroups.values() for c in v})
 
 
-def _is_dream4(path: Path) -> bool:
-    return path.is_dir() and (any(path.glob("*_knockouts.tsv")) or any(path.glob("*_wildtype.tsv")))
-
-
-def read_data(data: Any) -> tuple[AnnData, str, bool]:
-    """``(adata, name, is_dream4)`` for an AnnData, DREAM4 folder, file or registry name."""
-    import anndata as ad
-
-    if isinstance(data, ad.AnnData):
-        return data, str(data.uns.get("vc", {}).get("source", {}).get("path", "adata")), False
-    text = str(data)
-    path = Path(text).expanduser()
-    if _is_dream4(path):
-        from ..data import read_dream4
-
-        return read_dream4(path), path.name, True
-    if path.exists():
-        from ..data import read
-
-        return read(str(path)), path.name, False
-    from ..datasets import load, names
-
-    if text in names():
-        return load(text), text, False
-    raise DataFormatError(
-        f"cannot read {text!r}: not a DREAM4 network folder, an existing file or a registry "
-        f"dataset ({', '.join(names())})"
-    )
-
-
 def load_task(
     data: Any,
     *,
@@ -187,6 +157,37 @@ def load_task(
 
     ``perturbation_key`` / ``control``: where the labels are and what the control is
     called (default: detected; :func:`standardize_labels`, not for DREAM4 folders).
+
+    Parameters
+    ----------
+    data
+        What to evaluate on (see :func:`read_data`): DREAM4 folder, file, registry name
+        or AnnData with perturbation labels.
+    task
+        ``doubles`` (combinations) or ``unseen_singles`` (genes never perturbed in
+        training); a name of :data:`TASKS`.
+    seed
+        Seed of the split (which genes / combinations are held out).
+    test_fraction
+        Fraction of the perturbed genes held out (``unseen_singles`` without ``folds``;
+        for cells, also the ``doubles`` split's test genes).
+    perturbation_type
+        Perturbation type whose rows are primary (``"auto"``: the most frequent
+        non-control type; ``None``: every perturbed row).
+    folds
+        Number of cross-validation folds over the perturbed genes (``None``: one random
+        split).
+    fold
+        Which fold (0 .. ``folds`` - 1) is held out.
+    perturbation_key
+        ``obs`` column of the labels (``None``: detected).
+    control
+        Extra label that marks control cells (``None``: the standard spellings only).
+
+    Returns
+    -------
+    Task
+        Training rows, test conditions, their truth and the split's provenance.
     """
     if task not in TASKS.names():
         raise ValidationError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -211,84 +212,6 @@ def load_task(
         out = _cells_task(adata, name, task, seed, test_fraction, perturbation_type, cv)
     out.labels = labels
     return out
-
-
-def standardize_labels(
-    adata: AnnData,
-    *,
-    name: str = "data",
-    perturbation_key: str | None = None,
-    control: str | None = None,
-) -> tuple[AnnData, dict[str, Any]]:
-    """``adata`` (a new object sharing ``X``) with ``obs["perturbation"]`` in the package
-    grammar, and what was detected.
-
-    The labels are read from ``perturbation_key`` (default: detected,
-    :func:`vc.data.detect_perturbation_key`: ``perturbation``, ``condition``,
-    ``target_gene``, ``gene``, ``guide_ids`` ...) and rewritten by
-    :func:`vc.data.standardize_perturbations` with ``control`` as one more control label
-    and the measured genes (``var_names``) deciding how ``_`` splits; cells without a
-    label (NaN, unassigned) are left out. What was detected (column, separator, control
-    labels, cells left out) is logged on stderr and returned.
-    """
-    import anndata as ad
-
-    from .._utils import log
-    from ..data import standardize_perturbations
-
-    key = perturbation_key or "auto"
-    if key != "auto" and key not in adata.obs.columns:
-        raise ValidationError(
-            f"{name}: obs has no column {key!r} (--perturbation-key); obs columns: "
-            f"{', '.join(map(str, adata.obs.columns[:20]))}"
-        )
-    if control is not None and key != "auto":
-        present = set(adata.obs[key].astype(str))
-        if str(control) not in present:
-            raise ValidationError(
-                f"{name}: control label {control!r} (--control) is not a value of "
-                f"obs[{key!r}] (e.g. {', '.join(sorted(present)[:5])})"
-            )
-    shell = ad.AnnData(obs=adata.obs.copy(), var=adata.var[[]].copy())
-    shell = standardize_perturbations(
-        shell, perturbation_key=key, key_added="perturbation_std", control=control,
-        genes=list(map(str, adata.var_names)), inplace=True,
-    )  # fmt: skip
-    report = dict(shell.uns["vc"]["perturbation_labels"])
-    mapping = report.pop("mapping")
-    controls = sorted(k for k, v in mapping.items() if v == CONTROL)
-    std = shell.obs["perturbation_std"]
-    keep = std.notna().to_numpy()
-    if (std == CONTROL).sum() == 0:
-        raise ValidationError(
-            f"{name}: no control cells in obs[{report['column']!r}] (e.g. "
-            f"{', '.join(repr(k) for k in list(mapping)[:5])}); give the control label "
-            "with --control NAME"
-        )
-    out = adata[keep] if not keep.all() else adata
-    out = ad.AnnData(X=out.X, obs=out.obs.copy(), var=out.var, uns=dict(adata.uns),
-                     obsm=dict(out.obsm), layers=dict(out.layers))  # fmt: skip
-    if report["column"] != PERTURBATION_KEY and PERTURBATION_KEY in out.obs:
-        out.obs[f"{PERTURBATION_KEY}_original"] = out.obs[PERTURBATION_KEY]
-    out.obs[PERTURBATION_KEY] = std[keep].astype(str).to_numpy()
-    info = {
-        "column": report["column"],
-        "detected": perturbation_key is None,
-        "separator": report["separator"],
-        "control_labels": controls[:10],
-        "n_conditions": report["n_conditions"],
-        "n_control_cells": report["n_control_cells"],
-        "n_unlabelled_cells": report["n_unmapped_cells"],
-    }
-    changed = sum(1 for k, v in mapping.items() if v and str(k) != v)
-    log(
-        f"perturb: labels from obs[{info['column']!r}]"
-        f"{' (detected)' if info['detected'] else ''}: controls {controls[:5]}, "
-        f"{info['n_conditions'] - 1} perturbed conditions, combination separator "
-        f"{info['separator'] or 'none'!r}, {changed} labels rewritten, "
-        f"{info['n_unlabelled_cells']} cells without a label left out"
-    )
-    return out, info
 
 
 def _check_targets_measured(adata: AnnData, name: str) -> None:
