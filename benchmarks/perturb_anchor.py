@@ -36,9 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -51,41 +49,17 @@ from virtualcell.perturb import Truth, score_predictions
 from virtualcell.perturb._gate import ANCHORS as _ANCHORS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perturb_stacking import COMPONENTS, NETWORK
+from perturb_stacking import NETWORK
+from perturb_stacking import _components as stacking_components
 
 #: the library's anchors (``primed_network(anchor=...)``), by name
 ANCHORS = {name: _ANCHORS.get(name) for name in ("mean", "median", "trim25")}
 
 
 def _components(data: Path, seed: int, cache: Path) -> list[dict]:
-    """Per fold: the training changes, the held-out genes' components, the truth, and the
-    stack's leave-one-gene-out design (as ``perturb_stacking._components``, plus the
-    training changes the anchors need)."""
-    from virtualcell.perturb._primed import PrimedNetworkModel
-
-    path = cache / f"anchor_seed{seed}.pkl"
-    if path.exists():
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    out = []
-    for f in range(4):
-        t0 = time.perf_counter()
-        task = vc.perturb.load_task(data, task="unseen_singles", folds=4, fold=f, seed=seed)
-        m = PrimedNetworkModel(components=COMPONENTS, seed=seed, gate="stack", anchor="mean",
-                               perturbation_type=task.perturbation_type).fit(task.train)  # fmt: skip
-        d = m.data_
-        truth = Truth(task, d.counts)
-        test = {g: m._component_table(g, d, m.net_, m.train_genes_, m.deltas_, None)
-                for g in task.conditions}  # fmt: skip
-        out.append({"fold": f, "conditions": list(task.conditions), "control": d.control,
-                    "truth": truth, "design": m.stack_design_, "deltas": m.deltas_,
-                    "train_genes": m.train_genes_, "test": test,
-                    "gene_index": d.gene_index})  # fmt: skip
-        print(f"renge seed {seed} fold {f}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:
-        pickle.dump(out, fh)
-    return out
+    """Per fold: :func:`perturb_stacking._components` (which also keeps the training changes
+    the anchors need), cached apart as ``anchor_seed{seed}.pkl``."""
+    return stacking_components(data, seed, cache, name="anchor")
 
 
 def _stack_weights(fd: dict, anchor: str, average: bool = False) -> dict[str, float]:

@@ -41,8 +41,10 @@ COMPONENTS = ("mean", "data", "prior", "association", "neighbours", "text")
 NETWORK = ("data", "prior", "association")
 
 
-def _components(data: Path, seed: int, cache: Path) -> list[dict]:
-    path = cache / f"comp_seed{seed}.pkl"
+def _components(data: Path, seed: int, cache: Path, name: str = "comp") -> list[dict]:
+    """Per fold: the held-out genes' components, the truth, the training changes and the
+    stack's leave-one-gene-out design (cached as ``cache/{name}_seed{seed}.pkl``)."""
+    path = cache / f"{name}_seed{seed}.pkl"
     if path.exists():
         with open(path, "rb") as fh:
             return pickle.load(fh)
@@ -57,8 +59,9 @@ def _components(data: Path, seed: int, cache: Path) -> list[dict]:
         test = {g: m._component_table(g, d, m.net_, m.train_genes_, m.deltas_, None)
                 for g in task.conditions}  # fmt: skip
         out.append({"fold": f, "conditions": list(task.conditions), "control": d.control,
-                    "truth_control": truth.control, "truth_profiles": truth.profiles,
-                    "genes": truth.genes, "design": m.stack_design_,
+                    "truth": truth, "truth_control": truth.control,
+                    "truth_profiles": truth.profiles, "genes": truth.genes,
+                    "design": m.stack_design_, "deltas": m.deltas_,
                     "train_genes": m.train_genes_, "test": test, "weights": m.weights_,
                     "gene_index": d.gene_index})  # fmt: skip
         print(f"seed {seed} fold {f}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
