@@ -10,8 +10,10 @@ Built-in sources (the table is in ``_registry.py``):
 * ``pca`` (baseline) — log-normalise, 2 000 HVGs, z-score, PCA (50 components), fitted on
   the reference (:class:`~virtualcell.models.PCAEncoder`);
 * ``oracle`` — a pretrained or fine-tuned checkpoint (``CellEncoder``, ``CellGPT``,
-  ``CellPredictor``; ``model=`` a folder or a loaded model); ``post="pca"`` z-scores the
-  embedding dimensions and keeps 50 principal components fitted on the reference;
+  ``CellPredictor``; ``model=`` a folder or a loaded model): its pooled embedding, or
+  (``readout="input"``) the expression-weighted mean of its input gene embeddings;
+  ``post="pca"`` z-scores the embedding dimensions and keeps 50 principal components
+  fitted on the reference;
 * ``genept`` — GenePT: expression-weighted mean of gene text embeddings
   (``gene_embeddings=`` a genes x dims table, default the knowledge base's
   :func:`~virtualcell.knowledge.gene_text_embeddings`);
@@ -144,9 +146,18 @@ class OracleSource(EmbeddingSource):
         A :class:`~virtualcell.models.CellModel` or a checkpoint folder; ``None`` (the
         default) loads the pretrained CellEncoder shipped with the package
         (:func:`virtualcell.models.shipped_oracle_path`; recipe in ``docs/represent.md``).
+    readout
+        ``pooled``: the network's pooled cell embedding (its ``<cls>`` / mean-pooled
+        hidden state); ``input``: the expression-weighted mean of the model's *input* gene
+        embeddings over every vocabulary gene the cell expresses,
+        ``z_c = sum_g x_cg e_g / sum_g x_cg`` (``x`` = log-normalised expression by the
+        one rule of :func:`vc.data.expression <virtualcell.data.expression>`, ``e_g`` the
+        learned embedding of gene ``g``; a gene absent from the vocabulary as written is
+        looked up upper-cased; no transformer layer, no truncation to the tokenizer's
+        ``max_len``). Measured in ``docs/represent.md``.
     post
-        ``none``: the model's pooled embedding as is; ``pca``: z-score each dimension and
-        project on 50 principal components, both fitted on the reference.
+        ``none``: the embedding as is; ``pca``: z-score each dimension and project on 50
+        principal components, both fitted on the reference.
     batch_size
         Cells per forward pass.
     device
@@ -157,6 +168,7 @@ class OracleSource(EmbeddingSource):
         self,
         *,
         model: Any = None,
+        readout: Literal["pooled", "input"] = "pooled",
         post: Literal["none", "pca"] = "none",
         batch_size: int = 64,
         device: str | None = None,
@@ -164,6 +176,9 @@ class OracleSource(EmbeddingSource):
     ) -> None:
         if post not in ("none", "pca"):
             raise ValidationError(f"post must be 'none' or 'pca', got {post!r}")
+        if readout not in ("pooled", "input"):
+            raise ValidationError(f"readout must be 'pooled' or 'input', got {readout!r}")
+        self.readout = readout
         if model is None:
             from ..models import shipped_oracle_path
 
@@ -176,7 +191,43 @@ class OracleSource(EmbeddingSource):
         self.device = device
         self._post: Any = None
 
+    def _gene_table(self) -> np.ndarray:
+        """The network's input gene-embedding table (vocabulary x dims)."""
+        tables = [
+            m.weight for name, m in self.model.network.named_modules()
+            if name.split(".")[-1] == "gene_embedding"
+        ]  # fmt: skip
+        if not tables:
+            raise ValidationError(
+                f"readout='input' needs a network with a gene_embedding table; "
+                f"{type(self.model.network).__name__} has none (use readout='pooled')"
+            )
+        return tables[0].detach().float().cpu().numpy()
+
+    def _input_readout(self, adata: AnnData, layer: str | None) -> np.ndarray:
+        X, genes = expression(adata, layer=layer)
+        X = log_expression(X)
+        vocab = self.model.tokenizer.vocab
+        ids = vocab.lookup([str(g) for g in genes])
+        # the corpus upper-cases symbols (C1orf -> C1ORF): a gene missing as written is
+        # looked up upper-cased
+        upper = vocab.lookup([str(g).upper() for g in genes])
+        ids = np.where(ids >= 0, ids, upper)
+        ids[ids < vocab.n_special] = -1  # special tokens are never genes
+        keep = np.flatnonzero(ids >= 0)
+        if not len(keep):
+            raise ValidationError(
+                "readout='input': no gene of the data is in the model's vocabulary "
+                f"({len(vocab.genes)} genes, e.g. {', '.join(vocab.genes[:3])})"
+            )
+        W = X[:, keep]
+        total = np.asarray(W.sum(1)).ravel()
+        z = np.asarray(W @ self._gene_table()[ids[keep]], dtype=np.float64)
+        return (z / np.maximum(total, 1e-12)[:, None]).astype(np.float32)
+
     def _raw(self, adata: AnnData, layer: str | None) -> np.ndarray:
+        if self.readout == "input":
+            return self._input_readout(adata, layer)
         return np.asarray(
             self.model.embed(adata, batch_size=self.batch_size, layer=layer, device=self.device),
             dtype=np.float32,
