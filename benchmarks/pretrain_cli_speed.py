@@ -95,9 +95,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--objective", default="mlm+mvc+views")
     p.add_argument("--max-len", type=int, default=32)
-    p.add_argument(
-        "--modes", nargs="+", default=["bench", "mmap=131072", "mmap=4194304", "cli"]
-    )
+    p.add_argument("--modes", nargs="+", default=["bench", "mmap=131072", "mmap=4194304", "cli"])
     args = p.parse_args()
     rows = {}
     for mode in args.modes:
