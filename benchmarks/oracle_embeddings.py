@@ -9,7 +9,7 @@ AvgBIO = (Leiden-sweep NMI + ARI + rescaled label ASW) / 3 of:
   every vocabulary gene the cell expresses (weights ``log1p`` CP10k; the value-aware input,
   no transformer layer): ``z_c = sum_g x_cg e_g / sum_g x_cg``;
 * ``input_expr_random`` (control): the same weighting of random Gaussian gene vectors
-  (seed 0), same dimension;
+  (``--control-seed``), same dimension;
 * ``mean+input``: the z-scored concatenation of ``mean`` and ``input_expr``;
 * ``*_pca``: z-score each dimension, 50 principal components (fitted on the query: this is
   zero-shot, no labels);
@@ -73,6 +73,7 @@ def main() -> None:
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--log", default="results/oracle/embeddings.jsonl")
     p.add_argument("--variants", nargs="+", default=None, help="subset of variants to score")
+    p.add_argument("--control-seed", type=int, default=0, help="seed of the random gene vectors")
     args = p.parse_args()
 
     import torch
@@ -89,7 +90,7 @@ def main() -> None:
         model = load(path)
         net = model.network
         table = net.gene_embedding.weight.detach().numpy()
-        rand = np.random.default_rng(0).normal(size=table.shape).astype(np.float32)
+        rand = np.random.default_rng(args.control_seed).normal(size=table.shape).astype(np.float32)
         rows = {}
         for qname, (q, key) in queries.items():
             labels = q.obs[key].astype(str).to_numpy()
@@ -106,7 +107,12 @@ def main() -> None:
                 embs = {k: v for k, v in embs.items() if k in args.variants}
             rows[qname] = {"pca_hvg": pca_scores[qname]}
             rows[qname].update({k: score(v, labels) for k, v in embs.items()})
-        record = {"model": str(path), "pooling": net.config.pooling, "scores": rows}
+        record = {
+            "model": str(path),
+            "pooling": net.config.pooling,
+            "control_seed": args.control_seed,
+            "scores": rows,
+        }
         Path(args.log).parent.mkdir(parents=True, exist_ok=True)
         with open(args.log, "a") as fh:
             fh.write(json.dumps(record) + "\n")

@@ -69,6 +69,9 @@ def main() -> None:
         choices=["pooled", "input"],
         help="oracle embedding readouts (OracleSource readout=); one method row per readout",
     )
+    p.add_argument(
+        "--probe-C", default=None, help="linear_probe C (a number or 'cv'); default the method's"
+    )
     p.add_argument("--novel", action="store_true", help="held-out-type evaluation")
     p.add_argument("--novel-methods", nargs="+", default=["knn", "l1_logreg"])
     p.add_argument("--threads", type=int, default=1)
@@ -100,6 +103,13 @@ def main() -> None:
             ),
         ]
         variants += [v for v in oracle if v[1] in args.oracle_methods]
+    if args.probe_C is not None:
+        C = args.probe_C if args.probe_C == "cv" else float(args.probe_C)
+        variants = [
+            (f"{n}[C={args.probe_C}]", m, {**kw, "method_options": {**kw.get("method_options", {}), "C": C}})
+            if m == "linear_probe" else (n, m, kw)
+            for n, m, kw in variants
+        ]  # fmt: skip
     rows = []
     t0 = time.perf_counter()
     for ds in args.datasets:

@@ -147,6 +147,8 @@ class OracleSource(EmbeddingSource):
         default) loads the pretrained CellEncoder shipped with the package
         (:func:`virtualcell.models.shipped_oracle_path`; recipe in ``docs/represent.md``).
     readout
+        ``None`` (default): the checkpoint's own choice, ``extra["readout"]`` of its
+        ``config.json`` (the shipped oracle: ``input``, measured best), else ``pooled``.
         ``pooled``: the network's pooled cell embedding (its ``<cls>`` / mean-pooled
         hidden state); ``input``: the expression-weighted mean of the model's *input* gene
         embeddings over every vocabulary gene the cell expresses,
@@ -168,7 +170,7 @@ class OracleSource(EmbeddingSource):
         self,
         *,
         model: Any = None,
-        readout: Literal["pooled", "input"] = "pooled",
+        readout: Literal["pooled", "input"] | None = None,
         post: Literal["none", "pca"] = "none",
         batch_size: int = 64,
         device: str | None = None,
@@ -176,9 +178,8 @@ class OracleSource(EmbeddingSource):
     ) -> None:
         if post not in ("none", "pca"):
             raise ValidationError(f"post must be 'none' or 'pca', got {post!r}")
-        if readout not in ("pooled", "input"):
+        if readout not in (None, "pooled", "input"):
             raise ValidationError(f"readout must be 'pooled' or 'input', got {readout!r}")
-        self.readout = readout
         if model is None:
             from ..models import shipped_oracle_path
 
@@ -188,6 +189,14 @@ class OracleSource(EmbeddingSource):
 
             model = load(model)
         self.model, self.post, self.batch_size = model, post, int(batch_size)
+        if readout is None:
+            readout = (getattr(model, "extra", None) or {}).get("readout", "pooled")
+            if readout not in ("pooled", "input"):
+                raise ValidationError(
+                    f"the checkpoint's extra['readout'] is {readout!r}; expected 'pooled' or "
+                    "'input'"
+                )
+        self.readout = readout
         self.device = device
         self._post: Any = None
 
@@ -218,7 +227,8 @@ class OracleSource(EmbeddingSource):
         if not len(keep):
             raise ValidationError(
                 "readout='input': no gene of the data is in the model's vocabulary "
-                f"({len(vocab.genes)} genes, e.g. {', '.join(vocab.genes[:3])})"
+                f"({len(vocab.genes)} genes, e.g. {', '.join(vocab.genes[:3])}). Are the "
+                "gene identifiers of the same kind (symbols vs Ensembl ids) as the vocabulary?"
             )
         W = X[:, keep]
         total = np.asarray(W.sum(1)).ravel()
