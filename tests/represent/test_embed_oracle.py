@@ -107,6 +107,11 @@ def test_oracle_input_readout_is_the_expression_weighted_gene_embedding(typed_ce
         model=tiny_model, query_fraction=0.3, method_options={"readout": "input"},
     )  # fmt: skip
     assert res.metrics["macro_f1"] > res.metrics["majority_macro_f1"]
+    both = vc.represent.embed(typed_cells, source="oracle", model=model, readout="pooled+input")
+    pooled = vc.represent.embed(typed_cells, source="oracle", model=model)
+    want = np.hstack([pooled, z])
+    want = (want - want.mean(0)) / np.where(want.std(0) > 0, want.std(0), 1.0)
+    np.testing.assert_allclose(both, want, rtol=1e-3, atol=1e-3)
     with pytest.raises(ValidationError, match="readout must be"):
         vc.represent.embed(typed_cells, source="oracle", model=model, readout="cls")
     other = typed_cells.copy()

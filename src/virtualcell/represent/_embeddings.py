@@ -137,6 +137,10 @@ def _post_pca(n_comps: int):
     return _Post()
 
 
+#: Cell embeddings an :class:`OracleSource` reads out of a checkpoint.
+_READOUTS = ("pooled", "input", "pooled+input")
+
+
 class OracleSource(EmbeddingSource):
     """Embeddings of a pretrained / fine-tuned model (checkpoint folder or loaded model).
 
@@ -156,7 +160,8 @@ class OracleSource(EmbeddingSource):
         one rule of :func:`vc.data.expression <virtualcell.data.expression>`, ``e_g`` the
         learned embedding of gene ``g``; a gene absent from the vocabulary as written is
         looked up upper-cased; no transformer layer, no truncation to the tokenizer's
-        ``max_len``). Measured in ``docs/represent.md``.
+        ``max_len``); ``pooled+input``: both side by side, each dimension z-scored with the
+        reference's mean and sd. Measured in ``docs/represent.md``.
     post
         ``none``: the embedding as is; ``pca``: z-score each dimension and project on 50
         principal components, both fitted on the reference.
@@ -170,7 +175,7 @@ class OracleSource(EmbeddingSource):
         self,
         *,
         model: Any = None,
-        readout: Literal["pooled", "input"] | None = None,
+        readout: Literal["pooled", "input", "pooled+input"] | None = None,
         post: Literal["none", "pca"] = "none",
         batch_size: int = 64,
         device: str | None = None,
@@ -178,8 +183,8 @@ class OracleSource(EmbeddingSource):
     ) -> None:
         if post not in ("none", "pca"):
             raise ValidationError(f"post must be 'none' or 'pca', got {post!r}")
-        if readout not in (None, "pooled", "input"):
-            raise ValidationError(f"readout must be 'pooled' or 'input', got {readout!r}")
+        if readout not in (None, *_READOUTS):
+            raise ValidationError(f"readout must be one of {_READOUTS}, got {readout!r}")
         if model is None:
             from ..models import shipped_oracle_path
 
@@ -191,14 +196,14 @@ class OracleSource(EmbeddingSource):
         self.model, self.post, self.batch_size = model, post, int(batch_size)
         if readout is None:
             readout = (getattr(model, "extra", None) or {}).get("readout", "pooled")
-            if readout not in ("pooled", "input"):
+            if readout not in _READOUTS:
                 raise ValidationError(
-                    f"the checkpoint's extra['readout'] is {readout!r}; expected 'pooled' or "
-                    "'input'"
+                    f"the checkpoint's extra['readout'] is {readout!r}; expected one of {_READOUTS}"
                 )
         self.readout = readout
         self.device = device
         self._post: Any = None
+        self._scale: Any = None
 
     def _gene_table(self) -> np.ndarray:
         """The network's input gene-embedding table (vocabulary x dims)."""
@@ -235,15 +240,29 @@ class OracleSource(EmbeddingSource):
         z = np.asarray(W @ self._gene_table()[ids[keep]], dtype=np.float64)
         return (z / np.maximum(total, 1e-12)[:, None]).astype(np.float32)
 
-    def _raw(self, adata: AnnData, layer: str | None) -> np.ndarray:
-        if self.readout == "input":
-            return self._input_readout(adata, layer)
+    def _pooled(self, adata: AnnData, layer: str | None) -> np.ndarray:
         return np.asarray(
             self.model.embed(adata, batch_size=self.batch_size, layer=layer, device=self.device),
             dtype=np.float32,
         )
 
+    def _raw(self, adata: AnnData, layer: str | None) -> np.ndarray:
+        if self.readout == "input":
+            return self._input_readout(adata, layer)
+        if self.readout == "pooled":
+            return self._pooled(adata, layer)
+        z = np.hstack([self._pooled(adata, layer), self._input_readout(adata, layer)])
+        if self._scale is None:
+            raise ValidationError("the oracle embedding is not fitted")
+        mean, sd = self._scale
+        return ((z - mean) / sd).astype(np.float32)
+
     def fit(self, adata: AnnData, *, layer: str | None = None) -> OracleSource:
+        if self.readout == "pooled+input":
+            z = np.hstack([self._pooled(adata, layer), self._input_readout(adata, layer)])
+            sd = z.std(0)
+            sd[~(sd > 0)] = 1.0
+            self._scale = (z.mean(0), sd)
         if self.post == "pca":
             self._post = _post_pca(50).fit(self._raw(adata, layer))
         return self
