@@ -9,7 +9,9 @@ from other processes affects them alike:
 * ``mmap=N``: the same after fixing glibc's mmap threshold at ``N`` bytes
   (``mallopt(M_MMAP_THRESHOLD, N)``); the CLI used ``N = 131072`` (128 KiB), which makes
   every allocation above it a fresh ``mmap`` + page faults + ``munmap``;
-* ``cli``: the ``vcell pretrain`` command itself (a subprocess), with the same options.
+* ``cli``: the ``vcell pretrain`` command itself (a subprocess), with the same options;
+  ``cli_old``: the same command from another source tree (``--old-src``, e.g. an export
+  of the commit before a change: ``git archive COMMIT src | tar -x -C /tmp/old``).
 
 Reports seconds per step for each (from ``TrainResult.cells_per_s``), the whole process'
 wall time, its minor page faults and peak resident set (``VmHWM``). Usage::
@@ -69,8 +71,9 @@ def _child(corpus: str, steps: int, mmap: int, objective: str, max_len: int) -> 
         return rec
 
 
-def _cli(corpus: str, steps: int, objective: str, max_len: int) -> dict:
+def _cli(corpus: str, steps: int, objective: str, max_len: int, src: str | None = None) -> dict:
     vcell = Path(sys.executable).with_name("vcell")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         out = subprocess.run(
@@ -80,13 +83,14 @@ def _cli(corpus: str, steps: int, objective: str, max_len: int) -> dict:
              "--warmup-steps", "2", "--batch-size", "32", "--lr", "1e-3", "--seed", "0",
              "--device", "cpu", "--out", tmp + "/run"],
             capture_output=True, text=True, check=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            env={**os.environ, "OMP_NUM_THREADS": "1", **({"PYTHONPATH": src} if src else {})},
         )  # fmt: skip
         wall = time.perf_counter() - t
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     m = re.search(r"final loss ([0-9.]+), ([0-9.]+) cells/s", out.stdout)
     return {"cells_per_s": float(m.group(2)), "loss": float(m.group(1)), "process_s": wall,
-            "children_max_rss_mb": usage.ru_maxrss / 1024}  # fmt: skip
+            "children_max_rss_mb": usage.ru_maxrss / 1024,
+            "minor_faults": usage.ru_minflt - before}  # fmt: skip
 
 
 def main() -> None:
@@ -96,17 +100,19 @@ def main() -> None:
     p.add_argument("--objective", default="mlm+mvc+views")
     p.add_argument("--max-len", type=int, default=32)
     p.add_argument("--modes", nargs="+", default=["bench", "mmap=131072", "mmap=4194304", "cli"])
+    p.add_argument("--old-src", default=None, help="source tree for the cli_old mode")
     args = p.parse_args()
     rows = {}
-    for mode in args.modes:
-        if mode == "cli":
-            rec = _cli(args.corpus, args.steps, args.objective, args.max_len)
+    for i, mode in enumerate(args.modes):
+        if mode in ("cli", "cli_old"):
+            src = args.old_src + "/src" if mode == "cli_old" else None
+            rec = _cli(args.corpus, args.steps, args.objective, args.max_len, src)
         else:
             mmap = int(mode.split("=")[1]) if mode.startswith("mmap=") else 0
             rec = _child(args.corpus, args.steps, mmap, args.objective, args.max_len)
         rec["s_per_step"] = 32 / rec["cells_per_s"]
-        rows[mode] = {k: round(v, 4) for k, v in rec.items()}
-        print(mode, json.dumps(rows[mode]), file=sys.stderr, flush=True)
+        rows[f"{i}:{mode}"] = {k: round(v, 4) for k, v in rec.items()}
+        print(mode, json.dumps(rows[f"{i}:{mode}"]), file=sys.stderr, flush=True)
     print(json.dumps({"args": vars(args), "load": os.getloadavg(), "rows": rows}, indent=1))
 
 
