@@ -9,7 +9,11 @@ so the folder's checksums are fresh); two things change for use on arbitrary dat
   warning unless the vocabulary genes hold half of its counts, instead of refused (no
   vocabulary gene at all still raises);
 * ``extra["recipe"]`` records the run (objective, sizes, seed, corpus sources, the loss
-  curve and the zero-shot scores of ``--log``'s record of the run).
+  curve and the zero-shot scores of ``--log``'s record of the run); ``--run`` may also
+  be a checkpoint folder that already has a recipe (e.g. the shipped one), kept as is;
+* ``extra["readout"]`` (``--readout``, default ``input``) is the readout
+  ``vc.represent.embed(source="oracle")`` uses for this checkpoint unless told otherwise
+  (``docs/represent.md``: the input readout scored above the pooled one).
 
 Usage::
 
@@ -28,6 +32,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="run folder of represent_pretrain.py")
     p.add_argument("--log", default="results/oracle/runs.jsonl")
+    p.add_argument("--readout", default="input", choices=["pooled", "input"])
     p.add_argument(
         "--dest",
         default=str(Path(__file__).parents[1] / "src/virtualcell/models/resources/oracle"),
@@ -36,14 +41,14 @@ def main() -> None:
     from virtualcell.models import CellModel
 
     run = Path(args.run)
-    records = [json.loads(line) for line in Path(args.log).read_text().splitlines() if line]
-    record = [r for r in records if r["name"] == run.name][-1]
-    model = CellModel.from_pretrained(run / "model")
+    model = CellModel.from_pretrained(run / "model" if (run / "model").is_dir() else run)
     model.tokenizer.min_coverage_error = 0.0
     model.tokenizer.min_coverage_warn = 0.5
-    model.extra = {
-        **model.extra,
-        "recipe": {
+    recipe = model.extra.get("recipe")
+    if recipe is None:
+        lines = Path(args.log).read_text().splitlines()
+        record = [r for r in map(json.loads, filter(None, lines)) if r["name"] == run.name][-1]
+        recipe = {
             "name": record["name"],
             "args": {k: v for k, v in record["args"].items() if k not in ("out", "log")},
             "corpus": record["corpus"],
@@ -51,8 +56,8 @@ def main() -> None:
             "wall_s": record["wall_s"],
             "loss_curve": record["loss_curve"],
             "zero_shot": record["scores"],
-        },
-    }
+        }
+    model.extra = {**model.extra, "recipe": recipe, "readout": args.readout}
     dest = model.save_pretrained(args.dest, overwrite=True)
     size = sum(f.stat().st_size for f in Path(dest).iterdir())
     print(f"{dest}: {size / 1e6:.2f} MB")

@@ -62,6 +62,16 @@ def main() -> None:
         default=["knn", "centroid", "linear_probe", "finetune"],
         help="which oracle variants run with --model",
     )
+    p.add_argument(
+        "--readouts",
+        nargs="+",
+        default=["pooled"],
+        choices=["pooled", "input"],
+        help="oracle embedding readouts (OracleSource readout=); one method row per readout",
+    )
+    p.add_argument(
+        "--probe-C", default=None, help="linear_probe C (a number or 'cv'); default the method's"
+    )
     p.add_argument("--novel", action="store_true", help="held-out-type evaluation")
     p.add_argument("--novel-methods", nargs="+", default=["knn", "l1_logreg"])
     p.add_argument("--threads", type=int, default=1)
@@ -78,9 +88,14 @@ def main() -> None:
     variants: list[tuple[str, str, dict]] = [(m, m, {}) for m in args.methods]
     if args.model:
         oracle = [
-            ("knn[oracle]", "knn", {"embedding": "oracle", "model": args.model}),
-            ("centroid[oracle]", "centroid", {"embedding": "oracle", "model": args.model}),
-            ("linear_probe[oracle]", "linear_probe", {"embedding": "oracle", "model": args.model}),
+            (
+                f"{m}[oracle]" if r == "pooled" else f"{m}[oracle:{r}]",
+                m,
+                {"embedding": "oracle", "model": args.model, "method_options": {"readout": r}},
+            )
+            for r in args.readouts
+            for m in ("knn", "centroid", "linear_probe")
+        ] + [
             (
                 "finetune[oracle]",
                 "finetune",
@@ -88,6 +103,13 @@ def main() -> None:
             ),
         ]
         variants += [v for v in oracle if v[1] in args.oracle_methods]
+    if args.probe_C is not None:
+        C = args.probe_C if args.probe_C == "cv" else float(args.probe_C)
+        variants = [
+            (f"{n}[C={args.probe_C}]", m, {**kw, "method_options": {**kw.get("method_options", {}), "C": C}})
+            if m == "linear_probe" else (n, m, kw)
+            for n, m, kw in variants
+        ]  # fmt: skip
     rows = []
     t0 = time.perf_counter()
     for ds in args.datasets:

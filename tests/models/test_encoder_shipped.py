@@ -40,12 +40,20 @@ def test_shipped_checkpoint_loads_and_embeds_a_tiny_anndata():
     np.testing.assert_allclose(model.embed(a), z, atol=1e-6)
 
 
-def test_oracle_source_defaults_to_the_shipped_checkpoint():
+def test_oracle_source_defaults_to_the_shipped_checkpoint_and_its_readout():
     model = vc.models.load(shipped_oracle_path())
+    assert model.extra["readout"] == "input"  # measured best (docs/represent.md)
     a = _tiny(model, seed=1)
     z = vc.represent.embed(a, source="oracle")
-    np.testing.assert_allclose(z, model.embed(a), atol=1e-5)
+    want = vc.represent.embed(a, source="oracle", model=model, readout="input", key_added="i")
+    np.testing.assert_allclose(z, want, atol=1e-6)
     assert a.obsm["X_vc"].shape == z.shape
+    pooled = vc.represent.embed(a, source="oracle", readout="pooled", key_added="p")
+    np.testing.assert_allclose(pooled, model.embed(a), atol=1e-5)
+    # a checkpoint without extra["readout"] keeps the pooled embedding
+    model.extra = {k: v for k, v in model.extra.items() if k != "readout"}
+    plain = vc.represent.embed(a, source="oracle", model=model, key_added="q")
+    np.testing.assert_allclose(plain, pooled, atol=1e-5)
 
 
 def test_bench_checkpoint_method_without_model_uses_the_shipped_oracle():

@@ -171,3 +171,46 @@ def test_pbmc68k_reduced_raw_layer():
         pbmc, label_key="bulk_labels", method="l1_logreg", layer="raw", query_fraction=0.3, seed=0
     )
     assert res.metrics["accuracy"] > 0.7
+
+
+def test_linear_probe_C_by_inner_cross_validation():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from virtualcell.represent._methods import PROBE_C_GRID, LinearProbeAnnotator
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 20)
+    x = rng.normal(size=(60, 100))
+    x[:, 0] += 1.0 * y  # one weak signal among noise dimensions
+    probe = LinearProbeAnnotator(C="cv", seed=3)
+    probe._fit_classifier(x, y)
+    # the reference: scikit-learn's grid search over the same grid, folds and score
+    grid = GridSearchCV(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=3)),
+        {"logisticregression__C": list(PROBE_C_GRID)},
+        cv=StratifiedKFold(3, shuffle=True, random_state=3),
+        scoring="f1_macro",
+    ).fit(x, y)
+    assert probe.C_ == grid.best_params_["logisticregression__C"]
+    assert probe.C_ < 1.0  # 100 dimensions, 60 cells, one signal: shrinkage wins
+    single = LinearProbeAnnotator(C="cv")
+    single._fit_classifier(x[:41], np.r_[y[:40], 2])  # a class with one cell: no inner CV
+    assert single.C_ == 1.0
+    with pytest.raises(ValidationError, match="positive number or 'cv'"):
+        LinearProbeAnnotator(C=0)
+    res = annotate(x_cells := _cells(x, y), label_key="t", method="linear_probe",
+                   query_fraction=0.3, method_options={"C": "cv"})  # fmt: skip
+    assert x_cells.n_obs == 60 and res.metrics["macro_f1"] > res.metrics["majority_macro_f1"]
+
+
+def _cells(x: np.ndarray, y: np.ndarray):
+    import anndata as ad
+
+    counts = np.round(np.exp(x / 2 + 1)).astype(np.float32)
+    a = ad.AnnData(counts)
+    a.var_names = [f"G{i}" for i in range(x.shape[1])]
+    a.obs["t"] = pd.Categorical([f"t{v}" for v in y])
+    return a

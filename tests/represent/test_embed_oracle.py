@@ -83,3 +83,38 @@ def test_unknown_source_and_options(typed_cells):
         vc.represent.embed(typed_cells, source="oracle")
     with pytest.raises(ValidationError, match="n_compz"):
         vc.represent.embed(typed_cells, source="pca", n_compz=3)
+
+
+def test_oracle_input_readout_is_the_expression_weighted_gene_embedding(typed_cells, tiny_model):
+    model = vc.models.load(tiny_model)
+    z = vc.represent.embed(typed_cells, source="oracle", model=model, readout="input")
+    # by hand: log1p CP10k of the counts, weighted mean of the input gene-embedding rows
+    X = np.asarray(typed_cells.X.todense() if hasattr(typed_cells.X, "todense") else typed_cells.X)
+    L = np.log1p(X / X.sum(1, keepdims=True) * 1e4)
+    ids = model.tokenizer.vocab.lookup(typed_cells.var_names)
+    table = model.network.gene_embedding.weight.detach().numpy()
+    keep = ids >= 0
+    want = L[:, keep] @ table[ids[keep]] / L[:, keep].sum(1, keepdims=True)
+    np.testing.assert_allclose(z, want, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(z, vc.represent.embed(typed_cells, source="oracle", model=model))
+    # a gene written in another case is found upper-cased (the corpus upper-cases symbols)
+    lower = typed_cells.copy()
+    lower.var_names = [g.lower() for g in typed_cells.var_names]  # G0 -> g0
+    z_lower = vc.represent.embed(lower, source="oracle", model=model, readout="input")
+    np.testing.assert_allclose(z_lower, z, atol=1e-6)
+    res = vc.represent.annotate(
+        typed_cells, label_key="cell_type", method="linear_probe", embedding="oracle",
+        model=tiny_model, query_fraction=0.3, method_options={"readout": "input"},
+    )  # fmt: skip
+    assert res.metrics["macro_f1"] > res.metrics["majority_macro_f1"]
+    both = vc.represent.embed(typed_cells, source="oracle", model=model, readout="pooled+input")
+    pooled = vc.represent.embed(typed_cells, source="oracle", model=model)
+    want = np.hstack([pooled, z])
+    want = (want - want.mean(0)) / np.where(want.std(0) > 0, want.std(0), 1.0)
+    np.testing.assert_allclose(both, want, rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValidationError, match="readout must be"):
+        vc.represent.embed(typed_cells, source="oracle", model=model, readout="cls")
+    other = typed_cells.copy()
+    other.var_names = [f"NOPE{i}" for i in range(other.n_vars)]
+    with pytest.raises(ValidationError, match="no gene of the data"):
+        vc.represent.embed(other, source="oracle", model=model, readout="input")

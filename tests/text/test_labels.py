@@ -154,3 +154,74 @@ def test_cell_ontology_from_the_installed_wheel():
     assert "Treg" in cl.loc["CL:0000815", "synonyms"]
     parents = cl.loc["CL:0001054", "parents"]  # CD14-positive monocyte
     assert "CL:0000576" in parents and set(parents) <= set(cl.loc["CL:0001054", "ancestors"])
+
+
+#: Cell-state words decide between terms whose names share markers (issue 23: the
+#: pbmc68k labels "CD4+/CD45RA+/CD25- Naive T" and "CD8+/CD45RA+ Naive Cytotoxic" went to
+#: CD4-positive TEMRA and the CD8 cytotoxic T cell; "CD34+" to an innate lymphoid precursor).
+STATES = pd.DataFrame(
+    {
+        "label": [
+            "CD4-positive TEMRA",
+            "naive thymus-derived CD4-positive, alpha-beta T cell",
+            "CD8-positive, alpha-beta cytotoxic T cell",
+            "naive thymus-derived CD8-positive, alpha-beta T cell",
+            "CD34-positive, CD56-positive common innate lymphoid precursor",
+        ],
+        "description": [""] * 5,
+        "synonyms": [()] * 5,
+        "ancestors": [()] * 5,
+    },
+    index=pd.Index(["CL:a", "CL:b", "CL:c", "CL:d", "CL:e"], name="id"),
+)
+
+
+def _fake_embeddings(monkeypatch, sims: dict[tuple[str, str], float]) -> None:
+    """Sentence embeddings with the given cosine between a query and a term name (0 for
+    other pairs): query ``q`` is a unit axis, each name a unit vector with the wanted
+    component on that axis."""
+    import virtualcell.knowledge._dense as dense
+
+    queries = sorted({q for q, _ in sims})
+    names = sorted({n for _, n in sims} | set(STATES["label"]))
+    dim = len(queries) + len(names)
+
+    def embed(texts, *, batch_size=256, description=""):
+        out = np.zeros((len(texts), dim))
+        for row, t in enumerate(texts):
+            if t in queries:
+                out[row, queries.index(t)] = 1.0
+                continue
+            v = np.zeros(dim)
+            for (q, n), s in sims.items():
+                if n == t:
+                    v[queries.index(q)] = s
+            v[len(queries) + names.index(t)] = np.sqrt(max(1.0 - float(v @ v), 0.0))
+            out[row] = v
+        return out
+
+    monkeypatch.setattr(dense, "embed_cached", embed)
+
+
+def test_match_respects_cell_state_words_and_refuses_marker_only_labels(monkeypatch):
+    cd4 = "CD4-positive, CD45RA-positive, CD25-negative Naive T"
+    cd8 = "CD8-positive, CD45RA-positive Naive Cytotoxic"
+    # the measured cosine similarities of all-MiniLM-L6-v2 (before the re-ranking terms)
+    # favour the wrong terms, as on the real Cell Ontology
+    _fake_embeddings(
+        monkeypatch,
+        {
+            (cd4, "CD4-positive TEMRA"): 0.70,
+            (cd4, "naive thymus-derived CD4-positive, alpha-beta T cell"): 0.55,
+            (cd8, "CD8-positive, alpha-beta cytotoxic T cell"): 0.70,
+            (cd8, "naive thymus-derived CD8-positive, alpha-beta T cell"): 0.55,
+            ("CD34-positive", "CD34-positive, CD56-positive common innate lymphoid precursor"): 0.9,
+        },
+    )
+    m = match_cell_types(
+        ["CD4+/CD45RA+/CD25- Naive T", "CD8+/CD45RA+ Naive Cytotoxic", "CD34+"], ontology=STATES
+    )
+    assert list(m["term_id"][:2]) == ["CL:b", "CL:d"]
+    assert m["accepted"][:2].all()
+    # markers alone do not name a type: the best guess is reported, never accepted
+    assert m.loc["CD34+", "term_id"] == "CL:e" and not m.loc["CD34+", "accepted"]

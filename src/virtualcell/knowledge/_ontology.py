@@ -20,8 +20,14 @@ dependencies virtualcell does not need) and read with ``zstandard``.
    (``CD4-positive``, ``CD25-negative``, ``CD56-bright``) the two share, minus ``0.05``
    per signed marker only one of them has (so ``CD4+/CD25 T Reg`` prefers a CD4-positive
    regulatory T cell to a CD8-positive one), plus ``0.1`` times the share of the label's
-   words (three letters or more) found in the term name; the best is accepted when this
-   score is at least ``min_similarity``.
+   words (three letters or more) found in the term name, plus ``0.1`` per *state word*
+   (:data:`STATE_WORDS`: ``naive``, ``memory``, ``effector``, ``progenitor`` ...) the two
+   share, minus ``0.15`` per state word only one of them has (so ``CD4+/CD45RA+/CD25-
+   Naive T`` goes to the naive CD4-positive T cell, not to CD4-positive TEMRA, whose name
+   shares more markers); the best is accepted when this score is at least
+   ``min_similarity``. A label that names only markers (``CD34+``: no word of its own) is
+   accepted only by an exact match (step 2): markers alone do not say which cell type
+   (CD34 marks haematopoietic progenitors, innate lymphoid precursors, endothelium ...).
 """
 
 from __future__ import annotations
@@ -56,6 +62,17 @@ _MARKER_WEIGHT = 0.05
 #: Words too generic to match a term on their own ("cell" is CL:0000000 itself).
 _GENERIC_WORDS = frozenset({"cell", "cells", "type"})
 _WORD_WEIGHT = 0.1
+#: Differentiation / activation states: a label and a term that disagree on one are
+#: different cell types however similar the rest of their names.
+STATE_WORDS = frozenset(
+    {
+        "naive", "memory", "effector", "central", "temra", "tscm", "exhausted",
+        "activated", "resting", "regulatory", "progenitor", "precursor", "stem",
+        "mature", "immature",
+    }
+)  # fmt: skip
+_STATE_SHARED = 0.1
+_STATE_MISMATCH = 0.15
 
 
 def _words(text: str) -> set[str]:
@@ -243,23 +260,35 @@ def match_cell_types(
             if not cand:
                 rows[label] = _row("", table, "", 0.0, False)
                 continue
-            mq, wq = _signed_markers(q), _words(q)
-            sims = np.array(
-                [
-                    float(emb[q] @ emb[names[i]])
-                    + _MARKER_WEIGHT * (len(mq & (mt := _signed_markers(names[i]))) - len(mq ^ mt))
-                    + _WORD_WEIGHT * len(wq & _words(names[i])) / max(len(wq), 1)
-                    for i in cand
-                ]
-            )
+            sims = np.array([_similarity(q, names[i], emb) for i in cand])
             best = int(np.argmax(sims))
             i = cand[best]
-            rows[label] = _row(
-                ids[i], table, names[i], float(sims[best]), bool(sims[best] >= min_similarity)
-            )
+            ok = bool(sims[best] >= min_similarity) and _names_a_type(q)
+            rows[label] = _row(ids[i], table, names[i], float(sims[best]), ok)
     return pd.DataFrame([rows[x] for x in labels], index=pd.Index(labels, name="label"))[
         _MATCH_COLUMNS
     ]
+
+
+def _names_a_type(query: str) -> bool:
+    """Whether a normalised label has a word besides its signed markers (``CD19-positive
+    B``: yes; ``CD34-positive``: no)."""
+    return re.search(r"[A-Za-z]", _SIGNED.sub(" ", query)) is not None
+
+
+def _similarity(query: str, name: str, emb: dict[str, np.ndarray]) -> float:
+    """Re-ranking score of ontology name ``name`` for normalised label ``query`` (the
+    module docstring's step 3)."""
+    mq, mt = _signed_markers(query), _signed_markers(name)
+    wq, wt = _words(query), _words(name)
+    sq, st = wq & STATE_WORDS, wt & STATE_WORDS
+    return (
+        float(emb[query] @ emb[name])
+        + _MARKER_WEIGHT * (len(mq & mt) - len(mq ^ mt))
+        + _WORD_WEIGHT * len(wq & wt) / max(len(wq), 1)
+        + _STATE_SHARED * len(sq & st)
+        - _STATE_MISMATCH * len(sq ^ st)
+    )
 
 
 def _row(term: str, table: pd.DataFrame, name: str, sim: float, ok: bool) -> dict:

@@ -10,8 +10,10 @@ Built-in sources (the table is in ``_registry.py``):
 * ``pca`` (baseline) — log-normalise, 2 000 HVGs, z-score, PCA (50 components), fitted on
   the reference (:class:`~virtualcell.models.PCAEncoder`);
 * ``oracle`` — a pretrained or fine-tuned checkpoint (``CellEncoder``, ``CellGPT``,
-  ``CellPredictor``; ``model=`` a folder or a loaded model); ``post="pca"`` z-scores the
-  embedding dimensions and keeps 50 principal components fitted on the reference;
+  ``CellPredictor``; ``model=`` a folder or a loaded model): its pooled embedding, or
+  (``readout="input"``) the expression-weighted mean of its input gene embeddings;
+  ``post="pca"`` z-scores the embedding dimensions and keeps 50 principal components
+  fitted on the reference;
 * ``genept`` — GenePT: expression-weighted mean of gene text embeddings
   (``gene_embeddings=`` a genes x dims table, default the knowledge base's
   :func:`~virtualcell.knowledge.gene_text_embeddings`);
@@ -135,6 +137,10 @@ def _post_pca(n_comps: int):
     return _Post()
 
 
+#: Cell embeddings an :class:`OracleSource` reads out of a checkpoint.
+_READOUTS = ("pooled", "input", "pooled+input")
+
+
 class OracleSource(EmbeddingSource):
     """Embeddings of a pretrained / fine-tuned model (checkpoint folder or loaded model).
 
@@ -144,9 +150,21 @@ class OracleSource(EmbeddingSource):
         A :class:`~virtualcell.models.CellModel` or a checkpoint folder; ``None`` (the
         default) loads the pretrained CellEncoder shipped with the package
         (:func:`virtualcell.models.shipped_oracle_path`; recipe in ``docs/represent.md``).
+    readout
+        ``None`` (default): the checkpoint's own choice, ``extra["readout"]`` of its
+        ``config.json`` (the shipped oracle: ``input``, measured best), else ``pooled``.
+        ``pooled``: the network's pooled cell embedding (its ``<cls>`` / mean-pooled
+        hidden state); ``input``: the expression-weighted mean of the model's *input* gene
+        embeddings over every vocabulary gene the cell expresses,
+        ``z_c = sum_g x_cg e_g / sum_g x_cg`` (``x`` = log-normalised expression by the
+        one rule of :func:`vc.data.expression <virtualcell.data.expression>`, ``e_g`` the
+        learned embedding of gene ``g``; a gene absent from the vocabulary as written is
+        looked up upper-cased; no transformer layer, no truncation to the tokenizer's
+        ``max_len``); ``pooled+input``: both side by side, each dimension z-scored with the
+        reference's mean and sd. Measured in ``docs/represent.md``.
     post
-        ``none``: the model's pooled embedding as is; ``pca``: z-score each dimension and
-        project on 50 principal components, both fitted on the reference.
+        ``none``: the embedding as is; ``pca``: z-score each dimension and project on 50
+        principal components, both fitted on the reference.
     batch_size
         Cells per forward pass.
     device
@@ -157,6 +175,7 @@ class OracleSource(EmbeddingSource):
         self,
         *,
         model: Any = None,
+        readout: Literal["pooled", "input", "pooled+input"] | None = None,
         post: Literal["none", "pca"] = "none",
         batch_size: int = 64,
         device: str | None = None,
@@ -164,6 +183,8 @@ class OracleSource(EmbeddingSource):
     ) -> None:
         if post not in ("none", "pca"):
             raise ValidationError(f"post must be 'none' or 'pca', got {post!r}")
+        if readout not in (None, *_READOUTS):
+            raise ValidationError(f"readout must be one of {_READOUTS}, got {readout!r}")
         if model is None:
             from ..models import shipped_oracle_path
 
@@ -173,16 +194,75 @@ class OracleSource(EmbeddingSource):
 
             model = load(model)
         self.model, self.post, self.batch_size = model, post, int(batch_size)
+        if readout is None:
+            readout = (getattr(model, "extra", None) or {}).get("readout", "pooled")
+            if readout not in _READOUTS:
+                raise ValidationError(
+                    f"the checkpoint's extra['readout'] is {readout!r}; expected one of {_READOUTS}"
+                )
+        self.readout = readout
         self.device = device
         self._post: Any = None
+        self._scale: Any = None
 
-    def _raw(self, adata: AnnData, layer: str | None) -> np.ndarray:
+    def _gene_table(self) -> np.ndarray:
+        """The network's input gene-embedding table (vocabulary x dims)."""
+        tables = [
+            m.weight for name, m in self.model.network.named_modules()
+            if name.split(".")[-1] == "gene_embedding"
+        ]  # fmt: skip
+        if not tables:
+            raise ValidationError(
+                f"readout='input' needs a network with a gene_embedding table; "
+                f"{type(self.model.network).__name__} has none (use readout='pooled')"
+            )
+        return tables[0].detach().float().cpu().numpy()
+
+    def _input_readout(self, adata: AnnData, layer: str | None) -> np.ndarray:
+        X, genes = expression(adata, layer=layer)
+        X = log_expression(X)
+        vocab = self.model.tokenizer.vocab
+        ids = vocab.lookup([str(g) for g in genes])
+        # the corpus upper-cases symbols (C1orf -> C1ORF): a gene missing as written is
+        # looked up upper-cased
+        upper = vocab.lookup([str(g).upper() for g in genes])
+        ids = np.where(ids >= 0, ids, upper)
+        ids[ids < vocab.n_special] = -1  # special tokens are never genes
+        keep = np.flatnonzero(ids >= 0)
+        if not len(keep):
+            raise ValidationError(
+                "readout='input': no gene of the data is in the model's vocabulary "
+                f"({len(vocab.genes)} genes, e.g. {', '.join(vocab.genes[:3])}). Are the "
+                "gene identifiers of the same kind (symbols vs Ensembl ids) as the vocabulary?"
+            )
+        W = X[:, keep]
+        total = np.asarray(W.sum(1)).ravel()
+        z = np.asarray(W @ self._gene_table()[ids[keep]], dtype=np.float64)
+        return (z / np.maximum(total, 1e-12)[:, None]).astype(np.float32)
+
+    def _pooled(self, adata: AnnData, layer: str | None) -> np.ndarray:
         return np.asarray(
             self.model.embed(adata, batch_size=self.batch_size, layer=layer, device=self.device),
             dtype=np.float32,
         )
 
+    def _raw(self, adata: AnnData, layer: str | None) -> np.ndarray:
+        if self.readout == "input":
+            return self._input_readout(adata, layer)
+        if self.readout == "pooled":
+            return self._pooled(adata, layer)
+        z = np.hstack([self._pooled(adata, layer), self._input_readout(adata, layer)])
+        if self._scale is None:
+            raise ValidationError("the oracle embedding is not fitted")
+        mean, sd = self._scale
+        return ((z - mean) / sd).astype(np.float32)
+
     def fit(self, adata: AnnData, *, layer: str | None = None) -> OracleSource:
+        if self.readout == "pooled+input":
+            z = np.hstack([self._pooled(adata, layer), self._input_readout(adata, layer)])
+            sd = z.std(0)
+            sd[~(sd > 0)] = 1.0
+            self._scale = (z.mean(0), sd)
         if self.post == "pca":
             self._post = _post_pca(50).fit(self._raw(adata, layer))
         return self

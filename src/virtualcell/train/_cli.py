@@ -39,12 +39,16 @@ def _open(data: str) -> Any:
     return read(data)
 
 
-def _fixed_mmap_threshold(nbytes: int = 131072) -> None:
+def _fixed_mmap_threshold(nbytes: int = 4 << 20) -> None:
     """Fix glibc's mmap threshold for this CLI process (no-op elsewhere).
 
     Training allocates tensors of varying shapes; glibc's *dynamic* mmap threshold then
     moves large buffers onto the heap, whose fragmentation grows the resident set with the
     number of steps (benchmarks/streaming_memory.py). A fixed threshold keeps it flat.
+    It is 4 MiB, not 128 KiB: at 128 KiB every per-step tensor above it (a batch's counts,
+    the decoder's logits) was a fresh ``mmap`` + page faults + ``munmap``: 4-6x the page
+    faults and 1.14-1.29x the time of the same run (benchmarks/pretrain_cli_speed.py);
+    4 MiB keeps the resident set as flat (benchmarks/streaming_memory.py).
     """
     import ctypes
     import sys
