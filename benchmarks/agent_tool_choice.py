@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import virtualcell as vc
     from virtualcell._utils import write_json
-    from virtualcell.agent import Agent, Workspace, get_backend, open_kb
+    from virtualcell.agent import Agent, Workspace, make_backend, open_kb
     from virtualcell.agent._bench_rows import default_agent_options, select_tasks
     from virtualcell.agent._choose import channel_scores, tool_card
     from virtualcell.agent._parse import parse_action
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from virtualcell.agent._tasks import TASK_FAMILIES, make_tasks
 
     store = open_kb(args.kb)
-    llm = get_backend("local", model=args.model)
+    llm = make_backend("local", model=args.model)
     t0 = time.perf_counter()
     llm.load()
     print(f"model load {time.perf_counter() - t0:.1f} s", file=sys.stderr)

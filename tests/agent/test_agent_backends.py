@@ -24,7 +24,7 @@ def test_scripted_backend_replays_and_counts():
 def test_backend_registry():
     assert vc.agent.backends.names() == ["local", "openai", "scripted"]
     with pytest.raises(vc.ValidationError, match="unknown LLM backend 'gpt'"):
-        vc.agent.get_backend("gpt")
+        vc.agent.make_backend("gpt")
 
 
 def test_openai_backend_needs_a_server(monkeypatch):
@@ -50,7 +50,7 @@ def test_openai_backend_over_loopback_http(kb, tmp_path, chat_server, monkeypatc
     monkeypatch.setenv("VIRTUALCELL_LLM_BASE_URL", server.url)
     monkeypatch.setenv("VIRTUALCELL_LLM_MODEL", "test-model")
     monkeypatch.setenv("VIRTUALCELL_LLM_API_KEY", "k-123")
-    backend = vc.agent.get_backend("openai")
+    backend = vc.agent.make_backend("openai")
     ans = Agent(backend, kb=kb, workspace=Workspace(tmp_path / "ws"), seed=3).run(
         "What does TP53 activate?"
     )

@@ -92,9 +92,9 @@ def _replies(folder: Path) -> str:
 
 
 def _agent_log(folder: Path, kb: str) -> str:
-    from virtualcell.agent import ask, get_backend
+    from virtualcell.agent import ask, make_backend
 
-    ans = ask("Which genes does KLF1 regulate?", backend=get_backend("scripted", replies=_REPLIES),
+    ans = ask("Which genes does KLF1 regulate?", backend=make_backend("scripted", replies=_REPLIES),
               kb=kb, workspace=folder / "ws")  # fmt: skip
     return str(ans.log_path)
 

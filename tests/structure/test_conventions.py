@@ -180,6 +180,29 @@ def test_known_listings_are_exports():
     assert len(_listings()) >= 3  # the checker sees the listings (represent has three)
 
 
+def _annotation(func) -> str:
+    return str(inspect.signature(func).return_annotation).strip("'\"")
+
+
+def test_get_returns_a_class_and_make_an_instance():
+    """One meaning of ``get_*`` and ``make_*`` across packages (issue 25): ``get_NAME``
+    returns a registered class (``type[Base]``), ``make_NAME`` builds an instance."""
+    gets = {q: _annotation(f) for q, f in _EXPORTS.items() if q.split(".")[-1].startswith("get_")}
+    makes = {q: _annotation(f) for q, f in _EXPORTS.items() if q.split(".")[-1].startswith("make_")}
+    assert gets and makes  # the checker sees both kinds
+    assert {q for q, a in gets.items() if not a.startswith("type[")} == set()
+    assert {q for q, a in makes.items() if a.startswith("type[")} == set()
+
+
+def test_deprecated_get_backend_warns_and_builds_the_same():
+    import virtualcell as vc
+
+    assert "get_backend" not in vc.agent.__all__
+    with pytest.warns(DeprecationWarning, match="make_backend"):
+        old = vc.agent.get_backend("scripted", replies=["x"])
+    assert type(old) is type(vc.agent.make_backend("scripted", replies=["x"]))
+
+
 def test_import_is_light():
     code = (
         "import sys, virtualcell as vc; "

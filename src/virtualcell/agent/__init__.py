@@ -34,7 +34,8 @@ from ._analysis import (
     knockout_support,
     perturbation_effects,
 )
-from ._backends import Backend, Reply, ScriptedBackend, backends, get_backend
+from ._backends import Backend, Reply, ScriptedBackend, backends, make_backend
+from ._backends import get_backend as get_backend  # deprecated alias, not in __all__
 from ._bench import evaluate, run_benchmark
 from ._constrain import SchemaConstraint, action_schema, compact_schema
 from ._design import AgentPolicy, expert_backend, parse_candidates
@@ -90,9 +91,9 @@ __all__ = [
     "expert_backend",
     "expression_by_group",
     "function_schema",
-    "get_backend",
     "knockout_support",
     "local_model_file",
+    "make_backend",
     "open_kb",
     "parse_action",
     "parse_candidates",
@@ -197,7 +198,7 @@ def ask(
         Answer, citations, claim checks, calls, tokens and ``log_path`` (the JSONL
         provenance log, ``provenance.jsonl`` in the workspace).
     """
-    llm = get_backend(backend) if isinstance(backend, str) else backend
+    llm = make_backend(backend) if isinstance(backend, str) else backend
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace or _run_folder())
     if data is not None:
         if isinstance(data, (str, Path)):

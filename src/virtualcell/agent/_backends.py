@@ -25,7 +25,7 @@ from typing import Any
 from .._errors import VirtualCellError
 from .._utils import Entry, Registry
 
-__all__ = ["Backend", "Reply", "ScriptedBackend", "backends", "get_backend"]
+__all__ = ["Backend", "Reply", "ScriptedBackend", "backends", "make_backend"]
 
 Message = dict[str, str]
 
@@ -139,7 +139,7 @@ def _builtin_backends() -> list[Entry[type[Backend]]]:
 backends: Registry[type[Backend]] = Registry("LLM backend", _builtin_backends)
 
 
-def get_backend(name: str = "local", **options: Any) -> Backend:
+def make_backend(name: str = "local", **options: Any) -> Backend:
     """A backend by name with its options.
 
     Parameters
@@ -159,3 +159,29 @@ def get_backend(name: str = "local", **options: Any) -> Backend:
         A new backend instance (a local model is loaded lazily, on its first call).
     """
     return backends.get(name)(**options)
+
+
+def get_backend(name: str = "local", **options: Any) -> Backend:
+    """Deprecated name of :func:`make_backend` (``get_*`` returns a class across packages,
+    ``make_*`` an instance).
+
+    Parameters
+    ----------
+    name
+        As :func:`make_backend`.
+    **options
+        As :func:`make_backend`.
+
+    Returns
+    -------
+    Backend
+        A new backend instance.
+    """
+    import warnings
+
+    warnings.warn(
+        "vc.agent.get_backend is deprecated: use vc.agent.make_backend",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return make_backend(name, **options)

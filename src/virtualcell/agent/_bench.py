@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ValidationError
 from .._utils import log, write_json, write_text
-from ._backends import get_backend
+from ._backends import make_backend
 from ._baselines import keyword_router, majority_answers, top_enrichment
 from ._bench_rounds import memory_rounds
 from ._bench_rows import (
@@ -170,7 +170,7 @@ def _run(
     llm = None
     load_s = None
     if backend != "scripted":
-        llm = get_backend(backend, **backend_options)
+        llm = make_backend(backend, **backend_options)
         if hasattr(llm, "load"):
             llm.load()
             load_s = llm.load_seconds

@@ -119,12 +119,12 @@ def ask_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
 ) -> None:
     """Answer a question with the agent: answer, citations, provenance log."""
-    from . import ask, get_backend
+    from . import ask, make_backend
 
     if backend == "scripted":
-        llm = get_backend("scripted", replies=_read_replies(replies))
+        llm = make_backend("scripted", replies=_read_replies(replies))
     else:
-        llm = get_backend(backend, **_backend_options(base_url, model))
+        llm = make_backend(backend, **_backend_options(base_url, model))
     ans = ask(
         question,
         data=data,

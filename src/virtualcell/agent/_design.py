@@ -38,7 +38,7 @@ from .._errors import ValidationError
 from .._utils import check_number
 from ..data import join_perturbation, split_perturbation
 from ..design import Policy
-from ._backends import Backend, ScriptedBackend, get_backend
+from ._backends import Backend, ScriptedBackend, make_backend
 
 __all__ = ["AgentPolicy", "expert_backend", "parse_candidates"]
 
@@ -135,7 +135,7 @@ class AgentPolicy(Policy):
     max_steps, max_tokens, max_seconds
         Budgets of each round's agent run.
     backend_options
-        Options of :func:`~virtualcell.agent.get_backend`.
+        Options of :func:`~virtualcell.agent.make_backend`.
     """
 
     name = "agent"
@@ -160,7 +160,7 @@ class AgentPolicy(Policy):
             backend = (
                 expert_backend()
                 if backend == "expert"
-                else get_backend(backend, **(backend_options or {}))
+                else make_backend(backend, **(backend_options or {}))
             )
         self.backend = backend
         self.seed = int(seed)

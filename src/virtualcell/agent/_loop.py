@@ -64,7 +64,7 @@ class Agent:
     Parameters
     ----------
     backend
-        An LLM backend (:func:`~virtualcell.agent.get_backend`).
+        An LLM backend (:func:`~virtualcell.agent.make_backend`).
     kb
         An opened knowledge base (knowledge tools and verification need it).
     workspace
