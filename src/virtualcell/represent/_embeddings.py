@@ -117,22 +117,31 @@ class PCASource(EmbeddingSource):
         return self.encoder.embed(data, layer=layer)
 
 
+class _Standardize:
+    """Each dimension z-scored by the mean and sd of the cells it was fitted on (a
+    constant dimension is only centred)."""
+
+    def fit(self, z: np.ndarray) -> _Standardize:
+        self.mean, self.sd = z.mean(0), z.std(0)
+        self.sd[~(self.sd > 0)] = 1.0
+        return self
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        return ((z - self.mean) / self.sd).astype(np.float32)
+
+
 def _post_pca(n_comps: int):
     from sklearn.decomposition import PCA
 
     class _Post:
         def fit(self, z: np.ndarray) -> _Post:
-            self.mean, self.sd = z.mean(0), z.std(0)
-            self.sd[~(self.sd > 0)] = 1.0
+            self.scale = _Standardize().fit(z)
             k = min(n_comps, z.shape[1], z.shape[0] - 1)
-            self.pca = PCA(n_components=k, svd_solver="full", random_state=0).fit(self._z(z))
+            self.pca = PCA(n_components=k, svd_solver="full", random_state=0).fit(self.scale(z))
             return self
 
-        def _z(self, z: np.ndarray) -> np.ndarray:
-            return (z - self.mean) / self.sd
-
         def __call__(self, z: np.ndarray) -> np.ndarray:
-            return self.pca.transform(self._z(z)).astype(np.float32)
+            return self.pca.transform(self.scale(z)).astype(np.float32)
 
     return _Post()
 
@@ -246,30 +255,43 @@ class OracleSource(EmbeddingSource):
             dtype=np.float32,
         )
 
-    def _raw(self, adata: AnnData, layer: str | None) -> np.ndarray:
+    def _unscaled(self, adata: AnnData, layer: str | None) -> np.ndarray:
         if self.readout == "input":
             return self._input_readout(adata, layer)
         if self.readout == "pooled":
             return self._pooled(adata, layer)
-        z = np.hstack([self._pooled(adata, layer), self._input_readout(adata, layer)])
+        return np.hstack([self._pooled(adata, layer), self._input_readout(adata, layer)])
+
+    def _fit_on(self, z: np.ndarray) -> np.ndarray:
+        """Fit the scaling and the PCA on the unscaled embedding ``z``; return it scaled."""
+        if self.readout == "pooled+input":
+            self._scale = _Standardize().fit(z)
+        z = self._scaled(z)
+        if self.post == "pca":
+            self._post = _post_pca(50).fit(z)
+        return z
+
+    def _scaled(self, z: np.ndarray) -> np.ndarray:
+        if self.readout != "pooled+input":
+            return z
         if self._scale is None:
             raise ValidationError("the oracle embedding is not fitted")
-        mean, sd = self._scale
-        return ((z - mean) / sd).astype(np.float32)
+        return self._scale(z)
+
+    def _finish(self, z: np.ndarray) -> np.ndarray:
+        return self._post(z) if self._post is not None else z
 
     def fit(self, adata: AnnData, *, layer: str | None = None) -> OracleSource:
-        if self.readout == "pooled+input":
-            z = np.hstack([self._pooled(adata, layer), self._input_readout(adata, layer)])
-            sd = z.std(0)
-            sd[~(sd > 0)] = 1.0
-            self._scale = (z.mean(0), sd)
-        if self.post == "pca":
-            self._post = _post_pca(50).fit(self._raw(adata, layer))
+        if self.readout == "pooled+input" or self.post == "pca":
+            self._fit_on(self._unscaled(adata, layer))
         return self
 
     def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
-        z = self._raw(adata, layer)
-        return self._post(z) if self._post is not None else z
+        return self._finish(self._scaled(self._unscaled(adata, layer)))
+
+    def fit_transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
+        """:meth:`fit` then :meth:`transform`, reading the checkpoint out once."""
+        return self._finish(self._fit_on(self._unscaled(adata, layer)))
 
 
 class GenePTSource(EmbeddingSource):
