@@ -13,7 +13,6 @@ import inspect
 import pytest
 
 import virtualcell as vc
-from virtualcell._utils import documented_params
 
 #: Reported metric name -> the exported function computing it (where the names differ).
 FUNCTION_OF = {
@@ -48,22 +47,3 @@ def test_docstring_states_the_direction_and_bound_of_the_spec(name, function):
         assert "1]" in doc or "at most 1" in doc.lower(), f"{function}: range not up to 1"
     elif spec.bound == 0.0:
         assert "[0," in doc, f"{function}: range does not start at 0"
-
-
-def test_every_export_documents_every_parameter():
-    """The conventions test checks this too; here it names the metric and parameter."""
-    missing = {}
-    for name in vc.metrics.__all__:
-        obj = getattr(vc.metrics, name)
-        if not inspect.isfunction(obj):
-            continue
-        sig = inspect.signature(obj)
-        params = [
-            p.name
-            for p in sig.parameters.values()
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-        have = documented_params(obj.__doc__) or []
-        if set(params) - set(have):
-            missing[name] = sorted(set(params) - set(have))
-    assert not missing, missing
