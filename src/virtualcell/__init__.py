@@ -42,6 +42,8 @@ _SUBMODULES = (
     "represent",
     "perturb",
     "text",
+    "spatial",
+    "multiomic",
     "design",
     "agent",
     "bench",

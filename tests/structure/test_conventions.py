@@ -217,7 +217,7 @@ def test_import_is_light():
 #: Packages whose every exported function documents every parameter in a numpydoc
 #: ``Parameters`` section (shared ones via ``virtualcell._utils.doc_params``) and
 #: annotates a return other than ``Any``: every package now (issue 25 item 5).
-DOCUMENTED_PACKAGES = ("data", "pp", "represent", "design", "sim", "grn", "tl", "metrics", "pl", "tokenize", "datasets", "bench", "knowledge", "text", "train", "agent", "perturb", "models")  # fmt: skip
+DOCUMENTED_PACKAGES = ("data", "pp", "represent", "design", "sim", "grn", "tl", "metrics", "pl", "tokenize", "datasets", "bench", "knowledge", "text", "train", "agent", "perturb", "models", "spatial", "multiomic")  # fmt: skip
 
 #: Exports of those packages not documented yet: each an xfail(strict=True) case that
 #: must be removed once fixed (this list must shrink, never grow).

@@ -11,7 +11,7 @@ Order (lowest first; packages on one line share a rank and may import each other
     tokenize
     models
     train
-    grn, perturb, represent, text
+    grn, perturb, represent, text, spatial, multiomic
     design
     agent
     bench
@@ -46,7 +46,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tokenize",),
     ("models",),
     ("train",),
-    ("grn", "perturb", "represent", "text"),
+    ("grn", "perturb", "represent", "text", "spatial", "multiomic"),
     ("design",),
     ("agent",),
     ("bench",),
