@@ -47,6 +47,7 @@ from ._perturbation import (
     detect_perturbation_key,
     standardize_perturbations,
 )
+from ._spatial_io import read_spatialdata, read_visium, read_xenium
 from ._stream import CellSource
 from ._tables import Orientation, detect_orientation, read_table
 from ._tenx import read_10x, read_10x_h5, read_10x_mtx
@@ -100,7 +101,10 @@ __all__ = [
     "read_h5ad",
     "read_loom",
     "read_network",
+    "read_spatialdata",
     "read_table",
+    "read_visium",
+    "read_xenium",
     "read_zarr",
     "select_matrix",
     "set_source",

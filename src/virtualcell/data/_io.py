@@ -40,7 +40,19 @@ __all__ = [
 ]
 
 Format = Literal[
-    "h5ad", "10x_mtx", "10x_h5", "loom", "zarr", "table", "csv", "tsv", "beeline", "dream4"
+    "h5ad",
+    "10x_mtx",
+    "10x_h5",
+    "loom",
+    "zarr",
+    "table",
+    "csv",
+    "tsv",
+    "beeline",
+    "dream4",
+    "visium",
+    "xenium",
+    "spatialdata",
 ]
 #: Every reader name :func:`read` accepts as ``format=`` (the values of :data:`Format`).
 FORMATS: tuple[str, ...] = get_args(Format)
@@ -156,9 +168,13 @@ def _sniff_file(path: Path) -> str | None:
 def detect_format(path: str | Path) -> str:
     """Name of the reader for ``path``: one of the :data:`Format` values.
 
-    Folders: a ``matrix.mtx[.gz]`` inside -> ``10x_mtx``; ``ExpressionData.csv`` ->
-    ``beeline``; ``*_knockouts.tsv`` / ``*_wildtype.tsv`` -> ``dream4``; a zarr group
-    (``.zgroup`` / ``zarr.json``) or a ``.zarr`` name -> ``zarr``. Files: by extension
+    Folders: a SpatialData store (a zarr group with ``tables/`` / ``shapes/`` ... or the
+    ``spatialdata_attrs`` root attribute) -> ``spatialdata``; another zarr group
+    (``.zgroup`` / ``zarr.json``) or a ``.zarr`` name -> ``zarr``; a ``spatial/`` folder
+    with the spot positions -> ``visium`` (Space Ranger); ``experiment.xenium`` or
+    ``cell_feature_matrix.h5`` beside ``cells.parquet`` / ``cells.csv.gz`` -> ``xenium``;
+    a ``matrix.mtx[.gz]`` inside -> ``10x_mtx``; ``ExpressionData.csv`` ->
+    ``beeline``; ``*_knockouts.tsv`` / ``*_wildtype.tsv`` -> ``dream4``. Files: by extension
     (``.h5ad``, ``.h5``, ``.loom``, ``.csv[.gz]``, ``.tsv[.gz]``, ``.txt[.gz]``, ``.mtx``),
     else by their first bytes (HDF5 layout, gzip).
 
@@ -169,10 +185,18 @@ def detect_format(path: str | Path) -> str:
     """
     path = check_input_path(path)
     if path.is_dir():
+        from ._spatial_io import is_spatialdata_store, is_visium_folder, is_xenium_folder
+
+        if is_spatialdata_store(path):
+            return "spatialdata"
         if path.suffix.lower() == ".zarr" or (path / ".zgroup").exists():
             return "zarr"
         if (path / "zarr.json").exists():
             return "zarr"
+        if is_visium_folder(path):
+            return "visium"
+        if is_xenium_folder(path):
+            return "xenium"
         if find_10x_mtx(path) is not None:
             return "10x_mtx"
         if (path / "ExpressionData.csv").exists():
@@ -182,7 +206,8 @@ def detect_format(path: str | Path) -> str:
         listing = ", ".join(sorted(p.name for p in path.iterdir())[:10]) or "(empty)"
         raise DataFormatError(
             f"cannot tell the format of folder {path}: expected a 10x folder (matrix.mtx), a "
-            f"BEELINE folder (ExpressionData.csv), a DREAM4 folder (*_knockouts.tsv) or a "
+            f"Visium folder (spatial/tissue_positions.csv), a Xenium folder (cells.parquet), "
+            f"a BEELINE folder (ExpressionData.csv), a DREAM4 folder (*_knockouts.tsv) or a "
             f".zarr store; it holds: {listing}"
         )
     name = path.name.lower()
@@ -233,13 +258,14 @@ def read(
     format
         Force a reader instead of detecting it: ``"h5ad"``, ``"10x_mtx"``, ``"10x_h5"``,
         ``"loom"``, ``"zarr"``, ``"table"`` / ``"csv"`` / ``"tsv"``, ``"beeline"``,
-        ``"dream4"``.
+        ``"dream4"``, ``"visium"``, ``"xenium"``, ``"spatialdata"`` (the spatial readers
+        put coordinates in ``obsm["spatial"]``; see :func:`~virtualcell.data.read_visium`).
     orientation
         For tables only: ``"auto"`` (detected, see :func:`~virtualcell.data.read_table`),
         ``"cells_x_genes"`` or ``"genes_x_cells"``.
     **kwargs
         Passed to the specific reader (e.g. ``network=`` for BEELINE, ``experiments=`` for
-        DREAM4, ``make_unique=`` for 10x).
+        DREAM4, ``make_unique=`` for 10x, ``table=`` for SpatialData).
 
     Returns
     -------
@@ -276,6 +302,18 @@ def read(
         from ._beeline import read_beeline
 
         adata = read_beeline(path, **kwargs)
+    elif fmt == "visium":
+        from ._spatial_io import read_visium
+
+        adata = read_visium(path, **kwargs)
+    elif fmt == "xenium":
+        from ._spatial_io import read_xenium
+
+        adata = read_xenium(path, **kwargs)
+    elif fmt == "spatialdata":
+        from ._spatial_io import read_spatialdata
+
+        adata = read_spatialdata(path, **kwargs)
     else:
         from ._dream4 import read_dream4
 
