@@ -203,7 +203,8 @@ def read_visium(
         The Space Ranger ``outs`` folder (the one holding ``spatial/``).
     count_file
         The count matrix in it: ``filtered_feature_bc_matrix.h5`` or
-        ``raw_feature_bc_matrix.h5`` (a ``.h5`` file or the mtx folder of that name).
+        ``raw_feature_bc_matrix.h5`` (or, when that file is absent, the mtx folder of the
+        same name without ``.h5``).
     library_id
         The key under ``uns["spatial"]``; default the ``library_ids`` attribute of the
         ``.h5`` file, else the folder name (its parent's for an ``outs`` folder).
@@ -232,12 +233,14 @@ def read_visium(
     """
     folder = _folder(path, "read_visium", "a Space Ranger output folder holding spatial/")
     matrix = folder / count_file
+    mtx = folder / count_file.removesuffix(".h5")
     if matrix.is_file():
         adata = read_10x_h5(matrix, make_unique=make_unique, gex_only=gex_only)
-    elif matrix.is_dir() and find_10x_mtx(matrix) is not None:
+    elif find_10x_mtx(mtx) is not None:
+        matrix = mtx
         adata = read_10x_mtx(matrix, make_unique=make_unique, gex_only=gex_only)
     else:
-        raise DataFormatError(f"{count_file} not found in {folder}")
+        raise _missing(folder, (count_file, f"{mtx.name}/"))
     positions_file = _first(folder, _VISIUM_POSITIONS)
     if positions_file is None:
         raise _missing(folder, _VISIUM_POSITIONS)
@@ -539,8 +542,10 @@ def _transform(step: dict[str, Any], xy: np.ndarray, where: str) -> np.ndarray:
         return xy + np.asarray(step["translation"], dtype=np.float64)[-2:]
     if kind == "affine":
         matrix = np.asarray(step["affine"], dtype=np.float64)
-        if matrix.shape != (3, 3):
-            raise DataFormatError(f"{where}: a {matrix.shape} affine matrix; 3 x 3 (x, y) is read")
+        if matrix.shape not in ((2, 3), (3, 3)):  # NGFF stores it without the last row
+            raise DataFormatError(
+                f"{where}: an affine matrix of shape {matrix.shape}; a 2-D (x, y) one is read"
+            )
         return xy @ matrix[:2, :2].T + matrix[:2, 2]
     if kind == "sequence":
         for inner in step.get("transformations", []):
