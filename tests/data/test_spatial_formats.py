@@ -534,3 +534,12 @@ def test_cli_reads_spatial_folders(tmp_path, capsys):
     assert code == 2 and len(errors) == 1, lines
     assert "spatial/scalefactors_json.json not found in" in errors[0]
     assert not any("Traceback" in line for line in lines)
+
+
+def test_cell_source_reads_spatial_folders_whole(tmp_path):
+    """The streaming reader (pretraining, embedding) takes these folders too: they have no
+    row-chunked layout, so they are read whole, not opened as an AnnData zarr store."""
+    source = vc.data.CellSource.open(_spatialdata(tmp_path / "sample.zarr"))
+    assert source.n_obs == 4 and list(source.var_names) == GENES
+    source = vc.data.CellSource.open(_xenium(tmp_path / "run"))
+    assert source.n_obs == 3 and list(source.var_names) == GENES

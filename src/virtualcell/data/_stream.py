@@ -122,6 +122,11 @@ class CellSource:
 
         if not path.exists():
             raise DataFormatError(f"{path}: no such file or folder")
+        if path.is_dir():
+            from ._io import detect_format, read
+
+            if detect_format(path) != "zarr":  # a SpatialData store, a Visium folder, ...
+                return cls.open(read(path), layer=layer)  # read whole: no row-chunked layout
         is_zarr = path.suffix == ".zarr" or path.is_dir()
         if not is_zarr:
             if not path.is_file():
