@@ -213,6 +213,14 @@ def test_visium_missing_file_is_named(tmp_path, damage, message):
         read(folder)
 
 
+def test_visium_folder_without_positions_nor_scalefactors_is_still_named(tmp_path):
+    folder = _drop(_visium(tmp_path / "outs"), "spatial/scalefactors_json.json")
+    _drop(folder, "spatial/tissue_positions.csv")
+    assert detect_format(folder) == "visium"  # spatial/ beside the count matrix
+    with pytest.raises(DataFormatError, match=r"spatial/tissue_positions\.csv not found"):
+        read(folder)
+
+
 def test_visium_mismatched_barcodes(tmp_path):
     folder = _visium(tmp_path / "outs")
     table = pd.read_csv(folder / "spatial/tissue_positions.csv")
@@ -400,6 +408,17 @@ def _shapes(store: Path, name: str, geometries: list[bytes], index: list, step: 
     frame.to_parquet(element / "shapes.parquet")
 
 
+def _write_zarr(adata: ad.AnnData, path: Path, version: int = 3) -> None:
+    """zarr v3 as spatialdata >= 0.4 writes it (v2: the layout of older stores)."""
+    import warnings
+
+    with ad.settings.override(zarr_write_format=version), warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="(Writing zarr v2|Consolidated metadata|zarr v3 autosharding)"
+        )
+        adata.write_zarr(path)
+
+
 def _spatialdata(path: Path, *, two_tables: bool = False) -> Path:
     """A store as spatialdata >= 0.2 writes it: circles (spots) and polygons (cells)."""
     store = _zarr_group(path, {"spatialdata_attrs": {"version": "0.2"}})
@@ -439,12 +458,11 @@ def _spatialdata(path: Path, *, two_tables: bool = False) -> Path:
         uns={"spatialdata_attrs": {"region": ["cells", "spots"], "region_key": "region",
                                    "instance_key": "instance_id"}},
     )  # fmt: skip
-    with ad.settings.override(zarr_write_format=3):  # as spatialdata >= 0.4 writes it
-        table.write_zarr(store / "tables" / "table")
+    _write_zarr(table, store / "tables" / "table")
     if two_tables:
         other = table.copy()
         other.obsm["spatial"] = np.arange(8.0).reshape(4, 2)
-        other.write_zarr(store / "tables" / "with_coords")
+        _write_zarr(other, store / "tables" / "with_coords", version=2)
     return store
 
 
@@ -471,7 +489,7 @@ def test_spatialdata_polygon_with_hole(tmp_path):
     import shutil
 
     shutil.rmtree(store / "tables" / "table")
-    table.write_zarr(store / "tables" / "table")
+    _write_zarr(table, store / "tables" / "table")
     adata = vc.data.read_spatialdata(store)
     np.testing.assert_allclose(adata.obsm["spatial"][0], [103.5, 3.5])  # 6x6 less a 3x3 corner
     np.testing.assert_allclose(adata.obsm["spatial"][1], [2.0, 1.0])
@@ -495,7 +513,7 @@ def test_spatialdata_table_choice_and_errors(tmp_path):
     import shutil
 
     shutil.rmtree(store / "tables" / "table")
-    table.write_zarr(store / "tables" / "table")
+    _write_zarr(table, store / "tables" / "table")
     with pytest.raises(
         DataFormatError, match=r"1 rows of table 'table' annotate instances not in shapes/spots"
     ):
@@ -515,7 +533,7 @@ def test_spatialdata_without_tables(tmp_path):
 
 def test_plain_anndata_zarr_is_still_zarr(tmp_path):
     path = tmp_path / "cells.zarr"
-    ad.AnnData(X=np.ones((2, 3), dtype=np.float32)).write_zarr(path)
+    _write_zarr(ad.AnnData(X=np.ones((2, 3), dtype=np.float32)), path)
     assert detect_format(path) == "zarr"
 
 
@@ -527,6 +545,8 @@ def test_cli_reads_spatial_folders(tmp_path, capsys):
         assert code == 0, out
         info = json.loads(out)
         assert "spatial" in info["obsm"]
+    assert main(["data", "validate", str(tmp_path / "outs")]) == 0
+    assert capsys.readouterr().out.startswith(f"valid: {tmp_path / 'outs'}: 3 cells x 3 genes")
     code = main(["data", "info", str(_drop(tmp_path / "outs", "spatial/scalefactors_json.json"))])
     captured = capsys.readouterr()
     lines = (captured.out + captured.err).strip().splitlines()

@@ -108,7 +108,8 @@ def _check_barcodes(
 
 def is_visium_folder(folder: Path) -> bool:
     """Whether ``folder`` looks like Space Ranger output: a ``spatial/`` folder with the
-    spot positions or the scale factors in it.
+    spot positions or the scale factors in it, or beside a ``*_feature_bc_matrix.h5``
+    (then :func:`read_visium` names the missing file).
 
     Parameters
     ----------
@@ -118,7 +119,10 @@ def is_visium_folder(folder: Path) -> bool:
     spatial = folder / "spatial"
     if not spatial.is_dir():
         return False
-    return any((folder / n).is_file() for n in (*_VISIUM_POSITIONS, _VISIUM_SCALEFACTORS))
+    matrices = ("filtered_feature_bc_matrix.h5", "raw_feature_bc_matrix.h5")
+    return any(
+        (folder / n).is_file() for n in (*_VISIUM_POSITIONS, _VISIUM_SCALEFACTORS, *matrices)
+    )
 
 
 def _read_visium_positions(file: Path, folder: Path) -> pd.DataFrame:
