@@ -495,6 +495,47 @@ def test_spatialdata_polygon_with_hole(tmp_path):
     np.testing.assert_allclose(adata.obsm["spatial"][1], [2.0, 1.0])
 
 
+def _fan_centroid(ring: np.ndarray) -> np.ndarray:
+    """Centroid of a simple polygon as the signed-area-weighted mean of the centroids of
+    the triangles (v0, vi, vi+1): another route than the reader's shoelace sums."""
+    v0, a, b = ring[0], ring[1:-1], ring[2:]
+    d1, d2 = a - v0, b - v0
+    areas = (d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]) / 2.0
+    return (areas[:, None] * (v0 + a + b) / 3.0).sum(axis=0) / areas.sum()
+
+
+def test_spatialdata_many_polygons(tmp_path):
+    """Segmented cells: many one-ring polygons (computed together), one big-endian
+    polygon and one point (computed one by one)."""
+    rng = np.random.default_rng(3)
+    rings, blobs = [], []
+    for _ in range(60):
+        k = int(rng.integers(4, 20))
+        angle = np.sort(rng.uniform(0, 2 * np.pi, k))
+        radius = rng.uniform(2, 9, k)
+        ring = rng.uniform(0, 1000, 2) + np.c_[radius * np.cos(angle), radius * np.sin(angle)]
+        ring = np.vstack([ring, ring[:1]])
+        rings.append(ring)
+        blobs.append(_wkb("polygon", [[tuple(p) for p in ring]]))
+    big = rings[0] + 50.0
+    blobs.append(
+        struct.pack(">BII", 0, 3, 1) + struct.pack(">I", len(big)) + big.astype(">f8").tobytes()
+    )
+    blobs.append(_wkb("point", (3.0, 4.0)))
+    store = _zarr_group(tmp_path / "cells.zarr", {"spatialdata_attrs": {"version": "0.2"}})
+    ids = [f"cell{i}" for i in range(len(blobs))]
+    _shapes(store, "cells", blobs, ids, {"type": "identity"})
+    order = rng.permutation(len(ids))
+    table = ad.AnnData(
+        X=np.ones((len(ids), 1), dtype=np.float32),
+        obs=pd.DataFrame({"cell": [ids[i] for i in order]}, index=[f"r{i}" for i in order]),
+        uns={"spatialdata_attrs": {"region": "cells", "instance_key": "cell"}},
+    )
+    _write_zarr(table, store / "tables" / "table")
+    expected = np.array([*map(_fan_centroid, rings), _fan_centroid(big), [3.0, 4.0]])
+    np.testing.assert_allclose(read(store).obsm["spatial"], expected[order], rtol=0, atol=1e-10)
+
+
 def test_spatialdata_table_choice_and_errors(tmp_path):
     store = _spatialdata(tmp_path / "sample.zarr", two_tables=True)
     with pytest.raises(

@@ -128,18 +128,23 @@ def read_loom(path: str | Path) -> ad.AnnData:
     return set_source(adata, path=str(path), format="loom")
 
 
+def require_zarr(what: str) -> None:
+    """Raise :class:`VirtualCellError` naming the extra to install when zarr is absent."""
+    try:
+        import zarr  # noqa: F401
+    except ImportError as exc:
+        raise VirtualCellError(
+            f"{what} needs the optional package zarr: pip install 'virtualcell[io]'"
+        ) from exc
+
+
 @doc_params
 def read_zarr(path: str | Path) -> ad.AnnData:
     """Read an AnnData ``.zarr`` store (needs the optional ``zarr`` package)."""
     import anndata as ad
 
     path = check_input_path(path)
-    try:
-        import zarr  # noqa: F401
-    except ImportError as exc:
-        raise VirtualCellError(
-            "reading .zarr stores needs the optional package zarr: pip install 'virtualcell[io]'"
-        ) from exc
+    require_zarr("reading .zarr stores")
     with reading(path, "zarr"), _names_checked_here():
         adata = ad.read_zarr(path)
     return set_source(adata, path=str(path), format="zarr")
