@@ -604,3 +604,90 @@ def test_cell_source_reads_spatial_folders_whole(tmp_path):
     assert source.n_obs == 4 and list(source.var_names) == GENES
     source = vc.data.CellSource.open(_xenium(tmp_path / "run"))
     assert source.n_obs == 3 and list(source.var_names) == GENES
+
+
+# --------------------------------------------------------------------------- fuzz
+
+
+def _only_package_errors(call) -> None:
+    try:
+        call()
+    except vc.VirtualCellError:
+        pass
+
+
+def test_fuzz_positions_cells_and_geometries(tmp_path):
+    """Whatever the positions table, cells table, WKB bytes or transformation, the
+    readers succeed or raise a package error (one line), never another exception."""
+    pytest.importorskip("hypothesis")
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    fuzz = settings(
+        max_examples=30,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    visium = _visium(tmp_path / "outs")
+    xenium = _xenium(tmp_path / "run")
+    store = _spatialdata(tmp_path / "sample.zarr")
+    cell = st.one_of(
+        st.sampled_from(["A-1", "B-1", "C-1", "D-1", "barcode", "", "1", "x", "nan", "1e400"]),
+        st.text(alphabet='ABC-1,."x\n ', max_size=6),
+    )
+    table = st.lists(st.lists(cell, min_size=0, max_size=7), min_size=0, max_size=6).map(
+        lambda rows: "\n".join(",".join(row) for row in rows)
+    )
+
+    @fuzz
+    @given(text=table)
+    def positions(text):
+        (visium / "spatial/tissue_positions.csv").write_text(text)
+        _only_package_errors(lambda: read(visium))
+
+    @fuzz
+    @given(text=table)
+    def cells(text):
+        for stale in ("cells.parquet", "cells.csv.gz"):
+            (xenium / stale).unlink(missing_ok=True)
+        with gzip.open(xenium / "cells.csv.gz", "wt") as fh:
+            fh.write("cell_id,x_centroid,y_centroid\n" + text)
+        _only_package_errors(lambda: read(xenium))
+
+    point = _wkb("point", (1.0, 2.0))
+    square = _wkb("polygon", [[(0, 0), (4, 0), (4, 4), (0, 4), (0, 0)]])
+    blob = st.one_of(
+        st.binary(max_size=60),
+        st.sampled_from([point, square]).flatmap(
+            lambda b: st.integers(0, len(b)).map(lambda k: b[:k])  # truncated
+        ),
+        st.sampled_from([point, square]).flatmap(
+            lambda b: st.tuples(st.integers(0, len(b) - 1), st.integers(0, 255)).map(
+                lambda kv: b[: kv[0]] + bytes([kv[1]]) + b[kv[0] + 1 :]  # one byte changed
+            )
+        ),
+    )
+    step = st.one_of(
+        st.fixed_dictionaries({"type": st.sampled_from(["scale", "translation", "affine",
+                                                        "sequence", "rotate", "identity"])}),
+        st.fixed_dictionaries({"type": st.just("affine"),
+                               "affine": st.lists(st.lists(st.floats(-2, 2), max_size=4),
+                                                  max_size=4)}),
+        st.fixed_dictionaries({"type": st.just("scale"),
+                               "scale": st.lists(st.floats(-2, 2), max_size=3)}),
+    )  # fmt: skip
+
+    @fuzz
+    @given(blobs=st.lists(blob, min_size=3, max_size=3), transformation=step)
+    def geometries(blobs, transformation):
+        import shutil
+
+        shutil.rmtree(store / "shapes" / "cells")
+        _shapes(store, "cells", blobs, [7, 8, 9], transformation)
+        _only_package_errors(lambda: read(store))
+
+    positions()
+    cells()
+    geometries()

@@ -557,6 +557,8 @@ def _polygon_moments(buf: memoryview, pos: int, dims: int, order: str):
 
 
 def _wkb_centroid(buf: memoryview) -> tuple[float, float]:
+    if len(buf) < 5:
+        raise DataFormatError(f"a geometry of {len(buf)} bytes (empty or truncated WKB)")
     kind, dims, pos, order = _wkb_geometry(buf, 0)
     if kind == 1:
         x, y = struct.unpack_from(order + "dd", buf, pos)
@@ -583,10 +585,11 @@ def _transform(step: dict[str, Any], xy: np.ndarray, where: str) -> np.ndarray:
     kind = step.get("type")
     if kind == "identity":
         return xy
-    if kind == "scale":
-        return xy * np.asarray(step["scale"], dtype=np.float64)[-2:]
-    if kind == "translation":
-        return xy + np.asarray(step["translation"], dtype=np.float64)[-2:]
+    if kind in ("scale", "translation"):
+        vector = np.asarray(step[kind], dtype=np.float64)
+        if vector.ndim != 1 or len(vector) < 2:
+            raise DataFormatError(f"{where}: a {kind} of {vector.tolist()}; (x, y) is needed")
+        return xy * vector[-2:] if kind == "scale" else xy + vector[-2:]
     if kind == "affine":
         matrix = np.asarray(step["affine"], dtype=np.float64)
         if matrix.shape not in ((2, 3), (3, 3)):  # NGFF stores it without the last row
@@ -620,25 +623,32 @@ def _region_coordinates(
         raise _missing(store, (f"shapes/{region}/shapes.parquet",))
     with reading(parquet, "a GeoParquet file"):
         frame = pd.read_parquet(parquet)
-        centroids = _wkb_centroids(frame["geometry"].to_numpy())
+        try:
+            centroids = _wkb_centroids(frame["geometry"].to_numpy())
+        except DataFormatError as exc:  # name the file
+            raise DataFormatError(f"{parquet}: {exc}") from None
     attrs = _zarr_attrs(element) or {}
-    steps = [t for t in attrs.get("coordinateTransformations", []) if isinstance(t, dict)]
-    names = [str((t.get("output") or {}).get("name")) for t in steps]
     where = f"{store}: shapes/{region}"
-    if coordinate_system in names:
-        step = steps[names.index(coordinate_system)]
-    elif not steps:
-        step = {"type": "identity"}
-    else:
-        raise DataFormatError(
-            f"{where} has no coordinate system {coordinate_system!r} (it has "
-            f"{', '.join(names)}); pass coordinate_system="
-        )
-    axes = (step.get("output") or {}).get("axes") or []
-    units = {str(a.get("unit")) for a in axes if isinstance(a, dict) and a.get("unit")}
-    unit = units.pop() if len(units) == 1 else "unit"
+    with reading(element, "a shapes element (its coordinate transformations)"):
+        steps = [t for t in attrs.get("coordinateTransformations") or [] if isinstance(t, dict)]
+        names = [str((t.get("output") or {}).get("name")) for t in steps]
+        if coordinate_system in names:
+            step = steps[names.index(coordinate_system)]
+        elif not steps:
+            step = {"type": "identity"}
+        elif len(steps) == 1 and coordinate_system == "global":  # the default: its only one
+            step = steps[0]
+        else:
+            raise DataFormatError(
+                f"{where} has no coordinate system {coordinate_system!r} (it has "
+                f"{', '.join(names)}); pass coordinate_system="
+            )
+        axes = (step.get("output") or {}).get("axes") or []
+        units = {str(a.get("unit")) for a in axes if isinstance(a, dict) and a.get("unit")}
+        unit = units.pop() if len(units) == 1 else "unit"
+        xy = _transform(step, centroids, where)
     index = pd.Index(frame.index.astype(str), dtype=str)
-    return index, _transform(step, centroids, where), unit
+    return index, xy, unit
 
 
 def _find_tables(store: Path) -> dict[str, Path]:
@@ -673,8 +683,8 @@ def read_spatialdata(
     table
         The table to read; needed only when the store holds more than one.
     coordinate_system
-        The coordinate system of ``obsm["spatial"]`` (when the shapes have one
-        transformation only, that one is used whatever its name).
+        The coordinate system of ``obsm["spatial"]``. With the default ``"global"``, a
+        shapes element with a single transformation is carried by it whatever its name.
 
     Returns
     -------
