@@ -253,13 +253,14 @@ def read_visium(
         raise _missing(folder, (_VISIUM_SCALEFACTORS,))
     positions = _read_visium_positions(positions_file, folder)
     positions_name = positions_file.relative_to(folder).as_posix()
-    _check_barcodes(adata.obs_names, positions.index, folder, count_file, positions_name)
+    matrix_name = matrix.name + ("/" if matrix.is_dir() else "")
+    _check_barcodes(adata.obs_names, positions.index, folder, matrix_name, positions_name)
     positions = positions.loc[adata.obs_names]
     if in_tissue_only:
         keep = positions["in_tissue"].to_numpy() == 1
         if not keep.any():
             raise DataFormatError(
-                f"{folder}: no spot of {count_file} is in the tissue (in_tissue == 1 in "
+                f"{folder}: no spot of {matrix_name} is in the tissue (in_tissue == 1 in "
                 f"{positions_name}); pass in_tissue_only=False to keep them all"
             )
         if not keep.all():
