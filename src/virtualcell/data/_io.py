@@ -40,20 +40,9 @@ __all__ = [
 ]
 
 Format = Literal[
-    "h5ad",
-    "10x_mtx",
-    "10x_h5",
-    "loom",
-    "zarr",
-    "table",
-    "csv",
-    "tsv",
-    "beeline",
-    "dream4",
-    "visium",
-    "xenium",
-    "spatialdata",
-]
+    "h5ad", "10x_mtx", "10x_h5", "loom", "zarr", "table", "csv", "tsv", "beeline", "dream4",
+    "visium", "xenium", "spatialdata",
+]  # fmt: skip
 #: Every reader name :func:`read` accepts as ``format=`` (the values of :data:`Format`).
 FORMATS: tuple[str, ...] = get_args(Format)
 
