@@ -213,6 +213,23 @@ def test_visium_missing_file_is_named(tmp_path, damage, message):
         read(folder)
 
 
+def test_visium_hd_bins(tmp_path):
+    """Visium HD: each binned_outputs/square_*um folder is a Visium folder with parquet
+    positions; the top folder says so."""
+    top = tmp_path / "hd_outs"
+    bins = _visium(top / "binned_outputs" / "square_008um", positions="parquet")
+    _visium(top / "binned_outputs" / "square_002um", positions="parquet")
+    (top / "spatial").mkdir()
+    (top / "spatial" / "scalefactors_json.json").write_text(json.dumps(SCALEFACTORS))
+    assert read(bins).n_obs == 3
+    with pytest.raises(
+        DataFormatError,
+        match=r"filtered_feature_bc_matrix\.h5 not found in .*hd_outs .*; Visium HD: read one "
+        r"bin size, e.g. .*binned_outputs/square_008um$",
+    ):
+        read(top)
+
+
 def test_visium_folder_without_positions_nor_scalefactors_is_still_named(tmp_path):
     folder = _drop(_visium(tmp_path / "outs"), "spatial/scalefactors_json.json")
     _drop(folder, "spatial/tissue_positions.csv")

@@ -244,7 +244,12 @@ def read_visium(
         matrix = mtx
         adata = read_10x_mtx(matrix, make_unique=make_unique, gex_only=gex_only)
     else:
-        raise _missing(folder, (count_file, f"{mtx.name}/"))
+        error = _missing(folder, (count_file, f"{mtx.name}/"))
+        bins = sorted(p.name for p in (folder / "binned_outputs").glob("square_*um") if p.is_dir())
+        if bins:  # the top folder of Visium HD output: the bins are read one size at a time
+            error = DataFormatError(f"{error}; Visium HD: read one bin size, e.g. "
+                                    f"{folder / 'binned_outputs' / bins[-1]}")  # fmt: skip
+        raise error
     positions_file = _first(folder, _VISIUM_POSITIONS)
     if positions_file is None:
         raise _missing(folder, _VISIUM_POSITIONS)
