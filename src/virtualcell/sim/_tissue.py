@@ -83,7 +83,7 @@ def simulate_tissue(
     saturation: int = 3,
     signal_strength: float = 4.0,
     min_contact_fraction: float = 0.05,
-    method: Literal["cle", "fast"] = "cle",
+    method: Literal["cle", "fast"] = "fast",
     n_steps: int = 300,
     technical_noise: TechnicalNoise | None = None,
     chunk_size: int = 20_000,
@@ -428,20 +428,20 @@ def _choose_pairs(
         )
     n_expr = dict(zip(grn.genes, k.tolist(), strict=True))
     pool = [str(g) for g in rng.permutation(variable) if g not in forbidden and g not in used]
-    # ligands are specific (expressed in at most a third of the types), receptors broader
-    lig_pool = [g for g in pool if n_expr[g] <= max(1, n_types // 3)]
-    n_lig = min(len(lig_pool), n_pairs)
-    ligands = lig_pool[:n_lig]
-    rest = [g for g in pool if g not in set(ligands)]
-    rec_pool = [g for g in rest if n_expr[g] <= max(1, n_types // 2)]
-    receptors = rec_pool[:n_pairs]
-    ligands += [g for g in rest if g not in set(receptors)][: n_pairs - n_lig]
-    if len(ligands) < n_pairs or len(receptors) < n_pairs:
+    if len(pool) < 2 * n_pairs:
         raise ValidationError(
             f"the network has only {len(pool)} genes that vary across cell types outside the "
             f"signalling targets' downstream; {n_pairs} pairs need {2 * n_pairs} "
             "(use a larger network or fewer pairs)"
         )
+    # ligands preferably specific (expressed in at most a third of the types), receptors
+    # in at most half; the rest filled from the other varying genes
+    ligands = [g for g in pool if n_expr[g] <= max(1, n_types // 3)][:n_pairs]
+    rest = [g for g in pool if g not in set(ligands)]
+    ligands += rest[: n_pairs - len(ligands)]
+    rest = [g for g in pool if g not in set(ligands)]
+    receptors = [g for g in rest if n_expr[g] <= max(1, n_types // 2)][:n_pairs]
+    receptors += [g for g in rest if g not in set(receptors)][: n_pairs - len(receptors)]
     rows = []
     for p in range(n_pairs):
         target = chosen_t[p][0] if p < n_signalling else ""
