@@ -253,7 +253,7 @@ def simulate_tissue(
             n_steps=n_steps,
         ).T
     t_kin = time.perf_counter() - t0
-    counts_x, tech = add_technical_noise(true, noise, rng_cells)
+    counts_x, tech = add_technical_noise(true, noise, rng_cells, chunk_size=chunk_size)
 
     from ._simulate import _var_table
 
@@ -269,7 +269,7 @@ def simulate_tissue(
     )
     var = _var_table(grn)
     var["outlier_factor"] = tech["outlier_factor"].astype(np.float32)
-    adata = ad.AnnData(X=sp.csr_matrix(counts_x), obs=obs, var=var)
+    adata = ad.AnnData(X=sp.csr_matrix(counts_x, dtype=np.int32), obs=obs, var=var)
     adata.layers["true_expression"] = true
     adata.obsm["spatial"] = coords
     adata.obsm["true_stimulation"] = pd.DataFrame(
