@@ -294,7 +294,7 @@ def simulate_tissue(
         "composition": pd.DataFrame(composition, index=niche_names, columns=types),
         "cell_density": float(cell_density),
         "domain_size": float(domain_size),
-        "section_um": np.asarray(coords.max(axis=0) if n_cells else [0.0, 0.0], dtype=float),
+        "section_um": float(np.sqrt(n_cells / cell_density)),
         "n_lr_pairs": int(n_lr_pairs),
         "n_signalling": int(n_signalling),
         "signalling": _signalling_table(grn, pairs),
