@@ -92,7 +92,8 @@ def test_niches_are_spatial_domains_with_different_compositions(tissue):
     shared = a.uns["vc"]["sim"]["shared_types"]
     assert len(shared) == 1
     share = comp[:, list(a.obs["cell_type"].cat.categories).index(shared[0])]
-    assert share.min() > 0.15 and share.max() < 0.35
+    big = a.obs["niche"].value_counts().reindex(a.obs["niche"].cat.categories).to_numpy() >= 200
+    assert share[big].min() > 0.15 and share[big].max() < 0.35
     # cell type alone does not identify the niche: most types occur in >= 2 niches
     assert ((comp > 0.05).sum(axis=0) >= 2).sum() >= 3
 

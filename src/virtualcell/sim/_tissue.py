@@ -5,11 +5,12 @@
 composition, and simulates expression with the package's GRN kinetics (SERGIO, see
 :mod:`._kinetics`). Ligand -> receptor signalling acts through the same network:
 
-1. **Layout.** Cells are uniform on a square of area ``n_cells / cell_density``. About
-   ``area / domain_size**2`` seed points (at least ``n_niches``) are spread over it, each
-   seed belongs to one niche (every niche gets at least one), and a cell belongs to the
-   niche of its nearest seed after the coordinates are warped by a smooth random field
-   (a few random Fourier modes), so domains are irregular, non-convex patches.
+1. **Layout.** Cells are uniform on a square of area ``n_cells / cell_density``. Each niche
+   has a smooth random field over the section (a Gaussian process with a squared-exponential
+   kernel, lengthscale ``domain_size / 2.5``, plus a quarter-weight rough component of
+   lengthscale ``domain_size / 10``, by random Fourier features); a cell belongs to the niche
+   whose field is highest there, so niches are irregular patches about ``domain_size``
+   wide, with ragged borders, each niche made of several patches.
 2. **Composition.** Niche ``k`` draws cell type ``t`` with probability
    ``shared_fraction / n_shared_types`` for the ``n_shared_types`` shared types (present
    in every niche in the same share, so cell type alone cannot tell the niche) and
@@ -320,35 +321,42 @@ def simulate_tissue(
 def _layout(
     n_cells: int, n_niches: int, density: float, domain_size: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform cells on a square; niches = nearest seed after a smooth random warp."""
-    from scipy.spatial import cKDTree
-
+    """Uniform cells on a square; niche = argmax of one smooth random field per niche."""
     side = float(np.sqrt(n_cells / density))
     coords = rng.random((n_cells, 2)) * side
-    n_seeds = max(n_niches, round((side / domain_size) ** 2))
-    seeds = rng.random((n_seeds, 2)) * side
-    owner = np.concatenate(
-        [rng.permutation(n_niches), rng.integers(0, n_niches, n_seeds - n_niches)]
-    )
-    owner = owner[rng.permutation(n_seeds)]
-    # smooth warp: a few random Fourier modes of wavelength ~ the domain size
-    spacing = side / np.sqrt(n_seeds)
-    warped = coords.copy()
-    for _ in range(4):
-        k = rng.normal(size=2) * (2 * np.pi / (1.5 * spacing))
-        phase = rng.random() * 2 * np.pi
-        amp = rng.normal(size=2) * 0.25 * spacing
-        warped += np.sin(coords @ k + phase)[:, None] * amp[None, :]
-    _, nearest = cKDTree(seeds).query(warped)
-    niche = owner[nearest]
-    missing = np.setdiff1d(np.arange(n_niches), niche)
-    for k in missing:  # a niche whose seeds lost every cell to the warp: take its seed's cells
-        seed_k = np.flatnonzero(owner == k)[0]
-        near = cKDTree(coords).query(
-            seeds[seed_k], k=min(n_cells, max(1, n_cells // (2 * n_seeds)))
-        )[1]
-        niche[np.atleast_1d(near)] = k
+    field = _smooth_fields(coords, n_niches, domain_size / 2.5, rng)
+    field += 0.25 * _smooth_fields(coords, n_niches, domain_size / 10, rng)  # rough borders
+    niche = field.argmax(axis=1)
+    # small sections: a niche that wins nowhere takes the cells where it came closest
+    # (never cells another such niche took, never a niche's last cell)
+    locked = np.zeros(n_cells, dtype=bool)
+    size = np.bincount(niche, minlength=n_niches)
+    for k in np.flatnonzero(size == 0):
+        margin = np.where(locked, -np.inf, field[:, k] - field.max(axis=1))
+        for i in np.argsort(-margin)[: max(1, n_cells // (2 * n_niches))]:
+            if not locked[i] and size[niche[i]] > 1:
+                size[niche[i]] -= 1
+                size[k] += 1
+                niche[i] = k
+                locked[i] = True
     return coords, niche.astype(np.int64)
+
+
+def _smooth_fields(
+    coords: np.ndarray, n_fields: int, lengthscale: float, rng: np.random.Generator
+) -> np.ndarray:
+    """``n_fields`` independent smooth random fields at ``coords`` (cells x fields).
+
+    Random Fourier features of a Gaussian process with a squared-exponential kernel of
+    the given lengthscale (unit variance): non-periodic, isotropic, smooth.
+    """
+    n_modes = 48
+    freq = rng.normal(size=(n_fields, n_modes, 2)) / lengthscale
+    phase = rng.random((n_fields, n_modes)) * 2 * np.pi
+    out = np.empty((len(coords), n_fields))
+    for k in range(n_fields):
+        out[:, k] = np.cos(coords @ freq[k].T + phase[k]).sum(axis=1)
+    return out * np.sqrt(2.0 / n_modes)
 
 
 def _composition(
