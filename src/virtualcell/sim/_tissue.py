@@ -14,7 +14,10 @@ composition, and simulates expression with the package's GRN kinetics (SERGIO, s
 2. **Composition.** Niche ``k`` draws cell type ``t`` with probability
    ``shared_fraction / n_shared_types`` for the ``n_shared_types`` shared types (present
    in every niche in the same share, so cell type alone cannot tell the niche) and
-   ``(1 - shared_fraction) * d_kt`` otherwise, ``d_k ~ Dirichlet(concentration)``.
+   ``(1 - shared_fraction) * d_kt`` otherwise, ``d_k ~ Dirichlet(concentration)``;
+   within a niche, cells of one type cluster: a cell's type probabilities are multiplied
+   by ``exp(type_clustering * g_t(x))`` (``g_t`` a smooth field of lengthscale 40 um
+   per type) and renormalised.
 3. **Candidate pairs.** ``n_lr_pairs`` ligand -> receptor pairs of distinct genes whose
    deterministic steady state varies across cell types; a gene is *expressed* in a type
    when its steady state exceeds its mean over types (SERGIO's half response). The first
@@ -65,6 +68,8 @@ __all__ = ["simulate_tissue"]
 
 #: Largest section :func:`simulate_tissue` simulates.
 MAX_CELLS = 2_000_000
+#: Lengthscale (micrometres) of the fields that cluster cells of one type in a niche.
+CLUMP_LENGTHSCALE = 40.0
 
 
 def simulate_tissue(
@@ -76,6 +81,7 @@ def simulate_tissue(
     n_shared_types: int = 1,
     shared_fraction: float = 0.25,
     concentration: float = 0.5,
+    type_clustering: float = 0.5,
     cell_density: float = 0.01,
     domain_size: float = 250.0,
     n_lr_pairs: int = 10,
@@ -112,6 +118,10 @@ def simulate_tissue(
     concentration
         Dirichlet concentration of the niche compositions over the other types (small:
         each niche dominated by few types).
+    type_clustering
+        How strongly cells of one type cluster within a niche (0: well mixed); the type
+        probabilities of a cell are multiplied by ``exp(type_clustering * g_t(x))``,
+        ``g_t`` a smooth random field of lengthscale 40 um per type.
     cell_density
         Cells per square micrometre (sets the section's size).
     domain_size
@@ -162,6 +172,7 @@ def simulate_tissue(
     check_number("n_shared_types", n_shared_types, low=0, integer=True)
     check_number("shared_fraction", shared_fraction, low=0, high=1)
     check_number("concentration", concentration, low=0, low_open=True)
+    check_number("type_clustering", type_clustering, low=0, high=10)
     check_number("cell_density", cell_density, low=0, low_open=True)
     check_number("domain_size", domain_size, low=0, low_open=True)
     check_number("n_lr_pairs", n_lr_pairs, low=1, integer=True)
@@ -196,10 +207,14 @@ def simulate_tissue(
     composition = _composition(
         n_niches, n_types, n_shared_types, shared_fraction, concentration, rng_layout
     )
-    u = rng_layout.random(n_cells)
-    cum = np.cumsum(composition, axis=1)
-    cum[:, -1] = 1.0
-    cell_type = np.minimum((u[:, None] > cum[niche]).sum(axis=1), n_types - 1)
+    prob = composition[niche]  # cells x types
+    if type_clustering > 0:  # same-type cells cluster: smooth per-type modulation
+        prob = prob * np.exp(
+            type_clustering * _smooth_fields(coords, n_types, CLUMP_LENGTHSCALE, rng_layout)
+        )
+    cum = np.cumsum(prob, axis=1)
+    u = rng_layout.random(n_cells) * cum[:, -1]
+    cell_type = np.minimum((u[:, None] > cum).sum(axis=1), n_types - 1)
 
     # 3. candidate pairs and signalling targets
     basal = grn.basal.to_numpy(dtype=float)
@@ -292,6 +307,7 @@ def simulate_tissue(
         "shared_types": np.asarray(types[:n_shared_types], dtype=object),
         "shared_fraction": float(shared_fraction),
         "concentration": float(concentration),
+        "type_clustering": float(type_clustering),
         "composition": pd.DataFrame(composition, index=niche_names, columns=types),
         "cell_density": float(cell_density),
         "domain_size": float(domain_size),
