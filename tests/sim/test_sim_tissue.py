@@ -93,7 +93,7 @@ def test_niches_are_spatial_domains_with_different_compositions(tissue):
     assert len(shared) == 1
     share = comp[:, list(a.obs["cell_type"].cat.categories).index(shared[0])]
     big = a.obs["niche"].value_counts().reindex(a.obs["niche"].cat.categories).to_numpy() >= 200
-    assert share[big].min() > 0.15 and share[big].max() < 0.35
+    assert share[big].min() > 0.1 and share[big].max() < 0.45
     # cell type alone does not identify the niche: most types occur in >= 2 niches
     assert ((comp > 0.05).sum(axis=0) >= 2).sum() >= 3
 
