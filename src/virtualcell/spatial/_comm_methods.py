@@ -48,7 +48,8 @@ def permutation(
     receptor is expressed (> 0) in fewer than ``min_fraction`` of the sender's or
     receiver's cells gets ``pvalue = 1``. Permutation ``k`` uses the labels
     ``rng.permutation(labels)`` drawn in turn from ``numpy.random.default_rng(seed)``.
-    The score is the rank of ``(-pvalue, mean)`` (lexicographic) scaled to (0, 1].
+    The score is the rank of ``(-pvalue, mean)`` (lexicographic; equal pairs share a
+    rank) scaled to (0, 1].
     """
     if n_perm < 1:
         raise ValidationError(f"n_perm must be >= 1, got {n_perm}")
@@ -66,9 +67,9 @@ def permutation(
         null = (m[:, :n_pairs].T[:, :, None] + m[:, n_pairs:].T[:, None, :]) / 2.0
         hits += null >= stat
     pvalue = np.where(expressed, (1.0 + hits) / (1.0 + n_perm), 1.0)
-    order = np.lexsort((stat.ravel(), -pvalue.ravel()))  # last key is primary
-    score = np.empty(order.size)
-    score[order] = np.arange(1, order.size + 1) / order.size
+    keys = np.column_stack([-pvalue.ravel(), stat.ravel()])
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)  # lexicographic, ties kept
+    score = (inverse.ravel() + 1.0) / len(uniq)
     return {"score": score.reshape(stat.shape), "pvalue": pvalue, "mean": stat}
 
 

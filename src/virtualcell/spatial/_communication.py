@@ -4,6 +4,7 @@ score methods against a simulated truth (:func:`evaluate_communication`)."""
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Sequence
 
@@ -109,9 +110,23 @@ def communication(
         highest score first.
     """
     fn = COMMUNICATION_METHODS.get(method)
+    _check_options(method, fn, options)
     data = prepare(adata, lr_pairs=lr_pairs, groupby=groupby, n_neighbors=n_neighbors)
     out = fn(data, seed=seed, **options)
     return _table(data.pairs, data.types, out)
+
+
+def _check_options(method: str, fn, options: dict) -> None:
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValidationError(
+            f"communication method {method!r} takes no option {', '.join(map(repr, unknown))}; "
+            f"its options: {', '.join(k for k in allowed if k != 'seed') or 'none'}"
+        )
 
 
 def _table(pairs: pd.DataFrame, types: list[str], out: dict[str, np.ndarray]) -> pd.DataFrame:
