@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import anndata as ad
 import numpy as np
@@ -191,6 +192,8 @@ def evaluate_communication(
     lr_pairs: pd.DataFrame | None = None,
     groupby: str = "cell_type",
     n_neighbors: int = 6,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    baselines: bool = True,
     dataset: str = "adata",
 ) -> EvalResult:
     """Score communication methods against ``uns["true_communication"]``.
@@ -204,8 +207,8 @@ def evaluate_communication(
     adata
         A simulated section (:func:`virtualcell.sim.simulate_tissue`).
     methods
-        Names of :data:`COMMUNICATION_METHODS` (default: all; the baselines are always
-        added).
+        Names of :data:`COMMUNICATION_METHODS` (default: all; the baselines are added
+        unless ``baselines=False``).
     seeds
         Seeds of the methods' random parts (one run per seed).
     lr_pairs
@@ -214,6 +217,11 @@ def evaluate_communication(
         ``obs`` column with the cell types.
     n_neighbors
         Neighbours per cell of the spatial graph.
+    options
+        ``{method: {option: value}}`` passed to that method (e.g.
+        ``{"permutation": {"n_perm": 200}}``).
+    baselines
+        Add the baselines to ``methods`` (the default; ``False``: only ``methods``).
     dataset
         Name of the dataset in the result table.
 
@@ -226,10 +234,13 @@ def evaluate_communication(
     """
     truth = _truth(adata)
     names = list(COMMUNICATION_METHODS.names()) if methods is None else [str(m) for m in methods]
-    for b in COMMUNICATION_METHODS.names(baseline=True):
+    for b in COMMUNICATION_METHODS.names(baseline=True) if baselines else []:
         if b not in names:
             names.append(b)
     entries = [COMMUNICATION_METHODS.entry(n) for n in names]
+    opts = {COMMUNICATION_METHODS.entry(k).name: dict(v) for k, v in (options or {}).items()}
+    for e in entries:
+        _check_options(e.name, e.obj, opts.get(e.name, {}))
     if not len(seeds):
         raise ValidationError("seeds must name at least one seed")
     data = prepare(adata, lr_pairs=lr_pairs, groupby=groupby, n_neighbors=n_neighbors)
@@ -241,7 +252,8 @@ def evaluate_communication(
     for entry in entries:
         for seed in seeds:
             t0 = time.perf_counter()
-            pred = _table(data.pairs, data.types, entry.obj(data, seed=int(seed)))
+            out = entry.obj(data, seed=int(seed), **opts.get(entry.name, {}))
+            pred = _table(data.pairs, data.types, out)
             seconds[entry.name] = seconds.get(entry.name, 0.0) + time.perf_counter() - t0
             for metric, value in score_communication(truth, pred).items():
                 rows.append(
@@ -276,5 +288,10 @@ def evaluate_communication(
         "n_pairs": len(data.pairs),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
-    meta = {"groupby": groupby, "n_neighbors": int(n_neighbors), "seeds": [int(s) for s in seeds]}
+    meta = {
+        "groupby": groupby,
+        "n_neighbors": int(n_neighbors),
+        "seeds": [int(s) for s in seeds],
+        "options": opts,
+    }
     return EvalResult.from_rows("spatial_communication", rows, meta=meta, report=report)
