@@ -150,13 +150,19 @@ def response_strength(data: CommInput, *, top: int = 3, min_cells: int = 20) -> 
 
 
 def response(
-    data: CommInput, *, seed: int = 0, n_perm: int = 1000, top: int = 3
+    data: CommInput, *, seed: int = 0, n_perm: int = 1000, top: int = 3, power: float = 2.0
 ) -> dict[str, np.ndarray]:
     """Receivers' response x specificity: the :func:`permutation` test's score (ligand
-    and receptor specific to the sender and receiver types) weighted by
-    :func:`response_strength` of the pair in the receiver type (how much receivers'
-    expression varies with the pair's ligand in their spatial neighbourhood)."""
+    and receptor specific to the sender and receiver types) weighted by the pair's
+    response, ``(mean over receiver types of response_strength) ** power`` (how much
+    receivers' expression varies with the pair's ligand in their spatial neighbourhood;
+    ``top`` and ``power`` were chosen on simulated seeds 100-101, docs/spatial.md)."""
     test = permutation(data, seed=seed, n_perm=n_perm)
     strength = response_strength(data, top=top)
-    weight = np.broadcast_to(strength[:, None, :], test["score"].shape)
-    return {"score": test["score"] * weight, "response": weight.copy(), "pvalue": test["pvalue"]}
+    weight = strength.mean(axis=1) ** power
+    shape = test["score"].shape
+    return {
+        "score": test["score"] * weight[:, None, None],
+        "response": np.broadcast_to(strength[:, None, :], shape).copy(),
+        "pvalue": test["pvalue"],
+    }
