@@ -260,7 +260,8 @@ def _check_options(given: dict[str, Any], allowed: tuple[str, ...], where: str) 
     if extra:
         takes = ", ".join(_FLAGS[k] for k in allowed) or "no other option"
         raise ValidationError(
-            f"{', '.join(extra)} does not apply {where} (it takes --out, --seed, {takes})"
+            f"{', '.join(extra)} {'does' if len(extra) == 1 else 'do'} not apply {where} "
+            f"(it takes --out, --seed, {takes})"
         )
 
 
