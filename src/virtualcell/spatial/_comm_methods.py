@@ -19,6 +19,7 @@ __all__ = [
     "neighbor_product",
     "permutation",
     "response",
+    "response_strength",
 ]
 
 
@@ -121,6 +122,8 @@ def response_strength(data: CommInput, *, top: int = 3, min_cells: int = 20) -> 
     """
     if data.expression is None or not data.genes:
         raise ValidationError("the response method needs the cells' expression")
+    if top < 1:
+        raise ValidationError(f"top must be >= 1, got {top}")
     n_pairs = data.ligand.shape[1]
     out = np.zeros((n_pairs, data.n_types))
     lig_by_type = data.type_means(data.ligand)  # (types, pairs)
