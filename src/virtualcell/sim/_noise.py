@@ -113,7 +113,7 @@ def _add_noise_chunked(
         y = np.empty((n_cells, n_genes), dtype=np.float32)
         for lo in starts:
             y[lo : lo + chunk] = np.log1p(scaled(lo))
-        q = float(np.percentile(y, noise.dropout_percentile))
+        q = _percentile_in_place(y.reshape(-1), noise.dropout_percentile)
         del y
     blocks = []
     for lo in starts:
@@ -122,7 +122,16 @@ def _add_noise_chunked(
             keep_p = 1.0 / (1.0 + np.exp(-noise.dropout_shape * (np.log1p(x) - q)))
             x *= rng.random(x.shape) < keep_p
         blocks.append(sp.csr_matrix(rng.poisson(x).astype(np.int32)))
-    counts = (
-        sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, n_genes), dtype=np.int32)
-    )
-    return counts.astype(np.int32), {"outlier_factor": factor, "library_size": lib}
+    counts = sp.vstack(blocks, format="csr", dtype=np.int32)
+    return counts, {"outlier_factor": factor, "library_size": lib}
+
+
+def _percentile_in_place(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) by partitioning ``values`` in
+    place, without the sorted copy ``np.percentile`` makes."""
+    pos = q / 100.0 * (values.size - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, values.size - 1)
+    values.partition([lo, hi])
+    a, b = float(values[lo]), float(values[hi])
+    return a + (pos - lo) * (b - a)
