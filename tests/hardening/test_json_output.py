@@ -40,6 +40,15 @@ def _h5ad(folder: Path) -> str:
     return str(path)
 
 
+def _tissue(folder: Path) -> str:
+    """A small simulated section (obsm['spatial'], uns['lr_pairs'], the truth)."""
+    from virtualcell.sim import simulate_tissue
+
+    path = folder / "tissue.h5ad"
+    simulate_tissue(60, n_cells=300, n_lr_pairs=6, n_signalling=3, seed=0).write_h5ad(path)
+    return str(path)
+
+
 def _beeline(folder: Path) -> str:
     b = folder / "bee"
     b.mkdir()
@@ -265,6 +274,11 @@ CASES = {
                                 "observational_cells=100", "control_cells=50", "cells=20"))],
                lambda d: d["env"] == "sim_knockout" and d["policy"] == "active_ucb"
                and len(d["curve"]) == 2 and d["hit_rate"] == d["curve"][-1]),
+    "spatial communication": (lambda t, kb: ["spatial", "communication", _tissue(t),
+                                             "--methods", "neighbor_product", "--json"],
+                              lambda d: d["metric"] == "auprc"
+                              and [r["method"] for r in d["results"]]
+                              == ["neighbor_product", "coexpression", "permutation"]),
 }  # fmt: skip
 
 

@@ -21,6 +21,7 @@ def test_build_counts_and_provenance(tiny_sources, tmp_path):
         "tfs": 3,
         "tf_targets": len(TRRUST),
         "gene_sets": len(GMT),
+        "lr_pairs": 0,
     }
     assert stats.path.exists() and stats.bytes == stats.path.stat().st_size
     assert not list(tmp_path.glob(".*tmp"))  # atomic: no temporary left behind

@@ -22,8 +22,10 @@ def _builtin() -> Iterator[Entry[Task]]:
     from ._grn import GRN_TASK
     from ._perturb import PERTURB_TASK
     from ._represent import REPRESENT_TASK
+    from ._spatial_comm import SPATIAL_COMM_TASK
 
-    for task in (GRN_TASK, REPRESENT_TASK, PERTURB_TASK, AGENT_TASK, DESIGN_TASK):
+    for task in (GRN_TASK, REPRESENT_TASK, PERTURB_TASK, AGENT_TASK, DESIGN_TASK,
+                 SPATIAL_COMM_TASK):  # fmt: skip
         yield Entry(task.name, task, task.description)
 
 

@@ -11,9 +11,12 @@ Build a local store once (``vcell kb build`` or :func:`build`), then load it::
     kb.verify("KLF1 regulates erythroid differentiation").label
     vc.knowledge.enrich(["INS", "GCG", "SST"], gene_sets="KEGG_2021_Human")
     vc.knowledge.cell_ontology()              # the Cell Ontology (cellxgene-ontology-guide)
+    vc.knowledge.ligand_receptor_pairs(kb)    # ligand -> receptor pairs (LIANA consensus)
 """
 
 from pathlib import Path
+
+import pandas as pd
 
 from ._bm25 import BM25
 from ._dense import MODEL_NAME, embed, embed_cached, embedder_available
@@ -51,6 +54,7 @@ __all__ = [
     "embedder_available",
     "enrich",
     "gene_text_embeddings",
+    "ligand_receptor_pairs",
     "load",
     "match_cell_types",
     "normalize_label",
@@ -76,6 +80,33 @@ def load(path: str | Path | None = None) -> KnowledgeBase:
         The opened store.
     """
     return KnowledgeBase(path)
+
+
+def ligand_receptor_pairs(kb: KnowledgeBase | str | Path | None = None) -> pd.DataFrame:
+    """The knowledge base's ligand -> receptor table.
+
+    Built by :func:`build` from LIANA's OmniPath-based consensus resource
+    (``liana/resource/omni_resource.csv`` of the installed ``liana`` wheel, BSD-3-Clause;
+    the consensus of CellPhoneDB, CellChatDB, ICELLNET, connectomeDB2020, CellTalkDB and
+    others) or from a ``*ligand_receptor*.csv`` / ``omni_resource.csv`` in the source
+    folder.
+
+    Parameters
+    ----------
+    kb
+        An open :class:`KnowledgeBase`, a store file or folder, or ``None`` for the
+        default store.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``ligand, receptor, source``, one row per pair; a protein complex's
+        subunits are ``_``-joined (``ITGA1_ITGB1``).
+    """
+    if isinstance(kb, KnowledgeBase):
+        return kb.ligand_receptor()
+    with load(kb) as store:
+        return store.ligand_receptor()
 
 
 def verify(

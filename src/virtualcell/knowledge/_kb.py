@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._errors import DatasetNotAvailableError, ValidationError
+from .._errors import DataFormatError, DatasetNotAvailableError, ValidationError
 from ._passages import KINDS, Passage
 from ._search import Mode, SearchIndex
 from ._store import default_path, read_meta
@@ -337,6 +337,17 @@ class KnowledgeBase:
         return {
             n: [g for g in s.split("|") if g] for n, s in zip(df["name"], df["genes"], strict=True)
         }
+
+    def ligand_receptor(self) -> pd.DataFrame:
+        """Ligand -> receptor pairs of the store (``ligand, receptor, source``; a complex's
+        subunits ``_``-joined); a clear error for a store built before the table existed."""
+        try:
+            return self._q("SELECT ligand, receptor, source FROM lr_pairs ORDER BY rowid")
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as err:
+            raise DataFormatError(
+                f"{self.path} has no ligand-receptor table (built by an older virtualcell); "
+                "rebuild it with `vcell kb build --overwrite`"
+            ) from err
 
     # -- retrieval ----------------------------------------------------------------------
     def search(

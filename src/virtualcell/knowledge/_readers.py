@@ -10,6 +10,8 @@ Canonical columns (every reader returns exactly these, as strings unless noted):
 * tfs: ``symbol, source``
 * tf_targets: ``tf, target, sign (int: +1 activation, -1 repression, 0 unknown), source, pmids``
 * gene_sets: ``library, name, genes`` (genes ``|``-joined)
+* lr_pairs: ``ligand, receptor, source`` (ligand -> receptor interactions; a complex's
+  subunits are ``_``-joined, e.g. ``ITGA1_ITGB1``, as in CellPhoneDB and LIANA)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "read_goatools_ncbi",
     "read_godb_sqlite",
     "read_lambert",
+    "read_lr_pairs",
     "read_omnipath",
     "read_orgdb_sqlite",
     "read_trrust",
@@ -46,6 +49,7 @@ COLUMNS = {
     "tfs": ["symbol", "source"],
     "tf_targets": ["tf", "target", "sign", "source", "pmids"],
     "gene_sets": ["library", "name", "genes"],
+    "lr_pairs": ["ligand", "receptor", "source"],
 }
 
 _RELATIONS = {
@@ -290,6 +294,31 @@ def read_omnipath(path: Path, source: str) -> pd.DataFrame:
             "pmids": pm,
         }
     ).reset_index(drop=True)
+
+
+def read_lr_pairs(path: Path, source: str, *, resource: str | None = "consensus") -> pd.DataFrame:
+    """A ligand-receptor table: LIANA's OmniPath resource file (``omni_resource.csv``:
+    ``source_genesymbol, target_genesymbol, resource``; only the rows of ``resource``,
+    default its ``consensus`` set, when that column exists) or a plain CSV/TSV with
+    ``ligand, receptor`` columns. Returns the canonical ``lr_pairs`` table."""
+    sep = "\t" if path.name.endswith((".tsv", ".tsv.gz", ".txt")) else ","
+    try:
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise DataFormatError(f"cannot read table {path}: {err}") from err
+    if {"source_genesymbol", "target_genesymbol"} <= set(df.columns):
+        if resource is not None and "resource" in df.columns:
+            df = df[df["resource"] == resource]
+        lig, rec = df["source_genesymbol"], df["target_genesymbol"]
+    else:
+        _need(df, ["ligand", "receptor"], path)
+        lig, rec = df["ligand"], df["receptor"]
+    out = pd.DataFrame(
+        {"ligand": lig.astype(str).str.strip(), "receptor": rec.astype(str).str.strip()}
+    )
+    out = out[(out["ligand"] != "") & (out["receptor"] != "")]
+    out["source"] = source
+    return out.drop_duplicates(["ligand", "receptor"]).reset_index(drop=True)
 
 
 def _sql(con: sqlite3.Connection, query: str) -> pd.DataFrame:

