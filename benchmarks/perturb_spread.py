@@ -1,0 +1,210 @@
+"""RENGE dev: can an unseen-gene prediction keep the gene-specific spread (PDS) that
+``go_forest`` has and the anchor's Pearson-delta that ``primed_knowledge`` has?
+
+A selection run on fold seeds that are NOT reported (``--seeds 10,11,12,13,14``), then,
+once, the reported seeds (``--seeds 0,1,2``) with the same candidates.
+
+Why ``go_forest`` wins PDS: PDS (L1, the fold's genes) asks whether a gene's prediction is
+closer to its own true change than to the other held-out genes'; a prediction that stands
+on a common anchor (the median of the training changes) with a gene-specific part
+*averaged* over two regressors (GO forest, GenePT ridge: their errors partly cancel, and
+so does their spread) puts every gene near the same profile. Pearson-delta is invariant
+to the scale of the predicted change; PDS and L2 are not.
+
+Every candidate is ``pred(g) = ctrl + c * (anchor + s * dev(g))`` with (per outer fold, all
+from the training genes of the fold):
+
+* ``anchor``: ``mean`` or ``median`` of the training changes (``vc.perturb`` ANCHORS);
+* ``dev(g)``: ``F`` = GO forest residual (prediction minus the training mean; the
+  ``neighbours`` component of ``primed_network``), ``T`` = GenePT ridge residual (the
+  ``text`` component), ``avg`` = (F + T) / 2 (``primed_knowledge``), ``sum`` = F + T,
+  ``normavg`` = ``avg`` rescaled to the mean of the L2 norms of F and T (the average's
+  direction at the regressors' own spread);
+* ``s``: 1, or chosen by leave-one-gene-out over the fold's *training* genes (each
+  training gene predicted from the others: anchor, forest and ridge refitted without
+  it) from {0, 0.5, 1, 1.5, 2, 3}, maximising mean Pearson-delta + mean PDS of those
+  held-out predictions (PDS among the training genes; target genes left out); ties
+  go to the value nearest 1 (``cv``);
+* ``c``: 1, or jointly with ``s`` from {0.75, 1, 1.25, 1.5} by the same inner criterion
+  (``cv2``; ``c`` moves PDS and L2, not Pearson), or fixed at 0.75, 1.25, 1.5 with
+  ``s = 1`` (``1c<c>``).
+
+References, on the same folds: ``go_forest``, ``genept_ridge``, ``go_ridge``,
+``train_mean`` (the registry's predictors, seed = fold seed, as ``vc.perturb.evaluate``).
+
+Selection rule, declared before any run (written with this file, before seeds 0-2 were
+scored): on the selection seeds, the candidate with the largest
+``min(d_pearson, d_pds)``, where ``d_m`` = its mean of metric ``m`` (mean over genes per
+seed, then over seeds) minus the best reference's on ``m``; ties by the larger
+``d_pearson``. The pick is reported on seeds 0-2 whatever it scores.
+
+Scores: target-excluded ``score_predictions`` (PDS among the fold's held-out genes, as
+``vc.perturb.evaluate``).
+
+    PYTHONPATH=src python benchmarks/perturb_spread.py --seeds 10,11,12,13,14 --csv X.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import virtualcell as vc
+from virtualcell._utils import markdown_table, write_text
+from virtualcell.perturb import Truth, score_predictions
+from virtualcell.perturb._gate import ANCHORS
+from virtualcell.perturb._primed import PrimedNetworkModel
+
+REFERENCES = ("go_forest", "genept_ridge", "go_ridge", "train_mean")
+DEVS = ("F", "T", "avg", "sum", "normavg")
+S_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+C_GRID = (0.75, 1.0, 1.25, 1.5)
+
+
+def _devs(m: PrimedNetworkModel, gene: str, train: list[str], deltas: np.ndarray) -> dict:
+    f = m._neighbours(gene, train, deltas)
+    t = m._text(gene, train, deltas)
+    know = m._know(gene, train)
+    avg = sum(w * {"neighbours": f, "text": t}[c] for c, w in know.items()) if know else 0 * f
+    nf, nt, na = (float(np.linalg.norm(v)) for v in (f, t, avg))
+    norm = avg * (0.5 * (nf + nt) / na) if na > 0 else avg
+    return {"F": f, "T": t, "avg": avg, "sum": f + t, "normavg": norm}
+
+
+def _inner(m: PrimedNetworkModel, d, control: np.ndarray) -> dict:
+    """Leave-one-gene-out over the training genes: per gene, every anchor and deviation."""
+    train, deltas = m.train_genes_, m.deltas_
+    out = {}
+    for k, h in enumerate(train):
+        others = [i for i in range(len(train)) if i != k]
+        names = [train[i] for i in others]
+        out[h] = {
+            "anchors": {a: ANCHORS.get(a)(deltas[others]) for a in ("mean", "median")},
+            "devs": _devs(m, h, names, deltas[others]),
+            "truth": control + deltas[k],
+        }
+    return out
+
+
+def _inner_choice(inner: dict, control, genes, anchor: str, dev: str, grid) -> tuple:
+    labels = list(inner)
+    truth = np.vstack([inner[h]["truth"] for h in labels])
+    best, best_key = None, None
+    for s, c in grid:
+        pred = np.vstack([
+            control + c * (inner[h]["anchors"][anchor] + s * inner[h]["devs"][dev])
+            for h in labels
+        ])  # fmt: skip
+        table = vc.metrics.score_profiles(truth, np.maximum(pred, 0.0), control,
+                                          labels=labels, genes=genes)  # fmt: skip
+        score = float(table["pearson_delta"].mean() + table["pds"].mean())
+        key = (round(score, 10), -abs(s - 1.0) - abs(c - 1.0))
+        if best_key is None or key > best_key:
+            best, best_key = (s, c), key
+    return best
+
+
+def run_fold(data: Path, seed: int, fold: int) -> list[dict]:
+    task = vc.perturb.load_task(data, task="unseen_singles", folds=4, fold=fold, seed=seed)
+    m = PrimedNetworkModel(components=("mean", "neighbours", "text"), seed=seed,
+                           perturbation_type=task.perturbation_type).fit(task.train)  # fmt: skip
+    d = m.data_
+    truth = Truth(task, d.counts)
+    conds = list(task.conditions)
+    control = d.control
+    preds: dict[str, np.ndarray] = {}
+    chosen: dict[str, tuple] = {}
+    for name in REFERENCES:
+        p = vc.perturb.make_predictor(name, seed=seed, perturbation_type=task.perturbation_type)
+        p.fit(task.train)
+        preds[name] = np.asarray(p.predict(conds, on_unsupported="flag").X, dtype=np.float64)
+    outer = {g: _devs(m, g, m.train_genes_, m.deltas_) for g in conds}
+    anchors = {a: ANCHORS.get(a)(m.deltas_) for a in ("mean", "median")}
+    inner = _inner(m, d, control)
+    for anchor, dev in itertools.product(("mean", "median"), DEVS):
+        fixed = [(1.0, 1.0)]
+        cv = [(s, 1.0) for s in S_GRID]
+        cv2 = list(itertools.product(S_GRID, C_GRID))
+        scaled = [(f"1c{c:g}", [(1.0, c)]) for c in C_GRID if c != 1.0]
+        for tag, grid in (("1", fixed), ("cv", cv), ("cv2", cv2), *scaled):
+            s, c = grid[0] if len(grid) == 1 else _inner_choice(
+                inner, control, d.genes, anchor, dev, grid)  # fmt: skip
+            name = f"{anchor} + {tag}*{dev}"
+            chosen[name] = (s, c)
+            preds[name] = np.vstack([control + c * (anchors[anchor] + s * outer[g][dev])
+                                     for g in conds])  # fmt: skip
+    rows = []
+    for name, pred in preds.items():
+        table = score_predictions(truth, np.maximum(pred, 0.0))
+        s, c = chosen.get(name, (np.nan, np.nan))
+        for g, r in zip(conds, table.to_dict("records"), strict=True):
+            rows.append({"seed": seed, "fold": fold, "rule": name, "gene": g, "s": s, "c": c,
+                         **{k: r[k] for k in ("pearson_delta", "pds", "l2")}})  # fmt: skip
+    return rows
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    per_seed = table.groupby(["rule", "seed"])[["pearson_delta", "pds", "l2"]].mean()
+    mean, sd = per_seed.groupby("rule").mean(), per_seed.groupby("rule").std()
+    return mean.join(sd, rsuffix="_sd")
+
+
+def selection(table: pd.DataFrame) -> pd.DataFrame:
+    """The declared rule (module docstring): min(d_pearson, d_pds) vs the best reference."""
+    s = summary(table)
+    best = s.loc[list(REFERENCES), ["pearson_delta", "pds"]].max()
+    cand = s.drop(index=list(REFERENCES))
+    out = pd.DataFrame({"d_pearson": cand["pearson_delta"] - best["pearson_delta"],
+                        "d_pds": cand["pds"] - best["pds"]})  # fmt: skip
+    out["min"] = out[["d_pearson", "d_pds"]].min(axis=1)
+    return out.sort_values(["min", "d_pearson"], ascending=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="10,11,12,13,14")
+    ap.add_argument("--csv", required=True, help="per seed x fold x rule x gene (appended)")
+    ap.add_argument("--out", default=None, help="write renge_spread_<seeds>.md here")
+    args = ap.parse_args()
+    shared = Path(os.environ.get("VIRTUALCELL_DATA", "../shared/data"))
+    data = shared / "perturbation/renge_dev/renge_hipsc_ko_dev.h5ad"
+    seeds = [int(s) for s in args.seeds.split(",")]
+    csv = Path(args.csv)
+    done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["seed", "fold"])
+    for seed in seeds:
+        for fold in range(4):
+            if ((done["seed"] == seed) & (done["fold"] == fold)).any():
+                continue  # resumed
+            t0 = time.perf_counter()
+            rows = pd.DataFrame(run_fold(data, seed, fold))
+            done = pd.concat([done, rows], ignore_index=True) if len(done) else rows
+            done.to_csv(csv, index=False)
+            print(f"seed {seed} fold {fold}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    table = done[done["seed"].isin(seeds)]
+    s = summary(table)
+    sel = selection(table)
+    text = "\n".join([
+        f"# RENGE dev, fold seeds {args.seeds}: anchor + scaled knowledge deviation "
+        "(generated by `benchmarks/perturb_spread.py`)", "",
+        "mean over genes per seed, then over seeds (sd over seeds); target-excluded.", "",
+        markdown_table([{"rule": r, **{m: f"{s.loc[r, m]:.3f} ({s.loc[r, m + '_sd']:.3f})"
+                                       for m in ("pearson_delta", "pds", "l2")}}
+                        for r in s.index]), "",
+        "## Declared selection rule: min(d_pearson, d_pds) vs the best reference", "",
+        markdown_table([{"rule": r, **{k: round(v, 3) for k, v in row.items()}}
+                        for r, row in sel.iterrows()]), "",
+    ])  # fmt: skip
+    print(text)
+    if args.out:
+        write_text(Path(args.out) / f"renge_spread_{args.seeds.replace(',', '-')}.md", text)
+
+
+if __name__ == "__main__":
+    main()
