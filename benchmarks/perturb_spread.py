@@ -47,8 +47,11 @@ DE overlap included) and set beside the earlier methods of ``docs/tables/renge_c
 per knocked-out gene against ``go_forest`` (``renge_spread.md``).
 
     PYTHONPATH=src python benchmarks/perturb_spread.py --seeds 10,11,12,13,14 --csv X.csv
-    PYTHONPATH=src python benchmarks/perturb_spread.py --seeds 0,1,2 --csv Y.csv \
+    PYTHONPATH=src python benchmarks/perturb_spread.py --seeds 0,1,2 --csv Y.csv \\
         --evaluate --cache DIR --out docs/tables  # renge_spread.md/.csv
+    # diagnostic: PDS pooled over the 4 folds (and the fold scores) of a few rules
+    PYTHONPATH=src python benchmarks/perturb_spread.py --seeds 0,1,2 --csv unused \\
+        --pooled docs/tables/renge_spread_pooled.csv
 """
 
 from __future__ import annotations
@@ -239,16 +242,21 @@ POOLED = ("go_forest", "genept_ridge", "train_mean", "mean + avg", "median + avg
           "median + 1.5 x avg")  # fmt: skip
 
 
-def pooled(data: Path, seeds: list[int]) -> pd.DataFrame:
+def pooled(data: Path, seeds: list[int], path: Path) -> pd.DataFrame:
     """A diagnostic, not the reported metric: PDS with every knocked-out gene's held-out
     prediction (from its own fold's model) ranked among ALL 11 true changes instead of the
-    2-3 of its fold (``discrimination_score``, L1, target-excluded; the control cells are
-    the same in every fold). With 2-3 genes a fold, PDS moves in steps of 1/3 on a gene;
-    pooled, in steps of 1/11."""
-    rows = []
+    2-3 of its fold (``pooled_pds``: ``discrimination_score``, L1, target-excluded; the
+    control cells are the same in every fold). With 2-3 genes a fold, PDS moves in steps
+    of 1/3 on a gene; pooled, in steps of 1/11. The usual fold scores (``pearson_delta``,
+    ``pds``, ``l2``) of the same predictions come with it, so many fold seeds can be
+    scored for a few rules. Written to ``path`` after every seed (resumed by seed)."""
+    done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["seed"])
     for seed in seeds:
+        if (done["seed"] == seed).any():
+            continue
         preds: dict[str, dict[str, np.ndarray]] = {r: {} for r in POOLED}
         truth: dict[str, np.ndarray] = {}
+        scores: dict[tuple[str, str], dict] = {}
         for fold in range(4):
             task = vc.perturb.load_task(data, task="unseen_singles", folds=4, fold=fold, seed=seed)
             m = PrimedNetworkModel(components=("mean", "neighbours", "text"), seed=seed,
@@ -270,16 +278,27 @@ def pooled(data: Path, seeds: list[int]) -> pd.DataFrame:
                 preds["mean + avg"][g] = d.control + anchors["mean"] + avg
                 preds["median + avg"][g] = d.control + anchors["median"] + avg
                 preds["median + 1.5 x avg"][g] = d.control + 1.5 * (anchors["median"] + avg)
+            for name in POOLED:
+                x = np.maximum(np.vstack([preds[name][g] for g in conds]), 0.0)
+                table = score_predictions(t, x)
+                for g, r in zip(conds, table.to_dict("records"), strict=True):
+                    scores[(name, g)] = {"fold": fold,
+                                         **{k: r[k] for k in ("pearson_delta", "pds", "l2")}}  # fmt: skip
         labels = sorted(truth)
         true = np.vstack([truth[g] for g in labels])
+        rows = []
         for name in POOLED:
             pred = np.maximum(np.vstack([preds[name][g] for g in labels]), 0.0)
             score = vc.metrics.discrimination_score(true, pred, control=control, labels=labels,
                                                     genes=genes, metric="l1")  # fmt: skip
-            rows += [{"seed": seed, "rule": name, "gene": g, "pooled_pds": v}
-                     for g, v in zip(labels, score, strict=True)]  # fmt: skip
+            rows += [{"seed": seed, "rule": name, "gene": g, **scores[(name, g)],
+                      "pooled_pds": v} for g, v in zip(labels, score, strict=True)]  # fmt: skip
+        done = pd.concat([done, pd.DataFrame(rows)], ignore_index=True) if len(done) else (
+            pd.DataFrame(rows))  # fmt: skip
+        with atomic_path(path) as tmp:
+            done.to_csv(tmp, index=False)
         print(f"pooled seed {seed} done", file=sys.stderr)
-    return pd.DataFrame(rows)
+    return done[done["seed"].isin(seeds)]
 
 
 def main() -> None:
@@ -303,11 +322,10 @@ def main() -> None:
     data = shared / "perturbation/renge_dev/renge_hipsc_ko_dev.h5ad"
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.pooled:
-        table = pooled(data, seeds)
-        with atomic_path(Path(args.pooled)) as tmp:
-            table.to_csv(tmp, index=False)
-        per_seed = table.groupby(["rule", "seed"])["pooled_pds"].mean().unstack()
-        print(per_seed.assign(mean=per_seed.mean(axis=1)).round(3).to_string())
+        table = pooled(data, seeds, Path(args.pooled))
+        cols = ["pearson_delta", "pds", "l2", "pooled_pds"]
+        per_seed = table.groupby(["rule", "seed"])[cols].mean()
+        print(per_seed.groupby("rule").agg(["mean", "std"]).round(3).to_string())
         return
     csv = Path(args.csv)
     done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["seed", "fold"])
