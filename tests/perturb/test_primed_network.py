@@ -321,3 +321,29 @@ def test_stack_refits_the_network_at_most_stack_groups_times(monkeypatch):
     assert len(calls) == 1
     with pytest.raises(ValidationError, match="stack_groups"):
         vc.perturb.make_predictor("primed_network", stack_groups=1)
+
+
+def test_change_scale_multiplies_only_an_unseen_genes_change():
+    """``change_scale=k``: an unseen gene's predicted change from control is k times the
+    default's (every component alike, so its correlation with anything is unchanged);
+    a gene seen in training keeps its observed profile; k <= 0 is refused."""
+    adata, feats = _feature_cells()
+    held = "k5"
+    train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
+    opts = {"prior": "none", "features": feats, "text_features": feats, "n_estimators": 20,
+            "components": ("mean", "neighbours", "text")}  # fmt: skip
+    base = vc.perturb.make_predictor("primed_network", **opts).fit(train)
+    wide = vc.perturb.make_predictor("primed_network", change_scale=1.5, **opts).fit(train)
+    assert wide.summary()["change_scale"] == 1.5 and base.summary()["change_scale"] == 1.0
+    ctrl = base.data_.control
+    off = np.arange(adata.n_vars) != list(adata.var_names).index(held)  # the target is clamped
+    d_base = base.predict([held]).X[0] - ctrl
+    d_wide = wide.predict([held]).X[0] - ctrl
+    assert np.abs(d_base[off]).max() > 0.05  # a change to scale
+    lifted = (ctrl + 1.5 * d_base)[off]
+    np.testing.assert_allclose(d_wide[off], np.maximum(lifted, 0.0) - ctrl[off], atol=1e-12)
+    seen = "k1"
+    np.testing.assert_allclose(wide.predict([seen]).X[0], base.predict([seen]).X[0])
+    for bad in (0, -1.0, float("nan"), "big"):
+        with pytest.raises(ValidationError, match="change_scale"):
+            vc.perturb.make_predictor("primed_network", change_scale=bad)
