@@ -20,10 +20,13 @@ def _builtin() -> Iterator[Entry[Task]]:
     from ._agent import AGENT_TASK
     from ._design import DESIGN_TASK
     from ._grn import GRN_TASK
+    from ._multiomic import MULTIOMIC_TASK
     from ._perturb import PERTURB_TASK
     from ._represent import REPRESENT_TASK
 
-    for task in (GRN_TASK, REPRESENT_TASK, PERTURB_TASK, AGENT_TASK, DESIGN_TASK):
+    for task in (
+        GRN_TASK, REPRESENT_TASK, PERTURB_TASK, AGENT_TASK, DESIGN_TASK, MULTIOMIC_TASK,
+    ):  # fmt: skip
         yield Entry(task.name, task, task.description)
 
 

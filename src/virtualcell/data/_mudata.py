@@ -28,7 +28,6 @@ def _mudata() -> Any:
         import mudata
     except ImportError as exc:  # pragma: no cover - a core dependency
         raise VirtualCellError("reading .h5mu files needs the package mudata") from exc
-    mudata.set_options(pull_on_update=False)
     return mudata
 
 
@@ -70,7 +69,7 @@ def read_h5mu(path: str | Path, *, modalities: Sequence[str] | None = None) -> m
         raise ValidationError(
             f"{path} has no modality {missing[0]!r}; it has: {', '.join(present) or '(none)'}"
         )
-    with reading(path, "h5mu"):
+    with reading(path, "h5mu"), mudata.set_options(pull_on_update=False):
         mdata = mudata.read_h5mu(path)
     uns_vc = mdata.uns.get("vc")
     uns_vc = dict(uns_vc) if isinstance(uns_vc, dict) else {}
@@ -101,6 +100,6 @@ def write_h5mu(mdata: md.MuData, path: str | Path) -> Path:
         raise ValidationError(f"write_h5mu needs a MuData, got {type(mdata).__name__}")
     if path.suffix.lower() != ".h5mu":
         raise ValidationError(f"a MuData file name must end in .h5mu, got {path.name}")
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, mudata.set_options(pull_on_update=False):
         mdata.write_h5mu(tmp)
     return path

@@ -168,7 +168,7 @@ def _builtin() -> Iterator[Entry[EmbedFn]]:
 EMBED_METHODS: Registry[EmbedFn] = Registry("multi-omic embedding method", builtins=_builtin)
 
 
-def applicable(method: str, modalities: Sequence[str]) -> bool:
+def method_applicable(method: str, modalities: Sequence[str]) -> bool:
     """Whether ``method`` can run on these modalities (single-modality baselines need
     theirs; joint methods need two or more)."""
     kinds = {modality_kind(m) for m in modalities}
@@ -214,7 +214,7 @@ def embed(
     fn = EMBED_METHODS.get(method)
     names = pick_modalities(mdata, modalities)
     mats = paired_matrices(mdata, names)
-    if not applicable(method, names):
+    if not method_applicable(method, names):
         raise ValidationError(
             f"method {method!r} cannot run on modalities {', '.join(names)}"
             + (" (a joint method needs two or more)" if len(names) < 2 else "")

@@ -24,7 +24,7 @@ import numpy as np
 from .._errors import ValidationError
 from .._utils import check_number, log
 from ..metrics import EvalResult, asw, leiden_nmi_ari, pearson, rmse
-from ._embed import EMBED_METHODS, applicable, embed
+from ._embed import EMBED_METHODS, embed, method_applicable
 from ._impute import IMPUTE_METHODS, impute_protein
 from ._modality import normalized, pick_modalities
 
@@ -91,12 +91,12 @@ def evaluate_embedding(
     lab = _labels(mdata, label_key)
     names = pick_modalities(mdata, modalities)
     if methods is None:
-        methods = [m for m in EMBED_METHODS.names() if applicable(m, names)]
+        methods = [m for m in EMBED_METHODS.names() if method_applicable(m, names)]
     else:
         methods = [str(m) for m in methods]
         for m in methods:
             EMBED_METHODS.get(m)
-            if not applicable(m, names):
+            if not method_applicable(m, names):
                 raise ValidationError(
                     f"method {m!r} cannot run on modalities {', '.join(names)}"
                 )
@@ -143,6 +143,13 @@ def evaluate_embedding(
     }
     meta = {"modalities": names, "seeds": [int(s) for s in seeds], "label_key": label_key}
     return EvalResult("multiomic_embed", result.table, meta=meta, report=report)
+
+
+def _subset(mdata: md.MuData, rows: np.ndarray) -> md.MuData:
+    import mudata
+
+    with mudata.set_options(pull_on_update=False):
+        return mdata[rows].copy()
 
 
 def _protein_pearson(truth: np.ndarray, pred: np.ndarray) -> float:
@@ -205,7 +212,7 @@ def evaluate_imputation(
     for seed in seeds:
         perm = np.random.default_rng(int(seed)).permutation(n)
         test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
-        mtrain = mdata[train].copy()
+        mtrain = _subset(mdata, train)
         query = mdata.mod[rna][mdata.obs_names[test]]
         truth = normalized(mdata.mod[protein][mdata.obs_names[test]].X, "protein", scale=False)
         for method in methods:

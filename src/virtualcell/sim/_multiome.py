@@ -283,7 +283,8 @@ def simulate_multiome(
         "protein": modality(prot_counts, prot_var),
         "atac": modality(reads, atac_var),
     }
-    mdata = mudata.MuData(mods)
+    with mudata.set_options(pull_on_update=False):  # mudata 0.4's behaviour, no warning
+        mdata = mudata.MuData(mods)
     mdata.obs["cell_type"] = labels
     parent = [type_names[h] for h in range(n_hidden_types)]
     mdata.uns["truth"] = {
