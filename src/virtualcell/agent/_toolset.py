@@ -33,6 +33,7 @@ def builtin_tools() -> list:
     from ..knowledge import KnowledgeBase, enrich
     from . import _analysis as an
     from ._sandbox import run_python
+    from ._toolset_multiomic import multiomic_tools
 
     return [
         # knowledge base (bound to the opened store)
@@ -98,6 +99,8 @@ def builtin_tools() -> list:
         spec("predict_candidates", design.predict_candidates, hide=("predictor",), on_request=True),
         spec("screen_results", design.screen_results, on_request=True),
         spec("gene_neighbors", design.gene_neighbors, on_request=True),
+        # multi-omic cells (vc.multiomic): offered by name
+        *multiomic_tools(),
         # code: off unless enabled; runs in a separate, sandboxed process
         spec("run_python", run_python, enabled=False),
     ]

@@ -141,8 +141,24 @@ def evaluate_embedding(
             for r in avg.itertuples()
         ],
     }
+    report.update(_best(report["results"]))
     meta = {"modalities": names, "seeds": [int(s) for s in seeds], "label_key": label_key}
     return EvalResult("multiomic_embed", result.table, meta=meta, report=report)
+
+
+def _best(results: list[dict[str, Any]], higher: bool = True) -> dict[str, Any]:
+    """Scalar entries naming the best method and the best baseline (what an agent sees)."""
+    out: dict[str, Any] = {}
+    for key, rows in (
+        ("best_method", [r for r in results if not r["baseline"]]),
+        ("best_baseline", [r for r in results if r["baseline"]]),
+    ):
+        finite = [r for r in rows if np.isfinite(r["score"])]
+        if finite:
+            top = max(finite, key=lambda r: r["score"] if higher else -r["score"])
+            out[key] = top["method"]
+            out[f"{key}_score"] = float(top["score"])
+    return out
 
 
 def _subset(mdata: md.MuData, rows: np.ndarray) -> md.MuData:
@@ -167,8 +183,9 @@ def evaluate_imputation(
     test_fraction: float = 0.3,
     rna: str = "rna",
     protein: str = "protein",
+    n_comps: int = 20,
+    k: int = 15,
     dataset: str | None = None,
-    **options: Any,
 ) -> EvalResult:
     """Score protein imputation from RNA on held-out cells, baselines included.
 
@@ -184,10 +201,10 @@ def evaluate_imputation(
         Share of the cells held out.
     rna, protein
         Modality names.
+    n_comps, k
+        PCA dimensions and neighbours of ``knn`` (:func:`impute_protein`).
     dataset
         Name in the result table (default: the file the data came from).
-    **options
-        Passed to :func:`impute_protein` (``n_comps``, ``k``).
 
     Returns
     -------
@@ -217,7 +234,14 @@ def evaluate_imputation(
         truth = normalized(mdata.mod[protein][mdata.obs_names[test]].X, "protein", scale=False)
         for method in methods:
             pred = impute_protein(
-                mtrain, query, method=method, rna=rna, protein=protein, seed=int(seed), **options
+                mtrain,
+                query,
+                method=method,
+                rna=rna,
+                protein=protein,
+                n_comps=n_comps,
+                k=k,
+                seed=int(seed),
             ).to_numpy()
             values = {
                 "protein_pearson": _protein_pearson(truth, pred),
@@ -247,5 +271,6 @@ def evaluate_imputation(
             for r in main.itertuples()
         ],
     }
+    report.update(_best(report["results"]))
     meta = {"seeds": [int(s) for s in seeds], "test_fraction": float(test_fraction)}
     return EvalResult("multiomic_impute", result.table, meta=meta, report=report)
