@@ -25,6 +25,9 @@ Method:
   distances with the cell's weights). Seurat builds a weighted kNN graph instead of an
   embedding; here an embedding is kept so that every method is scored by the same
   clustering sweep (:func:`virtualcell.metrics.avg_bio`).
+* ``joint_vae`` — a small joint variational autoencoder with count likelihoods per
+  modality (negative binomial for RNA and protein, Poisson for ATAC), in the spirit of
+  totalVI / MultiVI (:mod:`._vae`).
 * ``factor_analysis`` — a joint linear factor model of the concatenated normalised
   modalities with a noise variance per feature (maximum likelihood, scikit-learn's
   ``FactorAnalysis``), the Gaussian core of MOFA (Argelaguet et al. 2018): unlike
@@ -34,7 +37,7 @@ Method:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -153,6 +156,13 @@ def wnn(
     return np.hstack([np.sqrt(w[:, [m]]) * z for m, z in enumerate(zs)])
 
 
+def _joint_vae(mats: dict[str, Any], **options: Any) -> np.ndarray:
+    """Joint VAE of the modalities (NB / Poisson likelihoods; :mod:`._vae`)."""
+    from ._vae import joint_vae
+
+    return joint_vae(mats, **options)
+
+
 def _builtin() -> Iterator[Entry[EmbedFn]]:
     yield Entry("rna_pca", _one("rna"), "RNA alone: log-normalised, z-scored, PCA", True)
     yield Entry("protein_pca", _one("protein"), "protein alone: CLR, z-scored, PCA", True)
@@ -162,6 +172,7 @@ def _builtin() -> Iterator[Entry[EmbedFn]]:
     )
     yield Entry("wnn", wnn, "per-cell modality weights from neighbour prediction (WNN)")
     yield Entry("factor_analysis", factor_analysis, "joint factor analysis (MOFA-style)")
+    yield Entry("joint_vae", _joint_vae, "joint VAE, NB / Poisson likelihoods (totalVI-style)")
 
 
 #: ``name -> embedding method`` of :func:`embed` (baselines flagged).
@@ -186,6 +197,7 @@ def embed(
     n_comps: int = 20,
     seed: int = 0,
     key_added: str | None = None,
+    method_options: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
     """Embed the cells of a MuData from one or more of its modalities.
 
@@ -205,6 +217,9 @@ def embed(
         Random state of the decompositions.
     key_added
         ``obsm`` key written on ``mdata`` (default ``X_<method>``).
+    method_options
+        Further options of the method (``wnn``: ``k``; ``joint_vae``: ``n_latent``,
+        ``n_steps``, ``batch_size``, ``lr``).
 
     Returns
     -------
@@ -219,6 +234,7 @@ def embed(
             f"method {method!r} cannot run on modalities {', '.join(names)}"
             + (" (a joint method needs two or more)" if len(names) < 2 else "")
         )
-    z = np.asarray(fn(mats, n_comps=int(n_comps), seed=int(seed)), dtype=np.float64)
+    options = dict(method_options or {})
+    z = np.asarray(fn(mats, n_comps=int(n_comps), seed=int(seed), **options), dtype=np.float64)
     mdata.obsm[key_added or f"X_{method}"] = z
     return z
