@@ -57,11 +57,11 @@ def embed_command(
     modalities: str | None = typer.Option(
         None, "--modalities", help="Comma-separated modalities (default: every known one)."
     ),
-    methods: list[str] | None = registry_list(
+    methods: str | None = registry_list(
         None, "--methods", registry=_embed_methods, help="Comma-separated methods (default: all)."
     ),
     label_key: str = typer.Option("cell_type", "--label-key", help="obs column of true types."),
-    seeds: list[int] | None = seed_list(None, "--seeds", help="Comma-separated seeds (0)."),
+    seeds: str | None = seed_list(None, "--seeds", help="Comma-separated seeds (0)."),
     n_comps: int = positive_int(20, "--n-comps", help="Dimensions of each PCA / LSI."),
     as_json: bool = json_option(),
 ) -> None:
@@ -83,11 +83,11 @@ def embed_command(
 
 def impute_command(
     data: Path = input_argument(..., help="MuData .h5mu file with rna and protein.", dir_okay=False),
-    methods: list[str] | None = registry_list(
+    methods: str | None = registry_list(
         None, "--methods", registry=_impute_methods, help="Comma-separated methods (default: all)."
     ),
     test_fraction: float = open_fraction(0.3, "--test-fraction", help="Share of cells held out."),
-    seeds: list[int] | None = seed_list(None, "--seeds", help="Comma-separated seeds (0)."),
+    seeds: str | None = seed_list(None, "--seeds", help="Comma-separated seeds (0)."),
     as_json: bool = json_option(),
 ) -> None:
     """Score protein imputation from RNA on held-out cells (protein_pearson), baselines included."""
