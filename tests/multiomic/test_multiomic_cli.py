@@ -35,6 +35,20 @@ def test_impute_json(h5mu, capsys):
     assert {r["method"] for r in out["results"]} == {"mean", "own_mrna", "knn", "ridge"}
 
 
+def test_sim_preset_multiomic(tmp_path, capsys):
+    out = tmp_path / "x.h5mu"
+    args = ["sim", "--preset", "multiomic", "--genes", "30", "--cells", "120", "--cell-types",
+            "3", "--method", "fast", "--seed", "2", "--out", str(out), "--json"]  # fmt: skip
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_cells"] == 120 and summary["n_genes"] == 30
+    assert summary["n_cell_types"] == 3 and summary["n_hidden_in_rna"] == 1
+    back = vc.data.read_h5mu(out, modalities=["rna", "protein", "atac"])
+    assert back.obs["cell_type"].nunique() == 3
+    assert main(["sim", "--preset", "multiomic", "--out", str(tmp_path / "x.h5ad")]) == 2
+    assert "--preset multiomic writes .h5mu files" in capsys.readouterr().err
+
+
 def test_cli_errors_are_one_line(h5mu, mdata, tmp_path, capsys):
     assert main(["multiomic", "embed", str(h5mu), "--modalities", "rna,adt"]) == 2
     err = capsys.readouterr().err
