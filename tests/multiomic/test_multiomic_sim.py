@@ -20,8 +20,10 @@ def test_structure_and_truth(small_mdata):
     assert set(prot.var["gene"]) <= set(m["rna"].var_names)
     assert set(atac.var["gene"]) <= set(m["rna"].var_names)
     linked = atac.var["regulator"] != ""
-    edges = set(zip(m.uns["true_network"]["regulator"], m.uns["true_network"]["target"]))
-    pairs = set(zip(atac.var.loc[linked, "regulator"], atac.var.loc[linked, "gene"]))
+    edges = set(
+        zip(m.uns["true_network"]["regulator"], m.uns["true_network"]["target"], strict=True)
+    )
+    pairs = set(zip(atac.var.loc[linked, "regulator"], atac.var.loc[linked, "gene"], strict=True))
     assert pairs <= edges  # every linked peak sits on a true regulator -> target edge
     truth = m.uns["truth"]["cell_types"]
     assert truth.loc["type_3", "hidden"] and truth.loc["type_3", "rna_state"] == "type_0"

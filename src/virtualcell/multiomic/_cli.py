@@ -49,7 +49,7 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
         return
     typer.echo(f"{'method':18s} {'baseline':8s} {out['metric']}")
     for row in out["results"]:
-        typer.echo(f"{row['method']:18s} {str(row['baseline']):8s} {row['score']:.4f}")
+        typer.echo(f"{row['method']:18s} {row['baseline']!s:8s} {row['score']:.4f}")
 
 
 def embed_command(
@@ -82,7 +82,9 @@ def embed_command(
 
 
 def impute_command(
-    data: Path = input_argument(..., help="MuData .h5mu file with rna and protein.", dir_okay=False),
+    data: Path = input_argument(
+        ..., help="MuData .h5mu file with rna and protein.", dir_okay=False
+    ),
     methods: str | None = registry_list(
         None, "--methods", registry=_impute_methods, help="Comma-separated methods (default: all)."
     ),

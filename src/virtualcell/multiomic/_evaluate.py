@@ -97,9 +97,7 @@ def evaluate_embedding(
         for m in methods:
             EMBED_METHODS.get(m)
             if not method_applicable(m, names):
-                raise ValidationError(
-                    f"method {m!r} cannot run on modalities {', '.join(names)}"
-                )
+                raise ValidationError(f"method {m!r} cannot run on modalities {', '.join(names)}")
     if not seeds:
         raise ValidationError("seeds must name at least one seed")
     dataset = dataset or _dataset(mdata)
@@ -221,7 +219,7 @@ def evaluate_imputation(
         raise ValidationError("seeds must name at least one seed")
     pick_modalities(mdata, [rna, protein])
     n = mdata.n_obs
-    n_test = int(round(test_fraction * n))
+    n_test = round(test_fraction * n)
     if n_test < 2 or n - n_test < 2:
         raise ValidationError(f"{n} cells are too few to hold out {test_fraction:g} of them")
     dataset = dataset or _dataset(mdata)

@@ -140,8 +140,7 @@ def impute_protein(
     for name in (rna, protein):
         if name not in mdata_train.mod:
             raise ValidationError(
-                f"the training data has no modality {name!r}; it has: "
-                f"{', '.join(mdata_train.mod)}"
+                f"the training data has no modality {name!r}; it has: {', '.join(mdata_train.mod)}"
             )
     from ._modality import paired_matrices
 

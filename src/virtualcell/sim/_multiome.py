@@ -233,7 +233,7 @@ def simulate_multiome(
     state_mean = np.vstack([true[cell_state == s].mean(axis=0) for s in range(n_states)])
     activity = state_mean / np.maximum(state_mean.max(axis=0), 1e-12)
     n_primed = int(primed_peaks) * n_hidden_types
-    n_background = int(round(background_peaks * n_peaks))
+    n_background = round(background_peaks * n_peaks)
     n_linked = n_peaks - n_background - n_primed
     if n_linked < 1 or len(reg_idx) == 0:
         raise ValidationError(

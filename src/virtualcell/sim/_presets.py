@@ -174,7 +174,7 @@ def _multiomic_summary(mdata: Any) -> dict:
     truth = mdata.uns["truth"]["cell_types"]
     return {
         "n_genes": int(mdata.mod["rna"].n_vars),
-        "n_cell_types": int(len(truth)),
+        "n_cell_types": len(truth),
         "n_hidden_in_rna": int(truth["hidden"].sum()),
         **{f"n_{name}_features": int(mod.n_vars) for name, mod in mdata.mod.items()},
     }
