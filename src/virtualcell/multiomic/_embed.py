@@ -181,7 +181,19 @@ EMBED_METHODS: Registry[EmbedFn] = Registry("multi-omic embedding method", built
 
 def method_applicable(method: str, modalities: Sequence[str]) -> bool:
     """Whether ``method`` can run on these modalities (single-modality baselines need
-    theirs; joint methods need two or more)."""
+    theirs; joint methods need two or more).
+
+    Parameters
+    ----------
+    method
+        A name in :data:`EMBED_METHODS`.
+    modalities
+        Modality names (``rna``, ``protein``, ``atac`` or their aliases).
+
+    Returns
+    -------
+    ``True`` when the method can embed cells from these modalities.
+    """
     kinds = {modality_kind(m) for m in modalities}
     single = {"rna_pca": "rna", "protein_pca": "protein", "atac_lsi": "atac"}
     if method in single:

@@ -50,7 +50,17 @@ KINDS: dict[str, str] = {
 
 
 def modality_kind(name: str) -> str:
-    """The kind (``rna``, ``protein``, ``atac``) of a modality called ``name``."""
+    """The kind (``rna``, ``protein``, ``atac``) of a modality called ``name``.
+
+    Parameters
+    ----------
+    name
+        A modality name (case-insensitive; see :data:`KINDS` for the aliases).
+
+    Returns
+    -------
+    The kind; an unknown name raises :class:`~virtualcell.ValidationError`.
+    """
     kind = KINDS.get(str(name).lower())
     if kind is None:
         raise ValidationError(
