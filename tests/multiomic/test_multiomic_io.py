@@ -23,6 +23,8 @@ def test_round_trip(mdata, tmp_path):
 
 def test_errors(mdata, tmp_path):
     path = vc.data.write_h5mu(mdata, tmp_path / "cells.h5mu")
+    with pytest.raises(vc.DataFormatError, match="is a MuData file: read it with"):
+        vc.data.read(path)
     with pytest.raises(vc.ValidationError, match=r"has no modality 'adt'; it has: "):
         vc.data.read_h5mu(path, modalities=["adt"])
     h5ad = tmp_path / "rna.h5ad"
