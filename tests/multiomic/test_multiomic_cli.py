@@ -68,6 +68,8 @@ def test_bench_task(small_mdata):
     task = TASKS.get("multiomic_embed")
     assert task.primary.name == "avg_bio"
     names = {m.name: m.baseline for m in task.methods()}
+    vae = next(m for m in task.methods() if m.name == "joint_vae")
+    assert vae.options_for("quick") == {"n_steps": 300} and vae.options_for("full") == {}
     assert names["concat_pca"] and names["rna_pca"] and not names["wnn"]
     quick = [d for d in task.datasets("quick", None) if "quick" in d.presets]
     assert [d.name for d in quick] == ["sim_multiome_small"]

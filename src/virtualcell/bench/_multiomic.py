@@ -12,7 +12,7 @@ Datasets
 
 Methods: the registry ``vc.multiomic.EMBED_METHODS`` — baselines ``rna_pca``,
 ``protein_pca``, ``atac_lsi`` (each on the splits with its modality), ``concat_pca``;
-methods ``wnn``, ``factor_analysis``.
+methods ``wnn``, ``factor_analysis``, ``joint_vae`` (300 training steps in ``quick``).
 
 Metrics: AvgBIO (primary), Leiden NMI, Leiden ARI, ASW_label (``docs/metrics.md``).
 """
@@ -31,6 +31,8 @@ __all__ = ["MULTIOMIC_TASK"]
 
 METRICS = tuple(metric_spec(name) for name in ("avg_bio", "nmi", "ari", "asw"))
 SPLITS = ("rna+protein", "rna+atac")
+#: Method options per preset (``quick``: a short VAE training).
+_OPTIONS = {"joint_vae": {"quick": {"n_steps": 300}}}
 
 
 @dataclass
@@ -107,7 +109,8 @@ def methods() -> list[Method]:
         Method(
             e.name,
             baseline=e.baseline,
-            requires=("sklearn",),
+            requires=("torch",) if e.name == "joint_vae" else ("sklearn",),
+            options=_OPTIONS.get(e.name, {}),
             description=e.description,
         )
         for e in (EMBED_METHODS.entry(n) for n in EMBED_METHODS.names())
@@ -147,6 +150,7 @@ def run(
         seeds=[seed],
         label_key=data.label_key,
         dataset="bench",
+        method_options={method: options} if options else None,
     )
     return eval_rows(result, METRICS)
 

@@ -16,7 +16,7 @@ and ``protein_rmse`` (root mean squared error over all held-out cells and protei
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +60,7 @@ def evaluate_embedding(
     label_key: str = "cell_type",
     n_comps: int = 20,
     dataset: str | None = None,
+    method_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> EvalResult:
     """Score every embedding method (baselines included) by AvgBIO on the true labels.
 
@@ -80,6 +81,9 @@ def evaluate_embedding(
         Dimensions of each PCA / LSI.
     dataset
         Name in the result table (default: the file the data came from).
+    method_options
+        ``{method: {option: value}}`` passed to :func:`embed` (e.g.
+        ``{"joint_vae": {"n_steps": 300}}``).
 
     Returns
     -------
@@ -105,7 +109,14 @@ def evaluate_embedding(
     for seed in seeds:
         for method in methods:
             entry = EMBED_METHODS.entry(method)
-            z = embed(mdata, method=method, modalities=names, n_comps=n_comps, seed=int(seed))
+            z = embed(
+                mdata,
+                method=method,
+                modalities=names,
+                n_comps=n_comps,
+                seed=int(seed),
+                method_options=(method_options or {}).get(method),
+            )
             clus = leiden_nmi_ari(lab, z, seed=int(seed))
             width = asw(lab, z, rescale=True)
             values = {
