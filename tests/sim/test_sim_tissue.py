@@ -232,6 +232,7 @@ def test_cli_spatial_preset(tmp_path, capsys):
     assert summary["n_niches"] == 3
     a = ad.read_h5ad(out)
     assert a.obsm["spatial"].shape == (400, 2) and a.obs["niche"].nunique() == 3
+    assert a.uns["vc"]["sim"]["preset"] == "spatial" and a.uns["vc"]["sim"]["seed"] == 4
     assert {"ligand", "receptor", "sender", "receiver", "active"} <= set(
         a.uns["true_communication"].columns
     )

@@ -139,7 +139,9 @@ def _spatial(
     from ._tissue import simulate_tissue
 
     given = {"n_cells": cells, "n_cell_types": cell_types, "n_niches": niches, "method": method}
-    return simulate_tissue(genes, seed=seed, **{k: v for k, v in given.items() if v is not None})
+    adata = simulate_tissue(genes, seed=seed, **{k: v for k, v in given.items() if v is not None})
+    adata.uns["vc"]["sim"]["preset"] = "spatial"
+    return adata
 
 
 def _spatial_summary(adata: Any) -> dict:
