@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "virtualcell.sim._cli",
     "virtualcell.grn._cli",
     "virtualcell.represent._cli",
+    "virtualcell.multiomic._cli",
     "virtualcell.text._cli",
     "virtualcell.perturb._cli",
     "virtualcell.design._cli",
@@ -129,6 +130,8 @@ EXAMPLES: dict[str, str] = {
     "agent memory list": "vcell agent memory list --json",
     "agent memory clear": "vcell agent memory clear --path memory.json",
     "agent memory export": "vcell agent memory export --out verified-runs.json",
+    "multiomic embed": "vcell multiomic embed cells.h5mu --modalities rna,protein --json",
+    "multiomic impute": "vcell multiomic impute cells.h5mu --test-fraction 0.3 --json",
 }
 
 # every command applies the checks that need all of its values (the output rule), shows

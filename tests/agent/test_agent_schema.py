@@ -92,8 +92,12 @@ def test_validation_errors_and_coercions():
 def test_every_registered_tool_has_a_documented_schema(kb):
     tb = vc.agent.Toolbox(kb=kb, allow_code=True)
     on_request = {e.name for e in vc.agent.tools.entries() if e.obj.on_request}
-    # the screen tools of the design agent are offered only when named
-    assert on_request == {"predict_candidates", "screen_results", "gene_neighbors"}
+    # the screen tools of the design agent and the multi-omic tools are offered only when named
+    assert on_request == {
+        "predict_candidates", "screen_results", "gene_neighbors",
+        "simulate_multiome", "read_h5mu", "evaluate_multiomic_embedding",
+        "evaluate_protein_imputation",
+    }  # fmt: skip
     assert set(tb.names()) == set(vc.agent.tools.names()) - on_request
     tb = vc.agent.Toolbox(kb=kb, allow_code=True, names=vc.agent.tools.names())
     assert set(tb.names()) == set(vc.agent.tools.names())

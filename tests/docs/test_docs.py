@@ -57,6 +57,7 @@ CHECKED_PAGES = (
     "docs/index.md",
     "docs/knowledge.md",
     "docs/metrics.md",
+    "docs/multiomic.md",
     "docs/pp.md",
     "docs/sim.md",
     "docs/spatial.md",

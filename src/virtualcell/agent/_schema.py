@@ -107,7 +107,16 @@ def _origin(tp: Any) -> Any:
     return typing.get_origin(tp)
 
 
-_OBJECT_NAMES = ("AnnData", "DataFrame", "Series", "ndarray", "GRN", "KnowledgeBase", "Tensor")
+_OBJECT_NAMES = (
+    "AnnData",
+    "MuData",
+    "DataFrame",
+    "Series",
+    "ndarray",
+    "GRN",
+    "KnowledgeBase",
+    "Tensor",
+)
 
 
 def type_schema(tp: Any) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def builtin_tools() -> list:
     from . import _analysis as an
     from ._sandbox import run_python
     from ._toolset_spatial import spatial_tools
+    from ._toolset_multiomic import multiomic_tools
 
     return [
         # knowledge base (bound to the opened store)
@@ -101,6 +102,8 @@ def builtin_tools() -> list:
         spec("gene_neighbors", design.gene_neighbors, on_request=True),
         # tissue: ligand -> receptor pairs and cell-cell communication (vc.spatial)
         *spatial_tools(),
+        # multi-omic cells (vc.multiomic): offered by name
+        *multiomic_tools(),
         # code: off unless enabled; runs in a separate, sandboxed process
         spec("run_python", run_python, enabled=False),
     ]

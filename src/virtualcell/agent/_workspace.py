@@ -165,6 +165,10 @@ def _summarize(value: Any, rows: int) -> str:
     import numpy as np
     import pandas as pd
 
+    if isinstance(getattr(value, "mod", None), dict):  # a MuData: several modalities
+        mods = ", ".join(f"{k} ({v.n_vars} features)" for k, v in value.mod.items())
+        obs = ", ".join(f"{c} ({value.obs[c].nunique()} values)" for c in list(value.obs)[:8])
+        return f"MuData {value.n_obs} cells; modalities: {mods}; obs columns: {obs or '-'}"
     if hasattr(value, "obs_names") and hasattr(value, "var_names"):
         obs = ", ".join(
             f"{c} ({value.obs[c].nunique()} values)" for c in list(value.obs.columns)[:8]

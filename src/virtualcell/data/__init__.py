@@ -41,6 +41,7 @@ from ._layers import (
     select_matrix,
     value_kind,
 )
+from ._mudata import read_h5mu, write_h5mu
 from ._paths import looks_like_path
 from ._perturbation import (
     PERTURBATION_COLUMNS,
@@ -99,6 +100,7 @@ __all__ = [
     "read_beeline",
     "read_dream4",
     "read_h5ad",
+    "read_h5mu",
     "read_loom",
     "read_network",
     "read_spatialdata",
@@ -114,4 +116,5 @@ __all__ = [
     "true_network",
     "validate",
     "value_kind",
+    "write_h5mu",
 ]

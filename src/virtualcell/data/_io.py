@@ -208,6 +208,8 @@ def detect_format(path: str | Path) -> str:
     stem = name.removesuffix(".gz")
     if name.endswith(".h5ad"):
         return "h5ad"
+    if name.endswith(".h5mu"):  # several modalities: not one AnnData
+        raise DataFormatError(f"{path} is a MuData file: read it with vc.data.read_h5mu")
     if name.endswith(".loom"):
         return "loom"
     if name.endswith((".zarr", ".zarr.zip")):

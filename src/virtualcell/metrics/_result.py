@@ -106,6 +106,15 @@ METRIC_SPECS: dict[str, MetricSpec] = _specs(
     ("novel_flagged", True, 1.0, "share of a held-out type's cells flagged unknown"),
     ("known_flagged", False, 0.0, "share of known-type cells flagged unknown (false alarms)"),
     ("known_accuracy", True, 1.0, "known-type cells labelled correctly and not flagged"),
+    # multi-omic (docs/multiomic.md)
+    (
+        "protein_pearson",
+        True,
+        1.0,
+        "imputed vs measured CLR protein: Pearson across held-out cells, mean over proteins "
+        "(constant prediction = 0)",
+    ),
+    ("protein_rmse", False, 0.0, "RMSE of imputed vs measured CLR protein, held-out cells"),
     # closed-loop design
     ("hit_rate", True, 1.0, "share of the true hits measured within the budget"),
     ("discovery_auc", True, 1.0, "mean of the discovery curve over the rounds"),

@@ -10,10 +10,12 @@ The kinetic model is SERGIO's (Dibaeinia & Sinha 2020), implemented in vectorise
     vc.pl.perturbation_heatmap(adata, path="heatmap.png")   # figures live in vc.pl
     batches = vc.sim.simulate_batches(200, n_cell_types=5, n_batches=3, seed=0)  # + batch effects
     tissue = vc.sim.simulate_tissue(100, n_cells=5000, n_niches=4, seed=0)  # niches + signalling
+    mdata = vc.sim.simulate_multiome(100, n_cells=2000, seed=0)  # RNA + protein + ATAC (MuData)
 """
 
 from ._batch import simulate_batches
 from ._grn import GRN, sample_grn
+from ._multiome import simulate_multiome
 from ._noise import TechnicalNoise, add_technical_noise
 from ._presets import PRESETS, simulate_preset
 from ._simulate import simulate_perturbseq
@@ -31,6 +33,7 @@ __all__ = [
     "nonadditivity",
     "sample_grn",
     "simulate_batches",
+    "simulate_multiome",
     "simulate_perturbseq",
     "simulate_preset",
     "simulate_tissue",

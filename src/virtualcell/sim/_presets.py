@@ -155,6 +155,41 @@ def _spatial_summary(adata: Any) -> dict:
     }
 
 
+def _multiomic(
+    *,
+    seed: int,
+    genes: int = 100,
+    cells: int | None = None,
+    cell_types: int | None = None,
+    method: str | None = None,
+) -> Any:
+    """Paired RNA + protein + ATAC cells, some types hidden in RNA (``simulate_multiome``)."""
+    from ._multiome import simulate_multiome
+
+    given = {"n_cells": cells, "n_cell_types": cell_types, "method": method}
+    if cell_types is not None:  # a third of the types hidden in RNA (2 of the default 6)
+        given["n_hidden_types"] = max(1, int(cell_types) // 3) if cell_types > 1 else 0
+    return simulate_multiome(genes, seed=seed, **{k: v for k, v in given.items() if v is not None})
+
+
+def _multiomic_summary(mdata: Any) -> dict:
+    truth = mdata.uns["truth"]["cell_types"]
+    return {
+        "n_genes": int(mdata.mod["rna"].n_vars),
+        "n_cell_types": len(truth),
+        "n_hidden_in_rna": int(truth["hidden"].sum()),
+        **{f"n_{name}_features": int(mod.n_vars) for name, mod in mdata.mod.items()},
+    }
+
+
+def _write_h5mu(mdata: Any, path: Path) -> None:
+    """Write to ``path`` (the command's atomic temporary file)."""
+    import mudata
+
+    with mudata.set_options(pull_on_update=False):
+        mdata.write_h5mu(path)
+
+
 def _output_presets() -> list[Entry[OutputPreset]]:
     return [
         Entry(
@@ -185,6 +220,17 @@ def _output_presets() -> list[Entry[OutputPreset]]:
                 _spatial_summary,
             ),
             "Tissue section: niches + ligand-receptor signalling (simulate_tissue).",
+        ),
+        Entry(
+            "multiomic",
+            OutputPreset(
+                _multiomic,
+                ".h5mu",
+                ("genes", "cells", "cell_types", "method"),
+                _multiomic_summary,
+                write=_write_h5mu,
+            ),
+            "Paired RNA + protein + ATAC, types hidden in RNA (simulate_multiome).",
         ),
     ]
 
