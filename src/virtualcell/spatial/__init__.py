@@ -3,6 +3,41 @@ domains, and ligand -> receptor communication between niches.
 
 Spatial coordinates live in ``obsm["spatial"]`` (the squidpy / spatialdata convention);
 ground truth comes from :func:`virtualcell.sim.simulate_tissue`.
+
+* :func:`neighbors` — the spatial neighbourhood graph (k nearest or a radius), stored as
+  squidpy stores it (``obsp["spatial_connectivities"]``, ``obsp["spatial_distances"]``);
+* :func:`niche_embed` — a cell embedded with its neighbourhood by a method of
+  :func:`list_niche_embeddings` (baselines ``expression`` and ``neighbor_pca``;
+  ``composition``, ``multihop`` and the oracle option ``niche_transformer``);
+* :func:`domains` — spatial domains (k-means or Leiden on a niche embedding);
+* :func:`evaluate_niches` — methods vs baselines against the true niches (ARI, NMI), a
+  :class:`virtualcell.metrics.EvalResult`.
+
+>>> import virtualcell as vc
+>>> adata = vc.sim.simulate_tissue(seed=0)  # doctest: +SKIP
+>>> vc.spatial.domains(adata, embedding="composition", n_domains=4)  # doctest: +SKIP
 """
 
-__all__: list[str] = []
+from ._domains import cluster_domains, domains, niche_embed
+from ._evaluate import evaluate_niches
+from ._graph import coordinates, neighbors, smoothing_operator
+from ._niches import NicheInputs
+from ._registry import (
+    NICHE_EMBEDDINGS,
+    get_niche_embedding,
+    list_niche_embeddings,
+)
+
+__all__ = [
+    "NICHE_EMBEDDINGS",
+    "NicheInputs",
+    "cluster_domains",
+    "coordinates",
+    "domains",
+    "evaluate_niches",
+    "get_niche_embedding",
+    "list_niche_embeddings",
+    "neighbors",
+    "niche_embed",
+    "smoothing_operator",
+]
