@@ -140,10 +140,12 @@ def test_methods_never_see_obs(tissue):
     vc.spatial.neighbors(a)
     inputs = vc.spatial.NicheInputs.from_adata(a)
     assert not hasattr(inputs, "obs")
-    z1 = vc.spatial.get_niche_embedding("composition")(inputs, seed=0)
+    z1 = vc.spatial.NICHE_EMBEDDINGS.get("composition")(inputs, seed=0)
     b = a.copy()
     b.obs["niche"] = "shuffled"  # a truth field changed: the embedding cannot change
-    z2 = vc.spatial.get_niche_embedding("composition")(vc.spatial.NicheInputs.from_adata(b), seed=0)
+    z2 = vc.spatial.NICHE_EMBEDDINGS.get("composition")(
+        vc.spatial.NicheInputs.from_adata(b), seed=0
+    )
     np.testing.assert_allclose(z1, z2)
 
 

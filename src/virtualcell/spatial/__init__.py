@@ -24,7 +24,6 @@ from ._graph import coordinates, neighbors, smoothing_operator
 from ._niches import NicheInputs
 from ._registry import (
     NICHE_EMBEDDINGS,
-    get_niche_embedding,
     list_niche_embeddings,
 )
 
@@ -35,7 +34,6 @@ __all__ = [
     "coordinates",
     "domains",
     "evaluate_niches",
-    "get_niche_embedding",
     "list_niche_embeddings",
     "neighbors",
     "niche_embed",

@@ -69,9 +69,9 @@ def niche_embed(
     numpy.ndarray
         ``(n_cells, dims)`` float32, also in ``obsm[key_added]``.
     """
-    from ._registry import get_niche_embedding
+    from ._registry import NICHE_EMBEDDINGS
 
-    fn = get_niche_embedding(method)
+    fn = NICHE_EMBEDDINGS.get(method)
     inputs = _inputs(adata, n_neighbors=n_neighbors, layer=layer, recompute=False)
     try:
         z = fn(inputs, seed=seed, **options)

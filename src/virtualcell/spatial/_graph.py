@@ -29,7 +29,7 @@ __all__ = ["coordinates", "neighbors", "smoothing_operator"]
 DEFAULT_NEIGHBORS = 10
 
 
-def coordinates(adata: AnnData, key: str = "spatial") -> np.ndarray:
+def coordinates(adata: AnnData, *, key: str = "spatial") -> np.ndarray:
     """The spatial coordinates ``obsm[key]`` as a checked float64 ``(n_cells, 2 or 3)``
     array.
 
@@ -104,7 +104,7 @@ def neighbors(
     """
     from sklearn.neighbors import NearestNeighbors
 
-    xy = coordinates(adata, key)
+    xy = coordinates(adata, key=key)
     n = xy.shape[0]
     if n < 2:
         raise ValidationError(f"a neighbourhood graph needs at least 2 cells, got {n}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._utils import Entry, Registry
 
-__all__ = ["NICHE_EMBEDDINGS", "NicheEmbedding", "get_niche_embedding", "list_niche_embeddings"]
+__all__ = ["NICHE_EMBEDDINGS", "NicheEmbedding", "list_niche_embeddings"]
 
 #: ``f(inputs, *, seed, **options) -> (n_cells, dims)`` array.
 NicheEmbedding = Callable[..., np.ndarray]
@@ -58,22 +58,6 @@ def _builtins() -> list[Entry[NicheEmbedding]]:
 
 #: Niche-embedding methods (``vcell spatial niches --methods``).
 NICHE_EMBEDDINGS: Registry[NicheEmbedding] = Registry("niche embedding", _builtins)
-
-
-def get_niche_embedding(name: str) -> NicheEmbedding:
-    """The niche-embedding function registered as ``name``.
-
-    Parameters
-    ----------
-    name
-        Name in :data:`NICHE_EMBEDDINGS` (closest names suggested when unknown).
-
-    Returns
-    -------
-    Callable
-        ``f(inputs, *, seed, **options) -> array``.
-    """
-    return NICHE_EMBEDDINGS.get(name)
 
 
 def list_niche_embeddings(*, baseline: bool | None = None) -> dict[str, str]:
