@@ -254,3 +254,34 @@ def test_cli_niches_bad_input_exits_2(tissue, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "no obsm['spatial']" in proc.stderr and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# -- agent tool and benchmark task -------------------------------------------------------------
+def test_agent_tools_run_on_a_section(tissue, tmp_path):
+    ws = vc.agent.Workspace(tmp_path / "ws")
+    tb = vc.agent.Toolbox(ws)
+    assert {"spatial_domains", "evaluate_niches"} <= set(tb.names())
+    ws.put(tissue.copy(), name="section")
+    call = tb.call("evaluate_niches", {"adata": "section", "methods": ["composition"]})
+    assert call.ok, call.error
+    assert "composition" in call.observation
+    res = call.result.value
+    assert res.value("composition", "ari") > res.value("expression", "ari")
+    bad = tb.call("spatial_domains", {"adata": "section", "n_domains": 1})
+    assert not bad.ok and "n_domains" in bad.error
+
+
+def test_bench_task_runs_one_cell(tissue):
+    from virtualcell.bench import TASKS, RunContext
+    from virtualcell.bench._spatial_niches import Section
+
+    task = TASKS.get("spatial_niches")
+    assert task.primary.name == "ari"
+    methods = {m.name: m for m in task.methods()}
+    assert methods["expression"].baseline and methods["neighbor_pca"].baseline
+    assert not methods["composition"].baseline
+    assert {d.name for d in task.datasets("quick", None)} == {"sim_tissue_small"}
+    rows = task.run(Section(tissue), split="all", method="composition", seed=0, options={},
+                    context=RunContext())  # fmt: skip
+    assert [r["metric"] for r in rows] == ["ari", "nmi"]
+    assert rows[0]["value"] > 0.6

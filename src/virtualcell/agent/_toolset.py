@@ -33,6 +33,7 @@ def builtin_tools() -> list:
     from ..knowledge import KnowledgeBase, enrich
     from . import _analysis as an
     from ._sandbox import run_python
+    from ._tools_spatial import spatial_tools
 
     return [
         # knowledge base (bound to the opened store)
@@ -94,6 +95,8 @@ def builtin_tools() -> list:
         ),
         spec("infer_grn", grn.infer, hide=("genes",), answer_kind="edges"),
         spec("evaluate_grn", grn.evaluate),
+        # tissue sections (vc.spatial): spatial domains and niche scoring
+        *spatial_tools(),
         # closed-loop screens (vc.design): offered by name to the design agent
         spec("predict_candidates", design.predict_candidates, hide=("predictor",), on_request=True),
         spec("screen_results", design.screen_results, on_request=True),

@@ -53,6 +53,7 @@ def evaluate_niches(
     layer: str | None = None,
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
     dataset: str = "adata",
+    include_baselines: bool = True,
 ) -> EvalResult:
     """Score niche embeddings by the spatial domains they give against the true niches.
 
@@ -68,7 +69,7 @@ def evaluate_niches(
         (``obs[truth_key]``, e.g. from :func:`virtualcell.sim.simulate_tissue`).
     methods
         Niche embeddings to score (default: every one of :func:`list_niche_embeddings`);
-        the baselines ``expression`` and ``neighbor_pca`` are always added.
+        the baselines ``expression`` and ``neighbor_pca`` are added (``include_baselines``).
     seeds
         Seeds (of the methods and of k-means).
     n_domains
@@ -88,6 +89,9 @@ def evaluate_niches(
         ``{method: {option: value}}`` (e.g. ``{"niche_transformer": {"steps": 100}}``).
     dataset
         Name of the dataset in the result table.
+    include_baselines
+        Add the baselines ``expression`` and ``neighbor_pca`` to ``methods`` (``False``:
+        exactly ``methods``; the benchmark scores one method per grid cell).
 
     Returns
     -------
@@ -110,9 +114,11 @@ def evaluate_niches(
     if not seeds:
         raise ValidationError("seeds is empty")
     names = list(NICHE_EMBEDDINGS.names() if methods is None else methods)
-    for name in NICHE_EMBEDDINGS.names(baseline=True):
+    for name in NICHE_EMBEDDINGS.names(baseline=True) if include_baselines else ():
         if name not in names:
             names.insert(0, name)
+    if not names:
+        raise ValidationError("no niche embedding to evaluate")
     entries = {n: NICHE_EMBEDDINGS.entry(n) for n in names}
     options = {str(k).lower(): dict(v) for k, v in (method_options or {}).items()}
     unknown = sorted(set(options) - set(entries))
