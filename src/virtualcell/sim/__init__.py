@@ -16,6 +16,7 @@ from ._grn import GRN, sample_grn
 from ._noise import TechnicalNoise, add_technical_noise
 from ._presets import PRESETS, simulate_preset
 from ._simulate import simulate_perturbseq
+from ._tissue import simulate_tissue
 from ._truth import nonadditivity, true_effects
 from ._views import condition_shifts, embed_umap
 
@@ -31,5 +32,6 @@ __all__ = [
     "simulate_batches",
     "simulate_perturbseq",
     "simulate_preset",
+    "simulate_tissue",
     "true_effects",
 ]

@@ -1,6 +1,9 @@
-"""``vcell sim``: simulate a Perturb-seq dataset with a known network.
+"""``vcell sim``: simulate a Perturb-seq dataset (or a preset's data) with a known truth.
 
-Every option is checked before the simulation starts (:mod:`virtualcell._cli_types`);
+Without ``--preset`` the command runs :func:`~virtualcell.sim.simulate_perturbseq`; with
+``--preset NAME`` it runs the entry ``NAME`` of :data:`~virtualcell.sim._presets.OUTPUT_PRESETS`
+(``epistasis``, ``spatial``, ...), which names the function, the output suffix and the
+options the preset takes (an option it does not take is refused in one line). Every option is checked before the simulation starts (:mod:`virtualcell._cli_types`);
 defaults are those of :func:`~virtualcell.sim.simulate_perturbseq` and
 :func:`~virtualcell.sim.sample_grn`. The ``.h5ad`` is written atomically (a temporary
 sibling renamed into place), so a killed run leaves the previous file or none, and the
@@ -22,8 +25,11 @@ from .._cli_types import (
     output_path,
     overwrite_option,
     positive_float,
+    registry_option,
     seed_option,
 )
+from .._errors import ValidationError
+from ._presets import OUTPUT_PRESETS
 
 __all__ = ["register"]
 
@@ -49,10 +55,47 @@ MAX_GENES = 5_000
 MAX_CELL_TYPES = 50
 MAX_CELLS = 100_000
 MAX_DOUBLES = 10_000
+#: Upper limits of ``vcell sim --preset spatial`` (100,000 cells take a few minutes).
+MAX_TISSUE_CELLS = 1_000_000
+MAX_NICHES = 100
+
+#: Options that only apply to some presets (Python name -> command-line flag).
+_FLAGS = {
+    "genes": "--genes",
+    "cell_types": "--cell-types",
+    "cells_per_condition": "--cells-per-condition",
+    "singles": "--singles",
+    "doubles": "--doubles",
+    "perturbation_type": "--perturbation-type",
+    "method": "--method",
+    "hill_n": "--hill-n",
+    "cells": "--cells",
+    "niches": "--niches",
+    "plots": "--plots",
+}
+#: What the command takes without ``--preset`` (``simulate_perturbseq``).
+_PLAIN = tuple(k for k in _FLAGS if k not in ("cells", "niches"))
+#: ``--out`` suffixes accepted at parse time; the command then checks the preset's own.
+_SUFFIXES = tuple(sorted({".h5ad", ".h5mu", *(e.obj.suffix for e in OUTPUT_PRESETS.entries())}))
 
 
 def sim(
-    out: Path = output_path(..., "--out", "-o", help="Output .h5ad file.", suffixes=(".h5ad",)),
+    ctx: typer.Context,
+    out: Path = output_path(
+        ...,
+        "--out",
+        "-o",
+        help="Output file (.h5ad; a preset may write another format, e.g. .h5mu).",
+        suffixes=_SUFFIXES,
+    ),
+    preset: str | None = registry_option(
+        None,
+        "--preset",
+        registry=lambda: OUTPUT_PRESETS,
+        help="Simulate a preset's data instead: "
+        + ", ".join(f"{e.name} ({e.obj.suffix})" for e in OUTPUT_PRESETS.entries())
+        + ".",
+    ),
     genes: int = int_range(
         _D["genes"],
         "--genes",
@@ -93,6 +136,20 @@ def sim(
     hill_n: float = positive_float(
         _D["hill_n"], "--hill-n", help="Hill coefficient of every edge (> 0)."
     ),
+    cells: int | None = int_range(
+        None,
+        "--cells",
+        help=f"Cells of a --preset spatial section, 10 .. {MAX_TISSUE_CELLS:,}.",
+        low=10,
+        high=MAX_TISSUE_CELLS,
+    ),
+    niches: int | None = int_range(
+        None,
+        "--niches",
+        help=f"Spatial niches of a --preset spatial section, 1 .. {MAX_NICHES}.",
+        low=1,
+        high=MAX_NICHES,
+    ),
     seed: int = seed_option(),
     plots: Path | None = output_path(
         None, "--plots", help="Folder for network/heatmap/UMAP figures.", kind="folder"
@@ -100,7 +157,7 @@ def sim(
     overwrite: bool = overwrite_option(),
     as_json: bool = json_option("Print the summary as JSON on stdout."),
 ) -> None:
-    """Simulate single-cell Perturb-seq data from a random GRN (SERGIO kinetics)."""
+    """Simulate single-cell Perturb-seq data from a random GRN (SERGIO kinetics), or a preset."""
     import time
 
     from .._settings import settings
@@ -108,6 +165,29 @@ def sim(
     from ._simulate import simulate_perturbseq
     from ._truth import nonadditivity
 
+    values = {
+        "genes": genes,
+        "cell_types": cell_types,
+        "cells_per_condition": cells_per_condition,
+        "singles": singles,
+        "doubles": doubles,
+        "perturbation_type": perturbation_type,
+        "method": method,
+        "hill_n": hill_n,
+        "cells": cells,
+        "niches": niches,
+        "plots": plots,
+    }
+    given = {k: v for k, v in values.items() if _given(ctx, k)}
+    if preset is not None:
+        _run_preset(preset, out, given, seed=seed, overwrite=overwrite, as_json=as_json)
+        return
+    _check_options(given, _PLAIN, "without --preset")
+    if out.suffix.lower() != ".h5ad":
+        raise ValidationError(
+            f"vcell sim without --preset writes .h5ad; got --out {out.name} "
+            f"(use --preset for other formats)"
+        )
     clean_stale_temps(out.parent)
     t0 = time.perf_counter()
     adata = simulate_perturbseq(
@@ -167,6 +247,63 @@ def sim(
             )
         if plots is not None:
             typer.echo(f"plots in {plots}")
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` was given (not its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def _check_options(given: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    extra = [_FLAGS[k] for k in given if k not in allowed]
+    if extra:
+        takes = ", ".join(_FLAGS[k] for k in allowed) or "no other option"
+        raise ValidationError(
+            f"{', '.join(extra)} does not apply {where} (it takes --out, --seed, {takes})"
+        )
+
+
+def _run_preset(
+    name: str, out: Path, given: dict[str, Any], *, seed: int, overwrite: bool, as_json: bool
+) -> None:
+    """``vcell sim --preset NAME``: simulate, write atomically, summarise."""
+    import time
+
+    from .._settings import settings
+    from .._utils import atomic_path, clean_stale_temps, emit_json
+
+    entry = OUTPUT_PRESETS.entry(name)
+    spec = entry.obj
+    _check_options(given, spec.options, f"to --preset {entry.name}")
+    if out.suffix.lower() != spec.suffix:
+        raise ValidationError(
+            f"--preset {entry.name} writes {spec.suffix} files; got --out {out.name}"
+        )
+    clean_stale_temps(out.parent)
+    t0 = time.perf_counter()
+    obj = spec.simulate(seed=seed, **given)
+    with atomic_path(out) as part:
+        if spec.write is not None:
+            spec.write(obj, part)
+        else:
+            obj.write_h5ad(part)
+    seconds = time.perf_counter() - t0
+    summary: dict[str, Any] = {
+        "out": str(out),
+        "preset": entry.name,
+        "seed": int(seed),
+        "n_cells": int(obj.n_obs),
+        "n_genes": int(obj.n_vars),
+    }
+    if spec.summary is not None:
+        summary.update(spec.summary(obj))
+    summary["seconds"] = round(seconds, 3)
+    if as_json:
+        emit_json(summary)
+    elif settings.verbosity > 0:
+        counts = ", ".join(f"{k} {v}" for k, v in summary.items() if k not in ("out", "preset"))
+        typer.echo(f"wrote {out} (--preset {entry.name}): {counts}")
 
 
 def register(app: typer.Typer) -> None:

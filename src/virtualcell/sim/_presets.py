@@ -15,15 +15,19 @@ condition: 27-68% of the doubles (mean 45%) over network seeds 3-10; the default
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ValidationError
+from .._utils import Entry, Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     import anndata as ad
 
-__all__ = ["PRESETS", "simulate_preset"]
+__all__ = ["OUTPUT_PRESETS", "PRESETS", "OutputPreset", "simulate_preset"]
 
 #: Preset name -> keyword arguments of :func:`simulate_perturbseq`.
 PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
@@ -68,3 +72,110 @@ def simulate_preset(name: str, *, grn: Any = 100, **overrides: Any) -> ad.AnnDat
     adata = simulate_perturbseq(grn, **params)
     adata.uns["vc"]["sim"]["preset"] = name
     return adata
+
+
+# --------------------------------------------------------------------- vcell sim --preset
+@dataclass(frozen=True)
+class OutputPreset:
+    """One ``vcell sim --preset NAME`` entry: what it simulates and the file it writes.
+
+    Attributes
+    ----------
+    simulate
+        Called with ``seed`` and the ``vcell sim`` options the user gave (their Python
+        names: ``genes``, ``cells``, ``cell_types``, ...); returns the object to write.
+    suffix
+        The output's suffix (``.h5ad``, ``.h5mu``); ``--out`` must end with it.
+    options
+        The ``vcell sim`` options (Python names) the preset takes besides ``--out`` and
+        ``--seed``; any other option given is an error.
+    summary
+        ``obj -> dict`` of counts for the command's summary (merged into ``--json``).
+    write
+        ``(obj, path) -> None``; default ``obj.write_h5ad(path)``.
+    """
+
+    simulate: Callable[..., Any]
+    suffix: str
+    options: tuple[str, ...]
+    summary: Callable[[Any], dict] | None = None
+    write: Callable[[Any, Path], None] | None = None
+
+
+def _epistasis(*, seed: int, genes: int = 100, cell_types: int = 3, **options: Any) -> Any:
+    """Perturb-seq with strong genetic interactions (``simulate_preset("epistasis")``)."""
+    return simulate_preset("epistasis", grn=genes, n_cell_types=cell_types, seed=seed, **options)
+
+
+def _perturb_summary(adata: Any) -> dict:
+    p = adata.uns["vc"]["sim"]
+    return {
+        "n_edges": len(adata.uns["true_network"]),
+        "n_singles": int(p["n_singles"]),
+        "n_doubles": int(p["n_combinations"]),
+    }
+
+
+def _spatial(
+    *,
+    seed: int,
+    genes: int = 100,
+    cells: int | None = None,
+    cell_types: int | None = None,
+    niches: int | None = None,
+    method: str | None = None,
+) -> Any:
+    """A tissue section with spatial niches and ligand-receptor signalling (``simulate_tissue``)."""
+    from ._tissue import simulate_tissue
+
+    given = {"n_cells": cells, "n_cell_types": cell_types, "n_niches": niches, "method": method}
+    return simulate_tissue(genes, seed=seed, **{k: v for k, v in given.items() if v is not None})
+
+
+def _spatial_summary(adata: Any) -> dict:
+    truth = adata.uns["true_communication"]
+    return {
+        "n_niches": int(adata.obs["niche"].nunique()),
+        "n_cell_types": int(adata.obs["cell_type"].nunique()),
+        "n_lr_pairs": len(adata.uns["lr_pairs"]),
+        "n_active_communication": int(truth["active"].sum()),
+        "n_communication_rows": len(truth),
+    }
+
+
+def _output_presets() -> list[Entry[OutputPreset]]:
+    return [
+        Entry(
+            "epistasis",
+            OutputPreset(
+                _epistasis,
+                ".h5ad",
+                (
+                    "genes",
+                    "cell_types",
+                    "cells_per_condition",
+                    "singles",
+                    "doubles",
+                    "perturbation_type",
+                    "method",
+                    "hill_n",
+                ),
+                _perturb_summary,
+            ),
+            "Perturb-seq with strong genetic interactions (simulate_preset('epistasis')).",
+        ),
+        Entry(
+            "spatial",
+            OutputPreset(
+                _spatial,
+                ".h5ad",
+                ("genes", "cells", "cell_types", "niches", "method"),
+                _spatial_summary,
+            ),
+            "Tissue section: niches + ligand-receptor signalling (simulate_tissue).",
+        ),
+    ]
+
+
+#: ``vcell sim --preset`` table: name -> :class:`OutputPreset` (function, output suffix).
+OUTPUT_PRESETS: Registry[OutputPreset] = Registry("simulator preset", _output_presets)
