@@ -59,6 +59,7 @@ CHECKED_PAGES = (
     "docs/metrics.md",
     "docs/pp.md",
     "docs/sim.md",
+    "docs/spatial.md",
     "docs/splits.md",
     "docs/tokenize.md",
     "docs/text.md",

@@ -17,6 +17,7 @@ from .._cli_types import (
     seed_list,
 )
 from .._utils import emit_json
+from ._graph import DEFAULT_NEIGHBORS
 
 __all__ = ["register", "spatial_app"]
 
@@ -47,7 +48,9 @@ def niches_command(
         low=2,
         help="Domains per method (default: the true number of niches, for every method alike).",
     ),
-    n_neighbors: int = positive_int(10, "--n-neighbors", help="Spatial neighbours per cell."),
+    n_neighbors: int = positive_int(
+        DEFAULT_NEIGHBORS, "--n-neighbors", help="Spatial neighbours per cell."
+    ),
     seeds: str | None = seed_list(None, "--seeds", help="Comma-separated seeds (default 0)."),
     truth_key: str = typer.Option("niche", "--truth-key", help="obs column of the true niches."),
     layer: str | None = layer_option(),

@@ -24,9 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["coordinates", "neighbors", "smoothing_operator"]
 
-#: Neighbours per cell of the default graph (squidpy's default is 6: the hexagonal
-#: lattice of Visium spots; chosen with the niche methods on seeds 100-101, docs/spatial.md).
-DEFAULT_NEIGHBORS = 10
+#: Neighbours per cell of the default graph (squidpy's default is 6, the hexagonal lattice
+#: of Visium spots; 20 was chosen against 10 on simulated seeds 100-101, docs/spatial.md).
+DEFAULT_NEIGHBORS = 20
 
 
 def coordinates(adata: AnnData, *, key: str = "spatial") -> np.ndarray:

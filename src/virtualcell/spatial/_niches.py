@@ -10,17 +10,18 @@ The table is in ``_registry.py``:
   neighbours;
 * ``neighbor_pca`` (baseline) — that PCA averaged over the cell and its graph neighbours;
 * ``composition`` — cellular neighbourhoods: soft cell-state memberships (k-means on the
-  PCA with ``n_states`` centres, a Gaussian kernel on the distances to them) averaged
-  over ``hops`` rounds of neighbourhood averaging: what mix of cell states surrounds a
-  cell;
-* ``multihop`` — CellCharter-style: the PCA and its 1..``hops``-round neighbourhood
-  averages side by side;
+  PCA with ``n_states`` = 20 centres, a Gaussian kernel on the distances to them)
+  averaged over ``hops`` = 16 rounds of neighbourhood averaging: what mix of cell states
+  surrounds a cell;
+* ``multihop`` — CellCharter-style: the PCA and its neighbourhood averages after 1, 2, 4
+  and 8 rounds side by side (:func:`multiscale`);
 * ``niche_transformer`` — the oracle option in the spirit of Nicheformer, see
   :mod:`._oracle`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,11 +40,14 @@ __all__ = [
     "composition_embedding",
     "expression_embedding",
     "multihop_embedding",
+    "multiscale",
     "neighbor_pca_embedding",
 ]
 
 #: Principal components of the expression PCA every method starts from.
 DEFAULT_COMPS = 30
+#: Averaging rounds of :func:`multihop_embedding` (chosen on seeds 100-101, docs/spatial.md).
+DEFAULT_SCALES = (1, 2, 4, 8)
 
 
 @dataclass
@@ -200,7 +204,7 @@ def soft_states(
 
 
 def composition_embedding(
-    inputs: NicheInputs, *, seed: int = 0, n_states: int = 12, hops: int = 2
+    inputs: NicheInputs, *, seed: int = 0, n_states: int = 20, hops: int = 16
 ) -> np.ndarray:
     """Cellular neighbourhoods: soft cell-state memberships averaged over the neighbourhood.
 
@@ -226,9 +230,40 @@ def composition_embedding(
     return inputs.smooth(p, hops)
 
 
-def multihop_embedding(inputs: NicheInputs, *, seed: int = 0, hops: int = 3) -> np.ndarray:
-    """CellCharter-style: the PCA and its 1..``hops``-round neighbourhood averages,
-    concatenated (each block scaled to unit total variance).
+def multiscale(inputs: NicheInputs, z: np.ndarray, scales: Sequence[int]) -> np.ndarray:
+    """``z`` and its ``s``-round neighbourhood averages for every ``s`` of ``scales``,
+    side by side, each block scaled to unit total variance (so that every scale weighs
+    alike).
+
+    Parameters
+    ----------
+    inputs
+        The graph (:class:`NicheInputs`).
+    z
+        A per-cell embedding (cells x dims).
+    scales
+        Rounds of averaging, increasing (e.g. ``(1, 2, 4, 8)``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Cells x ``(len(scales) + 1) * dims``.
+    """
+    steps = [int(s) for s in scales]
+    if not steps or any(s < 1 for s in steps) or steps != sorted(set(steps)):
+        raise ValidationError(f"scales must be increasing integers >= 1, got {list(scales)}")
+    blocks, x, done = [_standardize(z)], np.asarray(z, dtype=np.float32), 0
+    for s in steps:
+        x, done = inputs.smooth(x, s - done), s
+        blocks.append(_standardize(x))
+    return np.hstack(blocks)
+
+
+def multihop_embedding(
+    inputs: NicheInputs, *, seed: int = 0, scales: Sequence[int] = DEFAULT_SCALES
+) -> np.ndarray:
+    """CellCharter-style: the expression PCA and its neighbourhood averages at several
+    scales (1, 2, 4 and 8 rounds of averaging), concatenated (:func:`multiscale`).
 
     Parameters
     ----------
@@ -236,18 +271,12 @@ def multihop_embedding(inputs: NicheInputs, *, seed: int = 0, hops: int = 3) -> 
         Expression and graph (:class:`NicheInputs`).
     seed
         Unused (deterministic); kept for the common signature.
-    hops
-        Largest number of averaging rounds.
+    scales
+        Rounds of averaging of each block after the cell's own PCA.
 
     Returns
     -------
     numpy.ndarray
-        Cells x ``(hops + 1) * n_comps``.
+        Cells x ``(len(scales) + 1) * n_comps``.
     """
-    check_number("hops", hops, low=1, integer=True)
-    blocks, x = [], inputs.pca()
-    blocks.append(_standardize(x))
-    for _ in range(int(hops)):
-        x = inputs.smooth(x, 1)
-        blocks.append(_standardize(x))
-    return np.hstack(blocks)
+    return multiscale(inputs, inputs.pca(), scales)

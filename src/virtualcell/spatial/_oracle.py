@@ -19,13 +19,14 @@ Cost: about 30 s of CPU for the default 300 steps on one thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._utils import check_number, log
-from ._niches import NicheInputs
+from ._niches import DEFAULT_SCALES, NicheInputs, multiscale
 
 __all__ = ["niche_transformer_embedding"]
 
@@ -46,7 +47,8 @@ def niche_transformer_embedding(
     steps: int = 300,
     d_model: int = 32,
     n_layers: int = 2,
-    objective: str = "mlm+mvc",
+    objective: str = "mlm",
+    scales: Sequence[int] = DEFAULT_SCALES,
     max_len: int = 64,
     batch_size: int = 64,
     device: str = "cpu",
@@ -69,6 +71,8 @@ def niche_transformer_embedding(
     objective
         Pretraining objective of :func:`virtualcell.train.pretrain` (``mlm``,
         ``mlm+mvc``, ...).
+    scales
+        Averaging rounds of the readout put beside it (:func:`~._niches.multiscale`).
     max_len
         Most gene tokens per niche profile (the highest-ranked genes).
     batch_size
@@ -79,7 +83,7 @@ def niche_transformer_embedding(
     Returns
     -------
     numpy.ndarray
-        Cells x ``d_model``.
+        Cells x ``(len(scales) + 1) * k`` (``k`` principal components of the readout).
     """
     import anndata as ad
 
@@ -106,5 +110,8 @@ def niche_transformer_embedding(
         train_config=tc,
         fit_cells=min(work.n_obs, 10_000),
     )
-    source = get_embedding("oracle")(model=model, readout="pooled", batch_size=512, device=device)
-    return np.asarray(source.fit_transform(work), dtype=np.float32)
+    source = get_embedding("oracle")(
+        model=model, readout="input", post="pca", batch_size=512, device=device
+    )
+    z = np.asarray(source.fit_transform(work), dtype=np.float32)
+    return multiscale(inputs, z, scales)

@@ -39,12 +39,12 @@ def _builtins() -> list[Entry[NicheEmbedding]]:
         Entry(
             "composition",
             n.composition_embedding,
-            "cellular neighbourhoods: soft cell-state memberships averaged over 2 hops",
+            "cellular neighbourhoods: soft cell-state memberships averaged over 16 hops",
         ),
         Entry(
             "multihop",
             n.multihop_embedding,
-            "CellCharter-style: PCA and its 1..3-hop neighbourhood averages concatenated",
+            "CellCharter-style: PCA and its 1, 2, 4, 8-round neighbourhood averages concatenated",
         ),
         Entry(
             "niche_transformer",
