@@ -99,8 +99,9 @@ def evaluate_niches(
         Task ``spatial/niches``; metrics ``ari`` and ``nmi`` (unit ``all``) per method and
         seed. ``report``: ``{"metric": "ari", "higher_is_better": True, "results":
         [{"method", "baseline", "score"} ...]}`` (score: mean ARI over seeds; what
-        ``vcell spatial niches --json`` prints) plus ``n_domains``, ``n_domains_from`` and
-        per-method ``nmi`` and ``seconds``.
+        ``vcell spatial niches --json`` prints; per method also ``nmi`` and ``seconds``),
+        ``ari_<method>`` for each method, ``n_domains``, ``n_domains_from``, ``n_cells``
+        and ``seeds``.
     """
     from ..metrics import ari, nmi
     from ._registry import NICHE_EMBEDDINGS
@@ -162,6 +163,9 @@ def evaluate_niches(
             }
             for n, e in entries.items()
         ],
+        # one scalar per method, so that a brief view of the result (an agent tool's
+        # observation, EvalResult.brief) shows every score
+        **{f"ari_{n}": mean[(n, "ari")] for n in entries},
         "n_domains": int(k),
         "n_domains_from": "truth" if n_domains is None else "user",
         "n_cells": int(adata.n_obs),
