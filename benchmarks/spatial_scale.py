@@ -87,7 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=100_000)
     ap.add_argument("--method", default="multihop")
-    ap.add_argument("--n-neighbors", type=int, default=10)
+    ap.add_argument("--n-neighbors", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="the row as JSON on stdout")
     ap.add_argument("--child", choices=["simulate", "measure"], help=argparse.SUPPRESS)
