@@ -9,6 +9,7 @@ The kinetic model is SERGIO's (Dibaeinia & Sinha 2020), implemented in vectorise
     vc.sim.nonadditivity(adata)
     vc.pl.perturbation_heatmap(adata, path="heatmap.png")   # figures live in vc.pl
     batches = vc.sim.simulate_batches(200, n_cell_types=5, n_batches=3, seed=0)  # + batch effects
+    tissue = vc.sim.simulate_tissue(100, n_cells=5000, n_niches=4, seed=0)  # niches + signalling
 """
 
 from ._batch import simulate_batches

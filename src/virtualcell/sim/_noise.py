@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 __all__ = ["TechnicalNoise", "add_technical_noise"]
 
@@ -42,8 +43,12 @@ class TechnicalNoise:
 
 
 def add_technical_noise(
-    expr: np.ndarray, noise: TechnicalNoise, rng: np.random.Generator
-) -> tuple[np.ndarray, dict]:
+    expr: np.ndarray,
+    noise: TechnicalNoise,
+    rng: np.random.Generator,
+    *,
+    chunk_size: int | None = None,
+) -> tuple[np.ndarray | sp.csr_matrix, dict]:
     """Turn noise-free expression (``cells x genes``) into integer UMI counts.
 
     Returns the ``int32`` count matrix and a dict with the per-gene outlier factors and
@@ -57,7 +62,15 @@ def add_technical_noise(
         The technical-noise model (:class:`TechnicalNoise`).
     rng
         Random generator of every draw.
+    chunk_size
+        ``None``: the whole matrix at once, dense ``int32`` counts. A number: cells are
+        processed in chunks of this size and the counts returned as CSR, so the memory
+        beyond ``expr`` and the result is a ``float32`` copy for the dropout percentile
+        (which stays exact, over the whole matrix) and one chunk; the same model, but the
+        random draws come in another order than without chunks.
     """
+    if chunk_size is not None and chunk_size < expr.shape[0]:
+        return _add_noise_chunked(expr, noise, rng, int(chunk_size))
     n_cells, n_genes = expr.shape
     x = np.asarray(expr, dtype=np.float64)
     factor = np.ones(n_genes)
@@ -75,3 +88,50 @@ def add_technical_noise(
         x *= rng.random(x.shape) < keep_p
     counts = rng.poisson(x).astype(np.int32)
     return counts, {"outlier_factor": factor, "library_size": lib}
+
+
+def _add_noise_chunked(
+    expr: np.ndarray, noise: TechnicalNoise, rng: np.random.Generator, chunk: int
+) -> tuple[sp.csr_matrix, dict]:
+    """:func:`add_technical_noise` chunk by chunk (same steps, CSR counts)."""
+    n_cells, n_genes = expr.shape
+    factor = np.ones(n_genes)
+    is_out = rng.random(n_genes) < noise.outlier_prob
+    factor[is_out] = rng.lognormal(noise.outlier_mu, noise.outlier_sigma, int(is_out.sum()))
+    lib = rng.lognormal(np.log(noise.umis_per_gene * n_genes), noise.library_sigma, n_cells)
+    starts = range(0, n_cells, chunk)
+
+    def scaled(lo: int) -> np.ndarray:
+        x = np.asarray(expr[lo : lo + chunk], dtype=np.float64) * factor
+        totals = x.sum(axis=1)
+        part = lib[lo : lo + chunk]
+        x *= np.divide(part, totals, out=np.zeros(len(part)), where=totals > 0)[:, None]
+        return x
+
+    q = None
+    if noise.dropout_percentile is not None:
+        y = np.empty((n_cells, n_genes), dtype=np.float32)
+        for lo in starts:
+            y[lo : lo + chunk] = np.log1p(scaled(lo))
+        q = _percentile_in_place(y.reshape(-1), noise.dropout_percentile)
+        del y
+    blocks = []
+    for lo in starts:
+        x = scaled(lo)
+        if q is not None:
+            keep_p = 1.0 / (1.0 + np.exp(-noise.dropout_shape * (np.log1p(x) - q)))
+            x *= rng.random(x.shape) < keep_p
+        blocks.append(sp.csr_matrix(rng.poisson(x).astype(np.int32)))
+    counts = sp.vstack(blocks, format="csr", dtype=np.int32)
+    return counts, {"outlier_factor": factor, "library_size": lib}
+
+
+def _percentile_in_place(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) by partitioning ``values`` in
+    place, without the sorted copy ``np.percentile`` makes."""
+    pos = q / 100.0 * (values.size - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, values.size - 1)
+    values.partition([lo, hi])
+    a, b = float(values[lo]), float(values[hi])
+    return a + (pos - lo) * (b - a)

@@ -11,6 +11,16 @@ as non-additive when some gene departs from the sum of its singles by more than 
 standard errors in some cell type) at 100 genes, 60 singles, 60 doubles and 100 cells per
 condition: 27-68% of the doubles (mean 45%) over network seeds 3-10; the defaults of
 :func:`simulate_perturbseq` give 7% at 30 doubles, and ``hill_n=4`` 18-45% (mean 33%).
+
+``OUTPUT_PRESETS`` is the table of ``vcell sim --preset NAME``: name -> :class:`OutputPreset`
+(the function, the output suffix, the command-line options it takes, a summary). A new
+simulation (another format included) is one more entry in :func:`_output_presets`::
+
+    Entry("multiomic", OutputPreset(_multiomic, ".h5mu", ("genes", "cells"), _summary,
+                                    write=lambda mdata, path: mdata.write(path)), "...")
+
+``vcell sim`` accepts every suffix of the table for ``--out`` and refuses, in one line,
+a suffix other than the preset's own and any option the preset does not take.
 """
 
 from __future__ import annotations
@@ -129,7 +139,9 @@ def _spatial(
     from ._tissue import simulate_tissue
 
     given = {"n_cells": cells, "n_cell_types": cell_types, "n_niches": niches, "method": method}
-    return simulate_tissue(genes, seed=seed, **{k: v for k, v in given.items() if v is not None})
+    adata = simulate_tissue(genes, seed=seed, **{k: v for k, v in given.items() if v is not None})
+    adata.uns["vc"]["sim"]["preset"] = "spatial"
+    return adata
 
 
 def _spatial_summary(adata: Any) -> dict:

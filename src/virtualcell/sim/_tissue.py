@@ -5,15 +5,19 @@
 composition, and simulates expression with the package's GRN kinetics (SERGIO, see
 :mod:`._kinetics`). Ligand -> receptor signalling acts through the same network:
 
-1. **Layout.** Cells are uniform on a square of area ``n_cells / cell_density``. About
-   ``area / domain_size**2`` seed points (at least ``n_niches``) are spread over it, each
-   seed belongs to one niche (every niche gets at least one), and a cell belongs to the
-   niche of its nearest seed after the coordinates are warped by a smooth random field
-   (a few random Fourier modes), so domains are irregular, non-convex patches.
+1. **Layout.** Cells are uniform on a square of area ``n_cells / cell_density``. Each niche
+   has a smooth random field over the section (a Gaussian process with a squared-exponential
+   kernel, lengthscale ``domain_size / 2.5``, plus a quarter-weight rough component of
+   lengthscale ``domain_size / 10``, by random Fourier features); a cell belongs to the niche
+   whose field is highest there, so niches are irregular patches about ``domain_size``
+   wide, with ragged borders, each niche made of several patches.
 2. **Composition.** Niche ``k`` draws cell type ``t`` with probability
    ``shared_fraction / n_shared_types`` for the ``n_shared_types`` shared types (present
    in every niche in the same share, so cell type alone cannot tell the niche) and
-   ``(1 - shared_fraction) * d_kt`` otherwise, ``d_k ~ Dirichlet(concentration)``.
+   ``(1 - shared_fraction) * d_kt`` otherwise, ``d_k ~ Dirichlet(concentration)``;
+   within a niche, cells of one type cluster: a cell's type probabilities are multiplied
+   by ``exp(type_clustering * g_t(x))`` (``g_t`` a smooth field of lengthscale 40 um
+   per type) and renormalised.
 3. **Candidate pairs.** ``n_lr_pairs`` ligand -> receptor pairs of distinct genes whose
    deterministic steady state varies across cell types; a gene is *expressed* in a type
    when its steady state exceeds its mean over types (SERGIO's half response). The first
@@ -64,6 +68,8 @@ __all__ = ["simulate_tissue"]
 
 #: Largest section :func:`simulate_tissue` simulates.
 MAX_CELLS = 2_000_000
+#: Lengthscale (micrometres) of the fields that cluster cells of one type in a niche.
+CLUMP_LENGTHSCALE = 40.0
 
 
 def simulate_tissue(
@@ -75,6 +81,7 @@ def simulate_tissue(
     n_shared_types: int = 1,
     shared_fraction: float = 0.25,
     concentration: float = 0.5,
+    type_clustering: float = 0.5,
     cell_density: float = 0.01,
     domain_size: float = 250.0,
     n_lr_pairs: int = 10,
@@ -86,6 +93,7 @@ def simulate_tissue(
     method: Literal["cle", "fast"] = "fast",
     n_steps: int = 300,
     technical_noise: TechnicalNoise | None = None,
+    keep_true_expression: bool = True,
     chunk_size: int = 20_000,
     seed: int = 0,
 ) -> ad.AnnData:
@@ -111,6 +119,10 @@ def simulate_tissue(
     concentration
         Dirichlet concentration of the niche compositions over the other types (small:
         each niche dominated by few types).
+    type_clustering
+        How strongly cells of one type cluster within a niche (0: well mixed); the type
+        probabilities of a cell are multiplied by ``exp(type_clustering * g_t(x))``,
+        ``g_t`` a smooth random field of lengthscale 40 um per type.
     cell_density
         Cells per square micrometre (sets the section's size).
     domain_size
@@ -134,8 +146,12 @@ def simulate_tissue(
         Steps of the ``cle`` integrator.
     technical_noise
         :class:`TechnicalNoise` (default ``TechnicalNoise()``).
+    keep_true_expression
+        Store the noise-free expression in ``layers["true_expression"]`` (a dense
+        float32 cells x genes matrix: 400 MB at 100,000 cells x 1,000 genes).
     chunk_size
-        Cells simulated together (bounds the memory of the kinetics).
+        Cells simulated (and given technical noise) together; bounds the working memory
+        beyond the outputs.
     seed
         Seeds everything: same seed, same output.
 
@@ -143,7 +159,7 @@ def simulate_tissue(
     -------
     AnnData
         ``X``: UMI counts (CSR, int32); ``layers["true_expression"]``: noise-free
-        expression; ``obs``: ``cell_type``, ``niche`` (categorical str), ``library_size``;
+        expression (unless ``keep_true_expression=False``); ``obs``: ``cell_type``, ``niche`` (categorical str), ``library_size``;
         ``obsm["spatial"]``: coordinates in micrometres (float64, cells x 2);
         ``obsm["true_stimulation"]``: stimulation ``u`` of each signalling pair (truth);
         ``var`` as in :func:`~virtualcell.sim.simulate_perturbseq`;
@@ -161,6 +177,7 @@ def simulate_tissue(
     check_number("n_shared_types", n_shared_types, low=0, integer=True)
     check_number("shared_fraction", shared_fraction, low=0, high=1)
     check_number("concentration", concentration, low=0, low_open=True)
+    check_number("type_clustering", type_clustering, low=0, high=10)
     check_number("cell_density", cell_density, low=0, low_open=True)
     check_number("domain_size", domain_size, low=0, low_open=True)
     check_number("n_lr_pairs", n_lr_pairs, low=1, integer=True)
@@ -195,10 +212,14 @@ def simulate_tissue(
     composition = _composition(
         n_niches, n_types, n_shared_types, shared_fraction, concentration, rng_layout
     )
-    u = rng_layout.random(n_cells)
-    cum = np.cumsum(composition, axis=1)
-    cum[:, -1] = 1.0
-    cell_type = np.minimum((u[:, None] > cum[niche]).sum(axis=1), n_types - 1)
+    prob = composition[niche]  # cells x types
+    if type_clustering > 0:  # same-type cells cluster: smooth per-type modulation
+        prob = prob * np.exp(
+            type_clustering * _smooth_fields(coords, n_types, CLUMP_LENGTHSCALE, rng_layout)
+        )
+    cum = np.cumsum(prob, axis=1)
+    u = rng_layout.random(n_cells) * cum[:, -1]
+    cell_type = np.minimum((u[:, None] > cum).sum(axis=1), n_types - 1)
 
     # 3. candidate pairs and signalling targets
     basal = grn.basal.to_numpy(dtype=float)
@@ -253,7 +274,7 @@ def simulate_tissue(
             n_steps=n_steps,
         ).T
     t_kin = time.perf_counter() - t0
-    counts_x, tech = add_technical_noise(true, noise, rng_cells)
+    counts_x, tech = add_technical_noise(true, noise, rng_cells, chunk_size=chunk_size)
 
     from ._simulate import _var_table
 
@@ -269,8 +290,10 @@ def simulate_tissue(
     )
     var = _var_table(grn)
     var["outlier_factor"] = tech["outlier_factor"].astype(np.float32)
-    adata = ad.AnnData(X=sp.csr_matrix(counts_x), obs=obs, var=var)
-    adata.layers["true_expression"] = true
+    X = counts_x if sp.issparse(counts_x) else sp.csr_matrix(counts_x)
+    adata = ad.AnnData(X=X, obs=obs, var=var)
+    if keep_true_expression:
+        adata.layers["true_expression"] = true
     adata.obsm["spatial"] = coords
     adata.obsm["true_stimulation"] = pd.DataFrame(
         (level / saturation).astype(np.float32),
@@ -291,10 +314,11 @@ def simulate_tissue(
         "shared_types": np.asarray(types[:n_shared_types], dtype=object),
         "shared_fraction": float(shared_fraction),
         "concentration": float(concentration),
+        "type_clustering": float(type_clustering),
         "composition": pd.DataFrame(composition, index=niche_names, columns=types),
         "cell_density": float(cell_density),
         "domain_size": float(domain_size),
-        "section_um": np.asarray(coords.max(axis=0) if n_cells else [0.0, 0.0], dtype=float),
+        "section_um": float(np.sqrt(n_cells / cell_density)),
         "n_lr_pairs": int(n_lr_pairs),
         "n_signalling": int(n_signalling),
         "signalling": _signalling_table(grn, pairs),
@@ -320,35 +344,42 @@ def simulate_tissue(
 def _layout(
     n_cells: int, n_niches: int, density: float, domain_size: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform cells on a square; niches = nearest seed after a smooth random warp."""
-    from scipy.spatial import cKDTree
-
+    """Uniform cells on a square; niche = argmax of one smooth random field per niche."""
     side = float(np.sqrt(n_cells / density))
     coords = rng.random((n_cells, 2)) * side
-    n_seeds = max(n_niches, round((side / domain_size) ** 2))
-    seeds = rng.random((n_seeds, 2)) * side
-    owner = np.concatenate(
-        [rng.permutation(n_niches), rng.integers(0, n_niches, n_seeds - n_niches)]
-    )
-    owner = owner[rng.permutation(n_seeds)]
-    # smooth warp: a few random Fourier modes of wavelength ~ the domain size
-    spacing = side / np.sqrt(n_seeds)
-    warped = coords.copy()
-    for _ in range(4):
-        k = rng.normal(size=2) * (2 * np.pi / (1.5 * spacing))
-        phase = rng.random() * 2 * np.pi
-        amp = rng.normal(size=2) * 0.25 * spacing
-        warped += np.sin(coords @ k + phase)[:, None] * amp[None, :]
-    _, nearest = cKDTree(seeds).query(warped)
-    niche = owner[nearest]
-    missing = np.setdiff1d(np.arange(n_niches), niche)
-    for k in missing:  # a niche whose seeds lost every cell to the warp: take its seed's cells
-        seed_k = np.flatnonzero(owner == k)[0]
-        near = cKDTree(coords).query(
-            seeds[seed_k], k=min(n_cells, max(1, n_cells // (2 * n_seeds)))
-        )[1]
-        niche[np.atleast_1d(near)] = k
+    field = _smooth_fields(coords, n_niches, domain_size / 2.5, rng)
+    field += 0.25 * _smooth_fields(coords, n_niches, domain_size / 10, rng)  # rough borders
+    niche = field.argmax(axis=1)
+    # small sections: a niche that wins nowhere takes the cells where it came closest
+    # (never cells another such niche took, never a niche's last cell)
+    locked = np.zeros(n_cells, dtype=bool)
+    size = np.bincount(niche, minlength=n_niches)
+    for k in np.flatnonzero(size == 0):
+        margin = np.where(locked, -np.inf, field[:, k] - field.max(axis=1))
+        for i in np.argsort(-margin)[: max(1, n_cells // (2 * n_niches))]:
+            if not locked[i] and size[niche[i]] > 1:
+                size[niche[i]] -= 1
+                size[k] += 1
+                niche[i] = k
+                locked[i] = True
     return coords, niche.astype(np.int64)
+
+
+def _smooth_fields(
+    coords: np.ndarray, n_fields: int, lengthscale: float, rng: np.random.Generator
+) -> np.ndarray:
+    """``n_fields`` independent smooth random fields at ``coords`` (cells x fields).
+
+    Random Fourier features of a Gaussian process with a squared-exponential kernel of
+    the given lengthscale (unit variance): non-periodic, isotropic, smooth.
+    """
+    n_modes = 48
+    freq = rng.normal(size=(n_fields, n_modes, 2)) / lengthscale
+    phase = rng.random((n_fields, n_modes)) * 2 * np.pi
+    out = np.empty((len(coords), n_fields))
+    for k in range(n_fields):
+        out[:, k] = np.cos(coords @ freq[k].T + phase[k]).sum(axis=1)
+    return out * np.sqrt(2.0 / n_modes)
 
 
 def _composition(
