@@ -11,7 +11,7 @@ The table is in ``_registry.py``:
 * ``neighbor_pca`` (baseline) — that PCA averaged over the cell and its graph neighbours;
 * ``composition`` — cellular neighbourhoods: soft cell-state memberships (k-means on the
   PCA with ``n_states`` = 20 centres, a Gaussian kernel on the distances to them)
-  averaged over ``hops`` = 16 rounds of neighbourhood averaging: what mix of cell states
+  averaged over ``hops`` = 8 rounds of neighbourhood averaging: what mix of cell states
   surrounds a cell;
 * ``multihop`` — CellCharter-style: the PCA and its neighbourhood averages after 1, 2, 4
   and 8 rounds side by side (:func:`multiscale`);
@@ -204,7 +204,7 @@ def soft_states(
 
 
 def composition_embedding(
-    inputs: NicheInputs, *, seed: int = 0, n_states: int = 20, hops: int = 16
+    inputs: NicheInputs, *, seed: int = 0, n_states: int = 20, hops: int = 8
 ) -> np.ndarray:
     """Cellular neighbourhoods: soft cell-state memberships averaged over the neighbourhood.
 

@@ -39,7 +39,7 @@ def _builtins() -> list[Entry[NicheEmbedding]]:
         Entry(
             "composition",
             n.composition_embedding,
-            "cellular neighbourhoods: soft cell-state memberships averaged over 16 hops",
+            "cellular neighbourhoods: soft cell-state memberships averaged over 8 rounds",
         ),
         Entry(
             "multihop",
