@@ -114,10 +114,12 @@ def evaluate_niches(
     truth = adata.obs[truth_key].astype(str).to_numpy()
     if not seeds:
         raise ValidationError("seeds is empty")
-    names = list(NICHE_EMBEDDINGS.names() if methods is None else methods)
-    for name in NICHE_EMBEDDINGS.names(baseline=True) if include_baselines else ():
-        if name not in names:
-            names.insert(0, name)
+    names = [str(m).strip().lower() for m in (NICHE_EMBEDDINGS.names() if methods is None
+                                              else methods)]  # fmt: skip
+    if include_baselines:  # baselines first, in name order, then the methods as given
+        base = NICHE_EMBEDDINGS.names(baseline=True)
+        names = base + [n for n in names if n not in base]
+    names = list(dict.fromkeys(names))
     if not names:
         raise ValidationError("no niche embedding to evaluate")
     entries = {n: NICHE_EMBEDDINGS.entry(n) for n in names}
