@@ -15,7 +15,7 @@ Datasets (``vc.sim.simulate_tissue``, one section per dataset, simulation seed f
 
 Methods: ``expression`` and ``neighbor_pca`` (baselines), ``composition``, ``multihop``
 and the oracle option ``niche_transformer`` (a small transformer pretrained on the
-section's niche profiles; 20 steps in ``quick``, 300 in ``full``, not in ``demo``: its
+section's niche profiles; 20 steps in ``quick``, 1,000 in ``full``, not in ``demo``: its
 pretraining would take most of the demo's budget).
 
 Metrics: ARI (primary) and NMI of the domains against the true niches (``vc.metrics``).
@@ -45,7 +45,7 @@ __all__ = ["SPATIAL_NICHES_TASK"]
 METRICS = tuple(metric_spec(name) for name in ("ari", "nmi"))
 
 #: Pretraining budget of ``niche_transformer`` per preset.
-_TRANSFORMER = {"quick": {"steps": 20}, "full": {"steps": 300}}
+_TRANSFORMER = {"quick": {"steps": 20}, "full": {"steps": 1000}}
 
 
 @dataclass

@@ -14,7 +14,8 @@ Why not the shipped oracle: it was pretrained on human gene symbols, and the sim
 genes (``G0``, ``G1`` ...) are in no real-gene vocabulary, so its readout would see no
 gene at all; pretraining on the section is the honest way to have an oracle on such data
 (and on any panel: a Xenium / MERFISH gene panel needs no vocabulary match either).
-Cost: about 30 s of CPU for the default 300 steps on one thread.
+Cost: 45-75 s of CPU for the default 1,000 steps on one thread (5,000 cells; 1,000 steps
+were chosen over 300 on seeds 100-101: mean ARI 0.401 vs 0.321).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def niche_transformer_embedding(
     inputs: NicheInputs,
     *,
     seed: int = 0,
-    steps: int = 300,
+    steps: int = 1000,
     d_model: int = 32,
     n_layers: int = 2,
     objective: str = "mlm",
