@@ -108,6 +108,8 @@ FAST_SUBSTITUTIONS = [
     ("docs/knowledge.md", 'mode="hybrid")', 'mode="lexical")'),
     ("docs/knowledge.md", 'vcell kb verify "TP53 activates CDKN1A" --json',
      'vcell kb verify "TP53 activates CDKN1A" --json --mode lexical'),
+    ("docs/spatial.md", "simulate_tissue(100, n_cells=2000,", "simulate_tissue(100, n_cells=600,"),
+    ("docs/spatial.md", "--cells 2000 --seed 0 --out", "--cells 600 --seed 0 --out"),
     ("docs/tokenize.md", "RankTokenizer(max_len=2048)", "RankTokenizer(max_len=64)"),
     ("docs/text.md", "BRIDGE_TRAIN_CONFIG.replace(max_steps=300)",
      "BRIDGE_TRAIN_CONFIG.replace(max_steps=5)"),

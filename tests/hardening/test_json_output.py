@@ -163,6 +163,23 @@ def kb_store(tmp_path_factory) -> str:
     return str(out)
 
 
+def _tissue(folder: Path) -> str:
+    """A section of 240 cells in 3 vertical bands (the true niches), 2 types mixed in
+    band-specific shares; coordinates in obsm['spatial']."""
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 300, size=(240, 2))
+    niche = np.minimum((xy[:, 0] // 100).astype(int), 2)
+    ctype = (rng.random(240) < np.array([0.2, 0.5, 0.8])[niche]).astype(int)
+    means = np.where(ctype[:, None] == 1, [8.0, 1.0, 3.0, 3.0], [1.0, 8.0, 3.0, 3.0])
+    adata = ad.AnnData(rng.poisson(means).astype(np.float32))
+    adata.var_names = ["G0", "G1", "G2", "G3"]
+    adata.obs["niche"] = [f"n{k}" for k in niche]
+    adata.obsm["spatial"] = xy
+    path = folder / "tissue.h5ad"
+    adata.write_h5ad(path)
+    return str(path)
+
+
 #: command -> (argv builder, check of the parsed JSON)
 CASES = {
     "data validate": (lambda t, kb: ["data", "validate", _h5ad(t), "--json"],
@@ -268,6 +285,14 @@ CASES = {
                                      "type1", "--n-cells", "4", "--out", str(t / "g.h5ad"),
                                      "--json"],
                       lambda d: d["n_cells"] == 4),
+    "spatial niches": (lambda t, kb: ["spatial", "niches", _tissue(t), "--methods",
+                                      "composition", "--json"],
+                       lambda d: list(d) == ["metric", "higher_is_better", "results"]
+                       and d["metric"] == "ari" and d["higher_is_better"] is True
+                       and [(r["method"], r["baseline"]) for r in d["results"]]
+                       == [("expression", True), ("neighbor_pca", True),
+                           ("composition", False)]
+                       and all(-1 <= r["score"] <= 1 for r in d["results"])),
     "design": (lambda t, kb: ["design", "--env", "sim_knockout", "--policy", "active_ucb",
                               "--rounds", "2", "--batch", "3", "--seed", "0", "--json",
                               *(f"--env-option={o}" for o in ("n_genes=30", "truth_cells=50",

@@ -33,8 +33,8 @@ def builtin_tools() -> list:
     from ..knowledge import KnowledgeBase, enrich
     from . import _analysis as an
     from ._sandbox import run_python
-    from ._toolset_spatial import spatial_tools
     from ._toolset_multiomic import multiomic_tools
+    from ._toolset_spatial import spatial_tools
 
     return [
         # knowledge base (bound to the opened store)
@@ -100,7 +100,8 @@ def builtin_tools() -> list:
         spec("predict_candidates", design.predict_candidates, hide=("predictor",), on_request=True),
         spec("screen_results", design.screen_results, on_request=True),
         spec("gene_neighbors", design.gene_neighbors, on_request=True),
-        # tissue: ligand -> receptor pairs and cell-cell communication (vc.spatial)
+        # tissue (vc.spatial): spatial domains, niche scoring, ligand -> receptor pairs and
+        # cell-cell communication
         *spatial_tools(),
         # multi-omic cells (vc.multiomic): offered by name
         *multiomic_tools(),

@@ -30,6 +30,9 @@ def _builtin() -> Iterator[Entry[Task]]:
         MULTIOMIC_TASK,
     ):  # fmt: skip
         yield Entry(task.name, task, task.description)
+    from ._spatial_niches import SPATIAL_NICHES_TASK
+
+    yield Entry(SPATIAL_NICHES_TASK.name, SPATIAL_NICHES_TASK, SPATIAL_NICHES_TASK.description)
 
 
 #: ``name -> Task``: the tasks of the benchmark.

@@ -97,8 +97,8 @@ METRIC_SPECS: dict[str, MetricSpec] = _specs(
     ("auprc", True, 1.0, "average precision"),
     # representation
     ("avg_bio", True, 1.0, "(NMI + ARI + ASW_label) / 3 (scIB AvgBIO)"),
-    ("nmi", True, 1.0, "NMI of Leiden clusters (best resolution) vs labels"),
-    ("ari", True, 1.0, "ARI of Leiden clusters (best resolution) vs labels"),
+    ("nmi", True, 1.0, "NMI of clusters vs labels (Leiden best resolution; niches: k-means)"),
+    ("ari", True, 1.0, "ARI of clusters vs labels (Leiden best resolution; niches: k-means)"),
     ("asw", True, 1.0, "cell-type silhouette width rescaled to [0, 1]"),
     ("accuracy", True, 1.0, "share of query cells labelled correctly"),
     ("macro_f1", True, 1.0, "unweighted mean of per-class F1"),

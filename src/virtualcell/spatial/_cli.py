@@ -1,4 +1,5 @@
-"""``vcell spatial ...``: cells in tissue scored against a simulated truth.
+"""``vcell spatial ...``: niches, spatial domains and cell-cell communication scored against
+a simulated truth.
 
 One function per command, each registered on one line below its definition.
 """
@@ -9,12 +10,15 @@ import typer
 
 from .._cli_types import (
     data_argument,
+    int_range,
     json_option,
+    layer_option,
     positive_int,
     registry_list,
     seed_list,
 )
 from .._utils import emit_json
+from ._graph import DEFAULT_NEIGHBORS
 
 __all__ = ["register", "spatial_app"]
 
@@ -23,6 +27,61 @@ spatial_app = typer.Typer(
     help="Cells in tissue: niches, spatial domains and cell-cell communication.",
     no_args_is_help=True,
 )
+
+
+def _niche_methods():
+    from ._registry import NICHE_EMBEDDINGS
+
+    return NICHE_EMBEDDINGS
+
+
+def niches_command(
+    data: str = data_argument("A section (.h5ad) with obsm['spatial'] and obs['niche']."),
+    methods: str | None = registry_list(
+        None,
+        "--methods",
+        registry=_niche_methods,
+        help="Comma-separated niche embeddings (default: all; the baselines are always run).",
+    ),
+    n_domains: int | None = int_range(
+        None,
+        "--n-domains",
+        low=2,
+        help="Domains per method (default: the true number of niches, for every method alike).",
+    ),
+    n_neighbors: int = positive_int(
+        DEFAULT_NEIGHBORS, "--n-neighbors", help="Spatial neighbours per cell."
+    ),
+    seeds: str | None = seed_list(None, "--seeds", help="Comma-separated seeds (default 0)."),
+    truth_key: str = typer.Option("niche", "--truth-key", help="obs column of the true niches."),
+    layer: str | None = layer_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Niche embeddings -> spatial domains, scored by ARI against the true niches."""
+    from .._cli_types import read_data
+    from ._evaluate import evaluate_niches
+
+    adata = read_data(data)
+    res = evaluate_niches(adata, methods=methods, seeds=tuple(seeds or (0,)), n_domains=n_domains,
+                          n_neighbors=n_neighbors, truth_key=truth_key, layer=layer)  # fmt: skip
+    report = res.report
+    if as_json:
+        emit_json({
+            "metric": report["metric"],
+            "higher_is_better": report["higher_is_better"],
+            "results": [{"method": r["method"], "baseline": bool(r["baseline"]),
+                         "score": float(r["score"])} for r in report["results"]],
+        })  # fmt: skip
+        return
+    typer.echo(f"{report['n_domains']} domains ({report['n_domains_from']}), "
+               f"{report['n_cells']} cells")  # fmt: skip
+    typer.echo(f"{'method':20s} {'baseline':8s} {'ARI':>7s} {'NMI':>7s} {'s':>7s}")
+    for r in report["results"]:
+        typer.echo(f"{r['method']:20s} {r['baseline']!s:8s} {r['score']:7.3f} "
+                   f"{r['nmi']:7.3f} {r['seconds']:7.1f}")  # fmt: skip
+
+
+spatial_app.command("niches")(niches_command)
 
 
 def _comm_methods():
