@@ -45,7 +45,6 @@ _COMMAND_MODULES = (
     "virtualcell.perturb._cli",
     "virtualcell.design._cli",
     "virtualcell.knowledge._cli",
-    "virtualcell.spatial._cli",
     "virtualcell.agent._cli",
 )
 

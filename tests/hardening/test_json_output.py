@@ -49,6 +49,18 @@ def _tissue(folder: Path) -> str:
     return str(path)
 
 
+def _multiome(folder: Path) -> str:
+    """A small simulated RNA + protein + ATAC MuData (.h5mu)."""
+    from virtualcell.data import write_h5mu
+    from virtualcell.sim import simulate_multiome
+
+    path = folder / "cells.h5mu"
+    mdata = simulate_multiome(30, n_cells=200, n_cell_types=4, n_hidden_types=1,
+                              n_proteins=8, n_peaks=80, method="fast", seed=0)  # fmt: skip
+    write_h5mu(mdata, path)
+    return str(path)
+
+
 def _beeline(folder: Path) -> str:
     b = folder / "bee"
     b.mkdir()
@@ -163,7 +175,7 @@ def kb_store(tmp_path_factory) -> str:
     return str(out)
 
 
-def _tissue(folder: Path) -> str:
+def _bands(folder: Path) -> str:
     """A section of 240 cells in 3 vertical bands (the true niches), 2 types mixed in
     band-specific shares; coordinates in obsm['spatial']."""
     rng = np.random.default_rng(0)
@@ -175,7 +187,7 @@ def _tissue(folder: Path) -> str:
     adata.var_names = ["G0", "G1", "G2", "G3"]
     adata.obs["niche"] = [f"n{k}" for k in niche]
     adata.obsm["spatial"] = xy
-    path = folder / "tissue.h5ad"
+    path = folder / "bands.h5ad"
     adata.write_h5ad(path)
     return str(path)
 
@@ -285,7 +297,7 @@ CASES = {
                                      "type1", "--n-cells", "4", "--out", str(t / "g.h5ad"),
                                      "--json"],
                       lambda d: d["n_cells"] == 4),
-    "spatial niches": (lambda t, kb: ["spatial", "niches", _tissue(t), "--methods",
+    "spatial niches": (lambda t, kb: ["spatial", "niches", _bands(t), "--methods",
                                       "composition", "--json"],
                        lambda d: list(d) == ["metric", "higher_is_better", "results"]
                        and d["metric"] == "ari" and d["higher_is_better"] is True
@@ -304,6 +316,16 @@ CASES = {
                               lambda d: d["metric"] == "auprc"
                               and [r["method"] for r in d["results"]]
                               == ["neighbor_product", "coexpression", "permutation"]),
+    "multiomic embed": (lambda t, kb: ["multiomic", "embed", _multiome(t), "--modalities",
+                                       "rna,protein", "--methods", "concat_pca", "--json"],
+                        lambda d: list(d) == ["metric", "higher_is_better", "results"]
+                        and d["metric"] == "avg_bio" and d["higher_is_better"] is True
+                        and "concat_pca" in {r["method"] for r in d["results"]}
+                        and all(0 <= r["score"] <= 1 for r in d["results"])),
+    "multiomic impute": (lambda t, kb: ["multiomic", "impute", _multiome(t), "--methods",
+                                        "ridge", "--json"],
+                         lambda d: d["metric"] == "protein_pearson"
+                         and "ridge" in {r["method"] for r in d["results"]}),
 }  # fmt: skip
 
 
