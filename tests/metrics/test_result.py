@@ -67,3 +67,23 @@ def test_brief_is_one_compact_line():
     assert res.brief() == "grn evaluation {auprc: 0.1235; n: 3}"
     # without scalar report entries: each method's mean per metric
     assert EvalResult.from_rows("t", _rows()).brief() == "t evaluation {m l2: 2.5}"
+
+
+def test_score_report_is_the_one_metric_json_form():
+    rows = [
+        {"method": m, "baseline": b, "dataset": "d", "split": "all", "seed": s, "unit": u,
+         "metric": "ari", "value": v}
+        for m, b, s, u, v in [("m", False, 0, "a", 0.2), ("m", False, 0, "b", 0.4),
+                              ("m", False, 1, "a", 0.6), ("base", True, 0, "a", 0.1)]
+    ]  # fmt: skip
+    res = EvalResult.from_rows("t", rows)
+    rep = res.score_report("ari")
+    assert list(rep) == ["metric", "higher_is_better", "results"]
+    assert rep["metric"] == "ari" and rep["higher_is_better"] is True
+    # units averaged within a seed (0.3), then seeds (0.3, 0.6) -> 0.45; table order kept
+    assert rep["results"] == [
+        {"method": "m", "baseline": False, "score": pytest.approx(0.45)},
+        {"method": "base", "baseline": True, "score": pytest.approx(0.1)},
+    ]
+    with pytest.raises(vc.ValidationError, match="no metric 'auprc'"):
+        res.score_report("auprc")

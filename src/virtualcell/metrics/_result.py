@@ -304,6 +304,34 @@ class EvalResult(Mapping[str, Any]):
             parts = [f"{r.method} {r.metric}: {r.mean:.4g}" for r in s.itertuples()]
         return f"{self.task} evaluation {{" + "; ".join(parts[:20]) + "}"
 
+    def score_report(self, metric: str) -> dict[str, Any]:
+        """The one-metric form a task command prints with ``--json``.
+
+        Parameters
+        ----------
+        metric
+            A metric of :attr:`table` (its direction comes from :data:`METRIC_SPECS`).
+
+        Returns
+        -------
+        dict
+            ``{"metric": metric, "higher_is_better": bool, "results": [{"method",
+            "baseline", "score"}, ...]}``: one entry per method in the order the table
+            first lists it; ``score`` is the mean over seeds of each seed's mean over units
+            (as :meth:`summary`).
+        """
+        t = self.table
+        if metric not in set(t["metric"]):
+            known = ", ".join(sorted(set(t["metric"]))) or "none"
+            raise ValidationError(f"no metric {metric!r} in this result (metrics: {known})")
+        s = self.summary(by=("method", "baseline", "metric"))
+        s = s[s["metric"] == metric]
+        results = [
+            {"method": str(r.method), "baseline": bool(r.baseline), "score": float(r.mean)}
+            for r in s.itertuples()
+        ]
+        return {"metric": metric, "higher_is_better": higher_is_better(metric), "results": results}
+
     def value(self, method: str, metric: str) -> float:
         """Mean of ``metric`` for ``method`` over units, then over seeds (NaN if absent)."""
         s = self.summary(by=("method", "metric"))

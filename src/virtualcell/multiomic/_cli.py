@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -17,6 +17,9 @@ from .._cli_types import (
     seed_list,
 )
 from .._utils import emit_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..metrics import EvalResult
 
 __all__ = ["register"]
 
@@ -38,12 +41,8 @@ def _impute_methods() -> Any:
     return IMPUTE_METHODS
 
 
-def _print(report: dict[str, Any], as_json: bool) -> None:
-    out = {
-        "metric": report["metric"],
-        "higher_is_better": report["higher_is_better"],
-        "results": report["results"],
-    }
+def _print(result: EvalResult, as_json: bool) -> None:
+    out = result.score_report(result.report["metric"])
     if as_json:
         emit_json(out)
         return
@@ -78,7 +77,7 @@ def embed_command(
         label_key=label_key,
         n_comps=n_comps,
     )
-    _print(dict(result.report), as_json)
+    _print(result, as_json)
 
 
 def impute_command(
@@ -100,7 +99,7 @@ def impute_command(
     result = evaluate_imputation(
         mdata, methods=methods, seeds=seeds or [0], test_fraction=test_fraction
     )
-    _print(dict(result.report), as_json)
+    _print(result, as_json)
 
 
 multiomic_app.command("embed")(embed_command)

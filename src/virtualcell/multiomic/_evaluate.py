@@ -140,16 +140,7 @@ def evaluate_embedding(
                     }
                 )
     result = EvalResult.from_rows("multiomic_embed", rows)
-    summary = result.summary()
-    avg = summary[summary["metric"] == "avg_bio"]
-    report = {
-        "metric": "avg_bio",
-        "higher_is_better": True,
-        "results": [
-            {"method": r.method, "baseline": bool(r.baseline), "score": float(r.mean)}
-            for r in avg.itertuples()
-        ],
-    }
+    report = result.score_report("avg_bio")
     report.update(_best(report["results"]))
     meta = {"modalities": names, "seeds": [int(s) for s in seeds], "label_key": label_key}
     return EvalResult("multiomic_embed", result.table, meta=meta, report=report)
@@ -270,16 +261,7 @@ def evaluate_imputation(
                     }
                 )
     result = EvalResult.from_rows("multiomic_impute", rows)
-    summary = result.summary()
-    main = summary[summary["metric"] == "protein_pearson"]
-    report = {
-        "metric": "protein_pearson",
-        "higher_is_better": True,
-        "results": [
-            {"method": r.method, "baseline": bool(r.baseline), "score": float(r.mean)}
-            for r in main.itertuples()
-        ],
-    }
+    report = result.score_report("protein_pearson")
     report.update(_best(report["results"]))
     meta = {"seeds": [int(s) for s in seeds], "test_fraction": float(test_fraction)}
     return EvalResult("multiomic_impute", result.table, meta=meta, report=report)

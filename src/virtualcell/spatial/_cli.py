@@ -66,12 +66,7 @@ def niches_command(
                           n_neighbors=n_neighbors, truth_key=truth_key, layer=layer)  # fmt: skip
     report = res.report
     if as_json:
-        emit_json({
-            "metric": report["metric"],
-            "higher_is_better": report["higher_is_better"],
-            "results": [{"method": r["method"], "baseline": bool(r["baseline"]),
-                         "score": float(r["score"])} for r in report["results"]],
-        })  # fmt: skip
+        emit_json(res.score_report(report["metric"]))
         return
     typer.echo(f"{report['n_domains']} domains ({report['n_domains_from']}), "
                f"{report['n_cells']} cells")  # fmt: skip
@@ -118,12 +113,7 @@ def communication_command(
     )  # fmt: skip
     report = res.report
     if as_json:
-        emit_json({
-            "metric": report["metric"],
-            "higher_is_better": report["higher_is_better"],
-            "results": [{"method": r["method"], "baseline": bool(r["baseline"]),
-                         "score": float(r["score"])} for r in report["results"]],
-        })  # fmt: skip
+        emit_json(res.score_report(report["metric"]))
         return
     typer.echo(
         f"{report['n_pairs']} candidate pairs, {report['n_rows']} rows, "

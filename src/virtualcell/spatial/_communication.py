@@ -270,19 +270,7 @@ def evaluate_communication(
                 )
             log(f"communication {entry.name} seed {seed}: {rows[-2]['value']:.3f} AUPRC")
     result = EvalResult.from_rows("spatial_communication", rows)
-    summary = result.summary(by=("method", "baseline", "metric"))
-    auprc = summary[summary["metric"] == "auprc"].set_index("method")
-    report = {
-        "metric": "auprc",
-        "higher_is_better": True,
-        "results": [
-            {
-                "method": e.name,
-                "baseline": e.baseline,
-                "score": float(auprc.loc[e.name, "mean"]),
-            }
-            for e in entries
-        ],
+    report = result.score_report("auprc") | {
         "density": float(truth["active"].mean()),
         "n_rows": len(truth),
         "n_pairs": len(data.pairs),

@@ -152,19 +152,11 @@ def evaluate_niches(
     result = EvalResult.from_rows("spatial/niches", rows)
     summary = result.summary(by=("method", "metric"))
     mean = {(r.method, r.metric): float(r.mean) for r in summary.itertuples()}
-    report = {
-        "metric": "ari",
-        "higher_is_better": True,
-        "results": [
-            {
-                "method": n,
-                "baseline": e.baseline,
-                "score": mean[(n, "ari")],
-                "nmi": mean[(n, "nmi")],
-                "seconds": round(seconds[n] / len(seeds), 3),
-            }
-            for n, e in entries.items()
-        ],
+    report = result.score_report("ari")
+    for r in report["results"]:
+        r["nmi"] = mean[(r["method"], "nmi")]
+        r["seconds"] = round(seconds[r["method"]] / len(seeds), 3)
+    report |= {
         # one scalar per method, so that a brief view of the result (an agent tool's
         # observation, EvalResult.brief) shows every score
         **{f"ari_{n}": mean[(n, "ari")] for n in entries},
