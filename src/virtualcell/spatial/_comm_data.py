@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
+from ._graph import knn_graph
 
 __all__ = ["CommInput", "prepare", "resolve_pairs"]
 
@@ -104,27 +105,12 @@ class CommInput:
                     "spatial communication methods need spatial coordinates in "
                     "obsm['spatial'] (n_cells x 2); this AnnData has none"
                 )
-            w = knn_graph(self.coords, self.n_neighbors)
+            k = min(int(self.n_neighbors), self.coords.shape[0] - 1)
+            if k < 1:
+                raise ValidationError("a spatial graph needs at least 2 cells")
+            w = knn_graph(self.coords, k, symmetric=False).astype(np.float64)
         deg = np.asarray(w.sum(axis=1)).ravel()
         return sp.diags(1.0 / np.maximum(deg, 1e-12)) @ w
-
-
-def knn_graph(coords: np.ndarray, n_neighbors: int) -> sp.csr_matrix:
-    """Binary ``k``-nearest-neighbour graph of points (self excluded), CSR."""
-    from sklearn.neighbors import NearestNeighbors
-
-    n = coords.shape[0]
-    k = int(min(n_neighbors, n - 1))
-    if k < 1:
-        raise ValidationError("a spatial graph needs at least 2 cells")
-    nn = NearestNeighbors(n_neighbors=k + 1).fit(coords)
-    idx = nn.kneighbors(coords, return_distance=False)
-    rows = np.repeat(np.arange(n), k + 1)
-    w = sp.csr_matrix((np.ones(idx.size), (rows, idx.ravel())), shape=(n, n))
-    w.setdiag(0)
-    w.eliminate_zeros()
-    w.data[:] = 1.0
-    return w
 
 
 def resolve_pairs(

@@ -108,24 +108,19 @@ def neighbors(
     n = xy.shape[0]
     if n < 2:
         raise ValidationError(f"a neighbourhood graph needs at least 2 cells, got {n}")
-    nn = NearestNeighbors(algorithm="kd_tree").fit(xy)
     if radius is None:
         check_number("n_neighbors", n_neighbors, low=1, high=n - 1, integer=True)
-        idx = nn.kneighbors(xy, n_neighbors=int(n_neighbors) + 1, return_distance=False)
-        # drop each cell itself wherever ties put it; keep the first n_neighbors others
-        others = idx != np.arange(n)[:, None]
-        first = np.cumsum(others, axis=1) <= int(n_neighbors)
-        r, j = np.nonzero(others & first)
-        c = idx[r, j]
+        conn = knn_graph(xy, int(n_neighbors))
     else:
         check_number("radius", radius, low=0, low_open=True)
+        nn = NearestNeighbors(algorithm="kd_tree").fit(xy)
         found = nn.radius_neighbors(xy, radius=float(radius), return_distance=False)
         r = np.repeat(np.arange(n), [len(f) for f in found])
         c = np.concatenate(found) if n else np.zeros(0, dtype=int)
         keep = r != c
-        r, c = r[keep], c[keep]
-    conn = sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(n, n))
-    conn = conn.maximum(conn.T).tocsr()  # symmetric: the union of both directions
+        conn = sp.csr_matrix((np.ones(keep.sum(), dtype=np.float32), (r[keep], c[keep])),
+                             shape=(n, n))  # fmt: skip
+        conn = conn.maximum(conn.T).tocsr()
     conn.sort_indices()
     # distances on the same pattern (explicit zeros kept: two cells on one spot stay joined)
     rows = np.repeat(np.arange(n), np.diff(conn.indptr))
@@ -145,6 +140,25 @@ def neighbors(
         },
     }
     return conn
+
+
+def knn_graph(xy: np.ndarray, n_neighbors: int, *, symmetric: bool = True) -> sp.csr_matrix:
+    """Binary graph joining each point to its ``n_neighbors`` nearest others (CSR, 1.0 per
+    edge, float32); a point is never its own neighbour, wherever ties put it.
+
+    ``symmetric``: the union of both directions (every point then has at least
+    ``n_neighbors`` neighbours; what :func:`neighbors` stores); else row ``i`` lists
+    exactly ``i``'s nearest (what the communication methods average over)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    n = xy.shape[0]
+    nn = NearestNeighbors(algorithm="kd_tree").fit(xy)
+    idx = nn.kneighbors(xy, n_neighbors=int(n_neighbors) + 1, return_distance=False)
+    others = idx != np.arange(n)[:, None]
+    first = np.cumsum(others, axis=1) <= int(n_neighbors)
+    r, j = np.nonzero(others & first)
+    conn = sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, idx[r, j])), shape=(n, n))
+    return conn.maximum(conn.T).tocsr() if symmetric else conn
 
 
 def smoothing_operator(conn: sp.spmatrix, *, self_loops: bool = True) -> sp.csr_matrix:
