@@ -76,6 +76,8 @@ class Fill:
     answers: list[str] = field(default_factory=list)
     #: the answer values of each result that has some, in call order
     answer_groups: list[list[str]] = field(default_factory=list)
+    #: the tool of each answer group's result
+    group_tools: list[str] = field(default_factory=list)
     #: values of each kind that tool results produced (not the question)
     derived: dict[str, list[Any]] = field(default_factory=dict)
     #: obs column -> its levels (a ``group`` must be a level of the ``groupby`` column)
@@ -186,6 +188,7 @@ def fill_context(question: str, workspace: Any, kb: Any = None, tools: Any = Non
             _add(answers, v)
         if vals:
             fill.answer_groups.append(list(dict.fromkeys(vals)))
+            fill.group_tools.append(res.tool)
         for v in vals:
             sym = is_gene(v) if _TOKEN.fullmatch(v) else None
             if sym:
