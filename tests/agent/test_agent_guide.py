@@ -210,3 +210,30 @@ def test_new_cards_raise_the_transcription_factor_tool_for_a_targets_question():
         return s["tf_targets"]["bm25"] - max(s[n]["bm25"] for n in names if n != "tf_targets")
 
     assert lead(sn) > lead(so) > 0
+
+
+def test_a_question_name_with_regulatory_edges_fills_gene_arguments(tmp_path):
+    """A TF the gene table does not list (a complex) but the store has edges of is a
+    gene value of the question (before: no tool could be filled, no call was made)."""
+    import pandas as pd
+
+    from virtualcell.agent._fill import fill_context
+
+    class Store:
+        def resolve(self, name):
+            return {"TP53": "TP53"}.get(name)
+
+        def targets(self, tf):
+            rows = [("HIF1A_T1",)] if tf == "COMPLEX:ARNT_HIF1A" else []
+            return pd.DataFrame(rows, columns=["target"])
+
+        def regulators(self, gene):
+            return pd.DataFrame([], columns=["tf"])
+
+    q = "Name a target gene regulated by the transcription factor COMPLEX:ARNT_HIF1A."
+    fill = fill_context(q, vc.agent.Workspace(tmp_path / "w"), Store())
+    assert fill.of("gene") == ["COMPLEX:ARNT_HIF1A"]
+    assert (
+        fill_context("Is NOTAGENE a TF?", vc.agent.Workspace(tmp_path / "v"), Store()).of("gene")
+        == []
+    )
