@@ -139,7 +139,7 @@ def test_grounded_answer_is_a_list_of_context_items_joined():
     assert "alpha globin chain" in words
     s = action_schema([], words=words, ground_answer=True)
     assert s["properties"]["answer"]["items"]["enum"] == words
-    assert vc.agent.parse_action('{"answer": ["KLF1", "HBB"]}').answer == "KLF1, HBB"
+    assert vc.agent.parse_action('{"answer": ["KLF1", "HBB"]}').answer == "KLF1; HBB"
 
 
 def test_openai_backend_sends_the_schema_and_falls_back_when_refused(chat_server):

@@ -237,3 +237,19 @@ def test_a_question_name_with_regulatory_edges_fills_gene_arguments(tmp_path):
         fill_context("Is NOTAGENE a TF?", vc.agent.Workspace(tmp_path / "v"), Store()).of("gene")
         == []
     )
+
+
+def test_answer_items_from_different_results_are_verified_one_by_one(kb, tmp_path):
+    """A target of TP53 and a process of another gene: joined with ", " the verifier read
+    one claim (MDM2 in apoptotic process: a NOT annotation, contradicted) and removed the
+    whole answer; joined with "; " each item is supported by its own result."""
+    replies = [
+        '{"tool": "tf_targets", "args": {"tf": "TP53"}}',
+        '{"tool": "go_annotations", "args": {"gene": "BAX"}}',
+        '{"answer": ["MDM2", "apoptotic process (GO:0006915)"]}',
+    ]
+    agent = _agent(vc.agent.ScriptedBackend(replies), tmp_path, "join", kb)
+    ans = agent.run(CHAIN)
+    assert ans.draft == "MDM2; apoptotic process (GO:0006915)"
+    assert "MDM2" in ans.answer and "GO:0006915" in ans.answer
+    assert not ans.removed
