@@ -253,3 +253,34 @@ def test_answer_items_from_different_results_are_verified_one_by_one(kb, tmp_pat
     assert ans.draft == "MDM2; apoptotic process (GO:0006915)"
     assert "MDM2" in ans.answer and "GO:0006915" in ans.answer
     assert not ans.removed
+
+
+def test_a_chained_argument_takes_the_value_the_answer_would_name(kb, tmp_path):
+    """After tf_targets(TP53) the next call's gene is the result value the answer rule
+    picks (rank: the first row, BAX), not any of the three the schema allowed."""
+    replies = [
+        '{"tool": "tf_targets", "args": {"tf": "TP53"}}',
+        '{"tool": "go_annotations", "args": {"gene": "BAX"}}',
+        '{"answer": ["BAX", "apoptotic process (GO:0006915)"]}',
+    ]
+
+    class GoCard(_Scorer):  # the card of go_annotations explains the question best
+        def score(self, messages, continuations):
+            if messages[-1]["content"].startswith("Tool go annotations"):
+                return [-5.0]
+            return super().score(messages, continuations)
+
+    free = GoCard(list(replies))
+    _agent(free, tmp_path, "free-args", kb, guide=True).run(CHAIN)
+    go = free.schemas[1]
+    assert go["properties"]["tool"]["const"] == "go_annotations"
+    assert go["properties"]["args"]["properties"]["gene"]["enum"] == ["BAX", "CDKN1A", "MDM2"]
+
+    for rule, want in (("rank", "BAX"), ("model", "MDM2")):
+        b = GoCard(list(replies))
+        agent = _agent(b, tmp_path, f"args-{rule}", kb, guide=True, answer_choice=rule)
+        agent.run(CHAIN)
+        branch = b.schemas[1]
+        assert branch["properties"]["tool"]["const"] == "go_annotations"
+        assert branch["properties"]["args"]["properties"]["gene"]["enum"] == [want]
+        assert "gene" in agent.steps.model_calls()[1].choices["argument_values"]

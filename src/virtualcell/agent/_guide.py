@@ -51,6 +51,7 @@ __all__ = [
     "ANSWER_RULES",
     "answer_candidates",
     "answer_schema",
+    "chain_arguments",
     "choose_answer",
     "choose_reply",
     "covered_kinds",
@@ -305,6 +306,10 @@ def choose_reply(
         if scored is not None:
             choices = {**(choices or {}), **scored}
     rule = options.get("answer_choice", "free")
+    if rule != "free" and results and fill is not None and "tool" in schema.get("properties", {}):
+        schema, scored = chain_arguments(backend, messages, schema, fill, rule=rule)
+        if scored:
+            choices = {**(choices or {}), "argument_values": scored}
     if rule != "free" and "answer" in schema.get("properties", {}) and fill is not None:
         if fill.answer_groups:
             groups = answer_candidates(fill.answer_groups, fill.group_tools, question, kinds)
@@ -313,3 +318,43 @@ def choose_reply(
                 schema = answer_schema(values)
                 choices = {**(choices or {}), "answer_values": scored}
     return schema, choices
+
+
+def chain_arguments(
+    backend: Backend,
+    messages: list[dict[str, str]],
+    branch: dict[str, Any],
+    fill: Any,
+    *,
+    rule: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A chained call's arguments that take one of a result's answer values take the
+    value the answer would name (:func:`choose_answer` with the same rule, among the
+    values of the latest result that the argument allows), so that the call and the
+    answer refer to the same item (decoded freely, a 135M model passed the third-ranked
+    perturbation to ``tf_targets`` and then named the first one in its answer).
+
+    Returns the branch with those arguments fixed and ``{argument: scores}``."""
+    args = branch["properties"].get("args", {})
+    props = args.get("properties") if isinstance(args, dict) else None
+    if not props:
+        return branch, {}
+    new_props = dict(props)
+    scored: dict[str, Any] = {}
+    for key, prop in props.items():
+        enum = prop.get("enum") if isinstance(prop, dict) else None
+        if not enum or len(enum) < 2:
+            continue
+        for group in reversed(fill.answer_groups):
+            cand = [v for v in group if v in enum]
+            if cand:
+                values, rec = choose_answer(backend, messages, [cand], rule=rule)
+                if values:
+                    new_props[key] = {**prop, "enum": [values[0]]}
+                    scored[key] = rec
+                break
+    if not scored:
+        return branch, {}
+    props_all = dict(branch["properties"])
+    props_all["args"] = {**args, "properties": new_props}
+    return {**branch, "properties": props_all}, scored
