@@ -34,6 +34,10 @@ rows of a table, in the table's order) by a scoring rule (:data:`ANSWER_RULES`):
 ``"model+rank"``, ``"contrastive+rank"``
     z-scored sums.
 
+A chained call's argument that takes one of a result's answer values takes the value
+the same rule picks (:func:`chain_arguments`), so the call and the answer name the same
+item.
+
 Which rule and whether the kinds guide the branches was chosen on benchmark seeds the
 report does not use (``benchmarks/agent_after_call.py``; docs/agent.md).
 """
