@@ -102,12 +102,12 @@ def default_agent_options(backend: str, given: dict[str, Any] | None) -> dict[st
     filled from what exists (``ground_arguments``); its calls are chosen by the channel
     rule (``choice="channel"``, :mod:`._choose`) among the tools that give the kind of
     answer the question asks for next, it answers once every asked kind is covered
-    (``guide=True``) and its answer's values are scored by the model and the result's
-    order (``answer_choice="model+rank"``, :mod:`._guide`); ``given`` overrides."""
+    (``guide=True``) and its answer names the first value of each result of an asked
+    kind (``answer_choice="rank"``, :mod:`._guide`); ``given`` overrides."""
     opts: dict[str, Any] = {"constrain": True}
     if backend == "local":
         opts.update(max_tools=5, plan=False, ground_arguments=True, choice="channel",
-                    guide=True, answer_choice="model+rank")  # fmt: skip
+                    guide=True, answer_choice="rank")  # fmt: skip
     opts.update(given or {})
     return opts
 
