@@ -139,7 +139,7 @@ def test_grounded_answer_is_a_list_of_context_items_joined():
     assert "alpha globin chain" in words
     s = action_schema([], words=words, ground_answer=True)
     assert s["properties"]["answer"]["items"]["enum"] == words
-    assert vc.agent.parse_action('{"answer": ["KLF1", "HBB"]}').answer == "KLF1, HBB"
+    assert vc.agent.parse_action('{"answer": ["KLF1", "HBB"]}').answer == "KLF1; HBB"
 
 
 def test_openai_backend_sends_the_schema_and_falls_back_when_refused(chat_server):
@@ -165,3 +165,30 @@ def test_free_form_objects_are_bounded_in_depth():
     extra = s["properties"]["m"]["additionalProperties"]["anyOf"]
     assert {o["type"] for o in extra} == {"string", "number", "boolean", "array"}
     assert all(o.get("items", {}).get("type", "string") == "string" for o in extra)
+
+
+def test_tokens_the_grammar_forces_do_not_spend_the_budget(tiny):
+    """A filled call whose argument is a long const list (25 candidate edges) is written
+    whole even when it is longer than max_tokens (before: cut at the budget, invalid
+    JSON, three failed replies on a knockout-edge task)."""
+    edges = [f"SNAI1->GENE{i:02d}" for i in range(25)]
+    schema = {
+        "type": "object",
+        "properties": {
+            "tool": {"const": "knockout_support"},
+            "args": {
+                "type": "object",
+                "properties": {"adata": {"enum": ["data"]}, "edges": {"const": edges}},
+                "required": ["adata", "edges"],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["tool", "args"],
+        "additionalProperties": False,
+    }
+    r = _backend(tiny).chat([{"role": "user", "content": "q"}], max_tokens=20, schema=schema)
+    assert len(r.text) > 20 * 4  # far more characters than the budget's tokens could hold
+    assert json.loads(r.text) == {
+        "tool": "knockout_support",
+        "args": {"adata": "data", "edges": edges},
+    }

@@ -99,11 +99,15 @@ def default_agent_options(backend: str, given: dict[str, Any] | None) -> dict[st
     """Agent options of the benchmark: replies constrained to the offered tools' schemas;
     a local model sees the 5 tools BM25 ranks first among those whose required arguments
     can be filled (:mod:`._fill`), writes no separate plan, and its calls and answers are
-    filled from what exists (``ground_arguments``); its first tool is chosen by the
-    channel rule (``choice="channel"``, :mod:`._choose`); ``given`` overrides."""
+    filled from what exists (``ground_arguments``); its calls are chosen by the channel
+    rule (``choice="channel"``, :mod:`._choose`) among the tools that give the kind of
+    answer the question asks for next, it answers once every asked kind is covered
+    (``guide=True``) and its answer names the first value of each result of an asked
+    kind (``answer_choice="rank"``, :mod:`._guide`); ``given`` overrides."""
     opts: dict[str, Any] = {"constrain": True}
     if backend == "local":
-        opts.update(max_tools=5, plan=False, ground_arguments=True, choice="channel")
+        opts.update(max_tools=5, plan=False, ground_arguments=True, choice="channel",
+                    guide=True, answer_choice="rank")  # fmt: skip
     opts.update(given or {})
     return opts
 

@@ -22,7 +22,8 @@ Neither rule reads a task's family or its answer: both see the question and the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from ._backends import Backend
@@ -49,9 +50,33 @@ def _tool_of(branch: dict[str, Any]) -> str | None:
     return branch.get("properties", {}).get("tool", {}).get("const")
 
 
-def tool_card(name: str, description: str) -> str:
-    """A tool in one line: its name in words and the first sentence of its description."""
-    return f"{name.replace('_', ' ')}: {description.split('. ')[0]}"
+#: a first sentence ending in a list of output columns (``...: target, sign, source``)
+_COLUMNS = re.compile(r":\s*[A-Za-z_][\w.]*(?:,\s*[A-Za-z_][\w.]*)+\.?$")
+
+#: where a parameter description's first phrase ends (an aside or an example follows)
+_ASIDE = re.compile(r"\. |\s\(|,?\s*[Ee]\.g\.|:\s|;")
+
+
+def tool_card(name: str, description: str, schema: Mapping[str, Any] | None = None) -> str:
+    """A tool in one line: its name in words, the first sentence of its description and,
+    given its JSON ``schema``, what each required argument is (its parameter
+    description), e.g. ``tf targets: TF -> target edges of tf (tf: Transcription factor
+    symbol or alias)``. A trailing list of output columns is dropped: column names
+    (``name``, ``source``) match the words of unrelated questions."""
+    head = _COLUMNS.sub("", description.split(". ")[0].strip()).rstrip(".")
+    card = f"{name.replace('_', ' ')}: {head}"
+    if schema is not None:
+        from ._schema import HANDLE, formats
+
+        props = schema.get("properties", {})
+        for k in schema.get("required", []):
+            prop = props.get(k, {})
+            if HANDLE in formats(prop):
+                continue  # a workspace object (the data): every data tool takes one
+            d = _ASIDE.split(str(prop.get("description", "")))[0].strip().rstrip(".,;:")
+            if d:
+                card += f" ({k}: {d})"
+    return card
 
 
 def _z(xs: Sequence[float]) -> list[float]:
@@ -96,6 +121,7 @@ def choose_branch(
     rule: Literal["opening", "channel"] = "opening",
     question: str = "",
     descriptions: dict[str, str] | None = None,
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The branch of ``schema`` (an ``anyOf`` of branches) the reply is decoded in, and
     the scores it was chosen by (``None`` when the backend cannot score: the schema is
@@ -116,6 +142,9 @@ def choose_branch(
         The question (``"channel"`` scores it).
     descriptions
         ``{tool: description}`` of the offered tools (``"channel"``).
+    parameters
+        ``{tool: JSON schema}`` (``"channel"``: the cards name the required arguments;
+        ``None``: name and description only).
 
     Returns
     -------
@@ -126,7 +155,8 @@ def choose_branch(
     conts = branch_openings(branches)
     tools = [_tool_of(b) for b in branches]
     if rule == "channel" and descriptions is not None and all(tools):
-        cards = {t: tool_card(t, descriptions.get(t, "")) for t in tools if t}
+        schemas = parameters or {}
+        cards = {t: tool_card(t, descriptions.get(t, ""), schemas.get(t)) for t in tools if t}
         scored = channel_scores(backend, question, cards)
         if scored is not None:
             best = max(range(len(branches)), key=lambda i: scored[tools[i]]["score"])

@@ -199,6 +199,16 @@ def _check_choice(value: str) -> str:
     return value
 
 
+def _check_answer_choice(value: str) -> str:
+    from ._guide import ANSWER_RULES
+
+    if value not in ANSWER_RULES:
+        from .._errors import ValidationError
+
+        raise ValidationError(f"choose one of {', '.join(ANSWER_RULES)}, not {value!r}")
+    return value
+
+
 @agent_app.command("bench")
 def bench_cmd(
     backend: str = _backend_option("scripted", "scripted (expert plan), local or openai."),
@@ -241,6 +251,19 @@ def bench_cmd(
         help="local: how the first tool is chosen (default channel; opening: the model's "
         "probability of each call's opening).",
     ),
+    guide: bool = typer.Option(
+        None,
+        "--guide/--no-guide",
+        help="local: the kinds of answer the question asks for guide chaining and answering "
+        "(default on).",
+    ),
+    answer_choice: str = typer.Option(
+        None,
+        "--answer-choice",
+        callback=checked(_check_answer_choice),
+        help="local: how the answer's values are chosen (free: decoded; model, contrastive, "
+        "rank, model+rank, contrastive+rank: scored).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run the agent benchmark (>= 80 tasks with programmatic checkers)."""
@@ -256,7 +279,12 @@ def bench_cmd(
         baselines=not no_baselines,
         rounds=rounds,
         memory=memory_path if memory_path is not None else memory,
-        agent_options={"choice": choice} if choice else None,
+        agent_options={
+            k: v
+            for k, v in (("choice", choice), ("guide", guide), ("answer_choice", answer_choice))
+            if v is not None
+        }
+        or None,
         **_backend_options(base_url, model),
     )
     if as_json:

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["ANSWER_KINDS", "asked_kind", "check_evidence"]
+__all__ = ["ANSWER_KINDS", "asked_kind", "asked_kinds", "check_evidence"]
 
 #: The kinds of answer, each with the nouns that ask for it.
 ANSWER_KINDS: dict[str, tuple[str, ...]] = {
@@ -57,13 +57,24 @@ _COMMON = frozenset(
 )
 
 
-def asked_kind(question: str) -> str | None:
-    """The kind of answer ``question`` asks for (see the module docstring), or ``None``."""
+def _asked(question: str) -> list[tuple[int, str]]:
     found = [(m.start(), "number") for m in _HOW_MANY.finditer(question)]
     found += [(m.start(), "verdict") for m in _VERDICT.finditer(question)]
     nouns = dict(_NOUNS)
     found += [(m.start(), nouns[m.group(1).lower()]) for m in _ASK.finditer(question)]
-    return max(found)[1] if found else None
+    return sorted(found)
+
+
+def asked_kind(question: str) -> str | None:
+    """The kind of answer ``question`` asks for (see the module docstring), or ``None``."""
+    found = _asked(question)
+    return found[-1][1] if found else None
+
+
+def asked_kinds(question: str) -> list[str]:
+    """Every kind ``question`` asks for, in the question's order, each once (a question
+    in several steps: "find the perturbation ..., list the targets ..., name a process")."""
+    return list(dict.fromkeys(k for _, k in _asked(question)))
 
 
 def _items(text: str, question: str) -> list[str]:

@@ -76,6 +76,8 @@ class Fill:
     answers: list[str] = field(default_factory=list)
     #: the answer values of each result that has some, in call order
     answer_groups: list[list[str]] = field(default_factory=list)
+    #: the tool of each answer group's result
+    group_tools: list[str] = field(default_factory=list)
     #: values of each kind that tool results produced (not the question)
     derived: dict[str, list[Any]] = field(default_factory=dict)
     #: obs column -> its levels (a ``group`` must be a level of the ``groupby`` column)
@@ -164,11 +166,22 @@ def fill_context(question: str, workspace: Any, kb: Any = None, tools: Any = Non
                 return None
         return None
 
+    def in_network(tok: str) -> str | None:
+        """A name of the question the store has regulatory edges of, though its gene
+        table does not list it (``COMPLEX:ARNT_HIF1A``, a UniProt id)."""
+        sym = is_gene(tok)
+        if sym or kb is None:
+            return sym
+        try:
+            return tok if len(kb.targets(tok)) or len(kb.regulators(tok)) else None
+        except Exception:
+            return None
+
     fill = Fill(handles=dict(workspace.objects))
     genes: list[str] = []
     gene_lists: list[list[str]] = []
     go_ids: list[str] = []
-    q_genes = _gene_tokens(question, is_gene)
+    q_genes = _gene_tokens(question, in_network)
     for g in q_genes:
         _add(genes, g)
     if len(q_genes) >= 3:
@@ -186,6 +199,7 @@ def fill_context(question: str, workspace: Any, kb: Any = None, tools: Any = Non
             _add(answers, v)
         if vals:
             fill.answer_groups.append(list(dict.fromkeys(vals)))
+            fill.group_tools.append(res.tool)
         for v in vals:
             sym = is_gene(v) if _TOKEN.fullmatch(v) else None
             if sym:

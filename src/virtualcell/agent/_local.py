@@ -296,13 +296,20 @@ class LocalBackend(Backend):
         fed = list(ids[:start])
         pending = list(ids[start:])
         out: list[int] = []
+        # the budget counts the tokens the model chose; tokens the grammar forces (a
+        # filled call's const list of 25 edges) are bounded by the schema, not by it
+        chosen = 0
+        hard_cap = max_tokens + closing_budget + 4096
         with torch.no_grad():
             while True:
                 res = model(torch.tensor([pending]), use_cache=True, **{key: cache})
                 cache = res[key] if key in res else res.past_key_values
                 fed += pending
-                closing = len(out) >= max_tokens
-                if closing and (constraint is None or len(out) >= max_tokens + closing_budget):
+                n = chosen if constraint is not None else len(out)
+                closing = n >= max_tokens
+                if closing and (constraint is None or n >= max_tokens + closing_budget):
+                    break
+                if len(out) >= hard_cap:
                     break
                 scores = res.logits[0, -1, :].float()
                 if constraint is not None:
@@ -331,13 +338,14 @@ class LocalBackend(Backend):
                 if nxt in eos and (constraint is None or constraint.accepting):
                     break
                 out.append(nxt)
+                chosen += 1
                 pending = [nxt]
                 if constraint is not None:
                     constraint.consume(nxt)
                     if constraint.done:
                         break
                     forced = constraint.forced()
-                    room = max_tokens + closing_budget - len(out)
+                    room = hard_cap - len(out)
                     if forced and room > 0:
                         forced = forced[:room]
                         for t in forced:

@@ -32,8 +32,10 @@ from typing import Any, Literal
 from .._errors import ValidationError
 from ._answer import Answer
 from ._backends import Backend
-from ._choose import CHOICES, choose_branch
+from ._choose import CHOICES
 from ._evidence import check_evidence
+from ._fill import fill_context
+from ._guide import ANSWER_RULES, choose_reply
 from ._memory import Memory
 from ._parse import Action, parse_action
 from ._prompt import reply_schema, shown_tools, source_of, system_prompt
@@ -103,6 +105,16 @@ class Agent:
         chosen where the backend can score: ``"opening"`` (the model's probability of each
         branch's opening) or ``"channel"`` (the first call by how well each offered tool
         explains the question plus BM25; :mod:`._choose`).
+    guide
+        With ``ground_arguments``: the kinds of answer the question asks for guide each
+        turn (:func:`~._guide.guide_branches`): only calls of tools that give the first
+        asked kind no result covers yet, only the answer once all are covered; calls
+        (first or chained) are then chosen by ``choice`` among the kept tools.
+    answer_choice
+        With ``ground_arguments``: how the answer's values are chosen
+        (:data:`~._guide.ANSWER_RULES`): ``"free"`` (decoded inside the schema) or one
+        value of each result of an asked kind, scored by the model and/or the result's
+        order (:func:`~._guide.choose_answer`).
     memory, examples
         A :class:`~virtualcell.agent.Memory` of verified runs: the ``examples`` most
         similar ones are shown as worked examples before the question, and this run is
@@ -132,6 +144,8 @@ class Agent:
         constrain: bool = True,
         ground_arguments: bool = False,
         choice: Literal["opening", "channel"] = "opening",
+        guide: bool = False,
+        answer_choice: str = "free",
         memory: Memory | None = None,
         examples: int = 1,
         seed: int = 0,
@@ -140,6 +154,10 @@ class Agent:
     ) -> None:
         if choice not in CHOICES:
             raise ValidationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
+        if answer_choice not in ANSWER_RULES:
+            raise ValidationError(
+                f"answer_choice must be one of {', '.join(ANSWER_RULES)}, got {answer_choice!r}"
+            )
         self.backend = backend
         self.kb = kb
         self.toolbox = Toolbox(workspace, kb=kb, names=tools, allow_code=allow_code)
@@ -158,6 +176,8 @@ class Agent:
             "constrain": constrain,
             "ground_arguments": ground_arguments,
             "choice": choice,
+            "guide": guide,
+            "answer_choice": answer_choice,
             "memory": str(memory.path) if memory is not None else None,
             "examples": examples,
             "seed": seed,
@@ -165,6 +185,7 @@ class Agent:
         }
         self.memory = memory
         self._question = ""
+        self._fill: Any = None
         self._log_path = log_path
         self.log = ProvenanceLog(log_path)
         #: the typed steps of the last run (:class:`~._run_memory.RunMemory`)
@@ -190,16 +211,8 @@ class Agent:
         if schema is not None:
             prefill = ""  # the constrained reply starts the object itself
         choices = None
-        if schema is not None and self.options["ground_arguments"] and "anyOf" in schema:
-            first = not self.workspace.results  # the channel rule chooses the first call
-            schema, choices = choose_branch(
-                self.backend,
-                messages,
-                schema,
-                rule=self.options["choice"] if first else "opening",
-                question=self._question,
-                descriptions={n: t.description for n, t in self.toolbox.tools.items()},
-            )
+        if schema is not None and self.options["ground_arguments"]:
+            schema, choices = self._choose(messages, schema)
         kwargs: dict[str, Any] = {
             "max_tokens": max_tokens,
             "temperature": self.options["temperature"],
@@ -222,8 +235,27 @@ class Agent:
             choices,
         )
 
+    def _choose(
+        self, messages: list[dict[str, str]], schema: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The schema left to decode and the scores it was chosen by
+        (:func:`~._guide.choose_reply`)."""
+        return choose_reply(
+            self.backend,
+            messages,
+            schema,
+            question=self._question,
+            tools=self.toolbox.tools,
+            results=[r.tool for r in self.workspace.results.values()],
+            fill=self._fill,
+            options=self.options,
+        )
+
     def _schema(self, tools: list[Any], *, final: bool = False) -> dict[str, Any] | None:
         """The schema of the next reply (:func:`~._prompt.reply_schema`)."""
+        self._fill = None
+        if self.options["constrain"] and self.options["ground_arguments"]:
+            self._fill = fill_context(self._question, self.workspace, self.kb, self.toolbox.tools)
         return reply_schema(
             tools,
             question=self._question,
@@ -231,6 +263,7 @@ class Agent:
             kb=self.kb,
             options=self.options,
             final=final,
+            fill=self._fill,
         )
 
     def _prefill(self) -> str:

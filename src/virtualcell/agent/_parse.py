@@ -2,7 +2,8 @@
 
 Accepted forms: ``{"tool": NAME, "args": {...}}`` (also ``name``/``arguments``,
 ``action``/``action_input``, ``function``/``parameters``) and ``{"answer": TEXT}`` (also
-``final``/``final_answer``; a list of strings is joined with ", "). The first balanced ``{...}`` of the reply is read; when it
+``final``/``final_answer``; a list of strings is joined with "; ": each item is its own
+claim for the verifier, so items from different results are not read as one claim). The first balanced ``{...}`` of the reply is read; when it
 is not valid JSON a few repairs are tried in order (Python literals, single quotes,
 trailing commas, missing closing braces/quotes). A reply without any object is an error
 (the loop re-prompts with that one line, a bounded number of times).
@@ -133,8 +134,8 @@ def parse_action(text: str) -> Action:
         if k in data and not any(t in data for t in _TOOL_KEYS[:1]):
             value = data[k]
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                # a grounded answer: items named in order, each once
-                value = ", ".join(dict.fromkeys(v.strip() for v in value if v.strip()))
+                # a grounded answer: items named in order, each once, each its own claim
+                value = "; ".join(dict.fromkeys(v.strip() for v in value if v.strip()))
             return Action(
                 "answer",
                 answer=value if isinstance(value, str) else json.dumps(value),

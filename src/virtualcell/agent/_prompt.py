@@ -85,18 +85,20 @@ def reply_schema(
     kb: Any,
     options: dict[str, Any],
     final: bool = False,
+    fill: Any = None,
 ) -> dict[str, Any] | None:
     """The schema of the next reply (a call of one of ``tools`` or an answer), or ``None``
     when replies are not constrained. With ``ground_arguments`` the calls are filled from
     what exists (:mod:`._fill`): only tools whose required arguments can be filled, only
     those arguments, each an enum of existing values; the answer is at most one answer
-    value of each result, in call order (offered once there is one, or at the end)."""
+    value of each result, in call order (offered once there is one, or at the end);
+    ``fill``: the :func:`~._fill.fill_context` of this turn when the caller made it."""
     if not options["constrain"]:
         return None
     ws = toolbox.workspace
     if not options["ground_arguments"]:
         return action_schema(tools, handles=list(ws.handles()))
-    fill = fill_context(question, ws, kb, toolbox.tools)
+    fill = fill or fill_context(question, ws, kb, toolbox.tools)
     args = offered(tools, fill, chain=bool(ws.results))
     groups = fill.answer_groups or ([[NOTHING_FOUND]] if final or not args else [])
     return action_schema(
