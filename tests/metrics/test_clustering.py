@@ -83,3 +83,10 @@ def test_leiden_recovers_separated_blobs():
     assert bio == pytest.approx((1 + 1 + vc.metrics.asw(labels, emb)) / 3)
     noise = np.random.default_rng(1).normal(size=(120, 2))
     assert vc.metrics.avg_bio(labels, noise, resolutions=(0.5, 1.0)) < bio - 0.3
+    # the parts: one sweep and one ASW, the same AvgBIO
+    parts = vc.metrics.avg_bio_parts(labels, noise, resolutions=(0.5, 1.0))
+    assert parts["avg_bio"] == vc.metrics.avg_bio(labels, noise, resolutions=(0.5, 1.0))
+    ref = vc.metrics.leiden_nmi_ari(labels, noise, resolutions=(0.5, 1.0))
+    assert (parts["nmi"], parts["ari"]) == (ref["nmi"], ref["ari"])
+    assert parts["asw"] == vc.metrics.asw(labels, noise, rescale=True)
+    assert parts["avg_bio"] == pytest.approx((parts["nmi"] + parts["ari"] + parts["asw"]) / 3)

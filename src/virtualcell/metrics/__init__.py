@@ -4,7 +4,7 @@ Each function takes ``(truth, prediction_or_score, ...)`` in scikit-learn order 
 its exact definition in its docstring and in ``docs/metrics.md``. Groups:
 
 * classification — :func:`accuracy`, :func:`precision`, :func:`recall`, :func:`macro_f1`;
-* clustering — :func:`nmi`, :func:`ari`, :func:`asw`, :func:`avg_bio`,
+* clustering — :func:`nmi`, :func:`ari`, :func:`asw`, :func:`avg_bio` (:func:`avg_bio_parts`),
   :func:`leiden_nmi_ari`;
 * regression — :func:`mse`, :func:`rmse`, :func:`pearson`, :func:`spearman`;
 * perturbation — :func:`control_mean` (the one control rule), :func:`pearson_delta`,
@@ -34,7 +34,15 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
 
 from ._calibration import ece, reliability_bins
 from ._classification import accuracy, macro_f1, precision, recall
-from ._clustering import DEFAULT_RESOLUTIONS, ari, asw, avg_bio, leiden_nmi_ari, nmi
+from ._clustering import (
+    DEFAULT_RESOLUTIONS,
+    ari,
+    asw,
+    avg_bio,
+    avg_bio_parts,
+    leiden_nmi_ari,
+    nmi,
+)
 from ._discovery import discovery_auc, discovery_curve, hit_rate, hits_at_budget
 from ._distance import energy_distance
 from ._edges import edge_scores
@@ -114,6 +122,7 @@ __all__ = [
     "auprc_ratio",
     "auroc",
     "avg_bio",
+    "avg_bio_parts",
     "batch_asw",
     "centrality_enrichment",
     "clisi",
