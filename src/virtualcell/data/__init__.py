@@ -48,7 +48,8 @@ from ._perturbation import (
     detect_perturbation_key,
     standardize_perturbations,
 )
-from ._spatial_io import read_spatialdata, read_visium, read_xenium
+from ._spatial_io import read_visium, read_xenium
+from ._spatialdata import read_spatialdata
 from ._stream import CellSource
 from ._tables import Orientation, detect_orientation, read_table
 from ._tenx import read_10x, read_10x_h5, read_10x_mtx

@@ -179,7 +179,8 @@ def detect_format(path: str | Path) -> str:
     """
     path = check_input_path(path)
     if path.is_dir():
-        from ._spatial_io import is_spatialdata_store, is_visium_folder, is_xenium_folder
+        from ._spatial_io import is_visium_folder, is_xenium_folder
+        from ._spatialdata import is_spatialdata_store
 
         if is_spatialdata_store(path):
             return "spatialdata"
@@ -307,7 +308,7 @@ def read(
 
         adata = read_xenium(path, **kwargs)
     elif fmt == "spatialdata":
-        from ._spatial_io import read_spatialdata
+        from ._spatialdata import read_spatialdata
 
         adata = read_spatialdata(path, **kwargs)
     else:
