@@ -19,7 +19,7 @@ from ._leiden import DEFAULT_RESOLUTIONS, leiden_clusterings
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["DEFAULT_RESOLUTIONS", "ari", "asw", "avg_bio", "leiden_nmi_ari", "nmi"]
+__all__ = ["DEFAULT_RESOLUTIONS", "ari", "asw", "avg_bio", "avg_bio_parts", "leiden_nmi_ari", "nmi"]
 
 
 def _contingency(truth: Labels, clusters: Labels) -> np.ndarray:
@@ -39,6 +39,18 @@ def _entropy(counts: np.ndarray) -> float:
 _LABELINGS = {
     "truth": "True labels, one per item (any hashable values; missing values are an error).",
     "clusters": "Cluster (or predicted) labels, one per item, in the order of ``truth``.",
+}
+
+#: Parameters of the Leiden-sweep metrics (leiden_nmi_ari, avg_bio, avg_bio_parts).
+_SWEEP = {
+    "labels": "True labels (the truth comes first, as in every metric), or the name of an "
+    "``obs`` column when ``embedding`` is an AnnData.",
+    "embedding": "An AnnData (``.X`` or ``.obsm[use_rep]`` is used; it is not modified) or a "
+    "``(n_cells, n_dims)`` array.",
+    "use_rep": "``obsm`` key of the embedding (default ``.X``); for an AnnData only.",
+    "resolutions": "Leiden resolutions searched for the best NMI (default 0.1, 0.2, ..., 2.0).",
+    "n_neighbors": "Neighbours of the kNN graph.",
+    "seed": "Random state of the neighbour search and Leiden.",
 }
 
 
@@ -195,6 +207,7 @@ def _labels_of(adata_or_embedding: Any, labels: Any) -> np.ndarray:
     return lab
 
 
+@doc_params(**_SWEEP)
 def leiden_nmi_ari(
     labels: Labels | str,
     embedding: AnnData | ArrayLike,
@@ -211,23 +224,6 @@ def leiden_nmi_ari(
     iterations, undirected, ``random_state=seed``) is run at every resolution in
     ``resolutions``, and the resolution with the highest NMI against ``labels`` is kept
     (first one on ties). NMI and ARI are reported at that resolution.
-
-    Parameters
-    ----------
-    labels
-        True labels (the truth comes first, as in every metric), or the name of an
-        ``obs`` column when ``embedding`` is an AnnData.
-    embedding
-        An AnnData (``.X`` or ``.obsm[use_rep]`` is used; it is not modified) or a
-        ``(n_cells, n_dims)`` array.
-    use_rep
-        ``obsm`` key of the embedding (default ``.X``).
-    resolutions
-        Leiden resolutions searched.
-    n_neighbors
-        Neighbours of the kNN graph.
-    seed
-        Random state of the neighbour search and Leiden.
 
     Returns
     -------
@@ -257,6 +253,7 @@ def leiden_nmi_ari(
     return best
 
 
+@doc_params(**_SWEEP)
 def avg_bio(
     labels: Labels | str,
     embedding: AnnData | ArrayLike,
@@ -272,22 +269,6 @@ def avg_bio(
     (:func:`leiden_nmi_ari`); ASW_label is :func:`asw` (Euclidean) rescaled to [0, 1].
     At most 1 (ARI can be negative), higher is better (``METRIC_SPECS["avg_bio"]``).
 
-    Parameters
-    ----------
-    labels
-        True labels, or the name of an ``obs`` column when ``embedding`` is an AnnData.
-    embedding
-        An AnnData (``.X`` or ``.obsm[use_rep]`` is used; it is not modified) or a
-        ``(n_cells, n_dims)`` array.
-    use_rep
-        ``obsm`` key of the embedding (default ``.X``); for an AnnData only.
-    resolutions
-        Leiden resolutions searched for the best NMI (default 0.1, 0.2, ..., 2.0).
-    n_neighbors
-        Neighbours of the kNN graph.
-    seed
-        Random state of the neighbour search and Leiden.
-
     Returns
     -------
     AvgBIO of the embedding.
@@ -298,6 +279,7 @@ def avg_bio(
     return parts["avg_bio"]
 
 
+@doc_params(**_SWEEP)
 def avg_bio_parts(
     labels: Labels | str,
     embedding: AnnData | ArrayLike,
@@ -308,21 +290,6 @@ def avg_bio_parts(
     seed: int = 0,
 ) -> dict[str, float]:
     """:func:`avg_bio` with its parts: one Leiden sweep and one ASW, reported together.
-
-    Parameters
-    ----------
-    labels
-        True labels, or the name of an ``obs`` column when ``embedding`` is an AnnData.
-    embedding
-        An AnnData (``.X`` or ``.obsm[use_rep]``) or a ``(n_cells, n_dims)`` array.
-    use_rep
-        ``obsm`` key of the embedding (default ``.X``); for an AnnData only.
-    resolutions
-        Leiden resolutions searched for the best NMI.
-    n_neighbors
-        Neighbours of the kNN graph.
-    seed
-        Random state of the neighbour search and Leiden.
 
     Returns
     -------
