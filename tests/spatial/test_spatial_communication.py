@@ -18,8 +18,10 @@ from virtualcell.spatial import (
     communication,
     evaluate_communication,
 )
+from virtualcell.spatial._comm_data import prepare
+from virtualcell.spatial._comm_methods import contact_strength, specificity
 
-SPATIAL = ("colocalization", "neighbor_product", "response")
+SPATIAL = ("colocalization", "neighbor_product", "response", "contact_response")
 
 
 def planted_section(seed: int = 0, side: int = 24) -> ad.AnnData:
@@ -255,3 +257,105 @@ def test_default_pairs_come_from_the_knowledge_base(section, tmp_path):
 def test_registry_lists_baselines():
     assert COMMUNICATION_METHODS.names(baseline=True) == ["coexpression", "permutation"]
     assert set(SPATIAL) <= set(COMMUNICATION_METHODS.names(baseline=False))
+
+
+def test_contact_response_puts_the_planted_row_alone_on_top(section):
+    out = communication(section)  # the default method
+    assert (out.iloc[0]["ligand"], out.iloc[0]["sender"], out.iloc[0]["receiver"]) == (
+        "LA",
+        "A",
+        "B",
+    )
+    assert out.iloc[0]["score"] > out.iloc[1]["score"]
+    res = evaluate_communication(section, methods=["contact_response"], seeds=(0,))
+    assert res.value("contact_response", "auprc") == pytest.approx(1.0)
+    assert res.value("permutation", "auprc") < 1.0  # tied with the decoy
+    # deterministic: the seed changes nothing
+    pd.testing.assert_frame_equal(out, communication(section, seed=5))
+
+
+def test_contact_strength_reads_who_touches_whom(section):
+    data = prepare(section)
+    strength = contact_strength(data)
+    a, b, c = (data.types.index(t) for t in "ABC")
+    # B cells' T follows their A neighbours; A cells respond to nothing (noise only); C
+    # never touches B, so no B cell varies in its C contact; C cells touch only C
+    assert strength[a, b] > 100
+    assert strength[a, b] > 10 * strength[b, a] > 0
+    assert strength[c, b] == 0.0
+    assert strength[a, c] == strength[b, c] == 0.0
+    # the pair's evidence: LA -> R1 (A -> B) carries the response, its decoy does not
+    out = communication(section, method="contact_response")
+    planted, decoy = _row(out, "LA", "A", "B"), _row(out, "LC", "C", "B")
+    assert planted["contact_response"] == pytest.approx(strength[a, b])
+    assert decoy["contact_response"] == 0.0
+    assert planted["pair_response"] > 5 * decoy["pair_response"]
+
+
+def test_specificity_matches_a_direct_computation(section):
+    data = prepare(section)
+    spec = specificity(data, slope=4.0)
+    x = section.X.toarray().astype(float)
+    cp10k = x / x.sum(axis=1, keepdims=True) * 1e4
+    types = list(data.types)
+    labels = section.obs["cell_type"].astype(str).to_numpy()
+    genes = list(section.var_names)
+
+    def soft(gene: str) -> np.ndarray:
+        m = np.array([cp10k[labels == t, genes.index(gene)].mean() for t in types])
+        return 1 / (1 + np.exp(-4 * (m - m.mean()) / m.std()))
+
+    for p, (lig, rec) in enumerate(zip(data.pairs["ligand"], data.pairs["receptor"], strict=True)):
+        want = soft(lig)[:, None] * soft(rec)[None, :]
+        np.testing.assert_allclose(spec[p], want, rtol=1e-9)
+    # a gene equal in every type is at its average everywhere: 0.5
+    flat = section.copy()
+    flat.X = sp.csr_matrix(np.full(flat.shape, 7.0, dtype=np.float32))
+    np.testing.assert_allclose(specificity(prepare(flat)), 0.25)
+
+
+def _spill_section() -> ad.AnnData:
+    """The planted grid, log-normalised, where B cells do NOT respond (T constant) but
+    pick up A's marker SPILL in proportion to their A neighbours (segmentation spill-over)."""
+    base = planted_section()
+    x = np.log1p(base.X.toarray().astype(float)) + 0.01  # not counts: used as given
+    kinds = base.obs["cell_type"].astype(str).to_numpy()
+    genes = list(base.var_names)
+    x[kinds == "B", genes.index("T")] = 1.37
+    x[:, genes.index("FILL")] = 3.4  # FILL = 60 - the rest carried T's response too
+    from sklearn.neighbors import NearestNeighbors
+
+    xy = base.obsm["spatial"]
+    idx = NearestNeighbors(n_neighbors=7).fit(xy).kneighbors(xy, return_distance=False)[:, 1:]
+    n_a = (kinds[idx] == "A").sum(axis=1)
+    spill = np.where(kinds == "A", 3.0, np.where(kinds == "B", 0.1 * n_a, 0.0)) + 0.01
+    adata = ad.AnnData(
+        X=np.column_stack([x, spill]),
+        obs=base.obs.copy(),
+        var=pd.DataFrame(index=[*genes, "SPILL"]),
+    )
+    adata.obsm["spatial"] = xy
+    adata.uns["lr_pairs"] = base.uns["lr_pairs"]
+    return adata
+
+
+def test_marker_guard_ignores_a_senders_markers_in_its_neighbours():
+    data = prepare(_spill_section())
+    a, b = data.types.index("A"), data.types.index("B")
+    unguarded = contact_strength(data, marker_fold=None)[a, b]
+    guarded = contact_strength(data, marker_fold=2.0)[a, b]
+    assert unguarded > 1e3  # SPILL follows the A contact exactly
+    assert guarded < unguarded / 100  # left out: only noise genes remain
+
+
+def test_contact_response_bad_options(section):
+    with pytest.raises(ValidationError, match="top must be >= 1, got 0"):
+        communication(section, method="contact_response", top=0)
+    with pytest.raises(ValidationError, match="slope must be a positive number, got -1"):
+        communication(section, method="contact_response", slope=-1.0)
+    with pytest.raises(ValidationError, match="marker_fold must be > 0 or None, got 0"):
+        communication(section, method="contact_response", marker_fold=0.0)
+    with pytest.raises(
+        ValidationError, match="'contact_response' takes no option 'n_perm'; its options: top"
+    ):
+        communication(section, method="contact_response", n_perm=10)

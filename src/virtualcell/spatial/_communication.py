@@ -57,6 +57,10 @@ def _builtins() -> list[Entry]:
             "response", m.response,
             "Receivers' expression response to neighbouring ligand x the sender's share of it.",
         ),
+        Entry(
+            "contact_response", m.contact_response,
+            "Ligand/receptor type specificity x receivers' response to touching the senders.",
+        ),
     ]  # fmt: skip
 
 
@@ -68,7 +72,7 @@ COMMUNICATION_METHODS: Registry = Registry("communication method", _builtins)
 def communication(
     adata: ad.AnnData,
     *,
-    method: str = "response",
+    method: str = "contact_response",
     lr_pairs: pd.DataFrame | None = None,
     groupby: str = "cell_type",
     n_neighbors: int = 6,
@@ -87,7 +91,8 @@ def communication(
     method
         A name of :data:`COMMUNICATION_METHODS`: ``"permutation"`` and
         ``"coexpression"`` (baselines, no space), ``"colocalization"``,
-        ``"neighbor_product"`` or ``"response"``.
+        ``"neighbor_product"``, ``"response"`` or ``"contact_response"`` (the default:
+        the best on the simulated sections, docs/spatial.md).
     lr_pairs
         Candidate pairs (columns ``ligand``, ``receptor``; a complex's subunits
         ``_``-joined, its expression the minimum over them). Default:
