@@ -184,6 +184,24 @@ def test_evaluate_returns_the_contract(section):
     assert by["permutation"] < 1.0  # tied with its decoy
 
 
+def test_missing_coordinates_fail_before_any_method_runs(section):
+    calls = []
+
+    @COMMUNICATION_METHODS.register("_counting_baseline", baseline=True)
+    def _counting(data, *, seed=0):
+        calls.append(seed)
+        return COMMUNICATION_METHODS.get("coexpression")(data, seed=seed)
+
+    try:
+        flat = section.copy()
+        del flat.obsm["spatial"]
+        with pytest.raises(ValidationError, match=r"obsm\['spatial'\]"):
+            evaluate_communication(flat, methods=["_counting_baseline", "contact_response"])
+        assert calls == []  # the baseline was not run before the spatial method failed
+    finally:
+        COMMUNICATION_METHODS.remove("_counting_baseline")
+
+
 def test_truth_never_reaches_a_method(section):
     blind = section.copy()
     del blind.uns["true_communication"]

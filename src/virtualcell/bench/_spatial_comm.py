@@ -10,8 +10,8 @@ Seeds are therefore different tissues.
 
 Datasets
     * ``tissue_small`` (quick): 600 cells, 60 genes, 6 candidate pairs (3 signalling).
-    * ``tissue_1k`` (demo): 1,000 cells, 100 genes, 10 pairs (5 signalling); 17 CPU-seconds
-      for its 15 cells (3 seeds), report included.
+    * ``tissue_1k`` (demo): 1,000 cells, 100 genes, 10 pairs (5 signalling); about 15 CPU-seconds
+      for its 18 cells (6 methods x 3 seeds), report included.
     * ``tissue_5k`` (full): 5,000 cells, 100 genes, 10 pairs: ``vcell sim --preset
       spatial``'s section.
 

@@ -20,7 +20,7 @@ ground truth comes from :func:`virtualcell.sim.simulate_tissue`.
 >>> import virtualcell as vc
 >>> adata = vc.sim.simulate_tissue(100, n_cells=3000, seed=0)  # doctest: +SKIP
 >>> vc.spatial.domains(adata, embedding="composition", n_domains=4)  # doctest: +SKIP
->>> vc.spatial.communication(adata, method="response").head()  # doctest: +SKIP
+>>> vc.spatial.communication(adata, method="contact_response").head()  # doctest: +SKIP
 >>> vc.spatial.evaluate_communication(adata).summary()  # doctest: +SKIP
 """
 

@@ -250,9 +250,12 @@ def evaluate_communication(
         raise ValidationError("seeds must name at least one seed")
     data = prepare(adata, lr_pairs=lr_pairs, groupby=groupby, n_neighbors=n_neighbors)
     rows, seconds = [], {}
-    if data.coords is not None or data.connectivities is not None:
+    spatial = any(not e.baseline for e in entries)  # every non-baseline method uses space
+    if spatial or data.coords is not None or data.connectivities is not None:
         t0 = time.perf_counter()
-        _ = data.graph  # built once, shared by the spatial methods; timed on its own
+        # built once, before any method runs (so missing coordinates fail first), shared
+        # by the spatial methods; timed on its own
+        _ = data.graph
         seconds["graph"] = time.perf_counter() - t0
     for entry in entries:
         for seed in seeds:
