@@ -30,8 +30,8 @@ Protocol, declared before the report seeds were scored (written with this file):
 
 1. Design choices (``time_network``, ``depth``) on fold seeds 10-14 only
    (``--seeds 10,11,12,13,14``): the pick is the candidate with the largest mean per-day
-   Pearson-delta (mean over genes x days per seed, then over seeds); ties to the smaller
-   depth. Its depth and network become ``primed_network``'s ``time_depth`` /
+   Pearson-delta (mean over genes x days per seed, then over seeds); ties (equal at 3
+   decimals) to the smaller depth, then to ``coef``. Its depth and network become ``primed_network``'s ``time_depth`` /
    ``time_network`` defaults.
 2. Reported: fold seeds 0-2 and 20 fresh seeds 40-59 (never used for a choice), the pick
    against the best time-aware baseline by mean per-day Pearson-delta: paired difference
