@@ -206,3 +206,33 @@ def test_score_per_time_point_matches_the_pooled_scorer_on_each_day():
     late.obs["time"] = late.obs["time"] + 10
     with pytest.raises(ValidationError, match="predicted time point"):
         vc.perturb.score(late, real, time_key="time")
+
+
+def test_cli_predict_and_score_per_time_point(tmp_path, capsys):
+    import json
+
+    from virtualcell.cli import main
+
+    adata = _cascade(n_ko=5, n_cells=10)
+    train, real = tmp_path / "train.h5ad", tmp_path / "real.h5ad"
+    _without(adata, "r4").write_h5ad(train)
+    adata[adata.obs["perturbation"].isin(["control", "r3", "r4"]).to_numpy()].copy().write_h5ad(
+        real
+    )
+    out = tmp_path / "pred.h5ad"
+    code = main(["perturb", "predict", str(train), "-p", "control,r3,r4", "-m", "train_mean",
+                 "--time", "all", "-o", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    pred = ad.read_h5ad(out)
+    assert pred.n_obs == 9 and list(pred.obs["time"][:3]) == [1.0, 2.0, 3.0]
+    capsys.readouterr()
+    code = main(["perturb", "score", str(out), str(real), "--perturbation-key", "perturbation",
+                 "--control", "control", "--time-key", "time", "--json"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    assert doc["summary"]["n_time_points"] == 3 and len(doc["per_perturbation"]) == 6
+    code = main(["perturb", "predict", str(train), "-p", "r4", "-m", "train_mean",
+                 "--time", "9", "-o", str(tmp_path / "x.h5ad")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "time '9'" in err and "Traceback" not in err

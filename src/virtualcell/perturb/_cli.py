@@ -204,6 +204,12 @@ def score_command(
     include_targets: bool = typer.Option(
         False, "--include-targets", help="Keep the perturbed genes in every metric."
     ),
+    time_key: str | None = typer.Option(
+        None,
+        "--time-key",
+        help="obs column of the time point in both files (e.g. time): "
+        "score per time point, each against the same time point's controls.",
+    ),
     as_json: bool = json_option(),
 ) -> None:
     """Score any tool's predictions against real cells (cell-eval's input convention).
@@ -220,7 +226,7 @@ def score_command(
 
     result = score(
         pred, real, perturbation_key=perturbation_key, control=control,
-        include_targets=include_targets,
+        include_targets=include_targets, time_key=time_key,
     )  # fmt: skip
     if as_json:
         emit_json(result.report)
@@ -239,6 +245,13 @@ def predict_command(
     out: Path = output_path(
         ..., "--out", "-o", help="Output .h5ad of predicted mean profiles.", suffixes=(".h5ad",)
     ),
+    time: str | None = typer.Option(
+        None,
+        "--time",
+        help="Predict per time point of the training cells' obs['time']: "
+        "'all' or comma-separated values (e.g. 2,3); each row is a condition at one time "
+        "point (obs 'time'), its change taken against that time point's controls.",
+    ),
     overwrite: bool = overwrite_option(),
 ) -> None:
     """Fit one method on DATA and write its predictions."""
@@ -253,7 +266,8 @@ def predict_command(
     conds = _split_names(perturbations)
     if not conds:
         raise ValidationError("--perturbations is empty")
-    pred = predict_perturbation(adata, perturbations=conds, method=method)
+    when = None if time is None else ("all" if time.strip() == "all" else _split_names(time))
+    pred = predict_perturbation(adata, perturbations=conds, method=method, time=when)
     with atomic_path(out) as tmp:
         pred.write_h5ad(tmp)
     typer.echo(f"wrote {pred.n_obs} predicted profiles to {out}", err=True)

@@ -252,7 +252,7 @@ def _score_by_time(
     tables, missing, pc, rc = [], set(), False, False
     for t in times:
         table, miss, p_counts, r_counts = _score_once(
-            pred_ad[p_time == t], real_ad[r_time == t], real_genes, perturbation_key, control,
+            pred_ad[p_time == t].copy(), real_ad[r_time == t].copy(), real_genes, perturbation_key, control,
             include_targets, where=f" at {time_key} {t}",
         )  # fmt: skip
         tables.append(table.assign(**{time_key: t}))
