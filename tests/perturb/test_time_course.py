@@ -236,3 +236,46 @@ def test_cli_predict_and_score_per_time_point(tmp_path, capsys):
                  "--time", "9", "-o", str(tmp_path / "x.h5ad")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "time '9'" in err and "Traceback" not in err
+
+
+def test_evaluate_by_time_scores_every_method_per_day(tmp_path):
+    adata = _cascade(n_ko=6, n_cells=15)
+    path = tmp_path / "cascade.h5ad"  # a file, so that the run folder can be resumed
+    adata.write_h5ad(path)
+    opts = {"primed_network": {"prior": "none", "components": ("mean", "data")}}
+    res = vc.perturb.evaluate(path, task="unseen_singles", folds=3, seed=0,
+                              methods=["primed_network"], method_options=opts, by_time=True,
+                              out=tmp_path / "run")  # fmt: skip
+    by = {r["method"]: r for r in res["results"] if "error" not in r}
+    assert {"train_mean", "primed_network"} <= set(by)
+    for r in by.values():
+        per = pd.DataFrame(r["per_time"])
+        assert len(per) == 6 * 3 and set(per["time"]) == {1.0, 2.0, 3.0}
+        assert set(r["by_time"]["per_day"]) == {"1.0", "2.0", "3.0"}
+        mean = per["pearson_delta"].mean()  # NaN for a zero change (no_change, additive)
+        assert r["by_time"]["pearson_delta"] == pytest.approx(mean, nan_ok=True)
+        assert np.isfinite(mean) or r["method"] not in ("train_mean", "primed_network")
+    # the time-pooled scores are those of a run without by_time
+    plain = vc.perturb.evaluate(adata, task="unseen_singles", folds=3, seed=0,
+                                methods=["primed_network"], method_options=opts)  # fmt: skip
+    for r in plain["results"]:
+        if "error" not in r:
+            assert r["pearson_delta"] == pytest.approx(
+                by[r["method"]]["pearson_delta"], nan_ok=True
+            )
+    splits = set(res.table["split"])
+    assert splits == {"unseen_singles:3-fold", "unseen_singles:3-fold:by_time"}
+    # resumed from the folder: the per-day scores come back too
+    again = vc.perturb.evaluate(path, task="unseen_singles", folds=3, seed=0,
+                                methods=["primed_network"], method_options=opts, by_time=True,
+                                out=tmp_path / "run")  # fmt: skip
+    r2 = {r["method"]: r for r in again["results"] if "error" not in r}
+    assert r2["primed_network"]["resumed"]
+    assert r2["primed_network"]["by_time"]["pearson_delta"] == pytest.approx(
+        by["primed_network"]["by_time"]["pearson_delta"]
+    )
+    no_time = adata.copy()
+    del no_time.obs["time"]
+    with pytest.raises(ValidationError, match=r"by_time needs obs\['time'\]"):
+        vc.perturb.evaluate(no_time, task="unseen_singles", folds=3, by_time=True,
+                            baselines_only=True)  # fmt: skip

@@ -132,6 +132,12 @@ def evaluate_command(
         help="Keep the perturbed genes in every metric (default: left out; the numbers "
         "before that rule).",
     ),
+    by_time: bool = typer.Option(
+        False,
+        "--by-time",
+        help="Also score every method per time point of obs['time'] (each day's change "
+        "against that day's controls; results gain by_time and per_time).",
+    ),
     overwrite: bool = overwrite_option(),
     as_json: bool = json_option(),
 ) -> None:
@@ -158,6 +164,7 @@ def evaluate_command(
         control=control,
         out=out,
         overwrite=overwrite,
+        by_time=by_time,
     )
     report = dict(result.report)
     report.pop("per_perturbation", None)
@@ -172,6 +179,9 @@ def evaluate_command(
         row = {"method": r["method"], "baseline": "yes" if r["baseline"] else ""}
         for k in keys:
             row[k] = r.get(k, float("nan"))
+        if by_time:
+            row["pearson_delta_by_time"] = r.get("by_time", {}).get("pearson_delta", float("nan"))
+            row["l2_by_time"] = r.get("by_time", {}).get("l2", float("nan"))
         row["error"] = r.get("error", "")
         rows.append(row)
     typer.echo(

@@ -112,7 +112,8 @@ class _FeatureModel(Predictor):
         out = data.control.copy()
         need = [g for g in genes if data.single(g) is None]
         if need:
-            out += self.model_.predict(self._features_of(need, self.model_)).sum(axis=0)
+            x = self._features_of(need, self.model_)  # raises Unsupported before any use
+            out += self.model_.predict(x).sum(axis=0)
         for g in genes:
             s = data.single(g)
             if s is not None:
@@ -138,7 +139,8 @@ class _FeatureModel(Predictor):
                     x = self._lookup(train).reindex(columns=self.columns_, fill_value=0.0)
                     y = np.vstack([course.change(g).ravel() for g in train])  # type: ignore[union-attr]
                     self.time_model_ = self._make_regressor().fit(x.to_numpy(), y)
-            pred = self.time_model_.predict(self._features_of(need, self.time_model_))  # type: ignore[union-attr]
+            x = self._features_of(need, self.time_model_)
+            pred = self.time_model_.predict(x)  # type: ignore[union-attr]
             out += pred.reshape(len(need), n_t, n_g)[:, k].sum(axis=0)
         for g in genes:
             s = data.single(g)

@@ -48,6 +48,25 @@ Conditions whose genes were all perturbed alone in training are predicted by the
 ``network`` engine (observed singles plus the learned interaction, as ``network``);
 unseen genes in a combination add their stacked change. Every perturbed gene is set to its
 knock level (``clamp_targets``).
+
+Per time point (``predict(..., time=...)``, training cells with ``obs["time"]``)
+------------------------------------------------------------------------------
+The change of an unseen gene ``g`` on day ``t`` (against day ``t``'s control) is
+
+``anchor_t + knowledge_t(g) + sum_{k=1..time_depth} w_{t,k} d_g e_g B^k`` (times
+``change_scale``): ``anchor_t`` the anchor of the training genes' changes of day ``t``;
+``knowledge_t`` the ``neighbours`` / ``text`` regressors (those in ``components``, averaged
+as in the ``average`` gate) fitted on the training genes' changes of every day side by
+side; ``d_g e_g B^k`` the knockout after ``k`` steps through the network ``B``
+(``time_network``: the learned ``coef`` or the known signed ``prior``; ``g``'s own column
+and entry zeroed): RENGE's picture, direct targets first, indirect ones later. The gains
+``w_{t,k} >= 0`` are fitted per day by non-negative least squares on the training genes
+held out one at a time (anchor, regressors and network refitted without the held gene;
+each gene's rows scaled by the size of its change that day; the perturbed gene left out),
+when first asked for; never on a test gene. ``time_depth=0`` (the default: the pick of a
+declared selection on unreported RENGE fold seeds, where no depth helped; ``docs/perturb.md``)
+leaves the network out of the time path. A seen gene predicts its observed change of that
+day. The steady-state path (``time=None``) is unchanged by all of this.
 """
 
 from __future__ import annotations
@@ -99,7 +118,7 @@ class PrimedNetworkModel(Predictor):
         gate: str = "average",
         stack_groups: int = 10,
         change_scale: float = 1.0,
-        time_depth: int = 2,
+        time_depth: int = 0,
         time_network: str = "coef",
         kb: Any = None,
         **kw: Any,
