@@ -36,7 +36,8 @@ Protocol, declared before the report seeds were scored (written with this file):
 2. Reported: fold seeds 0-2 and 20 fresh seeds 40-59 (never used for a choice), the pick
    against the best time-aware baseline by mean per-day Pearson-delta: paired difference
    per seed (mean, SE over seeds, seeds won), and per knocked-out gene (mean over seeds).
-   Reported whatever it scores.
+   Reported whatever it scores. (Seeds 0-2 run every candidate; seeds 40-59 only the
+   pick and the baselines, ``--candidates time_d0``: added after the selection, for time.)
 
     PYTHONPATH=src python benchmarks/renge_time.py --seeds 10,11,12,13,14 --csv A.csv
     PYTHONPATH=src python benchmarks/renge_time.py --seeds 0,1,2,40,...,59 --csv B.csv
@@ -81,8 +82,9 @@ def _rows(res, method: str, seed: int, fold: int, pooled: bool) -> list[dict]:
     return out
 
 
-def run(data: Path, seeds: list[int]) -> pd.DataFrame:
+def run(data: Path, seeds: list[int], candidates: list[str]) -> pd.DataFrame:
     rows: list[dict] = []
+    wanted = {k: CANDIDATES[k] for k in candidates}
     for seed in seeds:
         t0 = time.perf_counter()
         for fold in range(4):
@@ -96,18 +98,18 @@ def run(data: Path, seeds: list[int]) -> pd.DataFrame:
                               fold, False)  # fmt: skip
                 p = m.predict(labels, on_unsupported="flag")
                 rows += _rows(vc.perturb.score(p, task.truth), name, seed, fold, True)
-            depth = max(d for _, d in CANDIDATES.values())
+            depth = max(d for _, d in wanted.values())
             m = vc.perturb.make_predictor("primed_network", seed=seed, time_depth=depth,
                                           **KNOWLEDGE).fit(task.train)  # fmt: skip
             m_steady = m.predict(labels, on_unsupported="flag")
             rows += _rows(vc.perturb.score(m_steady, task.truth), "primed_knowledge", seed,
                           fold, True)  # fmt: skip
-            for net in ("coef", "prior"):
+            for net in sorted({n for n, d in wanted.values() if d > 0} | {"coef"}):
                 m.time_network = net
                 m.__dict__.pop("time_gains_", None)  # refit the gains for this network
                 m.time_depth = depth
                 m._fit_time()
-                for name, (n, d) in CANDIDATES.items():
+                for name, (n, d) in wanted.items():
                     if (n != net and d > 0) or (d == 0 and net != "coef"):
                         continue
                     m.time_depth = d
@@ -182,6 +184,8 @@ def report(table: pd.DataFrame, pick: str | None) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="")
+    ap.add_argument("--candidates", default=",".join(CANDIDATES),
+                    help="comma list of the candidates to run (default: all)")  # fmt: skip
     ap.add_argument("--csv", default=None, help="per seed x fold x method x gene x day rows")
     ap.add_argument("--table", default=None, help="comma list of CSVs to summarise")
     ap.add_argument("--pick", default=None)
@@ -191,7 +195,8 @@ def main() -> None:
     shared = Path(args.data or os.environ.get("VIRTUALCELL_DATA", "../shared/data"))
     if args.seeds:
         seeds = [int(s) for s in args.seeds.split(",")]
-        table = run(shared / "perturbation/renge_dev/renge_hipsc_ko_dev.h5ad", seeds)
+        names = [c for c in args.candidates.split(",") if c]
+        table = run(shared / "perturbation/renge_dev/renge_hipsc_ko_dev.h5ad", seeds, names)
         with atomic_path(Path(args.csv)) as tmp:
             table.to_csv(tmp, index=False)
     else:
