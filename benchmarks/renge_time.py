@@ -165,13 +165,18 @@ def report(table: pd.DataFrame, pick: str | None) -> str:
                       f"{int((diff > 0).sum())} of {len(diff)} seeds."]  # fmt: skip
         parts += [""]
         sub = table[table["time"] != "all"]
-        gene = sub.groupby(["perturbation", "method", "seed"])["pearson_delta"].mean()
-        gene = gene.groupby(["perturbation", "method"]).mean().unstack()
-        rows = [{"gene": g, "train_mean": gene.loc[g, "train_mean"], best: gene.loc[g, best],
-                 pick: gene.loc[g, pick], f"{pick} - {best}": gene.loc[g, pick] - gene.loc[g, best]}
-                for g in gene.index]  # fmt: skip
-        parts += [f"Per knocked-out gene, per-day Pearson-delta (mean over days and seeds); "
-                  f"best time-aware baseline `{best}`:", "", markdown_table(rows), ""]  # fmt: skip
+        per_gene = sub.groupby(["perturbation", "method", "seed"])["pearson_delta"].mean()
+        rows = []
+        for g in sorted(sub["perturbation"].unique()):
+            diff = per_gene.loc[(g, pick)] - per_gene.loc[(g, best)]  # paired over seeds
+            se = diff.std(ddof=1) / len(diff) ** 0.5 if len(diff) > 1 else float("nan")
+            rows.append({"gene": g, "train_mean": per_gene.loc[(g, "train_mean")].mean(),
+                         best: per_gene.loc[(g, best)].mean(), pick: per_gene.loc[(g, pick)].mean(),
+                         f"{pick} - {best}": diff.mean(), "SE over seeds": se,
+                         "seeds won": f"{int((diff > 0).sum())} of {len(diff)}"})  # fmt: skip
+        parts += [f"Per knocked-out gene, per-day Pearson-delta (mean over days per seed, then "
+                  f"over seeds); best time-aware baseline `{best}`:", "",
+                  markdown_table(rows), ""]  # fmt: skip
         day = sub.groupby(["time", "method", "seed"])["pearson_delta"].mean()
         day = day.groupby(["time", "method"]).mean().unstack()
         rows = [{"day": t, **{m: day.loc[t, m] for m in ("train_mean", best, pick)}}
