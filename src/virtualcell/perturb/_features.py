@@ -145,8 +145,9 @@ class _FeatureModel(Predictor):
         for g in genes:
             s = data.single(g)
             if s is not None:
-                day = course.change(g)[k]  # type: ignore[index]
-                out += day if np.isfinite(day).all() else s - data.control
+                day = course.change(g)
+                ok = day is not None and np.isfinite(day[k]).all()
+                out += day[k] if ok else s - data.control  # type: ignore[index]
         return out
 
 
