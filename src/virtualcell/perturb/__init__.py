@@ -86,6 +86,7 @@ def predict_perturbation(
     method: str = "network",
     perturbation_type: str | None = "auto",
     on_unsupported: str = "raise",
+    time: Any = None,
     **options: Any,
 ) -> AnnData:
     """Fit ``method`` on ``adata`` and predict ``perturbations`` (the task entry point).
@@ -104,6 +105,9 @@ def predict_perturbation(
         Which perturbed rows to learn (``"auto"``: the most frequent type).
     on_unsupported
         ``raise`` (default) or ``flag`` (see :meth:`Predictor.predict`).
+    time
+        ``None``: time-pooled profiles; ``"all"``, a time point or a list of them: one row
+        per condition x time point of ``obs["time"]`` (see :meth:`Predictor.predict`).
     **options
         Options of the method.
 
@@ -113,7 +117,8 @@ def predict_perturbation(
         Predicted mean profiles (see :meth:`Predictor.predict`).
     """
     model = make_predictor(method, perturbation_type=perturbation_type, **options)
-    return model.fit(steady_state_rows(adata)).predict(perturbations, on_unsupported=on_unsupported)
+    model.fit(steady_state_rows(adata))
+    return model.predict(perturbations, on_unsupported=on_unsupported, time=time)
 
 
 def steady_state_rows(adata: AnnData) -> AnnData:

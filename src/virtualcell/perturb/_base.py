@@ -13,7 +13,9 @@ same way for all:
   :class:`~virtualcell.ValidationError` naming the genes, or — with
   ``on_unsupported="flag"`` — is predicted as the training mean with
   ``obs["fallback"] = True``;
-* :meth:`Predictor.sample` draws per-cell samples (counts when counts came in).
+* :meth:`Predictor.sample` draws per-cell samples (counts when counts came in);
+* with ``time=`` (training cells with ``obs["time"]``), conditions are predicted per time
+  point, each against the control of its own day (:mod:`._time`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,7 @@ from .._errors import ValidationError
 from .._version import __version__
 from ..data import PERTURBATION_KEY, UNS_KEY, split_perturbation
 from ._data import TARGET_SUM, TrainingData, parse_conditions, prepare_training
+from ._time import TIME_KEY, TimeCourse, time_course
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -83,6 +86,8 @@ class Predictor(abc.ABC):
         self.seed = int(seed)
         self.data_: TrainingData | None = None
         self.fit_seconds_: float | None = None
+        self._time_source: tuple[Any, str] | None = None
+        self._time: TimeCourse | None = None
 
     def __repr__(self) -> str:
         state = "fitted" if self.data_ is not None else "not fitted"
@@ -102,6 +107,8 @@ class Predictor(abc.ABC):
             groupby=self.groupby,
             seed=self.seed,
         )
+        # the per-time pseudobulks are computed on the first time-resolved request only
+        self._time_source, self._time = (adata, perturbation_key), None
         self._fit(self.data_, adata)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
@@ -111,8 +118,9 @@ class Predictor(abc.ABC):
         perturbations: Iterable[str] | str,
         *,
         on_unsupported: Literal["raise", "flag"] = "raise",
+        time: Any = None,
     ) -> AnnData:
-        """Predicted mean profile of each condition.
+        """Predicted mean profile of each condition (per time point with ``time``).
 
         Parameters
         ----------
@@ -122,13 +130,27 @@ class Predictor(abc.ABC):
             ``raise``: a :class:`~virtualcell.ValidationError` names the genes the method
             cannot represent; ``flag``: predict the training mean for those conditions
             and set ``obs["fallback"]``.
+        time
+            ``None`` (default): one time-pooled profile per condition. ``"all"``, a time
+            point or a list of them (values of the training cells' ``obs["time"]``): one
+            row per condition x time point, the change predicted against that day's
+            control (``control`` is that day's control mean; the fallback is the day's
+            training mean). See :mod:`virtualcell.perturb._time`.
 
         Returns
         -------
-        AnnData, conditions x genes, in the training expression space
+        AnnData, conditions (x time points) x genes, in the training expression space
         (``uns["vc"]["perturb"]["space"]``): ``X`` (float64, >= 0); ``obs`` columns
         ``perturbation``, ``n_genes`` (genes in the condition), ``unseen_genes``
-        (comma-joined genes never perturbed in training, ``""`` if none), ``fallback``.
+        (comma-joined genes never perturbed in training, ``""`` if none), ``fallback``;
+        with ``time`` also ``time`` (rows condition-major, index ``"<label>@<time>"``).
+
+        Raises
+        ------
+        ValidationError
+            Unsupported genes (``on_unsupported="raise"``); with ``time``: training cells
+            without ``obs["time"]`` (or with missing values, or a time point without
+            control cells), a time point not in the training cells.
         """
         import anndata as ad
 
@@ -148,17 +170,20 @@ class Predictor(abc.ABC):
                     "neither measured nor perturbed in training (check the spelling, or use "
                     "a method with gene features, e.g. go_ridge)"
                 )
-        out = np.empty((len(labels), len(data.genes)))
-        fallback = np.zeros(len(labels), dtype=bool)
+        course = None if time is None else self._time_course()
+        steps = [None] if course is None else course.resolve(time)
+        rows = [(lab, k) for lab in labels for k in steps]
+        out = np.empty((len(rows), len(data.genes)))
+        fallback = np.zeros(len(rows), dtype=bool)
         unseen_col = []
-        for i, label in enumerate(labels):
+        for i, (label, k) in enumerate(rows):
             genes = split_perturbation(label)
             unseen_col.append(",".join(g for g in genes if g not in seen))
             if not genes:
-                out[i] = data.control
+                out[i] = data.control if k is None else course.control[k]  # type: ignore[union-attr]
                 continue
             try:
-                out[i] = self._predict_one(genes)
+                out[i] = self._predict_one(genes) if k is None else self._predict_time(genes, k)
                 if self.clamp_targets:
                     out[i] = self._clamp(out[i], genes)
             except Unsupported as err:
@@ -166,18 +191,20 @@ class Predictor(abc.ABC):
                     raise ValidationError(
                         f"method {self.name!r} cannot predict {label!r}: {err}"
                     ) from None
-                out[i] = data.train_mean()
+                out[i] = data.train_mean() if k is None else course.train_mean(k)  # type: ignore[union-attr]
                 fallback[i] = True
         unknown = sorted({g for lab in labels for g in split_perturbation(lab)} - set(idx))
-        obs = pd.DataFrame(
-            {
-                PERTURBATION_KEY: labels,
-                "n_genes": [len(split_perturbation(lab)) for lab in labels],
-                "unseen_genes": unseen_col,
-                "fallback": fallback,
-            },
-            index=pd.Index([f"{lab}" for lab in labels], dtype=str),
-        )
+        cols: dict[str, Any] = {
+            PERTURBATION_KEY: [lab for lab, _ in rows],
+            "n_genes": [len(split_perturbation(lab)) for lab, _ in rows],
+            "unseen_genes": unseen_col,
+            "fallback": fallback,
+        }
+        names = [lab for lab, _ in rows]
+        if course is not None:
+            cols[TIME_KEY] = [course.times[k] for _, k in rows]
+            names = [f"{lab}@{course.times[k]}" for lab, k in rows]
+        obs = pd.DataFrame(cols, index=pd.Index(names, dtype=str))
         obs.index = _unique(obs.index)
         result = ad.AnnData(
             X=np.clip(np.nan_to_num(out), 0.0, None),
@@ -248,6 +275,31 @@ class Predictor(abc.ABC):
         out.uns[UNS_KEY] = {"perturb": {"method": self.name, "sampled": True,
                                         "counts": data.counts, "space": data.space}}  # fmt: skip
         return out
+
+    # ------------------------------------------------------------------ time points
+    def _time_course(self) -> TimeCourse:
+        """The per-time pseudobulks of the training cells (computed once, when first
+        asked for; :func:`time_course` raises for a missing or odd time column)."""
+        from ._data import row_roles
+
+        data = self._require_fit()
+        if self._time is None:
+            adata, key = self._time_source  # type: ignore[misc]
+            labels, role, _ = row_roles(
+                adata, perturbation_key=key, perturbation_type=self.perturbation_type
+            )
+            self._time = time_course(
+                adata, labels=labels, role=role, genes=data.genes, counts=data.counts
+            )
+        return self._time
+
+    def _predict_time(self, genes: tuple[str, ...], k: int) -> np.ndarray:
+        """Mean profile of the condition at time point ``k`` (an index of
+        ``self._time_course().times``). Default: the time-pooled change of
+        :meth:`_predict_one` added to that day's control (a method without a time model
+        predicts the same change every day)."""
+        data = self._require_fit()
+        return self._time_course().control[k] + self._predict_one(genes) - data.control
 
     # ------------------------------------------------------------------ for subclasses
     def _require_fit(self) -> TrainingData:

@@ -71,6 +71,10 @@ class TrainMean(Predictor):
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
         return self.mean_
 
+    def _predict_time(self, genes: tuple[str, ...], k: int) -> np.ndarray:
+        """The mean of the training profiles at time point ``k``."""
+        return self._time_course().train_mean(k)
+
 
 class TrainMeanKO(TrainMean):
     """Training mean with the perturbed genes set to their knock level (network's rule)."""

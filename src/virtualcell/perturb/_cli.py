@@ -132,6 +132,12 @@ def evaluate_command(
         help="Keep the perturbed genes in every metric (default: left out; the numbers "
         "before that rule).",
     ),
+    by_time: bool = typer.Option(
+        False,
+        "--by-time",
+        help="Also score every method per time point of obs['time'] (each day's change "
+        "against that day's controls; results gain by_time and per_time).",
+    ),
     overwrite: bool = overwrite_option(),
     as_json: bool = json_option(),
 ) -> None:
@@ -158,6 +164,7 @@ def evaluate_command(
         control=control,
         out=out,
         overwrite=overwrite,
+        by_time=by_time,
     )
     report = dict(result.report)
     report.pop("per_perturbation", None)
@@ -172,6 +179,9 @@ def evaluate_command(
         row = {"method": r["method"], "baseline": "yes" if r["baseline"] else ""}
         for k in keys:
             row[k] = r.get(k, float("nan"))
+        if by_time:
+            row["pearson_delta_by_time"] = r.get("by_time", {}).get("pearson_delta", float("nan"))
+            row["l2_by_time"] = r.get("by_time", {}).get("l2", float("nan"))
         row["error"] = r.get("error", "")
         rows.append(row)
     typer.echo(
@@ -204,6 +214,12 @@ def score_command(
     include_targets: bool = typer.Option(
         False, "--include-targets", help="Keep the perturbed genes in every metric."
     ),
+    time_key: str | None = typer.Option(
+        None,
+        "--time-key",
+        help="obs column of the time point in both files (e.g. time): "
+        "score per time point, each against the same time point's controls.",
+    ),
     as_json: bool = json_option(),
 ) -> None:
     """Score any tool's predictions against real cells (cell-eval's input convention).
@@ -220,7 +236,7 @@ def score_command(
 
     result = score(
         pred, real, perturbation_key=perturbation_key, control=control,
-        include_targets=include_targets,
+        include_targets=include_targets, time_key=time_key,
     )  # fmt: skip
     if as_json:
         emit_json(result.report)
@@ -239,6 +255,13 @@ def predict_command(
     out: Path = output_path(
         ..., "--out", "-o", help="Output .h5ad of predicted mean profiles.", suffixes=(".h5ad",)
     ),
+    time: str | None = typer.Option(
+        None,
+        "--time",
+        help="Predict per time point of the training cells' obs['time']: "
+        "'all' or comma-separated values (e.g. 2,3); each row is a condition at one time "
+        "point (obs 'time'), its change taken against that time point's controls.",
+    ),
     overwrite: bool = overwrite_option(),
 ) -> None:
     """Fit one method on DATA and write its predictions."""
@@ -253,7 +276,8 @@ def predict_command(
     conds = _split_names(perturbations)
     if not conds:
         raise ValidationError("--perturbations is empty")
-    pred = predict_perturbation(adata, perturbations=conds, method=method)
+    when = None if time is None else ("all" if time.strip() == "all" else _split_names(time))
+    pred = predict_perturbation(adata, perturbations=conds, method=method, time=when)
     with atomic_path(out) as tmp:
         pred.write_h5ad(tmp)
     typer.echo(f"wrote {pred.n_obs} predicted profiles to {out}", err=True)

@@ -35,6 +35,7 @@ from ._scoring import (
     summaries,
 )
 from ._tasks import Task, load_task
+from ._time import TIME_KEY
 
 __all__ = ["default_methods", "evaluate", "method_cost"]
 
@@ -55,6 +56,7 @@ def evaluate(
     control: str | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
+    by_time: bool = False,
 ) -> EvalResult:
     """Evaluate perturbation predictors on ``task`` next to every baseline.
 
@@ -102,6 +104,15 @@ def evaluate(
         An output equal to the input is always refused. Checked before any work.
     overwrite
         Replace an existing output.
+    by_time
+        Also score every method per time point of ``obs["time"]`` (the data must have it):
+        each method predicts every test condition per day (``predict(time="all")``) and
+        :func:`vc.perturb.score` (``time_key="time"``) scores each condition's change of
+        each day against that day's control, perturbed genes left out (PDS among the
+        fold's conditions of that day). Each result gains ``by_time`` (metric means over
+        conditions x days, and ``per_day``) and ``per_time`` (rows: method, perturbation,
+        time, metrics, fold); the result table gains rows with split ``<split>:by_time``
+        and unit ``<condition>@<time>``. The time-pooled scores are unchanged.
 
     Returns
     -------
@@ -126,7 +137,7 @@ def evaluate(
     if unknown:
         raise ValidationError(f"options given for methods not evaluated: {unknown}")
     folds_ = _check_folds(folds)
-    identity = {
+    identity: dict[str, Any] = {
         "format": RUN_FORMAT,
         "data": data_identity(data),
         "task": str(task),
@@ -139,6 +150,8 @@ def evaluate(
         "control": control,
         "version": __version__,
     }
+    if by_time:  # only then, so runs without it resume as before
+        identity["by_time"] = True
     store = RunStore(out, identity, data, overwrite) if out is not None else None
     parts = [
         load_task(
@@ -154,6 +167,10 @@ def evaluate(
         for f in range(folds_ or 1)
     ]
     prepared = parts[0] if len(parts) == 1 else _merged(parts)
+    if by_time and TIME_KEY not in parts[0].train.obs:
+        raise ValidationError(
+            f"by_time needs obs[{TIME_KEY!r}] (the time point of every cell) in the data"
+        )
     if store is not None:
         store.start(parts, folds_)
     truths: list[Truth | None] = [None] * len(parts)
@@ -175,7 +192,8 @@ def evaluate(
                 log(f"perturb evaluate: {name} resumed from {store.path(name)}")  # type: ignore[union-attr]
             else:
                 done = _run_method(name, entry, opts, parts, truths, prepared,
-                                   seed=seed, include_targets=include_targets, folds=folds_)  # fmt: skip
+                                   seed=seed, include_targets=include_targets, folds=folds_,
+                                   by_time=by_time)  # fmt: skip
                 if done is None or "error" in done[0]:
                     record = done[0] if done is not None else {"method": name}
                     log(f"perturb evaluate: {name} failed: {record.get('error')}")
@@ -274,12 +292,13 @@ def _run_method(
     seed: int,
     include_targets: bool,
     folds: int | None,
+    by_time: bool = False,
 ) -> tuple[dict[str, Any], pd.DataFrame] | None:
     """Fit, predict and score one method on every part (fold); ``(record, table)``, or
     ``({..., "error": ...}, None)`` when it failed."""
     record: dict[str, Any] = {"method": name, "baseline": entry.baseline}
     seconds = {"fit_seconds": 0.0, "predict_seconds": 0.0, "score_seconds": 0.0}
-    fold_tables, fallback = [], 0
+    fold_tables, time_tables, fallback = [], [], 0
     try:
         for f, part in enumerate(parts):
             predictor = make_predictor(name, **opts)
@@ -304,6 +323,8 @@ def _run_method(
                 table["fold"] = f
             fold_tables.append(table)
             fallback += int(pred.obs["fallback"].sum())
+            if by_time:
+                time_tables.append(_score_by_time(predictor, part, name, include_targets, f))
     except (VirtualCellError, ImportError, MemoryError) as err:
         record["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
         return record, None  # type: ignore[return-value]
@@ -314,7 +335,40 @@ def _run_method(
         record["interaction"] = interaction_report(prepared, truths[0], values)  # type: ignore[arg-type]
     if hasattr(predictor, "summary"):
         record["model"] = predictor.summary()
+    if by_time:
+        per_time = pd.concat(time_tables, ignore_index=True)
+        if not folds:
+            per_time = per_time.drop(columns="fold")
+        record["by_time"] = _time_summary(per_time)
+        record["per_time"] = per_time.to_dict("records")
     return record, pd.concat(fold_tables, ignore_index=True)
+
+
+def _score_by_time(
+    predictor: Any, part: Task, name: str, include_targets: bool, fold: int
+) -> pd.DataFrame:
+    """One method's per-day scores on one part: its per-day predictions scored by
+    :func:`vc.perturb.score` with ``time_key`` (the one implementation)."""
+    from ..data import CONTROL
+    from ._score import score
+
+    pred = predictor.predict([CONTROL, *part.conditions], on_unsupported="flag", time="all")
+    res = score(pred, part.truth, time_key=TIME_KEY, include_targets=include_targets, method=name)
+    table = pd.DataFrame(res.report["per_perturbation"])
+    table.insert(0, "method", name)
+    table["fold"] = fold
+    return table
+
+
+def _time_summary(per_time: pd.DataFrame) -> dict[str, Any]:
+    """Means over conditions x days (NaN ignored) and per day."""
+    metrics = [m for m in PERTURB_METRICS if m in per_time]
+    mean = per_time[metrics].mean(numeric_only=True)
+    per_day = per_time.groupby(TIME_KEY)[metrics].mean()
+    return {
+        **{m: float(mean[m]) for m in metrics},
+        "per_day": {str(t): {m: float(v) for m, v in row.items()} for t, row in per_day.iterrows()},
+    }
 
 
 def _check_folds(folds: int | None) -> int | None:
@@ -365,4 +419,12 @@ def _result(task: Task, per: pd.DataFrame, report: dict[str, Any], include: bool
         value_name="value",
     ).rename(columns={"perturbation": "unit"})
     rows = long.assign(**constants).to_dict("records")
+    for r in report["results"]:  # per-day scores (by_time), as their own split
+        for row in r.get("per_time") or []:
+            unit = f"{row['perturbation']}@{row[TIME_KEY]}"
+            for m in PERTURB_METRICS:
+                if m in row:
+                    rows.append({"method": r["method"], "baseline": bool(r["baseline"]),
+                                 "unit": unit, "metric": m, "value": row[m],
+                                 **constants, "split": f"{split}:by_time"})  # fmt: skip
     return EvalResult.from_rows(f"perturb/{task.task}", rows, meta=meta, report=report)

@@ -48,6 +48,25 @@ Conditions whose genes were all perturbed alone in training are predicted by the
 ``network`` engine (observed singles plus the learned interaction, as ``network``);
 unseen genes in a combination add their stacked change. Every perturbed gene is set to its
 knock level (``clamp_targets``).
+
+Per time point (``predict(..., time=...)``, training cells with ``obs["time"]``)
+------------------------------------------------------------------------------
+The change of an unseen gene ``g`` on day ``t`` (against day ``t``'s control) is
+
+``anchor_t + knowledge_t(g) + sum_{k=1..time_depth} w_{t,k} d_g e_g B^k`` (times
+``change_scale``): ``anchor_t`` the anchor of the training genes' changes of day ``t``;
+``knowledge_t`` the ``neighbours`` / ``text`` regressors (those in ``components``, averaged
+as in the ``average`` gate) fitted on the training genes' changes of every day side by
+side; ``d_g e_g B^k`` the knockout after ``k`` steps through the network ``B``
+(``time_network``: the learned ``coef`` or the known signed ``prior``; ``g``'s own column
+and entry zeroed): RENGE's picture, direct targets first, indirect ones later. The gains
+``w_{t,k} >= 0`` are fitted per day by non-negative least squares on the training genes
+held out one at a time (anchor, regressors and network refitted without the held gene;
+each gene's rows scaled by the size of its change that day; the perturbed gene left out),
+when first asked for; never on a test gene. ``time_depth=0`` (the default: the pick of a
+declared selection on unreported RENGE fold seeds, where no depth helped; ``docs/perturb.md``)
+leaves the network out of the time path. A seen gene predicts its observed change of that
+day. The steady-state path (``time=None``) is unchanged by all of this.
 """
 
 from __future__ import annotations
@@ -99,6 +118,8 @@ class PrimedNetworkModel(Predictor):
         gate: str = "average",
         stack_groups: int = 10,
         change_scale: float = 1.0,
+        time_depth: int = 0,
+        time_network: str = "coef",
         kb: Any = None,
         **kw: Any,
     ) -> None:
@@ -112,6 +133,9 @@ class PrimedNetworkModel(Predictor):
         if int(stack_groups) < 2:
             raise ValidationError(f"stack_groups must be >= 2, got {stack_groups!r}")
         check_number("change_scale", change_scale, low=0, low_open=True)
+        check_number("time_depth", time_depth, low=0, integer=True)
+        if time_network not in ("coef", "prior"):
+            raise ValidationError(f"time_network must be 'coef' or 'prior', got {time_network!r}")
         if components is None:
             components = AVERAGE_COMPONENTS if gate == "average" else DEFAULT_COMPONENTS
         bad = sorted(set(components) - set(COMPONENTS))
@@ -131,6 +155,8 @@ class PrimedNetworkModel(Predictor):
         self.gate = gate
         self.stack_groups = int(stack_groups)
         self.change_scale = float(change_scale)
+        self.time_depth = int(time_depth)
+        self.time_network = time_network
         self.kb = kb
 
     # ------------------------------------------------------------------ inputs
@@ -221,7 +247,9 @@ class PrimedNetworkModel(Predictor):
         # beyond 3 spreads a linear model of observed variation extrapolates
         return float(np.clip(d, -3.0, 3.0)) if abs(d) > 1e-12 else -1.0
 
-    def _neighbours(self, gene: str, train: list[str], deltas: np.ndarray) -> np.ndarray:
+    def _neighbours(
+        self, gene: str, train: list[str], deltas: np.ndarray, cache: str = "_forest_cache"
+    ) -> np.ndarray:
         """Random forest from gene features to the training changes (the ``go_forest``
         regressor), minus their mean: what the gene's knowledge neighbours add."""
         from sklearn.ensemble import RandomForestRegressor
@@ -232,9 +260,11 @@ class PrimedNetworkModel(Predictor):
                 n_jobs=1,
             )  # fmt: skip
 
-        return self._regress(self.features_, "_forest_cache", forest, gene, train, deltas)
+        return self._regress(self.features_, cache, forest, gene, train, deltas)
 
-    def _text(self, gene: str, train: list[str], deltas: np.ndarray) -> np.ndarray:
+    def _text(
+        self, gene: str, train: list[str], deltas: np.ndarray, cache: str = "_text_cache"
+    ) -> np.ndarray:
         """Ridge regression from the GenePT text embedding to the training changes (the
         ``genept_ridge`` regressor, ridge strength by leave-one-out), minus their mean."""
         from sklearn.linear_model import RidgeCV
@@ -242,7 +272,7 @@ class PrimedNetworkModel(Predictor):
         def ridge() -> Any:
             return RidgeCV(alphas=np.logspace(-2, 3, 11))
 
-        return self._regress(self.text_features_, "_text_cache", ridge, gene, train, deltas)
+        return self._regress(self.text_features_, cache, ridge, gene, train, deltas)
 
     def _regress(
         self,
@@ -313,6 +343,8 @@ class PrimedNetworkModel(Predictor):
         self.features_ = self._features(genes)
         self.text_features_ = self._text_features(genes)
         cells = self._cells(adata)
+        for name in ("time_gains_", "_time_forest_cache", "_time_text_cache", "_time_memo"):
+            self.__dict__.pop(name, None)  # the time path is fitted when first asked for
         self.net_settings_ = None
         self.engine_settings_ = None
         self.net_ = self._network_fit(cells, genes, set(), self.prior_)
@@ -444,6 +476,122 @@ class PrimedNetworkModel(Predictor):
             row["prior_vs_data"] = parts.get("prior", 0.0) / learned
             rows[g] = row
         return pd.DataFrame.from_dict(rows, orient="index")
+
+    # ------------------------------------------------------------------ time points
+    def _time_base(self, gene: str, train: list[str], changes: np.ndarray) -> np.ndarray:
+        """Anchor plus knowledge average per time point (times x genes) for ``gene`` from
+        the per-day changes of the training genes ``train`` (``changes``: n x times x
+        genes): the anchor of each day's changes, and the forest / text ridge fitted on
+        all days' changes side by side."""
+        n, n_t, n_g = changes.shape
+        out = np.stack([ANCHORS.get(self.anchor)(changes[:, t]) for t in range(n_t)])
+        flat = changes.reshape(n, n_t * n_g)
+        for comp, w in self._know(gene, train).items():
+            if comp == "neighbours":
+                part = self._neighbours(gene, train, flat, cache="_time_forest_cache")
+            else:
+                part = self._text(gene, train, flat, cache="_time_text_cache")
+            out = out + w * part.reshape(n_t, n_g)
+        return out
+
+    def _powers(self, data: TrainingData, net: Any, gene: str, depth: int) -> np.ndarray:
+        """The knockout's change after 1..``depth`` steps through the network ``B``
+        (``time_network``: the learned ``coef`` or the known signed ``prior``; without
+        the column of ``gene``): row ``k-1`` = ``d_g e_g B^k`` scaled back by each gene's
+        spread (``gene`` itself 0), depth x genes."""
+        g = data.gene_index[gene]
+        b = net.full(self.time_network)
+        b[:, g] = 0.0
+        drop = self._drop(data, net, gene)
+        v = b[g].copy()
+        out = np.zeros((depth, len(data.genes)))
+        for k in range(depth):
+            w = v.copy()
+            w[g] = 0.0
+            out[k] = drop * w * net.scale
+            v = v @ b
+        return out
+
+    def _fit_time(self) -> None:
+        """Per-day gains of the propagation orders 1..``time_depth`` (non-negative least
+        squares, per day, on the training genes held out one at a time: anchor, knowledge
+        regressors and network refitted without the held gene; the held gene's own change
+        never enters; every gene's rows scaled by the size of its change that day).
+        Gains of every depth up to ``time_depth`` are kept (nested fits)."""
+        from scipy.optimize import nnls
+
+        data = self._require_fit()
+        course = self._time_course()
+        idx = data.gene_index
+        genes = [g for g in self.train_genes_ if g in course.profiles
+                 and np.isfinite(course.profiles[g]).all()]  # fmt: skip
+        n_t, n_g = course.control.shape
+        changes = (np.stack([course.change(g) for g in genes]) if genes
+                   else np.zeros((0, n_t, n_g)))  # fmt: skip
+        depth = self.time_depth
+        blocks: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n_t)]
+        if len(genes) >= 4 and depth > 0:
+            cells = self._cells(self._train)
+            for i, h in enumerate(genes):
+                others = [j for j in range(len(genes)) if j != i]
+                base = self._time_base(h, [genes[j] for j in others], changes[others])
+                net = self._network_fit(cells, data.genes, {h}, self.prior_)
+                v = self._powers(data, net, h, depth)
+                keep = np.ones(n_g, dtype=bool)
+                keep[idx[h]] = False
+                for t in range(n_t):
+                    size = float(np.linalg.norm(changes[i, t, keep])) or 1.0
+                    blocks[t].append((v[:, keep].T / size, (changes[i, t] - base[t])[keep] / size))
+        gains = {0: np.zeros((n_t, 0))}
+        for d in range(1, depth + 1):
+            gains[d] = np.zeros((n_t, d))
+            for t in range(n_t):
+                if blocks[t]:
+                    a = np.vstack([blk[0][:, :d] for blk in blocks[t]])
+                    y = np.concatenate([blk[1] for blk in blocks[t]])
+                    gains[d][t] = nnls(a, y)[0]
+        self.time_genes_, self.time_changes_, self.time_gains_ = genes, changes, gains
+        self._time_memo: dict[tuple[str, int], np.ndarray] = {}
+        log("primed_network time: per-day gains of propagation orders 1.."
+            f"{depth}: " + "; ".join(f"{course.times[t]}: " + ", ".join(
+                f"{x:.3g}" for x in gains[depth][t]) for t in range(n_t)))  # fmt: skip
+
+    def time_change(self, gene: str) -> np.ndarray:
+        """Predicted change of an unseen ``gene`` per time point (times x genes, each
+        against its day's control, times ``change_scale``): the day's anchor + the
+        knowledge average fitted on the days' changes + the propagation orders
+        1..``time_depth`` with that day's gains (:meth:`_fit_time`)."""
+        data = self._require_fit()
+        if gene not in data.gene_index:
+            raise Unsupported([gene], "not measured, so it cannot be knocked out in the network")
+        if "time_gains_" not in self.__dict__:
+            self._fit_time()
+        depth = self.time_depth
+        if depth not in self.time_gains_:
+            raise ValidationError(
+                f"time_depth {depth} was not fitted (fitted up to {max(self.time_gains_)})"
+            )
+        key = (gene, depth)
+        if key not in self._time_memo:
+            out = self._time_base(gene, self.time_genes_, self.time_changes_)
+            if depth:
+                out = out + self.time_gains_[depth] @ self._powers(data, self.net_, gene, depth)
+            self._time_memo[key] = self.change_scale * out
+        return self._time_memo[key]
+
+    def _predict_time(self, genes: tuple[str, ...], k: int) -> np.ndarray:
+        data = self._require_fit()
+        course = self._time_course()
+        out = course.control[k].copy()
+        for g in genes:
+            s = data.single(g)
+            if s is not None:  # seen: its observed change of that day (else pooled)
+                day = course.change(g)
+                ok = day is not None and np.isfinite(day[k]).all()
+                out += day[k] if ok else s - data.control  # type: ignore[index]
+            else:
+                out += self.time_change(g)[k]
+        return out
 
     def summary(self) -> dict[str, Any]:
         """Stacking weights and the network's chosen prior settings."""

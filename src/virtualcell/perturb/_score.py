@@ -86,6 +86,7 @@ def score(
     control: str = "control",
     include_targets: bool = False,
     method: str = "prediction",
+    time_key: str | None = None,
 ) -> EvalResult:
     """Score predicted perturbation responses against real ones (cell-eval's convention).
 
@@ -104,11 +105,18 @@ def score(
         ``vc.perturb.evaluate``).
     method
         Name of the predicting method in the result table.
+    time_key
+        ``obs`` column of the time point (e.g. ``"time"``) in both files: score every
+        perturbation per time point, its change taken against the control of the same time
+        point in each file (PDS ranks among the perturbations of that time point). Time
+        values match numerically when numeric (``3`` = ``3.0``). ``None``: pooled.
 
     Returns
     -------
     :class:`vc.metrics.EvalResult`, task ``perturb/score``: one row per perturbation x
-    metric of :data:`vc.metrics.PROFILE_METRICS`; ``report`` = ``{"summary": {metric:
+    metric of :data:`vc.metrics.PROFILE_METRICS` (with ``time_key``: per perturbation x
+    time point, unit ``"<perturbation>@<time>"``, and ``per_perturbation`` gains the time
+    column); ``report`` = ``{"summary": {metric:
     mean over perturbations (NaN ignored), "n_perturbations": n}, "per_perturbation":
     [{"perturbation": ..., metric: value, ...}, ...]}`` (what ``vcell perturb score
     --json`` prints); ``meta`` records ``looks_like_counts`` of both files and the real
@@ -118,9 +126,11 @@ def score(
     ------
     ValidationError
         A missing column or control label, different genes, a predicted perturbation
-        without real cells, no perturbation in common, non-finite values.
+        without real cells, no perturbation in common, non-finite values; with
+        ``time_key``: the column missing or with missing values in a file, a predicted
+        time point absent from the real cells.
     """
-    from ..metrics import PROFILE_METRICS, EvalResult, score_profiles
+    from ..metrics import PROFILE_METRICS, EvalResult
 
     pred_ad, real_ad = _read(pred, "pred"), _read(real, "real")
     pred_genes = pd.Index(pred_ad.var_names.astype(str))
@@ -137,8 +147,52 @@ def score(
             f"gene mismatch: {len(only_p)} gene(s) only in pred {only_p[:5]}, "
             f"{len(only_r)} only in real {only_r[:5]}"
         )
-    p_tab, p_counts = _profiles(pred_ad, "pred", perturbation_key, control)
-    r_tab, r_counts = _profiles(real_ad, "real", perturbation_key, control)
+    if time_key is None:
+        table, missing, p_counts, r_counts = _score_once(
+            pred_ad, real_ad, real_genes, perturbation_key, control, include_targets
+        )
+    else:
+        table, missing, p_counts, r_counts = _score_by_time(
+            pred_ad, real_ad, real_genes, perturbation_key, control, include_targets, time_key
+        )
+    summary: dict[str, Any] = {}
+    for m in PROFILE_METRICS:
+        v = table[m].to_numpy(dtype=np.float64)
+        v = v[np.isfinite(v)]
+        summary[m] = float(v.mean()) if v.size else float("nan")
+    summary["n_perturbations"] = int(table["perturbation"].nunique())
+    if time_key is not None:
+        summary["n_time_points"] = int(table[time_key].nunique())
+    report = {"summary": summary, "per_perturbation": table.to_dict("records")}
+    meta = {
+        "perturbation_key": perturbation_key,
+        "control": control,
+        "include_targets": bool(include_targets),
+        "looks_like_counts": {"pred": bool(p_counts), "real": bool(r_counts)},
+        "not_predicted": missing,
+        "time_key": time_key,
+    }
+    wide = table
+    if time_key is not None:  # one unit per perturbation and time point
+        wide = table.assign(perturbation=[f"{p}@{t}" for p, t in
+                                          zip(table["perturbation"], table[time_key], strict=True)])  # fmt: skip
+        wide = wide.drop(columns=[time_key])
+    rows = wide.melt(id_vars="perturbation", var_name="metric", value_name="value")
+    rows = rows.rename(columns={"perturbation": "unit"}).assign(
+        method=method, baseline=False, dataset="user", split="score", seed=0
+    )
+    return EvalResult.from_rows("perturb/score", rows.to_dict("records"), meta=meta, report=report)
+
+
+def _score_once(
+    pred_ad: AnnData, real_ad: AnnData, real_genes: pd.Index, perturbation_key: str,
+    control: str, include_targets: bool, where: str = "",
+) -> tuple[pd.DataFrame, list[str], bool, bool]:  # fmt: skip
+    """Per-perturbation table of one pair of files (one time point with ``where``)."""
+    from ..metrics import score_profiles
+
+    p_tab, p_counts = _profiles(pred_ad, "pred" + where, perturbation_key, control)
+    r_tab, r_counts = _profiles(real_ad, "real" + where, perturbation_key, control)
     p_tab = p_tab.loc[:, list(real_genes)]
     for flag, name in ((p_counts, "pred"), (r_counts, "real")):
         if flag:
@@ -163,22 +217,45 @@ def score(
         pred_control=p_tab.loc[control].to_numpy(),
         include_targets=include_targets,
     )
-    summary: dict[str, Any] = {}
-    for m in PROFILE_METRICS:
-        v = table[m].to_numpy(dtype=np.float64)
-        v = v[np.isfinite(v)]
-        summary[m] = float(v.mean()) if v.size else float("nan")
-    summary["n_perturbations"] = len(perts)
-    report = {"summary": summary, "per_perturbation": table.to_dict("records")}
-    meta = {
-        "perturbation_key": perturbation_key,
-        "control": control,
-        "include_targets": bool(include_targets),
-        "looks_like_counts": {"pred": bool(p_counts), "real": bool(r_counts)},
-        "not_predicted": missing,
-    }
-    rows = table.melt(id_vars="perturbation", var_name="metric", value_name="value")
-    rows = rows.rename(columns={"perturbation": "unit"}).assign(
-        method=method, baseline=False, dataset="user", split="score", seed=0
-    )
-    return EvalResult.from_rows("perturb/score", rows.to_dict("records"), meta=meta, report=report)
+    return table, missing, p_counts, r_counts
+
+
+def _time_values(adata: AnnData, name: str, key: str) -> np.ndarray:
+    if key not in adata.obs:
+        cols = ", ".join(map(str, adata.obs.columns[:10])) or "none"
+        raise ValidationError(f"{name} has no time column obs[{key!r}] (columns: {cols})")
+    raw = adata.obs[key]
+    if raw.isna().any():
+        raise ValidationError(f"{name}: obs[{key!r}] has {int(raw.isna().sum())} missing value(s)")
+    try:
+        return raw.to_numpy().astype(np.float64).astype(object)
+    except (TypeError, ValueError):
+        return raw.astype(str).to_numpy(dtype=object)
+
+
+def _score_by_time(
+    pred_ad: AnnData, real_ad: AnnData, real_genes: pd.Index, perturbation_key: str,
+    control: str, include_targets: bool, time_key: str,
+) -> tuple[pd.DataFrame, list[str], bool, bool]:  # fmt: skip
+    """:func:`_score_once` per time point of the predictions (each against its own
+    time point's controls), the tables stacked with a ``time_key`` column."""
+    p_time = _time_values(pred_ad, "pred", time_key)
+    r_time = _time_values(real_ad, "real", time_key)
+    real_times = set(r_time.tolist())
+    times = sorted(set(p_time.tolist()), key=lambda t: (isinstance(t, str), t))
+    absent = [t for t in times if t not in real_times]
+    if absent:
+        raise ValidationError(
+            f"predicted time point(s) {absent[:5]} of obs[{time_key!r}] have no real cells "
+            f"(real time points: {sorted(real_times, key=str)[:10]})"
+        )
+    tables, missing, pc, rc = [], set(), False, False
+    for t in times:
+        table, miss, p_counts, r_counts = _score_once(
+            pred_ad[p_time == t].copy(), real_ad[r_time == t].copy(), real_genes, perturbation_key, control,
+            include_targets, where=f" at {time_key} {t}",
+        )  # fmt: skip
+        tables.append(table.assign(**{time_key: t}))
+        missing |= {f"{m}@{t}" for m in miss}
+        pc, rc = pc or p_counts, rc or r_counts
+    return pd.concat(tables, ignore_index=True), sorted(missing), pc, rc

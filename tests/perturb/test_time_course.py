@@ -1,0 +1,282 @@
+"""Time-resolved perturbation prediction (``Predictor.predict(time=...)``) and per-day
+scoring (``vc.perturb.score(time_key=...)``) on tiny simulated time courses."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import virtualcell as vc
+from virtualcell import ValidationError
+
+DAYS = (1, 2, 3)
+#: share of a knockout's effect that has reached the direct target a_i / the indirect
+#: target b_i on each day: direct targets first, indirect ones later
+REACH_A = (0.8, 1.0, 1.0)
+REACH_B = (0.0, 0.5, 1.0)
+
+
+def _cascade(n_ko: int = 8, n_cells: int = 40, seed: int = 0) -> ad.AnnData:
+    """Regulators ``r<i>`` activate ``a<i>``, which activates ``b<i>``. In the control
+    cells everything is at steady state (so the two edges are observable); a knockout of
+    ``r<i>`` reaches ``a<i>`` first and ``b<i>`` one day later (``REACH_A``/``REACH_B``)."""
+    rng = np.random.default_rng(seed)
+    regs = [f"r{i}" for i in range(n_ko)]
+    genes = regs + [f"a{i}" for i in range(n_ko)] + [f"b{i}" for i in range(n_ko)]
+    rows, labels, times = [], [], []
+    for cond in ["control", *regs]:
+        for k, day in enumerate(DAYS):
+            n = 3 * n_cells if cond == "control" else n_cells
+            r = rng.uniform(0.5, 2.5, size=(n, n_ko))
+            reach_a, reach_b = np.zeros(n_ko), np.zeros(n_ko)
+            if cond != "control":
+                i = regs.index(cond)
+                reach_a[i], reach_b[i] = REACH_A[k], REACH_B[k]
+            a = 1.0 + 0.8 * r * (1 - reach_a) + rng.normal(scale=0.15, size=r.shape)
+            # b follows a with a lag: it still sees the part of the drop not yet reached
+            lagged = a + 0.8 * r * (reach_a - reach_b)
+            b = 1.0 + 0.8 * lagged + rng.normal(scale=0.15, size=r.shape)
+            if cond != "control":
+                r[:, regs.index(cond)] = 0.0
+            rows.append(np.clip(np.hstack([r, a, b]), 0, None))
+            labels += [cond] * n
+            times += [float(day)] * n
+    obs = pd.DataFrame({"perturbation": labels, "time": times},
+                       index=[f"c{i}" for i in range(len(labels))])  # fmt: skip
+    return ad.AnnData(np.vstack(rows), obs=obs, var=pd.DataFrame(index=genes))
+
+
+def _without(adata: ad.AnnData, gene: str) -> ad.AnnData:
+    return adata[(adata.obs["perturbation"] != gene).to_numpy()].copy()
+
+
+def _day_change(adata: ad.AnnData, gene: str, day: float) -> np.ndarray:
+    lab = adata.obs["perturbation"].astype(str).to_numpy()
+    t = adata.obs["time"].to_numpy()
+    x = np.asarray(adata.X)
+    return x[(lab == gene) & (t == day)].mean(0) - x[(lab == "control") & (t == day)].mean(0)
+
+
+def _primed(**kw) -> vc.perturb.Predictor:
+    opts = {"prior": "none", "components": ("mean", "data"), "time_depth": 2, **kw}
+    return vc.perturb.make_predictor("primed_network", **opts)
+
+
+def test_the_time_aware_prediction_recovers_direct_then_indirect_targets():
+    adata = _cascade()
+    held = "r3"
+    genes = list(adata.var_names)
+    model = _primed().fit(_without(adata, held))
+    pred = model.predict(["control", held], time="all")
+    assert list(pred.obs["time"]) == [1.0, 2.0, 3.0] * 2
+    assert list(pred.obs_names[:4]) == ["control@1.0", "control@2.0", "control@3.0", "r3@1.0"]
+    ctrl, ko = np.asarray(pred.X[:3]), np.asarray(pred.X[3:])
+    change = ko - ctrl
+    a, b = genes.index("a3"), genes.index("b3")
+    # direct target down from day 1; the indirect one only later
+    assert change[0, a] < -0.5
+    assert abs(change[0, b]) < 0.5 * abs(change[0, a])
+    assert change[2, b] < -0.5
+    ratio = np.abs(change[:, b]) / np.abs(change[:, a])
+    assert ratio[0] < ratio[1] < ratio[2]
+    # the gains: order 2 grows over the days, order 1 leads on day 1
+    gains = model.time_gains_[2]
+    assert gains[0, 0] > gains[0, 1] and gains[2, 1] > gains[0, 1] + 0.2
+    # and it is closer to each day's truth than predicting the same change every day
+    pooled = model.predict([held]).X[0] - model.data_.control
+    keep = np.ones(len(genes), dtype=bool)
+    keep[genes.index(held)] = False
+    for k, day in enumerate(DAYS):
+        truth = _day_change(adata, held, day)
+        err_time = np.linalg.norm((change[k] - truth)[keep])
+        err_pooled = np.linalg.norm((pooled - truth)[keep])
+        if k != 1:  # day 2 sits in the middle, where the pooled change is about right
+            assert err_time < err_pooled
+
+
+def test_steady_state_prediction_is_unchanged_by_the_time_path():
+    adata = _cascade(n_ko=6, n_cells=20)
+    train = _without(adata, "r2")
+    model = _primed().fit(train)
+    before = np.asarray(model.predict(["r2", "r0"]).X).copy()
+    model.predict(["r2"], time="all")
+    after = np.asarray(model.predict(["r2", "r0"]).X)
+    np.testing.assert_array_equal(before, after)
+    assert "time" not in model.predict(["r2"]).obs
+
+
+def test_the_held_out_genes_cells_are_never_used():
+    adata = _cascade(n_ko=6, n_cells=20)
+    task = vc.perturb.load_task(adata, task="unseen_singles", folds=3, fold=0, seed=0)
+    held = list(task.conditions)
+    changed = adata.copy()
+    rows = changed.obs["perturbation"].isin(held).to_numpy()
+    rng = np.random.default_rng(5)
+    changed.X[rows] = rng.uniform(0, 9, size=(int(rows.sum()), changed.n_vars))
+    task2 = vc.perturb.load_task(changed, task="unseen_singles", folds=3, fold=0, seed=0)
+    assert list(task2.conditions) == held
+    primed = {"prior": "none", "components": ("mean", "data"), "time_depth": 2}  # gains fitted
+    for name, kw in (("primed_network", primed),
+                     ("train_mean", {})):  # fmt: skip
+        p1 = vc.perturb.make_predictor(name, **kw).fit(task.train).predict(held, time="all")
+        p2 = vc.perturb.make_predictor(name, **kw).fit(task2.train).predict(held, time="all")
+        np.testing.assert_array_equal(np.asarray(p1.X), np.asarray(p2.X))
+        # and the truth did change, so the check could fail
+        assert not np.allclose(_day_change(adata, held[0], 1.0), _day_change(changed, held[0], 1.0))
+
+
+def test_time_aware_baselines():
+    adata = _cascade(n_ko=6, n_cells=20)
+    train = _without(adata, "r5")
+    mean = vc.perturb.make_predictor("train_mean").fit(train)
+    pred = mean.predict(["r5"], time=[2, "3"])
+    lab = train.obs["perturbation"].astype(str).to_numpy()
+    t = train.obs["time"].to_numpy()
+    x = np.asarray(train.X)
+    for row, day in zip(np.asarray(pred.X), (2.0, 3.0), strict=True):
+        profiles = [x[(lab == g) & (t == day)].mean(0) for g in sorted(set(lab) - {"control"})]
+        np.testing.assert_allclose(row, np.clip(np.mean(profiles, axis=0), 0, None))
+    # a method without a time model: its pooled change on each day's control
+    add = vc.perturb.make_predictor("additive").fit(train)
+    p_t = np.asarray(add.predict(["r1"], time="all").X)
+    pooled = add.predict(["r1"]).X[0] - add.data_.control
+    course = add._time_course()
+    np.testing.assert_allclose(p_t, np.clip(course.control + pooled, 0, None))
+    # go_forest per day: fitted on the days' changes side by side
+    feats = pd.DataFrame(np.eye(adata.n_vars), index=adata.var_names,
+                         columns=[f"f{i}" for i in range(adata.n_vars)])  # fmt: skip
+    forest = vc.perturb.make_predictor("go_forest", features=feats, n_estimators=20).fit(train)
+    p_f = np.asarray(forest.predict(["r5"], time="all").X)
+    assert p_f.shape == (3, adata.n_vars)
+    d = p_f - course.control
+    assert not np.allclose(d[0], d[2])  # the day's changes differ, so do the predictions
+
+
+def test_bad_time_columns_raise_one_line_naming_it():
+    adata = _cascade(n_ko=5, n_cells=10)
+    no_time = adata.copy()
+    del no_time.obs["time"]
+    model = vc.perturb.make_predictor("train_mean").fit(no_time)
+    with pytest.raises(ValidationError, match=r"obs\['time'\]"):
+        model.predict(["r1"], time="all")
+    holes = adata.copy()
+    holes.obs["time"] = holes.obs["time"].astype(object)
+    holes.obs.iloc[3, holes.obs.columns.get_loc("time")] = np.nan
+    with pytest.raises(ValidationError, match=r"obs\['time'\] has 1 missing"):
+        vc.perturb.make_predictor("train_mean").fit(holes).predict(["r1"], time="all")
+    no_ctrl = adata[~((adata.obs["perturbation"] == "control") & (adata.obs["time"] == 2.0))
+                    .to_numpy()].copy()  # fmt: skip
+    with pytest.raises(ValidationError, match=r"time point 2\.0 has no control cells"):
+        vc.perturb.make_predictor("train_mean").fit(no_ctrl).predict(["r1"], time="all")
+    model = vc.perturb.make_predictor("train_mean").fit(adata)
+    with pytest.raises(ValidationError, match=r"time 7 is not a time point.*\[1.0, 2.0, 3.0\]"):
+        model.predict(["r1"], time=7)
+    for err in (ValidationError,):
+        with pytest.raises(err, match="time_depth"):
+            vc.perturb.make_predictor("primed_network", time_depth=-1)
+        with pytest.raises(err, match="time_network"):
+            vc.perturb.make_predictor("primed_network", time_network="steady")
+
+
+def test_score_per_time_point_matches_the_pooled_scorer_on_each_day():
+    adata = _cascade(n_ko=6, n_cells=20)
+    real = adata[adata.obs["perturbation"].isin(["control", "r1", "r4"]).to_numpy()].copy()
+    model = _primed().fit(adata[~adata.obs["perturbation"].isin(["r1", "r4"]).to_numpy()].copy())
+    pred = model.predict(["control", "r1", "r4"], time="all")
+    res = vc.perturb.score(pred, real, time_key="time")
+    per = pd.DataFrame(res["per_perturbation"])
+    assert len(per) == 6 and set(per["time"]) == {1.0, 2.0, 3.0}
+    assert res["summary"]["n_time_points"] == 3
+    assert set(res.table["unit"]) == {f"{g}@{d}" for g in ("r1", "r4") for d in (1.0, 2.0, 3.0)}
+    for day in DAYS:  # the same as scoring each day's files alone (each its own control)
+        one = vc.perturb.score(pred[(pred.obs["time"] == day).to_numpy()],
+                               real[(real.obs["time"] == day).to_numpy()])  # fmt: skip
+        a = per[per["time"] == day].set_index("perturbation")
+        b = pd.DataFrame(one["per_perturbation"]).set_index("perturbation")
+        for m in ("pearson_delta", "l2", "pds"):
+            np.testing.assert_allclose(a.loc[["r1", "r4"], m], b.loc[["r1", "r4"], m])
+    with pytest.raises(ValidationError, match=r"pred has no time column obs\['day'\]"):
+        vc.perturb.score(pred.copy(), real, time_key="day")
+    dated = pred.copy()
+    dated.obs["day"] = dated.obs["time"]
+    with pytest.raises(ValidationError, match=r"real has no time column obs\['day'\]"):
+        vc.perturb.score(dated, real, time_key="day")
+    late = pred.copy()
+    late.obs["time"] = late.obs["time"] + 10
+    with pytest.raises(ValidationError, match="predicted time point"):
+        vc.perturb.score(late, real, time_key="time")
+
+
+def test_cli_predict_and_score_per_time_point(tmp_path, capsys):
+    import json
+
+    from virtualcell.cli import main
+
+    adata = _cascade(n_ko=5, n_cells=10)
+    train, real = tmp_path / "train.h5ad", tmp_path / "real.h5ad"
+    _without(adata, "r4").write_h5ad(train)
+    adata[adata.obs["perturbation"].isin(["control", "r3", "r4"]).to_numpy()].copy().write_h5ad(
+        real
+    )
+    out = tmp_path / "pred.h5ad"
+    code = main(["perturb", "predict", str(train), "-p", "control,r3,r4", "-m", "train_mean",
+                 "--time", "all", "-o", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    pred = ad.read_h5ad(out)
+    assert pred.n_obs == 9 and list(pred.obs["time"][:3]) == [1.0, 2.0, 3.0]
+    capsys.readouterr()
+    code = main(["perturb", "score", str(out), str(real), "--perturbation-key", "perturbation",
+                 "--control", "control", "--time-key", "time", "--json"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    assert doc["summary"]["n_time_points"] == 3 and len(doc["per_perturbation"]) == 6
+    code = main(["perturb", "predict", str(train), "-p", "r4", "-m", "train_mean",
+                 "--time", "9", "-o", str(tmp_path / "x.h5ad")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "time '9'" in err and "Traceback" not in err
+
+
+def test_evaluate_by_time_scores_every_method_per_day(tmp_path):
+    adata = _cascade(n_ko=6, n_cells=15)
+    path = tmp_path / "cascade.h5ad"  # a file, so that the run folder can be resumed
+    adata.write_h5ad(path)
+    opts = {"primed_network": {"prior": "none", "components": ("mean", "data")}}
+    res = vc.perturb.evaluate(path, task="unseen_singles", folds=3, seed=0,
+                              methods=["primed_network"], method_options=opts, by_time=True,
+                              out=tmp_path / "run")  # fmt: skip
+    by = {r["method"]: r for r in res["results"] if "error" not in r}
+    assert {"train_mean", "primed_network"} <= set(by)
+    for r in by.values():
+        per = pd.DataFrame(r["per_time"])
+        assert len(per) == 6 * 3 and set(per["time"]) == {1.0, 2.0, 3.0}
+        assert set(r["by_time"]["per_day"]) == {"1.0", "2.0", "3.0"}
+        mean = per["pearson_delta"].mean()  # NaN for a zero change (no_change, additive)
+        assert r["by_time"]["pearson_delta"] == pytest.approx(mean, nan_ok=True)
+        assert np.isfinite(mean) or r["method"] not in ("train_mean", "primed_network")
+    # the time-pooled scores are those of a run without by_time
+    plain = vc.perturb.evaluate(adata, task="unseen_singles", folds=3, seed=0,
+                                methods=["primed_network"], method_options=opts)  # fmt: skip
+    for r in plain["results"]:
+        if "error" not in r:
+            assert r["pearson_delta"] == pytest.approx(
+                by[r["method"]]["pearson_delta"], nan_ok=True
+            )
+    splits = set(res.table["split"])
+    assert splits == {"unseen_singles:3-fold", "unseen_singles:3-fold:by_time"}
+    # resumed from the folder: the per-day scores come back too
+    again = vc.perturb.evaluate(path, task="unseen_singles", folds=3, seed=0,
+                                methods=["primed_network"], method_options=opts, by_time=True,
+                                out=tmp_path / "run")  # fmt: skip
+    r2 = {r["method"]: r for r in again["results"] if "error" not in r}
+    assert r2["primed_network"]["resumed"]
+    assert r2["primed_network"]["by_time"]["pearson_delta"] == pytest.approx(
+        by["primed_network"]["by_time"]["pearson_delta"]
+    )
+    no_time = adata.copy()
+    del no_time.obs["time"]
+    with pytest.raises(ValidationError, match=r"by_time needs obs\['time'\]"):
+        vc.perturb.evaluate(no_time, task="unseen_singles", folds=3, by_time=True,
+                            baselines_only=True)  # fmt: skip
