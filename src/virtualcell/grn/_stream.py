@@ -45,7 +45,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
-from .._utils import dask_client, log, map_tasks, n_workers
+from .._utils import dask_client, imap_tasks, log, n_workers
 from ._parallel import map_targets
 from ._primed import PrimedNetwork, prior_matrix
 
@@ -318,20 +318,24 @@ def primed_statistics(
     workers = n_workers(n_jobs=n_jobs, dask=dask)
     bounds = np.linspace(0, n, min(workers, n) + 1).astype(int)
     spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
-    parts = map_tasks(
+    acc: dict[str, Any] | None = None
+    # partial sums are added as they arrive: the client holds two, whatever the workers
+    for _, part in imap_tasks(
         _stats_task, spans, n_jobs=n_jobs, dask=dask, description="primed statistics",
         shared=dict(source=reader, layer=layer, codes=codes, ref=ref, fold_of=fold_of,
                     n_groups=len(names), n_folds=n_folds, regulators=regs,
                     chunk_cells=chunk_cells),
-    )  # fmt: skip
-    acc = parts[0]
-    for part in parts[1:]:
+    ):  # fmt: skip
+        if acc is None:
+            acc = part
+            continue
         for key in ("cross", "count", "total", "squares"):
             acc[key] += part[key]
         acc["absmax"] = max(acc["absmax"], part["absmax"])
         acc["nnz"] += part["nnz"]
         acc["read_s"] += part["read_s"]
         del part
+    assert acc is not None
     centre, scale = _standardisation(acc["count"], acc["total"], acc["squares"], acc["absmax"])
     cross, total, squares, count = acc["cross"], acc["total"], acc["squares"], acc["count"]
     sumsq = np.zeros((n_folds, len(genes)))
