@@ -159,5 +159,8 @@ def test_regulators_absent_from_the_file_are_named(files):
     stats = vc.grn.primed_statistics(folder / "cells.h5ad", regulators=["G0", "TP53"],
                                      missing="drop", folds=1)  # fmt: skip
     assert list(stats.regulators) == [0] and stats.folds == 1
+    backed = ad.read_h5ad(folder / "cells.h5ad", backed="r")
+    with pytest.raises(ValidationError, match="view of a backed AnnData"):
+        vc.grn.primed_statistics(backed[:100])
     with pytest.raises(ValidationError, match="groupby column 'batch' not in obs"):
         vc.grn.primed_statistics(folder / "cells.h5ad", groupby="batch")

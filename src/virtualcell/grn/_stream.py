@@ -197,6 +197,11 @@ def _open_source(source: Any, layer: str | None) -> tuple[Any, Any, Any]:
     to the tasks as a path each opens; a matrix in memory travels itself."""
     from ..data import CellSource
 
+    if getattr(source, "isbacked", False) and getattr(source, "is_view", False):
+        raise ValidationError(
+            "a view of a backed AnnData would stream the whole file: pass the file path "
+            "(cells are split into chunks here) or a subset loaded with .to_memory()"
+        )
     if isinstance(source, str | Path):
         path = str(source)
     elif getattr(source, "isbacked", False) and getattr(source, "filename", None) and not layer:
