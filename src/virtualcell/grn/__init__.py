@@ -22,22 +22,32 @@ from ._methods import METHODS, MethodFn
 from ._primed import PrimedNetwork, fit_primed_network, knowledge_prior_or_none
 from ._pseudotime import pseudotime_columns
 from ._sergio import read_sergio
+from ._stream import (
+    PrimedStatistics,
+    fit_primed_network_stream,
+    primed_statistics,
+    solve_primed,
+)
 
 __all__ = [
     "METHODS",
     "GRNInput",
     "MethodFn",
     "PrimedNetwork",
+    "PrimedStatistics",
     "Scores",
     "evaluate",
     "fit_primed_network",
+    "fit_primed_network_stream",
     "infer",
     "jaccard_top_k",
     "knowledge_prior_or_none",
     "load_dataset",
+    "primed_statistics",
     "pseudotime_columns",
     "read_regulators",
     "read_sergio",
+    "solve_primed",
     "stability",
     "write_edges",
 ]

@@ -1,0 +1,309 @@
+"""The primed network at whole-transcriptome size, streamed from a backed h5ad onto Dask.
+
+Data (written once, in chunks, never dense in full): ``--cells`` x ``--genes`` sparse
+log-normalised expression (``log1p(counts / total * 1e4)``, float32 CSR) in an h5ad file.
+The first ``--tfs`` genes are regulators; their counts follow 10 latent cell programs;
+every other gene has 3 regulator parents (signed weights) acting on its log rate; gene
+base rates are log-normal (median 0.04 counts), cell library sizes log-normal, four time
+points shift every gene's rate (``obs["time"]``, the groups the network standardises
+within). A prior of known edges holds 60 % of the true parent edges (true sign) and as
+many wrong edges again as a third of that (random sign), as a knowledge store would.
+
+Each backend (``serial``: this process; ``dask-N``: a ``LocalCluster`` of N
+single-threaded worker processes on 127.0.0.1, its start timed apart) runs
+
+1. ``vc.grn.primed_statistics``: one streamed pass over all cells (the workers open the
+   file themselves, one cell range each), and
+2. ``vc.grn.solve_primed`` on ``--targets`` targets (a documented random subset; the
+   cross-validation over the full grid and the final solve); per-target time is
+   extrapolated to every gene (cost is linear in the targets: each target is
+   independent once the regulator inverses are formed, which is timed apart as setup).
+
+Measured per phase: wall seconds, CPU seconds of this process and every descendant
+(psutil, before/after), the 1-minute load average, peak RSS of the client and of each
+worker process (psutil sampling every 0.2 s), read throughput (stored values and MB of
+the CSR arrays per second of the pass). Every backend's statistics and coefficients are
+checked equal (max |diff| <= 1e-8) to the first backend's. Run (one heavy run at a time)::
+
+    nice python benchmarks/grn_transcriptome_scale.py --cells 100000 --genes 20000 \\
+        --tfs 1600 --targets 400 --backends dask-1,dask-2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+def simulate_h5ad(
+    path: Path, *, cells: int, genes: int, tfs: int, chunk: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """Write the h5ad (module docstring) chunk by chunk; return the prior edge table."""
+    import anndata as ad
+    import h5py
+
+    from virtualcell._utils import atomic_path
+
+    rng = np.random.default_rng(seed)
+    names = np.array([f"TF{i}" for i in range(tfs)] + [f"G{i}" for i in range(genes - tfs)])
+    base = np.exp(rng.normal(np.log(0.04), 1.2, genes))
+    programs = rng.normal(size=(10, tfs)) / np.sqrt(10)
+    n_t = genes - tfs
+    parents = np.stack([rng.choice(tfs, 3, replace=False) for _ in range(n_t)])
+    weights = rng.choice([-1.0, 1.0], size=(n_t, 3)) * rng.uniform(0.5, 1.5, size=(n_t, 3))
+    w = sp.csr_matrix(
+        (weights.ravel(), (parents.ravel(), np.repeat(np.arange(n_t), 3))), shape=(tfs, n_t)
+    )
+    shift = rng.normal(0, 0.3, size=(4, genes))
+    time_of = rng.integers(0, 4, cells)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        matrix = None
+        for a in range(0, cells, chunk):
+            b = min(a + chunk, cells)
+            r = np.random.default_rng([seed, a])
+            size = np.exp(r.normal(0, 0.4, b - a))[:, None]
+            state = r.normal(size=(b - a, 10)) @ programs
+            tf = r.poisson(size * base[:tfs] * np.exp(0.8 * state + shift[time_of[a:b], :tfs]))
+            drive = np.asarray(w.T @ (np.log1p(tf) - 0.05).T).T  # cells x targets
+            rate = size * base[tfs:] * np.exp(np.minimum(drive + shift[time_of[a:b], tfs:], 3))
+            counts = sp.csr_matrix(np.hstack([tf, r.poisson(rate)]).astype(np.float32))
+            del drive, rate, tf
+            total = np.asarray(counts.sum(axis=1)).ravel()
+            counts = sp.diags((1e4 / np.maximum(total, 1)).astype(np.float32)) @ counts
+            counts.data = np.log1p(counts.data)
+            x = sp.csr_matrix(counts, dtype=np.float32)
+            if matrix is None:
+                ad.io.write_elem(f, "X", x)
+                matrix = ad.io.sparse_dataset(f["X"])
+            else:
+                matrix.append(x)
+            print(f"  wrote cells {b:,}/{cells:,}", flush=True)
+        obs = pd.DataFrame(
+            {"time": pd.Categorical([f"t{t}" for t in time_of])},
+            index=[f"cell{i}" for i in range(cells)],
+        )
+        ad.io.write_elem(f, "obs", obs)
+        ad.io.write_elem(f, "var", pd.DataFrame(index=names))
+        f.attrs["encoding-type"] = "anndata"
+        f.attrs["encoding-version"] = "0.1.0"
+    true = pd.DataFrame(
+        {
+            "regulator": names[parents.ravel()],
+            "target": names[tfs + np.repeat(np.arange(n_t), 3)],
+            "sign": np.sign(weights.ravel()).astype(int),
+        }
+    )
+    known = true.sample(frac=0.6, random_state=seed)
+    n_wrong = len(known) // 3
+    wrong = pd.DataFrame(
+        {
+            "regulator": names[rng.integers(0, tfs, n_wrong)],
+            "target": names[tfs + rng.integers(0, n_t, n_wrong)],
+            "sign": rng.choice([-1, 1], n_wrong),
+        }
+    )
+    return pd.concat([known, wrong], ignore_index=True)
+
+
+class _Sampler:
+    """Peak RSS per process of this process tree, sampled every ``interval`` s."""
+
+    def __init__(self, interval: float = 0.2):
+        import psutil
+
+        self.me = psutil.Process()
+        self.interval = interval
+        self.peak: dict[int, int] = {}
+        self.total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            now = 0
+            for p in [self.me, *self.me.children(recursive=True)]:
+                try:
+                    rss = p.memory_info().rss
+                except psutil.Error:
+                    continue
+                now += rss
+                self.peak[p.pid] = max(self.peak.get(p.pid, 0), rss)
+            self.total = max(self.total, now)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> _Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _cpu_tree() -> dict[int, float]:
+    import psutil
+
+    me = psutil.Process()
+    out = {}
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            out[p.pid] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
+
+
+def _phase(fn, worker_pids: list[int]):
+    """Run ``fn()``; return its value and the phase's measurements."""
+    load = os.getloadavg()[0]
+    before = _cpu_tree()
+    t = time.perf_counter()
+    with _Sampler() as s:
+        value = fn()
+    wall = time.perf_counter() - t
+    after = _cpu_tree()
+    cpu = sum(v - before.get(pid, 0.0) for pid, v in after.items())
+    gib = 1024**3
+    workers = [s.peak.get(pid, 0) / gib for pid in worker_pids]
+    return value, {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "load_1min": load,
+        "client_peak_gib": s.peak.get(os.getpid(), 0) / gib,
+        "worker_peak_gib": workers,
+        "tree_peak_gib": s.total / gib,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cells", type=int, default=100_000)
+    ap.add_argument("--genes", type=int, default=20_000)
+    ap.add_argument("--tfs", type=int, default=1_600)
+    ap.add_argument("--targets", type=int, default=400, help="solved targets (0 = all)")
+    ap.add_argument("--backends", default="dask-1,dask-2")
+    ap.add_argument("--chunk-cells", type=int, default=2000)
+    ap.add_argument("--file", type=Path, default=Path("results/grn/transcriptome.h5ad"))
+    ap.add_argument("--out", type=Path, default=Path("results/grn/transcriptome_scale.json"))
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    import virtualcell as vc
+    from virtualcell._utils import markdown_table, use_dask, write_json
+
+    vc.settings.verbosity = 0
+    args.file.parent.mkdir(parents=True, exist_ok=True)
+    prior_path = args.file.with_suffix(".prior.csv")
+    if not args.file.exists() or not prior_path.exists():
+        t = time.perf_counter()
+        prior = simulate_h5ad(args.file, cells=args.cells, genes=args.genes, tfs=args.tfs,
+                              seed=args.seed)  # fmt: skip
+        prior.to_csv(prior_path, index=False)
+        print(f"wrote {args.file} in {time.perf_counter() - t:.0f} s", flush=True)
+    prior = pd.read_csv(prior_path)
+    import h5py
+
+    with h5py.File(args.file, "r") as f:
+        shape = tuple(int(v) for v in f["X"].attrs["shape"])
+        nnz = int(f["X"]["data"].shape[0])
+        csr_mb = sum(f["X"][k].size * f["X"][k].dtype.itemsize for k in f["X"]) / 1e6
+        tf_names = [str(v) for v in vc.data.CellSource.open(args.file).var_names[: args.tfs]]
+    print(f"data: {shape[0]:,} cells x {shape[1]:,} genes, density {nnz / np.prod(shape):.3f}, "
+          f"CSR {csr_mb:,.0f} MB, {len(prior):,} prior edges", flush=True)  # fmt: skip
+    n_genes = shape[1]
+    n_t = args.targets if 0 < args.targets < n_genes else n_genes
+    targets = np.sort(np.random.default_rng(1).choice(n_genes, n_t, replace=False))
+    rows, reference, results = [], None, []
+    for backend in args.backends.split(","):
+        workers = int(backend.split("-")[1]) if backend.startswith("dask-") else 1
+        t = time.perf_counter()
+        if backend.startswith("dask-"):
+            ctx = use_dask("local", n_workers=workers)
+        else:
+            import contextlib
+
+            ctx = contextlib.nullcontext(None)
+        with ctx as client:
+            start_s = time.perf_counter() - t
+            pids = list(client.run(os.getpid).values()) if client is not None else []
+            stats, m1 = _phase(
+                lambda client=client: vc.grn.primed_statistics(
+                    args.file, regulators=tf_names, groupby="time",
+                    chunk_cells=args.chunk_cells, dask=client,
+                ),
+                pids,
+            )  # fmt: skip
+            timing: dict[str, float] = {}
+            net, m2 = _phase(
+                lambda client=client, stats=stats, timing=timing: vc.grn.solve_primed(
+                    stats, prior=prior, targets=targets, dask=client, timing=timing
+                ),
+                pids,
+            )  # fmt: skip
+        check = {
+            "cross": stats.cross[:, :50].copy(),
+            "coef": net.coef[:, targets].copy(),
+            "setting": (net.ridge, net.strength, net.prior_mean),
+        }
+        del stats, net
+        if reference is None:
+            reference = check
+            same = "reference"
+        else:
+            d1 = float(np.abs(check["cross"] - reference["cross"]).max())
+            d2 = float(np.abs(check["coef"] - reference["coef"]).max())
+            assert check["setting"] == reference["setting"], (check["setting"], reference)
+            assert max(d1, d2) <= 1e-8, f"{backend} differs: {d1:.2e} {d2:.2e}"
+            same = f"max |diff| stats {d1:.1e}, coef {d2:.1e}"
+        per_target = m2["wall_s"] - timing.get("cv_setup_s", 0.0)
+        result = {
+            "backend": backend, "workers": workers, "cluster_start_s": start_s,
+            "statistics": m1, "solve": m2, "solve_timing": timing, "targets": int(n_t),
+            "setting": list(check["setting"]), "equal_to_first": same,
+        }  # fmt: skip
+        results.append(result)
+        for phase, m in (("statistics pass", m1), ("solve", m2)):
+            row = {
+                "backend": backend,
+                "phase": phase,
+                "wall s": round(m["wall_s"], 1),
+                "CPU s": round(m["cpu_s"], 1),
+                "cores used": round(m["cpu_s"] / m["wall_s"], 2),
+                "load (1 min)": round(m["load_1min"], 1),
+                "client GiB": round(m["client_peak_gib"], 2),
+                "GiB / worker": ", ".join(f"{v:.2f}" for v in m["worker_peak_gib"]) or "-",
+            }
+            if phase == "statistics pass":
+                row["per unit"] = (
+                    f"{shape[0] / m['wall_s']:,.0f} cells/s, {csr_mb / m['wall_s']:.1f} MB/s"
+                )
+            else:
+                row["per unit"] = (
+                    f"{1000 * per_target / n_t:.1f} ms/target wall, "
+                    f"{1000 * m['cpu_s'] / n_t:.1f} ms CPU (setup {timing.get('cv_setup_s', 0):.0f}"
+                    f" s); all {n_genes:,}: {(per_target * n_genes / n_t) / 60:.0f} min"
+                )
+            rows.append(row)
+            print(row, flush=True)
+        print(f"  {backend}: cluster start {start_s:.1f} s; {same}", flush=True)
+    write_json(args.out, {"data": {"cells": shape[0], "genes": shape[1], "tfs": args.tfs,
+                                   "nnz": nnz, "csr_mb": csr_mb, "prior_edges": len(prior)},
+                          "cpus": os.cpu_count(), "runs": results})  # fmt: skip
+    print()
+    print(f"primed network, {shape[0]:,} cells x {shape[1]:,} genes, {args.tfs} regulators, "
+          f"{n_t} targets solved; {os.cpu_count()} CPUs")  # fmt: skip
+    print(markdown_table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The primed network streamed from a file equals the in-memory fit."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import virtualcell as vc
+from virtualcell import ValidationError
+from virtualcell._utils import use_dask
+
+PARTS = ("coef", "data_part", "prior_part", "association", "centre", "scale")
+#: known edges: two onto regulators (their own coefficient is pinned at 0), one wrong sign
+PRIOR = pd.DataFrame(
+    {
+        "regulator": ["G0", "G1", "G2", "G3", "G0", "G7"],
+        "target": ["G8", "G9", "G20", "G1", "G25", "G3"],
+        "sign": [1, -1, 1, 1, -1, 1],
+    }
+)
+REGS = [f"G{i}" for i in range(8)]
+GRID = dict(ridges=(0.01, 1.0), strengths=(1.0, 10.0), prior_means=(0.0, 0.7))
+
+
+def _adata(n: int = 240, g: int = 30, seed: int = 0) -> ad.AnnData:
+    """Sparse log counts; G0..G7 drive G8..G15; three time points shift every gene;
+    half of the cells are the reference."""
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(0.4, size=(n, g)).astype(float)
+    counts[:, 8:16] += rng.poisson(0.8 * counts[:, 0:8])
+    time = rng.integers(0, 3, n)
+    counts += rng.poisson(0.3 * time[:, None], size=(n, g))
+    x = np.log1p(counts).astype(np.float32)
+    obs = pd.DataFrame(
+        {"time": np.array(["t0", "t1", "t2"])[time], "control": rng.random(n) < 0.5},
+        index=[f"c{i}" for i in range(n)],
+    )
+    return ad.AnnData(
+        sp.csr_matrix(x), obs=obs, var=pd.DataFrame(index=[f"G{i}" for i in range(g)])
+    )
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    a = _adata()
+    folder = tmp_path_factory.mktemp("stream")
+    a.write_h5ad(folder / "cells.h5ad")
+    a.write_zarr(folder / "cells.zarr")
+    return a, folder
+
+
+def _in_memory(a: ad.AnnData, **kw) -> vc.grn.PrimedNetwork:
+    genes = list(a.var_names)
+    return vc.grn.fit_primed_network(
+        a.X.toarray().astype(np.float64), genes, prior=PRIOR,
+        regulators=[genes.index(r) for r in REGS], groups=a.obs["time"].to_numpy(),
+        reference=a.obs["control"].to_numpy(), **kw,
+    )  # fmt: skip
+
+
+def _assert_same(a: vc.grn.PrimedNetwork, b: vc.grn.PrimedNetwork) -> None:
+    assert (a.ridge, a.strength, a.prior_mean) == (b.ridge, b.strength, b.prior_mean)
+    assert a.groups == b.groups and list(a.regulators) == list(b.regulators)
+    for part in PARTS:
+        diff = np.abs(getattr(a, part) - getattr(b, part)).max()
+        assert diff <= 1e-8, (part, diff)
+    assert a.cv_mse.keys() == b.cv_mse.keys()
+    for key, value in a.cv_mse.items():
+        assert abs(value - b.cv_mse[key]) <= 1e-8, key
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [GRID, dict(ridges=(1.0,), strengths=(100.0,), prior_means=(0.5,))],
+    ids=["cross-validated", "one-setting"],
+)
+def test_backed_stream_equals_in_memory_fit(files, grid):
+    a, folder = files
+    memory = _in_memory(a, **grid)
+    assert memory.n_prior_edges == len(PRIOR)
+    if not memory.cv_mse:  # the one setting puts the prior in play (the Woodbury path)
+        assert np.abs(memory.prior_part).max() > 1e-4
+    streamed = vc.grn.fit_primed_network_stream(
+        folder / "cells.h5ad", regulators=REGS, prior=PRIOR, groupby="time",
+        reference="control", chunk_cells=37, **grid,
+    )  # fmt: skip
+    _assert_same(memory, streamed)
+    # a target never regulates itself, as in memory
+    own = [list(a.var_names).index(r) for r in REGS]
+    assert np.all(streamed.coef[np.arange(len(REGS)), own] == 0.0)
+
+
+def test_the_cross_validation_error_of_every_setting_matches(files):
+    a, folder = files
+    memory = _in_memory(a, **GRID)
+    streamed = vc.grn.fit_primed_network_stream(
+        folder / "cells.h5ad", regulators=REGS, prior=PRIOR, groupby="time",
+        reference="control", **GRID,
+    )  # fmt: skip
+    assert len(memory.cv_mse) == 8
+    assert len(set(np.round(list(memory.cv_mse.values()), 6))) > 1  # settings differ
+    _assert_same(memory, streamed)
+
+
+def test_chunk_size_zarr_and_in_memory_anndata_give_the_same_network(files):
+    a, folder = files
+    kw = dict(regulators=REGS, prior=PRIOR, groupby="time", reference="control", **GRID)
+    one = vc.grn.fit_primed_network_stream(folder / "cells.h5ad", chunk_cells=1, **kw)
+    for other in (
+        vc.grn.fit_primed_network_stream(folder / "cells.h5ad", chunk_cells=10_000, **kw),
+        vc.grn.fit_primed_network_stream(folder / "cells.zarr", chunk_cells=50, **kw),
+        vc.grn.fit_primed_network_stream(a, chunk_cells=64, **kw),
+        vc.grn.fit_primed_network_stream(ad.read_h5ad(folder / "cells.h5ad", backed="r"), **kw),
+    ):
+        _assert_same(one, other)
+
+
+def test_serial_processes_and_dask_give_the_same_network(files):
+    _, folder = files
+    kw = dict(regulators=REGS, prior=PRIOR, groupby="time", reference="control", **GRID)
+    path = folder / "cells.h5ad"
+    serial = vc.grn.fit_primed_network_stream(path, chunk_cells=50, **kw)
+    processes = vc.grn.fit_primed_network_stream(path, chunk_cells=50, n_jobs=2, **kw)
+    _assert_same(serial, processes)
+    with use_dask("local", n_workers=2) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        on_dask = vc.grn.fit_primed_network_stream(path, chunk_cells=50, **kw)
+        stats = vc.grn.primed_statistics(path, regulators=REGS, groupby="time",
+                                         reference="control", dask=client)  # fmt: skip
+    _assert_same(serial, on_dask)
+    assert stats.timing["tasks"] == 2  # one cell range per worker
+    np.testing.assert_allclose(stats.fold_cells.sum(), 240)
+
+
+def test_a_target_subset_fits_those_columns_as_the_whole(files):
+    _, folder = files
+    stats = vc.grn.primed_statistics(folder / "cells.h5ad", regulators=REGS, groupby="time")
+    one = dict(ridges=(1.0,), strengths=(10.0,), prior_means=(0.7,))
+    whole = vc.grn.solve_primed(stats, prior=PRIOR, **one)
+    timing: dict[str, float] = {}
+    part = vc.grn.solve_primed(stats, prior=PRIOR, targets=[1, 3, 8, 25], target_chunk=3,
+                               timing=timing, **one)  # fmt: skip
+    np.testing.assert_allclose(part.coef[:, [1, 3, 8, 25]], whole.coef[:, [1, 3, 8, 25]],
+                               atol=1e-12)  # fmt: skip
+    assert not part.coef[:, 9].any() and whole.coef[:, 9].any()
+    assert timing["solve_s"] >= 0
+
+
+def test_regulators_absent_from_the_file_are_named(files):
+    _, folder = files
+    with pytest.raises(ValidationError, match=r"2 of 4 regulators are not in var_names: TP53, MYC"):
+        vc.grn.primed_statistics(folder / "cells.h5ad", regulators=["G0", "TP53", "G1", "MYC"])
+    with pytest.raises(ValidationError, match="not in var_names: TP53"):
+        vc.grn.fit_primed_network_stream(folder / "cells.h5ad", regulators=["TP53"],
+                                         missing="drop")  # fmt: skip
+    stats = vc.grn.primed_statistics(folder / "cells.h5ad", regulators=["G0", "TP53"],
+                                     missing="drop", folds=1)  # fmt: skip
+    assert list(stats.regulators) == [0] and stats.folds == 1
+    backed = ad.read_h5ad(folder / "cells.h5ad", backed="r")
+    with pytest.raises(ValidationError, match="view of a backed AnnData"):
+        vc.grn.primed_statistics(backed[:100])
+    with pytest.raises(ValidationError, match="groupby column 'batch' not in obs"):
+        vc.grn.primed_statistics(folder / "cells.h5ad", groupby="batch")
