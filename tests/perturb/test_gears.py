@@ -216,3 +216,23 @@ def test_simulated_linear_cells_beat_nothing_learned():
     err_model = np.abs(pred - truth).mean()
     err_mean = np.abs(data.train_mean()[None, :] - truth).mean()
     assert err_model < err_mean
+
+
+def test_go_graph_is_the_normalised_jaccard_of_go_term_sets():
+    effects = {"TP53": _effect(["CDKN1A"], []), "KLF1": _effect(["GCG"], []),
+               "GATA1": _effect(["INS"], [])}  # fmt: skip
+    table = pd.DataFrame(
+        0, index=["TP53", "BAX", "KLF1", "NEWGENE"], columns=["go:a", "go:b", "go:c"]
+    )
+    table.loc["TP53", ["go:a", "go:b"]] = 1  # TP53 {a, b}
+    table.loc["BAX", "go:a"] = 1  # BAX {a}: Jaccard with TP53 1/2
+    table.loc["KLF1", ["go:b", "go:c"]] = 1  # KLF1 {b, c}: Jaccard with TP53 1/3
+    table.loc["NEWGENE", "go:c"] = 1  # outside the graph: KLF1 only (1/2)
+    model = make_predictor("gears_graph", graph="go", go_features=table, **FAST)
+    model.fit(_cells(effects))
+    node = model.node_index_
+    rows = model._go_rows(["TP53", "NEWGENE"])
+    assert rows["TP53"] == pytest.approx({node["BAX"]: 0.6, node["KLF1"]: 0.4})
+    assert rows["NEWGENE"] == pytest.approx({node["KLF1"]: 1.0})
+    np.testing.assert_allclose(model.adjacency_[node["TP53"], node["BAX"]], 0.6)
+    assert model.adjacency_[node["GATA1"]].sum() == 0  # no GO terms: no GO neighbour
