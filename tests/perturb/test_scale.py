@@ -259,7 +259,8 @@ def test_baselines_only_and_default_list(tmp_path):
         vc.perturb.evaluate(path, task="unseen_singles", baselines_only=True, methods=["network"])
     default = default_methods()
     assert "network" in default and not [m for m in default if m.startswith("oracle")]
-    assert {method_cost(m) for m in METHODS.names()} <= {"cheap", "minutes", "pretrains"}
+    assert {method_cost(m) for m in METHODS.names()} <= {"cheap", "minutes", "pretrains", "trains"}
+    assert not [m for m in default if method_cost(m) in ("pretrains", "trains")]
     assert method_cost("oracle_isp") == "pretrains" and method_cost("train_mean") == "cheap"
 
 

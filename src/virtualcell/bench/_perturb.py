@@ -73,6 +73,8 @@ METRICS = tuple(
 )  # fmt: skip
 #: A CellEncoder is pretrained (on CPU) in every cell: only in ``full`` (or ``--method``).
 _SLOW = ("oracle_isp", "oracle_head")
+#: Run when named or in ``full``, not in quick/demo (trains a small network; opt-in).
+_OPT_IN = ("gears_graph",)
 #: Methods whose features come from the knowledge store.
 _KNOWLEDGE = ("genept_ridge", "go_ridge", "go_forest")
 
@@ -190,7 +192,7 @@ def methods() -> list[Method]:
                 name,
                 baseline=entry.baseline,
                 probe=knowledge_store_missing if name in _KNOWLEDGE else None,
-                presets=("full",) if name in _SLOW else ("quick", "demo", "full"),
+                presets=("full",) if name in _SLOW + _OPT_IN else ("quick", "demo", "full"),
                 description=entry.description,
             )
         )

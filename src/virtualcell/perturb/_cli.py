@@ -77,11 +77,13 @@ def evaluate_command(
         None,
         "--methods",
         help="Comma-separated methods (the baselines are always added). Default: every "
-        "method but those that pretrain an encoder (oracle_isp, oracle_head; run when "
-        "named). Cost tiers (`vcell perturb --list-methods`): cheap = seconds on "
-        "pseudobulks (the baselines but go_forest); minutes = go_forest, network (a model "
-        "per gene / over the gene network), primed_network (its network refitted once per "
-        "training gene to learn its stacking weights); pretrains = the oracles.",
+        "method but those that pretrain an encoder (oracle_isp, oracle_head) or train a "
+        "network (gears_graph); run those when named. Cost tiers (`vcell perturb "
+        "--list-methods`): cheap = seconds on pseudobulks (the baselines but go_forest); "
+        "minutes = go_forest, network (a model per gene / over the gene network), "
+        "primed_network (its network refitted once per training gene to learn its "
+        "stacking weights); pretrains = the oracles; trains = gears_graph (a small torch "
+        "network, run when named).",
     ),
     baselines_only: bool = typer.Option(
         False, "--baselines-only", help="Run the baselines alone (no --methods)."

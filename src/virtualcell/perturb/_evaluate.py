@@ -242,8 +242,8 @@ def evaluate(
 
 def default_methods() -> list[str]:
     """The methods :func:`evaluate` runs when none are named: every method of
-    :data:`METHODS` whose cost tier is not ``pretrains`` (:func:`method_cost`)."""
-    return [n for n in METHODS.names() if method_cost(n) != "pretrains"]
+    :data:`METHODS` whose cost tier is not ``pretrains`` or ``trains`` (:func:`method_cost`)."""
+    return [n for n in METHODS.names() if method_cost(n) not in ("pretrains", "trains")]
 
 
 def method_cost(name: str) -> str:

@@ -10,15 +10,24 @@ from .._utils import Entry, Registry
 if TYPE_CHECKING:  # pragma: no cover
     from ._base import Predictor
 
-__all__ = ["COST_CHEAP", "COST_MINUTES", "COST_PRETRAINS", "METHODS", "make_predictor"]
+__all__ = [
+    "COST_CHEAP",
+    "COST_MINUTES",
+    "COST_PRETRAINS",
+    "COST_TRAINS",
+    "METHODS",
+    "make_predictor",
+]
 
 #: Cost tiers, one tag per registry entry (``vc.perturb.method_cost``; ``vcell perturb
 #: --list-methods``): seconds on pseudobulks; minutes at screen scale (a model per gene
 #: or over the gene network); pretrains an encoder first (not in the default list of
-#: ``vc.perturb.evaluate``, run when named).
+#: ``vc.perturb.evaluate``, run when named); trains a small neural network (torch, CPU
+#: seconds; not in the default list either, run when named).
 COST_CHEAP = "cost:cheap"
 COST_MINUTES = "cost:minutes"
 COST_PRETRAINS = "cost:pretrains"
+COST_TRAINS = "cost:trains"
 
 
 def _builtins() -> Iterator[Entry[type[Predictor]]]:
@@ -32,6 +41,7 @@ def _builtins() -> Iterator[Entry[type[Predictor]]]:
         TrainMeanKO,
     )
     from ._features import FeatureForest, FeatureRidge, GenePTRidge
+    from ._gears import GearsGraph
     from ._network import NetworkModel
     from ._oracle import OracleHead, OracleISP
     from ._primed import PrimedNetworkModel
@@ -51,6 +61,10 @@ def _builtins() -> Iterator[Entry[type[Predictor]]]:
     yield Entry(
         PrimedNetworkModel.name, PrimedNetworkModel, _doc(PrimedNetworkModel),
         tags=("mechanistic", "knowledge", "unseen_genes", COST_MINUTES),
+    )  # fmt: skip
+    yield Entry(
+        GearsGraph.name, GearsGraph, _doc(GearsGraph),
+        tags=("graph", "knowledge", "unseen_genes", "torch", COST_TRAINS),
     )  # fmt: skip
     for cls in (OracleISP, OracleHead):
         yield Entry(
