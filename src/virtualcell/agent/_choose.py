@@ -55,25 +55,46 @@ _COLUMNS = re.compile(r":\s*[A-Za-z_][\w.]*(?:,\s*[A-Za-z_][\w.]*)+\.?$")
 
 #: where a parameter description's first phrase ends (an aside or an example follows)
 _ASIDE = re.compile(r"\. |\s\(|,?\s*[Ee]\.g\.|:\s|;")
+#: a phrase that is a condition on another argument (``method="hypergeometric"``)
+_CONDITION = re.compile(r"^\w+\s*=\s*\S+$")
+
+
+def _only_handle(prop: Mapping[str, Any]) -> bool:
+    """Whether an argument can only be a workspace object (every form a handle): such an
+    argument (the data) is left out of a card; one that also takes a value (``genes``:
+    a list of symbols or a handle) is described."""
+    from ._schema import HANDLE
+
+    forms = prop.get("anyOf") or prop.get("oneOf") or [prop]
+    return all(f.get("format") == HANDLE for f in forms if isinstance(f, Mapping))
+
+
+def _first_phrase(description: str) -> str:
+    """The first phrase of a parameter description that is not a condition on another
+    argument (``method="hypergeometric": gene symbols. ...`` -> ``gene symbols``)."""
+    for part in _ASIDE.split(description):
+        part = part.strip().rstrip(".,;:")
+        if not _CONDITION.match(part):
+            return part  # (empty when the description opens with an aside: no phrase)
+    return ""
 
 
 def tool_card(name: str, description: str, schema: Mapping[str, Any] | None = None) -> str:
     """A tool in one line: its name in words, the first sentence of its description and,
-    given its JSON ``schema``, what each required argument is (its parameter
-    description), e.g. ``tf targets: TF -> target edges of tf (tf: Transcription factor
+    given its JSON ``schema``, what each required argument is (the first phrase of its
+    description that is not a condition on another argument; arguments that can only be a
+    workspace object are left out), e.g. ``tf targets: TF -> target edges of tf (tf: Transcription factor
     symbol or alias)``. A trailing list of output columns is dropped: column names
     (``name``, ``source``) match the words of unrelated questions."""
     head = _COLUMNS.sub("", description.split(". ")[0].strip()).rstrip(".")
     card = f"{name.replace('_', ' ')}: {head}"
     if schema is not None:
-        from ._schema import HANDLE, formats
-
         props = schema.get("properties", {})
         for k in schema.get("required", []):
             prop = props.get(k, {})
-            if HANDLE in formats(prop):
+            if _only_handle(prop):
                 continue  # a workspace object (the data): every data tool takes one
-            d = _ASIDE.split(str(prop.get("description", "")))[0].strip().rstrip(".,;:")
+            d = _first_phrase(str(prop.get("description", "")))
             if d:
                 card += f" ({k}: {d})"
     return card
