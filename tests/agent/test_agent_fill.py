@@ -117,6 +117,21 @@ def test_a_result_gene_column_is_passed_whole_not_its_first_rows(kb, tmp_path):
     assert written == {"const": genes[:25]}
 
 
+def test_a_chained_gene_list_is_the_latest_results(kb, tmp_path):
+    # perturbations -> targets -> enrich: the targets, not the perturbations
+    genes, adata = _many_genes(8)
+    ws = vc.agent.Workspace(tmp_path / "ws")
+    ws.put(adata, name="data")
+    tb = vc.agent.Toolbox(ws, kb=kb)
+    ws.add_result("perturbation_effects", {}, pd.DataFrame({"perturbation": genes[:4]}))
+    ws.add_result("tf_targets", {"tf": genes[0]}, pd.DataFrame({"target": genes[4:]}))
+    fill = fill_context("Which process is enriched?", ws, kb, tb.tools)
+    first, last = fill.of("genes")
+    assert first.endswith(".perturbation") and last.endswith(".target")
+    s = offered([tb.tools["enrich"]], fill, chain=True)["enrich"]["properties"]["genes"]
+    assert s == {"const": last}
+
+
 def test_a_question_gene_list_is_kept_whole(kb, tmp_path):
     genes, adata = _many_genes(30)
     ws = vc.agent.Workspace(tmp_path / "ws")

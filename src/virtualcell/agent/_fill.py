@@ -19,8 +19,8 @@ each turn's schema is built from what exists:
 * A tool is **offered only when every required argument can be filled** now; a required
   argument of no known kind (a path, a free text) makes the tool unavailable.
 * **Calls build on results**: once a call has succeeded, a tool is offered only when it
-  takes a value a result produced (a gene of a result table, its gene column as a list,
-  a GO id) and those arguments take only such values; a tool at most once per run. When
+  takes a value a result produced (a gene of a result table, the latest result's gene
+  column as a list, a GO id) and those arguments take only such values; a tool at most once per run. When
   no tool can take anything new, only the answer is left.
 * The **answer** is a list of *answer values* of the results so far, at most one per
   result, in call order: what each tool's result can answer (:func:`answer_values`; a
@@ -278,6 +278,10 @@ def _arg_schema(
     kind = ARG_KINDS.get(key)
     if kind is not None:
         vals = fill.derived.get(kind, []) if chain and kind in _GROWING else fill.of(kind)
+        if chain and kind == "genes":
+            # a chained call builds on the latest gene list (as chain_arguments picks the
+            # latest result's values): perturbations -> targets -> enrich the *targets*
+            vals = vals[-1:]
         if not vals:
             return None
         if kind == "genes" and HANDLE not in kinds:  # no reference: the genes written out
