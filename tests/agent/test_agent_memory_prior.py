@@ -42,13 +42,17 @@ def test_question_similarity_is_high_for_one_template_low_across():
 
 
 def test_tool_prior_is_the_similarity_of_the_best_run_that_took_each_branch():
-    runs = [(_run("a", ["enrich", "go_term"]), 0.8), (_run("b", ["go_annotations"]), 0.3)]
+    runs = [(_run("a", ["enrich", "go_term"]), 0.8), (_run("b", ["go_annotations"]), 0.6)]
     first = tool_prior(runs, 0, ["enrich", "go_annotations", "tf_targets", None])
-    assert first == {"enrich": 0.8, "go_annotations": 0.3, "tf_targets": 0.0, None: 0.0}
+    assert first == {"enrich": 0.8, "go_annotations": 0.6, "tf_targets": 0.0, None: 0.0}
     # after one call: run a called go_term next, run b answered
-    assert tool_prior(runs, 1, ["go_term", None]) == {"go_term": 0.8, None: 0.3}
+    assert tool_prior(runs, 1, ["go_term", None]) == {"go_term": 0.8, None: 0.6}
     assert tool_prior(runs, 2, ["go_term", None]) == {"go_term": 0.0, None: 0.8}
     assert tool_prior([], 0, ["enrich"]) == {"enrich": 0.0}
+    # a run of another question template (similarity below 0.5) gives no prior
+    assert tool_prior([(_run("c", ["go_annotations"]), 0.16)], 0, ["go_annotations"]) == {
+        "go_annotations": 0.0
+    }
 
 
 class _Scorer(vc.agent.ScriptedBackend):

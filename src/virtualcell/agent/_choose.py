@@ -19,7 +19,7 @@ Two rules (``Agent(choice=...)``):
 
 With a memory of verified runs, both rules add ``prior_weight`` times a prior over the
 branches (:func:`~._memory.tool_prior`: the similarity of the most similar retrieved run
-that took the branch at this step, in [0, 1]). With the weight 3 (:data:`MEMORY_WEIGHT`,
+that took the branch at this step, in [0, 1]; runs less than 0.5 similar count 0). With the weight 3 (:data:`MEMORY_WEIGHT`,
 set a priori, not tuned) a run whose question is more than 2/3 similar (an instance of
 the same question template) outweighs one z-scored score's whole spread between two
 tools (from -1 to +1) but not both scores agreeing against it; in the opening rule it is

@@ -49,8 +49,10 @@ __all__ = [
 MEMORY_VERSION = 1
 _OBS_CHARS = 160
 _WORD = re.compile(r"[a-z][a-z0-9_\-]+")
-#: a stored run's kinds stand in for a question's only when the questions are this similar
-KINDS_SIMILARITY = 0.5
+#: a stored run acts on a decision (its tools as a prior, its kinds as the asked kinds)
+#: only when its question is at least this similar: an instance of the same template
+#: (a run of another template, e.g. similarity 0.16, broke a near-tie the wrong way)
+MIN_SIMILARITY = 0.5
 
 
 def question_similarity(a: str, b: str) -> float:
@@ -66,7 +68,8 @@ def tool_prior(
     """A prior over a turn's branches from retrieved runs: for each branch (a tool name,
     ``None`` for the answer) the largest similarity of a run that took it at this
     ``step`` (the number of results so far: the run's call at that index, or its answer
-    when it made ``step`` calls); 0 for a branch no run took.
+    when it made ``step`` calls); 0 for a branch no run at least :data:`MIN_SIMILARITY`
+    similar took.
 
     Parameters
     ----------
@@ -79,6 +82,8 @@ def tool_prior(
     """
     out: dict[str | None, float] = {b: 0.0 for b in branches}
     for run, sim in runs:
+        if sim < MIN_SIMILARITY:
+            continue
         tools = [c["tool"] for c in run.get("calls", [])]
         took = tools[step] if step < len(tools) else (None if step == len(tools) else "")
         if took in out:
@@ -91,9 +96,9 @@ def memory_kinds(
 ) -> list[str]:
     """The answer kinds the tools of the most similar retrieved run gave, in its call
     order (``kinds``: tool -> declared answer kind), if its question is at least
-    :data:`KINDS_SIMILARITY` similar; else none."""
+    :data:`MIN_SIMILARITY` similar; else none."""
     best = max(runs, key=lambda r: r[1], default=None)
-    if best is None or best[1] < KINDS_SIMILARITY:
+    if best is None or best[1] < MIN_SIMILARITY:
         return []
     out: list[str] = []
     for c in best[0].get("calls", []):
