@@ -12,7 +12,13 @@ import pandas as pd
 import pytest
 
 import virtualcell as vc
-from virtualcell.agent._fill import answer_values, can_fill, fill_context, offered
+from virtualcell.agent._fill import (
+    _arg_schema,
+    answer_values,
+    can_fill,
+    fill_context,
+    offered,
+)
 
 
 def _adata():
@@ -81,8 +87,58 @@ def test_after_a_result_calls_build_on_it_and_answers_are_result_values(kb, tmp_
     )
     assert set(chained["gene_info"]["properties"]["symbol"]["enum"]) <= set(targets)
     assert "TP53" not in chained["gene_info"]["properties"]["symbol"]["enum"]
-    assert chained["enrich"]["properties"]["genes"] == {"const": targets}  # its gene column
+    # its gene column, by reference (every row: see the test below)
+    assert chained["enrich"]["properties"]["genes"] == {"const": "r1.target"}
+    assert tb.prepare("enrich", {"genes": "r1.target"})[1]["genes"] == targets
     assert chained["tf_targets"]["properties"]["tf"]["enum"] == targets  # not TP53 again
+
+
+def _many_genes(n):
+    ad = pytest.importorskip("anndata")
+    genes = [f"G{i:03d}" for i in range(n)]
+    return genes, ad.AnnData(np.ones((2, n), dtype=np.float32), var=pd.DataFrame(index=genes))
+
+
+def test_a_result_gene_column_is_passed_whole_not_its_first_rows(kb, tmp_path):
+    # a TF with 40 targets: a chained enrich gets all 40 (it got the first 25 before)
+    genes, adata = _many_genes(40)
+    ws = vc.agent.Workspace(tmp_path / "ws")
+    ws.put(adata, name="data")
+    tb = vc.agent.Toolbox(ws, kb=kb)
+    table = pd.DataFrame({"target": genes, "sign": ["+"] * 40})
+    ws.add_result("tf_targets", {"tf": "G999"}, table)
+    fill = fill_context("Which process do the targets of G999 share?", ws, kb, tb.tools)
+    s = offered([tb.tools["enrich"]], fill, chain=True)["enrich"]["properties"]["genes"]
+    ref = s["const"]
+    assert tb.prepare("enrich", {"genes": ref})[1]["genes"] == genes
+    # a parameter that takes no reference gets the genes written out (bounded)
+    tool = tb.tools["evaluate_grn"]
+    written = _arg_schema(tool, "genes", tool.schema["properties"]["genes"], fill, chain=True)
+    assert written == {"const": genes[:25]}
+
+
+def test_a_chained_gene_list_is_the_latest_results(kb, tmp_path):
+    # perturbations -> targets -> enrich: the targets, not the perturbations
+    genes, adata = _many_genes(8)
+    ws = vc.agent.Workspace(tmp_path / "ws")
+    ws.put(adata, name="data")
+    tb = vc.agent.Toolbox(ws, kb=kb)
+    ws.add_result("perturbation_effects", {}, pd.DataFrame({"perturbation": genes[:4]}))
+    ws.add_result("tf_targets", {"tf": genes[0]}, pd.DataFrame({"target": genes[4:]}))
+    fill = fill_context("Which process is enriched?", ws, kb, tb.tools)
+    first, last = fill.of("genes")
+    assert first.endswith(".perturbation") and last.endswith(".target")
+    s = offered([tb.tools["enrich"]], fill, chain=True)["enrich"]["properties"]["genes"]
+    assert s == {"const": last}
+
+
+def test_a_question_gene_list_is_kept_whole(kb, tmp_path):
+    genes, adata = _many_genes(30)
+    ws = vc.agent.Workspace(tmp_path / "ws")
+    ws.put(adata, name="data")
+    tb = vc.agent.Toolbox(ws, kb=kb)
+    q = f"What process do these genes share: {', '.join(genes)}?"
+    assert fill_context(q, ws, kb, tb.tools).of("genes") == [genes]  # before: the first 25
 
 
 def test_answer_values_by_result_type():

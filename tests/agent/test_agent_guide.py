@@ -191,6 +191,19 @@ def test_tool_cards_describe_required_arguments_not_output_columns():
     assert "adata" not in tool_card("expression_by_group", eg.description, eg.schema)
 
 
+def test_a_card_describes_an_argument_that_is_a_value_or_a_handle():
+    """``enrich(genes=)`` takes a list of symbols or a handle: it is described (it was
+    left out as a handle, so the card of the one tool that takes a gene list did not say
+    so and a question listing 20 genes went to ``go_annotations``), by the first phrase
+    that is not a condition on a hidden argument (``method="hypergeometric": ...``)."""
+    tb = vc.agent.Toolbox(None)
+    en = tb.tools["enrich"]
+    assert tool_card("enrich", en.description, en.schema).endswith("(genes: gene symbols)")
+    # a description that opens with an aside still gives no phrase (no example list)
+    vc_ = tb.tools["verify_claim"]
+    assert "(claim:" not in tool_card("verify_claim", vc_.description, vc_.schema)
+
+
 def test_new_cards_raise_the_transcription_factor_tool_for_a_targets_question():
     """With a model that cannot tell the cards apart, BM25 over the cards decides: the
     argument description (``Transcription factor symbol``) widens tf_targets' lead."""

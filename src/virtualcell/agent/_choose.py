@@ -17,6 +17,14 @@ Two rules (``Agent(choice=...)``):
     report does not use (``benchmarks/agent_tool_choice.py``, docs/agent.md): it picks
     the reference plan's first tool more often than either score alone or the opening.
 
+With a memory of verified runs, both rules add ``prior_weight`` times a prior over the
+branches (:func:`~._memory.tool_prior`: the similarity of the most similar retrieved run
+that took the branch at this step, in [0, 1]; runs less than 0.5 similar count 0). With the weight 3 (:data:`MEMORY_WEIGHT`,
+set a priori, not tuned) a run whose question is more than 2/3 similar (an instance of
+the same question template) outweighs one z-scored score's whole spread between two
+tools (from -1 to +1) but not both scores agreeing against it; in the opening rule it is
+3 nats of log-probability.
+
 Neither rule reads a task's family or its answer: both see the question and the tools.
 """
 
@@ -28,10 +36,19 @@ from typing import Any, Literal
 
 from ._backends import Backend
 
-__all__ = ["CHOICES", "branch_openings", "channel_scores", "choose_branch", "tool_card"]
+__all__ = [
+    "CHOICES",
+    "MEMORY_WEIGHT",
+    "branch_openings",
+    "channel_scores",
+    "choose_branch",
+    "tool_card",
+]
 
 #: Rules of :func:`choose_branch`.
 CHOICES = ("opening", "channel")
+#: Weight of the memory prior in a branch's score (see the module docstring).
+MEMORY_WEIGHT = 3.0
 
 _CARD_PROMPT = "Tool {card}\nWrite a question this tool answers."
 
@@ -55,25 +72,46 @@ _COLUMNS = re.compile(r":\s*[A-Za-z_][\w.]*(?:,\s*[A-Za-z_][\w.]*)+\.?$")
 
 #: where a parameter description's first phrase ends (an aside or an example follows)
 _ASIDE = re.compile(r"\. |\s\(|,?\s*[Ee]\.g\.|:\s|;")
+#: a phrase that is a condition on another argument (``method="hypergeometric"``)
+_CONDITION = re.compile(r"^\w+\s*=\s*\S+$")
+
+
+def _only_handle(prop: Mapping[str, Any]) -> bool:
+    """Whether an argument can only be a workspace object (every form a handle): such an
+    argument (the data) is left out of a card; one that also takes a value (``genes``:
+    a list of symbols or a handle) is described."""
+    from ._schema import HANDLE
+
+    forms = prop.get("anyOf") or prop.get("oneOf") or [prop]
+    return all(f.get("format") == HANDLE for f in forms if isinstance(f, Mapping))
+
+
+def _first_phrase(description: str) -> str:
+    """The first phrase of a parameter description that is not a condition on another
+    argument (``method="hypergeometric": gene symbols. ...`` -> ``gene symbols``)."""
+    for part in _ASIDE.split(description):
+        part = part.strip().rstrip(".,;:")
+        if not _CONDITION.match(part):
+            return part  # (empty when the description opens with an aside: no phrase)
+    return ""
 
 
 def tool_card(name: str, description: str, schema: Mapping[str, Any] | None = None) -> str:
     """A tool in one line: its name in words, the first sentence of its description and,
-    given its JSON ``schema``, what each required argument is (its parameter
-    description), e.g. ``tf targets: TF -> target edges of tf (tf: Transcription factor
+    given its JSON ``schema``, what each required argument is (the first phrase of its
+    description that is not a condition on another argument; arguments that can only be a
+    workspace object are left out), e.g. ``tf targets: TF -> target edges of tf (tf: Transcription factor
     symbol or alias)``. A trailing list of output columns is dropped: column names
     (``name``, ``source``) match the words of unrelated questions."""
     head = _COLUMNS.sub("", description.split(". ")[0].strip()).rstrip(".")
     card = f"{name.replace('_', ' ')}: {head}"
     if schema is not None:
-        from ._schema import HANDLE, formats
-
         props = schema.get("properties", {})
         for k in schema.get("required", []):
             prop = props.get(k, {})
-            if HANDLE in formats(prop):
+            if _only_handle(prop):
                 continue  # a workspace object (the data): every data tool takes one
-            d = _ASIDE.split(str(prop.get("description", "")))[0].strip().rstrip(".,;:")
+            d = _first_phrase(str(prop.get("description", "")))
             if d:
                 card += f" ({k}: {d})"
     return card
@@ -122,6 +160,8 @@ def choose_branch(
     question: str = "",
     descriptions: dict[str, str] | None = None,
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
+    prior: Mapping[str | None, float] | None = None,
+    prior_weight: float = MEMORY_WEIGHT,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The branch of ``schema`` (an ``anyOf`` of branches) the reply is decoded in, and
     the scores it was chosen by (``None`` when the backend cannot score: the schema is
@@ -145,6 +185,10 @@ def choose_branch(
     parameters
         ``{tool: JSON schema}`` (``"channel"``: the cards name the required arguments;
         ``None``: name and description only).
+    prior, prior_weight
+        ``{tool or None (the answer): prior}`` from retrieved verified runs
+        (:func:`~._memory.tool_prior`), added to each branch's score times
+        ``prior_weight``; ``None``: no memory.
 
     Returns
     -------
@@ -159,6 +203,11 @@ def choose_branch(
         cards = {t: tool_card(t, descriptions.get(t, ""), schemas.get(t)) for t in tools if t}
         scored = channel_scores(backend, question, cards)
         if scored is not None:
+            if prior:
+                for t in scored:
+                    m = prior_weight * float(prior.get(t, 0.0))
+                    scored[t] = {**scored[t], "memory": round(m, 3)}
+                    scored[t]["score"] = round(scored[t]["score"] + m, 3)
             best = max(range(len(branches)), key=lambda i: scored[tools[i]]["score"])
             return branches[best], {
                 "rule": "channel",
@@ -167,5 +216,14 @@ def choose_branch(
     scores = backend.score(messages, conts)
     if scores is None:
         return schema, None
+    scores = [float(x) for x in scores]
+    out: dict[str, Any] = {}
+    if prior:
+        mem = [prior_weight * float(prior.get(t, 0.0)) for t in tools]
+        scores = [x + m for x, m in zip(scores, mem, strict=True)]
+        out["memory"] = {c: round(m, 3) for c, m in zip(conts, mem, strict=True)}
     best = max(range(len(branches)), key=lambda i: scores[i])
-    return branches[best], {c: round(float(x), 3) for c, x in zip(conts, scores, strict=True)}
+    return branches[best], {
+        **{c: round(x, 3) for c, x in zip(conts, scores, strict=True)},
+        **out,
+    }

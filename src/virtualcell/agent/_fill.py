@@ -10,14 +10,17 @@ each turn's schema is built from what exists:
   the workspace and the results so far (:data:`ARG_KINDS`, by parameter name): gene
   symbols (words of the question or of result tables that the knowledge store resolves,
   or genes of a workspace data set), quoted phrases of the question (a claim), those and
-  the question's genes (a search query), gene lists (all the genes a question lists; the gene
-  column of a result table), GO ids, quoted phrases, ``A->B`` edge lists, obs columns and
+  the question's genes (a search query), gene lists (all the genes a question lists; the
+  gene column of a result table, *by reference*: ``"r2.target"``, which the toolbox
+  resolves to every row of the column, so a chained ``enrich`` gets all 628 targets of a
+  TF, not the first 25 rows; a parameter that takes no handle gets the column's first
+  :data:`MAX_LIST` resolved genes written out), GO ids, quoted phrases, ``A->B`` edge lists, obs columns and
   their values of the workspace's AnnData objects, handles of the kind the parameter takes.
 * A tool is **offered only when every required argument can be filled** now; a required
   argument of no known kind (a path, a free text) makes the tool unavailable.
 * **Calls build on results**: once a call has succeeded, a tool is offered only when it
-  takes a value a result produced (a gene of a result table, its gene column as a list,
-  a GO id) and those arguments take only such values; a tool at most once per run. When
+  takes a value a result produced (a gene of a result table, the latest result's gene
+  column as a list, a GO id) and those arguments take only such values; a tool at most once per run. When
   no tool can take anything new, only the answer is left.
 * The **answer** is a list of *answer values* of the results so far, at most one per
   result, in call order: what each tool's result can answer (:func:`answer_values`; a
@@ -57,6 +60,7 @@ ARG_KINDS = {
 _GROWING = {"gene", "genes", "go_id"}
 
 MAX_VALUES = 40
+#: genes of a result column written out in a call (where the parameter takes no reference)
 MAX_LIST = 25
 TOP_ROWS = 3
 
@@ -64,6 +68,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _QUOTED = re.compile(r"'([^']{2,200})'")
 _EDGE = re.compile(r"[A-Za-z0-9_.:\-]+->[A-Za-z0-9_.:\-]+")
 _GO = re.compile(r"GO:\d{7}")
+_COLUMN = re.compile(r"[A-Za-z_]\w*")
 _NOT_GENES = {"GO", "TF", "KB", "DNA", "RNA", "I", "A", "BP", "MF", "CC"}
 
 
@@ -82,6 +87,9 @@ class Fill:
     derived: dict[str, list[Any]] = field(default_factory=dict)
     #: obs column -> its levels (a ``group`` must be a level of the ``groupby`` column)
     levels: dict[str, list[str]] = field(default_factory=dict)
+    #: a gene list by reference (``"r2.target"``) -> its first resolved genes written out,
+    #: for parameters that take no handle
+    inline: dict[str, list[str]] = field(default_factory=dict)
 
     def of(self, kind: str) -> list[Any]:
         return self.values.get(kind, [])
@@ -185,7 +193,7 @@ def fill_context(question: str, workspace: Any, kb: Any = None, tools: Any = Non
     for g in q_genes:
         _add(genes, g)
     if len(q_genes) >= 3:
-        gene_lists.append(q_genes[:MAX_LIST])
+        gene_lists.append(q_genes)  # every gene the question lists (it chose them)
     phrases = [m for m in _QUOTED.findall(question) if m.lower() not in {h.lower() for h in adatas}]
     edges = [e.rstrip(".:-") for e in _EDGE.findall(question)]
     for m in _GO.findall(question):
@@ -213,7 +221,12 @@ def fill_context(question: str, workspace: Any, kb: Any = None, tools: Any = Non
             found = [g for g in found if g]
             if len(found) >= max(2, len(col[:MAX_LIST]) // 2):
                 lst = list(dict.fromkeys(found))
-                if lst not in gene_lists:
+                name = str(value.columns[0])
+                if _COLUMN.fullmatch(name):  # the whole column, by reference
+                    ref = f"{res.handle}.{name}"
+                    fill.inline[ref] = lst
+                    gene_lists.append(ref)
+                elif lst not in gene_lists:
                     gene_lists.append(lst)
     obs_cols: list[str] = []
     obs_vals: list[str] = []
@@ -265,8 +278,14 @@ def _arg_schema(
     kind = ARG_KINDS.get(key)
     if kind is not None:
         vals = fill.derived.get(kind, []) if chain and kind in _GROWING else fill.of(kind)
+        if chain and kind == "genes":
+            # a chained call builds on the latest gene list (as chain_arguments picks the
+            # latest result's values): perturbations -> targets -> enrich the *targets*
+            vals = vals[-1:]
         if not vals:
             return None
+        if kind == "genes" and HANDLE not in kinds:  # no reference: the genes written out
+            vals = [fill.inline.get(v, v) if isinstance(v, str) else v for v in vals]
         if kind in ("genes", "edges"):
             return {"anyOf": [{"const": v} for v in vals]} if len(vals) > 1 else {"const": vals[0]}
         return {"type": "string", "enum": [str(v) for v in vals]}

@@ -50,6 +50,7 @@ from typing import Any
 from ._backends import Backend
 from ._choose import choose_branch
 from ._evidence import asked_kinds
+from ._memory import memory_kinds, tool_prior
 
 __all__ = [
     "ANSWER_RULES",
@@ -88,6 +89,7 @@ def guide_branches(
     question: str,
     result_tools: Sequence[str],
     kinds: Mapping[str, str | None],
+    remembered: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], str]:
     """The branches of a reply that the question's asked kinds allow, and why (see the
     module docstring).
@@ -103,6 +105,9 @@ def guide_branches(
         The tool of each result so far, in order.
     kinds
         ``{tool: answer kind}`` (``ToolSpec.answer_kind``; ``None`` for none).
+    remembered
+        The kinds a similar verified run's tools gave (:func:`~._memory.memory_kinds`):
+        they stand in where the question's words name no kind.
 
     Returns
     -------
@@ -110,7 +115,7 @@ def guide_branches(
         The kept branches (never empty) and a one-line reason.
     """
     branches = list(branches)
-    asked = asked_kinds(question)
+    asked = asked_kinds(question) or list(remembered)
     if not asked:
         return branches, "the question's kinds are unknown"
     covered = covered_kinds(result_tools, kinds)
@@ -259,6 +264,7 @@ def choose_reply(
     results: Sequence[str],
     fill: Any,
     options: Mapping[str, Any],
+    remembered: Sequence[tuple[dict[str, Any], float]] = (),
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """What a filled reply may still be: its branch (a call or the answer), chosen by
     :func:`~._choose.choose_branch` among the branches :func:`guide_branches` keeps
@@ -282,7 +288,13 @@ def choose_reply(
     fill
         This turn's :class:`~._fill.Fill` (answer values by result), or ``None``.
     options
-        The agent's options (``guide``, ``choice``, ``answer_choice``).
+        The agent's options (``guide``, ``choice``, ``answer_choice``,
+        ``memory_weight``).
+    remembered
+        ``(verified run, similarity)`` pairs retrieved from the memory
+        (:meth:`~._memory.Memory.similar_scored`): their tool sequences are a prior of the
+        branch choice (:func:`~._memory.tool_prior`) and, where the question names no
+        answer kind, their kinds guide (:func:`~._memory.memory_kinds`).
 
     Returns
     -------
@@ -291,11 +303,16 @@ def choose_reply(
     """
     kinds = {n: t.spec.answer_kind for n, t in tools.items()}
     choices: dict[str, Any] | None = None
+    weight = float(options.get("memory_weight", 0.0)) if remembered else 0.0
     if options.get("guide") and "anyOf" in schema:
-        kept, why = guide_branches(schema["anyOf"], question, results, kinds)
+        recalled = memory_kinds(remembered, kinds) if weight > 0 else []
+        kept, why = guide_branches(schema["anyOf"], question, results, kinds, recalled)
         schema = {"anyOf": kept} if len(kept) > 1 else kept[0]
         choices = {"guide": why}
     if "anyOf" in schema:
+        prior = None
+        if weight > 0:
+            prior = tool_prior(remembered, len(results), [_tool_of(b) for b in schema["anyOf"]])
         # the channel rule chooses the first call (with guide: every call it chooses)
         rule = options["choice"] if (not results or options.get("guide")) else "opening"
         schema, scored = choose_branch(
@@ -306,6 +323,8 @@ def choose_reply(
             question=question,
             descriptions={n: t.description for n, t in tools.items()},
             parameters={n: t.schema for n, t in tools.items()},
+            prior=prior,
+            prior_weight=weight,
         )
         if scored is not None:
             choices = {**(choices or {}), **scored}

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from .._errors import ValidationError
 from ._answer import Answer
 from ._backends import Backend
-from ._choose import CHOICES
+from ._choose import CHOICES, MEMORY_WEIGHT
 from ._evidence import check_evidence
 from ._fill import fill_context
 from ._guide import ANSWER_RULES, choose_reply
@@ -58,6 +58,9 @@ from ._verify import verify_answer
 from ._workspace import Workspace, digest
 
 __all__ = ["Agent", "Answer"]
+
+#: retrieved verified runs whose tool sequences are the branch prior
+_PRIOR_RUNS = 3
 
 
 class Agent:
@@ -119,6 +122,12 @@ class Agent:
         A :class:`~virtualcell.agent.Memory` of verified runs: the ``examples`` most
         similar ones are shown as worked examples before the question, and this run is
         stored there if its answer passes verification (:meth:`Memory.add`).
+    memory_weight
+        With ``ground_arguments`` and a ``memory``: the 3 most similar verified runs'
+        tool sequences are a prior of every branch choice, times this weight
+        (:func:`~._memory.tool_prior`; :data:`~._choose.MEMORY_WEIGHT`), and where the
+        question names no answer kind the most similar run's kinds guide; 0: the
+        memory only shows worked examples.
     seed, temperature
         Decoding (temperature 0 = greedy, deterministic).
     log_path
@@ -148,12 +157,15 @@ class Agent:
         answer_choice: str = "free",
         memory: Memory | None = None,
         examples: int = 1,
+        memory_weight: float = MEMORY_WEIGHT,
         seed: int = 0,
         temperature: float = 0.0,
         log_path: str | Path | None = None,
     ) -> None:
         if choice not in CHOICES:
             raise ValidationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
+        if not memory_weight >= 0:
+            raise ValidationError(f"memory_weight must be >= 0, got {memory_weight!r}")
         if answer_choice not in ANSWER_RULES:
             raise ValidationError(
                 f"answer_choice must be one of {', '.join(ANSWER_RULES)}, got {answer_choice!r}"
@@ -180,10 +192,12 @@ class Agent:
             "answer_choice": answer_choice,
             "memory": str(memory.path) if memory is not None else None,
             "examples": examples,
+            "memory_weight": float(memory_weight),
             "seed": seed,
             "temperature": temperature,
         }
         self.memory = memory
+        self._remembered: list[tuple[dict[str, Any], float]] = []
         self._question = ""
         self._fill: Any = None
         self._log_path = log_path
@@ -249,6 +263,7 @@ class Agent:
             results=[r.tool for r in self.workspace.results.values()],
             fill=self._fill,
             options=self.options,
+            remembered=self._remembered,
         )
 
     def _schema(self, tools: list[Any], *, final: bool = False) -> dict[str, Any] | None:
@@ -296,6 +311,11 @@ class Agent:
             )
         )
         examples = self.memory.similar(question, opts["examples"]) if self.memory else []
+        self._remembered = (
+            self.memory.similar_scored(question, _PRIOR_RUNS)
+            if self.memory is not None and opts["memory_weight"] > 0
+            else []
+        )
         steps.add(ExampleStep(examples))
         if opts["plan"]:
             mc = self._chat(

@@ -212,7 +212,7 @@ class Toolbox:
                 value = ws.path(value)
             elif HANDLE in kinds and isinstance(value, str):
                 if ws.has(value):
-                    value = ws.get(value)
+                    value = _as_list(ws.get(value), tool.schema["properties"][key])
                     _check_kind(tool, key, value, args[key])
                 elif kinds == {HANDLE}:
                     raise ValidationError(
@@ -340,6 +340,21 @@ def _dense_order(question: str, docs: list[str]) -> list[int]:
     q = embed([question], description="question")[0]
     sims = np.array([float(_DOC_VECTORS[d] @ q) for d in docs])
     return [int(i) for i in np.argsort(-sims, kind="stable")]
+
+
+def _as_list(value: Any, prop: dict[str, Any]) -> Any:
+    """A column of text (``r2.target``: a result's gene column) passed to a parameter that
+    also takes a list of strings becomes that list (distinct values, in order): a gene
+    list by reference, every row (numeric columns, e.g. prerank scores, stay as they are)."""
+    import pandas as pd
+
+    forms = prop.get("anyOf") or [prop]
+    takes_list = any(
+        f.get("type") == "array" and f.get("items", {}).get("type") == "string" for f in forms
+    )
+    if takes_list and isinstance(value, pd.Series) and not pd.api.types.is_numeric_dtype(value):
+        return list(dict.fromkeys(str(v) for v in value.dropna()))
+    return value
 
 
 def _check_kind(tool: Any, key: str, value: Any, handle: str) -> None:
