@@ -7,32 +7,40 @@ cells — and returns one ``(n_cells, n_dims)`` embedding. Baselines:
   PCA / LSI, :mod:`._modality`);
 * ``concat_pca`` — each modality normalised and z-scored, divided by the square root of
   its number of features (so each modality carries the same total variance), the blocks
-  concatenated, then PCA.
+  concatenated, then PCA;
+* ``cca`` — canonical correlation analysis of two modalities' embeddings (the
+  baselines', whitened); the embedding is the mean of the two canonical variates.
 
-Method:
+Methods:
 
-* ``wnn`` — weighted nearest neighbours in the spirit of Seurat v4 (Hao et al. 2021).
-  Each modality's embedding (the baselines') is L2-normalised per cell. For cell ``i`` and
-  modality ``m``, the *within* prediction is the mean of ``m``-embeddings of its ``k``
-  nearest neighbours in ``m``, the *cross* prediction the mean over its ``k`` nearest
-  neighbours in the other modalities' spaces. Each prediction gets the affinity
-  ``exp(-max(d - d1, 0) / (sigma - d1))`` (``d`` the distance of the cell to the
-  prediction, ``d1`` to its nearest neighbour, ``sigma`` the mean distance to its ``k``
-  neighbours in ``m``), their ratio ``s_im = within / (cross + 1e-4)`` and the weights
-  ``w_im = softmax_m(s_im)``: a modality weighs more for a cell when its own neighbours
-  predict the cell better than the other modality's neighbours do. The joint embedding
-  concatenates ``sqrt(w_im) * z_im`` (so squared distances add the modalities' squared
-  distances with the cell's weights). Seurat builds a weighted kNN graph instead of an
-  embedding; here an embedding is kept so that every method is scored by the same
-  clustering sweep (:func:`virtualcell.metrics.avg_bio`).
+* ``wnn`` — weighted nearest neighbours as Seurat v4 defines them (Hao et al. 2021,
+  ``FindModalityWeights``). Each modality's embedding (the baselines') is L2-normalised per
+  cell. Each cell's ``k`` nearest neighbours in each modality include the cell itself. For
+  cell ``i`` and modality ``m``, the *within* prediction is the mean of ``m``-embeddings
+  of its neighbours in ``m``, the *cross* prediction the mean over its neighbours in the
+  other modalities' spaces. Each prediction gets the affinity
+  ``exp(-max(d - d1, 0) / w)`` (``d`` the distance of the cell to the prediction, ``d1``
+  to its nearest other cell, ``w`` the bandwidth: the mean distance to the ``k`` cells
+  with the smallest non-zero Jaccard similarity in the shared-neighbour graph, pruned
+  below 1/15, minus ``d1``), the score ``s_im = within / (cross + 1e-4)`` clipped to
+  [0, 200] and the weights ``w_im = softmax_m(s_im)``: a modality weighs more for a cell
+  when its own neighbours predict the cell better than the other modality's neighbours
+  do. The joint embedding concatenates ``sqrt(w_im) * z_im`` (so squared distances add
+  the modalities' squared distances with the cell's weights). Seurat builds a weighted
+  kNN graph instead of an embedding; here an embedding is kept so that every method is
+  scored by the same clustering sweep (:func:`virtualcell.metrics.avg_bio`).
 * ``joint_vae`` — a small joint variational autoencoder with count likelihoods per
   modality (negative binomial for RNA and protein, Poisson for ATAC), in the spirit of
-  totalVI / MultiVI (:mod:`._vae`).
+  totalVI / MultiVI (:mod:`._vae`), trained with modality dropout so that its encoder
+  also embeds one modality alone.
 * ``factor_analysis`` — a joint linear factor model of the concatenated normalised
   modalities with a noise variance per feature (maximum likelihood, scikit-learn's
   ``FactorAnalysis``), the Gaussian core of MOFA (Argelaguet et al. 2018): unlike
   ``concat_pca`` it learns how noisy each feature (so each modality) is instead of fixing
   the modalities' weights; the embedding is the factors' posterior mean.
+
+:func:`embed_per_modality` also returns each modality embedded *alone* into the method's
+space (``PER_MODALITY``), what the modality-mixing scores compare.
 """
 
 from __future__ import annotations
