@@ -188,3 +188,27 @@ def test_evaluate_embedding_reports_mixing_or_not_applicable(mdata):
     # the primary report is unchanged: AvgBIO only
     assert res.score_report("avg_bio")["metric"] == "avg_bio"
     assert res.table.query("metric == 'foscttm'")["higher_is_better"].eq(False).all()
+
+
+def test_wnn_bandwidth_is_seurats_snn_farthest_neighbours():
+    """Brute force of the bandwidth: Jaccard of neighbour sets (the cell counted), pruned
+    below 1/15; the cells with the k smallest similarities (ties kept); mean distance to
+    the k farthest of them minus d1 (Seurat's ComputeSNNwidth)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from virtualcell.multiomic._embed import _snn_far_width
+
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(60, 3))
+    k = 6
+    dist, idx = NearestNeighbors(n_neighbors=k).fit(z).kneighbors(z)
+    got = _snn_far_width(idx, z, dist[:, 1], 1 / 15)
+    sets = [set(r) for r in idx]
+    for i in range(60):
+        jac = {j: len(sets[i] & sets[j]) / len(sets[i] | sets[j]) for j in range(60)}
+        vals = sorted(v for v in jac.values() if v >= 1 / 15)
+        cut = vals[min(k, len(vals)) - 1]
+        cand = [j for j, v in jac.items() if 1 / 15 <= v <= cut]  # ties with the k-th kept
+        d = sorted(np.linalg.norm(z[j] - z[i]) for j in cand)
+        want = np.mean(d[-k:]) - dist[i, 1]
+        assert got[i] == pytest.approx(max(want, 1e-8))

@@ -74,9 +74,9 @@ def foscttm(x: Any, y: Any) -> float:
 
     Returns
     -------
-    FOSCTTM in [0, 1] (Euclidean distances; ties do not count as closer): 0 when each
-    cell's own match is nearer than every other cell, about 0.5 for unrelated spaces.
-    Lower is better.
+    FOSCTTM in [0, 1], lower is better (Euclidean distances; ties do not count as
+    closer): 0 when each cell's own match is nearer than every other cell, about 0.5 for
+    unrelated spaces.
     """
     a, b = _pair(x, y)
     return float((_closer_share(a, b).mean() + _closer_share(b, a).mean()) / 2.0)

@@ -176,9 +176,10 @@ def _unit_rows(z: np.ndarray) -> np.ndarray:
 
 
 def _snn_far_width(idx: np.ndarray, z: np.ndarray, d1: np.ndarray, prune: float) -> np.ndarray:
-    """Seurat's kernel bandwidth: for each cell, the mean distance to the ``k`` cells with
-    the smallest non-zero (after pruning) Jaccard similarity of their neighbour sets,
-    minus the distance to the nearest neighbour (rows processed in chunks)."""
+    """Seurat's kernel bandwidth: for each cell, the cells with the ``k`` smallest non-zero
+    (after pruning) Jaccard similarities of their neighbour sets (all cells tied with the
+    ``k``-th kept), the mean distance to the ``k`` farthest of them, minus the distance to
+    the nearest neighbour (rows processed in chunks)."""
     import scipy.sparse as sp
 
     n, k = idx.shape
@@ -193,8 +194,11 @@ def _snn_far_width(idx: np.ndarray, z: np.ndarray, d1: np.ndarray, prune: float)
             jac = s / (2 * k - s)
             ok = jac >= prune
             cols, jac = cols[ok], jac[ok]
-            far = cols[np.argsort(jac, kind="stable")[:k]]
-            width[start + r] = np.linalg.norm(z[far] - z[start + r], axis=1).mean()
+            if len(jac) > k:  # the k smallest, all cells tied with the k-th kept
+                cut = np.partition(jac, k - 1)[k - 1]
+                cols = cols[jac <= cut]
+            d = np.linalg.norm(z[cols] - z[start + r], axis=1)
+            width[start + r] = np.sort(d)[-k:].mean()  # the k farthest of them
     return np.maximum(width - d1, 1e-8)
 
 
