@@ -50,9 +50,7 @@ def main() -> None:
             )
             seconds = time.perf_counter() - t0
             row = {"seed": seed, "method": name, "seconds": round(seconds, 1)}
-            row.update(
-                {k: round(float(v), 4) for k, v in vc.metrics.avg_bio_parts(lab, z).items()}
-            )
+            row.update({k: round(float(v), 4) for k, v in vc.metrics.avg_bio_parts(lab, z).items()})
             if parts is not None:
                 a, b = parts.values()
                 row["foscttm"] = round(vc.metrics.foscttm(a, b), 4)
