@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import virtualcell as vc
@@ -79,11 +80,39 @@ def test_bench_task(small_mdata):
     assert task.applicable(data, "rna+protein", "wnn") is None
     rows = task.run(data, split="rna+protein", method="concat_pca", seed=0, options={},
                     context=RunContext())  # fmt: skip
-    assert [r["metric"] for r in rows] == ["avg_bio", "nmi", "ari", "asw"]
+    assert [r["metric"] for r in rows] == ["avg_bio", "nmi", "ari", "asw", "foscttm",
+                                           "modality_asw"]  # fmt: skip
     want = vc.multiomic.evaluate_embedding(
         small_mdata, methods=["concat_pca"], modalities=["rna", "protein"], seeds=[0]
     )
     assert rows[0]["value"] == pytest.approx(want.value("concat_pca", "avg_bio"))
+    assert rows[4]["value"] == pytest.approx(want.value("concat_pca", "foscttm"))
+    # wnn has no per-modality embedding: its mixing is NaN (shown as not applicable)
+    rows = task.run(data, split="rna+protein", method="wnn", seed=0, options={},
+                    context=RunContext())  # fmt: skip
+    assert np.isnan(rows[4]["value"]) and np.isnan(rows[5]["value"])
+    assert np.isfinite(rows[0]["value"])
+
+
+def test_bench_impute_task(small_mdata):
+    from virtualcell.bench import TASKS, RunContext
+    from virtualcell.bench._multiomic import Paired
+
+    task = TASKS.get("multiomic_impute")
+    assert task.primary.name == "protein_pearson"
+    names = {m.name: m.baseline for m in task.methods()}
+    assert names == {"mean": True, "own_mrna": True, "knn": False, "ridge": False}
+    quick = [d for d in task.datasets("quick", None) if "quick" in d.presets]
+    assert [d.name for d in quick] == ["sim_multiome_small"]
+    assert quick[0].splits == ("random_0.3",)
+    data = Paired(small_mdata, "cell_type")
+    assert task.applicable(data, "random_0.3", "ridge") is None
+    rows = task.run(data, split="random_0.3", method="ridge", seed=1, options={},
+                    context=RunContext())  # fmt: skip
+    want = vc.multiomic.evaluate_imputation(small_mdata, methods=["ridge"], seeds=[1])
+    assert [r["metric"] for r in rows] == ["protein_pearson", "protein_rmse"]
+    assert rows[0]["value"] == pytest.approx(want.value("ridge", "protein_pearson"))
+    assert rows[1]["value"] == pytest.approx(want.value("ridge", "protein_rmse"))
 
 
 def test_agent_tools(h5mu):

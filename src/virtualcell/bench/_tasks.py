@@ -20,14 +20,14 @@ def _builtin() -> Iterator[Entry[Task]]:
     from ._agent import AGENT_TASK
     from ._design import DESIGN_TASK
     from ._grn import GRN_TASK
-    from ._multiomic import MULTIOMIC_TASK
+    from ._multiomic import MULTIOMIC_IMPUTE_TASK, MULTIOMIC_TASK
     from ._perturb import PERTURB_TASK
     from ._represent import REPRESENT_TASK
     from ._spatial_comm import SPATIAL_COMM_TASK
 
     for task in (
         GRN_TASK, REPRESENT_TASK, PERTURB_TASK, AGENT_TASK, DESIGN_TASK, SPATIAL_COMM_TASK,
-        MULTIOMIC_TASK,
+        MULTIOMIC_TASK, MULTIOMIC_IMPUTE_TASK,
     ):  # fmt: skip
         yield Entry(task.name, task, task.description)
     from ._spatial_niches import SPATIAL_NICHES_TASK

@@ -19,6 +19,7 @@ its exact definition in its docstring and in ``docs/metrics.md``. Groups:
 * integration (scIB) — :func:`batch_asw`, :func:`ilisi`, :func:`clisi`, :func:`lisi`,
   :func:`kbet`, :func:`graph_connectivity`, :func:`isolated_label_f1`,
   :func:`integration_scores`;
+* modality mixing of paired multi-omic embeddings — :func:`foscttm`, :func:`modality_asw`;
 * perturbation prediction (VCC / Systema / Norman) — :func:`de_test` (Wilcoxon + BH),
   :func:`de_genes`, :func:`de_overlap`, :func:`discrimination_score`,
   :func:`centroid_accuracy`, :func:`pearson_delta_top_de`, :func:`mae`,
@@ -66,6 +67,7 @@ from ._integration import (
 )
 from ._interval import MeanCI, mean_ci
 from ._leiden import leiden_clusterings
+from ._mixing import foscttm, modality_asw
 from ._network import auprc, auprc_ratio, auroc, early_precision, epr, signed_accuracy
 from ._perturbation import (
     control_mean,
@@ -137,6 +139,7 @@ __all__ = [
     "edge_scores",
     "energy_distance",
     "epr",
+    "foscttm",
     "graph_connectivity",
     "hit_rate",
     "hits_at_budget",
@@ -154,6 +157,7 @@ __all__ = [
     "macro_f1",
     "mean_ci",
     "mean_profiles",
+    "modality_asw",
     "mse",
     "mse_top_de",
     "nmi",

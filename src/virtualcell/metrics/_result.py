@@ -115,6 +115,14 @@ METRIC_SPECS: dict[str, MetricSpec] = _specs(
         "(constant prediction = 0)",
     ),
     ("protein_rmse", False, 0.0, "RMSE of imputed vs measured CLR protein, held-out cells"),
+    (
+        "foscttm",
+        False,
+        0.0,
+        "fraction of cells closer than the true match, one modality embedded alone vs the "
+        "other (0.5 = unrelated spaces)",
+    ),
+    ("modality_asw", True, 1.0, "batch ASW with modality as batch, per-modality embeddings"),
     # closed-loop design
     ("hit_rate", True, 1.0, "share of the true hits measured within the budget"),
     ("discovery_auc", True, 1.0, "mean of the discovery curve over the rounds"),

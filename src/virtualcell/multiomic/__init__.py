@@ -11,7 +11,14 @@ Multi-modal data are MuData objects (``vc.data.read_h5mu``); ground truth comes 
     prot = vc.multiomic.impute_protein(mdata[:1500].copy(), mdata["rna"][1500:], method="knn")
 """
 
-from ._embed import EMBED_METHODS, embed, method_applicable, modality_weights
+from ._embed import (
+    EMBED_METHODS,
+    PER_MODALITY,
+    embed,
+    embed_per_modality,
+    method_applicable,
+    modality_weights,
+)
 from ._evaluate import evaluate_embedding, evaluate_imputation
 from ._impute import IMPUTE_METHODS, impute_protein
 from ._modality import modality_kind
@@ -19,7 +26,9 @@ from ._modality import modality_kind
 __all__ = [
     "EMBED_METHODS",
     "IMPUTE_METHODS",
+    "PER_MODALITY",
     "embed",
+    "embed_per_modality",
     "evaluate_embedding",
     "evaluate_imputation",
     "impute_protein",

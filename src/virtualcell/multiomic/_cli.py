@@ -46,9 +46,18 @@ def _print(result: EvalResult, as_json: bool) -> None:
     if as_json:
         emit_json(out)
         return
-    typer.echo(f"{'method':18s} {'baseline':8s} {out['metric']}")
+    mixing = {r["method"]: r for r in result.report.get("mixing", [])}
+    extra = ("foscttm", "modality_asw") if mixing else ()
+    typer.echo(
+        f"{'method':18s} {'baseline':8s} {out['metric']:>16s}"
+        + "".join(f" {m:>16s}" for m in extra)
+    )
     for row in out["results"]:
-        typer.echo(f"{row['method']:18s} {row['baseline']!s:8s} {row['score']:.4f}")
+        cells = [mixing.get(row["method"], {}).get(m, "not applicable") for m in extra]
+        typer.echo(
+            f"{row['method']:18s} {row['baseline']!s:8s} {row['score']:16.4f}"
+            + "".join(f" {c:16.4f}" if isinstance(c, float) else f" {c:>16s}" for c in cells)
+        )
 
 
 def embed_command(
@@ -64,7 +73,8 @@ def embed_command(
     n_comps: int = positive_int(20, "--n-comps", help="Dimensions of each PCA / LSI."),
     as_json: bool = json_option(),
 ) -> None:
-    """Score joint embeddings by AvgBIO of the true cell types, baselines included."""
+    """Score joint embeddings by AvgBIO of the true cell types, baselines included (the
+    table also shows modality mixing: FOSCTTM, lower is better, and modality ASW)."""
     from ..data import read_h5mu
     from ._evaluate import evaluate_embedding
 

@@ -3,7 +3,10 @@
 ``evaluate_embedding`` embeds the cells with every method (baselines included, the same
 modalities and dimensions for all) and scores each embedding by the same clustering sweep:
 scIB AvgBIO on ``obs[label_key]`` (:func:`virtualcell.metrics.avg_bio`; its parts NMI,
-ARI, ASW reported too). Only the scorer reads the labels.
+ARI, ASW reported too). Only the scorer reads the labels. Methods that can embed each
+modality alone into their shared space are also scored for modality mixing
+(:func:`virtualcell.metrics.foscttm`, :func:`virtualcell.metrics.modality_asw`); the
+others are reported as not applicable.
 
 ``evaluate_imputation`` splits the cells at random (``test_fraction`` held out per seed),
 imputes the held-out cells' protein from their RNA with every method trained on the rest,
@@ -23,8 +26,8 @@ import numpy as np
 
 from .._errors import ValidationError
 from .._utils import check_number, log
-from ..metrics import EvalResult, avg_bio_parts, pearson, rmse
-from ._embed import EMBED_METHODS, embed, method_applicable
+from ..metrics import EvalResult, avg_bio_parts, foscttm, modality_asw, pearson, rmse
+from ._embed import EMBED_METHODS, embed_per_modality, method_applicable
 from ._impute import IMPUTE_METHODS, impute_protein
 from ._modality import normalized, pick_modalities
 
@@ -88,9 +91,13 @@ def evaluate_embedding(
     Returns
     -------
     EvalResult
-        Task ``multiomic_embed``; metrics ``avg_bio``, ``nmi``, ``ari``, ``asw``;
-        ``report["results"]`` lists ``{"method", "baseline", "score"}`` with the AvgBIO
-        mean over seeds.
+        Task ``multiomic_embed``; metrics ``avg_bio``, ``nmi``, ``ari``, ``asw`` and, for
+        methods that embed each modality alone into their space
+        (:data:`~virtualcell.multiomic.PER_MODALITY`), the modality mixing ``foscttm``
+        (lower is better) and ``modality_asw``; ``report["results"]`` lists ``{"method",
+        "baseline", "score"}`` with the AvgBIO mean over seeds, ``report["mixing"]``
+        ``{"method", "baseline", "foscttm", "modality_asw"}`` (means over seeds, or
+        ``"not applicable"``).
     """
     lab = _labels(mdata, label_key)
     names = pick_modalities(mdata, modalities)
@@ -109,7 +116,7 @@ def evaluate_embedding(
     for seed in seeds:
         for method in methods:
             entry = EMBED_METHODS.entry(method)
-            z = embed(
+            z, parts = embed_per_modality(
                 mdata,
                 method=method,
                 modalities=names,
@@ -117,7 +124,10 @@ def evaluate_embedding(
                 seed=int(seed),
                 method_options=(method_options or {}).get(method),
             )
+            mdata.obsm[f"X_{method}"] = z
             values = avg_bio_parts(lab, z, seed=int(seed))
+            if parts is not None:
+                values.update(mixing_scores(parts, lab))
             log(f"multiomic embed {method} seed {seed}: avg_bio {values['avg_bio']:.4f}")
             for metric, value in values.items():
                 rows.append(
@@ -135,8 +145,46 @@ def evaluate_embedding(
     result = EvalResult.from_rows("multiomic_embed", rows)
     report = result.score_report("avg_bio")
     report.update(_best(report["results"]))
+    report["mixing"] = _mixing_report(result, methods)
     meta = {"modalities": names, "seeds": [int(s) for s in seeds], "label_key": label_key}
     return EvalResult("multiomic_embed", result.table, meta=meta, report=report)
+
+
+#: The modality-mixing metrics of ``evaluate_embedding`` (docs/multiomic.md).
+MIXING_METRICS = ("foscttm", "modality_asw")
+
+
+def mixing_scores(parts: Mapping[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """FOSCTTM and modality ASW of per-modality embeddings in one space; with more than
+    two modalities, the mean over the modality pairs."""
+    names = list(parts)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    return {
+        "foscttm": float(np.mean([foscttm(parts[a], parts[b]) for a, b in pairs])),
+        "modality_asw": float(
+            np.mean([modality_asw(parts[a], parts[b], labels=labels) for a, b in pairs])
+        ),
+    }
+
+
+def _mixing_report(result: EvalResult, methods: Sequence[str]) -> list[dict[str, Any]]:
+    """Per method the mixing metrics' means over seeds, or "not applicable"."""
+    s = result.summary(by=("method", "metric"))
+    means = {(r.method, r.metric): float(r.mean) for r in s.itertuples()}
+    out = []
+    for method in methods:
+        row: dict[str, Any] = {
+            "method": method,
+            "baseline": EMBED_METHODS.entry(method).baseline,
+        }
+        for metric in MIXING_METRICS:
+            row[metric] = means.get((method, metric), NOT_APPLICABLE)
+        out.append(row)
+    return out
+
+
+#: What the report says for a method that cannot embed one modality alone.
+NOT_APPLICABLE = "not applicable"
 
 
 def _best(results: list[dict[str, Any]], higher: bool = True) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._utils import log
 from ._modality import modality_kind
 
 __all__ = ["joint_vae"]
@@ -39,9 +40,29 @@ def joint_vae(
     n_steps: int = 1500,
     batch_size: int = 128,
     lr: float = 1e-3,
+    modality_dropout: float = 0.5,
+    val_fraction: float = 0.0,
+    eval_every: int = 100,
+    patience: int = 3,
+    warmup_steps: int | None = None,
+    per_modality: bool = False,
     **_: Any,
-) -> np.ndarray:
-    """Posterior mean of a joint VAE of the modalities (NB / Poisson likelihoods)."""
+) -> Any:
+    """Posterior mean of a joint VAE of the modalities (NB / Poisson likelihoods).
+
+    ``modality_dropout``: share of the training cells whose encoder sees one modality only
+    (chosen uniformly; the others' inputs zeroed and flagged absent), every modality still
+    reconstructed, so that the encoder also gives the posterior from one modality alone.
+    ``val_fraction`` > 0: that share of the cells is held out of the gradient steps; every
+    ``eval_every`` steps after the KL warm-up their loss is measured, the weights with the
+    lowest one are kept, and training stops after ``patience`` evaluations without
+    improvement (training length chosen by validation loss; ``n_steps`` is the cap).
+    ``warmup_steps``: KL warm-up length (default a third of ``n_steps``).
+    With ``per_modality`` returns ``(z, {modality: z_m})`` (``None`` instead of the dict
+    when ``modality_dropout`` is 0: the encoder never learnt to read one modality).
+    """
+    import copy
+
     import torch
     from torch import nn
 
@@ -52,8 +73,11 @@ def joint_vae(
     counts = [torch.from_numpy(_counts(mats[m])) for m in names]
     totals = [c.sum(dim=1, keepdim=True).clamp_min(1.0) for c in counts]
     inputs = torch.cat([torch.log1p(c / t * 1e4) for c, t in zip(counts, totals, strict=True)], 1)
-    n, d_in = inputs.shape
+    n = inputs.shape[0]
+    n_mod = len(names)
     sizes = [c.shape[1] for c in counts]
+    owner = torch.repeat_interleave(torch.arange(n_mod), torch.tensor(sizes))  # feature -> mod
+    d_in = inputs.shape[1] + n_mod
 
     class Net(nn.Module):
         def __init__(self) -> None:
@@ -70,13 +94,20 @@ def joint_vae(
             )
             self.log_theta = nn.ParameterList(nn.Parameter(torch.zeros(s)) for s in sizes)
 
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            h = self.encoder(x)
+        def forward(self, x: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            h = self.encoder(torch.cat([x * present[:, owner], present], dim=1))
             return self.mu(h), self.logvar(h).clamp(-10, 10)
 
     net = Net()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    warmup = max(1, n_steps // 3)
+    warmup = max(1, int(warmup_steps) if warmup_steps is not None else int(n_steps) // 3)
+    n_val = min(round(float(val_fraction) * n), n - 2) if val_fraction > 0 else 0
+    if n_val > 0:
+        perm = torch.randperm(n, generator=gen)
+        val_idx, train_idx = perm[:n_val], perm[n_val:]
+    else:
+        val_idx, train_idx = torch.arange(0), torch.arange(n)
+    drop = float(modality_dropout) if n_mod > 1 else 0.0
 
     def nll(m: int, z: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         y = counts[m][idx]
@@ -91,18 +122,60 @@ def joint_vae(
         )  # fmt: skip
         return -log_p.sum(1)
 
+    def all_present(k: int) -> torch.Tensor:
+        return torch.ones(k, n_mod)
+
+    def loss_of(idx: torch.Tensor, present: torch.Tensor, beta: float, sample: bool) -> Any:
+        mu, logvar = net(inputs[idx], present)
+        z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar) if sample else mu
+        rec = sum(nll(m, z, idx) for m in range(n_mod))
+        kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1)
+        return (rec + beta * kl).mean()
+
+    best, best_state, bad, best_step = float("inf"), None, 0, 0
+    step = -1
     net.train()
     for step in range(int(n_steps)):
-        idx = torch.randint(0, n, (min(int(batch_size), n),), generator=gen)
-        mu, logvar = net(inputs[idx])
-        z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar)
-        rec = sum(nll(m, z, idx) for m in range(len(names)))
-        kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1)
-        loss = (rec + min(1.0, step / warmup) * kl).mean()
+        pick = torch.randint(
+            0, len(train_idx), (min(int(batch_size), len(train_idx)),), generator=gen
+        )
+        idx = train_idx[pick]
+        present = all_present(len(idx))
+        if drop > 0:
+            alone = torch.rand(len(idx), generator=gen) < drop
+            keep = torch.randint(0, n_mod, (len(idx),), generator=gen)
+            one = nn.functional.one_hot(keep, n_mod).float()
+            present = torch.where(alone[:, None], one, present)
+        loss = loss_of(idx, present, min(1.0, step / warmup), sample=True)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if n_val and step >= warmup and (step + 1) % int(eval_every) == 0:
+            net.eval()
+            with torch.no_grad():
+                val = float(loss_of(val_idx, all_present(n_val), 1.0, sample=False))
+            net.train()
+            if val < best - 1e-3 * abs(best if np.isfinite(best) else 0.0):
+                best, best_state, bad, best_step = val, copy.deepcopy(net.state_dict()), 0, step + 1
+            else:
+                bad += 1
+                if bad >= int(patience):
+                    break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+        log(
+            f"joint_vae: trained {step + 1} steps, kept step {best_step} (validation loss {best:.4g})"
+        )
     net.eval()
     with torch.no_grad():
-        mu, _ = net(inputs)
-    return mu.numpy().astype(np.float64)
+        z = net(inputs, all_present(n))[0].numpy().astype(np.float64)
+        if not per_modality:
+            return z
+        if drop <= 0:
+            return z, None
+        parts = {}
+        for m, name in enumerate(names):
+            one = torch.zeros(n, n_mod)
+            one[:, m] = 1.0
+            parts[name] = net(inputs, one)[0].numpy().astype(np.float64)
+    return z, parts
