@@ -196,7 +196,7 @@ def test_predict_perturbation_entry_point(cells):
     assert list(listed) == METHODS.names(baseline=True)
     assert listed["train_mean"] == METHODS.entry("train_mean").description
     assert all(isinstance(v, str) and v for v in listed.values())
-    expected = {"network", "oracle_head", "oracle_isp", "primed_network"}
+    expected = {"gears_graph", "network", "oracle_head", "oracle_isp", "primed_network"}
     assert set(vc.perturb.list_methods(baseline=False)) == expected
     assert set(vc.perturb.list_methods()) == set(listed) | expected
 
