@@ -33,7 +33,7 @@ class Server:
                 outer.bodies.append(body)
                 status, text, finish = answer(body)
                 if status != 200:
-                    payload = {"detail": [{"type": "literal_error", "msg": text}]}
+                    payload = {"error": {"message": text, "type": "internal_server_error"}}
                 else:
                     payload = {
                         "id": "c",
@@ -81,15 +81,21 @@ def server():
         s.close()
 
 
-def llama_cpp_python(body):
-    """Like llama-cpp-python's server: ``response_format.type`` is ``text`` or
-    ``json_object`` (pydantic answers 422 otherwise); a schema there is honoured."""
-    rf = body.get("response_format")
-    if rf is not None and rf["type"] not in ("text", "json_object"):
-        return 422, "Input should be 'text' or 'json_object'", "stop"
-    if rf is not None and "schema" in rf:
-        return 200, '{"answer": "erythrocyte differentiation"}', "stop"
-    return 200, "1. 1. 2. 2. 3. 3.", "stop"
+def llama_cpp_python(status):
+    """Like llama-cpp-python's server (0.3.36, measured): ``response_format.type`` is
+    ``text`` or ``json_object``, anything else is answered with its pydantic error (HTTP
+    500 there; 422 from a plain FastAPI app); a schema inside ``json_object`` is honoured."""
+
+    def answer(body):
+        rf = body.get("response_format")
+        if rf is not None and rf["type"] not in ("text", "json_object"):
+            msg = "('body', 'response_format', 'type'): Input should be 'text' or 'json_object'"
+            return status, msg, "stop"
+        if rf is not None and "schema" in rf:
+            return 200, '{"answer": "erythrocyte differentiation"}', "stop"
+        return 200, "1. 1. 2. 2. 3. 3.", "stop"
+
+    return answer
 
 
 def test_response_format_of_each_level():
@@ -117,18 +123,22 @@ def test_schema_violation_names_what_is_wrong():
     assert schema_violation('{"g": "HBB"}', enum).startswith("g:")
 
 
-def test_llama_cpp_python_form_after_422(server):
-    """json_schema is answered 422; the same request goes again with the schema inside
+@pytest.mark.parametrize("status", [500, 422])
+def test_llama_cpp_python_form_after_a_refusal(server, status):
+    """json_schema is refused; the same request goes again with the schema inside
     json_object (what llama-cpp-python compiles to a grammar), and stays so."""
-    srv = server(llama_cpp_python)
+    srv = server(llama_cpp_python(status))
     b = OpenAIBackend(srv.url, model="m")
     r = b.chat(MSGS, schema=SCHEMA)
     assert r.text == '{"answer": "erythrocyte differentiation"}'
-    assert [x["response_format"]["type"] for x in srv.bodies] == ["json_schema", "json_object"]
-    assert srv.bodies[1]["response_format"]["schema"] == SCHEMA
+    types = [x["response_format"]["type"] for x in srv.bodies]
+    # the openai client retries a 500 once before the backend sees it
+    assert types == ["json_schema"] * (2 if status == 500 else 1) + ["json_object"]
+    assert srv.bodies[-1]["response_format"]["schema"] == SCHEMA
     assert b.structured == "json_object_schema"
+    n = len(srv.bodies)
     b.chat(MSGS, schema=SCHEMA)
-    assert len(srv.bodies) == 3 and srv.bodies[2]["response_format"]["schema"] == SCHEMA
+    assert len(srv.bodies) == n + 1 and srv.bodies[-1]["response_format"]["schema"] == SCHEMA
     assert b.schema_stats["refused"] == 1
     assert b.schema_stats["checked"] == 2 and b.schema_stats["violations"] == 0
 
@@ -167,3 +177,8 @@ def test_no_schema_no_response_format_and_other_errors_stay_errors(server):
     bad = server(lambda body: (422, "messages: field required", "stop"))
     with pytest.raises(vc.VirtualCellError, match="openai backend"):
         OpenAIBackend(bad.url, model="m").chat(MSGS)  # no response_format to drop
+    broken = server(lambda body: (500, "out of memory", "stop"))
+    b = OpenAIBackend(broken.url, model="m")
+    with pytest.raises(vc.VirtualCellError, match="out of memory"):
+        b.chat(MSGS, schema=SCHEMA)  # a 500 that is not about response_format
+    assert b.structured == "json_schema"

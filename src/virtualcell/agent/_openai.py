@@ -3,20 +3,21 @@ Ollama, ``transformers serve``, hosted), with the reply schema sent as structure
 where the server takes it.
 
 Structured output is asked for in the strongest form the server accepts, stepping down
-when it answers 400 or 422 (an unknown ``response_format``):
+when it refuses one (400 or 422, or a 5xx naming ``response_format``):
 
 1. ``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`` (the OpenAI
    form: vLLM, llama.cpp's C++ ``llama-server``, Ollama, hosted);
 2. ``{"type": "json_object", "schema": SCHEMA}`` (llama-cpp-python's server, which
-   compiles the schema to a grammar but refuses the ``json_schema`` type with 422);
+   compiles the schema to a grammar but refuses the ``json_schema`` type: HTTP 500
+   with its validation error, "Input should be 'text' or 'json_object'");
 3. ``{"type": "json_object"}`` (any JSON object);
 4. nothing (the tolerant parser and the loop's repair turns).
 
 Some servers answer 200 and *ignore* the field (``transformers serve``). Each reply to a
-request that carried a schema is checked against it (unless cut by the token limit):
-the counts are in :attr:`OpenAIBackend.schema_stats`, the first violation is logged, and a
-reply that is not even a JSON object under the ``json_schema`` form moves the backend to
-the llama-cpp-python form for the next requests.
+request that carried a schema is checked against it (an invalid reply cut by the token
+limit is counted apart): the counts are in :attr:`OpenAIBackend.schema_stats`, the first
+violation is logged, and a reply that is not even JSON under the ``json_schema`` form
+moves the backend to the llama-cpp-python form for the next requests.
 """
 
 from __future__ import annotations
@@ -86,6 +87,17 @@ def schema_violation(text: str, schema: dict[str, Any]) -> str | None:
     return f"{where}: {error.message[:160]}"
 
 
+def _refused(err: Any) -> bool:
+    """Whether an HTTP error answers the ``response_format`` of the request: 400 or 422,
+    or a 5xx that names the field (llama-cpp-python's server answers its validation
+    error on ``"type": "json_schema"`` with 500)."""
+    status = getattr(err, "status_code", None)
+    if status in (400, 422):
+        return True
+    said = f"{err} {getattr(err, 'body', '')}"
+    return isinstance(status, int) and status >= 500 and "response_format" in said
+
+
 class OpenAIBackend(Backend):
     """Any OpenAI-compatible chat-completions server.
 
@@ -122,12 +134,12 @@ class OpenAIBackend(Backend):
         self.timeout_s = timeout_s
         self._client: Any = None
         #: the form of structured output in use (one of :data:`LEVELS`): the strongest
-        #: until the server refuses it (400/422) or ignores it (module docstring)
+        #: until the server refuses it or ignores it (module docstring)
         self.structured = LEVELS[0]
-        #: replies to requests that carried a schema: ``checked`` (not cut by the token
-        #: limit), ``violations`` (did not validate: the server ignored the schema or its
-        #: grammar differs), ``truncated``, ``refused`` (400/422 answers), ``first``
-        #: (the first violation, one line)
+        #: replies to requests that carried a schema: ``checked`` (all but ``truncated``:
+        #: invalid replies cut by the token limit), ``violations`` (checked replies that
+        #: did not validate: the server ignored the schema or its grammar differs),
+        #: ``refused`` (forms the server refused), ``first`` (the first violation)
         self.schema_stats: dict[str, Any] = {
             "checked": 0,
             "violations": 0,
@@ -156,11 +168,11 @@ class OpenAIBackend(Backend):
     def _check(self, text: str, schema: dict[str, Any], finish: str | None) -> None:
         """Count (and log the first) reply that does not follow the requested schema."""
         st = self.schema_stats
-        if finish == "length":
-            st["truncated"] += 1
+        why = schema_violation(text, schema)
+        if why is not None and finish == "length":
+            st["truncated"] += 1  # cut by the token limit: not the server's fault
             return
         st["checked"] += 1
-        why = schema_violation(text, schema)
         if why is None:
             return
         st["violations"] += 1
@@ -205,9 +217,9 @@ class OpenAIBackend(Backend):
             try:
                 resp = client.chat.completions.create(**kwargs)
                 break
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as err:
+            except openai.APIStatusError as err:
                 # a server without this form of structured output: step down and retry
-                if rf is None:
+                if rf is None or not _refused(err):
                     raise VirtualCellError(f"openai backend ({self.base_url}): {err}") from err
                 self.schema_stats["refused"] += 1
                 self._step_down(f"the server refused response_format={self.structured}")
