@@ -168,8 +168,9 @@ def test_openai_backend_against_a_real_server(served, kb, tmp_path):
     assert {"keyword_router", "reference_solver"} <= set(res["baselines"])
     rows = json.loads((tmp_path / "bench" / "results-openai.json").read_text())
     events = [
-        [json.loads(line) for line in (tmp_path / "bench" / "runs" / "openai" / r["task"] /
-                                       "provenance.jsonl").read_text().splitlines()]
+        [e for line in (tmp_path / "bench" / "runs" / "openai" / r["task"] /
+                        "provenance.jsonl").read_text().splitlines()
+         if (e := json.loads(line))["event"] != "prompt"]
         for r in rows["rows"]
     ]  # fmt: skip
     replies = [e for ev in events for e in ev if e["event"] == "reply"]
