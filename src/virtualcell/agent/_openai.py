@@ -1,9 +1,28 @@
 """The ``openai`` backend: any OpenAI-compatible chat-completions server (vLLM, llama.cpp,
 Ollama, ``transformers serve``, hosted), with the reply schema sent as structured output
-where the server takes it."""
+where the server takes it.
+
+Structured output is asked for in the strongest form the server accepts, stepping down
+when it refuses one (400 or 422, or a 5xx naming ``response_format``):
+
+1. ``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`` (the OpenAI
+   form: vLLM, llama.cpp's C++ ``llama-server``, Ollama, hosted);
+2. ``{"type": "json_object", "schema": SCHEMA}`` (llama-cpp-python's server, which
+   compiles the schema to a grammar but refuses the ``json_schema`` type: HTTP 500
+   with its validation error, "Input should be 'text' or 'json_object'");
+3. ``{"type": "json_object"}`` (any JSON object);
+4. nothing (the tolerant parser and the loop's repair turns).
+
+Some servers answer 200 and *ignore* the field (``transformers serve``). Each reply to a
+request that carried a schema is checked against it (an invalid reply cut by the token
+limit is counted apart): the counts are in :attr:`OpenAIBackend.schema_stats`, the first
+violation is logged, and a reply that is not even JSON under the ``json_schema`` form
+moves the backend to the llama-cpp-python form for the next requests.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -15,6 +34,9 @@ from ._backends import Backend, Message, Reply, _words
 
 __all__ = ["OpenAIBackend"]
 
+#: the forms of structured output, strongest first (module docstring)
+LEVELS = ("json_schema", "json_object_schema", "json_object", "none")
+
 
 def _env(*names: str) -> str | None:
     for n in names:
@@ -22,6 +44,58 @@ def _env(*names: str) -> str | None:
         if v:
             return v
     return None
+
+
+def response_format(
+    level: str, schema: dict[str, Any] | None, json_object: bool = False
+) -> dict[str, Any] | None:
+    """The ``response_format`` of a request at ``level`` (one of :data:`LEVELS`);
+    ``None``: the field is not sent."""
+    if level not in LEVELS:
+        raise ValidationError(f"unknown structured-output level {level!r}; one of {LEVELS}")
+    if schema is not None and level == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": schema, "strict": True},
+        }
+    if schema is not None and level == "json_object_schema":
+        return {"type": "json_object", "schema": schema}
+    if (schema is not None or json_object) and level == "json_object":
+        return {"type": "json_object"}
+    return None
+
+
+def schema_violation(text: str, schema: dict[str, Any]) -> str | None:
+    """Why ``text`` is not one JSON value valid against ``schema`` (``None``: it is). With
+    no ``jsonschema`` package, or a schema it cannot read, only JSON-ness is checked."""
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        return f"not JSON ({err.msg} at character {err.pos})"
+    try:
+        import jsonschema
+    except ImportError:
+        return None if isinstance(value, dict) else "not a JSON object"
+    try:
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        error = jsonschema.exceptions.best_match(cls(schema).iter_errors(value))
+    except jsonschema.exceptions.SchemaError:
+        return None if isinstance(value, dict) else "not a JSON object"
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "the reply"
+    return f"{where}: {error.message[:160]}"
+
+
+def _refused(err: Any) -> bool:
+    """Whether an HTTP error answers the ``response_format`` of the request: 400 or 422,
+    or a 5xx that names the field (llama-cpp-python's server answers its validation
+    error on ``"type": "json_schema"`` with 500)."""
+    status = getattr(err, "status_code", None)
+    if status in (400, 422):
+        return True
+    said = f"{err} {getattr(err, 'body', '')}"
+    return isinstance(status, int) and status >= 500 and "response_format" in said
 
 
 class OpenAIBackend(Backend):
@@ -59,9 +133,20 @@ class OpenAIBackend(Backend):
         self.api_key = api_key or _env("VIRTUALCELL_LLM_API_KEY", "OPENAI_API_KEY") or "none"
         self.timeout_s = timeout_s
         self._client: Any = None
-        #: how replies are constrained: ``json_schema`` until the server refuses it, then
-        #: ``json_object``, then ``none`` (the tolerant parser and the loop's repair turns)
-        self.structured = "json_schema"
+        #: the form of structured output in use (one of :data:`LEVELS`): the strongest
+        #: until the server refuses it or ignores it (module docstring)
+        self.structured = LEVELS[0]
+        #: replies to requests that carried a schema: ``checked`` (all but ``truncated``:
+        #: invalid replies cut by the token limit), ``violations`` (checked replies that
+        #: did not validate: the server ignored the schema or its grammar differs),
+        #: ``refused`` (forms the server refused), ``first`` (the first violation)
+        self.schema_stats: dict[str, Any] = {
+            "checked": 0,
+            "violations": 0,
+            "truncated": 0,
+            "refused": 0,
+            "first": None,
+        }
 
     def _get_client(self) -> Any:
         if self._client is None:
@@ -75,6 +160,30 @@ class OpenAIBackend(Backend):
                 base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s, max_retries=1
             )
         return self._client
+
+    def _step_down(self, why: str) -> None:
+        self.structured = LEVELS[LEVELS.index(self.structured) + 1]
+        log(f"openai backend: {why}; now asking with response_format={self.structured}")
+
+    def _check(self, text: str, schema: dict[str, Any], finish: str | None) -> None:
+        """Count (and log the first) reply that does not follow the requested schema."""
+        st = self.schema_stats
+        why = schema_violation(text, schema)
+        if why is not None and finish == "length":
+            st["truncated"] += 1  # cut by the token limit: not the server's fault
+            return
+        st["checked"] += 1
+        if why is None:
+            return
+        st["violations"] += 1
+        if st["first"] is None:
+            st["first"] = f"[{self.structured}] {why}"
+            log(
+                f"openai backend: the server did not follow the schema (response_format="
+                f"{self.structured}): {why}; the server may ignore response_format"
+            )
+        if self.structured == "json_schema" and why.startswith("not JSON"):
+            self._step_down("the reply ignored the json_schema form")
 
     def chat(
         self,
@@ -102,27 +211,30 @@ class OpenAIBackend(Backend):
         t0 = time.perf_counter()
         while True:
             kwargs = dict(base)
-            if schema is not None and self.structured == "json_schema":
-                kwargs["response_format"] = {
-                    "type": "json_schema",
-                    "json_schema": {"name": "reply", "schema": schema, "strict": True},
-                }
-            elif (schema is not None or json_object) and self.structured == "json_object":
-                kwargs["response_format"] = {"type": "json_object"}
+            rf = response_format(self.structured, schema, json_object)
+            if rf is not None:
+                kwargs["response_format"] = rf
             try:
                 resp = client.chat.completions.create(**kwargs)
                 break
-            except openai.BadRequestError as err:
-                # a server without structured output: fall back one level and retry
-                if "response_format" not in kwargs:
+            except openai.APIStatusError as err:
+                # a server without this form of structured output: step down and retry
+                if rf is None or not _refused(err):
                     raise VirtualCellError(f"openai backend ({self.base_url}): {err}") from err
-                self.structured = "json_object" if self.structured == "json_schema" else "none"
-                log(f"openai backend: server refused response_format; using {self.structured}")
+                self.schema_stats["refused"] += 1
+                self._step_down(f"the server refused response_format={self.structured}")
             except openai.OpenAIError as err:
                 raise VirtualCellError(f"openai backend ({self.base_url}): {err}") from err
         dt = time.perf_counter() - t0
-        text = resp.choices[0].message.content or ""
+        choice = resp.choices[0]
+        text = choice.message.content or ""
+        if schema is not None and rf is not None and self._sends_schema(rf):
+            self._check(text, schema, getattr(choice, "finish_reason", None))
         usage = getattr(resp, "usage", None)
         pt = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else _words(messages)
         ct = int(getattr(usage, "completion_tokens", 0) or 0) if usage else len(text.split())
         return Reply(text, pt, ct, dt, f"openai:{resp.model or self.model}")
+
+    @staticmethod
+    def _sends_schema(rf: dict[str, Any]) -> bool:
+        return rf.get("type") == "json_schema" or "schema" in rf
