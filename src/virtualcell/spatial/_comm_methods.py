@@ -111,6 +111,20 @@ def neighbor_product(data: CommInput, *, seed: int = 0) -> dict[str, np.ndarray]
     return {"score": out}
 
 
+def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(x columns, y columns)``: Pearson r of every column of ``x`` with every column of
+    ``y`` over the same cells (rows); 0 where either column is constant."""
+    n = x.shape[0]
+    y = y - y.mean(axis=0)
+    ysd = y.std(axis=0)
+    x = x - x.mean(axis=0)
+    xsd = x.std(axis=0)
+    r = (x.T @ y) / n / np.maximum(np.outer(xsd, ysd), 1e-300)
+    r[:, ysd <= 1e-12] = 0.0
+    r[xsd <= 1e-12, :] = 0.0
+    return r
+
+
 def response_strength(data: CommInput, *, top: int = 3, min_cells: int = 20) -> np.ndarray:
     """``(n_pairs, n_types)``: how strongly receivers of each type respond to each pair's
     ligand around them.
@@ -140,16 +154,7 @@ def response_strength(data: CommInput, *, top: int = 3, min_cells: int = 20) -> 
         n = cells.size
         if n < max(min_cells, 3):
             continue
-        y = data.expression[cells]
-        y = y - y.mean(axis=0)
-        ysd = y.std(axis=0)
-        e = expo_all[cells]
-        e = e - e.mean(axis=0)
-        esd = e.std(axis=0)
-        corr = (e.T @ y) / n / np.maximum(np.outer(esd, ysd), 1e-300)
-        corr[:, ysd <= 1e-12] = 0.0
-        corr[esd <= 1e-12, :] = 0.0
-        corr = np.where(keep, np.abs(corr), 0.0)
+        corr = np.where(keep, np.abs(_pearson(expo_all[cells], data.expression[cells])), 0.0)
         k = int(min(top, corr.shape[1]))
         out[:, r] = np.sort(corr, axis=1)[:, ::-1][:, :k].mean(axis=1)
     return out
@@ -228,16 +233,7 @@ def contact_strength(
         n = cells.size
         if n < max(min_cells, 4):
             continue
-        y = data.expression[cells]
-        y = y - y.mean(axis=0)
-        ysd = y.std(axis=0)
-        c = contact[cells]
-        c = c - c.mean(axis=0)
-        csd = c.std(axis=0)
-        rho = (c.T @ y) / n / np.maximum(np.outer(csd, ysd), 1e-300)
-        rho[:, ysd <= 1e-12] = 0.0
-        rho[csd <= 1e-12, :] = 0.0
-        rho = np.clip(rho, -1.0, 1.0)
+        rho = np.clip(_pearson(contact[cells], data.expression[cells]), -1.0, 1.0)
         t2 = rho**2 * (n - 2) / np.maximum(1.0 - rho**2, 1e-12)
         if gene_means is not None:
             t2 = np.where(gene_means > marker_fold * gene_means[r][None, :], 0.0, t2)
