@@ -296,3 +296,38 @@ def test_each_family_declares_the_baselines_that_answer_it():
     assert "answers only naming_go, naming_hallmark" in applicable(None, "claims", "top_enrichment")
     assert applicable(None, "qa_targets", "majority") is not None
     assert applicable(None, "qa_targets", "keyword_router") is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], None),
+        (["--small-model"], "small"),
+        (["--small-model", "--no-guide"], "small-no-guide"),
+    ],
+)
+def test_cli_small_model_rules_for_any_backend(monkeypatch, tmp_path, flags, expected):
+    import virtualcell.agent._bench as bench_mod
+    from virtualcell.agent._bench_rows import SMALL_MODEL_OPTIONS, default_agent_options
+    from virtualcell.cli import main
+
+    seen = {}
+
+    def fake_run_benchmark(backend, **kwargs):
+        seen["backend"], seen["agent_options"] = backend, kwargs["agent_options"]
+        return {"backend": backend}
+
+    monkeypatch.setattr(bench_mod, "run_benchmark", fake_run_benchmark)
+    argv = ["agent", "bench", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1",
+            "--model", "m", "--out", str(tmp_path / "o"), "--json", *flags]  # fmt: skip
+    assert main(argv) == 0
+    assert seen["backend"] == "openai"
+    opts = default_agent_options("openai", seen["agent_options"])
+    if expected is None:  # the openai default: constrained replies only
+        assert seen["agent_options"] is None and opts == {"constrain": True}
+    else:  # the local backend's rules, explicit flags on top
+        assert {k: opts[k] for k in SMALL_MODEL_OPTIONS} == {
+            **SMALL_MODEL_OPTIONS,
+            **({"guide": False} if expected == "small-no-guide" else {}),
+        }
+        assert default_agent_options("local", None) == {"constrain": True, **SMALL_MODEL_OPTIONS}

@@ -37,6 +37,7 @@ from ._analysis import (
 from ._backends import Backend, Reply, ScriptedBackend, backends, make_backend
 from ._backends import get_backend as get_backend  # deprecated alias, not in __all__
 from ._bench import evaluate, run_benchmark
+from ._bench_rows import SMALL_MODEL_OPTIONS
 from ._constrain import SchemaConstraint, action_schema, compact_schema
 from ._design import AgentPolicy, expert_backend, parse_candidates
 from ._local import LocalBackend
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_TASK_COUNTS",
     "LOCAL_MODELS",
+    "SMALL_MODEL_OPTIONS",
     "TASK_FAMILIES",
     "Action",
     "Agent",

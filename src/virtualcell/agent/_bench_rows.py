@@ -22,6 +22,7 @@ from ._tasks import TASK_FAMILIES, Task, check, family_order, make_tasks
 from ._workspace import Workspace
 
 __all__ = [
+    "SMALL_MODEL_OPTIONS",
     "SYSTEM_KINDS",
     "agent_row",
     "base_row",
@@ -95,6 +96,16 @@ def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+#: The rules that make a small model useful (the local backend's defaults; any backend
+#: with ``vcell agent bench --small-model``, e.g. a small model behind an OpenAI-compatible
+#: server): 5 offered tools, no separate plan, arguments filled from what exists, the
+#: channel rule for the call, the asked kinds guiding chaining and answering, ranked answers.
+SMALL_MODEL_OPTIONS: dict[str, Any] = {
+    "max_tools": 5, "plan": False, "ground_arguments": True, "choice": "channel",
+    "guide": True, "answer_choice": "rank",
+}  # fmt: skip
+
+
 def default_agent_options(backend: str, given: dict[str, Any] | None) -> dict[str, Any]:
     """Agent options of the benchmark: replies constrained to the offered tools' schemas;
     a local model sees the 5 tools BM25 ranks first among those whose required arguments
@@ -106,8 +117,7 @@ def default_agent_options(backend: str, given: dict[str, Any] | None) -> dict[st
     kind (``answer_choice="rank"``, :mod:`._guide`); ``given`` overrides."""
     opts: dict[str, Any] = {"constrain": True}
     if backend == "local":
-        opts.update(max_tools=5, plan=False, ground_arguments=True, choice="channel",
-                    guide=True, answer_choice="rank")  # fmt: skip
+        opts.update(SMALL_MODEL_OPTIONS)
     opts.update(given or {})
     return opts
 

@@ -264,10 +264,24 @@ def bench_cmd(
         help="local: how the answer's values are chosen (free: decoded; model, contrastive, "
         "rank, model+rank, contrastive+rank: scored).",
     ),
+    small_model: bool = typer.Option(
+        False,
+        "--small-model",
+        help="openai: use the local backend's small-model rules (5 tools, no plan, grounded "
+        "arguments, channel choice, guide, ranked answers), e.g. for a small model behind "
+        "llama.cpp's server; local: always on.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run the agent benchmark (>= 80 tasks with programmatic checkers)."""
     from ._bench import results_table, run_benchmark
+    from ._bench_rows import SMALL_MODEL_OPTIONS
+
+    given = {
+        k: v
+        for k, v in (("choice", choice), ("guide", guide), ("answer_choice", answer_choice))
+        if v is not None
+    }
 
     result = run_benchmark(
         backend,
@@ -279,12 +293,7 @@ def bench_cmd(
         baselines=not no_baselines,
         rounds=rounds,
         memory=memory_path if memory_path is not None else memory,
-        agent_options={
-            k: v
-            for k, v in (("choice", choice), ("guide", guide), ("answer_choice", answer_choice))
-            if v is not None
-        }
-        or None,
+        agent_options=({**SMALL_MODEL_OPTIONS, **given} if small_model else given) or None,
         **_backend_options(base_url, model),
     )
     if as_json:
