@@ -53,51 +53,61 @@ def kb(agent_kb_path):
 
 class ScriptedChatServer:
     """An OpenAI-compatible ``/v1/chat/completions`` endpoint on 127.0.0.1 that replies
-    with the given texts in order and records every request body."""
+    with the given texts in order and records every request body.
 
-    def __init__(self, replies: list[str], refuse: tuple[str, ...] = ()):
+    ``refuse``: ``response_format`` types answered with 400 (not recorded). ``answer``:
+    instead of ``replies``, a function ``answer(body) -> (status, text, finish_reason)``
+    deciding each reply (a status other than 200 sends ``text`` as the error message)."""
+
+    def __init__(self, replies: list[str] = (), refuse: tuple[str, ...] = (), answer=None):
         self.replies = list(replies)
         self.requests: list[dict] = []
-        self.refuse = refuse  # response_format types answered with 400 (not counted)
+        self.refuse = refuse
         outer = self
+
+        def scripted(body: dict) -> tuple[int, str, str] | None:
+            kind = (body.get("response_format") or {}).get("type")
+            if kind in outer.refuse:
+                return None  # refused, not recorded
+            i = len(outer.requests)
+            return 200, outer.replies[i] if i < len(outer.replies) else '{"answer": "done"}', "stop"
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                kind = (body.get("response_format") or {}).get("type")
-                if kind in outer.refuse:
-                    data = json.dumps({"error": {"message": f"{kind} unsupported"}}).encode()
-                    self.send_response(400)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                reply = (answer or scripted)(body)
+                if reply is None:
+                    kind = body["response_format"]["type"]
+                    self._send(400, {"error": {"message": f"{kind} unsupported"}})
                     return
                 outer.requests.append(
                     {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
                 )
                 i = len(outer.requests) - 1
-                text = outer.replies[i] if i < len(outer.replies) else '{"answer": "done"}'
-                payload = {
+                status, text, finish = reply
+                if status != 200:
+                    self._send(status, {"error": {"message": text, "type": "server_error"}})
+                    return
+                self._send(200, {
                     "id": f"chatcmpl-{i}",
                     "object": "chat.completion",
                     "created": 0,
                     "model": body.get("model", "test"),
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": text},
-                        }
-                    ],
+                    "choices": [{
+                        "index": 0,
+                        "finish_reason": finish,
+                        "message": {"role": "assistant", "content": text},
+                    }],
                     "usage": {
                         "prompt_tokens": 11 * (i + 1),
                         "completion_tokens": 7,
                         "total_tokens": 11 * (i + 1) + 7,
                     },
-                }
+                })  # fmt: skip
+
+            def _send(self, status: int, payload: dict) -> None:
                 data = json.dumps(payload).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -108,6 +118,11 @@ class ScriptedChatServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def bodies(self) -> list[dict]:
+        """The recorded request bodies, in order."""
+        return [r["body"] for r in self.requests]
 
     @property
     def url(self) -> str:
@@ -126,8 +141,8 @@ class ScriptedChatServer:
 def chat_server():
     servers = []
 
-    def start(replies, refuse=()):
-        s = ScriptedChatServer(replies, refuse).__enter__()
+    def start(replies=(), refuse=(), answer=None):
+        s = ScriptedChatServer(replies, refuse, answer).__enter__()
         servers.append(s)
         return s
 

@@ -5,10 +5,6 @@ on 127.0.0.1 that behave like the real ones met (no model): llama-cpp-python's s
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 import virtualcell as vc
@@ -19,66 +15,10 @@ MSGS = [{"role": "user", "content": "Which process is KLF1 in?"}]
 SCHEMA = action_schema([], answer=True)  # {"answer": non-empty string}, nothing else
 
 
-class Server:
-    """``/v1/chat/completions`` on 127.0.0.1: ``answer(body) -> (status, text, finish)``
-    decides each reply; every request body is recorded."""
-
-    def __init__(self, answer):
-        self.bodies: list[dict] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.bodies.append(body)
-                status, text, finish = answer(body)
-                if status != 200:
-                    payload = {"error": {"message": text, "type": "internal_server_error"}}
-                else:
-                    payload = {
-                        "id": "c",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": body["model"],
-                        "choices": [
-                            {
-                                "index": 0,
-                                "finish_reason": finish,
-                                "message": {"role": "assistant", "content": text},
-                            }
-                        ],
-                        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-                    }
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def server():
-    made = []
-
-    def start(answer):
-        made.append(Server(answer))
-        return made[-1]
-
-    yield start
-    for s in made:
-        s.close()
+def server(chat_server):
+    """``server(answer)``: conftest's scripted server, each reply decided by ``answer``."""
+    return lambda answer: chat_server(answer=answer)
 
 
 def llama_cpp_python(status):
