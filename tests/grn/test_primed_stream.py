@@ -164,3 +164,105 @@ def test_regulators_absent_from_the_file_are_named(files):
         vc.grn.primed_statistics(backed[:100])
     with pytest.raises(ValidationError, match="groupby column 'batch' not in obs"):
         vc.grn.primed_statistics(folder / "cells.h5ad", groupby="batch")
+
+
+# -- interventional data: a gene is not fitted on the cells perturbing it -------------
+
+#: singles and doubles of regulators (G0, G3) and of targets (G9, G20, G25), and a gene
+#: that is not measured (its cells are fitted for every gene)
+CONDITIONS = ["G0", "G3", "G9", "G20", "G0+G9", "G25+G3", "NOTAGENE", "G1"]
+
+
+@pytest.fixture(scope="module")
+def perturbed_files(tmp_path_factory):
+    a = _adata(seed=3)
+    rng = np.random.default_rng(1)
+    labels = np.array(CONDITIONS, dtype=object)[rng.integers(0, len(CONDITIONS), a.n_obs)]
+    labels[rng.random(a.n_obs) < 0.4] = "control"
+    a.obs["perturbation"] = labels
+    folder = tmp_path_factory.mktemp("perturbed")
+    a.write_h5ad(folder / "cells.h5ad")
+    a.write_zarr(folder / "cells.zarr")
+    return a, folder
+
+
+def _perturbed_lists(a: ad.AnnData) -> list[list[int]]:
+    genes = list(a.var_names)
+    return [
+        [genes.index(g) for g in lab.split("+") if g in genes] if lab != "control" else []
+        for lab in a.obs["perturbation"]
+    ]
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [GRID, dict(ridges=(1.0,), strengths=(100.0,), prior_means=(0.5,))],
+    ids=["cross-validated", "one-setting"],
+)
+def test_perturbed_cells_streamed_equal_the_in_memory_fit(perturbed_files, grid):
+    a, folder = perturbed_files
+    memory = _in_memory(a, perturbed=_perturbed_lists(a), **grid)
+    kw = dict(regulators=REGS, prior=PRIOR, groupby="time", reference="control", **grid)
+    streamed = vc.grn.fit_primed_network_stream(
+        folder / "cells.h5ad", perturbed="perturbation", chunk_cells=29, **kw
+    )
+    _assert_same(memory, streamed)
+    # the exclusion matters: without it (same grid point) the perturbed targets, and
+    # only they, change
+    chosen = dict(ridges=(memory.ridge,), strengths=(memory.strength,),
+                  prior_means=(memory.prior_mean,))  # fmt: skip
+    plain = _in_memory(a, **chosen)
+    hit = [list(a.var_names).index(g) for g in ("G0", "G1", "G3", "G9", "G20", "G25")]
+    rest = np.setdiff1d(np.arange(a.n_vars), hit)
+    assert np.abs(plain.coef[:, hit] - streamed.coef[:, hit]).max(axis=0).min() > 1e-4  # each
+    assert np.abs(plain.coef[:, rest] - streamed.coef[:, rest]).max() <= 1e-8
+    assert np.abs(plain.association - streamed.association).max() > 1e-3
+
+
+def test_perturbed_stream_on_every_source_chunk_size_and_backend(perturbed_files):
+    a, folder = perturbed_files
+    memory = _in_memory(a, perturbed=_perturbed_lists(a), **GRID)
+    kw = dict(regulators=REGS, prior=PRIOR, groupby="time", reference="control", **GRID)
+    path, zarr = folder / "cells.h5ad", folder / "cells.zarr"
+    names = [lab.split("+") if lab != "control" else [] for lab in a.obs["perturbation"]]
+    names = [[g for g in cell if g != "NOTAGENE"] for cell in names]
+    for other in (
+        vc.grn.fit_primed_network_stream(path, perturbed="perturbation", chunk_cells=1, **kw),
+        vc.grn.fit_primed_network_stream(path, perturbed="perturbation", chunk_cells=240, **kw),
+        vc.grn.fit_primed_network_stream(zarr, perturbed="perturbation", chunk_cells=50, **kw),
+        vc.grn.fit_primed_network_stream(a, perturbed=_perturbed_lists(a), chunk_cells=64, **kw),
+        vc.grn.fit_primed_network_stream(ad.read_h5ad(path, backed="r"), perturbed=names, **kw),
+        vc.grn.fit_primed_network_stream(path, perturbed="perturbation", n_jobs=2, **kw),
+    ):
+        _assert_same(memory, other)
+    with use_dask("local", n_workers=2):
+        on_dask = vc.grn.fit_primed_network_stream(path, perturbed="perturbation", **kw)
+    _assert_same(memory, on_dask)
+
+
+def test_perturbed_statistics_hold_one_set_per_condition(perturbed_files):
+    a, folder = perturbed_files
+    stats = vc.grn.primed_statistics(folder / "cells.h5ad", regulators=REGS, groupby="time",
+                                     perturbed="perturbation")  # fmt: skip
+    labels = {ps.label for ps in stats.perturbed}
+    assert labels == {"G0", "G3", "G9", "G20", "G0+G9", "G3+G25", "G1"}  # NOTAGENE: not measured
+    counts = a.obs["perturbation"].value_counts()
+    for ps in stats.perturbed:
+        expected = counts.get(ps.label, 0) + (
+            counts.get("G25+G3", 0) if ps.label == "G3+G25" else 0
+        )
+        assert ps.cells.sum() == expected
+        assert ps.cross.shape == (stats.folds, len(REGS), len(REGS) + ps.genes.size)
+    g9 = list(a.var_names).index("G9")
+    assert sorted(stats.perturbed[i].label for i in stats.sets_of()[g9]) == ["G0+G9", "G9"]
+
+
+def test_perturbed_input_errors_are_one_line(perturbed_files):
+    _, folder = perturbed_files
+    path = folder / "cells.h5ad"
+    with pytest.raises(ValidationError, match=r"perturbed column 'guide' not in obs"):
+        vc.grn.primed_statistics(path, perturbed="guide")
+    with pytest.raises(ValidationError, match="perturbed has 3 entries for 240 cells"):
+        vc.grn.primed_statistics(path, perturbed=[[0], [], [1]])
+    with pytest.raises(ValidationError, match="perturbed gene 'TP53' is not in var_names"):
+        vc.grn.primed_statistics(path, perturbed=[["TP53"]] * 240)

@@ -23,6 +23,7 @@ from ._primed import PrimedNetwork, fit_primed_network, knowledge_prior_or_none
 from ._pseudotime import pseudotime_columns
 from ._sergio import read_sergio
 from ._stream import (
+    PerturbedSet,
     PrimedStatistics,
     fit_primed_network_stream,
     primed_statistics,
@@ -33,6 +34,7 @@ __all__ = [
     "METHODS",
     "GRNInput",
     "MethodFn",
+    "PerturbedSet",
     "PrimedNetwork",
     "PrimedStatistics",
     "Scores",

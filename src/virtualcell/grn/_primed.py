@@ -326,7 +326,7 @@ def fit_primed_network(
     p = prior_matrix(prior, genes, regs)
     excluded: dict[int, list[int]] = {}
     for row, pert in enumerate(perturbed or []):
-        for t in pert:
+        for t in dict.fromkeys(int(g) for g in pert):  # a gene listed twice: once
             excluded.setdefault(int(t), []).append(row)
     excl = {t: np.asarray(rows, dtype=int) for t, rows in excluded.items()}
     has_prior = bool(np.any(p))

@@ -27,8 +27,14 @@ regulator system per grid point. The held-out error of a fold comes from the sam
 statistics, ``sum_i (z_i B - z_i)^2 = B' G_f B - 2 B' C_f + sum z^2``. The result is the
 in-memory fit (tests: max ``|diff| <= 1e-8``, serial vs processes vs Dask, chunk sizes).
 
-Not streamed: ``perturbed`` (a gene fitted without the cells perturbing it needs each
-perturbed gene's own cell set); use :func:`fit_primed_network` for Perturb-seq data.
+Interventional data (``perturbed=``: a gene is not fitted on the cells perturbing it)
+are streamed too: the pass also adds, per distinct set of genes perturbed together (a
+single knockout or a combination), the same statistics over that set's cells
+(:class:`PerturbedSet`: per fold the regulator Gram block and the regulators' products
+with the set's genes, plus the rows of the set's genes that are regulators). A perturbed
+target subtracts its sets' statistics and is solved directly (its own Gram matrix, so
+no shared inverse); the other targets take the fast path. Memory grows linearly with
+the number of perturbed sets, ``8 B x folds x r x (r + set size)`` each.
 """
 
 from __future__ import annotations
@@ -44,9 +50,15 @@ from .._errors import ValidationError
 from .._utils import dask_client
 from ._parallel import map_targets
 from ._primed import PrimedNetwork, prior_matrix
-from ._stream_stats import PrimedStatistics, primed_statistics
+from ._stream_stats import PerturbedSet, PrimedStatistics, primed_statistics
 
-__all__ = ["PrimedStatistics", "fit_primed_network_stream", "primed_statistics", "solve_primed"]
+__all__ = [
+    "PerturbedSet",
+    "PrimedStatistics",
+    "fit_primed_network_stream",
+    "primed_statistics",
+    "solve_primed",
+]
 
 
 def _inverse(lamn: float, eig: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -177,6 +189,155 @@ def _final_task(
     return np.hstack([d.T, (prior_mean * q).T])
 
 
+def _solve_target(
+    g: np.ndarray,
+    c: np.ndarray,
+    prior_t: np.ndarray,
+    own: int,
+    *,
+    lamn: float,
+    strength: float,
+    with_prior: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(data_part, prior_part at m = 1)`` of one target from its own Gram matrix ``g``
+    and cross-products ``c``: the solve of :func:`._primed._solve` itself (a target
+    fitted without the cells perturbing it has its own ``g``, so no shared inverse)."""
+    lam = np.full(c.size, lamn)
+    known = prior_t != 0
+    lam[known] /= strength
+    a = g + np.diag(lam)
+    c = c.copy()
+    mu = prior_t.astype(np.float64)
+    if own >= 0:  # a target never regulates itself: pin its coefficient at 0
+        a[own, :] = 0.0
+        a[:, own] = 0.0
+        a[own, own] = 1.0
+        c[own] = 0.0
+        mu[own] = 0.0
+    d = np.linalg.solve(a, c)
+    q = np.linalg.solve(a, lam * mu) if with_prior and np.any(mu) else np.zeros_like(d)
+    return d, q
+
+
+def _excluded(
+    t: int, sets: list[PerturbedSet], members: list[int], r: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per fold, over the cells perturbing target ``t``: the regulator Gram matrix, the
+    regulators' cross-products with ``t``, the cell count and ``sum z_t^2``."""
+    folds = sets[members[0]].cross.shape[0]
+    gram, col = np.zeros((folds, r, r)), np.zeros((folds, r))
+    cells, sq = np.zeros(folds), np.zeros(folds)
+    for i in members:
+        ps = sets[i]
+        j = r + int(np.searchsorted(ps.genes, t))
+        gram += ps.cross[:, :, :r]
+        col += ps.cross[:, :, j]
+        cells += ps.cells
+        sq += ps.sumsq[:, t]
+    return gram, col, cells, sq
+
+
+def _excluded_cv_task(
+    targets: np.ndarray,
+    *,
+    cross: np.ndarray,
+    sumsq: np.ndarray,
+    prior: np.ndarray,
+    regulators: np.ndarray,
+    fold_cells: np.ndarray,
+    grid: list[tuple[float, float, float]],
+    with_prior: bool,
+    sets: list[PerturbedSet],
+    members: dict[int, list[int]],
+) -> np.ndarray:
+    """:func:`_cv_task` for targets perturbed in some cells: each fold's training and
+    held-out statistics lose the cells perturbing the target."""
+    from threadpoolctl import threadpool_limits
+
+    r = regulators.size
+    own = _own(targets, regulators)
+    gram_f = cross[:, :, regulators]
+    gram = gram_f.sum(axis=0)
+    n = fold_cells.sum()
+    out = np.zeros((targets.size, len(grid)))
+    pairs = list(dict.fromkeys((a, b) for a, b, _ in grid))
+    with threadpool_limits(1):
+        for i, t in enumerate(targets):
+            e_gram, e_col, e_cells, e_sq = _excluded(int(t), sets, members[int(t)], r)
+            e_gram_all, e_col_all, e_cells_all = e_gram.sum(0), e_col.sum(0), e_cells.sum()
+            whole_t = cross[:, :, t].sum(axis=0)
+            p = prior[:, t].astype(np.float64)
+            for f in range(cross.shape[0]):
+                g_train = (gram - gram_f[f]) - (e_gram_all - e_gram[f])
+                c_train = (whole_t - cross[f][:, t]) - (e_col_all - e_col[f])
+                n_train = (n - fold_cells[f]) - (e_cells_all - e_cells[f])
+                g_test = gram_f[f] - e_gram[f]
+                c_test = cross[f][:, t] - e_col[f]
+                base = sumsq[f, t] - e_sq[f]
+                for ridge, strength in pairs:
+                    d, q = _solve_target(g_train, c_train, p, int(own[i]),
+                                         lamn=ridge * max(n_train, 1), strength=strength,
+                                         with_prior=with_prior)  # fmt: skip
+                    for k, (r2, s2, m) in enumerate(grid):
+                        if (r2, s2) == (ridge, strength):
+                            b = d + m * q
+                            out[i, k] += b @ g_test @ b - 2.0 * b @ c_test + base
+    return out
+
+
+def _excluded_final_task(
+    targets: np.ndarray,
+    *,
+    cross: np.ndarray,
+    prior: np.ndarray,
+    regulators: np.ndarray,
+    n_cells: int,
+    ridge: float,
+    strength: float,
+    prior_mean: float,
+    sets: list[PerturbedSet],
+    members: dict[int, list[int]],
+) -> np.ndarray:
+    """:func:`_final_task` for targets perturbed in some cells."""
+    from threadpoolctl import threadpool_limits
+
+    r = regulators.size
+    own = _own(targets, regulators)
+    gram = cross[:, :, regulators].sum(axis=0)
+    out = np.zeros((targets.size, 2 * r))
+    with threadpool_limits(1):
+        for i, t in enumerate(targets):
+            e_gram, e_col, e_cells, _ = _excluded(int(t), sets, members[int(t)], r)
+            d, q = _solve_target(
+                gram - e_gram.sum(0), cross[:, :, t].sum(axis=0) - e_col.sum(0),
+                prior[:, t].astype(np.float64), int(own[i]),
+                lamn=ridge * max(n_cells - e_cells.sum(), 1), strength=strength,
+                with_prior=prior_mean != 0,
+            )  # fmt: skip
+            out[i, :r], out[i, r:] = d, prior_mean * q
+    return out
+
+
+def _association(stats: PrimedStatistics, whole: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    """``PrimedNetwork.association`` (:func:`._primed._association`): over the cells
+    perturbing neither the regulator nor the target, so each perturbed set's cells leave
+    the rows of its genes that are regulators and the columns of its genes."""
+    num = whole.copy()
+    var = np.broadcast_to(np.diag(gram)[:, None], whole.shape).copy()
+    r = len(stats.regulators)
+    for ps in stats.perturbed:
+        block = ps.cross.sum(axis=0)  # regulators x (regulators + genes)
+        sq = np.diag(block[:, :r])  # sum z_k^2 over the set's cells
+        rows, cols = ps.regulator_rows, ps.genes
+        num[rows, :] -= ps.rows
+        num[:, cols] -= block[:, r:]
+        num[np.ix_(rows, cols)] += block[np.ix_(rows, r + np.arange(cols.size))]
+        var[rows, :] -= sq[rows][:, None]
+        var[:, cols] -= sq[:, None]
+        var[np.ix_(rows, cols)] += sq[rows][:, None]
+    return num / np.maximum(var, 1e-12)
+
+
 def solve_primed(
     stats: PrimedStatistics,
     *,
@@ -239,6 +400,9 @@ def solve_primed(
     gram = gram_f.sum(axis=0)
     cv: dict[str, float] = {}
     best = settings[0]
+    members = stats.sets_of()
+    hit = np.array([t for t in tg if int(t) in members], dtype=int)
+    free = np.setdiff1d(tg, hit)
     if len(settings) > 1 and stats.folds >= 2:
         inverses = {}
         for f in range(stats.folds):
@@ -248,13 +412,22 @@ def solve_primed(
                 inverses[(f, r)] = _inverse(lamn, eig)
         timing["cv_setup_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        err = map_targets(
-            _cv_task, tg, n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
-            description="primed cross-validation", cross=stats.cross, sumsq=stats.sumsq,
-            prior=p8, regulators=regs, inverses=inverses, fold_cells=stats.fold_cells,
-            grid=settings, with_prior=has_prior,
-        ).sum(axis=0)  # fmt: skip
+        err = np.zeros(len(settings))
+        if free.size:
+            err += map_targets(
+                _cv_task, free, n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
+                description="primed cross-validation", cross=stats.cross, sumsq=stats.sumsq,
+                prior=p8, regulators=regs, inverses=inverses, fold_cells=stats.fold_cells,
+                grid=settings, with_prior=has_prior,
+            ).sum(axis=0)  # fmt: skip
         del inverses
+        if hit.size:
+            err += map_targets(
+                _excluded_cv_task, hit, n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
+                description="primed cross-validation (perturbed targets)", cross=stats.cross,
+                sumsq=stats.sumsq, prior=p8, regulators=regs, fold_cells=stats.fold_cells,
+                grid=settings, with_prior=has_prior, sets=stats.perturbed, members=members,
+            ).sum(axis=0)  # fmt: skip
         timing["cv_s"] = time.perf_counter() - t1
         total = {s: float(e) for s, e in zip(settings, err, strict=True)}
         cv = {f"{s[0]:g}/{s[1]:g}/{s[2]:g}": v / (n * tg.size) for s, v in total.items()}
@@ -263,19 +436,30 @@ def solve_primed(
     lamn = best[0] * max(n, 1)
     inverse = _inverse(lamn, np.linalg.eigh(gram))
     whole = stats.cross.sum(axis=0)
-    rows = map_targets(
-        _final_task, tg, n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
-        description="primed solve", cross=whole, prior=p8, regulators=regs, inverse=inverse,
-        lamn=lamn, strength=best[1], prior_mean=best[2],
-    )  # fmt: skip
-    timing["solve_s"] = time.perf_counter() - t2
     r = len(regs)
     d = np.zeros((r, len(genes)))
     q = np.zeros((r, len(genes)))
-    d[:, tg] = rows[:, :r].T
-    q[:, tg] = rows[:, r:].T
-    del rows
-    association = whole / np.maximum(np.diag(gram), 1e-12)[:, None]
+    if free.size:
+        rows = map_targets(
+            _final_task, free, n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
+            description="primed solve", cross=whole, prior=p8, regulators=regs,
+            inverse=inverse, lamn=lamn, strength=best[1], prior_mean=best[2],
+        )  # fmt: skip
+        d[:, free] = rows[:, :r].T
+        q[:, free] = rows[:, r:].T
+        del rows
+    if hit.size:
+        rows = map_targets(
+            _excluded_final_task, hit, n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
+            description="primed solve (perturbed targets)", cross=stats.cross, prior=p8,
+            regulators=regs, n_cells=n, ridge=best[0], strength=best[1],
+            prior_mean=best[2], sets=stats.perturbed, members=members,
+        )  # fmt: skip
+        d[:, hit] = rows[:, :r].T
+        q[:, hit] = rows[:, r:].T
+        del rows
+    timing["solve_s"] = time.perf_counter() - t2
+    association = _association(stats, whole, gram)
     return PrimedNetwork(
         association=association, genes=list(genes), regulators=regs, coef=d + q, data_part=d,
         prior_part=q, prior=p, centre=stats.centre, scale=stats.scale, groups=stats.groups,
@@ -300,6 +484,7 @@ def fit_primed_network_stream(
     missing: str = "error",
     n_jobs: int = 1,
     dask: str | Any | None = None,
+    perturbed: str | Sequence[Any] | None = None,
 ) -> PrimedNetwork:
     """:func:`fit_primed_network` on cells streamed from a file, on local processes or Dask.
 
@@ -321,6 +506,10 @@ def fit_primed_network_stream(
         The grid of :func:`fit_primed_network`.
     n_jobs, dask
         Local worker processes, or a Dask cluster (``"local"``, an address, a client).
+    perturbed
+        Interventional data (:func:`primed_statistics`): an ``obs`` column of condition
+        labels or one list of perturbed genes per cell; a gene is not fitted on the
+        cells perturbing it.
 
     Returns
     -------
@@ -339,13 +528,13 @@ def fit_primed_network_stream(
                 source, regulators=regulators, prior=prior, groupby=groupby,
                 reference=reference, layer=layer, ridges=ridges, strengths=strengths,
                 prior_means=prior_means, folds=folds, seed=seed, chunk_cells=chunk_cells,
-                missing=missing, n_jobs=n_jobs, dask=client,
+                missing=missing, n_jobs=n_jobs, dask=client, perturbed=perturbed,
             )  # fmt: skip
     single = len(ridges) * (len(strengths) * len(prior_means) if prior is not None else 1) <= 1
     stats = primed_statistics(
         source, regulators=regulators, groupby=groupby, reference=reference, layer=layer,
         folds=1 if single else folds, seed=seed, chunk_cells=chunk_cells, missing=missing,
-        n_jobs=n_jobs, dask=dask,
+        n_jobs=n_jobs, dask=dask, perturbed=perturbed,
     )  # fmt: skip
     return solve_primed(stats, prior=prior, ridges=ridges, strengths=strengths,
                         prior_means=prior_means, n_jobs=n_jobs, dask=dask)  # fmt: skip

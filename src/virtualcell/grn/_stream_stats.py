@@ -19,7 +19,46 @@ import scipy.sparse as sp
 from .._errors import ValidationError
 from .._utils import imap_tasks, log, n_workers
 
-__all__ = ["PrimedStatistics", "primed_statistics"]
+__all__ = ["PerturbedSet", "PrimedStatistics", "perturbed_columns", "primed_statistics"]
+
+
+@dataclass
+class PerturbedSet:
+    """The standardised statistics of the cells that perturb one set of genes together
+    (a single knockout ``A``, or a combination ``A+B``): what a target among ``genes``
+    subtracts from the network's statistics, since it is not fitted on these cells.
+
+    Attributes
+    ----------
+    label
+        The genes joined by ``+``.
+    genes
+        Gene columns perturbed in these cells (sorted).
+    regulator_rows
+        Positions among the regulators of those of ``genes`` that are regulators.
+    cells
+        Cells per fold.
+    cross
+        ``folds x regulators x (regulators + len(genes))``: ``sum z_k z_u`` over the
+        set's cells of each fold, ``u`` the regulators then ``genes``.
+    rows
+        ``len(regulator_rows) x genes``: ``sum z_k z_t`` over all the set's cells for
+        the set's genes ``k`` that are regulators (the association's rows).
+    sumsq
+        ``folds x genes``: ``sum z_t^2`` over the set's cells of each fold.
+    """
+
+    label: str
+    genes: np.ndarray
+    regulator_rows: np.ndarray
+    cells: np.ndarray
+    cross: np.ndarray
+    rows: np.ndarray
+    sumsq: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.cross.nbytes + self.rows.nbytes + self.sumsq.nbytes)
 
 
 @dataclass
@@ -46,6 +85,9 @@ class PrimedStatistics:
         The cross-validation split (``folds = 1``: no cross-validation).
     timing
         Seconds of the pass (``wall_s``), cells and stored values read.
+    perturbed
+        One :class:`PerturbedSet` per distinct set of genes perturbed together (empty
+        without ``perturbed=``): a target is fitted without the cells perturbing it.
     """
 
     genes: list[str]
@@ -59,10 +101,19 @@ class PrimedStatistics:
     folds: int
     seed: int
     timing: dict[str, float] = field(default_factory=dict)
+    perturbed: list[PerturbedSet] = field(default_factory=list)
 
     @property
     def n_cells(self) -> int:
         return int(self.fold_cells.sum())
+
+    def sets_of(self) -> dict[int, list[int]]:
+        """Gene column -> indices of the :attr:`perturbed` sets that contain it."""
+        out: dict[int, list[int]] = {}
+        for i, pset in enumerate(self.perturbed):
+            for g in pset.genes:
+                out.setdefault(int(g), []).append(i)
+        return out
 
 
 # -- the statistics pass -------------------------------------------------------------
@@ -90,9 +141,14 @@ def _stats_task(
     n_folds: int,
     regulators: np.ndarray,
     chunk_cells: int,
+    set_of: np.ndarray | None = None,
+    set_genes: Sequence[np.ndarray] = (),
 ) -> dict[str, Any]:
     """Raw sums over cells ``span``: per fold the regulator x gene cross-product, per
-    (fold, group, reference) the count, gene sums and sums of squares; max ``|x|``."""
+    (fold, group, reference) the count, gene sums and sums of squares; max ``|x|``.
+    With perturbed sets (``set_of``: each cell's set, -1 for none), the same per set:
+    regulators x (regulators + the set's genes) per fold, the rows of the set's genes
+    that are regulators, and per (fold, group) the count, sums and sums of squares."""
     from ..data import CellSource
 
     handle = CellSource.open(source, layer=layer) if isinstance(source, str) else None
@@ -105,6 +161,16 @@ def _stats_task(
         total = np.zeros((n_folds, n_groups, 2, n_genes))
         squares = np.zeros((n_folds, n_groups, 2, n_genes))
         absmax, nnz, seconds_read = 0.0, 0, 0.0
+        n_sets = len(set_genes)
+        reg_pos = -np.ones(n_genes, dtype=int)
+        reg_pos[regulators] = np.arange(r)
+        set_cols = [np.concatenate([regulators, gs]) for gs in set_genes]
+        set_rowgenes = [gs[reg_pos[gs] >= 0] for gs in set_genes]
+        s_cross = [np.zeros((n_folds, r, c.size)) for c in set_cols]
+        s_rows = [np.zeros((rg.size, n_genes)) for rg in set_rowgenes]
+        s_count = np.zeros((n_sets, n_folds, n_groups))
+        s_total = np.zeros((n_sets, n_folds, n_groups, n_genes))
+        s_squares = np.zeros((n_sets, n_folds, n_groups, n_genes))
         for a in range(span[0], span[1], chunk_cells):
             b = min(a + chunk_cells, span[1])
             t0 = time.perf_counter()
@@ -125,12 +191,29 @@ def _stats_task(
             for f in np.unique(fold_of[a:b]):
                 xf = x[np.flatnonzero(fold_of[a:b] == f)]
                 cross[f] += (xf[:, regulators].T @ xf).toarray()
+            if set_of is None:
+                continue
+            sets = set_of[a:b]
+            for c in np.unique(sets[sets >= 0]):
+                in_set = sets == c
+                xc = x[np.flatnonzero(in_set)]
+                if set_rowgenes[c].size:
+                    s_rows[c] += (xc[:, set_rowgenes[c]].T @ xc).toarray()
+                for f in np.unique(fold_of[a:b][in_set]):
+                    for g in np.unique(codes[a:b][in_set & (fold_of[a:b] == f)]):
+                        rows = np.flatnonzero(in_set & (fold_of[a:b] == f) & (codes[a:b] == g))
+                        xg = x[rows]
+                        s_count[c, f, g] += rows.size
+                        s_total[c, f, g] += np.asarray(xg.sum(axis=0)).ravel()
+                        s_squares[c, f, g] += np.asarray(sq[rows].sum(axis=0)).ravel()
+                        s_cross[c][f] += (xg[:, regulators].T @ xg[:, set_cols[c]]).toarray()
     finally:
         if handle is not None:
             handle.close()
     return {
         "cross": cross, "count": count, "total": total, "squares": squares,
-        "absmax": absmax, "nnz": nnz, "read_s": seconds_read,
+        "absmax": absmax, "nnz": nnz, "read_s": seconds_read, "s_cross": s_cross,
+        "s_rows": s_rows, "s_count": s_count, "s_total": s_total, "s_squares": s_squares,
     }  # fmt: skip
 
 
@@ -219,6 +302,72 @@ def _obs_values(obs: pd.DataFrame, value: Any, what: str, n: int) -> np.ndarray 
     return arr
 
 
+def perturbed_columns(
+    obs: pd.DataFrame, perturbed: Any, genes: Sequence[str]
+) -> list[tuple[int, ...]] | None:
+    """The gene columns each cell perturbs, from an ``obs`` column of condition labels
+    (``"control"``, ``"A"``, ``"A+B"``: :func:`virtualcell.data.split_perturbation`;
+    genes not among ``genes`` are not measured and left out, logged) or from one list
+    of gene names or column indices per cell.
+
+    Parameters
+    ----------
+    obs
+        Cell annotations (one row per cell).
+    perturbed
+        ``None``, an ``obs`` column name, or one sequence per cell.
+    genes
+        Gene names of the matrix columns.
+
+    Returns
+    -------
+    list of tuple of int, or None
+        Per cell, the sorted unique columns it perturbs (``()`` for a control cell).
+    """
+    if perturbed is None:
+        return None
+    pos = {str(g): i for i, g in enumerate(genes)}
+    n = obs.shape[0]
+    if isinstance(perturbed, str):
+        from ..data import split_perturbation
+
+        if perturbed not in obs:
+            raise ValidationError(
+                f"perturbed column {perturbed!r} not in obs (columns: {list(obs.columns)[:8]})"
+            )
+        labels = obs[perturbed].astype(str).to_numpy()
+        parsed: dict[str, tuple[int, ...]] = {}
+        unmeasured: set[str] = set()
+        for lab in dict.fromkeys(labels.tolist()):
+            names = split_perturbation(lab)
+            unmeasured.update(g for g in names if g not in pos)
+            parsed[lab] = tuple(sorted({pos[g] for g in names if g in pos}))
+        if unmeasured:
+            shown = ", ".join(sorted(unmeasured)[:5])
+            log(f"primed: {len(unmeasured)} perturbed gene(s) of obs[{perturbed!r}] are not "
+                f"measured ({shown}): their cells are fitted for every gene")  # fmt: skip
+        return [parsed[lab] for lab in labels]
+    rows = list(perturbed)
+    if len(rows) != n:
+        raise ValidationError(f"perturbed has {len(rows)} entries for {n} cells")
+    out = []
+    for cell in rows:
+        cols = set()
+        for g in [cell] if isinstance(cell, str | int | np.integer) else cell:
+            if isinstance(g, str):
+                if g not in pos:
+                    raise ValidationError(f"perturbed gene {g!r} is not in var_names")
+                cols.add(pos[g])
+            elif isinstance(g, int | np.integer) and 0 <= int(g) < len(pos):
+                cols.add(int(g))
+            else:
+                raise ValidationError(
+                    f"perturbed entries must be gene names or columns 0..{len(pos) - 1}, got {g!r}"
+                )
+        out.append(tuple(sorted(cols)))
+    return out
+
+
 def primed_statistics(
     source: Any,
     *,
@@ -232,6 +381,7 @@ def primed_statistics(
     missing: str = "error",
     n_jobs: int = 1,
     dask: str | Any | None = None,
+    perturbed: str | Sequence[Any] | None = None,
 ) -> PrimedStatistics:
     """One streamed pass over the cells: the :class:`PrimedStatistics` of the network.
 
@@ -258,6 +408,13 @@ def primed_statistics(
         ``"error"`` or ``"drop"`` for regulators absent from ``var_names``.
     n_jobs, dask
         Where the chunks run (:func:`virtualcell._utils.map_tasks`).
+    perturbed
+        Interventional data: an ``obs`` column of condition labels (``"control"``,
+        ``"A"``, ``"A+B"``) or one list of gene names / columns per cell
+        (:func:`perturbed_columns`). A gene is then not fitted on the cells perturbing
+        it, as ``fit_primed_network(perturbed=...)``; the pass also collects each
+        distinct perturbed set's statistics (:class:`PerturbedSet`: about
+        ``8 B x folds x regulators x (regulators + set size)`` each).
 
     Returns
     -------
@@ -284,6 +441,13 @@ def primed_statistics(
     names = sorted(set(g.tolist()))
     codes = np.searchsorted(np.asarray(names, dtype=object), g).astype(np.int64)
     ref = np.ones(n, dtype=np.int64) if ref_values is None else ref_values.astype(bool).astype(int)
+    per_cell = perturbed_columns(obs, perturbed, genes)
+    set_of, set_genes = None, []
+    if per_cell is not None:
+        set_index: dict[tuple[int, ...], int] = {}
+        set_of = np.array([set_index.setdefault(p, len(set_index)) if p else -1
+                           for p in per_cell], dtype=np.int64)  # fmt: skip
+        set_genes = [np.asarray(p, dtype=int) for p in set_index]
     n_folds = folds if folds >= 2 and n >= 2 * folds else 1
     fold_of = (
         np.random.default_rng(seed).permutation(n) % n_folds
@@ -299,13 +463,16 @@ def primed_statistics(
         _stats_task, spans, n_jobs=n_jobs, dask=dask, description="primed statistics",
         shared=dict(source=reader, layer=layer, codes=codes, ref=ref, fold_of=fold_of,
                     n_groups=len(names), n_folds=n_folds, regulators=regs,
-                    chunk_cells=chunk_cells),
+                    chunk_cells=chunk_cells, set_of=set_of, set_genes=set_genes),
     ):  # fmt: skip
         if acc is None:
             acc = part
             continue
-        for key in ("cross", "count", "total", "squares"):
+        for key in ("cross", "count", "total", "squares", "s_count", "s_total", "s_squares"):
             acc[key] += part[key]
+        for key in ("s_cross", "s_rows"):
+            for mine, theirs in zip(acc[key], part[key], strict=True):
+                mine += theirs
         acc["absmax"] = max(acc["absmax"], part["absmax"])
         acc["nnz"] += part["nnz"]
         acc["read_s"] += part["read_s"]
@@ -326,6 +493,10 @@ def primed_statistics(
         cross[f] /= scale[regs][:, None]
         cross[f] /= scale[None, :]
         sumsq[f] /= scale**2
+    psets = [
+        _centred_set(acc, i, genes_i, regs, centre, scale, genes)
+        for i, genes_i in enumerate(set_genes)
+    ]
     wall = time.perf_counter() - t0
     return PrimedStatistics(
         genes=genes, regulators=regs, groups=[str(v) for v in names], centre=centre,
@@ -333,6 +504,47 @@ def primed_statistics(
         folds=n_folds, seed=seed,
         timing={"wall_s": wall, "read_s": acc["read_s"], "cells": float(n),
                 "nnz": float(acc["nnz"]), "tasks": float(len(spans))},
+        perturbed=psets,
+    )  # fmt: skip
+
+
+def _centred_set(
+    acc: dict[str, Any],
+    i: int,
+    set_genes: np.ndarray,
+    regs: np.ndarray,
+    centre: np.ndarray,
+    scale: np.ndarray,
+    names: Sequence[str],
+) -> PerturbedSet:
+    """Perturbed set ``i``'s raw sums turned into standardised statistics (the same
+    algebra as the whole data's: subtract each group's centre, divide by the scale)."""
+    reg_pos = {int(g): k for k, g in enumerate(regs)}
+    cols = np.concatenate([regs, set_genes])
+    row_genes = np.array([g for g in set_genes if int(g) in reg_pos], dtype=int)
+    cross, rows = acc["s_cross"][i], acc["s_rows"][i]
+    count, total, squares = acc["s_count"][i], acc["s_total"][i], acc["s_squares"][i]
+    n_folds = count.shape[0]
+    sumsq = np.zeros((n_folds, centre.shape[1]))
+    for f in range(n_folds):
+        for k, c in enumerate(centre):
+            s, n = total[f, k], count[f, k]
+            if not n:
+                continue
+            cross[f] -= np.outer(c[regs], s[cols])
+            cross[f] -= np.outer(s[regs] - n * c[regs], c[cols])
+            rows -= np.outer(c[row_genes], s)
+            rows -= np.outer(s[row_genes] - n * c[row_genes], c)
+            sumsq[f] += squares[f, k] - 2.0 * c * s + n * c**2
+        cross[f] /= scale[regs][:, None]
+        cross[f] /= scale[cols][None, :]
+        sumsq[f] /= scale**2
+    rows /= scale[row_genes][:, None]
+    rows /= scale[None, :]
+    return PerturbedSet(
+        label="+".join(names[int(g)] for g in set_genes), genes=set_genes,
+        regulator_rows=np.array([reg_pos[int(g)] for g in row_genes], dtype=int),
+        cells=count.sum(axis=1), cross=cross, rows=rows, sumsq=sumsq,
     )  # fmt: skip
 
 
