@@ -16,7 +16,7 @@ import pandas as pd
 
 from .._errors import DataFormatError, ValidationError
 
-__all__ = ["GRNInput", "Scores", "edge_table", "prepare"]
+__all__ = ["GRNInput", "Scores", "edge_table", "prepare", "regulator_columns"]
 
 
 @dataclass
@@ -116,17 +116,25 @@ def prepare(
         raise DataFormatError(
             f"non-finite values in genes {[names[i] for i in np.flatnonzero(bad)[:5]]}"
         )
-    if regulators is None:
-        reg_idx = np.arange(X.shape[1])
-    else:
-        wanted = [str(r) for r in regulators]
-        pos = {g: i for i, g in enumerate(names)}
-        reg_idx = np.array(sorted({pos[r] for r in wanted if r in pos}), dtype=int)
-        if reg_idx.size == 0:
-            raise ValidationError(
-                f"none of the {len(wanted)} regulators (e.g. {wanted[:5]}) is among the genes"
-            )
+    reg_idx = regulator_columns(names, regulators)
     return GRNInput(X=X, genes=names, regulators=reg_idx, obs=obs)
+
+
+def regulator_columns(
+    names: Sequence[str], regulators: Iterable[str] | None, *, where: str = "the genes"
+) -> np.ndarray:
+    """Sorted unique columns of the ``regulators`` among ``names`` (all without a list;
+    names not among them are ignored; none at all is an error naming ``where``)."""
+    if regulators is None:
+        return np.arange(len(names))
+    wanted = [str(r) for r in regulators]
+    pos = {g: i for i, g in enumerate(names)}
+    reg_idx = np.array(sorted({pos[r] for r in wanted if r in pos}), dtype=int)
+    if reg_idx.size == 0:
+        raise ValidationError(
+            f"none of the {len(wanted)} regulators (e.g. {wanted[:5]}) is among {where}"
+        )
+    return reg_idx
 
 
 def edge_table(

@@ -17,7 +17,7 @@ from .._cli_types import (
     seed_option,
 )
 from .._utils import emit_json
-from ._infer import infer
+from ._infer import STREAMING_METHODS, infer
 
 _DEFAULT = {k: p.default for k, p in inspect.signature(infer).parameters.items()}
 
@@ -81,6 +81,19 @@ def grn_command(
         "--layer",
         help="Matrix to read: 'raw' = adata.raw.X, a name = adata.layers[name]; default X.",
     ),
+    perturbed: str | None = typer.Option(
+        None,
+        "--perturbed",
+        help="primed: obs column of condition labels ('control', 'A', 'A+B'); a gene is "
+        "not fitted on the cells perturbing it.",
+    ),
+    chunk_cells: int = typer.Option(
+        5000,
+        "--chunk-cells",
+        min=1,
+        help="primed on a .h5ad/.zarr file: cells read at a time (the file is streamed, "
+        "never read whole).",
+    ),
     list_methods: bool = typer.Option(False, "--list-methods", help="List method names and exit."),
     overwrite: bool = overwrite_option(),
 ) -> None:
@@ -100,9 +113,22 @@ def grn_command(
         return
     if data is None:
         raise ValidationError("give DATA (a BEELINE/DREAM4 folder, .h5ad or registry name)")
-    adata = load_dataset(data)
+    options: dict = {}
+    if method in STREAMING_METHODS:
+        options = {"perturbed": perturbed, "chunk_cells": chunk_cells}
+    elif perturbed is not None:
+        raise ValidationError(f"--perturbed is an option of --method primed, not {method!r}")
     regs = read_regulators(regulators) if regulators is not None else None
-    edges = infer(adata, method=method, regulators=regs, layer=layer, n_jobs=n_jobs, seed=seed)
+    if method in STREAMING_METHODS and _is_cell_file(data):
+        adata = None  # streamed by infer: obs and var only, the matrix in chunks
+        edges = infer(data, method=method, regulators=regs, layer=layer, n_jobs=n_jobs,
+                      seed=seed, **options)  # fmt: skip
+        genes = _var_names(data, layer)
+    else:
+        adata = load_dataset(data)
+        edges = infer(adata, method=method, regulators=regs, layer=layer, n_jobs=n_jobs,
+                      seed=seed, **options)  # fmt: skip
+        genes = list(adata.var_names)
     if out is not None:
         write_edges(edges, out, overwrite=True)  # the --out rule was applied at parsing
     true_net, source = None, None
@@ -110,7 +136,7 @@ def grn_command(
         from ..data import read_network
 
         true_net, source = read_network(truth), str(truth)
-    elif "true_network" in getattr(adata, "uns", {}):
+    elif adata is not None and "true_network" in getattr(adata, "uns", {}):
         true_net, source = adata.uns["true_network"], "uns['true_network'] of DATA"
         if not as_json:
             typer.echo(f"no --truth given: scoring against {source}", err=True)
@@ -119,7 +145,7 @@ def grn_command(
         result["out"] = str(out)
     if true_net is not None:
         result["truth"] = source
-        result.update(evaluate(edges, true_net, genes=list(adata.var_names), regulators=regs))
+        result.update(evaluate(edges, true_net, genes=genes, regulators=regs))
     if as_json:
         emit_json(result)
         return
@@ -128,6 +154,19 @@ def grn_command(
         typer.echo(f"{key:22s} {text}")
     if true_net is None:
         typer.echo(edges.head(10).to_string(index=False))
+
+
+def _is_cell_file(data: str) -> bool:
+    """A ``.h5ad`` file or a ``.zarr`` store: what ``primed`` streams."""
+    path = Path(data).expanduser()
+    return (path.is_file() and path.suffix == ".h5ad") or (path.is_dir() and path.suffix == ".zarr")
+
+
+def _var_names(data: str, layer: str | None) -> list[str]:
+    from ..data import CellSource
+
+    with CellSource.open(Path(data).expanduser(), layer=layer) as cells:
+        return [str(g) for g in cells.var_names]
 
 
 def register(app: typer.Typer) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "fit_primed_network",
     "knowledge_prior_or_none",
     "primed",
+    "primed_inputs",
     "prior_matrix",
 ]
 
@@ -394,6 +395,42 @@ def knowledge_prior_or_none(
     return edges
 
 
+def primed_inputs(
+    obs: pd.DataFrame,
+    genes: Sequence[str],
+    *,
+    prior: pd.DataFrame | str | None = "auto",
+    groupby: str | None = "auto",
+    reference: str | None = "auto",
+    perturbed: str | None = None,
+) -> tuple[pd.DataFrame | None, np.ndarray | None, np.ndarray | None, list | None]:
+    """``(prior, groups, reference, perturbed)`` of :func:`primed` from the options and
+    ``obs``, decided once for the in-memory and the streamed fit (module docstring)."""
+    if isinstance(prior, str):
+        if prior not in ("auto", "none"):
+            raise ValidationError(f"prior must be 'auto', 'none' or an edge table, got {prior!r}")
+        prior = knowledge_prior_or_none(genes, "grn primed") if prior == "auto" else None
+    groups = None
+    if groupby == "auto":
+        groupby = "time" if "time" in obs else None
+    if groupby is not None:
+        if groupby not in obs:
+            raise ValidationError(f"groupby column {groupby!r} not in obs")
+        groups = obs[groupby].astype(str).to_numpy()
+    from ._stream_stats import perturbed_columns
+
+    per_cell = perturbed_columns(obs, perturbed, genes)
+    ref = None
+    if reference == "auto":
+        if per_cell is not None:  # the cells perturbing no measured gene
+            ref = np.array([not p for p in per_cell], dtype=bool)
+    elif reference is not None:
+        if reference not in obs:
+            raise ValidationError(f"reference column {reference!r} not in obs")
+        ref = obs[reference].astype(bool).to_numpy()
+    return prior, groups, ref, per_cell
+
+
 def primed(
     data: GRNInput,
     *,
@@ -401,8 +438,16 @@ def primed(
     seed: int = 0,
     prior: pd.DataFrame | str | None = "auto",
     groupby: str | None = "auto",
+    reference: str | None = "auto",
+    perturbed: str | None = None,
+    chunk_cells: int = 5000,
+    dask: str | Any | None = None,
 ) -> Scores:
     """Knowledge-primed signed linear network (module docstring); score ``|B|``.
+
+    Given a path to a ``.h5ad`` / ``.zarr`` or a backed AnnData,
+    :func:`virtualcell.grn.infer` streams it (:func:`~virtualcell.grn.fit_primed_network_stream`,
+    the same network); in memory the fit is :func:`fit_primed_network`.
 
     Parameters
     ----------
@@ -411,18 +456,21 @@ def primed(
         ``None`` / ``"none"`` (data alone).
     groupby
         ``obs`` column to standardise within (``"auto"``: ``time`` when present).
+    reference
+        ``obs`` boolean column of the cells that define the centres and spreads;
+        ``"auto"``: the cells perturbing no gene when ``perturbed`` is given, else all.
+    perturbed
+        ``obs`` column of condition labels (``"control"``, ``"A"``, ``"A+B"``):
+        interventional data, a gene is not fitted on the cells perturbing it.
+    chunk_cells, dask
+        Streamed input only: cells read at a time, and a Dask cluster (``"local"``, an
+        address, a client) for the pass and the solve; the in-memory fit is one process.
     """
-    if isinstance(prior, str):
-        if prior not in ("auto", "none"):
-            raise ValidationError(f"prior must be 'auto', 'none' or an edge table, got {prior!r}")
-        prior = knowledge_prior_or_none(data.genes, "grn primed") if prior == "auto" else None
-    groups = None
-    if groupby == "auto":
-        groupby = "time" if "time" in data.obs else None
-    if groupby is not None:
-        if groupby not in data.obs:
-            raise ValidationError(f"groupby column {groupby!r} not in obs")
-        groups = data.obs[groupby].astype(str).to_numpy()
+    prior, groups, ref, per_cell = primed_inputs(
+        data.obs, data.genes, prior=prior, groupby=groupby, reference=reference,
+        perturbed=perturbed,
+    )  # fmt: skip
     net = fit_primed_network(data.X, data.genes, prior=prior, regulators=data.regulators,
-                             groups=groups, seed=seed)  # fmt: skip
+                             groups=groups, reference=ref, perturbed=per_cell,
+                             seed=seed)  # fmt: skip
     return Scores(score=np.abs(net.coef), sign=np.sign(net.coef))
