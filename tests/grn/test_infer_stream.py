@@ -176,3 +176,41 @@ def test_cli_streams_primed_with_progress_on_stderr(cells, no_whole_read, capsys
     assert len(edges) == res["n_edges"]
     assert main(["grn", str(folder / "cells.h5ad"), "-m", "pearson", "--perturbed", "x"]) == 2
     assert "--perturbed is an option of --method primed" in capsys.readouterr().err
+
+
+def test_a_path_in_another_format_is_read_whole_for_every_method(tmp_path, make_linear_net):
+    x, _, _ = make_linear_net(n_genes=6, n_cells=80, seed=1)
+    folder = tmp_path / "TINY_80_0"  # a BEELINE folder: genes x cells table
+    folder.mkdir()
+    expr = x.T.copy()
+    expr.columns = [f"E{i}" for i in range(len(x))]
+    expr.to_csv(folder / "ExpressionData.csv")
+    loaded = vc.data.read(folder)
+    for method, kw in (("pearson", {}), ("primed", {"prior": "none"})):
+        from_path = vc.grn.infer(str(folder), method=method, **kw)
+        pd.testing.assert_frame_equal(from_path, vc.grn.infer(loaded, method=method, **kw))
+
+
+def test_infer_passes_workers_to_the_stream(cells):
+    _, folder = cells
+    path = folder / "cells.h5ad"
+    serial = vc.grn.infer(path, method="primed", regulators=REGS, chunk_cells=60, **KW)
+    on_two = vc.grn.infer(path, method="primed", regulators=REGS, chunk_cells=60, n_jobs=2, **KW)
+    _same_edges(serial, on_two)
+
+
+def test_cli_scores_a_streamed_file_against_its_uns_truth(cells, no_whole_read, tmp_path, capsys):
+    a, _ = cells
+    b = a.copy()
+    b.uns["true_network"] = pd.DataFrame(
+        {"regulator": REGS, "target": [f"G{i + 8}" for i in range(8)], "sign": 1}
+    )
+    b.write_h5ad(tmp_path / "with_truth.h5ad")
+    b.write_zarr(tmp_path / "with_truth.zarr")
+    for name in ("with_truth.h5ad", "with_truth.zarr"):
+        code = main(["grn", str(tmp_path / name), "-m", "primed", "--chunk-cells", "100"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert "scoring against uns['true_network']" in captured.err
+        assert "auprc_ratio" in captured.out
+    assert no_whole_read and max(no_whole_read) <= 100

@@ -17,7 +17,7 @@ from .._cli_types import (
     seed_option,
 )
 from .._utils import emit_json
-from ._infer import STREAMING_METHODS, infer
+from ._infer import STREAMING_METHODS, _has_row_chunks, infer
 
 _DEFAULT = {k: p.default for k, p in inspect.signature(infer).parameters.items()}
 
@@ -119,7 +119,7 @@ def grn_command(
     elif perturbed is not None:
         raise ValidationError(f"--perturbed is an option of --method primed, not {method!r}")
     regs = read_regulators(regulators) if regulators is not None else None
-    if method in STREAMING_METHODS and _is_cell_file(data):
+    if method in STREAMING_METHODS and _has_row_chunks(data):
         adata = None  # streamed by infer: obs and var only, the matrix in chunks
         edges = infer(data, method=method, regulators=regs, layer=layer, n_jobs=n_jobs,
                       seed=seed, **options)  # fmt: skip
@@ -136,10 +136,12 @@ def grn_command(
         from ..data import read_network
 
         true_net, source = read_network(truth), str(truth)
-    elif adata is not None and "true_network" in getattr(adata, "uns", {}):
-        true_net, source = adata.uns["true_network"], "uns['true_network'] of DATA"
-        if not as_json:
-            typer.echo(f"no --truth given: scoring against {source}", err=True)
+    else:
+        uns_truth = _uns_truth(data) if adata is None else adata.uns.get("true_network")
+        if uns_truth is not None:
+            true_net, source = uns_truth, "uns['true_network'] of DATA"
+            if not as_json:
+                typer.echo(f"no --truth given: scoring against {source}", err=True)
     result: dict = {"method": method, "data": str(data), "n_edges": len(edges)}
     if out is not None:
         result["out"] = str(out)
@@ -156,17 +158,34 @@ def grn_command(
         typer.echo(edges.head(10).to_string(index=False))
 
 
-def _is_cell_file(data: str) -> bool:
-    """A ``.h5ad`` file or a ``.zarr`` store: what ``primed`` streams."""
-    path = Path(data).expanduser()
-    return (path.is_file() and path.suffix == ".h5ad") or (path.is_dir() and path.suffix == ".zarr")
-
-
 def _var_names(data: str, layer: str | None) -> list[str]:
     from ..data import CellSource
 
     with CellSource.open(Path(data).expanduser(), layer=layer) as cells:
         return [str(g) for g in cells.var_names]
+
+
+def _uns_truth(data: str) -> object | None:
+    """``uns["true_network"]`` of a ``.h5ad`` / ``.zarr`` store, read without the matrix."""
+    import anndata as ad
+
+    path = Path(data).expanduser()
+    if path.is_dir():
+        import zarr
+
+        handle, close = zarr.open(str(path), mode="r"), None
+    else:
+        import h5py
+
+        handle = h5py.File(path, "r")
+        close = handle.close
+    try:
+        if "uns" in handle and "true_network" in handle["uns"]:
+            return ad.io.read_elem(handle["uns"]["true_network"])
+        return None
+    finally:
+        if close is not None:
+            close()
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,9 @@ Input that lives in a file (a path to a ``.h5ad`` / ``.zarr`` store, or a backed
 is streamed by the method that can (``primed``: :func:`fit_primed_network_stream`, never
 the whole matrix in memory); every other method needs the matrix in memory, so such input
 is read whole when it is small (dense ``float64`` at most :data:`IN_MEMORY_LIMIT_BYTES`;
-logged) and refused with one line naming the method otherwise.
+logged) and refused with one line naming the method otherwise. A path in another format
+(a BEELINE folder, a table ...) has no row-chunked layout: it is read whole
+(:func:`virtualcell.data.read`, logged) for every method.
 """
 
 from __future__ import annotations
@@ -90,7 +92,9 @@ def infer(
     if _is_file(data):
         if genes is not None:
             raise ValidationError("genes= names the columns of an array; a file has var_names")
-        if method in STREAMING_METHODS:
+        if isinstance(data, str | Path) and not Path(data).expanduser().exists():
+            raise ValidationError(f"{data}: no such file or folder")
+        if method in STREAMING_METHODS and _has_row_chunks(data):
             return _infer_streamed(data, regulators=regulators, layer=layer, n_jobs=n_jobs,
                                    seed=seed, max_edges=max_edges, **kwargs)  # fmt: skip
         data = _read_small(data, method, layer)
@@ -104,17 +108,30 @@ def _is_file(data: object) -> bool:
     return isinstance(data, str | Path) or bool(getattr(data, "isbacked", False))
 
 
+def _has_row_chunks(data: Any) -> bool:
+    """A backed AnnData, a ``.h5ad`` file or a ``.zarr`` store: read in cell chunks."""
+    if not isinstance(data, str | Path):
+        return True
+    path = Path(data).expanduser()
+    return (path.is_file() and path.suffix == ".h5ad") or (path.is_dir() and path.suffix == ".zarr")
+
+
 def _open(data: Any, layer: str | None) -> Any:
     from ..data import CellSource
 
-    if isinstance(data, str | Path) and not Path(data).expanduser().exists():
-        raise ValidationError(f"{data}: no such file or folder")
     path = Path(data).expanduser() if isinstance(data, str | Path) else data
     return CellSource.open(path, layer=layer)
 
 
 def _read_small(data: Any, method: str, layer: str | None) -> Any:
-    """A file read whole for a method that does not stream, if it is small."""
+    """A file read whole for a method that does not stream, if it is small (any other
+    format, e.g. a BEELINE folder or a table, has no row-chunked layout: read whole)."""
+    if not _has_row_chunks(data):
+        from ..data import read
+
+        log(f"grn {method}: reading {data} into memory ({', '.join(STREAMING_METHODS)} "
+            "streams .h5ad and .zarr only)")  # fmt: skip
+        return read(Path(data).expanduser())
     with _open(data, layer) as cells:
         shape = (cells.n_obs, len(cells.var_names))
     size = 8.0 * shape[0] * shape[1]
