@@ -233,7 +233,7 @@ def _excluded(
         gram += ps.cross[:, :, :r]
         col += ps.cross[:, :, j]
         cells += ps.cells
-        sq += ps.sumsq[:, t]
+        sq += ps.sumsq[:, j - r]
     return gram, col, cells, sq
 
 

@@ -45,7 +45,8 @@ class PerturbedSet:
         ``len(regulator_rows) x genes``: ``sum z_k z_t`` over all the set's cells for
         the set's genes ``k`` that are regulators (the association's rows).
     sumsq
-        ``folds x genes``: ``sum z_t^2`` over the set's cells of each fold.
+        ``folds x len(genes)``: ``sum z_t^2`` of the set's genes over the set's cells of
+        each fold.
     """
 
     label: str
@@ -169,8 +170,11 @@ def _stats_task(
         s_cross = [np.zeros((n_folds, r, c.size)) for c in set_cols]
         s_rows = [np.zeros((rg.size, n_genes)) for rg in set_rowgenes]
         s_count = np.zeros((n_sets, n_folds, n_groups))
-        s_total = np.zeros((n_sets, n_folds, n_groups, n_genes))
-        s_squares = np.zeros((n_sets, n_folds, n_groups, n_genes))
+        # sums at the columns each set needs: its cross-product's, its genes' squares,
+        # and every gene's (over folds) only where a set gene is a regulator (its rows)
+        s_total = [np.zeros((n_folds, n_groups, c.size)) for c in set_cols]
+        s_total_all = [np.zeros((n_groups, n_genes if rg.size else 0)) for rg in set_rowgenes]
+        s_squares = [np.zeros((n_folds, n_groups, gs.size)) for gs in set_genes]
         for a in range(span[0], span[1], chunk_cells):
             b = min(a + chunk_cells, span[1])
             t0 = time.perf_counter()
@@ -203,9 +207,13 @@ def _stats_task(
                     for g in np.unique(codes[a:b][in_set & (fold_of[a:b] == f)]):
                         rows = np.flatnonzero(in_set & (fold_of[a:b] == f) & (codes[a:b] == g))
                         xg = x[rows]
+                        tot = np.asarray(xg.sum(axis=0)).ravel()
                         s_count[c, f, g] += rows.size
-                        s_total[c, f, g] += np.asarray(xg.sum(axis=0)).ravel()
-                        s_squares[c, f, g] += np.asarray(sq[rows].sum(axis=0)).ravel()
+                        s_total[c][f, g] += tot[set_cols[c]]
+                        if set_rowgenes[c].size:
+                            s_total_all[c][g] += tot
+                        squares_g = sq[rows][:, set_genes[c]].sum(axis=0)
+                        s_squares[c][f, g] += np.asarray(squares_g).ravel()
                         s_cross[c][f] += (xg[:, regulators].T @ xg[:, set_cols[c]]).toarray()
     finally:
         if handle is not None:
@@ -214,6 +222,7 @@ def _stats_task(
         "cross": cross, "count": count, "total": total, "squares": squares,
         "absmax": absmax, "nnz": nnz, "read_s": seconds_read, "s_cross": s_cross,
         "s_rows": s_rows, "s_count": s_count, "s_total": s_total, "s_squares": s_squares,
+        "s_total_all": s_total_all,
     }  # fmt: skip
 
 
@@ -468,9 +477,9 @@ def primed_statistics(
         if acc is None:
             acc = part
             continue
-        for key in ("cross", "count", "total", "squares", "s_count", "s_total", "s_squares"):
+        for key in ("cross", "count", "total", "squares", "s_count"):
             acc[key] += part[key]
-        for key in ("s_cross", "s_rows"):
+        for key in ("s_cross", "s_rows", "s_total", "s_total_all", "s_squares"):
             for mine, theirs in zip(acc[key], part[key], strict=True):
                 mine += theirs
         acc["absmax"] = max(acc["absmax"], part["absmax"])
@@ -524,21 +533,27 @@ def _centred_set(
     row_genes = np.array([g for g in set_genes if int(g) in reg_pos], dtype=int)
     cross, rows = acc["s_cross"][i], acc["s_rows"][i]
     count, total, squares = acc["s_count"][i], acc["s_total"][i], acc["s_squares"][i]
+    total_all = acc["s_total_all"][i]
+    r = regs.size
     n_folds = count.shape[0]
-    sumsq = np.zeros((n_folds, centre.shape[1]))
+    sumsq = np.zeros((n_folds, set_genes.size))
     for f in range(n_folds):
         for k, c in enumerate(centre):
-            s, n = total[f, k], count[f, k]
+            s, n = total[f, k], count[f, k]  # s: sums at the columns ``cols``
             if not n:
                 continue
-            cross[f] -= np.outer(c[regs], s[cols])
-            cross[f] -= np.outer(s[regs] - n * c[regs], c[cols])
-            rows -= np.outer(c[row_genes], s)
-            rows -= np.outer(s[row_genes] - n * c[row_genes], c)
-            sumsq[f] += squares[f, k] - 2.0 * c * s + n * c**2
+            cross[f] -= np.outer(c[regs], s)
+            cross[f] -= np.outer(s[:r] - n * c[regs], c[cols])
+            cg = c[set_genes]
+            sumsq[f] += squares[f, k] - 2.0 * cg * s[r:] + n * cg**2
         cross[f] /= scale[regs][:, None]
         cross[f] /= scale[cols][None, :]
-        sumsq[f] /= scale**2
+        sumsq[f] /= scale[set_genes] ** 2
+    if row_genes.size:
+        for k, c in enumerate(centre):
+            s, n = total_all[k], count[:, k].sum()
+            rows -= np.outer(c[row_genes], s)
+            rows -= np.outer(s[row_genes] - n * c[row_genes], c)
     rows /= scale[row_genes][:, None]
     rows /= scale[None, :]
     return PerturbedSet(
