@@ -116,6 +116,9 @@ def test_reference_auto_is_the_unperturbed_cells(cells):
     )  # a gene that is not measured perturbs nothing measured
     explicit = vc.grn.infer(a2, method="primed", reference="unperturbed", **kw)
     _same_edges(auto, explicit)
+    every_cell = vc.grn.infer(a2, method="primed", reference=None, **kw)
+    m = every_cell.merge(auto, on=["regulator", "target"])
+    assert np.abs(m["score_x"] - m["score_y"]).max() > 1e-4  # the reference matters
 
 
 def test_other_methods_read_a_small_file_and_refuse_a_large_one(cells, monkeypatch, capsys):
@@ -146,6 +149,8 @@ def test_streamed_input_errors_name_the_problem(cells, tmp_path):
         vc.grn.infer(path, method="primed", regulators=["TP53", "MYC"], prior="none")
     with pytest.raises(ValidationError, match=r"perturbed column 'guide' not in obs"):
         vc.grn.infer(path, method="primed", perturbed="guide", prior="none")
+    with pytest.raises(ValidationError, match="a view of a backed AnnData would stream the whole"):
+        vc.grn.infer(ad.read_h5ad(path, backed="r")[:100], method="primed", prior="none")
     with pytest.raises(ValidationError, match=r"has no option\(s\) \['chunk_cells'\]"):
         vc.grn.infer(path, method="pearson", chunk_cells=10)
 
@@ -214,3 +219,22 @@ def test_cli_scores_a_streamed_file_against_its_uns_truth(cells, no_whole_read, 
         assert "scoring against uns['true_network']" in captured.err
         assert "auprc_ratio" in captured.out
     assert no_whole_read and max(no_whole_read) <= 100
+
+
+def test_the_layer_is_decided_once_for_both_paths(cells, tmp_path):
+    a, _ = cells
+    b = a.copy()
+    b.raw = a.copy()  # raw.X: the original matrix
+    b.layers["squared"] = a.X.power(2)  # networks are scale-free: other matrices differ
+    b.X = a.X.sqrt()
+    b.write_h5ad(tmp_path / "layers.h5ad")
+    backed = ad.read_h5ad(tmp_path / "layers.h5ad", backed="r")
+    on_x = vc.grn.infer(b, method="primed", regulators=REGS, **KW)
+    for layer in ("squared", "raw"):
+        memory = vc.grn.infer(b, method="primed", regulators=REGS, layer=layer, **KW)
+        m = memory.merge(on_x, on=["regulator", "target"])
+        assert np.abs(m["score_x"] - m["score_y"]).max() > 1e-3  # another matrix indeed
+        for source in (tmp_path / "layers.h5ad", backed):
+            streamed = vc.grn.infer(source, method="primed", regulators=REGS, layer=layer,
+                                    chunk_cells=70, **KW)  # fmt: skip
+            _same_edges(memory, streamed)
