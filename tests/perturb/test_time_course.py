@@ -280,3 +280,18 @@ def test_evaluate_by_time_scores_every_method_per_day(tmp_path):
     with pytest.raises(ValidationError, match=r"by_time needs obs\['time'\]"):
         vc.perturb.evaluate(no_time, task="unseen_singles", folds=3, by_time=True,
                             baselines_only=True)  # fmt: skip
+
+
+def test_evaluate_by_time_scores_counts_in_the_space_of_the_predictions():
+    """On counts the predictions are log1p per 10k: the per-day truth must be too. With
+    one time point the per-day scores of train_mean are its pooled scores (they were
+    computed on raw counts against log predictions: L2 14.5 instead of 4.5)."""
+    sim = vc.sim.simulate_perturbseq(20, cells_per_condition=20, singles=6, doubles=0,
+                                     n_cell_types=1, seed=0)  # fmt: skip
+    sim.obs["time"] = 2.0
+    res = vc.perturb.evaluate(sim, task="unseen_singles", folds=3, seed=0,
+                              baselines_only=True, by_time=True)  # fmt: skip
+    by = {r["method"]: r for r in res["results"] if "error" not in r}
+    for m in ("train_mean", "linear"):
+        for metric in ("l2", "pearson_delta"):
+            assert by[m]["by_time"][metric] == pytest.approx(by[m][metric], rel=1e-4)

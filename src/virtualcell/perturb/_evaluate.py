@@ -353,7 +353,13 @@ def _score_by_time(
     from ._score import score
 
     pred = predictor.predict([CONTROL, *part.conditions], on_unsupported="flag", time="all")
-    res = score(pred, part.truth, time_key=TIME_KEY, include_targets=include_targets, method=name)
+    truth = part.truth
+    if predictor.data_.counts:  # the predictions are in the training space: log1p per 10k
+        from ._data import expression_matrix
+
+        truth = truth.copy()
+        truth.X = expression_matrix(truth, counts=True)[0]
+    res = score(pred, truth, time_key=TIME_KEY, include_targets=include_targets, method=name)
     table = pd.DataFrame(res.report["per_perturbation"])
     table.insert(0, "method", name)
     table["fold"] = fold
