@@ -160,3 +160,23 @@ def test_standardize_pipes_and_numbered_controls():
     adata = ad.AnnData(np.zeros((5, 2), dtype=np.float32), obs=obs.set_axis(list("vwxyz")))
     out = standardize_perturbations(adata, perturbation_key="c")
     assert out.obs["perturbation"].tolist() == ["control", "control", "A+B", "B", "control"]
+
+
+def test_vcell_perturb_predict_reads_the_same_conventions(tmp_path, capsys):
+    """``vcell perturb predict`` reads a scPerturb file (``condition``, ``ctrl``, ``A_B``)
+    like ``evaluate`` does, and ``-p`` may use the file's own spelling (it refused every
+    such file: "adata.obs has no 'perturbation' column")."""
+    labels = {"control": "ctrl", **{f"g{i}+g{i + 1}": f"g{i}_g{i + 1}" for i in (0, 2, 4)}}
+    path = _write(tmp_path, _screen(labels, "condition"))
+    out = tmp_path / "pred.h5ad"
+    code = main(["perturb", "predict", path, "-p", "g1,g0_g1,g2+g3,ctrl", "-m", "train_mean",
+                 "-o", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    pred = ad.read_h5ad(out)
+    assert list(pred.obs["perturbation"]) == ["g1", "g0+g1", "g2+g3", "control"]
+    code = main(["perturb", "predict", path, "-p", "g1", "--control", "ctl", "-o",
+                 str(tmp_path / "x.h5ad")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "control label 'ctl' (--control)" in err
+    assert not (tmp_path / "x.h5ad").exists()
