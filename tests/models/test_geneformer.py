@@ -297,3 +297,11 @@ def test_log_normalised_input_is_refused_naming_the_counts(tmp_path):
     with pytest.raises(vc.ValidationError, match=r"does not look like counts.*layer='raw'"):
         model.embed(logged)
     np.testing.assert_allclose(model.embed(logged, layer="raw"), model.embed(cells), atol=1e-6)
+
+
+def test_a_geneformer_folder_without_its_prefix_names_the_prefix(tmp_path):
+    folder, *_ = make_folder(tmp_path)
+    with pytest.raises(
+        DataFormatError, match=f"published Geneformer folder: pass geneformer:{folder}"
+    ):
+        vc.models.load(str(folder))
