@@ -295,3 +295,23 @@ def test_evaluate_by_time_scores_counts_in_the_space_of_the_predictions():
     for m in ("train_mean", "linear"):
         for metric in ("l2", "pearson_delta"):
             assert by[m]["by_time"][metric] == pytest.approx(by[m][metric], rel=1e-4)
+
+
+def test_time_labels_sort_in_natural_order():
+    """``day2, day3, day10`` (strings) keep their order in predictions and per-day scores
+    (plain string order put day10 first)."""
+    adata = _cascade(n_ko=5, n_cells=10)
+    adata.obs["time"] = ["day" + str(int(t) if t != 3.0 else 10) for t in adata.obs["time"]]
+    model = vc.perturb.make_predictor("train_mean").fit(_without(adata, "r4"))
+    pred = model.predict(["control", "r4"], time="all")
+    assert list(pred.obs["time"][:3]) == ["day1", "day2", "day10"]
+    real = adata[adata.obs["perturbation"].isin(["control", "r4"]).to_numpy()].copy()
+    per = vc.perturb.score(pred, real, time_key="time")["per_perturbation"]
+    assert [r["time"] for r in per] == ["day1", "day2", "day10"]
+    assert sorted(["b10", 2.0, "b9", 1.0, "a"], key=vc.perturb._time.time_order) == [
+        1.0,
+        2.0,
+        "a",
+        "b9",
+        "b10",
+    ]

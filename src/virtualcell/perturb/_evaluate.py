@@ -35,7 +35,7 @@ from ._scoring import (
     summaries,
 )
 from ._tasks import Task, load_task
-from ._time import TIME_KEY
+from ._time import TIME_KEY, time_order
 
 __all__ = ["default_methods", "evaluate", "method_cost"]
 
@@ -371,6 +371,7 @@ def _time_summary(per_time: pd.DataFrame) -> dict[str, Any]:
     metrics = [m for m in PERTURB_METRICS if m in per_time]
     mean = per_time[metrics].mean(numeric_only=True)
     per_day = per_time.groupby(TIME_KEY)[metrics].mean()
+    per_day = per_day.loc[sorted(per_day.index, key=time_order)]
     return {
         **{m: float(mean[m]) for m in metrics},
         "per_day": {str(t): {m: float(v) for m, v in row.items()} for t, row in per_day.iterrows()},

@@ -18,6 +18,7 @@ class); ``train_mean`` predicts the mean of the training profiles of day ``t``;
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +29,19 @@ from .._errors import ValidationError
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["TIME_KEY", "TimeCourse", "time_course"]
+__all__ = ["TIME_KEY", "TimeCourse", "time_course", "time_order"]
 
 #: The ``obs`` column of the time point of each cell.
 TIME_KEY = "time"
+
+
+def time_order(value: Any) -> tuple:
+    """Sort key of time points: numbers by value, then labels in natural order (``day2``
+    before ``day10``; plain string order put ``day10`` first)."""
+    if not isinstance(value, str):
+        return (0, float(value), ())
+    parts = re.split(r"(\d+)", value)
+    return (1, 0.0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))
 
 
 @dataclass
@@ -41,7 +51,8 @@ class TimeCourse:
     Attributes
     ----------
     times
-        Time points, sorted (numbers when every value is numeric).
+        Time points, sorted (numbers when every value is numeric; labels in natural
+        order, :func:`time_order`).
     control
         Control mean per time point, times x genes.
     profiles
@@ -144,8 +155,9 @@ def time_course(
         tcode = np.searchsorted(np.array(uniq), num)
     else:
         strs = values.astype(str)
-        uniq = sorted(set(strs.tolist()))
-        tcode = np.searchsorted(np.array(uniq, dtype=object), strs)
+        uniq = sorted(set(strs.tolist()), key=time_order)
+        where = {t: k for k, t in enumerate(uniq)}
+        tcode = np.array([where[t] for t in strs.tolist()], dtype=np.int64)
     if len(adata.var_names) != len(genes) or list(map(str, adata.var_names)) != genes:
         adata = adata[:, genes]
     ctrl = role == "control"
