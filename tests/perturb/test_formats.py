@@ -180,3 +180,19 @@ def test_vcell_perturb_predict_reads_the_same_conventions(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "control label 'ctl' (--control)" in err
     assert not (tmp_path / "x.h5ad").exists()
+
+
+def test_fit_on_another_convention_names_the_columns_and_the_reader():
+    """``make_predictor(...).fit`` on a scPerturb AnnData (or with ``Non-Targeting``
+    controls) names the obs columns / labels and ``standardize_labels``, whose output fits."""
+    labels = {"control": "ctrl", **{f"g{i}+g{i + 1}": f"g{i}_g{i + 1}" for i in (0, 2, 4)}}
+    adata = _screen(labels, "condition")
+    model = vc.perturb.make_predictor("train_mean")
+    with pytest.raises(ValidationError, match=r"columns: condition\).*standardize_labels"):
+        model.fit(adata)
+    nt = _screen({"control": "Non-Targeting"}, "perturbation")
+    with pytest.raises(ValidationError, match=r"labels: Non-Targeting, .*standardize_labels"):
+        model.fit(nt)
+    fixed, info = vc.perturb.standardize_labels(adata)
+    assert info["column"] == "condition" and "g0+g1" in set(fixed.obs["perturbation"])
+    assert model.fit(fixed).predict(["g0+g1"]).n_obs == 1
