@@ -315,3 +315,33 @@ def test_time_labels_sort_in_natural_order():
         "b9",
         "b10",
     ]
+
+
+def test_bad_time_points_are_refused_once_before_any_method(tmp_path, capsys):
+    """evaluate --by-time on a time column with a hole, or a day without controls: one
+    error before the first method (every method failed on its own, exit 1); an empty
+    ``--time`` of predict is refused (it predicted time-pooled profiles silently)."""
+    import re
+
+    from virtualcell.cli import main
+
+    adata = _cascade(n_ko=5, n_cells=10)
+    holes = adata.copy()
+    holes.obs.iloc[3, holes.obs.columns.get_loc("time")] = np.nan
+    no_ctrl = adata[~((adata.obs["perturbation"] == "control") & (adata.obs["time"] == 2.0))
+                    .to_numpy()].copy()  # fmt: skip
+    for data, match in ((holes, r"obs\['time'\] has 1 missing"),
+                        (no_ctrl, r"time point 2\.0 has no control cells")):  # fmt: skip
+        path = tmp_path / "cells.h5ad"
+        data.write_h5ad(path)
+        code = main(["perturb", "evaluate", str(path), "--task", "unseen_singles", "--folds",
+                     "3", "--baselines-only", "--by-time", "--json"])  # fmt: skip
+        captured = capsys.readouterr()
+        assert code == 2 and captured.out == "", captured.err
+        assert re.search(match, captured.err) and "failed" not in captured.err
+    path = tmp_path / "train.h5ad"
+    adata.write_h5ad(path)
+    out = tmp_path / "pred.h5ad"
+    code = main(["perturb", "predict", str(path), "-p", "r1", "-m", "train_mean", "--time",
+                 ",", "-o", str(out)])  # fmt: skip
+    assert code == 2 and "--time is empty" in capsys.readouterr().err and not out.exists()

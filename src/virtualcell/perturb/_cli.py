@@ -298,6 +298,8 @@ def predict_command(
         conds = standardize_conditions(conds, separator=labels["separator"], control=control,
                                        genes=list(map(str, adata.var_names)))  # fmt: skip
     when = None if time is None else ("all" if time.strip() == "all" else _split_names(time))
+    if time is not None and when is None:  # it predicted time-pooled profiles silently
+        raise ValidationError("--time is empty: give 'all' or time points, e.g. --time 2,3")
     pred = predict_perturbation(adata, perturbations=conds, method=method, time=when)
     with atomic_path(out) as tmp:
         pred.write_h5ad(tmp)

@@ -24,6 +24,7 @@ from .._errors import ValidationError, VirtualCellError
 from .._utils import log, write_json
 from .._version import __version__
 from ..metrics import EvalResult
+from ._data import row_roles
 from ._methods import METHODS, make_predictor
 from ._run_store import RUN_FORMAT, RunStore, data_identity, to_jsonable
 from ._scoring import (
@@ -35,7 +36,7 @@ from ._scoring import (
     summaries,
 )
 from ._tasks import Task, load_task
-from ._time import TIME_KEY, time_order
+from ._time import TIME_KEY, check_time_points, time_order
 
 __all__ = ["default_methods", "evaluate", "method_cost"]
 
@@ -171,6 +172,9 @@ def evaluate(
         raise ValidationError(
             f"by_time needs obs[{TIME_KEY!r}] (the time point of every cell) in the data"
         )
+    for part in parts if by_time else ():  # once, not in every method (each failed alone)
+        _, role, _ = row_roles(part.train, perturbation_type=prepared.perturbation_type)
+        check_time_points(part.train, role)
     if store is not None:
         store.start(parts, folds_)
     truths: list[Truth | None] = [None] * len(parts)
