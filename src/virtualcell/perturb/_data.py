@@ -189,7 +189,9 @@ def row_roles(
     primary = ~is_ctrl if chosen is None else (~is_ctrl & (types == chosen))
     role[primary] = "primary"
     if not (role == "control").any():
-        seen = ", ".join(sorted(uniq)[:5])
+        measured = set(map(str, adata.var_names))  # labels naming no measured gene first
+        odd = sorted(uniq, key=lambda v: (set(split_perturbation(uniq[v])) <= measured, v))
+        seen = ", ".join(odd[:5])
         raise ValidationError(
             f"no control rows ({CONTROL!r} in obs[{perturbation_key!r}]; labels: {seen}){hint}"
         )
