@@ -318,6 +318,9 @@ CASES: list[Case] = [
     _cli("newuser-evaluate-control-label-typo",  # regression: --control silently ignored
          f"{E}/scperturb.h5ad {EV} --control ctl", 2,
          r"control label 'ctl' \(--control\) is not a value of obs\['condition'\] \(detected"),
+    _cli("newuser-evaluate-groupby-typo",  # regression: ignored without network
+         f"{E}/screen.h5ad {EV} --groupby zone", 2,
+         r"groupby column 'zone' \(--groupby\) not in obs \(columns: perturbation"),
     _cli("newuser-evaluate-duplicated-genes",  # regression: each method failed, exit 1
          f"{E}/duplicated_genes.h5ad {EV}", 2,
          r"1 gene name\(s\) occur more than once in var_names \(G02\)"),

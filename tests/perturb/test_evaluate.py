@@ -283,3 +283,11 @@ def test_data_every_method_would_refuse_is_refused_once_before_any_method(tmp_pa
         captured = capsys.readouterr()
         assert code == 2 and captured.out == ""
         assert captured.err.count("error:") == 1 and "failed" not in captured.err
+
+
+def test_a_groupby_typo_is_refused_even_without_network():
+    """``--groupby`` is read by ``network`` only: with the baselines alone a misspelt
+    column was ignored silently (and with network, network alone failed)."""
+    with pytest.raises(ValidationError, match=r"groupby column 'zone' \(--groupby\) not in obs"):
+        vc.perturb.evaluate(linear_cells(), task="unseen_singles", baselines_only=True,
+                            groupby="zone")  # fmt: skip

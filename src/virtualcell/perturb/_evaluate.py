@@ -172,6 +172,11 @@ def evaluate(
         raise ValidationError(
             f"by_time needs obs[{TIME_KEY!r}] (the time point of every cell) in the data"
         )
+    if groupby not in (None, "auto") and groupby not in parts[0].train.obs:
+        cols = ", ".join(map(str, parts[0].train.obs.columns[:10]))
+        raise ValidationError(  # network failed alone; without it the typo was ignored
+            f"groupby column {groupby!r} (--groupby) not in obs (columns: {cols})"
+        )
     for part in parts if by_time else ():  # once, not in every method (each failed alone)
         _, role, _ = row_roles(part.train, perturbation_type=prepared.perturbation_type)
         check_time_points(part.train, role)
