@@ -56,6 +56,7 @@ def _screens(root: Path) -> None:
     variant("scperturb.h5ad", condition=labels.str.replace("+", "_").replace("control", "ctrl"))
     variant("guides.h5ad", guide_ids=labels.str.replace("+", "|").replace("control", "NT"))
     variant("nontargeting.h5ad", perturbation=labels.replace("control", "Non-Targeting"))
+    variant("ntc.h5ad", target_gene=labels.replace("control", "NTC"))
     holes = labels.astype(object).copy()
     holes.iloc[:5] = np.nan
     variant("nan_labels.h5ad", perturbation=holes)
@@ -266,6 +267,9 @@ CASES: list[Case] = [
          output=r"wrote 2 predicted profiles"),
     _cli("newuser-predict-non-targeting-control",
          f"{P}/nontargeting.h5ad -p G08,Non-Targeting -m train_mean {OUT}", 0, "",
+         output=r"wrote 2 predicted profiles"),
+    _cli("newuser-predict-ntc-control",  # regression: NTC read as a gene, no controls
+         f"{P}/ntc.h5ad -p G08,NTC -m train_mean {OUT}", 0, "",
          output=r"wrote 2 predicted profiles"),
     _cli("newuser-predict-nan-labels-left-out",
          f"{P}/nan_labels.h5ad -p G08 -m train_mean {OUT}", 0, "",
