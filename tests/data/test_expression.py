@@ -97,3 +97,13 @@ def test_counts_space_refuses_non_counts():
         vc.data.expression(ad.AnnData(np.log1p(_counts()) + 0.01), space="counts")
     with pytest.raises(vc.ValidationError, match="no layer 'nope'"):
         vc.data.expression(ad.AnnData(_counts()), layer="nope")
+
+
+def test_half_precision_counts_are_read_like_float32():
+    """A float16 h5ad (written to save space) is normalised like its float32 copy
+    (scipy.sparse has no float16: this was an internal error)."""
+    x = _counts(3)
+    half = vc.data.expression(ad.AnnData(x.astype(np.float16)))
+    full = vc.data.expression(ad.AnnData(x))
+    assert half.space == full.space == vc.data.SPACE_LOG
+    np.testing.assert_allclose(half.X.toarray(), full.X.toarray(), rtol=1e-6)

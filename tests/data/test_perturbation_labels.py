@@ -87,3 +87,12 @@ def test_inplace_keeps_original_column():
 def test_missing_column_is_clear():
     with pytest.raises(ValidationError, match="no perturbation column 'nope'"):
         standardize_perturbations(_adata(["A"]), perturbation_key="nope")
+
+
+def test_common_control_abbreviations_are_controls():
+    """``NTC`` (non-targeting control), ``scrambled`` guides and ``non targeting`` with a
+    space are controls (they were read as perturbations of genes named so, and a file
+    with only them had 'no control cells'); a gene of the data keeps its name."""
+    labels = ["NTC", "scrambled", "Non Targeting", "NTC_3", "KLF1"]
+    assert _out(_adata(labels)) == ["control"] * 4 + ["KLF1"]
+    assert _out(_adata(["NTC", "KLF1"]), genes=["NTC", "KLF1"]) == ["NTC", "KLF1"]

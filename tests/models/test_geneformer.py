@@ -281,3 +281,27 @@ def test_bench_represent_runs_a_published_checkpoint(tmp_path):
     rows = table[(table["method"] == "checkpoint") & (table["metric"] == "avg_bio")]
     assert len(rows) == 1 and np.isfinite(rows["value"]).all()
     assert {"pca", "checkpoint"} <= set(table["method"])  # beside the PCA baseline
+
+
+def test_log_normalised_input_is_refused_naming_the_counts(tmp_path):
+    """Geneformer ranks counts / library size / gene median: log-normalised values give
+    other ranks, so they are refused (they were embedded silently); the counts in
+    ``.raw`` are named and give the embedding of the counts themselves."""
+    folder, *_ = make_folder(tmp_path)
+    model = vc.models.load(f"geneformer:{folder}")
+    cells = make_cells()
+    logged = cells.copy()
+    logged.raw = cells.copy()
+    x = logged.X.toarray()
+    logged.X = sp.csr_matrix(np.log1p(x / np.maximum(x.sum(1, keepdims=True), 1) * 1e4))
+    with pytest.raises(vc.ValidationError, match=r"does not look like counts.*layer='raw'"):
+        model.embed(logged)
+    np.testing.assert_allclose(model.embed(logged, layer="raw"), model.embed(cells), atol=1e-6)
+
+
+def test_a_geneformer_folder_without_its_prefix_names_the_prefix(tmp_path):
+    folder, *_ = make_folder(tmp_path)
+    with pytest.raises(
+        DataFormatError, match=f"published Geneformer folder: pass geneformer:{folder}"
+    ):
+        vc.models.load(str(folder))

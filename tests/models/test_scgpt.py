@@ -208,3 +208,9 @@ def test_vcell_embed_takes_scgpt_paths(tmp_path):
     assert main(["embed", str(path), "--model", f"scgpt:{folder}", "--out", str(out)]) == 0
     got = ad.read_h5ad(out).obsm["X_vc"]
     assert np.allclose(got, vc.models.load(f"scgpt:{folder}").embed(cells), atol=1e-6)
+
+
+def test_a_scgpt_folder_without_its_prefix_names_the_prefix(tmp_path):
+    folder, *_ = make_folder(tmp_path)
+    with pytest.raises(DataFormatError, match=f"published scGPT folder: pass scgpt:{folder}"):
+        vc.models.load(str(folder))

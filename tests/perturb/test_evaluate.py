@@ -260,3 +260,34 @@ def test_folds_hold_out_every_gene_once_per_seed(tmp_path, capsys):
         ["perturb", "evaluate", str(path), "--task", "doubles", "--folds", "3"], capsys
     )
     assert code == 2 and "unseen_singles" in err
+
+
+def test_data_every_method_would_refuse_is_refused_once_before_any_method(tmp_path, capsys):
+    """Duplicated gene names, or a cell without counts, made every method fail on its own
+    (exit 1 after all of them ran, the same message once per method): now one error,
+    exit 2, before the first method."""
+    dup = linear_cells()
+    dup.var_names = ["g0", "g0", *map(str, dup.var_names[2:])]
+    empty = linear_cells()
+    x = empty.X.toarray() if hasattr(empty.X, "toarray") else np.array(empty.X)
+    x[3] = 0
+    empty.X = x
+    for adata, match in ((dup, r"1 gene name\(s\) occur more than once in var_names \(g0\)"),
+                         (empty, r"1 cell\(s\) without counts \(total 0: " + empty.obs_names[3])):  # fmt: skip
+        with pytest.raises(ValidationError, match=match):
+            load_task(adata, task="unseen_singles", seed=0)
+        path = tmp_path / "cells.h5ad"
+        adata.write_h5ad(path)
+        code = main(["perturb", "evaluate", str(path), "--task", "unseen_singles",
+                     "--baselines-only", "--json"])  # fmt: skip
+        captured = capsys.readouterr()
+        assert code == 2 and captured.out == ""
+        assert captured.err.count("error:") == 1 and "failed" not in captured.err
+
+
+def test_a_groupby_typo_is_refused_even_without_network():
+    """``--groupby`` is read by ``network`` only: with the baselines alone a misspelt
+    column was ignored silently (and with network, network alone failed)."""
+    with pytest.raises(ValidationError, match=r"groupby column 'zone' \(--groupby\) not in obs"):
+        vc.perturb.evaluate(linear_cells(), task="unseen_singles", baselines_only=True,
+                            groupby="zone")  # fmt: skip

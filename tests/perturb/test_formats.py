@@ -160,3 +160,39 @@ def test_standardize_pipes_and_numbered_controls():
     adata = ad.AnnData(np.zeros((5, 2), dtype=np.float32), obs=obs.set_axis(list("vwxyz")))
     out = standardize_perturbations(adata, perturbation_key="c")
     assert out.obs["perturbation"].tolist() == ["control", "control", "A+B", "B", "control"]
+
+
+def test_vcell_perturb_predict_reads_the_same_conventions(tmp_path, capsys):
+    """``vcell perturb predict`` reads a scPerturb file (``condition``, ``ctrl``, ``A_B``)
+    like ``evaluate`` does, and ``-p`` may use the file's own spelling (it refused every
+    such file: "adata.obs has no 'perturbation' column")."""
+    labels = {"control": "ctrl", **{f"g{i}+g{i + 1}": f"g{i}_g{i + 1}" for i in (0, 2, 4)}}
+    path = _write(tmp_path, _screen(labels, "condition"))
+    out = tmp_path / "pred.h5ad"
+    code = main(["perturb", "predict", path, "-p", "g1,g0_g1,g2+g3,ctrl", "-m", "train_mean",
+                 "-o", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    pred = ad.read_h5ad(out)
+    assert list(pred.obs["perturbation"]) == ["g1", "g0+g1", "g2+g3", "control"]
+    code = main(["perturb", "predict", path, "-p", "g1", "--control", "ctl", "-o",
+                 str(tmp_path / "x.h5ad")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "control label 'ctl' (--control)" in err
+    assert not (tmp_path / "x.h5ad").exists()
+
+
+def test_fit_on_another_convention_names_the_columns_and_the_reader():
+    """``make_predictor(...).fit`` on a scPerturb AnnData (or with ``Non-Targeting``
+    controls) names the obs columns / labels and ``standardize_labels``, whose output fits."""
+    labels = {"control": "ctrl", **{f"g{i}+g{i + 1}": f"g{i}_g{i + 1}" for i in (0, 2, 4)}}
+    adata = _screen(labels, "condition")
+    model = vc.perturb.make_predictor("train_mean")
+    with pytest.raises(ValidationError, match=r"columns: condition\).*standardize_labels"):
+        model.fit(adata)
+    nt = _screen({"control": "Non-Targeting"}, "perturbation")
+    with pytest.raises(ValidationError, match=r"labels: Non-Targeting, g0.*standardize_labels"):
+        model.fit(nt)
+    fixed, info = vc.perturb.standardize_labels(adata)
+    assert info["column"] == "condition" and "g0+g1" in set(fixed.obs["perturbation"])
+    assert model.fit(fixed).predict(["g0+g1"]).n_obs == 1

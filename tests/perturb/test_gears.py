@@ -236,3 +236,26 @@ def test_go_graph_is_the_normalised_jaccard_of_go_term_sets():
     assert rows["NEWGENE"] == pytest.approx({node["KLF1"]: 1.0})
     np.testing.assert_allclose(model.adjacency_[node["TP53"], node["BAX"]], 0.6)
     assert model.adjacency_[node["GATA1"]].sum() == 0  # no GO terms: no GO neighbour
+
+
+def test_predict_perturbation_and_time_points(cells):
+    """``vc.perturb.predict_perturbation`` / ``vcell perturb predict -m gears_graph`` pass
+    ``time=`` to every method: gears_graph raised a TypeError (an internal error of the
+    CLI) even without ``--time``. With time points it predicts its pooled change on each
+    day's control (the rule of methods without a time model)."""
+    import virtualcell as vc
+
+    timed = cells.copy()
+    timed.obs["time"] = np.where(np.arange(timed.n_obs) % 2 == 0, "day2", "day10")
+    pooled = vc.perturb.predict_perturbation(timed, perturbations=["g0"], method="gears_graph",
+                                             graph="coexpression", **FAST)  # fmt: skip
+    model = make_predictor("gears_graph", graph="coexpression", **FAST).fit(timed)
+    np.testing.assert_allclose(pooled.X, model.predict(["g0"]).X)
+    per_day = model.predict(["g0", "control"], time="all")
+    assert list(per_day.obs["time"]) == ["day2", "day10", "day2", "day10"]
+    change = pooled.X[0] - model.data_.control
+    other = np.arange(timed.n_vars) != model.data_.gene_index["g0"]  # g0: its knock level
+    for k in range(2):
+        want = np.clip(per_day.X[2 + k] + change, 0, None)  # that day's control + change
+        np.testing.assert_allclose(per_day.X[k, other], want[other], atol=1e-9)
+    assert np.abs(per_day.X[2] - per_day.X[3]).max() > 1e-6  # the two days differ

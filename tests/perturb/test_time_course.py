@@ -280,3 +280,68 @@ def test_evaluate_by_time_scores_every_method_per_day(tmp_path):
     with pytest.raises(ValidationError, match=r"by_time needs obs\['time'\]"):
         vc.perturb.evaluate(no_time, task="unseen_singles", folds=3, by_time=True,
                             baselines_only=True)  # fmt: skip
+
+
+def test_evaluate_by_time_scores_counts_in_the_space_of_the_predictions():
+    """On counts the predictions are log1p per 10k: the per-day truth must be too. With
+    one time point the per-day scores of train_mean are its pooled scores (they were
+    computed on raw counts against log predictions: L2 14.5 instead of 4.5)."""
+    sim = vc.sim.simulate_perturbseq(20, cells_per_condition=20, singles=6, doubles=0,
+                                     n_cell_types=1, seed=0)  # fmt: skip
+    sim.obs["time"] = 2.0
+    res = vc.perturb.evaluate(sim, task="unseen_singles", folds=3, seed=0,
+                              baselines_only=True, by_time=True)  # fmt: skip
+    by = {r["method"]: r for r in res["results"] if "error" not in r}
+    for m in ("train_mean", "linear"):
+        for metric in ("l2", "pearson_delta"):
+            assert by[m]["by_time"][metric] == pytest.approx(by[m][metric], rel=1e-4)
+
+
+def test_time_labels_sort_in_natural_order():
+    """``day2, day3, day10`` (strings) keep their order in predictions and per-day scores
+    (plain string order put day10 first)."""
+    adata = _cascade(n_ko=5, n_cells=10)
+    adata.obs["time"] = ["day" + str(int(t) if t != 3.0 else 10) for t in adata.obs["time"]]
+    model = vc.perturb.make_predictor("train_mean").fit(_without(adata, "r4"))
+    pred = model.predict(["control", "r4"], time="all")
+    assert list(pred.obs["time"][:3]) == ["day1", "day2", "day10"]
+    real = adata[adata.obs["perturbation"].isin(["control", "r4"]).to_numpy()].copy()
+    per = vc.perturb.score(pred, real, time_key="time")["per_perturbation"]
+    assert [r["time"] for r in per] == ["day1", "day2", "day10"]
+    assert sorted(["b10", 2.0, "b9", 1.0, "a"], key=vc.perturb._time.time_order) == [
+        1.0,
+        2.0,
+        "a",
+        "b9",
+        "b10",
+    ]
+
+
+def test_bad_time_points_are_refused_once_before_any_method(tmp_path, capsys):
+    """evaluate --by-time on a time column with a hole, or a day without controls: one
+    error before the first method (every method failed on its own, exit 1); an empty
+    ``--time`` of predict is refused (it predicted time-pooled profiles silently)."""
+    import re
+
+    from virtualcell.cli import main
+
+    adata = _cascade(n_ko=5, n_cells=10)
+    holes = adata.copy()
+    holes.obs.iloc[3, holes.obs.columns.get_loc("time")] = np.nan
+    no_ctrl = adata[~((adata.obs["perturbation"] == "control") & (adata.obs["time"] == 2.0))
+                    .to_numpy()].copy()  # fmt: skip
+    for data, match in ((holes, r"obs\['time'\] has 1 missing"),
+                        (no_ctrl, r"time point 2\.0 has no control cells")):  # fmt: skip
+        path = tmp_path / "cells.h5ad"
+        data.write_h5ad(path)
+        code = main(["perturb", "evaluate", str(path), "--task", "unseen_singles", "--folds",
+                     "3", "--baselines-only", "--by-time", "--json"])  # fmt: skip
+        captured = capsys.readouterr()
+        assert code == 2 and captured.out == "", captured.err
+        assert re.search(match, captured.err) and "failed" not in captured.err
+    path = tmp_path / "train.h5ad"
+    adata.write_h5ad(path)
+    out = tmp_path / "pred.h5ad"
+    code = main(["perturb", "predict", str(path), "-p", "r1", "-m", "train_mean", "--time",
+                 ",", "-o", str(out)])  # fmt: skip
+    assert code == 2 and "--time is empty" in capsys.readouterr().err and not out.exists()

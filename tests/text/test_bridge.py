@@ -114,3 +114,18 @@ def test_zero_shot_beats_chance_on_pbmc68k():
     t = res.table.set_index("method")
     assert t.loc["bridge", "zero_shot_accuracy"] > t.loc["random", "zero_shot_accuracy"]
     assert t.loc["bridge", "seen_accuracy"] > 0.6
+
+
+def test_evaluate_refuses_cluster_numbers_as_type_names():
+    """Zero-shot annotation reads the held-out types' names: Leiden/Louvain numbers
+    describe no cell type (they were scored and printed as if they did)."""
+    from _textdata import make_typed
+
+    a = make_typed(n_cells=60)
+    a.obs["leiden"] = np.unique(a.obs["cell_type"].astype(str), return_inverse=True)[1].astype(str)
+    with pytest.raises(ValidationError, match=r"obs\['leiden'\] holds numbers \(0, 1, 2, 3\)"):
+        vc.text.evaluate(a, label_key="leiden", holdout_types=2, seeds=[0], kb=False)
+    from virtualcell.text._evaluate import _check_label_names
+
+    _check_label_names(["0", "1"], "leiden", {"0": "a T cell", "1": "a B cell"})  # described
+    _check_label_names(["0", "T cell"], "leiden", None)  # some names: left to the user

@@ -439,6 +439,8 @@ def expression(
         raise ValidationError(f"{what}: the data has no {where} matrix")
     if hasattr(X, "to_memory"):  # backed / lazy arrays
         X = X.to_memory()
+    if not sparse.issparse(X) and np.asarray(X).dtype == np.float16:
+        X = np.asarray(X, dtype=np.float32)  # half precision files: scipy.sparse has no float16
     if space == "input":
         return Expression(X, genes, SPACE_INPUT, value_kind(X), layer)
     if space not in ("log1p", "counts"):

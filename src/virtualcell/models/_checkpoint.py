@@ -205,6 +205,17 @@ def write_folder(
     return folder
 
 
+def _published_hint(folder: Path, config: Any = None) -> str:
+    """``"; it looks like a published X folder: pass x:FOLDER"`` for a Geneformer or scGPT
+    folder given without its prefix (else ``""``)."""
+    if (folder / "best_model.pt").is_file() and (folder / "vocab.json").is_file():
+        return f"; it looks like a published scGPT folder: pass scgpt:{folder}"
+    bert = isinstance(config, dict) and config.get("model_type") == "bert"
+    if bert or any(folder.glob("token_dict*")):
+        return f"; it looks like a published Geneformer folder: pass geneformer:{folder}"
+    return ""
+
+
 def read_config(folder: str | Path) -> dict[str, Any]:
     """Read ``config.json``, check it against the schema and verify the files it lists
     (plain names inside the folder, size, sha256)."""
@@ -213,7 +224,9 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         raise DataFormatError(f"checkpoint folder not found: {folder}")
     cfg_path = folder / CONFIG_NAME
     if cfg_path.is_symlink() or not cfg_path.is_file():
-        raise DataFormatError(f"{cfg_path}: missing; not a virtualcell checkpoint folder")
+        raise DataFormatError(
+            f"{cfg_path}: missing; not a virtualcell checkpoint folder{_published_hint(folder)}"
+        )
     try:
         config = json.loads(cfg_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -221,7 +234,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     if isinstance(config, dict) and config.get("format_version") != FORMAT_VERSION:
         raise DataFormatError(
             f"{cfg_path}: unsupported checkpoint format_version {config.get('format_version')!r} "
-            f"(this virtualcell reads {FORMAT_VERSION})"
+            f"(this virtualcell reads {FORMAT_VERSION}){_published_hint(folder, config)}"
         )
     _check_keys(cfg_path, config, _CONFIG_SCHEMA, _REQUIRED)
     allowed = (WEIGHTS_NAME, VOCAB_NAME)

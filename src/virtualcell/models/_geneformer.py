@@ -484,6 +484,7 @@ class GeneformerModel:
             encode=encode,
             forward=lambda b: self._pool(b["ids"], b["lengths"]),
             dim=self.network.config.hidden_size,
+            counts_for="Geneformer (rank of counts per library size and gene median)",
         )
 
 

@@ -141,11 +141,15 @@ def embed_rows(
     encode: Callable[[Any], dict[str, Any]],
     forward: Callable[[dict[str, Any]], Any],
     dim: int,
+    counts_for: str | None = None,
 ) -> np.ndarray:
-    """``forward(encode(rows))`` over the cells in batches -> ``(n_obs, dim)`` float32."""
+    """``forward(encode(rows))`` over the cells in batches -> ``(n_obs, dim)`` float32.
+
+    ``counts_for`` (the model's name): the matrix must look like raw counts (judged on its
+    first 2,048 cells), else a :class:`ValidationError` names the layers to use."""
     import torch
 
-    from ..data import CellSource
+    from ..data import CellSource, looks_like_counts
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -153,6 +157,19 @@ def embed_rows(
     parts = []
     with CellSource.open(adata, layer=layer) as source:
         source.check_nonnegative()
+        if counts_for is not None and not looks_like_counts(
+            source.read(0, min(2048, source.n_obs))
+        ):
+            where = (
+                "X" if layer is None else ("adata.raw.X" if layer == "raw" else f"layer {layer!r}")
+            )
+            others = [a for a in source.alternatives if a != layer]
+            hint = (f"pass the counts: layer={others[0]!r} (vcell embed --layer {others[0]})"
+                    if others else "give raw counts")  # fmt: skip
+            raise ValidationError(
+                f"{counts_for} reads raw counts, but {where} does not look like counts "
+                f"(not whole numbers: log-normalised or scaled?); {hint}"
+            )
         with torch.no_grad():
             for start in range(0, source.n_obs, batch_size):
                 rows = source.read(start, min(start + batch_size, source.n_obs))

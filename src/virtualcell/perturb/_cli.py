@@ -257,6 +257,19 @@ def predict_command(
     out: Path = output_path(
         ..., "--out", "-o", help="Output .h5ad of predicted mean profiles.", suffixes=(".h5ad",)
     ),
+    perturbation_key: str | None = typer.Option(
+        None,
+        "--perturbation-key",
+        help="obs column of the perturbation labels (default: detected among perturbation, "
+        "condition, target_gene, gene, guide_ids ...; logged on stderr). --perturbations "
+        "may use the data's own spelling (e.g. A_B, ctrl).",
+    ),
+    control: str | None = typer.Option(
+        None,
+        "--control",
+        help="Label of the control cells (default: control, ctrl, non-targeting, NT ... "
+        "also numbered, e.g. non-targeting_1).",
+    ),
     time: str | None = typer.Option(
         None,
         "--time",
@@ -270,15 +283,23 @@ def predict_command(
     from .._errors import ValidationError
     from .._utils import atomic_path
     from . import predict_perturbation
-    from ._labels import read_data
+    from ._labels import read_data, standardize_conditions, standardize_labels
 
     if out.suffix != ".h5ad":
         raise ValidationError(f"--out must end in .h5ad, got {out.name!r}")
-    adata, _, _ = read_data(data)  # predict_perturbation leaves time series out
+    adata, name, dream4 = read_data(data)  # predict_perturbation leaves time series out
     conds = _split_names(perturbations)
     if not conds:
         raise ValidationError("--perturbations is empty")
+    if not dream4:  # public conventions (scPerturb, pertpy, GEARS), as in evaluate
+        adata, labels = standardize_labels(
+            adata, name=name, perturbation_key=perturbation_key, control=control
+        )
+        conds = standardize_conditions(conds, separator=labels["separator"], control=control,
+                                       genes=list(map(str, adata.var_names)))  # fmt: skip
     when = None if time is None else ("all" if time.strip() == "all" else _split_names(time))
+    if time is not None and when is None:  # it predicted time-pooled profiles silently
+        raise ValidationError("--time is empty: give 'all' or time points, e.g. --time 2,3")
     pred = predict_perturbation(adata, perturbations=conds, method=method, time=when)
     with atomic_path(out) as tmp:
         pred.write_h5ad(tmp)

@@ -145,9 +145,15 @@ def row_roles(
 ) -> tuple[np.ndarray, np.ndarray, str | None]:
     """``(labels, role, type)`` per row: canonical labels, ``"control"``, ``"primary"``
     or ``"auxiliary"`` (module docstring), and the primary perturbation type used."""
+    hint = (
+        "; other conventions (condition, guide_ids, ctrl, non-targeting, A_B ...) are "
+        "rewritten by vc.perturb.standardize_labels(adata)"
+    )
     if perturbation_key not in adata.obs:
+        cols = ", ".join(map(str, adata.obs.columns[:10])) or "none"
         raise ValidationError(
-            f"adata.obs has no {perturbation_key!r} column ('control', 'GENE', 'A+B' labels)"
+            f"adata.obs has no {perturbation_key!r} column ('control', 'GENE', 'A+B' labels; "
+            f"columns: {cols}){hint}"
         )
     raw = adata.obs[perturbation_key]
     if raw.isna().any():
@@ -183,7 +189,12 @@ def row_roles(
     primary = ~is_ctrl if chosen is None else (~is_ctrl & (types == chosen))
     role[primary] = "primary"
     if not (role == "control").any():
-        raise ValidationError(f"no control rows ({CONTROL!r} in obs[{perturbation_key!r}])")
+        measured = set(map(str, adata.var_names))  # labels naming no measured gene first
+        odd = sorted(uniq, key=lambda v: (set(split_perturbation(uniq[v])) <= measured, v))
+        seen = ", ".join(odd[:5])
+        raise ValidationError(
+            f"no control rows ({CONTROL!r} in obs[{perturbation_key!r}]; labels: {seen}){hint}"
+        )
     if not primary.any():
         raise ValidationError("no perturbed rows to learn from")
     return labels, role, (chosen if chosen not in ("", None) else None)

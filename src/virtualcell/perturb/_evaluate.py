@@ -24,6 +24,7 @@ from .._errors import ValidationError, VirtualCellError
 from .._utils import log, write_json
 from .._version import __version__
 from ..metrics import EvalResult
+from ._data import row_roles
 from ._methods import METHODS, make_predictor
 from ._run_store import RUN_FORMAT, RunStore, data_identity, to_jsonable
 from ._scoring import (
@@ -35,7 +36,7 @@ from ._scoring import (
     summaries,
 )
 from ._tasks import Task, load_task
-from ._time import TIME_KEY
+from ._time import TIME_KEY, check_time_points, time_order
 
 __all__ = ["default_methods", "evaluate", "method_cost"]
 
@@ -171,6 +172,14 @@ def evaluate(
         raise ValidationError(
             f"by_time needs obs[{TIME_KEY!r}] (the time point of every cell) in the data"
         )
+    if groupby not in (None, "auto") and groupby not in parts[0].train.obs:
+        cols = ", ".join(map(str, parts[0].train.obs.columns[:10]))
+        raise ValidationError(  # network failed alone; without it the typo was ignored
+            f"groupby column {groupby!r} (--groupby) not in obs (columns: {cols})"
+        )
+    for part in parts if by_time else ():  # once, not in every method (each failed alone)
+        _, role, _ = row_roles(part.train, perturbation_type=prepared.perturbation_type)
+        check_time_points(part.train, role)
     if store is not None:
         store.start(parts, folds_)
     truths: list[Truth | None] = [None] * len(parts)
@@ -353,7 +362,13 @@ def _score_by_time(
     from ._score import score
 
     pred = predictor.predict([CONTROL, *part.conditions], on_unsupported="flag", time="all")
-    res = score(pred, part.truth, time_key=TIME_KEY, include_targets=include_targets, method=name)
+    truth = part.truth
+    if predictor.data_.counts:  # the predictions are in the training space: log1p per 10k
+        from ._data import expression_matrix
+
+        truth = truth.copy()
+        truth.X = expression_matrix(truth, counts=True)[0]
+    res = score(pred, truth, time_key=TIME_KEY, include_targets=include_targets, method=name)
     table = pd.DataFrame(res.report["per_perturbation"])
     table.insert(0, "method", name)
     table["fold"] = fold
@@ -365,6 +380,7 @@ def _time_summary(per_time: pd.DataFrame) -> dict[str, Any]:
     metrics = [m for m in PERTURB_METRICS if m in per_time]
     mean = per_time[metrics].mean(numeric_only=True)
     per_day = per_time.groupby(TIME_KEY)[metrics].mean()
+    per_day = per_day.loc[sorted(per_day.index, key=time_order)]
     return {
         **{m: float(mean[m]) for m in metrics},
         "per_day": {str(t): {m: float(v) for m, v in row.items()} for t, row in per_day.iterrows()},

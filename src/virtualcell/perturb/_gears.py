@@ -352,7 +352,9 @@ class GearsGraph(Predictor):
         return focus + self.direction * sign
 
     # ------------------------------------------------------------------ predicting
-    def predict(self, perturbations: Any, *, on_unsupported: Any = "raise") -> Any:
+    def predict(
+        self, perturbations: Any, *, on_unsupported: Any = "raise", time: Any = None
+    ) -> Any:
         """:meth:`Predictor.predict`, with the GO annotations of every gene outside the
         graph looked up in one knowledge-base query first."""
         self._require_fit()
@@ -363,7 +365,7 @@ class GearsGraph(Predictor):
             )
             if need:
                 self._go_terms(need)
-        return super().predict(labels, on_unsupported=on_unsupported)
+        return super().predict(labels, on_unsupported=on_unsupported, time=time)
 
     def _pert_rows(self, genes: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
         """Rows (over graph nodes) that give each gene's perturbation embedding as

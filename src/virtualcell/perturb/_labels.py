@@ -15,7 +15,7 @@ from ..data import CONTROL, PERTURBATION_KEY
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["read_data", "standardize_labels"]
+__all__ = ["read_data", "standardize_conditions", "standardize_labels"]
 
 
 def _is_dream4(path: Path) -> bool:
@@ -122,6 +122,11 @@ def standardize_labels(
     )  # fmt: skip
     report = dict(shell.uns["vc"]["perturbation_labels"])
     mapping = report.pop("mapping")
+    if control is not None and str(control) not in mapping:  # the detected column
+        raise ValidationError(
+            f"{name}: control label {control!r} (--control) is not a value of "
+            f"obs[{report['column']!r}] (detected; e.g. {', '.join(sorted(mapping)[:5])})"
+        )
     controls = sorted(k for k, v in mapping.items() if v == CONTROL)
     std = shell.obs["perturbation_std"]
     keep = std.notna().to_numpy()
@@ -155,3 +160,41 @@ def standardize_labels(
         f"{info['n_unlabelled_cells']} cells without a label left out"
     )
     return out, info
+
+
+def standardize_conditions(
+    conditions: list[str],
+    *,
+    separator: str | None,
+    genes: list[str],
+    control: str | None = None,
+) -> list[str]:
+    """Conditions named by a user (``vcell perturb predict -p``) in the package grammar,
+    read by the rules of the data's own labels (:func:`standardize_labels`): the data's
+    combination ``separator`` (``A_B`` in a scPerturb file is ``A+B``; ``A+B`` is always
+    understood), its control spellings (``ctrl``, ``non-targeting``, ``control``) and
+    ``genes`` deciding how ``_`` splits.
+
+    Raises
+    ------
+    ValidationError
+        A condition that names nothing (empty, ``nan``).
+    """
+    import anndata as ad
+    import pandas as pd
+
+    from ..data import standardize_perturbations
+    from ._data import canonical
+
+    shell = ad.AnnData(obs=pd.DataFrame({"label": [str(c) for c in conditions]},
+                                        index=[str(i) for i in range(len(conditions))]))  # fmt: skip
+    std = standardize_perturbations(
+        shell, perturbation_key="label", separator_in=separator or None, control=control,
+        genes=genes, key_added="std", inplace=True,
+    ).obs["std"]  # fmt: skip
+    out = []
+    for given, value in zip(conditions, std, strict=True):
+        if value is None or pd.isna(value):
+            raise ValidationError(f"--perturbations: {given!r} names no condition")
+        out.append(canonical(value))
+    return out

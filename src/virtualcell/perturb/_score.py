@@ -242,7 +242,9 @@ def _score_by_time(
     p_time = _time_values(pred_ad, "pred", time_key)
     r_time = _time_values(real_ad, "real", time_key)
     real_times = set(r_time.tolist())
-    times = sorted(set(p_time.tolist()), key=lambda t: (isinstance(t, str), t))
+    from ._time import time_order
+
+    times = sorted(set(p_time.tolist()), key=time_order)
     absent = [t for t in times if t not in real_times]
     if absent:
         raise ValidationError(

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import Registry
@@ -206,6 +207,7 @@ def load_task(
             adata, name=name, perturbation_key=perturbation_key, control=control
         )
     _check_targets_measured(adata, name)
+    _check_matrix(adata, name)
     if dream4:
         out = _dream4_task(adata, name, task, seed, test_fraction, cv)
     else:
@@ -231,6 +233,32 @@ def _check_targets_measured(adata: AnnData, name: str) -> None:
         raise ValidationError(
             f"{name}: none of the {len(targets)} perturbed genes is a measured gene "
             f"(var_names): {shown}; the perturbation labels must name genes of the data"
+        )
+
+
+def _check_matrix(adata: AnnData, name: str) -> None:
+    """Refuse, once and before any method runs, what every method would refuse (each
+    failing on its own, the run ended with exit 1 after all of them): duplicated gene
+    names and, in count data (normalised per cell), cells without counts."""
+    from ..data import value_kind
+
+    genes = pd.Index(map(str, adata.var_names))
+    if genes.has_duplicates:
+        dup = list(dict.fromkeys(genes[genes.duplicated()]))
+        raise ValidationError(
+            f"{name}: {len(dup)} gene name(s) occur more than once in var_names "
+            f"({', '.join(dup[:5])}); make them unique (adata.var_names_make_unique())"
+        )
+    if adata.X is None or value_kind(adata.X) == "log":
+        return
+    total = np.asarray(adata.X.sum(axis=1)).ravel()
+    empty = np.flatnonzero(total <= 0)
+    if empty.size:
+        shown = ", ".join(map(str, adata.obs_names[empty[:5]]))
+        raise ValidationError(
+            f"{name}: {empty.size} cell(s) without counts (total 0: {shown}) cannot be "
+            "normalised per cell; filter them out first (e.g. sc.pp.filter_cells(adata, "
+            "min_counts=1))"
         )
 
 

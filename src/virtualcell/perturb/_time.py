@@ -18,6 +18,7 @@ class); ``train_mean`` predicts the mean of the training profiles of day ``t``;
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +29,19 @@ from .._errors import ValidationError
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["TIME_KEY", "TimeCourse", "time_course"]
+__all__ = ["TIME_KEY", "TimeCourse", "check_time_points", "time_course", "time_order"]
 
 #: The ``obs`` column of the time point of each cell.
 TIME_KEY = "time"
+
+
+def time_order(value: Any) -> tuple:
+    """Sort key of time points: numbers by value, then labels in natural order (``day2``
+    before ``day10``; plain string order put ``day10`` first)."""
+    if not isinstance(value, str):
+        return (0, float(value), ())
+    parts = re.split(r"(\d+)", value)
+    return (1, 0.0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))
 
 
 @dataclass
@@ -41,7 +51,8 @@ class TimeCourse:
     Attributes
     ----------
     times
-        Time points, sorted (numbers when every value is numeric).
+        Time points, sorted (numbers when every value is numeric; labels in natural
+        order, :func:`time_order`).
     control
         Control mean per time point, times x genes.
     profiles
@@ -102,25 +113,15 @@ class TimeCourse:
         return np.mean(rows, axis=0) if rows else self.control[k].copy()
 
 
-def time_course(
-    adata: AnnData,
-    *,
-    labels: np.ndarray,
-    role: np.ndarray,
-    genes: list[str],
-    counts: bool,
-) -> TimeCourse:
-    """:class:`TimeCourse` of the training cells ``adata`` (rows with ``labels`` and
-    ``role`` of :func:`row_roles`; primary rows are the conditions).
+def check_time_points(adata: AnnData, role: np.ndarray) -> None:
+    """The checks of :func:`time_course` without its pseudobulks (``role`` of
+    :func:`row_roles`): run once before any method by ``evaluate(by_time=True)``."""
+    _time_codes(adata, role)
 
-    Raises
-    ------
-    ValidationError
-        No ``obs["time"]`` column, missing values in it, or a time point without control
-        cells (its changes would have no reference).
-    """
-    from ._data import _group_means, expression_matrix
 
+def _time_codes(adata: AnnData, role: np.ndarray) -> tuple[list[Any], np.ndarray, bool]:
+    """``(time points, code of each row, numeric)``; raises on a missing column, missing
+    values or a time point without control cells."""
     if TIME_KEY not in adata.obs:
         cols = ", ".join(map(str, adata.obs.columns[:10])) or "none"
         raise ValidationError(
@@ -144,10 +145,9 @@ def time_course(
         tcode = np.searchsorted(np.array(uniq), num)
     else:
         strs = values.astype(str)
-        uniq = sorted(set(strs.tolist()))
-        tcode = np.searchsorted(np.array(uniq, dtype=object), strs)
-    if len(adata.var_names) != len(genes) or list(map(str, adata.var_names)) != genes:
-        adata = adata[:, genes]
+        uniq = sorted(set(strs.tolist()), key=time_order)
+        where = {t: k for k, t in enumerate(uniq)}
+        tcode = np.array([where[t] for t in strs.tolist()], dtype=np.int64)
     ctrl = role == "control"
     for k, t in enumerate(uniq):
         if not (ctrl & (tcode == k)).any():
@@ -155,6 +155,32 @@ def time_course(
                 f"obs[{TIME_KEY!r}] time point {t!r} has no control cells: its changes "
                 "would have no reference"
             )
+    return uniq, tcode, numeric
+
+
+def time_course(
+    adata: AnnData,
+    *,
+    labels: np.ndarray,
+    role: np.ndarray,
+    genes: list[str],
+    counts: bool,
+) -> TimeCourse:
+    """:class:`TimeCourse` of the training cells ``adata`` (rows with ``labels`` and
+    ``role`` of :func:`row_roles`; primary rows are the conditions).
+
+    Raises
+    ------
+    ValidationError
+        No ``obs["time"]`` column, missing values in it, or a time point without control
+        cells (its changes would have no reference).
+    """
+    from ._data import _group_means, expression_matrix
+
+    uniq, tcode, numeric = _time_codes(adata, role)
+    if len(adata.var_names) != len(genes) or list(map(str, adata.var_names)) != genes:
+        adata = adata[:, genes]
+    ctrl = role == "control"
     keep = ctrl | (role == "primary")
     conds = sorted(set(labels[keep & ~ctrl].tolist()))
     names = ["__control__", *conds]

@@ -235,6 +235,24 @@ def _metrics(S: np.ndarray, y: np.ndarray, labels: list[str], held: list[str]) -
     return out
 
 
+def _check_label_names(labels: list[str], label_key: str, texts: Any) -> None:
+    """Refuse labels that are all numbers (cluster ids such as Leiden's ``0``, ``1``):
+    zero-shot annotation reads each held-out type's *name*, and a number describes no cell
+    type (the scores were computed and printed as if it did). Labels described by
+    ``texts`` pass."""
+    import re
+
+    described = set(texts or {})
+    numbers = [x for x in labels if re.fullmatch(r"\s*[-+]?\d+(\.\d+)?\s*", x)]
+    if labels and len(numbers) == len(labels) and not set(labels) <= described:
+        raise ValidationError(
+            f"obs[{label_key!r}] holds numbers ({', '.join(numbers[:5])}), not cell-type "
+            "names: zero-shot annotation reads the name of each held-out type, and a "
+            "cluster id describes none; give a column of cell-type names (or texts= "
+            "describing every label)"
+        )
+
+
 def evaluate(
     adata: AnnData,
     *,
@@ -292,6 +310,7 @@ def evaluate(
     from ._zero_shot import ZERO_SHOT_METHODS
 
     y_all = labels_of(adata, label_key)
+    _check_label_names(sorted(set(map(str, y_all))), label_key, texts)
     if not adata.obs_names.is_unique:
         raise ValidationError("obs_names must be unique (adata.obs_names_make_unique())")
     if isinstance(seeds, int):
