@@ -36,6 +36,7 @@ propagates knockouts through the same :class:`PrimedNetwork`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,6 +160,14 @@ def prior_matrix(
             continue
         s = float(s) if pd.notna(s) else 1.0
         out[rpos[ri], ti] = np.sign(s) or 1.0
+    if not out.any():
+        warnings.warn(
+            f"the prior's {len(p)} edges link no regulator to a gene of the data (names "
+            f"compared case-insensitively, e.g. {p['regulator'].iloc[0]} -> "
+            f"{p['target'].iloc[0]}): the network is fitted from the data alone",
+            UserWarning,
+            stacklevel=2,
+        )
     return out
 
 

@@ -181,6 +181,14 @@ def _stats_task(
             x = _rows(matrix, a, b)
             seconds_read += time.perf_counter() - t0
             nnz += int(x.nnz)
+            if x.nnz and not np.isfinite(x.data).all():
+                bad = np.unique(
+                    np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))[~np.isfinite(x.data)]
+                ).size
+                raise ValidationError(
+                    f"{bad} cell(s) among cells {a}..{b - 1} have NaN or infinite values "
+                    f"in {'X' if layer is None else repr(layer)}: remove or impute them first"
+                )
             if x.nnz:
                 absmax = max(absmax, float(np.abs(x.data).max()))
             sq = x.multiply(x).tocsr()
@@ -285,6 +293,10 @@ def _regulator_columns(
     if regulators is None:
         return np.arange(len(genes))
     wanted = [str(r) for r in regulators]
+    if not wanted:
+        raise ValidationError(
+            "regulators is empty: name at least one regulator (or None: every gene)"
+        )
     pos = {g: i for i, g in enumerate(genes)}
     absent = [r for r in wanted if r not in pos]
     if absent and (missing == "error" or len(absent) == len(wanted)):
@@ -441,6 +453,12 @@ def primed_statistics(
         obs, n = cells.obs, cells.n_obs
     finally:
         cells.close()
+    dup = pd.Index(genes)[pd.Index(genes).duplicated()].unique().tolist()
+    if dup:
+        raise ValidationError(
+            f"var_names has {len(dup)} duplicated gene name(s): {', '.join(dup[:8])}"
+            " (make them unique, e.g. adata.var_names_make_unique(), or drop the copies)"
+        )
     if n < 3:
         raise ValidationError(f"need >= 3 cells to fit a network, got {n}")
     regs = _regulator_columns(regulators, genes, missing)
