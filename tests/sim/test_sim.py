@@ -296,3 +296,9 @@ def test_cli_tiny(tmp_path):
     assert len(labels) == 7 and "control" in labels
     assert {"regulator", "target", "sign", "weight"} <= set(adata.uns["true_network"].columns)
     assert main(["sim", "--genes", "15", "--out", str(tmp_path / "x.csv")]) == 2
+
+
+def test_simulate_perturbseq_names_an_unknown_option_and_its_near_miss():
+    # found by the new-user round: the error named sample_grn(), which the user never called
+    with pytest.raises(vc.ValidationError, match=r"unknown option\(s\) \['n_cells_per_condition'\] \(did you mean 'cells_per_condition'\?\)"):  # fmt: skip
+        vc.sim.simulate_perturbseq(30, n_cells_per_condition=20)

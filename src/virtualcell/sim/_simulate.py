@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
@@ -144,6 +146,16 @@ def simulate_perturbseq(
     if technical_noise is None:
         technical_noise = TechnicalNoise()
     if isinstance(grn, int | np.integer):
+        known = set(inspect.signature(sample_grn).parameters) - {"n_genes", "n_cell_types", "seed"}
+        unknown = sorted(set(grn_kwargs) - known)
+        if unknown:
+            own = set(inspect.signature(simulate_perturbseq).parameters) - {"grn_kwargs"}
+            close = difflib.get_close_matches(unknown[0], sorted(own | known), n=1)
+            raise ValidationError(
+                f"simulate_perturbseq got unknown option(s) {unknown}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; GRN options (vc.sim.sample_grn) are {sorted(known)}"
+            )
         grn = sample_grn(int(grn), n_cell_types=n_cell_types, seed=seed, **grn_kwargs)
     elif not isinstance(grn, GRN):
         raise ValidationError(f"grn must be a GRN or a number of genes, got {type(grn).__name__}")
