@@ -37,7 +37,7 @@ from ._time import TIME_KEY, TimeCourse, time_course
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["Predictor", "Unsupported"]
+__all__ = ["Predictor", "Unsupported", "shift_cells"]
 
 
 class Unsupported(Exception):
@@ -253,12 +253,8 @@ class Predictor(abc.ABC):
         blocks, labels, source = [], [], []
         for i, label in enumerate(predicted.obs[PERTURBATION_KEY].astype(str)):
             pick = rng.integers(0, len(cells), size=n_cells)
-            shifted = np.clip(cells[pick] + (pred[i] - data.control)[None, :], 0.0, None)
-            if data.counts:
-                lib = data.control_library[pick][:, None]
-                expected = np.expm1(shifted) * lib / TARGET_SUM
-                base = np.floor(expected)
-                shifted = base + (rng.random(expected.shape) < expected - base)
+            library = data.control_library[pick] if data.counts else None
+            shifted = shift_cells(cells[pick], pred[i] - data.control, rng, library=library)
             blocks.append(shifted.astype(np.float32))
             labels += [label] * n_cells
             source.append(pick)
@@ -335,6 +331,22 @@ class Predictor(abc.ABC):
             s = data.single(g)
             out.append(None if s is None else s - data.control)
         return out
+
+
+def shift_cells(
+    cells: np.ndarray, change: np.ndarray, rng: np.random.Generator, *,
+    library: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """The rule of :meth:`Predictor.sample`: control ``cells`` (expression space) shifted
+    by the predicted ``change``, clipped at 0; with ``library`` (the cells' total counts:
+    counts came in) turned back into counts ``expm1(value) * library / 1e4``, rounded
+    stochastically (floor plus a Bernoulli draw of the remainder, from ``rng``)."""
+    shifted = np.clip(cells + np.asarray(change)[None, :], 0.0, None)
+    if library is not None:
+        expected = np.expm1(shifted) * np.asarray(library, dtype=np.float64)[:, None] / TARGET_SUM
+        base = np.floor(expected)
+        shifted = base + (rng.random(expected.shape) < expected - base)
+    return shifted
 
 
 def _unique(index: pd.Index) -> pd.Index:
