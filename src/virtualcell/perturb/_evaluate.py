@@ -371,14 +371,16 @@ def _cells_by_time(predictor: Any, pred: Any, part: Task, seed: int) -> Any:
     for condition ``c`` on day ``t``, as many cells as the truth holds of ``c`` that day,
     each a random control cell *of day t* (the truth's, in the predictor's expression
     space) shifted by the predicted change of that day (``pred[c, t] - pred[control,
-    t]``, round-off differences set to 0), clipped at 0 (counts: rounded back to counts
-    with the cell's total, then into the expression space). The day's control cells themselves are the prediction's
+    t]``, round-off differences set to 0), clipped at 0 and rounded onto the cells' count
+    lattice as :meth:`Predictor.sample` does (counts: back to counts with the cell's
+    total, then into the expression space; log-normalised values with whole counts behind
+    them: onto each cell's own lattice). The day's control cells themselves are the prediction's
     control, so each day's predicted DE genes are tested against that day's controls."""
     import anndata as ad
     from scipy import sparse
 
     from ..data import CONTROL
-    from ._base import shift_cells
+    from ._base import count_units, shift_cells
     from ._data import expression_matrix, row_roles
     from ._score import _time_values
 
@@ -402,6 +404,7 @@ def _cells_by_time(predictor: Any, pred: Any, part: Task, seed: int) -> Any:
             continue
         day_cells = [x[ctrl]]
         names += [CONTROL] * len(ctrl)
+        units = None if counts else count_units(x[ctrl])
         for i in at[p_label[at] != CONTROL]:
             n = int(((labels == p_label[i]) & (t_time == t)).sum())
             if n == 0:
@@ -413,7 +416,8 @@ def _cells_by_time(predictor: Any, pred: Any, part: Task, seed: int) -> Any:
             # cells (zeros, equal counts) would move past its twin and test as DE
             change[np.isclose(values[i], values[base[0]], rtol=1e-9, atol=1e-12)] = 0.0
             lib = None if library is None else library[pick]
-            day_cells.append(shift_cells(x[pick], change, rng, library=lib))
+            unit = None if units is None else units[np.searchsorted(ctrl, pick)]
+            day_cells.append(shift_cells(x[pick], change, rng, library=lib, unit=unit))
             names += [p_label[i]] * n
         if counts:  # the sampled counts back into the expression space, as the truth's
             sampled = np.vstack(day_cells[1:]) if len(day_cells) > 1 else x[:0]
