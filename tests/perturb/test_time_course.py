@@ -209,6 +209,21 @@ def test_score_per_time_point_matches_the_pooled_scorer_on_each_day():
         vc.perturb.score(late, real, time_key="time")
 
 
+@pytest.mark.parametrize("kind", ["counts", "log1p_counts"])
+def test_evaluate_by_time_de_of_no_change_is_empty_on_count_data(kind):
+    # counts, or log1p of counts (RENGE's X): the per-day cells of a prediction of no change
+    # stay on the data's values, so no gene tests as DE (off them, every tied value would
+    # move past its twin among the day's controls and test as DE)
+    adata = _cascade(n_ko=6, n_cells=15)
+    counts = np.round(np.asarray(adata.X) * 3)
+    adata.X = counts if kind == "counts" else np.log1p(counts).astype(np.float32)
+    res = vc.perturb.evaluate(adata, task="unseen_singles", folds=3, seed=0, by_time=True,
+                              baselines_only=True)  # fmt: skip
+    by = {r["method"]: pd.DataFrame(r["per_time"]) for r in res["results"] if "error" not in r}
+    assert (by["no_change"]["de_fdp"] == 0).all() and (by["no_change"]["de_overlap"] == 0).all()
+    assert by["train_mean"][["de_overlap", "de_recall", "de_fdp"]].notna().any().all()
+
+
 def test_score_de_metrics_per_time_point_against_each_days_controls():
     # knockout G1: real cells change G2 on day 1 and G3 on day 2, the prediction G2 on
     # both days; day 2 lifts G5 in every cell (controls too), which only a comparison

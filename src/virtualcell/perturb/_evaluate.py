@@ -374,8 +374,9 @@ def _cells_by_time(predictor: Any, pred: Any, part: Task, seed: int) -> Any:
     t]``, round-off differences set to 0), clipped at 0 and rounded onto the cells' count
     lattice as :meth:`Predictor.sample` does (counts: back to counts with the cell's
     total, then into the expression space; log-normalised values with whole counts behind
-    them: onto each cell's own lattice). The day's control cells themselves are the prediction's
-    control, so each day's predicted DE genes are tested against that day's controls."""
+    them: onto each cell's own lattice), in float32 as that sampler's. The day's control
+    cells themselves are the prediction's control, so each day's predicted DE genes are
+    tested against that day's controls."""
     import anndata as ad
     from scipy import sparse
 
@@ -402,7 +403,7 @@ def _cells_by_time(predictor: Any, pred: Any, part: Task, seed: int) -> Any:
         base = at[p_label[at] == CONTROL]
         if len(ctrl) == 0 or len(base) == 0:
             continue
-        day_cells = [x[ctrl]]
+        day_cells = [x[ctrl].astype(np.float32)]  # float32 like the sampled cells (ties)
         names += [CONTROL] * len(ctrl)
         units = None if counts else count_units(x[ctrl])
         for i in at[p_label[at] != CONTROL]:
@@ -417,13 +418,16 @@ def _cells_by_time(predictor: Any, pred: Any, part: Task, seed: int) -> Any:
             change[np.isclose(values[i], values[base[0]], rtol=1e-9, atol=1e-12)] = 0.0
             lib = None if library is None else library[pick]
             unit = None if units is None else units[np.searchsorted(ctrl, pick)]
-            day_cells.append(shift_cells(x[pick], change, rng, library=lib, unit=unit))
+            day_cells.append(
+                shift_cells(x[pick], change, rng, library=lib, unit=unit).astype(np.float32)
+            )
             names += [p_label[i]] * n
-        if counts:  # the sampled counts back into the expression space, as the truth's
-            sampled = np.vstack(day_cells[1:]) if len(day_cells) > 1 else x[:0]
-            if len(sampled):
-                normed, _ = expression_matrix(ad.AnnData(sampled), counts=True)
-                day_cells = [day_cells[0], normed.toarray() if sparse.issparse(normed) else normed]
+        if counts and len(day_cells) > 1:  # the sampled counts into the expression space,
+            sampled = np.vstack(day_cells[1:])  # as the truth's (the same function)
+            some = sampled.sum(axis=1) > 0
+            normed, _ = expression_matrix(ad.AnnData(sampled[some]), counts=True)
+            sampled[some] = normed.toarray() if sparse.issparse(normed) else normed
+            day_cells = [day_cells[0], sampled]
         block = np.vstack(day_cells)
         blocks.append(block)
         days += [t] * len(block)
