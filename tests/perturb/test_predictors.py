@@ -135,6 +135,59 @@ def test_sample_gives_counts_with_the_predicted_mean(cells):
         model.sample(pred, n_cells=0)
 
 
+def test_sample_keeps_log_normalised_cells_on_their_count_lattice(cells):
+    # log1p of counts per 10,000 (no counts left to detect): each cell's expm1 values are
+    # whole multiples of 1e4 / total, so the sampler rounds the shifted cell back onto them
+    import anndata as ad
+
+    from virtualcell.metrics import DEReference, de_genes
+    from virtualcell.perturb._base import count_units, shift_cells
+
+    raw = np.asarray(cells.X, dtype=np.float64)
+    logged = ad.AnnData(np.log1p(raw / raw.sum(1, keepdims=True) * 1e4), obs=cells.obs.copy(),
+                        var=cells.var.copy())  # fmt: skip
+    model = make_predictor("train_mean").fit(logged)
+    assert not model.data_.counts
+    units = count_units(model.data_.control_cells)
+    total = raw[(cells.obs["perturbation"] == "control").to_numpy()].sum(1)
+    assert units is not None and np.median(units) == pytest.approx(np.median(1e4 / total), rel=1e-4)
+    pred = model.predict(["g0", "control"])
+    sampled = model.sample(pred, n_cells=300, seed=2)
+    x = np.asarray(sampled.X, dtype=np.float64)
+    unit = units[sampled.obs["sampled_from"].to_numpy()][:, None]
+    count = np.expm1(x) / unit
+    on_lattice = np.abs(count - np.round(count)) <= 1e-3
+    assert on_lattice.all() and count.max() >= 2
+    # a change far below the noise is no DE gene on the lattice; shifted off it, every
+    # tied value (zeros, equal counts: RENGE's X is log1p of sparse counts) moves past its
+    # twin among the control cells and nearly every gene tests as DE
+    rng = np.random.default_rng(0)
+    ctrl = np.log1p(rng.poisson(0.8, size=(400, 20)).astype(np.float64)).astype(np.float32)
+    units = count_units(ctrl)
+    assert units is not None and np.allclose(units[units > 0], 1.0)
+    reference = DEReference(ctrl)
+    pick = rng.integers(0, len(ctrl), 300)
+    tiny = np.full(ctrl.shape[1], 1e-3)
+    on = shift_cells(ctrl[pick], tiny, rng, unit=units[pick]).astype(np.float32)
+    off = np.clip(ctrl[pick] + tiny, 0, None)
+    assert de_genes(reference.test(on)) == []
+    assert len(de_genes(reference.test(off))) >= 0.8 * ctrl.shape[1]
+    # by hand: units are each cell's smallest non-zero expm1 value (2 and 0.5 here); a
+    # shift that lands on whole units is exact, half a unit rounds either way
+    hand = np.log1p(np.array([[2.0, 4.0, 0.0], [0.5, 1.5, 0.0]]))
+    np.testing.assert_allclose(count_units(hand), [2.0, 0.5])
+    change = np.array([np.log1p(6.0) - np.log1p(4.0), 0.0, np.log1p(1.0)])
+    out = shift_cells(hand[:1, [1, 0, 2]], change, rng, unit=np.array([2.0]))
+    np.testing.assert_allclose(np.expm1(out[0, :2]), [6.0, 2.0])  # 3 and 1 units
+    assert round(float(np.expm1(out[0, 2])), 9) in (0.0, 2.0)  # 0 + half a unit
+    draws = np.expm1(
+        shift_cells(np.zeros((4000, 1)), np.log1p([1.0]), rng, unit=np.full(4000, 2.0))
+    )
+    assert set(np.round(draws.ravel(), 9)) == {0.0, 2.0} and abs(draws.mean() - 1.0) < 0.1
+    # values without a count lattice (continuous) keep the plain shift
+    assert count_units(np.random.default_rng(1).gamma(2.0, 1.0, (50, 8))) is None
+
+
 def test_training_roles_and_types():
     adata = dream4_like()
     data = prepare_training(adata)  # auto: knockout wins the tie with knockdown

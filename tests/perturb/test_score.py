@@ -161,3 +161,65 @@ def test_cli_score_json_shape_and_errors(tmp_path, capsys):
     assert code == 2 and "no such file" in err
     code, out, err = _cli(["perturb", "score", "--help"], capsys)
     assert code == 0 and "looks like raw counts" in " ".join((out + err).split())
+
+
+def _de_case(shifts_real: dict, shifts_pred: dict, *, n_ctrl: int = 40, n: int = 20, seed: int = 0):
+    """Real and predicted cells of one knockout ``G1`` over genes G0-G9 whose DE genes are
+    known by construction: the knockout's cells are control cells (each file its own,
+    drawn alike) with only the genes of ``shifts_*`` shifted; every other gene holds a
+    subset of its control values, so it cannot test as DE."""
+    rng = np.random.default_rng(seed)
+    genes = [f"G{i}" for i in range(10)]
+
+    def make(shifts):
+        ctrl = np.round(rng.gamma(3.0, 1.0, (n_ctrl, len(genes))), 2)
+        pert = ctrl[:n].copy()
+        for g, s in shifts.items():
+            pert[:, genes.index(g)] += s
+        obs = pd.DataFrame({KEY: [CTRL] * n_ctrl + ["G1"] * n},
+                           index=[f"c{i}" for i in range(n_ctrl + n)])  # fmt: skip
+        return ad.AnnData(np.clip(np.vstack([ctrl, pert]), 0, None), obs=obs,
+                          var=pd.DataFrame(index=genes))  # fmt: skip
+
+    return make(shifts_real), make(shifts_pred)
+
+
+def test_score_de_metrics_on_cells_against_a_hand_computed_case():
+    # true DE (the target G1 left out), ranked by |log2 FC|: G3 (+8), G2 (+5);
+    # predicted: G4 (+9), G2 (+6), G5 (+2.5) -> overlap at k = |T| = 2: {G2} of {G3, G2}
+    real, pred = _de_case({"G1": -2.5, "G3": 8.0, "G2": 5.0},
+                          {"G1": -2.5, "G4": 9.0, "G2": 6.0, "G5": 2.5})  # fmt: skip
+    tables = []
+    for x in (real, pred):  # the DE sets as the definition reads (vc.metrics.de_test)
+        lab = x.obs[KEY].to_numpy()
+        tables.append(vc.metrics.de_genes(vc.metrics.de_test(
+            x.X[lab == "G1"], x.X[lab == CTRL], genes=list(x.var_names))))  # fmt: skip
+    # |log2 FC| of the knocked gene G1 (about 4) falls between those of the shifted genes
+    assert tables == [["G3", "G2", "G1"], ["G4", "G2", "G1", "G5"]]
+    row = vc.perturb.score(pred, real, perturbation_key=KEY, control=CTRL)["per_perturbation"][0]
+    assert row["de_overlap"] == pytest.approx(1 / 2)
+    assert row["de_recall"] == pytest.approx(1 / 2)  # G2 of {G3, G2}
+    assert row["de_fdp"] == pytest.approx(2 / 3)  # G4, G5 of {G4, G2, G5}
+    # with the target kept: k = 3, {G4, G2, G1} against {G3, G2, G1}
+    kept = vc.perturb.score(pred, real, perturbation_key=KEY, control=CTRL, include_targets=True)
+    k_row = kept["per_perturbation"][0]
+    assert k_row["de_overlap"] == pytest.approx(2 / 3)
+    assert k_row["de_recall"] == pytest.approx(2 / 3) and k_row["de_fdp"] == pytest.approx(2 / 4)
+    # profiles (one row per perturbation) have no cells: the DE metrics are NaN, not 0
+    prof = vc.metrics.mean_profiles(pred, perturbation_key=KEY)[0]
+    prof_ad = ad.AnnData(prof.to_numpy(), obs=pd.DataFrame(
+        {KEY: prof.index.get_level_values(0).astype(str)}, index=[f"p{i}" for i in range(len(prof))]),
+        var=pd.DataFrame(index=list(pred.var_names)))  # fmt: skip
+    res = vc.perturb.score(prof_ad, real, perturbation_key=KEY, control=CTRL)
+    assert np.isnan(res["per_perturbation"][0]["de_overlap"])
+    assert np.isnan(res["summary"]["de_overlap"])
+    # pred_cells: the DE metrics from those cells, the profile metrics from pred
+    both = vc.perturb.score(prof_ad, real, perturbation_key=KEY, control=CTRL, pred_cells=pred)
+    assert both["per_perturbation"][0]["de_overlap"] == pytest.approx(1 / 2)
+    assert both["per_perturbation"][0]["pearson_delta"] == pytest.approx(
+        res["per_perturbation"][0]["pearson_delta"]
+    )
+    with pytest.raises(ValidationError, match="pred_cells has no obs column"):
+        vc.perturb.score(prof_ad, real, perturbation_key=KEY, control=CTRL,
+                         pred_cells=pred.copy().obs.drop(columns=KEY).pipe(
+                             lambda o: ad.AnnData(pred.X, obs=o, var=pred.var)))  # fmt: skip

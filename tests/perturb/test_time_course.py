@@ -209,6 +209,54 @@ def test_score_per_time_point_matches_the_pooled_scorer_on_each_day():
         vc.perturb.score(late, real, time_key="time")
 
 
+@pytest.mark.parametrize("kind", ["counts", "log1p_counts"])
+def test_evaluate_by_time_de_of_no_change_is_empty_on_count_data(kind):
+    # counts, or log1p of counts (RENGE's X): the per-day cells of a prediction of no change
+    # stay on the data's values, so no gene tests as DE (off them, every tied value would
+    # move past its twin among the day's controls and test as DE)
+    adata = _cascade(n_ko=6, n_cells=15)
+    counts = np.round(np.asarray(adata.X) * 3)
+    adata.X = counts if kind == "counts" else np.log1p(counts).astype(np.float32)
+    res = vc.perturb.evaluate(adata, task="unseen_singles", folds=3, seed=0, by_time=True,
+                              baselines_only=True)  # fmt: skip
+    by = {r["method"]: pd.DataFrame(r["per_time"]) for r in res["results"] if "error" not in r}
+    assert (by["no_change"]["de_fdp"] == 0).all() and (by["no_change"]["de_overlap"] == 0).all()
+    assert by["train_mean"][["de_overlap", "de_recall", "de_fdp"]].notna().any().all()
+
+
+def test_score_de_metrics_per_time_point_against_each_days_controls():
+    # knockout G1: real cells change G2 on day 1 and G3 on day 2, the prediction G2 on
+    # both days; day 2 lifts G5 in every cell (controls too), which only a comparison
+    # with another day's controls would call DE
+    rng = np.random.default_rng(0)
+    genes = [f"G{i}" for i in range(8)]
+
+    def make(day_shift):
+        rows, labels, days = [], [], []
+        for day, shift in day_shift.items():
+            ctrl = np.round(rng.gamma(3.0, 1.0, (40, len(genes))), 2)
+            ctrl[:, genes.index("G5")] += 4.0 * (day == 2)
+            pert = ctrl[:20].copy()
+            pert[:, genes.index(shift)] += 6.0
+            rows += [ctrl, pert]
+            labels += ["control"] * 40 + ["G1"] * 20
+            days += [float(day)] * 60
+        obs = pd.DataFrame({"perturbation": labels, "time": days},
+                           index=[f"c{i}" for i in range(len(labels))])  # fmt: skip
+        return ad.AnnData(np.vstack(rows), obs=obs, var=pd.DataFrame(index=genes))
+
+    real, pred = make({1: "G2", 2: "G3"}), make({1: "G2", 2: "G2"})
+    res = vc.perturb.score(pred, real, time_key="time")
+    per = pd.DataFrame(res["per_perturbation"]).set_index("time")
+    assert per.loc[1.0, "de_overlap"] == 1.0 and per.loc[1.0, "de_fdp"] == 0.0
+    assert per.loc[2.0, "de_overlap"] == 0.0 and per.loc[2.0, "de_fdp"] == 1.0
+    assert res["summary"]["de_overlap"] == pytest.approx(0.5)
+    # pooled over days (the days mixed alike in G1's cells and the controls): true DE
+    # {G2, G3}, predicted {G2}
+    pooled = vc.perturb.score(pred, real)["per_perturbation"][0]
+    assert pooled["de_recall"] == 0.5 and pooled["de_fdp"] == 0.0
+
+
 def test_cli_predict_and_score_per_time_point(tmp_path, capsys):
     import json
 
@@ -275,6 +323,16 @@ def test_evaluate_by_time_scores_every_method_per_day(tmp_path):
     assert r2["primed_network"]["by_time"]["pearson_delta"] == pytest.approx(
         by["primed_network"]["by_time"]["pearson_delta"]
     )
+    # the DE metrics per day, from cells sampled on each day's control cells
+    for name in ("train_mean", "primed_network"):
+        per = pd.DataFrame(by[name]["per_time"])
+        assert np.isfinite(per[["de_overlap", "de_recall", "de_fdp"]].to_numpy(float)).sum() > 0
+        assert np.isfinite(per["de_fdp"]).all()
+        assert by[name]["by_time"]["de_overlap"] == pytest.approx(per["de_overlap"].mean())
+        assert set(by[name]["by_time"]["per_day"]["2.0"]) >= {"de_overlap", "de_fdp"}
+    # a prediction of no change gives cells like the day's controls: no predicted DE gene
+    none = pd.DataFrame(by["no_change"]["per_time"])
+    assert (none["de_fdp"] == 0).all() and (none["de_overlap"] == 0).all()
     no_time = adata.copy()
     del no_time.obs["time"]
     with pytest.raises(ValidationError, match=r"by_time needs obs\['time'\]"):

@@ -37,7 +37,7 @@ from ._time import TIME_KEY, TimeCourse, time_course
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["Predictor", "Unsupported"]
+__all__ = ["Predictor", "Unsupported", "count_units", "shift_cells"]
 
 
 class Unsupported(Exception):
@@ -231,7 +231,14 @@ class Predictor(abc.ABC):
         space, clipped at 0). When counts came in, the shifted cell is turned back into
         counts with that control cell's total (``expm1(value) * total / 1e4``), rounded
         stochastically (floor plus a Bernoulli draw of the remainder), so the result is
-        integer counts with the predicted mean.
+        integer counts with the predicted mean. When log-normalised values came in whose
+        counts can be read back (:func:`count_units`: every control cell's ``expm1``
+        values are whole multiples of its smallest non-zero one, as ``log1p`` of counts or
+        of counts per 10,000 are), the shifted cell is rounded the same way onto that
+        cell's own lattice (``log1p(round(expm1(value) / unit) * unit)``): real cells hold
+        only such values, and a cell shifted off them moves every tied value (zeros, equal
+        counts) past its twin among the control cells, so that any change, however small,
+        would test as DE.
 
         Returns
         -------
@@ -250,15 +257,14 @@ class Predictor(abc.ABC):
         assert cells is not None
         rng = np.random.default_rng(seed)
         pred = np.asarray(predicted.X, dtype=np.float64)
+        units = None if data.counts else count_units(cells)
         blocks, labels, source = [], [], []
         for i, label in enumerate(predicted.obs[PERTURBATION_KEY].astype(str)):
             pick = rng.integers(0, len(cells), size=n_cells)
-            shifted = np.clip(cells[pick] + (pred[i] - data.control)[None, :], 0.0, None)
-            if data.counts:
-                lib = data.control_library[pick][:, None]
-                expected = np.expm1(shifted) * lib / TARGET_SUM
-                base = np.floor(expected)
-                shifted = base + (rng.random(expected.shape) < expected - base)
+            library = data.control_library[pick] if data.counts else None
+            unit = None if units is None else units[pick]
+            shifted = shift_cells(cells[pick], pred[i] - data.control, rng, library=library,
+                                  unit=unit)  # fmt: skip
             blocks.append(shifted.astype(np.float32))
             labels += [label] * n_cells
             source.append(pick)
@@ -335,6 +341,69 @@ class Predictor(abc.ABC):
             s = data.single(g)
             out.append(None if s is None else s - data.control)
         return out
+
+
+def shift_cells(
+    cells: np.ndarray, change: np.ndarray, rng: np.random.Generator, *,
+    library: np.ndarray | None = None, unit: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """The rule of :meth:`Predictor.sample`: control ``cells`` (expression space) shifted
+    by the predicted ``change``, clipped at 0; with ``library`` (the cells' total counts:
+    counts came in) turned back into counts ``expm1(value) * library / 1e4``, rounded
+    stochastically (floor plus a Bernoulli draw of the remainder, from ``rng``); with
+    ``unit`` (each cell's count unit, :func:`count_units`) rounded the same way to whole
+    units and returned in the expression space, ``log1p(count * unit)``."""
+    shifted = np.clip(cells + np.asarray(change)[None, :], 0.0, None)
+    if library is not None or unit is not None:
+        scale = (np.asarray(library, dtype=np.float64) / TARGET_SUM if library is not None
+                 else 1.0 / np.asarray(unit, dtype=np.float64))  # fmt: skip
+        expected = np.expm1(shifted) * scale[:, None]
+        if library is None:  # whole units read back to round-off are whole (no change)
+            whole = np.round(expected)
+            near = np.abs(expected - whole) <= 1e-6 * np.maximum(whole, 1.0)
+            expected[near] = whole[near]
+        base = np.floor(expected)
+        shifted = base + (rng.random(expected.shape) < expected - base)
+        if library is None:
+            shifted = np.log1p(shifted / scale[:, None])
+    return shifted
+
+
+def count_units(cells: np.ndarray, *, tol: float = 1e-3, max_count: int = 32) -> np.ndarray | None:
+    """Each cell's count unit when ``cells`` (cells x genes) are ``log1p`` of whole
+    multiples of a per-cell unit (``log1p`` of counts: unit 1; of counts per 10,000:
+    ``1e4 / total``), else None.
+
+    A cell's unit is its smallest non-zero ``expm1`` value divided by the smallest ``m``
+    in 1..``max_count`` (that value's count) for which every non-zero ``expm1`` value of
+    the cell is within ``tol`` (plus ``1e-5`` relative: float32 storage) of a whole
+    multiple of it; a cell without non-zero values gets the median unit. None when some
+    cell has no such unit or no cell holds a value above one unit."""
+    x = np.asarray(cells, dtype=np.float64)
+    if x.size == 0 or np.any(x < 0):
+        return None
+    e = np.expm1(x)
+    pos = e > 0
+    if not pos.any():
+        return None
+    smallest = np.where(pos, e, np.inf).min(axis=1)
+    has = np.isfinite(smallest)
+    unit = np.full(len(x), np.nan)
+    top = 0.0
+    for m in range(1, max_count + 1):
+        todo = np.flatnonzero(has & np.isnan(unit))
+        if not len(todo):
+            break
+        u = smallest[todo] / m
+        q = e[todo] / u[:, None]
+        ok = ((np.abs(q - np.round(q)) <= tol + 1e-5 * q) | ~pos[todo]).all(axis=1)
+        unit[todo[ok]] = u[ok]
+        if ok.any():
+            top = max(top, float(q[ok].max()))
+    if np.isnan(unit[has]).any() or top < 1.5:
+        return None
+    unit[~has] = np.median(unit[has])
+    return unit
 
 
 def _unique(index: pd.Index) -> pd.Index:

@@ -333,7 +333,9 @@ def _run_method(
             fold_tables.append(table)
             fallback += int(pred.obs["fallback"].sum())
             if by_time:
-                time_tables.append(_score_by_time(predictor, part, name, include_targets, f))
+                time_tables.append(
+                    _score_by_time(predictor, part, name, include_targets, f, seed=seed)
+                )
     except (VirtualCellError, ImportError, MemoryError) as err:
         record["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
         return record, None  # type: ignore[return-value]
@@ -354,10 +356,11 @@ def _run_method(
 
 
 def _score_by_time(
-    predictor: Any, part: Task, name: str, include_targets: bool, fold: int
+    predictor: Any, part: Task, name: str, include_targets: bool, fold: int, seed: int = 0
 ) -> pd.DataFrame:
     """One method's per-day scores on one part: its per-day predictions scored by
-    :func:`vc.perturb.score` with ``time_key`` (the one implementation)."""
+    :func:`vc.perturb.score` with ``time_key`` (the one implementation), the DE metrics
+    on cells sampled per day (:func:`_cells_by_time`)."""
     from ..data import CONTROL
     from ._score import score
 
@@ -368,11 +371,85 @@ def _score_by_time(
 
         truth = truth.copy()
         truth.X = expression_matrix(truth, counts=True)[0]
-    res = score(pred, truth, time_key=TIME_KEY, include_targets=include_targets, method=name)
+    cells = _cells_by_time(predictor, pred, part, seed)
+    res = score(pred, truth, time_key=TIME_KEY, include_targets=include_targets,
+                method=name, pred_cells=cells)  # fmt: skip
     table = pd.DataFrame(res.report["per_perturbation"])
     table.insert(0, "method", name)
     table["fold"] = fold
     return table
+
+
+def _cells_by_time(predictor: Any, pred: Any, part: Task, seed: int) -> Any:
+    """Cells of the per-day predictions ``pred`` (rows: control and every condition x
+    day) for the per-day DE metrics, the rule of :meth:`Predictor.sample` on each day:
+    for condition ``c`` on day ``t``, as many cells as the truth holds of ``c`` that day,
+    each a random control cell *of day t* (the truth's, in the predictor's expression
+    space) shifted by the predicted change of that day (``pred[c, t] - pred[control,
+    t]``, round-off differences set to 0), clipped at 0 and rounded onto the cells' count
+    lattice as :meth:`Predictor.sample` does (counts: back to counts with the cell's
+    total, then into the expression space; log-normalised values with whole counts behind
+    them: onto each cell's own lattice), in float32 as that sampler's. The day's control
+    cells themselves are the prediction's control, so each day's predicted DE genes are
+    tested against that day's controls."""
+    import anndata as ad
+    from scipy import sparse
+
+    from ..data import CONTROL
+    from ._base import count_units, shift_cells
+    from ._data import expression_matrix, row_roles
+    from ._score import _time_values
+
+    truth = part.truth
+    counts = bool(predictor.data_.counts)
+    labels, role, _ = row_roles(truth, perturbation_type=part.perturbation_type)
+    x, _ = expression_matrix(truth, counts=counts)
+    x = x.toarray() if sparse.issparse(x) else np.asarray(x)
+    library = np.asarray(truth.X.sum(axis=1)).ravel().astype(np.float64) if counts else None
+    t_time = _time_values(truth, "real", TIME_KEY)
+    p_time = _time_values(pred, "pred", TIME_KEY)
+    p_label = pred.obs["perturbation"].astype(str).to_numpy()
+    values = np.asarray(pred.X, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    blocks, names, days = [], [], []
+    for t in sorted(set(p_time.tolist()), key=lambda v: (isinstance(v, str), v)):
+        ctrl = np.flatnonzero((role == "control") & (t_time == t))
+        at = np.flatnonzero(p_time == t)
+        base = at[p_label[at] == CONTROL]
+        if len(ctrl) == 0 or len(base) == 0:
+            continue
+        day_cells = [x[ctrl].astype(np.float32)]  # float32 like the sampled cells (ties)
+        names += [CONTROL] * len(ctrl)
+        units = None if counts else count_units(x[ctrl])
+        for i in at[p_label[at] != CONTROL]:
+            n = int(((labels == p_label[i]) & (t_time == t)).sum())
+            if n == 0:
+                continue
+            pick = ctrl[rng.integers(0, len(ctrl), size=n)]
+            change = values[i] - values[base[0]]
+            # a change at round-off level (no_change's day profile minus the day's
+            # control) is no change: shifted by 1e-16, every tied value of the control
+            # cells (zeros, equal counts) would move past its twin and test as DE
+            change[np.isclose(values[i], values[base[0]], rtol=1e-9, atol=1e-12)] = 0.0
+            lib = None if library is None else library[pick]
+            unit = None if units is None else units[np.searchsorted(ctrl, pick)]
+            day_cells.append(
+                shift_cells(x[pick], change, rng, library=lib, unit=unit).astype(np.float32)
+            )
+            names += [p_label[i]] * n
+        if counts and len(day_cells) > 1:  # the sampled counts into the expression space,
+            sampled = np.vstack(day_cells[1:])  # as the truth's (the same function)
+            some = sampled.sum(axis=1) > 0
+            normed, _ = expression_matrix(ad.AnnData(sampled[some]), counts=True)
+            sampled[some] = normed.toarray() if sparse.issparse(normed) else normed
+            day_cells = [day_cells[0], sampled]
+        block = np.vstack(day_cells)
+        blocks.append(block)
+        days += [t] * len(block)
+    obs = pd.DataFrame({"perturbation": names, TIME_KEY: days},
+                       index=[f"cell{i}" for i in range(len(names))])  # fmt: skip
+    return ad.AnnData(np.vstack(blocks) if blocks else np.zeros((0, x.shape[1])), obs=obs,
+                      var=pd.DataFrame(index=list(map(str, truth.var_names))))  # fmt: skip
 
 
 def _time_summary(per_time: pd.DataFrame) -> dict[str, Any]:

@@ -67,6 +67,10 @@ when first asked for; never on a test gene. ``time_depth=0`` (the default: the p
 declared selection on unreported RENGE fold seeds, where no depth helped; ``docs/perturb.md``)
 leaves the network out of the time path. A seen gene predicts its observed change of that
 day. The steady-state path (``time=None``) is unchanged by all of this.
+
+Code: the inputs and components are :mod:`._primed_components`, the time path
+:mod:`._primed_time` (mixins of :class:`PrimedNetworkModel`); fitting, stacking and
+prediction are here.
 """
 
 from __future__ import annotations
@@ -78,9 +82,9 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import check_number, log
-from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
+from ..data import CONTROL
 from ._base import Predictor, Unsupported
-from ._data import TrainingData, expression_matrix, row_roles
+from ._data import TrainingData
 from ._gate import (
     ANCHORS,
     AVERAGE_COMPONENTS,
@@ -92,11 +96,13 @@ from ._gate import (
     knowledge_weights,
     stack_groups,
 )
+from ._primed_components import PrimedComponents
+from ._primed_time import PrimedTime
 
 __all__ = ["PrimedNetworkModel"]
 
 
-class PrimedNetworkModel(Predictor):
+class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
     """Training mean stacked with the primed network and knowledge regressors (GO, text)."""
 
     name = "primed_network"
@@ -158,182 +164,6 @@ class PrimedNetworkModel(Predictor):
         self.time_depth = int(time_depth)
         self.time_network = time_network
         self.kb = kb
-
-    # ------------------------------------------------------------------ inputs
-    def _prior_table(self, genes: list[str]) -> pd.DataFrame | None:
-        if isinstance(self.prior, pd.DataFrame):
-            return self.prior
-        if self.prior == "none":
-            return None
-        from ..grn import knowledge_prior_or_none
-
-        path = getattr(self.kb, "path", self.kb)  # a KnowledgeBase or its path
-        return knowledge_prior_or_none(genes, "primed_network", path=path)
-
-    def _features(self, genes: list[str]) -> pd.DataFrame | None:
-        if self.features is not None:
-            return self.features.astype(np.float64)
-        if "neighbours" not in self.components:
-            return None
-        from ._knowledge import go_tf_features
-
-        table = go_tf_features(genes, genes, kb=self.kb)
-        if table is None or len(table) < 0.2 * len(genes):  # e.g. synthetic names (G12)
-            return None
-        return table
-
-    def _text_features(self, genes: list[str]) -> pd.DataFrame | None:
-        """GenePT text embeddings of the genes (the ``genept_ridge`` features), or None."""
-        if "text" not in self.components:
-            return None
-        if self.text_features is not None:
-            return self.text_features.astype(np.float64)
-        from ._knowledge import genept_features
-
-        table = genept_features(genes, kb=self.kb)
-        if table is None or len(table) < 0.2 * len(genes):
-            return None
-        return table.astype(np.float64)
-
-    def _cells(self, adata) -> dict[str, Any]:
-        """Cells (or profiles) in the training space with their roles, labels and groups."""
-        labels, role, _ = row_roles(adata, perturbation_type=self.perturbation_type)
-        x, _ = expression_matrix(adata)
-        x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
-        key = self.time_key
-        if key == "auto":
-            key = next((k for k in ("time", "cell_type") if k in adata.obs), None)
-        groups = None
-        if key is not None:
-            if key not in adata.obs:
-                raise ValidationError(f"time_key column {key!r} not in adata.obs")
-            groups = adata.obs[key].astype(str).to_numpy()
-        if "experiment" in adata.obs:  # time series are not steady states
-            keep = (adata.obs["experiment"].astype(str) != "timeseries").to_numpy()
-            x, labels, role = x[keep], labels[keep], role[keep]
-            groups = None if groups is None else groups[keep]
-        return {"x": x, "labels": labels, "role": role, "groups": groups}
-
-    # ------------------------------------------------------------------ components
-    def _network_fit(self, cells: dict, genes: list[str], held: set[str], prior) -> Any:
-        from ..grn import fit_primed_network
-
-        idx = {g: i for i, g in enumerate(genes)}
-        keep = np.array([not (set(split_perturbation(lab)) & held) for lab in cells["labels"]])
-        labels = cells["labels"][keep]
-        perturbed = [[idx[g] for g in split_perturbation(lab) if g in idx] for lab in labels]
-        grid = {} if self.net_settings_ is None else {
-            "ridges": (self.net_settings_[0],), "strengths": (self.net_settings_[1],),
-            "prior_means": (self.net_settings_[2],)}  # fmt: skip
-        return fit_primed_network(
-            cells["x"][keep], genes, prior=prior,
-            groups=None if cells["groups"] is None else cells["groups"][keep],
-            reference=cells["role"][keep] == "control", perturbed=perturbed, seed=self.seed,
-            **grid,
-        )  # fmt: skip
-
-    def _propagate(self, net: Any, part: str, g: int, drop: float) -> np.ndarray:
-        b = net.full(part)
-        b[:, g] = 0.0
-        first = b[g]
-        out = first + self.second_order * (first @ b)
-        out[g] = 0.0
-        return drop * out * net.scale
-
-    def _drop(self, data: TrainingData, net: Any, gene: str) -> float:
-        i = data.gene_index[gene]
-        level = data.knock_level(gene)
-        d = (float(level) - float(data.control[i])) / float(net.scale[i])
-        # beyond 3 spreads a linear model of observed variation extrapolates
-        return float(np.clip(d, -3.0, 3.0)) if abs(d) > 1e-12 else -1.0
-
-    def _neighbours(
-        self, gene: str, train: list[str], deltas: np.ndarray, cache: str = "_forest_cache"
-    ) -> np.ndarray:
-        """Random forest from gene features to the training changes (the ``go_forest``
-        regressor), minus their mean: what the gene's knowledge neighbours add."""
-        from sklearn.ensemble import RandomForestRegressor
-
-        def forest() -> Any:
-            return RandomForestRegressor(
-                n_estimators=self.n_estimators, max_features="sqrt", random_state=self.seed,
-                n_jobs=1,
-            )  # fmt: skip
-
-        return self._regress(self.features_, cache, forest, gene, train, deltas)
-
-    def _text(
-        self, gene: str, train: list[str], deltas: np.ndarray, cache: str = "_text_cache"
-    ) -> np.ndarray:
-        """Ridge regression from the GenePT text embedding to the training changes (the
-        ``genept_ridge`` regressor, ridge strength by leave-one-out), minus their mean."""
-        from sklearn.linear_model import RidgeCV
-
-        def ridge() -> Any:
-            return RidgeCV(alphas=np.logspace(-2, 3, 11))
-
-        return self._regress(self.text_features_, cache, ridge, gene, train, deltas)
-
-    def _regress(
-        self,
-        feats: Any,
-        cache_name: str,
-        make: Any,
-        gene: str,
-        train: list[str],
-        deltas: np.ndarray,
-    ) -> np.ndarray:
-        """A regressor from gene features to the training changes (fitted once per set of
-        training genes and kept in ``cache_name``), its prediction for ``gene`` minus the
-        training mean; zero where the gene has no features or fewer than 3 training genes do."""
-        n = deltas.shape[1]
-        if feats is None or gene not in feats.index:
-            return np.zeros(n)
-        have = [i for i, h in enumerate(train) if h in feats.index]
-        if len(have) < 3:
-            return np.zeros(n)
-        names = tuple(train[i] for i in have)
-        cache = self.__dict__.setdefault(cache_name, {})
-        if names not in cache:
-            cache[names] = make().fit(feats.loc[list(names)].to_numpy(), deltas[have])
-        pred = cache[names].predict(feats.loc[[gene]].to_numpy())[0]
-        return pred - deltas[have].mean(axis=0)
-
-    def _engine(self, adata, held: set[str]) -> Any:
-        from ._network import NetworkModel
-
-        keep = np.array([not (set(split_perturbation(str(lab))) & held)
-                         for lab in adata.obs[PERTURBATION_KEY]])  # fmt: skip
-        prior = self.prior_ if self.prior_ is not None else "none"
-        opts = {} if self.engine_settings_ is None else {
-            "links": (self.engine_settings_[0],), "ridges": (self.engine_settings_[1],),
-            "gammas": (self.engine_settings_[2],)}  # fmt: skip
-        model = NetworkModel(prior=prior, seed=self.seed, perturbation_type=self.perturbation_type,
-                             **opts)  # fmt: skip
-        return model.fit(adata[keep] if not keep.all() else adata)
-
-    def _component_table(
-        self, gene: str, data: TrainingData, net: Any, train: list[str], deltas: np.ndarray,
-        engine: Any,
-    ) -> dict[str, np.ndarray]:  # fmt: skip
-        g = data.gene_index[gene]
-        out = {"mean": ANCHORS.get(self.anchor)(deltas)}
-        drop = self._drop(data, net, gene)
-        if "data" in self.components:
-            out["data"] = self._propagate(net, "coef", g, drop)
-        if "prior" in self.components:
-            out["prior"] = self._propagate(net, "prior", g, drop)
-        if "association" in self.components:
-            assoc = net.association[g].copy()
-            assoc[g] = 0.0
-            out["association"] = drop * assoc * net.scale
-        if "neighbours" in self.components:
-            out["neighbours"] = self._neighbours(gene, train, deltas)
-        if "text" in self.components:
-            out["text"] = self._text(gene, train, deltas)
-        if "network" in self.components and engine is not None:
-            out["network"] = engine.predict([gene]).X[0] - engine.data_.control
-        return out
 
     # ------------------------------------------------------------------ fit
     def _fit(self, data: TrainingData, adata) -> None:
@@ -476,122 +306,6 @@ class PrimedNetworkModel(Predictor):
             row["prior_vs_data"] = parts.get("prior", 0.0) / learned
             rows[g] = row
         return pd.DataFrame.from_dict(rows, orient="index")
-
-    # ------------------------------------------------------------------ time points
-    def _time_base(self, gene: str, train: list[str], changes: np.ndarray) -> np.ndarray:
-        """Anchor plus knowledge average per time point (times x genes) for ``gene`` from
-        the per-day changes of the training genes ``train`` (``changes``: n x times x
-        genes): the anchor of each day's changes, and the forest / text ridge fitted on
-        all days' changes side by side."""
-        n, n_t, n_g = changes.shape
-        out = np.stack([ANCHORS.get(self.anchor)(changes[:, t]) for t in range(n_t)])
-        flat = changes.reshape(n, n_t * n_g)
-        for comp, w in self._know(gene, train).items():
-            if comp == "neighbours":
-                part = self._neighbours(gene, train, flat, cache="_time_forest_cache")
-            else:
-                part = self._text(gene, train, flat, cache="_time_text_cache")
-            out = out + w * part.reshape(n_t, n_g)
-        return out
-
-    def _powers(self, data: TrainingData, net: Any, gene: str, depth: int) -> np.ndarray:
-        """The knockout's change after 1..``depth`` steps through the network ``B``
-        (``time_network``: the learned ``coef`` or the known signed ``prior``; without
-        the column of ``gene``): row ``k-1`` = ``d_g e_g B^k`` scaled back by each gene's
-        spread (``gene`` itself 0), depth x genes."""
-        g = data.gene_index[gene]
-        b = net.full(self.time_network)
-        b[:, g] = 0.0
-        drop = self._drop(data, net, gene)
-        v = b[g].copy()
-        out = np.zeros((depth, len(data.genes)))
-        for k in range(depth):
-            w = v.copy()
-            w[g] = 0.0
-            out[k] = drop * w * net.scale
-            v = v @ b
-        return out
-
-    def _fit_time(self) -> None:
-        """Per-day gains of the propagation orders 1..``time_depth`` (non-negative least
-        squares, per day, on the training genes held out one at a time: anchor, knowledge
-        regressors and network refitted without the held gene; the held gene's own change
-        never enters; every gene's rows scaled by the size of its change that day).
-        Gains of every depth up to ``time_depth`` are kept (nested fits)."""
-        from scipy.optimize import nnls
-
-        data = self._require_fit()
-        course = self._time_course()
-        idx = data.gene_index
-        genes = [g for g in self.train_genes_ if g in course.profiles
-                 and np.isfinite(course.profiles[g]).all()]  # fmt: skip
-        n_t, n_g = course.control.shape
-        changes = (np.stack([course.change(g) for g in genes]) if genes
-                   else np.zeros((0, n_t, n_g)))  # fmt: skip
-        depth = self.time_depth
-        blocks: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n_t)]
-        if len(genes) >= 4 and depth > 0:
-            cells = self._cells(self._train)
-            for i, h in enumerate(genes):
-                others = [j for j in range(len(genes)) if j != i]
-                base = self._time_base(h, [genes[j] for j in others], changes[others])
-                net = self._network_fit(cells, data.genes, {h}, self.prior_)
-                v = self._powers(data, net, h, depth)
-                keep = np.ones(n_g, dtype=bool)
-                keep[idx[h]] = False
-                for t in range(n_t):
-                    size = float(np.linalg.norm(changes[i, t, keep])) or 1.0
-                    blocks[t].append((v[:, keep].T / size, (changes[i, t] - base[t])[keep] / size))
-        gains = {0: np.zeros((n_t, 0))}
-        for d in range(1, depth + 1):
-            gains[d] = np.zeros((n_t, d))
-            for t in range(n_t):
-                if blocks[t]:
-                    a = np.vstack([blk[0][:, :d] for blk in blocks[t]])
-                    y = np.concatenate([blk[1] for blk in blocks[t]])
-                    gains[d][t] = nnls(a, y)[0]
-        self.time_genes_, self.time_changes_, self.time_gains_ = genes, changes, gains
-        self._time_memo: dict[tuple[str, int], np.ndarray] = {}
-        log("primed_network time: per-day gains of propagation orders 1.."
-            f"{depth}: " + "; ".join(f"{course.times[t]}: " + ", ".join(
-                f"{x:.3g}" for x in gains[depth][t]) for t in range(n_t)))  # fmt: skip
-
-    def time_change(self, gene: str) -> np.ndarray:
-        """Predicted change of an unseen ``gene`` per time point (times x genes, each
-        against its day's control, times ``change_scale``): the day's anchor + the
-        knowledge average fitted on the days' changes + the propagation orders
-        1..``time_depth`` with that day's gains (:meth:`_fit_time`)."""
-        data = self._require_fit()
-        if gene not in data.gene_index:
-            raise Unsupported([gene], "not measured, so it cannot be knocked out in the network")
-        if "time_gains_" not in self.__dict__:
-            self._fit_time()
-        depth = self.time_depth
-        if depth not in self.time_gains_:
-            raise ValidationError(
-                f"time_depth {depth} was not fitted (fitted up to {max(self.time_gains_)})"
-            )
-        key = (gene, depth)
-        if key not in self._time_memo:
-            out = self._time_base(gene, self.time_genes_, self.time_changes_)
-            if depth:
-                out = out + self.time_gains_[depth] @ self._powers(data, self.net_, gene, depth)
-            self._time_memo[key] = self.change_scale * out
-        return self._time_memo[key]
-
-    def _predict_time(self, genes: tuple[str, ...], k: int) -> np.ndarray:
-        data = self._require_fit()
-        course = self._time_course()
-        out = course.control[k].copy()
-        for g in genes:
-            s = data.single(g)
-            if s is not None:  # seen: its observed change of that day (else pooled)
-                day = course.change(g)
-                ok = day is not None and np.isfinite(day[k]).all()
-                out += day[k] if ok else s - data.control  # type: ignore[index]
-            else:
-                out += self.time_change(g)[k]
-        return out
 
     def summary(self) -> dict[str, Any]:
         """Stacking weights and the network's chosen prior settings."""

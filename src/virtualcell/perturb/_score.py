@@ -11,8 +11,14 @@ still computed on those values, a warning says so on stderr, and ``meta`` record
 normalise both files the same way first (e.g. ``log1p`` of counts per 10,000) when the
 tool's output is on a log scale.
 
-Every metric is :func:`vc.metrics.score_profiles` (the same as ``vc.perturb.evaluate``),
-with the perturbed genes left out unless ``include_targets``. The perturbed genes of a
+Every profile metric is :func:`vc.metrics.score_profiles` (the same as
+``vc.perturb.evaluate``), with the perturbed genes left out unless ``include_targets``.
+When both files hold cells (at least 3 cells of the perturbation and 3 control cells in
+each), the DE metrics ``de_overlap``, ``de_recall``, ``de_fdp`` are added as cell-eval
+computes them: the DE genes of each file (Wilcoxon + BH, :func:`vc.metrics.de_test`) of
+the perturbation's cells against *that file's own* control cells, ranked by ``|log2 fold
+change|``, the perturbed genes left out of both lists unless ``include_targets``; NaN where
+a file holds fewer cells (e.g. profiles, one row per perturbation). The perturbed genes of a
 label are read in the package grammar: ``A`` or ``A+B`` (GEARS' ``A+ctrl`` works too);
 a label in another grammar (``A_B``) names no measured gene, so nothing is left out for it.
 """
@@ -33,7 +39,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..metrics import EvalResult
 
-__all__ = ["score"]
+__all__ = ["DE_METRICS", "score"]
+
+#: The DE-set metrics of :func:`score` (NaN unless both files hold cells).
+DE_METRICS = ("de_overlap", "de_recall", "de_fdp")
+_MIN_CELLS = 3
 
 
 def _read(obj: Any, name: str) -> AnnData:
@@ -87,6 +97,7 @@ def score(
     include_targets: bool = False,
     method: str = "prediction",
     time_key: str | None = None,
+    pred_cells: AnnData | str | Path | None = None,
 ) -> EvalResult:
     """Score predicted perturbation responses against real ones (cell-eval's convention).
 
@@ -108,13 +119,19 @@ def score(
     time_key
         ``obs`` column of the time point (e.g. ``"time"``) in both files: score every
         perturbation per time point, its change taken against the control of the same time
-        point in each file (PDS ranks among the perturbations of that time point). Time
-        values match numerically when numeric (``3`` = ``3.0``). ``None``: pooled.
+        point in each file (PDS ranks among the perturbations of that time point; the DE
+        metrics against that time point's control cells). Time values match numerically
+        when numeric (``3`` = ``3.0``). ``None``: pooled.
+    pred_cells
+        Cells sampled from the prediction (same genes, perturbation column, control cells
+        and, with ``time_key``, time column), used for the DE metrics instead of ``pred``'s
+        rows: how ``vc.perturb.evaluate(by_time=True)`` scores predicted profiles. ``None``:
+        the DE metrics read ``pred`` itself.
 
     Returns
     -------
     :class:`vc.metrics.EvalResult`, task ``perturb/score``: one row per perturbation x
-    metric of :data:`vc.metrics.PROFILE_METRICS` (with ``time_key``: per perturbation x
+    metric of :data:`vc.metrics.PROFILE_METRICS` and :data:`DE_METRICS` (with ``time_key``: per perturbation x
     time point, unit ``"<perturbation>@<time>"``, and ``per_perturbation`` gains the time
     column); ``report`` = ``{"summary": {metric:
     mean over perturbations (NaN ignored), "n_perturbations": n}, "per_perturbation":
@@ -133,30 +150,39 @@ def score(
     from ..metrics import PROFILE_METRICS, EvalResult
 
     pred_ad, real_ad = _read(pred, "pred"), _read(real, "real")
+    cells_ad = None if pred_cells is None else _read(pred_cells, "pred_cells")
+    if cells_ad is not None and perturbation_key not in cells_ad.obs:
+        raise ValidationError(f"pred_cells has no obs column {perturbation_key!r}")
     pred_genes = pd.Index(pred_ad.var_names.astype(str))
     real_genes = pd.Index(real_ad.var_names.astype(str))
-    for genes, name in ((pred_genes, "pred"), (real_genes, "real")):
+    named = [(pred_genes, "pred"), (real_genes, "real")]
+    if cells_ad is not None:
+        named.append((pd.Index(cells_ad.var_names.astype(str)), "pred_cells"))
+    for genes, name in named:
         if genes.has_duplicates:
             raise ValidationError(
                 f"{name} has duplicated gene names, e.g. {list(genes[genes.duplicated()][:5])}"
             )
-    if set(pred_genes) != set(real_genes):
-        only_p = sorted(set(pred_genes) - set(real_genes))
-        only_r = sorted(set(real_genes) - set(pred_genes))
-        raise ValidationError(
-            f"gene mismatch: {len(only_p)} gene(s) only in pred {only_p[:5]}, "
-            f"{len(only_r)} only in real {only_r[:5]}"
-        )
+    for genes, name in [n for n in named if n[1] != "real"]:
+        if set(genes) != set(real_genes):
+            only_p = sorted(set(genes) - set(real_genes))
+            only_r = sorted(set(real_genes) - set(genes))
+            raise ValidationError(
+                f"gene mismatch: {len(only_p)} gene(s) only in {name} {only_p[:5]}, "
+                f"{len(only_r)} only in real {only_r[:5]}"
+            )
     if time_key is None:
         table, missing, p_counts, r_counts = _score_once(
-            pred_ad, real_ad, real_genes, perturbation_key, control, include_targets
-        )
+            pred_ad, real_ad, real_genes, perturbation_key, control, include_targets,
+            cells_ad=cells_ad,
+        )  # fmt: skip
     else:
         table, missing, p_counts, r_counts = _score_by_time(
-            pred_ad, real_ad, real_genes, perturbation_key, control, include_targets, time_key
-        )
+            pred_ad, real_ad, real_genes, perturbation_key, control, include_targets, time_key,
+            cells_ad=cells_ad,
+        )  # fmt: skip
     summary: dict[str, Any] = {}
-    for m in PROFILE_METRICS:
+    for m in (*PROFILE_METRICS, *DE_METRICS):
         v = table[m].to_numpy(dtype=np.float64)
         v = v[np.isfinite(v)]
         summary[m] = float(v.mean()) if v.size else float("nan")
@@ -186,9 +212,10 @@ def score(
 
 def _score_once(
     pred_ad: AnnData, real_ad: AnnData, real_genes: pd.Index, perturbation_key: str,
-    control: str, include_targets: bool, where: str = "",
+    control: str, include_targets: bool, where: str = "", cells_ad: AnnData | None = None,
 ) -> tuple[pd.DataFrame, list[str], bool, bool]:  # fmt: skip
-    """Per-perturbation table of one pair of files (one time point with ``where``)."""
+    """Per-perturbation table of one pair of files (one time point with ``where``); the
+    DE metrics read ``cells_ad`` when given, else ``pred_ad``."""
     from ..metrics import score_profiles
 
     p_tab, p_counts = _profiles(pred_ad, "pred" + where, perturbation_key, control)
@@ -217,7 +244,51 @@ def _score_once(
         pred_control=p_tab.loc[control].to_numpy(),
         include_targets=include_targets,
     )
+    de = _de_scores(pred_ad if cells_ad is None else cells_ad, real_ad, perts, list(real_genes),
+                    perturbation_key, control, include_targets)  # fmt: skip
+    for m in DE_METRICS:
+        table[m] = de[m]
     return table, missing, p_counts, r_counts
+
+
+def _de_scores(
+    pred_ad: AnnData, real_ad: AnnData, perts: list[str], genes: list[str],
+    perturbation_key: str, control: str, include_targets: bool,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """The DE metrics of every perturbation of ``perts`` (module docstring): each file's
+    cells of it against that file's own control cells; NaN where either file has fewer
+    than 3 cells of it or of the control."""
+    from ..data import looks_like_counts, split_perturbation
+    from ..metrics import DEReference, de_fdp, de_genes, de_overlap, de_recall
+
+    out = {m: np.full(len(perts), np.nan) for m in DE_METRICS}
+    sides = []
+    for adata in (pred_ad, real_ad):
+        labels = adata.obs[perturbation_key].astype(str).to_numpy()
+        ctrl = np.flatnonzero(labels == control)
+        if len(ctrl) < _MIN_CELLS or not any((labels == p).sum() >= _MIN_CELLS for p in perts):
+            return out
+        x = adata[:, genes].X if list(map(str, adata.var_names)) != genes else adata.X
+        log1p = not looks_like_counts(x)
+        sides.append((labels, x, DEReference(x[ctrl], genes=genes, is_log1p=log1p)))
+    for i, pert in enumerate(perts):
+        found = []
+        for labels, x, reference in sides:
+            rows = np.flatnonzero(labels == pert)
+            if len(rows) < _MIN_CELLS:
+                break
+            found.append(de_genes(reference.test(x[rows])))
+        if len(found) < 2:
+            continue
+        pred_de, true_de = found
+        if not include_targets:
+            targets = set(split_perturbation(pert))
+            pred_de = [g for g in pred_de if g not in targets]
+            true_de = [g for g in true_de if g not in targets]
+        out["de_overlap"][i] = de_overlap(true_de, pred_de)
+        out["de_recall"][i] = de_recall(true_de, pred_de)
+        out["de_fdp"][i] = de_fdp(true_de, pred_de)
+    return out
 
 
 def _time_values(adata: AnnData, name: str, key: str) -> np.ndarray:
@@ -235,12 +306,13 @@ def _time_values(adata: AnnData, name: str, key: str) -> np.ndarray:
 
 def _score_by_time(
     pred_ad: AnnData, real_ad: AnnData, real_genes: pd.Index, perturbation_key: str,
-    control: str, include_targets: bool, time_key: str,
+    control: str, include_targets: bool, time_key: str, cells_ad: AnnData | None = None,
 ) -> tuple[pd.DataFrame, list[str], bool, bool]:  # fmt: skip
     """:func:`_score_once` per time point of the predictions (each against its own
     time point's controls), the tables stacked with a ``time_key`` column."""
     p_time = _time_values(pred_ad, "pred", time_key)
     r_time = _time_values(real_ad, "real", time_key)
+    c_time = None if cells_ad is None else _time_values(cells_ad, "pred_cells", time_key)
     real_times = set(r_time.tolist())
     from ._time import time_order
 
@@ -256,6 +328,7 @@ def _score_by_time(
         table, miss, p_counts, r_counts = _score_once(
             pred_ad[p_time == t].copy(), real_ad[r_time == t].copy(), real_genes, perturbation_key, control,
             include_targets, where=f" at {time_key} {t}",
+            cells_ad=None if cells_ad is None else cells_ad[c_time == t].copy(),
         )  # fmt: skip
         tables.append(table.assign(**{time_key: t}))
         missing |= {f"{m}@{t}" for m in miss}

@@ -1,0 +1,200 @@
+"""The components of ``primed_network`` (:mod:`._primed`): its inputs (the prior, the
+gene features, the training cells) and each component's predicted change for an unseen
+gene (the network fit and its propagation, the knockout's drop, the knowledge
+regressors, the ``network`` engine). A mixin of :class:`._primed.PrimedNetworkModel`;
+the definitions are in that module's docstring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import ValidationError
+from ..data import PERTURBATION_KEY, split_perturbation
+from ._data import TrainingData, expression_matrix, row_roles
+from ._gate import ANCHORS
+
+__all__ = ["PrimedComponents"]
+
+
+class PrimedComponents:
+    """Inputs and components of :class:`._primed.PrimedNetworkModel` (a mixin: the
+    attributes it reads are set by that class)."""
+
+    # ------------------------------------------------------------------ inputs
+    def _prior_table(self, genes: list[str]) -> pd.DataFrame | None:
+        if isinstance(self.prior, pd.DataFrame):
+            return self.prior
+        if self.prior == "none":
+            return None
+        from ..grn import knowledge_prior_or_none
+
+        path = getattr(self.kb, "path", self.kb)  # a KnowledgeBase or its path
+        return knowledge_prior_or_none(genes, "primed_network", path=path)
+
+    def _features(self, genes: list[str]) -> pd.DataFrame | None:
+        if self.features is not None:
+            return self.features.astype(np.float64)
+        if "neighbours" not in self.components:
+            return None
+        from ._knowledge import go_tf_features
+
+        table = go_tf_features(genes, genes, kb=self.kb)
+        if table is None or len(table) < 0.2 * len(genes):  # e.g. synthetic names (G12)
+            return None
+        return table
+
+    def _text_features(self, genes: list[str]) -> pd.DataFrame | None:
+        """GenePT text embeddings of the genes (the ``genept_ridge`` features), or None."""
+        if "text" not in self.components:
+            return None
+        if self.text_features is not None:
+            return self.text_features.astype(np.float64)
+        from ._knowledge import genept_features
+
+        table = genept_features(genes, kb=self.kb)
+        if table is None or len(table) < 0.2 * len(genes):
+            return None
+        return table.astype(np.float64)
+
+    def _cells(self, adata) -> dict[str, Any]:
+        """Cells (or profiles) in the training space with their roles, labels and groups."""
+        labels, role, _ = row_roles(adata, perturbation_type=self.perturbation_type)
+        x, _ = expression_matrix(adata)
+        x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
+        key = self.time_key
+        if key == "auto":
+            key = next((k for k in ("time", "cell_type") if k in adata.obs), None)
+        groups = None
+        if key is not None:
+            if key not in adata.obs:
+                raise ValidationError(f"time_key column {key!r} not in adata.obs")
+            groups = adata.obs[key].astype(str).to_numpy()
+        if "experiment" in adata.obs:  # time series are not steady states
+            keep = (adata.obs["experiment"].astype(str) != "timeseries").to_numpy()
+            x, labels, role = x[keep], labels[keep], role[keep]
+            groups = None if groups is None else groups[keep]
+        return {"x": x, "labels": labels, "role": role, "groups": groups}
+
+    # ------------------------------------------------------------------ components
+    def _network_fit(self, cells: dict, genes: list[str], held: set[str], prior) -> Any:
+        from ..grn import fit_primed_network
+
+        idx = {g: i for i, g in enumerate(genes)}
+        keep = np.array([not (set(split_perturbation(lab)) & held) for lab in cells["labels"]])
+        labels = cells["labels"][keep]
+        perturbed = [[idx[g] for g in split_perturbation(lab) if g in idx] for lab in labels]
+        grid = {} if self.net_settings_ is None else {
+            "ridges": (self.net_settings_[0],), "strengths": (self.net_settings_[1],),
+            "prior_means": (self.net_settings_[2],)}  # fmt: skip
+        return fit_primed_network(
+            cells["x"][keep], genes, prior=prior,
+            groups=None if cells["groups"] is None else cells["groups"][keep],
+            reference=cells["role"][keep] == "control", perturbed=perturbed, seed=self.seed,
+            **grid,
+        )  # fmt: skip
+
+    def _propagate(self, net: Any, part: str, g: int, drop: float) -> np.ndarray:
+        b = net.full(part)
+        b[:, g] = 0.0
+        first = b[g]
+        out = first + self.second_order * (first @ b)
+        out[g] = 0.0
+        return drop * out * net.scale
+
+    def _drop(self, data: TrainingData, net: Any, gene: str) -> float:
+        i = data.gene_index[gene]
+        level = data.knock_level(gene)
+        d = (float(level) - float(data.control[i])) / float(net.scale[i])
+        # beyond 3 spreads a linear model of observed variation extrapolates
+        return float(np.clip(d, -3.0, 3.0)) if abs(d) > 1e-12 else -1.0
+
+    def _neighbours(
+        self, gene: str, train: list[str], deltas: np.ndarray, cache: str = "_forest_cache"
+    ) -> np.ndarray:
+        """Random forest from gene features to the training changes (the ``go_forest``
+        regressor), minus their mean: what the gene's knowledge neighbours add."""
+        from sklearn.ensemble import RandomForestRegressor
+
+        def forest() -> Any:
+            return RandomForestRegressor(
+                n_estimators=self.n_estimators, max_features="sqrt", random_state=self.seed,
+                n_jobs=1,
+            )  # fmt: skip
+
+        return self._regress(self.features_, cache, forest, gene, train, deltas)
+
+    def _text(
+        self, gene: str, train: list[str], deltas: np.ndarray, cache: str = "_text_cache"
+    ) -> np.ndarray:
+        """Ridge regression from the GenePT text embedding to the training changes (the
+        ``genept_ridge`` regressor, ridge strength by leave-one-out), minus their mean."""
+        from sklearn.linear_model import RidgeCV
+
+        def ridge() -> Any:
+            return RidgeCV(alphas=np.logspace(-2, 3, 11))
+
+        return self._regress(self.text_features_, cache, ridge, gene, train, deltas)
+
+    def _regress(
+        self,
+        feats: Any,
+        cache_name: str,
+        make: Any,
+        gene: str,
+        train: list[str],
+        deltas: np.ndarray,
+    ) -> np.ndarray:
+        """A regressor from gene features to the training changes (fitted once per set of
+        training genes and kept in ``cache_name``), its prediction for ``gene`` minus the
+        training mean; zero where the gene has no features or fewer than 3 training genes do."""
+        n = deltas.shape[1]
+        if feats is None or gene not in feats.index:
+            return np.zeros(n)
+        have = [i for i, h in enumerate(train) if h in feats.index]
+        if len(have) < 3:
+            return np.zeros(n)
+        names = tuple(train[i] for i in have)
+        cache = self.__dict__.setdefault(cache_name, {})
+        if names not in cache:
+            cache[names] = make().fit(feats.loc[list(names)].to_numpy(), deltas[have])
+        pred = cache[names].predict(feats.loc[[gene]].to_numpy())[0]
+        return pred - deltas[have].mean(axis=0)
+
+    def _engine(self, adata, held: set[str]) -> Any:
+        from ._network import NetworkModel
+
+        keep = np.array([not (set(split_perturbation(str(lab))) & held)
+                         for lab in adata.obs[PERTURBATION_KEY]])  # fmt: skip
+        prior = self.prior_ if self.prior_ is not None else "none"
+        opts = {} if self.engine_settings_ is None else {
+            "links": (self.engine_settings_[0],), "ridges": (self.engine_settings_[1],),
+            "gammas": (self.engine_settings_[2],)}  # fmt: skip
+        model = NetworkModel(prior=prior, seed=self.seed, perturbation_type=self.perturbation_type,
+                             **opts)  # fmt: skip
+        return model.fit(adata[keep] if not keep.all() else adata)
+
+    def _component_table(
+        self, gene: str, data: TrainingData, net: Any, train: list[str], deltas: np.ndarray,
+        engine: Any,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
+        g = data.gene_index[gene]
+        out = {"mean": ANCHORS.get(self.anchor)(deltas)}
+        drop = self._drop(data, net, gene)
+        if "data" in self.components:
+            out["data"] = self._propagate(net, "coef", g, drop)
+        if "prior" in self.components:
+            out["prior"] = self._propagate(net, "prior", g, drop)
+        if "association" in self.components:
+            assoc = net.association[g].copy()
+            assoc[g] = 0.0
+            out["association"] = drop * assoc * net.scale
+        if "neighbours" in self.components:
+            out["neighbours"] = self._neighbours(gene, train, deltas)
+        if "text" in self.components:
+            out["text"] = self._text(gene, train, deltas)
+        if "network" in self.components and engine is not None:
+            out["network"] = engine.predict([gene]).X[0] - engine.data_.control
+        return out
