@@ -231,3 +231,22 @@ def test_a_same_template_run_turns_the_agents_wrong_first_tool(kb, tmp_path):
     assert prior["enrich"] == pytest.approx(MEMORY_WEIGHT / 2)
     assert prior["go_annotations"] == pytest.approx(MEMORY_WEIGHT / 6)
     assert tool == "go_annotations"
+
+
+def test_memory_effect_reads_whether_the_prior_acted_and_flipped_a_choice():
+    from virtualcell.agent._choose import memory_effect
+
+    e, g = '{"tool":"enrich","args":', '{"tool":"go_annotations","args":'
+    channel = {
+        "rule": "channel",
+        e: {"score": 3.2, "memory": 3.0},
+        g: {"score": 1.8, "memory": 0.0},
+    }
+    assert memory_effect(channel) == (True, True)  # 0.2 < 1.8 without the memory
+    same = {"rule": "channel", e: {"score": 5.0, "memory": 3.0}, g: {"score": 1.8, "memory": 0.0}}
+    assert memory_effect(same) == (True, False)
+    opening = {e: -1.0, g: 0.5, "memory": {e: 0.0, g: 3.0}}  # opening rule: scores include it
+    assert memory_effect(opening) == (True, True)
+    assert memory_effect({e: -1.0, g: -2.5}) == (False, False)
+    assert memory_effect({"rule": "channel", e: {"score": 1.0, "memory": 0.0}}) == (False, False)
+    assert memory_effect(None) == (False, False)
