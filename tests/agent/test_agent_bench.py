@@ -370,3 +370,21 @@ def test_bench_json_carries_the_openai_schema_stats_and_memory_rounds(kb, chat_s
     # a backend that constrains its own decoding has no such counts
     assert vc.agent.run_benchmark("scripted", kb=kb, folder=tmp_path / "s", n_tasks=1,
                                   baselines=False)["schema_stats"] is None  # fmt: skip
+
+
+def test_cli_bench_text_reports_each_memory_round(agent_kb_path, chat_server, tmp_path, capsys):
+    import virtualcell.agent._tasks as tasks_mod
+    from virtualcell.cli import main
+
+    srv = chat_server(answer=lambda body: (200, '{"answer": ["done"]}', "stop"))
+    counts = {"qa_targets": 1}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks_mod, "DEFAULT_COUNTS", counts)
+        code = main(["agent", "bench", "--backend", "openai", "--base-url", srv.url, "--model",
+                     "m", "--tasks", "1", "--kb", str(agent_kb_path), "--out",
+                     str(tmp_path / "b"), "--no-baselines", "--rounds", "2", "--memory"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = [x for x in out.splitlines() if x.startswith("round ")]
+    assert len(lines) == 2 and lines[1].startswith("round 1 (seed 1, 1 tasks): memory off")
+    assert "the memory acted on 0 choices and changed 0" in lines[1]
