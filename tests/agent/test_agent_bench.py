@@ -331,3 +331,60 @@ def test_cli_small_model_rules_for_any_backend(monkeypatch, tmp_path, flags, exp
             **({"guide": False} if expected == "small-no-guide" else {}),
         }
         assert default_agent_options("local", None) == {"constrain": True, **SMALL_MODEL_OPTIONS}
+
+
+def test_bench_json_carries_the_openai_schema_stats_and_memory_rounds(kb, chat_server, tmp_path):
+    """An OpenAI-compatible server on 127.0.0.1 (scripted: its first reply ignores the
+    schema): the bench JSON counts the requests per ``response_format`` form and the
+    replies that violated the schema; memory rounds report each task off and on."""
+    bodies = []
+
+    def answer(body):
+        bodies.append(body)
+        first = "response_format" in body and all("response_format" not in b for b in bodies[:-1])
+        return 200, ("plain words" if first else '{"answer": ["done"]}'), "stop"
+
+    srv = chat_server(answer=answer)
+    res = vc.agent.run_benchmark(
+        "openai", kb=kb, folder=tmp_path / "b", seed=0, n_tasks=2, max_steps=1,
+        counts={"qa_targets": 1, "claims": 1}, baselines=False, rounds=2, memory=True,
+        base_url=srv.url, model="m",
+    )  # fmt: skip
+    st = res["schema_stats"]
+    sent = [b.get("response_format", {}).get("type", "none") for b in bodies]
+    assert sum(st["requests"].values()) == len(bodies) > 2
+    assert st["requests"]["json_schema"] == sent.count("json_schema") == 1
+    assert st["requests"]["json_object_schema"] == sent.count("json_object") > 0
+    assert st["requests"]["none"] == sent.count("none") > 0  # the free-text plans
+    assert st["violations"] >= 1 and st["first"].startswith("[json_schema] not JSON")
+    assert st["level"] == "json_object_schema" and st["refused"] == 0
+    assert res["tokens_per_task"] is not None and res["median_seconds_per_task"] is not None
+    assert set(res["load_average"]) == {"start", "end"}
+    assert [r["round"] for r in res["rounds"]] == [0, 1]
+    for r in res["rounds"]:
+        assert len(r["by_task"]) == r["tasks"] == 2
+        assert {"task", "family", "off", "on", "tools_on", "memory_choices", "stored"} <= set(
+            r["by_task"][0]
+        )
+        assert r["memory_on"] == sum(t["on"] for t in r["by_task"]) / 2
+    # a backend that constrains its own decoding has no such counts
+    assert vc.agent.run_benchmark("scripted", kb=kb, folder=tmp_path / "s", n_tasks=1,
+                                  baselines=False)["schema_stats"] is None  # fmt: skip
+
+
+def test_cli_bench_text_reports_each_memory_round(agent_kb_path, chat_server, tmp_path, capsys):
+    import virtualcell.agent._tasks as tasks_mod
+    from virtualcell.cli import main
+
+    srv = chat_server(answer=lambda body: (200, '{"answer": ["done"]}', "stop"))
+    counts = {"qa_targets": 1}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks_mod, "DEFAULT_COUNTS", counts)
+        code = main(["agent", "bench", "--backend", "openai", "--base-url", srv.url, "--model",
+                     "m", "--tasks", "1", "--kb", str(agent_kb_path), "--out",
+                     str(tmp_path / "b"), "--no-baselines", "--rounds", "2", "--memory"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = [x for x in out.splitlines() if x.startswith("round ")]
+    assert len(lines) == 2 and lines[1].startswith("round 1 (seed 1, 1 tasks): memory off")
+    assert "the memory acted on 0 choices and changed 0" in lines[1]

@@ -166,6 +166,9 @@ def test_openai_backend_against_a_real_server(served, kb, tmp_path):
     assert res["backend"] == "openai" and res["tasks"] == 2
     assert res["model"] == served.model and res["seconds_per_task"] > 0
     assert {"keyword_router", "reference_solver"} <= set(res["baselines"])
+    st = res["schema_stats"]  # the bench's own backend: its structured-output counts
+    assert sum(st["requests"].values()) >= 2 and st["level"] in st["requests"]
+    assert st["checked"] + st["truncated"] <= sum(st["requests"].values())
     rows = json.loads((tmp_path / "bench" / "results-openai.json").read_text())
     events = [
         [e for line in (tmp_path / "bench" / "runs" / "openai" / r["task"] /

@@ -120,6 +120,19 @@ def _loadavg() -> list[float] | None:
         return None
 
 
+def _schema_stats(llm: Any) -> dict[str, Any] | None:
+    """The structured-output counts of a backend that keeps them (``openai``: requests by
+    ``response_format`` form, replies checked against the schema, violations, replies
+    cut by the token limit, refused forms, the first violation) and the form in use at
+    the end; ``None`` for a backend that constrains its own decoding (``local``) or has
+    no model."""
+    stats = getattr(llm, "schema_stats", None)
+    if not isinstance(stats, dict):
+        return None
+    return {**stats, "requests": dict(stats.get("requests", {})),
+            "level": getattr(llm, "structured", None)}  # fmt: skip
+
+
 def _model_name(backend: str, llm: Any) -> str | None:
     if llm is None:
         return None
@@ -284,6 +297,7 @@ def _run(
         "mean_steps": total["mean_steps"],
         "mean_tokens": total["mean_tokens"],
         "reused_prompt_tokens": getattr(llm, "reused_tokens", None),
+        "schema_stats": _schema_stats(llm),
         "constrained": bool(agent_opts.get("constrain", True)),
         "rounds": rounds_report,
         "wall_s": round(wall, 2),
@@ -342,8 +356,11 @@ def run_benchmark(
         the expert plan on the same instances), ``baselines_by_family, valid_call_rate,
         seconds_per_task`` (agent wall time / tasks), ``median_seconds_per_task,
         tokens_per_task, prompt_tokens_per_task, mean_steps, mean_tokens,
-        reused_prompt_tokens, constrained, rounds, wall_s, load_s, tokens_per_s,
-        load_average`` (``{"start", "end"}``: 1/5/15-min), ``seed, kb, note, folder``.
+        reused_prompt_tokens, schema_stats`` (``openai``: structured-output requests by
+        form, replies that violated the schema; ``None`` otherwise), ``constrained,
+        rounds`` (memory rounds: success off / on per round and ``by_task``), ``wall_s,
+        load_s, tokens_per_s, load_average`` (``{"start", "end"}``: 1/5/15-min), ``seed,
+        kb, note, folder``.
     """
     if folder is not None:
         from .._utils import check_output

@@ -89,6 +89,22 @@ def memory_rounds(
                 "valid_call_rate_on": summarize_rows(on)["valid_call_rate"],
                 "memory_size_before": size,
                 "stored": sum(bool(x["remembered"]) for x in on),
+                "memory_choices": sum(x.get("memory_choices", 0) for x in on),
+                "memory_flips": sum(x.get("memory_flips", 0) for x in on),
+                "by_task": [
+                    {
+                        "task": a["task"],
+                        "family": a["family"],
+                        "off": a["success"],
+                        "on": b["success"],
+                        "tools_off": a.get("tools", []),
+                        "tools_on": b.get("tools", []),
+                        "memory_choices": b.get("memory_choices", 0),
+                        "memory_flips": b.get("memory_flips", 0),
+                        "stored": bool(b["remembered"]),
+                    }
+                    for a, b in zip(off, on, strict=True)
+                ],
             }
         )
         write_json(folder / f"rounds-{backend}.json", out)

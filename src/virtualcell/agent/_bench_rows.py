@@ -15,6 +15,7 @@ from typing import Any
 
 from .._utils import markdown_table, write_text
 from ._backends import ScriptedBackend
+from ._choose import memory_effect
 from ._loop import Agent
 from ._plans import plan_step
 from ._provenance import transcript_from_log
@@ -139,6 +140,7 @@ def agent_row(
                   log_path=ws.root / "provenance.jsonl", **agent_opts)  # fmt: skip
     ans = agent.run(task.question)
     ok = check(task, ans.answer)
+    effects = [memory_effect(mc.choices) for mc in agent.steps.model_calls()]
     write_text(ws.root / "transcript.txt", transcript_from_log(ws.root / "provenance.jsonl") + "\n")
     return {
         "task": task.id,
@@ -156,6 +158,9 @@ def agent_row(
         "verification": ans.verification,
         "remembered": ans.remembered,
         "evidence": ans.evidence,
+        "tools": [c["tool"] for c in ans.calls],
+        "memory_choices": sum(a for a, _ in effects),
+        "memory_flips": sum(f for _, f in effects),
     }
 
 

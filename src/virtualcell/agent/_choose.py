@@ -18,12 +18,13 @@ Two rules (``Agent(choice=...)``):
     the reference plan's first tool more often than either score alone or the opening.
 
 With a memory of verified runs, both rules add ``prior_weight`` times a prior over the
-branches (:func:`~._memory.tool_prior`: the similarity of the most similar retrieved run
-that took the branch at this step, in [0, 1]; runs less than 0.5 similar count 0). With the weight 3 (:data:`MEMORY_WEIGHT`,
-set a priori, not tuned) a run whose question is more than 2/3 similar (an instance of
-the same question template) outweighs one z-scored score's whole spread between two
-tools (from -1 to +1) but not both scores agreeing against it; in the opening rule it is
-3 nats of log-probability.
+branches (:func:`~._memory.tool_prior`: the similarity-weighted vote, in [0, 1], of the
+retrieved runs of the same question template for the branch each took at this step,
+each vote weighted by how much of its question the run's calls used; runs less than 0.5
+similar count 0). With the weight 3 (:data:`MEMORY_WEIGHT`, set a priori, not tuned)
+unanimous runs of the same template (prior about 1) outweigh one z-scored score's whole
+spread between two tools (from -1 to +1) but not both scores agreeing against them; in
+the opening rule it is 3 nats of log-probability.
 
 Neither rule reads a task's family or its answer: both see the question and the tools.
 """
@@ -42,6 +43,7 @@ __all__ = [
     "branch_openings",
     "channel_scores",
     "choose_branch",
+    "memory_effect",
     "tool_card",
 ]
 
@@ -227,3 +229,23 @@ def choose_branch(
         **{c: round(x, 3) for c, x in zip(conts, scores, strict=True)},
         **out,
     }
+
+
+def memory_effect(choices: Mapping[str, Any] | None) -> tuple[bool, bool]:
+    """Whether the memory prior acted on a recorded branch choice (``choices`` of
+    :func:`choose_branch`: some branch got a memory part other than 0) and whether it
+    changed the chosen branch (the best branch without the memory parts differs)."""
+    if not choices:
+        return False, False
+    if isinstance(choices.get("memory"), Mapping):  # the opening rule
+        mem = {c: float(m) for c, m in choices["memory"].items()}
+        total = {c: float(choices[c]) for c in mem if isinstance(choices.get(c), (int, float))}
+    else:  # the channel rule: {opening: {"score", "memory", ...}}
+        parts = {c: v for c, v in choices.items() if isinstance(v, Mapping) and "score" in v}
+        mem = {c: float(v.get("memory", 0.0)) for c, v in parts.items()}
+        total = {c: float(v["score"]) for c, v in parts.items()}
+    if not total or not any(mem.get(c, 0.0) for c in total):
+        return False, False
+    with_mem = max(total, key=lambda c: total[c])
+    without = max(total, key=lambda c: total[c] - mem.get(c, 0.0))
+    return True, with_mem != without

@@ -313,7 +313,9 @@ def bench_cmd(
         typer.echo(
             f"round {r['round']} (seed {r['seed']}, {r['tasks']} tasks): memory off "
             f"{r['memory_off']:.3f}, on {r['memory_on']:.3f} "
-            f"({r['memory_size_before']} runs in memory before the round)"
+            f"({r['memory_size_before']} runs in memory before the round; the memory "
+            f"acted on {r.get('memory_choices', 0)} choices and changed "
+            f"{r.get('memory_flips', 0)})"
         )
     typer.echo(f"results: {result['folder']}")
 

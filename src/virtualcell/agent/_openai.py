@@ -139,8 +139,11 @@ class OpenAIBackend(Backend):
         #: replies to requests that carried a schema: ``checked`` (all but ``truncated``:
         #: invalid replies cut by the token limit), ``violations`` (checked replies that
         #: did not validate: the server ignored the schema or its grammar differs),
-        #: ``refused`` (forms the server refused), ``first`` (the first violation)
+        #: ``refused`` (forms the server refused), ``first`` (the first violation),
+        #: ``requests`` (requests sent, by form of structured output: :data:`LEVELS`,
+        #: refused ones included)
         self.schema_stats: dict[str, Any] = {
+            "requests": {level: 0 for level in LEVELS},
             "checked": 0,
             "violations": 0,
             "truncated": 0,
@@ -214,6 +217,7 @@ class OpenAIBackend(Backend):
             rf = response_format(self.structured, schema, json_object)
             if rf is not None:
                 kwargs["response_format"] = rf
+            self.schema_stats["requests"][self.structured if rf is not None else "none"] += 1
             try:
                 resp = client.chat.completions.create(**kwargs)
                 break
