@@ -136,7 +136,10 @@ def _schema_stats(llm: Any) -> dict[str, Any] | None:
 def _model_name(backend: str, llm: Any) -> str | None:
     if llm is None:
         return None
-    return getattr(llm, "model_name", None) or getattr(llm, "model", None)
+    name = getattr(llm, "model_name", None) or getattr(llm, "model", None)
+    if name and getattr(llm, "random_weights", False):
+        return f"{name} (random weights)"
+    return name
 
 
 def _run(

@@ -271,6 +271,12 @@ def bench_cmd(
         "arguments, channel choice, guide, ranked answers), e.g. for a small model behind "
         "llama.cpp's server; local: always on.",
     ),
+    random_weights: bool = typer.Option(
+        False,
+        "--random-weights",
+        help="local: a control, the same model with every weight random (what the decoding "
+        "rules, tool choice and answer ranking achieve without what the model learned).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run the agent benchmark (>= 80 tasks with programmatic checkers)."""
@@ -282,6 +288,15 @@ def bench_cmd(
         for k, v in (("choice", choice), ("guide", guide), ("answer_choice", answer_choice))
         if v is not None
     }
+    if random_weights and backend != "local":
+        from .._errors import ValidationError
+
+        raise ValidationError(
+            f"--random-weights is a control of the local backend's model, not of {backend!r}"
+        )
+    options = _backend_options(base_url, model)
+    if random_weights:
+        options["random_weights"] = True
 
     result = run_benchmark(
         backend,
@@ -294,7 +309,7 @@ def bench_cmd(
         rounds=rounds,
         memory=memory_path if memory_path is not None else memory,
         agent_options=({**SMALL_MODEL_OPTIONS, **given} if small_model else given) or None,
-        **_backend_options(base_url, model),
+        **options,
     )
     if as_json:
         _echo_json(result)

@@ -26,6 +26,23 @@ _CACHE: dict[str, tuple[Any, Any, float]] = {}
 _LOCK = threading.Lock()
 
 
+def randomise_weights(model: Any, *, seed: int = 0) -> None:
+    """Replace every weight of a torch model in place by a random one: matrices and
+    embeddings ``N(0, 0.02^2)`` (the usual initialisation of these models), normalisation
+    scales 1, biases 0; seeded, so the control is the same in every run."""
+    import torch
+
+    gen = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() >= 2:
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32).to(p.dtype) * 0.02)
+            elif "norm" in name.lower():
+                p.fill_(1.0)
+            else:
+                p.zero_()
+
+
 class _JSONStop:
     """Stopping criterion: stop strings, or the first balanced ``{...}`` object."""
 
@@ -71,6 +88,11 @@ class LocalBackend(Backend):
         Torch CPU threads (default: 1 on a busy machine, else torch's setting).
     reuse_prefix
         Reuse the key/value cache of the shared prompt prefix across calls.
+    random_weights
+        A control, not an agent: the same architecture and tokenizer with every weight
+        drawn at random (:func:`randomise_weights`, seed 0), so a benchmark shows what the
+        decoding rules, tool choice and answer ranking achieve without what the model
+        learned (``vcell agent bench --random-weights``).
     """
 
     name = "local"
@@ -82,6 +104,7 @@ class LocalBackend(Backend):
         model_file: str | Path | None = None,
         threads: int | None = None,
         reuse_prefix: bool = True,
+        random_weights: bool = False,
     ):
         if model not in LOCAL_MODELS and model_file is None:
             raise ValidationError(
@@ -91,6 +114,7 @@ class LocalBackend(Backend):
         self.model_file = Path(model_file) if model_file else None
         self.threads = threads
         self.reuse_prefix = reuse_prefix
+        self.random_weights = bool(random_weights)
         self.load_seconds: float | None = None
         self.generated_tokens = 0
         self.generation_seconds = 0.0
@@ -120,7 +144,7 @@ class LocalBackend(Backend):
     def load(self) -> tuple[Any, Any]:
         """Load (or reuse) the model and tokenizer; sets ``load_seconds`` (0 when cached)."""
         path = self._path()
-        key = str(path)
+        key = str(path) + (" (random weights)" if self.random_weights else "")
         with _LOCK:
             if key in _CACHE:
                 model, tok, first = _CACHE[key]
@@ -150,6 +174,9 @@ class LocalBackend(Backend):
             if getattr(tok, "chat_template", None) is None and spec and spec.chat_template:
                 tok.chat_template = spec.chat_template
             model.eval()
+            if self.random_weights:
+                randomise_weights(model, seed=0)
+                log(f"{path.name}: every weight replaced by a random one (a control)")
             self.load_seconds = time.perf_counter() - t0
             _CACHE[key] = (model, tok, self.load_seconds)
             log(f"loaded {path.name} in {self.load_seconds:.1f} s")
