@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from oracle_summary import fmt_mean_sd  # benchmarks/ is on sys.path when run as a script
 
 QUERIES = ("pbmc68k_reduced", "wu2020")
 ROWS = (
@@ -58,12 +59,6 @@ def load(paths: list[str]) -> dict[int, dict]:
     return out
 
 
-def _fmt(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--log", nargs="+", required=True)
@@ -87,7 +82,7 @@ def main() -> None:
     for key, label in ROWS:
         cells = [label]
         for g in groups:
-            cells += [_fmt([scores[s][q][key] for s in g]) for q in QUERIES]
+            cells += [fmt_mean_sd([scores[s][q][key] for s in g]) for q in QUERIES]
         per = [" ".join(f"{scores[s][q][key]:.3f}" for s in seeds) for q in QUERIES]
         cells.append(" / ".join(per))
         print("| " + " | ".join(cells) + " |")

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _fmt(values: list[float]) -> str:
+def fmt_mean_sd(values: list[float]) -> str:
+    """One value as is; several as mean ± sd (ddof 1), 3 decimals."""
     if len(values) == 1:
         return f"{values[0]:.3f}"
     return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
@@ -48,9 +49,9 @@ def main() -> None:
         row.append(f"{np.mean([r['wall_s'] for r in rs]):.0f}")
         for s in sets:
             for key, _ in cols:
-                row.append(_fmt([r["scores"][s][key]["avg_bio"] for r in rs]))
+                row.append(fmt_mean_sd([r["scores"][s][key]["avg_bio"] for r in rs]))
         for s in sets:
-            row.append(_fmt([r["scores"][s]["pca_hvg"]["avg_bio"] for r in rs]))
+            row.append(fmt_mean_sd([r["scores"][s]["pca_hvg"]["avg_bio"] for r in rs]))
         print("| " + " | ".join(row) + " |")
 
 
