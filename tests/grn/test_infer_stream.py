@@ -9,7 +9,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from test_primed_stream import CONDITIONS, PRIOR, REGS, _adata
+from test_primed_stream import PRIOR, REGS, perturbed_cells
 
 import virtualcell as vc
 from virtualcell import ValidationError
@@ -21,15 +21,7 @@ KW = dict(prior=PRIOR, groupby="time", reference="control")
 
 @pytest.fixture(scope="module")
 def cells(tmp_path_factory):
-    a = _adata(seed=5)
-    rng = np.random.default_rng(2)
-    labels = np.array(CONDITIONS, dtype=object)[rng.integers(0, len(CONDITIONS), a.n_obs)]
-    labels[rng.random(a.n_obs) < 0.4] = "control"
-    a.obs["perturbation"] = labels
-    folder = tmp_path_factory.mktemp("infer_stream")
-    a.write_h5ad(folder / "cells.h5ad")
-    a.write_zarr(folder / "cells.zarr")
-    return a, folder
+    return perturbed_cells(tmp_path_factory.mktemp("infer_stream"), seed=5, label_seed=2)
 
 
 def _same_edges(a: pd.DataFrame, b: pd.DataFrame) -> None:

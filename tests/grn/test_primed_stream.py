@@ -173,17 +173,23 @@ def test_regulators_absent_from_the_file_are_named(files):
 CONDITIONS = ["G0", "G3", "G9", "G20", "G0+G9", "G25+G3", "NOTAGENE", "G1"]
 
 
-@pytest.fixture(scope="module")
-def perturbed_files(tmp_path_factory):
-    a = _adata(seed=3)
-    rng = np.random.default_rng(1)
+def perturbed_cells(folder, *, seed: int, label_seed: int):
+    """``(adata, folder)``: cells of :func:`_adata` with random ``CONDITIONS`` labels
+    (40 % controls) in ``obs["perturbation"]``, written to ``folder`` as
+    ``cells.h5ad`` and ``cells.zarr``."""
+    a = _adata(seed=seed)
+    rng = np.random.default_rng(label_seed)
     labels = np.array(CONDITIONS, dtype=object)[rng.integers(0, len(CONDITIONS), a.n_obs)]
     labels[rng.random(a.n_obs) < 0.4] = "control"
     a.obs["perturbation"] = labels
-    folder = tmp_path_factory.mktemp("perturbed")
     a.write_h5ad(folder / "cells.h5ad")
     a.write_zarr(folder / "cells.zarr")
     return a, folder
+
+
+@pytest.fixture(scope="module")
+def perturbed_files(tmp_path_factory):
+    return perturbed_cells(tmp_path_factory.mktemp("perturbed"), seed=3, label_seed=1)
 
 
 def _perturbed_lists(a: ad.AnnData) -> list[list[int]]:
