@@ -175,6 +175,20 @@ def test_cli_streams_primed_with_progress_on_stderr(cells, no_whole_read, capsys
     assert "--perturbed is an option of --method primed" in capsys.readouterr().err
 
 
+def test_cli_runs_primed_on_dask_with_the_same_edges(cells, tmp_path, capsys):
+    _, folder = cells
+    (tmp_path / "tfs.txt").write_text("\n".join(REGS) + "\n")
+    argv = ["grn", str(folder / "cells.h5ad"), "-m", "primed", "--regulators",
+            str(tmp_path / "tfs.txt"), "--chunk-cells", "60", "--perturbed", "perturbation"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "serial.csv")]) == 0
+    code = main([*argv, "--dask", "local", "--n-jobs", "2", "--out", str(tmp_path / "dask.csv")])
+    assert code == 0, capsys.readouterr().err
+    _same_edges(pd.read_csv(tmp_path / "serial.csv"), pd.read_csv(tmp_path / "dask.csv"))
+    capsys.readouterr()
+    assert main(["grn", str(folder / "cells.h5ad"), "-m", "pearson", "--dask", "local"]) == 2
+    assert "--dask is an option of --method primed, not 'pearson'" in capsys.readouterr().err
+
+
 def test_a_path_in_another_format_is_read_whole_for_every_method(tmp_path, make_linear_net):
     x, _, _ = make_linear_net(n_genes=6, n_cells=80, seed=1)
     folder = tmp_path / "TINY_80_0"  # a BEELINE folder: genes x cells table

@@ -94,6 +94,12 @@ def grn_command(
         help="primed on a .h5ad/.zarr file: cells read at a time (the file is streamed, "
         "never read whole).",
     ),
+    dask: str | None = typer.Option(
+        None,
+        "--dask",
+        help="primed: run the streamed pass and the solve on Dask: a scheduler address "
+        "(tcp://HOST:PORT), or 'local' for a LocalCluster of --n-jobs workers.",
+    ),
     list_methods: bool = typer.Option(False, "--list-methods", help="List method names and exit."),
     overwrite: bool = overwrite_option(),
 ) -> None:
@@ -115,9 +121,13 @@ def grn_command(
         raise ValidationError("give DATA (a BEELINE/DREAM4 folder, .h5ad or registry name)")
     options: dict = {}
     if method in STREAMING_METHODS:
-        options = {"perturbed": perturbed, "chunk_cells": chunk_cells}
-    elif perturbed is not None:
-        raise ValidationError(f"--perturbed is an option of --method primed, not {method!r}")
+        options = {"perturbed": perturbed, "chunk_cells": chunk_cells, "dask": dask}
+    else:
+        given = [
+            flag for flag, v in (("--perturbed", perturbed), ("--dask", dask)) if v is not None
+        ]
+        if given:
+            raise ValidationError(f"{given[0]} is an option of --method primed, not {method!r}")
     regs = read_regulators(regulators) if regulators is not None else None
     if method in STREAMING_METHODS and _has_row_chunks(data):
         adata = None  # streamed by infer: obs and var only, the matrix in chunks
