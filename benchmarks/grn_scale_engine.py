@@ -36,23 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _cpu_tree() -> dict[int, float]:
-    import psutil
-
-    me = psutil.Process()
-    out = {}
-    for p in [me, *me.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            out[p.pid] = t.user + t.system
-        except psutil.Error:
-            pass
-    return out
-
-
-def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+from _measure import cpu_delta, cpu_tree
 
 
 def _old_mode(data, targets, n_jobs, seed):
@@ -106,17 +90,17 @@ def main() -> None:
     for backend in args.backends.split(","):
         load = os.getloadavg()[0]
         start_s = 0.0
-        before = _cpu_tree()
+        before = cpu_tree()
         if backend.startswith("dask-"):
             workers = int(backend.split("-")[1])
             t_start = time.perf_counter()
             with use_dask("local", n_workers=workers):
                 start_s = time.perf_counter() - t_start
-                before = _cpu_tree()
+                before = cpu_tree()
                 t = time.perf_counter()
                 S = grnboost2_scores(data, seed=args.seed, targets=targets)
                 wall = time.perf_counter() - t
-                cpu = _cpu_delta(before, _cpu_tree())
+                cpu = cpu_delta(before, cpu_tree())
             done = n_t
         elif backend.startswith("old-"):
             workers = int(backend.split("-")[1])
@@ -124,7 +108,7 @@ def main() -> None:
             t = time.perf_counter()
             S = _old_mode(data, sub, workers, args.seed)
             wall = time.perf_counter() - t
-            cpu = _cpu_delta(before, _cpu_tree())
+            cpu = cpu_delta(before, cpu_tree())
             done = len(sub)
             new = grnboost2_scores(data, seed=args.seed, targets=sub, n_jobs=workers)
             assert np.array_equal(S, new), "old and new code disagree"
@@ -134,7 +118,7 @@ def main() -> None:
             t = time.perf_counter()
             S = grnboost2_scores(data, seed=args.seed, targets=targets, n_jobs=workers)
             wall = time.perf_counter() - t
-            cpu = _cpu_delta(before, _cpu_tree())
+            cpu = cpu_delta(before, cpu_tree())
             done = n_t
         if S is not None:
             if reference is None:

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from _measure import cpu_delta, cpu_tree  # benchmarks/ is sys.path[0]
 
 
 def simulate_h5ad(
@@ -149,30 +150,16 @@ class _Sampler:
         self._thread.join()
 
 
-def _cpu_tree() -> dict[int, float]:
-    import psutil
-
-    me = psutil.Process()
-    out = {}
-    for p in [me, *me.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            out[p.pid] = t.user + t.system
-        except psutil.Error:
-            pass
-    return out
-
-
 def _phase(fn, worker_pids: list[int]):
     """Run ``fn()``; return its value and the phase's measurements."""
     load = os.getloadavg()[0]
-    before = _cpu_tree()
+    before = cpu_tree()
     t = time.perf_counter()
     with _Sampler() as s:
         value = fn()
     wall = time.perf_counter() - t
-    after = _cpu_tree()
-    cpu = sum(v - before.get(pid, 0.0) for pid, v in after.items())
+    after = cpu_tree()
+    cpu = cpu_delta(before, after)
     gib = 1024**3
     workers = [s.peak.get(pid, 0) / gib for pid in worker_pids]
     return value, {

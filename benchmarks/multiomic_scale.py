@@ -24,29 +24,14 @@ import sys
 import tempfile
 import time
 
+from _measure import proc_status_mb, reset_peak_rss  # benchmarks/ is sys.path[0]
+
 EMBED = [
     ("rna+protein", ("rna_pca", "protein_pca", "concat_pca", "cca", "wnn", "factor_analysis",
                      "joint_vae")),
     ("rna+atac", ("atac_lsi", "concat_pca", "cca", "wnn", "factor_analysis", "joint_vae")),
 ]  # fmt: skip
 IMPUTE = ("mean", "own_mrna", "knn", "ridge")
-
-
-def _status(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")  # pragma: no cover - not Linux
-
-
-def _reset_peak() -> bool:
-    try:  # reset VmHWM to the current RSS (Linux >= 4.0)
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:  # pragma: no cover
-        return False
 
 
 def simulate(cells: int, seed: int, path: str) -> dict:
@@ -56,7 +41,7 @@ def simulate(cells: int, seed: int, path: str) -> dict:
     t0 = time.perf_counter()
     mdata = vc.sim.simulate_multiome(100, n_cells=cells, seed=seed)
     row = {"step": "simulate", "cells": cells, "seconds": round(time.perf_counter() - t0, 1)}
-    row["peak_rss_mb"] = round(_status("VmHWM"), 1)
+    row["peak_rss_mb"] = round(proc_status_mb("VmHWM"), 1)
     vc.data.write_h5mu(mdata, path)
     return row
 
@@ -79,8 +64,8 @@ def measure(path: str, step: str) -> dict:
     import torch  # noqa: F401
 
     row: dict = {"step": step, "cells": int(mdata.n_obs)}
-    row["rss_data_mb"] = round(_status("VmRSS"), 1)
-    reset = _reset_peak()
+    row["rss_data_mb"] = round(proc_status_mb("VmRSS"), 1)
+    reset = reset_peak_rss()
     t0 = time.perf_counter()
     if kind == "embed":
         z = vc.multiomic.embed(mdata, method=method, modalities=mods)
@@ -88,7 +73,7 @@ def measure(path: str, step: str) -> dict:
     else:
         vc.multiomic.impute_protein(train, query, method=method)
     row["seconds"] = round(time.perf_counter() - t0, 1)
-    row["peak_rss_mb"] = round(_status("VmHWM"), 1)
+    row["peak_rss_mb"] = round(proc_status_mb("VmHWM"), 1)
     row["peak_reset"] = reset
     return row
 

@@ -23,13 +23,7 @@ import sys
 import tempfile
 import time
 
-
-def _status(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")  # pragma: no cover - not Linux
+from _measure import proc_status_mb, reset_peak_rss  # benchmarks/ is sys.path[0]
 
 
 def simulate(cells: int, seed: int, path: str) -> dict:
@@ -55,13 +49,8 @@ def measure(path: str, method: str, n_neighbors: int) -> dict:
     k = len(np.unique(truth))
     import sklearn.cluster  # noqa: F401  (imports out of the timings)
 
-    rss_loaded = _status("VmRSS")
-    try:  # reset VmHWM to the current RSS (Linux >= 4.0)
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        reset = True
-    except OSError:  # pragma: no cover
-        reset = False
+    rss_loaded = proc_status_mb("VmRSS")
+    reset = reset_peak_rss()
     row: dict = {"cells": int(adata.n_obs), "genes": int(adata.n_vars), "method": method,
                  "n_neighbors": n_neighbors, "n_domains": k}  # fmt: skip
     t = time.perf_counter()
@@ -78,7 +67,7 @@ def measure(path: str, method: str, n_neighbors: int) -> dict:
     )
     row["ari"] = round(vc.metrics.ari(truth=truth, clusters=labels), 4)
     row["rss_section_mb"] = round(rss_loaded, 1)
-    row["peak_rss_mb"] = round(_status("VmHWM"), 1)
+    row["peak_rss_mb"] = round(proc_status_mb("VmHWM"), 1)
     row["peak_reset"] = reset
     return row
 
