@@ -19,6 +19,27 @@ from .._utils import emit_json
 
 __all__ = ["register"]
 
+
+def _perturbation_key_option(note: str = "") -> typer.models.OptionInfo:
+    """``--perturbation-key`` of ``evaluate`` and ``predict`` (``note`` ends the help)."""
+    return typer.Option(
+        None,
+        "--perturbation-key",
+        help="obs column of the perturbation labels (default: detected among perturbation, "
+        "condition, target_gene, gene, guide_ids ...; logged on stderr)." + note,
+    )
+
+
+def _control_option() -> typer.models.OptionInfo:
+    """``--control`` of ``evaluate`` and ``predict``."""
+    return typer.Option(
+        None,
+        "--control",
+        help="Label of the control cells (default: control, ctrl, non-targeting, NT ... "
+        "also numbered, e.g. non-targeting_1).",
+    )
+
+
 app = typer.Typer(
     name="perturb",
     help="Perturbation response prediction: list methods, evaluate, score, predict.",
@@ -88,18 +109,8 @@ def evaluate_command(
     baselines_only: bool = typer.Option(
         False, "--baselines-only", help="Run the baselines alone (no --methods)."
     ),
-    perturbation_key: str | None = typer.Option(
-        None,
-        "--perturbation-key",
-        help="obs column of the perturbation labels (default: detected among perturbation, "
-        "condition, target_gene, gene, guide_ids ...; logged on stderr).",
-    ),
-    control: str | None = typer.Option(
-        None,
-        "--control",
-        help="Label of the control cells (default: control, ctrl, non-targeting, NT ... "
-        "also numbered, e.g. non-targeting_1).",
-    ),
+    perturbation_key: str | None = _perturbation_key_option(),
+    control: str | None = _control_option(),
     test_fraction: float = open_fraction(
         0.25, "--test-fraction", help="Share of held-out genes, in (0, 1)."
     ),
@@ -257,19 +268,10 @@ def predict_command(
     out: Path = output_path(
         ..., "--out", "-o", help="Output .h5ad of predicted mean profiles.", suffixes=(".h5ad",)
     ),
-    perturbation_key: str | None = typer.Option(
-        None,
-        "--perturbation-key",
-        help="obs column of the perturbation labels (default: detected among perturbation, "
-        "condition, target_gene, gene, guide_ids ...; logged on stderr). --perturbations "
-        "may use the data's own spelling (e.g. A_B, ctrl).",
+    perturbation_key: str | None = _perturbation_key_option(
+        " --perturbations may use the data's own spelling (e.g. A_B, ctrl)."
     ),
-    control: str | None = typer.Option(
-        None,
-        "--control",
-        help="Label of the control cells (default: control, ctrl, non-targeting, NT ... "
-        "also numbered, e.g. non-targeting_1).",
-    ),
+    control: str | None = _control_option(),
     time: str | None = typer.Option(
         None,
         "--time",
