@@ -38,11 +38,20 @@ def test_randomise_weights_replaces_every_weight_the_same_way_each_time(tiny):
     )
 
 
-def test_the_control_is_named_in_the_results_and_cached_apart():
+def test_the_control_is_named_in_the_results_and_cached_apart(monkeypatch, tmp_path):
+    from virtualcell.agent import _local
+
     trained, control = LocalBackend(), LocalBackend(random_weights=True)
     assert _model_name("local", trained) == "smollm2-135m"
     assert _model_name("local", control) == "smollm2-135m (random weights)"
-    assert control.random_weights and not trained.random_weights
+    # one process may hold both: the control never gets the trained model's cache entry
+    path = tmp_path / "model.gguf"
+    cache = {str(path): ("trained", "tok", 1.0), f"{path} (random weights)": ("random", "tok", 2.0)}
+    monkeypatch.setattr(_local, "_CACHE", cache)
+    for backend in (trained, control):
+        monkeypatch.setattr(backend, "_path", lambda: path)
+    assert trained.load() == ("trained", "tok") and trained.load_seconds == 1.0
+    assert control.load() == ("random", "tok") and control.load_seconds == 2.0
 
 
 @pytest.mark.parametrize("backend", ["openai", "scripted"])
