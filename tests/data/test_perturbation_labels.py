@@ -96,3 +96,46 @@ def test_common_control_abbreviations_are_controls():
     labels = ["NTC", "scrambled", "Non Targeting", "NTC_3", "KLF1"]
     assert _out(_adata(labels)) == ["control"] * 4 + ["KLF1"]
     assert _out(_adata(["NTC", "KLF1"]), genes=["NTC", "KLF1"]) == ["NTC", "KLF1"]
+
+
+NO_GUIDE = ["no_guide", "no-guide", "No Guide", "None", "unassigned", "multiplet", "Multiple",
+            "NA", "", "no_guide_2"]  # fmt: skip
+
+
+@pytest.mark.parametrize("genes", [None, ["KLF1", "AHR", "no", "guide"]])
+def test_cells_without_a_guide_are_unassigned_never_genes(genes):
+    """``no_guide`` split on ``_`` was read as the gene ``no`` (``guide`` dropped as a
+    guide suffix); ``unassigned`` / ``multiplet`` as genes of those names. Even when
+    ``no`` and ``guide`` are measured genes the whole label is the unassigned word."""
+    labels = ["control", "KLF1", "KLF1_AHR", *NO_GUIDE, "no_guide", np.nan]
+    adata = _adata(labels)
+    res = standardize_perturbations(adata, perturbation_key="condition", genes=genes)
+    out = [None if pd.isna(v) else v for v in res.obs["perturbation"].tolist()]
+    assert out[:3] == ["control", "KLF1", "AHR+KLF1"]
+    assert out[3:] == [None] * (len(labels) - 3)
+    report = res.uns["vc"]["perturbation_labels"]
+    assert report["n_unmapped_cells"] == len(labels) - 3
+    assert report["unassigned"]["no_guide"] == 2 and report["unassigned"]["NaN"] == 1
+    assert report["unassigned"]["multiplet"] == 1 and report["unassigned"]["no-guide"] == 1
+    assert set(res.obs["perturbation"].dropna()) == {"control", "KLF1", "AHR+KLF1"}
+
+
+def test_unassigned_words_can_be_switched_off():
+    out = _out(_adata(["ctrl", "KLF1", "multiplet", "None"]), unassigned_values=("None",))
+    assert out == ["control", "KLF1", "multiplet", None]
+
+
+def test_unassigned_word_that_cannot_be_told_apart_is_an_error():
+    """A measured gene spelt like an unassigned word, or a label whose only "gene" left
+    after dropping guide suffixes is a piece of one (``no_guide_x`` -> ``no``)."""
+    with pytest.raises(ValidationError, match=r"obs\['condition'\].*'NONE' is a measured gene"):
+        _out(_adata(["ctrl", "KLF1", "NONE"]), genes=["KLF1", "NONE"])
+    with pytest.raises(ValidationError, match=r"'no_guide_sg1' would be read as the gene 'no'"):
+        _out(_adata(["ctrl", "KLF1", "no_guide_sg1"]))
+
+
+def test_is_unassigned():
+    from virtualcell.data import is_unassigned
+
+    assert all(is_unassigned(v) for v in [*NO_GUIDE, None, np.nan, "MULTIPLET-3"])
+    assert not any(is_unassigned(v) for v in ["KLF1", "NOG", "NT", "control", "no", "NAA10"])

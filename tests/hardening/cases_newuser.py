@@ -57,6 +57,11 @@ def _screens(root: Path) -> None:
     variant("guides.h5ad", guide_ids=labels.str.replace("+", "|").replace("control", "NT"))
     variant("nontargeting.h5ad", perturbation=labels.replace("control", "Non-Targeting"))
     variant("ntc.h5ad", target_gene=labels.replace("control", "NTC"))
+    guides = labels.str.replace("+", "_").replace("control", "ctrl").astype(object)
+    guides.iloc[:6], guides.iloc[6:9] = "no_guide", "multiplet"  # a guide caller's output
+    variant("no_guide.h5ad", condition=guides)
+    variant("only_unassigned.h5ad", perturbation=np.where(np.arange(base.n_obs) % 2, "no_guide",
+                                                          "unassigned"))  # fmt: skip
     holes = labels.astype(object).copy()
     holes.iloc[:5] = np.nan
     variant("nan_labels.h5ad", perturbation=holes)
@@ -295,6 +300,15 @@ CASES: list[Case] = [
          "vc.perturb.predict_perturbation(adata, perturbations=['G08', 'G01'], "
          "method='gears_graph', graph='coexpression')",
          _gears_through_predict_perturbation, "", expect=RETURNED),
+    _cli("newuser-evaluate-no-guide-left-out",  # regression: 'no_guide' scored as gene 'no'
+         f"{E}/no_guide.h5ad {EV}", 0, "",
+         output=r'"unassigned": \{\s*"no_guide": 6,\s*"multiplet": 3\s*\}'),
+    _cli("newuser-predict-no-guide-is-no-condition",  # regression: predicted the 'no' profile
+         f"{P}/no_guide.h5ad -p no_guide -m train_mean {OUT}", 2,
+         r"--perturbations: 'no_guide' names no condition", outputs=("pred.h5ad",)),
+    _cli("newuser-evaluate-only-unassigned-cells",
+         f"{E}/only_unassigned.h5ad {EV}", 2,
+         r"obs\['perturbation'\] \(only cells without a guide: "),
     # --- time points
     _cli("newuser-predict-time-empty",  # regression: pooled profiles written silently
          f"{P}/days.h5ad -p G08 -m train_mean --time , {OUT}", 2,

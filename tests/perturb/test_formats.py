@@ -196,3 +196,45 @@ def test_fit_on_another_convention_names_the_columns_and_the_reader():
     fixed, info = vc.perturb.standardize_labels(adata)
     assert info["column"] == "condition" and "g0+g1" in set(fixed.obs["perturbation"])
     assert model.fit(fixed).predict(["g0+g1"]).n_obs == 1
+
+
+def test_cells_without_a_guide_left_out_with_one_line(tmp_path, capsys, monkeypatch):
+    """``no_guide`` / ``multiplet`` cells (a guide caller's output) are dropped before any
+    method with one stderr line naming each label and its cells; ``no_guide`` was read as
+    a perturbation of a gene ``no`` and ``multiplet`` as one of ``multiplet``."""
+    adata = _screen({}, "perturbation")
+    labels = adata.obs["perturbation"].astype(str).to_numpy().copy()
+    labels[:6] = "no_guide"
+    labels[6:9] = "multiplet"
+    adata.obs["perturbation"] = labels
+    path = _write(tmp_path, adata)
+    monkeypatch.setattr(vc.settings, "verbosity", 1)  # the tests run quiet
+    task = vc.perturb.load_task(path, task="doubles", seed=0)
+    err = capsys.readouterr().err
+    line = [x for x in err.splitlines() if "without a usable guide" in x]
+    assert len(line) == 1 and "'no_guide' 6, 'multiplet' 3" in line[0], err
+    assert task.labels["unassigned"] == {"no_guide": 6, "multiplet": 3}
+    seen = set(task.train.obs["perturbation"]) | set(task.conditions)
+    assert seen <= set(adata.uns["canon"]) and not {"no", "multiplet"} & seen
+    n_ctrl_truth = int(task.truth.obs["perturbation"].eq("control").sum())
+    assert task.train.n_obs + task.truth.n_obs - n_ctrl_truth == adata.n_obs - 9
+
+
+def test_only_unassigned_cells_and_fit_on_no_guide_are_one_line_errors(tmp_path, capsys):
+    adata = _screen({}, "perturbation")
+    rng = np.random.default_rng(0)
+    adata.obs["perturbation"] = rng.choice(["no_guide", "unassigned"], adata.n_obs)
+    path = _write(tmp_path, adata)
+    with pytest.raises(ValidationError, match=r"every cell of obs\['perturbation'\] is unassigned"):
+        vc.perturb.load_task(path, task="unseen_singles", perturbation_key="perturbation")
+    code = main(["perturb", "evaluate", path, "--task", "unseen_singles", "--baselines-only"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "obs['perturbation'] (only cells without a guide: '" in err
+    # fit() reads the package grammar only: a no_guide label is refused, not a gene "no"
+    raw = _screen({}, "perturbation")
+    labels = raw.obs["perturbation"].astype(str).to_numpy().copy()
+    labels[:4] = "no_guide"
+    raw.obs["perturbation"] = labels
+    with pytest.raises(ValidationError, match=r"'no_guide' \(4 cells\).*standardize_labels"):
+        vc.perturb.make_predictor("train_mean").fit(raw)

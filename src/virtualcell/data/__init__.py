@@ -45,7 +45,9 @@ from ._mudata import read_h5mu, write_h5mu
 from ._paths import looks_like_path
 from ._perturbation import (
     PERTURBATION_COLUMNS,
+    UNASSIGNED_VALUES,
     detect_perturbation_key,
+    is_unassigned,
     standardize_perturbations,
 )
 from ._spatial_io import read_visium, read_xenium
@@ -72,6 +74,7 @@ __all__ = [
     "SPACE_LOG",
     "SPACE_LOG_MEDIAN",
     "TARGET_SUM",
+    "UNASSIGNED_VALUES",
     "UNS_KEY",
     "CellSource",
     "Expression",
@@ -88,6 +91,7 @@ __all__ = [
     "gene_table",
     "harmonize_genes",
     "is_integer_valued",
+    "is_unassigned",
     "join_perturbation",
     "log1p_normalize",
     "looks_like_counts",

@@ -16,7 +16,17 @@ labels.
 
 Rules (applied per distinct label)
 ----------------------------------
-1. Empty / missing labels are *unmapped* (NaN in the output, reported).
+1. Missing labels (NaN, empty) and the labels of cells *without a usable guide*
+   (:data:`UNASSIGNED_VALUES`: ``no_guide``, ``no-guide``, ``None``, ``unassigned``,
+   ``multiplet``, ``multiple``, ``NA`` ..., compared case-insensitively with ``_``, ``-``
+   and spaces ignored, also numbered: ``no_guide_2``) are *unassigned*: such cells are
+   neither controls nor any gene's perturbation, so the label is never split or read as
+   a gene (``no_guide`` is not the gene ``no``). They are NaN in the output and counted
+   per label in the report (``unassigned``); the perturbation tasks leave them out with
+   one log line (:func:`vc.perturb.standardize_labels`). An unassigned word that is also
+   a measured gene (``genes``), or a label that still leaves such a word as its "gene"
+   after rule 3 (``no_guide_x``, read ``no``), cannot be told apart and is refused with an
+   error naming the column and the labels.
 2. A label equal to a control value (case-insensitive) is ``"control"``.
 3. Otherwise the label is split on the separator (``separator_in``; auto-detected per
    column when ``None``: ``+`` if any label contains it, else ``|``, else ``,``, else
@@ -49,7 +59,9 @@ __all__ = [
     "DEFAULT_CONTROL_VALUES",
     "DEFAULT_GUIDE_SUFFIXES",
     "PERTURBATION_COLUMNS",
+    "UNASSIGNED_VALUES",
     "detect_perturbation_key",
+    "is_unassigned",
     "standardize_perturbations",
 ]
 
@@ -86,6 +98,30 @@ DEFAULT_CONTROL_VALUES: tuple[str, ...] = (
     "unperturbed",
     "*",
 )
+#: Labels of cells without a usable guide (module docstring, rule 1): no guide detected
+#: (``no_guide``, ``None``: guide callers and CellRanger-derived tables), not assigned
+#: (``unassigned``), several guides where one was expected (``multiplet``, ``multiple``,
+#: ``doublet``) or missing values spelt as text (``NA``, ``nan``). Compared after
+#: :func:`_squash` (case, ``_``, ``-`` and spaces ignored). No human gene symbol of the
+#: knowledge store (NCBI / GO, 77,510 symbols) is one of them.
+UNASSIGNED_VALUES: tuple[str, ...] = (
+    "no_guide",
+    "no_guides",
+    "no_grna",
+    "no_sgrna",
+    "unassigned",
+    "not_assigned",
+    "multiplet",
+    "multiplets",
+    "multiple",
+    "doublet",
+    "ambiguous",
+    "none",
+    "na",
+    "n/a",
+    "nan",
+    "null",
+)
 DEFAULT_GUIDE_SUFFIXES: tuple[str, ...] = (
     r"p[A-Z]{1,3}\d+",  # plasmid ids (Adamson: pDS269, pBA581)
     r"P\d(P\d)?",  # Replogle promoter / guide tags: P1, P1P2
@@ -101,6 +137,42 @@ def _detect_separator(labels: Sequence[str]) -> str | None:
         if any(sep in lab for lab in labels):
             return sep
     return None
+
+
+def _squash(text: str) -> str:
+    """``text`` lower-cased without ``_``, ``-`` and white space (``No-Guide`` ->
+    ``noguide``): the form unassigned words are compared in."""
+    return re.sub(r"[\s_\-]+", "", text.lower())
+
+
+_UNASSIGNED = frozenset(_squash(v) for v in UNASSIGNED_VALUES)
+
+
+def is_unassigned(label: object, *, values: Sequence[str] = UNASSIGNED_VALUES) -> bool:
+    """Whether ``label`` marks a cell without a usable guide (module docstring, rule 1):
+    missing (``None``, NaN, empty) or one of ``values`` (case, ``_``, ``-`` and spaces
+    ignored; a trailing number too: ``no_guide_2``).
+
+    Parameters
+    ----------
+    label
+        One perturbation label as read from a file.
+    values
+        Words of unassigned cells (default :data:`UNASSIGNED_VALUES`).
+
+    Examples
+    --------
+    >>> is_unassigned("No-Guide"), is_unassigned("multiplet_3"), is_unassigned("KLF1")
+    (True, True, False)
+    """
+    if label is None or (isinstance(label, float) and np.isnan(label)):
+        return True
+    words = _UNASSIGNED if values is UNASSIGNED_VALUES else {_squash(str(v)) for v in values}
+    text = _squash(str(label))
+    if not text or text in words:
+        return True
+    head = re.fullmatch(r"(.+?)\d+", text)
+    return head is not None and head.group(1) in words
 
 
 def _is_control(text: str, controls: set[str]) -> bool:
@@ -143,12 +215,14 @@ def _normalise_label(
     guides: list[re.Pattern[str]],
     sep: str | None,
     genes: set[str] | None = None,
+    unassigned: Sequence[str] = UNASSIGNED_VALUES,
 ) -> str | None:
-    if label is None or (isinstance(label, float) and np.isnan(label)):
+    if is_unassigned(label, values=unassigned):
+        text = "" if label is None else str(label).strip()
+        if genes is not None and text in genes:
+            raise _Unclear(text, "is a measured gene (var_names) and a word of unassigned cells")
         return None
     text = str(label).strip()
-    if not text or text.lower() in {"nan", "none", "na"}:
-        return None
     if _is_control(text, controls) and not (genes is not None and text in genes):
         return CONTROL
     tokens = [t.strip() for t in (text.split(sep) if sep else [text])]
@@ -165,9 +239,29 @@ def _normalise_label(
         if len(ways) > 1 and {join_perturbation(w) for w in ways} != {join_perturbation(ways[0])}:
             raise _Ambiguous(text, ways)
         if ways:
-            return join_perturbation(ways[0])
+            return _checked(text, ways[0], genes, unassigned)
     genes_ = [t for t in tokens if t and not dropped(t)]
+    return _checked(text, genes_, genes, unassigned)
+
+
+def _checked(
+    text: str, genes_: list[str], genes: set[str] | None, unassigned: Sequence[str]
+) -> str:
+    """The condition of ``genes_``, refused when one of them is (a piece of) a word of
+    unassigned cells and no measured gene (``no`` left of ``no_guide_x``)."""
+    pieces = {_squash(v) for v in unassigned} | {"no"}
+    odd = [g for g in genes_ if _squash(g) in pieces and not (genes is not None and g in genes)]
+    if odd:
+        raise _Unclear(text, f"would be read as the gene {odd[0]!r}")
     return join_perturbation(genes_)
+
+
+class _Unclear(Exception):
+    """A label that cannot be told apart from an unassigned one (module docstring)."""
+
+    def __init__(self, label: str, why: str) -> None:
+        self.label, self.why = label, why
+        super().__init__(label)
 
 
 class _Ambiguous(Exception):
@@ -185,7 +279,8 @@ def detect_perturbation_key(
 ) -> str:
     """The ``obs`` column holding the perturbation labels: the first of ``columns``
     present whose labels include both a control (``control_values``, case-insensitive,
-    also numbered: ``non-targeting_1``) and something else.
+    also numbered: ``non-targeting_1``) and something else than controls and unassigned
+    cells (:func:`is_unassigned`).
 
     Parameters
     ----------
@@ -207,9 +302,11 @@ def detect_perturbation_key(
             continue
         values = [str(v) for v in pd.unique(adata.obs[col].dropna().astype(str))]
         n_ctrl = sum(_is_control(v, controls) for v in values)
-        if n_ctrl and len(values) > n_ctrl:
+        n_none = sum(is_unassigned(v) for v in values)
+        if n_ctrl and len(values) > n_ctrl + n_none:
             return col
-        seen.append(f"obs[{col!r}] (e.g. {', '.join(repr(v) for v in values[:4])})")
+        what = "only cells without a guide:" if n_none == len(values) else "e.g."
+        seen.append(f"obs[{col!r}] ({what} {', '.join(repr(v) for v in values[:4])})")
     if seen:
         raise ValidationError(
             f"cannot tell the perturbation labels: {'; '.join(seen)} has no control label "
@@ -234,6 +331,7 @@ def standardize_perturbations(
     inplace: bool = False,
     control: str | None = None,
     genes: Sequence[str] | None = None,
+    unassigned_values: Sequence[str] = UNASSIGNED_VALUES,
 ) -> ad.AnnData:
     """Rewrite a perturbation column to ``control`` / ``GENE`` / ``GENE_A+GENE_B``.
 
@@ -262,20 +360,26 @@ def standardize_perturbations(
     genes
         Gene names (e.g. ``adata.var_names``) deciding how ``_``-joined labels split
         (rule 4); ``None``: every ``_`` separates.
+    unassigned_values
+        Labels of cells without a usable guide (rule 1; case, ``_``, ``-`` and spaces
+        ignored); ``()``: only missing values.
 
     Returns
     -------
     AnnData
         The copy (or ``adata`` itself when ``inplace``) with ``obs[key_added]`` as a
         categorical and ``uns["vc"]["perturbation_labels"]``: ``column``, ``separator``,
-        ``n_labels``, ``n_control_cells``, ``unmapped`` (labels that gave no condition),
-        ``n_unmapped_cells`` and ``mapping`` (input label -> output label).
+        ``n_labels``, ``n_control_cells``, ``unmapped`` (labels that gave no condition:
+        the unassigned ones, rule 1), ``n_unmapped_cells``, ``unassigned`` (label -> number
+        of cells; missing values as ``"NaN"``) and ``mapping`` (input label -> output
+        label).
 
     Raises
     ------
     ValidationError
         ``perturbation_key`` is missing from ``adata.obs`` (or none is found); a label
-        splits into genes in more than one way (rule 4).
+        splits into genes in more than one way (rule 4); a label cannot be told apart
+        from an unassigned one (rule 1).
     """
     if control is not None:
         control_values = (*control_values, str(control))
@@ -294,14 +398,24 @@ def standardize_perturbations(
     controls = {c.lower() for c in control_values}
     guides = [re.compile(p) for p in guide_suffixes]
     gene_set = None if genes is None else {str(g) for g in genes}
-    mapping, ambiguous = {}, []
+    mapping, ambiguous, unclear = {}, [], []
     for x in distinct:
         try:
             mapping[x] = _normalise_label(
-                x, controls=controls, guides=guides, sep=sep, genes=gene_set
-            )
+                x, controls=controls, guides=guides, sep=sep, genes=gene_set,
+                unassigned=unassigned_values,
+            )  # fmt: skip
         except _Ambiguous as err:
             ambiguous.append(err)
+        except _Unclear as err:
+            unclear.append(err)
+    if unclear:
+        shown = "; ".join(f"{e.label!r} {e.why}" for e in unclear[:3])
+        raise ValidationError(
+            f"obs[{perturbation_key!r}]: cannot tell whether {len(unclear)} label(s) name "
+            f"genes or cells without a guide: {shown}; relabel them (unassigned cells: "
+            "'unassigned', or drop them)"
+        )
     if ambiguous:
         shown = "; ".join(
             f"{e.label!r} = " + " or ".join("+".join(w) for w in e.ways) for e in ambiguous[:3]
@@ -313,6 +427,8 @@ def standardize_perturbations(
         )
     unmapped = sorted(str(k) for k, v in mapping.items() if v is None)
     values = raw.astype(object).map(lambda x: mapping.get(x))
+    missing = values.isna()
+    unassigned = raw[missing.to_numpy()].astype(object).fillna("NaN").astype(str).value_counts()
     if key_added == perturbation_key:
         out.obs[f"{perturbation_key}_original"] = raw.copy()
     out.obs[key_added] = pd.Categorical(values.to_numpy())
@@ -324,7 +440,8 @@ def standardize_perturbations(
         "n_conditions": int(pd.Series(values).dropna().nunique()),
         "n_control_cells": int((values == CONTROL).sum()),
         "unmapped": unmapped,
-        "n_unmapped_cells": int(values.isna().sum()),
+        "n_unmapped_cells": int(missing.sum()),
+        "unassigned": {str(k): int(n) for k, n in unassigned.items()},
         "mapping": {str(k): ("" if v is None else v) for k, v in mapping.items()},
     }
     out.uns.setdefault(UNS_KEY, {})["perturbation_labels"] = report

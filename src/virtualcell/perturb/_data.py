@@ -41,6 +41,7 @@ from ..data import (
     SPACE_LOG,
     TARGET_SUM,
     expression,
+    is_unassigned,
     join_perturbation,
     split_perturbation,
 )
@@ -159,8 +160,20 @@ def row_roles(
     if raw.isna().any():
         bad = adata.obs_names[raw.isna().to_numpy()][:5].tolist()
         raise ValidationError(f"obs[{perturbation_key!r}] has missing labels, e.g. cells {bad}")
-    uniq = {v: canonical(v) for v in pd.unique(raw.astype(str))}
-    labels = raw.astype(str).map(uniq).to_numpy(dtype=object)
+    text = raw.astype(str)
+    measured = set(map(str, adata.var_names))
+    distinct = pd.unique(text)
+    none = [v for v in distinct if is_unassigned(v) and v not in measured]
+    if none:
+        counts = text.value_counts()
+        shown = ", ".join(f"{v!r} ({int(counts[v])} cells)" for v in none[:5])
+        raise ValidationError(
+            f"obs[{perturbation_key!r}] labels cells without a usable guide: {shown}; they "
+            "are neither control nor a perturbation: drop them (vc.perturb.standardize_labels"
+            "(adata) does)"
+        )
+    uniq = {v: canonical(v) for v in distinct}
+    labels = text.map(uniq).to_numpy(dtype=object)
     is_ctrl = labels == CONTROL
     if PERTURBATION_TYPE_KEY in adata.obs:
         types = adata.obs[PERTURBATION_TYPE_KEY].astype(str).str.lower().to_numpy()
@@ -188,8 +201,7 @@ def row_roles(
             )
     primary = ~is_ctrl if chosen is None else (~is_ctrl & (types == chosen))
     role[primary] = "primary"
-    if not (role == "control").any():
-        measured = set(map(str, adata.var_names))  # labels naming no measured gene first
+    if not (role == "control").any():  # labels naming no measured gene first
         odd = sorted(uniq, key=lambda v: (set(split_perturbation(uniq[v])) <= measured, v))
         seen = ", ".join(odd[:5])
         raise ValidationError(

@@ -75,9 +75,12 @@ def standardize_labels(
     :func:`vc.data.detect_perturbation_key`: ``perturbation``, ``condition``,
     ``target_gene``, ``gene``, ``guide_ids`` ...) and rewritten by
     :func:`vc.data.standardize_perturbations` with ``control`` as one more control label
-    and the measured genes (``var_names``) deciding how ``_`` splits; cells without a
-    label (NaN, unassigned) are left out. What was detected (column, separator, control
-    labels, cells left out) is logged on stderr and returned.
+    and the measured genes (``var_names``) deciding how ``_`` splits. Cells without a
+    usable guide (NaN, ``no_guide``, ``None``, ``unassigned``, ``multiplet`` ...:
+    :data:`vc.data.UNASSIGNED_VALUES`) are neither controls nor perturbations: they are
+    left out with one log line naming each such label and its number of cells. What was
+    detected (column, separator, control labels, cells left out) is logged on stderr and
+    returned.
 
     Parameters
     ----------
@@ -94,8 +97,15 @@ def standardize_labels(
     Returns
     -------
     tuple of (AnnData, dict)
-        The relabelled data (without unlabelled cells) and the detection report
-        (``column``, ``detected``, ``separator``, ``control_labels``, cells left out).
+        The relabelled data (without unassigned cells) and the detection report
+        (``column``, ``detected``, ``separator``, ``control_labels``,
+        ``n_unlabelled_cells`` and ``unassigned``: label -> cells left out).
+
+    Raises
+    ------
+    ValidationError
+        The column or the control label is absent; every cell is unassigned; no control
+        cells; a label cannot be read (:func:`vc.data.standardize_perturbations`).
     """
     import anndata as ad
 
@@ -130,6 +140,14 @@ def standardize_labels(
     controls = sorted(k for k, v in mapping.items() if v == CONTROL)
     std = shell.obs["perturbation_std"]
     keep = std.notna().to_numpy()
+    dropped = report["unassigned"]
+    shown = ", ".join(f"{k!r} {n}" for k, n in list(dropped.items())[:8])
+    if not keep.any():
+        raise ValidationError(
+            f"{name}: every cell of obs[{report['column']!r}] is unassigned ({shown}): no "
+            "control and no perturbed cell; give the column of the guide calls with "
+            "--perturbation-key COL"
+        )
     if (std == CONTROL).sum() == 0:
         raise ValidationError(
             f"{name}: no control cells in obs[{report['column']!r}] (e.g. "
@@ -150,15 +168,21 @@ def standardize_labels(
         "n_conditions": report["n_conditions"],
         "n_control_cells": report["n_control_cells"],
         "n_unlabelled_cells": report["n_unmapped_cells"],
+        "unassigned": dict(dropped),
     }
     changed = sum(1 for k, v in mapping.items() if v and str(k) != v)
     log(
         f"perturb: labels from obs[{info['column']!r}]"
         f"{' (detected)' if info['detected'] else ''}: controls {controls[:5]}, "
         f"{info['n_conditions'] - 1} perturbed conditions, combination separator "
-        f"{info['separator'] or 'none'!r}, {changed} labels rewritten, "
-        f"{info['n_unlabelled_cells']} cells without a label left out"
+        f"{info['separator'] or 'none'!r}, {changed} labels rewritten"
     )
+    if dropped:
+        log(
+            f"perturb: left out {info['n_unlabelled_cells']} cells without a usable guide "
+            f"(neither control nor a perturbation) in obs[{info['column']!r}]: {shown}"
+            f"{', ...' if len(dropped) > 8 else ''}"
+        )
     return out, info
 
 
