@@ -71,7 +71,7 @@ def test_the_time_aware_prediction_recovers_direct_then_indirect_targets():
     model = _primed().fit(_without(adata, held))
     pred = model.predict(["control", held], time="all")
     assert list(pred.obs["time"]) == [1.0, 2.0, 3.0] * 2
-    assert list(pred.obs_names[:4]) == ["control@1.0", "control@2.0", "control@3.0", "r3@1.0"]
+    assert list(pred.obs_names[:4]) == ["control@1", "control@2", "control@3", "r3@1"]
     ctrl, ko = np.asarray(pred.X[:3]), np.asarray(pred.X[3:])
     change = ko - ctrl
     a, b = genes.index("a3"), genes.index("b3")
@@ -189,7 +189,7 @@ def test_score_per_time_point_matches_the_pooled_scorer_on_each_day():
     per = pd.DataFrame(res["per_perturbation"])
     assert len(per) == 6 and set(per["time"]) == {1.0, 2.0, 3.0}
     assert res["summary"]["n_time_points"] == 3
-    assert set(res.table["unit"]) == {f"{g}@{d}" for g in ("r1", "r4") for d in (1.0, 2.0, 3.0)}
+    assert set(res.table["unit"]) == {f"{g}@{d}" for g in ("r1", "r4") for d in (1, 2, 3)}
     for day in DAYS:  # the same as scoring each day's files alone (each its own control)
         one = vc.perturb.score(pred[(pred.obs["time"] == day).to_numpy()],
                                real[(real.obs["time"] == day).to_numpy()])  # fmt: skip
@@ -300,7 +300,7 @@ def test_evaluate_by_time_scores_every_method_per_day(tmp_path):
     for r in by.values():
         per = pd.DataFrame(r["per_time"])
         assert len(per) == 6 * 3 and set(per["time"]) == {1.0, 2.0, 3.0}
-        assert set(r["by_time"]["per_day"]) == {"1.0", "2.0", "3.0"}
+        assert set(r["by_time"]["per_day"]) == {"1", "2", "3"}
         mean = per["pearson_delta"].mean()  # NaN for a zero change (no_change, additive)
         assert r["by_time"]["pearson_delta"] == pytest.approx(mean, nan_ok=True)
         assert np.isfinite(mean) or r["method"] not in ("train_mean", "primed_network")
@@ -329,7 +329,7 @@ def test_evaluate_by_time_scores_every_method_per_day(tmp_path):
         assert np.isfinite(per[["de_overlap", "de_recall", "de_fdp"]].to_numpy(float)).sum() > 0
         assert np.isfinite(per["de_fdp"]).all()
         assert by[name]["by_time"]["de_overlap"] == pytest.approx(per["de_overlap"].mean())
-        assert set(by[name]["by_time"]["per_day"]["2.0"]) >= {"de_overlap", "de_fdp"}
+        assert set(by[name]["by_time"]["per_day"]["2"]) >= {"de_overlap", "de_fdp"}
     # a prediction of no change gives cells like the day's controls: no predicted DE gene
     none = pd.DataFrame(by["no_change"]["per_time"])
     assert (none["de_fdp"] == 0).all() and (none["de_overlap"] == 0).all()
@@ -403,3 +403,39 @@ def test_bad_time_points_are_refused_once_before_any_method(tmp_path, capsys):
     code = main(["perturb", "predict", str(path), "-p", "r1", "-m", "train_mean", "--time",
                  ",", "-o", str(out)])  # fmt: skip
     assert code == 2 and "--time is empty" in capsys.readouterr().err and not out.exists()
+
+
+def test_time_points_in_names_and_keys_print_like_the_user_wrote_them(tmp_path, capsys):
+    """Days read as floats (``2.0``) were written ``G@2.0`` in row names, table units and
+    ``per_day`` keys; whole days now print ``2``, ``2.5`` stays, labels stay (``day2``),
+    and the JSON's ``per_day`` keys, ``per_time`` rows, table units and the predicted row
+    names name the same days."""
+    import json
+
+    from virtualcell.cli import main
+    from virtualcell.perturb._time import time_label
+
+    assert [time_label(v) for v in (2.0, np.float32(3.0), np.int64(4), 2.5, "day2", "2.0")] == [
+        "2", "3", "4", "2.5", "day2", "2.0"
+    ]  # fmt: skip
+    adata = _cascade(n_ko=5, n_cells=8)
+    adata.obs["time"] = adata.obs["time"].replace({2.0: 2.5})
+    pred = vc.perturb.make_predictor("train_mean").fit(adata).predict(["r1"], time="all")
+    assert list(pred.obs_names) == ["r1@1", "r1@2.5", "r1@3"]
+    path = tmp_path / "days.h5ad"
+    adata.write_h5ad(path)
+    code = main(["perturb", "evaluate", str(path), "--task", "unseen_singles", "--folds", "3",
+                 "--baselines-only", "--by-time", "--json",
+                 "--out", str(tmp_path / "run")])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    row = next(r for r in doc["results"] if r["method"] == "train_mean")
+    assert list(row["by_time"]["per_day"]) == ["1", "2.5", "3"]
+    assert {time_label(r["time"]) for r in row["per_time"]} == set(row["by_time"]["per_day"])
+    res = vc.perturb.evaluate(path, task="unseen_singles", folds=3, seed=0, baselines_only=True,
+                              by_time=True)  # fmt: skip
+    units = res.table.query("split.str.endswith(':by_time') and method == 'train_mean'")["unit"]
+    assert {u.split("@")[1] for u in units} == {"1", "2.5", "3"}
+    per = pd.DataFrame(next(r for r in res["results"] if r["method"] == "train_mean")["per_time"])
+    assert per["time"].map(time_label).isin(["1", "2.5", "3"]).all()

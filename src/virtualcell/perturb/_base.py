@@ -32,7 +32,7 @@ from .._errors import ValidationError
 from .._version import __version__
 from ..data import PERTURBATION_KEY, UNS_KEY, split_perturbation
 from ._data import TARGET_SUM, TrainingData, parse_conditions, prepare_training
-from ._time import TIME_KEY, TimeCourse, time_course
+from ._time import TIME_KEY, TimeCourse, time_course, time_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -203,7 +203,7 @@ class Predictor(abc.ABC):
         names = [lab for lab, _ in rows]
         if course is not None:
             cols[TIME_KEY] = [course.times[k] for _, k in rows]
-            names = [f"{lab}@{course.times[k]}" for lab, k in rows]
+            names = [f"{lab}@{time_label(course.times[k])}" for lab, k in rows]
         obs = pd.DataFrame(cols, index=pd.Index(names, dtype=str))
         obs.index = _unique(obs.index)
         result = ad.AnnData(

@@ -36,7 +36,7 @@ from ._scoring import (
     summaries,
 )
 from ._tasks import Task, load_task
-from ._time import TIME_KEY, check_time_points, time_order
+from ._time import TIME_KEY, check_time_points, time_label, time_order
 
 __all__ = ["default_methods", "evaluate", "method_cost"]
 
@@ -460,7 +460,9 @@ def _time_summary(per_time: pd.DataFrame) -> dict[str, Any]:
     per_day = per_day.loc[sorted(per_day.index, key=time_order)]
     return {
         **{m: float(mean[m]) for m in metrics},
-        "per_day": {str(t): {m: float(v) for m, v in row.items()} for t, row in per_day.iterrows()},
+        "per_day": {
+            time_label(t): {m: float(v) for m, v in row.items()} for t, row in per_day.iterrows()
+        },
     }
 
 
@@ -514,7 +516,7 @@ def _result(task: Task, per: pd.DataFrame, report: dict[str, Any], include: bool
     rows = long.assign(**constants).to_dict("records")
     for r in report["results"]:  # per-day scores (by_time), as their own split
         for row in r.get("per_time") or []:
-            unit = f"{row['perturbation']}@{row[TIME_KEY]}"
+            unit = f"{row['perturbation']}@{time_label(row[TIME_KEY])}"
             for m in PERTURB_METRICS:
                 if m in row:
                     rows.append({"method": r["method"], "baseline": bool(r["baseline"]),

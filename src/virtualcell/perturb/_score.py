@@ -33,6 +33,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import log
+from ._time import time_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -200,7 +201,7 @@ def score(
     }
     wide = table
     if time_key is not None:  # one unit per perturbation and time point
-        wide = table.assign(perturbation=[f"{p}@{t}" for p, t in
+        wide = table.assign(perturbation=[f"{p}@{time_label(t)}" for p, t in
                                           zip(table["perturbation"], table[time_key], strict=True)])  # fmt: skip
         wide = wide.drop(columns=[time_key])
     rows = wide.melt(id_vars="perturbation", var_name="metric", value_name="value")
@@ -331,6 +332,6 @@ def _score_by_time(
             cells_ad=None if cells_ad is None else cells_ad[c_time == t].copy(),
         )  # fmt: skip
         tables.append(table.assign(**{time_key: t}))
-        missing |= {f"{m}@{t}" for m in miss}
+        missing |= {f"{m}@{time_label(t)}" for m in miss}
         pc, rc = pc or p_counts, rc or r_counts
     return pd.concat(tables, ignore_index=True), sorted(missing), pc, rc

@@ -29,7 +29,14 @@ from .._errors import ValidationError
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["TIME_KEY", "TimeCourse", "check_time_points", "time_course", "time_order"]
+__all__ = [
+    "TIME_KEY",
+    "TimeCourse",
+    "check_time_points",
+    "time_course",
+    "time_label",
+    "time_order",
+]
 
 #: The ``obs`` column of the time point of each cell.
 TIME_KEY = "time"
@@ -42,6 +49,19 @@ def time_order(value: Any) -> tuple:
         return (0, float(value), ())
     parts = re.split(r"(\d+)", value)
     return (1, 0.0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))
+
+
+def time_label(value: Any) -> str:
+    """A time point as written in names and keys (``G08@2``, ``per_day``): a whole number
+    stored as a float without its ``.0`` (``2.0`` -> ``"2"``; files often hold days as
+    floats), other numbers as Python writes them (``2.5``), labels as they are
+    (``day2``). The one formatter of every row name and key that holds a time point."""
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return str(int(v)) if v.is_integer() else str(v)
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
 
 
 @dataclass
