@@ -69,6 +69,7 @@ def _screens(root: Path) -> None:
     days = rng.choice(["day2", "day3", "day10"], base.n_obs)
     variant("days.h5ad", perturbation=labels, time=days)
     holes_t = rng.choice([2.0, 3.0], base.n_obs)
+    variant("days_float.h5ad", perturbation=labels, time=holes_t.copy())
     holes_t[7] = np.nan
     variant("days_nan.h5ad", perturbation=labels, time=holes_t)
     variant("days_no_control.h5ad", perturbation=labels,
@@ -330,6 +331,9 @@ CASES: list[Case] = [
     _cli("newuser-evaluate-by-time-day-without-controls",  # regression: as above
          f"{E}/days_no_control.h5ad {EV} --by-time", 2,
          r"time point 'day3' has no control cells"),
+    _cli("newuser-evaluate-by-time-float-days",  # regression: days named '2.0' (G08@2.0)
+         f"{E}/days_float.h5ad {EV} --by-time", 0, "",
+         output=r'"per_day": \{\s*"2": \{[^}]*\},\s*"3": \{'),
     _cli("newuser-evaluate-by-time-no-time-column",
          f"{E}/screen.h5ad {EV} --by-time", 2, r"by_time needs obs\['time'\]"),
     # --- evaluate on odd files
