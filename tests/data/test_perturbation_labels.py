@@ -139,3 +139,22 @@ def test_is_unassigned():
 
     assert all(is_unassigned(v) for v in [*NO_GUIDE, None, np.nan, "MULTIPLET-3"])
     assert not any(is_unassigned(v) for v in ["KLF1", "NOG", "NT", "control", "no", "NAA10"])
+
+
+def test_mixed_combination_spellings_in_one_column():
+    """``A|B`` next to ``A_B`` (and ``A+B``, ``A,B``): with the separator detected as
+    ``|``, ``A_B`` was one "gene" ``A_B``; the measured genes now cut it. A token that is a
+    measured gene stays whole (``HLA_A``); one that cuts two ways is refused."""
+    genes = ["KLF1", "AHR", "CEBPE", "HLA_A", "HLA", "A"]
+    labels = ["ctrl", "KLF1|AHR", "AHR_CEBPE", "CEBPE+KLF1", "KLF1,CEBPE", "KLF1_sg2",
+              "HLA_A|KLF1", "X_Y"]  # fmt: skip
+    assert _out(_adata(labels), genes=genes) == [
+        "control", "AHR+KLF1", "AHR+CEBPE", "CEBPE+KLF1", "CEBPE+KLF1", "KLF1",
+        "HLA_A+KLF1", "X_Y",
+    ]  # fmt: skip
+    # without var_names nothing decides how '_' cuts: kept as written
+    assert _out(_adata(["ctrl", "KLF1|AHR", "AHR_CEBPE"])) == ["control", "AHR+KLF1", "AHR_CEBPE"]
+    with pytest.raises(ValidationError, match=r"'KLF1\|HLA_A_AHR' = "):
+        _out(
+            _adata(["ctrl", "KLF1|HLA_A_AHR"]), genes=["KLF1", "HLA", "A", "AHR", "HLA_A", "A_AHR"]
+        )

@@ -60,6 +60,12 @@ def _screens(root: Path) -> None:
     guides = labels.str.replace("+", "_").replace("control", "ctrl").astype(object)
     guides.iloc[:6], guides.iloc[6:9] = "no_guide", "multiplet"  # a guide caller's output
     variant("no_guide.h5ad", condition=guides)
+    mixed = labels.astype(object).copy()
+    for i, double in enumerate(sorted({c for c in labels if "+" in c})):
+        a, b = double.split("+")
+        mixed[labels == double] = f"{a}|{b}" if i % 2 == 0 else f"{b}_{a}"
+    mixed.iloc[np.flatnonzero(labels == "control")[:7]] = "no_guide"
+    variant("mixed_doubles.h5ad", perturbation=mixed)
     variant("only_unassigned.h5ad", perturbation=np.where(np.arange(base.n_obs) % 2, "no_guide",
                                                           "unassigned"))  # fmt: skip
     holes = labels.astype(object).copy()
@@ -307,6 +313,9 @@ CASES: list[Case] = [
     _cli("newuser-predict-no-guide-is-no-condition",  # regression: predicted the 'no' profile
          f"{P}/no_guide.h5ad -p no_guide -m train_mean {OUT}", 2,
          r"--perturbations: 'no_guide' names no condition", outputs=("pred.h5ad",)),
+    _cli("newuser-evaluate-mixed-doubles-and-no-guide",  # regression: B_A next to A|B was one
+         f"{E}/mixed_doubles.h5ad --task doubles --baselines-only --json", 0, "",  # gene 'B_A'
+         output=r'"combo_seen1": 2\s*\}[\s\S]*"unassigned": \{\s*"no_guide": 7\s*\}'),
     _cli("newuser-evaluate-only-unassigned-cells",
          f"{E}/only_unassigned.h5ad {EV}", 2,
          r"obs\['perturbation'\] \(only cells without a guide: "),

@@ -238,3 +238,27 @@ def test_only_unassigned_cells_and_fit_on_no_guide_are_one_line_errors(tmp_path,
     raw.obs["perturbation"] = labels
     with pytest.raises(ValidationError, match=r"'no_guide' \(4 cells\).*standardize_labels"):
         vc.perturb.make_predictor("train_mean").fit(raw)
+
+
+def test_mixed_doubles_with_a_no_guide_group_read_as_the_package_grammar(tmp_path):
+    """A new user's file: doubles spelt ``A|B`` and ``B_A`` in one ``perturbation``
+    column, plus a ``no_guide`` group. ``B_A`` was read as one unmeasured "gene" (the
+    doubles task lost those doubles and scored them as singles); the task is now the one
+    of the same cells in the package grammar without the no_guide cells."""
+    adata = _screen({}, "perturbation")
+    canon = adata.obs["perturbation"].astype(str).to_numpy().copy()
+    labels = canon.astype(object).copy()
+    for i, d in enumerate(sorted({c for c in canon if "+" in c})):
+        a, b = d.split("+")
+        labels[canon == d] = f"{a}|{b}" if i % 2 == 0 else f"{b}_{a}"
+    ctrl = np.flatnonzero(canon == "control")
+    labels[ctrl[:5]] = "no_guide"
+    adata.obs["perturbation"] = labels
+    task = vc.perturb.load_task(_write(tmp_path, adata), task="doubles", seed=0)
+    own = linear_cells(n_genes=12, n_singles=6, n_cells=12, doubles=True)
+    own = own[np.setdiff1d(np.arange(own.n_obs), ctrl[:5])].copy()
+    ref = vc.perturb.load_task(own, task="doubles", seed=0)
+    assert task.labels["unassigned"] == {"no_guide": 5}
+    assert task.conditions == ref.conditions and any("+" in c for c in task.conditions)
+    np.testing.assert_array_equal(task.truth.X, ref.truth.X)
+    np.testing.assert_array_equal(task.train.X, ref.train.X)

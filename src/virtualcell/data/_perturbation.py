@@ -39,6 +39,11 @@ Rules (applied per distinct label)
    suffixes or control words; a label that splits into such pieces in more than one way
    (``A_B`` when ``A``, ``B`` and ``A_B`` are all genes) is refused with an error naming
    the column and the labels; a token that is a gene is never dropped as a guide suffix.
+5. Mixed spellings in one column (auto-detected separator ``+``, ``|`` or ``,``): the
+   other two of these also separate genes (``A|B`` next to ``A+B``), and with ``genes`` a
+   token that is no measured gene is cut at ``_`` where the pieces are genes or guide
+   suffixes / control words (``A_B`` next to ``A|B`` is ``A+B``; ``KLF1_sg2+ctrl`` is
+   ``KLF1``), refused as in rule 4 when it cuts more than one way.
 """
 
 from __future__ import annotations
@@ -216,6 +221,7 @@ def _normalise_label(
     sep: str | None,
     genes: set[str] | None = None,
     unassigned: Sequence[str] = UNASSIGNED_VALUES,
+    also: Sequence[str] = (),
 ) -> str | None:
     if is_unassigned(label, values=unassigned):
         text = "" if label is None else str(label).strip()
@@ -225,7 +231,9 @@ def _normalise_label(
     text = str(label).strip()
     if _is_control(text, controls) and not (genes is not None and text in genes):
         return CONTROL
-    tokens = [t.strip() for t in (text.split(sep) if sep else [text])]
+    cuts = [c for c in (sep, *also) if c]
+    parts = re.split("|".join(map(re.escape, cuts)), text) if cuts else [text]
+    tokens = [t.strip() for t in parts]
 
     def dropped(t: str) -> bool:
         if genes is not None and t in genes:
@@ -240,8 +248,21 @@ def _normalise_label(
             raise _Ambiguous(text, ways)
         if ways:
             return _checked(text, ways[0], genes, unassigned)
+    if genes is not None and sep not in ("_", None):  # rule 5: A_B next to A|B
+        tokens = [piece for t in tokens for piece in _underscored(t, text, genes, dropped)]
     genes_ = [t for t in tokens if t and not dropped(t)]
     return _checked(text, genes_, genes, unassigned)
+
+
+def _underscored(token: str, text: str, genes: set[str], dropped: Any) -> list[str]:
+    """``token`` cut at ``_`` where the pieces are measured genes or dropped tokens (rule
+    5), or ``[token]`` when it is a gene itself or does not cut that way."""
+    if token in genes or "_" not in token:
+        return [token]
+    ways = _segmentations(token.split("_"), genes, dropped)
+    if len(ways) > 1 and {join_perturbation(w) for w in ways} != {join_perturbation(ways[0])}:
+        raise _Ambiguous(text, ways)
+    return ways[0] if ways else [token]
 
 
 def _checked(
@@ -395,6 +416,11 @@ def standardize_perturbations(
     distinct = pd.unique(raw.astype(object))
     texts = [str(x) for x in distinct if isinstance(x, str)]
     sep = separator_in if separator_in is not None else _detect_separator(texts)
+    also = (  # rule 5: the other combination separators of the column
+        [c for c in ("+", "|", ",") if c != sep and any(c in t for t in texts)]
+        if separator_in is None and sep in ("+", "|", ",")
+        else []
+    )
     controls = {c.lower() for c in control_values}
     guides = [re.compile(p) for p in guide_suffixes]
     gene_set = None if genes is None else {str(g) for g in genes}
@@ -403,7 +429,7 @@ def standardize_perturbations(
         try:
             mapping[x] = _normalise_label(
                 x, controls=controls, guides=guides, sep=sep, genes=gene_set,
-                unassigned=unassigned_values,
+                unassigned=unassigned_values, also=also,
             )  # fmt: skip
         except _Ambiguous as err:
             ambiguous.append(err)

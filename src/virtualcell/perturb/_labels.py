@@ -207,7 +207,7 @@ def standardize_conditions(
     import anndata as ad
     import pandas as pd
 
-    from ..data import standardize_perturbations
+    from ..data import is_unassigned, standardize_perturbations
     from ._data import canonical
 
     shell = ad.AnnData(obs=pd.DataFrame({"label": [str(c) for c in conditions]},
@@ -219,6 +219,7 @@ def standardize_conditions(
     out = []
     for given, value in zip(conditions, std, strict=True):
         if value is None or pd.isna(value):
-            raise ValidationError(f"--perturbations: {given!r} names no condition")
+            why = " (it labels cells without a guide)" if is_unassigned(given) else ""
+            raise ValidationError(f"--perturbations: {given!r} names no condition{why}")
         out.append(canonical(value))
     return out
