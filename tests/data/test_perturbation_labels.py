@@ -138,7 +138,9 @@ def test_is_unassigned():
     from virtualcell.data import is_unassigned
 
     assert all(is_unassigned(v) for v in [*NO_GUIDE, None, np.nan, "MULTIPLET-3"])
-    assert not any(is_unassigned(v) for v in ["KLF1", "NOG", "NT", "control", "no", "NAA10"])
+    assert not any(
+        is_unassigned(v) for v in ["KLF1", "NOG", "NT", "control", "no", "NAA10", "NA14"]
+    )
 
 
 def test_mixed_combination_spellings_in_one_column():

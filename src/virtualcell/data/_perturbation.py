@@ -156,7 +156,8 @@ _UNASSIGNED = frozenset(_squash(v) for v in UNASSIGNED_VALUES)
 def is_unassigned(label: object, *, values: Sequence[str] = UNASSIGNED_VALUES) -> bool:
     """Whether ``label`` marks a cell without a usable guide (module docstring, rule 1):
     missing (``None``, NaN, empty) or one of ``values`` (case, ``_``, ``-`` and spaces
-    ignored; a trailing number too: ``no_guide_2``).
+    ignored; a trailing number too after a word of 4 letters or more: ``no_guide_2``, not
+    ``NA14``).
 
     Parameters
     ----------
@@ -176,7 +177,7 @@ def is_unassigned(label: object, *, values: Sequence[str] = UNASSIGNED_VALUES) -
     text = _squash(str(label))
     if not text or text in words:
         return True
-    head = re.fullmatch(r"(.+?)\d+", text)
+    head = re.fullmatch(r"(.{4,}?)\d+", text)  # not na / nan + digits (NA14: an alias)
     return head is not None and head.group(1) in words
 
 
