@@ -103,12 +103,13 @@ DEFAULT_CONTROL_VALUES: tuple[str, ...] = (
     "unperturbed",
     "*",
 )
-#: Labels of cells without a usable guide (module docstring, rule 1): no guide detected
-#: (``no_guide``, ``None``: guide callers and CellRanger-derived tables), not assigned
-#: (``unassigned``), several guides where one was expected (``multiplet``, ``multiple``,
-#: ``doublet``) or missing values spelt as text (``NA``, ``nan``). Compared after
-#: :func:`_squash` (case, ``_``, ``-`` and spaces ignored). No human gene symbol of the
-#: knowledge store (NCBI / GO, 77,510 symbols) is one of them.
+#: Labels of cells without a usable guide (module docstring, rule 1), as guide-assignment
+#: outputs spell them: no guide detected (``no_guide``, ``no_guides``, ``None``), not
+#: assigned (``unassigned``), several guides where one was expected (``multiplet``,
+#: ``multiple``, ``doublet``) or missing values written as text (``NA``, ``nan``).
+#: Compared after :func:`_squash` (case, ``_``, ``-`` and spaces ignored). No human gene
+#: symbol of the knowledge store (77,510 NCBI / GO symbols) is one of them; of their
+#: aliases, ``NA`` (XK) and ``NaN`` (SCN11A) are, which files use for missing values.
 UNASSIGNED_VALUES: tuple[str, ...] = (
     "no_guide",
     "no_guides",
