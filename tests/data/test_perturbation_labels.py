@@ -160,3 +160,12 @@ def test_mixed_combination_spellings_in_one_column():
         _out(
             _adata(["ctrl", "KLF1|HLA_A_AHR"]), genes=["KLF1", "HLA", "A", "AHR", "HLA_A", "A_AHR"]
         )
+
+
+def test_pertpy_negative_is_unassigned_negative_control_is_control():
+    """pertpy's ``assign_to_max_guide`` labels cells with no guide above its threshold
+    ``Negative`` (its default ``no_grna_assigned_key``): those cells carry no known guide,
+    so they are not controls (they were, through the control word ``negative``).
+    Negative-control guides spelt ``negative_control`` / ``NegCtrl`` stay controls."""
+    out = _out(_adata(["negative_control", "NegCtrl", "KLF1", "Negative", "negative"]))
+    assert out == ["control", "control", "KLF1", None, None]

@@ -96,7 +96,7 @@ DEFAULT_CONTROL_VALUES: tuple[str, ...] = (
     "NT",
     "NTC",
     "scrambled",
-    "negative",
+    "negative_control",
     "negctrl",
     "safe-targeting",
     "intergenic",
@@ -106,7 +106,10 @@ DEFAULT_CONTROL_VALUES: tuple[str, ...] = (
 #: Labels of cells without a usable guide (module docstring, rule 1), as guide-assignment
 #: outputs spell them: no guide detected (``no_guide``, ``no_guides``, ``None``), not
 #: assigned (``unassigned``), several guides where one was expected (``multiplet``,
-#: ``multiple``, ``doublet``) or missing values written as text (``NA``, ``nan``).
+#: ``multiple``, ``doublet``), no guide above pertpy's assignment threshold (``Negative``,
+#: the default label of ``pertpy``'s ``assign_to_max_guide``; negative *control guides*
+#: are spelt ``negative_control`` / ``negctrl``, control words) or missing values
+#: written as text (``NA``, ``nan``).
 #: Compared after :func:`_squash` (case, ``_``, ``-`` and spaces ignored). No human gene
 #: symbol of the knowledge store (77,510 NCBI / GO symbols) is one of them; of their
 #: aliases, ``NA`` (XK) and ``NaN`` (SCN11A) are, which files use for missing values.
@@ -122,6 +125,7 @@ UNASSIGNED_VALUES: tuple[str, ...] = (
     "multiple",
     "doublet",
     "ambiguous",
+    "negative",
     "none",
     "na",
     "n/a",
