@@ -177,9 +177,17 @@ def _summary(pp: pd.DataFrame) -> list[dict]:
     for net in sorted(pp["net"].unique()):
         order = mean.loc[net].sort_values("pearson_delta", ascending=False).index
         for m in order:
-            rows.append({"net": net, "method": m, **{
+            rows.append({"net": int(net), "method": m, **{
                 k: f"{mean.loc[(net, m), k]:.3f} ({sd.loc[(net, m), k]:.3f})" for k in METRICS}})  # fmt: skip
     return rows
+
+
+def _with_means(rows: list[dict]) -> list[dict]:
+    """``rows`` (one per net x seed) followed by the mean over seeds of each net."""
+    table = pd.DataFrame(rows)
+    means = table.drop(columns="seed").groupby("net").mean().reset_index()
+    means.insert(1, "seed", "mean")
+    return rows + means.to_dict("records")
 
 
 def _fmt(rows: list[dict]) -> list[dict]:
@@ -220,12 +228,12 @@ def main() -> None:
         "distance to its own truth and keeps every other knockout's own drop in the "
         "distance to that truth. Replacing each truth's own-target change by the "
         "prediction there removes the effect.", "",
-        markdown_table(_fmt(free)), "",
+        markdown_table(_fmt(_with_means(free))), "",
         "## `primed_network` taken apart", "",
         "`median anchor`: the constant part of `primed_network` (the coordinate-wise median "
         "of the training changes); `specific`: `primed_network` minus its anchor (network "
         "components and knowledge regressors, as weighted).", "",
-        markdown_table(_fmt(parts)), "",
+        markdown_table(_fmt(_with_means(parts))), "",
         "Raw components (before their weights) against what the truth adds to the anchor, "
         "the held-out gene left out:", "",
         markdown_table(_fmt(comps)), "",
