@@ -189,8 +189,9 @@ def main() -> None:
                                 if v in wide}})  # fmt: skip
             parts += [f"{metric}; best baseline by mean {metric}: `{best}`.", "",
                       markdown_table(rows), ""]  # fmt: skip
-            for variant in [v for v in ("primed_network", "primed_stack", "primed_support")
-                            if v in wide]:
+            for variant in [
+                v for v in ("primed_network", "primed_stack", "primed_support") if v in wide
+            ]:
                 diff = wide[variant] - wide[best]
                 se = diff.std(ddof=1) / len(diff) ** 0.5
                 parts += [f"- {variant} - {best} ({metric}): mean over genes {diff.mean():+.3f}, "
