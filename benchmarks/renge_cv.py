@@ -88,7 +88,7 @@ def _dream4(shared: Path, cache: Path | None) -> pd.DataFrame:
                 if "error" in r:
                     continue
                 rows.append({"net": k, "task": task, "method": r["method"],
-                             **{m: r.get(m) for m in ("pearson_delta", "l2", "pds")}})  # fmt: skip
+                             **{m: r.get(m) for m in ("pearson_delta", "l2", "pds", "pds_targets_out")}})  # fmt: skip
     return pd.DataFrame(rows)
 
 
