@@ -86,6 +86,9 @@ def _split(shared: Path, net: int, seed: int) -> dict:
             out["raw"] = {g: model._component_table(g, model.data_, model.net_,
                                                     model.train_genes_, model.deltas_, None)
                           for g in task.conditions}  # fmt: skip
+    nested = vc.perturb.make_predictor("primed_network", perturbation_type=task.perturbation_type,
+                                       seed=seed, **SUPPORT).fit(task.train)  # fmt: skip
+    out["support"] = nested.summary()["support"]
     truth = vc.perturb.Truth(task, model.data_.counts)
     out.update(true=truth.profiles, control=truth.control, genes=list(truth.genes),
                conds=list(truth.conditions))  # fmt: skip
@@ -141,6 +144,12 @@ def _analysis(shared: Path, nets: list[int], seeds: list[int]) -> tuple[list, li
             row["|specific| / |true change|"] = float(np.mean([
                 np.linalg.norm(specific[i][k]) / np.linalg.norm(t[i][k] - c[k])
                 for i, k in enumerate(keep)]))  # fmt: skip
+            sup = s["support"]
+            row["support: learned part kept"] = "yes" if sup["kept"] else "no"
+            for metric in ("pearson_delta", "pds_targets_out"):
+                row[f"support: training {metric} with - without"] = (
+                    sup[f"{metric}_with"] - sup[f"{metric}_without"]
+                )
             parts.append(row)
             a = vc.metrics.discrimination_score(t, tm, control=c, labels=conds, genes=genes)
             b = vc.metrics.discrimination_score(t, pr, control=c, labels=conds, genes=genes)
@@ -185,7 +194,7 @@ def _summary(pp: pd.DataFrame) -> list[dict]:
 def _with_means(rows: list[dict]) -> list[dict]:
     """``rows`` (one per net x seed) followed by the mean over seeds of each net."""
     table = pd.DataFrame(rows)
-    means = table.drop(columns="seed").groupby("net").mean().reset_index()
+    means = table.drop(columns="seed").groupby("net").mean(numeric_only=True).reset_index()
     means.insert(1, "seed", "mean")
     return rows + means.to_dict("records")
 
@@ -232,7 +241,10 @@ def main() -> None:
         "## `primed_network` taken apart", "",
         "`median anchor`: the constant part of `primed_network` (the coordinate-wise median "
         "of the training changes); `specific`: `primed_network` minus its anchor (network "
-        "components and knowledge regressors, as weighted).", "",
+        "components and knowledge regressors, as weighted). `support:` columns: "
+        "`primed_support`'s nested check on the training genes (`summary()[\"support\"]`): "
+        "whether it kept the learned part, and the held-out training genes' scores with "
+        "minus without it.", "",
         markdown_table(_fmt(_with_means(parts))), "",
         "Raw components (before their weights) against what the truth adds to the anchor, "
         "the held-out gene left out:", "",
