@@ -400,3 +400,23 @@ def test_support_nested_keeps_a_supported_network_and_drops_an_unsupported_one()
             np.testing.assert_allclose(pred[keep], anchor[keep])
     with pytest.raises(ValidationError, match="support"):
         vc.perturb.make_predictor("primed_network", support="maybe")
+
+
+@pytest.mark.parametrize("learn_mean", [False, True])
+def test_support_nested_with_the_stack_gate(monkeypatch, learn_mean):
+    opts = {"prior": "none", "components": ("mean", "data", "association"), "gate": "stack",
+            "anchor": "mean", "learn_mean": learn_mean}  # fmt: skip
+    adata = _followers_cells({f"r{i}" for i in range(8)})
+    train = adata[(adata.obs["perturbation"] != "r7").to_numpy()].copy()
+    plain = vc.perturb.make_predictor("primed_network", **opts).fit(train)
+    nested = vc.perturb.make_predictor("primed_network", support="nested", **opts).fit(train)
+    s = nested.support_
+    assert s["kept"] and s["pearson_delta_with"] > s["pearson_delta_without"] + 0.5
+    assert nested.weights_ == plain.weights_
+    # a rejected learned part leaves the anchor alone, at weight 1 (also when its weight
+    # was learned)
+    from virtualcell.perturb._primed import PrimedNetworkModel
+
+    monkeypatch.setattr(PrimedNetworkModel, "_nested_support", lambda *a: {"kept": False})
+    dropped = vc.perturb.make_predictor("primed_network", support="nested", **opts).fit(train)
+    assert dropped.weights_ == {"mean": 1.0, "data": 0.0, "association": 0.0}

@@ -52,7 +52,8 @@ the weights) and the held-out genes are predicted with and without the learned p
 kept when neither the mean Pearson-delta over the training genes nor their
 ``pds_targets_out`` (the L1 discrimination score among the training genes, every training
 gene's own column left out of every row) is lower with it, else its weights are set to 0
-(``support_`` records both scores; default ``"none"``: always kept).
+and the anchor's to 1 (with ``learn_mean`` the learned anchor weight counts as part of the
+learned part; ``support_`` records both scores; default ``"none"``: always kept).
 
 Conditions whose genes were all perturbed alone in training are predicted by the
 ``network`` engine (observed singles plus the learned interaction, as ``network``);
@@ -85,6 +86,7 @@ prediction are here.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -267,17 +269,19 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         if self.support == "nested":
             design = (blocks, targets, fixed, np.asarray(sizes))
             self.support_ = self._nested_support(names, design, group_of, singles, idx)
-            if not self.support_["kept"]:
+            if not self.support_["kept"]:  # the anchor alone (plus the fixed knowledge)
                 out.update({c: 0.0 for c in self._learned(names)})
+                out["mean"] = 1.0
         if self.gate == "average":
             out.update(self._know(None, singles))  # nominal, for the summary
         return out
 
     def _learned(self, names: list[str]) -> list[str]:
-        """The components whose weights the gate learns (the gene-specific part)."""
+        """The components whose weights the gate learns, the anchor aside (the
+        gene-specific part; with ``learn_mean`` the anchor's weight is learned too)."""
         if self.gate == "average":
             return [c for c in names if c not in ("mean", *KNOWLEDGE)]
-        return names if self.learn_mean else [c for c in names if c != "mean"]
+        return [c for c in names if c != "mean"]
 
     def _nested_support(self, names, design, group_of, singles, idx) -> dict[str, Any]:
         """``support="nested"``: the training genes' held-out scores with and without the
@@ -300,9 +304,9 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             for k in held:
                 keep = np.arange(n_genes) != idx[singles[k]]
                 base = fixed[k] if self.gate == "average" else blocks[k][:, m]
-                if self.gate != "average" and self.learn_mean:
-                    base = np.zeros_like(targets[k])
                 part = blocks[k][:, learned] @ wv[learned]
+                if self.gate != "average" and self.learn_mean:  # the anchor's weight too
+                    part = part + (wv[m] - 1.0) * blocks[k][:, m]
                 full["true"][k, keep] = targets[k] * sizes[k]
                 full["without"][k, keep] = base * sizes[k]
                 full["with"][k, keep] = (base + part) * sizes[k]
@@ -310,16 +314,19 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         free[[idx[g] for g in singles]] = False
         out: dict[str, Any] = {}
         for k in ("with", "without"):
-            pd_ = [pearson(full["true"][i][~np.isnan(full["true"][i])],
-                           full[k][i][~np.isnan(full[k][i])]) for i in range(n)]  # fmt: skip
-            out[f"pearson_delta_{k}"] = float(np.nanmean(pd_))
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # constant rows: NaN
+                pd_ = [pearson(full["true"][i][~np.isnan(full["true"][i])],
+                               full[k][i][~np.isnan(full[k][i])]) for i in range(n)]  # fmt: skip
+                out[f"pearson_delta_{k}"] = float(np.nanmean(pd_))
             out[f"pds_targets_out_{k}"] = (
                 float(discrimination_score(full["true"][:, free], full[k][:, free],
                                            exclude_target=False).mean())
                 if free.any() else float("nan")
             )  # fmt: skip
+        # dropped only on evidence: a score that cannot be computed (NaN) does not count
         out["kept"] = bool(
-            out["pearson_delta_with"] >= out["pearson_delta_without"]
+            not out["pearson_delta_with"] < out["pearson_delta_without"]
             and not out["pds_targets_out_with"] < out["pds_targets_out_without"]
         )
         return out
