@@ -347,3 +347,76 @@ def test_change_scale_multiplies_only_an_unseen_genes_change():
     for bad in (0, -1.0, float("nan"), "big"):
         with pytest.raises(ValidationError, match="change_scale"):
             vc.perturb.make_predictor("primed_network", change_scale=bad)
+
+
+def _followers_cells(follow: set[str], n_ko: int = 8, seed: int = 0) -> ad.AnnData:
+    """Control cells where every regulator ``r<i>`` drives its target ``t<i>`` (the network
+    sees the edges); in the knockouts of ``follow`` the target follows the regulator's drop,
+    in the others it does not (an unrelated target moves instead)."""
+    rng = np.random.default_rng(seed)
+    regs, tgts = [f"r{i}" for i in range(n_ko)], [f"t{i}" for i in range(n_ko)]
+    rows, labels = [], []
+    for cond in ["control", *regs]:
+        n = 240 if cond == "control" else 60
+        r = rng.uniform(0.5, 2.5, size=(n, n_ko))
+        drive = r.copy()
+        if cond != "control":
+            r[:, regs.index(cond)] = 0.0
+            drive = r if cond in follow else drive
+        t = 1.0 + 0.8 * drive + rng.normal(scale=0.1, size=r.shape)
+        if cond != "control" and cond not in follow:
+            t[:, rng.integers(n_ko)] += 0.6
+        rows.append(np.clip(np.hstack([r, t]), 0, None))
+        labels += [cond] * n
+    obs = pd.DataFrame({"perturbation": labels}, index=[f"c{i}" for i in range(len(labels))])
+    return ad.AnnData(np.vstack(rows), obs=obs, var=pd.DataFrame(index=regs + tgts))
+
+
+def test_support_nested_keeps_a_supported_network_and_drops_an_unsupported_one():
+    opts = {"prior": "none", "components": ("mean", "data", "association")}
+    held = "r7"
+    for follow, kept in (({f"r{i}" for i in range(8)}, True), ({"r0"}, False)):
+        adata = _followers_cells(follow)
+        train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
+        plain = vc.perturb.make_predictor("primed_network", **opts).fit(train)
+        nested = vc.perturb.make_predictor("primed_network", support="nested", **opts).fit(train)
+        s = nested.summary()["support"]
+        assert s["kept"] is kept and plain.support_ is None
+        assert {"pearson_delta_with", "pearson_delta_without", "pds_targets_out_with",
+                "pds_targets_out_without"} <= set(s)  # fmt: skip
+        learned = ("data", "association")
+        if kept:  # every target follows: the held-out training genes say the network helps
+            assert s["pearson_delta_with"] > s["pearson_delta_without"] + 0.5
+            assert nested.weights_ == plain.weights_
+            np.testing.assert_array_equal(nested.predict([held]).X, plain.predict([held]).X)
+        else:  # one training gene follows: in-sample weight > 0, held-out scores lower
+            assert sum(plain.weights_[c] for c in learned) > 0
+            assert (s["pearson_delta_with"] < s["pearson_delta_without"]
+                    or s["pds_targets_out_with"] < s["pds_targets_out_without"])  # fmt: skip
+            assert all(nested.weights_[c] == 0.0 for c in learned)
+            anchor = nested.contributions(held)["mean"]
+            pred = nested.predict([held]).X[0] - nested.data_.control
+            keep = np.array(train.var_names) != held
+            np.testing.assert_allclose(pred[keep], anchor[keep])
+    with pytest.raises(ValidationError, match="support"):
+        vc.perturb.make_predictor("primed_network", support="maybe")
+
+
+@pytest.mark.parametrize("learn_mean", [False, True])
+def test_support_nested_with_the_stack_gate(monkeypatch, learn_mean):
+    opts = {"prior": "none", "components": ("mean", "data", "association"), "gate": "stack",
+            "anchor": "mean", "learn_mean": learn_mean}  # fmt: skip
+    adata = _followers_cells({f"r{i}" for i in range(8)})
+    train = adata[(adata.obs["perturbation"] != "r7").to_numpy()].copy()
+    plain = vc.perturb.make_predictor("primed_network", **opts).fit(train)
+    nested = vc.perturb.make_predictor("primed_network", support="nested", **opts).fit(train)
+    s = nested.support_
+    assert s["kept"] and s["pearson_delta_with"] > s["pearson_delta_without"] + 0.5
+    assert nested.weights_ == plain.weights_
+    # a rejected learned part leaves the anchor alone, at weight 1 (also when its weight
+    # was learned)
+    from virtualcell.perturb._primed import PrimedNetworkModel
+
+    monkeypatch.setattr(PrimedNetworkModel, "_nested_support", lambda *a: {"kept": False})
+    dropped = vc.perturb.make_predictor("primed_network", support="nested", **opts).fit(train)
+    assert dropped.weights_ == {"mean": 1.0, "data": 0.0, "association": 0.0}

@@ -10,7 +10,13 @@ control rule in :mod:`virtualcell.metrics._perturbation`).
   perturbation ``q`` are sorted (ascending, stable); ``r_i`` is the 0-based position of
   ``q = i``; the score is ``1 - r_i / N`` (1 = the true perturbation is the closest,
   ``1/N`` = it is the farthest). By default the perturbation's own target gene(s) are left
-  out of the distance.
+  out of the distance (as cell-eval does). That leaves ``T_i`` out of row ``i``'s distance
+  to its own truth but not ``T_q`` out of its distance to every other truth ``q``, where a
+  knockout's own drop is usually the largest change: a prediction that is the same for
+  every perturbation ranks ``true_i`` above chance. ``all_targets=True`` leaves the
+  perturbed genes of *every* compared perturbation out of every row (one gene set for all
+  rows: the metric ``pds_targets_out``), so such a prediction scores the chance value
+  ``(N + 1) / (2N)`` exactly (without ties).
 * :func:`centroid_accuracy` — Systema's centroid accuracy (Viñas Torné et al. 2025): the
   share of the other ``N - 1`` true profiles that are farther (Euclidean) from
   ``pred_i`` than ``true_i`` is. Euclidean distances do not change when every profile is
@@ -223,6 +229,7 @@ def discrimination_score(
     genes: Sequence[str] | None = None,
     metric: Literal["l1", "l2", "cosine"] = "l1",
     exclude_target: bool = True,
+    all_targets: bool = False,
 ) -> np.ndarray:
     """Perturbation discrimination score of every perturbation (VCC / cell-eval).
 
@@ -241,6 +248,10 @@ def discrimination_score(
     exclude_target
         Leave each row's perturbed gene(s) out of its distances (needs ``labels`` and
         ``genes``; without them every gene counts).
+    all_targets
+        Leave the perturbed genes of all ``N`` perturbations out of every row's distances
+        (needs ``labels`` and ``genes``; ``METRIC_SPECS["pds_targets_out"]``): a
+        prediction that is the same for every perturbation then scores ``(N + 1) / (2N)``.
 
     Returns
     -------
@@ -258,7 +269,15 @@ def discrimination_score(
         raise ValidationError("the cosine discrimination score needs control=")
     if metric not in ("l1", "l2", "cosine"):
         raise ValidationError(f"metric must be 'l1', 'l2' or 'cosine', got {metric!r}")
-    masks = _target_masks(labels, genes, n, g, exclude_target)
+    if all_targets:
+        if labels is None or genes is None:
+            raise ValidationError("all_targets needs labels= and genes=")
+        masks = _target_masks(labels, genes, n, g, True)
+        masks = [np.logical_and.reduce(masks)] * n
+        if not masks[0].any():
+            raise ValidationError("all_targets leaves no gene: every gene is perturbed")
+    else:
+        masks = _target_masks(labels, genes, n, g, exclude_target)
     out = np.empty(n)
     for i in range(n):
         m = masks[i]

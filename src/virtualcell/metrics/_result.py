@@ -88,6 +88,13 @@ METRIC_SPECS: dict[str, MetricSpec] = _specs(
     ("de_recall", True, 1.0, "recall of the true DE genes"),
     ("de_fdp", False, 0.0, "false discovery proportion of the predicted DE genes"),
     ("pds", True, 1.0, "perturbation discrimination score (L1, target genes left out)"),
+    (
+        "pds_targets_out",
+        True,
+        1.0,
+        "pds with every compared condition's target genes left out of every row "
+        "(a constant prediction scores chance)",
+    ),
     ("centroid_accuracy", True, 1.0, "Systema: share of other conditions farther away"),
     ("target_abs_error", False, 0.0, "|predicted - true| change of the perturbed gene(s)"),
     # network inference

@@ -59,6 +59,7 @@ PROFILE_METRICS = (
     "target_abs_error",
     "pds",
     "centroid_accuracy",
+    "pds_targets_out",
 )
 
 
@@ -103,8 +104,10 @@ def score_profiles(
     ``direction_agreement`` = share of ``D_i`` where the predicted change has the true
     sign; ``target_abs_error`` = mean over the measured genes of ``T_i`` of ``|predicted
     change - true change|`` (NaN when none is measured); ``pds`` (L1, ``T_i`` always left
-    out, as in cell-eval) and ``centroid_accuracy`` (Euclidean over ``K_i``) among all
-    conditions (NaN with fewer than 2). Direction and bound of every column:
+    out, as in cell-eval), ``centroid_accuracy`` (Euclidean over ``K_i``) and
+    ``pds_targets_out`` (``pds`` with the genes of every condition's ``T`` left out of every
+    row: a prediction equal for all conditions scores chance) among all conditions (NaN
+    with fewer than 2). Direction and bound of every column:
     :data:`~virtualcell.metrics.METRIC_SPECS` (the errors ``mse``, ``mae``,
     ``mse_top20_de``, ``l2``, ``target_abs_error`` are in [0, inf), lower is better; the
     others at most 1, higher is better).
@@ -153,7 +156,10 @@ def score_profiles(
                     ),
                 }
             )
-    table = pd.DataFrame(rows, columns=["perturbation", *PROFILE_METRICS[:-2]])
+    ranked = ("pds", "centroid_accuracy", "pds_targets_out")  # among all conditions
+    table = pd.DataFrame(
+        rows, columns=["perturbation", *(m for m in PROFILE_METRICS if m not in ranked)]
+    )
     # a zero predicted change has no correlation: NaN when the prediction changes no
     # condition at all (no_change), else 0 for those conditions, so that predicting no
     # change for the hard conditions cannot raise a method's mean
@@ -168,9 +174,15 @@ def score_profiles(
             t - c, shifted - c, labels=list(labels), genes=list(genes),
             exclude_target=not include_targets,
         )  # fmt: skip
+        free = np.logical_and.reduce([target_mask(lab, genes) for lab in labels])
+        table["pds_targets_out"] = discrimination_score(
+            t, shifted, control=c, labels=list(labels), genes=list(genes), metric="l1",
+            all_targets=True,
+        ) if free.any() else np.nan  # fmt: skip
     else:
         table["pds"] = np.nan
         table["centroid_accuracy"] = np.nan
+        table["pds_targets_out"] = np.nan
     return table
 
 
