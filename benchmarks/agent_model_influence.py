@@ -74,7 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--out", default="results/agent_model_influence.json")
     ap.add_argument("--folder", default=None, help="task folder (default: a temporary one)")
+    ap.add_argument("--analyse", default=None, help="only summarise a saved --out file")
     args = ap.parse_args(argv)
+    if args.analyse:
+        rows = json.loads(open(args.analyse).read())
+        print(json.dumps({"choice_points": summary(rows),
+                          "answer_rules_all": answer_table(rows),
+                          "answer_rules_go_terms": answer_table(rows, "process")},
+                         indent=1))  # fmt: skip
+        return 0
 
     import tempfile
     from pathlib import Path
@@ -260,6 +268,48 @@ def main(argv: list[str] | None = None) -> int:
     write_json(Path(args.out), rows)
     print(json.dumps(summ, indent=1))
     return 0
+
+
+def _rule_pick(scores: dict[str, list[float]], rule: str) -> int:
+    """An answer rule's choice from stored PMI scores (offline): ``rank``, ``pmi``,
+    ``pmi+rank`` (z-scored sum) or ``pmi+zipf`` (PMI in nats plus the log of a rank prior
+    1/(i+1), a Bayes posterior with the tool's order as the prior)."""
+    import math
+
+    n = len(scores["pmi"])
+    parts = {"rank": [-float(i) for i in range(n)], "pmi": scores["pmi"]}
+    if rule == "pmi+zipf":
+        tot = [p - math.log(i + 1) for i, p in enumerate(scores["pmi"])]
+        return max(range(n), key=lambda i: (tot[i], -i))
+    return _pick(parts, rule)
+
+
+OFFLINE_RULES = ("rank", "pmi", "pmi+rank", "pmi+zipf")
+
+
+def answer_table(rows, kinds=None):
+    """Answer choice points by family: the oracle and each offline rule (trained and
+    random-weights model); ``kinds``: only points whose values look like GO terms
+    (``"process"``) or all (``None``)."""
+    import re
+
+    out: dict = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        for p in r["points"]:
+            if p["kind"] != "answer":
+                continue
+            is_process = all(re.search(r"GO:\d{7}", v) for v in p["values"])
+            if kinds == "process" and not is_process:
+                continue
+            for key in (r["family"], "all"):
+                f = out[key]
+                f["points"] += 1
+                f["oracle"] += int(any(p["passes"]))
+                for m in ("trained", "random"):
+                    for rule in OFFLINE_RULES:
+                        i = _rule_pick(p[m + "_scores"], rule)
+                        f[f"{rule}_{m}"] += int(p["passes"][i])
+    return {k: dict(v) for k, v in out.items()}
 
 
 def summary(rows):

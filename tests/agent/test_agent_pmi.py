@@ -102,3 +102,20 @@ def test_agent_refuses_an_unknown_answer_rule(tmp_path):
 
     with pytest.raises(vc.ValidationError, match="pmi"):
         vc.agent.Agent(vc.agent.ScriptedBackend([]), answer_choice="pmi+model")
+
+
+def test_pmi_scores_the_words_of_a_value_not_its_identifier():
+    from virtualcell.agent._pmi import spoken
+
+    assert spoken("apoptotic process (GO:0006915)") == "apoptotic process"
+    assert spoken("c1") == "c1"
+    assert spoken("HALLMARK_HYPOXIA") == "HALLMARK_HYPOXIA"
+
+    class Seen(vc.agent.ScriptedBackend):
+        def score(self, messages, continuations):
+            self.conts = [*getattr(self, "conts", []), *continuations]
+            return [0.0] * len(continuations)
+
+    b = Seen([])
+    pmi_scores(b, NAMING, ["DNA repair (GO:0006281)", "cell cycle (GO:0007049)"], ["BRCA1"])
+    assert b.conts == ["DNA repair", "cell cycle"] * 2

@@ -24,10 +24,22 @@ from typing import Any
 
 from ._backends import Backend
 
-__all__ = ["MASK", "masked_question", "pmi_scores", "question_genes"]
+__all__ = ["MASK", "masked_question", "pmi_scores", "question_genes", "spoken"]
 
 #: what an entity of the question is replaced by in the prior's context
 MASK = "..."
+
+#: a trailing identifier in parentheses (``(GO:0006915)``)
+_ID = re.compile(r"\s*\([A-Za-z][\w.]*:[\w.]+\)\s*$")
+
+
+def spoken(value: str) -> str:
+    """The words of an answer value that a language model can know: a trailing
+    identifier (``apoptotic process (GO:0006915)`` -> ``apoptotic process``) is dropped;
+    its digits are tokens the model can only guess, which add noise to both terms of the
+    PMI."""
+    out = _ID.sub("", str(value)).strip()
+    return out or str(value)
 
 
 def masked_question(question: str, entities: Sequence[str]) -> str:
@@ -56,9 +68,9 @@ def pmi_scores(
 ) -> dict[str, list[float]] | None:
     """``{"cond", "prior", "pmi"}``: for each of ``values``, log p(value | question),
     log p(value | question with ``entities`` masked) and their difference, from the
-    backend's ``score`` (the value as the start of the reply to the question as a user
-    turn); ``None`` when the backend cannot score."""
-    values = [str(v) for v in values]
+    backend's ``score`` (the value's words, :func:`spoken`, as the start of the reply to
+    the question as a user turn); ``None`` when the backend cannot score."""
+    values = [spoken(v) for v in values]
     cond = backend.score([{"role": "user", "content": question}], values)
     if cond is None:
         return None
