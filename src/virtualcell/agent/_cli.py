@@ -262,7 +262,8 @@ def bench_cmd(
         "--answer-choice",
         callback=checked(_check_answer_choice),
         help="local: how the answer's values are chosen (free: decoded; model, contrastive, "
-        "rank, model+rank, contrastive+rank: scored).",
+        "rank, model+rank, contrastive+rank, pmi, pmi+rank: scored; pmi: log p(value | "
+        "question) - log p(value | question with its genes masked)).",
     ),
     small_model: bool = typer.Option(
         False,

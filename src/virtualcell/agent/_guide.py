@@ -31,7 +31,11 @@ rows of a table, in the table's order) by a scoring rule (:data:`ANSWER_RULES`):
 ``"rank"``
     the first value (the result's own order: tables are sorted by the tool, e.g.
     ``expression_by_group`` by mean, ``perturbation_effects`` by |delta|).
-``"model+rank"``, ``"contrastive+rank"``
+``"pmi"``
+    log p(value | question) minus log p(value | the question with its genes masked)
+    (:func:`~._pmi.pmi_scores`): what the question's entities, rather than the model's
+    liking for a name, contribute to the value; it reads the question, not the results.
+``"model+rank"``, ``"contrastive+rank"``, ``"pmi+rank"``
     z-scored sums.
 
 A chained call's argument that takes one of a result's answer values takes the value
@@ -51,6 +55,7 @@ from ._backends import Backend
 from ._choose import choose_branch
 from ._evidence import asked_kinds
 from ._memory import memory_kinds, tool_prior
+from ._pmi import pmi_scores, question_genes
 
 __all__ = [
     "ANSWER_RULES",
@@ -64,7 +69,9 @@ __all__ = [
 ]
 
 #: Rules of :func:`choose_answer`.
-ANSWER_RULES = ("free", "model", "contrastive", "rank", "model+rank", "contrastive+rank")
+ANSWER_RULES = (
+    "free", "model", "contrastive", "rank", "model+rank", "contrastive+rank", "pmi", "pmi+rank",
+)  # fmt: skip
 
 _HIDDEN = "(result hidden)"
 
@@ -194,6 +201,8 @@ def choose_answer(
     *,
     rule: str = "model",
     also: Sequence[str] = (),
+    question: str = "",
+    entities: Sequence[str] = (),
 ) -> tuple[list[str], dict[str, Any] | None]:
     """One value of each group, chosen by ``rule`` (:data:`ANSWER_RULES`), and the
     scores (``None`` when the backend cannot score and the rule needs it: then the
@@ -212,7 +221,9 @@ def choose_answer(
         The scoring rule.
     also
         Score parts to compute and record beside the rule's own (``"model"``,
-        ``"contrastive"``): for comparing rules on the same runs.
+        ``"contrastive"``, ``"pmi"``): for comparing rules on the same runs.
+    question, entities
+        The question and its entities (genes) that ``"pmi"`` masks for the prior.
 
     Returns
     -------
@@ -222,7 +233,7 @@ def choose_answer(
     """
     chosen: list[str] = []
     record: list[dict[str, dict[str, float]]] = []
-    need = {p for p in ("model", "contrastive") if p in rule or p in also}
+    need = {p for p in ("model", "contrastive", "pmi") if p in rule or p in also}
     if "contrastive" in need:
         need.add("model")
     hidden = _hide_observations(messages) if "contrastive" in need else None
@@ -231,7 +242,12 @@ def choose_answer(
         head = '{"answer":[' + "".join(f'"{v}",' for v in chosen)
         conts = [f'{head}"{v}"' for v in g]
         parts: dict[str, list[float]] = {"rank": [-float(i) for i in range(len(g))]}
-        if need and len(g) > 1:
+        if "pmi" in need and len(g) > 1:
+            pm = pmi_scores(backend, question, g, entities)
+            if pm is None:
+                return [], None
+            parts["pmi"] = pm["pmi"]
+        if "model" in need and len(g) > 1:
             lp = backend.score(list(messages), conts)
             if lp is None:
                 return [], None
@@ -330,13 +346,16 @@ def choose_reply(
             choices = {**(choices or {}), **scored}
     rule = options.get("answer_choice", "free")
     if rule != "free" and results and fill is not None and "tool" in schema.get("properties", {}):
-        schema, scored = chain_arguments(backend, messages, schema, fill, rule=rule)
+        schema, scored = chain_arguments(backend, messages, schema, fill, rule=rule,
+                                         question=question)  # fmt: skip
         if scored:
             choices = {**(choices or {}), "argument_values": scored}
     if rule != "free" and "answer" in schema.get("properties", {}) and fill is not None:
         if fill.answer_groups:
             groups = answer_candidates(fill.answer_groups, fill.group_tools, question, kinds)
-            values, scored = choose_answer(backend, messages, groups, rule=rule)
+            values, scored = choose_answer(backend, messages, groups, rule=rule,
+                                           question=question,
+                                           entities=question_genes(fill))  # fmt: skip
             if values:
                 schema = answer_schema(values)
                 choices = {**(choices or {}), "answer_values": scored}
@@ -350,6 +369,7 @@ def chain_arguments(
     fill: Any,
     *,
     rule: str,
+    question: str = "",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A chained call's arguments that take one of a result's answer values take the
     value the answer would name (:func:`choose_answer` with the same rule, among the
@@ -371,7 +391,9 @@ def chain_arguments(
         for group in reversed(fill.answer_groups):
             cand = [v for v in group if v in enum]
             if cand:
-                values, rec = choose_answer(backend, messages, [cand], rule=rule)
+                values, rec = choose_answer(backend, messages, [cand], rule=rule,
+                                            question=question,
+                                            entities=question_genes(fill))  # fmt: skip
                 if values:
                     new_props[key] = {**prop, "enum": [values[0]]}
                     scored[key] = rec
