@@ -51,16 +51,10 @@ def _z(xs):
 
 
 def _pick(parts: dict[str, list[float]], rule: str) -> int:
-    """Index chosen by an answer rule over one group's score parts."""
-    n = len(parts["rank"])
-    if rule == "rank" or n == 1:
-        tot = parts["rank"]
-    elif "+" in rule:
-        a, b = rule.split("+")
-        tot = [x + y for x, y in zip(_z(parts[a]), _z(parts[b]), strict=True)]
-    else:
-        tot = parts[rule]
-    return max(range(n), key=lambda i: (tot[i], -i))
+    """Index chosen by an answer rule over one group's score parts (the agent's rule)."""
+    from virtualcell.agent._guide import pick_by_rule
+
+    return pick_by_rule(parts, rule)
 
 
 ANSWER_RULES = ("rank", "pmi", "pmi+rank")

@@ -66,6 +66,7 @@ __all__ = [
     "choose_reply",
     "covered_kinds",
     "guide_branches",
+    "pick_by_rule",
 ]
 
 #: Rules of :func:`choose_answer`.
@@ -194,6 +195,21 @@ def _hide_observations(messages: Sequence[Mapping[str, str]]) -> list[dict[str, 
     return out
 
 
+def pick_by_rule(parts: Mapping[str, Sequence[float]], rule: str) -> int:
+    """Index of the value an answer rule (:data:`ANSWER_RULES`) picks from one group's
+    score parts (``parts["rank"]`` always; ``"A+B"``: the sum of the z-scored parts;
+    ties go to the earlier value)."""
+    n = len(parts["rank"])
+    if n == 1 or rule == "rank":
+        total = list(parts["rank"])
+    elif "+" in rule:
+        a, b = rule.split("+")
+        total = [x + y for x, y in zip(_z(parts[a]), _z(parts[b]), strict=True)]
+    else:
+        total = list(parts[rule])
+    return max(range(n), key=lambda i: (total[i], -i))
+
+
 def choose_answer(
     backend: Backend,
     messages: Sequence[Mapping[str, str]],
@@ -257,15 +273,7 @@ def choose_answer(
                 if prior is None:
                     return [], None
                 parts["contrastive"] = [a - float(b) for a, b in zip(lp, prior, strict=True)]
-        if len(g) == 1 or rule == "rank":
-            total = parts["rank"]
-        elif "+" in rule:
-            a, b = rule.split("+")
-            total = [x + y for x, y in zip(_z(parts[a]), _z(parts[b]), strict=True)]
-        else:
-            total = parts[rule]
-        best = max(range(len(g)), key=lambda i: (total[i], -i))
-        chosen.append(g[best])
+        chosen.append(g[pick_by_rule(parts, rule)])
         record.append({v: {k: round(xs[i], 3) for k, xs in parts.items()} for i, v in enumerate(g)})
     return chosen, {"rule": rule, "groups": record, "answer": chosen}
 
