@@ -20,19 +20,16 @@ Usage (one local model; 1 torch thread)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 from pathlib import Path
 
+from _agent_args import agent_parser  # benchmarks/ is sys.path[0]
+
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[100])
-    ap.add_argument("--tasks", type=int, default=20)
-    ap.add_argument("--kb", default=None)
-    ap.add_argument("--out", default="results/agent_enrich_card.json")
+    ap = agent_parser(__doc__, "results/agent_enrich_card.json", model=False, folder=False)
     args = ap.parse_args(argv)
 
     from virtualcell._utils import write_json

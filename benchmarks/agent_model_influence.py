@@ -36,11 +36,12 @@ Usage (heavy: two local models; 1 torch thread)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections import defaultdict
+
+from _agent_args import agent_parser  # benchmarks/ is sys.path[0]
 
 
 def _z(xs):
@@ -61,13 +62,7 @@ ANSWER_RULES = ("rank", "pmi", "pmi+rank")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[100])
-    ap.add_argument("--tasks", type=int, default=20)
-    ap.add_argument("--kb", default=None)
-    ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--out", default="results/agent_model_influence.json")
-    ap.add_argument("--folder", default=None, help="task folder (default: a temporary one)")
+    ap = agent_parser(__doc__, "results/agent_model_influence.json")
     ap.add_argument("--analyse", default=None, help="only summarise a saved --out file")
     args = ap.parse_args(argv)
     if args.analyse:

@@ -25,11 +25,12 @@ Usage (heavy: one local model; 1 torch thread)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 import time
+
+from _agent_args import agent_parser  # benchmarks/ is sys.path[0]
 
 
 class _Stop(Exception):
@@ -37,13 +38,7 @@ class _Stop(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[100])
-    ap.add_argument("--tasks", type=int, default=20)
-    ap.add_argument("--kb", default=None)
-    ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--out", default="results/agent_tool_choice.json")
-    ap.add_argument("--folder", default=None, help="task folder (default: a temporary one)")
+    ap = agent_parser(__doc__, "results/agent_tool_choice.json")
     args = ap.parse_args(argv)
 
     import tempfile
