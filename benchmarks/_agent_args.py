@@ -22,3 +22,19 @@ def agent_parser(
     if folder:
         ap.add_argument("--folder", default=None, help="task folder (default: a temporary one)")
     return ap
+
+
+def data_preloader():
+    """A ``preload(workspace, task)`` for ``agent_row``: puts a copy of the task's data
+    set into the workspace as ``data``, each file read once per process."""
+    import virtualcell as vc
+
+    cache: dict = {}
+
+    def preload(ws, task) -> None:
+        if task.data:
+            if task.data not in cache:
+                cache[task.data] = vc.data.read_h5ad(task.data)
+            ws.put(cache[task.data].copy(), name="data")
+
+    return preload

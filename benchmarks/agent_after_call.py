@@ -31,7 +31,7 @@ import json
 import sys
 import time
 
-from _agent_args import agent_parser  # benchmarks/ is sys.path[0]
+from _agent_args import agent_parser, data_preloader  # benchmarks/ is sys.path[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     import virtualcell as vc
     import virtualcell.agent._loop as loop_mod
     from virtualcell._utils import write_json
-    from virtualcell.agent import Workspace, make_backend, open_kb
+    from virtualcell.agent import make_backend, open_kb
     from virtualcell.agent._bench_rows import agent_row, default_agent_options, select_tasks
     from virtualcell.agent._choose import branch_openings, channel_scores, tool_card
     from virtualcell.agent._guide import _tool_of, choose_answer, guide_branches
@@ -74,13 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     tools_all = vc.agent.Toolbox(None).tools
     kinds = {n: t.spec.answer_kind for n, t in tools_all.items()}
-    data_cache: dict = {}
-
-    def preload(ws: Workspace, task) -> None:
-        if task.data:
-            if task.data not in data_cache:
-                data_cache[task.data] = vc.data.read_h5ad(task.data)
-            ws.put(data_cache[task.data].copy(), name="data")
+    preload = data_preloader()
 
     for seed in args.seeds:
         tasks = select_tasks(

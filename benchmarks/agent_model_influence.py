@@ -41,7 +41,7 @@ import sys
 import time
 from collections import defaultdict
 
-from _agent_args import agent_parser  # benchmarks/ is sys.path[0]
+from _agent_args import agent_parser, data_preloader  # benchmarks/ is sys.path[0]
 
 
 def _z(xs):
@@ -76,10 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
     from pathlib import Path
 
-    import virtualcell as vc
     import virtualcell.agent._guide as guide_mod
     from virtualcell._utils import write_json
-    from virtualcell.agent import Workspace, make_backend, open_kb
+    from virtualcell.agent import make_backend, open_kb
     from virtualcell.agent._bench_rows import agent_row, default_agent_options, select_tasks
     from virtualcell.agent._choose import branch_openings, channel_scores, tool_card
     from virtualcell.agent._parse import parse_action
@@ -222,13 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             return self.inner.score(messages, continuations)
 
     folder = Path(args.folder or tempfile.mkdtemp(prefix="model-influence-"))
-    data_cache: dict = {}
-
-    def preload(ws: Workspace, task) -> None:
-        if task.data:
-            if task.data not in data_cache:
-                data_cache[task.data] = vc.data.read_h5ad(task.data)
-            ws.put(data_cache[task.data].copy(), name="data")
+    preload = data_preloader()
 
     systems = {"trained": Logged(trained), "random": rand, "rules": rules}
     rows = []
