@@ -43,10 +43,41 @@ import scipy.sparse as sp
 from _measure import cpu_delta, cpu_tree  # benchmarks/ is sys.path[0]
 
 
+def knockouts(
+    *, cells: int, tfs: int, perturbed: int, cells_per_set: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The knockout design (module docstring): ``(regulator knocked out in each set, each
+    cell's set or -1)``, from its own generator (``default_rng([seed, 22])``) so that the
+    observational draws are untouched."""
+    if perturbed < 0 or cells_per_set < 1:
+        raise SystemExit("--perturbed must be >= 0 and --cells-per-set >= 1")
+    if perturbed > tfs:
+        raise SystemExit(f"--perturbed {perturbed} > --tfs {tfs}: one regulator per set")
+    if perturbed * cells_per_set > cells:
+        raise SystemExit(f"--perturbed x --cells-per-set = {perturbed * cells_per_set:,} "
+                         f"knockout cells > --cells {cells:,}")  # fmt: skip
+    rng = np.random.default_rng([seed, 22])
+    regulator = rng.choice(tfs, perturbed, replace=False)
+    set_of = -np.ones(cells, dtype=np.int64)
+    chosen = rng.choice(cells, perturbed * cells_per_set, replace=False)
+    set_of[chosen] = np.repeat(np.arange(perturbed), cells_per_set)
+    return regulator, set_of
+
+
 def simulate_h5ad(
-    path: Path, *, cells: int, genes: int, tfs: int, chunk: int = 2000, seed: int = 0
+    path: Path,
+    *,
+    cells: int,
+    genes: int,
+    tfs: int,
+    chunk: int = 2000,
+    seed: int = 0,
+    perturbed: int = 0,
+    cells_per_set: int = 100,
 ) -> pd.DataFrame:
-    """Write the h5ad (module docstring) chunk by chunk; return the prior edge table."""
+    """Write the h5ad (module docstring) chunk by chunk; return the prior edge table.
+    ``perturbed > 0`` adds the knockout sets (:func:`knockouts`) and ``obs["perturbation"]``;
+    ``perturbed = 0`` writes exactly the observational file."""
     import anndata as ad
     import h5py
 
@@ -64,6 +95,9 @@ def simulate_h5ad(
     )
     shift = rng.normal(0, 0.3, size=(4, genes))
     time_of = rng.integers(0, 4, cells)
+    if perturbed:
+        ko_regulator, set_of = knockouts(cells=cells, tfs=tfs, perturbed=perturbed,
+                                         cells_per_set=cells_per_set, seed=seed)  # fmt: skip
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         matrix = None
         for a in range(0, cells, chunk):
@@ -72,6 +106,9 @@ def simulate_h5ad(
             size = np.exp(r.normal(0, 0.4, b - a))[:, None]
             state = r.normal(size=(b - a, 10)) @ programs
             tf = r.poisson(size * base[:tfs] * np.exp(0.8 * state + shift[time_of[a:b], :tfs]))
+            if perturbed:  # a knockout: the regulator's level is 0, also in its targets' rate
+                ko = np.flatnonzero(set_of[a:b] >= 0)
+                tf[ko, ko_regulator[set_of[a:b][ko]]] = 0
             drive = np.asarray(w.T @ (np.log1p(tf) - 0.05).T).T  # cells x targets
             rate = size * base[tfs:] * np.exp(np.minimum(drive + shift[time_of[a:b], tfs:], 3))
             counts = sp.csr_matrix(np.hstack([tf, r.poisson(rate)]).astype(np.float32))
@@ -90,6 +127,9 @@ def simulate_h5ad(
             {"time": pd.Categorical([f"t{t}" for t in time_of])},
             index=[f"cell{i}" for i in range(cells)],
         )
+        if perturbed:
+            label = np.array(["control", *names[ko_regulator]], dtype=object)
+            obs["perturbation"] = pd.Categorical(label[set_of + 1])
         ad.io.write_elem(f, "obs", obs)
         ad.io.write_elem(f, "var", pd.DataFrame(index=names))
         f.attrs["encoding-type"] = "anndata"
@@ -180,10 +220,44 @@ def main() -> None:
     ap.add_argument("--targets", type=int, default=400, help="solved targets (0 = all)")
     ap.add_argument("--backends", default="dask-1,dask-2")
     ap.add_argument("--chunk-cells", type=int, default=2000)
-    ap.add_argument("--file", type=Path, default=Path("results/grn/transcriptome.h5ad"))
-    ap.add_argument("--out", type=Path, default=Path("results/grn/transcriptome_scale.json"))
+    ap.add_argument(
+        "--perturbed",
+        type=int,
+        default=0,
+        help="single-regulator knockout sets (0 = observational data only)",
+    )
+    ap.add_argument("--cells-per-set", type=int, default=100, help="cells per knockout set")
+    ap.add_argument(
+        "--perturbed-targets",
+        type=int,
+        default=20,
+        help="knocked-out regulators solved as targets (their own timed phase)",
+    )
+    ap.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="h5ad (default results/grn/transcriptome.h5ad; with --perturbed N "
+        "results/grn/transcriptome_koNxK.h5ad)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON (default results/grn/transcriptome_scale.json; with "
+        "--perturbed N results/grn/transcriptome_scale_koNxK.json)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    n_sets = args.perturbed
+    tag = f"_ko{n_sets}x{args.cells_per_set}" if n_sets else ""
+    if args.file is None:
+        args.file = Path(f"results/grn/transcriptome{tag}.h5ad")
+    if args.out is None:
+        args.out = Path(f"results/grn/transcriptome_scale{tag}.json")
+    if n_sets:
+        ko_regulator, set_of = knockouts(cells=args.cells, tfs=args.tfs, perturbed=n_sets,
+                                         cells_per_set=args.cells_per_set, seed=args.seed)  # fmt: skip
 
     import virtualcell as vc
     from virtualcell._utils import markdown_table, use_dask, write_json
@@ -194,7 +268,8 @@ def main() -> None:
     if not args.file.exists() or not prior_path.exists():
         t = time.perf_counter()
         prior = simulate_h5ad(args.file, cells=args.cells, genes=args.genes, tfs=args.tfs,
-                              seed=args.seed)  # fmt: skip
+                              seed=args.seed, perturbed=n_sets,
+                              cells_per_set=args.cells_per_set)  # fmt: skip
         prior.to_csv(prior_path, index=False)
         print(f"wrote {args.file} in {time.perf_counter() - t:.0f} s", flush=True)
     prior = pd.read_csv(prior_path)
@@ -204,12 +279,30 @@ def main() -> None:
         shape = tuple(int(v) for v in f["X"].attrs["shape"])
         nnz = int(f["X"]["data"].shape[0])
         csr_mb = sum(f["X"][k].size * f["X"][k].dtype.itemsize for k in f["X"]) / 1e6
-        tf_names = [str(v) for v in vc.data.CellSource.open(args.file).var_names[: args.tfs]]
+        source = vc.data.CellSource.open(args.file)
+        tf_names = [str(v) for v in source.var_names[: args.tfs]]
+        labels = source.obs["perturbation"] if "perturbation" in source.obs else None
+        source.close()
+    if n_sets:  # a file written earlier must hold this run's knockout design
+        want = np.array(["control", *np.asarray(tf_names)[ko_regulator]], dtype=object)
+        if (
+            labels is None
+            or shape[0] != args.cells
+            or not np.array_equal(labels.astype(str).to_numpy(), want[set_of + 1].astype(str))
+        ):
+            raise SystemExit(f"{args.file} does not hold --cells {args.cells} with "
+                             f"--perturbed {n_sets} --cells-per-set {args.cells_per_set} "
+                             f"(seed {args.seed}): remove it or pass another --file")  # fmt: skip
     print(f"data: {shape[0]:,} cells x {shape[1]:,} genes, density {nnz / np.prod(shape):.3f}, "
           f"CSR {csr_mb:,.0f} MB, {len(prior):,} prior edges", flush=True)  # fmt: skip
     n_genes = shape[1]
     n_t = args.targets if 0 < args.targets < n_genes else n_genes
     targets = np.sort(np.random.default_rng(1).choice(n_genes, n_t, replace=False))
+    ko_targets = np.array([], dtype=int)
+    if n_sets:  # the random targets take the fast path; knocked-out ones are timed apart
+        targets = np.setdiff1d(targets, ko_regulator)
+        n_t = targets.size
+        ko_targets = np.sort(ko_regulator[: max(0, min(args.perturbed_targets, n_sets))])
     rows, reference, results = [], None, []
     for backend in args.backends.split(","):
         workers = int(backend.split("-")[1]) if backend.startswith("dask-") else 1
@@ -227,6 +320,7 @@ def main() -> None:
                 lambda client=client: vc.grn.primed_statistics(
                     args.file, regulators=tf_names, groupby="time",
                     chunk_cells=args.chunk_cells, dask=client,
+                    perturbed="perturbation" if n_sets else None,
                 ),
                 pids,
             )  # fmt: skip
@@ -237,11 +331,34 @@ def main() -> None:
                 ),
                 pids,
             )  # fmt: skip
+            if ko_targets.size:
+                ko_timing: dict[str, float] = {}
+                ko_net, m3 = _phase(
+                    lambda client=client, stats=stats, timing=ko_timing: vc.grn.solve_primed(
+                        stats, prior=prior, targets=ko_targets, dask=client, timing=timing
+                    ),
+                    pids,
+                )  # fmt: skip
         check = {
             "cross": stats.cross[:, :50].copy(),
             "coef": net.coef[:, targets].copy(),
             "setting": (net.ridge, net.strength, net.prior_mean),
         }
+        if n_sets:
+            folds, n_reg = stats.folds, len(stats.regulators)
+            sets_bytes = sum(ps.nbytes for ps in stats.perturbed)
+            sets_memory = {
+                "sets": len(stats.perturbed),
+                "cells_per_set": args.cells_per_set,
+                "predicted_gib": sum(8 * folds * n_reg * (n_reg + ps.genes.size)
+                                     for ps in stats.perturbed) / 1024**3,
+                "measured_gib": sets_bytes / 1024**3,
+            }  # fmt: skip
+            check["set_cross"] = np.stack([ps.cross[:, :, :50] for ps in stats.perturbed])
+        if ko_targets.size:
+            check["coef_ko"] = ko_net.coef[:, ko_targets].copy()
+            check["setting_ko"] = (ko_net.ridge, ko_net.strength, ko_net.prior_mean)
+            del ko_net
         del stats, net
         if reference is None:
             reference = check
@@ -250,6 +367,11 @@ def main() -> None:
             d1 = float(np.abs(check["cross"] - reference["cross"]).max())
             d2 = float(np.abs(check["coef"] - reference["coef"]).max())
             assert check["setting"] == reference["setting"], (check["setting"], reference)
+            if n_sets:
+                d1 = max(d1, float(np.abs(check["set_cross"] - reference["set_cross"]).max()))
+            if ko_targets.size:
+                d2 = max(d2, float(np.abs(check["coef_ko"] - reference["coef_ko"]).max()))
+                assert check["setting_ko"] == reference["setting_ko"], check["setting_ko"]
             assert max(d1, d2) <= 1e-8, f"{backend} differs: {d1:.2e} {d2:.2e}"
             same = f"max |diff| stats {d1:.1e}, coef {d2:.1e}"
         per_target = m2["wall_s"] - timing.get("cv_setup_s", 0.0)
@@ -258,8 +380,23 @@ def main() -> None:
             "statistics": m1, "solve": m2, "solve_timing": timing, "targets": int(n_t),
             "setting": list(check["setting"]), "equal_to_first": same,
         }  # fmt: skip
+        phases = [("statistics pass", m1), ("solve", m2)]
+        if n_sets:
+            result["perturbed_sets"] = sets_memory
+            print(f"  {backend}: {sets_memory['sets']} perturbed sets x "
+                  f"{args.cells_per_set} cells, their statistics "
+                  f"{1024 * sets_memory['measured_gib']:,.1f} MiB (predicted "
+                  f"8 B x folds x r x (r + set size): "
+                  f"{1024 * sets_memory['predicted_gib']:,.1f} MiB)",
+                  flush=True)  # fmt: skip
+        if ko_targets.size:
+            result["solve_perturbed"] = m3
+            result["solve_perturbed_timing"] = ko_timing
+            result["perturbed_targets"] = int(ko_targets.size)
+            result["setting_perturbed"] = list(check["setting_ko"])
+            phases.append(("solve (knocked-out targets)", m3))
         results.append(result)
-        for phase, m in (("statistics pass", m1), ("solve", m2)):
+        for phase, m in phases:
             row = {
                 "backend": backend,
                 "phase": phase,
@@ -274,6 +411,14 @@ def main() -> None:
                 row["per unit"] = (
                     f"{shape[0] / m['wall_s']:,.0f} cells/s, {csr_mb / m['wall_s']:.1f} MB/s"
                 )
+            elif phase != "solve":
+                ko_per = m["wall_s"] - ko_timing.get("cv_setup_s", 0.0)
+                row["per unit"] = (
+                    f"{1000 * ko_per / ko_targets.size:.0f} ms/target wall, "
+                    f"{1000 * m['cpu_s'] / ko_targets.size:.0f} ms CPU (setup "
+                    f"{ko_timing.get('cv_setup_s', 0):.0f} s); all {n_sets:,}: "
+                    f"{(ko_per * n_sets / ko_targets.size) / 60:.0f} min"
+                )
             else:
                 row["per unit"] = (
                     f"{1000 * per_target / n_t:.1f} ms/target wall, "
@@ -283,12 +428,17 @@ def main() -> None:
             rows.append(row)
             print(row, flush=True)
         print(f"  {backend}: cluster start {start_s:.1f} s; {same}", flush=True)
-    write_json(args.out, {"data": {"cells": shape[0], "genes": shape[1], "tfs": args.tfs,
-                                   "nnz": nnz, "csr_mb": csr_mb, "prior_edges": len(prior)},
-                          "cpus": os.cpu_count(), "runs": results})  # fmt: skip
+    data = {"cells": shape[0], "genes": shape[1], "tfs": args.tfs, "nnz": nnz,
+            "csr_mb": csr_mb, "prior_edges": len(prior)}  # fmt: skip
+    if n_sets:
+        data.update(perturbed_sets=n_sets, cells_per_set=args.cells_per_set,
+                    perturbed_targets=int(ko_targets.size))  # fmt: skip
+    write_json(args.out, {"data": data, "cpus": os.cpu_count(), "runs": results})
     print()
+    ko = (f", {n_sets} knockout sets x {args.cells_per_set} cells "
+          f"(+ {ko_targets.size} knocked-out targets)" if n_sets else "")  # fmt: skip
     print(f"primed network, {shape[0]:,} cells x {shape[1]:,} genes, {args.tfs} regulators, "
-          f"{n_t} targets solved; {os.cpu_count()} CPUs")  # fmt: skip
+          f"{n_t} targets solved{ko}; {os.cpu_count()} CPUs")  # fmt: skip
     print(markdown_table(rows))
 
 
