@@ -54,8 +54,8 @@ two while sending them to the workers. Smoke-measured: +1.0 S per worker (400 an
 (400 regulators), +1.8 S in the knocked-out solve. Choose N for the machine
 (N = 200 would need about 13 GiB per worker and 25 GiB on the client)::
 
-    nice python benchmarks/grn_transcriptome_scale.py --cells 100000 --genes 20000 \
-        --tfs 1600 --targets 200 --perturbed 40 --cells-per-set 100 \
+    nice python benchmarks/grn_transcriptome_scale.py --cells 100000 --genes 20000 \\
+        --tfs 1600 --targets 200 --perturbed 40 --cells-per-set 100 \\
         --perturbed-targets 10 --backends dask-1,dask-2
 """
 
