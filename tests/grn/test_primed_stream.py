@@ -263,6 +263,35 @@ def test_perturbed_statistics_hold_one_set_per_condition(perturbed_files):
     assert sorted(stats.perturbed[i].label for i in stats.sets_of()[g9]) == ["G0+G9", "G9"]
 
 
+def test_a_worker_holds_only_the_perturbed_sets_of_its_own_cells(perturbed_files):
+    """Each task of the pass allocates the statistics of the sets with cells in its span
+    only (every set in every worker made memory grow with the screen's size, not the
+    worker's share); the sets are still all there, equal, after the merge."""
+    from virtualcell.grn._stream_stats import _stats_task
+
+    a, folder = perturbed_files
+    labels = a.obs["perturbation"].to_numpy()
+    genes = list(a.var_names)
+    sets = sorted({lab for lab in labels if lab != "control" and "NOTAGENE" not in lab})
+    set_genes = [np.array(sorted(genes.index(g) for g in lab.split("+"))) for lab in sets]
+    set_of = np.array([sets.index(lab) if lab in sets else -1 for lab in labels])
+    first = np.flatnonzero(set_of == 0)[0]
+    span = (int(first), int(first) + 1)  # one cell: one set
+    part = _stats_task(
+        span, source=str(folder / "cells.h5ad"), layer=None,
+        codes=np.zeros(a.n_obs, dtype=np.int64), ref=np.ones(a.n_obs, dtype=np.int64),
+        fold_of=np.zeros(a.n_obs, dtype=np.int64), n_groups=1, n_folds=1,
+        regulators=np.array([genes.index(g) for g in REGS]), chunk_cells=50,
+        set_of=set_of, set_genes=set_genes,
+    )  # fmt: skip
+    for key in ("s_cross", "s_rows", "s_total", "s_total_all", "s_squares"):
+        assert set(part[key]) == {0}, key
+    assert part["s_count"].sum() == 1 and part["s_count"][0].sum() == 1
+    stats = vc.grn.primed_statistics(folder / "cells.h5ad", regulators=REGS, groupby="time",
+                                     perturbed="perturbation", chunk_cells=7)  # fmt: skip
+    assert len(stats.perturbed) == len({ps.label for ps in stats.perturbed}) == 7
+
+
 def test_perturbed_input_errors_are_one_line(perturbed_files):
     _, folder = perturbed_files
     path = folder / "cells.h5ad"

@@ -167,14 +167,16 @@ def _stats_task(
         reg_pos[regulators] = np.arange(r)
         set_cols = [np.concatenate([regulators, gs]) for gs in set_genes]
         set_rowgenes = [gs[reg_pos[gs] >= 0] for gs in set_genes]
-        s_cross = [np.zeros((n_folds, r, c.size)) for c in set_cols]
-        s_rows = [np.zeros((rg.size, n_genes)) for rg in set_rowgenes]
         s_count = np.zeros((n_sets, n_folds, n_groups))
-        # sums at the columns each set needs: its cross-product's, its genes' squares,
-        # and every gene's (over folds) only where a set gene is a regulator (its rows)
-        s_total = [np.zeros((n_folds, n_groups, c.size)) for c in set_cols]
-        s_total_all = [np.zeros((n_groups, n_genes if rg.size else 0)) for rg in set_rowgenes]
-        s_squares = [np.zeros((n_folds, n_groups, gs.size)) for gs in set_genes]
+        # per set with cells in this span only (a worker holds the sets of its own cells,
+        # not every set): sums at the columns each set needs — its cross-product's, its
+        # genes' squares, and every gene's (over folds) only where a set gene is a
+        # regulator (its rows)
+        s_cross: dict[int, np.ndarray] = {}
+        s_rows: dict[int, np.ndarray] = {}
+        s_total: dict[int, np.ndarray] = {}
+        s_total_all: dict[int, np.ndarray] = {}
+        s_squares: dict[int, np.ndarray] = {}
         for a in range(span[0], span[1], chunk_cells):
             b = min(a + chunk_cells, span[1])
             t0 = time.perf_counter()
@@ -206,23 +208,31 @@ def _stats_task(
             if set_of is None:
                 continue
             sets = set_of[a:b]
-            for c in np.unique(sets[sets >= 0]):
+            for c in (int(c) for c in np.unique(sets[sets >= 0])):
+                if c not in s_cross:
+                    cols, rg = set_cols[c], set_rowgenes[c]
+                    s_cross[c] = np.zeros((n_folds, r, cols.size))
+                    s_rows[c] = np.zeros((rg.size, n_genes))
+                    s_total[c] = np.zeros((n_folds, n_groups, cols.size))
+                    s_total_all[c] = np.zeros((n_groups, n_genes if rg.size else 0))
+                    s_squares[c] = np.zeros((n_folds, n_groups, set_genes[c].size))
                 in_set = sets == c
                 xc = x[np.flatnonzero(in_set)]
                 if set_rowgenes[c].size:
                     s_rows[c] += (xc[:, set_rowgenes[c]].T @ xc).toarray()
                 for f in np.unique(fold_of[a:b][in_set]):
-                    for g in np.unique(codes[a:b][in_set & (fold_of[a:b] == f)]):
-                        rows = np.flatnonzero(in_set & (fold_of[a:b] == f) & (codes[a:b] == g))
-                        xg = x[rows]
-                        tot = np.asarray(xg.sum(axis=0)).ravel()
+                    in_fold = in_set & (fold_of[a:b] == f)
+                    xf = x[np.flatnonzero(in_fold)]
+                    s_cross[c][f] += (xf[:, regulators].T @ xf[:, set_cols[c]]).toarray()
+                    for g in np.unique(codes[a:b][in_fold]):
+                        rows = np.flatnonzero(in_fold & (codes[a:b] == g))
+                        tot = np.asarray(x[rows].sum(axis=0)).ravel()
                         s_count[c, f, g] += rows.size
                         s_total[c][f, g] += tot[set_cols[c]]
                         if set_rowgenes[c].size:
                             s_total_all[c][g] += tot
                         squares_g = sq[rows][:, set_genes[c]].sum(axis=0)
                         s_squares[c][f, g] += np.asarray(squares_g).ravel()
-                        s_cross[c][f] += (xg[:, regulators].T @ xg[:, set_cols[c]]).toarray()
     finally:
         if handle is not None:
             handle.close()
@@ -498,8 +508,11 @@ def primed_statistics(
         for key in ("cross", "count", "total", "squares", "s_count"):
             acc[key] += part[key]
         for key in ("s_cross", "s_rows", "s_total", "s_total_all", "s_squares"):
-            for mine, theirs in zip(acc[key], part[key], strict=True):
-                mine += theirs
+            for c, theirs in part[key].items():  # the sets with cells in that span
+                if c in acc[key]:
+                    acc[key][c] += theirs
+                else:
+                    acc[key][c] = theirs
         acc["absmax"] = max(acc["absmax"], part["absmax"])
         acc["nnz"] += part["nnz"]
         acc["read_s"] += part["read_s"]
