@@ -158,6 +158,13 @@ def _squash(text: str) -> str:
 _UNASSIGNED = frozenset(_squash(v) for v in UNASSIGNED_VALUES)
 
 
+def _words(values: Sequence[str]) -> frozenset[str]:
+    """``values`` in the compared form (:func:`_squash`), the default set built once."""
+    return (
+        _UNASSIGNED if values is UNASSIGNED_VALUES else frozenset(_squash(str(v)) for v in values)
+    )
+
+
 def is_unassigned(label: object, *, values: Sequence[str] = UNASSIGNED_VALUES) -> bool:
     """Whether ``label`` marks a cell without a usable guide (module docstring, rule 1):
     missing (``None``, NaN, empty) or one of ``values`` (case, ``_``, ``-`` and spaces
@@ -178,7 +185,7 @@ def is_unassigned(label: object, *, values: Sequence[str] = UNASSIGNED_VALUES) -
     """
     if label is None or (isinstance(label, float) and np.isnan(label)):
         return True
-    words = _UNASSIGNED if values is UNASSIGNED_VALUES else {_squash(str(v)) for v in values}
+    words = _words(values)
     text = _squash(str(label))
     if not text or text in words:
         return True
@@ -276,7 +283,7 @@ def _checked(
 ) -> str:
     """The condition of ``genes_``, refused when one of them is (a piece of) a word of
     unassigned cells and no measured gene (``no`` left of ``no_guide_x``)."""
-    pieces = {_squash(v) for v in unassigned} | {"no"}
+    pieces = _words(unassigned) | {"no"}
     odd = [g for g in genes_ if _squash(g) in pieces and not (genes is not None and g in genes)]
     if odd:
         raise _Unclear(text, f"would be read as the gene {odd[0]!r}")
