@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from _synthetic_grn import tf_network  # benchmarks/ is sys.path[0]
 
 
 def simulate(
@@ -50,12 +51,9 @@ def simulate(
     from virtualcell._utils import atomic_path
 
     rng = np.random.default_rng(seed)
-    names = np.array([f"TF{i}" for i in range(tfs)] + [f"G{i}" for i in range(genes - tfs)])
-    base = np.exp(rng.normal(np.log(0.3), 1.0, genes))
-    programs = rng.normal(size=(10, tfs)) / np.sqrt(10)
-    n_t = genes - tfs
-    parents = np.stack([rng.choice(tfs, 3, replace=False) for _ in range(n_t)])
-    weights = rng.choice([-1.0, 1.0], size=(n_t, 3)) * rng.uniform(0.5, 1.0, size=(n_t, 3))
+    names, base, programs, parents, weights = tf_network(
+        rng, tfs, genes, base_median=0.3, base_sd=1.0, weight_high=1.0
+    )
     kos = rng.choice(tfs, perturbed, replace=False)
     labels = np.array(["control"] * cells, dtype=object)
     order = rng.permutation(cells)

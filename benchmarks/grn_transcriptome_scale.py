@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from _measure import cpu_delta, cpu_tree  # benchmarks/ is sys.path[0]
+from _synthetic_grn import tf_network  # benchmarks/ is sys.path[0]
 
 
 def knockouts(
@@ -114,12 +115,10 @@ def simulate_h5ad(
     from virtualcell._utils import atomic_path
 
     rng = np.random.default_rng(seed)
-    names = np.array([f"TF{i}" for i in range(tfs)] + [f"G{i}" for i in range(genes - tfs)])
-    base = np.exp(rng.normal(np.log(0.04), 1.2, genes))
-    programs = rng.normal(size=(10, tfs)) / np.sqrt(10)
+    names, base, programs, parents, weights = tf_network(
+        rng, tfs, genes, base_median=0.04, base_sd=1.2, weight_high=1.5
+    )
     n_t = genes - tfs
-    parents = np.stack([rng.choice(tfs, 3, replace=False) for _ in range(n_t)])
-    weights = rng.choice([-1.0, 1.0], size=(n_t, 3)) * rng.uniform(0.5, 1.5, size=(n_t, 3))
     w = sp.csr_matrix(
         (weights.ravel(), (parents.ravel(), np.repeat(np.arange(n_t), 3))), shape=(tfs, n_t)
     )
