@@ -80,3 +80,54 @@ def test_feature_method_uses_the_store(kb_path):
     np.testing.assert_array_equal(again.X, pred.X[[0, 3]])
     net = make_predictor("network", prior="auto").fit(cells)  # the default store is absent
     assert net.predict(["MDM2"]).n_obs == 1
+
+
+# DREAM4's G1 ... G100 include aliases of unrelated human genes (G1 of PRB3): a data set
+# named outside the store's symbols gets no knowledge, while an alias inside a data set of
+# official symbols still resolves.
+ALIASES_ONLY = ["P53", "P21", "EKLF", "HDM2", "GLP1", "G6", "G7", "G8", "G9", "G10"]
+
+
+def test_symbol_fraction_counts_official_symbols_only(kb_path):
+    from virtualcell.knowledge import KnowledgeBase
+
+    with KnowledgeBase(kb_path) as kb:
+        assert kb.symbol_fraction(["TP53", "tp53", "P53", "G1"]) == 0.5
+        assert kb.symbol_fraction(ALIASES_ONLY) == 0.0
+        assert kb.symbol_fraction([]) == 0.0
+        assert kb.resolve("P53") == "TP53"  # resolving is unchanged
+
+
+def test_no_knowledge_for_names_outside_the_store(kb_path, capsys, monkeypatch):
+    import virtualcell as vc
+    from virtualcell.grn._prior import knowledge_prior_edges
+
+    monkeypatch.setattr(vc.settings, "verbosity", 1)  # the tests run quiet
+
+    assert go_tf_features(["P53", "EKLF"], ALIASES_ONLY, kb=kb_path) is None
+    assert tf_target_edges(ALIASES_ONLY, kb=kb_path) is None
+    assert len(knowledge_prior_edges(ALIASES_ONLY, path=kb_path)) == 0
+    assert "are official gene symbols" in capsys.readouterr().err
+    # the same aliases among official symbols: resolved as before
+    feats = go_tf_features(["P53", "EKLF"], [*GENES, "P53"], kb=kb_path)
+    assert {"P53", "EKLF"} <= set(feats.index) and feats.loc["P53", "target:CDKN1A"] == 1
+    mixed = ["P53", "P21", *GENES]
+    edges = tf_target_edges(mixed, kb=kb_path)
+    assert ("P53", "CDKN1A") in set(zip(edges["regulator"], edges["target"], strict=True))
+
+
+def test_feature_method_falls_back_on_synthetic_names(kb_path):
+    rng = np.random.default_rng(1)
+    genes = ALIASES_ONLY
+    rows, labels = [], []
+    for cond in ["control", "P53", "EKLF", "HDM2", "G6", "P21"]:
+        n = 30 if cond == "control" else 12
+        rows.append(rng.poisson(5.0, size=(n, len(genes))))
+        labels += [cond] * n
+    cells = ad.AnnData(np.vstack(rows).astype(np.float32),
+                       obs=pd.DataFrame({"perturbation": labels}), var=pd.DataFrame(index=genes))  # fmt: skip
+    cells.obs_names = [f"c{i}" for i in range(cells.n_obs)]
+    train = cells[cells.obs["perturbation"] != "P21"].copy()
+    model = make_predictor("go_forest", kb=kb_path, seed=0).fit(train)
+    pred = model.predict(["P21"], on_unsupported="flag")
+    assert bool(pred.obs["fallback"].iloc[0])  # P21 (an alias of CDKN1A) is not a gene here

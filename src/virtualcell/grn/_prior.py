@@ -24,7 +24,9 @@ __all__ = ["knowledge_prior_edges"]
 
 def knowledge_prior_edges(genes: list[str], *, path=None) -> pd.DataFrame:
     """TF -> target edges among ``genes`` from the built knowledge store
-    (``vc.knowledge.load``): columns ``regulator, target, sign``."""
+    (``vc.knowledge.load``): columns ``regulator, target, sign``; none when fewer than
+    ``vc.knowledge.MIN_SYMBOL_FRACTION`` of ``genes`` are official symbols (synthetic names
+    such as DREAM4's ``G1``, aliases of unrelated human genes)."""
     from .. import knowledge
 
     try:
@@ -37,6 +39,8 @@ def knowledge_prior_edges(genes: list[str], *, path=None) -> pd.DataFrame:
     upper = {g.upper(): g for g in genes}
     rows = []
     with kb:
+        if kb.symbol_fraction(genes) < knowledge.MIN_SYMBOL_FRACTION:
+            genes = []  # not named by the store's symbols (e.g. DREAM4's G1): no edges
         for g in genes:
             hits = kb.targets(g.upper())
             for t, s in zip(hits["target"], hits["sign"], strict=True):

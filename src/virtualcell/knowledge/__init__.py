@@ -22,7 +22,7 @@ from ._bm25 import BM25
 from ._dense import MODEL_NAME, embed, embed_cached, embedder_available
 from ._enrich import bh_fdr, enrich
 from ._genept import gene_text_embeddings
-from ._kb import PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase
+from ._kb import MIN_SYMBOL_FRACTION, PROPAGATE_RELATIONS, GeneRecord, KnowledgeBase
 from ._ontology import (
     cell_ontology,
     match_cell_types,
@@ -38,6 +38,7 @@ __all__ = [
     "BM25",
     "FORMAT_VERSION",
     "KINDS",
+    "MIN_SYMBOL_FRACTION",
     "MODEL_NAME",
     "PROPAGATE_RELATIONS",
     "GeneRecord",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -16,10 +17,15 @@ from ._passages import KINDS, Passage
 from ._search import Mode, SearchIndex
 from ._store import default_path, read_meta
 
-__all__ = ["PROPAGATE_RELATIONS", "GeneRecord", "KnowledgeBase"]
+__all__ = ["MIN_SYMBOL_FRACTION", "PROPAGATE_RELATIONS", "GeneRecord", "KnowledgeBase"]
 
 #: Relations over which annotations are propagated to ancestors (GO's true-path rule).
 PROPAGATE_RELATIONS = ("is_a", "part_of")
+#: Least fraction of a data set's gene names that must be official symbols
+#: (:meth:`KnowledgeBase.symbol_fraction`) for the store's knowledge to be used for them:
+#: below it the names are of another namespace (DREAM4's or a simulator's ``G1``, ``G2``
+#: ...), whose alias matches would be unrelated human genes.
+MIN_SYMBOL_FRACTION = 0.2
 
 
 @dataclass
@@ -129,6 +135,28 @@ class KnowledgeBase:
     def resolve(self, name: str) -> str | None:
         """Official symbol for a symbol or alias (case-insensitive), or ``None``."""
         return self._symbols.get(name.strip().upper())
+
+    @cached_property
+    def _official(self) -> frozenset[str]:
+        return frozenset(s.upper() for s in self._q("SELECT symbol FROM genes")["symbol"])
+
+    def symbol_fraction(self, names: Sequence[str]) -> float:
+        """Fraction of ``names`` that are official gene symbols (case-insensitive; an
+        alias does not count): how likely the names are genes of this store at all.
+
+        Synthetic names such as DREAM4's ``G1`` ... ``G100`` are aliases of unrelated
+        human genes (``G1`` of PRB3, ``G3`` of BAG6): 20 of DREAM4's 100 resolve, none is
+        an official symbol. Real data name most of their genes by official symbols.
+
+        Parameters
+        ----------
+        names
+            Gene names (e.g. a dataset's ``var_names``).
+        """
+        names = [str(n).strip().upper() for n in names]
+        if not names:
+            return 0.0
+        return sum(n in self._official for n in names) / len(names)
 
     def _need_gene(self, name: str) -> str:
         sym = self.resolve(name)

@@ -53,7 +53,7 @@ class _FeatureModel(Predictor):
             if self.source == "genept":
                 from ._knowledge import genept_features
 
-                new = genept_features(missing, kb=self.kb)
+                new = genept_features(missing, kb=self.kb, measured=self._require_fit().genes)
             else:
                 from ._knowledge import go_tf_features
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DatasetNotAvailableError, ValidationError
+from .._utils import log
 
 __all__ = ["genept_features", "go_tf_features", "open_store", "tf_target_edges"]
 
@@ -35,7 +36,30 @@ def open_store(kb: Any = None) -> Any | None:
         return None
 
 
-def _resolve(store: Any, genes: Sequence[str]) -> dict[str, str]:
+_told: set[tuple[str, ...]] = set()
+
+
+def _resolve(
+    store: Any, genes: Sequence[str], measured: Sequence[str] | None = None
+) -> dict[str, str]:
+    """Measured name -> official symbol for the ``genes`` the store knows (by symbol or
+    alias); none when fewer than ``vc.knowledge.MIN_SYMBOL_FRACTION`` of ``measured`` (default
+    ``genes``) are official symbols: the names are then of another namespace (DREAM4's
+    ``G1`` ... ``G100``, a simulator's), and an alias match (``G1`` is an alias of PRB3)
+    would hand a synthetic gene an unrelated human gene's knowledge."""
+    from ..knowledge import MIN_SYMBOL_FRACTION
+
+    pool = list(genes) if measured is None else list(measured)
+    frac = store.symbol_fraction(pool)
+    if frac < MIN_SYMBOL_FRACTION:
+        key = tuple(sorted(str(g) for g in pool))[:8] + (str(len(pool)),)
+        if key not in _told:  # once per gene set and process
+            _told.add(key)
+            shown = ", ".join(str(g) for g in pool[:3])
+            log(f"knowledge: {frac:.0%} of {len(pool)} gene names ({shown}, ...) are official "
+                f"gene symbols (< {MIN_SYMBOL_FRACTION:.0%}): not treated as genes of the knowledge "
+                "store, so no knowledge is used for them")  # fmt: skip
+        return {}
     out = {}
     for g in genes:
         sym = store.resolve(str(g))
@@ -45,12 +69,13 @@ def _resolve(store: Any, genes: Sequence[str]) -> dict[str, str]:
 
 
 def tf_target_edges(
-    genes: Sequence[str], *, kb: Any = None, min_resolved: float = 0.2
+    genes: Sequence[str], *, kb: Any = None, min_resolved: float | None = None
 ) -> pd.DataFrame | None:
     """Known TF -> target edges among ``genes``: ``regulator, target, sign``.
 
-    None when no store is built or fewer than ``min_resolved`` of the genes are known
-    symbols (synthetic names such as ``G12`` are not treated as human genes).
+    None when no store is built or fewer than ``min_resolved`` of the genes are official
+    symbols (:meth:`~virtualcell.knowledge.KnowledgeBase.symbol_fraction`; synthetic names
+    such as ``G12``, aliases of unrelated human genes, are not treated as human genes).
 
     Parameters
     ----------
@@ -60,7 +85,8 @@ def tf_target_edges(
         Knowledge store: an open ``KnowledgeBase``, a path, or ``None`` (the built
         default store).
     min_resolved
-        Least fraction of ``genes`` the store must resolve for edges to be returned.
+        Least fraction of ``genes`` that must be official symbols of the store for edges
+        to be returned (default ``vc.knowledge.MIN_SYMBOL_FRACTION``).
 
     Returns
     -------
@@ -72,8 +98,13 @@ def tf_target_edges(
     if store is None:
         return None
     try:
+        from ..knowledge import MIN_SYMBOL_FRACTION
+
+        least = MIN_SYMBOL_FRACTION if min_resolved is None else min_resolved
+        if store.symbol_fraction(genes) < least:
+            return None
         names = _resolve(store, genes)
-        if len(names) < max(1, min_resolved * len(genes)):
+        if not names:
             return None
         back = {sym: g for g, sym in names.items()}
         tfs = set(store.tfs())
@@ -97,12 +128,13 @@ def go_tf_features(
 ) -> pd.DataFrame | None:
     """Knowledge features of ``genes``: ``go:<id>`` 0/1 per GO term annotated to any of
     them, ``target:<gene>`` = sign of a known regulation of measured gene ``<gene>``, and
-    ``is_tf``. Genes the store does not know are left out; None without a store."""
+    ``is_tf``. Genes the store does not know are left out; None without a store or when
+    ``measured`` are not named by the store's symbols (:func:`_resolve`)."""
     store = open_store(kb)
     if store is None:
         return None
     try:
-        names = _resolve(store, genes)
+        names = _resolve(store, genes, measured)
         if not names:
             return None
         tfs = set(store.tfs())
@@ -137,9 +169,12 @@ def go_tf_features(
             store.close()
 
 
-def genept_features(genes: Sequence[str], *, kb: Any = None) -> pd.DataFrame | None:
+def genept_features(
+    genes: Sequence[str], *, kb: Any = None, measured: Sequence[str] | None = None
+) -> pd.DataFrame | None:
     """GenePT embeddings (genes x 384) of the genes the store knows; None without a store
-    or text embedder."""
+    or text embedder, or when ``measured`` (default ``genes``: the data set's genes) are
+    not named by the store's symbols (:func:`_resolve`)."""
     from ..knowledge import embedder_available, gene_text_embeddings
 
     store = open_store(kb)
@@ -148,7 +183,7 @@ def genept_features(genes: Sequence[str], *, kb: Any = None) -> pd.DataFrame | N
             store.close()
         return None
     try:
-        known = list(_resolve(store, genes))
+        known = list(_resolve(store, genes, measured))
         if not known:
             return None
         return gene_text_embeddings(known, kb=store)
