@@ -52,7 +52,7 @@ def _resolve(
     pool = list(genes) if measured is None else list(measured)
     frac = store.symbol_fraction(pool)
     if frac < MIN_SYMBOL_FRACTION:
-        key = tuple(sorted(str(g) for g in pool))[:8] + (str(len(pool)),)
+        key = (*sorted(str(g) for g in pool)[:8], str(len(pool)))
         if key not in _told:  # once per gene set and process
             _told.add(key)
             shown = ", ".join(str(g) for g in pool[:3])
