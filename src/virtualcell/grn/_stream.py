@@ -40,7 +40,7 @@ the number of perturbed sets, ``8 B x folds x r x (r + set size)`` each.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -220,20 +220,37 @@ def _solve_target(
 
 
 def _excluded(
-    t: int, sets: list[PerturbedSet], members: list[int], r: int
+    t: int, sets: Mapping[int, PerturbedSet] | Sequence[PerturbedSet], members: list[int], r: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per fold, over the cells perturbing target ``t``: the regulator Gram matrix, the
-    regulators' cross-products with ``t``, the cell count and ``sum z_t^2``."""
-    folds = sets[members[0]].cross.shape[0]
+    regulators' cross-products with ``t``, the cell count and ``sum z_t^2``. A set that
+    keeps its cells contributes ``Z_f[:, R]' Z_f[:, R]`` and ``Z_f[:, R]' z_t`` of its
+    fold-``f`` cells, formed here (the cells of all such sets stacked: one product)."""
+    folds = sets[members[0]].cells.size
     gram, col = np.zeros((folds, r, r)), np.zeros((folds, r))
     cells, sq = np.zeros(folds), np.zeros(folds)
+    z_reg, z_t, z_fold = [], [], []
     for i in members:
         ps = sets[i]
         j = r + int(np.searchsorted(ps.genes, t))
-        gram += ps.cross[:, :, :r]
-        col += ps.cross[:, :, j]
         cells += ps.cells
         sq += ps.sumsq[:, j - r]
+        if ps.cross is not None:
+            gram += ps.cross[:, :, :r]
+            col += ps.cross[:, :, j]
+        else:
+            assert ps.z is not None and ps.cell_fold is not None
+            z_reg.append(ps.z[:, :r])
+            z_t.append(ps.z[:, j])
+            z_fold.append(ps.cell_fold)
+    if z_reg:
+        zr, zt, fold = np.vstack(z_reg), np.concatenate(z_t), np.concatenate(z_fold)
+        for f in range(folds):
+            in_f = fold == f
+            if in_f.any():
+                zf = zr[in_f]
+                gram[f] += zf.T @ zf
+                col[f] += zf.T @ zt[in_f]
     return gram, col, cells, sq
 
 
@@ -326,12 +343,18 @@ def _association(stats: PrimedStatistics, whole: np.ndarray, gram: np.ndarray) -
     var = np.broadcast_to(np.diag(gram)[:, None], whole.shape).copy()
     r = len(stats.regulators)
     for ps in stats.perturbed:
-        block = ps.cross.sum(axis=0)  # regulators x (regulators + genes)
-        sq = np.diag(block[:, :r])  # sum z_k^2 over the set's cells
+        if ps.cross is not None:
+            both = ps.cross.sum(axis=0)
+            block, sq = both[:, r:], np.diag(both[:, :r])
+        else:  # from the cells: the regulators x set genes block and sum z_k^2 only
+            assert ps.z is not None
+            zr = ps.z[:, :r]
+            block, sq = zr.T @ ps.z[:, r:], np.einsum("ij,ij->j", zr, zr)
+        # block: regulators x set genes; sq: sum z_k^2 over the set's cells
         rows, cols = ps.regulator_rows, ps.genes
         num[rows, :] -= ps.rows
-        num[:, cols] -= block[:, r:]
-        num[np.ix_(rows, cols)] += block[np.ix_(rows, r + np.arange(cols.size))]
+        num[:, cols] -= block
+        num[np.ix_(rows, cols)] += block[rows]
         var[rows, :] -= sq[rows][:, None]
         var[:, cols] -= sq[:, None]
         var[np.ix_(rows, cols)] += sq[rows][:, None]
