@@ -144,3 +144,27 @@ def test_one_fold_and_one_setting(sized, monkeypatch):
             stats = _stats(path, monkeypatch, ratio, folds=1)
             assert stats.folds == 1
             _same(memory, vc.grn.solve_primed(stats, prior=PRIOR, **grid))
+
+
+def test_a_chunk_of_perturbed_targets_carries_only_its_sets(sized, monkeypatch):
+    from virtualcell.grn import _stream
+
+    a, path = sized
+    stats = _stats(path, monkeypatch, None)
+    sent = []
+    real = _stream.map_tasks
+
+    def spy(fn, items, **kw):
+        sent.extend(items)
+        return real(fn, items, **kw)
+
+    monkeypatch.setattr(_stream, "map_tasks", spy)
+    net = vc.grn.solve_primed(stats, prior=PRIOR, target_chunk=1, **GRID)
+    _same(_in_memory(a, perturbed=_lists(a), **GRID), net)
+    genes = list(a.var_names)
+    g9 = genes.index("G9")
+    labels = {
+        int(t): sorted(s.label for s in sets.values()) for targets, sets, _ in sent for t in targets
+    }
+    assert labels[g9] == ["G0+G9", "G9"] and labels[genes.index("G20")] == ["G20"]
+    assert len(sent) == 2 * 6  # the cross-validation and the final solve, one target each

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from .._utils import dask_client
+from .._utils import dask_client, map_tasks, n_workers
 from ._parallel import map_targets
 from ._primed import PrimedNetwork, prior_matrix
 from ._stream_stats import PerturbedSet, PrimedStatistics, primed_statistics
@@ -254,8 +254,36 @@ def _excluded(
     return gram, col, cells, sq
 
 
-def _excluded_cv_task(
+def _map_perturbed(
+    fn: Any,
     targets: np.ndarray,
+    *,
+    sets: Sequence[PerturbedSet],
+    members: dict[int, list[int]],
+    n_jobs: int,
+    dask: Any,
+    chunk_size: int | None,
+    description: str,
+    **shared: Any,
+) -> np.ndarray:
+    """:func:`._parallel.map_targets` for the perturbed targets, each chunk of targets
+    carrying only the sets its targets are in (not every set to every worker)."""
+    if chunk_size is None:
+        n_chunks = 8 * n_workers(n_jobs=n_jobs, dask=dask)
+        chunk_size = max(1, int(np.ceil(len(targets) / n_chunks)))
+    items = []
+    for a in range(0, len(targets), chunk_size):
+        chunk = targets[a : a + chunk_size]
+        mine = {int(t): members[int(t)] for t in chunk}
+        need = sorted({i for ids in mine.values() for i in ids})
+        items.append((chunk, {i: sets[i] for i in need}, mine))
+    parts = map_tasks(fn, items, shared=shared, n_jobs=n_jobs, dask=dask,
+                      description=description)  # fmt: skip
+    return np.vstack(parts)
+
+
+def _excluded_cv_task(
+    item: tuple[np.ndarray, dict[int, PerturbedSet], dict[int, list[int]]],
     *,
     cross: np.ndarray,
     sumsq: np.ndarray,
@@ -264,12 +292,13 @@ def _excluded_cv_task(
     fold_cells: np.ndarray,
     grid: list[tuple[float, float, float]],
     with_prior: bool,
-    sets: list[PerturbedSet],
-    members: dict[int, list[int]],
 ) -> np.ndarray:
-    """:func:`_cv_task` for targets perturbed in some cells: each fold's training and
+    """:func:`_cv_task` for targets perturbed in some cells (``item``: the targets, the
+    sets they are in, by index, and each target's sets): each fold's training and
     held-out statistics lose the cells perturbing the target."""
     from threadpoolctl import threadpool_limits
+
+    targets, sets, members = item
 
     r = regulators.size
     own = _own(targets, regulators)
@@ -303,7 +332,7 @@ def _excluded_cv_task(
 
 
 def _excluded_final_task(
-    targets: np.ndarray,
+    item: tuple[np.ndarray, dict[int, PerturbedSet], dict[int, list[int]]],
     *,
     cross: np.ndarray,
     prior: np.ndarray,
@@ -312,11 +341,12 @@ def _excluded_final_task(
     ridge: float,
     strength: float,
     prior_mean: float,
-    sets: list[PerturbedSet],
-    members: dict[int, list[int]],
 ) -> np.ndarray:
-    """:func:`_final_task` for targets perturbed in some cells."""
+    """:func:`_final_task` for targets perturbed in some cells (``item`` as
+    :func:`_excluded_cv_task`)."""
     from threadpoolctl import threadpool_limits
+
+    targets, sets, members = item
 
     r = regulators.size
     own = _own(targets, regulators)
@@ -445,11 +475,12 @@ def solve_primed(
             ).sum(axis=0)  # fmt: skip
         del inverses
         if hit.size:
-            err += map_targets(
-                _excluded_cv_task, hit, n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
+            err += _map_perturbed(
+                _excluded_cv_task, hit, sets=stats.perturbed, members=members, n_jobs=n_jobs,
+                dask=dask, chunk_size=target_chunk,
                 description="primed cross-validation (perturbed targets)", cross=stats.cross,
                 sumsq=stats.sumsq, prior=p8, regulators=regs, fold_cells=stats.fold_cells,
-                grid=settings, with_prior=has_prior, sets=stats.perturbed, members=members,
+                grid=settings, with_prior=has_prior,
             ).sum(axis=0)  # fmt: skip
         timing["cv_s"] = time.perf_counter() - t1
         total = {s: float(e) for s, e in zip(settings, err, strict=True)}
@@ -472,11 +503,11 @@ def solve_primed(
         q[:, free] = rows[:, r:].T
         del rows
     if hit.size:
-        rows = map_targets(
-            _excluded_final_task, hit, n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
-            description="primed solve (perturbed targets)", cross=stats.cross, prior=p8,
-            regulators=regs, n_cells=n, ridge=best[0], strength=best[1],
-            prior_mean=best[2], sets=stats.perturbed, members=members,
+        rows = _map_perturbed(
+            _excluded_final_task, hit, sets=stats.perturbed, members=members, n_jobs=n_jobs,
+            dask=dask, chunk_size=target_chunk, description="primed solve (perturbed targets)",
+            cross=stats.cross, prior=p8, regulators=regs, n_cells=n, ridge=best[0],
+            strength=best[1], prior_mean=best[2],
         )  # fmt: skip
         d[:, hit] = rows[:, :r].T
         q[:, hit] = rows[:, r:].T
