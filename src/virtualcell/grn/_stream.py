@@ -31,10 +31,14 @@ Interventional data (``perturbed=``: a gene is not fitted on the cells perturbin
 are streamed too: the pass also adds, per distinct set of genes perturbed together (a
 single knockout or a combination), the same statistics over that set's cells
 (:class:`PerturbedSet`: per fold the regulator Gram block and the regulators' products
-with the set's genes, plus the rows of the set's genes that are regulators). A perturbed
-target subtracts its sets' statistics and is solved directly (its own Gram matrix, so
-no shared inverse); the other targets take the fast path. Memory grows linearly with
-the number of perturbed sets, ``8 B x folds x r x (r + set size)`` each.
+with the set's genes, plus the rows of the set's genes that are regulators). A set of
+few cells (fewer than about ``folds x r``, as in most CRISPR screens) keeps instead its
+cells' standardised values at the regulators and its genes, and those products are
+formed from them when a target needs them. A perturbed target subtracts its sets'
+statistics and is solved directly (its own Gram matrix, so no shared inverse); the other
+targets take the fast path, and a chunk of perturbed targets is sent only the sets of
+its targets. Memory grows with the perturbed cells, ``8 B x n x (r + k + 1)`` for a set
+of ``n`` cells and ``k`` genes, and at most ``8 B x folds x r x (r + k)`` per set.
 """
 
 from __future__ import annotations
