@@ -30,8 +30,10 @@ single-threaded worker processes on 127.0.0.1, its start timed apart) runs
    independent once the regulator inverses are formed, which is timed apart as setup).
 
 With ``--perturbed N`` the pass also collects each knockout set's statistics (their
-memory is printed, predicted ``8 B x folds x r x (r + set size)`` per set with ``r``
-regulators, against the arrays' measured bytes); the ``--targets`` random targets lose
+memory is printed against the arrays' measured bytes, predicted per set of ``n`` cells
+and ``k`` genes with ``r`` regulators and ``g`` genes as the smaller of its cells,
+``8 B x n x (r + k + 1)``, and its Gram blocks, ``8 B x folds x r x (r + k)``, plus
+``8 B x g`` per set gene that is a regulator); the ``--targets`` random targets lose
 any knocked-out regulator (they take the fast path) and the first
 ``--perturbed-targets`` knocked-out regulators are solved as a third phase ("solve
 (knocked-out targets)": each solved directly without its set's cells, extrapolated to
@@ -46,13 +48,11 @@ checked equal (max |diff| <= 1e-8) to the first backend's. Run (one heavy run at
     nice python benchmarks/grn_transcriptome_scale.py --cells 100000 --genes 20000 \\
         --tfs 1600 --targets 400 --backends dask-1,dask-2
 
-Memory with knockouts (``S`` = the sets' statistics, N x 0.057 GiB at 1,600 regulators
-and 3 folds): every worker holds all of ``S`` during the pass (not its share) and again
-in the knocked-out solve; the client holds ``S``, two while adding two workers' parts and
-two while sending them to the workers. Smoke-measured: +1.0 S per worker (400 and
-1,600 regulators); on the client +0.9 S with 1 worker (1,600 regulators), +2.4 S with 2
-(400 regulators), +1.8 S in the knocked-out solve. Choose N for the machine
-(N = 200 would need about 13 GiB per worker and 25 GiB on the client)::
+Memory with knockouts (``S`` = the sets' statistics): a set of fewer cells than about
+``folds x r`` keeps its cells (1.2 MiB per 100-cell set at 1,600 regulators), a larger
+one its Gram blocks (58.6 MiB at 1,600 regulators and 3 folds); a worker of the pass holds
+the sets with cells in its cell range, the client ``S`` (two while adding two workers'
+parts), and a chunk of knocked-out targets in the solve only the sets of its targets::
 
     nice python benchmarks/grn_transcriptome_scale.py --cells 100000 --genes 20000 \\
         --tfs 1600 --targets 200 --perturbed 40 --cells-per-set 100 \\
@@ -376,14 +376,25 @@ def main() -> None:
         if n_sets:
             folds, n_reg = stats.folds, len(stats.regulators)
             sets_bytes = sum(ps.nbytes for ps in stats.perturbed)
+            predicted = [
+                8 * min(int(ps.cells.sum()) * (n_reg + ps.genes.size + 1),
+                        folds * n_reg * (n_reg + ps.genes.size))
+                + 8 * ps.regulator_rows.size * n_genes
+                for ps in stats.perturbed
+            ]  # fmt: skip
             sets_memory = {
                 "sets": len(stats.perturbed),
                 "cells_per_set": args.cells_per_set,
-                "predicted_gib": sum(8 * folds * n_reg * (n_reg + ps.genes.size)
-                                     for ps in stats.perturbed) / 1024**3,
+                "held_as_cells": sum(ps.z is not None for ps in stats.perturbed),
+                "predicted_gib": sum(predicted) / 1024**3,
                 "measured_gib": sets_bytes / 1024**3,
+                "as_gram_blocks_gib": sum(8 * folds * n_reg * (n_reg + ps.genes.size)
+                                          for ps in stats.perturbed) / 1024**3,
             }  # fmt: skip
-            check["set_cross"] = np.stack([ps.cross[:, :, :50] for ps in stats.perturbed])
+            check["set_cross"] = np.concatenate([
+                (ps.z if ps.z is not None else ps.cross)[..., :50].ravel()
+                for ps in stats.perturbed
+            ])  # fmt: skip
         if ko_targets.size:
             check["coef_ko"] = ko_net.coef[:, ko_targets].copy()
             check["setting_ko"] = (ko_net.ridge, ko_net.strength, ko_net.prior_mean)
@@ -413,10 +424,12 @@ def main() -> None:
         if n_sets:
             result["perturbed_sets"] = sets_memory
             print(f"  {backend}: {sets_memory['sets']} perturbed sets x "
-                  f"{args.cells_per_set} cells, their statistics "
-                  f"{1024 * sets_memory['measured_gib']:,.1f} MiB (predicted "
-                  f"8 B x folds x r x (r + set size): "
-                  f"{1024 * sets_memory['predicted_gib']:,.1f} MiB)",
+                  f"{args.cells_per_set} cells ({sets_memory['held_as_cells']} held as "
+                  f"cells), their statistics {1024 * sets_memory['measured_gib']:,.1f} MiB "
+                  f"(predicted, the smaller of 8 B x cells x (r + k + 1) and "
+                  f"8 B x folds x r x (r + k), plus 8 B x g per set regulator: "
+                  f"{1024 * sets_memory['predicted_gib']:,.1f} MiB; all as Gram blocks: "
+                  f"{1024 * sets_memory['as_gram_blocks_gib']:,.1f} MiB)",
                   flush=True)  # fmt: skip
         if ko_targets.size:
             result["solve_perturbed"] = m3

@@ -258,7 +258,7 @@ def test_perturbed_statistics_hold_one_set_per_condition(perturbed_files):
             counts.get("G25+G3", 0) if ps.label == "G3+G25" else 0
         )
         assert ps.cells.sum() == expected
-        assert ps.cross.shape == (stats.folds, len(REGS), len(REGS) + ps.genes.size)
+        assert ps.fold_cross().shape == (stats.folds, len(REGS), len(REGS) + ps.genes.size)
     g9 = list(a.var_names).index("G9")
     assert sorted(stats.perturbed[i].label for i in stats.sets_of()[g9]) == ["G0+G9", "G9"]
 

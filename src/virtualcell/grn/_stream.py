@@ -31,23 +31,27 @@ Interventional data (``perturbed=``: a gene is not fitted on the cells perturbin
 are streamed too: the pass also adds, per distinct set of genes perturbed together (a
 single knockout or a combination), the same statistics over that set's cells
 (:class:`PerturbedSet`: per fold the regulator Gram block and the regulators' products
-with the set's genes, plus the rows of the set's genes that are regulators). A perturbed
-target subtracts its sets' statistics and is solved directly (its own Gram matrix, so
-no shared inverse); the other targets take the fast path. Memory grows linearly with
-the number of perturbed sets, ``8 B x folds x r x (r + set size)`` each.
+with the set's genes, plus the rows of the set's genes that are regulators). A set of
+few cells (fewer than about ``folds x r``, as in most CRISPR screens) keeps instead its
+cells' standardised values at the regulators and its genes, and those products are
+formed from them when a target needs them. A perturbed target subtracts its sets'
+statistics and is solved directly (its own Gram matrix, so no shared inverse); the other
+targets take the fast path, and a chunk of perturbed targets is sent only the sets of
+its targets. Memory grows with the perturbed cells, ``8 B x n x (r + k + 1)`` for a set
+of ``n`` cells and ``k`` genes, and at most ``8 B x folds x r x (r + k)`` per set.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from .._utils import dask_client
+from .._utils import dask_client, map_tasks, n_workers
 from ._parallel import map_targets
 from ._primed import PrimedNetwork, prior_matrix
 from ._stream_stats import PerturbedSet, PrimedStatistics, primed_statistics
@@ -220,25 +224,70 @@ def _solve_target(
 
 
 def _excluded(
-    t: int, sets: list[PerturbedSet], members: list[int], r: int
+    t: int, sets: Mapping[int, PerturbedSet] | Sequence[PerturbedSet], members: list[int], r: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per fold, over the cells perturbing target ``t``: the regulator Gram matrix, the
-    regulators' cross-products with ``t``, the cell count and ``sum z_t^2``."""
-    folds = sets[members[0]].cross.shape[0]
+    regulators' cross-products with ``t``, the cell count and ``sum z_t^2``. A set that
+    keeps its cells contributes ``Z_f[:, R]' Z_f[:, R]`` and ``Z_f[:, R]' z_t`` of its
+    fold-``f`` cells, formed here (the cells of all such sets stacked: one product)."""
+    folds = sets[members[0]].cells.size
     gram, col = np.zeros((folds, r, r)), np.zeros((folds, r))
     cells, sq = np.zeros(folds), np.zeros(folds)
+    z_reg, z_t, z_fold = [], [], []
     for i in members:
         ps = sets[i]
         j = r + int(np.searchsorted(ps.genes, t))
-        gram += ps.cross[:, :, :r]
-        col += ps.cross[:, :, j]
         cells += ps.cells
         sq += ps.sumsq[:, j - r]
+        if ps.cross is not None:
+            gram += ps.cross[:, :, :r]
+            col += ps.cross[:, :, j]
+        else:
+            assert ps.z is not None and ps.cell_fold is not None
+            z_reg.append(ps.z[:, :r])
+            z_t.append(ps.z[:, j])
+            z_fold.append(ps.cell_fold)
+    if z_reg:
+        zr, zt, fold = np.vstack(z_reg), np.concatenate(z_t), np.concatenate(z_fold)
+        for f in range(folds):
+            in_f = fold == f
+            if in_f.any():
+                zf = zr[in_f]
+                gram[f] += zf.T @ zf
+                col[f] += zf.T @ zt[in_f]
     return gram, col, cells, sq
 
 
-def _excluded_cv_task(
+def _map_perturbed(
+    fn: Any,
     targets: np.ndarray,
+    *,
+    sets: Sequence[PerturbedSet],
+    members: dict[int, list[int]],
+    n_jobs: int,
+    dask: Any,
+    chunk_size: int | None,
+    description: str,
+    **shared: Any,
+) -> np.ndarray:
+    """:func:`._parallel.map_targets` for the perturbed targets, each chunk of targets
+    carrying only the sets its targets are in (not every set to every worker)."""
+    if chunk_size is None:
+        n_chunks = 8 * n_workers(n_jobs=n_jobs, dask=dask)
+        chunk_size = max(1, int(np.ceil(len(targets) / n_chunks)))
+    items = []
+    for a in range(0, len(targets), chunk_size):
+        chunk = targets[a : a + chunk_size]
+        mine = {int(t): members[int(t)] for t in chunk}
+        need = sorted({i for ids in mine.values() for i in ids})
+        items.append((chunk, {i: sets[i] for i in need}, mine))
+    parts = map_tasks(fn, items, shared=shared, n_jobs=n_jobs, dask=dask,
+                      description=description)  # fmt: skip
+    return np.vstack(parts)
+
+
+def _excluded_cv_task(
+    item: tuple[np.ndarray, dict[int, PerturbedSet], dict[int, list[int]]],
     *,
     cross: np.ndarray,
     sumsq: np.ndarray,
@@ -247,12 +296,13 @@ def _excluded_cv_task(
     fold_cells: np.ndarray,
     grid: list[tuple[float, float, float]],
     with_prior: bool,
-    sets: list[PerturbedSet],
-    members: dict[int, list[int]],
 ) -> np.ndarray:
-    """:func:`_cv_task` for targets perturbed in some cells: each fold's training and
+    """:func:`_cv_task` for targets perturbed in some cells (``item``: the targets, the
+    sets they are in, by index, and each target's sets): each fold's training and
     held-out statistics lose the cells perturbing the target."""
     from threadpoolctl import threadpool_limits
+
+    targets, sets, members = item
 
     r = regulators.size
     own = _own(targets, regulators)
@@ -286,7 +336,7 @@ def _excluded_cv_task(
 
 
 def _excluded_final_task(
-    targets: np.ndarray,
+    item: tuple[np.ndarray, dict[int, PerturbedSet], dict[int, list[int]]],
     *,
     cross: np.ndarray,
     prior: np.ndarray,
@@ -295,11 +345,12 @@ def _excluded_final_task(
     ridge: float,
     strength: float,
     prior_mean: float,
-    sets: list[PerturbedSet],
-    members: dict[int, list[int]],
 ) -> np.ndarray:
-    """:func:`_final_task` for targets perturbed in some cells."""
+    """:func:`_final_task` for targets perturbed in some cells (``item`` as
+    :func:`_excluded_cv_task`)."""
     from threadpoolctl import threadpool_limits
+
+    targets, sets, members = item
 
     r = regulators.size
     own = _own(targets, regulators)
@@ -326,12 +377,18 @@ def _association(stats: PrimedStatistics, whole: np.ndarray, gram: np.ndarray) -
     var = np.broadcast_to(np.diag(gram)[:, None], whole.shape).copy()
     r = len(stats.regulators)
     for ps in stats.perturbed:
-        block = ps.cross.sum(axis=0)  # regulators x (regulators + genes)
-        sq = np.diag(block[:, :r])  # sum z_k^2 over the set's cells
+        if ps.cross is not None:
+            both = ps.cross.sum(axis=0)
+            block, sq = both[:, r:], np.diag(both[:, :r])
+        else:  # from the cells: the regulators x set genes block and sum z_k^2 only
+            assert ps.z is not None
+            zr = ps.z[:, :r]
+            block, sq = zr.T @ ps.z[:, r:], np.einsum("ij,ij->j", zr, zr)
+        # block: regulators x set genes; sq: sum z_k^2 over the set's cells
         rows, cols = ps.regulator_rows, ps.genes
         num[rows, :] -= ps.rows
-        num[:, cols] -= block[:, r:]
-        num[np.ix_(rows, cols)] += block[np.ix_(rows, r + np.arange(cols.size))]
+        num[:, cols] -= block
+        num[np.ix_(rows, cols)] += block[rows]
         var[rows, :] -= sq[rows][:, None]
         var[:, cols] -= sq[:, None]
         var[np.ix_(rows, cols)] += sq[rows][:, None]
@@ -422,11 +479,12 @@ def solve_primed(
             ).sum(axis=0)  # fmt: skip
         del inverses
         if hit.size:
-            err += map_targets(
-                _excluded_cv_task, hit, n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
+            err += _map_perturbed(
+                _excluded_cv_task, hit, sets=stats.perturbed, members=members, n_jobs=n_jobs,
+                dask=dask, chunk_size=target_chunk,
                 description="primed cross-validation (perturbed targets)", cross=stats.cross,
                 sumsq=stats.sumsq, prior=p8, regulators=regs, fold_cells=stats.fold_cells,
-                grid=settings, with_prior=has_prior, sets=stats.perturbed, members=members,
+                grid=settings, with_prior=has_prior,
             ).sum(axis=0)  # fmt: skip
         timing["cv_s"] = time.perf_counter() - t1
         total = {s: float(e) for s, e in zip(settings, err, strict=True)}
@@ -449,11 +507,11 @@ def solve_primed(
         q[:, free] = rows[:, r:].T
         del rows
     if hit.size:
-        rows = map_targets(
-            _excluded_final_task, hit, n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
-            description="primed solve (perturbed targets)", cross=stats.cross, prior=p8,
-            regulators=regs, n_cells=n, ridge=best[0], strength=best[1],
-            prior_mean=best[2], sets=stats.perturbed, members=members,
+        rows = _map_perturbed(
+            _excluded_final_task, hit, sets=stats.perturbed, members=members, n_jobs=n_jobs,
+            dask=dask, chunk_size=target_chunk, description="primed solve (perturbed targets)",
+            cross=stats.cross, prior=p8, regulators=regs, n_cells=n, ridge=best[0],
+            strength=best[1], prior_mean=best[2],
         )  # fmt: skip
         d[:, hit] = rows[:, :r].T
         q[:, hit] = rows[:, r:].T

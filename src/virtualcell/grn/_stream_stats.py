@@ -22,11 +22,30 @@ from .._utils import imap_tasks, log, n_workers
 __all__ = ["PerturbedSet", "PrimedStatistics", "perturbed_columns", "primed_statistics"]
 
 
+#: a perturbed set keeps its standardised cells (``cells x (r + k)`` doubles) instead of
+#: its Gram blocks (``folds x r x (r + k)``) when they take fewer bytes than this share of
+#: the blocks (:func:`_keeps_cells`); tests set it to 0 (blocks only) or ``inf`` (cells only)
+_CELLS_RATIO = 1.0
+
+
+def _keeps_cells(n_cells: int, folds: int, r: int, k: int) -> bool:
+    """Whether a set of ``n_cells`` cells perturbing ``k`` genes is held as its cells: its
+    values and folds (``8 B x n_cells x (r + k + 1)``) against its Gram blocks
+    (``8 B x folds x r x (r + k)``), roughly ``n_cells < folds x r``."""
+    return n_cells * (r + k + 1) < _CELLS_RATIO * folds * r * (r + k)
+
+
 @dataclass
 class PerturbedSet:
     """The standardised statistics of the cells that perturb one set of genes together
     (a single knockout ``A``, or a combination ``A+B``): what a target among ``genes``
     subtracts from the network's statistics, since it is not fitted on these cells.
+
+    A set is held in whichever form takes fewer bytes: a set of few cells (roughly
+    fewer than ``folds x regulators``, as in most CRISPR screens) keeps its cells'
+    standardised values ``z`` and their folds, and its cross-products are formed from
+    them when a target needs them; a larger set keeps its per-fold Gram blocks
+    ``cross``. :meth:`fold_cross` gives the blocks either way.
 
     Attributes
     ----------
@@ -40,26 +59,51 @@ class PerturbedSet:
         Cells per fold.
     cross
         ``folds x regulators x (regulators + len(genes))``: ``sum z_k z_u`` over the
-        set's cells of each fold, ``u`` the regulators then ``genes``.
+        set's cells of each fold, ``u`` the regulators then ``genes``; ``None`` when the
+        set keeps its cells (``z``).
     rows
         ``len(regulator_rows) x genes``: ``sum z_k z_t`` over all the set's cells for
         the set's genes ``k`` that are regulators (the association's rows).
     sumsq
         ``folds x len(genes)``: ``sum z_t^2`` of the set's genes over the set's cells of
         each fold.
+    z
+        ``cells x (regulators + len(genes))``: the set's cells standardised as the
+        network's (minus their group's centre, over the scale), at the regulators then
+        ``genes``, in file order; ``None`` when the set keeps ``cross``.
+    cell_fold
+        The fold of each row of ``z`` (``None`` with ``cross``).
     """
 
     label: str
     genes: np.ndarray
     regulator_rows: np.ndarray
     cells: np.ndarray
-    cross: np.ndarray
+    cross: np.ndarray | None
     rows: np.ndarray
     sumsq: np.ndarray
+    z: np.ndarray | None = None
+    cell_fold: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
-        return int(self.cross.nbytes + self.rows.nbytes + self.sumsq.nbytes)
+        """Bytes of the arrays held (``cross`` or ``z`` and ``cell_fold``, and the rest)."""
+        held = (self.genes, self.regulator_rows, self.cells, self.cross, self.rows,
+                self.sumsq, self.z, self.cell_fold)  # fmt: skip
+        return int(sum(a.nbytes for a in held if a is not None))
+
+    def fold_cross(self) -> np.ndarray:
+        """``folds x regulators x (regulators + len(genes))``: :attr:`cross`, formed from
+        ``z`` when the set keeps its cells."""
+        if self.cross is not None:
+            return self.cross
+        assert self.z is not None and self.cell_fold is not None
+        r = self.z.shape[1] - self.genes.size
+        out = np.zeros((self.cells.size, r, self.z.shape[1]))
+        for f in range(self.cells.size):
+            zf = self.z[self.cell_fold == f]
+            out[f] = zf[:, :r].T @ zf
+        return out
 
 
 @dataclass
@@ -144,12 +188,16 @@ def _stats_task(
     chunk_cells: int,
     set_of: np.ndarray | None = None,
     set_genes: Sequence[np.ndarray] = (),
+    keep_cells: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Raw sums over cells ``span``: per fold the regulator x gene cross-product, per
     (fold, group, reference) the count, gene sums and sums of squares; max ``|x|``.
     With perturbed sets (``set_of``: each cell's set, -1 for none), the same per set:
     regulators x (regulators + the set's genes) per fold, the rows of the set's genes
-    that are regulators, and per (fold, group) the count, sums and sums of squares."""
+    that are regulators, and per (fold, group) the count, sums and sums of squares. A
+    set flagged in ``keep_cells`` gets, instead of its cross-product, its cells' raw
+    values at those columns (``s_cells``: a list of ``(cell indices, values)``), to be
+    standardised once the centres and scale are known."""
     from ..data import CellSource
 
     handle = CellSource.open(source, layer=layer) if isinstance(source, str) else None
@@ -173,6 +221,7 @@ def _stats_task(
         # genes' squares, and every gene's (over folds) only where a set gene is a
         # regulator (its rows)
         s_cross: dict[int, np.ndarray] = {}
+        s_cells: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         s_rows: dict[int, np.ndarray] = {}
         s_total: dict[int, np.ndarray] = {}
         s_total_all: dict[int, np.ndarray] = {}
@@ -209,9 +258,13 @@ def _stats_task(
                 continue
             sets = set_of[a:b]
             for c in (int(c) for c in np.unique(sets[sets >= 0])):
-                if c not in s_cross:
+                cells_kept = keep_cells is not None and bool(keep_cells[c])
+                if c not in s_rows:
                     cols, rg = set_cols[c], set_rowgenes[c]
-                    s_cross[c] = np.zeros((n_folds, r, cols.size))
+                    if cells_kept:
+                        s_cells[c] = []
+                    else:
+                        s_cross[c] = np.zeros((n_folds, r, cols.size))
                     s_rows[c] = np.zeros((rg.size, n_genes))
                     s_total[c] = np.zeros((n_folds, n_groups, cols.size))
                     s_total_all[c] = np.zeros((n_groups, n_genes if rg.size else 0))
@@ -220,10 +273,13 @@ def _stats_task(
                 xc = x[np.flatnonzero(in_set)]
                 if set_rowgenes[c].size:
                     s_rows[c] += (xc[:, set_rowgenes[c]].T @ xc).toarray()
+                if cells_kept:
+                    s_cells[c].append((a + np.flatnonzero(in_set), xc[:, set_cols[c]].toarray()))
                 for f in np.unique(fold_of[a:b][in_set]):
                     in_fold = in_set & (fold_of[a:b] == f)
-                    xf = x[np.flatnonzero(in_fold)]
-                    s_cross[c][f] += (xf[:, regulators].T @ xf[:, set_cols[c]]).toarray()
+                    if not cells_kept:
+                        xf = x[np.flatnonzero(in_fold)]
+                        s_cross[c][f] += (xf[:, regulators].T @ xf[:, set_cols[c]]).toarray()
                     for g in np.unique(codes[a:b][in_fold]):
                         rows = np.flatnonzero(in_fold & (codes[a:b] == g))
                         tot = np.asarray(x[rows].sum(axis=0)).ravel()
@@ -240,7 +296,7 @@ def _stats_task(
         "cross": cross, "count": count, "total": total, "squares": squares,
         "absmax": absmax, "nnz": nnz, "read_s": seconds_read, "s_cross": s_cross,
         "s_rows": s_rows, "s_count": s_count, "s_total": s_total, "s_squares": s_squares,
-        "s_total_all": s_total_all,
+        "s_total_all": s_total_all, "s_cells": s_cells,
     }  # fmt: skip
 
 
@@ -444,8 +500,12 @@ def primed_statistics(
         ``"A"``, ``"A+B"``) or one list of gene names / columns per cell
         (:func:`perturbed_columns`). A gene is then not fitted on the cells perturbing
         it, as ``fit_primed_network(perturbed=...)``; the pass also collects each
-        distinct perturbed set's statistics (:class:`PerturbedSet`: about
-        ``8 B x folds x regulators x (regulators + set size)`` each).
+        distinct perturbed set's statistics (:class:`PerturbedSet`), in the smaller of
+        two forms: its ``n`` cells' standardised values, ``8 B x n x (regulators +
+        set size + 1)``, or its Gram blocks, ``8 B x folds x regulators x (regulators +
+        set size)`` (chosen when ``n`` is at least about ``folds x regulators``). A
+        screen's memory thus grows with its perturbed cells, not with
+        ``sets x regulators^2``.
 
     Returns
     -------
@@ -491,6 +551,11 @@ def primed_statistics(
         if n_folds > 1
         else np.zeros(n, dtype=np.int64)
     )
+    keep_cells = None
+    if set_of is not None:  # decided here, by bytes (the workers only follow)
+        size = np.bincount(set_of[set_of >= 0], minlength=len(set_genes))
+        keep_cells = np.array([_keeps_cells(int(size[c]), n_folds, regs.size, gs.size)
+                               for c, gs in enumerate(set_genes)], dtype=bool)  # fmt: skip
     workers = n_workers(n_jobs=n_jobs, dask=dask)
     bounds = np.linspace(0, n, min(workers, n) + 1).astype(int)
     spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
@@ -500,17 +565,18 @@ def primed_statistics(
         _stats_task, spans, n_jobs=n_jobs, dask=dask, description="primed statistics",
         shared=dict(source=reader, layer=layer, codes=codes, ref=ref, fold_of=fold_of,
                     n_groups=len(names), n_folds=n_folds, regulators=regs,
-                    chunk_cells=chunk_cells, set_of=set_of, set_genes=set_genes),
+                    chunk_cells=chunk_cells, set_of=set_of, set_genes=set_genes,
+                    keep_cells=keep_cells),
     ):  # fmt: skip
         if acc is None:
             acc = part
             continue
         for key in ("cross", "count", "total", "squares", "s_count"):
             acc[key] += part[key]
-        for key in ("s_cross", "s_rows", "s_total", "s_total_all", "s_squares"):
+        for key in ("s_cross", "s_rows", "s_total", "s_total_all", "s_squares", "s_cells"):
             for c, theirs in part[key].items():  # the sets with cells in that span
                 if c in acc[key]:
-                    acc[key][c] += theirs
+                    acc[key][c] += theirs  # a list of cells: extended
                 else:
                     acc[key][c] = theirs
         acc["absmax"] = max(acc["absmax"], part["absmax"])
@@ -534,7 +600,7 @@ def primed_statistics(
         cross[f] /= scale[None, :]
         sumsq[f] /= scale**2
     psets = [
-        _centred_set(acc, i, genes_i, regs, centre, scale, genes)
+        _centred_set(acc, i, genes_i, regs, centre, scale, genes, codes=codes, fold_of=fold_of)
         for i, genes_i in enumerate(set_genes)
     ]
     wall = time.perf_counter() - t0
@@ -556,19 +622,37 @@ def _centred_set(
     centre: np.ndarray,
     scale: np.ndarray,
     names: Sequence[str],
+    *,
+    codes: np.ndarray,
+    fold_of: np.ndarray,
 ) -> PerturbedSet:
     """Perturbed set ``i``'s raw sums turned into standardised statistics (the same
-    algebra as the whole data's: subtract each group's centre, divide by the scale)."""
+    algebra as the whole data's: subtract each group's centre, divide by the scale), or,
+    for a set that keeps its cells, its cells standardised (``codes``, ``fold_of``: each
+    cell's group and fold)."""
     reg_pos = {int(g): k for k, g in enumerate(regs)}
     cols = np.concatenate([regs, set_genes])
     row_genes = np.array([g for g in set_genes if int(g) in reg_pos], dtype=int)
-    cross, rows = acc["s_cross"][i], acc["s_rows"][i]
+    cross, rows = acc["s_cross"].get(i), acc["s_rows"][i]
     count, total, squares = acc["s_count"][i], acc["s_total"][i], acc["s_squares"][i]
     total_all = acc["s_total_all"][i]
     r = regs.size
     n_folds = count.shape[0]
     sumsq = np.zeros((n_folds, set_genes.size))
-    for f in range(n_folds):
+    z = cell_fold = None
+    if cross is None:  # the set keeps its cells: standardised exactly as in memory
+        parts = acc["s_cells"][i]
+        idx = np.concatenate([p[0] for p in parts])
+        order = np.argsort(idx, kind="stable")  # file order, whatever the workers' order
+        idx = idx[order]
+        z = np.vstack([p[1] for p in parts])[order]
+        z -= centre[:, cols][codes[idx]]
+        z /= scale[cols][None, :]
+        cell_fold = fold_of[idx].astype(np.int32)
+        for f in range(n_folds):
+            zt = z[cell_fold == f, r:]
+            sumsq[f] = np.einsum("ij,ij->j", zt, zt)
+    for f in range(n_folds if cross is not None else 0):
         for k, c in enumerate(centre):
             s, n = total[f, k], count[f, k]  # s: sums at the columns ``cols``
             if not n:
@@ -590,7 +674,8 @@ def _centred_set(
     return PerturbedSet(
         label="+".join(names[int(g)] for g in set_genes), genes=set_genes,
         regulator_rows=np.array([reg_pos[int(g)] for g in row_genes], dtype=int),
-        cells=count.sum(axis=1), cross=cross, rows=rows, sumsq=sumsq,
+        cells=count.sum(axis=1), cross=cross, rows=rows, sumsq=sumsq, z=z,
+        cell_fold=cell_fold,
     )  # fmt: skip
 
 
