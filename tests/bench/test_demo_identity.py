@@ -3,22 +3,16 @@ that a refactoring leaves the demo's results.parquet unchanged)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_identity.py"
+from _scripts import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def identity():
-    spec = importlib.util.spec_from_file_location("demo_identity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("demo_identity")
 
 
 def _table() -> pd.DataFrame:

@@ -3,23 +3,18 @@ per-gene tables (a seed counted once across files; L2 ahead = lower)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _scripts import benchmark_script
 from scipy import stats
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "renge_paired.py"
 
 
 @pytest.fixture(scope="module")
 def paired_module():
-    spec = importlib.util.spec_from_file_location("renge_paired", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("renge_paired")
 
 
 def _csv(path: Path, seeds, ours_pd, base_pd, l2_shift=0.0) -> Path:
