@@ -45,6 +45,9 @@ VARIANTS = {
     # the learned part kept only where the training genes support it (docs/perturb.md,
     # "DREAM4 unseen singles: PDS")
     "primed_support": ({**DEFAULT, "support": "nested"}, True),
+    # the GenePT direction at a quarter of the training genes' median deviation from the
+    # anchor (the pick on design seeds of benchmarks/renge_pds_recombine.py)
+    "primed_sized": ({**DEFAULT, "components": ("mean", "text"), "knowledge_size": 0.25}, True),
 }
 
 

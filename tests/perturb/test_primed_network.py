@@ -420,3 +420,56 @@ def test_support_nested_with_the_stack_gate(monkeypatch, learn_mean):
     monkeypatch.setattr(PrimedNetworkModel, "_nested_support", lambda *a: {"kept": False})
     dropped = vc.perturb.make_predictor("primed_network", support="nested", **opts).fit(train)
     assert dropped.weights_ == {"mean": 1.0, "data": 0.0, "association": 0.0}
+
+
+def test_knowledge_size_keeps_the_direction_and_sets_the_size_from_the_training_genes():
+    """``knowledge_size=s``: the knowledge part of an unseen gene points where the
+    regressors point, its norm is s x the median norm of the training changes minus the
+    anchor; the anchor and a gene without features are untouched; the time path sizes
+    the same way; s <= 0 is refused."""
+    adata, feats = _feature_cells()
+    held = "k5"
+    train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
+    opts = {"prior": "none", "text_features": feats, "components": ("mean", "text")}
+    base = vc.perturb.make_predictor("primed_network", **opts).fit(train)
+    sized = vc.perturb.make_predictor("primed_network", knowledge_size=0.25, **opts).fit(train)
+    assert sized.summary()["knowledge_size"] == 0.25 and base.summary()["knowledge_size"] is None
+    c_base, c_sized = base.contributions(held), sized.contributions(held)
+    np.testing.assert_allclose(c_sized["mean"], c_base["mean"])
+    deltas = sized.deltas_
+    typical = np.median(np.linalg.norm(deltas - np.median(deltas, axis=0), axis=1))
+    assert np.linalg.norm(c_sized["text"]) == pytest.approx(0.25 * typical, rel=1e-12)
+    cos = c_sized["text"] @ c_base["text"]
+    cos /= np.linalg.norm(c_sized["text"]) * np.linalg.norm(c_base["text"])
+    assert cos == pytest.approx(1.0, abs=1e-12)
+    assert abs(np.linalg.norm(c_base["text"]) - 0.25 * typical) > 0.05  # a real change
+    off = np.arange(adata.n_vars) != list(adata.var_names).index(held)  # the target is clamped
+    summed = np.maximum(sized.data_.control + c_sized["mean"] + c_sized["text"], 0.0)
+    np.testing.assert_allclose(sized.predict([held]).X[0][off], summed[off], atol=1e-12)
+    bare = vc.perturb.make_predictor(
+        "primed_network", knowledge_size=0.25, **{**opts, "text_features": feats.drop(index=held)}
+    ).fit(train)  # fmt: skip
+    assert np.allclose(bare.contributions(held)["text"], 0.0)
+    for bad in (0, -0.5, float("nan")):
+        with pytest.raises(ValidationError, match="knowledge_size"):
+            vc.perturb.make_predictor("primed_network", knowledge_size=bad)
+
+
+def test_knowledge_size_on_the_time_path():
+    """Per day the knowledge part (fitted on every day's changes side by side) has the
+    sized norm over all days together; without the option the time path is as before."""
+    adata, feats = _feature_cells()
+    rng = np.random.default_rng(3)
+    adata.obs["time"] = rng.choice(["d1", "d2"], size=adata.n_obs)
+    held = "k5"
+    train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
+    opts = {"prior": "none", "text_features": feats, "components": ("mean", "text")}
+    sized = vc.perturb.make_predictor("primed_network", knowledge_size=0.5, **opts).fit(train)
+    sized.predict([held], time="d1")  # fits the time path
+    genes, changes = sized.time_genes_, sized.time_changes_
+    n, n_t, _ = changes.shape
+    anchors = np.stack([np.median(changes[:, t], axis=0) for t in range(n_t)])
+    base_t = sized._time_base(held, genes, changes)
+    know = (base_t - anchors).reshape(-1)
+    typical = np.median(np.linalg.norm(changes.reshape(n, -1) - anchors.reshape(-1), axis=1))
+    assert np.linalg.norm(know) == pytest.approx(0.5 * typical, rel=1e-10)

@@ -44,6 +44,14 @@ component (so from the prior vs the data).
 the pick of a declared selection on unreported RENGE fold seeds and lost PDS on the
 reported ones, 0.702 against 0.758 at 1; ``docs/perturb.md``).
 
+``knowledge_size`` (default ``None``: the regressors' own size) keeps the direction of the
+averaged knowledge part (``neighbours`` / ``text``) and sets its size from the training
+genes instead of the regressors' shrunken output: ``knowledge_size`` times the median,
+over the training genes, of the norm of their change minus the anchor (every gene
+counted). On RENGE design fold seeds ``median + 0.25 unit(text)`` had the highest
+Pearson-delta of the recombinations tried (``benchmarks/renge_pds_recombine.py``); an
+option, checked on fresh seeds in ``docs/perturb.md``.
+
 ``support="nested"`` keeps the learned part (the components whose weights the gate
 learns: the network components of ``average``, everything but the anchor for ``stack``)
 only where the training genes support it: the weights are refitted with each group of
@@ -139,6 +147,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         time_depth: int = 0,
         time_network: str = "coef",
         support: str = "none",
+        knowledge_size: float | None = None,
         kb: Any = None,
         **kw: Any,
     ) -> None:
@@ -153,6 +162,8 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             raise ValidationError(f"stack_groups must be >= 2, got {stack_groups!r}")
         check_number("change_scale", change_scale, low=0, low_open=True)
         check_number("time_depth", time_depth, low=0, integer=True)
+        if knowledge_size is not None:
+            check_number("knowledge_size", knowledge_size, low=0, low_open=True)
         if support not in ("none", "nested"):
             raise ValidationError(f"support must be 'none' or 'nested', got {support!r}")
         if time_network not in ("coef", "prior"):
@@ -179,6 +190,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.time_depth = int(time_depth)
         self.time_network = time_network
         self.support = support
+        self.knowledge_size = None if knowledge_size is None else float(knowledge_size)
         self.kb = kb
 
     # ------------------------------------------------------------------ fit
@@ -260,7 +272,9 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             blocks.append(np.column_stack([comps[c][keep] for c in names]) / size)
             targets.append(self.deltas_[k][keep] / size)
             kw = self._know(h, [singles[i] for i in others])
-            fixed.append((comps["mean"] + sum(w * comps[c] for c, w in kw.items()))[keep] / size)
+            know = self._sized(sum((w * comps[c] for c, w in kw.items()), np.zeros(len(keep))),
+                               self.deltas_[others], comps["mean"])  # fmt: skip
+            fixed.append((comps["mean"] + know)[keep] / size)
         a, y = np.vstack(blocks), np.concatenate(targets)
         self.stack_rows_ = len(y)
         self.stack_design_ = (names, blocks, targets)  # per training gene, for diagnostics
@@ -350,7 +364,27 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             weights.update(dict.fromkeys(set(KNOWLEDGE) & set(weights), 0.0))
             weights.update(self._know(gene, self.train_genes_))
         k = self.change_scale
-        return {c: k * weights[c] * comps[c] for c in weights}
+        out = {c: k * weights[c] * comps[c] for c in weights}
+        know = [c for c in KNOWLEDGE if c in out]
+        if self.knowledge_size is not None and know:
+            total = sum(out[c] for c in know)
+            sized = self._sized(total, self.deltas_, comps["mean"])
+            norm = float(np.linalg.norm(total))
+            for c in know:  # each regressor keeps its share of the sized part
+                out[c] = out[c] * (float(np.linalg.norm(sized)) / norm if norm > 0 else 0.0)
+        return out
+
+    def _sized(self, part: np.ndarray, changes: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+        """``knowledge_size``: the knowledge ``part``'s direction at ``knowledge_size``
+        times the median norm of the training ``changes`` minus their ``anchor``
+        (unchanged without the option; a zero part stays zero)."""
+        if self.knowledge_size is None:
+            return part
+        norm = float(np.linalg.norm(part))
+        if norm == 0.0 or not len(changes):
+            return part
+        typical = float(np.median(np.linalg.norm(changes - anchor, axis=1)))
+        return part * (self.knowledge_size * typical / norm)
 
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
         data = self._require_fit()
@@ -393,6 +427,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             "gate": self.gate,
             "anchor": self.anchor,
             "change_scale": self.change_scale,
+            "knowledge_size": self.knowledge_size,
             "weights": dict(self.weights_),
             "support": self.support_,
             "n_prior_edges": self.net_.n_prior_edges,

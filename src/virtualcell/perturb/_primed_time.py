@@ -31,13 +31,20 @@ class PrimedTime:
         n, n_t, n_g = changes.shape
         out = np.stack([ANCHORS.get(self.anchor)(changes[:, t]) for t in range(n_t)])
         flat = changes.reshape(n, n_t * n_g)
+        know = np.zeros(n_t * n_g)
         for comp, w in self._know(gene, train).items():
             if comp == "neighbours":
                 part = self._neighbours(gene, train, flat, cache="_time_forest_cache")
             else:
                 part = self._text(gene, train, flat, cache="_time_text_cache")
-            out = out + w * part.reshape(n_t, n_g)
-        return out
+            if self.knowledge_size is None:
+                out = out + w * part.reshape(n_t, n_g)
+            else:
+                know = know + w * part
+        if self.knowledge_size is None:
+            return out
+        # knowledge_size: sized over all days side by side, as the regressors are fitted
+        return out + self._sized(know, flat, out.reshape(-1)).reshape(n_t, n_g)
 
     def _powers(self, data: TrainingData, net: Any, gene: str, depth: int) -> np.ndarray:
         """The knockout's change after 1..``depth`` steps through the network ``B``
