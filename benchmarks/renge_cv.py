@@ -54,6 +54,7 @@ VARIANTS = {
 def _renge(data: Path, seeds: list[int], cache: Path | None, variants: list[str]) -> pd.DataFrame:
     frames = []
     for seed in seeds:
+        first = True  # the baselines and `network` are kept from the seed's first run
         for name, (options, every_seed) in VARIANTS.items():
             if name not in variants:
                 continue
@@ -69,8 +70,9 @@ def _renge(data: Path, seeds: list[int], cache: Path | None, variants: list[str]
                 method_options={"primed_network": dict(options)}, out=out,
             )  # fmt: skip
             pp = res["per_perturbation"].copy()
-            if name != "primed_network":  # the baselines were scored in the first run
+            if not first:  # the baselines were scored in the seed's first run
                 pp = pp[pp["method"] == "primed_network"]
+            first = False
             pp["method"] = pp["method"].replace({"primed_network": name})
             pp["seed"] = seed
             frames.append(pp)
