@@ -23,7 +23,8 @@ a bad value then stops the command before any work starts, with click's usage er
 - reader options shared by every command that reads data: :func:`format_option`,
   :func:`orientation_option`, :func:`layer_option`, and :func:`read_data`, which reads
   the argument with them; :func:`json_option` for ``--json`` (print with
-  :func:`virtualcell._utils.emit_json`).
+  :func:`virtualcell._utils.emit_json`); :func:`key_value_pairs` reads repeated
+  ``KEY=VALUE`` options (method / policy options).
 
 Choice options use ``Literal[...]`` annotations (typer turns them into real choices).
 """
@@ -33,6 +34,7 @@ from ._checks import (
     config_field,
     device_option,
     json_option,
+    key_value_pairs,
     registry_list,
     registry_option,
 )
@@ -80,6 +82,7 @@ __all__ = [
     "input_path",
     "int_range",
     "json_option",
+    "key_value_pairs",
     "layer_option",
     "n_jobs_option",
     "non_negative_int",

@@ -18,6 +18,7 @@ __all__ = [
     "config_field",
     "device_option",
     "json_option",
+    "key_value_pairs",
     "registry_list",
     "registry_option",
 ]
@@ -94,3 +95,21 @@ def registry_list(
 def json_option(help: str = "Print the result as JSON on stdout (logs stay on stderr).") -> Any:
     """``--json``: machine output alone on stdout (print it with ``emit_json``)."""
     return typer.Option(False, "--json", help=help)
+
+
+def key_value_pairs(pairs: list[str] | None, what: str) -> dict[str, Any]:
+    """Repeated ``KEY=VALUE`` options as a dict: a value is read as JSON when it parses
+    (numbers, ``true`` / ``false``, ``null``, ``["a", "b"]``), otherwise kept as text;
+    ``what`` (the option's name) is in the one-line error for a pair without ``=``."""
+    import json
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError(f"{what} must be KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out

@@ -3,13 +3,19 @@ list the environments and policies."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from .._cli_types import int_range, json_option, output_path, overwrite_option, seed_option
+from .._cli_types import (
+    int_range,
+    json_option,
+    key_value_pairs,
+    output_path,
+    overwrite_option,
+    seed_option,
+)
 from .._utils import emit_json
 from ._registry import AGENT_POLICY
 
@@ -20,23 +26,6 @@ MAX_ROUNDS = 1_000
 MAX_BATCH = 10_000
 #: How ``--list-policies`` describes ``agent`` (``vc.agent.AgentPolicy``).
 AGENT_DESCRIPTION = "LLM agent (BioDiscoveryAgent-style) with the virtual cell as a tool"
-
-
-def _options(pairs: list[str] | None, what: str) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs as a dict (values read as JSON when they parse: numbers,
-    true/false, null; otherwise kept as text)."""
-    from .._errors import ValidationError
-
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValidationError(f"{what} must be KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def _policies() -> dict[str, str]:
@@ -111,7 +100,7 @@ def design_command(
     is_agent = policy.strip().lower() == AGENT_POLICY
     if not is_agent:
         POLICIES.entry(policy)
-    popts = _options(policy_option, "--policy-option")
+    popts = key_value_pairs(policy_option, "--policy-option")
     if backend is not None:
         if not is_agent:
             raise ValidationError(f"--backend is an option of the agent policy, not {policy!r}")
@@ -123,7 +112,7 @@ def design_command(
         chosen, popts = AgentPolicy(seed=seed, **popts), {}
     result = run_screen(
         env, chosen, rounds=rounds, batch=batch, seed=seed,
-        env_options=_options(env_option, "--env-option"), policy_options=popts,
+        env_options=key_value_pairs(env_option, "--env-option"), policy_options=popts,
     )  # fmt: skip
     data = result.to_dict()
     if out is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -10,6 +11,7 @@ from .._cli_types import (
     data_argument,
     int_range,
     json_option,
+    key_value_pairs,
     open_fraction,
     output_path,
     overwrite_option,
@@ -151,6 +153,14 @@ def evaluate_command(
         help="Also score every method per time point of obs['time'] (each day's change "
         "against that day's controls; results gain by_time and per_time).",
     ),
+    method_option: list[str] | None = typer.Option(
+        None,
+        "--method-option",
+        help="A method's option METHOD.KEY=VALUE (repeatable; VALUE read as JSON when it "
+        "parses), e.g. --method-option primed_network.knowledge_size=0.25 "
+        '--method-option \'primed_network.components=["mean","text"]\' (the '
+        "recommended primed_network on real data with a knowledge store; docs/perturb.md).",
+    ),
     overwrite: bool = overwrite_option(),
     as_json: bool = json_option(),
 ) -> None:
@@ -165,6 +175,7 @@ def evaluate_command(
         raise ValidationError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     result = evaluate(
         data,
+        method_options=_method_options(method_option),
         task=task,
         seed=seed,
         methods=_split_names(methods),
@@ -203,6 +214,22 @@ def evaluate_command(
     )
     typer.echo(markdown_table(rows))
     _no_result_exit(failed, len(report["results"]))
+
+
+def _method_options(pairs: list[str] | None) -> dict[str, dict[str, Any]] | None:
+    """``--method-option METHOD.KEY=VALUE`` pairs as ``{method: {key: value}}``."""
+    from .._errors import ValidationError
+
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in key_value_pairs(pairs, "--method-option").items():
+        method, dot, name = key.partition(".")
+        if not dot or not method or not name:
+            raise ValidationError(
+                f"--method-option must be METHOD.KEY=VALUE, got {key!r} (e.g. "
+                "primed_network.knowledge_size=0.25)"
+            )
+        out.setdefault(method.lower(), {})[name] = value
+    return out or None
 
 
 def _no_result_exit(failed: list[str], n: int) -> None:
@@ -279,6 +306,13 @@ def predict_command(
         "'all' or comma-separated values (e.g. 2,3); each row is a condition at one time "
         "point (obs 'time'), its change taken against that time point's controls.",
     ),
+    option: list[str] | None = typer.Option(
+        None,
+        "--option",
+        help="An option of the method, KEY=VALUE (repeatable; VALUE read as JSON when it "
+        "parses), e.g. -m primed_network --option knowledge_size=0.25 --option "
+        '\'components=["mean","text"]\'.',
+    ),
     overwrite: bool = overwrite_option(),
 ) -> None:
     """Fit one method on DATA and write its predictions."""
@@ -302,7 +336,8 @@ def predict_command(
     when = None if time is None else ("all" if time.strip() == "all" else _split_names(time))
     if time is not None and when is None:  # it predicted time-pooled profiles silently
         raise ValidationError("--time is empty: give 'all' or time points, e.g. --time 2,3")
-    pred = predict_perturbation(adata, perturbations=conds, method=method, time=when)
+    options = key_value_pairs(option, "--option")
+    pred = predict_perturbation(adata, perturbations=conds, method=method, time=when, **options)
     with atomic_path(out) as tmp:
         pred.write_h5ad(tmp)
     typer.echo(f"wrote {pred.n_obs} predicted profiles to {out}", err=True)
