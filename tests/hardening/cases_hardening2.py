@@ -263,6 +263,22 @@ CASES: list[Case] = [
         max_s=5,
     ),
     Case(
+        "perturb-method-option-no-method",
+        f"vcell perturb evaluate {P} --task unseen_singles --method-option knowledge_size=0.25",
+        2,
+        r"--method-option must be METHOD\.KEY=VALUE, got 'knowledge_size'",
+        setup=_perturbed,
+        max_s=5,
+    ),
+    Case(
+        "perturb-predict-option-unknown",
+        f"vcell perturb predict {P} -p G1 -m train_mean --option bogus=1 --out {{tmp}}/p.h5ad",
+        2,
+        r"method 'train_mean' has no option\(s\) \['bogus'\]",
+        setup=_perturbed,
+        max_s=5,
+    ),
+    Case(
         "perturb-evaluate-out-folder-not-empty",
         f"vcell perturb evaluate {P} --task unseen_singles --out {{tmp}}/res",
         2,
