@@ -8,7 +8,7 @@ import pytest
 from test_primed_stream import PARTS, PRIOR, REGS, _adata, _in_memory
 
 import virtualcell as vc
-from virtualcell.grn import _stream_stats
+from virtualcell.grn import _stream_sets
 
 GRID = dict(ridges=(0.01, 1.0), strengths=(1.0, 10.0), prior_means=(0.0, 0.7))
 #: set sizes chosen around the rule's threshold (``folds x regulators`` = 24 cells with
@@ -58,7 +58,7 @@ def _same(a: vc.grn.PrimedNetwork, b: vc.grn.PrimedNetwork, tol: float = 1e-10) 
 def _stats(path, monkeypatch, ratio, **kw) -> vc.grn.PrimedStatistics:
     with monkeypatch.context() as m:
         if ratio is not None:
-            m.setattr(_stream_stats, "_CELLS_RATIO", ratio)
+            m.setattr(_stream_sets, "_CELLS_RATIO", ratio)
         return vc.grn.primed_statistics(path, regulators=REGS, groupby="time",
                                         reference="control", perturbed="perturbation", **kw)  # fmt: skip
 
@@ -147,18 +147,18 @@ def test_one_fold_and_one_setting(sized, monkeypatch):
 
 
 def test_a_chunk_of_perturbed_targets_carries_only_its_sets(sized, monkeypatch):
-    from virtualcell.grn import _stream
+    from virtualcell.grn import _parallel
 
     a, path = sized
     stats = _stats(path, monkeypatch, None)
     sent = []
-    real = _stream.map_tasks
+    real = _parallel.map_tasks
 
-    def spy(fn, items, **kw):
-        sent.extend(items)
+    def spy(fn, items, **kw):  # the perturbed targets' tasks: (targets, sets, members)
+        sent.extend(item for item in items if isinstance(item, tuple))
         return real(fn, items, **kw)
 
-    monkeypatch.setattr(_stream, "map_tasks", spy)
+    monkeypatch.setattr(_parallel, "map_tasks", spy)
     net = vc.grn.solve_primed(stats, prior=PRIOR, target_chunk=1, **GRID)
     _same(_in_memory(a, perturbed=_lists(a), **GRID), net)
     genes = list(a.var_names)

@@ -32,6 +32,7 @@ def map_targets(
     chunk_size: int | None = None,
     description: str = "targets",
     dask: str | Any | None = None,
+    per_chunk: Callable[[np.ndarray], Any] | None = None,
     **shared: Any,
 ) -> np.ndarray:
     """``fn(chunk, **shared) -> (len(chunk), k)`` over chunks of ``targets``; rows stacked
@@ -39,11 +40,14 @@ def map_targets(
     as long as ``fn`` seeds per target.
 
     The default chunk size gives each worker about 8 chunks (load balance and steady
-    progress; per-chunk set-up is small because workers cache what all chunks share)."""
+    progress; per-chunk set-up is small because workers cache what all chunks share).
+    ``per_chunk`` turns each chunk into the task ``fn`` gets instead (a chunk's own inputs
+    travel with it, not to every worker)."""
     targets = np.asarray(targets)
     if chunk_size is None:
         n_chunks = 8 * n_workers(n_jobs=n_jobs, dask=dask)
         chunk_size = max(1, int(np.ceil(len(targets) / n_chunks)))
     chunks = [targets[i : i + chunk_size] for i in range(0, len(targets), chunk_size)]
-    parts = map_tasks(fn, chunks, shared=shared, n_jobs=n_jobs, dask=dask, description=description)
+    items = chunks if per_chunk is None else [per_chunk(c) for c in chunks]
+    parts = map_tasks(fn, items, shared=shared, n_jobs=n_jobs, dask=dask, description=description)
     return np.vstack(parts) if parts else np.zeros((0, 0))

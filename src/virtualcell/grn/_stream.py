@@ -44,17 +44,18 @@ of ``n`` cells and ``k`` genes, and at most ``8 B x folds x r x (r + k)`` per se
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
-from .._utils import dask_client, map_tasks, n_workers
+from .._utils import dask_client
 from ._parallel import map_targets
 from ._primed import PrimedNetwork, prior_matrix
-from ._stream_stats import PerturbedSet, PrimedStatistics, primed_statistics
+from ._stream_sets import PerturbedSet
+from ._stream_stats import PrimedStatistics, primed_statistics
 
 __all__ = [
     "PerturbedSet",
@@ -258,32 +259,18 @@ def _excluded(
     return gram, col, cells, sq
 
 
-def _map_perturbed(
-    fn: Any,
-    targets: np.ndarray,
-    *,
-    sets: Sequence[PerturbedSet],
-    members: dict[int, list[int]],
-    n_jobs: int,
-    dask: Any,
-    chunk_size: int | None,
-    description: str,
-    **shared: Any,
-) -> np.ndarray:
-    """:func:`._parallel.map_targets` for the perturbed targets, each chunk of targets
-    carrying only the sets its targets are in (not every set to every worker)."""
-    if chunk_size is None:
-        n_chunks = 8 * n_workers(n_jobs=n_jobs, dask=dask)
-        chunk_size = max(1, int(np.ceil(len(targets) / n_chunks)))
-    items = []
-    for a in range(0, len(targets), chunk_size):
-        chunk = targets[a : a + chunk_size]
+def _with_sets(
+    sets: Sequence[PerturbedSet], members: dict[int, list[int]]
+) -> Callable[[np.ndarray], tuple[np.ndarray, dict[int, PerturbedSet], dict[int, list[int]]]]:
+    """``map_targets(per_chunk=...)`` for the perturbed targets: each chunk of targets
+    carries only the sets its targets are in (not every set to every worker)."""
+
+    def item(chunk: np.ndarray) -> tuple[np.ndarray, dict[int, PerturbedSet], dict[int, list[int]]]:
         mine = {int(t): members[int(t)] for t in chunk}
         need = sorted({i for ids in mine.values() for i in ids})
-        items.append((chunk, {i: sets[i] for i in need}, mine))
-    parts = map_tasks(fn, items, shared=shared, n_jobs=n_jobs, dask=dask,
-                      description=description)  # fmt: skip
-    return np.vstack(parts)
+        return chunk, {i: sets[i] for i in need}, mine
+
+    return item
 
 
 def _excluded_cv_task(
@@ -479,9 +466,9 @@ def solve_primed(
             ).sum(axis=0)  # fmt: skip
         del inverses
         if hit.size:
-            err += _map_perturbed(
-                _excluded_cv_task, hit, sets=stats.perturbed, members=members, n_jobs=n_jobs,
-                dask=dask, chunk_size=target_chunk,
+            err += map_targets(
+                _excluded_cv_task, hit, per_chunk=_with_sets(stats.perturbed, members),
+                n_jobs=n_jobs, dask=dask, chunk_size=target_chunk,
                 description="primed cross-validation (perturbed targets)", cross=stats.cross,
                 sumsq=stats.sumsq, prior=p8, regulators=regs, fold_cells=stats.fold_cells,
                 grid=settings, with_prior=has_prior,
@@ -507,9 +494,9 @@ def solve_primed(
         q[:, free] = rows[:, r:].T
         del rows
     if hit.size:
-        rows = _map_perturbed(
-            _excluded_final_task, hit, sets=stats.perturbed, members=members, n_jobs=n_jobs,
-            dask=dask, chunk_size=target_chunk, description="primed solve (perturbed targets)",
+        rows = map_targets(
+            _excluded_final_task, hit, per_chunk=_with_sets(stats.perturbed, members),
+            n_jobs=n_jobs, dask=dask, chunk_size=target_chunk, description="primed solve (perturbed targets)",
             cross=stats.cross, prior=p8, regulators=regs, n_cells=n, ridge=best[0],
             strength=best[1], prior_mean=best[2],
         )  # fmt: skip
