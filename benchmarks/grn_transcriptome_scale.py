@@ -353,21 +353,20 @@ def main() -> None:
                 ),
                 pids,
             )  # fmt: skip
-            timing: dict[str, float] = {}
-            net, m2 = _phase(
-                lambda client=client, stats=stats, timing=timing: vc.grn.solve_primed(
-                    stats, prior=prior, targets=targets, dask=client, timing=timing
-                ),
-                pids,
-            )  # fmt: skip
-            if ko_targets.size:
-                ko_timing: dict[str, float] = {}
-                ko_net, m3 = _phase(
-                    lambda client=client, stats=stats, timing=ko_timing: vc.grn.solve_primed(
-                        stats, prior=prior, targets=ko_targets, dask=client, timing=timing
-                    ),
+
+            def solve(tg, client=client, stats=stats, pids=pids):
+                """One timed solve of targets ``tg``: (network, metrics, phase timing)."""
+                tm: dict[str, float] = {}
+                fitted, metrics = _phase(
+                    lambda: vc.grn.solve_primed(stats, prior=prior, targets=tg, dask=client,
+                                                timing=tm),
                     pids,
                 )  # fmt: skip
+                return fitted, metrics, tm
+
+            net, m2, timing = solve(targets)
+            if ko_targets.size:
+                ko_net, m3, ko_timing = solve(ko_targets)
         check = {
             "cross": stats.cross[:, :50].copy(),
             "coef": net.coef[:, targets].copy(),
