@@ -96,6 +96,8 @@ def test_symbol_fraction_counts_official_symbols_only(kb_path):
         assert kb.symbol_fraction(ALIASES_ONLY) == 0.0
         assert kb.symbol_fraction([]) == 0.0
         assert kb.resolve("P53") == "TP53"  # resolving is unchanged
+        assert kb.names_genes(["TP53", "G1"]) and not kb.names_genes(ALIASES_ONLY)
+        assert not kb.names_genes(["TP53", "G1", "G2"], least=0.5)
 
 
 def test_no_knowledge_for_names_outside_the_store(kb_path, capsys, monkeypatch):

@@ -39,7 +39,7 @@ def knowledge_prior_edges(genes: list[str], *, path=None) -> pd.DataFrame:
     upper = {g.upper(): g for g in genes}
     rows = []
     with kb:
-        if kb.symbol_fraction(genes) < knowledge.MIN_SYMBOL_FRACTION:
+        if not kb.names_genes(genes):
             genes = []  # not named by the store's symbols (e.g. DREAM4's G1): no edges
         for g in genes:
             hits = kb.targets(g.upper())

@@ -138,7 +138,9 @@ class KnowledgeBase:
 
     @cached_property
     def _official(self) -> frozenset[str]:
-        return frozenset(s.upper() for s in self._q("SELECT symbol FROM genes")["symbol"])
+        return frozenset(
+            sym.upper() for sym in self._symbols.values()
+        )  # every symbol maps to itself
 
     def symbol_fraction(self, names: Sequence[str]) -> float:
         """Fraction of ``names`` that are official gene symbols (case-insensitive; an
@@ -157,6 +159,20 @@ class KnowledgeBase:
         if not names:
             return 0.0
         return sum(n in self._official for n in names) / len(names)
+
+    def names_genes(self, names: Sequence[str], least: float | None = None) -> bool:
+        """Whether ``names`` are genes of this store at all: at least ``least`` (default
+        :data:`MIN_SYMBOL_FRACTION`) of them official symbols (:meth:`symbol_fraction`).
+        Analyses that draw knowledge for a data set's genes ask this first.
+
+        Parameters
+        ----------
+        names
+            Gene names (e.g. a dataset's ``var_names``).
+        least
+            Least fraction of official symbols.
+        """
+        return self.symbol_fraction(names) >= (MIN_SYMBOL_FRACTION if least is None else least)
 
     def _need_gene(self, name: str) -> str:
         sym = self.resolve(name)

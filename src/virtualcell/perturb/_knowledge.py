@@ -40,25 +40,26 @@ _told: set[tuple[str, ...]] = set()
 
 
 def _resolve(
-    store: Any, genes: Sequence[str], measured: Sequence[str] | None = None
+    store: Any,
+    genes: Sequence[str],
+    measured: Sequence[str] | None = None,
+    least: float | None = None,
 ) -> dict[str, str]:
     """Measured name -> official symbol for the ``genes`` the store knows (by symbol or
-    alias); none when fewer than ``vc.knowledge.MIN_SYMBOL_FRACTION`` of ``measured`` (default
-    ``genes``) are official symbols: the names are then of another namespace (DREAM4's
-    ``G1`` ... ``G100``, a simulator's), and an alias match (``G1`` is an alias of PRB3)
-    would hand a synthetic gene an unrelated human gene's knowledge."""
-    from ..knowledge import MIN_SYMBOL_FRACTION
-
+    alias); none when ``measured`` (default ``genes``) are not genes of the store
+    (:meth:`~virtualcell.knowledge.KnowledgeBase.names_genes`, ``least``): the names are
+    then of another namespace (DREAM4's ``G1`` ... ``G100``, a simulator's), and an alias
+    match (``G1`` is an alias of PRB3) would hand a synthetic gene an unrelated human
+    gene's knowledge."""
     pool = list(genes) if measured is None else list(measured)
-    frac = store.symbol_fraction(pool)
-    if frac < MIN_SYMBOL_FRACTION:
+    if not store.names_genes(pool, least):
         key = (*sorted(str(g) for g in pool)[:8], str(len(pool)))
         if key not in _told:  # once per gene set and process
             _told.add(key)
             shown = ", ".join(str(g) for g in pool[:3])
-            log(f"knowledge: {frac:.0%} of {len(pool)} gene names ({shown}, ...) are official "
-                f"gene symbols (< {MIN_SYMBOL_FRACTION:.0%}): not treated as genes of the knowledge "
-                "store, so no knowledge is used for them")  # fmt: skip
+            log(f"knowledge: {store.symbol_fraction(pool):.0%} of {len(pool)} gene names "
+                f"({shown}, ...) are official gene symbols: not treated as genes of the "
+                "knowledge store, so no knowledge is used for them")  # fmt: skip
         return {}
     out = {}
     for g in genes:
@@ -98,12 +99,7 @@ def tf_target_edges(
     if store is None:
         return None
     try:
-        from ..knowledge import MIN_SYMBOL_FRACTION
-
-        least = MIN_SYMBOL_FRACTION if min_resolved is None else min_resolved
-        if store.symbol_fraction(genes) < least:
-            return None
-        names = _resolve(store, genes)
+        names = _resolve(store, genes, least=min_resolved)
         if not names:
             return None
         back = {sym: g for g, sym in names.items()}
