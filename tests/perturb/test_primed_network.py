@@ -446,6 +446,12 @@ def test_knowledge_size_keeps_the_direction_and_sets_the_size_from_the_training_
     off = np.arange(adata.n_vars) != list(adata.var_names).index(held)  # the target is clamped
     summed = np.maximum(sized.data_.control + c_sized["mean"] + c_sized["text"], 0.0)
     np.testing.assert_allclose(sized.predict([held]).X[0][off], summed[off], atol=1e-12)
+    # change_scale still multiplies the whole change, the sized knowledge part included
+    wide = vc.perturb.make_predictor("primed_network", knowledge_size=0.25, change_scale=2.0,
+                                     **opts).fit(train)  # fmt: skip
+    for part in ("mean", "text"):
+        np.testing.assert_allclose(wide.contributions(held)[part], 2.0 * c_sized[part],
+                                   rtol=1e-12)  # fmt: skip
     bare = vc.perturb.make_predictor(
         "primed_network", knowledge_size=0.25, **{**opts, "text_features": feats.drop(index=held)}
     ).fit(train)  # fmt: skip

@@ -272,8 +272,8 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             blocks.append(np.column_stack([comps[c][keep] for c in names]) / size)
             targets.append(self.deltas_[k][keep] / size)
             kw = self._know(h, [singles[i] for i in others])
-            know = self._sized(sum((w * comps[c] for c, w in kw.items()), np.zeros(len(keep))),
-                               self.deltas_[others], comps["mean"])  # fmt: skip
+            know = sum((w * comps[c] for c, w in kw.items()), np.zeros(len(keep)))
+            know = know * self._size_factor(know, self.deltas_[others], comps["mean"])
             fixed.append((comps["mean"] + know)[keep] / size)
         a, y = np.vstack(blocks), np.concatenate(targets)
         self.stack_rows_ = len(y)
@@ -366,25 +366,21 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         k = self.change_scale
         out = {c: k * weights[c] * comps[c] for c in weights}
         know = [c for c in KNOWLEDGE if c in out]
-        if self.knowledge_size is not None and know:
-            total = sum(out[c] for c in know)
-            sized = self._sized(total, self.deltas_, comps["mean"])
-            norm = float(np.linalg.norm(total))
-            for c in know:  # each regressor keeps its share of the sized part
-                out[c] = out[c] * (float(np.linalg.norm(sized)) / norm if norm > 0 else 0.0)
+        if know:  # each regressor keeps its share of the (sized) knowledge part
+            total = sum(weights[c] * comps[c] for c in know)
+            factor = self._size_factor(total, self.deltas_, comps["mean"])
+            out.update({c: out[c] * factor for c in know})
         return out
 
-    def _sized(self, part: np.ndarray, changes: np.ndarray, anchor: np.ndarray) -> np.ndarray:
-        """``knowledge_size``: the knowledge ``part``'s direction at ``knowledge_size``
-        times the median norm of the training ``changes`` minus their ``anchor``
-        (unchanged without the option; a zero part stays zero)."""
-        if self.knowledge_size is None:
-            return part
+    def _size_factor(self, part: np.ndarray, changes: np.ndarray, anchor: np.ndarray) -> float:
+        """``knowledge_size``: what the knowledge ``part`` is multiplied by so that its norm
+        is ``knowledge_size`` times the median norm of the training ``changes`` minus their
+        ``anchor`` (1 without the option or for a zero part)."""
         norm = float(np.linalg.norm(part))
-        if norm == 0.0 or not len(changes):
-            return part
+        if self.knowledge_size is None or norm == 0.0 or not len(changes):
+            return 1.0
         typical = float(np.median(np.linalg.norm(changes - anchor, axis=1)))
-        return part * (self.knowledge_size * typical / norm)
+        return self.knowledge_size * typical / norm
 
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
         data = self._require_fit()

@@ -31,20 +31,18 @@ class PrimedTime:
         n, n_t, n_g = changes.shape
         out = np.stack([ANCHORS.get(self.anchor)(changes[:, t]) for t in range(n_t)])
         flat = changes.reshape(n, n_t * n_g)
-        know = np.zeros(n_t * n_g)
+        parts = []
         for comp, w in self._know(gene, train).items():
             if comp == "neighbours":
                 part = self._neighbours(gene, train, flat, cache="_time_forest_cache")
             else:
                 part = self._text(gene, train, flat, cache="_time_text_cache")
-            if self.knowledge_size is None:
-                out = out + w * part.reshape(n_t, n_g)
-            else:
-                know = know + w * part
-        if self.knowledge_size is None:
-            return out
+            parts.append(w * part)
         # knowledge_size: sized over all days side by side, as the regressors are fitted
-        return out + self._sized(know, flat, out.reshape(-1)).reshape(n_t, n_g)
+        factor = self._size_factor(sum(parts, np.zeros(n_t * n_g)), flat, out.reshape(-1))
+        for part in parts:
+            out = out + factor * part.reshape(n_t, n_g)
+        return out
 
     def _powers(self, data: TrainingData, net: Any, gene: str, depth: int) -> np.ndarray:
         """The knockout's change after 1..``depth`` steps through the network ``B``
