@@ -47,3 +47,27 @@ def test_paired_difference_interval_and_counts(paired_module, tmp_path):
         "5 / 0 / 0"  # lower L2 is ahead
     )
     assert paired_module.paired(table, "ours", "train_mean", "pds_targets_out") is None
+
+
+def test_against_adds_a_named_method_and_refuses_unknown(paired_module, tmp_path, monkeypatch):
+    path = _csv(tmp_path / "a.csv", [0, 1, 2], [0.4, 0.5, 0.3], [0.35, 0.5, 0.32])
+    pp = pd.read_csv(path)
+    other = pp[pp["method"] == "ours"].assign(method="default", pearson_delta=0.2)
+    pd.concat([pp, other]).to_csv(path, index=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr("sys.argv", ["renge_paired", str(path), "--ours", "ours",
+                                     "--against", "default", "--out", str(out)])  # fmt: skip
+    paired_module.main()
+    text = (out / "renge_paired.md").read_text()
+    assert "--against default" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ours |")]
+    # pearson_delta: against train_mean and against the named method; ours - default =
+    # the gene means 0.4, 0.5, 0.3 minus 0.2 (the +-0.01 gene noise cancels)
+    assert any("| default |" in r and "+0.200 [" in r and "3 / 0 / 0" in r for r in rows)
+    assert any("| train_mean |" in r for r in rows)
+    assert "(best baseline by mean: `train_mean`)" in text  # not the named method
+    monkeypatch.setattr("sys.argv", ["renge_paired", str(path), "--ours", "ours",
+                                     "--against", "nope", "--out", str(out)])  # fmt: skip
+    with pytest.raises(SystemExit, match="--against nope not in the tables"):
+        paired_module.main()
