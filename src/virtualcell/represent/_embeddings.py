@@ -69,7 +69,7 @@ class EmbeddingSource(abc.ABC):
 def _log_adata(adata: AnnData, layer: str | None) -> Any:
     import anndata as ad
 
-    X, genes = expression(adata, layer=layer)
+    X, genes = expression(adata, layer=layer, what="the pca embedding")
     out = ad.AnnData(log_expression(X))
     out.var_names = list(genes)
     out.var_names_make_unique()
@@ -228,7 +228,7 @@ class OracleSource(EmbeddingSource):
         return tables[0].detach().float().cpu().numpy()
 
     def _input_readout(self, adata: AnnData, layer: str | None) -> np.ndarray:
-        X, genes = expression(adata, layer=layer)
+        X, genes = expression(adata, layer=layer, what="the oracle embedding")
         X = log_expression(X)
         vocab = self.model.tokenizer.vocab
         ids = vocab.lookup([str(g) for g in genes])
@@ -314,7 +314,7 @@ class GenePTSource(EmbeddingSource):
         if table is None:
             from ..knowledge import gene_text_embeddings
 
-            _, genes = expression(adata, layer=layer)
+            _, genes = expression(adata, layer=layer, what="the genept embedding")
             table = gene_text_embeddings(list(genes))
         self.tokenizer = GeneTextTokenizer(
             table, weighting=self.weighting, min_coverage_warn=0.0, min_coverage_error=0.0
@@ -324,7 +324,7 @@ class GenePTSource(EmbeddingSource):
     def transform(self, adata: AnnData, *, layer: str | None = None) -> np.ndarray:
         if self.tokenizer is None:
             raise ValidationError("the genept embedding is not fitted")
-        X, genes = expression(adata, layer=layer)
+        X, genes = expression(adata, layer=layer, what="the genept embedding")
         return self.tokenizer.embed(X, genes=list(genes))
 
 
@@ -338,7 +338,7 @@ class SentenceSource(EmbeddingSource):
     def fit(self, adata: AnnData, *, layer: str | None = None) -> SentenceSource:
         from ..tokenize import SentenceTokenizer
 
-        X, genes = expression(adata, layer=layer)
+        X, genes = expression(adata, layer=layer, what="the sentence embedding")
         self.tokenizer = SentenceTokenizer(
             max_len=self.top_k, min_coverage_warn=0.0, min_coverage_error=0.0
         ).fit(X, genes=list(genes))
@@ -349,7 +349,7 @@ class SentenceSource(EmbeddingSource):
 
         if self.tokenizer is None:
             raise ValidationError("the sentence embedding is not fitted")
-        X, genes = expression(adata, layer=layer)
+        X, genes = expression(adata, layer=layer, what="the sentence embedding")
         texts = self.tokenizer.encode(X, genes=list(genes)).texts
         return embed_texts(list(texts), description="cell sentences")
 

@@ -40,12 +40,16 @@ __all__ = [
 
 
 @doc_params
-def expression(adata: AnnData, *, layer: str | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
+def expression(
+    adata: AnnData, *, layer: str | None = None, what: str = "expression"
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """``(X as CSR float32, gene names)`` of ``X``, a layer, or ``adata.raw`` (``"raw"``),
     as given (``vc.data.expression(space="input")`` after its checks: no NaN, infinite or
-    negative values).
+    negative values; ``what`` names the step in their messages).
     """
-    e = _data_expression(adata, layer=layer, normalize=False, sparse_output=True, dtype="float32")
+    e = _data_expression(
+        adata, layer=layer, normalize=False, sparse_output=True, dtype="float32", what=what
+    )
     return e.X, np.asarray([str(g) for g in e.genes], dtype=object)
 
 
