@@ -45,7 +45,12 @@ def expression(
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """``(X as CSR float32, gene names)`` of ``X``, a layer, or ``adata.raw`` (``"raw"``),
     as given (``vc.data.expression(space="input")`` after its checks: no NaN, infinite or
-    negative values; ``what`` names the step in their messages).
+    negative values).
+
+    Parameters
+    ----------
+    what
+        The step named in the checks' messages (e.g. ``"the oracle embedding"``).
     """
     e = _data_expression(
         adata, layer=layer, normalize=False, sparse_output=True, dtype="float32", what=what
