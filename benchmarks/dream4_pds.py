@@ -41,8 +41,14 @@ from virtualcell._utils import atomic_path, markdown_table, write_text
 
 METRICS = ["pearson_delta", "l2", "pds", "pds_targets_out", "centroid_accuracy",
            "mse_top20_de", "direction_agreement"]  # fmt: skip
-#: the default of primed_network, explicit (benchmarks/renge_cv.py)
-DEFAULT = {"gate": "average", "anchor": "median", "stack_groups": 10}
+#: the default of primed_network until 2026-12-07, explicit (benchmarks/renge_cv.py)
+DEFAULT = {
+    "gate": "average",
+    "anchor": "median",
+    "stack_groups": 10,
+    "components": ("mean", "data", "prior", "association", "neighbours", "text"),
+    "knowledge_size": None,
+}
 SUPPORT = {**DEFAULT, "support": "nested"}
 
 

@@ -78,7 +78,7 @@ S_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 C_GRID = (0.75, 1.0, 1.25, 1.5)
 #: the declared rule's pick on seeds 10-14 (``median + 1c1.5*avg``) as primed_network options
 PICK = {"gate": "average", "anchor": "median", "components": ("mean", "neighbours", "text"),
-        "change_scale": 1.5}  # fmt: skip
+        "change_scale": 1.5, "knowledge_size": None}  # fmt: skip
 METRICS = ("pearson_delta", "pds", "l2", "de_overlap")
 
 

@@ -52,7 +52,8 @@ DESIGN = "0,1,2,10,11,12,13,14,20,21,22,23,24,25,26,27,28,29"
 def components(data: Path, seed: int, fold: int) -> dict:
     """The raw components of every held-out gene of one fold (and what scoring needs)."""
     task = load_task(data, task="unseen_singles", folds=4, fold=fold, seed=seed)
-    model = vc.perturb.make_predictor("primed_network", components=ALL, seed=seed)
+    model = vc.perturb.make_predictor("primed_network", components=ALL, knowledge_size=None,
+                                      seed=seed)  # fmt: skip
     model.fit(task.train)
     d = model.data_
     truth = Truth(task, d.counts)

@@ -59,7 +59,12 @@ import pandas as pd
 import virtualcell as vc
 from virtualcell._utils import atomic_path, markdown_table, write_text
 
-KNOWLEDGE = {"gate": "average", "anchor": "median", "components": ("mean", "neighbours", "text")}
+KNOWLEDGE = {
+    "gate": "average",
+    "anchor": "median",
+    "components": ("mean", "neighbours", "text"),
+    "knowledge_size": None,  # the regressors' own size, as when this was run
+}
 #: candidate -> (time_network, depth)
 CANDIDATES = {
     "time_d0": ("coef", 0),

@@ -192,7 +192,7 @@ def test_text_component_learns_from_gene_descriptions_and_is_optional():
     keep[list(adata.var_names).index(held)] = False
     model = vc.perturb.make_predictor(
         "primed_network", prior="none", components=("mean", "data", "text"),
-        text_features=feats,
+        text_features=feats, knowledge_size=None,  # the regressor's own size
     ).fit(train)  # fmt: skip
     w = model.summary()["weights"]
     assert w["mean"] == 1.0 and w["text"] > 0.5  # learned on the training genes only
@@ -209,10 +209,14 @@ def test_text_component_learns_from_gene_descriptions_and_is_optional():
         text_features=feats.drop(index=held),
     ).fit(train)  # fmt: skip
     assert np.allclose(bare.contributions(held)["text"], 0.0)
-    # the default (average) gate uses both knowledge regressors; the stack gate, as
-    # before, not the text one (no embedder needed)
-    assert {"neighbours", "text"} <= set(vc.perturb.make_predictor("primed_network").components)
-    assert "text" not in vc.perturb.make_predictor("primed_network", gate="stack").components
+    # the default (average) gate's knowledge part is the text regressor, sized; the stack
+    # gate, as before, uses the GO forest and not the text one (no embedder needed)
+    default = vc.perturb.make_predictor("primed_network")
+    assert "text" in default.components and "neighbours" not in default.components
+    assert default.knowledge_size == 0.25
+    stack = vc.perturb.make_predictor("primed_network", gate="stack")
+    assert "text" not in stack.components and "neighbours" in stack.components
+    assert stack.knowledge_size is None
 
 
 def _shared_shift_cells(seed: int = 0) -> ad.AnnData:
@@ -270,7 +274,7 @@ def test_average_gate_fixes_the_knowledge_weights_and_learns_only_the_network():
     train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
     both = vc.perturb.make_predictor(
         "primed_network", prior="none", features=feats, text_features=feats,
-        components=("mean", "data", "neighbours", "text"), n_estimators=20,
+        components=("mean", "data", "neighbours", "text"), n_estimators=20, knowledge_size=None,
     ).fit(train)  # fmt: skip
     assert both.summary()["gate"] == "average" and both.summary()["anchor"] == "median"
     raw = both._component_table(held, both.data_, both.net_, both.train_genes_,
@@ -282,7 +286,7 @@ def test_average_gate_fixes_the_knowledge_weights_and_learns_only_the_network():
     # a gene only one regressor knows gets that one with weight 1
     only_forest = vc.perturb.make_predictor(
         "primed_network", prior="none", features=feats, text_features=feats.drop(index=held),
-        components=("mean", "neighbours", "text"), n_estimators=20,
+        components=("mean", "neighbours", "text"), n_estimators=20, knowledge_size=None,
     ).fit(train)  # fmt: skip
     raw = only_forest._component_table(held, only_forest.data_, only_forest.net_,
                                        only_forest.train_genes_, only_forest.deltas_, None)  # fmt: skip
@@ -431,9 +435,12 @@ def test_knowledge_size_keeps_the_direction_and_sets_the_size_from_the_training_
     held = "k5"
     train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
     opts = {"prior": "none", "text_features": feats, "components": ("mean", "text")}
-    base = vc.perturb.make_predictor("primed_network", **opts).fit(train)
+    base = vc.perturb.make_predictor("primed_network", knowledge_size=None, **opts).fit(train)
     sized = vc.perturb.make_predictor("primed_network", knowledge_size=0.25, **opts).fit(train)
     assert sized.summary()["knowledge_size"] == 0.25 and base.summary()["knowledge_size"] is None
+    # the default ("auto" with the average gate) is the sized part: the same predictions
+    default = vc.perturb.make_predictor("primed_network", **opts).fit(train)
+    np.testing.assert_array_equal(default.predict([held]).X, sized.predict([held]).X)
     c_base, c_sized = base.contributions(held), sized.contributions(held)
     np.testing.assert_allclose(c_sized["mean"], c_base["mean"])
     deltas = sized.deltas_

@@ -157,9 +157,9 @@ def evaluate_command(
         None,
         "--method-option",
         help="A method's option METHOD.KEY=VALUE (repeatable; VALUE read as JSON when it "
-        "parses), e.g. --method-option primed_network.knowledge_size=0.25 "
-        '--method-option \'primed_network.components=["mean","text"]\' (the '
-        "recommended primed_network on real data with a knowledge store; docs/perturb.md).",
+        "parses), e.g. --method-option primed_network.knowledge_size=0.5 "
+        '--method-option \'primed_network.components=["mean","neighbours","text"]\' '
+        "(docs/perturb.md lists every method's options).",
     ),
     overwrite: bool = overwrite_option(),
     as_json: bool = json_option(),
@@ -310,8 +310,8 @@ def predict_command(
         None,
         "--option",
         help="An option of the method, KEY=VALUE (repeatable; VALUE read as JSON when it "
-        "parses), e.g. -m primed_network --option knowledge_size=0.25 --option "
-        '\'components=["mean","text"]\'.',
+        "parses), e.g. -m primed_network --option knowledge_size=0.5 --option "
+        '\'components=["mean","neighbours","text"]\'.',
     ),
     overwrite: bool = overwrite_option(),
 ) -> None:

@@ -25,8 +25,9 @@ Components (each a predicted change from control, genes-vector, for a gene ``g``
 * ``neighbours``: what ``g``'s knowledge neighbours add to the mean: a random forest
   from gene features (GO terms and known targets from the knowledge store, or
   ``features=``; the ``go_forest`` regressor) to the training changes, minus their mean
-  (0 without features); anchor ``mean`` + ``neighbours`` alone is ``go_forest``;
-* ``text`` (default components of the ``average`` gate only): what the gene's text adds: a
+  (0 without features); anchor ``mean`` + ``neighbours`` alone is ``go_forest``; a
+  default component of the ``stack`` gate, named when wanted with ``average``;
+* ``text`` (a default component of the ``average`` gate only): what the gene's text adds: a
   ridge regression (strength by leave-one-out) from the GenePT embedding of the gene
   (from the knowledge store, or ``text_features=``) to the training changes, minus their
   mean (the ``genept_ridge`` regressor; 0 for a gene without an embedding);
@@ -44,13 +45,14 @@ component (so from the prior vs the data).
 the pick of a declared selection on unreported RENGE fold seeds and lost PDS on the
 reported ones, 0.702 against 0.758 at 1; ``docs/perturb.md``).
 
-``knowledge_size`` (default ``None``: the regressors' own size) keeps the direction of the
-averaged knowledge part (``neighbours`` / ``text``) and sets its size from the training
-genes instead of the regressors' shrunken output: ``knowledge_size`` times the median,
-over the training genes, of the norm of their change minus the anchor (every gene
-counted). On RENGE design fold seeds ``median + 0.25 unit(text)`` had the highest
-Pearson-delta of the recombinations tried (``benchmarks/renge_pds_recombine.py``); an
-option, checked on fresh seeds in ``docs/perturb.md``.
+``knowledge_size`` keeps the direction of the averaged knowledge part (``neighbours`` /
+``text``) and sets its size from the training genes instead of the regressors' shrunken
+output: ``knowledge_size`` times the median, over the training genes, of the norm of their
+change minus the anchor (every gene counted); ``None``: the regressors' own size; the
+default ``"auto"`` is 0.25 with the ``average`` gate, ``None`` with ``stack``. On RENGE
+design fold seeds ``median + 0.25 unit(text)`` had the highest Pearson-delta of the
+recombinations tried (``benchmarks/renge_pds_recombine.py``); the default since the
+declared checks on fresh fold seeds 80-89 and 90-99 (``docs/perturb.md``).
 
 ``support="nested"`` keeps the learned part (the components whose weights the gate
 learns: the network components of ``average``, everything but the anchor for ``stack``)
@@ -108,6 +110,7 @@ from ._data import TrainingData
 from ._gate import (
     ANCHORS,
     AVERAGE_COMPONENTS,
+    AVERAGE_KNOWLEDGE_SIZE,
     COMPONENTS,
     DEFAULT_COMPONENTS,
     GATES,
@@ -147,7 +150,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         time_depth: int = 0,
         time_network: str = "coef",
         support: str = "none",
-        knowledge_size: float | None = None,
+        knowledge_size: float | str | None = "auto",
         kb: Any = None,
         **kw: Any,
     ) -> None:
@@ -162,6 +165,8 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             raise ValidationError(f"stack_groups must be >= 2, got {stack_groups!r}")
         check_number("change_scale", change_scale, low=0, low_open=True)
         check_number("time_depth", time_depth, low=0, integer=True)
+        if isinstance(knowledge_size, str) and knowledge_size == "auto":
+            knowledge_size = AVERAGE_KNOWLEDGE_SIZE if gate == "average" else None
         if knowledge_size is not None:
             check_number("knowledge_size", knowledge_size, low=0, low_open=True)
         if support not in ("none", "nested"):
@@ -224,8 +229,11 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.weights_["mean"] = 1.0
         if len(singles) >= 3:
             self.weights_ = self._stack(data, adata, cells, singles, names)
+        sized = (
+            "" if self.knowledge_size is None else f", knowledge part sized {self.knowledge_size:g}"
+        )
         log("primed_network: " + ", ".join(f"{k}={v:.3g}" for k, v in self.weights_.items())
-            + f" (network: {self.net_.n_prior_edges} prior edges, strength "
+            + f"{sized} (network: {self.net_.n_prior_edges} prior edges, strength "
             f"{self.net_.strength:g}, prior mean {self.net_.prior_mean:g}, ridge "
             f"{self.net_.ridge:g})")  # fmt: skip
 
