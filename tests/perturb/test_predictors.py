@@ -103,6 +103,23 @@ def test_unsupported_genes_raise_or_fall_back(cells):
         make_predictor("nope")
 
 
+@pytest.mark.parametrize("name", ["linear", "linear_rotation"])
+def test_linear_without_a_measured_training_perturbation_falls_back(cells, name):
+    """Training knockouts of genes the data does not measure give the linear map nothing
+    to learn from (the gene embedding is a measured gene's row): every condition is an
+    Unsupported fallback, not a crash of the whole evaluation."""
+    labels = cells.obs["perturbation"].astype(str)
+    measured = set(map(str, cells.var_names))
+    hit = sorted({g for lab in labels if lab != "control" for g in lab.split("+")} & measured)
+    keep = [g for g in cells.var_names if g not in hit[1:]]
+    train = cells[(labels != hit[0]).to_numpy(), keep].copy()
+    model = make_predictor(name).fit(train)
+    pred = model.predict([hit[0]], on_unsupported="flag")
+    assert pred.obs["fallback"].tolist() == [True]
+    with pytest.raises(ValidationError, match="no training perturbation of a measured gene"):
+        model.predict([hit[0]])
+
+
 def test_feature_methods_with_given_features(cells):
     rng = np.random.default_rng(0)
     genes = list(cells.var_names)

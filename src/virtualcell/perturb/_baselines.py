@@ -135,6 +135,9 @@ class LinearModel(Predictor):
     def _fit(self, data: TrainingData, adata) -> None:
         idx = data.gene_index
         conds = [c for c in data.profiles.index if all(g in idx for g in split_perturbation(c))]
+        self.w_ = None
+        if not conds:  # no perturbation of measured genes: nothing to learn the map from
+            return
         y = data.profiles.loc[conds].to_numpy().T  # genes x conditions
         self.b_ = y.mean(axis=1)
         centred = y - self.b_[:, None]
@@ -160,6 +163,10 @@ class LinearModel(Predictor):
         return self.g_[[idx[g] for g in genes]].sum(axis=0)
 
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
+        if self.w_ is None:
+            raise Unsupported(
+                list(genes), "no training perturbation of a measured gene to learn the map from"
+            )
         return self.b_ + self.g_ @ (self.w_ @ self._embed(genes))
 
 
