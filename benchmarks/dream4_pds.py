@@ -41,14 +41,10 @@ from virtualcell._utils import atomic_path, markdown_table, write_text
 
 METRICS = ["pearson_delta", "l2", "pds", "pds_targets_out", "centroid_accuracy",
            "mse_top20_de", "direction_agreement"]  # fmt: skip
-#: the default of primed_network until 2026-12-07, explicit (benchmarks/renge_cv.py)
-DEFAULT = {
-    "gate": "average",
-    "anchor": "median",
-    "stack_groups": 10,
-    "components": ("mean", "data", "prior", "association", "neighbours", "text"),
-    "knowledge_size": None,
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+#: the default of primed_network until 2026-12-07, explicit
+from renge_cv import DEFAULT  # noqa: E402
+
 SUPPORT = {**DEFAULT, "support": "nested"}
 
 

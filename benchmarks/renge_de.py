@@ -40,14 +40,10 @@ import pandas as pd
 import virtualcell as vc
 from virtualcell._utils import atomic_path, markdown_table, write_text
 
-#: the default of primed_network until 2026-12-07, explicit (benchmarks/renge_cv.py)
-DEFAULT = {
-    "gate": "average",
-    "anchor": "median",
-    "stack_groups": 10,
-    "components": ("mean", "data", "prior", "association", "neighbours", "text"),
-    "knowledge_size": None,
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+#: the default of primed_network until 2026-12-07, explicit
+from renge_cv import DEFAULT
+
 #: name -> (registered method, options)
 METHODS = {
     "train_mean": ("train_mean", {}),

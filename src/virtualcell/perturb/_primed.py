@@ -66,9 +66,16 @@ and the anchor's to 1 (with ``learn_mean`` the learned anchor weight counts as p
 learned part; ``support_`` records both scores; default ``"none"``: always kept).
 
 Conditions whose genes were all perturbed alone in training are predicted by the
-``network`` engine (observed singles plus the learned interaction, as ``network``);
-unseen genes in a combination add their stacked change. Every perturbed gene is set to its
-knock level (``clamp_targets``).
+``network`` engine (observed singles plus the learned interaction, as ``network``; their
+observed changes added up where one of them is not measured); unseen genes in a
+combination add their stacked change. Every measured perturbed gene is set to its knock
+level (``clamp_targets``).
+
+Perturbed genes the data does not measure (no column, e.g. after selecting highly
+variable genes): a training knockout of one still enters the anchor and the knowledge
+regressors (the network stack learns from the measured ones, each knocked out in turn);
+an unseen one has no network part (0) and is predicted from the anchor and its knowledge
+rows (looked up for it at prediction time), or is :class:`Unsupported` without any.
 
 Per time point (``predict(..., time=...)``, training cells with ``obs["time"]``)
 ------------------------------------------------------------------------------
@@ -104,9 +111,9 @@ import pandas as pd
 
 from .._errors import ValidationError
 from .._utils import check_number, log
-from ..data import CONTROL
-from ._base import Predictor, Unsupported
-from ._data import TrainingData
+from ..data import CONTROL, split_perturbation
+from ._base import Predictor
+from ._data import TrainingData, parse_conditions
 from ._gate import (
     ANCHORS,
     AVERAGE_COMPONENTS,
@@ -203,8 +210,11 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         genes = data.genes
         idx = data.gene_index
         self.prior_ = self._prior_table(genes)
-        self.features_ = self._features(genes)
-        self.text_features_ = self._text_features(genes)
+        # perturbed training genes that are not measured still teach the anchor and the
+        # knowledge regressors (not the network, which has no column to knock out)
+        unmeasured = sorted(g for g in data.seen_singles if g not in idx)
+        self.features_ = self._features(genes, unmeasured)
+        self.text_features_ = self._text_features(genes, unmeasured)
         cells = self._cells(adata)
         for name in ("time_gains_", "_time_forest_cache", "_time_text_cache", "_time_memo"):
             self.__dict__.pop(name, None)  # the time path is fitted when first asked for
@@ -216,7 +226,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self._train = adata  # the engine of seen combinations is fitted when first needed
         if "network" in self.components:
             self._fit_engine()
-        singles = sorted(g for g in data.seen_singles if g in idx)
+        singles = sorted(data.seen_singles)
         self.train_genes_ = singles
         self.deltas_ = (
             np.vstack([data.profiles.loc[g].to_numpy() - data.control for g in singles])
@@ -227,8 +237,9 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.support_ = None
         self.weights_ = dict.fromkeys(names, 0.0)
         self.weights_["mean"] = 1.0
-        if len(singles) >= 3:
-            self.weights_ = self._stack(data, adata, cells, singles, names)
+        measured = [g for g in singles if g in idx]  # the stack knocks each one out
+        if len(measured) >= 3:
+            self.weights_ = self._stack(data, adata, cells, measured, names)
         sized = (
             "" if self.knowledge_size is None else f", knowledge part sized {self.knowledge_size:g}"
         )
@@ -246,8 +257,12 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
     def _stack(self, data, adata, cells, singles, names) -> dict[str, float]:
         """Non-negative stacking weights from leave-one-gene-out over training genes
         (``average`` gate: the anchor and the averaged knowledge regressors are a fixed
-        offset; only the network components are learned)."""
+        offset; only the network components are learned). ``singles``: the measured
+        training genes (each is knocked out of the network in turn); the anchor and the
+        knowledge regressors of a held-out gene learn from the others of them."""
         idx = data.gene_index
+        row = {g: i for i, g in enumerate(self.train_genes_)}
+        deltas = self.deltas_[[row[g] for g in singles]]
         if self.gate == "average" and not any(c not in ("mean", *KNOWLEDGE) for c in names):
             # nothing to learn: the anchor and the knowledge average are fixed
             out = dict.fromkeys(names, 0.0)
@@ -268,20 +283,20 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
                 )
             net, engine = fits.pop(group_of[k]) if len(held) == 1 else fits[group_of[k]]
             comps = self._component_table(
-                h, data, net, [singles[i] for i in others], self.deltas_[others], engine
+                h, data, net, [singles[i] for i in others], deltas[others], engine
             )
             keep = np.ones(len(data.genes), dtype=bool)
             keep[idx[h]] = False  # never learn from the perturbed gene itself
             # every training gene weighs the same (as in the per-gene metrics): its rows
             # are scaled by the size of its change, so one strong regulator cannot set
             # the weights alone
-            size = float(np.linalg.norm(self.deltas_[k][keep])) or 1.0
+            size = float(np.linalg.norm(deltas[k][keep])) or 1.0
             sizes.append(size)
             blocks.append(np.column_stack([comps[c][keep] for c in names]) / size)
-            targets.append(self.deltas_[k][keep] / size)
+            targets.append(deltas[k][keep] / size)
             kw = self._know(h, [singles[i] for i in others])
             know = sum((w * comps[c] for c, w in kw.items()), np.zeros(len(keep)))
-            know = know * self._size_factor(know, self.deltas_[others], comps["mean"])
+            know = know * self._size_factor(know, deltas[others], comps["mean"])
             fixed.append((comps["mean"] + know)[keep] / size)
         a, y = np.vstack(blocks), np.concatenate(targets)
         self.stack_rows_ = len(y)
@@ -362,9 +377,10 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         """Weighted change from control of each component for an unseen ``gene`` (each
         times ``change_scale``)."""
         data = self._require_fit()
-        if gene not in data.gene_index:
-            raise Unsupported([gene], "not measured, so it cannot be knocked out in the network")
-        engine = self._fit_engine() if "network" in self.components else None
+        measured = gene in data.gene_index  # else the network components are 0
+        if not measured:
+            self._require_known(gene)  # its knowledge rows, or Unsupported
+        engine = self._fit_engine() if measured and "network" in self.components else None
         comps = self._component_table(gene, data, self.net_, self.train_genes_, self.deltas_,
                                       engine)  # fmt: skip
         weights = dict(self.weights_)
@@ -390,13 +406,25 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         typical = float(np.median(np.linalg.norm(changes - anchor, axis=1)))
         return self.knowledge_size * typical / norm
 
+    def predict(
+        self, perturbations: Any, *, on_unsupported: Any = "raise", time: Any = None
+    ) -> Any:
+        """:meth:`Predictor.predict`, with the knowledge features of every unseen gene the
+        data does not measure looked up first, in one query per table."""
+        data = self._require_fit()
+        labels = parse_conditions(perturbations)
+        need = sorted({g for lab in labels for g in split_perturbation(lab)
+                       if data.single(g) is None and g not in data.gene_index})  # fmt: skip
+        if need:
+            self._add_features(need)
+        return super().predict(labels, on_unsupported=on_unsupported, time=time)
+
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:
         data = self._require_fit()
-        missing = [g for g in genes if g not in data.gene_index]
-        if missing:
-            raise Unsupported(missing, "not measured, so it cannot be knocked out in the network")
         seen = tuple(g for g in genes if data.single(g) is not None)
-        if len(seen) > 1:  # observed singles plus the network's interaction
+        if len(seen) > 1 and all(g in data.gene_index for g in seen):
+            # observed singles plus the network's interaction (the network needs them
+            # measured; else their observed changes add up)
             out = self._fit_engine()._predict_one(seen)
         else:
             out = data.control + sum((data.single(g) - data.control for g in seen),

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .._errors import ValidationError
 from ..data import PERTURBATION_KEY, split_perturbation
+from ._base import Unsupported
 from ._data import TrainingData, expression_matrix, row_roles
 from ._gate import ANCHORS
 
@@ -34,30 +35,65 @@ class PrimedComponents:
         path = getattr(self.kb, "path", self.kb)  # a KnowledgeBase or its path
         return knowledge_prior_or_none(genes, "primed_network", path=path)
 
-    def _features(self, genes: list[str]) -> pd.DataFrame | None:
+    def _features(self, genes: list[str], extra: list[str] = ()) -> pd.DataFrame | None:
+        """GO / TF-target features (the ``go_forest`` features) of the measured ``genes``
+        and of ``extra`` perturbed genes that are not measured, or None."""
         if self.features is not None:
             return self.features.astype(np.float64)
         if "neighbours" not in self.components:
             return None
         from ._knowledge import go_tf_features
 
-        table = go_tf_features(genes, genes, kb=self.kb)
+        table = go_tf_features([*genes, *extra], genes, kb=self.kb)
         if table is None or len(table) < 0.2 * len(genes):  # e.g. synthetic names (G12)
             return None
         return table
 
-    def _text_features(self, genes: list[str]) -> pd.DataFrame | None:
-        """GenePT text embeddings of the genes (the ``genept_ridge`` features), or None."""
+    def _text_features(self, genes: list[str], extra: list[str] = ()) -> pd.DataFrame | None:
+        """GenePT text embeddings (the ``genept_ridge`` features) of the measured
+        ``genes`` and of ``extra`` perturbed genes that are not measured, or None."""
         if "text" not in self.components:
             return None
         if self.text_features is not None:
             return self.text_features.astype(np.float64)
         from ._knowledge import genept_features
 
-        table = genept_features(genes, kb=self.kb)
+        table = genept_features([*genes, *extra], kb=self.kb, measured=genes)
         if table is None or len(table) < 0.2 * len(genes):
             return None
         return table.astype(np.float64)
+
+    def _add_features(self, genes: list[str]) -> None:
+        """Feature rows of unseen, unmeasured ``genes`` the tables lack, looked up in one
+        query per table at prediction time (a gene's row reindexed to the table's
+        columns: a GO term no training gene has adds nothing the forest knows)."""
+        data = self._require_fit()
+        for attr, lookup, given in (("features_", self._features, self.features),
+                                    ("text_features_", self._text_features,
+                                     self.text_features)):  # fmt: skip
+            table = getattr(self, attr)
+            if table is None or given is not None:
+                continue
+            need = [g for g in genes if g not in table.index]
+            if not need:
+                continue
+            new = lookup(list(data.genes), need)
+            if new is None:
+                continue
+            rows = new.loc[[g for g in need if g in new.index]]
+            rows = rows.reindex(columns=table.columns, fill_value=0.0).astype(np.float64)
+            setattr(self, attr, pd.concat([table, rows]))
+
+    def _require_known(self, gene: str) -> None:
+        """An unseen gene the data does not measure is predicted from its knowledge rows
+        alone: without any, the method knows nothing of it (:class:`Unsupported`)."""
+        self._add_features([gene])
+        tables = [t for c, t in (("neighbours", self.features_), ("text", self.text_features_))
+                  if c in self.components and t is not None]  # fmt: skip
+        if not any(gene in t.index for t in tables):
+            raise Unsupported(
+                [gene], "not measured (no network column) and without knowledge features"
+            )
 
     def _cells(self, adata) -> dict[str, Any]:
         """Cells (or profiles) in the training space with their roles, labels and groups."""
@@ -180,8 +216,17 @@ class PrimedComponents:
         self, gene: str, data: TrainingData, net: Any, train: list[str], deltas: np.ndarray,
         engine: Any,
     ) -> dict[str, np.ndarray]:  # fmt: skip
-        g = data.gene_index[gene]
         out = {"mean": ANCHORS.get(self.anchor)(deltas)}
+        if gene not in data.gene_index:  # not measured: nothing to propagate from it
+            for c in ("data", "prior", "association", "network"):
+                if c in self.components:
+                    out[c] = np.zeros(len(data.genes))
+            if "neighbours" in self.components:
+                out["neighbours"] = self._neighbours(gene, train, deltas)
+            if "text" in self.components:
+                out["text"] = self._text(gene, train, deltas)
+            return out
+        g = data.gene_index[gene]
         drop = self._drop(data, net, gene)
         if "data" in self.components:
             out["data"] = self._propagate(net, "coef", g, drop)

@@ -11,7 +11,6 @@ import numpy as np
 
 from .._errors import ValidationError
 from .._utils import log
-from ._base import Unsupported
 from ._data import TrainingData
 from ._gate import ANCHORS
 
@@ -83,6 +82,8 @@ class PrimedTime:
         if len(genes) >= 4 and depth > 0:
             cells = self._cells(self._train)
             for i, h in enumerate(genes):
+                if h not in idx:  # not measured: no knockout to propagate, no rows
+                    continue
                 others = [j for j in range(len(genes)) if j != i]
                 base = self._time_base(h, [genes[j] for j in others], changes[others])
                 net = self._network_fit(cells, data.genes, {h}, self.prior_)
@@ -112,8 +113,9 @@ class PrimedTime:
         knowledge average fitted on the days' changes + the propagation orders
         1..``time_depth`` with that day's gains (:meth:`_fit_time`)."""
         data = self._require_fit()
-        if gene not in data.gene_index:
-            raise Unsupported([gene], "not measured, so it cannot be knocked out in the network")
+        measured = gene in data.gene_index  # else the day's anchor and knowledge only
+        if not measured:
+            self._require_known(gene)
         if "time_gains_" not in self.__dict__:
             self._fit_time()
         depth = self.time_depth
@@ -124,7 +126,7 @@ class PrimedTime:
         key = (gene, depth)
         if key not in self._time_memo:
             out = self._time_base(gene, self.time_genes_, self.time_changes_)
-            if depth:
+            if depth and measured:
                 out = out + self.time_gains_[depth] @ self._powers(data, self.net_, gene, depth)
             self._time_memo[key] = self.change_scale * out
         return self._time_memo[key]
