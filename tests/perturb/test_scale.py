@@ -285,3 +285,29 @@ def test_cli_list_methods_and_resume(tmp_path, capsys):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "methods").glob("*.json")} == records
     assert main([*args[:-1], "--seed", "3", "--json"]) == 2  # another run: refused
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_resume_is_keyed_on_the_resolved_defaults_and_on_table_content(tmp_path, monkeypatch):
+    """A method whose default changed is rerun, not read back as the old one (the key
+    holds every option as the method resolves it); a table option is keyed on its
+    content, not on its printed corners."""
+    from virtualcell.perturb import _methods, _primed
+    from virtualcell.perturb._run_store import _key_value
+
+    path = _file(tmp_path)
+    out = tmp_path / "o"
+    kw = {"task": "unseen_singles", "seed": 0, "methods": ["primed_network"], "out": out}
+    vc.perturb.evaluate(path, **kw)
+    again = vc.perturb.evaluate(path, **kw)
+    assert {r["method"]: r["resumed"] for r in again.report["results"]}["primed_network"]
+    assert _methods.resolved_options("primed_network")["knowledge_size"] == 0.25
+    monkeypatch.setattr(_primed, "AVERAGE_KNOWLEDGE_SIZE", 0.5)  # a changed default
+    assert _methods.resolved_options("primed_network")["knowledge_size"] == 0.5
+    changed = vc.perturb.evaluate(path, **kw)
+    resumed = {r["method"]: r["resumed"] for r in changed.report["results"]}
+    assert not resumed["primed_network"] and resumed["train_mean"]
+    a = pd.DataFrame(np.arange(400.0).reshape(100, 4))
+    b = a.copy()
+    b.iloc[50, 2] = -1.0  # the printed table is the same
+    assert str(a) == str(b) and _key_value(a) != _key_value(b)
+    assert _key_value(a) == _key_value(a.copy())

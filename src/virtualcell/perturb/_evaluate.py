@@ -25,7 +25,7 @@ from .._utils import log, write_json
 from .._version import __version__
 from ..metrics import EvalResult
 from ._data import row_roles
-from ._methods import METHODS, make_predictor
+from ._methods import METHODS, make_predictor, resolved_options
 from ._run_store import RUN_FORMAT, RunStore, data_identity, to_jsonable
 from ._scoring import (
     PERTURB_METRICS,
@@ -195,7 +195,9 @@ def evaluate(
             }
             if name == "network" and "groupby" not in opts:
                 opts["groupby"] = groupby
-            saved = store.load(name, opts) if store is not None else None
+            # keyed on every option as the method resolves it (defaults included)
+            key = resolved_options(name, **opts) if store is not None else opts
+            saved = store.load(name, key) if store is not None else None
             if saved is not None:
                 record, table = saved
                 log(f"perturb evaluate: {name} resumed from {store.path(name)}")  # type: ignore[union-attr]
@@ -210,7 +212,7 @@ def evaluate(
                     continue
                 record, table = done
                 if store is not None:
-                    store.save(name, opts, record, table)
+                    store.save(name, key, record, table)
             tables.append(table)
             record.update(summaries(table, prepared))
             results.append(record)

@@ -17,6 +17,7 @@ __all__ = [
     "COST_TRAINS",
     "METHODS",
     "make_predictor",
+    "resolved_options",
 ]
 
 #: Cost tiers, one tag per registry entry (``vc.perturb.method_cost``; ``vcell perturb
@@ -80,6 +81,30 @@ def _doc(cls: type) -> str:
 METHODS: Registry[type[Predictor]] = Registry("perturbation predictor", _builtins)
 
 
+def _init_options(cls: type) -> set[str]:
+    """The keyword-only options of ``cls`` and its bases' ``__init__``."""
+    import inspect
+
+    allowed: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            allowed |= {
+                p.name
+                for p in inspect.signature(klass.__init__).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY
+            }
+    return allowed
+
+
+def resolved_options(name: str, **options: Any) -> dict[str, Any]:
+    """Every option of predictor ``name`` as a new instance holds it (``options`` given,
+    the rest at their defaults as the method resolves them, e.g. ``primed_network``'s
+    ``components`` and ``knowledge_size="auto"``): what a stored result is keyed on, so
+    a changed default is never resumed as the old one."""
+    model = make_predictor(name, **options)
+    return {k: getattr(model, k) for k in sorted(_init_options(type(model))) if hasattr(model, k)}
+
+
 def make_predictor(name: str, **options: Any) -> Predictor:
     """A new, unfitted predictor ``name`` of :data:`METHODS` with ``options``.
 
@@ -98,19 +123,10 @@ def make_predictor(name: str, **options: Any) -> Predictor:
     Predictor
         The unfitted predictor; call ``fit(adata)`` then ``predict([...])``.
     """
-    import inspect
-
     from .._errors import ValidationError
 
     cls = METHODS.get(name)
-    allowed: set[str] = set()
-    for klass in cls.__mro__:
-        if "__init__" in vars(klass):
-            allowed |= {
-                p.name
-                for p in inspect.signature(klass.__init__).parameters.values()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY
-            }
+    allowed = _init_options(cls)
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ValidationError(

@@ -94,7 +94,7 @@ class RunStore:
         from .._utils import sha256_bytes
 
         text = json.dumps({"run": self.identity, "method": name, "options": opts},
-                          sort_keys=True, default=str)  # fmt: skip
+                          sort_keys=True, default=_key_value)  # fmt: skip
         return sha256_bytes(text)[:16]
 
     def load(self, name: str, opts: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame] | None:
@@ -130,6 +130,20 @@ class RunStore:
             "table": {"columns": list(map(str, table.columns)), "rows": to_jsonable(rows)},
         }
         write_json(self.path(name), payload)
+
+
+def _key_value(obj: Any) -> str:
+    """An option that is not plain JSON, for a key: tables and arrays by their content (a
+    printed table shows only its corners), anything else as printed."""
+    from .._utils import sha256_bytes
+
+    if isinstance(obj, pd.DataFrame | pd.Series):
+        names = "|".join(map(str, obj.columns)) if isinstance(obj, pd.DataFrame) else ""
+        content = pd.util.hash_pandas_object(obj, index=True).to_numpy().tobytes()
+        return f"{type(obj).__name__}:{sha256_bytes(names.encode() + content)}"
+    if isinstance(obj, np.ndarray):
+        return f"ndarray{obj.shape}:{sha256_bytes(np.ascontiguousarray(obj).tobytes())}"
+    return str(obj)
 
 
 def to_jsonable(obj: Any) -> Any:
