@@ -133,7 +133,7 @@ __all__ = ["PrimedNetworkModel"]
 
 
 class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
-    """Training mean stacked with the primed network and knowledge regressors (GO, text)."""
+    """Training changes' median + the gene's text knowledge + the primed network's propagation."""
 
     name = "primed_network"
     uses_features = True
