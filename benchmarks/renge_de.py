@@ -41,8 +41,8 @@ import virtualcell as vc
 from virtualcell._utils import atomic_path, markdown_table, write_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-#: the default of primed_network until 2026-12-07, explicit
-from renge_cv import DEFAULT
+#: the default of primed_network until 2026-12-07 and since, explicit
+from renge_cv import DEFAULT, VARIANTS
 
 #: name -> (registered method, options)
 METHODS = {
@@ -56,6 +56,7 @@ METHODS = {
         "primed_network",
         {**DEFAULT, "components": ("mean", "neighbours", "text")},
     ),
+    "primed_next": ("primed_network", VARIANTS["primed_next"][0]),
 }
 #: the methods of the per-gene table
 GENE_METHODS = ("train_mean", "go_forest", "primed_network", "primed_knowledge")
