@@ -240,6 +240,8 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         measured = [g for g in singles if g in idx]  # the stack knocks each one out
         if len(measured) >= 3:
             self.weights_ = self._stack(data, adata, cells, measured, names)
+        elif self.gate == "average":  # the knowledge weights, nominal as _stack gives them
+            self.weights_.update(self._know(None, singles))
         sized = (
             "" if self.knowledge_size is None else f", knowledge part sized {self.knowledge_size:g}"
         )
