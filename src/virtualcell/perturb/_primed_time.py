@@ -103,6 +103,10 @@ class PrimedTime:
                     gains[d][t] = nnls(a, y)[0]
         self.time_genes_, self.time_changes_, self.time_gains_ = genes, changes, gains
         self._time_memo: dict[tuple[str, int], np.ndarray] = {}
+        if not depth:
+            log(f"primed_network time: {n_t} days, each its own anchor and knowledge part "
+                "(time_depth=0: no propagation through the network)")  # fmt: skip
+            return
         log("primed_network time: per-day gains of propagation orders 1.."
             f"{depth}: " + "; ".join(f"{course.times[t]}: " + ", ".join(
                 f"{x:.3g}" for x in gains[depth][t]) for t in range(n_t)))  # fmt: skip
