@@ -133,3 +133,45 @@ def test_feature_method_falls_back_on_synthetic_names(kb_path):
     model = make_predictor("go_forest", kb=kb_path, seed=0).fit(train)
     pred = model.predict(["P21"], on_unsupported="flag")
     assert bool(pred.obs["fallback"].iloc[0])  # P21 (an alias of CDKN1A) is not a gene here
+
+
+def test_primed_network_looks_up_unmeasured_genes_once(kb_path):
+    """``primed_network`` on knockouts whose genes have no column: the knowledge rows of
+    the unseen, unmeasured genes of a request come from one query for those genes alone,
+    a gene the store does not know is not asked again, and it is the only fallback."""
+    import virtualcell.perturb._knowledge as knowledge
+
+    rng = np.random.default_rng(0)
+    measured = [g for g in GENES if g not in ("GCG", "HBB")]
+    base = rng.uniform(1, 3, size=len(measured))
+    rows, labels = [], []
+    for cond in ["control", "TP53", "KLF1", "GATA1", "BAX", "INS"]:
+        mean = base.copy()
+        if cond != "control":
+            mean[measured.index(cond)] = -3
+        n = 40 if cond == "control" else 15
+        rows.append(rng.poisson(np.exp(mean) * 5, size=(n, len(measured))))
+        labels += [cond] * n
+    cells = ad.AnnData(np.vstack(rows).astype(np.float32),
+                       obs=pd.DataFrame({"perturbation": labels}),
+                       var=pd.DataFrame(index=measured))  # fmt: skip
+    cells.obs_names = [f"c{i}" for i in range(cells.n_obs)]
+    model = make_predictor("primed_network", kb=kb_path, prior="none", n_estimators=20,
+                           components=("mean", "neighbours")).fit(cells)  # fmt: skip
+    queries = []
+    real = knowledge.go_tf_features
+
+    def counted(genes, *args, **kwargs):
+        queries.append(sorted(genes))
+        return real(genes, *args, **kwargs)
+
+    knowledge.go_tf_features = counted
+    try:
+        pred = model.predict(["GCG", "HBB", "ZZZ9"], on_unsupported="flag")
+        again = model.predict(["ZZZ9", "GCG"], on_unsupported="flag")
+    finally:
+        knowledge.go_tf_features = real
+    assert queries == [["GCG", "HBB", "ZZZ9"]]
+    assert pred.obs["fallback"].tolist() == [False, False, True]
+    assert again.obs["fallback"].tolist() == [True, False]
+    np.testing.assert_array_equal(again.X[1], pred.X[0])

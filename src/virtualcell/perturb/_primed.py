@@ -216,7 +216,8 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.features_ = self._features(genes, unmeasured)
         self.text_features_ = self._text_features(genes, unmeasured)
         cells = self._cells(adata)
-        for name in ("time_gains_", "_time_forest_cache", "_time_text_cache", "_time_memo"):
+        for name in ("time_gains_", "_time_forest_cache", "_time_text_cache", "_time_memo",
+                     "_features_asked"):  # fmt: skip
             self.__dict__.pop(name, None)  # the time path is fitted when first asked for
         self.net_settings_ = None
         self.engine_settings_ = None

@@ -64,23 +64,33 @@ class PrimedComponents:
         return table.astype(np.float64)
 
     def _add_features(self, genes: list[str]) -> None:
-        """Feature rows of unseen, unmeasured ``genes`` the tables lack, looked up in one
-        query per table at prediction time (a gene's row reindexed to the table's
-        columns: a GO term no training gene has adds nothing the forest knows)."""
-        data = self._require_fit()
-        for attr, lookup, given in (("features_", self._features, self.features),
-                                    ("text_features_", self._text_features,
-                                     self.text_features)):  # fmt: skip
+        """Feature rows of unseen, unmeasured ``genes`` the tables lack, looked up at
+        prediction time for those genes alone, one query per table, each gene asked once
+        per fit (a gene the store does not know is not asked again); a row is reindexed
+        to its table's columns (a GO term no training gene has adds nothing the forest
+        knows)."""
+        from ._knowledge import genept_features, go_tf_features
+
+        asked = self.__dict__.setdefault("_features_asked", set())
+        need = [g for g in genes if g not in asked]
+        if not need:
+            return
+        asked.update(need)
+        measured = list(self._require_fit().genes)
+        lookups = (
+            ("features_", self.features, lambda m: go_tf_features(m, measured, kb=self.kb)),
+            ("text_features_", self.text_features,
+             lambda m: genept_features(m, kb=self.kb, measured=measured)),
+        )  # fmt: skip
+        for attr, given, lookup in lookups:
             table = getattr(self, attr)
             if table is None or given is not None:
-                continue
-            need = [g for g in genes if g not in table.index]
-            if not need:
-                continue
-            new = lookup(list(data.genes), need)
+                continue  # no knowledge of this kind, or the user's own table
+            missing = [g for g in need if g not in table.index]
+            new = lookup(missing) if missing else None
             if new is None:
                 continue
-            rows = new.loc[[g for g in need if g in new.index]]
+            rows = new.loc[[g for g in missing if g in new.index]]
             rows = rows.reindex(columns=table.columns, fill_value=0.0).astype(np.float64)
             setattr(self, attr, pd.concat([table, rows]))
 
