@@ -41,37 +41,48 @@ def test_tf_target_edges_and_features(kb_path):
     assert feats.loc["BAX", "is_tf"] == 0
 
 
-def test_feature_method_uses_the_store(kb_path):
+def _knockout_cells(genes: list[str]) -> ad.AnnData:
+    """Counts of ``genes`` (the last one shifted by 1) in control cells and in knockouts
+    of TP53, KLF1, GATA1, BAX and INS (each set low in its own cells)."""
     rng = np.random.default_rng(0)
-    base = rng.uniform(1, 3, size=len(GENES))
+    base = rng.uniform(1, 3, size=len(genes))
     rows, labels = [], []
     for cond in ["control", "TP53", "KLF1", "GATA1", "BAX", "INS"]:
         mean = base.copy()
         if cond != "control":
-            mean[GENES.index(cond)] = -3
+            mean[genes.index(cond)] = -3
         n = 40 if cond == "control" else 15
-        rows.append(rng.poisson(np.exp(mean) * 5, size=(n, len(GENES))))
+        rows.append(rng.poisson(np.exp(mean) * 5, size=(n, len(genes))))
         labels += [cond] * n
     x = np.vstack(rows).astype(np.float32)
     x[:, -1] += 1
-    cells = ad.AnnData(x, obs=pd.DataFrame({"perturbation": labels}), var=pd.DataFrame(index=GENES))
+    cells = ad.AnnData(x, obs=pd.DataFrame({"perturbation": labels}), var=pd.DataFrame(index=genes))
     cells.obs_names = [f"c{i}" for i in range(cells.n_obs)]
-    model = make_predictor("go_ridge", kb=kb_path).fit(cells)
+    return cells
+
+
+def _count_queries(monkeypatch) -> list[list[str]]:
+    """The gene lists ``go_tf_features`` is asked for from now on (sorted, in order)."""
     import virtualcell.perturb._knowledge as knowledge
 
-    queries = []
+    queries: list[list[str]] = []
     real = knowledge.go_tf_features
 
     def counted(genes, *args, **kwargs):
         queries.append(sorted(genes))
         return real(genes, *args, **kwargs)
 
-    knowledge.go_tf_features = counted
-    try:
-        pred = model.predict(["GCG", "NOTAGENE", "TP53+MDM2", "HBB"], on_unsupported="flag")
-        again = model.predict(["GCG", "HBB"], on_unsupported="flag")
-    finally:
-        knowledge.go_tf_features = real
+    monkeypatch.setattr(knowledge, "go_tf_features", counted)
+    return queries
+
+
+def test_feature_method_uses_the_store(kb_path, monkeypatch):
+    cells = _knockout_cells(GENES)
+    model = make_predictor("go_ridge", kb=kb_path).fit(cells)
+    queries = _count_queries(monkeypatch)
+    pred = model.predict(["GCG", "NOTAGENE", "TP53+MDM2", "HBB"], on_unsupported="flag")
+    again = model.predict(["GCG", "HBB"], on_unsupported="flag")
+    monkeypatch.undo()
     # one knowledge query for every unseen gene of a request (TP53 was perturbed in
     # training), none for genes already looked up
     assert queries == [["GCG", "HBB", "MDM2", "NOTAGENE"]]
@@ -135,42 +146,17 @@ def test_feature_method_falls_back_on_synthetic_names(kb_path):
     assert bool(pred.obs["fallback"].iloc[0])  # P21 (an alias of CDKN1A) is not a gene here
 
 
-def test_primed_network_looks_up_unmeasured_genes_once(kb_path):
+def test_primed_network_looks_up_unmeasured_genes_once(kb_path, monkeypatch):
     """``primed_network`` on knockouts whose genes have no column: the knowledge rows of
     the unseen, unmeasured genes of a request come from one query for those genes alone,
     a gene the store does not know is not asked again, and it is the only fallback."""
-    import virtualcell.perturb._knowledge as knowledge
-
-    rng = np.random.default_rng(0)
-    measured = [g for g in GENES if g not in ("GCG", "HBB")]
-    base = rng.uniform(1, 3, size=len(measured))
-    rows, labels = [], []
-    for cond in ["control", "TP53", "KLF1", "GATA1", "BAX", "INS"]:
-        mean = base.copy()
-        if cond != "control":
-            mean[measured.index(cond)] = -3
-        n = 40 if cond == "control" else 15
-        rows.append(rng.poisson(np.exp(mean) * 5, size=(n, len(measured))))
-        labels += [cond] * n
-    cells = ad.AnnData(np.vstack(rows).astype(np.float32),
-                       obs=pd.DataFrame({"perturbation": labels}),
-                       var=pd.DataFrame(index=measured))  # fmt: skip
-    cells.obs_names = [f"c{i}" for i in range(cells.n_obs)]
+    cells = _knockout_cells([g for g in GENES if g not in ("GCG", "HBB")])
     model = make_predictor("primed_network", kb=kb_path, prior="none", n_estimators=20,
                            components=("mean", "neighbours")).fit(cells)  # fmt: skip
-    queries = []
-    real = knowledge.go_tf_features
-
-    def counted(genes, *args, **kwargs):
-        queries.append(sorted(genes))
-        return real(genes, *args, **kwargs)
-
-    knowledge.go_tf_features = counted
-    try:
-        pred = model.predict(["GCG", "HBB", "ZZZ9"], on_unsupported="flag")
-        again = model.predict(["ZZZ9", "GCG"], on_unsupported="flag")
-    finally:
-        knowledge.go_tf_features = real
+    queries = _count_queries(monkeypatch)
+    pred = model.predict(["GCG", "HBB", "ZZZ9"], on_unsupported="flag")
+    again = model.predict(["ZZZ9", "GCG"], on_unsupported="flag")
+    monkeypatch.undo()
     assert queries == [["GCG", "HBB", "ZZZ9"]]
     assert pred.obs["fallback"].tolist() == [False, False, True]
     assert again.obs["fallback"].tolist() == [True, False]
