@@ -67,6 +67,18 @@ VARIANTS = {
         },
         True,
     ),
+    # the default with the GenePT direction at half the training genes' median deviation
+    # from the anchor: the design table's "median + 0.5 unit(text)" (renge_pds_recombine.md)
+    # with the network components kept; the candidate of the check declared before fold
+    # seeds 100-119 (docs/perturb.md)
+    "primed_half": (
+        {
+            **DEFAULT,
+            "components": ("mean", "data", "prior", "association", "text"),
+            "knowledge_size": 0.5,
+        },
+        True,
+    ),
 }
 
 
