@@ -113,3 +113,23 @@ def test_text_map_refuses_bad_options():
         cls(calibration="auto")
     with pytest.raises(ValidationError, match="beta"):
         cls(beta=0)
+    with pytest.raises(ValidationError, match="cells must be one of pca, oracle"):
+        cls(cells="scgpt")
+
+
+def test_text_map_on_the_shipped_oracle_cells():
+    """``cells="oracle"``: the cell side is the shipped oracle's embedding (its own
+    readout), standardised on the reference; the compositional toy still composes."""
+    from virtualcell.models import shipped_oracle_path
+
+    a = toy(seed=2)
+    vocab = vc.models.load(shipped_oracle_path()).tokenizer.vocab.genes
+    a.var_names = list(vocab[100 : 100 + a.n_vars])  # genes the oracle knows
+    seen = a[a.obs["cell_type"].isin(SEEN)].copy()
+    held = a[a.obs["cell_type"].isin(HELD)].copy()
+    m = vc.text.ZERO_SHOT_METHODS.get("text_map")(cells="oracle", text_encoder=bag_of_words)
+    m.fit(seen, label_key="cell_type", seed=0, texts=texts_of(SEEN))
+    want = vc.represent.embed(seen.copy(), source="oracle")
+    np.testing.assert_allclose(m._features(seen, None)[:, :-1], (want - m.mu) / m.sd, atol=1e-5)
+    pred = np.asarray(HELD)[m.scores(held, texts_of(HELD)).argmax(1)]
+    assert np.mean(pred == held.obs["cell_type"].to_numpy()) > 0.9  # chance: 0.5

@@ -185,6 +185,11 @@ def label_matrix(
     return np.asarray(rows, dtype=np.float64)
 
 
+#: the cell side of :class:`TextMapMethod` (``cells=``): PCA fitted on the reference, or the
+#: embedding source of that name with its defaults (``oracle``: the shipped checkpoint)
+CELL_FEATURES = ("pca", "oracle")
+
+
 class TextMapMethod:
     """Cell features mapped to label-text embeddings, fitted on the seen types only.
 
@@ -220,7 +225,10 @@ class TextMapMethod:
     stops winning everywhere; reference statistics only), ``marker_weight`` (adds that
     times the label's named-gene score: the mean z-score of log expression of the genes
     its texts name positively minus those named negatively, ``LabelTexts.markers``,
-    z-scores with the *reference* cells' mean / sd; 0 for a label naming no gene).
+    z-scores with the *reference* cells' mean / sd; 0 for a label naming no gene),
+    ``cells`` (the cell side, :data:`CELL_FEATURES`: ``pca``, the default, or ``oracle``,
+    the shipped oracle's embedding with its own readout in place of the PCA; then
+    standardised the same way).
     """
 
     def __init__(
@@ -238,9 +246,14 @@ class TextMapMethod:
         text_encoder: Callable[[list[str]], Any] | None = None,
         label_norm: bool = True,
         marker_weight: float = 1.0,
+        cells: str = "pca",
     ) -> None:
         from .._errors import ValidationError
 
+        if cells not in CELL_FEATURES:
+            raise ValidationError(
+                f"cells must be one of {', '.join(CELL_FEATURES)}, got {cells!r}"
+            )
         if kind not in ("eszsl", "conse"):
             raise ValidationError(f"kind must be 'eszsl' or 'conse', got {kind!r}")
         if not (isinstance(calibration, int | float) or calibration == "inner"):
@@ -253,12 +266,18 @@ class TextMapMethod:
         self.calibration, self.ontology = calibration, ontology
         self.text_encoder, self.label_norm = text_encoder, bool(label_norm)
         self.marker_weight = float(marker_weight)
+        self.cells = cells
         self.classes: list[str] = []
         self.offset = 0.0
 
     # -- the map, on features and text rows -------------------------------------------
+    def _embed(self, adata: AnnData, layer: str | None) -> np.ndarray:
+        if self.cells == "pca":
+            return np.asarray(self.encoder.embed(adata, layer=layer), dtype=np.float64)
+        return np.asarray(self.encoder.transform(adata, layer=layer), dtype=np.float64)
+
     def _features(self, adata: AnnData, layer: str | None) -> np.ndarray:
-        Z = np.asarray(self.encoder.embed(adata, layer=layer), dtype=np.float64)
+        Z = self._embed(adata, layer)
         X = (Z - self.mu) / self.sd
         return np.hstack([X, np.ones((len(X), 1))])
 
@@ -382,15 +401,20 @@ class TextMapMethod:
 
         labels = labels_of(adata, label_key)
         self.classes = sorted(set(labels))
-        n_comps = max(1, min(self.n_comps, adata.n_obs - 1))
-        self.encoder = PCAEncoder(PCAConfig(n_hvg=self.n_hvg, n_comps=n_comps, seed=seed))
+        if self.cells == "pca":
+            n_comps = max(1, min(self.n_comps, adata.n_obs - 1))
+            self.encoder = PCAEncoder(PCAConfig(n_hvg=self.n_hvg, n_comps=n_comps, seed=seed))
+        else:  # the shipped oracle, its own readout (docs/represent.md)
+            from ..represent import get_embedding
+
+            self.encoder = get_embedding(self.cells)()
         self.encoder.fit(adata, layer=layer)
-        Z = np.asarray(self.encoder.embed(adata, layer=layer), dtype=np.float64)
+        Z = self._embed(adata, layer)
         self.mu, sd = Z.mean(0), Z.std(0)
         self.sd = np.where(sd > 0, sd, 1.0)
         X = self._features(adata, layer)
         if texts is None or any(c not in texts.texts for c in self.classes):
-            genes = list(self.encoder.genes)
+            genes = list(self.encoder.genes) if self.cells == "pca" else list(adata.var_names)
             texts = label_texts(self.classes, genes=genes, kb=kb, ontology=self.ontology)
         E = label_matrix({c: texts.texts[c] for c in self.classes}, encoder=self.text_encoder)
         self.center = E.mean(0)
