@@ -42,6 +42,12 @@ DEFAULT = {
 }
 #: the default before this round (``docs/tables/renge_stacking.md``: "stack (default)")
 BEFORE = {"gate": "stack", "anchor": "mean"}
+#: the default of primed_network since 2026-12-07 (``primed_next`` below), explicit
+NEXT = {
+    **DEFAULT,
+    "components": ("mean", "data", "prior", "association", "text"),
+    "knowledge_size": 0.25,
+}
 #: name -> (options of primed_network, run on every seed?)
 VARIANTS = {
     "primed_network": (DEFAULT, True),
@@ -59,26 +65,12 @@ VARIANTS = {
     # the default since the declared check on fold seeds 90-99: primed_sized's knowledge
     # part with the network components kept (their weights learned as before), so data
     # the store does not know (DREAM4, simulations) predict exactly as before
-    "primed_next": (
-        {
-            **DEFAULT,
-            "components": ("mean", "data", "prior", "association", "text"),
-            "knowledge_size": 0.25,
-        },
-        True,
-    ),
+    "primed_next": (NEXT, True),
     # the default with the GenePT direction at half the training genes' median deviation
     # from the anchor: the design table's "median + 0.5 unit(text)" (renge_pds_recombine.md)
     # with the network components kept; the candidate of the check declared before fold
     # seeds 100-119 (docs/perturb.md)
-    "primed_half": (
-        {
-            **DEFAULT,
-            "components": ("mean", "data", "prior", "association", "text"),
-            "knowledge_size": 0.5,
-        },
-        True,
-    ),
+    "primed_half": ({**NEXT, "knowledge_size": 0.5}, True),
 }
 
 
