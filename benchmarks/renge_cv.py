@@ -71,6 +71,10 @@ VARIANTS = {
     # with the network components kept; the candidate of the check declared before fold
     # seeds 100-119 (docs/perturb.md)
     "primed_half": ({**NEXT, "knowledge_size": 0.5}, True),
+    # the default plus half the change of the training genes whose GenePT embedding is a
+    # near-duplicate of the gene's (cosine above the 99th percentile of the measured
+    # genes' pairs: paralogs such as ZIC2 / ZIC3); docs/perturb.md
+    "primed_paralog": ({**NEXT, "paralog": 0.5}, True),
 }
 
 

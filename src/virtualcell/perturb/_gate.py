@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_COMPONENTS",
     "GATES",
     "KNOWLEDGE",
+    "PARALOG_QUANTILE",
     "gate_weights",
     "knowledge_weights",
     "stack_groups",
@@ -56,6 +57,10 @@ AVERAGE_COMPONENTS = ("mean", "data", "prior", "association", "text")
 AVERAGE_KNOWLEDGE_SIZE = 0.25
 #: The knowledge regressors (gene features -> training changes).
 KNOWLEDGE = ("neighbours", "text")
+#: ``paralog``: two genes are near-duplicates when the cosine of their GenePT embeddings
+#: is above this quantile of the cosines between the measured genes' embeddings (a
+#: property of the gene panel and the text, no perturbation data).
+PARALOG_QUANTILE = 0.99
 #: How the components are combined: ``average`` (knowledge regressors averaged with weight
 #: 1, network components learned) or ``stack`` (every weight but the anchor's learned).
 GATES = ("average", "stack")

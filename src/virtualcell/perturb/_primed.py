@@ -54,6 +54,17 @@ design fold seeds ``median + 0.25 unit(text)`` had the highest Pearson-delta of 
 recombinations tried (``benchmarks/renge_pds_recombine.py``); the default since the
 declared checks on fresh fold seeds 80-89 and 90-99 (``docs/perturb.md``).
 
+``paralog=a`` (default 0: off) adds, for an unseen gene with a near-duplicate among the
+training genes, ``a`` times that gene's change minus the anchor: near-duplicates are the
+training genes whose GenePT embedding has a cosine with the gene's above ``tau``, the
+99th percentile (:data:`._gate.PARALOG_QUANTILE`) of the cosines between the measured
+genes' embeddings (paralogs such as ZIC2 / ZIC3), each weighted by ``(cos - tau) / (1 -
+tau)``. It is not sized with the knowledge part and not seen by the gate (the network's
+weights are learned as without it), so a gene without a near-duplicate is predicted
+exactly as without the option; the time path adds it per day. Needs the text embeddings
+(the knowledge store's embedder, or ``text_features=``), also when ``text`` is not a
+component.
+
 ``support="nested"`` keeps the learned part (the components whose weights the gate
 learns: the network components of ``average``, everything but the anchor for ``stack``)
 only where the training genes support it: the weights are refitted with each group of
@@ -158,6 +169,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         time_network: str = "coef",
         support: str = "none",
         knowledge_size: float | str | None = "auto",
+        paralog: float = 0.0,
         kb: Any = None,
         **kw: Any,
     ) -> None:
@@ -176,6 +188,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             knowledge_size = AVERAGE_KNOWLEDGE_SIZE if gate == "average" else None
         if knowledge_size is not None:
             check_number("knowledge_size", knowledge_size, low=0, low_open=True)
+        check_number("paralog", paralog, low=0)
         if support not in ("none", "nested"):
             raise ValidationError(f"support must be 'none' or 'nested', got {support!r}")
         if time_network not in ("coef", "prior"):
@@ -203,6 +216,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.time_network = time_network
         self.support = support
         self.knowledge_size = None if knowledge_size is None else float(knowledge_size)
+        self.paralog = float(paralog)
         self.kb = kb
 
     # ------------------------------------------------------------------ fit
@@ -215,6 +229,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         unmeasured = sorted(g for g in data.seen_singles if g not in idx)
         self.features_ = self._features(genes, unmeasured)
         self.text_features_ = self._text_features(genes, unmeasured)
+        self.paralog_tau_ = self._paralog_threshold(genes) if self.paralog else None
         cells = self._cells(adata)
         for name in ("time_gains_", "_time_forest_cache", "_time_text_cache", "_time_memo",
                      "_features_asked"):  # fmt: skip
@@ -246,6 +261,11 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         sized = (
             "" if self.knowledge_size is None else f", knowledge part sized {self.knowledge_size:g}"
         )
+        if self.paralog:
+            tau = self.paralog_tau_
+            sized += f", paralog {self.paralog:g} (" + (
+                "no text embeddings)" if tau is None else f"cosine above {tau:.3f})"
+            )
         log("primed_network: " + ", ".join(f"{k}={v:.3g}" for k, v in self.weights_.items())
             + f"{sized} (network: {self.net_.n_prior_edges} prior edges, strength "
             f"{self.net_.strength:g}, prior mean {self.net_.prior_mean:g}, ridge "
@@ -397,6 +417,9 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             total = sum(weights[c] * comps[c] for c in know)
             factor = self._size_factor(total, self.deltas_, comps["mean"])
             out.update({c: out[c] * factor for c in know})
+        if self.paralog:
+            part = self._paralog(gene, self.train_genes_, self.deltas_, comps["mean"])
+            out["paralog"] = k * self.paralog * part
         return out
 
     def _size_factor(self, part: np.ndarray, changes: np.ndarray, anchor: np.ndarray) -> float:
@@ -463,6 +486,8 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             "anchor": self.anchor,
             "change_scale": self.change_scale,
             "knowledge_size": self.knowledge_size,
+            "paralog": self.paralog,
+            "paralog_tau": getattr(self, "paralog_tau_", None),
             "weights": dict(self.weights_),
             "support": self.support_,
             "n_prior_edges": self.net_.n_prior_edges,

@@ -15,7 +15,7 @@ from .._errors import ValidationError
 from ..data import PERTURBATION_KEY, split_perturbation
 from ._base import Unsupported
 from ._data import TrainingData, expression_matrix, row_roles
-from ._gate import ANCHORS
+from ._gate import ANCHORS, PARALOG_QUANTILE
 
 __all__ = ["PrimedComponents"]
 
@@ -51,8 +51,9 @@ class PrimedComponents:
 
     def _text_features(self, genes: list[str], extra: list[str] = ()) -> pd.DataFrame | None:
         """GenePT text embeddings (the ``genept_ridge`` features) of the measured
-        ``genes`` and of ``extra`` perturbed genes that are not measured, or None."""
-        if "text" not in self.components:
+        ``genes`` and of ``extra`` perturbed genes that are not measured, or None (also
+        read by the ``paralog`` part)."""
+        if "text" not in self.components and not self.paralog:
             return None
         if self.text_features is not None:
             return self.text_features.astype(np.float64)
@@ -184,6 +185,45 @@ class PrimedComponents:
 
         return self._regress(self.text_features_, cache, ridge, gene, train, deltas)
 
+    def _paralog_threshold(self, genes: list[str]) -> float | None:
+        """The cosine above which two GenePT embeddings are near-duplicates: the
+        :data:`PARALOG_QUANTILE` quantile of the cosines between the measured ``genes``'
+        embeddings (at most 2,000 of them, seeded); None without embeddings of at least
+        20 measured genes, or when that quantile is 1."""
+        feats = self.text_features_
+        if feats is None:
+            return None
+        rows = [g for g in genes if g in feats.index]
+        if len(rows) < 20:
+            return None
+        if len(rows) > 2000:
+            pick = np.random.default_rng(self.seed).choice(len(rows), 2000, replace=False)
+            rows = [rows[i] for i in sorted(pick)]
+        v = _unit_rows(feats.loc[rows].to_numpy())
+        cos = (v @ v.T)[np.triu_indices(len(rows), 1)]
+        tau = float(np.quantile(cos, PARALOG_QUANTILE))
+        return tau if tau < 1.0 - 1e-9 else None  # every pair a duplicate: no signal
+
+    def _paralog(
+        self, gene: str, train: list[str], deltas: np.ndarray, anchor: np.ndarray
+    ) -> np.ndarray:
+        """What ``gene``'s near-duplicates among the training genes add to the anchor:
+        the mean of their changes minus ``anchor``, each weighted by ``(cos - tau) / (1 -
+        tau)`` (``cos`` the cosine of the two GenePT embeddings, ``tau`` =
+        ``paralog_tau_``); zero without an embedding or a training gene above ``tau``."""
+        feats, tau = self.text_features_, getattr(self, "paralog_tau_", None)
+        zero = np.zeros(deltas.shape[1])
+        if feats is None or tau is None or gene not in feats.index:
+            return zero
+        have = [i for i, h in enumerate(train) if h in feats.index and h != gene]
+        if not have:
+            return zero
+        v = _unit_rows(feats.loc[[gene, *(train[i] for i in have)]].to_numpy())
+        w = np.clip((v[1:] @ v[0] - tau) / (1.0 - tau), 0.0, None)
+        if not w.sum() > 0:
+            return zero
+        return w @ (deltas[have] - anchor) / w.sum()
+
     def _regress(
         self,
         feats: Any,
@@ -253,3 +293,9 @@ class PrimedComponents:
         if "network" in self.components and engine is not None:
             out["network"] = engine.predict([gene]).X[0] - engine.data_.control
         return out
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` scaled to unit norm (a zero row stays zero)."""
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x, dtype=np.float64), where=norm > 0)

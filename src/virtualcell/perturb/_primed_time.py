@@ -28,7 +28,8 @@ class PrimedTime:
         genes): the anchor of each day's changes, and the forest / text ridge fitted on
         all days' changes side by side."""
         n, n_t, n_g = changes.shape
-        out = np.stack([ANCHORS.get(self.anchor)(changes[:, t]) for t in range(n_t)])
+        anchor = np.stack([ANCHORS.get(self.anchor)(changes[:, t]) for t in range(n_t)])
+        out = anchor
         flat = changes.reshape(n, n_t * n_g)
         parts = []
         for comp, w in self._know(gene, train).items():
@@ -41,6 +42,9 @@ class PrimedTime:
         factor = self._size_factor(sum(parts, np.zeros(n_t * n_g)), flat, out.reshape(-1))
         for part in parts:
             out = out + factor * part.reshape(n_t, n_g)
+        if self.paralog:  # near-duplicates' changes of every day, as in the steady state
+            near = self._paralog(gene, train, flat, anchor.reshape(-1))
+            out = out + self.paralog * near.reshape(n_t, n_g)
         return out
 
     def _powers(self, data: TrainingData, net: Any, gene: str, depth: int) -> np.ndarray:
