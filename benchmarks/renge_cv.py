@@ -39,10 +39,12 @@ DEFAULT = {
     "stack_groups": 10,
     "components": ("mean", "data", "prior", "association", "neighbours", "text"),
     "knowledge_size": None,
+    "paralog": 0.0,
 }
 #: the default before this round (``docs/tables/renge_stacking.md``: "stack (default)")
-BEFORE = {"gate": "stack", "anchor": "mean"}
-#: the default of primed_network since 2026-12-07 (``primed_next`` below), explicit
+BEFORE = {"gate": "stack", "anchor": "mean", "paralog": 0.0}
+#: the default of primed_network from 2026-12-07 until the paralog check (``primed_next``
+#: below), explicit; the default since is ``primed_paralog``
 NEXT = {
     **DEFAULT,
     "components": ("mean", "data", "prior", "association", "text"),
@@ -71,9 +73,10 @@ VARIANTS = {
     # with the network components kept; the candidate of the check declared before fold
     # seeds 100-119 (docs/perturb.md)
     "primed_half": ({**NEXT, "knowledge_size": 0.5}, True),
-    # the default plus half the change of the training genes whose GenePT embedding is a
+    # primed_next plus half the change of the training genes whose GenePT embedding is a
     # near-duplicate of the gene's (cosine above the 99th percentile of the measured
-    # genes' pairs: paralogs such as ZIC2 / ZIC3); docs/perturb.md
+    # genes' pairs: paralogs such as ZIC2 / ZIC3): the default since the declared check
+    # on fold seeds 120-139 (docs/perturb.md)
     "primed_paralog": ({**NEXT, "paralog": 0.5}, True),
 }
 

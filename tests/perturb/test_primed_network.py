@@ -538,9 +538,10 @@ def _paralog_text(adata: ad.AnnData, twin: str, of: str, seed: int = 0) -> pd.Da
 def test_paralog_adds_a_near_duplicates_change_and_nothing_else():
     """``paralog=a``: an unseen gene whose embedding is a near-duplicate of a training
     gene's gets ``a`` x that gene's change minus the anchor on top of the rest (steady
-    state and time path); a gene without one gets nothing; ``paralog=0`` (the default)
-    predicts exactly as before; the threshold is the 99th percentile of the measured
-    genes' cosines; a negative weight is refused."""
+    state and time path); a gene without one gets nothing; ``paralog=0`` predicts
+    exactly as before the option; the threshold is the 99th percentile of the measured
+    genes' cosines; the default is 0.5 with the average gate and 0 with the stack gate; a
+    negative weight is refused."""
     adata, _ = _feature_cells()
     rng = np.random.default_rng(1)
     adata.obs["time"] = rng.choice(["d1", "d2"], size=adata.n_obs)
@@ -548,8 +549,8 @@ def test_paralog_adds_a_near_duplicates_change_and_nothing_else():
     opts = {"prior": "none", "text_features": text, "components": ("mean", "text")}
     for held, twin in (("k5", "k3"), ("k7", None)):
         train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
-        plain = vc.perturb.make_predictor("primed_network", **opts).fit(train)
-        para = vc.perturb.make_predictor("primed_network", paralog=0.5, **opts).fit(train)
+        plain = vc.perturb.make_predictor("primed_network", paralog=0, **opts).fit(train)
+        para = vc.perturb.make_predictor("primed_network", **opts).fit(train)  # default
         v = text.to_numpy() / np.linalg.norm(text.to_numpy(), axis=1, keepdims=True)
         cos = (v @ v.T)[np.triu_indices(len(v), 1)]
         assert para.summary()["paralog_tau"] == pytest.approx(np.quantile(cos, 0.99))
@@ -573,5 +574,7 @@ def test_paralog_adds_a_near_duplicates_change_and_nothing_else():
         plain.predict([held], time="d1")
         diff = para._time_base(held, genes, changes) - plain._time_base(held, genes, changes)
         np.testing.assert_allclose(diff, 0.5 * (changes[genes.index(twin)] - anchors), atol=1e-10)
+    assert vc.perturb.make_predictor("primed_network").paralog == 0.5
+    assert vc.perturb.make_predictor("primed_network", gate="stack").paralog == 0.0
     with pytest.raises(ValidationError, match="paralog"):
         vc.perturb.make_predictor("primed_network", paralog=-1.0)

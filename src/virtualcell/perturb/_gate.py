@@ -33,6 +33,7 @@ __all__ = [
     "ANCHORS",
     "AVERAGE_COMPONENTS",
     "AVERAGE_KNOWLEDGE_SIZE",
+    "AVERAGE_PARALOG",
     "COMPONENTS",
     "DEFAULT_COMPONENTS",
     "GATES",
@@ -61,6 +62,9 @@ KNOWLEDGE = ("neighbours", "text")
 #: is above this quantile of the cosines between the measured genes' embeddings (a
 #: property of the gene panel and the text, no perturbation data).
 PARALOG_QUANTILE = 0.99
+#: ``paralog`` of the ``average`` gate by default (``paralog="auto"``; 0 with ``stack``):
+#: the declared check on RENGE fold seeds 120-139 (``docs/perturb.md``).
+AVERAGE_PARALOG = 0.5
 #: How the components are combined: ``average`` (knowledge regressors averaged with weight
 #: 1, network components learned) or ``stack`` (every weight but the anchor's learned).
 GATES = ("average", "stack")

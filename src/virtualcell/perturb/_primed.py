@@ -54,7 +54,8 @@ design fold seeds ``median + 0.25 unit(text)`` had the highest Pearson-delta of 
 recombinations tried (``benchmarks/renge_pds_recombine.py``); the default since the
 declared checks on fresh fold seeds 80-89 and 90-99 (``docs/perturb.md``).
 
-``paralog=a`` (default 0: off) adds, for an unseen gene with a near-duplicate among the
+``paralog=a`` (default ``"auto"``: 0.5 with the ``average`` gate, the pick of the declared
+check on RENGE fold seeds 120-139 in ``docs/perturb.md``; 0, off, with ``stack``) adds, for an unseen gene with a near-duplicate among the
 training genes, ``a`` times that gene's change minus the anchor: near-duplicates are the
 training genes whose GenePT embedding has a cosine with the gene's above ``tau``, the
 99th percentile (:data:`._gate.PARALOG_QUANTILE`) of the cosines between the measured
@@ -129,6 +130,7 @@ from ._gate import (
     ANCHORS,
     AVERAGE_COMPONENTS,
     AVERAGE_KNOWLEDGE_SIZE,
+    AVERAGE_PARALOG,
     COMPONENTS,
     DEFAULT_COMPONENTS,
     GATES,
@@ -169,7 +171,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         time_network: str = "coef",
         support: str = "none",
         knowledge_size: float | str | None = "auto",
-        paralog: float = 0.0,
+        paralog: float | str = "auto",
         kb: Any = None,
         **kw: Any,
     ) -> None:
@@ -188,6 +190,8 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             knowledge_size = AVERAGE_KNOWLEDGE_SIZE if gate == "average" else None
         if knowledge_size is not None:
             check_number("knowledge_size", knowledge_size, low=0, low_open=True)
+        if isinstance(paralog, str) and paralog == "auto":
+            paralog = AVERAGE_PARALOG if gate == "average" else 0.0
         check_number("paralog", paralog, low=0)
         if support not in ("none", "nested"):
             raise ValidationError(f"support must be 'none' or 'nested', got {support!r}")
