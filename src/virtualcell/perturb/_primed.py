@@ -146,7 +146,7 @@ __all__ = ["PrimedNetworkModel"]
 
 
 class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
-    """Training changes' median + the gene's text knowledge + the primed network's propagation."""
+    """Training changes' median + the gene's text knowledge and near-duplicates + the network."""
 
     name = "primed_network"
     uses_features = True
