@@ -45,8 +45,13 @@ def _old_mode(data, targets, n_jobs, seed):
     from virtualcell.grn._parallel import map_targets
 
     params = _trees._boost_params(
-        data.X.shape[0], len(data.regulators), learning_rate=0.05, max_depth=3,
-        feature_fraction=0.1, subsample=0.9, min_leaf=20,
+        data.X.shape[0],
+        len(data.regulators),
+        learning_rate=0.05,
+        max_depth=3,
+        feature_fraction=0.1,
+        subsample=0.9,
+        min_leaf=20,
     )  # the defaults of grnboost2_scores
     chunk = max(1, int(np.ceil(len(targets) / (4 * max(1, n_jobs)))))
     imp = map_targets(

@@ -251,9 +251,7 @@ class TextMapMethod:
         from .._errors import ValidationError
 
         if cells not in CELL_FEATURES:
-            raise ValidationError(
-                f"cells must be one of {', '.join(CELL_FEATURES)}, got {cells!r}"
-            )
+            raise ValidationError(f"cells must be one of {', '.join(CELL_FEATURES)}, got {cells!r}")
         if kind not in ("eszsl", "conse"):
             raise ValidationError(f"kind must be 'eszsl' or 'conse', got {kind!r}")
         if not (isinstance(calibration, int | float) or calibration == "inner"):
