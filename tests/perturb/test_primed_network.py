@@ -300,7 +300,8 @@ def test_average_gate_fixes_the_knowledge_weights_and_learns_only_the_network():
 def test_stack_refits_the_network_at_most_stack_groups_times(monkeypatch):
     """Screen scale: the held-out refits of the stack are leave-one-gene-out up to
     ``stack_groups`` training genes, then that many groups of genes (a bounded cost); a
-    gate with nothing to learn refits nothing."""
+    gate with nothing to learn refits nothing (and without a network component nothing
+    is fitted at all)."""
     from virtualcell.perturb._primed import PrimedNetworkModel
 
     calls = []
@@ -322,7 +323,7 @@ def test_stack_refits_the_network_at_most_stack_groups_times(monkeypatch):
     calls.clear()
     vc.perturb.make_predictor("primed_network", prior="none",
                               components=("mean", "neighbours", "text")).fit(adata)  # fmt: skip
-    assert len(calls) == 1
+    assert len(calls) == 0  # no component reads the network: none is fitted
     with pytest.raises(ValidationError, match="stack_groups"):
         vc.perturb.make_predictor("primed_network", stack_groups=1)
 
@@ -578,3 +579,42 @@ def test_paralog_adds_a_near_duplicates_change_and_nothing_else():
     assert vc.perturb.make_predictor("primed_network", gate="stack").paralog == 0.0
     with pytest.raises(ValidationError, match="paralog"):
         vc.perturb.make_predictor("primed_network", paralog=-1.0)
+
+
+def test_no_network_is_fitted_when_no_component_uses_it_and_large_panels_are_refused(
+    monkeypatch,
+):
+    """With components that read no network (``mean``, ``text``) the cells are never made
+    dense and no network is fitted, and the predictions are those of the anchor and the
+    knowledge part; a panel above ``max_network_genes`` is refused with a message naming
+    the count and the ways out, unless no network is needed."""
+    adata, feats = _feature_cells()  # 32 measured genes
+    held = "k5"
+    train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
+    opts = {"prior": "none", "text_features": feats}
+    with_net = vc.perturb.make_predictor("primed_network", components=("mean", "data", "text"),
+                                         **opts).fit(train)  # fmt: skip
+    assert with_net.uses_network and with_net.net_ is not None
+    assert with_net.summary()["ridge"] is not None
+
+    def dense_cells(*_a, **_k):
+        raise AssertionError("the cells were made dense without a network to fit")
+
+    monkeypatch.setattr(type(with_net), "_cells", dense_cells)
+    bare = vc.perturb.make_predictor("primed_network", components=("mean", "text"), **opts)
+    assert not bare.uses_network
+    bare.fit(train)
+    assert bare.net_ is None and bare.summary()["ridge"] is None
+    c = bare.contributions(held)
+    assert set(c) == {"mean", "text", "paralog"}
+    np.testing.assert_allclose(c["text"], with_net.contributions(held)["text"], rtol=1e-12)
+    np.testing.assert_allclose(c["mean"], np.median(bare.deltas_, axis=0), rtol=1e-12)
+    monkeypatch.undo()
+    small = {"max_network_genes": 20, **opts}
+    with pytest.raises(ValidationError, match=r"32 measured genes \(max_network_genes=20"):
+        vc.perturb.make_predictor("primed_network", **small).fit(train)
+    fitted = vc.perturb.make_predictor("primed_network", components=("mean", "text"),
+                                       **small).fit(train)  # fmt: skip
+    np.testing.assert_allclose(fitted.predict([held]).X, bare.predict([held]).X, rtol=1e-12)
+    with pytest.raises(ValidationError, match="max_network_genes"):
+        vc.perturb.make_predictor("primed_network", max_network_genes=0)

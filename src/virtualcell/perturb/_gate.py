@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_COMPONENTS",
     "GATES",
     "KNOWLEDGE",
+    "NETWORK_PARTS",
     "PARALOG_QUANTILE",
     "gate_weights",
     "knowledge_weights",
@@ -58,6 +59,9 @@ AVERAGE_COMPONENTS = ("mean", "data", "prior", "association", "text")
 AVERAGE_KNOWLEDGE_SIZE = 0.25
 #: The knowledge regressors (gene features -> training changes).
 KNOWLEDGE = ("neighbours", "text")
+#: The components read from the fitted network (``vc.grn.PrimedNetwork``); ``network`` is
+#: the separate engine of the ``network`` method.
+NETWORK_PARTS = ("data", "prior", "association")
 #: ``paralog``: two genes are near-duplicates when the cosine of their GenePT embeddings
 #: is above this quantile of the cosines between the measured genes' embeddings (a
 #: property of the gene panel and the text, no perturbation data).

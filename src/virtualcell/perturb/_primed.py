@@ -135,6 +135,7 @@ from ._gate import (
     DEFAULT_COMPONENTS,
     GATES,
     KNOWLEDGE,
+    NETWORK_PARTS,
     gate_weights,
     knowledge_weights,
     stack_groups,
@@ -172,6 +173,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         support: str = "none",
         knowledge_size: float | str | None = "auto",
         paralog: float | str = "auto",
+        max_network_genes: int = 1000,
         kb: Any = None,
         **kw: Any,
     ) -> None:
@@ -193,6 +195,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         if isinstance(paralog, str) and paralog == "auto":
             paralog = AVERAGE_PARALOG if gate == "average" else 0.0
         check_number("paralog", paralog, low=0)
+        check_number("max_network_genes", max_network_genes, low=1, integer=True)
         if support not in ("none", "nested"):
             raise ValidationError(f"support must be 'none' or 'nested', got {support!r}")
         if time_network not in ("coef", "prior"):
@@ -221,7 +224,14 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.support = support
         self.knowledge_size = None if knowledge_size is None else float(knowledge_size)
         self.paralog = float(paralog)
+        self.max_network_genes = int(max_network_genes)
         self.kb = kb
+
+    @property
+    def uses_network(self) -> bool:
+        """Whether a component (``data``, ``prior``, ``association``) or the time path
+        (``time_depth`` > 0) needs the fitted network; without, none is fitted."""
+        return bool(set(self.components) & set(NETWORK_PARTS)) or self.time_depth > 0
 
     # ------------------------------------------------------------------ fit
     def _fit(self, data: TrainingData, adata) -> None:
@@ -234,14 +244,26 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.features_ = self._features(genes, unmeasured)
         self.text_features_ = self._text_features(genes, unmeasured)
         self.paralog_tau_ = self._paralog_threshold(genes) if self.paralog else None
-        cells = self._cells(adata)
+        if self.uses_network and len(genes) > self.max_network_genes:
+            raise ValidationError(
+                f"primed_network: its network part fits one ridge regression per gene on all "
+                f"{len(genes):,} measured genes (max_network_genes={self.max_network_genes:,}; "
+                "the cost grows as the 4th power of the genes: hours beyond ~1,000); select "
+                "genes (e.g. highly variable ones), predict from the anchor and knowledge "
+                "alone with components=('mean', 'text') (no network fitted), or raise "
+                "max_network_genes"
+            )
+        # the training cells, dense (only where the network is fitted)
+        cells = self._cells(adata) if self.uses_network else None
         for name in ("time_gains_", "_time_forest_cache", "_time_text_cache", "_time_memo",
                      "_features_asked"):  # fmt: skip
             self.__dict__.pop(name, None)  # the time path is fitted when first asked for
         self.net_settings_ = None
         self.engine_settings_ = None
-        self.net_ = self._network_fit(cells, genes, set(), self.prior_)
-        self.net_settings_ = (self.net_.ridge, self.net_.strength, self.net_.prior_mean)
+        self.net_ = None
+        if self.uses_network:
+            self.net_ = self._network_fit(cells, genes, set(), self.prior_)
+            self.net_settings_ = (self.net_.ridge, self.net_.strength, self.net_.prior_mean)
         self.engine_ = None
         self._train = adata  # the engine of seen combinations is fitted when first needed
         if "network" in self.components:
@@ -270,10 +292,11 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             sized += f", paralog {self.paralog:g} (" + (
                 "no text embeddings)" if tau is None else f"cosine above {tau:.3f})"
             )
+        net = self.net_
         log("primed_network: " + ", ".join(f"{k}={v:.3g}" for k, v in self.weights_.items())
-            + f"{sized} (network: {self.net_.n_prior_edges} prior edges, strength "
-            f"{self.net_.strength:g}, prior mean {self.net_.prior_mean:g}, ridge "
-            f"{self.net_.ridge:g})")  # fmt: skip
+            + sized + (" (no network fitted: no component uses it)" if net is None else
+            f" (network: {net.n_prior_edges} prior edges, strength {net.strength:g}, prior "
+            f"mean {net.prior_mean:g}, ridge {net.ridge:g})"))  # fmt: skip
 
     def _fit_engine(self) -> Any:
         if self.engine_ is None:
@@ -305,7 +328,9 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             if group_of[k] not in fits:  # the network refitted without the held genes
                 out_genes = {singles[i] for i in held}
                 fits[group_of[k]] = (
-                    self._network_fit(cells, data.genes, out_genes, self.prior_),
+                    self._network_fit(cells, data.genes, out_genes, self.prior_)
+                    if self.net_ is not None
+                    else None,
                     self._engine(adata, out_genes) if "network" in names else None,
                 )
             net, engine = fits.pop(group_of[k]) if len(held) == 1 else fits[group_of[k]]
@@ -482,6 +507,16 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             rows[g] = row
         return pd.DataFrame.from_dict(rows, orient="index")
 
+    def _network_summary(self) -> dict[str, Any]:
+        """The fitted network's prior settings (None each where no network is fitted)."""
+        net = self.net_
+        if net is None:
+            keys = ("n_prior_edges", "prior_strength", "prior_mean", "ridge", "network_cv_mse")
+            return dict.fromkeys(keys)
+        return {"n_prior_edges": net.n_prior_edges, "prior_strength": net.strength,
+                "prior_mean": net.prior_mean, "ridge": net.ridge,
+                "network_cv_mse": dict(net.cv_mse)}  # fmt: skip
+
     def summary(self) -> dict[str, Any]:
         """Stacking weights and the network's chosen prior settings."""
         self._require_fit()
@@ -494,10 +529,6 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             "paralog_tau": getattr(self, "paralog_tau_", None),
             "weights": dict(self.weights_),
             "support": self.support_,
-            "n_prior_edges": self.net_.n_prior_edges,
-            "prior_strength": self.net_.strength,
-            "prior_mean": self.net_.prior_mean,
-            "ridge": self.net_.ridge,
-            "network_cv_mse": dict(self.net_.cv_mse),
+            **self._network_summary(),
             "train_genes": list(self.train_genes_),
         }

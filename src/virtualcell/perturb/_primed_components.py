@@ -277,7 +277,7 @@ class PrimedComponents:
                 out["text"] = self._text(gene, train, deltas)
             return out
         g = data.gene_index[gene]
-        drop = self._drop(data, net, gene)
+        drop = self._drop(data, net, gene) if net is not None else 0.0
         if "data" in self.components:
             out["data"] = self._propagate(net, "coef", g, drop)
         if "prior" in self.components:
