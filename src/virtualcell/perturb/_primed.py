@@ -66,6 +66,13 @@ exactly as without the option; the time path adds it per day. Needs the text emb
 (the knowledge store's embedder, or ``text_features=``), also when ``text`` is not a
 component.
 
+Without a component that reads the network (``data``, ``prior``, ``association``) and
+with ``time_depth=0`` no network is fitted and the training cells are never made dense
+(``uses_network``). With one, a panel of more than ``max_network_genes`` (default 1,000)
+measured genes is refused before any work: the network fits one ridge regression per gene
+over every other gene, a cost that grows as the 4th power of the genes (at 5,000 genes,
+days on 2 cores; ``docs/perturb.md``, "Scale").
+
 ``support="nested"`` keeps the learned part (the components whose weights the gate
 learns: the network components of ``average``, everything but the anchor for ``stack``)
 only where the training genes support it: the weights are refitted with each group of
