@@ -174,3 +174,17 @@ def test_errors_exported_at_top_level():
         "DatasetNotAvailableError",
     ):
         assert issubclass(getattr(vc, name), vc.VirtualCellError)
+
+
+def test_unit_rows_scales_rows_keeps_zero_rows_and_float_dtype():
+    import numpy as np
+
+    from virtualcell._utils import unit_rows
+
+    x = np.array([[3.0, 4.0], [0.0, 0.0], [-1.0, 0.0]], dtype=np.float32)
+    out = unit_rows(x)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0], [-1.0, 0.0]], rtol=1e-6)
+    ints = unit_rows(np.array([[0, 2], [0, 0]]))
+    assert ints.dtype == np.float64
+    np.testing.assert_array_equal(ints, [[0.0, 1.0], [0.0, 0.0]])

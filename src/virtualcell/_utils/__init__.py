@@ -1,5 +1,6 @@
 """Shared plumbing, one helper per concern (private; used by every layer).
 
+- :mod:`._arrays` — small array helpers (:func:`unit_rows`).
 - :mod:`._atomic` — the atomic writer (temp file in the same folder, fsync, rename).
 - :mod:`._docs` — shared parameter descriptions (:func:`doc_params`, :data:`SHARED_PARAMS`).
 - :mod:`._checks` — the one argument-range check (:func:`check_number`) and the one output rule (:func:`check_output`).
@@ -13,6 +14,7 @@
 - :mod:`._table` — the markdown table writer.
 """
 
+from ._arrays import unit_rows
 from ._atomic import (
     TEMP_MARKER,
     atomic_path,
@@ -70,6 +72,7 @@ __all__ = [
     "replace_file",
     "sha256_bytes",
     "sha256_file",
+    "unit_rows",
     "use_dask",
     "write_json",
     "write_text",

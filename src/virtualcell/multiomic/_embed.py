@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import ValidationError
-from .._utils import Entry, Registry, check_number
+from .._utils import Entry, Registry, check_number, unit_rows
 from ._modality import (
     modality_embedding,
     modality_kind,
@@ -170,11 +170,6 @@ def cca(mats: dict[str, Any], *, n_comps: int = 20, seed: int = 0, **_: Any) -> 
     return cca_parts(mats, n_comps=n_comps, seed=seed)[0]
 
 
-def _unit_rows(z: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(z, axis=1, keepdims=True)
-    return np.divide(z, norm, out=np.zeros_like(z), where=norm > 0)
-
-
 def _snn_far_width(idx: np.ndarray, z: np.ndarray, d1: np.ndarray, prune: float) -> np.ndarray:
     """Seurat's kernel bandwidth: for each cell, the cells with the ``k`` smallest non-zero
     (after pruning) Jaccard similarities of their neighbour sets (all cells tied with the
@@ -256,7 +251,7 @@ def wnn(
 ) -> np.ndarray:
     """Weighted-nearest-neighbour style embedding: per-cell modality weights (Hao et al. 2021)."""
     zs = [
-        _unit_rows(modality_embedding(x, modality_kind(m), n_comps=n_comps, seed=seed, name=m))
+        unit_rows(modality_embedding(x, modality_kind(m), n_comps=n_comps, seed=seed, name=m))
         for m, x in mats.items()
     ]
     w = modality_weights(zs, k=k)

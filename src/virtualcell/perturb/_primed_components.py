@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ValidationError
+from .._utils import unit_rows
 from ..data import PERTURBATION_KEY, split_perturbation
 from ._base import Unsupported
 from ._data import TrainingData, expression_matrix, row_roles
@@ -199,7 +200,7 @@ class PrimedComponents:
         if len(rows) > 2000:
             pick = np.random.default_rng(self.seed).choice(len(rows), 2000, replace=False)
             rows = [rows[i] for i in sorted(pick)]
-        v = _unit_rows(feats.loc[rows].to_numpy())
+        v = unit_rows(feats.loc[rows].to_numpy())
         cos = (v @ v.T)[np.triu_indices(len(rows), 1)]
         tau = float(np.quantile(cos, PARALOG_QUANTILE))
         return tau if tau < 1.0 - 1e-9 else None  # every pair a duplicate: no signal
@@ -218,7 +219,7 @@ class PrimedComponents:
         have = [i for i, h in enumerate(train) if h in feats.index and h != gene]
         if not have:
             return zero
-        v = _unit_rows(feats.loc[[gene, *(train[i] for i in have)]].to_numpy())
+        v = unit_rows(feats.loc[[gene, *(train[i] for i in have)]].to_numpy())
         w = np.clip((v[1:] @ v[0] - tau) / (1.0 - tau), 0.0, None)
         if not w.sum() > 0:
             return zero
@@ -293,9 +294,3 @@ class PrimedComponents:
         if "network" in self.components and engine is not None:
             out["network"] = engine.predict([gene]).X[0] - engine.data_.control
         return out
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows of ``x`` scaled to unit norm (a zero row stays zero)."""
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norm, out=np.zeros_like(x, dtype=np.float64), where=norm > 0)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._errors import ValidationError, VirtualCellError
+from .._utils import unit_rows
 from ..data import select_matrix
 from ._features import HVGScaler, standardize_by_batch
 
@@ -165,9 +166,7 @@ class KNNAnnotator(EmbeddingAnnotator):
     def _directions(self, x: np.ndarray) -> np.ndarray:
         if self.metric == "euclidean":
             return x
-        z = np.asarray(x, dtype=np.float64) - self._center
-        norm = np.linalg.norm(z, axis=1, keepdims=True)
-        return z / np.where(norm > 0, norm, 1.0)
+        return unit_rows(np.asarray(x, dtype=np.float64) - self._center)
 
     def _fit_classifier(self, x: np.ndarray, y: np.ndarray) -> None:
         from sklearn.neighbors import NearestNeighbors

@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ValidationError
+from .._utils import unit_rows
 from ._base import TokenizedCells, Tokenizer
 from ._input import CellsInput, check_chunk_values, iter_chunks
 from ._kernels import Workspace, column_token_table, normalized_data, token_bits, topk_rows
@@ -148,8 +149,7 @@ class GeneTextTokenizer(Tokenizer):
         wsum = np.asarray(W.sum(axis=1)).ravel()
         emb = np.divide(emb, wsum[:, None], out=np.zeros_like(emb), where=wsum[:, None] > 0)
         if self.normalize:
-            norm = np.linalg.norm(emb, axis=1, keepdims=True)
-            emb = np.divide(emb, norm, out=np.zeros_like(emb), where=norm > 0)
+            emb = unit_rows(emb)
         return emb.astype(np.float32)
 
     def encode(
