@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.stats import mannwhitneyu, spearmanr
 
 import virtualcell as vc
-from virtualcell._utils import markdown_table, write_text
+from virtualcell._utils import markdown_table, unit_rows, write_text
 
 COLUMNS = {"corr_first_second": "Pearson r of the singles' changes",
            "dcor_singles": "distance correlation of the singles' changes"}  # fmt: skip
@@ -44,8 +44,7 @@ def main() -> None:
     pairs = [tuple(str(n).split("_")) for n in table["name"]]
     genes = sorted({g for p in pairs for g in p})
     emb = vc.knowledge.gene_text_embeddings(genes)
-    v = emb.to_numpy(dtype=np.float64)
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    v = unit_rows(emb.to_numpy(dtype=np.float64))
     unit = pd.DataFrame(v, index=emb.index)
     tau = float(np.quantile((v @ v.T)[np.triu_indices(len(v), 1)], 0.99))
     table["cosine"] = [float(unit.loc[a] @ unit.loc[b]) if a in unit.index and b in unit.index

@@ -55,8 +55,9 @@ recombinations tried (``benchmarks/renge_pds_recombine.py``); the default since 
 declared checks on fresh fold seeds 80-89 and 90-99 (``docs/perturb.md``).
 
 ``paralog=a`` (default ``"auto"``: 0.5 with the ``average`` gate, the pick of the declared
-check on RENGE fold seeds 120-139 in ``docs/perturb.md``; 0, off, with ``stack``) adds, for an unseen gene with a near-duplicate among the
-training genes, ``a`` times that gene's change minus the anchor: near-duplicates are the
+check on RENGE fold seeds 120-139 in ``docs/perturb.md``; 0, off, with ``stack``) adds,
+for an unseen gene with a near-duplicate among the training genes, ``a`` times that
+gene's change minus the anchor: near-duplicates are the
 training genes whose GenePT embedding has a cosine with the gene's above ``tau``, the
 99th percentile (:data:`._gate.PARALOG_QUANTILE`) of the cosines between the measured
 genes' embeddings (paralogs such as ZIC2 / ZIC3), each weighted by ``(cos - tau) / (1 -
@@ -533,7 +534,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             "change_scale": self.change_scale,
             "knowledge_size": self.knowledge_size,
             "paralog": self.paralog,
-            "paralog_tau": getattr(self, "paralog_tau_", None),
+            "paralog_tau": self.paralog_tau_,
             "weights": dict(self.weights_),
             "support": self.support_,
             **self._network_summary(),
