@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--mean-log", type=float, default=-3.2, help="log mean expression")
     parser.add_argument("--reuse", action="store_true", help="reuse WORKDIR/screen.h5ad")
     parser.add_argument("--method-option", action="append", default=[],
-                        help="passed to every evaluate step, METHOD.KEY=VALUE")  # fmt: skip
+                        help="METHOD.KEY=VALUE, passed to the step of METHOD")  # fmt: skip
     args = parser.parse_args()
     if args.small:
         args.cells, args.genes, args.perturbations = 6000, 500, 40
@@ -169,10 +169,11 @@ def main() -> None:
     base = ["perturb", "evaluate", str(data), "--task", "unseen_singles", "--out", str(out)]
     if args.folds:
         base += ["--folds", str(args.folds)]
-    for opt in args.method_option:
-        base += ["--method-option", opt]
     for step in [s for s in args.steps.split(",") if s]:
         extra = ["--baselines-only"] if step == "baselines" else ["--methods", step]
+        for opt in args.method_option:  # only to the step that evaluates that method
+            if opt.split(".", 1)[0] == step:
+                extra += ["--method-option", opt]
         res = run_step([*base, *extra, "--json"], env)
         report = json.loads(res["stdout"])
         secs = {r["method"]: r.get("fit_seconds", float("nan")) for r in report["results"]}

@@ -7,6 +7,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import virtualcell as vc
 from virtualcell import ValidationError
@@ -581,13 +582,10 @@ def test_paralog_adds_a_near_duplicates_change_and_nothing_else():
         vc.perturb.make_predictor("primed_network", paralog=-1.0)
 
 
-def test_no_network_is_fitted_when_no_component_uses_it_and_large_panels_are_refused(
-    monkeypatch,
-):
+def test_no_network_is_fitted_when_no_component_uses_it(monkeypatch):
     """With components that read no network (``mean``, ``text``) the cells are never made
     dense and no network is fitted, and the predictions are those of the anchor and the
-    knowledge part; a panel above ``max_network_genes`` is refused with a message naming
-    the count and the ways out, unless no network is needed."""
+    knowledge part."""
     adata, feats = _feature_cells()  # 32 measured genes
     held = "k5"
     train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
@@ -610,11 +608,48 @@ def test_no_network_is_fitted_when_no_component_uses_it_and_large_panels_are_ref
     np.testing.assert_allclose(c["text"], with_net.contributions(held)["text"], rtol=1e-12)
     np.testing.assert_allclose(c["mean"], np.median(bare.deltas_, axis=0), rtol=1e-12)
     monkeypatch.undo()
-    small = {"max_network_genes": 20, **opts}
-    with pytest.raises(ValidationError, match=r"32 measured genes \(max_network_genes=20"):
-        vc.perturb.make_predictor("primed_network", **small).fit(train)
-    fitted = vc.perturb.make_predictor("primed_network", components=("mean", "text"),
-                                       **small).fit(train)  # fmt: skip
-    np.testing.assert_allclose(fitted.predict([held]).X, bare.predict([held]).X, rtol=1e-12)
-    with pytest.raises(ValidationError, match="max_network_genes"):
-        vc.perturb.make_predictor("primed_network", max_network_genes=0)
+    with pytest.raises(ValidationError, match="max_regulators"):
+        vc.perturb.make_predictor("primed_network", max_regulators=0)
+
+
+def test_a_panel_above_max_regulators_fits_the_network_from_sparse_statistics():
+    """Above ``max_regulators`` measured genes the cells stay sparse and the network is
+    fitted from streamed statistics over that many candidate regulators (the training
+    knockouts first): the same network as the in-memory fit over those candidates, also
+    for a stack refit without some genes' cells; an unseen gene outside the candidates
+    gets an added row and a prediction."""
+    from virtualcell.grn import fit_primed_network
+
+    adata, feats = _feature_cells()  # 32 measured genes
+    held = "k5"
+    train = adata[(adata.obs["perturbation"] != held).to_numpy()].copy()
+    genes = list(train.var_names)
+    opts = {"prior": "none", "text_features": feats,
+            "components": ("mean", "data", "association", "text")}  # fmt: skip
+    model = vc.perturb.make_predictor("primed_network", max_regulators=25, **opts).fit(train)
+    kos = {genes.index(f"k{i}") for i in range(12) if f"k{i}" != held}
+    regs = model.regulators_
+    assert regs.size == 25 and kos <= set(regs.tolist())
+    assert genes.index(held) not in regs  # never knocked out in training: barely varies
+    assert sp.issparse(model._net_cells["x"])
+    labels = train.obs["perturbation"].to_numpy()
+    x = np.asarray(train.X, dtype=np.float64)
+    lists = [[] if lab == "control" else [genes.index(lab)] for lab in labels]
+    ref = fit_primed_network(x, genes, regulators=regs, reference=labels == "control",
+                             perturbed=lists, seed=model.seed)  # fmt: skip
+    net = model.net_
+    assert (net.ridge, net.strength, net.prior_mean) == (ref.ridge, ref.strength, ref.prior_mean)
+    for part in ("coef", "association", "scale"):
+        np.testing.assert_allclose(getattr(net, part), getattr(ref, part), atol=1e-8)
+    out = {"k1", "k2"}
+    keep = np.array([lab not in out for lab in labels])
+    refit = model._network_fit(model._net_cells, genes, out, None)
+    again = fit_primed_network(x[keep], genes, regulators=regs, reference=labels[keep] == "control",
+                               perturbed=[p for p, k in zip(lists, keep) if k],
+                               ridges=(ref.ridge,), strengths=(1.0,), prior_means=(0.0,))  # fmt: skip
+    np.testing.assert_allclose(refit.coef, again.coef, atol=1e-8)
+    pred = model.predict([held]).X[0]
+    assert genes.index(held) in net.added and np.isfinite(pred).all()
+    assert not np.allclose(model.contributions(held)["data"], 0.0)
+    with pytest.raises(ValidationError, match="max_regulators"):
+        vc.perturb.make_predictor("primed_network", max_regulators=1.5)

@@ -19,7 +19,12 @@ from ._evaluate import evaluate, jaccard_top_k, stability
 from ._infer import infer
 from ._io import load_dataset, read_regulators, write_edges
 from ._methods import METHODS, MethodFn
-from ._primed import PrimedNetwork, fit_primed_network, knowledge_prior_or_none
+from ._primed import (
+    PrimedNetwork,
+    add_regulator_rows,
+    fit_primed_network,
+    knowledge_prior_or_none,
+)
 from ._pseudotime import pseudotime_columns
 from ._sergio import read_sergio
 from ._stream import (
@@ -28,6 +33,7 @@ from ._stream import (
     fit_primed_network_stream,
     primed_statistics,
     solve_primed,
+    statistics_without,
 )
 
 __all__ = [
@@ -38,6 +44,7 @@ __all__ = [
     "PrimedNetwork",
     "PrimedStatistics",
     "Scores",
+    "add_regulator_rows",
     "evaluate",
     "fit_primed_network",
     "fit_primed_network_stream",
@@ -51,5 +58,6 @@ __all__ = [
     "read_sergio",
     "solve_primed",
     "stability",
+    "statistics_without",
     "write_edges",
 ]

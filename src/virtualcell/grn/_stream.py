@@ -55,7 +55,7 @@ from .._utils import dask_client
 from ._parallel import map_targets
 from ._primed import PrimedNetwork, prior_matrix
 from ._stream_sets import PerturbedSet
-from ._stream_stats import PrimedStatistics, primed_statistics
+from ._stream_stats import PrimedStatistics, primed_statistics, statistics_without
 
 __all__ = [
     "PerturbedSet",
@@ -63,6 +63,7 @@ __all__ = [
     "fit_primed_network_stream",
     "primed_statistics",
     "solve_primed",
+    "statistics_without",
 ]
 
 
@@ -508,7 +509,8 @@ def solve_primed(
     return PrimedNetwork(
         association=association, genes=list(genes), regulators=regs, coef=d + q, data_part=d,
         prior_part=q, prior=p, centre=stats.centre, scale=stats.scale, groups=stats.groups,
-        ridge=best[0], strength=best[1], prior_mean=best[2], cv_mse=cv,
+        ridge=best[0], strength=best[1], prior_mean=best[2], cv_mse=cv, gram=gram,
+        n_cells=n,
     )  # fmt: skip
 
 

@@ -69,10 +69,19 @@ component.
 
 Without a component that reads the network (``data``, ``prior``, ``association``) and
 with ``time_depth=0`` no network is fitted and the training cells are never made dense
-(``uses_network``). With one, a panel of more than ``max_network_genes`` (default 1,000)
-measured genes is refused before any work: the network fits one ridge regression per gene
-over every other gene, a cost that grows as the 4th power of the genes (at 5,000 genes,
-days on 2 cores; ``docs/perturb.md``, "Scale").
+(``uses_network``). With one, a panel of at most ``max_regulators`` (default 1,000)
+measured genes fits the network in memory with every gene a candidate regulator. A larger
+panel (a screen's 5,000-8,000 genes) keeps the cells sparse and fits the same network on
+streamed sufficient statistics (:func:`vc.grn.primed_statistics`,
+:func:`vc.grn.solve_primed`: one pass over the cells, one shared inverse for the targets
+nobody perturbed) with ``max_regulators`` candidate regulators: the measured genes
+perturbed in training first, then the genes with known targets in the prior, then the
+most variable ones. An unseen gene outside them gets its row as if it had been a
+candidate (:func:`vc.grn.add_regulator_rows`, the block formula of the ridge system,
+exact for targets without known edges or perturbed cells), and the stack's held-out
+refits subtract the held-out genes' cells from the statistics
+(:func:`vc.grn.statistics_without`) instead of reading the cells again
+(``docs/perturb.md``, "Scale").
 
 ``support="nested"`` keeps the learned part (the components whose weights the gate
 learns: the network components of ``average``, everything but the anchor for ``stack``)
@@ -181,7 +190,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         support: str = "none",
         knowledge_size: float | str | None = "auto",
         paralog: float | str = "auto",
-        max_network_genes: int = 1000,
+        max_regulators: int = 1000,
         kb: Any = None,
         **kw: Any,
     ) -> None:
@@ -203,7 +212,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         if isinstance(paralog, str) and paralog == "auto":
             paralog = AVERAGE_PARALOG if gate == "average" else 0.0
         check_number("paralog", paralog, low=0)
-        check_number("max_network_genes", max_network_genes, low=1, integer=True)
+        check_number("max_regulators", max_regulators, low=1, integer=True)
         if support not in ("none", "nested"):
             raise ValidationError(f"support must be 'none' or 'nested', got {support!r}")
         if time_network not in ("coef", "prior"):
@@ -232,7 +241,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.support = support
         self.knowledge_size = None if knowledge_size is None else float(knowledge_size)
         self.paralog = float(paralog)
-        self.max_network_genes = int(max_network_genes)
+        self.max_regulators = int(max_regulators)
         self.kb = kb
 
     @property
@@ -252,17 +261,13 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.features_ = self._features(genes, unmeasured)
         self.text_features_ = self._text_features(genes, unmeasured)
         self.paralog_tau_ = self._paralog_threshold(genes) if self.paralog else None
-        if self.uses_network and len(genes) > self.max_network_genes:
-            raise ValidationError(
-                f"primed_network: its network part fits one ridge regression per gene on all "
-                f"{len(genes):,} measured genes (max_network_genes={self.max_network_genes:,}; "
-                "the cost grows as the 4th power of the genes: hours beyond ~1,000); select "
-                "genes (e.g. highly variable ones), predict from the anchor and knowledge "
-                "alone with components=('mean', 'text') (no network fitted), or raise "
-                "max_network_genes"
-            )
-        # the training cells, dense (only where the network is fitted)
+        # the training cells (dense only where every gene is a candidate regulator)
+        self.regulators_ = None
+        self._stats = None
         cells = self._cells(adata) if self.uses_network else None
+        if cells is not None and len(genes) > self.max_regulators:
+            self.regulators_ = self._candidates(cells, genes, self.prior_)
+        self._net_cells = cells if self.regulators_ is not None else None
         for name in ("time_gains_", "_time_forest_cache", "_time_text_cache", "_time_memo",
                      "_features_asked"):  # fmt: skip
             self.__dict__.pop(name, None)  # the time path is fitted when first asked for
@@ -480,6 +485,9 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
                        if data.single(g) is None and g not in data.gene_index})  # fmt: skip
         if need:
             self._add_features(need)
+        # a large panel's network rows of the measured unseen genes, in one product
+        self._add_rows(sorted({data.gene_index[g] for lab in labels for g in split_perturbation(lab)
+                               if data.single(g) is None and g in data.gene_index}))  # fmt: skip
         return super().predict(labels, on_unsupported=on_unsupported, time=time)
 
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:

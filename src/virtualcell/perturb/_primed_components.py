@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .._errors import ValidationError
-from .._utils import unit_rows
+from .._utils import log, unit_rows
 from ..data import PERTURBATION_KEY, split_perturbation
 from ._base import Unsupported
 from ._data import TrainingData, expression_matrix, row_roles
@@ -111,7 +112,10 @@ class PrimedComponents:
         """Cells (or profiles) in the training space with their roles, labels and groups."""
         labels, role, _ = row_roles(adata, perturbation_type=self.perturbation_type)
         x, _ = expression_matrix(adata)
-        x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
+        if x.shape[1] <= self.max_regulators:  # the in-memory fit (module docstring)
+            x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
+        elif not sp.issparse(x):
+            x = sp.csr_matrix(np.asarray(x, dtype=np.float64))
         key = self.time_key
         if key == "auto":
             key = next((k for k in ("time", "cell_type") if k in adata.obs), None)
@@ -127,9 +131,33 @@ class PrimedComponents:
         return {"x": x, "labels": labels, "role": role, "groups": groups}
 
     # ------------------------------------------------------------------ components
-    def _network_fit(self, cells: dict, genes: list[str], held: set[str], prior) -> Any:
-        from ..grn import fit_primed_network
+    def _candidates(self, cells: dict, genes: list[str], prior: Any) -> np.ndarray:
+        """``max_regulators`` candidate regulator columns of a large panel: the measured
+        genes perturbed in these cells, then those with known targets in ``prior``, then
+        the most variable (each group in that order by variance), logged."""
+        idx = {g: i for i, g in enumerate(genes)}
+        hit = {idx[g] for lab in dict.fromkeys(cells["labels"].tolist())
+               for g in split_perturbation(str(lab)) if g in idx}  # fmt: skip
+        upper = {g.upper(): i for g, i in idx.items()}
+        known = set()
+        if prior is not None and len(prior):
+            col = next(c for c in ("regulator", "tf", "Gene1") if c in prior.columns)
+            known = {upper[r] for r in prior[col].astype(str).str.upper() if r in upper}
+        x = cells["x"]
+        mean = np.asarray(x.mean(axis=0)).ravel()
+        var = np.asarray(x.multiply(x).mean(axis=0)).ravel() - mean**2
+        rank = sorted(range(len(genes)),
+                      key=lambda i: (i not in hit, i not in known, -var[i], i))  # fmt: skip
+        out = np.sort(np.asarray(rank[: self.max_regulators], dtype=int))
+        n_hit, n_known = len(hit & set(out.tolist())), len(known & set(out.tolist()) - hit)
+        log(f"primed_network: {len(genes):,} measured genes, so the network's candidate "
+            f"regulators are {out.size:,} of them ({n_hit:,} perturbed in training, "
+            f"{n_known:,} more with known targets, the rest the most variable; "
+            f"max_regulators={self.max_regulators:,}); an unseen gene outside them gets "
+            "its row as if it were one")  # fmt: skip
+        return out
 
+    def _network_fit(self, cells: dict, genes: list[str], held: set[str], prior) -> Any:
         idx = {g: i for i, g in enumerate(genes)}
         keep = np.array([not (set(split_perturbation(lab)) & held) for lab in cells["labels"]])
         labels = cells["labels"][keep]
@@ -137,6 +165,10 @@ class PrimedComponents:
         grid = {} if self.net_settings_ is None else {
             "ridges": (self.net_settings_[0],), "strengths": (self.net_settings_[1],),
             "prior_means": (self.net_settings_[2],)}  # fmt: skip
+        if self.regulators_ is not None:
+            return self._network_fit_stats(cells, genes, held, prior, keep, grid)
+        from ..grn import fit_primed_network
+
         return fit_primed_network(
             cells["x"][keep], genes, prior=prior,
             groups=None if cells["groups"] is None else cells["groups"][keep],
@@ -144,11 +176,67 @@ class PrimedComponents:
             **grid,
         )  # fmt: skip
 
+    def _network_fit_stats(self, cells, genes, held, prior, keep, grid) -> Any:
+        """The network of a large panel from sufficient statistics (module docstring):
+        one pass over the sparse cells for the full fit (kept for the refits), and a
+        refit without ``held`` genes' cells by subtracting their sets' cells; the held
+        genes that are not candidate regulators get their rows from the refit's cells."""
+        import anndata as ad
+
+        from ..grn import add_regulator_rows, primed_statistics, solve_primed, statistics_without
+
+        idx = {g: i for i, g in enumerate(genes)}
+        groups = cells["groups"]
+        if self._stats is None or not held:  # the full fit (first): one pass, kept
+            perturbed = [[idx[g] for g in split_perturbation(lab) if g in idx]
+                         for lab in cells["labels"]]  # fmt: skip
+            source = ad.AnnData(cells["x"])
+            source.var_names = list(genes)
+            stats = primed_statistics(
+                source, regulators=[genes[i] for i in self.regulators_], groupby=groups,
+                reference=cells["role"] == "control", perturbed=perturbed,
+                folds=1 if grid else 3, seed=self.seed,
+            )  # fmt: skip
+            self._stats = stats
+            if not held:
+                return solve_primed(stats, prior=prior, **grid)
+        cols = {idx[g] for g in held if g in idx}
+        drop = [i for i, ps in enumerate(self._stats.perturbed) if cols & set(ps.genes.tolist())]
+        gone = np.flatnonzero(~keep)
+        stats = statistics_without(self._stats, cells["x"][gone], drop,
+                                   groups=None if groups is None else groups[gone])  # fmt: skip
+        net = solve_primed(stats, prior=prior, **grid)
+        add_regulator_rows(net, cells["x"], sorted(cols), groups=groups, prior=prior, cells=keep)
+        return net
+
+    def _row(self, net: Any, part: str, g: int) -> np.ndarray:
+        """Gene column ``g``'s row of ``part`` in ``net`` (added first, from the training
+        cells, when ``g`` is not a candidate regulator of the fitted network)."""
+        if net is self.net_:
+            self._add_rows([g])
+        return net.row(g, part)
+
+    def _add_rows(self, cols: list[int]) -> None:
+        """Rows of the fitted network for gene columns outside its candidate regulators."""
+        cells = getattr(self, "_net_cells", None)
+        if cells is None or self.net_ is None:
+            return
+        from ..grn import add_regulator_rows
+
+        add_regulator_rows(self.net_, cells["x"], cols, groups=cells["groups"],
+                           prior=self.prior_)  # fmt: skip
+
+    def _through(self, net: Any, part: str, v: np.ndarray, g: int) -> np.ndarray:
+        """``v B`` over the candidate regulators, ``B`` the network's ``part`` (``coef``
+        or the ``prior`` signs) without the column of ``g``."""
+        out = v[net.regulators] @ getattr(net, part)
+        out[g] = 0.0
+        return out
+
     def _propagate(self, net: Any, part: str, g: int, drop: float) -> np.ndarray:
-        b = net.full(part)
-        b[:, g] = 0.0
-        first = b[g]
-        out = first + self.second_order * (first @ b)
+        first = self._row(net, part, g)
+        first[g] = 0.0
+        out = first + self.second_order * self._through(net, part, first, g)
         out[g] = 0.0
         return drop * out * net.scale
 
@@ -284,7 +372,7 @@ class PrimedComponents:
         if "prior" in self.components:
             out["prior"] = self._propagate(net, "prior", g, drop)
         if "association" in self.components:
-            assoc = net.association[g].copy()
+            assoc = self._row(net, "association", g)
             assoc[g] = 0.0
             out["association"] = drop * assoc * net.scale
         if "neighbours" in self.components:

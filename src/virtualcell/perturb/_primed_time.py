@@ -53,16 +53,15 @@ class PrimedTime:
         the column of ``gene``): row ``k-1`` = ``d_g e_g B^k`` scaled back by each gene's
         spread (``gene`` itself 0), depth x genes."""
         g = data.gene_index[gene]
-        b = net.full(self.time_network)
-        b[:, g] = 0.0
         drop = self._drop(data, net, gene)
-        v = b[g].copy()
+        v = self._row(net, self.time_network, g)
+        v[g] = 0.0
         out = np.zeros((depth, len(data.genes)))
         for k in range(depth):
             w = v.copy()
             w[g] = 0.0
             out[k] = drop * w * net.scale
-            v = v @ b
+            v = self._through(net, self.time_network, v, g)
         return out
 
     def _fit_time(self) -> None:
