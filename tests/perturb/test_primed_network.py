@@ -612,13 +612,15 @@ def test_no_network_is_fitted_when_no_component_uses_it(monkeypatch):
         vc.perturb.make_predictor("primed_network", max_regulators=0)
 
 
-def test_a_panel_above_max_regulators_fits_the_network_from_sparse_statistics():
-    """Above ``max_regulators`` measured genes the cells stay sparse and the network is
-    fitted from streamed statistics over that many candidate regulators (the training
-    knockouts first): the same network as the in-memory fit over those candidates, also
+def test_a_large_panel_fits_the_network_from_sparse_statistics(monkeypatch):
+    """Above ``DENSE_NETWORK_GENES`` measured genes the cells stay sparse and the network
+    is fitted from streamed statistics: with every gene a candidate it predicts as the
+    in-memory fit; above ``max_regulators`` genes over that many candidates (the training
+    knockouts first), the same network as the in-memory fit over those candidates, also
     for a stack refit without some genes' cells; an unseen gene outside the candidates
     gets an added row and a prediction."""
     from virtualcell.grn import fit_primed_network
+    from virtualcell.perturb import _primed, _primed_components
 
     adata, feats = _feature_cells()  # 32 measured genes
     held = "k5"
@@ -626,6 +628,14 @@ def test_a_panel_above_max_regulators_fits_the_network_from_sparse_statistics():
     genes = list(train.var_names)
     opts = {"prior": "none", "text_features": feats,
             "components": ("mean", "data", "association", "text")}  # fmt: skip
+    dense = vc.perturb.make_predictor("primed_network", **opts).fit(train)
+    assert dense.regulators_ is None and dense.summary()["weights"]["data"] > 0
+    for module in (_primed, _primed_components):
+        monkeypatch.setattr(module, "DENSE_NETWORK_GENES", 20)
+    every = vc.perturb.make_predictor("primed_network", **opts).fit(train)
+    assert list(every.regulators_) == list(range(32))
+    np.testing.assert_allclose(every.net_.coef, dense.net_.coef, atol=1e-8)
+    np.testing.assert_allclose(every.predict([held]).X, dense.predict([held]).X, atol=1e-8)
     model = vc.perturb.make_predictor("primed_network", max_regulators=25, **opts).fit(train)
     kos = {genes.index(f"k{i}") for i in range(12) if f"k{i}" != held}
     regs = model.regulators_

@@ -69,17 +69,19 @@ component.
 
 Without a component that reads the network (``data``, ``prior``, ``association``) and
 with ``time_depth=0`` no network is fitted and the training cells are never made dense
-(``uses_network``). With one, a panel of at most ``max_regulators`` (default 1,000)
-measured genes fits the network in memory with every gene a candidate regulator. A larger
-panel (a screen's 5,000-8,000 genes) keeps the cells sparse and fits the same network on
-streamed sufficient statistics (:func:`vc.grn.primed_statistics`,
-:func:`vc.grn.solve_primed`: one pass over the cells, one shared inverse for the targets
-nobody perturbed) with ``max_regulators`` candidate regulators: the measured genes
-perturbed in training first, then the genes with known targets in the prior, then the
-most variable ones. An unseen gene outside them gets its row as if it had been a
-candidate (:func:`vc.grn.add_regulator_rows`, the block formula of the ridge system,
-exact for targets without known edges or perturbed cells), and the stack's held-out
-refits subtract the held-out genes' cells from the statistics
+(``uses_network``). With one, a panel of at most 200 measured genes
+(:data:`._primed_components.DENSE_NETWORK_GENES`) fits the network in memory
+(:func:`vc.grn.fit_primed_network`, every gene a candidate regulator). A larger panel
+keeps the cells sparse and fits the same network from streamed sufficient statistics
+(:func:`vc.grn.primed_statistics`, :func:`vc.grn.solve_primed`: one pass over the cells,
+one shared inverse for the targets nobody perturbed; equal to the in-memory fit to
+1e-8), with every gene a candidate regulator up to ``max_regulators`` (default 1,000)
+measured genes. Above that (a screen's 5,000-8,000 genes) the candidates are
+``max_regulators`` genes: the measured genes perturbed in training first, then the genes
+with known targets in the prior, then the most variable ones; an unseen gene outside them
+gets its row as if it had been a candidate (:func:`vc.grn.add_regulator_rows`, the block
+formula of the ridge system, exact for targets without known edges or perturbed cells).
+The stack's held-out refits subtract the held-out genes' cells from the statistics
 (:func:`vc.grn.statistics_without`) instead of reading the cells again
 (``docs/perturb.md``, "Scale").
 
@@ -157,7 +159,7 @@ from ._gate import (
     knowledge_weights,
     stack_groups,
 )
-from ._primed_components import PrimedComponents
+from ._primed_components import DENSE_NETWORK_GENES, PrimedComponents
 from ._primed_time import PrimedTime
 
 __all__ = ["PrimedNetworkModel"]
@@ -265,8 +267,12 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.regulators_ = None
         self._stats = None
         cells = self._cells(adata) if self.uses_network else None
-        if cells is not None and len(genes) > self.max_regulators:
-            self.regulators_ = self._candidates(cells, genes, self.prior_)
+        if cells is not None and len(genes) > DENSE_NETWORK_GENES:
+            self.regulators_ = (
+                self._candidates(cells, genes, self.prior_)
+                if len(genes) > self.max_regulators
+                else np.arange(len(genes))
+            )
         self._net_cells = cells if self.regulators_ is not None else None
         for name in ("time_gains_", "_time_forest_cache", "_time_text_cache", "_time_memo",
                      "_features_asked"):  # fmt: skip
@@ -297,6 +303,8 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             self.weights_ = self._stack(data, adata, cells, measured, names)
         elif self.gate == "average":  # the knowledge weights, nominal as _stack gives them
             self.weights_.update(self._know(None, singles))
+        if self.time_depth == 0:  # only the time path refits after this: free the statistics
+            self._stats = None
         sized = (
             "" if self.knowledge_size is None else f", knowledge part sized {self.knowledge_size:g}"
         )

@@ -19,7 +19,11 @@ from ._base import Unsupported
 from ._data import TrainingData, expression_matrix, row_roles
 from ._gate import ANCHORS, PARALOG_QUANTILE
 
-__all__ = ["PrimedComponents"]
+__all__ = ["DENSE_NETWORK_GENES", "PrimedComponents"]
+
+#: panels of at most this many measured genes fit the network in memory on dense cells;
+#: larger ones from streamed statistics of the sparse cells (the same network to 1e-8)
+DENSE_NETWORK_GENES = 200
 
 
 class PrimedComponents:
@@ -112,7 +116,7 @@ class PrimedComponents:
         """Cells (or profiles) in the training space with their roles, labels and groups."""
         labels, role, _ = row_roles(adata, perturbation_type=self.perturbation_type)
         x, _ = expression_matrix(adata)
-        if x.shape[1] <= self.max_regulators:  # the in-memory fit (module docstring)
+        if x.shape[1] <= DENSE_NETWORK_GENES:  # the in-memory fit (module docstring)
             x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
         elif not sp.issparse(x):
             x = sp.csr_matrix(np.asarray(x, dtype=np.float64))
