@@ -354,7 +354,10 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
                     else None,
                     self._engine(adata, out_genes) if "network" in names else None,
                 )
-            net, engine = fits.pop(group_of[k]) if len(held) == 1 else fits[group_of[k]]
+            # a group's refit is dropped after its last held-out gene (at screen scale
+            # each holds ~250 MB of weights)
+            last = k == max(held)
+            net, engine = fits.pop(group_of[k]) if last else fits[group_of[k]]
             comps = self._component_table(
                 h, data, net, [singles[i] for i in others], deltas[others], engine
             )
