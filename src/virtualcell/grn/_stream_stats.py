@@ -517,10 +517,11 @@ def primed_statistics(
         cross[f] /= scale[regs][:, None]
         cross[f] /= scale[None, :]
         sumsq[f] /= scale**2
-    psets = [
-        centred_set(acc, i, genes_i, regs, centre, scale, genes, codes=codes, fold_of=fold_of)
-        for i, genes_i in enumerate(set_genes)
-    ]
+    psets = []
+    for i, genes_i in enumerate(set_genes):
+        psets.append(centred_set(acc, i, genes_i, regs, centre, scale, genes, codes=codes,
+                                 fold_of=fold_of))  # fmt: skip
+        acc["s_cells"].pop(i, None)  # its raw cells, now standardised: not held twice
     wall = time.perf_counter() - t0
     return PrimedStatistics(
         genes=genes, regulators=regs, groups=[str(v) for v in names], centre=centre,
