@@ -19,12 +19,8 @@ from ._evaluate import evaluate, jaccard_top_k, stability
 from ._infer import infer
 from ._io import load_dataset, read_regulators, write_edges
 from ._methods import METHODS, MethodFn
-from ._primed import (
-    PrimedNetwork,
-    add_regulator_rows,
-    fit_primed_network,
-    knowledge_prior_or_none,
-)
+from ._primed import PrimedNetwork, fit_primed_network, knowledge_prior_or_none
+from ._primed_rows import add_regulator_rows
 from ._pseudotime import pseudotime_columns
 from ._sergio import read_sergio
 from ._stream import (

@@ -50,7 +50,6 @@ from ._base import GRNInput, Scores
 
 __all__ = [
     "PrimedNetwork",
-    "add_regulator_rows",
     "fit_primed_network",
     "knowledge_prior_or_none",
     "primed",
@@ -192,6 +191,25 @@ def prior_matrix(
             stacklevel=2,
         )
     return out
+
+
+def group_codes(names: Sequence[str], groups: Sequence[Any] | None, n: int) -> np.ndarray:
+    """The index into ``names`` (a fit's sorted group names) of each of ``n`` rows'
+    ``groups`` (None: one group); a group the fit does not know is an error naming them."""
+    known = np.asarray(names, dtype=object)
+    if known.size <= 1:
+        return np.zeros(n, dtype=int)
+    if groups is None:
+        raise ValidationError(f"the fit standardised within groups {list(known)[:8]}: pass "
+                              "each row's group")  # fmt: skip
+    g = np.asarray(groups).astype(str)
+    codes = np.searchsorted(known, g)
+    bad = (codes >= known.size) | (known[np.minimum(codes, known.size - 1)] != g)
+    if bad.any():
+        raise ValidationError(
+            f"groups {sorted(set(g[bad].tolist()))[:8]} are not among the fit's {list(known)[:8]}"
+        )
+    return codes
 
 
 def _standardise(
@@ -393,113 +411,6 @@ def fit_primed_network(
         gram=z[:, regs].T @ z[:, regs],
         n_cells=int(z.shape[0]),
     )
-
-
-def add_regulator_rows(
-    net: PrimedNetwork,
-    x: Any,
-    new: Sequence[int],
-    *,
-    groups: Sequence[Any] | None = None,
-    prior: pd.DataFrame | None = None,
-    cells: Sequence[bool] | None = None,
-) -> dict[int, dict[str, np.ndarray]]:
-    """Rows of genes that were not candidate regulators, as if each had been one.
-
-    For target ``t`` the ridge system over the regulators ``R`` plus gene ``g`` solves,
-    by the block (Schur complement) formula, to::
-
-        B[g, t] = (c_gt + lam_gt mu_gt - a' B[R, t]) / (s_g + lam_gt - a' A_t^-1 a)
-
-    with ``a = Z_R' z_g``, ``c_gt = z_g' z_t``, ``s_g = z_g' z_g`` (the cells standardised
-    as the network's), ``lam_gt`` and ``mu_gt`` the penalty and prior mean of a known edge
-    ``g -> t`` of ``prior`` (as in the fit: ``ridge x n / strength`` and ``prior_mean x
-    sign``), ``B[R, t]`` the fitted column (data and prior parts each) and ``A_t = Z_R' Z_R
-    + ridge x n I`` with ``t``'s own coefficient pinned at 0. The regulators' rows are not
-    changed and ``g``'s own column is 0. Exact for a target without known edges from
-    ``R`` and without perturbed cells; otherwise ``A_t`` is that shared matrix (the
-    Woodbury update of the target's known regulators and the removal of the cells
-    perturbing it are not redone), an approximation. The ``association`` row is ``c_gt
-    / s_g`` over all the cells. Each row is stored in :attr:`PrimedNetwork.added`.
-
-    Parameters
-    ----------
-    net
-        A fitted network that kept its Gram matrix (:attr:`PrimedNetwork.gram`).
-    x
-        The cells it was fitted on (cells x genes, dense or sparse, same scale as the
-        fit), or a superset of them marked by ``cells``.
-    new
-        Gene columns to add (those already regulators or added are skipped).
-    groups
-        Each row's group (the fit's ``groups``), None for one group.
-    prior
-        The fit's known edges (None: none).
-    cells
-        Boolean mask of the rows of ``x`` that were fitted (default: all).
-
-    Returns
-    -------
-    dict
-        Gene column -> ``{part: genes-vector}`` of every row of ``new`` (also stored in
-        ``net.added``).
-    """
-    if net.gram is None or not net.n_cells:
-        raise ValidationError("this network kept no Gram matrix: refit it to add regulators")
-    todo = [int(g) for g in dict.fromkeys(new)
-            if int(g) not in net.added and not np.any(net.regulators == int(g))]  # fmt: skip
-    if todo:
-        net.added.update(_added_rows(net, x, np.asarray(todo), groups, prior, cells))
-    return {int(g): net.added[int(g)] for g in new if int(g) in net.added}
-
-
-def _added_rows(net, x, new, groups, prior, cells) -> dict[int, dict[str, np.ndarray]]:
-    n, p = x.shape
-    if p != len(net.genes):
-        raise ValidationError(f"x has {p} genes, the network {len(net.genes)}")
-    keep = np.ones(n, dtype=bool) if cells is None else np.asarray(cells, dtype=bool)
-    if keep.shape != (n,) or int(keep.sum()) != net.n_cells:
-        raise ValidationError(
-            f"{int(keep.sum())} cells marked for a network fitted on {net.n_cells}"
-        )
-    names = np.asarray(net.groups, dtype=object)
-    g = np.zeros(n, dtype=object) if groups is None else np.asarray(groups).astype(str)
-    codes = np.searchsorted(names, g) if len(names) > 1 else np.zeros(n, dtype=int)
-    if len(names) > 1 and not (np.all(codes < len(names)) and np.all(names[codes] == g)):
-        raise ValidationError(f"groups outside the network's {list(names)[:8]}")
-    cols = x[:, new]
-    cols = np.asarray(cols.toarray() if hasattr(cols, "toarray") else cols, dtype=np.float64)
-    zn = (cols - net.centre[:, new][codes]) / net.scale[new]
-    zn[~keep] = 0.0
-    sums = np.zeros((len(names), new.size))
-    np.add.at(sums, codes, zn)
-    raw = x.T @ zn
-    c = (np.asarray(raw, dtype=np.float64) - net.centre.T @ sums) / net.scale[:, None]  # p x k
-    regs = net.regulators
-    k = np.arange(new.size)
-    a, s = c[regs], c[new, k]
-    lamn = net.ridge * max(net.n_cells, 1)
-    inv = np.linalg.inv(net.gram + lamn * np.eye(regs.size))
-    u = inv @ a
-    pinned = np.zeros((p, new.size))  # a target that is a regulator pins its own coefficient
-    pinned[regs] = u**2 / np.diag(inv)[:, None]
-    sign = np.zeros((new.size, p))
-    if prior is not None:
-        with warnings.catch_warnings():  # most added genes regulate nothing known
-            warnings.simplefilter("ignore", UserWarning)
-            sign = prior_matrix(prior, net.genes, new)
-    lam = np.where(sign != 0, lamn / net.strength, lamn)
-    den = s[:, None] + lam - (a * u).sum(axis=0)[:, None] + pinned.T
-    data = (c.T - a.T @ net.data_part) / den
-    prior_part = (lam * net.prior_mean * sign - a.T @ net.prior_part) / den
-    data[k, new] = 0.0
-    prior_part[k, new] = 0.0
-    assoc = c.T / np.maximum(s, 1e-12)[:, None]
-    return {
-        int(gene): {"coef": data[i] + prior_part[i], "data_part": data[i],
-                    "prior_part": prior_part[i], "prior": sign[i], "association": assoc[i]}
-        for i, gene in enumerate(new)
-    }  # fmt: skip
 
 
 def knowledge_prior_or_none(

@@ -55,7 +55,8 @@ from .._utils import dask_client
 from ._parallel import map_targets
 from ._primed import PrimedNetwork, prior_matrix
 from ._stream_sets import PerturbedSet
-from ._stream_stats import PrimedStatistics, primed_statistics, statistics_without
+from ._stream_stats import PrimedStatistics, primed_statistics
+from ._stream_without import statistics_without
 
 __all__ = [
     "PerturbedSet",
