@@ -620,7 +620,7 @@ def test_a_large_panel_fits_the_network_from_sparse_statistics(monkeypatch):
     for a stack refit without some genes' cells; an unseen gene outside the candidates
     gets an added row and a prediction."""
     from virtualcell.grn import fit_primed_network
-    from virtualcell.perturb import _primed, _primed_components
+    from virtualcell.perturb import _primed_components
 
     adata, feats = _feature_cells()  # 32 measured genes
     held = "k5"
@@ -630,8 +630,7 @@ def test_a_large_panel_fits_the_network_from_sparse_statistics(monkeypatch):
             "components": ("mean", "data", "association", "text")}  # fmt: skip
     dense = vc.perturb.make_predictor("primed_network", **opts).fit(train)
     assert dense.regulators_ is None and dense.summary()["weights"]["data"] > 0
-    for module in (_primed, _primed_components):
-        monkeypatch.setattr(module, "DENSE_NETWORK_GENES", 20)
+    monkeypatch.setattr(_primed_components, "DENSE_NETWORK_GENES", 20)
     every = vc.perturb.make_predictor("primed_network", **opts).fit(train)
     assert list(every.regulators_) == list(range(32))
     np.testing.assert_allclose(every.net_.coef, dense.net_.coef, atol=1e-8)
@@ -655,7 +654,7 @@ def test_a_large_panel_fits_the_network_from_sparse_statistics(monkeypatch):
     keep = np.array([lab not in out for lab in labels])
     refit = model._network_fit(model._net_cells, genes, out, None)
     again = fit_primed_network(x[keep], genes, regulators=regs, reference=labels[keep] == "control",
-                               perturbed=[p for p, k in zip(lists, keep) if k],
+                               perturbed=[p for p, k in zip(lists, keep, strict=True) if k],
                                ridges=(ref.ridge,), strengths=(1.0,), prior_means=(0.0,))  # fmt: skip
     np.testing.assert_allclose(refit.coef, again.coef, atol=1e-8)
     pred = model.predict([held]).X[0]

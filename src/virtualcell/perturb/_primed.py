@@ -139,6 +139,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .._errors import ValidationError
 from .._utils import check_number, log
@@ -159,7 +160,7 @@ from ._gate import (
     knowledge_weights,
     stack_groups,
 )
-from ._primed_components import DENSE_NETWORK_GENES, PrimedComponents
+from ._primed_components import PrimedComponents
 from ._primed_time import PrimedTime
 
 __all__ = ["PrimedNetworkModel"]
@@ -263,11 +264,11 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         self.features_ = self._features(genes, unmeasured)
         self.text_features_ = self._text_features(genes, unmeasured)
         self.paralog_tau_ = self._paralog_threshold(genes) if self.paralog else None
-        # the training cells (dense only where every gene is a candidate regulator)
+        # the training cells: dense for the in-memory fit, sparse for the streamed one
         self.regulators_ = None
         self._stats = None
         cells = self._cells(adata) if self.uses_network else None
-        if cells is not None and len(genes) > DENSE_NETWORK_GENES:
+        if cells is not None and sp.issparse(cells["x"]):
             self.regulators_ = (
                 self._candidates(cells, genes, self.prior_)
                 if len(genes) > self.max_regulators
@@ -492,13 +493,12 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
         data does not measure looked up first, in one query per table."""
         data = self._require_fit()
         labels = parse_conditions(perturbations)
-        need = sorted({g for lab in labels for g in split_perturbation(lab)
-                       if data.single(g) is None and g not in data.gene_index})  # fmt: skip
+        unseen = {g for lab in labels for g in split_perturbation(lab) if data.single(g) is None}
+        need = sorted(g for g in unseen if g not in data.gene_index)
         if need:
             self._add_features(need)
         # a large panel's network rows of the measured unseen genes, in one product
-        self._add_rows(sorted({data.gene_index[g] for lab in labels for g in split_perturbation(lab)
-                               if data.single(g) is None and g in data.gene_index}))  # fmt: skip
+        self._add_rows(sorted(data.gene_index[g] for g in unseen if g in data.gene_index))
         return super().predict(labels, on_unsupported=on_unsupported, time=time)
 
     def _predict_one(self, genes: tuple[str, ...]) -> np.ndarray:

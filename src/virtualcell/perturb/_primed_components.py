@@ -22,7 +22,8 @@ from ._gate import ANCHORS, PARALOG_QUANTILE
 __all__ = ["DENSE_NETWORK_GENES", "PrimedComponents"]
 
 #: panels of at most this many measured genes fit the network in memory on dense cells;
-#: larger ones from streamed statistics of the sparse cells (the same network to 1e-8)
+#: larger ones from streamed statistics of the sparse cells (the same network to 1e-8):
+#: :meth:`PrimedComponents._cells` decides, and the fit follows the cells it made
 DENSE_NETWORK_GENES = 200
 
 
