@@ -10,6 +10,8 @@ at exit)::
     python benchmarks/perturb_scale.py --cells 50000 --genes 2000 --perturbations 50 \\
         --controls 20000                                     # the 50k x 2k case
     python benchmarks/perturb_scale.py --small               # 6,000 x 500: a quick check
+    python benchmarks/perturb_scale.py --cells 1000000 --controls 100000 \
+        --max-cells 300 --max-control-cells 20000            # a screen read in chunks
 
 Simulation: per-gene mean expression ``mu_g`` log-normal (most genes low, a few high),
 library size log-normal per cell, counts Poisson(``mu_g * lib``) drawn only where a
@@ -137,6 +139,10 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=None)
     parser.add_argument("--mean-log", type=float, default=-3.2, help="log mean expression")
     parser.add_argument("--reuse", action="store_true", help="reuse WORKDIR/screen.h5ad")
+    parser.add_argument("--max-cells", type=int, default=None,
+                        help="passed to every step: cells kept per perturbed condition")  # fmt: skip
+    parser.add_argument("--max-control-cells", type=int, default=None,
+                        help="passed to every step: control cells kept")  # fmt: skip
     parser.add_argument("--method-option", action="append", default=[],
                         help="METHOD.KEY=VALUE, passed to the step of METHOD")  # fmt: skip
     args = parser.parse_args()
@@ -169,6 +175,10 @@ def main() -> None:
     base = ["perturb", "evaluate", str(data), "--task", "unseen_singles", "--out", str(out)]
     if args.folds:
         base += ["--folds", str(args.folds)]
+    for flag, value in (("--max-cells", args.max_cells),
+                        ("--max-control-cells", args.max_control_cells)):  # fmt: skip
+        if value is not None:
+            base += [flag, str(value)]
     for step in [s for s in args.steps.split(",") if s]:
         extra = ["--baselines-only"] if step == "baselines" else ["--methods", step]
         for opt in args.method_option:  # only to the step that evaluates that method

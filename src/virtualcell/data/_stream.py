@@ -47,6 +47,9 @@ class CellSource:
         Gene names (numpy object array) of the matrix columns.
     obs
         Cell annotations (``pandas.DataFrame``, loaded in memory).
+    var
+        Gene annotations of the matrix columns (``pandas.DataFrame``; only the names
+        where the source gave none).
     layer
         The matrix read (``None`` = ``X``, ``"raw"`` = ``adata.raw.X``, else a layer).
     alternatives
@@ -62,10 +65,16 @@ class CellSource:
         *,
         layer: str | None = None,
         alternatives: tuple[str, ...] = (),
+        var: pd.DataFrame | None = None,
+        uns: Any = None,
+        path: Path | None = None,
     ):
         self._matrix = matrix
         self.var_names = np.asarray(var_names, dtype=object)
+        self.var = var if var is not None else pd.DataFrame(index=pd.Index(self.var_names))
         self.obs = obs
+        self._uns = uns
+        self._path = path
         self.n_obs = int(obs.shape[0])
         self._handle = handle
         self.layer = layer
@@ -94,7 +103,7 @@ class CellSource:
                     )
                 return cls(
                     data.raw.X, np.asarray(data.raw.var_names), data.obs,
-                    layer=layer, alternatives=alternatives,
+                    layer=layer, alternatives=alternatives, var=data.raw.var, uns=data.uns,
                 )  # fmt: skip
             if layer is not None:
                 if layer not in data.layers:
@@ -104,14 +113,15 @@ class CellSource:
                     )
                 return cls(
                     data.layers[layer], np.asarray(data.var_names), data.obs,
-                    layer=layer, alternatives=alternatives,
+                    layer=layer, alternatives=alternatives, var=data.var, uns=data.uns,
                 )  # fmt: skip
             if data.X is None:
                 raise ValidationError(
                     "adata.X is None; pass layer= one of "
                     f"{list(alternatives) or 'nothing: the data has no matrix'}"
                 )
-            return cls(data.X, np.asarray(data.var_names), data.obs, alternatives=alternatives)
+            return cls(data.X, np.asarray(data.var_names), data.obs,
+                       alternatives=alternatives, var=data.var, uns=data.uns)  # fmt: skip
         raise ValidationError(
             f"expected AnnData or a path to .h5ad/.zarr, got {type(data).__name__}"
         )
@@ -168,6 +178,7 @@ class CellSource:
             return cls(
                 matrix, np.asarray(var.index), obs, handle=handle,
                 layer=layer, alternatives=tuple(o for o in others if o != layer),
+                var=var, uns=handle["uns"] if "uns" in handle else {}, path=path,
             )  # fmt: skip
         except ValidationError:
             handle.close()
@@ -221,6 +232,67 @@ class CellSource:
             f"{_describe(self.layer)} holds {bad}, but models read counts or non-negative "
             f"expression; {hint}"
         )
+
+    def take(self, rows: Any, *, chunk: int = 20_000) -> Any:
+        """The cells ``rows`` as an AnnData in memory, the matrix read ``chunk`` rows at a
+        time: only one chunk and the cells taken are ever in memory, so a few cells of a
+        file larger than RAM can be read.
+
+        ``rows``: positions (any order, repeats dropped; the cells come in file order) or
+        a boolean mask over the cells. The AnnData has those cells' ``obs`` (categories
+        without a cell dropped, as in an anndata subset), the source's
+        ``var`` and ``uns`` (read from the file) and the matrix rows with their type and
+        dtype (CSR for sparse storage, a dense array for dense); a file's path is recorded
+        in ``uns["vc"]["source"]`` as :func:`vc.data.read` does.
+        """
+        import anndata as ad
+
+        idx = np.asarray(rows)
+        if idx.dtype == bool:
+            if idx.shape != (self.n_obs,):
+                raise ValidationError(f"take: a mask of {idx.size} values for {self.n_obs} cells")
+            idx = np.flatnonzero(idx)
+        idx = np.unique(idx.astype(np.int64))
+        if idx.size and (idx[0] < 0 or idx[-1] >= self.n_obs):
+            raise ValidationError(f"take: row positions outside 0..{self.n_obs - 1}")
+        if int(chunk) < 1:
+            raise ValidationError(f"take: chunk must be >= 1, got {chunk}")
+        blocks = []
+        for start in range(0, self.n_obs, int(chunk)):
+            stop = min(start + int(chunk), self.n_obs)
+            lo, hi = np.searchsorted(idx, [start, stop])
+            if lo == hi:
+                continue
+            block = self._matrix[start:stop]
+            if hasattr(block, "to_memory"):
+                block = block.to_memory()
+            if sp.issparse(block):
+                blocks.append(sp.csr_matrix(block)[idx[lo:hi] - start])
+            else:
+                blocks.append(np.asarray(block)[idx[lo:hi] - start])
+        n_vars = len(self.var_names)
+        if not blocks:
+            dtype = getattr(self._matrix, "dtype", np.float32)
+            x: Any = sp.csr_matrix((0, n_vars), dtype=dtype)
+        elif sp.issparse(blocks[0]):
+            x = sp.vstack(blocks, format="csr")
+        else:
+            x = np.concatenate(blocks, axis=0)
+        del blocks
+        uns = self._uns
+        if uns is not None and not isinstance(uns, dict):  # a file's group
+            uns = ad.io.read_elem(uns)
+        obs = self.obs.iloc[idx].copy()
+        for col in obs.columns:  # as anndata's subsets: no category without a cell
+            if isinstance(obs[col].dtype, pd.CategoricalDtype):
+                obs[col] = obs[col].cat.remove_unused_categories()
+        adata = ad.AnnData(X=x, obs=obs, var=self.var.copy(), uns=dict(uns or {}))
+        if self._path is not None:
+            from ._io import set_source
+
+            fmt = "zarr" if self._path.suffix == ".zarr" or self._path.is_dir() else "h5ad"
+            set_source(adata, path=str(self._path), format=fmt)
+        return adata
 
     def close(self) -> None:
         """Close the underlying file, if any."""

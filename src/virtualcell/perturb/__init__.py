@@ -23,7 +23,7 @@ from ._base import Predictor
 from ._data import SPACE_INPUT, SPACE_LOG, TrainingData, prepare_training
 from ._evaluate import default_methods, evaluate, method_cost
 from ._knowledge import tf_target_edges
-from ._labels import read_data, standardize_labels
+from ._labels import read_capped, read_data, standardize_labels
 from ._methods import METHODS, make_predictor
 from ._norman import read_norman_gi
 from ._score import score
@@ -52,6 +52,7 @@ __all__ = [
     "method_cost",
     "predict_perturbation",
     "prepare_training",
+    "read_capped",
     "read_data",
     "read_norman_gi",
     "score",

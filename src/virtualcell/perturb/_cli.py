@@ -15,6 +15,7 @@ from .._cli_types import (
     open_fraction,
     output_path,
     overwrite_option,
+    positive_int,
     seed_option,
 )
 from .._utils import emit_json
@@ -49,6 +50,21 @@ app = typer.Typer(
     invoke_without_command=True,
     add_completion=False,
 )
+
+
+def _max_cells_option() -> typer.models.OptionInfo:
+    return positive_int(
+        None,
+        "--max-cells",
+        help="Keep at most N cells of each perturbed condition (drawn once, seed 0, before "
+        "anything else). An .h5ad/.zarr file is then read in row chunks and only the cells "
+        "kept are held in memory: for a screen larger than memory.",
+    )
+
+
+def _max_control_cells_option() -> typer.models.OptionInfo:
+    return positive_int(None, "--max-control-cells", help="Keep at most N control cells "
+                        "(as --max-cells).")  # fmt: skip
 
 
 @app.callback()
@@ -153,6 +169,8 @@ def evaluate_command(
         help="Also score every method per time point of obs['time'] (each day's change "
         "against that day's controls; results gain by_time and per_time).",
     ),
+    max_cells: int | None = _max_cells_option(),
+    max_control_cells: int | None = _max_control_cells_option(),
     method_option: list[str] | None = typer.Option(
         None,
         "--method-option",
@@ -189,6 +207,8 @@ def evaluate_command(
         out=out,
         overwrite=overwrite,
         by_time=by_time,
+        max_cells=max_cells,
+        max_control_cells=max_control_cells,
     )
     report = dict(result.report)
     report.pop("per_perturbation", None)
@@ -299,6 +319,8 @@ def predict_command(
         " --perturbations may use the data's own spelling (e.g. A_B, ctrl)."
     ),
     control: str | None = _control_option(),
+    max_cells: int | None = _max_cells_option(),
+    max_control_cells: int | None = _max_control_cells_option(),
     time: str | None = typer.Option(
         None,
         "--time",
@@ -319,20 +341,22 @@ def predict_command(
     from .._errors import ValidationError
     from .._utils import atomic_path
     from . import predict_perturbation
-    from ._labels import read_data, standardize_conditions, standardize_labels
+    from ._labels import standardize_conditions
+    from ._tasks import read_task_data
 
     if out.suffix != ".h5ad":
         raise ValidationError(f"--out must end in .h5ad, got {out.name!r}")
-    adata, name, dream4 = read_data(data)  # predict_perturbation leaves time series out
     conds = _split_names(perturbations)
     if not conds:
         raise ValidationError("--perturbations is empty")
-    if not dream4:  # public conventions (scPerturb, pertpy, GEARS), as in evaluate
-        adata, labels = standardize_labels(
-            adata, name=name, perturbation_key=perturbation_key, control=control
-        )
-        conds = standardize_conditions(conds, separator=labels["separator"], control=control,
-                                       genes=list(map(str, adata.var_names)))  # fmt: skip
+    # public label conventions (scPerturb, pertpy, GEARS), as in evaluate; time series are
+    # left out by predict_perturbation
+    read = read_task_data(data, perturbation_key=perturbation_key, control=control,
+                          max_cells=max_cells, max_control_cells=max_control_cells)  # fmt: skip
+    adata = read.adata
+    if not read.dream4:
+        conds = standardize_conditions(conds, separator=read.labels["separator"],
+                                       control=control, genes=list(map(str, adata.var_names)))  # fmt: skip
     when = None if time is None else ("all" if time.strip() == "all" else _split_names(time))
     if time is not None and when is None:  # it predicted time-pooled profiles silently
         raise ValidationError("--time is empty: give 'all' or time points, e.g. --time 2,3")

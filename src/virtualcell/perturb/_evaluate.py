@@ -25,6 +25,7 @@ from .._utils import log, write_json
 from .._version import __version__
 from ..metrics import EvalResult
 from ._data import row_roles
+from ._labels import check_cap
 from ._methods import METHODS, make_predictor, resolved_options
 from ._run_store import RUN_FORMAT, RunStore, data_identity, to_jsonable
 from ._scoring import (
@@ -35,7 +36,7 @@ from ._scoring import (
     score_predictions,
     summaries,
 )
-from ._tasks import Task, load_task
+from ._tasks import Task, check_task, read_task_data, task_from
 from ._time import TIME_KEY, check_time_points, time_label, time_order
 
 __all__ = ["default_methods", "evaluate", "method_cost"]
@@ -58,6 +59,8 @@ def evaluate(
     out: str | Path | None = None,
     overwrite: bool = False,
     by_time: bool = False,
+    max_cells: int | None = None,
+    max_control_cells: int | None = None,
 ) -> EvalResult:
     """Evaluate perturbation predictors on ``task`` next to every baseline.
 
@@ -114,6 +117,12 @@ def evaluate(
         conditions x days, and ``per_day``) and ``per_time`` (rows: method, perturbation,
         time, metrics, fold); the result table gains rows with split ``<split>:by_time``
         and unit ``<condition>@<time>``. The time-pooled scores are unchanged.
+    max_cells, max_control_cells
+        Evaluate on at most this many cells per perturbed condition and control cells
+        (``None``: all), drawn once before the split with a fixed seed
+        (:func:`vc.perturb.read_capped`). An ``.h5ad`` / ``.zarr`` file is then read in row
+        chunks and only the cells kept are held in memory: the way to evaluate a screen
+        larger than memory. The report's ``labels["cells"]`` says how many were kept.
 
     Returns
     -------
@@ -153,20 +162,18 @@ def evaluate(
     }
     if by_time:  # only then, so runs without it resume as before
         identity["by_time"] = True
+    caps = {"max_cells": check_cap(max_cells, "max_cells"),
+            "max_control_cells": check_cap(max_control_cells, "max_control_cells")}  # fmt: skip
+    identity.update({k: v for k, v in caps.items() if v is not None})  # likewise
+    check_task(task, folds_)
     store = RunStore(out, identity, data, overwrite) if out is not None else None
+    read = read_task_data(data, perturbation_key=perturbation_key, control=control, **caps)
     parts = [
-        load_task(
-            data,
-            task=task,
-            seed=seed,
-            test_fraction=test_fraction,
-            folds=folds_,
-            fold=f,  # type: ignore[arg-type]
-            perturbation_key=perturbation_key,
-            control=control,
-        )
+        task_from(read, task=task, seed=seed, test_fraction=test_fraction,
+                  perturbation_type="auto", cv=None if folds_ is None else (folds_, f))
         for f in range(folds_ or 1)
-    ]
+    ]  # fmt: skip
+    del read  # the folds hold what they need
     prepared = parts[0] if len(parts) == 1 else _merged(parts)
     if by_time and TIME_KEY not in parts[0].train.obs:
         raise ValidationError(

@@ -1,7 +1,9 @@
 """Reading the data of a perturbation task and its labels: :func:`read_data` (an AnnData,
-a DREAM4 folder, a file or a registry name) and :func:`standardize_labels` (any public
+a DREAM4 folder, a file or a registry name), :func:`standardize_labels` (any public
 Perturb-seq label convention rewritten in the package grammar, ``control``, ``A``,
-``A+B``).
+``A+B``) and :func:`read_capped` (at most so many cells per condition, read from an
+``.h5ad`` / ``.zarr`` file in row chunks, so a screen larger than memory can be
+evaluated).
 """
 
 from __future__ import annotations
@@ -9,13 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from .._errors import DataFormatError, ValidationError
 from ..data import CONTROL, PERTURBATION_KEY
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-__all__ = ["read_data", "standardize_conditions", "standardize_labels"]
+__all__ = ["read_capped", "read_data", "standardize_conditions", "standardize_labels"]
+
+#: Seed of the draw of :func:`read_capped` (fixed: every split seed and fold of a data
+#: set sees the same cells).
+CAP_SEED = 0
 
 
 def _is_dream4(path: Path) -> bool:
@@ -59,6 +67,123 @@ def read_data(data: Any) -> tuple[AnnData, str, bool]:
         f"cannot read {text!r}: not a DREAM4 network folder, an existing file or a registry "
         f"dataset ({', '.join(names())})"
     )
+
+
+def check_cap(value: int | None, option: str) -> int | None:
+    """``value`` as a cell cap (``None``: no cap); a cap below 1 is refused, naming
+    ``option``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+        raise ValidationError(f"{option} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def read_capped(
+    data: Any,
+    *,
+    max_cells: int | None,
+    max_control_cells: int | None = None,
+    perturbation_key: str | None = None,
+    control: str | None = None,
+    chunk: int = 20_000,
+) -> tuple[AnnData, str, dict[str, Any]]:
+    """At most ``max_cells`` cells of each perturbed condition and ``max_control_cells``
+    control cells of ``data``, labelled in the package grammar.
+
+    An ``.h5ad`` or ``.zarr`` file is never read whole: its ``obs`` is read, the labels
+    are standardised (:func:`standardize_labels`, cells without a usable guide left
+    out), the cells are drawn per condition (at random, seed :data:`CAP_SEED`: the same
+    cells for every split seed and fold) and only those rows of the matrix are kept while
+    it is read ``chunk`` rows at a time (:meth:`vc.data.CellSource.take`). Memory is the
+    cells kept plus one chunk, not the file. Other inputs (an AnnData, a registry name,
+    another format) are read as :func:`read_data` reads them and drawn from in memory.
+    A condition with no more cells than its cap keeps all of them, so caps above every
+    condition's size read exactly the data.
+
+    Parameters
+    ----------
+    data
+        A file, an AnnData or a registry name (not a DREAM4 folder: one profile per
+        condition).
+    max_cells
+        Cells kept per perturbed condition (``None``: all).
+    max_control_cells
+        Control cells kept (``None``: all).
+    perturbation_key, control
+        As for :func:`standardize_labels`.
+    chunk
+        Rows read at a time from a file.
+
+    Returns
+    -------
+    tuple of (AnnData, str, dict)
+        The cells kept (``X``, ``obs``, ``var``, ``uns``), the data's display name and the
+        label report of :func:`standardize_labels` with ``cells``: ``{"in_data",
+        "read", "max_cells", "max_control_cells", "seed"}``.
+    """
+    import anndata as ad
+
+    from .._utils import log
+    from ..data import CellSource, detect_format
+
+    source, name = None, None
+    if not isinstance(data, ad.AnnData):
+        path = Path(str(data)).expanduser()
+        if path.exists() and not _is_dream4(path) and detect_format(path) in ("h5ad", "zarr"):
+            source, name = CellSource.open(path), path.name
+    if source is None:
+        adata, name, dream4 = read_data(data)
+        if dream4:
+            raise ValidationError(
+                f"{name}: max_cells / max_control_cells draw cells per condition; a DREAM4 "
+                "folder has one profile per condition"
+            )
+        source = CellSource.open(adata)
+    with source:
+        positions = pd.Index([str(i) for i in range(source.n_obs)])
+        shell = ad.AnnData(obs=source.obs.set_axis(positions, axis=0),
+                           var=pd.DataFrame(index=pd.Index(source.var_names)))  # fmt: skip
+        std, info = standardize_labels(
+            shell, name=name, perturbation_key=perturbation_key, control=control
+        )
+        labels = std.obs[PERTURBATION_KEY].astype(str).to_numpy()
+        chosen = _draw(labels, max_cells, max_control_cells, CAP_SEED)
+        rows = std.obs_names[chosen].astype(int).to_numpy()
+        out = source.take(rows, chunk=chunk)
+    obs = std[chosen].copy().obs  # an anndata subset: no category without a cell
+    obs.index = out.obs_names
+    out.obs = obs
+    info["cells"] = {"in_data": len(labels), "read": int(out.n_obs),
+                     "max_cells": max_cells, "max_control_cells": max_control_cells,
+                     "seed": CAP_SEED}  # fmt: skip
+    log(
+        f"perturb: kept {out.n_obs:,} of {len(labels):,} cells of {name} (at most "
+        f"{'all' if max_cells is None else f'{max_cells:,}'} per perturbed condition, "
+        f"{'all' if max_control_cells is None else f'{max_control_cells:,}'} controls; "
+        f"seed {CAP_SEED})"
+    )
+    return out, name, info
+
+
+def _draw(labels: Any, max_cells: int | None, max_control_cells: int | None, seed: int) -> Any:
+    """Sorted positions of the cells kept: per label (in sorted order) a random draw of
+    its cap, all of a label within its cap."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    keep = np.ones(len(labels), dtype=bool)
+    uniq, codes = np.unique(labels, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    for i, label in enumerate(uniq):
+        cap = max_control_cells if label == CONTROL else max_cells
+        rows = order[bounds[i] : bounds[i + 1]]
+        if cap is None or len(rows) <= cap:
+            continue
+        keep[rows] = False
+        keep[rng.choice(rows, size=cap, replace=False)] = True
+    return np.flatnonzero(keep)
 
 
 def standardize_labels(

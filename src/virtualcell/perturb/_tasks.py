@@ -42,7 +42,7 @@ from .._errors import ValidationError
 from .._utils import Registry
 from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 from ._data import canonical, row_roles
-from ._labels import read_data, standardize_labels
+from ._labels import check_cap, read_capped, read_data, standardize_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -148,6 +148,8 @@ def load_task(
     fold: int = 0,
     perturbation_key: str | None = None,
     control: str | None = None,
+    max_cells: int | None = None,
+    max_control_cells: int | None = None,
 ) -> Task:
     """Prepare the evaluation ``task`` on ``data`` (module docstring).
 
@@ -184,19 +186,64 @@ def load_task(
         ``obs`` column of the labels (``None``: detected).
     control
         Extra label that marks control cells (``None``: the standard spellings only).
+    max_cells, max_control_cells
+        Cells kept per perturbed condition and control cells kept (``None``: all), drawn
+        before the split by :func:`read_capped`: an ``.h5ad`` / ``.zarr`` file is then read
+        in row chunks, never whole, so a screen larger than memory can be evaluated. Not
+        for DREAM4 folders.
 
     Returns
     -------
     Task
         Training rows, test conditions, their truth and the split's provenance.
     """
+    check_task(task, folds)
+    cv = None if folds is None else (int(folds), int(fold))
+    read = read_task_data(data, perturbation_key=perturbation_key, control=control,
+                          max_cells=max_cells, max_control_cells=max_control_cells)  # fmt: skip
+    return task_from(read, task=task, seed=seed, test_fraction=test_fraction,
+                     perturbation_type=perturbation_type, cv=cv)  # fmt: skip
+
+
+def check_task(task: str, folds: int | None) -> None:
+    """Refuse an unknown ``task``, or ``folds`` on a task that cannot cross-validate."""
     if task not in TASKS.names():
         raise ValidationError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if folds is not None and not TASKS.get(task).folds:
         raise ValidationError(
             f"folds (cross-validation over perturbed genes) needs task='unseen_singles', got {task!r}"
         )
-    cv = None if folds is None else (int(folds), int(fold))
+
+
+@dataclass
+class TaskData:
+    """The data of a task, read and labelled once (:func:`read_task_data`); every fold
+    of a cross-validation is split from it (:func:`task_from`)."""
+
+    adata: AnnData
+    name: str
+    dream4: bool
+    labels: dict[str, Any]
+
+
+def read_task_data(
+    data: Any,
+    *,
+    perturbation_key: str | None = None,
+    control: str | None = None,
+    max_cells: int | None = None,
+    max_control_cells: int | None = None,
+) -> TaskData:
+    """Read ``data`` and put its labels in the package grammar (:func:`load_task`'s
+    arguments of the same names)."""
+    max_cells = check_cap(max_cells, "max_cells")
+    max_control_cells = check_cap(max_control_cells, "max_control_cells")
+    if max_cells is not None or max_control_cells is not None:
+        adata, name, labels = read_capped(
+            data, max_cells=max_cells, max_control_cells=max_control_cells,
+            perturbation_key=perturbation_key, control=control,
+        )  # fmt: skip
+        return TaskData(adata, name, False, labels)
     adata, name, dream4 = read_data(data)
     if dream4:
         adata = adata.copy()
@@ -206,13 +253,27 @@ def load_task(
         adata, labels = standardize_labels(
             adata, name=name, perturbation_key=perturbation_key, control=control
         )
+    return TaskData(adata, name, dream4, labels)
+
+
+def task_from(
+    read: TaskData,
+    *,
+    task: str,
+    seed: int,
+    test_fraction: float,
+    perturbation_type: str | None,
+    cv: tuple[int, int] | None,
+) -> Task:
+    """The task on data already read (:func:`load_task`, whose arguments these are)."""
+    adata, name, dream4, labels = read.adata, read.name, read.dream4, read.labels
     _check_targets_measured(adata, name)
     _check_matrix(adata, name)
     if dream4:
         out = _dream4_task(adata, name, task, seed, test_fraction, cv)
     else:
         out = _cells_task(adata, name, task, seed, test_fraction, perturbation_type, cv)
-    out.labels = labels
+    out.labels = dict(labels)
     return out
 
 
