@@ -162,3 +162,14 @@ def test_predict_reads_the_capped_cells(tmp_path):
     assert capped.obs_names.tolist() == whole.obs_names.tolist() == ["g1", "g2"]
     # train_mean of fewer cells per condition: another mean
     assert not np.allclose(np.asarray(capped.X), np.asarray(whole.X))
+
+
+def test_a_control_cap_is_named_with_what_it_does(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(vc.settings, "verbosity", 1)  # the tests run quiet
+    path, _ = _screen(tmp_path)
+    vc.perturb.read_capped(path, max_cells=5, max_control_cells=10_000)  # above: no note
+    err = capsys.readouterr().err
+    assert "kept" in err and "note" not in err
+    vc.perturb.read_capped(path, max_cells=5, max_control_cells=20)
+    err = capsys.readouterr().err
+    assert "note: 20 control cells of" in err and "Pearson-delta" in err

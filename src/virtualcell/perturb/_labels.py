@@ -99,7 +99,9 @@ def read_capped(
     cells kept plus one chunk, not the file. Other inputs (an AnnData, a registry name,
     another format) are read as :func:`read_data` reads them and drawn from in memory.
     A condition with no more cells than its cap keeps all of them, so caps above every
-    condition's size read exactly the data.
+    condition's size read exactly the data. Few control cells make every method look
+    better: the control mean's noise is in every change, predicted and true, so it raises
+    Pearson-delta (logged when controls are capped; ``docs/perturb.md``).
 
     Parameters
     ----------
@@ -163,6 +165,12 @@ def read_capped(
         f"{'all' if max_control_cells is None else f'{max_control_cells:,}'} controls; "
         f"seed {CAP_SEED})"
     )
+    if max_control_cells is not None and (labels == CONTROL).sum() > max_control_cells:
+        log(
+            f"perturb: note: {max_control_cells:,} control cells of {(labels == CONTROL).sum():,}: "
+            "the control mean's noise is in every change, predicted and true, and raises "
+            "every method's Pearson-delta; keep the controls many (docs/perturb.md)"
+        )
     return out, name, info
 
 
