@@ -234,8 +234,8 @@ def read_task_data(
     max_cells: int | None = None,
     max_control_cells: int | None = None,
 ) -> TaskData:
-    """Read ``data`` and put its labels in the package grammar (:func:`load_task`'s
-    arguments of the same names)."""
+    """Read ``data``, put its labels in the package grammar and refuse what every method
+    would refuse (:func:`load_task`'s arguments of the same names)."""
     max_cells = check_cap(max_cells, "max_cells")
     max_control_cells = check_cap(max_control_cells, "max_control_cells")
     if max_cells is not None or max_control_cells is not None:
@@ -243,16 +243,19 @@ def read_task_data(
             data, max_cells=max_cells, max_control_cells=max_control_cells,
             perturbation_key=perturbation_key, control=control,
         )  # fmt: skip
-        return TaskData(adata, name, False, labels)
-    adata, name, dream4 = read_data(data)
-    if dream4:
-        adata = adata.copy()
-        adata.obs[PERTURBATION_KEY] = adata.obs[PERTURBATION_KEY].astype(str).map(canonical)
-        labels = {"column": PERTURBATION_KEY, "detected": False}
+        dream4 = False
     else:
-        adata, labels = standardize_labels(
-            adata, name=name, perturbation_key=perturbation_key, control=control
-        )
+        adata, name, dream4 = read_data(data)
+        if dream4:
+            adata = adata.copy()
+            adata.obs[PERTURBATION_KEY] = adata.obs[PERTURBATION_KEY].astype(str).map(canonical)
+            labels = {"column": PERTURBATION_KEY, "detected": False}
+        else:
+            adata, labels = standardize_labels(
+                adata, name=name, perturbation_key=perturbation_key, control=control
+            )
+    _check_targets_measured(adata, name)
+    _check_matrix(adata, name)
     return TaskData(adata, name, dream4, labels)
 
 
@@ -267,8 +270,6 @@ def task_from(
 ) -> Task:
     """The task on data already read (:func:`load_task`, whose arguments these are)."""
     adata, name, dream4, labels = read.adata, read.name, read.dream4, read.labels
-    _check_targets_measured(adata, name)
-    _check_matrix(adata, name)
     if dream4:
         out = _dream4_task(adata, name, task, seed, test_fraction, cv)
     else:
