@@ -114,6 +114,14 @@ def test_caps_above_every_condition_give_the_numbers_of_the_whole_file(tmp_path)
     assert not small.table.empty
 
 
+def test_caps_refuse_a_dream4_folder(shared_data):
+    dream4 = shared_data / "grn" / "dream4" / "DREAM4_InSilico_Size10" / "insilico_size10_1"
+    with pytest.raises(ValidationError, match="DREAM4 folder has one profile per condition"):
+        vc.perturb.read_capped(dream4, max_cells=3)
+    with pytest.raises(ValidationError, match="DREAM4 folder has one profile per condition"):
+        vc.perturb.evaluate(dream4, task="unseen_singles", baselines_only=True, max_cells=3)
+
+
 def test_caps_are_checked_and_keyed(tmp_path, capsys):
     path, adata = _screen(tmp_path)
     with pytest.raises(ValidationError, match="max_cells must be a whole number >= 1"):
@@ -124,16 +132,6 @@ def test_caps_are_checked_and_keyed(tmp_path, capsys):
     # an AnnData in memory is drawn from the same way
     mem, _, info = vc.perturb.read_capped(adata, max_cells=5)
     assert info["cells"]["read"] == mem.n_obs < adata.n_obs
-    # a DREAM4 folder has one profile per condition
-    folder = tmp_path / "insilico_size3_1"
-    folder.mkdir()
-    header = '"G1"\t"G2"\t"G3"\n'
-    (folder / "insilico_size3_1_wildtype.tsv").write_text(header + "0.5\t0.4\t0.3\n")
-    (folder / "insilico_size3_1_knockouts.tsv").write_text(
-        header + "0\t0.4\t0.3\n0.5\t0\t0.3\n0.5\t0.4\t0\n"
-    )
-    with pytest.raises(ValidationError, match="DREAM4 folder has one profile per condition"):
-        vc.perturb.read_capped(folder, max_cells=3)
     # a run with caps is another evaluation: not resumed from a run without them
     out = tmp_path / "eval"
     args = ["perturb", "evaluate", path, "--task", "unseen_singles", "--baselines-only",
