@@ -75,6 +75,8 @@ def test_capped_read_draws_per_condition_and_never_reads_the_whole_file(tmp_path
 
     monkeypatch.setattr(ad, "read_h5ad", refuse)
     monkeypatch.setattr(ad.io, "read_h5ad", refuse)
+    monkeypatch.setattr(ad, "read_zarr", refuse)
+    monkeypatch.setattr(ad.io, "read_zarr", refuse)
     out, name, info = vc.perturb.read_capped(path, max_cells=10, max_control_cells=25, chunk=16)
     labels = out.obs["perturbation"].astype(str)
     sizes = labels.value_counts()
@@ -93,6 +95,11 @@ def test_capped_read_draws_per_condition_and_never_reads_the_whole_file(tmp_path
     # the draw is fixed: the same cells again, and a cap on one side only
     again, _, _ = vc.perturb.read_capped(path, max_cells=10, max_control_cells=25)
     assert again.obs_names.tolist() == out.obs_names.tolist()
+    store = tmp_path / "screen.zarr"  # a zarr store: the same cells, read in chunks too
+    adata.write_zarr(store)
+    from_zarr, name, _ = vc.perturb.read_capped(store, max_cells=10, max_control_cells=25)
+    assert name == "screen.zarr" and from_zarr.obs_names.tolist() == out.obs_names.tolist()
+    assert np.array_equal(from_zarr.X.toarray(), out.X.toarray())
     only, _, _ = vc.perturb.read_capped(path, max_cells=None, max_control_cells=25)
     assert (only.obs["perturbation"] == "control").sum() == 25
     assert (only.obs["perturbation"] != "control").sum() == (
