@@ -49,6 +49,11 @@ def test_take_reads_the_rows_asked_in_chunks(tmp_path, kind):
     rows = [40, 3, 3, 17, 0, adata.n_obs - 1]
     with CellSource.open(adata if kind == "memory" else path) as src:
         got = src.take(rows, chunk=7)
+        x = adata.X
+        whole = (
+            (x.data.nbytes + x.indices.nbytes + x.indptr.nbytes) if sparse.issparse(x) else x.nbytes
+        )
+        assert src.matrix_bytes == whole  # from the layout, nothing read
         by_mask = src.take(np.isin(np.arange(adata.n_obs), rows), chunk=1000)
         with pytest.raises(ValidationError, match="outside"):
             src.take([adata.n_obs])
@@ -178,3 +183,33 @@ def test_a_control_cap_is_named_with_what_it_does(tmp_path, capsys, monkeypatch)
     vc.perturb.read_capped(path, max_cells=5, max_control_cells=20)
     err = capsys.readouterr().err
     assert "note: 20 control cells of" in err and "Pearson-delta" in err
+
+
+def test_a_file_larger_than_memory_is_refused_naming_the_cells_that_fit(
+    tmp_path, monkeypatch, capsys
+):
+    import virtualcell._utils as utils
+
+    monkeypatch.setattr(vc.settings, "verbosity", 1)  # the tests run quiet
+    path, _ = _screen(tmp_path)
+    with CellSource.open(path) as src:
+        size, n = src.matrix_bytes, src.n_obs
+    assert size > 0
+    monkeypatch.setattr(utils, "available_memory", lambda: size // 2)
+    with pytest.raises(ValidationError, match=r"screen.h5ad: its matrix takes .* more than"):
+        vc.perturb.evaluate(path, task="unseen_singles", baselines_only=True)
+    args = ["perturb", "evaluate", path, "--task", "unseen_singles", "--baselines-only"]
+    assert main(args) != 0
+    err = capsys.readouterr().err
+    assert "--max-cells N" in err and f"of its {n:,} cells" in err and "Traceback" not in err
+    # capped, the file is read in chunks: not refused
+    res = vc.perturb.evaluate(path, task="unseen_singles", methods=FAST, max_cells=5)
+    assert res.report["labels"]["cells"]["max_cells"] == 5
+    # the matrix fits but an evaluation may not: a warning, and the run goes on
+    monkeypatch.setattr(utils, "available_memory", lambda: size * 2)
+    capsys.readouterr()
+    vc.perturb.evaluate(path, task="unseen_singles", methods=FAST)
+    assert "warning: screen.h5ad takes" in capsys.readouterr().err
+    monkeypatch.setattr(utils, "available_memory", lambda: size * 100)
+    vc.perturb.evaluate(path, task="unseen_singles", methods=FAST)
+    assert "warning" not in capsys.readouterr().err

@@ -28,6 +28,7 @@ from ._checks import check_number, check_output
 from ._docs import SHARED_PARAMS, doc_params, documented_params
 from ._engine import (
     available_cpus,
+    available_memory,
     current_dask,
     dask_client,
     imap_tasks,
@@ -51,6 +52,7 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "available_cpus",
+    "available_memory",
     "check_number",
     "check_output",
     "clean_stale_temps",

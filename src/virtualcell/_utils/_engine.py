@@ -69,6 +69,24 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory the machine can still give (Linux ``MemAvailable``, else psutil's
+    ``available``), or ``None`` when neither can tell."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    try:  # pragma: no cover - not Linux
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover
+        return None
+
+
 def current_dask() -> Any:
     """The client made the default by :func:`use_dask`, or ``None``."""
     return _DEFAULT_CLIENT.get()

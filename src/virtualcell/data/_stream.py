@@ -233,6 +233,19 @@ class CellSource:
             f"expression; {hint}"
         )
 
+    @property
+    def matrix_bytes(self) -> int:
+        """Bytes the whole matrix takes once in memory (as stored: CSR or dense, with its
+        dtypes), read from the file's layout without reading the values."""
+        m = self._matrix
+        if sp.issparse(m):
+            return int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes)
+        group = getattr(m, "group", None)  # a backed CSR / CSC dataset
+        if group is not None:
+            return int(sum(group[k].size * group[k].dtype.itemsize
+                           for k in ("data", "indices", "indptr")))  # fmt: skip
+        return int(np.prod(m.shape)) * int(np.dtype(m.dtype).itemsize)
+
     def take(self, rows: Any, *, chunk: int = 20_000) -> Any:
         """The cells ``rows`` as an AnnData in memory, the matrix read ``chunk`` rows at a
         time: only one chunk and the cells taken are ever in memory, so a few cells of a

@@ -42,7 +42,7 @@ from .._errors import ValidationError
 from .._utils import Registry
 from ..data import CONTROL, PERTURBATION_KEY, split_perturbation
 from ._data import canonical, row_roles
-from ._labels import check_cap, read_capped, read_data, standardize_labels
+from ._labels import check_cap, check_fits, read_capped, read_data, standardize_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -245,6 +245,7 @@ def read_task_data(
         )  # fmt: skip
         dream4 = False
     else:
+        check_fits(data)
         adata, name, dream4 = read_data(data)
         if dream4:
             adata = adata.copy()
