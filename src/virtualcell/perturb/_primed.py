@@ -343,8 +343,11 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             return out
         group_of = stack_groups(len(singles), self.stack_groups, self.seed)
         fits: dict[int, tuple[Any, Any]] = {}
-        blocks, targets, fixed, sizes = [], [], [], []
-        for k, h in enumerate(singles):
+        rows: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
+        # group by group, so that one refit is alive at a time (at screen scale each holds
+        # ~250 MB of weights); the rows are put back in the genes' order below
+        for k in sorted(range(len(singles)), key=lambda i: (group_of[i], i)):
+            h = singles[k]
             held = [i for i in range(len(singles)) if group_of[i] == group_of[k]]
             others = [i for i in range(len(singles)) if group_of[i] != group_of[k]]
             if group_of[k] not in fits:  # the network refitted without the held genes
@@ -355,8 +358,7 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
                     else None,
                     self._engine(adata, out_genes) if "network" in names else None,
                 )
-            # a group's refit is dropped after its last held-out gene (at screen scale
-            # each holds ~250 MB of weights)
+            # a group's refit is dropped after its last held-out gene
             last = k == max(held)
             net, engine = fits.pop(group_of[k]) if last else fits[group_of[k]]
             comps = self._component_table(
@@ -368,13 +370,14 @@ class PrimedNetworkModel(PrimedComponents, PrimedTime, Predictor):
             # are scaled by the size of its change, so one strong regulator cannot set
             # the weights alone
             size = float(np.linalg.norm(deltas[k][keep])) or 1.0
-            sizes.append(size)
-            blocks.append(np.column_stack([comps[c][keep] for c in names]) / size)
-            targets.append(deltas[k][keep] / size)
             kw = self._know(h, [singles[i] for i in others])
             know = sum((w * comps[c] for c, w in kw.items()), np.zeros(len(keep)))
             know = know * self._size_factor(know, deltas[others], comps["mean"])
-            fixed.append((comps["mean"] + know)[keep] / size)
+            rows[k] = (size, np.column_stack([comps[c][keep] for c in names]) / size,
+                       deltas[k][keep] / size, (comps["mean"] + know)[keep] / size)  # fmt: skip
+        sizes, blocks, targets, fixed = (
+            list(x) for x in zip(*(rows[k] for k in range(len(singles))), strict=True)
+        )
         a, y = np.vstack(blocks), np.concatenate(targets)
         self.stack_rows_ = len(y)
         self.stack_design_ = (names, blocks, targets)  # per training gene, for diagnostics
